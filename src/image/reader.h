@@ -1,0 +1,66 @@
+/* The reader interface: every source format opens to this, and nothing above it knows the format. */
+#ifndef TESSERA_READER_H
+#define TESSERA_READER_H
+
+#include "image/image.h"
+#include "util/status.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define TS_MAX_LEVELS 32
+
+/* One resolution of the pyramid, in its own pixel coordinates. */
+struct ts_level {
+    uint32_t width;
+    uint32_t height;
+    uint32_t tile_w; /* native tile size at this level; 0 when striped/untiled */
+    uint32_t tile_h;
+};
+
+struct ts_image_info {
+    uint32_t width;  /* full resolution (== levels[0]) */
+    uint32_t height;
+    uint32_t channels;        /* 1..4 as delivered by read (see image.h) */
+    uint32_t bits_per_sample; /* in the source: 8 or 16 (reads are always 8-bit) */
+    uint32_t nlevels;         /* >= 1; levels[0] is full resolution, then strictly smaller */
+    struct ts_level levels[TS_MAX_LEVELS];
+    const char *format; /* "tiff", "jpeg", "png", ... (static string) */
+};
+
+/* A region of one level to read. The reader may deliver a smaller image (for example through
+ * JPEG DCT scaling) as long as it is at least min_w x min_h; otherwise it delivers w x h. */
+struct ts_read_req {
+    uint32_t level;
+    uint32_t x, y, w, h; /* in that level's pixels, already clipped to it */
+    uint32_t min_w, min_h;
+};
+
+struct ts_reader;
+
+struct ts_reader_ops {
+    const char *name;
+    int (*read)(struct ts_reader *r, const struct ts_read_req *req, struct ts_image *out,
+                struct ts_err *err);
+    void (*close)(struct ts_reader *r);
+};
+
+struct ts_reader {
+    const struct ts_reader_ops *ops;
+    struct ts_image_info info;
+    void *priv;
+};
+
+/* Opens a file, choosing the reader from its first bytes (not its name).
+ * TS_ENOTFOUND if absent, TS_EUNSUPPORTED for unknown formats, TS_ECODEC for corrupt ones. */
+int ts_reader_open(const char *path, struct ts_reader **out, struct ts_err *err);
+int ts_reader_read(struct ts_reader *r, const struct ts_read_req *req, struct ts_image *out,
+                   struct ts_err *err);
+void ts_reader_close(struct ts_reader *r);
+
+/* Per-format openers (each returns TS_EUNSUPPORTED quickly if the bytes are not its format). */
+int ts_tiff_open(const char *path, struct ts_reader **out, struct ts_err *err);
+int ts_jpeg_open(const char *path, struct ts_reader **out, struct ts_err *err);
+int ts_png_open(const char *path, struct ts_reader **out, struct ts_err *err);
+
+#endif

@@ -1,0 +1,38 @@
+/* Request + image size -> render plan (region, output size, canonical URI); pure, no I/O. */
+#ifndef TESSERA_IIIF_PLAN_H
+#define TESSERA_IIIF_PLAN_H
+
+#include "protocol/iiif_parse.h"
+#include "util/status.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* What this server supports and allows; advertised in info.json and enforced by the plan. */
+struct iiif_options {
+    uint32_t max_width;  /* 0 = no limit */
+    uint32_t max_height; /* 0 = no limit */
+    uint64_t max_area;   /* 0 = no limit */
+    bool rotation_arbitrary;
+    unsigned formats; /* bit (1u << enum ts_format) for each output format we can encode */
+};
+
+struct ts_plan {
+    uint32_t img_w, img_h;
+    uint32_t rx, ry, rw, rh; /* region in full-resolution pixels, clipped to the image */
+    uint32_t out_w, out_h;   /* scaled size, before rotation */
+    double rotation;         /* degrees clockwise, applied after mirroring */
+    bool mirror;
+    enum ts_quality quality;
+    enum ts_format format;
+};
+
+/* Errors: TS_EINVAL (400) for impossible requests (zero area, size above region without ^ in
+ * 3.0, over limits), TS_EUNSUPPORTED (501) for features or formats not in opt. */
+int iiif_plan(const struct iiif_request *req, uint32_t img_w, uint32_t img_h,
+              const struct iiif_options *opt, struct ts_plan *out, struct ts_err *err);
+
+/* Canonical "{region}/{size}/{rotation}/{quality}.{format}" for the request's version. */
+int iiif_canonical(int version, const struct ts_plan *plan, char *out, size_t out_size);
+
+#endif

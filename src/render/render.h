@@ -1,0 +1,26 @@
+/* Plan -> pixels: read the region at the best level, resample, mirror, rotate, apply quality. */
+#ifndef TESSERA_RENDER_H
+#define TESSERA_RENDER_H
+
+#include "image/image.h"
+#include "image/reader.h"
+#include "protocol/iiif_plan.h"
+#include "util/status.h"
+
+/* Chooses the smallest pyramid level whose region still covers plan->out_w x out_h, and the
+ * region in that level's pixels (rounded outward, clipped). Pure; exposed for tests. */
+int render_choose_level(const struct ts_image_info *info, const struct ts_plan *plan,
+                        struct ts_read_req *req);
+
+/* Produces the final image: out_w x out_h (or the rotated bounding box), mirrored and rotated,
+ * gray (1 channel) for gray, bitonal (1 channel, 0 or 255) for bitonal. Alpha is kept. */
+int render_execute(struct ts_reader *reader, const struct ts_plan *plan, struct ts_image *out,
+                   struct ts_err *err);
+
+/* Building blocks, each a fresh image into *dst. */
+int render_resize(const struct ts_image *src, uint32_t w, uint32_t h, struct ts_image *dst);
+int render_mirror(struct ts_image *img); /* in place, horizontal flip */
+int render_rotate90(const struct ts_image *src, int degrees, struct ts_image *dst); /* 90/180/270 */
+int render_quality(const struct ts_image *src, enum ts_quality q, struct ts_image *dst);
+
+#endif

@@ -1,0 +1,22 @@
+/* Small helpers shared by unit and HTTP tests. */
+#ifndef TESSERA_TESTUTIL_H
+#define TESSERA_TESTUTIL_H
+
+#include "image/image.h"
+#include "util/buf.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* mkdir -p; returns 0 on success. */
+int tu_mkdirs(const char *path);
+
+/* Decodes JPEG, PNG or WebP bytes (sniffed) into 8-bit pixels with an independent decoder
+ * (libjpeg, libpng, libwebp: never Tessera's readers). Returns 0 on success. */
+int tu_decode(const uint8_t *data, size_t len, struct ts_image *out);
+
+/* Max absolute channel difference between a pixel of img and rgb (gray images compare with
+ * the luma of rgb). */
+int tu_pixel_diff(const struct ts_image *img, uint32_t x, uint32_t y, const uint8_t rgb[3]);
+
+#endif
