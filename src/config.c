@@ -52,6 +52,10 @@ static const struct opt options[] = {
      "close idle or slow connections after this long (default 30)"},
     {"trust-proxy", OPT_BOOL, NUM_FIELD(trust_proxy), 0, 1, NULL,
      "build ids from X-Forwarded-Proto/Host (only behind a proxy you run)"},
+    {"web-dir", OPT_PATH, STR_FIELD(web_dir), 0, 0, "DIR",
+     "viewer pages and scripts (default: the build tree's web/)"},
+    {"fcgi", OPT_STR, STR_FIELD(fcgi_listen), 0, 0, "HOST:PORT|PATH",
+     "serve FastCGI on a TCP address or unix socket instead of HTTP"},
 };
 
 void ts_config_defaults(struct ts_config *cfg)

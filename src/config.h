@@ -27,7 +27,9 @@ struct ts_config {
     unsigned threads;                   /* 0 = one per core */
     unsigned cache_max_age;             /* Cache-Control max-age, seconds */
     unsigned connection_timeout;        /* seconds an idle connection may stay open */
-    bool trust_proxy;                   /* honour X-Forwarded-Proto/Host for ids */
+    bool trust_proxy;
+    char web_dir[TS_CONFIG_PATH_MAX];   /* viewer assets (pages, OpenSeadragon); "" = built-in default */
+    char fcgi_listen[TS_CONFIG_PATH_MAX];/* HOST:PORT or unix socket path for FastCGI; "" = off */                   /* honour X-Forwarded-Proto/Host for ids */
 };
 
 void ts_config_defaults(struct ts_config *cfg);

@@ -36,13 +36,16 @@ set(OLD_GLOB
   "/work/main/src/image/image.c"
   "/work/main/src/image/source.c"
   "/work/main/src/main.c"
+  "/work/main/src/protocol/compat.c"
   "/work/main/src/protocol/iiif.c"
+  "/work/main/src/server/engine.c"
   "/work/main/src/server/http.c"
   "/work/main/src/server/httpdate.c"
   "/work/main/src/server/response.c"
   "/work/main/src/server/router.c"
   "/work/main/src/util/buf.c"
   "/work/main/src/util/status.c"
+  "/work/main/src/web/web.c"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")

@@ -1,19 +1,15 @@
 /* IIIF Image API requests end to end: one thin layer over parse, source, plan, render, encode. */
 #include "protocol/iiif.h"
-#include "encode/encode.h"
 #include "image/reader.h"
 #include "image/source.h"
 #include "protocol/iiif_info.h"
 #include "protocol/iiif_parse.h"
 #include "protocol/iiif_plan.h"
-#include "render/render.h"
-#include "server/httpdate.h"
+#include "server/engine.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define URL_MAX 8192
 
@@ -109,69 +105,15 @@ static void json_content_type(int version, const struct ts_request *req, char *o
         snprintf(out, size, "application/json");
 }
 
-static void add_cache_headers(const struct ts_app *app, struct ts_response *res,
-                              const char *etag, time_t mtime)
-{
-    char date[64];
-    ts_http_date(mtime, date, sizeof date);
-    ts_response_add_header(res, "ETag", "%s", etag);
-    ts_response_add_header(res, "Last-Modified", "%s", date);
-    ts_response_add_header(res, "Cache-Control", "public, max-age=%u", app->cfg.cache_max_age);
-}
-
-/* The validator covers everything that changes the bytes: the source file, the request and the
- * settings that shape the output. */
-static void make_etag(const struct ts_app *app, const struct source_file *src, int version,
-                      const char *what, const char *base, char *out, size_t size)
-{
-    uint64_t h = TS_HASH_SEED;
-    int64_t stamp[4] = {(int64_t)src->st.st_mtim.tv_sec, (int64_t)src->st.st_mtim.tv_nsec,
-                        (int64_t)src->st.st_size, (int64_t)src->st.st_ino};
-    int32_t knobs[7] = {version,
-                        app->cfg.jpeg_quality,
-                        app->cfg.webp_quality,
-                        app->cfg.png_level,
-                        (int32_t)app->cfg.max_width,
-                        (int32_t)app->cfg.max_height,
-                        (int32_t)app->cfg.default_tile};
-    h = ts_hash(h, stamp, sizeof stamp);
-    h = ts_hash(h, knobs, sizeof knobs);
-    h = ts_hash(h, &app->cfg.max_area, sizeof app->cfg.max_area);
-    h = ts_hash(h, src->path, strlen(src->path));
-    h = ts_hash(h, what, strlen(what));
-    if (base)
-        h = ts_hash(h, base, strlen(base));
-    snprintf(out, size, "\"%016" PRIx64 "\"", h);
-}
-
-static void fail(struct ts_response *res, int status, const struct ts_err *err)
-{
-    ts_response_error(res, status, err->msg[0] ? err->msg : ts_status_name(status));
-}
-
-static int open_reader(const struct source_file *src, struct ts_reader **reader,
-                       struct ts_err *err)
-{
-    int rc = ts_reader_open(src->path, reader, err);
-    if (rc == TS_EUNSUPPORTED || rc == TS_ECODEC) {
-        /* The client asked for a file that exists but is not an image we can read. */
-        char why[sizeof err->msg];
-        snprintf(why, sizeof why, "%s", err->msg);
-        return ts_fail(err, rc == TS_EUNSUPPORTED ? TS_EUNSUPPORTED : TS_ECODEC,
-                       "cannot read image: %s", why[0] ? why : "unknown format");
-    }
-    return rc;
-}
-
 static void handle_info(struct ts_app *app, int version, const char *id_url,
                         const struct source_file *src, const struct ts_request *req,
                         struct ts_response *res)
 {
     struct ts_err err = {{0}};
     struct ts_reader *reader = NULL;
-    int rc = open_reader(src, &reader, &err);
+    int rc = engine_open(app, src, &reader, &err);
     if (rc) {
-        fail(res, rc, &err);
+        engine_fail(res, rc, &err);
         return;
     }
     struct iiif_info_params p = {version, id_url, &reader->info, &app->iiif, app->cfg.default_tile};
@@ -179,7 +121,7 @@ static void handle_info(struct ts_app *app, int version, const char *id_url,
     rc = iiif_info_json(&p, &json, &err);
     ts_reader_close(reader);
     if (rc) {
-        fail(res, rc, &err);
+        engine_fail(res, rc, &err);
         return;
     }
     char type[160];
@@ -200,32 +142,24 @@ static void handle_image(struct ts_app *app, const struct iiif_url *url, const c
 {
     struct ts_err err = {{0}};
     struct ts_reader *reader = NULL;
-    int rc = open_reader(src, &reader, &err);
+    int rc = engine_open(app, src, &reader, &err);
     if (rc) {
-        fail(res, rc, &err);
+        engine_fail(res, rc, &err);
         return;
     }
     struct ts_plan plan;
     rc = iiif_plan(&url->req, reader->info.width, reader->info.height, &app->iiif, &plan, &err);
     if (rc) {
         ts_reader_close(reader);
-        fail(res, rc, &err);
+        engine_fail(res, rc, &err);
         return;
     }
-    struct ts_image img = {0};
-    rc = render_execute(reader, &plan, &img, &err);
+    rc = engine_render(app, reader, &plan, res, &err);
     ts_reader_close(reader);
     if (rc) {
-        fail(res, rc, &err);
+        engine_fail(res, rc, &err);
         return;
     }
-    rc = encode_image(&img, plan.format, &app->enc, &res->body, &err);
-    ts_image_free(&img);
-    if (rc) {
-        fail(res, rc, &err);
-        return;
-    }
-    ts_response_set_type(res, ts_format_mime(plan.format));
     char canonical[512];
     if (iiif_canonical(url->req.version, &plan, canonical, sizeof canonical) == TS_OK)
         ts_response_add_header(res, "Link", "<%s/%s>;rel=\"canonical\"", id_url, canonical);
@@ -245,13 +179,13 @@ void iiif_handle(struct ts_app *app, int version, const char *prefix, const char
     }
     int rc = iiif_parse_url(version, rest, url, &err);
     if (rc) {
-        fail(res, rc, &err);
+        engine_fail(res, rc, &err);
         goto out;
     }
     struct source_file src;
-    rc = source_resolve(app->cfg.root, app->cfg.demo_image, url->identifier, &src, &err);
+    rc = engine_resolve(app, url->identifier, &src, &err);
     if (rc) {
-        fail(res, rc, &err);
+        engine_fail(res, rc, &err);
         goto out;
     }
 
@@ -270,24 +204,22 @@ void iiif_handle(struct ts_app *app, int version, const char *prefix, const char
 
     /* Validators come from the file and the request alone, so a revalidation costs no image
      * work. info.json embeds the public base, so it takes part too. */
-    char etag[40];
+    char etag[40], what[URL_MAX + 16];
     bool info = url->target == IIIF_TARGET_INFO;
-    make_etag(app, &src, version, rest, info ? base : NULL, etag, sizeof etag);
+    snprintf(what, sizeof what, "iiif%d %s %s", version, info ? base : "", rest);
+    engine_etag(app, &src, what, etag, sizeof etag);
     if (info) {
         /* Content negotiation changes the Content-Type, so tell caches. */
         ts_response_add_header(res, "Vary", "Accept");
     }
-    if (ts_not_modified(req, etag, src.st.st_mtim.tv_sec)) {
-        res->status = 304;
-        add_cache_headers(app, res, etag, src.st.st_mtim.tv_sec);
+    if (engine_not_modified(app, req, res, etag, src.st.st_mtim.tv_sec))
         goto out;
-    }
     if (info)
         handle_info(app, version, id_url, &src, req, res);
     else
         handle_image(app, url, id_url, &src, res);
     if (res->status == 200)
-        add_cache_headers(app, res, etag, src.st.st_mtim.tv_sec);
+        engine_cache_headers(app, res, etag, src.st.st_mtim.tv_sec);
 out:
     free(url);
 }

@@ -31,6 +31,23 @@ static const char *header_lookup(void *ctx, const char *name)
     return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
 }
 
+struct query_builder {
+    struct ts_buf buf;
+};
+
+/* libmicrohttpd splits the query into arguments; put the raw text back together (our unescape
+ * callback leaves the values encoded) so protocols see what the client sent. */
+static enum MHD_Result append_argument(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    struct query_builder *q = cls;
+    (void)kind;
+    if (q->buf.len)
+        ts_buf_append(&q->buf, "&", 1);
+    ts_buf_appendf(&q->buf, "%s%s%s", key, value ? "=" : "", value ? value : "");
+    return MHD_YES;
+}
+
 static double now_ms(void)
 {
     struct timespec ts;
@@ -68,7 +85,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     double start = now_ms();
-    struct ts_request req = {method, url, NULL, header_lookup, conn};
+    struct query_builder query = {{0}};
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, append_argument, &query);
+    if (ts_buf_append(&query.buf, "", 1) != TS_OK) /* NUL-terminate */
+        return MHD_NO;
+    struct ts_request req = {method, url, query.buf.len > 1 ? (const char *)query.buf.data : NULL,
+                             header_lookup, conn};
     struct ts_response res;
     ts_response_init(&res);
     router_handle(srv->app, &req, &res);
@@ -85,6 +107,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (!mr) {
         ts_response_free(&res);
+        ts_buf_free(&query.buf);
         return MHD_NO;
     }
     if (res.content_type[0])
@@ -97,6 +120,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     enum MHD_Result ok = MHD_queue_response(conn, (unsigned)res.status, mr);
     MHD_destroy_response(mr);
     ts_response_free(&res);
+    ts_buf_free(&query.buf);
     return ok;
 }
 

@@ -1,6 +1,8 @@
 /* Path prefix -> protocol; methods, CORS and the access log, the same for every front end. */
+#include "protocol/compat.h"
 #include "protocol/iiif.h"
 #include "server/app.h"
+#include "web/web.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -59,22 +61,6 @@ void ts_app_free(struct ts_app *app)
     pthread_mutex_destroy(&app->log_lock);
 }
 
-static void handle_index(const struct ts_app *app, struct ts_response *res)
-{
-    ts_response_set_type(res, "text/html; charset=utf-8");
-    ts_buf_appendf(&res->body,
-                   "<!doctype html><html><head><meta charset=\"utf-8\"><title>Tessera</title>"
-                   "</head><body><h1>Tessera</h1><p>A IIIF Image API 3.0 / 2.1 server.</p>");
-    if (app->cfg.demo_image[0])
-        ts_buf_appendf(&res->body,
-                       "<p>Demo image: <a href=\"/iiif/3/demo/info.json\">info.json</a>, "
-                       "<a href=\"/iiif/3/demo/full/max/0/default.jpg\">full image</a>, "
-                       "<a href=\"/iiif/3/demo/full/!400,400/0/default.jpg\">thumbnail</a>.</p>");
-    ts_buf_appendf(&res->body, "<p>Images under the root are served at "
-                               "<code>/iiif/3/{path with %%2F for /}/info.json</code>.</p>"
-                               "</body></html>\n");
-}
-
 static void route(struct ts_app *app, const struct ts_request *req, struct ts_response *res)
 {
     const char *path = req->path;
@@ -83,10 +69,8 @@ static void route(struct ts_app *app, const struct ts_request *req, struct ts_re
         ts_buf_appendf(&res->body, "ok\n");
         return;
     }
-    if (!strcmp(path, "/")) {
-        handle_index(app, res);
+    if (compat_handle(app, req, res))
         return;
-    }
     static const struct { const char *prefix; int version; } versions[] = {
         {"/iiif/3/", 3}, {"/iiif/2/", 2}, {"/iiif/1/", 1}};
     for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++) {
@@ -102,6 +86,8 @@ static void route(struct ts_app *app, const struct ts_request *req, struct ts_re
         iiif_handle(app, app->cfg.default_version, "/iiif", path + 6, req, res);
         return;
     }
+    if (web_handle(app, req, res))
+        return;
     ts_response_error(res, 404, "no such route");
 }
 

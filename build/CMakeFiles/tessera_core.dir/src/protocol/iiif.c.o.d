@@ -64,8 +64,7 @@ CMakeFiles/tessera_core.dir/src/protocol/iiif.c.o: \
  /usr/include/x86_64-linux-gnu/sys/stat.h \
  /usr/include/x86_64-linux-gnu/bits/stat.h \
  /usr/include/x86_64-linux-gnu/bits/struct_stat.h \
- /work/main/src/protocol/iiif_info.h /work/main/src/render/render.h \
- /work/main/src/server/httpdate.h /usr/include/inttypes.h \
+ /work/main/src/protocol/iiif_info.h /work/main/src/server/engine.h \
  /usr/include/stdlib.h /usr/include/x86_64-linux-gnu/bits/waitflags.h \
  /usr/include/x86_64-linux-gnu/bits/waitstatus.h \
  /usr/include/x86_64-linux-gnu/sys/types.h /usr/include/endian.h \

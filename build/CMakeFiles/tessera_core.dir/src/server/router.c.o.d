@@ -1,6 +1,6 @@
 CMakeFiles/tessera_core.dir/src/server/router.c.o: \
  /work/main/src/server/router.c /usr/include/stdc-predef.h \
- /work/main/src/protocol/iiif.h /work/main/src/server/app.h \
+ /work/main/src/protocol/compat.h /work/main/src/server/app.h \
  /work/main/src/config.h /work/main/src/util/status.h \
  /usr/lib/gcc/x86_64-linux-gnu/12/include/stddef.h \
  /usr/lib/gcc/x86_64-linux-gnu/12/include/stdint.h /usr/include/stdint.h \
@@ -60,6 +60,7 @@ CMakeFiles/tessera_core.dir/src/server/router.c.o: \
  /usr/include/x86_64-linux-gnu/bits/types/struct___jmp_buf_tag.h \
  /usr/include/x86_64-linux-gnu/bits/pthread_stack_min-dynamic.h \
  /usr/include/x86_64-linux-gnu/bits/pthread_stack_min.h \
+ /work/main/src/protocol/iiif.h /work/main/src/web/web.h \
  /usr/include/stdlib.h /usr/include/x86_64-linux-gnu/bits/waitflags.h \
  /usr/include/x86_64-linux-gnu/bits/waitstatus.h \
  /usr/include/x86_64-linux-gnu/sys/types.h /usr/include/endian.h \
