@@ -54,4 +54,5 @@ set(CMAKE_DEPEND_INFO_FILES
   "CMakeFiles/tessera_core.dir/DependInfo.cmake"
   "CMakeFiles/tessera.dir/DependInfo.cmake"
   "CMakeFiles/demo_image.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_lru.dir/DependInfo.cmake"
   )

@@ -8,6 +8,7 @@ set(CMAKE_DEPENDS_LANGUAGES
 
 # The set of dependency files which are needed:
 set(CMAKE_DEPENDS_DEPENDENCY_FILES
+  "/work/main/src/cache/lru.c" "CMakeFiles/tessera_core.dir/src/cache/lru.c.o" "gcc" "CMakeFiles/tessera_core.dir/src/cache/lru.c.o.d"
   "/work/main/src/config.c" "CMakeFiles/tessera_core.dir/src/config.c.o" "gcc" "CMakeFiles/tessera_core.dir/src/config.c.o.d"
   "/work/main/src/image/image.c" "CMakeFiles/tessera_core.dir/src/image/image.c.o" "gcc" "CMakeFiles/tessera_core.dir/src/image/image.c.o.d"
   "/work/main/src/image/source.c" "CMakeFiles/tessera_core.dir/src/image/source.c.o" "gcc" "CMakeFiles/tessera_core.dir/src/image/source.c.o.d"

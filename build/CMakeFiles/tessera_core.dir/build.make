@@ -69,10 +69,24 @@ include CMakeFiles/tessera_core.dir/progress.make
 # Include the compile flags for this target's objects.
 include CMakeFiles/tessera_core.dir/flags.make
 
+CMakeFiles/tessera_core.dir/src/cache/lru.c.o: CMakeFiles/tessera_core.dir/flags.make
+CMakeFiles/tessera_core.dir/src/cache/lru.c.o: /work/main/src/cache/lru.c
+CMakeFiles/tessera_core.dir/src/cache/lru.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_1) "Building C object CMakeFiles/tessera_core.dir/src/cache/lru.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/cache/lru.c.o -MF CMakeFiles/tessera_core.dir/src/cache/lru.c.o.d -o CMakeFiles/tessera_core.dir/src/cache/lru.c.o -c /work/main/src/cache/lru.c
+
+CMakeFiles/tessera_core.dir/src/cache/lru.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/tessera_core.dir/src/cache/lru.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/cache/lru.c > CMakeFiles/tessera_core.dir/src/cache/lru.c.i
+
+CMakeFiles/tessera_core.dir/src/cache/lru.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/tessera_core.dir/src/cache/lru.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/cache/lru.c -o CMakeFiles/tessera_core.dir/src/cache/lru.c.s
+
 CMakeFiles/tessera_core.dir/src/config.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/config.c.o: /work/main/src/config.c
 CMakeFiles/tessera_core.dir/src/config.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_1) "Building C object CMakeFiles/tessera_core.dir/src/config.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_2) "Building C object CMakeFiles/tessera_core.dir/src/config.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/config.c.o -MF CMakeFiles/tessera_core.dir/src/config.c.o.d -o CMakeFiles/tessera_core.dir/src/config.c.o -c /work/main/src/config.c
 
 CMakeFiles/tessera_core.dir/src/config.c.i: cmake_force
@@ -86,7 +100,7 @@ CMakeFiles/tessera_core.dir/src/config.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/image/image.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/image/image.c.o: /work/main/src/image/image.c
 CMakeFiles/tessera_core.dir/src/image/image.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_2) "Building C object CMakeFiles/tessera_core.dir/src/image/image.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_3) "Building C object CMakeFiles/tessera_core.dir/src/image/image.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/image/image.c.o -MF CMakeFiles/tessera_core.dir/src/image/image.c.o.d -o CMakeFiles/tessera_core.dir/src/image/image.c.o -c /work/main/src/image/image.c
 
 CMakeFiles/tessera_core.dir/src/image/image.c.i: cmake_force
@@ -100,7 +114,7 @@ CMakeFiles/tessera_core.dir/src/image/image.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/image/source.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/image/source.c.o: /work/main/src/image/source.c
 CMakeFiles/tessera_core.dir/src/image/source.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_3) "Building C object CMakeFiles/tessera_core.dir/src/image/source.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_4) "Building C object CMakeFiles/tessera_core.dir/src/image/source.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/image/source.c.o -MF CMakeFiles/tessera_core.dir/src/image/source.c.o.d -o CMakeFiles/tessera_core.dir/src/image/source.c.o -c /work/main/src/image/source.c
 
 CMakeFiles/tessera_core.dir/src/image/source.c.i: cmake_force
@@ -114,7 +128,7 @@ CMakeFiles/tessera_core.dir/src/image/source.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/protocol/compat.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/protocol/compat.c.o: /work/main/src/protocol/compat.c
 CMakeFiles/tessera_core.dir/src/protocol/compat.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_4) "Building C object CMakeFiles/tessera_core.dir/src/protocol/compat.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_5) "Building C object CMakeFiles/tessera_core.dir/src/protocol/compat.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/protocol/compat.c.o -MF CMakeFiles/tessera_core.dir/src/protocol/compat.c.o.d -o CMakeFiles/tessera_core.dir/src/protocol/compat.c.o -c /work/main/src/protocol/compat.c
 
 CMakeFiles/tessera_core.dir/src/protocol/compat.c.i: cmake_force
@@ -128,7 +142,7 @@ CMakeFiles/tessera_core.dir/src/protocol/compat.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/protocol/iiif.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/protocol/iiif.c.o: /work/main/src/protocol/iiif.c
 CMakeFiles/tessera_core.dir/src/protocol/iiif.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_5) "Building C object CMakeFiles/tessera_core.dir/src/protocol/iiif.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_6) "Building C object CMakeFiles/tessera_core.dir/src/protocol/iiif.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/protocol/iiif.c.o -MF CMakeFiles/tessera_core.dir/src/protocol/iiif.c.o.d -o CMakeFiles/tessera_core.dir/src/protocol/iiif.c.o -c /work/main/src/protocol/iiif.c
 
 CMakeFiles/tessera_core.dir/src/protocol/iiif.c.i: cmake_force
@@ -142,7 +156,7 @@ CMakeFiles/tessera_core.dir/src/protocol/iiif.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/server/engine.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/server/engine.c.o: /work/main/src/server/engine.c
 CMakeFiles/tessera_core.dir/src/server/engine.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_6) "Building C object CMakeFiles/tessera_core.dir/src/server/engine.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_7) "Building C object CMakeFiles/tessera_core.dir/src/server/engine.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/server/engine.c.o -MF CMakeFiles/tessera_core.dir/src/server/engine.c.o.d -o CMakeFiles/tessera_core.dir/src/server/engine.c.o -c /work/main/src/server/engine.c
 
 CMakeFiles/tessera_core.dir/src/server/engine.c.i: cmake_force
@@ -156,7 +170,7 @@ CMakeFiles/tessera_core.dir/src/server/engine.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/server/http.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/server/http.c.o: /work/main/src/server/http.c
 CMakeFiles/tessera_core.dir/src/server/http.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_7) "Building C object CMakeFiles/tessera_core.dir/src/server/http.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_8) "Building C object CMakeFiles/tessera_core.dir/src/server/http.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/server/http.c.o -MF CMakeFiles/tessera_core.dir/src/server/http.c.o.d -o CMakeFiles/tessera_core.dir/src/server/http.c.o -c /work/main/src/server/http.c
 
 CMakeFiles/tessera_core.dir/src/server/http.c.i: cmake_force
@@ -170,7 +184,7 @@ CMakeFiles/tessera_core.dir/src/server/http.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/server/httpdate.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/server/httpdate.c.o: /work/main/src/server/httpdate.c
 CMakeFiles/tessera_core.dir/src/server/httpdate.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_8) "Building C object CMakeFiles/tessera_core.dir/src/server/httpdate.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_9) "Building C object CMakeFiles/tessera_core.dir/src/server/httpdate.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/server/httpdate.c.o -MF CMakeFiles/tessera_core.dir/src/server/httpdate.c.o.d -o CMakeFiles/tessera_core.dir/src/server/httpdate.c.o -c /work/main/src/server/httpdate.c
 
 CMakeFiles/tessera_core.dir/src/server/httpdate.c.i: cmake_force
@@ -184,7 +198,7 @@ CMakeFiles/tessera_core.dir/src/server/httpdate.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/server/response.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/server/response.c.o: /work/main/src/server/response.c
 CMakeFiles/tessera_core.dir/src/server/response.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_9) "Building C object CMakeFiles/tessera_core.dir/src/server/response.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_10) "Building C object CMakeFiles/tessera_core.dir/src/server/response.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/server/response.c.o -MF CMakeFiles/tessera_core.dir/src/server/response.c.o.d -o CMakeFiles/tessera_core.dir/src/server/response.c.o -c /work/main/src/server/response.c
 
 CMakeFiles/tessera_core.dir/src/server/response.c.i: cmake_force
@@ -198,7 +212,7 @@ CMakeFiles/tessera_core.dir/src/server/response.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/server/router.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/server/router.c.o: /work/main/src/server/router.c
 CMakeFiles/tessera_core.dir/src/server/router.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_10) "Building C object CMakeFiles/tessera_core.dir/src/server/router.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_11) "Building C object CMakeFiles/tessera_core.dir/src/server/router.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/server/router.c.o -MF CMakeFiles/tessera_core.dir/src/server/router.c.o.d -o CMakeFiles/tessera_core.dir/src/server/router.c.o -c /work/main/src/server/router.c
 
 CMakeFiles/tessera_core.dir/src/server/router.c.i: cmake_force
@@ -212,7 +226,7 @@ CMakeFiles/tessera_core.dir/src/server/router.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/util/buf.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/util/buf.c.o: /work/main/src/util/buf.c
 CMakeFiles/tessera_core.dir/src/util/buf.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_11) "Building C object CMakeFiles/tessera_core.dir/src/util/buf.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_12) "Building C object CMakeFiles/tessera_core.dir/src/util/buf.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/util/buf.c.o -MF CMakeFiles/tessera_core.dir/src/util/buf.c.o.d -o CMakeFiles/tessera_core.dir/src/util/buf.c.o -c /work/main/src/util/buf.c
 
 CMakeFiles/tessera_core.dir/src/util/buf.c.i: cmake_force
@@ -226,7 +240,7 @@ CMakeFiles/tessera_core.dir/src/util/buf.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/util/status.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/util/status.c.o: /work/main/src/util/status.c
 CMakeFiles/tessera_core.dir/src/util/status.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_12) "Building C object CMakeFiles/tessera_core.dir/src/util/status.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_13) "Building C object CMakeFiles/tessera_core.dir/src/util/status.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/util/status.c.o -MF CMakeFiles/tessera_core.dir/src/util/status.c.o.d -o CMakeFiles/tessera_core.dir/src/util/status.c.o -c /work/main/src/util/status.c
 
 CMakeFiles/tessera_core.dir/src/util/status.c.i: cmake_force
@@ -240,7 +254,7 @@ CMakeFiles/tessera_core.dir/src/util/status.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/web/web.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/web/web.c.o: /work/main/src/web/web.c
 CMakeFiles/tessera_core.dir/src/web/web.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_13) "Building C object CMakeFiles/tessera_core.dir/src/web/web.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_14) "Building C object CMakeFiles/tessera_core.dir/src/web/web.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/web/web.c.o -MF CMakeFiles/tessera_core.dir/src/web/web.c.o.d -o CMakeFiles/tessera_core.dir/src/web/web.c.o -c /work/main/src/web/web.c
 
 CMakeFiles/tessera_core.dir/src/web/web.c.i: cmake_force
@@ -253,6 +267,7 @@ CMakeFiles/tessera_core.dir/src/web/web.c.s: cmake_force
 
 # Object files for target tessera_core
 tessera_core_OBJECTS = \
+"CMakeFiles/tessera_core.dir/src/cache/lru.c.o" \
 "CMakeFiles/tessera_core.dir/src/config.c.o" \
 "CMakeFiles/tessera_core.dir/src/image/image.c.o" \
 "CMakeFiles/tessera_core.dir/src/image/source.c.o" \
@@ -270,6 +285,7 @@ tessera_core_OBJECTS = \
 # External object files for target tessera_core
 tessera_core_EXTERNAL_OBJECTS =
 
+libtessera_core.a: CMakeFiles/tessera_core.dir/src/cache/lru.c.o
 libtessera_core.a: CMakeFiles/tessera_core.dir/src/config.c.o
 libtessera_core.a: CMakeFiles/tessera_core.dir/src/image/image.c.o
 libtessera_core.a: CMakeFiles/tessera_core.dir/src/image/source.c.o
@@ -285,7 +301,7 @@ libtessera_core.a: CMakeFiles/tessera_core.dir/src/util/status.c.o
 libtessera_core.a: CMakeFiles/tessera_core.dir/src/web/web.c.o
 libtessera_core.a: CMakeFiles/tessera_core.dir/build.make
 libtessera_core.a: CMakeFiles/tessera_core.dir/link.txt
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_14) "Linking C static library libtessera_core.a"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_15) "Linking C static library libtessera_core.a"
 	$(CMAKE_COMMAND) -P CMakeFiles/tessera_core.dir/cmake_clean_target.cmake
 	$(CMAKE_COMMAND) -E cmake_link_script CMakeFiles/tessera_core.dir/link.txt --verbose=$(VERBOSE)
 

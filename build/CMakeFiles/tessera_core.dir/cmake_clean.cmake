@@ -1,4 +1,6 @@
 file(REMOVE_RECURSE
+  "CMakeFiles/tessera_core.dir/src/cache/lru.c.o"
+  "CMakeFiles/tessera_core.dir/src/cache/lru.c.o.d"
   "CMakeFiles/tessera_core.dir/src/config.c.o"
   "CMakeFiles/tessera_core.dir/src/config.c.o.d"
   "CMakeFiles/tessera_core.dir/src/image/image.c.o"
