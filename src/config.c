@@ -52,6 +52,12 @@ static const struct opt options[] = {
      "close idle or slow connections after this long (default 30)"},
     {"trust-proxy", OPT_BOOL, NUM_FIELD(trust_proxy), 0, 1, NULL,
      "build ids from X-Forwarded-Proto/Host (only behind a proxy you run)"},
+    {"response-cache", OPT_U64, NUM_FIELD(response_cache_mb), 0, 1 << 20, "MB",
+     "memory for encoded responses (tiles, info.json); 0 = off (default 256)"},
+    {"info-cache", OPT_U64, NUM_FIELD(info_cache_mb), 0, 1 << 20, "MB",
+     "memory for image information by path, mtime and size; 0 = off (default 8)"},
+    {"reader-cache", OPT_UINT, NUM_FIELD(reader_cache), 0, 4096, "N",
+     "open image handles kept for reuse; 0 = off (default 64)"},
     {"web-dir", OPT_PATH, STR_FIELD(web_dir), 0, 0, "DIR",
      "viewer pages and scripts (default: the build tree's web/)"},
     {"fcgi", OPT_STR, STR_FIELD(fcgi_listen), 0, 0, "HOST:PORT|PATH",
@@ -72,6 +78,9 @@ void ts_config_defaults(struct ts_config *cfg)
     cfg->default_tile = 512;
     cfg->cache_max_age = 86400;
     cfg->connection_timeout = 30;
+    cfg->response_cache_mb = 256;
+    cfg->info_cache_mb = 8;
+    cfg->reader_cache = 64;
 }
 
 static const struct opt *find_option(const char *name)

@@ -28,6 +28,9 @@ struct ts_config {
     unsigned cache_max_age;             /* Cache-Control max-age, seconds */
     unsigned connection_timeout;        /* seconds an idle connection may stay open */
     bool trust_proxy;
+    uint64_t response_cache_mb;         /* encoded responses kept in memory; 0 = off */
+    uint64_t info_cache_mb;             /* image info (dimensions, pyramid); 0 = off */
+    unsigned reader_cache;              /* open image handles kept for reuse; 0 = off */
     char web_dir[TS_CONFIG_PATH_MAX];   /* viewer assets (pages, OpenSeadragon); "" = built-in default */
     char fcgi_listen[TS_CONFIG_PATH_MAX];/* HOST:PORT or unix socket path for FastCGI; "" = off */                   /* honour X-Forwarded-Proto/Host for ids */
 };

@@ -10,10 +10,16 @@
 #include <pthread.h>
 #include <stdio.h>
 
+struct ts_lru;
+struct engine_pool;
+
 struct ts_app {
     struct ts_config cfg;
     struct iiif_options iiif;
     struct encode_options enc;
+    struct ts_lru *responses;   /* encoded responses by request + source identity */
+    struct ts_lru *infos;       /* struct ts_image_info by source identity */
+    struct engine_pool *readers;/* open readers by source identity */
     FILE *access_log;
     pthread_mutex_t log_lock;
 };

@@ -2,6 +2,7 @@
 #include "protocol/compat.h"
 #include "protocol/iiif.h"
 #include "server/app.h"
+#include "server/engine.h"
 #include "web/web.h"
 
 #include <stdarg.h>
@@ -48,6 +49,9 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
         if (!app->access_log)
             return ts_fail(err, TS_EIO, "cannot open access log %s", cfg->access_log);
     }
+    int rc = engine_init(app, err);
+    if (rc)
+        return rc;
     if (access(app->cfg.root, R_OK | X_OK) != 0)
         return ts_fail(err, TS_EINVAL, "image root %s is not a readable directory", cfg->root);
     return TS_OK;
@@ -55,6 +59,7 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
 
 void ts_app_free(struct ts_app *app)
 {
+    engine_free(app);
     if (app->access_log && app->access_log != stdout)
         fclose(app->access_log);
     app->access_log = NULL;
