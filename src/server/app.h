@@ -27,6 +27,9 @@ struct ts_app {
 int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *err);
 void ts_app_free(struct ts_app *app);
 
+/* Reopens the access log (after logrotate moved it): SIGHUP. */
+void ts_app_reopen_log(struct ts_app *app);
+
 /* Routes one request; always fills res (status, headers, body). */
 void router_handle(struct ts_app *app, const struct ts_request *req, struct ts_response *res);
 

@@ -66,6 +66,21 @@ void ts_app_free(struct ts_app *app)
     pthread_mutex_destroy(&app->log_lock);
 }
 
+void ts_app_reopen_log(struct ts_app *app)
+{
+    if (!app->access_log || app->access_log == stdout)
+        return;
+    pthread_mutex_lock(&app->log_lock);
+    FILE *fresh = fopen(app->cfg.access_log, "a");
+    if (fresh) {
+        fclose(app->access_log);
+        app->access_log = fresh;
+    }
+    pthread_mutex_unlock(&app->log_lock);
+    if (!fresh)
+        ts_log("cannot reopen access log %s; keeping the old one", app->cfg.access_log);
+}
+
 static void route(struct ts_app *app, const struct ts_request *req, struct ts_response *res)
 {
     const char *path = req->path;
