@@ -418,6 +418,37 @@ static void test_checkit_fail_files_never_crash(void **s)
     assert_true(refused >= 3);
 }
 
+static void test_truncated_pyramid_fails_cleanly(void **s)
+{
+    (void)s;
+    static uint8_t buf[1 << 20];
+    char src[512], path[512];
+    struct ts_reader *r = NULL;
+    struct ts_err err = {{0}};
+    FILE *f;
+    data_path(src, sizeof src, "retina-pyr-jpeg-256.tif");
+    f = fopen(src, "rb");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    work_path(path, sizeof path, "retina-cut.tif");
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    /* Keep the first IFD and most tiles of level 0: the last tiles point past the end. */
+    assert_int_equal(fwrite(buf, 1, n / 3, f), n / 3);
+    fclose(f);
+    int rc = ts_reader_open(path, &r, &err);
+    assert_true(rc == TS_OK || rc == TS_ECODEC);
+    if (rc == TS_OK) {
+        struct ts_read_req q = {.level = 0, .w = r->info.width, .h = r->info.height};
+        struct ts_image img;
+        assert_int_equal(ts_reader_read(r, &q, &img, &err), TS_ECODEC);
+        assert_null(img.data);
+        assert_true(err.msg[0] != '\0');
+        ts_reader_close(r);
+    }
+}
+
 static void test_open_missing_file_is_not_found(void **s)
 {
     (void)s;
@@ -479,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_multipage_second_page_is_not_a_level),
         cmocka_unit_test(test_checkit_pass_files_read),
         cmocka_unit_test(test_checkit_fail_files_never_crash),
+        cmocka_unit_test(test_truncated_pyramid_fails_cleanly),
         cmocka_unit_test(test_open_missing_file_is_not_found),
         cmocka_unit_test(test_open_unknown_bytes_is_unsupported),
         cmocka_unit_test(test_read_outside_level_is_rejected),
