@@ -25,8 +25,12 @@ endif()
 # tests at tests/CMakeLists.txt:16 (file)
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/tests/unit/test_*.c")
 set(OLD_GLOB
+  "/work/main/tests/unit/test_admission.c"
   "/work/main/tests/unit/test_iiif_parse.c"
   "/work/main/tests/unit/test_lru.c"
+  "/work/main/tests/unit/test_reader_jpeg.c"
+  "/work/main/tests/unit/test_reader_png.c"
+  "/work/main/tests/unit/test_reader_tiff.c"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")
@@ -57,6 +61,7 @@ set(OLD_GLOB
   "/work/main/src/render/render.c"
   "/work/main/src/render/resample.c"
   "/work/main/src/render/transform.c"
+  "/work/main/src/server/admission.c"
   "/work/main/src/server/engine.c"
   "/work/main/src/server/http.c"
   "/work/main/src/server/httpdate.c"

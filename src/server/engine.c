@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,11 +18,32 @@ int engine_resolve(struct ts_app *app, const char *identifier, struct source_fil
     return source_resolve(app->cfg.root, app->cfg.demo_image, identifier, src, err);
 }
 
+/* Upper bound of what a render holds at once: the region read at the chosen level, then up
+ * to three output-sized buffers (scaled, rotated, converted), all as 4-channel 8-bit. */
+static size_t render_estimate(const struct ts_reader *reader, const struct ts_plan *plan)
+{
+    struct ts_read_req req;
+    if (render_choose_level(&reader->info, plan, &req) != TS_OK)
+        return 0;
+    size_t read_bytes, out_bytes, total;
+    if (!ts_mul3_size(req.w, req.h, 4, &read_bytes) ||
+        !ts_mul3_size(plan->out_w, plan->out_h, 12, &out_bytes) ||
+        !ts_add_size(read_bytes, out_bytes, &total))
+        return SIZE_MAX;
+    return total;
+}
+
 int engine_render(struct ts_app *app, struct ts_reader *reader, const struct ts_plan *plan,
                   struct ts_response *res, struct ts_err *err)
 {
+    size_t bytes = render_estimate(reader, plan);
+    bool heavy;
+    int rc = admission_enter(&app->admission, bytes, &heavy, err);
+    if (rc)
+        return rc;
     struct ts_image img = {0};
-    int rc = render_execute(reader, plan, &img, err);
+    rc = render_execute(reader, plan, &img, err);
+    admission_leave(&app->admission, bytes, heavy);
     if (rc)
         return rc;
     rc = encode_image(&img, plan->format, &app->enc, &res->body, err);
@@ -102,6 +124,15 @@ int engine_init(struct ts_app *app, struct ts_err *err)
 {
     const struct ts_config *cfg = &app->cfg;
     size_t mb = 1024 * 1024;
+    unsigned heavy = cfg->heavy_renders;
+    if (!heavy) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        heavy = n > 0 ? (unsigned)n : 1;
+    }
+    /* 32 MB is about a 2000x2000 render: tiles and thumbnails stay well below it. */
+    admission_init(&app->admission, (size_t)cfg->request_memory_mb * mb,
+                   (size_t)cfg->render_memory_mb * mb, 32 * mb, heavy, cfg->heavy_queue,
+                   cfg->queue_wait_ms);
     if (ts_lru_create((size_t)cfg->response_cache_mb * mb, 16, &app->responses) ||
         ts_lru_create((size_t)cfg->info_cache_mb * mb, 4, &app->infos))
         return ts_fail(err, TS_ENOMEM, "cannot create caches");
@@ -120,6 +151,7 @@ int engine_init(struct ts_app *app, struct ts_err *err)
 
 void engine_free(struct ts_app *app)
 {
+    admission_destroy(&app->admission);
     ts_lru_destroy(app->responses);
     ts_lru_destroy(app->infos);
     app->responses = app->infos = NULL;

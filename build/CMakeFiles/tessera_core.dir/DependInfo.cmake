@@ -28,6 +28,7 @@ set(CMAKE_DEPENDS_DEPENDENCY_FILES
   "/work/main/src/render/render.c" "CMakeFiles/tessera_core.dir/src/render/render.c.o" "gcc" "CMakeFiles/tessera_core.dir/src/render/render.c.o.d"
   "/work/main/src/render/resample.c" "CMakeFiles/tessera_core.dir/src/render/resample.c.o" "gcc" "CMakeFiles/tessera_core.dir/src/render/resample.c.o.d"
   "/work/main/src/render/transform.c" "CMakeFiles/tessera_core.dir/src/render/transform.c.o" "gcc" "CMakeFiles/tessera_core.dir/src/render/transform.c.o.d"
+  "/work/main/src/server/admission.c" "CMakeFiles/tessera_core.dir/src/server/admission.c.o" "gcc" "CMakeFiles/tessera_core.dir/src/server/admission.c.o.d"
   "/work/main/src/server/engine.c" "CMakeFiles/tessera_core.dir/src/server/engine.c.o" "gcc" "CMakeFiles/tessera_core.dir/src/server/engine.c.o.d"
   "/work/main/src/server/http.c" "CMakeFiles/tessera_core.dir/src/server/http.c.o" "gcc" "CMakeFiles/tessera_core.dir/src/server/http.c.o.d"
   "/work/main/src/server/httpdate.c" "CMakeFiles/tessera_core.dir/src/server/httpdate.c.o" "gcc" "CMakeFiles/tessera_core.dir/src/server/httpdate.c.o.d"

@@ -349,10 +349,24 @@ CMakeFiles/tessera_core.dir/src/render/transform.c.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/tessera_core.dir/src/render/transform.c.s"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/render/transform.c -o CMakeFiles/tessera_core.dir/src/render/transform.c.s
 
+CMakeFiles/tessera_core.dir/src/server/admission.c.o: CMakeFiles/tessera_core.dir/flags.make
+CMakeFiles/tessera_core.dir/src/server/admission.c.o: /work/main/src/server/admission.c
+CMakeFiles/tessera_core.dir/src/server/admission.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_21) "Building C object CMakeFiles/tessera_core.dir/src/server/admission.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/server/admission.c.o -MF CMakeFiles/tessera_core.dir/src/server/admission.c.o.d -o CMakeFiles/tessera_core.dir/src/server/admission.c.o -c /work/main/src/server/admission.c
+
+CMakeFiles/tessera_core.dir/src/server/admission.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/tessera_core.dir/src/server/admission.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/server/admission.c > CMakeFiles/tessera_core.dir/src/server/admission.c.i
+
+CMakeFiles/tessera_core.dir/src/server/admission.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/tessera_core.dir/src/server/admission.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/server/admission.c -o CMakeFiles/tessera_core.dir/src/server/admission.c.s
+
 CMakeFiles/tessera_core.dir/src/server/engine.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/server/engine.c.o: /work/main/src/server/engine.c
 CMakeFiles/tessera_core.dir/src/server/engine.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_21) "Building C object CMakeFiles/tessera_core.dir/src/server/engine.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_22) "Building C object CMakeFiles/tessera_core.dir/src/server/engine.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/server/engine.c.o -MF CMakeFiles/tessera_core.dir/src/server/engine.c.o.d -o CMakeFiles/tessera_core.dir/src/server/engine.c.o -c /work/main/src/server/engine.c
 
 CMakeFiles/tessera_core.dir/src/server/engine.c.i: cmake_force
@@ -366,7 +380,7 @@ CMakeFiles/tessera_core.dir/src/server/engine.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/server/http.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/server/http.c.o: /work/main/src/server/http.c
 CMakeFiles/tessera_core.dir/src/server/http.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_22) "Building C object CMakeFiles/tessera_core.dir/src/server/http.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_23) "Building C object CMakeFiles/tessera_core.dir/src/server/http.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/server/http.c.o -MF CMakeFiles/tessera_core.dir/src/server/http.c.o.d -o CMakeFiles/tessera_core.dir/src/server/http.c.o -c /work/main/src/server/http.c
 
 CMakeFiles/tessera_core.dir/src/server/http.c.i: cmake_force
@@ -380,7 +394,7 @@ CMakeFiles/tessera_core.dir/src/server/http.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/server/httpdate.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/server/httpdate.c.o: /work/main/src/server/httpdate.c
 CMakeFiles/tessera_core.dir/src/server/httpdate.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_23) "Building C object CMakeFiles/tessera_core.dir/src/server/httpdate.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_24) "Building C object CMakeFiles/tessera_core.dir/src/server/httpdate.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/server/httpdate.c.o -MF CMakeFiles/tessera_core.dir/src/server/httpdate.c.o.d -o CMakeFiles/tessera_core.dir/src/server/httpdate.c.o -c /work/main/src/server/httpdate.c
 
 CMakeFiles/tessera_core.dir/src/server/httpdate.c.i: cmake_force
@@ -394,7 +408,7 @@ CMakeFiles/tessera_core.dir/src/server/httpdate.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/server/response.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/server/response.c.o: /work/main/src/server/response.c
 CMakeFiles/tessera_core.dir/src/server/response.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_24) "Building C object CMakeFiles/tessera_core.dir/src/server/response.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_25) "Building C object CMakeFiles/tessera_core.dir/src/server/response.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/server/response.c.o -MF CMakeFiles/tessera_core.dir/src/server/response.c.o.d -o CMakeFiles/tessera_core.dir/src/server/response.c.o -c /work/main/src/server/response.c
 
 CMakeFiles/tessera_core.dir/src/server/response.c.i: cmake_force
@@ -408,7 +422,7 @@ CMakeFiles/tessera_core.dir/src/server/response.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/server/router.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/server/router.c.o: /work/main/src/server/router.c
 CMakeFiles/tessera_core.dir/src/server/router.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_25) "Building C object CMakeFiles/tessera_core.dir/src/server/router.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_26) "Building C object CMakeFiles/tessera_core.dir/src/server/router.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/server/router.c.o -MF CMakeFiles/tessera_core.dir/src/server/router.c.o.d -o CMakeFiles/tessera_core.dir/src/server/router.c.o -c /work/main/src/server/router.c
 
 CMakeFiles/tessera_core.dir/src/server/router.c.i: cmake_force
@@ -422,7 +436,7 @@ CMakeFiles/tessera_core.dir/src/server/router.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/util/buf.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/util/buf.c.o: /work/main/src/util/buf.c
 CMakeFiles/tessera_core.dir/src/util/buf.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_26) "Building C object CMakeFiles/tessera_core.dir/src/util/buf.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_27) "Building C object CMakeFiles/tessera_core.dir/src/util/buf.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/util/buf.c.o -MF CMakeFiles/tessera_core.dir/src/util/buf.c.o.d -o CMakeFiles/tessera_core.dir/src/util/buf.c.o -c /work/main/src/util/buf.c
 
 CMakeFiles/tessera_core.dir/src/util/buf.c.i: cmake_force
@@ -436,7 +450,7 @@ CMakeFiles/tessera_core.dir/src/util/buf.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/util/status.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/util/status.c.o: /work/main/src/util/status.c
 CMakeFiles/tessera_core.dir/src/util/status.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_27) "Building C object CMakeFiles/tessera_core.dir/src/util/status.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_28) "Building C object CMakeFiles/tessera_core.dir/src/util/status.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/util/status.c.o -MF CMakeFiles/tessera_core.dir/src/util/status.c.o.d -o CMakeFiles/tessera_core.dir/src/util/status.c.o -c /work/main/src/util/status.c
 
 CMakeFiles/tessera_core.dir/src/util/status.c.i: cmake_force
@@ -450,7 +464,7 @@ CMakeFiles/tessera_core.dir/src/util/status.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/web/web.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/web/web.c.o: /work/main/src/web/web.c
 CMakeFiles/tessera_core.dir/src/web/web.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_28) "Building C object CMakeFiles/tessera_core.dir/src/web/web.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_29) "Building C object CMakeFiles/tessera_core.dir/src/web/web.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/web/web.c.o -MF CMakeFiles/tessera_core.dir/src/web/web.c.o.d -o CMakeFiles/tessera_core.dir/src/web/web.c.o -c /work/main/src/web/web.c
 
 CMakeFiles/tessera_core.dir/src/web/web.c.i: cmake_force
@@ -483,6 +497,7 @@ tessera_core_OBJECTS = \
 "CMakeFiles/tessera_core.dir/src/render/render.c.o" \
 "CMakeFiles/tessera_core.dir/src/render/resample.c.o" \
 "CMakeFiles/tessera_core.dir/src/render/transform.c.o" \
+"CMakeFiles/tessera_core.dir/src/server/admission.c.o" \
 "CMakeFiles/tessera_core.dir/src/server/engine.c.o" \
 "CMakeFiles/tessera_core.dir/src/server/http.c.o" \
 "CMakeFiles/tessera_core.dir/src/server/httpdate.c.o" \
@@ -515,6 +530,7 @@ libtessera_core.a: CMakeFiles/tessera_core.dir/src/protocol/iiif_plan.c.o
 libtessera_core.a: CMakeFiles/tessera_core.dir/src/render/render.c.o
 libtessera_core.a: CMakeFiles/tessera_core.dir/src/render/resample.c.o
 libtessera_core.a: CMakeFiles/tessera_core.dir/src/render/transform.c.o
+libtessera_core.a: CMakeFiles/tessera_core.dir/src/server/admission.c.o
 libtessera_core.a: CMakeFiles/tessera_core.dir/src/server/engine.c.o
 libtessera_core.a: CMakeFiles/tessera_core.dir/src/server/http.c.o
 libtessera_core.a: CMakeFiles/tessera_core.dir/src/server/httpdate.c.o
@@ -525,7 +541,7 @@ libtessera_core.a: CMakeFiles/tessera_core.dir/src/util/status.c.o
 libtessera_core.a: CMakeFiles/tessera_core.dir/src/web/web.c.o
 libtessera_core.a: CMakeFiles/tessera_core.dir/build.make
 libtessera_core.a: CMakeFiles/tessera_core.dir/link.txt
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_29) "Linking C static library libtessera_core.a"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_30) "Linking C static library libtessera_core.a"
 	$(CMAKE_COMMAND) -P CMakeFiles/tessera_core.dir/cmake_clean_target.cmake
 	$(CMAKE_COMMAND) -E cmake_link_script CMakeFiles/tessera_core.dir/link.txt --verbose=$(VERBOSE)
 

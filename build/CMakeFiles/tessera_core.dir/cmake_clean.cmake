@@ -39,6 +39,8 @@ file(REMOVE_RECURSE
   "CMakeFiles/tessera_core.dir/src/render/resample.c.o.d"
   "CMakeFiles/tessera_core.dir/src/render/transform.c.o"
   "CMakeFiles/tessera_core.dir/src/render/transform.c.o.d"
+  "CMakeFiles/tessera_core.dir/src/server/admission.c.o"
+  "CMakeFiles/tessera_core.dir/src/server/admission.c.o.d"
   "CMakeFiles/tessera_core.dir/src/server/engine.c.o"
   "CMakeFiles/tessera_core.dir/src/server/engine.c.o.d"
   "CMakeFiles/tessera_core.dir/src/server/http.c.o"

@@ -845,7 +845,7 @@ CMakeFiles/tessera_core.dir/src/protocol/compat.c.o: /work/main/src/protocol/com
   /work/main/src/util/status.h \
   /work/main/src/util/buf.h \
   /work/main/src/protocol/iiif_plan.h \
-  /work/main/src/server/response.h \
+  /work/main/src/server/admission.h \
   /usr/include/pthread.h \
   /usr/include/sched.h \
   /usr/include/x86_64-linux-gnu/bits/types/time_t.h \
@@ -874,7 +874,8 @@ CMakeFiles/tessera_core.dir/src/protocol/compat.c.o: /work/main/src/protocol/com
   /usr/include/x86_64-linux-gnu/bits/types/__sigset_t.h \
   /usr/include/x86_64-linux-gnu/bits/types/struct___jmp_buf_tag.h \
   /usr/include/x86_64-linux-gnu/bits/pthread_stack_min-dynamic.h \
-  /usr/include/x86_64-linux-gnu/bits/pthread_stack_min.h
+  /usr/include/x86_64-linux-gnu/bits/pthread_stack_min.h \
+  /work/main/src/server/response.h
 
 CMakeFiles/tessera_core.dir/src/protocol/iiif.c.o: /work/main/src/protocol/iiif.c \
   /usr/include/stdc-predef.h \
@@ -919,7 +920,7 @@ CMakeFiles/tessera_core.dir/src/protocol/iiif.c.o: /work/main/src/protocol/iiif.
   /work/main/src/util/status.h \
   /work/main/src/util/buf.h \
   /work/main/src/protocol/iiif_plan.h \
-  /work/main/src/server/response.h \
+  /work/main/src/server/admission.h \
   /usr/include/pthread.h \
   /usr/include/sched.h \
   /usr/include/x86_64-linux-gnu/bits/types/time_t.h \
@@ -949,6 +950,7 @@ CMakeFiles/tessera_core.dir/src/protocol/iiif.c.o: /work/main/src/protocol/iiif.
   /usr/include/x86_64-linux-gnu/bits/types/struct___jmp_buf_tag.h \
   /usr/include/x86_64-linux-gnu/bits/pthread_stack_min-dynamic.h \
   /usr/include/x86_64-linux-gnu/bits/pthread_stack_min.h \
+  /work/main/src/server/response.h \
   /work/main/src/image/reader.h \
   /work/main/src/image/source.h \
   /usr/include/x86_64-linux-gnu/sys/stat.h \
@@ -1264,6 +1266,65 @@ CMakeFiles/tessera_core.dir/src/render/transform.c.o: /work/main/src/render/tran
   /usr/include/x86_64-linux-gnu/bits/types/__locale_t.h \
   /usr/include/strings.h
 
+CMakeFiles/tessera_core.dir/src/server/admission.c.o: /work/main/src/server/admission.c \
+  /usr/include/stdc-predef.h \
+  /work/main/src/server/admission.h \
+  /work/main/src/util/status.h \
+  /usr/lib/gcc/x86_64-linux-gnu/12/include/stddef.h \
+  /usr/lib/gcc/x86_64-linux-gnu/12/include/stdint.h \
+  /usr/include/stdint.h \
+  /usr/include/x86_64-linux-gnu/bits/libc-header-start.h \
+  /usr/include/features.h \
+  /usr/include/features-time64.h \
+  /usr/include/x86_64-linux-gnu/bits/wordsize.h \
+  /usr/include/x86_64-linux-gnu/bits/timesize.h \
+  /usr/include/x86_64-linux-gnu/sys/cdefs.h \
+  /usr/include/x86_64-linux-gnu/bits/long-double.h \
+  /usr/include/x86_64-linux-gnu/gnu/stubs.h \
+  /usr/include/x86_64-linux-gnu/gnu/stubs-64.h \
+  /usr/include/x86_64-linux-gnu/bits/types.h \
+  /usr/include/x86_64-linux-gnu/bits/typesizes.h \
+  /usr/include/x86_64-linux-gnu/bits/time64.h \
+  /usr/include/x86_64-linux-gnu/bits/wchar.h \
+  /usr/include/x86_64-linux-gnu/bits/stdint-intn.h \
+  /usr/include/x86_64-linux-gnu/bits/stdint-uintn.h \
+  /usr/lib/gcc/x86_64-linux-gnu/12/include/stdbool.h \
+  /usr/include/pthread.h \
+  /usr/include/sched.h \
+  /usr/include/x86_64-linux-gnu/bits/types/time_t.h \
+  /usr/include/x86_64-linux-gnu/bits/types/struct_timespec.h \
+  /usr/include/x86_64-linux-gnu/bits/endian.h \
+  /usr/include/x86_64-linux-gnu/bits/endianness.h \
+  /usr/include/x86_64-linux-gnu/bits/sched.h \
+  /usr/include/x86_64-linux-gnu/bits/types/struct_sched_param.h \
+  /usr/include/x86_64-linux-gnu/bits/cpu-set.h \
+  /usr/include/time.h \
+  /usr/include/x86_64-linux-gnu/bits/time.h \
+  /usr/include/x86_64-linux-gnu/bits/types/clock_t.h \
+  /usr/include/x86_64-linux-gnu/bits/types/struct_tm.h \
+  /usr/include/x86_64-linux-gnu/bits/types/clockid_t.h \
+  /usr/include/x86_64-linux-gnu/bits/types/timer_t.h \
+  /usr/include/x86_64-linux-gnu/bits/types/struct_itimerspec.h \
+  /usr/include/x86_64-linux-gnu/bits/types/locale_t.h \
+  /usr/include/x86_64-linux-gnu/bits/types/__locale_t.h \
+  /usr/include/x86_64-linux-gnu/bits/pthreadtypes.h \
+  /usr/include/x86_64-linux-gnu/bits/thread-shared-types.h \
+  /usr/include/x86_64-linux-gnu/bits/pthreadtypes-arch.h \
+  /usr/include/x86_64-linux-gnu/bits/atomic_wide_counter.h \
+  /usr/include/x86_64-linux-gnu/bits/struct_mutex.h \
+  /usr/include/x86_64-linux-gnu/bits/struct_rwlock.h \
+  /usr/include/x86_64-linux-gnu/bits/setjmp.h \
+  /usr/include/x86_64-linux-gnu/bits/types/__sigset_t.h \
+  /usr/include/x86_64-linux-gnu/bits/types/struct___jmp_buf_tag.h \
+  /usr/include/x86_64-linux-gnu/bits/pthread_stack_min-dynamic.h \
+  /usr/include/x86_64-linux-gnu/bits/pthread_stack_min.h \
+  /usr/include/errno.h \
+  /usr/include/x86_64-linux-gnu/bits/errno.h \
+  /usr/include/linux/errno.h \
+  /usr/include/x86_64-linux-gnu/asm/errno.h \
+  /usr/include/asm-generic/errno.h \
+  /usr/include/asm-generic/errno-base.h
+
 CMakeFiles/tessera_core.dir/src/server/engine.c.o: /work/main/src/server/engine.c \
   /usr/include/stdc-predef.h \
   /work/main/src/server/engine.h \
@@ -1316,7 +1377,7 @@ CMakeFiles/tessera_core.dir/src/server/engine.c.o: /work/main/src/server/engine.
   /usr/include/x86_64-linux-gnu/bits/stdio.h \
   /work/main/src/encode/encode.h \
   /work/main/src/util/buf.h \
-  /work/main/src/server/response.h \
+  /work/main/src/server/admission.h \
   /usr/include/pthread.h \
   /usr/include/sched.h \
   /usr/include/x86_64-linux-gnu/bits/sched.h \
@@ -1342,6 +1403,7 @@ CMakeFiles/tessera_core.dir/src/server/engine.c.o: /work/main/src/server/engine.
   /usr/include/x86_64-linux-gnu/bits/types/struct___jmp_buf_tag.h \
   /usr/include/x86_64-linux-gnu/bits/pthread_stack_min-dynamic.h \
   /usr/include/x86_64-linux-gnu/bits/pthread_stack_min.h \
+  /work/main/src/server/response.h \
   /work/main/src/cache/lru.h \
   /work/main/src/render/render.h \
   /work/main/src/server/httpdate.h \
@@ -1360,6 +1422,13 @@ CMakeFiles/tessera_core.dir/src/server/engine.c.o: /work/main/src/server/engine.
   /usr/include/alloca.h \
   /usr/include/x86_64-linux-gnu/bits/stdlib-bsearch.h \
   /usr/include/x86_64-linux-gnu/bits/stdlib-float.h \
+  /usr/include/unistd.h \
+  /usr/include/x86_64-linux-gnu/bits/posix_opt.h \
+  /usr/include/x86_64-linux-gnu/bits/environments.h \
+  /usr/include/x86_64-linux-gnu/bits/confname.h \
+  /usr/include/x86_64-linux-gnu/bits/getopt_posix.h \
+  /usr/include/x86_64-linux-gnu/bits/getopt_core.h \
+  /usr/include/x86_64-linux-gnu/bits/unistd_ext.h \
   /usr/include/string.h \
   /usr/include/strings.h
 
@@ -1406,7 +1475,7 @@ CMakeFiles/tessera_core.dir/src/server/http.c.o: /work/main/src/server/http.c \
   /work/main/src/util/status.h \
   /work/main/src/util/buf.h \
   /work/main/src/protocol/iiif_plan.h \
-  /work/main/src/server/response.h \
+  /work/main/src/server/admission.h \
   /usr/include/pthread.h \
   /usr/include/sched.h \
   /usr/include/x86_64-linux-gnu/bits/types/time_t.h \
@@ -1436,6 +1505,7 @@ CMakeFiles/tessera_core.dir/src/server/http.c.o: /work/main/src/server/http.c \
   /usr/include/x86_64-linux-gnu/bits/types/struct___jmp_buf_tag.h \
   /usr/include/x86_64-linux-gnu/bits/pthread_stack_min-dynamic.h \
   /usr/include/x86_64-linux-gnu/bits/pthread_stack_min.h \
+  /work/main/src/server/response.h \
   /usr/include/arpa/inet.h \
   /usr/include/netinet/in.h \
   /usr/include/x86_64-linux-gnu/sys/socket.h \
@@ -1649,7 +1719,7 @@ CMakeFiles/tessera_core.dir/src/server/router.c.o: /work/main/src/server/router.
   /work/main/src/util/status.h \
   /work/main/src/util/buf.h \
   /work/main/src/protocol/iiif_plan.h \
-  /work/main/src/server/response.h \
+  /work/main/src/server/admission.h \
   /usr/include/pthread.h \
   /usr/include/sched.h \
   /usr/include/x86_64-linux-gnu/bits/types/time_t.h \
@@ -1679,6 +1749,7 @@ CMakeFiles/tessera_core.dir/src/server/router.c.o: /work/main/src/server/router.
   /usr/include/x86_64-linux-gnu/bits/types/struct___jmp_buf_tag.h \
   /usr/include/x86_64-linux-gnu/bits/pthread_stack_min-dynamic.h \
   /usr/include/x86_64-linux-gnu/bits/pthread_stack_min.h \
+  /work/main/src/server/response.h \
   /work/main/src/protocol/iiif.h \
   /work/main/src/server/engine.h \
   /work/main/src/image/reader.h \
@@ -1857,7 +1928,7 @@ CMakeFiles/tessera_core.dir/src/web/web.c.o: /work/main/src/web/web.c \
   /work/main/src/util/status.h \
   /work/main/src/util/buf.h \
   /work/main/src/protocol/iiif_plan.h \
-  /work/main/src/server/response.h \
+  /work/main/src/server/admission.h \
   /usr/include/pthread.h \
   /usr/include/sched.h \
   /usr/include/x86_64-linux-gnu/bits/types/time_t.h \
@@ -1887,6 +1958,7 @@ CMakeFiles/tessera_core.dir/src/web/web.c.o: /work/main/src/web/web.c \
   /usr/include/x86_64-linux-gnu/bits/types/struct___jmp_buf_tag.h \
   /usr/include/x86_64-linux-gnu/bits/pthread_stack_min-dynamic.h \
   /usr/include/x86_64-linux-gnu/bits/pthread_stack_min.h \
+  /work/main/src/server/response.h \
   /usr/include/string.h \
   /usr/include/strings.h
 
@@ -1902,12 +1974,6 @@ CMakeFiles/tessera_core.dir/src/web/web.c.o: /work/main/src/web/web.c \
 /usr/include/rpc/netdb.h:
 
 /usr/include/x86_64-linux-gnu/sys/time.h:
-
-/usr/include/x86_64-linux-gnu/bits/unistd_ext.h:
-
-/usr/include/x86_64-linux-gnu/bits/confname.h:
-
-/usr/include/x86_64-linux-gnu/bits/environments.h:
 
 /usr/include/microhttpd.h:
 
@@ -1933,9 +1999,15 @@ CMakeFiles/tessera_core.dir/src/web/web.c.o: /work/main/src/web/web.c \
 
 /work/main/src/server/http.h:
 
-/usr/include/x86_64-linux-gnu/bits/posix_opt.h:
+/usr/include/x86_64-linux-gnu/bits/unistd_ext.h:
+
+/usr/include/x86_64-linux-gnu/bits/confname.h:
+
+/usr/include/x86_64-linux-gnu/bits/environments.h:
 
 /work/main/src/server/http.c:
+
+/usr/include/x86_64-linux-gnu/bits/posix_opt.h:
 
 /usr/include/x86_64-linux-gnu/bits/getopt_core.h:
 
@@ -2189,7 +2261,11 @@ CMakeFiles/tessera_core.dir/src/web/web.c.o: /work/main/src/web/web.c \
 
 /usr/include/x86_64-linux-gnu/bits/types/__mbstate_t.h:
 
+/work/main/src/server/admission.c:
+
 /usr/include/x86_64-linux-gnu/bits/types/struct_FILE.h:
+
+/work/main/src/server/admission.h:
 
 /work/main/src/encode/webp.c:
 
