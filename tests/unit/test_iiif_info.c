@@ -172,7 +172,7 @@ static void test_v3_every_field(void **state)
     expect_strings(json_object_get(d, "extraQualities"), qualities, 3);
 
     json_t *features = json_object_get(d, "extraFeatures");
-    const char *want[] = {"mirroring",        "regionSquare", "rotationBy90s", "sizeUpscaling",
+    const char *want[] = {"mirroring",        "regionSquare", "rotationBy90s",
                           "canonicalLinkHeader", "profileLinkHeader", "jsonldMediaType",
                           "baseUriRedirect",  "cors",          "regionByPct",  "regionByPx",
                           "sizeByConfinedWh", "sizeByH",       "sizeByPct",    "sizeByW",
@@ -183,6 +183,8 @@ static void test_v3_every_field(void **state)
     }
     assert_false(has_string(features, "rotationArbitrary"));
     assert_false(has_string(features, "sizeAboveFull")); /* a 2.1 name */
+    /* sizeUpscaling may only be advertised together with maxWidth or maxArea. */
+    assert_false(has_string(features, "sizeUpscaling"));
     json_decref(d);
 }
 
@@ -218,6 +220,7 @@ static void test_v3_limits_present_when_configured(void **state)
     assert_int_equal(integer(d, "maxWidth"), 600);
     assert_int_equal(integer(d, "maxHeight"), 500);
     assert_int_equal(integer(d, "maxArea"), 300000);
+    assert_true(has_string(json_object_get(d, "extraFeatures"), "sizeUpscaling"));
     /* Advertised sizes must be servable: 1000x1000 is over the limits. */
     const json_int_t sizes[][2] = {{250, 250}, {500, 500}};
     expect_sizes(json_object_get(d, "sizes"), sizes, 2);
