@@ -26,7 +26,9 @@ endif()
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/tests/unit/test_*.c")
 set(OLD_GLOB
   "/work/main/tests/unit/test_admission.c"
+  "/work/main/tests/unit/test_iiif_info.c"
   "/work/main/tests/unit/test_iiif_parse.c"
+  "/work/main/tests/unit/test_iiif_plan.c"
   "/work/main/tests/unit/test_lru.c"
   "/work/main/tests/unit/test_reader_jpeg.c"
   "/work/main/tests/unit/test_reader_png.c"

@@ -6,8 +6,12 @@
 # testing this directory and lists subdirectories to be tested as well.
 add_test([=[test_admission]=] "/work/main/build/tests/test_admission")
 set_tests_properties([=[test_admission]=] PROPERTIES  LABELS "unit" TIMEOUT "300" _BACKTRACE_TRIPLES "/work/main/tests/CMakeLists.txt;29;add_test;/work/main/tests/CMakeLists.txt;34;tessera_add_tests;/work/main/tests/CMakeLists.txt;0;")
+add_test([=[test_iiif_info]=] "/work/main/build/tests/test_iiif_info")
+set_tests_properties([=[test_iiif_info]=] PROPERTIES  LABELS "unit" TIMEOUT "300" _BACKTRACE_TRIPLES "/work/main/tests/CMakeLists.txt;29;add_test;/work/main/tests/CMakeLists.txt;34;tessera_add_tests;/work/main/tests/CMakeLists.txt;0;")
 add_test([=[test_iiif_parse]=] "/work/main/build/tests/test_iiif_parse")
 set_tests_properties([=[test_iiif_parse]=] PROPERTIES  LABELS "unit" TIMEOUT "300" _BACKTRACE_TRIPLES "/work/main/tests/CMakeLists.txt;29;add_test;/work/main/tests/CMakeLists.txt;34;tessera_add_tests;/work/main/tests/CMakeLists.txt;0;")
+add_test([=[test_iiif_plan]=] "/work/main/build/tests/test_iiif_plan")
+set_tests_properties([=[test_iiif_plan]=] PROPERTIES  LABELS "unit" TIMEOUT "300" _BACKTRACE_TRIPLES "/work/main/tests/CMakeLists.txt;29;add_test;/work/main/tests/CMakeLists.txt;34;tessera_add_tests;/work/main/tests/CMakeLists.txt;0;")
 add_test([=[test_lru]=] "/work/main/build/tests/test_lru")
 set_tests_properties([=[test_lru]=] PROPERTIES  LABELS "unit" TIMEOUT "300" _BACKTRACE_TRIPLES "/work/main/tests/CMakeLists.txt;29;add_test;/work/main/tests/CMakeLists.txt;34;tessera_add_tests;/work/main/tests/CMakeLists.txt;0;")
 add_test([=[test_reader_jpeg]=] "/work/main/build/tests/test_reader_jpeg")

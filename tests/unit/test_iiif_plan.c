@@ -279,7 +279,7 @@ static void test_rotation_rules(void **state)
     assert_true(p.rotation == 22.5);
 }
 
-static void test_formats_not_offered_are_501(void **state)
+static void test_formats_not_offered_are_400(void **state)
 {
     (void)state;
     struct iiif_options o = opts(0, 0, 0);
@@ -288,8 +288,8 @@ static void test_formats_not_offered_are_501(void **state)
     assert_int_equal(plan(3, "full/max/0/gray.png", 300, 200, &o, &p), TS_OK);
     assert_int_equal(p.format, TS_FORMAT_PNG);
     assert_int_equal(p.quality, TS_QUALITY_GRAY);
-    expect_status(3, "full/max/0/default.webp", 300, 200, &o, TS_EUNSUPPORTED);
-    expect_status(3, "full/max/0/default.pdf", 300, 200, &o, TS_EUNSUPPORTED);
+    expect_status(3, "full/max/0/default.webp", 300, 200, &o, TS_EINVAL);
+    expect_status(3, "full/max/0/default.pdf", 300, 200, &o, TS_EINVAL);
     /* A bad size is reported before an unsupported format. */
     expect_status(3, "full/301,/0/default.webp", 300, 200, &o, TS_EINVAL);
 }
@@ -516,7 +516,7 @@ int main(void)
         cmocka_unit_test(test_limits_caret_max_grows_to_limits),
         cmocka_unit_test(test_limits_reject_explicit_sizes),
         cmocka_unit_test(test_rotation_rules),
-        cmocka_unit_test(test_formats_not_offered_are_501),
+        cmocka_unit_test(test_formats_not_offered_are_400),
         cmocka_unit_test(test_plan_fills_every_field),
         cmocka_unit_test(test_canonical_v3),
         cmocka_unit_test(test_canonical_rotation_numbers),
