@@ -159,7 +159,7 @@ static void row_from_float(const float *acc, uint32_t n, uint32_t ch, uint8_t *o
         uint32_t a = ch - 1;
         for (uint32_t x = 0; x < n; x++, acc += ch, out += ch) {
             uint8_t alpha = to_u8(acc[a]);
-            float inv = acc[a] > 0.5f ? 255.0f / acc[a] : 0.0f;
+            float inv = alpha ? 255.0f / acc[a] : 0.0f;
             for (uint32_t c = 0; c < a; c++)
                 out[c] = alpha ? to_u8(acc[c] * inv) : 0;
             out[a] = alpha;
