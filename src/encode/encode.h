@@ -17,8 +17,7 @@ struct encode_options {
 struct encode_options encode_options_default(void);
 
 /* Appends the encoded image to out. JPEG drops alpha (composited on white). TS_EUNSUPPORTED for
- * formats this build cannot write. opt may be
- * NULL for encode_options_default(). */
+ * formats this build cannot write. A NULL opt means encode_options_default(). */
 int encode_image(const struct ts_image *img, enum ts_format fmt, const struct encode_options *opt,
                  struct ts_buf *out, struct ts_err *err);
 
