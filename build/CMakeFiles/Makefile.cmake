@@ -56,6 +56,7 @@ set(CMAKE_DEPEND_INFO_FILES
   "CMakeFiles/demo_image.dir/DependInfo.cmake"
   "tests/CMakeFiles/tessera_testsupport.dir/DependInfo.cmake"
   "tests/CMakeFiles/test_admission.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_encode.dir/DependInfo.cmake"
   "tests/CMakeFiles/test_iiif_info.dir/DependInfo.cmake"
   "tests/CMakeFiles/test_iiif_parse.dir/DependInfo.cmake"
   "tests/CMakeFiles/test_iiif_plan.dir/DependInfo.cmake"
@@ -63,6 +64,8 @@ set(CMAKE_DEPEND_INFO_FILES
   "tests/CMakeFiles/test_reader_jpeg.dir/DependInfo.cmake"
   "tests/CMakeFiles/test_reader_png.dir/DependInfo.cmake"
   "tests/CMakeFiles/test_reader_tiff.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_render.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_resample.dir/DependInfo.cmake"
   "tests/CMakeFiles/replay_iiif_url.dir/DependInfo.cmake"
   "tests/CMakeFiles/replay_reader.dir/DependInfo.cmake"
   )

@@ -26,6 +26,7 @@ endif()
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/tests/unit/test_*.c")
 set(OLD_GLOB
   "/work/main/tests/unit/test_admission.c"
+  "/work/main/tests/unit/test_encode.c"
   "/work/main/tests/unit/test_iiif_info.c"
   "/work/main/tests/unit/test_iiif_parse.c"
   "/work/main/tests/unit/test_iiif_plan.c"
@@ -33,6 +34,8 @@ set(OLD_GLOB
   "/work/main/tests/unit/test_reader_jpeg.c"
   "/work/main/tests/unit/test_reader_png.c"
   "/work/main/tests/unit/test_reader_tiff.c"
+  "/work/main/tests/unit/test_render.c"
+  "/work/main/tests/unit/test_resample.c"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")
