@@ -231,15 +231,51 @@ static int gif_median_cut(const struct ts_image *img, int limit, struct gif_pale
     return TS_OK;
 }
 
+/* Gray that uses all 256 levels but needs a slot for transparency: fold the rarest level into a
+ * neighbour, so no pixel moves by more than one level (median cut's 5-bit bins would move 4). */
+static void gif_gray_merge(const struct ts_image *img, struct gif_palette *pal, uint8_t *idx)
+{
+    uint64_t hist[256] = {0};
+    for (uint32_t y = 0; y < img->height; y++) {
+        const uint8_t *row = ts_image_row(img, y);
+        for (uint32_t x = 0; x < img->width; x++)
+            if (!gif_is_clear(img, row + (size_t)x * img->channels))
+                hist[row[(size_t)x * img->channels]]++;
+    }
+    int rare = 0;
+    for (int v = 1; v < 256; v++)
+        if (hist[v] < hist[rare])
+            rare = v;
+    uint8_t slot[256];
+    int n = 0;
+    for (int v = 0; v < 256; v++) {
+        if (v == rare)
+            continue;
+        pal->colors[n] = (GifColorType){(GifByteType)v, (GifByteType)v, (GifByteType)v};
+        slot[v] = (uint8_t)n++;
+    }
+    slot[rare] = rare == 255 ? slot[254] : slot[rare + 1];
+    pal->count = n;
+    for (uint32_t y = 0; y < img->height; y++) {
+        const uint8_t *row = ts_image_row(img, y);
+        for (uint32_t x = 0; x < img->width; x++)
+            idx[(size_t)y * img->width + x] = slot[row[(size_t)x * img->channels]];
+    }
+}
+
 static int gif_quantise(const struct ts_image *img, struct gif_palette *pal, uint8_t *idx)
 {
     bool clear = gif_any_clear(img);
     int limit = clear ? 255 : 256;
     pal->transparent = -1;
     if (!gif_exact(img, limit, pal, idx)) {
-        int rc = gif_median_cut(img, limit, pal, idx);
-        if (rc)
-            return rc;
+        if (img->channels <= 2) {
+            gif_gray_merge(img, pal, idx);
+        } else {
+            int rc = gif_median_cut(img, limit, pal, idx);
+            if (rc)
+                return rc;
+        }
     }
     if (clear) {
         pal->transparent = pal->count;
