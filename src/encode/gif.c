@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GIF_ALPHA_CUT 128 /* alpha below this becomes the transparent index */
+#define GIF_ALPHA_CUT 128  /* alpha below this becomes the transparent index */
 #define GIF_HASH_SIZE 1024 /* 4x the palette, so open addressing stays short */
-#define GIF_BINS 32768    /* 5 bits per channel for the median-cut histogram */
+#define GIF_BINS 32768     /* 5 bits per channel for the median-cut histogram */
 
 struct gif_palette {
     GifColorType colors[256];
@@ -45,8 +45,7 @@ static bool gif_any_clear(const struct ts_image *img)
 
 /* One palette entry per distinct colour, if there are at most `limit`; false when there are more,
  * which the caller answers with median cut. */
-static bool gif_exact(const struct ts_image *img, int limit, struct gif_palette *pal,
-                      uint8_t *idx)
+static bool gif_exact(const struct ts_image *img, int limit, struct gif_palette *pal, uint8_t *idx)
 {
     uint32_t keys[GIF_HASH_SIZE]; /* rgb + 1, 0 = empty */
     uint8_t vals[GIF_HASH_SIZE];
@@ -342,12 +341,11 @@ int encode_gif(const struct ts_image *img, struct ts_buf *out, struct ts_err *er
         img->height == 0)
         return ts_fail(err, TS_EINVAL, "gif: bad image (%u channels)", img ? img->channels : 0);
     if (img->width > 65535 || img->height > 65535)
-        return ts_fail(err, TS_ETOOLARGE, "gif: %ux%u exceeds the format's 65535 limit",
-                       img->width, img->height);
+        return ts_fail(err, TS_ETOOLARGE, "gif: %ux%u exceeds the format's 65535 limit", img->width,
+                       img->height);
     size_t npix;
     if (!ts_mul_size(img->width, img->height, &npix))
-        return ts_fail(err, TS_ETOOLARGE, "gif: %ux%u image is too large", img->width,
-                       img->height);
+        return ts_fail(err, TS_ETOOLARGE, "gif: %ux%u image is too large", img->width, img->height);
     uint8_t *idx = malloc(npix);
     if (!idx)
         return ts_fail(err, TS_ENOMEM, "gif: no memory for %zu palette indices", npix);

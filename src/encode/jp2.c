@@ -87,8 +87,7 @@ static opj_image_t *jp2_image(const struct ts_image *img)
         parm[k].prec = 8;
         parm[k].sgnd = 0;
     }
-    opj_image_t *im =
-        opj_image_create(nc, parm, nc >= 3 ? OPJ_CLRSPC_SRGB : OPJ_CLRSPC_GRAY);
+    opj_image_t *im = opj_image_create(nc, parm, nc >= 3 ? OPJ_CLRSPC_SRGB : OPJ_CLRSPC_GRAY);
     if (!im)
         return NULL;
     im->x0 = im->y0 = 0;
@@ -146,8 +145,7 @@ int encode_jp2(const struct ts_image *img, int quality, struct ts_buf *out, stru
     size_t samples, bytes;
     if (!ts_mul3_size(img->width, img->height, img->channels, &samples) ||
         !ts_mul_size(samples, sizeof(OPJ_INT32), &bytes))
-        return ts_fail(err, TS_ETOOLARGE, "jp2: %ux%u image is too large", img->width,
-                       img->height);
+        return ts_fail(err, TS_ETOOLARGE, "jp2: %ux%u image is too large", img->width, img->height);
     opj_cparameters_t params;
     jp2_params(img, quality, &params);
     opj_image_t *im = jp2_image(img);
@@ -178,8 +176,8 @@ int encode_jp2(const struct ts_image *img, int quality, struct ts_buf *out, stru
         if (sink.failed)
             rc = ts_fail(err, TS_ENOMEM, "jp2: no memory for output bytes");
         else
-            rc = ts_fail(err, TS_ECODEC, "jp2: encoding %ux%u failed: %s", img->width,
-                         img->height, log.reason[0] ? log.reason : "unknown error");
+            rc = ts_fail(err, TS_ECODEC, "jp2: encoding %ux%u failed: %s", img->width, img->height,
+                         log.reason[0] ? log.reason : "unknown error");
     }
 done:
     if (stream)

@@ -191,9 +191,9 @@ int encode_tiff(const struct ts_image *img, struct ts_buf *out, struct ts_err *e
     TIFFOpenOptionsSetWarningHandlerExtR(opts, tiff_on_warning, &m);
     /* Classic TIFF offsets are 32-bit; even incompressible data must fit, else go BigTIFF. */
     const char *mode = raw > 0xF0000000u ? "w8m" : "wm";
-    TIFF *tif = TIFFClientOpenExt("tessera-out.tif", mode, &m, tiff_mem_read, tiff_mem_write,
-                                  tiff_mem_seek, tiff_mem_close, tiff_mem_size, tiff_mem_map,
-                                  tiff_mem_unmap, opts);
+    TIFF *tif =
+        TIFFClientOpenExt("tessera-out.tif", mode, &m, tiff_mem_read, tiff_mem_write, tiff_mem_seek,
+                          tiff_mem_close, tiff_mem_size, tiff_mem_map, tiff_mem_unmap, opts);
     TIFFOpenOptionsFree(opts);
     if (!tif) {
         ts_buf_free(&m.buf);

@@ -1,4 +1,4 @@
-/* Arbitrary-angle clockwise rotation onto a transparent canvas the size of the rotated bounding box. */
+/* Clockwise rotation by any angle onto a transparent canvas sized to the rotated bounding box. */
 #include "render/render.h"
 
 #include <math.h>
@@ -50,8 +50,7 @@ static uint32_t rotate_extent(double a, double b)
     return (uint32_t)v;
 }
 
-int render_rotate_extent(uint32_t w, uint32_t h, double degrees, uint32_t *out_w,
-                         uint32_t *out_h)
+int render_rotate_extent(uint32_t w, uint32_t h, double degrees, uint32_t *out_w, uint32_t *out_h)
 {
     double s, c;
     int rc = rotate_sincos(degrees, &s, &c);
@@ -63,8 +62,8 @@ int render_rotate_extent(uint32_t w, uint32_t h, double degrees, uint32_t *out_w
 }
 
 struct rotate_acc {
-    double alpha;   /* sum of weight * alpha, alpha in 0..1 */
-    double col[3];  /* sum of weight * alpha * sample: premultiplied, so edges do not darken */
+    double alpha;  /* sum of weight * alpha, alpha in 0..1 */
+    double col[3]; /* sum of weight * alpha * sample: premultiplied, so edges do not darken */
 };
 
 static void rotate_add(struct rotate_acc *acc, const struct ts_image *src, uint32_t colors,

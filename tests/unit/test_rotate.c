@@ -152,10 +152,22 @@ static void naive_quarter(const struct ts_image *src, int deg, uint32_t ox, uint
 {
     uint32_t w = src->width, h = src->height;
     switch (deg) {
-    case 90: *sx = oy; *sy = h - 1 - ox; break;
-    case 180: *sx = w - 1 - ox; *sy = h - 1 - oy; break;
-    case 270: *sx = w - 1 - oy; *sy = ox; break;
-    default: *sx = ox; *sy = oy; break;
+    case 90:
+        *sx = oy;
+        *sy = h - 1 - ox;
+        break;
+    case 180:
+        *sx = w - 1 - ox;
+        *sy = h - 1 - oy;
+        break;
+    case 270:
+        *sx = w - 1 - oy;
+        *sy = ox;
+        break;
+    default:
+        *sx = ox;
+        *sy = oy;
+        break;
     }
 }
 
