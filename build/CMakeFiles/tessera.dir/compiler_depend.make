@@ -44,7 +44,7 @@ CMakeFiles/tessera.dir/src/main.c.o: /work/main/src/main.c \
   /work/main/src/util/status.h \
   /work/main/src/util/buf.h \
   /work/main/src/protocol/iiif_plan.h \
-  /work/main/src/server/response.h \
+  /work/main/src/server/admission.h \
   /usr/include/pthread.h \
   /usr/include/sched.h \
   /usr/include/x86_64-linux-gnu/bits/types/time_t.h \
@@ -74,6 +74,7 @@ CMakeFiles/tessera.dir/src/main.c.o: /work/main/src/main.c \
   /usr/include/x86_64-linux-gnu/bits/types/struct___jmp_buf_tag.h \
   /usr/include/x86_64-linux-gnu/bits/pthread_stack_min-dynamic.h \
   /usr/include/x86_64-linux-gnu/bits/pthread_stack_min.h \
+  /work/main/src/server/response.h \
   /work/main/src/server/http.h \
   /work/main/src/server/app.h \
   /usr/include/signal.h \
@@ -174,6 +175,8 @@ CMakeFiles/tessera.dir/src/main.c.o: /work/main/src/main.c \
 
 /usr/include/x86_64-linux-gnu/bits/types/struct_FILE.h:
 
+/work/main/src/server/admission.h:
+
 /usr/include/x86_64-linux-gnu/bits/endianness.h:
 
 /usr/include/x86_64-linux-gnu/bits/atomic_wide_counter.h:
@@ -250,6 +253,12 @@ CMakeFiles/tessera.dir/src/main.c.o: /work/main/src/main.c \
 
 /work/main/src/encode/encode.h:
 
+/usr/include/string.h:
+
+/work/main/src/server/response.h:
+
+/usr/include/x86_64-linux-gnu/bits/endian.h:
+
 /usr/include/x86_64-linux-gnu/bits/signum-arch.h:
 
 /usr/include/time.h:
@@ -263,12 +272,6 @@ CMakeFiles/tessera.dir/src/main.c.o: /work/main/src/main.c \
 /work/main/src/util/status.h:
 
 /work/main/src/util/buf.h:
-
-/usr/include/string.h:
-
-/usr/include/x86_64-linux-gnu/bits/endian.h:
-
-/work/main/src/server/response.h:
 
 /usr/include/x86_64-linux-gnu/bits/pthread_stack_min.h:
 
