@@ -171,32 +171,41 @@ static void naive_quarter(const struct ts_image *src, int deg, uint32_t ox, uint
     }
 }
 
-static void test_rotate_quarter_turns_are_exact(void **state)
+static void check_quarter_turns(uint32_t channels)
 {
-    (void)state;
     static const int degs[] = {0, 90, 180, 270};
     struct ts_image src;
-    make_cells(4, &src);
+    make_cells(channels, &src);
     /* Make every pixel distinct so any off-by-one shows. */
     for (uint32_t y = 0; y < RH; y++)
         for (uint32_t x = 0; x < RW; x++)
-            ts_image_row(&src, y)[(size_t)x * 4 + 2] = (uint8_t)(x * 7 + y * 13);
+            ts_image_row(&src, y)[(size_t)x * channels + 2] = (uint8_t)(x * 7 + y * 13);
     for (size_t i = 0; i < sizeof degs / sizeof degs[0]; i++) {
         struct ts_image dst;
         assert_int_equal(render_rotate_any(&src, degs[i], &dst), 0);
         bool swap = degs[i] == 90 || degs[i] == 270;
         assert_int_equal(dst.width, swap ? RH : RW);
         assert_int_equal(dst.height, swap ? RW : RH);
+        assert_int_equal(dst.channels, 4);
         for (uint32_t oy = 0; oy < dst.height; oy++) {
             for (uint32_t ox = 0; ox < dst.width; ox++) {
                 uint32_t sx, sy;
                 naive_quarter(&src, degs[i], ox, oy, &sx, &sy);
-                assert_memory_equal(px(&dst, ox, oy), px(&src, sx, sy), 4);
+                const uint8_t *want = px(&src, sx, sy);
+                assert_memory_equal(px(&dst, ox, oy), want, 3);
+                assert_int_equal(px(&dst, ox, oy)[3], channels == 4 ? want[3] : 255);
             }
         }
         ts_image_free(&dst);
     }
     ts_image_free(&src);
+}
+
+static void test_rotate_quarter_turns_are_exact(void **state)
+{
+    (void)state;
+    check_quarter_turns(3);
+    check_quarter_turns(4);
 }
 
 static void test_rotate_large_angles_wrap_to_same_result(void **state)
