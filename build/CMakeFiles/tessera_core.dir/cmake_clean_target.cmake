@@ -1,0 +1,3 @@
+file(REMOVE_RECURSE
+  "libtessera_core.a"
+)

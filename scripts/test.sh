@@ -1,0 +1,14 @@
+#!/bin/sh
+# Installs what is missing, builds Tessera with AddressSanitizer and UndefinedBehaviorSanitizer,
+# and runs the whole test suite (unit and HTTP tests) with ctest.
+set -eu
+cd "$(dirname "$0")/.."
+
+sh scripts/deps.sh
+cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DTESSERA_SANITIZE=ON >/dev/null
+cmake --build build-test -j"$(nproc)"
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+cd build-test
+ctest --output-on-failure --timeout 600 -j2 "$@"

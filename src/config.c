@@ -1,0 +1,277 @@
+/* One option table drives the command line, the INI file and --help, so they never disagree. */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum opt_type { OPT_STR, OPT_U32, OPT_U64, OPT_INT, OPT_UINT, OPT_BOOL, OPT_LISTEN, OPT_PATH };
+
+struct opt {
+    const char *name; /* --name on the command line, name = value in the INI file */
+    enum opt_type type;
+    size_t offset;
+    size_t size; /* for strings */
+    long long min, max;
+    const char *arg;
+    const char *help;
+};
+
+#define STR_FIELD(f) offsetof(struct ts_config, f), sizeof(((struct ts_config *)0)->f)
+#define NUM_FIELD(f) offsetof(struct ts_config, f), 0
+
+static const struct opt options[] = {
+    {"root", OPT_PATH, STR_FIELD(root), 0, 0, "DIR", "image root: identifiers are paths below it"},
+    {"listen", OPT_LISTEN, 0, 0, 0, 0, "HOST:PORT",
+     "address and port to serve HTTP on (default 127.0.0.1:8080; port 0 picks a free one)"},
+    {"base-url", OPT_STR, STR_FIELD(base_url), 0, 0, "URL",
+     "public base URL used in info.json ids and Link headers (default: from the Host header)"},
+    {"demo", OPT_PATH, STR_FIELD(demo_image), 0, 0, "FILE", "also serve FILE as identifier 'demo'"},
+    {"access-log", OPT_STR, STR_FIELD(access_log), 0, 0, "FILE",
+     "append one line per request to FILE ('-' = stdout, default off)"},
+    {"default-version", OPT_INT, NUM_FIELD(default_version), 2, 3, "2|3",
+     "IIIF Image API version served at /iiif/{id} (default 3)"},
+    {"jpeg-quality", OPT_INT, NUM_FIELD(jpeg_quality), 1, 100, "N", "JPEG output quality (default 85)"},
+    {"webp-quality", OPT_INT, NUM_FIELD(webp_quality), 1, 100, "N", "WebP output quality (default 80)"},
+    {"png-level", OPT_INT, NUM_FIELD(png_level), 0, 9, "N", "PNG zlib level (default 3)"},
+    {"max-width", OPT_U32, NUM_FIELD(max_width), 0, UINT32_MAX, "N",
+     "largest output width served and advertised as maxWidth (0 = no limit)"},
+    {"max-height", OPT_U32, NUM_FIELD(max_height), 0, UINT32_MAX, "N",
+     "largest output height (0 = same as max-width)"},
+    {"max-area", OPT_U64, NUM_FIELD(max_area), 0, LLONG_MAX, "N",
+     "largest output area in pixels (default 100000000)"},
+    {"tile-size", OPT_U32, NUM_FIELD(default_tile), 16, 8192, "N",
+     "tile size advertised for untiled sources (default 512)"},
+    {"threads", OPT_UINT, NUM_FIELD(threads), 0, 1024, "N", "worker threads (default: one per core)"},
+    {"cache-max-age", OPT_UINT, NUM_FIELD(cache_max_age), 0, UINT_MAX, "SECONDS",
+     "Cache-Control max-age of images and info.json (default 86400)"},
+    {"connection-timeout", OPT_UINT, NUM_FIELD(connection_timeout), 1, 3600, "SECONDS",
+     "close idle or slow connections after this long (default 30)"},
+    {"trust-proxy", OPT_BOOL, NUM_FIELD(trust_proxy), 0, 1, NULL,
+     "build ids from X-Forwarded-Proto/Host (only behind a proxy you run)"},
+    {"web-dir", OPT_PATH, STR_FIELD(web_dir), 0, 0, "DIR",
+     "viewer pages and scripts (default: the build tree's web/)"},
+    {"fcgi", OPT_STR, STR_FIELD(fcgi_listen), 0, 0, "HOST:PORT|PATH",
+     "serve FastCGI on a TCP address or unix socket instead of HTTP"},
+};
+
+void ts_config_defaults(struct ts_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->root, sizeof cfg->root, ".");
+    snprintf(cfg->listen_host, sizeof cfg->listen_host, "127.0.0.1");
+    cfg->listen_port = 8080;
+    cfg->default_version = 3;
+    cfg->jpeg_quality = 85;
+    cfg->webp_quality = 80;
+    cfg->png_level = 3;
+    cfg->max_area = 100000000ull;
+    cfg->default_tile = 512;
+    cfg->cache_max_age = 86400;
+    cfg->connection_timeout = 30;
+}
+
+static const struct opt *find_option(const char *name)
+{
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+        if (strcmp(options[i].name, name) == 0)
+            return &options[i];
+    return NULL;
+}
+
+static int parse_number(const char *text, long long min, long long max, long long *out)
+{
+    char *end;
+    if (!text || !*text || *text == '-' || *text == '+' || *text == ' ')
+        return TS_EINVAL;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno || *end || v > (unsigned long long)max || (long long)v < min)
+        return TS_EINVAL;
+    *out = (long long)v;
+    return TS_OK;
+}
+
+static int parse_listen(struct ts_config *cfg, const char *value, struct ts_err *err)
+{
+    const char *colon = strrchr(value, ':');
+    long long port;
+    if (!colon || parse_number(colon + 1, 0, 65535, &port))
+        return ts_fail(err, TS_EINVAL, "--listen wants HOST:PORT, got '%s'", value);
+    size_t hostlen = (size_t)(colon - value);
+    if (hostlen == 0 || hostlen >= sizeof cfg->listen_host)
+        return ts_fail(err, TS_EINVAL, "--listen: bad host in '%s'", value);
+    /* [::1]:8080 */
+    if (value[0] == '[' && value[hostlen - 1] == ']') {
+        value++;
+        hostlen -= 2;
+    }
+    memcpy(cfg->listen_host, value, hostlen);
+    cfg->listen_host[hostlen] = '\0';
+    cfg->listen_port = (uint16_t)port;
+    return TS_OK;
+}
+
+static int set_option(struct ts_config *cfg, const struct opt *o, const char *value,
+                      struct ts_err *err)
+{
+    char *base = (char *)cfg + o->offset;
+    long long n;
+    switch (o->type) {
+    case OPT_LISTEN:
+        return parse_listen(cfg, value, err);
+    case OPT_STR:
+    case OPT_PATH:
+        if (strlen(value) >= o->size)
+            return ts_fail(err, TS_EINVAL, "--%s: value too long", o->name);
+        memcpy(base, value, strlen(value) + 1);
+        return TS_OK;
+    case OPT_BOOL:
+        if (!strcmp(value, "1") || !strcmp(value, "true") || !strcmp(value, "yes") ||
+            !strcmp(value, "on"))
+            *(bool *)base = true;
+        else if (!strcmp(value, "0") || !strcmp(value, "false") || !strcmp(value, "no") ||
+                 !strcmp(value, "off"))
+            *(bool *)base = false;
+        else
+            return ts_fail(err, TS_EINVAL, "--%s wants true or false, got '%s'", o->name, value);
+        return TS_OK;
+    default:
+        break;
+    }
+    if (parse_number(value, o->min, o->max, &n))
+        return ts_fail(err, TS_EINVAL, "--%s wants a number from %lld to %lld, got '%s'",
+                       o->name, o->min, o->max, value);
+    switch (o->type) {
+    case OPT_U32: *(uint32_t *)base = (uint32_t)n; break;
+    case OPT_U64: *(uint64_t *)base = (uint64_t)n; break;
+    case OPT_INT: *(int *)base = (int)n; break;
+    case OPT_UINT: *(unsigned *)base = (unsigned)n; break;
+    default: break;
+    }
+    return TS_OK;
+}
+
+struct ini_ctx {
+    struct ts_config *cfg;
+    struct ts_err *err;
+    int status;
+};
+
+static int on_ini_entry(void *user, const char *section, const char *name, const char *value)
+{
+    struct ini_ctx *ctx = user;
+    (void)section; /* keys are unique across sections, so [server] and friends are cosmetic */
+    const struct opt *o = find_option(name);
+    if (!o) {
+        ctx->status = ts_fail(ctx->err, TS_EINVAL, "unknown setting '%s'", name);
+        return 0;
+    }
+    if (o->type == OPT_BOOL && !*value)
+        value = "true";
+    ctx->status = set_option(ctx->cfg, o, value, ctx->err);
+    return ctx->status == TS_OK;
+}
+
+int ts_config_load_ini(struct ts_config *cfg, const char *path, struct ts_err *err)
+{
+    struct ini_ctx ctx = {cfg, err, TS_OK};
+    int line = ini_parse(path, on_ini_entry, &ctx);
+    if (line < 0)
+        return ts_fail(err, TS_EINVAL, "cannot read config file %s", path);
+    if (line > 0) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", ctx.status ? err->msg : "syntax error");
+        return ts_fail(err, TS_EINVAL, "%s:%d: %s", path, line, why);
+    }
+    return TS_OK;
+}
+
+void ts_config_usage(FILE *out, const char *prog)
+{
+    fprintf(out,
+            "Usage: %s [--config FILE] [options]\n"
+            "Tessera serves IIIF Image API 3.0, 2.1 and 1.1 from the images under --root.\n\n"
+            "Options (each may also be set as 'name = value' in the INI file):\n",
+            prog);
+    fprintf(out, "  --%-28s %s\n", "config FILE", "read settings from an INI file first");
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
+        char flag[64];
+        snprintf(flag, sizeof flag, "%s%s%s", options[i].name, options[i].arg ? " " : "",
+                 options[i].arg ? options[i].arg : "");
+        fprintf(out, "  --%-28s %s\n", flag, options[i].help);
+    }
+    fprintf(out, "  --%-28s %s\n", "help", "show this help");
+    fprintf(out, "  --%-28s %s\n", "version", "show the version");
+}
+
+/* Splits "--name=value" or "--name value"; returns the option or NULL. */
+static const struct opt *match_flag(const char *arg, char *name, size_t name_size,
+                                    const char **inline_value)
+{
+    if (strncmp(arg, "--", 2) != 0)
+        return NULL;
+    arg += 2;
+    const char *eq = strchr(arg, '=');
+    size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+    if (len >= name_size)
+        return NULL;
+    memcpy(name, arg, len);
+    name[len] = '\0';
+    *inline_value = eq ? eq + 1 : NULL;
+    return find_option(name);
+}
+
+int ts_config_parse_args(struct ts_config *cfg, int argc, char **argv, struct ts_err *err)
+{
+    /* The INI file comes first so that flags given beside it win. */
+    for (int i = 1; i < argc; i++) {
+        const char *path = NULL;
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            path = argv[i + 1];
+        else if (!strncmp(argv[i], "--config=", 9))
+            path = argv[i] + 9;
+        if (path) {
+            int rc = ts_config_load_ini(cfg, path, err);
+            if (rc)
+                return rc;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
+            ts_config_usage(stdout, argv[0]);
+            return 1;
+        }
+        if (!strcmp(arg, "--version")) {
+            printf("tessera %s\n", TESSERA_VERSION);
+            return 1;
+        }
+        if (!strcmp(arg, "--config")) {
+            i++;
+            continue;
+        }
+        if (!strncmp(arg, "--config=", 9))
+            continue;
+        char name[64];
+        const char *value;
+        const struct opt *o = match_flag(arg, name, sizeof name, &value);
+        if (!o)
+            return ts_fail(err, TS_EINVAL, "unknown option '%s' (see --help)", arg);
+        if (!value) {
+            if (o->type == OPT_BOOL)
+                value = "true";
+            else if (i + 1 < argc)
+                value = argv[++i];
+            else
+                return ts_fail(err, TS_EINVAL, "--%s needs a value", o->name);
+        }
+        int rc = set_option(cfg, o, value, err);
+        if (rc)
+            return rc;
+    }
+    return TS_OK;
+}

@@ -1,0 +1,45 @@
+/* Server configuration: defaults, command-line flags and an optional INI file. */
+#ifndef TESSERA_CONFIG_H
+#define TESSERA_CONFIG_H
+
+#include "util/status.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define TS_CONFIG_PATH_MAX 4096
+
+struct ts_config {
+    char root[TS_CONFIG_PATH_MAX];      /* image root directory */
+    char listen_host[256];              /* address to bind */
+    uint16_t listen_port;               /* 0 = any free port (printed at start) */
+    char base_url[1024];                /* public base URL, e.g. https://images.example.org */
+    char demo_image[TS_CONFIG_PATH_MAX];/* served as identifier "demo" when set */
+    char access_log[TS_CONFIG_PATH_MAX];/* "-" = stdout, "" = off */
+    int default_version;                /* IIIF version for /iiif/{id} */
+    int jpeg_quality;
+    int webp_quality;
+    int png_level;
+    uint32_t max_width, max_height;     /* 0 = unlimited */
+    uint64_t max_area;
+    uint32_t default_tile;              /* tile size advertised for untiled sources */
+    unsigned threads;                   /* 0 = one per core */
+    unsigned cache_max_age;             /* Cache-Control max-age, seconds */
+    unsigned connection_timeout;        /* seconds an idle connection may stay open */
+    bool trust_proxy;
+    char web_dir[TS_CONFIG_PATH_MAX];   /* viewer assets (pages, OpenSeadragon); "" = built-in default */
+    char fcgi_listen[TS_CONFIG_PATH_MAX];/* HOST:PORT or unix socket path for FastCGI; "" = off */                   /* honour X-Forwarded-Proto/Host for ids */
+};
+
+void ts_config_defaults(struct ts_config *cfg);
+
+/* Parses argv (and the INI file named by --config, read first so flags override it).
+ * Returns TS_OK, TS_EINVAL with a reason, or 1 when --help/--version was printed. */
+int ts_config_parse_args(struct ts_config *cfg, int argc, char **argv, struct ts_err *err);
+
+int ts_config_load_ini(struct ts_config *cfg, const char *path, struct ts_err *err);
+
+void ts_config_usage(FILE *out, const char *prog);
+
+#endif

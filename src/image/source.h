@@ -1,0 +1,22 @@
+/* Identifier -> file under the image root, confined to it. */
+#ifndef TESSERA_SOURCE_H
+#define TESSERA_SOURCE_H
+
+#include "util/status.h"
+
+#include <stddef.h>
+#include <sys/stat.h>
+
+struct source_file {
+    char path[4096];
+    struct stat st;
+};
+
+/* Resolves a decoded identifier to a regular file below root (realpath-checked, so symlinks
+ * cannot lead outside). The identifier may omit the file extension. demo_image, if non-empty,
+ * answers the identifier "demo". TS_EFORBIDDEN for "..", absolute paths, control characters or
+ * an escape from the root; TS_ENOTFOUND when no file matches. */
+int source_resolve(const char *root, const char *demo_image, const char *identifier,
+                   struct source_file *out, struct ts_err *err);
+
+#endif

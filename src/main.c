@@ -1,0 +1,57 @@
+/* tessera: parse the configuration, start the HTTP front end, stop cleanly on a signal. */
+#include "config.h"
+#include "server/app.h"
+#include "server/http.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+int main(int argc, char **argv)
+{
+    struct ts_config cfg;
+    struct ts_err err = {{0}};
+    ts_config_defaults(&cfg);
+    int rc = ts_config_parse_args(&cfg, argc, argv, &err);
+    if (rc == 1)
+        return 0;
+    if (rc) {
+        fprintf(stderr, "tessera: %s\n", err.msg);
+        return 2;
+    }
+
+    /* Block the stop signals in every thread; the main thread collects them with sigwait. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct ts_app app;
+    if (ts_app_init(&app, &cfg, &err)) {
+        fprintf(stderr, "tessera: %s\n", err.msg);
+        ts_app_free(&app);
+        return 2;
+    }
+    struct ts_http_server *srv = NULL;
+    if (ts_http_start(&app, &srv, &err)) {
+        fprintf(stderr, "tessera: %s\n", err.msg);
+        ts_app_free(&app);
+        return 1;
+    }
+    const char *host = cfg.listen_host;
+    bool v6 = strchr(host, ':') != NULL;
+    printf("tessera: listening on http://%s%s%s:%u/\n", v6 ? "[" : "", host, v6 ? "]" : "",
+           (unsigned)ts_http_port(srv));
+    fflush(stdout);
+    ts_log("serving %s%s%s", cfg.root, cfg.demo_image[0] ? " and the demo image " : "",
+           cfg.demo_image);
+
+    int sig = 0;
+    sigwait(&stop, &sig);
+    ts_log("signal %d: shutting down", sig);
+    ts_http_stop(srv);
+    ts_app_free(&app);
+    return 0;
+}

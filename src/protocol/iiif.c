@@ -1,0 +1,225 @@
+/* IIIF Image API requests end to end: one thin layer over parse, source, plan, render, encode. */
+#include "protocol/iiif.h"
+#include "image/reader.h"
+#include "image/source.h"
+#include "protocol/iiif_info.h"
+#include "protocol/iiif_parse.h"
+#include "protocol/iiif_plan.h"
+#include "server/engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define URL_MAX 8192
+
+/* Host headers end up in ids and Location headers, so accept only host[:port] characters. */
+static bool host_is_sane(const char *host)
+{
+    if (!host || !*host || strlen(host) > 255)
+        return false;
+    for (const char *p = host; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+static void public_base(const struct ts_app *app, const struct ts_request *req, char *out,
+                        size_t size)
+{
+    const struct ts_config *cfg = &app->cfg;
+    if (cfg->base_url[0]) {
+        size_t n = strlen(cfg->base_url);
+        while (n > 0 && cfg->base_url[n - 1] == '/')
+            n--;
+        snprintf(out, size, "%.*s", (int)n, cfg->base_url);
+        return;
+    }
+    const char *scheme = "http";
+    const char *host = NULL;
+    if (cfg->trust_proxy) {
+        const char *proto = ts_request_header(req, "X-Forwarded-Proto");
+        if (proto && (!strcmp(proto, "https") || !strcmp(proto, "http")))
+            scheme = proto;
+        host = ts_request_header(req, "X-Forwarded-Host");
+        if (host && !host_is_sane(host))
+            host = NULL;
+    }
+    if (!host)
+        host = ts_request_header(req, "Host");
+    if (host_is_sane(host)) {
+        snprintf(out, size, "%s://%s", scheme, host);
+    } else {
+        snprintf(out, size, "%s://%s:%u", scheme, cfg->listen_host, (unsigned)cfg->listen_port);
+    }
+}
+
+/* Everything but RFC 3986 unreserved characters is escaped, '/' included (the spec asks it). */
+static void encode_identifier(const char *id, char *out, size_t size)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)id; *p && o + 4 < size; p++) {
+        unsigned char c = *p;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o] = '\0';
+}
+
+static const char *profile_uri(int version)
+{
+    switch (version) {
+    case 1: return "http://library.stanford.edu/iiif/image-api/1.1/compliance.html#level2";
+    case 2: return "http://iiif.io/api/image/2/level2.json";
+    default: return "http://iiif.io/api/image/3/level2.json";
+    }
+}
+
+static const char *context_uri(int version)
+{
+    return version == 2 ? "http://iiif.io/api/image/2/context.json"
+                        : "http://iiif.io/api/image/3/context.json";
+}
+
+/* 3.0 answers JSON-LD unless the client asks for plain JSON only; 2.1 and 1.1 answer plain
+ * JSON unless the client asks for JSON-LD (each version's spec states its default). */
+static void json_content_type(int version, const struct ts_request *req, char *out, size_t size)
+{
+    const char *accept = ts_request_header(req, "Accept");
+    bool wants_ld = accept && strstr(accept, "application/ld+json");
+    bool wants_json = accept && strstr(accept, "application/json");
+    bool ld = version == 3 ? (wants_ld || !wants_json) : (wants_ld && version == 2);
+    if (ld)
+        snprintf(out, size, "application/ld+json;profile=\"%s\"", context_uri(version));
+    else
+        snprintf(out, size, "application/json");
+}
+
+static void handle_info(struct ts_app *app, int version, const char *id_url,
+                        const struct source_file *src, const struct ts_request *req,
+                        struct ts_response *res)
+{
+    struct ts_err err = {{0}};
+    struct ts_reader *reader = NULL;
+    int rc = engine_open(app, src, &reader, &err);
+    if (rc) {
+        engine_fail(res, rc, &err);
+        return;
+    }
+    struct iiif_info_params p = {version, id_url, &reader->info, &app->iiif, app->cfg.default_tile};
+    char *json = NULL;
+    rc = iiif_info_json(&p, &json, &err);
+    ts_reader_close(reader);
+    if (rc) {
+        engine_fail(res, rc, &err);
+        return;
+    }
+    char type[160];
+    json_content_type(version, req, type, sizeof type);
+    ts_response_set_type(res, type);
+    if (ts_buf_append(&res->body, json, strlen(json)) != TS_OK) {
+        free(json);
+        ts_response_error(res, TS_ENOMEM, "out of memory");
+        return;
+    }
+    free(json);
+    if (version > 1)
+        ts_response_add_header(res, "Link", "<%s>;rel=\"profile\"", profile_uri(version));
+}
+
+static void handle_image(struct ts_app *app, const struct iiif_url *url, const char *id_url,
+                         const struct source_file *src, struct ts_response *res)
+{
+    struct ts_err err = {{0}};
+    struct ts_reader *reader = NULL;
+    int rc = engine_open(app, src, &reader, &err);
+    if (rc) {
+        engine_fail(res, rc, &err);
+        return;
+    }
+    struct ts_plan plan;
+    rc = iiif_plan(&url->req, reader->info.width, reader->info.height, &app->iiif, &plan, &err);
+    if (rc) {
+        ts_reader_close(reader);
+        engine_fail(res, rc, &err);
+        return;
+    }
+    rc = engine_render(app, reader, &plan, res, &err);
+    ts_reader_close(reader);
+    if (rc) {
+        engine_fail(res, rc, &err);
+        return;
+    }
+    char canonical[512];
+    if (iiif_canonical(url->req.version, &plan, canonical, sizeof canonical) == TS_OK)
+        ts_response_add_header(res, "Link", "<%s/%s>;rel=\"canonical\"", id_url, canonical);
+    if (url->req.version > 1)
+        ts_response_add_header(res, "Link", "<%s>;rel=\"profile\"",
+                               profile_uri(url->req.version));
+}
+
+void iiif_handle(struct ts_app *app, int version, const char *prefix, const char *rest,
+                 const struct ts_request *req, struct ts_response *res)
+{
+    struct ts_err err = {{0}};
+    struct iiif_url *url = calloc(1, sizeof *url);
+    if (!url) {
+        ts_response_error(res, TS_ENOMEM, "out of memory");
+        return;
+    }
+    int rc = iiif_parse_url(version, rest, url, &err);
+    if (rc) {
+        engine_fail(res, rc, &err);
+        goto out;
+    }
+    struct source_file src;
+    rc = engine_resolve(app, url->identifier, &src, &err);
+    if (rc) {
+        engine_fail(res, rc, &err);
+        goto out;
+    }
+
+    char base[1100], encoded[IIIF_MAX_IDENTIFIER * 3 + 1], id_url[URL_MAX];
+    public_base(app, req, base, sizeof base);
+    encode_identifier(url->identifier, encoded, sizeof encoded);
+    snprintf(id_url, sizeof id_url, "%s%s/%s", base, prefix, encoded);
+
+    if (url->target == IIIF_TARGET_BASE) {
+        res->status = 303;
+        ts_response_add_header(res, "Location", "%s/info.json", id_url);
+        ts_response_set_type(res, "text/plain; charset=utf-8");
+        ts_buf_appendf(&res->body, "See %s/info.json\n", id_url);
+        goto out;
+    }
+
+    /* Validators come from the file and the request alone, so a revalidation costs no image
+     * work. info.json embeds the public base, so it takes part too. */
+    char etag[40], what[URL_MAX + 16];
+    bool info = url->target == IIIF_TARGET_INFO;
+    snprintf(what, sizeof what, "iiif%d %s %s", version, info ? base : "", rest);
+    engine_etag(app, &src, what, etag, sizeof etag);
+    if (info) {
+        /* Content negotiation changes the Content-Type, so tell caches. */
+        ts_response_add_header(res, "Vary", "Accept");
+    }
+    if (engine_not_modified(app, req, res, etag, src.st.st_mtim.tv_sec))
+        goto out;
+    if (info)
+        handle_info(app, version, id_url, &src, req, res);
+    else
+        handle_image(app, url, id_url, &src, res);
+    if (res->status == 200)
+        engine_cache_headers(app, res, etag, src.st.st_mtim.tv_sec);
+out:
+    free(url);
+}

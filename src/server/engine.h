@@ -1,0 +1,37 @@
+/* What every protocol shares below its parser: resolve, open, render+encode, validators. */
+#ifndef TESSERA_ENGINE_H
+#define TESSERA_ENGINE_H
+
+#include "image/reader.h"
+#include "image/source.h"
+#include "protocol/iiif_plan.h"
+#include "server/app.h"
+#include "server/response.h"
+
+#include <stdbool.h>
+#include <time.h>
+
+/* Identifier -> confined file -> open reader (TS_EFORBIDDEN/TS_ENOTFOUND/TS_EUNSUPPORTED/
+ * TS_ECODEC with a reason). */
+int engine_resolve(struct ts_app *app, const char *identifier, struct source_file *src,
+                   struct ts_err *err);
+int engine_open(struct ts_app *app, const struct source_file *src, struct ts_reader **reader,
+                struct ts_err *err);
+
+/* Renders the plan and appends the encoded image to res->body, setting Content-Type. */
+int engine_render(struct ts_app *app, struct ts_reader *reader, const struct ts_plan *plan,
+                  struct ts_response *res, struct ts_err *err);
+
+/* A strong validator from the source file, the request text (what) and the output settings. */
+void engine_etag(const struct ts_app *app, const struct source_file *src, const char *what,
+                 char *out, size_t size);
+/* ETag, Last-Modified and Cache-Control. */
+void engine_cache_headers(const struct ts_app *app, struct ts_response *res, const char *etag,
+                          time_t mtime);
+/* If the client's copy is current, turns res into a 304 and returns true. */
+bool engine_not_modified(const struct ts_app *app, const struct ts_request *req,
+                         struct ts_response *res, const char *etag, time_t mtime);
+/* An error response from a status and reason. */
+void engine_fail(struct ts_response *res, int status, const struct ts_err *err);
+
+#endif

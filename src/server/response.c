@@ -1,0 +1,96 @@
+/* Building responses: headers, types and the one-line error bodies. */
+#include "server/response.h"
+#include "util/status.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *ts_request_header(const struct ts_request *req, const char *name)
+{
+    return req->header ? req->header(req->ctx, name) : NULL;
+}
+
+void ts_response_init(struct ts_response *res)
+{
+    memset(res, 0, sizeof *res);
+    res->status = 200;
+}
+
+void ts_response_free(struct ts_response *res)
+{
+    for (int i = 0; i < res->nheaders; i++) {
+        free(res->headers[i].name);
+        free(res->headers[i].value);
+    }
+    res->nheaders = 0;
+    ts_buf_free(&res->body);
+}
+
+int ts_response_add_header(struct ts_response *res, const char *name, const char *fmt, ...)
+{
+    if (res->nheaders >= TS_MAX_HEADERS)
+        return TS_ENOMEM;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return TS_EINVAL;
+    char *value = malloc((size_t)n + 1);
+    char *dup = strdup(name);
+    if (!value || !dup) {
+        free(value);
+        free(dup);
+        return TS_ENOMEM;
+    }
+    va_start(ap, fmt);
+    vsnprintf(value, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    res->headers[res->nheaders].name = dup;
+    res->headers[res->nheaders].value = value;
+    res->nheaders++;
+    return TS_OK;
+}
+
+void ts_response_set_type(struct ts_response *res, const char *content_type)
+{
+    snprintf(res->content_type, sizeof res->content_type, "%s", content_type);
+}
+
+const char *ts_http_reason(int code)
+{
+    switch (code) {
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+    }
+}
+
+void ts_response_error(struct ts_response *res, int status, const char *reason)
+{
+    int code = status > 0 ? status : ts_status_http(status);
+    res->status = code;
+    res->body.len = 0;
+    ts_response_set_type(res, "text/plain; charset=utf-8");
+    /* Keep the body to one line whatever the reason contains. */
+    char line[256];
+    snprintf(line, sizeof line, "%s", reason ? reason : ts_http_reason(code));
+    for (char *p = line; *p; p++)
+        if (*p == '\r' || *p == '\n')
+            *p = ' ';
+    snprintf(res->reason, sizeof res->reason, "%s", line);
+    ts_buf_appendf(&res->body, "%d %s: %s\n", code, ts_http_reason(code), line);
+}

@@ -1,0 +1,134 @@
+/* Path prefix -> protocol; methods, CORS and the access log, the same for every front end. */
+#include "protocol/compat.h"
+#include "protocol/iiif.h"
+#include "server/app.h"
+#include "web/web.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void ts_log(const char *fmt, ...)
+{
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s tessera: %s\n", stamp, line);
+}
+
+int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *err)
+{
+    memset(app, 0, sizeof *app);
+    app->cfg = *cfg;
+    if (app->cfg.max_width && !app->cfg.max_height)
+        app->cfg.max_height = app->cfg.max_width; /* the spec's inference, made explicit */
+    app->iiif.max_width = app->cfg.max_width;
+    app->iiif.max_height = app->cfg.max_height;
+    app->iiif.max_area = app->cfg.max_area;
+    app->iiif.rotation_arbitrary = false;
+    app->iiif.formats = (1u << TS_FORMAT_JPG) | (1u << TS_FORMAT_PNG) | (1u << TS_FORMAT_WEBP);
+    app->enc.jpeg_quality = cfg->jpeg_quality;
+    app->enc.webp_quality = cfg->webp_quality;
+    app->enc.png_level = cfg->png_level;
+    pthread_mutex_init(&app->log_lock, NULL);
+    if (!strcmp(cfg->access_log, "-")) {
+        app->access_log = stdout;
+    } else if (cfg->access_log[0]) {
+        app->access_log = fopen(cfg->access_log, "a");
+        if (!app->access_log)
+            return ts_fail(err, TS_EIO, "cannot open access log %s", cfg->access_log);
+    }
+    if (access(app->cfg.root, R_OK | X_OK) != 0)
+        return ts_fail(err, TS_EINVAL, "image root %s is not a readable directory", cfg->root);
+    return TS_OK;
+}
+
+void ts_app_free(struct ts_app *app)
+{
+    if (app->access_log && app->access_log != stdout)
+        fclose(app->access_log);
+    app->access_log = NULL;
+    pthread_mutex_destroy(&app->log_lock);
+}
+
+static void route(struct ts_app *app, const struct ts_request *req, struct ts_response *res)
+{
+    const char *path = req->path;
+    if (!strcmp(path, "/health")) {
+        ts_response_set_type(res, "text/plain; charset=utf-8");
+        ts_buf_appendf(&res->body, "ok\n");
+        return;
+    }
+    if (compat_handle(app, req, res))
+        return;
+    static const struct { const char *prefix; int version; } versions[] = {
+        {"/iiif/3/", 3}, {"/iiif/2/", 2}, {"/iiif/1/", 1}};
+    for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++) {
+        size_t n = strlen(versions[i].prefix);
+        if (!strncmp(path, versions[i].prefix, n)) {
+            char prefix[16];
+            snprintf(prefix, sizeof prefix, "%.*s", (int)(n - 1), versions[i].prefix);
+            iiif_handle(app, versions[i].version, prefix, path + n, req, res);
+            return;
+        }
+    }
+    if (!strncmp(path, "/iiif/", 6)) {
+        iiif_handle(app, app->cfg.default_version, "/iiif", path + 6, req, res);
+        return;
+    }
+    if (web_handle(app, req, res))
+        return;
+    ts_response_error(res, 404, "no such route");
+}
+
+void router_handle(struct ts_app *app, const struct ts_request *req, struct ts_response *res)
+{
+    const char *m = req->method;
+    if (!strcmp(m, "OPTIONS")) {
+        /* CORS preflight: any origin may GET our images and info. */
+        res->status = 204;
+        ts_response_add_header(res, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
+        const char *asked = ts_request_header(req, "Access-Control-Request-Headers");
+        ts_response_add_header(res, "Access-Control-Allow-Headers", "%s",
+                               asked && strlen(asked) < 512 ? asked : "Accept, If-None-Match");
+        ts_response_add_header(res, "Access-Control-Max-Age", "86400");
+        ts_response_add_header(res, "Allow", "GET, HEAD, OPTIONS");
+    } else if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0) {
+        ts_response_error(res, 405, "only GET, HEAD and OPTIONS are supported");
+        ts_response_add_header(res, "Allow", "GET, HEAD, OPTIONS");
+    } else {
+        route(app, req, res);
+    }
+    ts_response_add_header(res, "Access-Control-Allow-Origin", "*");
+    ts_response_add_header(res, "Access-Control-Expose-Headers", "Link, ETag, Last-Modified");
+}
+
+void router_log(struct ts_app *app, const char *remote, const struct ts_request *req,
+                const struct ts_response *res, double millis)
+{
+    if (res->status >= 400)
+        ts_log("%d %s %s: %s", res->status, req->method, req->path, res->reason);
+    if (!app->access_log)
+        return;
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%d/%b/%Y:%H:%M:%S +0000", &tm);
+    pthread_mutex_lock(&app->log_lock);
+    fprintf(app->access_log, "%s - - [%s] \"%s %s%s%s\" %d %zu %.2fms\n", remote ? remote : "-",
+            stamp, req->method, req->path, req->query ? "?" : "", req->query ? req->query : "",
+            res->status, res->body.len, millis);
+    fflush(app->access_log);
+    pthread_mutex_unlock(&app->log_lock);
+}
