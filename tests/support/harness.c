@@ -120,8 +120,10 @@ int tu_server_start(struct tu_server *s, const char *bin, const char *root,
     argv[argc] = NULL;
 
     int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
+    if (pipe(fds) != 0)
         return -1;
+    fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
