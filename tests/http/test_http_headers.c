@@ -94,7 +94,7 @@ static void test_cors_on_every_status(void **state)
         {"/iiif/3/nothing-here.tif/info.json", 404},
         {"/no/such/route", 404},
         {"/iiif/3/grid.tif/full/100,/0/default.gif", 501},
-        {"/iiif/3/fake.tif/info.json", 500},
+        {"/iiif/3/corrupt.jpg/info.json", 500},
         {"/health", 200},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -329,16 +329,20 @@ static void test_image_content_types(void **state)
     }
 }
 
-/* Content-Type compared without the optional blanks around ';'. */
+/* Content-Type compared without the optional blanks around ';'. accept NULL sends no Accept
+ * header at all (curl would otherwise send its default, any type). */
 static void expect_info_type(const char *path, const char *accept, const char *want)
 {
     struct tu_response r;
     char hdr[256];
     char v[512];
     char compact[512];
-    snprintf(hdr, sizeof(hdr), "Accept: %s", accept ? accept : "");
+    if (accept)
+        snprintf(hdr, sizeof(hdr), "Accept: %s", accept);
+    else
+        snprintf(hdr, sizeof(hdr), "Accept:");
     const char *h[] = {hdr, NULL};
-    expect(&server, "GET", path, accept ? h : NULL, 200, &r);
+    expect(&server, "GET", path, h, 200, &r);
     if (!tu_header(&r, "Content-Type", 0, v, sizeof(v)))
         fail_msg("GET %s: no Content-Type", path);
     size_t k = 0;
@@ -348,7 +352,7 @@ static void expect_info_type(const char *path, const char *accept, const char *w
     compact[k] = '\0';
     if (strcmp(compact, want) != 0)
         fail_msg("GET %s (Accept: %s): Content-Type \"%s\", expected \"%s\"", path,
-                 accept ? accept : "none", v, want);
+                 accept ? accept : "absent", v, want);
     char cc[256];
     if (!tu_header(&r, "Cache-Control", 0, cc, sizeof(cc)) || !strstr(cc, "max-age="))
         fail_msg("GET %s: Cache-Control with max-age missing", path);
@@ -357,18 +361,21 @@ static void expect_info_type(const char *path, const char *accept, const char *w
     tu_response_free(&r);
 }
 
+/* 3.0 (section 5.1): no Accept header -> JSON-LD with the profile; an explicit
+ * application/json gets regular JSON. 2.1 (section 5): regular JSON unless JSON-LD is asked. */
 static void test_info_content_type_by_accept_and_version(void **state)
 {
     (void)state;
     const char *ld3 = "application/ld+json;profile=\"http://iiif.io/api/image/3/context.json\"";
     const char *ld2 = "application/ld+json;profile=\"http://iiif.io/api/image/2/context.json\"";
-    expect_info_type("/iiif/3/grid.tif/info.json", NULL, "application/json");
+    expect_info_type("/iiif/3/grid.tif/info.json", NULL, ld3);
     expect_info_type("/iiif/3/grid.tif/info.json", "application/json", "application/json");
     expect_info_type("/iiif/3/grid.tif/info.json", "application/ld+json", ld3);
     expect_info_type("/iiif/3/grid.tif/info.json",
                      "application/ld+json;profile=\"http://iiif.io/api/image/3/context.json\"",
                      ld3);
     expect_info_type("/iiif/2/grid.tif/info.json", NULL, "application/json");
+    expect_info_type("/iiif/2/grid.tif/info.json", "application/json", "application/json");
     expect_info_type("/iiif/2/grid.tif/info.json", "application/ld+json", ld2);
 }
 
@@ -451,6 +458,21 @@ static void test_max_width_is_advertised_and_enforced(void **state)
     if (img.width != 400 || img.height != 400)
         fail_msg("full/max under --max-width 400: %ux%u, expected 400x400", img.width,
                  img.height);
+    ts_image_free(&img);
+
+    /* ^max upscales to the limit (maxHeight defaults to maxWidth); max never upscales. */
+    expect(&lim, "GET", "/iiif/3/grid.tif/100,200,100,100/^max/0/default.png", NULL, 200, &r);
+    assert_int_equal(tu_decode_body(&r, &img), 0);
+    tu_response_free(&r);
+    if (img.width != 400 || img.height != 400)
+        fail_msg("100,200,100,100/^max under --max-width 400: %ux%u, expected 400x400",
+                 img.width, img.height);
+    ts_image_free(&img);
+    expect(&lim, "GET", "/iiif/3/grid.tif/100,200,100,100/max/0/default.png", NULL, 200, &r);
+    assert_int_equal(tu_decode_body(&r, &img), 0);
+    tu_response_free(&r);
+    if (img.width != 100 || img.height != 100)
+        fail_msg("100,200,100,100/max: %ux%u, expected 100x100", img.width, img.height);
     ts_image_free(&img);
 
     /* With --default-version 2 the unversioned route speaks 2.1. */

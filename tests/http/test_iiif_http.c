@@ -258,7 +258,6 @@ static const struct form v3_region_size_forms[] = {
     {"full/pct:25/0/default.jpg", 0, 0, 0, 0, 250, 250, 0, 0, Q_COLOR},
     {"full/200,100/0/default.jpg", 0, 0, 0, 0, 200, 100, 0, 0, Q_COLOR},
     {"full/!200,100/0/default.jpg", 0, 0, 0, 0, 100, 100, 0, 0, Q_COLOR},
-    {"full/^max/0/default.jpg", 0, 0, 0, 0, 1000, 1000, 0, 0, Q_COLOR},
     {"100,200,300,400/max/0/default.jpg", 100, 200, 300, 400, 300, 400, 0, 0, Q_COLOR},
     {"pct:10,20,30,40/max/0/default.jpg", 100, 200, 300, 400, 300, 400, 0, 0, Q_COLOR},
     {"100,200,300,400/150,/0/default.jpg", 100, 200, 300, 400, 150, 200, 0, 0, Q_COLOR},
@@ -280,7 +279,6 @@ static void test_v3_regions_and_sizes_on_every_source(void **state)
 
 /* Upscaling and transforms, checked on one tiled and one plain source. */
 static const struct form v3_transform_forms[] = {
-    {"full/^2000,/0/default.jpg", 0, 0, 0, 0, 2000, 2000, 0, 0, Q_COLOR},
     {"100,200,300,400/^600,/0/default.jpg", 100, 200, 300, 400, 600, 800, 0, 0, Q_COLOR},
     {"100,200,300,400/^!600,600/0/default.png", 100, 200, 300, 400, 450, 600, 0, 0, Q_COLOR},
     {"100,200,300,400/^pct:150/0/default.jpg", 100, 200, 300, 400, 450, 600, 0, 0, Q_COLOR},
@@ -422,6 +420,8 @@ static void test_identifier_without_extension_and_default_version(void **state)
     (void)state;
     struct xform region = {1000, 1000, 10, 100, 200, 300, 400, 300, 400, 0, 0, Q_COLOR};
     check_render("/iiif/3/grid/100,200,300,400/max/0/default.jpg", &region, 14);
+    struct xform up = {1000, 1000, 10, 0, 0, 1000, 1000, 2000, 2000, 0, 0, Q_COLOR};
+    check_render("/iiif/3/grid.tif/full/^2000,/0/default.jpg", &up, 14);
     check_render("/iiif/grid.tif/100,200,300,400/max/0/default.jpg", &region, 14);
     check_render("/iiif/2/grid/100,200,300,400/full/0/default.jpg", &region, 14);
     check_render("/iiif/3/sub%2Fdir%2Fgrid2/100,200,300,400/max/0/default.png", &region, 3);

@@ -293,6 +293,9 @@ int tu_request(const char *method, const char *url, const char *const *headers,
     curl_easy_cleanup(c);
     if (!resp->headers.data && ts_buf_reserve(&resp->headers, 1) == 0)
         resp->headers.data[0] = '\0';
+    /* Bodies end in a NUL (not counted in len) so error texts print safely. */
+    if (ts_buf_reserve(&resp->body, 1) == 0)
+        resp->body.data[resp->body.len] = '\0';
     if (cc != CURLE_OK) {
         fprintf(stderr, "harness: %s %.200s: %s\n", method, url, curl_easy_strerror(cc));
         return -1;

@@ -34,7 +34,7 @@ int tu_server_stop(struct tu_server *s);
 struct tu_response {
     long status;
     struct ts_buf headers; /* raw header block, NUL-terminated */
-    struct ts_buf body;
+    struct ts_buf body;    /* followed by a NUL not counted in len */
     int curl_code;         /* CURLE_OK when a response arrived */
 };
 
