@@ -1,6 +1,7 @@
 /* Hostile and malformed URLs: each gets its status, nothing leaks, and the server stays up. */
 #include "harness.h"
 
+#include <jansson.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -315,6 +316,39 @@ static void test_bad_methods_and_headers_keep_server_up(void **state)
     }
 }
 
+/* A Host header is echoed into info.json's id: whatever it holds, the JSON must stay valid. */
+static void test_hostile_host_header_keeps_json_valid(void **state)
+{
+    (void)state;
+    char url[256];
+    snprintf(url, sizeof(url), "%s/iiif/3/grid.tif/info.json", server.base);
+    static const char *const hosts[] = {
+        "Host: evil\"},\"width\":1,\"x\":{\"a\":\"b",
+        "Host: a\\\\b",
+        "Host: <script>alert(1)</script>",
+        "Host: \x7f\x01",
+    };
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+        const char *h[] = {hosts[i], NULL};
+        struct tu_response r;
+        tu_request("GET", url, h, &r);
+        check_alive_after(hosts[i]);
+        if (r.status == 200) {
+            json_error_t e;
+            json_t *j = json_loadb((const char *)r.body.data, r.body.len, 0, &e);
+            if (!j)
+                fail_msg("%s: info.json no longer parses: %s", hosts[i], e.text);
+            json_t *w = json_object_get(j, "width");
+            if (!json_is_integer(w) || json_integer_value(w) != 1000)
+                fail_msg("%s: the Host header rewrote the width", hosts[i]);
+            json_decref(j);
+        } else if (r.status != 400) {
+            fail_msg("%s: expected 200 or 400, got %ld", hosts[i], r.status);
+        }
+        tu_response_free(&r);
+    }
+}
+
 static void test_normal_request_still_works(void **state)
 {
     (void)state;
@@ -338,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_hostile_url_table),
         cmocka_unit_test(test_overlong_identifier),
         cmocka_unit_test(test_bad_methods_and_headers_keep_server_up),
+        cmocka_unit_test(test_hostile_host_header_keeps_json_valid),
         cmocka_unit_test(test_normal_request_still_works),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -175,6 +175,47 @@ static void test_head_has_get_headers_and_no_body(void **state)
     check_head_matches_get("/iiif/2/grid.png/full/200,/0/default.png");
 }
 
+/* On one kept-alive connection a HEAD must leave no body bytes behind: the GET after it
+ * would otherwise read them as its own response. */
+static void test_head_then_get_on_one_connection(void **state)
+{
+    (void)state;
+    struct tu_client c;
+    char url[512];
+    assert_int_equal(tu_client_init(&c), 0);
+    const char *paths[] = {"/iiif/3/grid.tif/full/120,/0/default.jpg", "/iiif/3/grid.tif/info.json",
+                           "/iiif/3/nothing.tif/info.json"};
+    const long want[] = {200, 200, 404};
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < 3; i++) {
+            struct tu_response r;
+            urlf(url, sizeof(url), &server, paths[i]);
+            assert_int_equal(tu_client_request(&c, "HEAD", url, NULL, &r), 0);
+            assert_int_equal(r.status, want[i]);
+            assert_int_equal(r.body.len, 0);
+            tu_response_free(&r);
+            assert_int_equal(tu_client_request(&c, "GET", url, NULL, &r), 0);
+            if (r.status != want[i])
+                fail_msg("GET %s after HEAD on the same connection: %ld", paths[i], r.status);
+            char cl[64];
+            if (tu_header(&r, "Content-Length", 0, cl, sizeof(cl)) &&
+                strtoull(cl, NULL, 10) != r.body.len)
+                fail_msg("GET %s: Content-Length %s, body %zu", paths[i], cl, r.body.len);
+            if (i == 0) {
+                struct ts_image img;
+                assert_int_equal(tu_decode_body(&r, &img), 0);
+                assert_int_equal(img.width, 120);
+                ts_image_free(&img);
+            }
+            tu_response_free(&r);
+        }
+    }
+    long conns = tu_client_connections(&c);
+    tu_client_free(&c);
+    if (conns != 1)
+        fail_msg("12 requests used %ld connections; keep-alive should need 1", conns);
+}
+
 static void check_redirect(const char *path, const char *target_suffix)
 {
     struct tu_response r;
@@ -220,6 +261,15 @@ static void check_conditional(const char *path)
     char again[512];
     if (!tu_header(&r, "ETag", 0, again, sizeof(again)) || strcmp(again, etag) != 0)
         fail_msg("GET %s: 304 should repeat the ETag %s", path, etag);
+    tu_response_free(&r);
+
+    char h3[700];
+    snprintf(h3, sizeof(h3), "If-None-Match: \"other\", %s", etag);
+    const char *list[] = {h3, NULL};
+    expect(&server, "GET", path, list, 304, &r);
+    tu_response_free(&r);
+    const char *star[] = {"If-None-Match: *", NULL};
+    expect(&server, "GET", path, star, 304, &r);
     tu_response_free(&r);
 
     const char *other[] = {"If-None-Match: \"not-the-etag\"", NULL};
@@ -495,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_cors_on_304),
         cmocka_unit_test(test_options_preflight),
         cmocka_unit_test(test_head_has_get_headers_and_no_body),
+        cmocka_unit_test(test_head_then_get_on_one_connection),
         cmocka_unit_test(test_base_uri_redirects_to_info),
         cmocka_unit_test(test_conditional_requests_get_304),
         cmocka_unit_test(test_etag_differs_between_renditions),

@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -732,6 +737,218 @@ static void test_info_id_follows_base_url(void **state)
     assert_int_equal(stopped, 0);
 }
 
+/* Percent-decodes s in place; returns false on a bad escape. */
+static bool percent_decode(char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        if (*r == '%') {
+            unsigned v = 0;
+            for (int k = 1; k <= 2; k++) {
+                char c = r[k];
+                v <<= 4;
+                if (c >= '0' && c <= '9')
+                    v |= (unsigned)(c - '0');
+                else if (c >= 'a' && c <= 'f')
+                    v |= (unsigned)(c - 'a' + 10);
+                else if (c >= 'A' && c <= 'F')
+                    v |= (unsigned)(c - 'A' + 10);
+                else
+                    return false;
+            }
+            *w++ = (char)v;
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+    return true;
+}
+
+/* Names with a space, a plus and UTF-8 work, and info.json's id encodes them so that decoding
+ * gives the name back. */
+static void test_awkward_identifiers_round_trip(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *sent;
+        const char *name;
+    } ids[] = {{"a%20b%2Bc.png", "a b+c.png"}, {"gr%C3%BCn.png", "gr\xc3\xbcn.png"}};
+    for (size_t i = 0; i < 2; i++) {
+        char path[256];
+        pathf(path, sizeof(path), "/iiif/3/%s/info.json", ids[i].sent);
+        json_t *j = fetch_json(path, NULL);
+        const char *id = json_string_value(json_object_get(j, "id"));
+        char prefix[128];
+        pathf(prefix, sizeof(prefix), "%s/iiif/3/", server.base);
+        if (!id || strncmp(id, prefix, strlen(prefix)) != 0)
+            fail_msg("%s: id \"%s\" does not start with %s", path, id ? id : "", prefix);
+        char tail[256];
+        pathf(tail, sizeof(tail), "%s", id + strlen(prefix));
+        if (strchr(tail, ' ') || strchr(tail, '/'))
+            fail_msg("%s: id \"%s\" leaves a space or slash unencoded", path, id);
+        if (!percent_decode(tail) || strcmp(tail, ids[i].name) != 0)
+            fail_msg("%s: id \"%s\" does not decode to the file name", path, id);
+        json_decref(j);
+        pathf(path, sizeof(path), "/iiif/3/%s/100,200,300,400/max/0/default.png", ids[i].sent);
+        struct xform x = {1000, 1000, 10, 100, 200, 300, 400, 300, 400, 0, 0, Q_COLOR};
+        check_render(path, &x, 3);
+    }
+}
+
+/* Forwarded headers are only honoured when the server is told to trust a proxy. */
+static void test_info_ignores_forwarded_headers_by_default(void **state)
+{
+    (void)state;
+    const char *hdrs[] = {"X-Forwarded-Host: evil.example", "X-Forwarded-Proto: https",
+                          "Forwarded: host=evil.example;proto=https", NULL};
+    json_t *j = fetch_json("/iiif/3/grid.tif/info.json", hdrs);
+    char want[256];
+    pathf(want, sizeof(want), "%s/iiif/3/grid.tif", server.base);
+    check_string_field(j, "id", want, "forwarded headers");
+    json_decref(j);
+}
+
+static void write_grid_png(const char *path, uint32_t w, uint32_t h, uint32_t cells,
+                           time_t mtime)
+{
+    char tmp[4200];
+    struct ts_image img;
+    pathf(tmp, sizeof(tmp), "%s.tmp", path);
+    assert_int_equal(grid_make(w, h, cells, 3, &img), 0);
+    assert_int_equal(grid_write_png(tmp, &img, 8), 0);
+    ts_image_free(&img);
+    struct timespec times[2] = {{mtime, 0}, {mtime, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, tmp, times, 0), 0);
+    assert_int_equal(rename(tmp, path), 0);
+}
+
+/* Replacing a file (new size, new mtime) must not be answered from a stale cache, and a
+ * deleted file is gone. */
+static void test_changed_source_is_not_served_stale(void **state)
+{
+    (void)state;
+    char path[4096];
+    pathf(path, sizeof(path), "%s/root/mutable.png", TESSERA_TEST_WORK);
+    time_t now = time(NULL);
+    write_grid_png(path, 1000, 1000, 10, now - 100);
+    json_t *j = fetch_json("/iiif/3/mutable.png/info.json", NULL);
+    assert_int_equal(json_int_field(j, "width", "mutable"), 1000);
+    json_decref(j);
+    struct xform sq = {1000, 1000, 10, 0, 0, 1000, 1000, 200, 200, 0, 0, Q_COLOR};
+    check_render("/iiif/3/mutable.png/full/200,/0/default.png", &sq, 3);
+
+    write_grid_png(path, 800, 400, 8, now - 50);
+    j = fetch_json("/iiif/3/mutable.png/info.json", NULL);
+    if (json_int_field(j, "width", "mutable") != 800)
+        fail_msg("info.json still reports the replaced file's width");
+    json_decref(j);
+    struct xform wide = {800, 400, 8, 0, 0, 800, 400, 200, 100, 0, 0, Q_COLOR};
+    check_render("/iiif/3/mutable.png/full/200,/0/default.png", &wide, 3);
+
+    assert_int_equal(unlink(path), 0);
+    struct tu_response r;
+    assert_int_equal(tu_get(&server, "/iiif/3/mutable.png/info.json", &r), 0);
+    long st = r.status;
+    tu_response_free(&r);
+    assert_int_equal(tu_get(&server, "/iiif/3/mutable.png/full/200,/0/default.png", &r), 0);
+    long st2 = r.status;
+    tu_response_free(&r);
+    if (st != 404 || st2 != 404)
+        fail_msg("deleted file: info.json %ld and image %ld, expected 404", st, st2);
+}
+
+/* Threads hammer tiles of both TIFF layouts at once; every tile must still be right. */
+struct worker {
+    int index;
+    int failures;
+    int requests;
+    char first[300];
+};
+
+static void *tile_worker(void *arg)
+{
+    struct worker *w = arg;
+    static const char *const ids[] = {"grid.tif", "grid-subifd.tif", "grid.jpg", "grid.png"};
+    struct tu_client c;
+    if (tu_client_init(&c) != 0) {
+        w->failures++;
+        return NULL;
+    }
+    for (int k = 0; k < 16; k++) {
+        uint32_t tx = (uint32_t)(k + w->index) % 4;
+        uint32_t ty = (uint32_t)(k / 4 + w->index) % 4;
+        uint32_t sf = (k % 3 == 2) ? 2 : 1;
+        if (sf == 2) {
+            tx %= 2;
+            ty %= 2;
+        }
+        uint32_t x = tx * 256 * sf;
+        uint32_t y = ty * 256 * sf;
+        uint32_t rw = 256 * sf < 1000 - x ? 256 * sf : 1000 - x;
+        uint32_t rh = 256 * sf < 1000 - y ? 256 * sf : 1000 - y;
+        uint32_t ow = (rw + sf - 1) / sf;
+        uint32_t oh = (rh + sf - 1) / sf;
+        const char *id = ids[(k + w->index) % 4];
+        char url[512];
+        snprintf(url, sizeof(url), "%s/iiif/3/%s/%u,%u,%u,%u/%u,%u/0/default.jpg", server.base,
+                 id, x, y, rw, rh, ow, oh);
+        struct tu_response r;
+        struct ts_image img = {0};
+        w->requests++;
+        int rc = tu_client_request(&c, "GET", url, NULL, &r);
+        if (rc != 0 || r.status != 200 || tu_decode_body(&r, &img) != 0 || img.width != ow ||
+            img.height != oh) {
+            if (!w->failures)
+                snprintf(w->first, sizeof(w->first), "%.200s: status %ld, %ux%u", url, r.status,
+                         img.width, img.height);
+            w->failures++;
+        } else {
+            struct xform xf = {1000, 1000, 10, x, y, rw, rh, ow, oh, 0, 0, Q_COLOR};
+            char msg[256];
+            int checked;
+            if (compare_samples(&img, &xf, 14, &checked, msg, sizeof(msg)) != 0) {
+                if (!w->failures)
+                    snprintf(w->first, sizeof(w->first), "%.200s: %.90s", url, msg);
+                w->failures++;
+            }
+        }
+        ts_image_free(&img);
+        tu_response_free(&r);
+    }
+    tu_client_free(&c);
+    return NULL;
+}
+
+static void test_concurrent_tile_requests_are_correct(void **state)
+{
+    (void)state;
+    enum { N = 6 };
+    pthread_t th[N];
+    struct worker w[N];
+    tu_http_init();
+    for (int i = 0; i < N; i++) {
+        memset(&w[i], 0, sizeof(w[i]));
+        w[i].index = i;
+        assert_int_equal(pthread_create(&th[i], NULL, tile_worker, &w[i]), 0);
+    }
+    int failures = 0;
+    int requests = 0;
+    const char *first = NULL;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        failures += w[i].failures;
+        requests += w[i].requests;
+        if (w[i].failures && !first)
+            first = w[i].first;
+    }
+    if (!tu_server_alive(&server))
+        fail_msg("server died under concurrent tile requests");
+    if (failures)
+        fail_msg("%d of %d concurrent tile requests wrong; first: %s", failures, requests, first);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -750,6 +967,10 @@ int main(void)
         cmocka_unit_test(test_info_sizes_are_servable),
         cmocka_unit_test(test_info_id_follows_host_header),
         cmocka_unit_test(test_info_id_follows_base_url),
+        cmocka_unit_test(test_awkward_identifiers_round_trip),
+        cmocka_unit_test(test_info_ignores_forwarded_headers_by_default),
+        cmocka_unit_test(test_changed_source_is_not_served_stale),
+        cmocka_unit_test(test_concurrent_tile_requests_are_correct),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

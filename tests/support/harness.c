@@ -237,7 +237,7 @@ static size_t tu_on_header(char *data, size_t size, size_t n, void *user)
     return len;
 }
 
-static void tu_curl_init_once(void)
+void tu_http_init(void)
 {
     static bool done;
     if (!done) {
@@ -246,20 +246,36 @@ static void tu_curl_init_once(void)
     }
 }
 
-int tu_request(const char *method, const char *url, const char *const *headers,
-               struct tu_response *resp)
+int tu_client_init(struct tu_client *c)
+{
+    tu_http_init();
+    c->connections = 0;
+    c->curl = curl_easy_init();
+    return c->curl ? 0 : -1;
+}
+
+void tu_client_free(struct tu_client *c)
+{
+    if (c->curl)
+        curl_easy_cleanup(c->curl);
+    c->curl = NULL;
+}
+
+long tu_client_connections(struct tu_client *c)
+{
+    return c->connections;
+}
+
+int tu_client_request(struct tu_client *cl, const char *method, const char *url,
+                      const char *const *headers, struct tu_response *resp)
 {
     memset(resp, 0, sizeof(*resp));
-    tu_curl_init_once();
-    CURL *c = curl_easy_init();
-    if (!c)
-        return -1;
+    CURL *c = cl->curl;
     struct curl_slist *list = NULL;
     for (size_t i = 0; headers && headers[i]; i++) {
         struct curl_slist *nl = curl_slist_append(list, headers[i]);
         if (!nl) {
             curl_slist_free_all(list);
-            curl_easy_cleanup(c);
             return -1;
         }
         list = nl;
@@ -276,8 +292,11 @@ int tu_request(const char *method, const char *url, const char *const *headers,
     curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, tu_on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, resp);
-    if (list)
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
+    /* Reset what an earlier request on this handle may have set. */
+    curl_easy_setopt(c, CURLOPT_NOBODY, 0L);
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
     if (strcmp(method, "HEAD") == 0) {
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (strcmp(method, "POST") == 0) {
@@ -289,8 +308,11 @@ int tu_request(const char *method, const char *url, const char *const *headers,
     CURLcode cc = curl_easy_perform(c);
     resp->curl_code = (int)cc;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+    long fresh = 0;
+    if (curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &fresh) == CURLE_OK)
+        cl->connections += fresh;
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
     curl_slist_free_all(list);
-    curl_easy_cleanup(c);
     if (!resp->headers.data && ts_buf_reserve(&resp->headers, 1) == 0)
         resp->headers.data[0] = '\0';
     /* Bodies end in a NUL (not counted in len) so error texts print safely. */
@@ -301,6 +323,19 @@ int tu_request(const char *method, const char *url, const char *const *headers,
         return -1;
     }
     return 0;
+}
+
+int tu_request(const char *method, const char *url, const char *const *headers,
+               struct tu_response *resp)
+{
+    struct tu_client c;
+    if (tu_client_init(&c) != 0) {
+        memset(resp, 0, sizeof(*resp));
+        return -1;
+    }
+    int rc = tu_client_request(&c, method, url, headers, resp);
+    tu_client_free(&c);
+    return rc;
 }
 
 int tu_get(const struct tu_server *s, const char *path, struct tu_response *resp)
@@ -484,6 +519,14 @@ int tu_make_http_root(const char *root)
         rc = grid_write_png(path, &img, 8);
     if (rc == 0)
         rc = tu_write_wide_png(root);
+    if (rc == 0)
+        rc = tu_join(path, sizeof(path), root, "a b+c.png");
+    if (rc == 0)
+        rc = grid_write_png(path, &img, 8);
+    if (rc == 0)
+        rc = tu_join(path, sizeof(path), root, "gr\xc3\xbcn.png");
+    if (rc == 0)
+        rc = grid_write_png(path, &img, 8);
     if (rc == 0)
         rc = tu_join(path, sizeof(path), root, "grid.jpg");
     if (rc == 0)

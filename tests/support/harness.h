@@ -44,6 +44,23 @@ struct tu_response {
 int tu_request(const char *method, const char *url, const char *const *headers,
                struct tu_response *resp);
 
+/* A client that keeps one connection open across requests (keep-alive), e.g. to show that a
+ * HEAD answer carried no stray body bytes. Not shared between threads. */
+struct tu_client {
+    void *curl;
+    long connections; /* new connections opened so far */
+};
+
+int tu_client_init(struct tu_client *c);
+int tu_client_request(struct tu_client *c, const char *method, const char *url,
+                      const char *const *headers, struct tu_response *resp);
+/* Connections libcurl opened for this client so far (1 when all requests shared one). */
+long tu_client_connections(struct tu_client *c);
+void tu_client_free(struct tu_client *c);
+
+/* Initialises libcurl globally; call before starting threads that make requests. */
+void tu_http_init(void);
+
 /* GET of base + path. */
 int tu_get(const struct tu_server *s, const char *path, struct tu_response *resp);
 
@@ -59,7 +76,8 @@ bool tu_header_contains(const struct tu_response *resp, const char *name, const 
 
 /* Writes the standard HTTP test root: grid.tif (pyramid IFDs, JPEG q95 tiles 256),
  * grid-subifd.tif (SubIFDs, deflate), grid.png, grid.jpg, sub/dir/grid2.tif (flat striped
- * deflate), wide.png (800x400, 8x8 cells of 100x50), corrupt.jpg (a JPEG cut inside its header) and fake.tif (text). Returns 0. */
+ * deflate), wide.png (800x400, 8x8 cells of 100x50), "a b+c.png" and "gr\xc3\xbcn.png" (grid
+ * copies with awkward names), corrupt.jpg (a JPEG cut inside its header) and fake.tif (text). Returns 0. */
 int tu_make_http_root(const char *root);
 
 /* Writes the test root under work/root (see tu_make_http_root), then starts the server on it.
