@@ -537,6 +537,54 @@ static void test_max_width_is_advertised_and_enforced(void **state)
     assert_int_equal(tu_server_stop(&lim), 0);
 }
 
+static void expect_dims(const struct tu_server *s, const char *path, uint32_t w, uint32_t h)
+{
+    struct tu_response r;
+    struct ts_image img;
+    expect(s, "GET", path, NULL, 200, &r);
+    assert_int_equal(tu_decode_body(&r, &img), 0);
+    tu_response_free(&r);
+    if (img.width != w || img.height != h)
+        fail_msg("GET %s: %ux%u, expected %ux%u", path, img.width, img.height, w, h);
+    ts_image_free(&img);
+}
+
+static void test_max_area_and_height_limits(void **state)
+{
+    (void)state;
+    struct tu_server lim;
+    struct tu_response r;
+    char root[4096];
+    snprintf(root, sizeof(root), "%s/root", TESSERA_TEST_WORK);
+    const char *args[] = {"--max-width", "700", "--max-height", "200", "--max-area", "90000",
+                          NULL};
+    assert_int_equal(tu_server_start(&lim, TESSERA_BIN, root, args), 0);
+
+    expect(&lim, "GET", "/iiif/3/wide.png/info.json", NULL, 200, &r);
+    json_t *j = json_of(&r);
+    tu_response_free(&r);
+    json_t *mw = json_object_get(j, "maxWidth");
+    json_t *mh = json_object_get(j, "maxHeight");
+    json_t *ma = json_object_get(j, "maxArea");
+    if (!json_is_integer(mw) || json_integer_value(mw) != 700 || !json_is_integer(mh) ||
+        json_integer_value(mh) != 200 || !json_is_integer(ma) || json_integer_value(ma) != 90000)
+        fail_msg("info.json should advertise maxWidth 700, maxHeight 200, maxArea 90000");
+    json_decref(j);
+
+    /* 800x400 under height 200 -> 400x200 (area 80000 fits). */
+    expect_dims(&lim, "/iiif/3/wide.png/full/max/0/default.png", 400, 200);
+    expect_dims(&lim, "/iiif/3/wide.png/full/,200/0/default.png", 400, 200);
+    expect(&lim, "GET", "/iiif/3/wide.png/full/,201/0/default.png", NULL, 400, &r);
+    tu_response_free(&r);
+    /* Square 1000x1000: height 200 binds first (200x200, area 40000). */
+    expect_dims(&lim, "/iiif/3/grid.tif/full/max/0/default.png", 200, 200);
+    /* A wide, short region: area binds (600x150 = 90000), width 700 and height 200 do not. */
+    expect_dims(&lim, "/iiif/3/grid.tif/0,0,1000,250/max/0/default.png", 600, 150);
+    expect(&lim, "GET", "/iiif/3/grid.tif/0,0,1000,250/640,160/0/default.png", NULL, 400, &r);
+    tu_response_free(&r);
+    assert_int_equal(tu_server_stop(&lim), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -555,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_info_has_profile_link),
         cmocka_unit_test(test_write_methods_are_405),
         cmocka_unit_test(test_max_width_is_advertised_and_enforced),
+        cmocka_unit_test(test_max_area_and_height_limits),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

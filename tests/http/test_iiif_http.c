@@ -268,9 +268,9 @@ static const struct form v3_region_size_forms[] = {
     {"100,200,300,400/150,/0/default.jpg", 100, 200, 300, 400, 150, 200, 0, 0, Q_COLOR},
     {"100,200,300,400/,100/0/default.jpg", 100, 200, 300, 400, 75, 100, 0, 0, Q_COLOR},
     {"100,200,300,400/pct:50/0/default.jpg", 100, 200, 300, 400, 150, 200, 0, 0, Q_COLOR},
-    {"square/max/0/default.jpg", 0, 0, 0, 0, 1000, 1000, 0, 0, Q_COLOR},
+    {"square/200,/0/default.jpg", 0, 0, 0, 0, 200, 200, 0, 0, Q_COLOR},
     {"850,850,300,300/max/0/default.jpg", 850, 850, 150, 150, 150, 150, 0, 0, Q_COLOR},
-    {"full/max/0/color.png", 0, 0, 0, 0, 1000, 1000, 0, 0, Q_COLOR},
+    {"full/400,/0/color.png", 0, 0, 0, 0, 400, 400, 0, 0, Q_COLOR},
     {"100,200,300,400/max/0/default.webp", 100, 200, 300, 400, 300, 400, 0, 0, Q_COLOR},
 };
 
@@ -296,11 +296,11 @@ static const struct form v3_transform_forms[] = {
     {"100,200,300,400/max/!90/default.png", 100, 200, 300, 400, 300, 400, 90, 1, Q_COLOR},
     {"100,200,300,400/max/!180/default.jpg", 100, 200, 300, 400, 300, 400, 180, 1, Q_COLOR},
     {"100,200,300,400/150,/!270/default.jpg", 100, 200, 300, 400, 150, 200, 270, 1, Q_COLOR},
-    {"full/max/90/default.jpg", 0, 0, 0, 0, 1000, 1000, 90, 0, Q_COLOR},
+    {"full/300,/90/default.jpg", 0, 0, 0, 0, 300, 300, 90, 0, Q_COLOR},
     {"full/500,/0/gray.png", 0, 0, 0, 0, 500, 500, 0, 0, Q_GRAY},
     {"100,200,300,400/max/0/gray.jpg", 100, 200, 300, 400, 300, 400, 0, 0, Q_GRAY},
     {"100,200,300,400/max/90/gray.png", 100, 200, 300, 400, 300, 400, 90, 0, Q_GRAY},
-    {"full/max/0/color.webp", 0, 0, 0, 0, 1000, 1000, 0, 0, Q_COLOR},
+    {"full/400,/0/color.webp", 0, 0, 0, 0, 400, 400, 0, 0, Q_COLOR},
     {"full/250,/!0/default.webp", 0, 0, 0, 0, 250, 250, 0, 1, Q_COLOR},
 };
 
@@ -321,7 +321,7 @@ static const struct form v2_forms[] = {
     {"full/pct:25/0/default.jpg", 0, 0, 0, 0, 250, 250, 0, 0, Q_COLOR},
     {"full/200,100/0/default.jpg", 0, 0, 0, 0, 200, 100, 0, 0, Q_COLOR},
     {"full/!200,100/0/default.jpg", 0, 0, 0, 0, 100, 100, 0, 0, Q_COLOR},
-    {"full/1500,/0/default.jpg", 0, 0, 0, 0, 1500, 1500, 0, 0, Q_COLOR},
+    {"100,200,100,100/250,/0/default.jpg", 100, 200, 100, 100, 250, 250, 0, 0, Q_COLOR},
     {"100,200,300,400/full/0/default.jpg", 100, 200, 300, 400, 300, 400, 0, 0, Q_COLOR},
     {"pct:10,20,30,40/full/0/default.jpg", 100, 200, 300, 400, 300, 400, 0, 0, Q_COLOR},
     {"100,200,300,400/150,/0/default.jpg", 100, 200, 300, 400, 150, 200, 0, 0, Q_COLOR},
@@ -336,8 +336,8 @@ static const struct form v2_forms[] = {
 static void test_v2_regions_sizes_and_transforms(void **state)
 {
     (void)state;
-    const struct source srcs[] = {grid_sources[0], grid_sources[1], grid_sources[3]};
-    run_forms(2, v2_forms, sizeof(v2_forms) / sizeof(v2_forms[0]), srcs, 3);
+    const struct source srcs[] = {grid_sources[1], grid_sources[3]};
+    run_forms(2, v2_forms, sizeof(v2_forms) / sizeof(v2_forms[0]), srcs, 2);
 }
 
 /* A non-square source: w, and ,h keep its 2:1 aspect, !w,h confines it. */
