@@ -143,11 +143,11 @@ static const struct hostile table[] = {
     {IMG "full/max/0/.jpg", {400}},
     {IMG "full/max/0/default.jpg.jpg", {400}},
     {IMG "full/max/0/default.", {400}},
-    {IMG "full/max/0/default.gif", {501}},
-    {IMG "full/max/0/default.tif", {501}},
-    {IMG "full/max/0/default.jp2", {501}},
-    {IMG "full/max/0/default.pdf", {501}},
-    {IMG "full/max/45/default.jpg", {501}},
+    {IMG "full/100,/0/default.gif", {200}},
+    {IMG "full/100,/0/default.tif", {200}},
+    {IMG "full/100,/0/default.jp2", {200}},
+    {IMG "full/max/0/default.pdf", {400}}, /* 3.0 section 4.5: unsupported format is 400 */
+    {IMG "full/100,/45/default.jpg", {200}},
     /* Empty and missing segments, unknown routes. */
     {"/iiif/3/grid.tif//max/0/default.jpg", {400, 404}},
     {"/iiif/3/grid.tif/full//0/default.jpg", {400, 404}},

@@ -93,7 +93,7 @@ static void test_cors_on_every_status(void **state)
         {"/iiif/3/..%2Fgrid.tif/info.json", 403},
         {"/iiif/3/nothing-here.tif/info.json", 404},
         {"/no/such/route", 404},
-        {"/iiif/3/grid.tif/full/100,/0/default.gif", 501},
+        {"/iiif/3/grid.tif/full/100,/0/default.pdf", 400},
         {"/iiif/3/corrupt.jpg/info.json", 500},
         {"/health", 200},
     };
