@@ -13,6 +13,7 @@
  * of 2^28 pixels already costs several GiB: refuse anything bigger before asking for it. */
 #define JP2_MAX_DECODE_PIXELS ((uint64_t)1 << 28)
 #define JP2_MAX_THREADS 2
+#define JP2_CBLKSTY_HT 0x40 /* code-block style bit for HTJ2K (ISO/IEC 15444-15) */
 
 static const uint8_t jp2_box_sig[12] = {0x00, 0x00, 0x00, 0x0c, 0x6a, 0x50,
                                         0x20, 0x20, 0x0d, 0x0a, 0x87, 0x0a};
@@ -23,6 +24,8 @@ struct jp2_priv {
     OPJ_CODEC_FORMAT fmt;
     uint32_t x0, y0, x1, y1; /* image area on the reference grid */
     uint32_t ncomps;         /* components in the codestream */
+    uint32_t tx0, ty0, tdx, tdy; /* codestream tile grid */
+    bool whole_tiles;            /* decode whole codestream tiles, then cut (see jp2_levels) */
     int threads;
     char msg[160]; /* the last error OpenJPEG reported, for the one-line reason */
 };
@@ -228,6 +231,21 @@ static int jp2_read(struct ts_reader *r, const struct ts_read_req *req, struct t
         fx1 = p->x1;
     if (fy1 > p->y1)
         fy1 = p->y1;
+    if (p->whole_tiles) {
+        fx0 = p->tx0 + (fx0 - p->tx0) / p->tdx * p->tdx;
+        fy0 = p->ty0 + (fy0 - p->ty0) / p->tdy * p->tdy;
+        fx1 = p->tx0 + (fx1 - p->tx0 + p->tdx - 1) / p->tdx * p->tdx;
+        fy1 = p->ty0 + (fy1 - p->ty0 + p->tdy - 1) / p->tdy * p->tdy;
+        fx0 = fx0 < p->x0 ? p->x0 : fx0;
+        fy0 = fy0 < p->y0 ? p->y0 : fy0;
+        fx1 = fx1 > p->x1 ? p->x1 : fx1;
+        fy1 = fy1 > p->y1 ? p->y1 : fy1;
+        if ((uint64_t)(jp2_ceil_shift((uint32_t)fx1, lvl) - jp2_ceil_shift((uint32_t)fx0, lvl)) *
+                (jp2_ceil_shift((uint32_t)fy1, lvl) - jp2_ceil_shift((uint32_t)fy0, lvl)) >
+            JP2_MAX_DECODE_PIXELS)
+            return ts_fail(err, TS_ETOOLARGE, "jp2: %s: tiles under %ux%u too large to decode",
+                           p->path, req->w, req->h);
+    }
 
     rc = ts_image_alloc(out, req->w, req->h, r->info.channels);
     if (rc != TS_OK)
@@ -331,6 +349,16 @@ static int jp2_levels(struct jp2_priv *p, const opj_codestream_info_v2_t *ci,
         return ts_fail(err, TS_ECODEC, "jp2: %s: no resolution levels", p->path);
     if (nres > TS_MAX_LEVELS)
         nres = TS_MAX_LEVELS;
+    /* OpenJPEG 2.5.0 decodes HTJ2K (Part 15) code-blocks wrongly when the decode area cuts a
+     * tile (its own opj_decompress -d shows the same damage): such files decode whole tiles. */
+    p->whole_tiles = false;
+    for (uint32_t c = 0; c < ci->nbcomps; c++)
+        if (ci->m_default_tile_info.tccp_info[c].cblksty & JP2_CBLKSTY_HT)
+            p->whole_tiles = true;
+    p->tx0 = ci->tx0;
+    p->ty0 = ci->ty0;
+    p->tdx = ci->tdx ? ci->tdx : 1;
+    p->tdy = ci->tdy ? ci->tdy : 1;
     info->nlevels = 0;
     for (uint32_t i = 0; i < nres; i++) {
         struct ts_level *lv = &info->levels[i];
