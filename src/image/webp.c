@@ -10,6 +10,7 @@
 
 /* A WebP canvas is at most 16383 x 16383; a file far larger than its pixels is not one. */
 #define WEBP_MAX_FILE ((long)1 << 30)
+#define WEBP_MARGIN 2
 
 struct webp_priv {
     char *path;
@@ -80,7 +81,7 @@ static int webp_read(struct ts_reader *r, const struct ts_read_req *req, struct 
     struct webp_priv *p = r->priv;
     WebPDecoderConfig cfg;
     struct ts_image tmp;
-    uint32_t ch = r->info.channels, cx, cy, cw, ch_h, k, ow, oh;
+    uint32_t ch = r->info.channels, cx, cy, cw, crop_h, k, ow, oh;
     VP8StatusCode st;
     int rc;
 
@@ -89,15 +90,27 @@ static int webp_read(struct ts_reader *r, const struct ts_read_req *req, struct 
         req->y >= r->info.height || req->w > r->info.width - req->x ||
         req->h > r->info.height - req->y)
         return ts_fail(err, TS_EINVAL, "webp: region outside the image");
-    /* Some libwebp versions snap a crop origin down to even coordinates for 4:2:0 data: crop
-     * from there ourselves and cut the extra row/column, skipping the scale in that case. */
-    cx = req->x & ~1u;
-    cy = req->y & ~1u;
-    cw = req->w + (req->x - cx);
-    ch_h = req->h + (req->y - cy);
-    k = (cx == req->x && cy == req->y) ? webp_shrink(req->w, req->h, req->min_w, req->min_h) : 0;
+    /* Some libwebp versions snap a crop origin down to even coordinates for 4:2:0 data, and
+     * the chroma upsampler sees no neighbours past the crop edge: so full-size reads crop from
+     * an even origin with a 2-pixel margin and cut it off, giving the pixels of a full decode.
+     * Scaled reads need an exact even crop, so odd origins are read at full size. */
+    k = (req->x % 2 == 0 && req->y % 2 == 0)
+            ? webp_shrink(req->w, req->h, req->min_w, req->min_h)
+            : 0;
+    if (k) {
+        cx = req->x;
+        cy = req->y;
+        cw = req->w;
+        crop_h = req->h;
+    } else {
+        uint32_t ex = req->x + req->w + WEBP_MARGIN, ey = req->y + req->h + WEBP_MARGIN;
+        cx = (req->x >= WEBP_MARGIN ? req->x - WEBP_MARGIN : 0) & ~1u;
+        cy = (req->y >= WEBP_MARGIN ? req->y - WEBP_MARGIN : 0) & ~1u;
+        cw = (ex > r->info.width ? r->info.width : ex) - cx;
+        crop_h = (ey > r->info.height ? r->info.height : ey) - cy;
+    }
     ow = k ? (cw + (1u << k) - 1) >> k : cw;
-    oh = k ? (ch_h + (1u << k) - 1) >> k : ch_h;
+    oh = k ? (crop_h + (1u << k) - 1) >> k : crop_h;
 
     if (!WebPInitDecoderConfig(&cfg))
         return ts_fail(err, TS_ECODEC, "webp: libwebp version mismatch");
@@ -108,7 +121,7 @@ static int webp_read(struct ts_reader *r, const struct ts_read_req *req, struct 
     cfg.options.crop_left = (int)cx;
     cfg.options.crop_top = (int)cy;
     cfg.options.crop_width = (int)cw;
-    cfg.options.crop_height = (int)ch_h;
+    cfg.options.crop_height = (int)crop_h;
     if (k) {
         cfg.options.use_scaling = 1;
         cfg.options.scaled_width = (int)ow;
@@ -125,7 +138,7 @@ static int webp_read(struct ts_reader *r, const struct ts_read_req *req, struct 
         ts_image_free(&tmp);
         return ts_fail(err, TS_ECODEC, "webp: %s: decode failed (status %d)", p->path, (int)st);
     }
-    if (cx == req->x && cy == req->y) {
+    if (k || (cw == req->w && crop_h == req->h)) {
         *out = tmp;
         return TS_OK;
     }
