@@ -26,6 +26,7 @@ struct jp2_priv {
     uint32_t ncomps;         /* components in the codestream */
     uint32_t tx0, ty0, tdx, tdy; /* codestream tile grid */
     bool whole_tiles;            /* decode whole codestream tiles, then cut (see jp2_levels) */
+    uint32_t sub_x, sub_y;       /* largest component subsampling (1 or 2) */
     int threads;
     char msg[160]; /* the last error OpenJPEG reported, for the one-line reason */
 };
@@ -231,6 +232,12 @@ static int jp2_read(struct ts_reader *r, const struct ts_read_req *req, struct t
         fx1 = p->x1;
     if (fy1 > p->y1)
         fy1 = p->y1;
+    /* OpenJPEG starts a subsampled component at the first sample whose origin is inside the
+     * area, so an area starting mid-block would lose the chroma sample it needs. */
+    fx0 = fx0 / ((uint64_t)p->sub_x << lvl) * ((uint64_t)p->sub_x << lvl);
+    fy0 = fy0 / ((uint64_t)p->sub_y << lvl) * ((uint64_t)p->sub_y << lvl);
+    fx0 = fx0 < p->x0 ? p->x0 : fx0;
+    fy0 = fy0 < p->y0 ? p->y0 : fy0;
     if (p->whole_tiles) {
         fx0 = p->tx0 + (fx0 - p->tx0) / p->tdx * p->tdx;
         fy0 = p->ty0 + (fy0 - p->ty0) / p->tdy * p->tdy;
@@ -318,6 +325,7 @@ static int jp2_channels(struct jp2_priv *p, const opj_image_t *img, uint32_t *ch
      * fourth component as alpha (CMYK is refused once the colour box is known). */
     use = n > 4 ? 3 : n;
     *bits = 8;
+    p->sub_x = p->sub_y = 1;
     for (uint32_t c = 0; c < use; c++) {
         const opj_image_comp_t *k = &img->comps[c];
         if (k->prec == 0 || k->prec > 16)
@@ -329,6 +337,8 @@ static int jp2_channels(struct jp2_priv *p, const opj_image_t *img, uint32_t *ch
             k->dy > 2)
             return ts_fail(err, TS_EUNSUPPORTED, "jp2: %s: component %u subsampled %ux%u",
                            p->path, c, k->dx, k->dy);
+        p->sub_x = k->dx > p->sub_x ? k->dx : p->sub_x;
+        p->sub_y = k->dy > p->sub_y ? k->dy : p->sub_y;
     }
     *ch = use;
     return TS_OK;

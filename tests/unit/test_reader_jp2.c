@@ -586,6 +586,78 @@ static void test_generated_gray_alpha_16bit(void **state)
     check_generated(2, true, "graya16");
 }
 
+
+/* YCbCr 4:2:0 (sYCC colour box, chroma components at half resolution): chroma is replicated
+ * over each 2x2 block and converted to RGB, as opj_decompress does. */
+static void test_sycc_420_is_upsampled_and_converted(void **state)
+{
+    (void)state;
+    const uint32_t w = 64, h = 48;
+    char raw[512], jp2[512];
+    if (!have_tool("opj_compress") || !have_tool("opj_decompress"))
+        skip();
+    work_path(raw, sizeof raw, "ycc420.raw");
+    work_path(jp2, sizeof jp2, "ycc420.jp2");
+    FILE *f = fopen(raw, "wb");
+    assert_non_null(f);
+    for (uint32_t y = 0; y < h; y++)
+        for (uint32_t x = 0; x < w; x++)
+            fputc((int)(40 + x * 2 + y), f);
+    for (uint32_t c = 0; c < 2; c++)
+        for (uint32_t y = 0; y < h / 2; y++)
+            for (uint32_t x = 0; x < w / 2; x++)
+                fputc((int)(c == 0 ? 90 + x * 3 : 170 - y * 3), f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(run("opj_compress -i '%s' -o '%s' -F %u,%u,3,8,u@1x1:2x2:2x2 -n 3 "
+                         ">/dev/null 2>&1", raw, jp2, w, h), 0);
+    struct ts_reader *r = open_ok(jp2);
+    assert_int_equal(r->info.channels, 3);
+    assert_int_equal(r->info.width, w);
+    for (uint32_t lv = 0; lv < 2; lv++) {
+        struct ts_image ref, got;
+        double mean;
+        int max;
+        char tag[32];
+        snprintf(tag, sizeof tag, "ycc420-%u", lv);
+        assert_int_equal(oracle_level(jp2, tag, lv, 3, &ref), 0);
+        assert_int_equal(ref.width, r->info.levels[lv].width);
+        /* an odd origin, so chroma blocks are cut in half */
+        assert_int_equal(read_region(r, lv, 3, 5, ref.width - 3, ref.height - 5, &got), TS_OK);
+        diff_window(&got, &ref, 3, 5, &mean, &max);
+        if (mean >= 1.0 || max > 2)
+            fail_msg("level %u: mean %.3f max %d", lv, mean, max);
+        /* and it is colour, not the raw Y, Cb, Cr planes */
+        const uint8_t *px = ts_image_row(&got, 10);
+        assert_true(abs((int)px[0] - (int)px[2]) > 20);
+        ts_image_free(&got);
+        ts_image_free(&ref);
+    }
+    r->ops->close(r);
+}
+
+/* Chroma at a quarter of the resolution each way is not something we render: refused at open. */
+static void test_exotic_subsampling_is_refused(void **state)
+{
+    (void)state;
+    char raw[512], jp2[512];
+    if (!have_tool("opj_compress"))
+        skip();
+    work_path(raw, sizeof raw, "sub44.raw");
+    work_path(jp2, sizeof jp2, "sub44.jp2");
+    FILE *f = fopen(raw, "wb");
+    assert_non_null(f);
+    for (uint32_t i = 0; i < 32 * 32 + 2 * 8 * 8; i++)
+        fputc((int)(i & 0xff), f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(run("opj_compress -i '%s' -o '%s' -F 32,32,3,8,u@1x1:4x4:4x4 -n 2 "
+                         ">/dev/null 2>&1", raw, jp2), 0);
+    struct ts_reader *r = NULL;
+    struct ts_err err = {{0}};
+    assert_int_equal(ts_jp2_open(jp2, &r, &err), TS_EUNSUPPORTED);
+    assert_null(r);
+    assert_non_null(strstr(err.msg, "subsampled 4x4"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -603,6 +675,8 @@ int main(void)
         cmocka_unit_test(test_generated_rgba_keeps_alpha),
         cmocka_unit_test(test_generated_16bit_rgb_is_rounded_to_8),
         cmocka_unit_test(test_generated_gray_alpha_16bit),
+        cmocka_unit_test(test_sycc_420_is_upsampled_and_converted),
+        cmocka_unit_test(test_exotic_subsampling_is_refused),
     };
     return cmocka_run_group_tests(tests, make_work_dir, NULL);
 }
