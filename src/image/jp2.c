@@ -195,6 +195,39 @@ static int jp2_copy(struct jp2_priv *p, const opj_image_t *img, uint32_t reduce,
     return TS_OK;
 }
 
+/* The full-resolution reference-grid area to decode for a level rectangle whose first pixel
+ * is (ax, ay) in absolute level coordinates: a[] = x0, y0, x1, y1. */
+static int jp2_area(const struct jp2_priv *p, uint32_t lvl, uint32_t ax, uint32_t ay,
+                    const struct ts_read_req *req, uint64_t a[4], struct ts_err *err)
+{
+    uint64_t bx = (uint64_t)p->sub_x << lvl, by = (uint64_t)p->sub_y << lvl;
+    /* Scaled outwards, the area reduces again to exactly the requested pixels. */
+    a[0] = (uint64_t)ax << lvl;
+    a[1] = (uint64_t)ay << lvl;
+    a[2] = (uint64_t)(ax + req->w) << lvl;
+    a[3] = (uint64_t)(ay + req->h) << lvl;
+    /* OpenJPEG starts a subsampled component at the first sample whose origin is inside the
+     * area, so an area starting mid-block would lose the chroma sample it needs. */
+    a[0] = a[0] / bx * bx;
+    a[1] = a[1] / by * by;
+    if (p->whole_tiles) {
+        a[0] = p->tx0 + (a[0] - p->tx0) / p->tdx * p->tdx;
+        a[1] = p->ty0 + (a[1] - p->ty0) / p->tdy * p->tdy;
+        a[2] = p->tx0 + (a[2] - p->tx0 + p->tdx - 1) / p->tdx * p->tdx;
+        a[3] = p->ty0 + (a[3] - p->ty0 + p->tdy - 1) / p->tdy * p->tdy;
+    }
+    a[0] = a[0] < p->x0 ? p->x0 : a[0];
+    a[1] = a[1] < p->y0 ? p->y0 : a[1];
+    a[2] = a[2] > p->x1 ? p->x1 : a[2];
+    a[3] = a[3] > p->y1 ? p->y1 : a[3];
+    if ((uint64_t)(jp2_ceil_shift((uint32_t)a[2], lvl) - jp2_ceil_shift((uint32_t)a[0], lvl)) *
+            (jp2_ceil_shift((uint32_t)a[3], lvl) - jp2_ceil_shift((uint32_t)a[1], lvl)) >
+        JP2_MAX_DECODE_PIXELS)
+        return ts_fail(err, TS_ETOOLARGE, "jp2: %s: area under %ux%u too large to decode",
+                       p->path, req->w, req->h);
+    return TS_OK;
+}
+
 static int jp2_read(struct ts_reader *r, const struct ts_read_req *req, struct ts_image *out,
                     struct ts_err *err)
 {
@@ -202,7 +235,7 @@ static int jp2_read(struct ts_reader *r, const struct ts_read_req *req, struct t
     struct jp2_session s;
     const struct ts_level *lv;
     uint32_t lvl = req->level, ax, ay;
-    uint64_t fx0, fy0, fx1, fy1;
+    uint64_t a[4];
     int rc;
 
     out->data = NULL;
@@ -212,48 +245,11 @@ static int jp2_read(struct ts_reader *r, const struct ts_read_req *req, struct t
     if (req->w == 0 || req->h == 0 || req->x >= lv->width || req->y >= lv->height ||
         req->w > lv->width - req->x || req->h > lv->height - req->y)
         return ts_fail(err, TS_EINVAL, "jp2: region outside level %u", lvl);
-    if ((uint64_t)req->w * req->h > JP2_MAX_DECODE_PIXELS)
-        return ts_fail(err, TS_ETOOLARGE, "jp2: region %ux%u too large to decode", req->w,
-                       req->h);
-
-    /* The decode area is on the full-resolution reference grid: scale the level rectangle
-     * outwards so that, reduced again, it gives back exactly the requested pixels. */
     ax = jp2_ceil_shift(p->x0, lvl) + req->x;
     ay = jp2_ceil_shift(p->y0, lvl) + req->y;
-    fx0 = (uint64_t)ax << lvl;
-    fy0 = (uint64_t)ay << lvl;
-    fx1 = (uint64_t)(ax + req->w) << lvl;
-    fy1 = (uint64_t)(ay + req->h) << lvl;
-    if (fx0 < p->x0)
-        fx0 = p->x0;
-    if (fy0 < p->y0)
-        fy0 = p->y0;
-    if (fx1 > p->x1)
-        fx1 = p->x1;
-    if (fy1 > p->y1)
-        fy1 = p->y1;
-    /* OpenJPEG starts a subsampled component at the first sample whose origin is inside the
-     * area, so an area starting mid-block would lose the chroma sample it needs. */
-    fx0 = fx0 / ((uint64_t)p->sub_x << lvl) * ((uint64_t)p->sub_x << lvl);
-    fy0 = fy0 / ((uint64_t)p->sub_y << lvl) * ((uint64_t)p->sub_y << lvl);
-    fx0 = fx0 < p->x0 ? p->x0 : fx0;
-    fy0 = fy0 < p->y0 ? p->y0 : fy0;
-    if (p->whole_tiles) {
-        fx0 = p->tx0 + (fx0 - p->tx0) / p->tdx * p->tdx;
-        fy0 = p->ty0 + (fy0 - p->ty0) / p->tdy * p->tdy;
-        fx1 = p->tx0 + (fx1 - p->tx0 + p->tdx - 1) / p->tdx * p->tdx;
-        fy1 = p->ty0 + (fy1 - p->ty0 + p->tdy - 1) / p->tdy * p->tdy;
-        fx0 = fx0 < p->x0 ? p->x0 : fx0;
-        fy0 = fy0 < p->y0 ? p->y0 : fy0;
-        fx1 = fx1 > p->x1 ? p->x1 : fx1;
-        fy1 = fy1 > p->y1 ? p->y1 : fy1;
-        if ((uint64_t)(jp2_ceil_shift((uint32_t)fx1, lvl) - jp2_ceil_shift((uint32_t)fx0, lvl)) *
-                (jp2_ceil_shift((uint32_t)fy1, lvl) - jp2_ceil_shift((uint32_t)fy0, lvl)) >
-            JP2_MAX_DECODE_PIXELS)
-            return ts_fail(err, TS_ETOOLARGE, "jp2: %s: tiles under %ux%u too large to decode",
-                           p->path, req->w, req->h);
-    }
-
+    rc = jp2_area(p, lvl, ax, ay, req, a, err);
+    if (rc != TS_OK)
+        return rc;
     rc = ts_image_alloc(out, req->w, req->h, r->info.channels);
     if (rc != TS_OK)
         return ts_fail(err, rc, "jp2: cannot allocate %ux%u", req->w, req->h);
@@ -262,14 +258,13 @@ static int jp2_read(struct ts_reader *r, const struct ts_read_req *req, struct t
         ts_image_free(out);
         return rc;
     }
-    if (!opj_set_decode_area(s.codec, s.image, (OPJ_INT32)fx0, (OPJ_INT32)fy0, (OPJ_INT32)fx1,
-                             (OPJ_INT32)fy1) ||
-        !opj_decode(s.codec, s.stream, s.image) || !opj_end_decompress(s.codec, s.stream)) {
+    if (!opj_set_decode_area(s.codec, s.image, (OPJ_INT32)a[0], (OPJ_INT32)a[1],
+                             (OPJ_INT32)a[2], (OPJ_INT32)a[3]) ||
+        !opj_decode(s.codec, s.stream, s.image) || !opj_end_decompress(s.codec, s.stream))
         rc = ts_fail(err, TS_ECODEC, "jp2: %s: decode failed%s%s", p->path, p->msg[0] ? ": " : "",
                      p->msg);
-    } else {
+    else
         rc = jp2_copy(p, s.image, lvl, ax, ay, out, err);
-    }
     jp2_session_end(&s);
     if (rc != TS_OK)
         ts_image_free(out);
