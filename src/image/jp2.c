@@ -1,4 +1,4 @@
-/* JPEG 2000 reader over OpenJPEG (JP2 boxes, raw J2K codestreams, HTJ2K): resolution levels are the pyramid. */
+/* JPEG 2000 reader over OpenJPEG (JP2, raw J2K, HTJ2K): resolution levels are the pyramid. */
 #include "image/reader.h"
 
 #include <openjpeg.h>
@@ -22,8 +22,8 @@ static const uint8_t j2k_soc_siz[4] = {0xff, 0x4f, 0xff, 0x51};
 struct jp2_priv {
     char *path;
     OPJ_CODEC_FORMAT fmt;
-    uint32_t x0, y0, x1, y1; /* image area on the reference grid */
-    uint32_t ncomps;         /* components in the codestream */
+    uint32_t x0, y0, x1, y1;     /* image area on the reference grid */
+    uint32_t ncomps;             /* components in the codestream */
     uint32_t tx0, ty0, tdx, tdy; /* codestream tile grid */
     bool whole_tiles;            /* decode whole codestream tiles, then cut (see jp2_levels) */
     uint32_t sub_x, sub_y;       /* largest component subsampling (1 or 2) */
@@ -159,8 +159,8 @@ static int jp2_copy(struct jp2_priv *p, const opj_image_t *img, uint32_t reduce,
     if (img->color_space == OPJ_CLRSPC_CMYK || img->color_space == OPJ_CLRSPC_EYCC)
         return ts_fail(err, TS_EUNSUPPORTED, "jp2: %s: CMYK/e-YCC colour not supported", p->path);
     if (img->numcomps < (ch == 2 ? 2 : ch) || img->numcomps != p->ncomps)
-        return ts_fail(err, TS_EUNSUPPORTED, "jp2: %s: decoded %u components, expected %u",
-                       p->path, img->numcomps, p->ncomps);
+        return ts_fail(err, TS_EUNSUPPORTED, "jp2: %s: decoded %u components, expected %u", p->path,
+                       img->numcomps, p->ncomps);
     for (uint32_t c = 0; c < ch; c++) {
         const opj_image_comp_t *k = &img->comps[c];
         if (!k->data || k->w == 0 || k->h == 0 || k->prec == 0 || k->prec > 16 ||
@@ -185,8 +185,7 @@ static int jp2_copy(struct jp2_priv *p, const opj_image_t *img, uint32_t reduce,
                     cx = k->w - 1;
                 if (cy >= (int64_t)k->h)
                     cy = k->h - 1;
-                px[c] = jp2_sample8(k->data[(size_t)cy * k->w + (size_t)cx], k->prec,
-                                    k->sgnd != 0);
+                px[c] = jp2_sample8(k->data[(size_t)cy * k->w + (size_t)cx], k->prec, k->sgnd != 0);
             }
             if (sycc)
                 jp2_sycc_to_rgb(px);
@@ -223,8 +222,8 @@ static int jp2_area(const struct jp2_priv *p, uint32_t lvl, uint32_t ax, uint32_
     if ((uint64_t)(jp2_ceil_shift((uint32_t)a[2], lvl) - jp2_ceil_shift((uint32_t)a[0], lvl)) *
             (jp2_ceil_shift((uint32_t)a[3], lvl) - jp2_ceil_shift((uint32_t)a[1], lvl)) >
         JP2_MAX_DECODE_PIXELS)
-        return ts_fail(err, TS_ETOOLARGE, "jp2: %s: area under %ux%u too large to decode",
-                       p->path, req->w, req->h);
+        return ts_fail(err, TS_ETOOLARGE, "jp2: %s: area under %ux%u too large to decode", p->path,
+                       req->w, req->h);
     return TS_OK;
 }
 
@@ -258,8 +257,8 @@ static int jp2_read(struct ts_reader *r, const struct ts_read_req *req, struct t
         ts_image_free(out);
         return rc;
     }
-    if (!opj_set_decode_area(s.codec, s.image, (OPJ_INT32)a[0], (OPJ_INT32)a[1],
-                             (OPJ_INT32)a[2], (OPJ_INT32)a[3]) ||
+    if (!opj_set_decode_area(s.codec, s.image, (OPJ_INT32)a[0], (OPJ_INT32)a[1], (OPJ_INT32)a[2],
+                             (OPJ_INT32)a[3]) ||
         !opj_decode(s.codec, s.stream, s.image) || !opj_end_decompress(s.codec, s.stream))
         rc = ts_fail(err, TS_ECODEC, "jp2: %s: decode failed%s%s", p->path, p->msg[0] ? ": " : "",
                      p->msg);
@@ -308,8 +307,8 @@ static int jp2_sniff(const char *path, OPJ_CODEC_FORMAT *fmt, struct ts_err *err
 }
 
 /* Channel layout of the codestream's components, or an error for what we cannot render. */
-static int jp2_channels(struct jp2_priv *p, const opj_image_t *img, uint32_t *ch,
-                        uint32_t *bits, struct ts_err *err)
+static int jp2_channels(struct jp2_priv *p, const opj_image_t *img, uint32_t *ch, uint32_t *bits,
+                        struct ts_err *err)
 {
     uint32_t n = img->numcomps, use;
     if (n == 0)
@@ -330,8 +329,8 @@ static int jp2_channels(struct jp2_priv *p, const opj_image_t *img, uint32_t *ch
         /* The first component carries full resolution; others may be halved (4:2:x). */
         if ((c == 0 && (k->dx != 1 || k->dy != 1)) || k->dx < 1 || k->dx > 2 || k->dy < 1 ||
             k->dy > 2)
-            return ts_fail(err, TS_EUNSUPPORTED, "jp2: %s: component %u subsampled %ux%u",
-                           p->path, c, k->dx, k->dy);
+            return ts_fail(err, TS_EUNSUPPORTED, "jp2: %s: component %u subsampled %ux%u", p->path,
+                           c, k->dx, k->dy);
         p->sub_x = k->dx > p->sub_x ? k->dx : p->sub_x;
         p->sub_y = k->dy > p->sub_y ? k->dy : p->sub_y;
     }
@@ -392,8 +391,8 @@ static int jp2_inspect(struct ts_reader *r, struct ts_err *err)
     int rc = jp2_session_begin(p, 0, &s, err);
     if (rc != TS_OK)
         return rc;
-    if (s.image->x1 <= s.image->x0 || s.image->y1 <= s.image->y0 ||
-        s.image->x1 > INT32_MAX || s.image->y1 > INT32_MAX) {
+    if (s.image->x1 <= s.image->x0 || s.image->y1 <= s.image->y0 || s.image->x1 > INT32_MAX ||
+        s.image->y1 > INT32_MAX) {
         jp2_session_end(&s);
         return ts_fail(err, TS_ECODEC, "jp2: %s: bad image area", p->path);
     }

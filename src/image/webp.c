@@ -1,4 +1,4 @@
-/* WebP reader over libwebp: decodes only the requested region, scaled down by libwebp when allowed. */
+/* WebP reader over libwebp: decodes only the requested region, scaled by libwebp when allowed. */
 #include "image/reader.h"
 
 #include <webp/decode.h>
@@ -94,9 +94,8 @@ static int webp_read(struct ts_reader *r, const struct ts_read_req *req, struct 
      * the chroma upsampler sees no neighbours past the crop edge: so full-size reads crop from
      * an even origin with a 2-pixel margin and cut it off, giving the pixels of a full decode.
      * Scaled reads need an exact even crop, so odd origins are read at full size. */
-    k = (req->x % 2 == 0 && req->y % 2 == 0)
-            ? webp_shrink(req->w, req->h, req->min_w, req->min_h)
-            : 0;
+    k = (req->x % 2 == 0 && req->y % 2 == 0) ? webp_shrink(req->w, req->h, req->min_w, req->min_h)
+                                             : 0;
     if (k) {
         cx = req->x;
         cy = req->y;

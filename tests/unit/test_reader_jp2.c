@@ -1,8 +1,9 @@
-/* JPEG 2000 reader: pyramid from the codestream, regions and levels checked against opj_decompress. */
+/* JPEG 2000 reader: codestream pyramid; levels and regions checked against opj_decompress. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "image/reader.h"
@@ -208,8 +209,8 @@ static struct ts_reader *open_ok(const char *path)
 static int read_region(struct ts_reader *r, uint32_t level, uint32_t x, uint32_t y, uint32_t w,
                        uint32_t h, struct ts_image *out)
 {
-    struct ts_read_req req = {.level = level, .x = x, .y = y, .w = w, .h = h, .min_w = w,
-                              .min_h = h};
+    struct ts_read_req req = {
+        .level = level, .x = x, .y = y, .w = w, .h = h, .min_w = w, .min_h = h};
     struct ts_err err = {{0}};
     int rc = r->ops->read(r, &req, out, &err);
     if (rc == TS_OK) {
@@ -277,12 +278,12 @@ static void check_pixels(const struct retina_case *c)
 {
     static const uint32_t regions[][5] = {
         /* level, x, y, w, h */
-        {0, 400, 450, 300, 200},  /* crosses x = 512 */
+        {0, 400, 450, 300, 200},   /* crosses x = 512 */
         {0, 1000, 1000, 411, 411}, /* crosses 1024 both ways, ends at the image edge */
-        {0, 511, 0, 2, 1411},     /* a thin column across all tile rows */
-        {1, 200, 240, 120, 40},   /* crosses 256 at level 1 */
-        {1, 705, 705, 1, 1},      /* the last pixel */
-        {2, 97, 120, 60, 50},     /* crosses 128 at level 2 */
+        {0, 511, 0, 2, 1411},      /* a thin column across all tile rows */
+        {1, 200, 240, 120, 40},    /* crosses 256 at level 1 */
+        {1, 705, 705, 1, 1},       /* the last pixel */
+        {2, 97, 120, 60, 50},      /* crosses 128 at level 2 */
     };
     char path[512];
     struct ts_image ref[3] = {{0}};
@@ -451,7 +452,8 @@ static void test_huge_decode_area_is_refused(void **state)
     assert_non_null(f);
     assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
     fclose(f);
-    /* SOC, then SIZ: marker(2) Lsiz(2) Rsiz(2) Xsiz(4) Ysiz(4) XOsiz(4) YOsiz(4) XTsiz(4) YTsiz(4) */
+    /* SOC, then SIZ: marker(2) Lsiz(2) Rsiz(2) Xsiz(4) Ysiz(4) XOsiz(4) YOsiz(4) XTsiz(4) YTsiz(4)
+     */
     assert_int_equal(buf[2], 0xff);
     assert_int_equal(buf[3], 0x51);
     static const uint8_t big[4] = {0x00, 0x00, 0x9c, 0x40}; /* 40000 */
@@ -586,7 +588,6 @@ static void test_generated_gray_alpha_16bit(void **state)
     check_generated(2, true, "graya16");
 }
 
-
 /* YCbCr 4:2:0 (sYCC colour box, chroma components at half resolution): chroma is replicated
  * over each 2x2 block and converted to RGB, as opj_decompress does. */
 static void test_sycc_420_is_upsampled_and_converted(void **state)
@@ -609,7 +610,9 @@ static void test_sycc_420_is_upsampled_and_converted(void **state)
                 fputc((int)(c == 0 ? 90 + x * 3 : 170 - y * 3), f);
     assert_int_equal(fclose(f), 0);
     assert_int_equal(run("opj_compress -i '%s' -o '%s' -F %u,%u,3,8,u@1x1:2x2:2x2 -n 3 "
-                         ">/dev/null 2>&1", raw, jp2, w, h), 0);
+                         ">/dev/null 2>&1",
+                         raw, jp2, w, h),
+                     0);
     struct ts_reader *r = open_ok(jp2);
     assert_int_equal(r->info.channels, 3);
     assert_int_equal(r->info.width, w);
@@ -650,7 +653,9 @@ static void test_exotic_subsampling_is_refused(void **state)
         fputc((int)(i & 0xff), f);
     assert_int_equal(fclose(f), 0);
     assert_int_equal(run("opj_compress -i '%s' -o '%s' -F 32,32,3,8,u@1x1:4x4:4x4 -n 2 "
-                         ">/dev/null 2>&1", raw, jp2), 0);
+                         ">/dev/null 2>&1",
+                         raw, jp2),
+                     0);
     struct ts_reader *r = NULL;
     struct ts_err err = {{0}};
     assert_int_equal(ts_jp2_open(jp2, &r, &err), TS_EUNSUPPORTED);

@@ -1,8 +1,9 @@
-/* WebP reader: regions (odd offsets too) and scaled reads of lossless and lossy files made by cwebp. */
+/* WebP reader: regions (odd offsets too) and scaled reads of cwebp lossless and lossy files. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "image/reader.h"
@@ -62,8 +63,8 @@ static int write_pam(const char *path, uint32_t ch)
     FILE *f = fopen(path, "wb");
     if (!f)
         return -1;
-    fprintf(f, "P7\nWIDTH %u\nHEIGHT %u\nDEPTH %u\nMAXVAL 255\nTUPLTYPE %s\nENDHDR\n", IMG_W,
-            IMG_H, ch, ch == 4 ? "RGB_ALPHA" : "RGB");
+    fprintf(f, "P7\nWIDTH %u\nHEIGHT %u\nDEPTH %u\nMAXVAL 255\nTUPLTYPE %s\nENDHDR\n", IMG_W, IMG_H,
+            ch, ch == 4 ? "RGB_ALPHA" : "RGB");
     for (uint32_t y = 0; y < IMG_H; y++)
         for (uint32_t x = 0; x < IMG_W; x++)
             for (uint32_t c = 0; c < ch; c++)
@@ -99,8 +100,8 @@ static struct ts_reader *open_ok(const char *path)
 static int read_req(struct ts_reader *r, uint32_t x, uint32_t y, uint32_t w, uint32_t h,
                     uint32_t min_w, uint32_t min_h, struct ts_image *out)
 {
-    struct ts_read_req req = {.level = 0, .x = x, .y = y, .w = w, .h = h, .min_w = min_w,
-                              .min_h = min_h};
+    struct ts_read_req req = {
+        .level = 0, .x = x, .y = y, .w = w, .h = h, .min_w = min_w, .min_h = min_h};
     struct ts_err err = {{0}};
     return r->ops->read(r, &req, out, &err);
 }
