@@ -7,9 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Recency-list links; first member of an entry so a node pointer is the entry's address. */
+struct node {
+    struct node *prev, *next;
+};
+
 struct entry {
-    struct entry *chain;       /* next in the hash bucket */
-    struct entry *prev, *next; /* recency list, most recent at head */
+    struct node link;    /* recency list, most recent at head */
+    struct entry *chain; /* next in the hash bucket */
     uint64_t hash;
     size_t key_len, len, charge;
     uint8_t *value;
@@ -20,7 +25,7 @@ struct shard {
     pthread_mutex_t lock;
     struct entry **buckets;
     size_t nbuckets, entries, bytes, budget;
-    struct entry head; /* sentinel of the recency list */
+    struct node head; /* sentinel of the recency list */
     uint64_t hits, misses, inserts, evictions;
 };
 
@@ -69,8 +74,8 @@ static void unlink_entry(struct shard *s, struct entry *e)
     while (*pp != e)
         pp = &(*pp)->chain;
     *pp = e->chain;
-    e->prev->next = e->next;
-    e->next->prev = e->prev;
+    e->link.prev->next = e->link.next;
+    e->link.next->prev = e->link.prev;
     s->entries--;
     s->bytes -= e->charge;
 }
@@ -87,11 +92,11 @@ void ts_lru_destroy(struct ts_lru *lru)
         return;
     for (unsigned i = 0; i < lru->nshards; i++) {
         struct shard *s = &lru->shards[i];
-        struct entry *e = s->head.next;
-        while (e && e != &s->head) {
-            struct entry *next = e->next;
-            free_entry(e);
-            e = next;
+        struct node *n = s->head.next;
+        while (n && n != &s->head) {
+            struct node *next = n->next;
+            free_entry((struct entry *)n);
+            n = next;
         }
         free(s->buckets);
         pthread_mutex_destroy(&s->lock);
@@ -113,14 +118,19 @@ static struct entry *find(struct shard *s, const char *key, size_t key_len, uint
     return NULL;
 }
 
+static void push_front(struct shard *s, struct entry *e)
+{
+    e->link.next = s->head.next;
+    e->link.prev = &s->head;
+    s->head.next->prev = &e->link;
+    s->head.next = &e->link;
+}
+
 static void touch(struct shard *s, struct entry *e)
 {
-    e->prev->next = e->next;
-    e->next->prev = e->prev;
-    e->next = s->head.next;
-    e->prev = &s->head;
-    s->head.next->prev = e;
-    s->head.next = e;
+    e->link.prev->next = e->link.next;
+    e->link.next->prev = e->link.prev;
+    push_front(s, e);
 }
 
 bool ts_lru_get(struct ts_lru *lru, const char *key, struct ts_buf *out)
@@ -194,7 +204,7 @@ void ts_lru_put(struct ts_lru *lru, const char *key, const void *value, size_t l
         free_entry(old);
     }
     while (s->bytes + charge > s->budget && s->head.prev != &s->head) {
-        struct entry *victim = s->head.prev;
+        struct entry *victim = (struct entry *)s->head.prev;
         unlink_entry(s, victim);
         free_entry(victim);
         s->evictions++;
@@ -204,10 +214,7 @@ void ts_lru_put(struct ts_lru *lru, const char *key, const void *value, size_t l
     struct entry **bucket = &s->buckets[h % s->nbuckets];
     e->chain = *bucket;
     *bucket = e;
-    e->next = s->head.next;
-    e->prev = &s->head;
-    s->head.next->prev = e;
-    s->head.next = e;
+    push_front(s, e);
     s->entries++;
     s->bytes += charge;
     s->inserts++;

@@ -19,8 +19,21 @@ int render_execute(struct ts_reader *reader, const struct ts_plan *plan, struct 
 
 /* Building blocks, each a fresh image into *dst. */
 int render_resize(const struct ts_image *src, uint32_t w, uint32_t h, struct ts_image *dst);
+/* Resamples the source rectangle (sx, sy, sw, sh), in source pixels with sub-pixel precision,
+ * to w x h. Lanczos3, alpha premultiplied; a plain copy for integral offsets at scale 1. */
+int render_resample_rect(const struct ts_image *src, double sx, double sy, double sw, double sh,
+                         uint32_t w, uint32_t h, struct ts_image *dst);
 int render_mirror(struct ts_image *img); /* in place, horizontal flip */
 int render_rotate90(const struct ts_image *src, int degrees, struct ts_image *dst); /* 90/180/270 */
 int render_quality(const struct ts_image *src, enum ts_quality q, struct ts_image *dst);
+
+/* Clockwise rotation by any angle (IIIF: applied after mirroring). The canvas is the rotated
+ * bounding box, round(|w cos| + |h sin|) x round(|w sin| + |h cos|); the output always has alpha
+ * (gray -> 2 channels, colour -> 4), 0 outside the rotated image, with antialiased edges from
+ * premultiplied bilinear sampling. Multiples of 90 are exact. TS_EINVAL for a non-finite angle. */
+int render_rotate_any(const struct ts_image *src, double degrees, struct ts_image *dst);
+/* The canvas size render_rotate_any produces for a w x h image, for planning and limits. */
+int render_rotate_extent(uint32_t w, uint32_t h, double degrees, uint32_t *out_w,
+                         uint32_t *out_h);
 
 #endif
