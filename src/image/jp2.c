@@ -1,12 +1,16 @@
 /* JPEG 2000 reader over OpenJPEG (JP2, raw J2K, HTJ2K): resolution levels are the pyramid. */
+#include "image/jp2.h"
 #include "image/reader.h"
+#include "util/buf.h"
 
 #include <openjpeg.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* OpenJPEG holds every decoded component as int32 plus its own tile buffers, so a decode area
@@ -14,6 +18,11 @@
 #define JP2_MAX_DECODE_PIXELS ((uint64_t)1 << 28)
 #define JP2_MAX_THREADS 2
 #define JP2_CBLKSTY_HT 0x40 /* code-block style bit for HTJ2K (ISO/IEC 15444-15) */
+/* Side of a cached block in level pixels: a viewer's 256 px tiles come 16 to a block. */
+#define JP2_BLOCK 1024u
+#define JP2_CACHE_SHARDS 4u
+/* Below this many level pixels a decode runs on one thread (see bench/jp2_tiles.c). */
+#define JP2_THREADS_MIN_PIXELS ((uint64_t)512 * 512)
 
 static const uint8_t jp2_box_sig[12] = {0x00, 0x00, 0x00, 0x0c, 0x6a, 0x50,
                                         0x20, 0x20, 0x0d, 0x0a, 0x87, 0x0a};
@@ -24,11 +33,13 @@ struct jp2_priv {
     OPJ_CODEC_FORMAT fmt;
     uint32_t x0, y0, x1, y1;     /* image area on the reference grid */
     uint32_t ncomps;             /* components in the codestream */
+    uint32_t channels;           /* delivered by read */
     uint32_t tx0, ty0, tdx, tdy; /* codestream tile grid */
     bool whole_tiles;            /* decode whole codestream tiles, then cut (see jp2_levels) */
     uint32_t sub_x, sub_y;       /* largest component subsampling (1 or 2) */
+    uint32_t tw, th;             /* codestream tiles across and down */
     int threads;
-    char msg[160]; /* the last error OpenJPEG reported, for the one-line reason */
+    char *key; /* file identity (device, inode, size, mtime, path): the cache key prefix */
 };
 
 /* One codec and stream on the file, with the main header read. */
@@ -36,18 +47,19 @@ struct jp2_session {
     opj_stream_t *stream;
     opj_codec_t *codec;
     opj_image_t *image;
+    char msg[160]; /* the last error OpenJPEG reported, for the one-line reason */
 };
 
 static void jp2_on_error(const char *msg, void *data)
 {
-    struct jp2_priv *p = data;
+    struct jp2_session *s = data;
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         n--;
-    if (n >= sizeof p->msg)
-        n = sizeof p->msg - 1;
-    memcpy(p->msg, msg, n);
-    p->msg[n] = '\0';
+    if (n >= sizeof s->msg)
+        n = sizeof s->msg - 1;
+    memcpy(s->msg, msg, n);
+    s->msg[n] = '\0';
 }
 
 /* OpenJPEG prints warnings and progress to stdout unless given somewhere else to put them. */
@@ -73,13 +85,14 @@ static void jp2_session_end(struct jp2_session *s)
     memset(s, 0, sizeof *s);
 }
 
-/* Opens the file and reads the main header; reduce applies to the next decode. */
-static int jp2_session_begin(struct jp2_priv *p, uint32_t reduce, struct jp2_session *s,
-                             struct ts_err *err)
+/* Opens the file and reads the main header; reduce applies to the next decode, which runs on
+ * `threads` threads. */
+static int jp2_session_begin(const struct jp2_priv *p, uint32_t reduce, int threads,
+                             struct jp2_session *s, struct ts_err *err)
 {
     opj_dparameters_t params;
+    int rc;
     memset(s, 0, sizeof *s);
-    p->msg[0] = '\0';
     s->stream = opj_stream_create_default_file_stream(p->path, OPJ_TRUE);
     if (!s->stream)
         return ts_fail(err, TS_EIO, "jp2: cannot open %s", p->path);
@@ -88,20 +101,33 @@ static int jp2_session_begin(struct jp2_priv *p, uint32_t reduce, struct jp2_ses
         jp2_session_end(s);
         return ts_fail(err, TS_ENOMEM, "jp2: cannot create a decoder");
     }
-    opj_set_error_handler(s->codec, jp2_on_error, p);
-    opj_set_warning_handler(s->codec, jp2_on_quiet, p);
-    opj_set_info_handler(s->codec, jp2_on_quiet, p);
+    opj_set_error_handler(s->codec, jp2_on_error, s);
+    opj_set_warning_handler(s->codec, jp2_on_quiet, s);
+    opj_set_info_handler(s->codec, jp2_on_quiet, s);
     opj_set_default_decoder_parameters(&params);
     params.cp_reduce = reduce;
     /* Truncated codestreams must fail rather than come back as silently blurred pixels. */
     if (!opj_setup_decoder(s->codec, &params) || !opj_decoder_set_strict_mode(s->codec, OPJ_TRUE) ||
         !opj_read_header(s->stream, s->codec, &s->image) || !s->image) {
+        rc = ts_fail(err, TS_ECODEC, "jp2: %s: bad header%s%s", p->path, s->msg[0] ? ": " : "",
+                     s->msg);
         jp2_session_end(s);
-        return ts_fail(err, TS_ECODEC, "jp2: %s: bad header%s%s", p->path, p->msg[0] ? ": " : "",
-                       p->msg);
+        return rc;
     }
-    if (p->threads > 1 && opj_has_thread_support())
-        opj_codec_set_threads(s->codec, p->threads);
+    if (threads > 1 && opj_has_thread_support())
+        opj_codec_set_threads(s->codec, threads);
+    return TS_OK;
+}
+
+/* Decodes the reference-grid area a[] = x0, y0, x1, y1 at the session's reduce factor. */
+static int jp2_session_decode(const struct jp2_priv *p, struct jp2_session *s, const uint64_t a[4],
+                              struct ts_err *err)
+{
+    if (!opj_set_decode_area(s->codec, s->image, (OPJ_INT32)a[0], (OPJ_INT32)a[1], (OPJ_INT32)a[2],
+                             (OPJ_INT32)a[3]) ||
+        !opj_decode(s->codec, s->stream, s->image) || !opj_end_decompress(s->codec, s->stream))
+        return ts_fail(err, TS_ECODEC, "jp2: %s: decode failed%s%s", p->path,
+                       s->msg[0] ? ": " : "", s->msg);
     return TS_OK;
 }
 
@@ -147,13 +173,50 @@ static void jp2_comp_origin(const opj_image_comp_t *c, uint32_t *ox, uint32_t *o
     *oy = jp2_ceil_shift(c->y0, c->factor);
 }
 
+/* Column indices into one decoded component for out's pixels, clamped to what was decoded:
+ * subsampled components hold one sample per dx x dy block, which is thereby replicated. */
+static void jp2_columns(const opj_image_comp_t *k, uint32_t ax, uint32_t w, uint32_t *cols)
+{
+    uint32_t ox, oy;
+    jp2_comp_origin(k, &ox, &oy);
+    for (uint32_t x = 0; x < w; x++) {
+        int64_t cx = (int64_t)((ax + x) / k->dx) - ox;
+        cols[x] = cx < 0 ? 0 : cx >= (int64_t)k->w ? k->w - 1 : (uint32_t)cx;
+    }
+}
+
+static void jp2_copy_comp(const opj_image_comp_t *k, uint32_t c, uint32_t ay, const uint32_t *cols,
+                          struct ts_image *out)
+{
+    uint32_t ox, oy, ch = out->channels;
+    bool plain8 = k->prec == 8 && !k->sgnd;
+    jp2_comp_origin(k, &ox, &oy);
+    for (uint32_t y = 0; y < out->height; y++) {
+        int64_t cy = (int64_t)((ay + y) / k->dy) - oy;
+        const int32_t *src;
+        uint8_t *dst = ts_image_row(out, y) + c;
+        cy = cy < 0 ? 0 : cy >= (int64_t)k->h ? k->h - 1 : cy;
+        src = k->data + (size_t)cy * k->w;
+        if (plain8) {
+            for (uint32_t x = 0; x < out->width; x++) {
+                int32_t v = src[cols[x]];
+                dst[(size_t)x * ch] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+        } else {
+            for (uint32_t x = 0; x < out->width; x++)
+                dst[(size_t)x * ch] = jp2_sample8(src[cols[x]], k->prec, k->sgnd != 0);
+        }
+    }
+}
+
 /* Copies the decoded components into out; (ax, ay) is the level-grid position of out's first
  * pixel in absolute reduced reference coordinates. */
-static int jp2_copy(struct jp2_priv *p, const opj_image_t *img, uint32_t reduce, uint32_t ax,
+static int jp2_copy(const struct jp2_priv *p, const opj_image_t *img, uint32_t reduce, uint32_t ax,
                     uint32_t ay, struct ts_image *out, struct ts_err *err)
 {
     uint32_t ch = out->channels;
-    uint32_t ox[4], oy[4];
+    uint32_t *cols;
+    size_t n;
     bool sycc = img->color_space == OPJ_CLRSPC_SYCC && ch >= 3;
     /* JP2's colour box is applied only when decoding, so the colour space is known only now. */
     if (img->color_space == OPJ_CLRSPC_CMYK || img->color_space == OPJ_CLRSPC_EYCC)
@@ -164,47 +227,28 @@ static int jp2_copy(struct jp2_priv *p, const opj_image_t *img, uint32_t reduce,
     for (uint32_t c = 0; c < ch; c++) {
         const opj_image_comp_t *k = &img->comps[c];
         if (!k->data || k->w == 0 || k->h == 0 || k->prec == 0 || k->prec > 16 ||
-            k->factor != reduce)
+            k->factor != reduce || k->dx == 0 || k->dy == 0)
             return ts_fail(err, TS_ECODEC, "jp2: %s: component %u decoded empty", p->path, c);
-        jp2_comp_origin(k, &ox[c], &oy[c]);
     }
-    for (uint32_t y = 0; y < out->height; y++) {
-        uint8_t *row = ts_image_row(out, y);
-        for (uint32_t x = 0; x < out->width; x++) {
-            uint8_t *px = row + (size_t)x * ch;
-            for (uint32_t c = 0; c < ch; c++) {
-                const opj_image_comp_t *k = &img->comps[c];
-                /* Subsampled components hold one sample per dx x dy block: replicate it. */
-                int64_t cx = (int64_t)((ax + x) / k->dx) - ox[c];
-                int64_t cy = (int64_t)((ay + y) / k->dy) - oy[c];
-                if (cx < 0)
-                    cx = 0;
-                if (cy < 0)
-                    cy = 0;
-                if (cx >= (int64_t)k->w)
-                    cx = k->w - 1;
-                if (cy >= (int64_t)k->h)
-                    cy = k->h - 1;
-                px[c] = jp2_sample8(k->data[(size_t)cy * k->w + (size_t)cx], k->prec, k->sgnd != 0);
-            }
-            if (sycc)
-                jp2_sycc_to_rgb(px);
-        }
+    if (!ts_mul_size(out->width, sizeof *cols, &n) || !(cols = malloc(n ? n : 1)))
+        return ts_fail(err, TS_ENOMEM, "jp2: out of memory");
+    for (uint32_t c = 0; c < ch; c++) {
+        jp2_columns(&img->comps[c], ax, out->width, cols);
+        jp2_copy_comp(&img->comps[c], c, ay, cols, out);
     }
+    free(cols);
+    if (sycc)
+        for (uint32_t y = 0; y < out->height; y++)
+            for (uint32_t x = 0; x < out->width; x++)
+                jp2_sycc_to_rgb(ts_image_row(out, y) + (size_t)x * ch);
     return TS_OK;
 }
 
-/* The full-resolution reference-grid area to decode for a level rectangle whose first pixel
- * is (ax, ay) in absolute level coordinates: a[] = x0, y0, x1, y1. */
-static int jp2_area(const struct jp2_priv *p, uint32_t lvl, uint32_t ax, uint32_t ay,
-                    const struct ts_read_req *req, uint64_t a[4], struct ts_err *err)
+/* Widens a reference-grid area for subsampling and, for HTJ2K, to whole tiles, clamps it to the
+ * image, and refuses what would be too large to decode at level lvl. */
+static int jp2_fit_area(const struct jp2_priv *p, uint32_t lvl, uint64_t a[4], struct ts_err *err)
 {
     uint64_t bx = (uint64_t)p->sub_x << lvl, by = (uint64_t)p->sub_y << lvl;
-    /* Scaled outwards, the area reduces again to exactly the requested pixels. */
-    a[0] = (uint64_t)ax << lvl;
-    a[1] = (uint64_t)ay << lvl;
-    a[2] = (uint64_t)(ax + req->w) << lvl;
-    a[3] = (uint64_t)(ay + req->h) << lvl;
     /* OpenJPEG starts a subsampled component at the first sample whose origin is inside the
      * area, so an area starting mid-block would lose the chroma sample it needs. */
     a[0] = a[0] / bx * bx;
@@ -222,19 +266,373 @@ static int jp2_area(const struct jp2_priv *p, uint32_t lvl, uint32_t ax, uint32_
     if ((uint64_t)(jp2_ceil_shift((uint32_t)a[2], lvl) - jp2_ceil_shift((uint32_t)a[0], lvl)) *
             (jp2_ceil_shift((uint32_t)a[3], lvl) - jp2_ceil_shift((uint32_t)a[1], lvl)) >
         JP2_MAX_DECODE_PIXELS)
-        return ts_fail(err, TS_ETOOLARGE, "jp2: %s: area under %ux%u too large to decode", p->path,
-                       req->w, req->h);
+        return ts_fail(err, TS_ETOOLARGE, "jp2: %s: decode area at level %u too large", p->path,
+                       lvl);
     return TS_OK;
+}
+
+/* Level pixels of a reference-grid area: small decodes are faster on one thread than paying
+ * for OpenJPEG's thread pool. */
+static int jp2_threads_for(const struct jp2_priv *p, uint32_t lvl, const uint64_t a[4])
+{
+    uint64_t w = jp2_ceil_shift((uint32_t)a[2], lvl) - jp2_ceil_shift((uint32_t)a[0], lvl);
+    uint64_t h = jp2_ceil_shift((uint32_t)a[3], lvl) - jp2_ceil_shift((uint32_t)a[1], lvl);
+    return w * h >= JP2_THREADS_MIN_PIXELS ? p->threads : 1;
+}
+
+/* Decodes area a[] at level lvl and copies it into out, whose first pixel is (ax, ay). */
+static int jp2_decode_into(const struct jp2_priv *p, uint32_t lvl, const uint64_t a[4], uint32_t ax,
+                           uint32_t ay, struct ts_image *out, struct ts_err *err)
+{
+    struct jp2_session s;
+    int rc = jp2_session_begin(p, lvl, jp2_threads_for(p, lvl, a), &s, err);
+    if (rc != TS_OK)
+        return rc;
+    rc = jp2_session_decode(p, &s, a, err);
+    if (rc == TS_OK)
+        rc = jp2_copy(p, s.image, lvl, ax, ay, out, err);
+    jp2_session_end(&s);
+    return rc;
+}
+
+/* Without the cache: decode just the area under the request (whole tiles for HTJ2K). */
+static int jp2_read_direct(const struct jp2_priv *p, const struct ts_read_req *req, uint32_t ax,
+                           uint32_t ay, struct ts_image *out, struct ts_err *err)
+{
+    uint32_t lvl = req->level;
+    /* Scaled outwards, the area reduces again to exactly the requested pixels. */
+    uint64_t a[4] = {(uint64_t)ax << lvl, (uint64_t)ay << lvl, (uint64_t)(ax + req->w) << lvl,
+                     (uint64_t)(ay + req->h) << lvl};
+    int rc = jp2_fit_area(p, lvl, a, err);
+    if (rc != TS_OK)
+        return rc;
+    rc = ts_image_alloc(out, req->w, req->h, p->channels);
+    if (rc != TS_OK)
+        return ts_fail(err, rc, "jp2: cannot allocate %ux%u", req->w, req->h);
+    rc = jp2_decode_into(p, lvl, a, ax, ay, out, err);
+    if (rc != TS_OK)
+        ts_image_free(out);
+    return rc;
+}
+
+/* ---- the decoded-block cache ---- */
+
+static pthread_rwlock_t jp2_cache_lock = PTHREAD_RWLOCK_INITIALIZER;
+static pthread_once_t jp2_cache_once = PTHREAD_ONCE_INIT;
+static struct ts_lru *jp2_cache;     /* NULL when caching is off */
+static size_t jp2_cache_budget;      /* bytes, as last set */
+static bool jp2_cache_ready;         /* set once a budget was applied */
+
+/* Under the write lock. */
+static void jp2_cache_replace(size_t bytes)
+{
+    ts_lru_destroy(jp2_cache);
+    jp2_cache = NULL;
+    jp2_cache_budget = 0;
+    if (bytes > 0 && ts_lru_create(bytes, JP2_CACHE_SHARDS, &jp2_cache) == TS_OK)
+        jp2_cache_budget = bytes;
+    jp2_cache_ready = true;
+}
+
+static void jp2_cache_init(void)
+{
+    pthread_rwlock_wrlock(&jp2_cache_lock);
+    if (!jp2_cache_ready)
+        jp2_cache_replace(TS_JP2_CACHE_DEFAULT_BYTES);
+    pthread_rwlock_unlock(&jp2_cache_lock);
+}
+
+void ts_jp2_set_cache_bytes(size_t bytes)
+{
+    pthread_rwlock_wrlock(&jp2_cache_lock);
+    jp2_cache_replace(bytes);
+    pthread_rwlock_unlock(&jp2_cache_lock);
+}
+
+void ts_jp2_cache_stats(struct ts_lru_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_rwlock_rdlock(&jp2_cache_lock);
+    if (jp2_cache)
+        ts_lru_stats(jp2_cache, out);
+    pthread_rwlock_unlock(&jp2_cache_lock);
+}
+
+/* The largest value the cache keeps (the LRU skips anything over half a shard), 0 when off. */
+static size_t jp2_cache_max_value(void)
+{
+    size_t m;
+    pthread_once(&jp2_cache_once, jp2_cache_init);
+    pthread_rwlock_rdlock(&jp2_cache_lock);
+    m = jp2_cache ? jp2_cache_budget / JP2_CACHE_SHARDS / 2 : 0;
+    pthread_rwlock_unlock(&jp2_cache_lock);
+    return m;
+}
+
+static bool jp2_cache_get(const char *key, struct ts_buf *out)
+{
+    bool hit = false;
+    pthread_rwlock_rdlock(&jp2_cache_lock);
+    if (jp2_cache)
+        hit = ts_lru_get(jp2_cache, key, out);
+    pthread_rwlock_unlock(&jp2_cache_lock);
+    return hit;
+}
+
+static void jp2_cache_put(const char *key, const void *value, size_t len)
+{
+    pthread_rwlock_rdlock(&jp2_cache_lock);
+    if (jp2_cache)
+        ts_lru_put(jp2_cache, key, value, len);
+    pthread_rwlock_unlock(&jp2_cache_lock);
+}
+
+/* ---- reads through blocks ---- */
+
+/* Blocks of one level: cells of a grid on the reference grid. HTJ2K cells are whole codestream
+ * tiles (or groups of them), as are those of other files whose tiles are not much larger than a
+ * block at this level; the rest get a virtual grid of JP2_BLOCK level pixels. */
+struct jp2_grid {
+    uint64_t ox, oy, cw, ch; /* origin and cell size on the reference grid */
+    char kind;               /* 't' tile groups, 'v' virtual blocks (part of the cache key) */
+};
+
+/* A cell clipped to the image: a[] on the reference grid, l[] in absolute level pixels. */
+struct jp2_block {
+    uint64_t a[4];
+    uint32_t l[4];
+};
+
+/* Cached value: this header, then w * h * ch pixels. */
+struct jp2_block_hdr {
+    uint32_t magic, w, h, ch;
+};
+#define JP2_BLOCK_MAGIC 0x4a50324bu
+
+static void jp2_grid_for(const struct jp2_priv *p, uint32_t lvl, struct jp2_grid *g)
+{
+    uint64_t tw = jp2_ceil_shift(p->tdx, lvl), th = jp2_ceil_shift(p->tdy, lvl);
+    if (p->whole_tiles || (tw <= 2 * JP2_BLOCK && th <= 2 * JP2_BLOCK)) {
+        uint64_t kx = tw >= JP2_BLOCK ? 1 : JP2_BLOCK / tw, ky = th >= JP2_BLOCK ? 1 : JP2_BLOCK / th;
+        g->ox = p->tx0;
+        g->oy = p->ty0;
+        g->cw = kx * p->tdx;
+        g->ch = ky * p->tdy;
+        g->kind = 't';
+    } else {
+        g->ox = g->oy = 0;
+        g->cw = (uint64_t)JP2_BLOCK << lvl;
+        g->ch = (uint64_t)JP2_BLOCK << lvl;
+        g->kind = 'v';
+    }
+}
+
+static void jp2_block_at(const struct jp2_priv *p, const struct jp2_grid *g, uint32_t lvl,
+                         uint64_t i, uint64_t j, struct jp2_block *b)
+{
+    uint64_t x0 = g->ox + i * g->cw, y0 = g->oy + j * g->ch;
+    b->a[0] = x0 < p->x0 ? p->x0 : x0;
+    b->a[1] = y0 < p->y0 ? p->y0 : y0;
+    b->a[2] = x0 + g->cw > p->x1 ? p->x1 : x0 + g->cw;
+    b->a[3] = y0 + g->ch > p->y1 ? p->y1 : y0 + g->ch;
+    for (int k = 0; k < 4; k++)
+        b->l[k] = jp2_ceil_shift((uint32_t)b->a[k], lvl);
+}
+
+/* Copies the part of a block's pixels (origin bx, by) that falls inside out (origin ax, ay). */
+static void jp2_blit(const struct ts_image *blk, uint32_t bx, uint32_t by, struct ts_image *out,
+                     uint32_t ax, uint32_t ay)
+{
+    uint32_t x0 = bx > ax ? bx : ax, y0 = by > ay ? by : ay;
+    uint32_t x1 = bx + blk->width < ax + out->width ? bx + blk->width : ax + out->width;
+    uint32_t y1 = by + blk->height < ay + out->height ? by + blk->height : ay + out->height;
+    size_t ch = out->channels;
+    for (uint32_t y = y0; y < y1; y++)
+        memcpy(ts_image_row(out, y - ay) + (x0 - ax) * ch,
+               ts_image_row(blk, y - by) + (x0 - bx) * ch, (x1 - x0) * ch);
+}
+
+/* Views a cached value as an image, false when it is not the block expected. */
+static bool jp2_block_view(const struct ts_buf *v, const struct jp2_block *b, uint32_t ch,
+                           struct ts_image *img)
+{
+    struct jp2_block_hdr h;
+    uint32_t w = b->l[2] - b->l[0], hh = b->l[3] - b->l[1];
+    if (v->len < sizeof h)
+        return false;
+    memcpy(&h, v->data, sizeof h);
+    if (h.magic != JP2_BLOCK_MAGIC || h.w != w || h.h != hh || h.ch != ch ||
+        v->len - sizeof h != (size_t)w * hh * ch)
+        return false;
+    img->width = w;
+    img->height = hh;
+    img->channels = ch;
+    img->stride = (size_t)w * ch;
+    img->data = v->data + sizeof h;
+    return true;
+}
+
+static int jp2_block_key(const struct jp2_priv *p, const struct jp2_grid *g, uint32_t lvl,
+                         uint64_t i, uint64_t j, struct ts_buf *key)
+{
+    key->len = 0;
+    /* The path-bearing identity goes last so the fixed fields cannot be confused with it. */
+    if (ts_buf_appendf(key, "jp2:L%u:%c%llu,%llu:%s", lvl, g->kind, (unsigned long long)i,
+                       (unsigned long long)j, p->key) != TS_OK ||
+        ts_buf_append(key, "", 1) != TS_OK)
+        return TS_ENOMEM;
+    return TS_OK;
+}
+
+/* The cells under a request: i[0..1] and j[0..1] inclusive. A level pixel belongs to the cell
+ * holding its reference-grid position (pixel << lvl), since cells start at ceil(start >> lvl). */
+static void jp2_cells_under(const struct jp2_grid *g, uint32_t lvl, uint32_t ax, uint32_t ay,
+                            const struct ts_read_req *req, uint64_t i[2], uint64_t j[2])
+{
+    i[0] = (((uint64_t)ax << lvl) - g->ox) / g->cw;
+    j[0] = (((uint64_t)ay << lvl) - g->oy) / g->ch;
+    i[1] = (((uint64_t)(ax + req->w - 1) << lvl) - g->ox) / g->cw;
+    j[1] = (((uint64_t)(ay + req->h - 1) << lvl) - g->oy) / g->ch;
+}
+
+/* Whether every cell under the request fits in the cache as one value. */
+static bool jp2_cells_fit(const struct jp2_priv *p, const struct jp2_grid *g, uint32_t lvl,
+                          size_t max_value)
+{
+    uint64_t w = jp2_ceil_shift((uint32_t)(g->cw > p->x1 ? p->x1 : g->cw), lvl) + 1;
+    uint64_t h = jp2_ceil_shift((uint32_t)(g->ch > p->y1 ? p->y1 : g->ch), lvl) + 1;
+    /* Room for the header, the key and the LRU's own entry. */
+    return w * h * p->channels + 4096 + strlen(p->key) <= max_value;
+}
+
+/* Cuts a freshly decoded block out of the decode, stores it, and copies its part of out. */
+static int jp2_store_block(const struct jp2_priv *p, const opj_image_t *img, uint32_t lvl,
+                           const struct jp2_block *b, const char *key, struct ts_image *out,
+                           uint32_t ax, uint32_t ay, struct ts_err *err)
+{
+    struct jp2_block_hdr h = {JP2_BLOCK_MAGIC, b->l[2] - b->l[0], b->l[3] - b->l[1], p->channels};
+    struct ts_image view;
+    size_t px, total;
+    uint8_t *v;
+    int rc;
+    if (!ts_mul3_size(h.w, h.h, h.ch, &px) || !ts_add_size(px, sizeof h, &total) ||
+        !(v = malloc(total)))
+        return ts_fail(err, TS_ENOMEM, "jp2: cannot allocate a %ux%u block", h.w, h.h);
+    memcpy(v, &h, sizeof h);
+    view.width = h.w;
+    view.height = h.h;
+    view.channels = h.ch;
+    view.stride = (size_t)h.w * h.ch;
+    view.data = v + sizeof h;
+    rc = jp2_copy(p, img, lvl, b->l[0], b->l[1], &view, err);
+    if (rc == TS_OK) {
+        jp2_cache_put(key, v, total);
+        jp2_blit(&view, b->l[0], b->l[1], out, ax, ay);
+    }
+    free(v);
+    return rc;
+}
+
+/* Decodes the bounding area of the missing cells (one decode, one header parse) and stores
+ * each missing cell. */
+static int jp2_fill_missing(const struct jp2_priv *p, const struct jp2_grid *g, uint32_t lvl,
+                            const uint64_t i[2], const uint64_t j[2], const uint64_t mi[2],
+                            const uint64_t mj[2], const bool *have, struct ts_image *out,
+                            uint32_t ax, uint32_t ay, struct ts_err *err)
+{
+    struct jp2_block lo, hi, b;
+    struct jp2_session s;
+    struct ts_buf key = {0};
+    uint64_t a[4];
+    int rc;
+    jp2_block_at(p, g, lvl, mi[0], mj[0], &lo);
+    jp2_block_at(p, g, lvl, mi[1], mj[1], &hi);
+    a[0] = lo.a[0];
+    a[1] = lo.a[1];
+    a[2] = hi.a[2];
+    a[3] = hi.a[3];
+    rc = jp2_fit_area(p, lvl, a, err);
+    if (rc != TS_OK)
+        return rc;
+    rc = jp2_session_begin(p, lvl, jp2_threads_for(p, lvl, a), &s, err);
+    if (rc != TS_OK)
+        return rc;
+    rc = jp2_session_decode(p, &s, a, err);
+    for (uint64_t y = mj[0]; rc == TS_OK && y <= mj[1]; y++)
+        for (uint64_t x = mi[0]; rc == TS_OK && x <= mi[1]; x++) {
+            if (have[(y - j[0]) * (i[1] - i[0] + 1) + (x - i[0])])
+                continue;
+            jp2_block_at(p, g, lvl, x, y, &b);
+            if (b.l[2] <= b.l[0] || b.l[3] <= b.l[1])
+                continue;
+            rc = jp2_block_key(p, g, lvl, x, y, &key);
+            if (rc != TS_OK)
+                rc = ts_fail(err, rc, "jp2: out of memory");
+            else
+                rc = jp2_store_block(p, s.image, lvl, &b, (const char *)key.data, out, ax, ay,
+                                     err);
+        }
+    jp2_session_end(&s);
+    ts_buf_free(&key);
+    return rc;
+}
+
+/* Gathers the cells under the request from the cache, decoding those it lacks. */
+static int jp2_read_blocks(const struct jp2_priv *p, const struct jp2_grid *g,
+                           const struct ts_read_req *req, uint32_t ax, uint32_t ay,
+                           struct ts_image *out, struct ts_err *err)
+{
+    uint32_t lvl = req->level;
+    uint64_t i[2], j[2], mi[2] = {UINT64_MAX, 0}, mj[2] = {UINT64_MAX, 0}, n;
+    struct ts_buf key = {0}, val = {0};
+    struct jp2_block b;
+    struct ts_image view;
+    bool *have;
+    int rc = TS_OK;
+    jp2_cells_under(g, lvl, ax, ay, req, i, j);
+    n = (i[1] - i[0] + 1) * (j[1] - j[0] + 1);
+    if (n > SIZE_MAX / sizeof *have || !(have = calloc((size_t)n, sizeof *have)))
+        return ts_fail(err, TS_ENOMEM, "jp2: out of memory");
+    for (uint64_t y = j[0]; rc == TS_OK && y <= j[1]; y++)
+        for (uint64_t x = i[0]; rc == TS_OK && x <= i[1]; x++) {
+            bool *h = &have[(y - j[0]) * (i[1] - i[0] + 1) + (x - i[0])];
+            jp2_block_at(p, g, lvl, x, y, &b);
+            if (b.l[2] <= b.l[0] || b.l[3] <= b.l[1]) {
+                *h = true; /* no pixels at this level */
+                continue;
+            }
+            if (jp2_block_key(p, g, lvl, x, y, &key) != TS_OK) {
+                rc = ts_fail(err, TS_ENOMEM, "jp2: out of memory");
+                break;
+            }
+            val.len = 0;
+            if (jp2_cache_get((const char *)key.data, &val) &&
+                jp2_block_view(&val, &b, p->channels, &view)) {
+                jp2_blit(&view, b.l[0], b.l[1], out, ax, ay);
+                *h = true;
+                continue;
+            }
+            mi[0] = x < mi[0] ? x : mi[0];
+            mi[1] = x > mi[1] ? x : mi[1];
+            mj[0] = y < mj[0] ? y : mj[0];
+            mj[1] = y > mj[1] ? y : mj[1];
+        }
+    ts_buf_free(&key);
+    ts_buf_free(&val);
+    if (rc == TS_OK && mi[0] != UINT64_MAX)
+        rc = jp2_fill_missing(p, g, lvl, i, j, mi, mj, have, out, ax, ay, err);
+    free(have);
+    return rc;
 }
 
 static int jp2_read(struct ts_reader *r, const struct ts_read_req *req, struct ts_image *out,
                     struct ts_err *err)
 {
-    struct jp2_priv *p = r->priv;
-    struct jp2_session s;
+    const struct jp2_priv *p = r->priv;
     const struct ts_level *lv;
+    struct jp2_grid g;
     uint32_t lvl = req->level, ax, ay;
-    uint64_t a[4];
+    size_t max_value;
     int rc;
 
     out->data = NULL;
@@ -246,25 +644,19 @@ static int jp2_read(struct ts_reader *r, const struct ts_read_req *req, struct t
         return ts_fail(err, TS_EINVAL, "jp2: region outside level %u", lvl);
     ax = jp2_ceil_shift(p->x0, lvl) + req->x;
     ay = jp2_ceil_shift(p->y0, lvl) + req->y;
-    rc = jp2_area(p, lvl, ax, ay, req, a, err);
-    if (rc != TS_OK)
-        return rc;
-    rc = ts_image_alloc(out, req->w, req->h, r->info.channels);
+    max_value = jp2_cache_max_value();
+    jp2_grid_for(p, lvl, &g);
+    if (max_value == 0 || !jp2_cells_fit(p, &g, lvl, max_value))
+        return jp2_read_direct(p, req, ax, ay, out, err);
+    rc = ts_image_alloc(out, req->w, req->h, p->channels);
     if (rc != TS_OK)
         return ts_fail(err, rc, "jp2: cannot allocate %ux%u", req->w, req->h);
-    rc = jp2_session_begin(p, lvl, &s, err);
-    if (rc != TS_OK) {
+    rc = jp2_read_blocks(p, &g, req, ax, ay, out, err);
+    if (rc == TS_ETOOLARGE) {
+        /* The cells' bounding area was too big to decode at once: try just the request. */
         ts_image_free(out);
-        return rc;
+        return jp2_read_direct(p, req, ax, ay, out, err);
     }
-    if (!opj_set_decode_area(s.codec, s.image, (OPJ_INT32)a[0], (OPJ_INT32)a[1], (OPJ_INT32)a[2],
-                             (OPJ_INT32)a[3]) ||
-        !opj_decode(s.codec, s.stream, s.image) || !opj_end_decompress(s.codec, s.stream))
-        rc = ts_fail(err, TS_ECODEC, "jp2: %s: decode failed%s%s", p->path, p->msg[0] ? ": " : "",
-                     p->msg);
-    else
-        rc = jp2_copy(p, s.image, lvl, ax, ay, out, err);
-    jp2_session_end(&s);
     if (rc != TS_OK)
         ts_image_free(out);
     return rc;
@@ -274,6 +666,7 @@ static void jp2_close(struct ts_reader *r)
 {
     struct jp2_priv *p = r->priv;
     if (p) {
+        free(p->key);
         free(p->path);
         free(p);
     }
@@ -388,7 +781,7 @@ static int jp2_inspect(struct ts_reader *r, struct ts_err *err)
     struct jp2_priv *p = r->priv;
     struct jp2_session s;
     opj_codestream_info_v2_t *ci;
-    int rc = jp2_session_begin(p, 0, &s, err);
+    int rc = jp2_session_begin(p, 0, 1, &s, err);
     if (rc != TS_OK)
         return rc;
     if (s.image->x1 <= s.image->x0 || s.image->y1 <= s.image->y0 || s.image->x1 > INT32_MAX ||
@@ -402,6 +795,7 @@ static int jp2_inspect(struct ts_reader *r, struct ts_err *err)
     p->y1 = s.image->y1;
     p->ncomps = s.image->numcomps;
     rc = jp2_channels(p, s.image, &r->info.channels, &r->info.bits_per_sample, err);
+    p->channels = r->info.channels;
     if (rc == TS_OK) {
         ci = opj_get_cstr_info(s.codec);
         if (!ci)
@@ -419,11 +813,32 @@ static int jp2_inspect(struct ts_reader *r, struct ts_err *err)
     return rc;
 }
 
+/* The file's identity for cache keys: a rewritten file (new size or mtime) or another file
+ * moved into its place (new inode) never meets the blocks decoded from the old one. */
+static int jp2_identity(struct jp2_priv *p, struct ts_err *err)
+{
+    struct stat st;
+    struct ts_buf b = {0};
+    if (stat(p->path, &st) != 0)
+        return ts_fail(err, errno == ENOENT ? TS_ENOTFOUND : TS_EIO, "jp2: %s: %s", p->path,
+                       strerror(errno));
+    if (ts_buf_appendf(&b, "%llu:%llu:%lld:%lld.%09ld:%s", (unsigned long long)st.st_dev,
+                       (unsigned long long)st.st_ino, (long long)st.st_size,
+                       (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec,
+                       p->path) != TS_OK ||
+        ts_buf_append(&b, "", 1) != TS_OK) {
+        ts_buf_free(&b);
+        return ts_fail(err, TS_ENOMEM, "jp2: out of memory");
+    }
+    p->key = (char *)b.data;
+    return TS_OK;
+}
+
 int ts_jp2_open(const char *path, struct ts_reader **out, struct ts_err *err)
 {
     struct ts_reader *r;
     struct jp2_priv *p;
-    OPJ_CODEC_FORMAT fmt;
+    OPJ_CODEC_FORMAT fmt = OPJ_CODEC_UNKNOWN;
     long cores;
     int rc;
 
@@ -443,7 +858,9 @@ int ts_jp2_open(const char *path, struct ts_reader **out, struct ts_err *err)
     p->threads = cores < 1 ? 1 : cores > JP2_MAX_THREADS ? JP2_MAX_THREADS : (int)cores;
     r->ops = &jp2_ops;
     r->priv = p;
-    rc = jp2_inspect(r, err);
+    rc = jp2_identity(p, err);
+    if (rc == TS_OK)
+        rc = jp2_inspect(r, err);
     if (rc != TS_OK) {
         jp2_close(r);
         return rc;
