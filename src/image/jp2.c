@@ -389,9 +389,9 @@ static void jp2_cache_put(const char *key, const void *value, size_t len)
 
 /* ---- reads through blocks ---- */
 
-/* Blocks of one level: cells of a grid on the reference grid. HTJ2K cells are whole codestream
- * tiles (or groups of them), as are those of other files whose tiles are not much larger than a
- * block at this level; the rest get a virtual grid of JP2_BLOCK level pixels. */
+/* Blocks of one level: cells of a grid on the reference grid. Where codestream tiles are not much
+ * larger than a block at this level, cells are tiles or groups of them; otherwise a virtual grid
+ * of JP2_BLOCK level pixels (HTJ2K still decodes whole tiles, see jp2_fill_missing). */
 struct jp2_grid {
     uint64_t ox, oy, cw, ch; /* origin and cell size on the reference grid */
     char kind;               /* 't' tile groups, 'v' virtual blocks (part of the cache key) */
@@ -412,7 +412,7 @@ struct jp2_block_hdr {
 static void jp2_grid_for(const struct jp2_priv *p, uint32_t lvl, struct jp2_grid *g)
 {
     uint64_t tw = jp2_ceil_shift(p->tdx, lvl), th = jp2_ceil_shift(p->tdy, lvl);
-    if (p->whole_tiles || (tw <= 2 * JP2_BLOCK && th <= 2 * JP2_BLOCK)) {
+    if (tw <= 2 * JP2_BLOCK && th <= 2 * JP2_BLOCK) {
         uint64_t kx = tw >= JP2_BLOCK ? 1 : JP2_BLOCK / tw, ky = th >= JP2_BLOCK ? 1 : JP2_BLOCK / th;
         g->ox = p->tx0;
         g->oy = p->ty0;
@@ -447,6 +447,8 @@ static void jp2_blit(const struct ts_image *blk, uint32_t bx, uint32_t by, struc
     uint32_t x1 = bx + blk->width < ax + out->width ? bx + blk->width : ax + out->width;
     uint32_t y1 = by + blk->height < ay + out->height ? by + blk->height : ay + out->height;
     size_t ch = out->channels;
+    if (x1 <= x0 || y1 <= y0)
+        return;
     for (uint32_t y = y0; y < y1; y++)
         memcpy(ts_image_row(out, y - ay) + (x0 - ax) * ch,
                ts_image_row(blk, y - by) + (x0 - bx) * ch, (x1 - x0) * ch);
@@ -533,8 +535,16 @@ static int jp2_store_block(const struct jp2_priv *p, const opj_image_t *img, uin
     return rc;
 }
 
+/* Whether a cell lies wholly inside a decoded reference-grid area. */
+static bool jp2_block_inside(const struct jp2_block *b, const uint64_t a[4])
+{
+    return b->l[2] > b->l[0] && b->l[3] > b->l[1] && b->a[0] >= a[0] && b->a[1] >= a[1] &&
+           b->a[2] <= a[2] && b->a[3] <= a[3];
+}
+
 /* Decodes the bounding area of the missing cells (one decode, one header parse) and stores
- * each missing cell. */
+ * every cell it holds whole: the missing ones under the request, and for HTJ2K, whose decodes
+ * are widened to whole codestream tiles, the neighbours that came with them. */
 static int jp2_fill_missing(const struct jp2_priv *p, const struct jp2_grid *g, uint32_t lvl,
                             const uint64_t i[2], const uint64_t j[2], const uint64_t mi[2],
                             const uint64_t mj[2], const bool *have, struct ts_image *out,
@@ -543,7 +553,7 @@ static int jp2_fill_missing(const struct jp2_priv *p, const struct jp2_grid *g, 
     struct jp2_block lo, hi, b;
     struct jp2_session s;
     struct ts_buf key = {0};
-    uint64_t a[4];
+    uint64_t a[4], di[2], dj[2];
     int rc;
     jp2_block_at(p, g, lvl, mi[0], mj[0], &lo);
     jp2_block_at(p, g, lvl, mi[1], mj[1], &hi);
@@ -554,16 +564,21 @@ static int jp2_fill_missing(const struct jp2_priv *p, const struct jp2_grid *g, 
     rc = jp2_fit_area(p, lvl, a, err);
     if (rc != TS_OK)
         return rc;
+    di[0] = (a[0] - g->ox) / g->cw;
+    dj[0] = (a[1] - g->oy) / g->ch;
+    di[1] = (a[2] - 1 - g->ox) / g->cw;
+    dj[1] = (a[3] - 1 - g->oy) / g->ch;
     rc = jp2_session_begin(p, lvl, jp2_threads_for(p, lvl, a), &s, err);
     if (rc != TS_OK)
         return rc;
     rc = jp2_session_decode(p, &s, a, err);
-    for (uint64_t y = mj[0]; rc == TS_OK && y <= mj[1]; y++)
-        for (uint64_t x = mi[0]; rc == TS_OK && x <= mi[1]; x++) {
-            if (have[(y - j[0]) * (i[1] - i[0] + 1) + (x - i[0])])
+    for (uint64_t y = dj[0]; rc == TS_OK && y <= dj[1]; y++)
+        for (uint64_t x = di[0]; rc == TS_OK && x <= di[1]; x++) {
+            bool under = x >= i[0] && x <= i[1] && y >= j[0] && y <= j[1];
+            if (under && have[(y - j[0]) * (i[1] - i[0] + 1) + (x - i[0])])
                 continue;
             jp2_block_at(p, g, lvl, x, y, &b);
-            if (b.l[2] <= b.l[0] || b.l[3] <= b.l[1])
+            if (!jp2_block_inside(&b, a))
                 continue;
             rc = jp2_block_key(p, g, lvl, x, y, &key);
             if (rc != TS_OK)
