@@ -1,9 +1,9 @@
 /* Times a viewer's burst of neighbouring 256x256 tile reads from JPEG 2000 files, per level. */
 /* Build: cc -O2 -Isrc bench/jp2_tiles.c build-rel/libtessera_core.a \
- *           $(pkg-config --libs libopenjp2 libtiff-4 libpng spng libwebp libturbojpeg) -lpthread -lm
- * Run:   ./jp2_tiles [--cache MB] [--fresh] file level [file level ...]
- * Each burst reads up to 4x4 tiles of 256x256 starting at the level's centre (clipped to the
- * level), on a freshly opened reader; --fresh also empties the decoded-tile cache first. */
+ *           $(pkg-config --libs libopenjp2 libtiff-4 libpng spng libwebp libturbojpeg) -lpthread
+ * -lm Run:   ./jp2_tiles [--cache MB] [--fresh] file level [file level ...] Each burst reads up to
+ * 4x4 tiles of 256x256 starting at the level's centre (clipped to the level), on a freshly opened
+ * reader; --fresh also empties the decoded-tile cache first. */
 #include "image/jp2.h"
 #include "image/reader.h"
 
@@ -98,8 +98,8 @@ int main(int argc, char **argv)
             if (t >= 0 && t < best)
                 best = t;
         }
-        printf("%-40s level %u: %2u tiles, first burst %8.2f ms, warm burst %8.2f ms\n",
-               argv[a], level, n, first, best);
+        printf("%-40s level %u: %2u tiles, first burst %8.2f ms, warm burst %8.2f ms\n", argv[a],
+               level, n, first, best);
     }
     return 0;
 }

@@ -126,8 +126,8 @@ static int jp2_session_decode(const struct jp2_priv *p, struct jp2_session *s, c
     if (!opj_set_decode_area(s->codec, s->image, (OPJ_INT32)a[0], (OPJ_INT32)a[1], (OPJ_INT32)a[2],
                              (OPJ_INT32)a[3]) ||
         !opj_decode(s->codec, s->stream, s->image) || !opj_end_decompress(s->codec, s->stream))
-        return ts_fail(err, TS_ECODEC, "jp2: %s: decode failed%s%s", p->path,
-                       s->msg[0] ? ": " : "", s->msg);
+        return ts_fail(err, TS_ECODEC, "jp2: %s: decode failed%s%s", p->path, s->msg[0] ? ": " : "",
+                       s->msg);
     return TS_OK;
 }
 
@@ -319,9 +319,9 @@ static int jp2_read_direct(const struct jp2_priv *p, const struct ts_read_req *r
 
 static pthread_rwlock_t jp2_cache_lock = PTHREAD_RWLOCK_INITIALIZER;
 static pthread_once_t jp2_cache_once = PTHREAD_ONCE_INIT;
-static struct ts_lru *jp2_cache;     /* NULL when caching is off */
-static size_t jp2_cache_budget;      /* bytes, as last set */
-static bool jp2_cache_ready;         /* set once a budget was applied */
+static struct ts_lru *jp2_cache; /* NULL when caching is off */
+static size_t jp2_cache_budget;  /* bytes, as last set */
+static bool jp2_cache_ready;     /* set once a budget was applied */
 
 /* Under the write lock. */
 static void jp2_cache_replace(size_t bytes)
@@ -412,8 +412,10 @@ struct jp2_block_hdr {
 static void jp2_grid_for(const struct jp2_priv *p, uint32_t lvl, struct jp2_grid *g)
 {
     uint64_t tw = jp2_ceil_shift(p->tdx, lvl), th = jp2_ceil_shift(p->tdy, lvl);
-    if (tw <= 2 * JP2_BLOCK && th <= 2 * JP2_BLOCK) {
-        uint64_t kx = tw >= JP2_BLOCK ? 1 : JP2_BLOCK / tw, ky = th >= JP2_BLOCK ? 1 : JP2_BLOCK / th;
+    /* Cell arithmetic needs the tile origin at or before the image's (as SIZ requires). */
+    if (tw <= 2 * JP2_BLOCK && th <= 2 * JP2_BLOCK && p->tx0 <= p->x0 && p->ty0 <= p->y0) {
+        uint64_t kx = tw >= JP2_BLOCK ? 1 : JP2_BLOCK / tw,
+                 ky = th >= JP2_BLOCK ? 1 : JP2_BLOCK / th;
         g->ox = p->tx0;
         g->oy = p->ty0;
         g->cw = kx * p->tdx;
@@ -584,8 +586,7 @@ static int jp2_fill_missing(const struct jp2_priv *p, const struct jp2_grid *g, 
             if (rc != TS_OK)
                 rc = ts_fail(err, rc, "jp2: out of memory");
             else
-                rc = jp2_store_block(p, s.image, lvl, &b, (const char *)key.data, out, ax, ay,
-                                     err);
+                rc = jp2_store_block(p, s.image, lvl, &b, (const char *)key.data, out, ax, ay, err);
         }
     jp2_session_end(&s);
     ts_buf_free(&key);
@@ -839,8 +840,7 @@ static int jp2_identity(struct jp2_priv *p, struct ts_err *err)
                        strerror(errno));
     if (ts_buf_appendf(&b, "%llu:%llu:%lld:%lld.%09ld:%s", (unsigned long long)st.st_dev,
                        (unsigned long long)st.st_ino, (long long)st.st_size,
-                       (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec,
-                       p->path) != TS_OK ||
+                       (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec, p->path) != TS_OK ||
         ts_buf_append(&b, "", 1) != TS_OK) {
         ts_buf_free(&b);
         return ts_fail(err, TS_ENOMEM, "jp2: out of memory");
