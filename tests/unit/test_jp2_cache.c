@@ -163,9 +163,11 @@ static long first_difference(const struct ts_image *a, const struct ts_image *b)
     return -1;
 }
 
-static void assert_pattern(const struct ts_image *img, uint32_t seed, uint32_t x0, uint32_t y0)
+/* Checks every ystep-th row of img against the pattern at (x0, y0). */
+static void assert_pattern_rows(const struct ts_image *img, uint32_t seed, uint32_t x0,
+                                uint32_t y0, uint32_t ystep)
 {
-    for (uint32_t y = 0; y < img->height; y++)
+    for (uint32_t y = 0; y < img->height; y += ystep)
         for (uint32_t x = 0; x < img->width; x++)
             for (uint32_t c = 0; c < img->channels; c++) {
                 uint8_t got = ts_image_row(img, y)[(size_t)x * img->channels + c];
@@ -173,6 +175,11 @@ static void assert_pattern(const struct ts_image *img, uint32_t seed, uint32_t x
                 if (got != want)
                     fail_msg("(%u,%u) c%u: got %u want %u", x0 + x, y0 + y, c, got, want);
             }
+}
+
+static void assert_pattern(const struct ts_image *img, uint32_t seed, uint32_t x0, uint32_t y0)
+{
+    assert_pattern_rows(img, seed, x0, y0, 1);
 }
 
 struct region {
@@ -280,7 +287,7 @@ static void test_cache_stays_within_budget(void **state)
         struct ts_reader *r = open_ok(dst);
         /* A full-width strip touches every level-0 block of the file. */
         read_ok(r, 0, 0, 0, GEN_W, GEN_H, &img);
-        assert_pattern(&img, 0, 0, 0);
+        assert_pattern_rows(&img, 0, 0, 0, 31);
         ts_image_free(&img);
         ts_jp2_cache_stats(&st);
         assert_true(st.bytes <= budget);
@@ -351,7 +358,7 @@ static void test_rewritten_file_is_not_served_from_cache(void **state)
 /* ---- concurrency ---- */
 
 #define NTHREADS 4
-#define NREADS 16
+#define NREADS 12
 
 struct shared_case {
     struct ts_reader *reader;
