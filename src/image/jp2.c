@@ -28,6 +28,7 @@ static const uint8_t jp2_box_sig[12] = {0x00, 0x00, 0x00, 0x0c, 0x6a, 0x50,
                                         0x20, 0x20, 0x0d, 0x0a, 0x87, 0x0a};
 static const uint8_t j2k_soc_siz[4] = {0xff, 0x4f, 0xff, 0x51};
 
+/* Read-only once open (OpenJPEG state lives in per-decode sessions), so threads may share it. */
 struct jp2_priv {
     char *path;
     OPJ_CODEC_FORMAT fmt;
@@ -37,7 +38,6 @@ struct jp2_priv {
     uint32_t tx0, ty0, tdx, tdy; /* codestream tile grid */
     bool whole_tiles;            /* decode whole codestream tiles, then cut (see jp2_levels) */
     uint32_t sub_x, sub_y;       /* largest component subsampling (1 or 2) */
-    uint32_t tw, th;             /* codestream tiles across and down */
     int threads;
     char *key; /* file identity (device, inode, size, mtime, path): the cache key prefix */
 };
@@ -271,8 +271,8 @@ static int jp2_fit_area(const struct jp2_priv *p, uint32_t lvl, uint64_t a[4], s
     return TS_OK;
 }
 
-/* Level pixels of a reference-grid area: small decodes are faster on one thread than paying
- * for OpenJPEG's thread pool. */
+/* Threads for decoding area a[] at level lvl: small decodes are faster on one thread than
+ * paying to start OpenJPEG's thread pool. */
 static int jp2_threads_for(const struct jp2_priv *p, uint32_t lvl, const uint64_t a[4])
 {
     uint64_t w = jp2_ceil_shift((uint32_t)a[2], lvl) - jp2_ceil_shift((uint32_t)a[0], lvl);
@@ -537,6 +537,82 @@ static int jp2_store_block(const struct jp2_priv *p, const opj_image_t *img, uin
     return rc;
 }
 
+/* ---- decodes in flight: one thread decodes a block while the others asking for it wait ---- */
+
+/* A viewer asks for a block's tiles all at once, so without this every request would decode
+ * the same block. A thread waits only after releasing its own claims, so waits cannot cycle. */
+struct jp2_flight {
+    struct jp2_flight *next;
+    char key[];
+};
+
+static pthread_mutex_t jp2_flight_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t jp2_flight_done = PTHREAD_COND_INITIALIZER;
+static struct jp2_flight *jp2_flights;
+
+/* Under jp2_flight_lock. */
+static struct jp2_flight **jp2_flight_find(const char *key)
+{
+    struct jp2_flight **f = &jp2_flights;
+    while (*f && strcmp((*f)->key, key) != 0)
+        f = &(*f)->next;
+    return f;
+}
+
+/* TS_OK with *mine set when this thread is to decode the block, clear when another already is. */
+static int jp2_flight_claim(const char *key, bool *mine)
+{
+    size_t n = strlen(key) + 1;
+    struct jp2_flight *f = NULL, **at;
+    pthread_mutex_lock(&jp2_flight_lock);
+    at = jp2_flight_find(key);
+    *mine = *at == NULL;
+    if (*mine && (f = malloc(sizeof *f + n)) != NULL) {
+        memcpy(f->key, key, n);
+        f->next = jp2_flights;
+        jp2_flights = f;
+    }
+    pthread_mutex_unlock(&jp2_flight_lock);
+    return *mine && !f ? TS_ENOMEM : TS_OK;
+}
+
+static void jp2_flight_release(const char *key)
+{
+    struct jp2_flight **at, *f;
+    pthread_mutex_lock(&jp2_flight_lock);
+    at = jp2_flight_find(key);
+    if ((f = *at) != NULL) {
+        *at = f->next;
+        free(f);
+    }
+    pthread_cond_broadcast(&jp2_flight_done);
+    pthread_mutex_unlock(&jp2_flight_lock);
+}
+
+static void jp2_flight_wait(const char *key)
+{
+    pthread_mutex_lock(&jp2_flight_lock);
+    while (*jp2_flight_find(key))
+        pthread_cond_wait(&jp2_flight_done, &jp2_flight_lock);
+    pthread_mutex_unlock(&jp2_flight_lock);
+}
+
+/* What a read knows of each cell under it. */
+enum jp2_cell { JP2_CELL_MISSING, JP2_CELL_HAVE, JP2_CELL_CLAIMED, JP2_CELL_AWAITED };
+
+/* The cells under a read: i[] and j[] inclusive ranges, state[] row by row. */
+struct jp2_cells {
+    uint64_t i[2], j[2];
+    uint8_t *state;
+};
+
+static uint8_t *jp2_cell(const struct jp2_cells *c, uint64_t x, uint64_t y)
+{
+    if (x < c->i[0] || x > c->i[1] || y < c->j[0] || y > c->j[1])
+        return NULL;
+    return &c->state[(y - c->j[0]) * (c->i[1] - c->i[0] + 1) + (x - c->i[0])];
+}
+
 /* Whether a cell lies wholly inside a decoded reference-grid area. */
 static bool jp2_block_inside(const struct jp2_block *b, const uint64_t a[4])
 {
@@ -544,19 +620,28 @@ static bool jp2_block_inside(const struct jp2_block *b, const uint64_t a[4])
            b->a[2] <= a[2] && b->a[3] <= a[3];
 }
 
-/* Decodes the bounding area of the missing cells (one decode, one header parse) and stores
- * every cell it holds whole: the missing ones under the request, and for HTJ2K, whose decodes
- * are widened to whole codestream tiles, the neighbours that came with them. */
-static int jp2_fill_missing(const struct jp2_priv *p, const struct jp2_grid *g, uint32_t lvl,
-                            const uint64_t i[2], const uint64_t j[2], const uint64_t mi[2],
-                            const uint64_t mj[2], const bool *have, struct ts_image *out,
-                            uint32_t ax, uint32_t ay, struct ts_err *err)
+/* Decodes the bounding area of the cells in state `want` (one decode, one header parse) and
+ * stores every cell it holds whole that this read lacks: for HTJ2K, whose decodes widen to
+ * whole codestream tiles, that includes neighbours outside the request. */
+static int jp2_fill(const struct jp2_priv *p, const struct jp2_grid *g, uint32_t lvl,
+                    struct jp2_cells *c, uint8_t want, struct ts_image *out, uint32_t ax,
+                    uint32_t ay, struct ts_err *err)
 {
     struct jp2_block lo, hi, b;
     struct jp2_session s;
     struct ts_buf key = {0};
-    uint64_t a[4], di[2], dj[2];
+    uint64_t a[4], mi[2] = {UINT64_MAX, 0}, mj[2] = {UINT64_MAX, 0}, di[2], dj[2];
     int rc;
+    for (uint64_t y = c->j[0]; y <= c->j[1]; y++)
+        for (uint64_t x = c->i[0]; x <= c->i[1]; x++)
+            if (*jp2_cell(c, x, y) == want) {
+                mi[0] = x < mi[0] ? x : mi[0];
+                mi[1] = x > mi[1] ? x : mi[1];
+                mj[0] = y < mj[0] ? y : mj[0];
+                mj[1] = y > mj[1] ? y : mj[1];
+            }
+    if (mi[0] == UINT64_MAX)
+        return TS_OK;
     jp2_block_at(p, g, lvl, mi[0], mj[0], &lo);
     jp2_block_at(p, g, lvl, mi[1], mj[1], &hi);
     a[0] = lo.a[0];
@@ -576,8 +661,8 @@ static int jp2_fill_missing(const struct jp2_priv *p, const struct jp2_grid *g, 
     rc = jp2_session_decode(p, &s, a, err);
     for (uint64_t y = dj[0]; rc == TS_OK && y <= dj[1]; y++)
         for (uint64_t x = di[0]; rc == TS_OK && x <= di[1]; x++) {
-            bool under = x >= i[0] && x <= i[1] && y >= j[0] && y <= j[1];
-            if (under && have[(y - j[0]) * (i[1] - i[0] + 1) + (x - i[0])])
+            uint8_t *st = jp2_cell(c, x, y);
+            if (st && *st == JP2_CELL_HAVE)
                 continue;
             jp2_block_at(p, g, lvl, x, y, &b);
             if (!jp2_block_inside(&b, a))
@@ -587,57 +672,106 @@ static int jp2_fill_missing(const struct jp2_priv *p, const struct jp2_grid *g, 
                 rc = ts_fail(err, rc, "jp2: out of memory");
             else
                 rc = jp2_store_block(p, s.image, lvl, &b, (const char *)key.data, out, ax, ay, err);
+            if (rc == TS_OK && st)
+                *st = JP2_CELL_HAVE;
         }
     jp2_session_end(&s);
     ts_buf_free(&key);
     return rc;
 }
 
-/* Gathers the cells under the request from the cache, decoding those it lacks. */
-static int jp2_read_blocks(const struct jp2_priv *p, const struct jp2_grid *g,
-                           const struct ts_read_req *req, uint32_t ax, uint32_t ay,
-                           struct ts_image *out, struct ts_err *err)
+/* Looks up every cell in state `from` (all, for JP2_CELL_MISSING), copying hits into out; misses
+ * become `miss`, or when claim is set, claimed or awaited as jp2_flight_claim decides. */
+static int jp2_gather(const struct jp2_priv *p, const struct jp2_grid *g, uint32_t lvl,
+                      struct jp2_cells *c, uint8_t from, bool claim, struct ts_image *out,
+                      uint32_t ax, uint32_t ay, struct ts_err *err)
 {
-    uint32_t lvl = req->level;
-    uint64_t i[2], j[2], mi[2] = {UINT64_MAX, 0}, mj[2] = {UINT64_MAX, 0}, n;
     struct ts_buf key = {0}, val = {0};
     struct jp2_block b;
     struct ts_image view;
-    bool *have;
     int rc = TS_OK;
-    jp2_cells_under(g, lvl, ax, ay, req, i, j);
-    n = (i[1] - i[0] + 1) * (j[1] - j[0] + 1);
-    if (n > SIZE_MAX / sizeof *have || !(have = calloc((size_t)n, sizeof *have)))
-        return ts_fail(err, TS_ENOMEM, "jp2: out of memory");
-    for (uint64_t y = j[0]; rc == TS_OK && y <= j[1]; y++)
-        for (uint64_t x = i[0]; rc == TS_OK && x <= i[1]; x++) {
-            bool *h = &have[(y - j[0]) * (i[1] - i[0] + 1) + (x - i[0])];
+    for (uint64_t y = c->j[0]; rc == TS_OK && y <= c->j[1]; y++)
+        for (uint64_t x = c->i[0]; rc == TS_OK && x <= c->i[1]; x++) {
+            uint8_t *st = jp2_cell(c, x, y);
+            bool mine = true;
+            if (*st != from)
+                continue;
             jp2_block_at(p, g, lvl, x, y, &b);
             if (b.l[2] <= b.l[0] || b.l[3] <= b.l[1]) {
-                *h = true; /* no pixels at this level */
+                *st = JP2_CELL_HAVE; /* no pixels at this level */
                 continue;
             }
             if (jp2_block_key(p, g, lvl, x, y, &key) != TS_OK) {
                 rc = ts_fail(err, TS_ENOMEM, "jp2: out of memory");
                 break;
             }
+            if (from == JP2_CELL_AWAITED)
+                jp2_flight_wait((const char *)key.data);
             val.len = 0;
             if (jp2_cache_get((const char *)key.data, &val) &&
                 jp2_block_view(&val, &b, p->channels, &view)) {
                 jp2_blit(&view, b.l[0], b.l[1], out, ax, ay);
-                *h = true;
+                *st = JP2_CELL_HAVE;
                 continue;
             }
-            mi[0] = x < mi[0] ? x : mi[0];
-            mi[1] = x > mi[1] ? x : mi[1];
-            mj[0] = y < mj[0] ? y : mj[0];
-            mj[1] = y > mj[1] ? y : mj[1];
+            if (claim && jp2_flight_claim((const char *)key.data, &mine) != TS_OK)
+                rc = ts_fail(err, TS_ENOMEM, "jp2: out of memory");
+            /* The block may have been stored, and its claim released, since the lookup. */
+            val.len = 0;
+            if (claim && mine && rc == TS_OK && jp2_cache_get((const char *)key.data, &val) &&
+                jp2_block_view(&val, &b, p->channels, &view)) {
+                jp2_flight_release((const char *)key.data);
+                jp2_blit(&view, b.l[0], b.l[1], out, ax, ay);
+                *st = JP2_CELL_HAVE;
+                continue;
+            }
+            *st = !claim ? JP2_CELL_MISSING : mine ? JP2_CELL_CLAIMED : JP2_CELL_AWAITED;
         }
     ts_buf_free(&key);
     ts_buf_free(&val);
-    if (rc == TS_OK && mi[0] != UINT64_MAX)
-        rc = jp2_fill_missing(p, g, lvl, i, j, mi, mj, have, out, ax, ay, err);
-    free(have);
+    return rc;
+}
+
+/* Releases every claim this read still holds (decoded or not). */
+static void jp2_release_claims(const struct jp2_priv *p, const struct jp2_grid *g, uint32_t lvl,
+                               struct jp2_cells *c, const uint8_t *claimed)
+{
+    struct ts_buf key = {0};
+    for (uint64_t y = c->j[0]; y <= c->j[1]; y++)
+        for (uint64_t x = c->i[0]; x <= c->i[1]; x++)
+            if (claimed[(y - c->j[0]) * (c->i[1] - c->i[0] + 1) + (x - c->i[0])] &&
+                jp2_block_key(p, g, lvl, x, y, &key) == TS_OK)
+                jp2_flight_release((const char *)key.data);
+    ts_buf_free(&key);
+}
+
+/* Gathers the cells under the request from the cache, decoding those nobody is decoding yet,
+ * then waiting for the rest (and decoding any that still did not arrive). */
+static int jp2_read_blocks(const struct jp2_priv *p, const struct jp2_grid *g,
+                           const struct ts_read_req *req, uint32_t ax, uint32_t ay,
+                           struct ts_image *out, struct ts_err *err)
+{
+    uint32_t lvl = req->level;
+    struct jp2_cells c;
+    uint8_t *claimed;
+    uint64_t n;
+    int rc;
+    jp2_cells_under(g, lvl, ax, ay, req, c.i, c.j);
+    n = (c.i[1] - c.i[0] + 1) * (c.j[1] - c.j[0] + 1);
+    if (n > SIZE_MAX / 2 || !(c.state = calloc((size_t)n * 2, 1)))
+        return ts_fail(err, TS_ENOMEM, "jp2: out of memory");
+    claimed = c.state + n;
+    rc = jp2_gather(p, g, lvl, &c, JP2_CELL_MISSING, true, out, ax, ay, err);
+    for (uint64_t k = 0; k < n; k++)
+        claimed[k] = c.state[k] == JP2_CELL_CLAIMED;
+    if (rc == TS_OK)
+        rc = jp2_fill(p, g, lvl, &c, JP2_CELL_CLAIMED, out, ax, ay, err);
+    jp2_release_claims(p, g, lvl, &c, claimed);
+    if (rc == TS_OK)
+        rc = jp2_gather(p, g, lvl, &c, JP2_CELL_AWAITED, false, out, ax, ay, err);
+    if (rc == TS_OK)
+        rc = jp2_fill(p, g, lvl, &c, JP2_CELL_MISSING, out, ax, ay, err);
+    free(c.state);
     return rc;
 }
 

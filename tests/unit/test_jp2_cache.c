@@ -164,8 +164,8 @@ static long first_difference(const struct ts_image *a, const struct ts_image *b)
 }
 
 /* Checks every ystep-th row of img against the pattern at (x0, y0). */
-static void assert_pattern_rows(const struct ts_image *img, uint32_t seed, uint32_t x0,
-                                uint32_t y0, uint32_t ystep)
+static void assert_pattern_rows(const struct ts_image *img, uint32_t seed, uint32_t x0, uint32_t y0,
+                                uint32_t ystep)
 {
     for (uint32_t y = 0; y < img->height; y += ystep)
         for (uint32_t x = 0; x < img->width; x++)
@@ -438,6 +438,60 @@ static void test_concurrent_reads_on_two_readers_are_correct(void **state)
     check_concurrent(path);
 }
 
+/* Four viewer tiles of one block asked for at the same moment: the block is decoded once. */
+struct burst_case {
+    struct ts_reader *reader;
+    pthread_barrier_t *start;
+    uint32_t x, y;
+    struct ts_image img;
+    int rc;
+};
+
+static void *burst_thread(void *arg)
+{
+    struct burst_case *c = arg;
+    struct ts_read_req q = {1, c->x, c->y, 256, 256, 256, 256};
+    struct ts_err err;
+    pthread_barrier_wait(c->start);
+    c->rc = ts_reader_read(c->reader, &q, &c->img, &err);
+    return NULL;
+}
+
+static void test_simultaneous_reads_decode_a_block_once(void **state)
+{
+    (void)state;
+    char path[512];
+    struct ts_lru_stats st;
+    struct burst_case cases[4];
+    pthread_t tid[4];
+    pthread_barrier_t start;
+    data_path(path, sizeof path, "retina-untiled.jp2");
+    struct ts_reader *r = open_ok(path);
+    /* Level 1 is 706 x 706 in one untiled codestream: a single block. */
+    assert_int_equal(r->info.levels[1].width, 706);
+    ts_jp2_set_cache_bytes((size_t)64 << 20);
+    assert_int_equal(pthread_barrier_init(&start, NULL, 4), 0);
+    for (unsigned t = 0; t < 4; t++) {
+        cases[t] = (struct burst_case){r, &start, (t % 2) * 256u, (t / 2) * 256u, {0}, -1};
+        assert_int_equal(pthread_create(&tid[t], NULL, burst_thread, &cases[t]), 0);
+    }
+    for (unsigned t = 0; t < 4; t++)
+        assert_int_equal(pthread_join(tid[t], NULL), 0);
+    pthread_barrier_destroy(&start);
+    ts_jp2_cache_stats(&st);
+    assert_int_equal(st.inserts, 1);
+    ts_jp2_set_cache_bytes(0);
+    for (unsigned t = 0; t < 4; t++) {
+        struct ts_image plain;
+        assert_int_equal(cases[t].rc, TS_OK);
+        read_ok(r, 1, cases[t].x, cases[t].y, 256, 256, &plain);
+        assert_true(first_difference(&plain, &cases[t].img) < 0);
+        ts_image_free(&plain);
+        ts_image_free(&cases[t].img);
+    }
+    r->ops->close(r);
+}
+
 int main(int argc, char **argv)
 {
     /* An optional argument runs only the tests whose names match it (cmocka wildcards). */
@@ -449,6 +503,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cache_stays_within_budget),
         cmocka_unit_test(test_rewritten_file_is_not_served_from_cache),
         cmocka_unit_test(test_concurrent_reads_on_two_readers_are_correct),
+        cmocka_unit_test(test_simultaneous_reads_decode_a_block_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
