@@ -52,6 +52,22 @@ static const struct opt options[] = {
      "close idle or slow connections after this long (default 30)"},
     {"trust-proxy", OPT_BOOL, NUM_FIELD(trust_proxy), 0, 1, NULL,
      "build ids from X-Forwarded-Proto/Host (only behind a proxy you run)"},
+    {"response-cache", OPT_U64, NUM_FIELD(response_cache_mb), 0, 1 << 20, "MB",
+     "memory for encoded responses (tiles, info.json); 0 = off (default 256)"},
+    {"info-cache", OPT_U64, NUM_FIELD(info_cache_mb), 0, 1 << 20, "MB",
+     "memory for image information by path, mtime and size; 0 = off (default 8)"},
+    {"reader-cache", OPT_UINT, NUM_FIELD(reader_cache), 0, 4096, "N",
+     "open image handles kept for reuse; 0 = off (default 64)"},
+    {"request-memory", OPT_U64, NUM_FIELD(request_memory_mb), 1, 1 << 20, "MB",
+     "decode memory one request may use; larger requests get 413 (default 2048)"},
+    {"render-memory", OPT_U64, NUM_FIELD(render_memory_mb), 1, 1 << 20, "MB",
+     "decode memory all large renders may use together (default 4096)"},
+    {"heavy-renders", OPT_UINT, NUM_FIELD(heavy_renders), 0, 1024, "N",
+     "large renders running at once; tiles never wait for them (default: one per core)"},
+    {"heavy-queue", OPT_UINT, NUM_FIELD(heavy_queue), 0, 4096, "N",
+     "large renders that may wait for room; beyond that 503 (default 8)"},
+    {"queue-wait-ms", OPT_UINT, NUM_FIELD(queue_wait_ms), 0, 600000, "MS",
+     "how long a large render waits for room before 503 Retry-After (default 3000)"},
     {"web-dir", OPT_PATH, STR_FIELD(web_dir), 0, 0, "DIR",
      "viewer pages and scripts (default: the build tree's web/)"},
     {"fcgi", OPT_STR, STR_FIELD(fcgi_listen), 0, 0, "HOST:PORT|PATH",
@@ -72,6 +88,13 @@ void ts_config_defaults(struct ts_config *cfg)
     cfg->default_tile = 512;
     cfg->cache_max_age = 86400;
     cfg->connection_timeout = 30;
+    cfg->response_cache_mb = 256;
+    cfg->info_cache_mb = 8;
+    cfg->reader_cache = 64;
+    cfg->request_memory_mb = 2048;
+    cfg->render_memory_mb = 4096;
+    cfg->heavy_queue = 8;
+    cfg->queue_wait_ms = 3000;
 }
 
 static const struct opt *find_option(const char *name)

@@ -25,6 +25,7 @@ int main(int argc, char **argv)
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -48,10 +49,18 @@ int main(int argc, char **argv)
     ts_log("serving %s%s%s", cfg.root, cfg.demo_image[0] ? " and the demo image " : "",
            cfg.demo_image);
 
-    int sig = 0;
-    sigwait(&stop, &sig);
-    ts_log("signal %d: shutting down", sig);
-    ts_http_stop(srv);
+    for (;;) {
+        int sig = 0;
+        sigwait(&stop, &sig);
+        if (sig == SIGHUP) {
+            ts_app_reopen_log(&app);
+            ts_log("SIGHUP: access log reopened");
+            continue;
+        }
+        ts_log("signal %d: finishing open requests, then stopping", sig);
+        break;
+    }
+    ts_http_stop(srv, 10);
     ts_app_free(&app);
     return 0;
 }

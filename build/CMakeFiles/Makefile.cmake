@@ -54,4 +54,13 @@ set(CMAKE_DEPEND_INFO_FILES
   "CMakeFiles/tessera_core.dir/DependInfo.cmake"
   "CMakeFiles/tessera.dir/DependInfo.cmake"
   "CMakeFiles/demo_image.dir/DependInfo.cmake"
+  "tests/CMakeFiles/tessera_testsupport.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_admission.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_iiif_parse.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_lru.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_reader_jpeg.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_reader_png.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_reader_tiff.dir/DependInfo.cmake"
+  "tests/CMakeFiles/replay_iiif_url.dir/DependInfo.cmake"
+  "tests/CMakeFiles/replay_reader.dir/DependInfo.cmake"
   )

@@ -14,6 +14,8 @@ endif()
 # TEST_SUPPORT_SOURCES at tests/CMakeLists.txt:7 (file)
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/tests/support/*.c")
 set(OLD_GLOB
+  "/work/main/tests/support/grid.c"
+  "/work/main/tests/support/testutil.c"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")
@@ -23,21 +25,43 @@ endif()
 # tests at tests/CMakeLists.txt:16 (file)
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/tests/unit/test_*.c")
 set(OLD_GLOB
+  "/work/main/tests/unit/test_admission.c"
+  "/work/main/tests/unit/test_iiif_parse.c"
+  "/work/main/tests/unit/test_lru.c"
+  "/work/main/tests/unit/test_reader_jpeg.c"
+  "/work/main/tests/unit/test_reader_png.c"
+  "/work/main/tests/unit/test_reader_tiff.c"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")
   file(TOUCH_NOCREATE "/work/main/build/CMakeFiles/cmake.verify_globs")
 endif()
 
-# CORE_SOURCES at CMakeLists.txt:28 (file)
+# CORE_SOURCES at CMakeLists.txt:33 (file)
 file(GLOB_RECURSE NEW_GLOB LIST_DIRECTORIES false "/work/main/src/*.c")
 set(OLD_GLOB
+  "/work/main/src/cache/lru.c"
   "/work/main/src/config.c"
+  "/work/main/src/encode/encode.c"
+  "/work/main/src/encode/jpeg.c"
+  "/work/main/src/encode/png.c"
+  "/work/main/src/encode/webp.c"
   "/work/main/src/image/image.c"
+  "/work/main/src/image/jpeg.c"
+  "/work/main/src/image/png.c"
+  "/work/main/src/image/reader.c"
   "/work/main/src/image/source.c"
+  "/work/main/src/image/tiff.c"
   "/work/main/src/main.c"
   "/work/main/src/protocol/compat.c"
   "/work/main/src/protocol/iiif.c"
+  "/work/main/src/protocol/iiif_info.c"
+  "/work/main/src/protocol/iiif_parse.c"
+  "/work/main/src/protocol/iiif_plan.c"
+  "/work/main/src/render/render.c"
+  "/work/main/src/render/resample.c"
+  "/work/main/src/render/transform.c"
+  "/work/main/src/server/admission.c"
   "/work/main/src/server/engine.c"
   "/work/main/src/server/http.c"
   "/work/main/src/server/httpdate.c"

@@ -110,16 +110,15 @@ static void handle_info(struct ts_app *app, int version, const char *id_url,
                         struct ts_response *res)
 {
     struct ts_err err = {{0}};
-    struct ts_reader *reader = NULL;
-    int rc = engine_open(app, src, &reader, &err);
+    struct ts_image_info info;
+    int rc = engine_info(app, src, &info, &err);
     if (rc) {
         engine_fail(res, rc, &err);
         return;
     }
-    struct iiif_info_params p = {version, id_url, &reader->info, &app->iiif, app->cfg.default_tile};
+    struct iiif_info_params p = {version, id_url, &info, &app->iiif, app->cfg.default_tile};
     char *json = NULL;
     rc = iiif_info_json(&p, &json, &err);
-    ts_reader_close(reader);
     if (rc) {
         engine_fail(res, rc, &err);
         return;
@@ -150,12 +149,15 @@ static void handle_image(struct ts_app *app, const struct iiif_url *url, const c
     struct ts_plan plan;
     rc = iiif_plan(&url->req, reader->info.width, reader->info.height, &app->iiif, &plan, &err);
     if (rc) {
-        ts_reader_close(reader);
+        engine_release(app, src, reader);
         engine_fail(res, rc, &err);
         return;
     }
     rc = engine_render(app, reader, &plan, res, &err);
-    ts_reader_close(reader);
+    if (rc == TS_ECODEC)
+        ts_reader_close(reader); /* a codec that failed half-way is not trusted again */
+    else
+        engine_release(app, src, reader);
     if (rc) {
         engine_fail(res, rc, &err);
         return;
@@ -202,24 +204,29 @@ void iiif_handle(struct ts_app *app, int version, const char *prefix, const char
         goto out;
     }
 
-    /* Validators come from the file and the request alone, so a revalidation costs no image
-     * work. info.json embeds the public base, so it takes part too. */
-    char etag[40], what[URL_MAX + 16];
+    /* Validators and cache keys come from the file and the request alone, so a revalidation
+     * or a cache hit costs no image work. The public base is in ids and Link headers, and
+     * info.json's type follows Accept, so both are part of them. */
+    char etag[40], what[URL_MAX + 200], type[160] = "";
     bool info = url->target == IIIF_TARGET_INFO;
-    snprintf(what, sizeof what, "iiif%d %s %s", version, info ? base : "", rest);
-    engine_etag(app, &src, what, etag, sizeof etag);
-    if (info) {
-        /* Content negotiation changes the Content-Type, so tell caches. */
-        ts_response_add_header(res, "Vary", "Accept");
-    }
-    if (engine_not_modified(app, req, res, etag, src.st.st_mtim.tv_sec))
-        goto out;
     if (info)
-        handle_info(app, version, id_url, &src, req, res);
-    else
-        handle_image(app, url, id_url, &src, res);
+        json_content_type(version, req, type, sizeof type);
+    snprintf(what, sizeof what, "iiif%d %s %s %s", version, base, rest, type);
+    engine_etag(app, &src, what, etag, sizeof etag);
+    if (engine_not_modified(app, req, res, etag, src.st.st_mtim.tv_sec))
+        goto out_vary;
+    if (!engine_cache_lookup(app, &src, what, res)) {
+        if (info)
+            handle_info(app, version, id_url, &src, req, res);
+        else
+            handle_image(app, url, id_url, &src, res);
+        engine_cache_store(app, &src, what, res);
+    }
     if (res->status == 200)
         engine_cache_headers(app, res, etag, src.st.st_mtim.tv_sec);
+out_vary:
+    if (info) /* content negotiation changes the Content-Type, so tell caches */
+        ts_response_add_header(res, "Vary", "Accept");
 out:
     free(url);
 }

@@ -83,6 +83,9 @@ int iiif_parse_image(int version, const char *region, const char *size, const ch
 int iiif_percent_decode(const char *in, size_t in_len, char *out, size_t out_size,
                         struct ts_err *err);
 
+/* A "decimal digits and '.'" number (percentages, rotation); false on anything else. */
+bool iiif_parse_decimal(const char *s, size_t len, double *out);
+
 const char *ts_format_ext(enum ts_format f);  /* "jpg" */
 const char *ts_format_mime(enum ts_format f); /* "image/jpeg" */
 

@@ -19,6 +19,10 @@ int render_execute(struct ts_reader *reader, const struct ts_plan *plan, struct 
 
 /* Building blocks, each a fresh image into *dst. */
 int render_resize(const struct ts_image *src, uint32_t w, uint32_t h, struct ts_image *dst);
+/* Resamples the source rectangle (sx, sy, sw, sh), in source pixels with sub-pixel precision,
+ * to w x h. Lanczos3, alpha premultiplied; a plain copy for integral offsets at scale 1. */
+int render_resample_rect(const struct ts_image *src, double sx, double sy, double sw, double sh,
+                         uint32_t w, uint32_t h, struct ts_image *dst);
 int render_mirror(struct ts_image *img); /* in place, horizontal flip */
 int render_rotate90(const struct ts_image *src, int degrees, struct ts_image *dst); /* 90/180/270 */
 int render_quality(const struct ts_image *src, enum ts_quality q, struct ts_image *dst);

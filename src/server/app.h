@@ -5,21 +5,32 @@
 #include "config.h"
 #include "encode/encode.h"
 #include "protocol/iiif_plan.h"
+#include "server/admission.h"
 #include "server/response.h"
 
 #include <pthread.h>
 #include <stdio.h>
 
+struct ts_lru;
+struct engine_pool;
+
 struct ts_app {
     struct ts_config cfg;
     struct iiif_options iiif;
     struct encode_options enc;
+    struct ts_lru *responses;   /* encoded responses by request + source identity */
+    struct ts_lru *infos;       /* struct ts_image_info by source identity */
+    struct engine_pool *readers;/* open readers by source identity */
+    struct admission admission;
     FILE *access_log;
     pthread_mutex_t log_lock;
 };
 
 int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *err);
 void ts_app_free(struct ts_app *app);
+
+/* Reopens the access log (after logrotate moved it): SIGHUP. */
+void ts_app_reopen_log(struct ts_app *app);
 
 /* Routes one request; always fills res (status, headers, body). */
 void router_handle(struct ts_app *app, const struct ts_request *req, struct ts_response *res);

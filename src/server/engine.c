@@ -1,10 +1,14 @@
 /* The shared image path under every protocol: open, render, encode, validate. */
 #include "server/engine.h"
+#include "cache/lru.h"
 #include "encode/encode.h"
 #include "render/render.h"
 #include "server/httpdate.h"
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,25 +18,32 @@ int engine_resolve(struct ts_app *app, const char *identifier, struct source_fil
     return source_resolve(app->cfg.root, app->cfg.demo_image, identifier, src, err);
 }
 
-int engine_open(struct ts_app *app, const struct source_file *src, struct ts_reader **reader,
-                struct ts_err *err)
+/* Upper bound of what a render holds at once: the region read at the chosen level, then up
+ * to three output-sized buffers (scaled, rotated, converted), all as 4-channel 8-bit. */
+static size_t render_estimate(const struct ts_reader *reader, const struct ts_plan *plan)
 {
-    (void)app;
-    int rc = ts_reader_open(src->path, reader, err);
-    if (rc == TS_EUNSUPPORTED || rc == TS_ECODEC) {
-        /* The file exists but is not an image we can read: say so with the codec's reason. */
-        char why[sizeof err->msg];
-        snprintf(why, sizeof why, "%s", err->msg[0] ? err->msg : "unknown format");
-        return ts_fail(err, rc, "cannot read image: %s", why);
-    }
-    return rc;
+    struct ts_read_req req;
+    if (render_choose_level(&reader->info, plan, &req) != TS_OK)
+        return 0;
+    size_t read_bytes, out_bytes, total;
+    if (!ts_mul3_size(req.w, req.h, 4, &read_bytes) ||
+        !ts_mul3_size(plan->out_w, plan->out_h, 12, &out_bytes) ||
+        !ts_add_size(read_bytes, out_bytes, &total))
+        return SIZE_MAX;
+    return total;
 }
 
 int engine_render(struct ts_app *app, struct ts_reader *reader, const struct ts_plan *plan,
                   struct ts_response *res, struct ts_err *err)
 {
+    size_t bytes = render_estimate(reader, plan);
+    bool heavy;
+    int rc = admission_enter(&app->admission, bytes, &heavy, err);
+    if (rc)
+        return rc;
     struct ts_image img = {0};
-    int rc = render_execute(reader, plan, &img, err);
+    rc = render_execute(reader, plan, &img, err);
+    admission_leave(&app->admission, bytes, heavy);
     if (rc)
         return rc;
     rc = encode_image(&img, plan->format, &app->enc, &res->body, err);
@@ -83,4 +94,242 @@ bool engine_not_modified(const struct ts_app *app, const struct ts_request *req,
 void engine_fail(struct ts_response *res, int status, const struct ts_err *err)
 {
     ts_response_error(res, status, err && err->msg[0] ? err->msg : ts_status_name(status));
+}
+
+/* ---- caches ---- */
+
+struct pool_slot {
+    char key[4200];
+    struct ts_reader *reader;
+    bool busy;
+    uint64_t used; /* tick of last release, for LRU eviction */
+};
+
+struct engine_pool {
+    pthread_mutex_t lock;
+    unsigned n;
+    uint64_t tick;
+    struct pool_slot slots[];
+};
+
+/* A file's identity: a rewrite changes mtime, size or inode, and so the key. */
+static void source_key(const struct source_file *src, char *out, size_t size)
+{
+    snprintf(out, size, "%lld.%09ld:%lld:%llu:%s", (long long)src->st.st_mtim.tv_sec,
+             (long)src->st.st_mtim.tv_nsec, (long long)src->st.st_size,
+             (unsigned long long)src->st.st_ino, src->path);
+}
+
+int engine_init(struct ts_app *app, struct ts_err *err)
+{
+    const struct ts_config *cfg = &app->cfg;
+    size_t mb = 1024 * 1024;
+    unsigned heavy = cfg->heavy_renders;
+    if (!heavy) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        heavy = n > 0 ? (unsigned)n : 1;
+    }
+    /* 32 MB is about a 2000x2000 render: tiles and thumbnails stay well below it. */
+    admission_init(&app->admission, (size_t)cfg->request_memory_mb * mb,
+                   (size_t)cfg->render_memory_mb * mb, 32 * mb, heavy, cfg->heavy_queue,
+                   cfg->queue_wait_ms);
+    if (ts_lru_create((size_t)cfg->response_cache_mb * mb, 16, &app->responses) ||
+        ts_lru_create((size_t)cfg->info_cache_mb * mb, 4, &app->infos))
+        return ts_fail(err, TS_ENOMEM, "cannot create caches");
+    if (cfg->reader_cache) {
+        size_t size;
+        if (!ts_mul_size(cfg->reader_cache, sizeof(struct pool_slot), &size))
+            return ts_fail(err, TS_ENOMEM, "reader cache too large");
+        app->readers = calloc(1, sizeof *app->readers + size);
+        if (!app->readers)
+            return ts_fail(err, TS_ENOMEM, "cannot create reader cache");
+        pthread_mutex_init(&app->readers->lock, NULL);
+        app->readers->n = cfg->reader_cache;
+    }
+    return TS_OK;
+}
+
+void engine_free(struct ts_app *app)
+{
+    admission_destroy(&app->admission);
+    ts_lru_destroy(app->responses);
+    ts_lru_destroy(app->infos);
+    app->responses = app->infos = NULL;
+    if (app->readers) {
+        for (unsigned i = 0; i < app->readers->n; i++)
+            if (app->readers->slots[i].reader)
+                ts_reader_close(app->readers->slots[i].reader);
+        pthread_mutex_destroy(&app->readers->lock);
+        free(app->readers);
+        app->readers = NULL;
+    }
+}
+
+int engine_open(struct ts_app *app, const struct source_file *src, struct ts_reader **reader,
+                struct ts_err *err)
+{
+    struct engine_pool *pool = app->readers;
+    if (pool) {
+        char key[sizeof pool->slots[0].key];
+        source_key(src, key, sizeof key);
+        pthread_mutex_lock(&pool->lock);
+        for (unsigned i = 0; i < pool->n; i++) {
+            struct pool_slot *s = &pool->slots[i];
+            if (s->reader && !s->busy && !strcmp(s->key, key)) {
+                s->busy = true;
+                *reader = s->reader;
+                pthread_mutex_unlock(&pool->lock);
+                return TS_OK;
+            }
+        }
+        pthread_mutex_unlock(&pool->lock);
+    }
+    int rc = ts_reader_open(src->path, reader, err);
+    if (rc == TS_EUNSUPPORTED || rc == TS_ECODEC) {
+        /* The file exists but is not an image we can read: say so with the codec's reason. */
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg[0] ? err->msg : "unknown format");
+        return ts_fail(err, rc, "cannot read image: %s", why);
+    }
+    return rc;
+}
+
+void engine_release(struct ts_app *app, const struct source_file *src, struct ts_reader *reader)
+{
+    struct engine_pool *pool = app->readers;
+    if (!reader)
+        return;
+    if (!pool) {
+        ts_reader_close(reader);
+        return;
+    }
+    struct ts_reader *evicted = NULL;
+    pthread_mutex_lock(&pool->lock);
+    pool->tick++;
+    struct pool_slot *slot = NULL;
+    for (unsigned i = 0; i < pool->n && !slot; i++)
+        if (pool->slots[i].reader == reader)
+            slot = &pool->slots[i];
+    if (!slot) {
+        /* A new handle takes an empty slot, or the least recently used idle one. */
+        struct pool_slot *victim = NULL;
+        for (unsigned i = 0; i < pool->n; i++) {
+            struct pool_slot *s = &pool->slots[i];
+            if (!s->reader) {
+                victim = s;
+                break;
+            }
+            if (!s->busy && (!victim || s->used < victim->used))
+                victim = s;
+        }
+        if (victim) {
+            evicted = victim->reader;
+            victim->reader = reader;
+            source_key(src, victim->key, sizeof victim->key);
+            slot = victim;
+        } else {
+            evicted = reader; /* every slot is busy: nowhere to keep it */
+        }
+    }
+    if (slot) {
+        slot->busy = false;
+        slot->used = pool->tick;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    if (evicted)
+        ts_reader_close(evicted);
+}
+
+int engine_info(struct ts_app *app, const struct source_file *src, struct ts_image_info *info,
+                struct ts_err *err)
+{
+    char key[4200];
+    source_key(src, key, sizeof key);
+    struct ts_buf b = {0};
+    if (ts_lru_get(app->infos, key, &b) && b.len == sizeof *info) {
+        memcpy(info, b.data, sizeof *info);
+        ts_buf_free(&b);
+        return TS_OK;
+    }
+    ts_buf_free(&b);
+    struct ts_reader *reader;
+    int rc = engine_open(app, src, &reader, err);
+    if (rc)
+        return rc;
+    *info = reader->info;
+    engine_release(app, src, reader);
+    ts_lru_put(app->infos, key, info, sizeof *info);
+    return TS_OK;
+}
+
+/* Stored as: content type NUL, header count byte, (name NUL value NUL)*, body. */
+static void response_key(const struct source_file *src, const char *what, char *out, size_t size)
+{
+    char id[4200];
+    source_key(src, id, sizeof id);
+    snprintf(out, size, "%s\n%s", id, what);
+}
+
+bool engine_cache_lookup(struct ts_app *app, const struct source_file *src, const char *what,
+                         struct ts_response *res)
+{
+    char key[12800];
+    response_key(src, what, key, sizeof key);
+    struct ts_buf b = {0};
+    if (!ts_lru_get(app->responses, key, &b))
+        return false;
+    const char *p = (const char *)b.data, *end = p + b.len;
+    const char *type = p;
+    p += strnlen(p, (size_t)(end - p)) + 1;
+    if (p >= end) {
+        ts_buf_free(&b);
+        return false;
+    }
+    unsigned nh = (unsigned char)*p++;
+    int first_header = res->nheaders;
+    for (unsigned i = 0; i < nh && p < end; i++) {
+        const char *name = p;
+        p += strnlen(p, (size_t)(end - p)) + 1;
+        const char *value = p;
+        p += strnlen(p, (size_t)(end - p)) + 1;
+        if (p > end)
+            break;
+        ts_response_add_header(res, name, "%s", value);
+    }
+    if (p > end || ts_buf_append(&res->body, p, (size_t)(end - p)) != TS_OK) {
+        /* Corrupt entry (cannot happen short of a bug): drop what we added and miss. */
+        while (res->nheaders > first_header) {
+            res->nheaders--;
+            free(res->headers[res->nheaders].name);
+            free(res->headers[res->nheaders].value);
+        }
+        res->body.len = 0;
+        ts_buf_free(&b);
+        return false;
+    }
+    ts_response_set_type(res, type);
+    res->status = 200;
+    ts_buf_free(&b);
+    return true;
+}
+
+void engine_cache_store(struct ts_app *app, const struct source_file *src, const char *what,
+                        const struct ts_response *res)
+{
+    if (res->status != 200 || res->nheaders > 255)
+        return;
+    char key[12800];
+    response_key(src, what, key, sizeof key);
+    struct ts_buf b = {0};
+    int rc = ts_buf_append(&b, res->content_type, strlen(res->content_type) + 1);
+    unsigned char nh = (unsigned char)res->nheaders;
+    rc = rc ? rc : ts_buf_append(&b, &nh, 1);
+    for (int i = 0; i < res->nheaders && !rc; i++) {
+        rc = ts_buf_append(&b, res->headers[i].name, strlen(res->headers[i].name) + 1);
+        rc = rc ? rc : ts_buf_append(&b, res->headers[i].value, strlen(res->headers[i].value) + 1);
+    }
+    rc = rc ? rc : ts_buf_append(&b, res->body.data, res->body.len);
+    if (!rc)
+        ts_lru_put(app->responses, key, b.data, b.len);
+    ts_buf_free(&b);
 }

@@ -11,12 +11,29 @@
 #include <stdbool.h>
 #include <time.h>
 
+/* Creates and frees the caches configured in app->cfg (response LRU, info LRU, reader pool). */
+int engine_init(struct ts_app *app, struct ts_err *err);
+void engine_free(struct ts_app *app);
+
 /* Identifier -> confined file -> open reader (TS_EFORBIDDEN/TS_ENOTFOUND/TS_EUNSUPPORTED/
  * TS_ECODEC with a reason). */
 int engine_resolve(struct ts_app *app, const char *identifier, struct source_file *src,
                    struct ts_err *err);
 int engine_open(struct ts_app *app, const struct source_file *src, struct ts_reader **reader,
                 struct ts_err *err);
+/* Gives a reader back after use: kept open for the next request on the same file, or closed. */
+void engine_release(struct ts_app *app, const struct source_file *src, struct ts_reader *reader);
+
+/* Image information, from the info cache or by opening the file once. */
+int engine_info(struct ts_app *app, const struct source_file *src, struct ts_image_info *info,
+                struct ts_err *err);
+
+/* Response cache: key is built from the source's identity and the request text (what), so a
+ * changed file can never be served stale. A hit fills res (type, headers, body). */
+bool engine_cache_lookup(struct ts_app *app, const struct source_file *src, const char *what,
+                         struct ts_response *res);
+void engine_cache_store(struct ts_app *app, const struct source_file *src, const char *what,
+                        const struct ts_response *res);
 
 /* Renders the plan and appends the encoded image to res->body, setting Content-Type. */
 int engine_render(struct ts_app *app, struct ts_reader *reader, const struct ts_plan *plan,

@@ -157,7 +157,9 @@ int ts_http_start(struct ts_app *app, struct ts_http_server **out, struct ts_err
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (unsigned)n : 1;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    /* ITC lets a quiesced daemon stop accepting while its threads finish what they hold. */
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     srv->daemon = MHD_start_daemon(
@@ -186,10 +188,22 @@ uint16_t ts_http_port(const struct ts_http_server *srv)
     return srv->port;
 }
 
-void ts_http_stop(struct ts_http_server *srv)
+void ts_http_stop(struct ts_http_server *srv, unsigned drain_seconds)
 {
     if (!srv)
         return;
+    /* Refuse new connections at once, give the open ones time to get their answers. */
+    MHD_socket listen_fd = MHD_quiesce_daemon(srv->daemon);
+    if (listen_fd != MHD_INVALID_SOCKET)
+        close(listen_fd);
+    for (unsigned i = 0; i < drain_seconds * 20; i++) {
+        const union MHD_DaemonInfo *di =
+            MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        if (!di || di->num_connections == 0)
+            break;
+        struct timespec pause = {0, 50 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
     MHD_stop_daemon(srv->daemon);
     free(srv);
 }

@@ -2,6 +2,7 @@
 #include "protocol/compat.h"
 #include "protocol/iiif.h"
 #include "server/app.h"
+#include "server/engine.h"
 #include "web/web.h"
 
 #include <stdarg.h>
@@ -41,6 +42,9 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
     app->enc.webp_quality = cfg->webp_quality;
     app->enc.png_level = cfg->png_level;
     pthread_mutex_init(&app->log_lock, NULL);
+    int rc = engine_init(app, err);
+    if (rc)
+        return rc;
     if (!strcmp(cfg->access_log, "-")) {
         app->access_log = stdout;
     } else if (cfg->access_log[0]) {
@@ -55,10 +59,26 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
 
 void ts_app_free(struct ts_app *app)
 {
+    engine_free(app);
     if (app->access_log && app->access_log != stdout)
         fclose(app->access_log);
     app->access_log = NULL;
     pthread_mutex_destroy(&app->log_lock);
+}
+
+void ts_app_reopen_log(struct ts_app *app)
+{
+    if (!app->access_log || app->access_log == stdout)
+        return;
+    pthread_mutex_lock(&app->log_lock);
+    FILE *fresh = fopen(app->cfg.access_log, "a");
+    if (fresh) {
+        fclose(app->access_log);
+        app->access_log = fresh;
+    }
+    pthread_mutex_unlock(&app->log_lock);
+    if (!fresh)
+        ts_log("cannot reopen access log %s; keeping the old one", app->cfg.access_log);
 }
 
 static void route(struct ts_app *app, const struct ts_request *req, struct ts_response *res)

@@ -69,10 +69,24 @@ include CMakeFiles/tessera_core.dir/progress.make
 # Include the compile flags for this target's objects.
 include CMakeFiles/tessera_core.dir/flags.make
 
+CMakeFiles/tessera_core.dir/src/cache/lru.c.o: CMakeFiles/tessera_core.dir/flags.make
+CMakeFiles/tessera_core.dir/src/cache/lru.c.o: /work/main/src/cache/lru.c
+CMakeFiles/tessera_core.dir/src/cache/lru.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_1) "Building C object CMakeFiles/tessera_core.dir/src/cache/lru.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/cache/lru.c.o -MF CMakeFiles/tessera_core.dir/src/cache/lru.c.o.d -o CMakeFiles/tessera_core.dir/src/cache/lru.c.o -c /work/main/src/cache/lru.c
+
+CMakeFiles/tessera_core.dir/src/cache/lru.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/tessera_core.dir/src/cache/lru.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/cache/lru.c > CMakeFiles/tessera_core.dir/src/cache/lru.c.i
+
+CMakeFiles/tessera_core.dir/src/cache/lru.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/tessera_core.dir/src/cache/lru.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/cache/lru.c -o CMakeFiles/tessera_core.dir/src/cache/lru.c.s
+
 CMakeFiles/tessera_core.dir/src/config.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/config.c.o: /work/main/src/config.c
 CMakeFiles/tessera_core.dir/src/config.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_1) "Building C object CMakeFiles/tessera_core.dir/src/config.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_2) "Building C object CMakeFiles/tessera_core.dir/src/config.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/config.c.o -MF CMakeFiles/tessera_core.dir/src/config.c.o.d -o CMakeFiles/tessera_core.dir/src/config.c.o -c /work/main/src/config.c
 
 CMakeFiles/tessera_core.dir/src/config.c.i: cmake_force
@@ -83,10 +97,66 @@ CMakeFiles/tessera_core.dir/src/config.c.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/tessera_core.dir/src/config.c.s"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/config.c -o CMakeFiles/tessera_core.dir/src/config.c.s
 
+CMakeFiles/tessera_core.dir/src/encode/encode.c.o: CMakeFiles/tessera_core.dir/flags.make
+CMakeFiles/tessera_core.dir/src/encode/encode.c.o: /work/main/src/encode/encode.c
+CMakeFiles/tessera_core.dir/src/encode/encode.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_3) "Building C object CMakeFiles/tessera_core.dir/src/encode/encode.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/encode/encode.c.o -MF CMakeFiles/tessera_core.dir/src/encode/encode.c.o.d -o CMakeFiles/tessera_core.dir/src/encode/encode.c.o -c /work/main/src/encode/encode.c
+
+CMakeFiles/tessera_core.dir/src/encode/encode.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/tessera_core.dir/src/encode/encode.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/encode/encode.c > CMakeFiles/tessera_core.dir/src/encode/encode.c.i
+
+CMakeFiles/tessera_core.dir/src/encode/encode.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/tessera_core.dir/src/encode/encode.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/encode/encode.c -o CMakeFiles/tessera_core.dir/src/encode/encode.c.s
+
+CMakeFiles/tessera_core.dir/src/encode/jpeg.c.o: CMakeFiles/tessera_core.dir/flags.make
+CMakeFiles/tessera_core.dir/src/encode/jpeg.c.o: /work/main/src/encode/jpeg.c
+CMakeFiles/tessera_core.dir/src/encode/jpeg.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_4) "Building C object CMakeFiles/tessera_core.dir/src/encode/jpeg.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/encode/jpeg.c.o -MF CMakeFiles/tessera_core.dir/src/encode/jpeg.c.o.d -o CMakeFiles/tessera_core.dir/src/encode/jpeg.c.o -c /work/main/src/encode/jpeg.c
+
+CMakeFiles/tessera_core.dir/src/encode/jpeg.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/tessera_core.dir/src/encode/jpeg.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/encode/jpeg.c > CMakeFiles/tessera_core.dir/src/encode/jpeg.c.i
+
+CMakeFiles/tessera_core.dir/src/encode/jpeg.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/tessera_core.dir/src/encode/jpeg.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/encode/jpeg.c -o CMakeFiles/tessera_core.dir/src/encode/jpeg.c.s
+
+CMakeFiles/tessera_core.dir/src/encode/png.c.o: CMakeFiles/tessera_core.dir/flags.make
+CMakeFiles/tessera_core.dir/src/encode/png.c.o: /work/main/src/encode/png.c
+CMakeFiles/tessera_core.dir/src/encode/png.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_5) "Building C object CMakeFiles/tessera_core.dir/src/encode/png.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/encode/png.c.o -MF CMakeFiles/tessera_core.dir/src/encode/png.c.o.d -o CMakeFiles/tessera_core.dir/src/encode/png.c.o -c /work/main/src/encode/png.c
+
+CMakeFiles/tessera_core.dir/src/encode/png.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/tessera_core.dir/src/encode/png.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/encode/png.c > CMakeFiles/tessera_core.dir/src/encode/png.c.i
+
+CMakeFiles/tessera_core.dir/src/encode/png.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/tessera_core.dir/src/encode/png.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/encode/png.c -o CMakeFiles/tessera_core.dir/src/encode/png.c.s
+
+CMakeFiles/tessera_core.dir/src/encode/webp.c.o: CMakeFiles/tessera_core.dir/flags.make
+CMakeFiles/tessera_core.dir/src/encode/webp.c.o: /work/main/src/encode/webp.c
+CMakeFiles/tessera_core.dir/src/encode/webp.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_6) "Building C object CMakeFiles/tessera_core.dir/src/encode/webp.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/encode/webp.c.o -MF CMakeFiles/tessera_core.dir/src/encode/webp.c.o.d -o CMakeFiles/tessera_core.dir/src/encode/webp.c.o -c /work/main/src/encode/webp.c
+
+CMakeFiles/tessera_core.dir/src/encode/webp.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/tessera_core.dir/src/encode/webp.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/encode/webp.c > CMakeFiles/tessera_core.dir/src/encode/webp.c.i
+
+CMakeFiles/tessera_core.dir/src/encode/webp.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/tessera_core.dir/src/encode/webp.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/encode/webp.c -o CMakeFiles/tessera_core.dir/src/encode/webp.c.s
+
 CMakeFiles/tessera_core.dir/src/image/image.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/image/image.c.o: /work/main/src/image/image.c
 CMakeFiles/tessera_core.dir/src/image/image.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_2) "Building C object CMakeFiles/tessera_core.dir/src/image/image.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_7) "Building C object CMakeFiles/tessera_core.dir/src/image/image.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/image/image.c.o -MF CMakeFiles/tessera_core.dir/src/image/image.c.o.d -o CMakeFiles/tessera_core.dir/src/image/image.c.o -c /work/main/src/image/image.c
 
 CMakeFiles/tessera_core.dir/src/image/image.c.i: cmake_force
@@ -97,10 +167,52 @@ CMakeFiles/tessera_core.dir/src/image/image.c.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/tessera_core.dir/src/image/image.c.s"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/image/image.c -o CMakeFiles/tessera_core.dir/src/image/image.c.s
 
+CMakeFiles/tessera_core.dir/src/image/jpeg.c.o: CMakeFiles/tessera_core.dir/flags.make
+CMakeFiles/tessera_core.dir/src/image/jpeg.c.o: /work/main/src/image/jpeg.c
+CMakeFiles/tessera_core.dir/src/image/jpeg.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_8) "Building C object CMakeFiles/tessera_core.dir/src/image/jpeg.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/image/jpeg.c.o -MF CMakeFiles/tessera_core.dir/src/image/jpeg.c.o.d -o CMakeFiles/tessera_core.dir/src/image/jpeg.c.o -c /work/main/src/image/jpeg.c
+
+CMakeFiles/tessera_core.dir/src/image/jpeg.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/tessera_core.dir/src/image/jpeg.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/image/jpeg.c > CMakeFiles/tessera_core.dir/src/image/jpeg.c.i
+
+CMakeFiles/tessera_core.dir/src/image/jpeg.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/tessera_core.dir/src/image/jpeg.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/image/jpeg.c -o CMakeFiles/tessera_core.dir/src/image/jpeg.c.s
+
+CMakeFiles/tessera_core.dir/src/image/png.c.o: CMakeFiles/tessera_core.dir/flags.make
+CMakeFiles/tessera_core.dir/src/image/png.c.o: /work/main/src/image/png.c
+CMakeFiles/tessera_core.dir/src/image/png.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_9) "Building C object CMakeFiles/tessera_core.dir/src/image/png.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/image/png.c.o -MF CMakeFiles/tessera_core.dir/src/image/png.c.o.d -o CMakeFiles/tessera_core.dir/src/image/png.c.o -c /work/main/src/image/png.c
+
+CMakeFiles/tessera_core.dir/src/image/png.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/tessera_core.dir/src/image/png.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/image/png.c > CMakeFiles/tessera_core.dir/src/image/png.c.i
+
+CMakeFiles/tessera_core.dir/src/image/png.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/tessera_core.dir/src/image/png.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/image/png.c -o CMakeFiles/tessera_core.dir/src/image/png.c.s
+
+CMakeFiles/tessera_core.dir/src/image/reader.c.o: CMakeFiles/tessera_core.dir/flags.make
+CMakeFiles/tessera_core.dir/src/image/reader.c.o: /work/main/src/image/reader.c
+CMakeFiles/tessera_core.dir/src/image/reader.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_10) "Building C object CMakeFiles/tessera_core.dir/src/image/reader.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/image/reader.c.o -MF CMakeFiles/tessera_core.dir/src/image/reader.c.o.d -o CMakeFiles/tessera_core.dir/src/image/reader.c.o -c /work/main/src/image/reader.c
+
+CMakeFiles/tessera_core.dir/src/image/reader.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/tessera_core.dir/src/image/reader.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/image/reader.c > CMakeFiles/tessera_core.dir/src/image/reader.c.i
+
+CMakeFiles/tessera_core.dir/src/image/reader.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/tessera_core.dir/src/image/reader.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/image/reader.c -o CMakeFiles/tessera_core.dir/src/image/reader.c.s
+
 CMakeFiles/tessera_core.dir/src/image/source.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/image/source.c.o: /work/main/src/image/source.c
 CMakeFiles/tessera_core.dir/src/image/source.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_3) "Building C object CMakeFiles/tessera_core.dir/src/image/source.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_11) "Building C object CMakeFiles/tessera_core.dir/src/image/source.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/image/source.c.o -MF CMakeFiles/tessera_core.dir/src/image/source.c.o.d -o CMakeFiles/tessera_core.dir/src/image/source.c.o -c /work/main/src/image/source.c
 
 CMakeFiles/tessera_core.dir/src/image/source.c.i: cmake_force
@@ -111,10 +223,24 @@ CMakeFiles/tessera_core.dir/src/image/source.c.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/tessera_core.dir/src/image/source.c.s"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/image/source.c -o CMakeFiles/tessera_core.dir/src/image/source.c.s
 
+CMakeFiles/tessera_core.dir/src/image/tiff.c.o: CMakeFiles/tessera_core.dir/flags.make
+CMakeFiles/tessera_core.dir/src/image/tiff.c.o: /work/main/src/image/tiff.c
+CMakeFiles/tessera_core.dir/src/image/tiff.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_12) "Building C object CMakeFiles/tessera_core.dir/src/image/tiff.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/image/tiff.c.o -MF CMakeFiles/tessera_core.dir/src/image/tiff.c.o.d -o CMakeFiles/tessera_core.dir/src/image/tiff.c.o -c /work/main/src/image/tiff.c
+
+CMakeFiles/tessera_core.dir/src/image/tiff.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/tessera_core.dir/src/image/tiff.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/image/tiff.c > CMakeFiles/tessera_core.dir/src/image/tiff.c.i
+
+CMakeFiles/tessera_core.dir/src/image/tiff.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/tessera_core.dir/src/image/tiff.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/image/tiff.c -o CMakeFiles/tessera_core.dir/src/image/tiff.c.s
+
 CMakeFiles/tessera_core.dir/src/protocol/compat.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/protocol/compat.c.o: /work/main/src/protocol/compat.c
 CMakeFiles/tessera_core.dir/src/protocol/compat.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_4) "Building C object CMakeFiles/tessera_core.dir/src/protocol/compat.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_13) "Building C object CMakeFiles/tessera_core.dir/src/protocol/compat.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/protocol/compat.c.o -MF CMakeFiles/tessera_core.dir/src/protocol/compat.c.o.d -o CMakeFiles/tessera_core.dir/src/protocol/compat.c.o -c /work/main/src/protocol/compat.c
 
 CMakeFiles/tessera_core.dir/src/protocol/compat.c.i: cmake_force
@@ -128,7 +254,7 @@ CMakeFiles/tessera_core.dir/src/protocol/compat.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/protocol/iiif.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/protocol/iiif.c.o: /work/main/src/protocol/iiif.c
 CMakeFiles/tessera_core.dir/src/protocol/iiif.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_5) "Building C object CMakeFiles/tessera_core.dir/src/protocol/iiif.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_14) "Building C object CMakeFiles/tessera_core.dir/src/protocol/iiif.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/protocol/iiif.c.o -MF CMakeFiles/tessera_core.dir/src/protocol/iiif.c.o.d -o CMakeFiles/tessera_core.dir/src/protocol/iiif.c.o -c /work/main/src/protocol/iiif.c
 
 CMakeFiles/tessera_core.dir/src/protocol/iiif.c.i: cmake_force
@@ -139,10 +265,108 @@ CMakeFiles/tessera_core.dir/src/protocol/iiif.c.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/tessera_core.dir/src/protocol/iiif.c.s"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/protocol/iiif.c -o CMakeFiles/tessera_core.dir/src/protocol/iiif.c.s
 
+CMakeFiles/tessera_core.dir/src/protocol/iiif_info.c.o: CMakeFiles/tessera_core.dir/flags.make
+CMakeFiles/tessera_core.dir/src/protocol/iiif_info.c.o: /work/main/src/protocol/iiif_info.c
+CMakeFiles/tessera_core.dir/src/protocol/iiif_info.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_15) "Building C object CMakeFiles/tessera_core.dir/src/protocol/iiif_info.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/protocol/iiif_info.c.o -MF CMakeFiles/tessera_core.dir/src/protocol/iiif_info.c.o.d -o CMakeFiles/tessera_core.dir/src/protocol/iiif_info.c.o -c /work/main/src/protocol/iiif_info.c
+
+CMakeFiles/tessera_core.dir/src/protocol/iiif_info.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/tessera_core.dir/src/protocol/iiif_info.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/protocol/iiif_info.c > CMakeFiles/tessera_core.dir/src/protocol/iiif_info.c.i
+
+CMakeFiles/tessera_core.dir/src/protocol/iiif_info.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/tessera_core.dir/src/protocol/iiif_info.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/protocol/iiif_info.c -o CMakeFiles/tessera_core.dir/src/protocol/iiif_info.c.s
+
+CMakeFiles/tessera_core.dir/src/protocol/iiif_parse.c.o: CMakeFiles/tessera_core.dir/flags.make
+CMakeFiles/tessera_core.dir/src/protocol/iiif_parse.c.o: /work/main/src/protocol/iiif_parse.c
+CMakeFiles/tessera_core.dir/src/protocol/iiif_parse.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_16) "Building C object CMakeFiles/tessera_core.dir/src/protocol/iiif_parse.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/protocol/iiif_parse.c.o -MF CMakeFiles/tessera_core.dir/src/protocol/iiif_parse.c.o.d -o CMakeFiles/tessera_core.dir/src/protocol/iiif_parse.c.o -c /work/main/src/protocol/iiif_parse.c
+
+CMakeFiles/tessera_core.dir/src/protocol/iiif_parse.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/tessera_core.dir/src/protocol/iiif_parse.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/protocol/iiif_parse.c > CMakeFiles/tessera_core.dir/src/protocol/iiif_parse.c.i
+
+CMakeFiles/tessera_core.dir/src/protocol/iiif_parse.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/tessera_core.dir/src/protocol/iiif_parse.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/protocol/iiif_parse.c -o CMakeFiles/tessera_core.dir/src/protocol/iiif_parse.c.s
+
+CMakeFiles/tessera_core.dir/src/protocol/iiif_plan.c.o: CMakeFiles/tessera_core.dir/flags.make
+CMakeFiles/tessera_core.dir/src/protocol/iiif_plan.c.o: /work/main/src/protocol/iiif_plan.c
+CMakeFiles/tessera_core.dir/src/protocol/iiif_plan.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_17) "Building C object CMakeFiles/tessera_core.dir/src/protocol/iiif_plan.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/protocol/iiif_plan.c.o -MF CMakeFiles/tessera_core.dir/src/protocol/iiif_plan.c.o.d -o CMakeFiles/tessera_core.dir/src/protocol/iiif_plan.c.o -c /work/main/src/protocol/iiif_plan.c
+
+CMakeFiles/tessera_core.dir/src/protocol/iiif_plan.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/tessera_core.dir/src/protocol/iiif_plan.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/protocol/iiif_plan.c > CMakeFiles/tessera_core.dir/src/protocol/iiif_plan.c.i
+
+CMakeFiles/tessera_core.dir/src/protocol/iiif_plan.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/tessera_core.dir/src/protocol/iiif_plan.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/protocol/iiif_plan.c -o CMakeFiles/tessera_core.dir/src/protocol/iiif_plan.c.s
+
+CMakeFiles/tessera_core.dir/src/render/render.c.o: CMakeFiles/tessera_core.dir/flags.make
+CMakeFiles/tessera_core.dir/src/render/render.c.o: /work/main/src/render/render.c
+CMakeFiles/tessera_core.dir/src/render/render.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_18) "Building C object CMakeFiles/tessera_core.dir/src/render/render.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/render/render.c.o -MF CMakeFiles/tessera_core.dir/src/render/render.c.o.d -o CMakeFiles/tessera_core.dir/src/render/render.c.o -c /work/main/src/render/render.c
+
+CMakeFiles/tessera_core.dir/src/render/render.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/tessera_core.dir/src/render/render.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/render/render.c > CMakeFiles/tessera_core.dir/src/render/render.c.i
+
+CMakeFiles/tessera_core.dir/src/render/render.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/tessera_core.dir/src/render/render.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/render/render.c -o CMakeFiles/tessera_core.dir/src/render/render.c.s
+
+CMakeFiles/tessera_core.dir/src/render/resample.c.o: CMakeFiles/tessera_core.dir/flags.make
+CMakeFiles/tessera_core.dir/src/render/resample.c.o: /work/main/src/render/resample.c
+CMakeFiles/tessera_core.dir/src/render/resample.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_19) "Building C object CMakeFiles/tessera_core.dir/src/render/resample.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/render/resample.c.o -MF CMakeFiles/tessera_core.dir/src/render/resample.c.o.d -o CMakeFiles/tessera_core.dir/src/render/resample.c.o -c /work/main/src/render/resample.c
+
+CMakeFiles/tessera_core.dir/src/render/resample.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/tessera_core.dir/src/render/resample.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/render/resample.c > CMakeFiles/tessera_core.dir/src/render/resample.c.i
+
+CMakeFiles/tessera_core.dir/src/render/resample.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/tessera_core.dir/src/render/resample.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/render/resample.c -o CMakeFiles/tessera_core.dir/src/render/resample.c.s
+
+CMakeFiles/tessera_core.dir/src/render/transform.c.o: CMakeFiles/tessera_core.dir/flags.make
+CMakeFiles/tessera_core.dir/src/render/transform.c.o: /work/main/src/render/transform.c
+CMakeFiles/tessera_core.dir/src/render/transform.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_20) "Building C object CMakeFiles/tessera_core.dir/src/render/transform.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/render/transform.c.o -MF CMakeFiles/tessera_core.dir/src/render/transform.c.o.d -o CMakeFiles/tessera_core.dir/src/render/transform.c.o -c /work/main/src/render/transform.c
+
+CMakeFiles/tessera_core.dir/src/render/transform.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/tessera_core.dir/src/render/transform.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/render/transform.c > CMakeFiles/tessera_core.dir/src/render/transform.c.i
+
+CMakeFiles/tessera_core.dir/src/render/transform.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/tessera_core.dir/src/render/transform.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/render/transform.c -o CMakeFiles/tessera_core.dir/src/render/transform.c.s
+
+CMakeFiles/tessera_core.dir/src/server/admission.c.o: CMakeFiles/tessera_core.dir/flags.make
+CMakeFiles/tessera_core.dir/src/server/admission.c.o: /work/main/src/server/admission.c
+CMakeFiles/tessera_core.dir/src/server/admission.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_21) "Building C object CMakeFiles/tessera_core.dir/src/server/admission.c.o"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/server/admission.c.o -MF CMakeFiles/tessera_core.dir/src/server/admission.c.o.d -o CMakeFiles/tessera_core.dir/src/server/admission.c.o -c /work/main/src/server/admission.c
+
+CMakeFiles/tessera_core.dir/src/server/admission.c.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing C source to CMakeFiles/tessera_core.dir/src/server/admission.c.i"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -E /work/main/src/server/admission.c > CMakeFiles/tessera_core.dir/src/server/admission.c.i
+
+CMakeFiles/tessera_core.dir/src/server/admission.c.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling C source to assembly CMakeFiles/tessera_core.dir/src/server/admission.c.s"
+	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -S /work/main/src/server/admission.c -o CMakeFiles/tessera_core.dir/src/server/admission.c.s
+
 CMakeFiles/tessera_core.dir/src/server/engine.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/server/engine.c.o: /work/main/src/server/engine.c
 CMakeFiles/tessera_core.dir/src/server/engine.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_6) "Building C object CMakeFiles/tessera_core.dir/src/server/engine.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_22) "Building C object CMakeFiles/tessera_core.dir/src/server/engine.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/server/engine.c.o -MF CMakeFiles/tessera_core.dir/src/server/engine.c.o.d -o CMakeFiles/tessera_core.dir/src/server/engine.c.o -c /work/main/src/server/engine.c
 
 CMakeFiles/tessera_core.dir/src/server/engine.c.i: cmake_force
@@ -156,7 +380,7 @@ CMakeFiles/tessera_core.dir/src/server/engine.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/server/http.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/server/http.c.o: /work/main/src/server/http.c
 CMakeFiles/tessera_core.dir/src/server/http.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_7) "Building C object CMakeFiles/tessera_core.dir/src/server/http.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_23) "Building C object CMakeFiles/tessera_core.dir/src/server/http.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/server/http.c.o -MF CMakeFiles/tessera_core.dir/src/server/http.c.o.d -o CMakeFiles/tessera_core.dir/src/server/http.c.o -c /work/main/src/server/http.c
 
 CMakeFiles/tessera_core.dir/src/server/http.c.i: cmake_force
@@ -170,7 +394,7 @@ CMakeFiles/tessera_core.dir/src/server/http.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/server/httpdate.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/server/httpdate.c.o: /work/main/src/server/httpdate.c
 CMakeFiles/tessera_core.dir/src/server/httpdate.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_8) "Building C object CMakeFiles/tessera_core.dir/src/server/httpdate.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_24) "Building C object CMakeFiles/tessera_core.dir/src/server/httpdate.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/server/httpdate.c.o -MF CMakeFiles/tessera_core.dir/src/server/httpdate.c.o.d -o CMakeFiles/tessera_core.dir/src/server/httpdate.c.o -c /work/main/src/server/httpdate.c
 
 CMakeFiles/tessera_core.dir/src/server/httpdate.c.i: cmake_force
@@ -184,7 +408,7 @@ CMakeFiles/tessera_core.dir/src/server/httpdate.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/server/response.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/server/response.c.o: /work/main/src/server/response.c
 CMakeFiles/tessera_core.dir/src/server/response.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_9) "Building C object CMakeFiles/tessera_core.dir/src/server/response.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_25) "Building C object CMakeFiles/tessera_core.dir/src/server/response.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/server/response.c.o -MF CMakeFiles/tessera_core.dir/src/server/response.c.o.d -o CMakeFiles/tessera_core.dir/src/server/response.c.o -c /work/main/src/server/response.c
 
 CMakeFiles/tessera_core.dir/src/server/response.c.i: cmake_force
@@ -198,7 +422,7 @@ CMakeFiles/tessera_core.dir/src/server/response.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/server/router.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/server/router.c.o: /work/main/src/server/router.c
 CMakeFiles/tessera_core.dir/src/server/router.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_10) "Building C object CMakeFiles/tessera_core.dir/src/server/router.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_26) "Building C object CMakeFiles/tessera_core.dir/src/server/router.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/server/router.c.o -MF CMakeFiles/tessera_core.dir/src/server/router.c.o.d -o CMakeFiles/tessera_core.dir/src/server/router.c.o -c /work/main/src/server/router.c
 
 CMakeFiles/tessera_core.dir/src/server/router.c.i: cmake_force
@@ -212,7 +436,7 @@ CMakeFiles/tessera_core.dir/src/server/router.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/util/buf.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/util/buf.c.o: /work/main/src/util/buf.c
 CMakeFiles/tessera_core.dir/src/util/buf.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_11) "Building C object CMakeFiles/tessera_core.dir/src/util/buf.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_27) "Building C object CMakeFiles/tessera_core.dir/src/util/buf.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/util/buf.c.o -MF CMakeFiles/tessera_core.dir/src/util/buf.c.o.d -o CMakeFiles/tessera_core.dir/src/util/buf.c.o -c /work/main/src/util/buf.c
 
 CMakeFiles/tessera_core.dir/src/util/buf.c.i: cmake_force
@@ -226,7 +450,7 @@ CMakeFiles/tessera_core.dir/src/util/buf.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/util/status.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/util/status.c.o: /work/main/src/util/status.c
 CMakeFiles/tessera_core.dir/src/util/status.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_12) "Building C object CMakeFiles/tessera_core.dir/src/util/status.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_28) "Building C object CMakeFiles/tessera_core.dir/src/util/status.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/util/status.c.o -MF CMakeFiles/tessera_core.dir/src/util/status.c.o.d -o CMakeFiles/tessera_core.dir/src/util/status.c.o -c /work/main/src/util/status.c
 
 CMakeFiles/tessera_core.dir/src/util/status.c.i: cmake_force
@@ -240,7 +464,7 @@ CMakeFiles/tessera_core.dir/src/util/status.c.s: cmake_force
 CMakeFiles/tessera_core.dir/src/web/web.c.o: CMakeFiles/tessera_core.dir/flags.make
 CMakeFiles/tessera_core.dir/src/web/web.c.o: /work/main/src/web/web.c
 CMakeFiles/tessera_core.dir/src/web/web.c.o: CMakeFiles/tessera_core.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_13) "Building C object CMakeFiles/tessera_core.dir/src/web/web.c.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_29) "Building C object CMakeFiles/tessera_core.dir/src/web/web.c.o"
 	/usr/bin/cc $(C_DEFINES) $(C_INCLUDES) $(C_FLAGS) -MD -MT CMakeFiles/tessera_core.dir/src/web/web.c.o -MF CMakeFiles/tessera_core.dir/src/web/web.c.o.d -o CMakeFiles/tessera_core.dir/src/web/web.c.o -c /work/main/src/web/web.c
 
 CMakeFiles/tessera_core.dir/src/web/web.c.i: cmake_force
@@ -253,11 +477,27 @@ CMakeFiles/tessera_core.dir/src/web/web.c.s: cmake_force
 
 # Object files for target tessera_core
 tessera_core_OBJECTS = \
+"CMakeFiles/tessera_core.dir/src/cache/lru.c.o" \
 "CMakeFiles/tessera_core.dir/src/config.c.o" \
+"CMakeFiles/tessera_core.dir/src/encode/encode.c.o" \
+"CMakeFiles/tessera_core.dir/src/encode/jpeg.c.o" \
+"CMakeFiles/tessera_core.dir/src/encode/png.c.o" \
+"CMakeFiles/tessera_core.dir/src/encode/webp.c.o" \
 "CMakeFiles/tessera_core.dir/src/image/image.c.o" \
+"CMakeFiles/tessera_core.dir/src/image/jpeg.c.o" \
+"CMakeFiles/tessera_core.dir/src/image/png.c.o" \
+"CMakeFiles/tessera_core.dir/src/image/reader.c.o" \
 "CMakeFiles/tessera_core.dir/src/image/source.c.o" \
+"CMakeFiles/tessera_core.dir/src/image/tiff.c.o" \
 "CMakeFiles/tessera_core.dir/src/protocol/compat.c.o" \
 "CMakeFiles/tessera_core.dir/src/protocol/iiif.c.o" \
+"CMakeFiles/tessera_core.dir/src/protocol/iiif_info.c.o" \
+"CMakeFiles/tessera_core.dir/src/protocol/iiif_parse.c.o" \
+"CMakeFiles/tessera_core.dir/src/protocol/iiif_plan.c.o" \
+"CMakeFiles/tessera_core.dir/src/render/render.c.o" \
+"CMakeFiles/tessera_core.dir/src/render/resample.c.o" \
+"CMakeFiles/tessera_core.dir/src/render/transform.c.o" \
+"CMakeFiles/tessera_core.dir/src/server/admission.c.o" \
 "CMakeFiles/tessera_core.dir/src/server/engine.c.o" \
 "CMakeFiles/tessera_core.dir/src/server/http.c.o" \
 "CMakeFiles/tessera_core.dir/src/server/httpdate.c.o" \
@@ -270,11 +510,27 @@ tessera_core_OBJECTS = \
 # External object files for target tessera_core
 tessera_core_EXTERNAL_OBJECTS =
 
+libtessera_core.a: CMakeFiles/tessera_core.dir/src/cache/lru.c.o
 libtessera_core.a: CMakeFiles/tessera_core.dir/src/config.c.o
+libtessera_core.a: CMakeFiles/tessera_core.dir/src/encode/encode.c.o
+libtessera_core.a: CMakeFiles/tessera_core.dir/src/encode/jpeg.c.o
+libtessera_core.a: CMakeFiles/tessera_core.dir/src/encode/png.c.o
+libtessera_core.a: CMakeFiles/tessera_core.dir/src/encode/webp.c.o
 libtessera_core.a: CMakeFiles/tessera_core.dir/src/image/image.c.o
+libtessera_core.a: CMakeFiles/tessera_core.dir/src/image/jpeg.c.o
+libtessera_core.a: CMakeFiles/tessera_core.dir/src/image/png.c.o
+libtessera_core.a: CMakeFiles/tessera_core.dir/src/image/reader.c.o
 libtessera_core.a: CMakeFiles/tessera_core.dir/src/image/source.c.o
+libtessera_core.a: CMakeFiles/tessera_core.dir/src/image/tiff.c.o
 libtessera_core.a: CMakeFiles/tessera_core.dir/src/protocol/compat.c.o
 libtessera_core.a: CMakeFiles/tessera_core.dir/src/protocol/iiif.c.o
+libtessera_core.a: CMakeFiles/tessera_core.dir/src/protocol/iiif_info.c.o
+libtessera_core.a: CMakeFiles/tessera_core.dir/src/protocol/iiif_parse.c.o
+libtessera_core.a: CMakeFiles/tessera_core.dir/src/protocol/iiif_plan.c.o
+libtessera_core.a: CMakeFiles/tessera_core.dir/src/render/render.c.o
+libtessera_core.a: CMakeFiles/tessera_core.dir/src/render/resample.c.o
+libtessera_core.a: CMakeFiles/tessera_core.dir/src/render/transform.c.o
+libtessera_core.a: CMakeFiles/tessera_core.dir/src/server/admission.c.o
 libtessera_core.a: CMakeFiles/tessera_core.dir/src/server/engine.c.o
 libtessera_core.a: CMakeFiles/tessera_core.dir/src/server/http.c.o
 libtessera_core.a: CMakeFiles/tessera_core.dir/src/server/httpdate.c.o
@@ -285,7 +541,7 @@ libtessera_core.a: CMakeFiles/tessera_core.dir/src/util/status.c.o
 libtessera_core.a: CMakeFiles/tessera_core.dir/src/web/web.c.o
 libtessera_core.a: CMakeFiles/tessera_core.dir/build.make
 libtessera_core.a: CMakeFiles/tessera_core.dir/link.txt
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_14) "Linking C static library libtessera_core.a"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_30) "Linking C static library libtessera_core.a"
 	$(CMAKE_COMMAND) -P CMakeFiles/tessera_core.dir/cmake_clean_target.cmake
 	$(CMAKE_COMMAND) -E cmake_link_script CMakeFiles/tessera_core.dir/link.txt --verbose=$(VERBOSE)
 

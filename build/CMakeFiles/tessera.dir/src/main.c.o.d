@@ -32,7 +32,7 @@ CMakeFiles/tessera.dir/src/main.c.o: /work/main/src/main.c \
  /work/main/src/config.h /work/main/src/encode/encode.h \
  /work/main/src/image/image.h /work/main/src/protocol/iiif_parse.h \
  /work/main/src/util/status.h /work/main/src/util/buf.h \
- /work/main/src/protocol/iiif_plan.h /work/main/src/server/response.h \
+ /work/main/src/protocol/iiif_plan.h /work/main/src/server/admission.h \
  /usr/include/pthread.h /usr/include/sched.h \
  /usr/include/x86_64-linux-gnu/bits/types/time_t.h \
  /usr/include/x86_64-linux-gnu/bits/types/struct_timespec.h \
@@ -60,8 +60,8 @@ CMakeFiles/tessera.dir/src/main.c.o: /work/main/src/main.c \
  /usr/include/x86_64-linux-gnu/bits/types/struct___jmp_buf_tag.h \
  /usr/include/x86_64-linux-gnu/bits/pthread_stack_min-dynamic.h \
  /usr/include/x86_64-linux-gnu/bits/pthread_stack_min.h \
- /work/main/src/server/http.h /work/main/src/server/app.h \
- /usr/include/signal.h \
+ /work/main/src/server/response.h /work/main/src/server/http.h \
+ /work/main/src/server/app.h /usr/include/signal.h \
  /usr/include/x86_64-linux-gnu/bits/signum-generic.h \
  /usr/include/x86_64-linux-gnu/bits/signum-arch.h \
  /usr/include/x86_64-linux-gnu/bits/types/sig_atomic_t.h \

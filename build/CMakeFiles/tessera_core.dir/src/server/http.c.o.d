@@ -33,7 +33,7 @@ CMakeFiles/tessera_core.dir/src/server/http.c.o: \
  /work/main/src/encode/encode.h /work/main/src/image/image.h \
  /work/main/src/protocol/iiif_parse.h /work/main/src/util/status.h \
  /work/main/src/util/buf.h /work/main/src/protocol/iiif_plan.h \
- /work/main/src/server/response.h /usr/include/pthread.h \
+ /work/main/src/server/admission.h /usr/include/pthread.h \
  /usr/include/sched.h /usr/include/x86_64-linux-gnu/bits/types/time_t.h \
  /usr/include/x86_64-linux-gnu/bits/types/struct_timespec.h \
  /usr/include/x86_64-linux-gnu/bits/endian.h \
@@ -60,8 +60,8 @@ CMakeFiles/tessera_core.dir/src/server/http.c.o: \
  /usr/include/x86_64-linux-gnu/bits/types/struct___jmp_buf_tag.h \
  /usr/include/x86_64-linux-gnu/bits/pthread_stack_min-dynamic.h \
  /usr/include/x86_64-linux-gnu/bits/pthread_stack_min.h \
- /usr/include/arpa/inet.h /usr/include/netinet/in.h \
- /usr/include/x86_64-linux-gnu/sys/socket.h \
+ /work/main/src/server/response.h /usr/include/arpa/inet.h \
+ /usr/include/netinet/in.h /usr/include/x86_64-linux-gnu/sys/socket.h \
  /usr/include/x86_64-linux-gnu/bits/types/struct_iovec.h \
  /usr/include/x86_64-linux-gnu/bits/socket.h \
  /usr/include/x86_64-linux-gnu/sys/types.h /usr/include/endian.h \

@@ -1,0 +1,274 @@
+/* Plain JPEG reader over libjpeg-turbo: DCT scaling plus cropped, skipped scanlines for regions. */
+#include "image/reader.h"
+
+/* jpeglib.h uses FILE without including stdio.h. */
+#include <stdio.h>
+#include <jpeglib.h>
+#include <jerror.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JPEG_MAX_DIM 65535u
+
+struct jpeg_priv {
+    char *path;
+    bool cmyk;
+};
+
+struct jpeg_err_ctx {
+    struct jpeg_error_mgr mgr;
+    jmp_buf jump;
+    struct ts_err *err;
+    bool eof_warned;
+};
+
+static void jpeg_on_error(j_common_ptr cinfo)
+{
+    struct jpeg_err_ctx *e = (struct jpeg_err_ctx *)cinfo->err;
+    char msg[JMSG_LENGTH_MAX];
+    cinfo->err->format_message(cinfo, msg);
+    ts_fail(e->err, TS_ECODEC, "libjpeg: %s", msg);
+    longjmp(e->jump, 1);
+}
+
+/* Warnings are silent, but a file that ends early is reported as corrupt, not painted gray. */
+static void jpeg_on_message(j_common_ptr cinfo, int level)
+{
+    struct jpeg_err_ctx *e = (struct jpeg_err_ctx *)cinfo->err;
+    if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF)
+        e->eof_warned = true;
+}
+
+static bool jpeg_is_jpeg(const char *path)
+{
+    uint8_t m[3];
+    size_t n = 0;
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        n = fread(m, 1, sizeof m, f);
+        fclose(f);
+    }
+    return n == 3 && m[0] == 0xff && m[1] == 0xd8 && m[2] == 0xff;
+}
+
+/* Smallest n in 1..8 whose n/8-scaled region is still at least min_w x min_h. */
+static unsigned jpeg_pick_scale(const struct ts_read_req *q)
+{
+    uint32_t mw = q->min_w == 0 || q->min_w > q->w ? q->w : q->min_w;
+    uint32_t mh = q->min_h == 0 || q->min_h > q->h ? q->h : q->min_h;
+    for (unsigned n = 1; n < 8; n++) {
+        /* floor of the scaled region: conservative against the ceil libjpeg applies. */
+        if ((uint64_t)q->w * n / 8 >= mw && (uint64_t)q->h * n / 8 >= mh)
+            return n;
+    }
+    return 8;
+}
+
+static void jpeg_cmyk_to_rgb(uint8_t *row, uint32_t n, bool inverted)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *s = row + (size_t)i * 4;
+        uint32_t c = s[0], m = s[1], y = s[2], k = s[3];
+        if (!inverted)
+            c = 255 - c, m = 255 - m, y = 255 - y, k = 255 - k;
+        /* Adobe stores inverted ink, so the stored values are already "255 - ink". */
+        row[i * 3 + 0] = (uint8_t)((c * k + 127) / 255);
+        row[i * 3 + 1] = (uint8_t)((m * k + 127) / 255);
+        row[i * 3 + 2] = (uint8_t)((y * k + 127) / 255);
+    }
+}
+
+static void jpeg_set_out_space(struct jpeg_decompress_struct *ci)
+{
+    if (ci->num_components == 1)
+        ci->out_color_space = JCS_GRAYSCALE;
+    else if (ci->jpeg_color_space == JCS_CMYK || ci->jpeg_color_space == JCS_YCCK)
+        ci->out_color_space = JCS_CMYK;
+    else
+        ci->out_color_space = JCS_RGB;
+}
+
+struct jpeg_job {
+    struct jpeg_decompress_struct ci;
+    struct jpeg_err_ctx e;
+    FILE *f;
+    uint8_t *line;
+};
+
+static void jpeg_job_end(struct jpeg_job *j)
+{
+    jpeg_destroy_decompress(&j->ci);
+    if (j->f)
+        fclose(j->f);
+    free(j->line);
+}
+
+/* Runs inside setjmp: any libjpeg error longjmps back to the caller, which owns cleanup. */
+static int jpeg_decode_region(struct jpeg_job *j, const struct ts_read_req *q, bool cmyk,
+                              struct ts_image *out, struct ts_err *err)
+{
+    struct jpeg_decompress_struct *ci = &j->ci;
+    unsigned n = jpeg_pick_scale(q);
+    uint32_t sx0, sy0, sx1, sy1, rows, out_ch, in_ch;
+    JDIMENSION xoff, cw;
+    int rc;
+
+    jpeg_read_header(ci, TRUE);
+    jpeg_set_out_space(ci);
+    ci->scale_num = n;
+    ci->scale_denom = 8;
+    jpeg_start_decompress(ci);
+
+    sx0 = (uint32_t)((uint64_t)q->x * n / 8);
+    sy0 = (uint32_t)((uint64_t)q->y * n / 8);
+    sx1 = (uint32_t)(((uint64_t)(q->x + q->w) * n + 7) / 8);
+    sy1 = (uint32_t)(((uint64_t)(q->y + q->h) * n + 7) / 8);
+    if (sx1 > ci->output_width)
+        sx1 = ci->output_width;
+    if (sy1 > ci->output_height)
+        sy1 = ci->output_height;
+    if (sx0 >= sx1 || sy0 >= sy1)
+        return ts_fail(err, TS_ECODEC, "JPEG region empty after scaling");
+    in_ch = (uint32_t)ci->output_components;
+    out_ch = cmyk ? 3 : in_ch;
+    if ((rc = ts_image_alloc(out, sx1 - sx0, sy1 - sy0, out_ch)) != TS_OK)
+        return ts_fail(err, rc, "cannot allocate JPEG region");
+
+    xoff = sx0;
+    cw = sx1 - sx0;
+    if (xoff > 0 || cw < ci->output_width)
+        jpeg_crop_scanline(ci, &xoff, &cw);
+    if (!(j->line = malloc((size_t)cw * in_ch)))
+        return ts_fail(err, TS_ENOMEM, "out of memory for a JPEG row");
+    if (sy0 > 0 && jpeg_skip_scanlines(ci, sy0) != sy0)
+        return ts_fail(err, TS_ECODEC, "JPEG ends before row %u", sy0);
+    for (rows = 0; rows < sy1 - sy0; rows++) {
+        JSAMPROW row = j->line;
+        if (jpeg_read_scanlines(ci, &row, 1) != 1 || j->e.eof_warned)
+            return ts_fail(err, TS_ECODEC, "JPEG data ends early");
+        if (cmyk)
+            jpeg_cmyk_to_rgb(j->line, cw, ci->saw_Adobe_marker);
+        memcpy(ts_image_row(out, rows), j->line + (size_t)(sx0 - xoff) * out_ch,
+               (size_t)(sx1 - sx0) * out_ch);
+    }
+    jpeg_abort_decompress(ci);
+    return TS_OK;
+}
+
+static int jpeg_read(struct ts_reader *r, const struct ts_read_req *q, struct ts_image *out,
+                     struct ts_err *err)
+{
+    struct jpeg_priv *p = r->priv;
+    struct jpeg_job *j = calloc(1, sizeof *j);
+    int rc;
+
+    out->data = NULL;
+    if (!j)
+        return ts_fail(err, TS_ENOMEM, "out of memory for JPEG decoder");
+    if (!(j->f = fopen(p->path, "rb"))) {
+        free(j);
+        return ts_fail(err, TS_EIO, "cannot reopen JPEG");
+    }
+    j->ci.err = jpeg_std_error(&j->e.mgr);
+    j->e.mgr.error_exit = jpeg_on_error;
+    j->e.mgr.emit_message = jpeg_on_message;
+    j->e.err = err;
+    jpeg_create_decompress(&j->ci);
+    jpeg_stdio_src(&j->ci, j->f);
+    /* The job lives on the heap, so nothing the decoder touched is clobbered by longjmp. */
+    if (setjmp(j->e.jump))
+        rc = TS_ECODEC;
+    else
+        rc = jpeg_decode_region(j, q, p->cmyk, out, err);
+    jpeg_job_end(j);
+    free(j);
+    if (rc != TS_OK)
+        ts_image_free(out);
+    return rc;
+}
+
+static void jpeg_close(struct ts_reader *r)
+{
+    if (!r)
+        return;
+    if (r->priv)
+        free(((struct jpeg_priv *)r->priv)->path);
+    free(r->priv);
+    free(r);
+}
+
+static const struct ts_reader_ops jpeg_ops = {"jpeg", jpeg_read, jpeg_close};
+
+/* Header only: the pixels are decoded per request. */
+static int jpeg_probe(const char *path, struct ts_reader *r, struct ts_err *err)
+{
+    struct jpeg_job *j = calloc(1, sizeof *j);
+    struct jpeg_priv *p = r->priv;
+    int rc = TS_OK;
+
+    if (!j)
+        return ts_fail(err, TS_ENOMEM, "out of memory for JPEG decoder");
+    if (!(j->f = fopen(path, "rb"))) {
+        free(j);
+        return ts_fail(err, TS_ENOTFOUND, "no such image");
+    }
+    j->ci.err = jpeg_std_error(&j->e.mgr);
+    j->e.mgr.error_exit = jpeg_on_error;
+    j->e.mgr.emit_message = jpeg_on_message;
+    j->e.err = err;
+    jpeg_create_decompress(&j->ci);
+    jpeg_stdio_src(&j->ci, j->f);
+    if (setjmp(j->e.jump)) {
+        rc = TS_ECODEC;
+    } else {
+        jpeg_read_header(&j->ci, TRUE);
+        if (j->ci.image_width == 0 || j->ci.image_height == 0 ||
+            j->ci.image_width > JPEG_MAX_DIM || j->ci.image_height > JPEG_MAX_DIM)
+            rc = ts_fail(err, TS_ECODEC, "JPEG dimensions out of range");
+        else if (j->ci.num_components != 1 && j->ci.num_components != 3 &&
+                 j->ci.num_components != 4)
+            rc = ts_fail(err, TS_EUNSUPPORTED, "JPEG with %d components",
+                         j->ci.num_components);
+        else if (j->ci.num_components == 4 && j->ci.jpeg_color_space != JCS_CMYK &&
+                 j->ci.jpeg_color_space != JCS_YCCK)
+            rc = ts_fail(err, TS_EUNSUPPORTED, "4-component JPEG that is not CMYK");
+        r->info.width = j->ci.image_width;
+        r->info.height = j->ci.image_height;
+        r->info.channels = j->ci.num_components == 1 ? 1 : 3;
+        p->cmyk = j->ci.num_components == 4;
+    }
+    jpeg_job_end(j);
+    free(j);
+    return rc;
+}
+
+int ts_jpeg_open(const char *path, struct ts_reader **out, struct ts_err *err)
+{
+    struct ts_reader *r;
+    struct jpeg_priv *p;
+    int rc;
+
+    *out = NULL;
+    if (!jpeg_is_jpeg(path))
+        return ts_fail(err, TS_EUNSUPPORTED, "not a JPEG file");
+    r = calloc(1, sizeof *r);
+    p = calloc(1, sizeof *p);
+    if (!r || !p || !(p->path = strdup(path))) {
+        free(p), free(r);
+        return ts_fail(err, TS_ENOMEM, "out of memory opening JPEG");
+    }
+    r->ops = &jpeg_ops;
+    r->priv = p;
+    if ((rc = jpeg_probe(path, r, err)) != TS_OK) {
+        jpeg_close(r);
+        return rc;
+    }
+    r->info.bits_per_sample = 8;
+    r->info.nlevels = 1;
+    r->info.levels[0].width = r->info.width;
+    r->info.levels[0].height = r->info.height;
+    r->info.format = "jpeg";
+    *out = r;
+    return TS_OK;
+}

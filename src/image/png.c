@@ -1,0 +1,223 @@
+/* PNG reader over libspng: decodes row by row and keeps only the rows of the requested region. */
+#include "image/reader.h"
+
+#include <spng.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PNG_MAX_DIM (1u << 30)
+#define PNG_CHUNK_LIMIT ((size_t)64 << 20)
+
+struct png_priv {
+    char *path;
+    bool wide;       /* 16-bit samples */
+    bool interlaced; /* Adam7 rows arrive in passes, so such images decode whole */
+};
+
+/* A decoder context on an open file with our limits; NULL on failure. */
+static spng_ctx *png_ctx(FILE *f)
+{
+    spng_ctx *ctx = spng_ctx_new(0);
+    if (!ctx)
+        return NULL;
+    if (spng_set_image_limits(ctx, PNG_MAX_DIM, PNG_MAX_DIM) ||
+        spng_set_chunk_limits(ctx, PNG_CHUNK_LIMIT, PNG_CHUNK_LIMIT) ||
+        spng_set_png_file(ctx, f)) {
+        spng_ctx_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+static bool png_is_png(const char *path)
+{
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
+    uint8_t m[8];
+    size_t n = 0;
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        n = fread(m, 1, sizeof m, f);
+        fclose(f);
+    }
+    return n == 8 && memcmp(m, sig, 8) == 0;
+}
+
+/* Copies pixels [x, x+w) of an RGBA8/RGBA16 row into out's channel layout. */
+static void png_convert(const uint8_t *src, bool wide, uint32_t x, uint32_t w, uint32_t ch,
+                        uint8_t *dst)
+{
+    static const uint8_t pick[4][4] = {{0}, {0, 3}, {0, 1, 2}, {0, 1, 2, 3}};
+    for (uint32_t i = 0; i < w; i++) {
+        size_t s = ((size_t)x + i) * 4;
+        for (uint32_t c = 0; c < ch; c++) {
+            if (wide) {
+                uint16_t v;
+                memcpy(&v, src + (s + pick[ch - 1][c]) * 2, 2);
+                dst[(size_t)i * ch + c] = (uint8_t)((v * 255u + 32767u) / 65535u);
+            } else {
+                dst[(size_t)i * ch + c] = src[s + pick[ch - 1][c]];
+            }
+        }
+    }
+}
+
+static int png_decode(struct png_priv *p, spng_ctx *ctx, const struct ts_read_req *q,
+                      uint32_t ch, struct ts_image *out, struct ts_err *err)
+{
+    int fmt = p->wide ? SPNG_FMT_RGBA16 : SPNG_FMT_RGBA8;
+    size_t row_len, img_len;
+    uint8_t *buf;
+    int e;
+    uint32_t y;
+    struct spng_ihdr ih;
+
+    if ((e = spng_get_ihdr(ctx, &ih)) != 0)
+        return ts_fail(err, TS_ECODEC, "libspng: %s", spng_strerror(e));
+    if (!ts_mul3_size(ih.width, 4, p->wide ? 2 : 1, &row_len))
+        return ts_fail(err, TS_ECODEC, "PNG row size overflows");
+    if (p->interlaced) {
+        if ((e = spng_decoded_image_size(ctx, fmt, &img_len)) != 0)
+            return ts_fail(err, TS_ECODEC, "libspng: %s", spng_strerror(e));
+        if (!(buf = malloc(img_len)))
+            return ts_fail(err, TS_ENOMEM, "out of memory for an interlaced PNG");
+        if ((e = spng_decode_image(ctx, buf, img_len, fmt, SPNG_DECODE_TRNS)) != 0) {
+            free(buf);
+            return ts_fail(err, TS_ECODEC, "libspng: %s", spng_strerror(e));
+        }
+        for (y = 0; y < q->h; y++)
+            png_convert(buf + (size_t)(q->y + y) * row_len, p->wide, q->x, q->w, ch,
+                        ts_image_row(out, y));
+        free(buf);
+        return TS_OK;
+    }
+    if ((e = spng_decode_image(ctx, NULL, 0, fmt, SPNG_DECODE_TRNS | SPNG_DECODE_PROGRESSIVE)))
+        return ts_fail(err, TS_ECODEC, "libspng: %s", spng_strerror(e));
+    if (!(buf = malloc(row_len)))
+        return ts_fail(err, TS_ENOMEM, "out of memory for a PNG row");
+    for (y = 0; y < q->y + q->h; y++) {
+        e = spng_decode_row(ctx, buf, row_len);
+        /* SPNG_EOI comes with the last row, which is still valid. */
+        if (e != 0 && !(e == SPNG_EOI && y == ih.height - 1)) {
+            free(buf);
+            return ts_fail(err, TS_ECODEC, "libspng: %s", spng_strerror(e));
+        }
+        if (y >= q->y)
+            png_convert(buf, p->wide, q->x, q->w, ch, ts_image_row(out, y - q->y));
+    }
+    free(buf);
+    return TS_OK;
+}
+
+static int png_read(struct ts_reader *r, const struct ts_read_req *q, struct ts_image *out,
+                    struct ts_err *err)
+{
+    struct png_priv *p = r->priv;
+    spng_ctx *ctx;
+    FILE *f;
+    int rc;
+
+    out->data = NULL;
+    if (!(f = fopen(p->path, "rb")))
+        return ts_fail(err, TS_EIO, "cannot reopen PNG");
+    if (!(ctx = png_ctx(f))) {
+        fclose(f);
+        return ts_fail(err, TS_ENOMEM, "cannot create PNG decoder");
+    }
+    rc = ts_image_alloc(out, q->w, q->h, r->info.channels);
+    if (rc != TS_OK)
+        rc = ts_fail(err, rc, "cannot allocate %ux%u region", q->w, q->h);
+    else
+        rc = png_decode(p, ctx, q, r->info.channels, out, err);
+    spng_ctx_free(ctx);
+    fclose(f);
+    if (rc != TS_OK)
+        ts_image_free(out);
+    return rc;
+}
+
+static void png_close(struct ts_reader *r)
+{
+    if (!r)
+        return;
+    if (r->priv)
+        free(((struct png_priv *)r->priv)->path);
+    free(r->priv);
+    free(r);
+}
+
+static const struct ts_reader_ops png_ops = {"png", png_read, png_close};
+
+static int png_probe(const char *path, struct ts_reader *r, struct ts_err *err)
+{
+    struct png_priv *p = r->priv;
+    struct spng_ihdr ih;
+    struct spng_trns trns;
+    spng_ctx *ctx;
+    bool has_trns = false;
+    int e;
+    FILE *f = fopen(path, "rb");
+
+    if (!f)
+        return ts_fail(err, TS_ENOTFOUND, "no such image");
+    if (!(ctx = png_ctx(f))) {
+        fclose(f);
+        return ts_fail(err, TS_ENOMEM, "cannot create PNG decoder");
+    }
+    e = spng_get_ihdr(ctx, &ih);
+    if (e == 0) {
+        /* Reading tRNS walks the chunks up to the image data, which also checks them. */
+        int te = spng_get_trns(ctx, &trns);
+        has_trns = te == 0;
+        if (te != 0 && te != SPNG_ECHUNKAVAIL)
+            e = te;
+    }
+    spng_ctx_free(ctx);
+    fclose(f);
+    if (e != 0)
+        return ts_fail(err, TS_ECODEC, "libspng: %s", spng_strerror(e));
+
+    switch (ih.color_type) {
+    case SPNG_COLOR_TYPE_GRAYSCALE: r->info.channels = has_trns ? 2 : 1; break;
+    case SPNG_COLOR_TYPE_GRAYSCALE_ALPHA: r->info.channels = 2; break;
+    case SPNG_COLOR_TYPE_TRUECOLOR:
+    case SPNG_COLOR_TYPE_INDEXED: r->info.channels = has_trns ? 4 : 3; break;
+    case SPNG_COLOR_TYPE_TRUECOLOR_ALPHA: r->info.channels = 4; break;
+    default: return ts_fail(err, TS_ECODEC, "PNG colour type %u", ih.color_type);
+    }
+    p->wide = ih.bit_depth == 16;
+    p->interlaced = ih.interlace_method != SPNG_INTERLACE_NONE;
+    r->info.width = ih.width;
+    r->info.height = ih.height;
+    r->info.bits_per_sample = p->wide ? 16 : 8;
+    return TS_OK;
+}
+
+int ts_png_open(const char *path, struct ts_reader **out, struct ts_err *err)
+{
+    struct ts_reader *r;
+    struct png_priv *p;
+    int rc;
+
+    *out = NULL;
+    if (!png_is_png(path))
+        return ts_fail(err, TS_EUNSUPPORTED, "not a PNG file");
+    r = calloc(1, sizeof *r);
+    p = calloc(1, sizeof *p);
+    if (!r || !p || !(p->path = strdup(path))) {
+        free(p), free(r);
+        return ts_fail(err, TS_ENOMEM, "out of memory opening PNG");
+    }
+    r->ops = &png_ops;
+    r->priv = p;
+    if ((rc = png_probe(path, r, err)) != TS_OK) {
+        png_close(r);
+        return rc;
+    }
+    r->info.nlevels = 1;
+    r->info.levels[0].width = r->info.width;
+    r->info.levels[0].height = r->info.height;
+    r->info.format = "png";
+    *out = r;
+    return TS_OK;
+}

@@ -1,0 +1,78 @@
+/* Opens an image by sniffing its first bytes and checks every read request before a codec sees it. */
+#include "image/reader.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+enum sniffed { SNIFF_UNKNOWN, SNIFF_TIFF, SNIFF_JPEG, SNIFF_PNG };
+
+static enum sniffed reader_sniff(const uint8_t *m, size_t n)
+{
+    static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
+    if (n >= 4 && ((m[0] == 'I' && m[1] == 'I' && (m[2] == 42 || m[2] == 43) && m[3] == 0) ||
+                   (m[0] == 'M' && m[1] == 'M' && m[2] == 0 && (m[3] == 42 || m[3] == 43))))
+        return SNIFF_TIFF;
+    if (n >= 3 && m[0] == 0xff && m[1] == 0xd8 && m[2] == 0xff)
+        return SNIFF_JPEG;
+    if (n >= 8 && memcmp(m, png_sig, 8) == 0)
+        return SNIFF_PNG;
+    return SNIFF_UNKNOWN;
+}
+
+int ts_reader_open(const char *path, struct ts_reader **out, struct ts_err *err)
+{
+    uint8_t magic[8];
+    size_t n;
+    struct stat st;
+    FILE *f;
+
+    *out = NULL;
+    f = fopen(path, "rb");
+    if (!f) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return ts_fail(err, TS_ENOTFOUND, "no such image");
+        return ts_fail(err, TS_EIO, "cannot open image: %s", strerror(errno));
+    }
+    /* A directory opens fine with fopen on Linux; it is still not an image. */
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return ts_fail(err, TS_ENOTFOUND, "not a regular file");
+    }
+    n = fread(magic, 1, sizeof magic, f);
+    fclose(f);
+
+    switch (reader_sniff(magic, n)) {
+    case SNIFF_TIFF: return ts_tiff_open(path, out, err);
+    case SNIFF_JPEG: return ts_jpeg_open(path, out, err);
+    case SNIFF_PNG: return ts_png_open(path, out, err);
+    default: return ts_fail(err, TS_EUNSUPPORTED, "unsupported image format");
+    }
+}
+
+int ts_reader_read(struct ts_reader *r, const struct ts_read_req *req, struct ts_image *out,
+                   struct ts_err *err)
+{
+    const struct ts_level *lv;
+
+    if (!r || !req || !out)
+        return ts_fail(err, TS_EINVAL, "reader read: missing argument");
+    out->data = NULL;
+    if (req->level >= r->info.nlevels)
+        return ts_fail(err, TS_EINVAL, "level %u out of range (%u levels)", req->level,
+                       r->info.nlevels);
+    lv = &r->info.levels[req->level];
+    /* Subtraction form so that x + w cannot wrap. */
+    if (req->w == 0 || req->h == 0 || req->x >= lv->width || req->y >= lv->height ||
+        req->w > lv->width - req->x || req->h > lv->height - req->y)
+        return ts_fail(err, TS_EINVAL, "region %u,%u,%u,%u outside level %u (%ux%u)", req->x,
+                       req->y, req->w, req->h, req->level, lv->width, lv->height);
+    return r->ops->read(r, req, out, err);
+}
+
+void ts_reader_close(struct ts_reader *r)
+{
+    if (r && r->ops && r->ops->close)
+        r->ops->close(r);
+}

@@ -1,0 +1,564 @@
+/* TIFF reader over libtiff: pyramid discovery (IFDs or SubIFDs) and region reads of only the tiles needed. */
+#include "image/reader.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <tiffio.h>
+
+#define TIFF_MAX_DIM (1u << 30)
+#define TIFF_MAX_TILE 16384u
+#define TIFF_MAX_DIRS 256
+#define TIFF_MAX_SUBIFDS 64
+/* A single strip larger than this would need one huge decode for any region of it. */
+#define TIFF_MAX_SCRATCH ((size_t)1 << 30)
+
+enum tiff_alpha { ALPHA_NONE, ALPHA_UNASSOC, ALPHA_ASSOC };
+
+struct tiff_level {
+    bool sub;      /* reached through a SubIFD offset rather than an IFD index */
+    tdir_t dir;
+    uint64_t off;
+    uint32_t width, height;
+    uint32_t tile_w, tile_h; /* 0 when striped */
+    uint32_t rows_per_strip;
+    uint16_t spp, bps, photometric, compression;
+    enum tiff_alpha alpha;
+    uint32_t channels; /* delivered */
+    size_t row_bytes;  /* one row of a tile or strip as decoded */
+    uint8_t pal[256][3];
+};
+
+struct tiff_priv {
+    TIFF *tif;
+    int cur; /* index into lv of the loaded directory, -1 when unknown */
+    struct ts_err lib_err; /* first libtiff error since the last reset */
+    uint32_t nlv;
+    struct tiff_level lv[TS_MAX_LEVELS];
+    uint8_t *scratch;
+    size_t scratch_cap;
+};
+
+static int tiff_on_error(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
+{
+    struct tiff_priv *p = user;
+    (void)tif;
+    if (p && p->lib_err.msg[0] == '\0') {
+        char msg[200];
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        ts_fail(&p->lib_err, TS_ECODEC, "libtiff %s: %s", module ? module : "", msg);
+    }
+    return 1; /* handled: never reach libtiff's default stderr handler */
+}
+
+static int tiff_on_warning(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
+{
+    (void)tif, (void)user, (void)module, (void)fmt, (void)ap;
+    return 1;
+}
+
+static int tiff_lib_fail(struct tiff_priv *p, struct ts_err *err, int status, const char *what)
+{
+    if (p->lib_err.msg[0])
+        return ts_fail(err, status, "%s: %s", what, p->lib_err.msg);
+    return ts_fail(err, status, "%s", what);
+}
+
+static bool tiff_is_tiff(const char *path)
+{
+    uint8_t m[4];
+    size_t n = 0;
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        n = fread(m, 1, sizeof m, f);
+        fclose(f);
+    }
+    return n == 4 && ((m[0] == 'I' && m[1] == 'I' && (m[2] == 42 || m[2] == 43) && m[3] == 0) ||
+                      (m[0] == 'M' && m[1] == 'M' && m[2] == 0 && (m[3] == 42 || m[3] == 43)));
+}
+
+static uint8_t tiff_16_to_8(uint32_t v)
+{
+    return (uint8_t)((v * 255u + 32767u) / 65535u);
+}
+
+static void tiff_load_palette(TIFF *tif, struct tiff_level *lv)
+{
+    uint16_t *r, *g, *b;
+    uint32_t n = 1u << lv->bps, i;
+    bool wide = false;
+    memset(lv->pal, 0, sizeof lv->pal);
+    if (!TIFFGetField(tif, TIFFTAG_COLORMAP, &r, &g, &b))
+        return;
+    /* Some old writers store 8-bit values in the 16-bit colour map. */
+    for (i = 0; i < n; i++)
+        if (r[i] > 255 || g[i] > 255 || b[i] > 255)
+            wide = true;
+    for (i = 0; i < n; i++) {
+        lv->pal[i][0] = wide ? tiff_16_to_8(r[i]) : (uint8_t)r[i];
+        lv->pal[i][1] = wide ? tiff_16_to_8(g[i]) : (uint8_t)g[i];
+        lv->pal[i][2] = wide ? tiff_16_to_8(b[i]) : (uint8_t)b[i];
+    }
+}
+
+static enum tiff_alpha tiff_alpha_kind(TIFF *tif, uint16_t spp, uint16_t base)
+{
+    uint16_t nextra = 0, *extra = NULL;
+    if (spp <= base || !TIFFGetField(tif, TIFFTAG_EXTRASAMPLES, &nextra, &extra) || nextra == 0)
+        return ALPHA_NONE;
+    if (extra[0] == EXTRASAMPLE_ASSOCALPHA)
+        return ALPHA_ASSOC;
+    if (extra[0] == EXTRASAMPLE_UNASSALPHA)
+        return ALPHA_UNASSOC;
+    return ALPHA_NONE;
+}
+
+/* Reads the current directory's layout into lv, refusing what we cannot or will not decode. */
+static int tiff_describe(TIFF *tif, struct tiff_level *lv, struct ts_err *err)
+{
+    uint32_t w = 0, h = 0;
+    uint16_t planar = PLANARCONFIG_CONTIG, fmt = SAMPLEFORMAT_UINT, inkset = INKSET_CMYK;
+    uint16_t base;
+    size_t bits;
+
+    if (!TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w) || !TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h))
+        return ts_fail(err, TS_ECODEC, "TIFF directory without image dimensions");
+    if (w == 0 || h == 0 || w > TIFF_MAX_DIM || h > TIFF_MAX_DIM)
+        return ts_fail(err, TS_ECODEC, "TIFF dimensions %ux%u out of range", w, h);
+    lv->width = w;
+    lv->height = h;
+    TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &lv->spp);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &lv->bps);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &planar);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &fmt);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &lv->compression);
+    if (!TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &lv->photometric))
+        lv->photometric = lv->spp >= 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK;
+    if (lv->spp == 0 || lv->spp > 16)
+        return ts_fail(err, TS_ECODEC, "TIFF samples per pixel %u out of range", lv->spp);
+    if (lv->bps != 1 && lv->bps != 2 && lv->bps != 4 && lv->bps != 8 && lv->bps != 16)
+        return ts_fail(err, TS_EUNSUPPORTED, "TIFF with %u bits per sample", lv->bps);
+    if (fmt != SAMPLEFORMAT_UINT)
+        return ts_fail(err, TS_EUNSUPPORTED, "TIFF sample format %u (only unsigned integers)", fmt);
+    if (planar != PLANARCONFIG_CONTIG && lv->spp > 1)
+        return ts_fail(err, TS_EUNSUPPORTED, "TIFF with separate colour planes");
+    if (!TIFFIsCODECConfigured(lv->compression))
+        return ts_fail(err, TS_EUNSUPPORTED, "TIFF compression %u not available",
+                       lv->compression);
+
+    switch (lv->photometric) {
+    case PHOTOMETRIC_MINISBLACK:
+    case PHOTOMETRIC_MINISWHITE:
+        base = 1;
+        break;
+    case PHOTOMETRIC_YCBCR:
+        if (lv->compression != COMPRESSION_JPEG)
+            return ts_fail(err, TS_EUNSUPPORTED, "YCbCr TIFF without JPEG compression");
+        /* libjpeg converts to RGB, so the decoded data is plain RGB from here on. */
+        if (!TIFFSetField(tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB))
+            return ts_fail(err, TS_ECODEC, "cannot set JPEG colour mode");
+        lv->photometric = PHOTOMETRIC_RGB;
+        base = 3;
+        break;
+    case PHOTOMETRIC_RGB:
+        base = 3;
+        break;
+    case PHOTOMETRIC_PALETTE:
+        if (lv->bps > 8)
+            return ts_fail(err, TS_EUNSUPPORTED, "TIFF palette with %u bits", lv->bps);
+        base = 1;
+        tiff_load_palette(tif, lv);
+        break;
+    case PHOTOMETRIC_SEPARATED:
+        TIFFGetFieldDefaulted(tif, TIFFTAG_INKSET, &inkset);
+        if (inkset != INKSET_CMYK)
+            return ts_fail(err, TS_EUNSUPPORTED, "TIFF with a non-CMYK ink set");
+        base = 4;
+        break;
+    default:
+        return ts_fail(err, TS_EUNSUPPORTED, "TIFF photometric interpretation %u",
+                       lv->photometric);
+    }
+    if (lv->spp < base)
+        return ts_fail(err, TS_ECODEC, "TIFF has %u samples, photometric needs %u", lv->spp,
+                       base);
+    /* A palette image's extra samples are rare enough to drop rather than carry. */
+    lv->alpha = lv->photometric == PHOTOMETRIC_PALETTE ? ALPHA_NONE
+                                                       : tiff_alpha_kind(tif, lv->spp, base);
+    if (lv->photometric == PHOTOMETRIC_PALETTE || lv->photometric == PHOTOMETRIC_SEPARATED)
+        lv->channels = 3;
+    else
+        lv->channels = base;
+    if (lv->alpha != ALPHA_NONE)
+        lv->channels++;
+
+    lv->tile_w = lv->tile_h = 0;
+    if (TIFFIsTiled(tif)) {
+        uint32_t tw = 0, th = 0;
+        TIFFGetField(tif, TIFFTAG_TILEWIDTH, &tw);
+        TIFFGetField(tif, TIFFTAG_TILELENGTH, &th);
+        if (tw == 0 || th == 0 || tw > TIFF_MAX_TILE || th > TIFF_MAX_TILE)
+            return ts_fail(err, TS_ECODEC, "TIFF tile size %ux%u out of range", tw, th);
+        lv->tile_w = tw;
+        lv->tile_h = th;
+    } else {
+        uint32_t rps = 0;
+        TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &rps);
+        lv->rows_per_strip = (rps == 0 || rps > h) ? h : rps;
+    }
+    /* Decoded row size, rounded up to whole bytes as libtiff packs sub-byte samples. */
+    if (!ts_mul3_size(lv->tile_w ? lv->tile_w : w, lv->spp, lv->bps, &bits))
+        return ts_fail(err, TS_ECODEC, "TIFF row size overflows");
+    lv->row_bytes = (bits + 7) / 8;
+    return TS_OK;
+}
+
+static bool tiff_same_aspect(uint32_t w, uint32_t h, uint32_t fw, uint32_t fh)
+{
+    /* |h - fh*w/fw| within a pixel, in the direction where rounding error is largest. */
+    int64_t d = (int64_t)h * fw - (int64_t)fh * w;
+    int64_t tol = fw > fh ? fw : fh;
+    return (d < 0 ? -d : d) <= tol;
+}
+
+static bool tiff_is_level(const struct tiff_level *full, const struct tiff_level *c)
+{
+    return c->channels == full->channels && c->width <= full->width &&
+           c->height <= full->height && (c->width < full->width || c->height < full->height) &&
+           tiff_same_aspect(c->width, c->height, full->width, full->height);
+}
+
+static int tiff_load_dir(struct tiff_priv *p, const struct tiff_level *lv)
+{
+    int ok = lv->sub ? TIFFSetSubDirectory(p->tif, lv->off) : TIFFSetDirectory(p->tif, lv->dir);
+    if (!ok)
+        return TS_ECODEC;
+    if (lv->compression == COMPRESSION_JPEG && lv->photometric == PHOTOMETRIC_RGB) {
+        uint16_t photo = 0;
+        TIFFGetField(p->tif, TIFFTAG_PHOTOMETRIC, &photo);
+        if (photo == PHOTOMETRIC_YCBCR &&
+            !TIFFSetField(p->tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB))
+            return TS_ECODEC;
+    }
+    return TS_OK;
+}
+
+static void tiff_add_candidate(struct tiff_priv *p, struct tiff_level *c)
+{
+    struct ts_err ignored;
+    if (p->nlv >= TS_MAX_LEVELS || tiff_describe(p->tif, c, &ignored) != TS_OK ||
+        !tiff_is_level(&p->lv[0], c))
+        return;
+    p->lv[p->nlv++] = *c;
+}
+
+static void tiff_find_levels(struct tiff_priv *p)
+{
+    uint16_t nsub = 0;
+    uint64_t *subs = NULL, offs[TIFF_MAX_SUBIFDS];
+    struct tiff_level c;
+    uint32_t i;
+
+    if (TIFFGetField(p->tif, TIFFTAG_SUBIFD, &nsub, &subs) && nsub > 0 && subs) {
+        if (nsub > TIFF_MAX_SUBIFDS)
+            nsub = TIFF_MAX_SUBIFDS;
+        /* The array belongs to the current directory, which the loop below replaces. */
+        memcpy(offs, subs, nsub * sizeof offs[0]);
+        for (i = 0; i < nsub; i++) {
+            memset(&c, 0, sizeof c);
+            c.sub = true;
+            c.off = offs[i];
+            if (TIFFSetSubDirectory(p->tif, offs[i]))
+                tiff_add_candidate(p, &c);
+        }
+        return;
+    }
+    for (tdir_t d = 1; d < TIFF_MAX_DIRS && TIFFReadDirectory(p->tif); d++) {
+        memset(&c, 0, sizeof c);
+        c.dir = d;
+        tiff_add_candidate(p, &c);
+    }
+}
+
+/* Largest first, and each level strictly smaller than the one before it. */
+static void tiff_sort_levels(struct tiff_priv *p)
+{
+    uint32_t i, j, n = 1;
+    for (i = 2; i < p->nlv; i++) {
+        struct tiff_level t = p->lv[i];
+        for (j = i; j > 1 && (uint64_t)p->lv[j - 1].width * p->lv[j - 1].height <
+                                 (uint64_t)t.width * t.height;
+             j--)
+            p->lv[j] = p->lv[j - 1];
+        p->lv[j] = t;
+    }
+    for (i = 1; i < p->nlv; i++) {
+        const struct tiff_level *prev = &p->lv[n - 1], *c = &p->lv[i];
+        if (c->width <= prev->width && c->height <= prev->height &&
+            (c->width < prev->width || c->height < prev->height))
+            p->lv[n++] = *c;
+    }
+    p->nlv = n;
+}
+
+static void tiff_close(struct ts_reader *r)
+{
+    struct tiff_priv *p;
+    if (!r)
+        return;
+    p = r->priv;
+    if (p) {
+        if (p->tif)
+            TIFFClose(p->tif);
+        free(p->scratch);
+        free(p);
+    }
+    free(r);
+}
+
+static int tiff_scratch(struct tiff_priv *p, size_t need, struct ts_err *err)
+{
+    uint8_t *s;
+    if (need > TIFF_MAX_SCRATCH)
+        return ts_fail(err, TS_ETOOLARGE, "TIFF tile or strip of %zu bytes is too large", need);
+    if (need <= p->scratch_cap)
+        return TS_OK;
+    s = realloc(p->scratch, need);
+    if (!s)
+        return ts_fail(err, TS_ENOMEM, "out of memory for a TIFF tile");
+    p->scratch = s;
+    p->scratch_cap = need;
+    return TS_OK;
+}
+
+static uint32_t tiff_raw(const uint8_t *row, uint16_t bps, size_t idx)
+{
+    if (bps == 8)
+        return row[idx];
+    if (bps == 16) {
+        uint16_t v;
+        memcpy(&v, row + idx * 2, 2);
+        return v;
+    }
+    size_t bit = idx * bps;
+    unsigned shift = 8u - bps - (unsigned)(bit & 7);
+    return (row[bit >> 3] >> shift) & ((1u << bps) - 1u);
+}
+
+static uint8_t tiff_scale(uint32_t v, uint16_t bps)
+{
+    if (bps == 8)
+        return (uint8_t)v;
+    if (bps == 16)
+        return tiff_16_to_8(v);
+    return (uint8_t)(v * 255u / ((1u << bps) - 1u));
+}
+
+static uint8_t tiff_unpremultiply(uint8_t v, uint8_t a)
+{
+    uint32_t u;
+    if (a == 0)
+        return 0;
+    u = ((uint32_t)v * 255u + a / 2u) / a;
+    return (uint8_t)(u > 255 ? 255 : u);
+}
+
+/* Converts n pixels starting at pixel sx of one decoded row into delivered 8-bit pixels. */
+static void tiff_convert(const struct tiff_level *lv, const uint8_t *src, uint32_t sx, uint32_t n,
+                         uint8_t *dst)
+{
+    const uint32_t spp = lv->spp, ch = lv->channels;
+    uint32_t i, c;
+
+    if (lv->bps == 8 && spp == ch && lv->alpha != ALPHA_ASSOC &&
+        (lv->photometric == PHOTOMETRIC_MINISBLACK || lv->photometric == PHOTOMETRIC_RGB)) {
+        memcpy(dst, src + (size_t)sx * spp, (size_t)n * spp);
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        size_t base = ((size_t)sx + i) * spp;
+        uint8_t *d = dst + (size_t)i * ch;
+        uint32_t ncolor = ch - (lv->alpha != ALPHA_NONE ? 1u : 0u);
+        switch (lv->photometric) {
+        case PHOTOMETRIC_PALETTE: {
+            uint32_t idx = tiff_raw(src, lv->bps, base);
+            d[0] = lv->pal[idx][0], d[1] = lv->pal[idx][1], d[2] = lv->pal[idx][2];
+            break;
+        }
+        case PHOTOMETRIC_SEPARATED: {
+            /* Naive CMYK without a profile: enough to see the picture, not to proof it. */
+            uint32_t k = 255u - tiff_scale(tiff_raw(src, lv->bps, base + 3), lv->bps);
+            for (c = 0; c < 3; c++) {
+                uint32_t ink = 255u - tiff_scale(tiff_raw(src, lv->bps, base + c), lv->bps);
+                d[c] = (uint8_t)((ink * k + 127u) / 255u);
+            }
+            break;
+        }
+        case PHOTOMETRIC_MINISWHITE:
+            d[0] = (uint8_t)(255u - tiff_scale(tiff_raw(src, lv->bps, base), lv->bps));
+            break;
+        default:
+            for (c = 0; c < ncolor; c++)
+                d[c] = tiff_scale(tiff_raw(src, lv->bps, base + c), lv->bps);
+        }
+        if (lv->alpha != ALPHA_NONE) {
+            uint32_t a_idx = lv->photometric == PHOTOMETRIC_SEPARATED ? 4 : ncolor;
+            uint8_t a = tiff_scale(tiff_raw(src, lv->bps, base + a_idx), lv->bps);
+            d[ncolor] = a;
+            if (lv->alpha == ALPHA_ASSOC)
+                for (c = 0; c < ncolor; c++)
+                    d[c] = tiff_unpremultiply(d[c], a);
+        }
+    }
+}
+
+static int tiff_read_tiles(struct tiff_priv *p, const struct tiff_level *lv,
+                           const struct ts_read_req *q, struct ts_image *out, struct ts_err *err)
+{
+    size_t tile_bytes;
+    uint32_t tx, ty, r;
+    int rc;
+
+    if (!ts_mul_size(lv->row_bytes, lv->tile_h, &tile_bytes))
+        return ts_fail(err, TS_ECODEC, "TIFF tile size overflows");
+    if ((rc = tiff_scratch(p, tile_bytes, err)) != TS_OK)
+        return rc;
+    for (ty = q->y / lv->tile_h; ty <= (q->y + q->h - 1) / lv->tile_h; ty++) {
+        for (tx = q->x / lv->tile_w; tx <= (q->x + q->w - 1) / lv->tile_w; tx++) {
+            uint32_t ox = tx * lv->tile_w, oy = ty * lv->tile_h;
+            uint32_t x0 = q->x > ox ? q->x : ox, y0 = q->y > oy ? q->y : oy;
+            uint32_t x1 = q->x + q->w, y1 = q->y + q->h;
+            ttile_t tile = TIFFComputeTile(p->tif, ox, oy, 0, 0);
+            tmsize_t got;
+            if (x1 - ox > lv->tile_w)
+                x1 = ox + lv->tile_w;
+            if (y1 - oy > lv->tile_h)
+                y1 = oy + lv->tile_h;
+            p->lib_err.msg[0] = '\0';
+            got = TIFFReadEncodedTile(p->tif, tile, p->scratch, (tmsize_t)tile_bytes);
+            if (got < 0)
+                return tiff_lib_fail(p, err, TS_ECODEC, "cannot decode TIFF tile");
+            if ((size_t)got < tile_bytes)
+                memset(p->scratch + got, 0, tile_bytes - (size_t)got);
+            for (r = y0; r < y1; r++)
+                tiff_convert(lv, p->scratch + (size_t)(r - oy) * lv->row_bytes, x0 - ox, x1 - x0,
+                             ts_image_row(out, r - q->y) + (size_t)(x0 - q->x) * out->channels);
+        }
+    }
+    return TS_OK;
+}
+
+static int tiff_read_strips(struct tiff_priv *p, const struct tiff_level *lv,
+                            const struct ts_read_req *q, struct ts_image *out, struct ts_err *err)
+{
+    uint32_t rps = lv->rows_per_strip, s, r;
+    size_t strip_bytes;
+    int rc;
+
+    if (!ts_mul_size(lv->row_bytes, rps, &strip_bytes))
+        return ts_fail(err, TS_ECODEC, "TIFF strip size overflows");
+    if ((rc = tiff_scratch(p, strip_bytes, err)) != TS_OK)
+        return rc;
+    for (s = q->y / rps; s <= (q->y + q->h - 1) / rps; s++) {
+        uint32_t oy = s * rps;
+        uint32_t y0 = q->y > oy ? q->y : oy, y1 = q->y + q->h;
+        uint32_t rows = lv->height - oy < rps ? lv->height - oy : rps;
+        size_t want = (size_t)rows * lv->row_bytes;
+        tmsize_t got;
+        if (y1 - oy > rows)
+            y1 = oy + rows;
+        p->lib_err.msg[0] = '\0';
+        got = TIFFReadEncodedStrip(p->tif, TIFFComputeStrip(p->tif, oy, 0), p->scratch,
+                                   (tmsize_t)want);
+        if (got < 0)
+            return tiff_lib_fail(p, err, TS_ECODEC, "cannot decode TIFF strip");
+        if ((size_t)got < want)
+            memset(p->scratch + got, 0, want - (size_t)got);
+        for (r = y0; r < y1; r++)
+            tiff_convert(lv, p->scratch + (size_t)(r - oy) * lv->row_bytes, q->x, q->w,
+                         ts_image_row(out, r - q->y));
+    }
+    return TS_OK;
+}
+
+static int tiff_read(struct ts_reader *r, const struct ts_read_req *q, struct ts_image *out,
+                     struct ts_err *err)
+{
+    struct tiff_priv *p = r->priv;
+    const struct tiff_level *lv = &p->lv[q->level];
+    int rc;
+
+    out->data = NULL;
+    if (p->cur != (int)q->level) {
+        p->lib_err.msg[0] = '\0';
+        p->cur = -1;
+        if (tiff_load_dir(p, lv) != TS_OK)
+            return tiff_lib_fail(p, err, TS_ECODEC, "cannot load TIFF directory");
+        p->cur = (int)q->level;
+    }
+    rc = ts_image_alloc(out, q->w, q->h, lv->channels);
+    if (rc != TS_OK)
+        return ts_fail(err, rc, "cannot allocate %ux%u region", q->w, q->h);
+    rc = lv->tile_w ? tiff_read_tiles(p, lv, q, out, err) : tiff_read_strips(p, lv, q, out, err);
+    if (rc != TS_OK)
+        ts_image_free(out);
+    return rc;
+}
+
+static const struct ts_reader_ops tiff_ops = {"tiff", tiff_read, tiff_close};
+
+int ts_tiff_open(const char *path, struct ts_reader **out, struct ts_err *err)
+{
+    struct ts_reader *r;
+    struct tiff_priv *p;
+    TIFFOpenOptions *opts;
+    int rc;
+    uint32_t i;
+
+    *out = NULL;
+    if (!tiff_is_tiff(path))
+        return ts_fail(err, TS_EUNSUPPORTED, "not a TIFF file");
+    r = calloc(1, sizeof *r);
+    p = calloc(1, sizeof *p);
+    opts = TIFFOpenOptionsAlloc();
+    if (!r || !p || !opts) {
+        free(r), free(p);
+        TIFFOpenOptionsFree(opts);
+        return ts_fail(err, TS_ENOMEM, "out of memory opening TIFF");
+    }
+    r->priv = p;
+    r->ops = &tiff_ops;
+    p->cur = -1;
+    TIFFOpenOptionsSetErrorHandlerExtR(opts, tiff_on_error, p);
+    TIFFOpenOptionsSetWarningHandlerExtR(opts, tiff_on_warning, p);
+    /* 'm': read(), not mmap: a file truncated under us must not SIGBUS the server. */
+    p->tif = TIFFOpenExt(path, "rm", opts);
+    TIFFOpenOptionsFree(opts);
+    if (!p->tif) {
+        rc = tiff_lib_fail(p, err, TS_ECODEC, "cannot open TIFF");
+        tiff_close(r);
+        return rc;
+    }
+    if ((rc = tiff_describe(p->tif, &p->lv[0], err)) != TS_OK) {
+        tiff_close(r);
+        return rc;
+    }
+    p->nlv = 1;
+    tiff_find_levels(p);
+    tiff_sort_levels(p);
+
+    r->info.width = p->lv[0].width;
+    r->info.height = p->lv[0].height;
+    r->info.channels = p->lv[0].channels;
+    r->info.bits_per_sample = p->lv[0].bps > 8 ? 16 : 8;
+    r->info.nlevels = p->nlv;
+    r->info.format = "tiff";
+    for (i = 0; i < p->nlv; i++) {
+        r->info.levels[i].width = p->lv[i].width;
+        r->info.levels[i].height = p->lv[i].height;
+        r->info.levels[i].tile_w = p->lv[i].tile_w;
+        r->info.levels[i].tile_h = p->lv[i].tile_h;
+    }
+    *out = r;
+    return TS_OK;
+}

@@ -1,0 +1,185 @@
+/* Plan -> pixels: pick the pyramid level, read, resample, apply quality, mirror and rotate. */
+#include "render/render.h"
+
+#include <math.h>
+
+/* Does `len` full-resolution pixels, at a level `lvl` pixels across out of `full`, still give
+ * at least `want` pixels? Exact integer maths, so 1411 -> 706 ratios are judged correctly. */
+static bool level_covers(uint32_t len, uint32_t lvl, uint32_t full, uint32_t want)
+{
+    return (uint64_t)len * lvl >= (uint64_t)want * full;
+}
+
+/* [start, start+len) of a full-resolution axis in a level's pixels, rounded outward and
+ * clipped, never empty. */
+static void level_span(uint32_t start, uint32_t len, uint32_t lvl, uint32_t full, uint32_t *o,
+                       uint32_t *olen)
+{
+    uint64_t a = (uint64_t)start * lvl / full;
+    uint64_t b = ((uint64_t)start + len) * lvl;
+    b = b / full + (b % full != 0);
+    if (b > lvl)
+        b = lvl;
+    if (a >= lvl)
+        a = lvl - 1;
+    if (b <= a)
+        b = a + 1;
+    *o = (uint32_t)a;
+    *olen = (uint32_t)(b - a);
+}
+
+int render_choose_level(const struct ts_image_info *info, const struct ts_plan *plan,
+                        struct ts_read_req *req)
+{
+    uint32_t fw, fh, best = 0;
+    const struct ts_level *lv;
+
+    if (!info || !plan || !req || info->nlevels < 1 || info->nlevels > TS_MAX_LEVELS)
+        return TS_EINVAL;
+    fw = info->levels[0].width;
+    fh = info->levels[0].height;
+    if (fw == 0 || fh == 0 || plan->rw == 0 || plan->rh == 0 || plan->out_w == 0 ||
+        plan->out_h == 0 || plan->rx >= fw || plan->ry >= fh || plan->rw > fw - plan->rx ||
+        plan->rh > fh - plan->ry)
+        return TS_EINVAL;
+    for (uint32_t i = 1; i < info->nlevels; i++) {
+        lv = &info->levels[i];
+        if (lv->width == 0 || lv->height == 0 || lv->width > fw || lv->height > fh)
+            break;
+        if (!level_covers(plan->rw, lv->width, fw, plan->out_w) ||
+            !level_covers(plan->rh, lv->height, fh, plan->out_h))
+            break;
+        best = i;
+    }
+    lv = &info->levels[best];
+    req->level = best;
+    level_span(plan->rx, plan->rw, lv->width, fw, &req->x, &req->w);
+    level_span(plan->ry, plan->rh, lv->height, fh, &req->y, &req->h);
+    /* A reader that can shrink while decoding (JPEG DCT scaling) may go as far as the target. */
+    req->min_w = plan->out_w < req->w ? plan->out_w : req->w;
+    req->min_h = plan->out_h < req->h ? plan->out_h : req->h;
+    return TS_OK;
+}
+
+/* Replaces *cur with *next, freeing the old pixels. */
+static void swap_in(struct ts_image *cur, struct ts_image *next)
+{
+    ts_image_free(cur);
+    *cur = *next;
+    next->data = NULL;
+}
+
+/* The exact plan region, in the delivered image's pixels: the read was rounded outward and
+ * perhaps shrunk by the reader, so the region sits at a sub-pixel offset inside it. */
+static void exact_rect(uint32_t start, uint32_t len, uint32_t full, uint32_t lvl, uint32_t rd0,
+                       uint32_t rdlen, uint32_t got, double *s, double *slen)
+{
+    double k = (double)got / rdlen;
+    double a = (double)start * lvl / full;
+    double b = ((double)start + len) * lvl / full;
+    *s = (a - rd0) * k;
+    *slen = (b - a) * k;
+    if (*s < 0.0)
+        *s = 0.0;
+    if (*s + *slen > got)
+        *slen = got - *s;
+}
+
+static int read_and_scale(struct ts_reader *reader, const struct ts_plan *plan,
+                          struct ts_image *out, struct ts_err *err)
+{
+    struct ts_read_req req;
+    struct ts_image img = {0}, tmp = {0};
+    const struct ts_image_info *info = &reader->info;
+    double sx, sy, sw, sh;
+    int rc;
+
+    rc = render_choose_level(info, plan, &req);
+    if (rc)
+        return ts_fail(err, rc, "region %u,%u,%u,%u does not fit the image %ux%u", plan->rx,
+                       plan->ry, plan->rw, plan->rh, info->levels[0].width, info->levels[0].height);
+    rc = ts_reader_read(reader, &req, &img, err);
+    if (rc)
+        return rc;
+    if (!img.data || img.width == 0 || img.height == 0 || img.width > req.w ||
+        img.height > req.h || img.channels < 1 || img.channels > 4) {
+        ts_image_free(&img);
+        return ts_fail(err, TS_ECODEC, "reader %s delivered an unexpected %ux%u image for %ux%u",
+                       reader->ops->name, img.width, img.height, req.w, req.h);
+    }
+    const struct ts_level *lv = &info->levels[req.level];
+    exact_rect(plan->rx, plan->rw, info->levels[0].width, lv->width, req.x, req.w, img.width, &sx,
+               &sw);
+    exact_rect(plan->ry, plan->rh, info->levels[0].height, lv->height, req.y, req.h, img.height,
+               &sy, &sh);
+    if (sx != 0.0 || sy != 0.0 || sw != plan->out_w || sh != plan->out_h ||
+        img.width != plan->out_w || img.height != plan->out_h) {
+        rc = render_resample_rect(&img, sx, sy, sw, sh, plan->out_w, plan->out_h, &tmp);
+        if (rc) {
+            ts_image_free(&img);
+            return ts_fail(err, rc, "cannot resample %ux%u to %ux%u", img.width, img.height,
+                           plan->out_w, plan->out_h);
+        }
+        swap_in(&img, &tmp);
+    }
+    *out = img;
+    return TS_OK;
+}
+
+/* 0, 90, 180 or 270 for quarter turns (360 counts as 0); -1 for anything else. */
+static int quarter_turn(double rotation)
+{
+    if (!isfinite(rotation))
+        return -1;
+    double r = fmod(rotation, 360.0);
+    if (r < 0.0)
+        r += 360.0;
+    if (r == 0.0 || r == 90.0 || r == 180.0 || r == 270.0)
+        return (int)r;
+    return -1;
+}
+
+int render_execute(struct ts_reader *reader, const struct ts_plan *plan, struct ts_image *out,
+                   struct ts_err *err)
+{
+    struct ts_image img = {0}, tmp = {0};
+    int turn, rc;
+
+    out->data = NULL;
+    if (!reader || !plan)
+        return ts_fail(err, TS_EINVAL, "render: missing reader or plan");
+    turn = quarter_turn(plan->rotation);
+    if (turn < 0)
+        return ts_fail(err, TS_EUNSUPPORTED, "rotation %g is not a multiple of 90 degrees",
+                       plan->rotation);
+    rc = read_and_scale(reader, plan, &img, err);
+    if (rc)
+        return rc;
+    /* Quality is per pixel, so it commutes with mirror and rotation; doing it first means the
+     * geometric steps move fewer channels. */
+    bool changes_channels = plan->quality == TS_QUALITY_BITONAL ||
+                            (plan->quality == TS_QUALITY_GRAY && img.channels >= 3);
+    if (changes_channels) {
+        rc = render_quality(&img, plan->quality, &tmp);
+        if (rc)
+            goto fail;
+        swap_in(&img, &tmp);
+    }
+    if (plan->mirror) {
+        rc = render_mirror(&img);
+        if (rc)
+            goto fail;
+    }
+    if (turn != 0) {
+        rc = render_rotate90(&img, turn, &tmp);
+        if (rc)
+            goto fail;
+        swap_in(&img, &tmp);
+    }
+    *out = img;
+    return TS_OK;
+
+fail:
+    ts_image_free(&img);
+    return ts_fail(err, rc, "render: transform failed (%s)", ts_status_name(rc));
+}

@@ -1,0 +1,184 @@
+/* Test helpers: mkdir -p, decoding with libraries independent of Tessera's readers, pixel comparison. */
+#include "testutil.h"
+
+#include "grid.h"
+#include "util/status.h"
+
+#include <errno.h>
+/* jpeglib.h uses FILE without including stdio.h. */
+#include <stdio.h>
+#include <jpeglib.h>
+#include <png.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <webp/decode.h>
+
+int tu_mkdirs(const char *path)
+{
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf)
+        return -1;
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] == '/' || buf[i] == '\0') {
+            char saved = buf[i];
+            buf[i] = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+                return -1;
+            buf[i] = saved;
+        }
+    }
+    return 0;
+}
+
+struct tu_jerr {
+    struct jpeg_error_mgr mgr;
+    jmp_buf jump;
+};
+
+static void tu_jpeg_error_exit(j_common_ptr cinfo)
+{
+    longjmp(((struct tu_jerr *)cinfo->err)->jump, 1);
+}
+
+static void tu_jpeg_silent(j_common_ptr cinfo, int level)
+{
+    (void)cinfo, (void)level;
+}
+
+static int tu_decode_jpeg(const uint8_t *data, size_t len, struct ts_image *out)
+{
+    struct jpeg_decompress_struct cinfo;
+    struct tu_jerr jerr;
+    struct ts_image img = {0};
+
+    cinfo.err = jpeg_std_error(&jerr.mgr);
+    jerr.mgr.error_exit = tu_jpeg_error_exit;
+    jerr.mgr.emit_message = tu_jpeg_silent;
+    if (setjmp(jerr.jump)) {
+        jpeg_destroy_decompress(&cinfo);
+        ts_image_free(out);
+        return -1;
+    }
+    jpeg_create_decompress(&cinfo);
+    jpeg_mem_src(&cinfo, data, (unsigned long)len);
+    jpeg_read_header(&cinfo, TRUE);
+    cinfo.out_color_space = cinfo.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_start_decompress(&cinfo);
+    if (ts_image_alloc(&img, cinfo.output_width, cinfo.output_height,
+                       (uint32_t)cinfo.output_components) != TS_OK) {
+        jpeg_destroy_decompress(&cinfo);
+        return -1;
+    }
+    /* out owns the pixels from here, so the error path can free them. */
+    *out = img;
+    while (cinfo.output_scanline < cinfo.output_height) {
+        JSAMPROW row = ts_image_row(out, cinfo.output_scanline);
+        jpeg_read_scanlines(&cinfo, &row, 1);
+    }
+    jpeg_finish_decompress(&cinfo);
+    jpeg_destroy_decompress(&cinfo);
+    return 0;
+}
+
+struct tu_mem {
+    const uint8_t *data;
+    size_t len, pos;
+};
+
+static void tu_png_read(png_structp png, png_bytep dst, png_size_t n)
+{
+    struct tu_mem *m = png_get_io_ptr(png);
+    if (n > m->len - m->pos)
+        png_error(png, "truncated");
+    memcpy(dst, m->data + m->pos, n);
+    m->pos += n;
+}
+
+static int tu_decode_png(const uint8_t *data, size_t len, struct ts_image *out)
+{
+    struct tu_mem mem = {data, len, 0};
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    struct ts_image img = {0};
+
+    if (!info) {
+        png_destroy_read_struct(&png, NULL, NULL);
+        return -1;
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_read_struct(&png, &info, NULL);
+        ts_image_free(out);
+        return -1;
+    }
+    png_set_read_fn(png, &mem, tu_png_read);
+    png_read_info(png, info);
+    png_set_expand(png);
+    png_set_scale_16(png);
+    png_read_update_info(png, info);
+    if (png_get_interlace_type(png, info) != PNG_INTERLACE_NONE)
+        png_error(png, "interlaced PNG not supported by the test decoder");
+    if (ts_image_alloc(&img, png_get_image_width(png, info), png_get_image_height(png, info),
+                       png_get_channels(png, info)) != TS_OK)
+        png_error(png, "alloc");
+    *out = img;
+    for (uint32_t y = 0; y < out->height; y++)
+        png_read_row(png, ts_image_row(out, y), NULL);
+    png_read_end(png, NULL);
+    png_destroy_read_struct(&png, &info, NULL);
+    return 0;
+}
+
+static int tu_decode_webp(const uint8_t *data, size_t len, struct ts_image *out)
+{
+    WebPBitstreamFeatures f;
+    uint32_t c;
+    size_t size;
+    if (WebPGetFeatures(data, len, &f) != VP8_STATUS_OK)
+        return -1;
+    c = f.has_alpha ? 4 : 3;
+    if (ts_image_alloc(out, (uint32_t)f.width, (uint32_t)f.height, c) != TS_OK)
+        return -1;
+    size = out->stride * out->height;
+    if (!(c == 4 ? WebPDecodeRGBAInto(data, len, out->data, size, (int)out->stride)
+                 : WebPDecodeRGBInto(data, len, out->data, size, (int)out->stride))) {
+        ts_image_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+int tu_decode(const uint8_t *data, size_t len, struct ts_image *out)
+{
+    static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
+    out->data = NULL;
+    if (len >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff)
+        return tu_decode_jpeg(data, len, out);
+    if (len >= 8 && memcmp(data, png_sig, 8) == 0)
+        return tu_decode_png(data, len, out);
+    if (len >= 12 && memcmp(data, "RIFF", 4) == 0 && memcmp(data + 8, "WEBP", 4) == 0)
+        return tu_decode_webp(data, len, out);
+    return -1;
+}
+
+int tu_pixel_diff(const struct ts_image *img, uint32_t x, uint32_t y, const uint8_t rgb[3])
+{
+    const uint8_t *p;
+    int worst = 0;
+    if (x >= img->width || y >= img->height)
+        return 256;
+    p = ts_image_row(img, y) + (size_t)x * img->channels;
+    if (img->channels <= 2) {
+        int d = abs((int)p[0] - (int)grid_luma(rgb));
+        return d;
+    }
+    for (int c = 0; c < 3; c++) {
+        int d = abs((int)p[c] - (int)rgb[c]);
+        if (d > worst)
+            worst = d;
+    }
+    return worst;
+}

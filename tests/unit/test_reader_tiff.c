@@ -1,0 +1,519 @@
+/* TIFF reader tests: generated grid TIFFs in every layout we support, real files, and malformed files. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "grid.h"
+#include "image/reader.h"
+#include "testutil.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <tiffio.h>
+
+static char g_case[1024];
+
+#define CHECK(cond, ...)                                                                        \
+    do {                                                                                        \
+        if (!(cond)) {                                                                          \
+            char m_[1024];                                                                       \
+            snprintf(m_, sizeof m_, __VA_ARGS__);                                               \
+            fail_msg("%s: %s (%s)", g_case, m_, #cond);                                         \
+        }                                                                                       \
+    } while (0)
+
+static void work_path(char *buf, size_t n, const char *name)
+{
+    assert_int_equal(tu_mkdirs(TESSERA_TEST_WORK), 0);
+    snprintf(buf, n, "%s/%s", TESSERA_TEST_WORK, name);
+}
+
+static void data_path(char *buf, size_t n, const char *name)
+{
+    snprintf(buf, n, "%s/%s", TESSERA_TEST_DATA, name);
+}
+
+static struct ts_image read_region(struct ts_reader *r, uint32_t level, uint32_t x, uint32_t y,
+                                   uint32_t w, uint32_t h)
+{
+    struct ts_read_req q = {.level = level, .x = x, .y = y, .w = w, .h = h};
+    struct ts_image img;
+    struct ts_err err = {{0}};
+    int rc = ts_reader_read(r, &q, &img, &err);
+    CHECK(rc == TS_OK, "read level %u %u,%u,%u,%u: %d %s", level, x, y, w, h, rc, err.msg);
+    CHECK(img.width == w && img.height == h, "region %ux%u, want %ux%u", img.width, img.height,
+          w, h);
+    return img;
+}
+
+/* Reads a region of a level and checks every cell centre inside it (and alpha where present). */
+static void check_grid_region(struct ts_reader *r, uint32_t level, uint32_t x, uint32_t y,
+                              uint32_t w, uint32_t h, int tol)
+{
+    const struct ts_level *lv = &r->info.levels[level];
+    struct ts_image img = read_region(r, level, x, y, w, h);
+    uint32_t checked = 0;
+    CHECK(img.channels == r->info.channels, "channels %u", img.channels);
+    for (uint32_t row = 0; row < GRID_CELLS; row++)
+        for (uint32_t col = 0; col < GRID_CELLS; col++) {
+            uint32_t cx = (uint32_t)(((uint64_t)col * 2 + 1) * lv->width / (2 * GRID_CELLS));
+            uint32_t cy = (uint32_t)(((uint64_t)row * 2 + 1) * lv->height / (2 * GRID_CELLS));
+            uint8_t rgb[3];
+            if (cx < x || cy < y || cx >= x + w || cy >= y + h)
+                continue;
+            grid_cell_color(col, row, rgb);
+            int d = tu_pixel_diff(&img, cx - x, cy - y, rgb);
+            CHECK(d <= tol, "level %u cell %u,%u at %u,%u differs by %d", level, col, row, cx, cy,
+                  d);
+            if (img.channels == 2 || img.channels == 4) {
+                uint8_t a = ts_image_row(&img, cy - y)[(size_t)(cx - x) * img.channels +
+                                                        img.channels - 1];
+                CHECK(a == (col == 0 && row == 0 ? 128 : 255), "alpha %u in cell %u,%u", a, col,
+                      row);
+            }
+            checked++;
+        }
+    CHECK(checked > 0, "no cell centre in region");
+    ts_image_free(&img);
+}
+
+static void write_grid_tiff(const char *path, uint32_t channels, const struct grid_tiff_opts *o)
+{
+    struct ts_image img;
+    assert_int_equal(grid_make(GRID_SIZE, GRID_SIZE, GRID_CELLS, channels, &img), TS_OK);
+    CHECK(grid_write_tiff(path, &img, o) == 0, "grid_write_tiff %s", path);
+    ts_image_free(&img);
+}
+
+/* Writes, opens and checks one generated pyramid: info, then regions across tile edges. */
+static void check_generated(uint32_t channels, const struct grid_tiff_opts *o, int tol)
+{
+    char path[512], name[128];
+    struct ts_reader *r = NULL;
+    struct ts_err err = {{0}};
+    static const uint32_t sizes[] = {1000, 500, 250};
+
+    snprintf(name, sizeof name, "grid-%s-c%d-%ub-%uch-l%d%s%s.tif", o->tiled ? "tiled" : "strip",
+             o->compression, o->bits, channels, (int)o->layout, o->ycbcr ? "-ycbcr" : "",
+             o->bigtiff ? "-big" : "");
+    snprintf(g_case, sizeof g_case, "%s", name);
+    work_path(path, sizeof path, name);
+    write_grid_tiff(path, channels, o);
+
+    int rc = ts_reader_open(path, &r, &err);
+    CHECK(rc == TS_OK, "open: %d %s", rc, err.msg);
+    CHECK(strcmp(r->info.format, "tiff") == 0, "format %s", r->info.format);
+    CHECK(r->info.width == 1000 && r->info.height == 1000, "size %ux%u", r->info.width,
+          r->info.height);
+    CHECK(r->info.channels == channels, "channels %u", r->info.channels);
+    CHECK(r->info.bits_per_sample == o->bits, "bits %u", r->info.bits_per_sample);
+    uint32_t want_levels = o->layout == GRID_FLAT ? 1 : 3;
+    CHECK(r->info.nlevels == want_levels, "levels %u, want %u", r->info.nlevels, want_levels);
+    for (uint32_t i = 0; i < r->info.nlevels; i++) {
+        CHECK(r->info.levels[i].width == sizes[i] && r->info.levels[i].height == sizes[i],
+              "level %u is %ux%u", i, r->info.levels[i].width, r->info.levels[i].height);
+        CHECK(r->info.levels[i].tile_w == (o->tiled ? o->tile : 0) &&
+                  r->info.levels[i].tile_h == (o->tiled ? o->tile : 0),
+              "level %u tile %ux%u", i, r->info.levels[i].tile_w, r->info.levels[i].tile_h);
+    }
+    check_grid_region(r, 0, 0, 0, 300, 300, tol);
+    check_grid_region(r, 0, 200, 150, 400, 500, tol);
+    check_grid_region(r, 0, 0, 0, 1000, 1000, tol);
+    if (r->info.nlevels > 1) {
+        check_grid_region(r, 1, 100, 200, 300, 250, tol);
+        check_grid_region(r, 2, 0, 0, 250, 250, tol);
+        /* Back to level 0 after others: the reader must reload the directory. */
+        check_grid_region(r, 0, 700, 700, 300, 300, tol);
+    }
+    ts_reader_close(r);
+}
+
+static void run_matrix(bool tiled, int compression, bool ycbcr)
+{
+    static const uint32_t bits[] = {8, 16};
+    bool jpeg = compression == COMPRESSION_JPEG;
+    for (size_t b = 0; b < 2; b++)
+        for (uint32_t ch = 1; ch <= 4; ch++) {
+            /* JPEG carries only 8-bit gray or RGB; the YCbCr variant only RGB. */
+            if (jpeg && (bits[b] != 8 || (ch != 1 && ch != 3) || (ycbcr && ch != 3)))
+                continue;
+            struct grid_tiff_opts o = {.compression = compression, .tiled = tiled, .tile = 256,
+                                       .bits = bits[b], .layout = GRID_PYRAMID_IFDS,
+                                       .jpeg_quality = 90, .ycbcr = ycbcr};
+            check_generated(ch, &o, jpeg ? 8 : 0);
+        }
+}
+
+static void test_tiled_uncompressed_matrix_reads_exact_cells(void **s)
+{
+    (void)s;
+    run_matrix(true, COMPRESSION_NONE, false);
+}
+
+static void test_tiled_deflate_matrix_reads_exact_cells(void **s)
+{
+    (void)s;
+    run_matrix(true, COMPRESSION_ADOBE_DEFLATE, false);
+}
+
+static void test_tiled_lzw_matrix_reads_exact_cells(void **s)
+{
+    (void)s;
+    run_matrix(true, COMPRESSION_LZW, false);
+}
+
+static void test_tiled_jpeg_reads_cells_within_tolerance(void **s)
+{
+    (void)s;
+    run_matrix(true, COMPRESSION_JPEG, false);
+    run_matrix(true, COMPRESSION_JPEG, true);
+}
+
+static void test_striped_matrix_reads_cells(void **s)
+{
+    (void)s;
+    run_matrix(false, COMPRESSION_NONE, false);
+    run_matrix(false, COMPRESSION_ADOBE_DEFLATE, false);
+    run_matrix(false, COMPRESSION_LZW, false);
+    run_matrix(false, COMPRESSION_JPEG, false);
+    run_matrix(false, COMPRESSION_JPEG, true);
+}
+
+static void test_subifd_pyramid_finds_all_levels(void **s)
+{
+    (void)s;
+    struct grid_tiff_opts o = {.compression = COMPRESSION_ADOBE_DEFLATE, .tiled = true,
+                               .tile = 256, .bits = 8, .layout = GRID_PYRAMID_SUBIFDS};
+    check_generated(3, &o, 0);
+    o.compression = COMPRESSION_JPEG, o.ycbcr = true, o.jpeg_quality = 90;
+    check_generated(3, &o, 8);
+    o.compression = COMPRESSION_LZW, o.ycbcr = false, o.bits = 16;
+    check_generated(4, &o, 0);
+}
+
+static void test_bigtiff_pyramid_reads_like_classic(void **s)
+{
+    (void)s;
+    struct grid_tiff_opts o = {.compression = COMPRESSION_LZW, .tiled = true, .tile = 256,
+                               .bits = 8, .layout = GRID_PYRAMID_IFDS, .bigtiff = true};
+    check_generated(3, &o, 0);
+    o.layout = GRID_PYRAMID_SUBIFDS, o.bits = 16;
+    check_generated(2, &o, 0);
+    o.layout = GRID_FLAT, o.tiled = false, o.bits = 8;
+    check_generated(1, &o, 0);
+}
+
+static void test_flat_tiff_has_one_level(void **s)
+{
+    (void)s;
+    struct grid_tiff_opts o = {.compression = COMPRESSION_PACKBITS, .tiled = true, .tile = 128,
+                               .bits = 8, .layout = GRID_FLAT};
+    check_generated(3, &o, 0);
+}
+
+static double mean_abs_diff(const struct ts_image *a, const struct ts_image *b, uint32_t bx,
+                            uint32_t by)
+{
+    uint64_t sum = 0, n = 0;
+    for (uint32_t y = 0; y < a->height; y++)
+        for (uint32_t x = 0; x < a->width * a->channels; x++) {
+            int va = ts_image_row(a, y)[x];
+            int vb = ts_image_row(b, by + y)[(size_t)bx * b->channels + x];
+            sum += (uint64_t)abs(va - vb);
+            n++;
+        }
+    return (double)sum / (double)n;
+}
+
+static struct ts_image decode_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    static uint8_t buf[1 << 20];
+    struct ts_image img;
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    assert_int_equal(tu_decode(buf, n, &img), 0);
+    return img;
+}
+
+static void test_retina_pyramid_levels_and_pixels(void **s)
+{
+    (void)s;
+    char path[512], jpg[512];
+    struct ts_reader *r = NULL;
+    struct ts_err err = {{0}};
+    static const uint32_t sizes[] = {1411, 705, 352, 176};
+
+    snprintf(g_case, sizeof g_case, "retina-pyr-jpeg-256.tif");
+    data_path(path, sizeof path, "retina-pyr-jpeg-256.tif");
+    assert_int_equal(ts_reader_open(path, &r, &err), TS_OK);
+    assert_int_equal(r->info.nlevels, 4);
+    assert_int_equal(r->info.channels, 3);
+    for (uint32_t i = 0; i < 4; i++) {
+        assert_int_equal(r->info.levels[i].width, sizes[i]);
+        assert_int_equal(r->info.levels[i].height, sizes[i]);
+        assert_int_equal(r->info.levels[i].tile_w, 256);
+    }
+    /* The pyramid was made from retina-1411x1411.jpg: decoded independently it must agree. */
+    data_path(jpg, sizeof jpg, "retina-1411x1411.jpg");
+    struct ts_image ref = decode_file(jpg);
+    struct ts_image a = read_region(r, 0, 400, 500, 600, 300);
+    double d = mean_abs_diff(&a, &ref, 400, 500);
+    CHECK(d < 4.0, "mean abs diff vs JPEG %.2f", d);
+    /* Level 1 at (300,300) covers level 0 around (600,600). */
+    struct ts_image b = read_region(r, 1, 250, 250, 100, 100);
+    struct ts_image c = read_region(r, 3, 0, 0, 176, 176);
+    uint8_t *pb = ts_image_row(&b, 50) + 50 * 3, *pa = ts_image_row(&ref, 601) + 601 * 3;
+    CHECK(abs(pb[1] - pa[1]) < 24, "level 1 green %u vs %u", pb[1], pa[1]);
+    CHECK(ts_image_row(&c, 0)[0] < 40, "corner of the fundus photo is dark: %u",
+          ts_image_row(&c, 0)[0]);
+    ts_image_free(&a), ts_image_free(&b), ts_image_free(&c), ts_image_free(&ref);
+    ts_reader_close(r);
+}
+
+static void test_striped_retina_matches_source_jpeg(void **s)
+{
+    (void)s;
+    char path[512], jpg[512];
+    struct ts_reader *r = NULL;
+    struct ts_err err = {{0}};
+    snprintf(g_case, sizeof g_case, "retina-striped-jpeg.tif");
+    data_path(path, sizeof path, "retina-striped-jpeg.tif");
+    data_path(jpg, sizeof jpg, "retina-1411x1411.jpg");
+    assert_int_equal(ts_reader_open(path, &r, &err), TS_OK);
+    assert_int_equal(r->info.nlevels, 1);
+    assert_int_equal(r->info.levels[0].tile_w, 0);
+    struct ts_image ref = decode_file(jpg);
+    /* Rows 100..400 span three 128-row strips. */
+    struct ts_image a = read_region(r, 0, 300, 100, 700, 300);
+    double d = mean_abs_diff(&a, &ref, 300, 100);
+    CHECK(d < 4.0, "mean abs diff vs JPEG %.2f", d);
+    ts_image_free(&a), ts_image_free(&ref);
+    ts_reader_close(r);
+}
+
+static void test_gray16_chessboard_both_byte_orders_agree(void **s)
+{
+    (void)s;
+    char le[512], be[512];
+    struct ts_reader *a = NULL, *b = NULL;
+    struct ts_err err = {{0}};
+    snprintf(g_case, sizeof g_case, "chessboard gray16");
+    data_path(le, sizeof le, "chessboard-200-gray16-le.tif");
+    data_path(be, sizeof be, "chessboard-200-gray16-be.tif");
+    assert_int_equal(ts_reader_open(le, &a, &err), TS_OK);
+    assert_int_equal(ts_reader_open(be, &b, &err), TS_OK);
+    assert_int_equal(a->info.bits_per_sample, 16);
+    assert_int_equal(a->info.channels, 1);
+    assert_int_equal(a->info.width, 200);
+    struct ts_image ia = read_region(a, 0, 0, 0, 200, 200);
+    struct ts_image ib = read_region(b, 0, 0, 0, 200, 200);
+    assert_memory_equal(ia.data, ib.data, 200 * 200);
+    /* The file stores 0..255 in 16-bit samples (vips getpoint gives 255 for white), so white
+     * reads as round(255 * 255 / 65535) = 1 and black as 0, in alternating 25 px squares. */
+    assert_int_equal(ts_image_row(&ia, 10)[10], (255 * 255 + 32767) / 65535);
+    assert_int_equal(ts_image_row(&ia, 10)[37], 0);
+    assert_int_equal(ts_image_row(&ia, 37)[37], (255 * 255 + 32767) / 65535);
+    ts_image_free(&ia), ts_image_free(&ib);
+    ts_reader_close(a), ts_reader_close(b);
+}
+
+static void test_multipage_second_page_is_not_a_level(void **s)
+{
+    (void)s;
+    char path[512];
+    struct ts_reader *r = NULL;
+    struct ts_err err = {{0}};
+    data_path(path, sizeof path, "multipage-2p-gray.tif");
+    assert_int_equal(ts_reader_open(path, &r, &err), TS_OK);
+    assert_int_equal(r->info.nlevels, 1);
+    assert_int_equal(r->info.width, 10);
+    assert_int_equal(r->info.height, 15);
+    ts_reader_close(r);
+}
+
+static void test_checkit_pass_files_read(void **s)
+{
+    (void)s;
+    static const char *names[] = {"pass_minimal_bigtiff.tiff64", "pass_minimal_valid.tiff",
+                                  "pass_minimal_valid_16bit.tiff",
+                                  "pass_minimal_valid_baseline_BigEndian.tiff",
+                                  "pass_minimal_valid_multiple_stripoffsets.tif",
+                                  "pass_minimal_valid_tiled.tiff",
+                                  "pass_minimal_valid_with_icc.tiff"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char path[512], name[256];
+        struct ts_reader *r = NULL;
+        struct ts_err err = {{0}};
+        snprintf(name, sizeof name, "checkit-tiff/%s", names[i]);
+        snprintf(g_case, sizeof g_case, "%s", name);
+        data_path(path, sizeof path, name);
+        int rc = ts_reader_open(path, &r, &err);
+        CHECK(rc == TS_OK, "open %d %s", rc, err.msg);
+        CHECK(r->info.width == 20 && r->info.height == 10, "size %ux%u", r->info.width,
+              r->info.height);
+        CHECK(r->info.channels == 1, "channels %u", r->info.channels);
+        struct ts_image img = read_region(r, 0, 0, 0, 20, 10);
+        if (strstr(names[i], "16bit") == NULL)
+            for (uint32_t k = 0; k < 200; k++)
+                CHECK(img.data[k] == 0 || img.data[k] == 255, "bilevel pixel %u = %u", k,
+                      img.data[k]);
+        ts_image_free(&img);
+        ts_reader_close(r);
+    }
+    /* 12-bit samples are refused cleanly rather than misread. */
+    char path[512];
+    struct ts_reader *r = NULL;
+    struct ts_err err = {{0}};
+    data_path(path, sizeof path, "checkit-tiff/pass_minimal_valid_12bit.tiff");
+    assert_int_equal(ts_reader_open(path, &r, &err), TS_EUNSUPPORTED);
+    assert_null(r);
+}
+
+static void test_checkit_fail_files_never_crash(void **s)
+{
+    (void)s;
+    char dirpath[512];
+    struct dirent *e;
+    int seen = 0, refused = 0;
+    data_path(dirpath, sizeof dirpath, "checkit-tiff");
+    DIR *d = opendir(dirpath);
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        char path[1024];
+        struct ts_reader *r = NULL;
+        struct ts_err err = {{0}};
+        if (strncmp(e->d_name, "fail_", 5) != 0)
+            continue;
+        snprintf(g_case, sizeof g_case, "%s", e->d_name);
+        snprintf(path, sizeof path, "%s/%s", dirpath, e->d_name);
+        seen++;
+        int rc = ts_reader_open(path, &r, &err);
+        CHECK(rc == TS_OK || rc == TS_ECODEC || rc == TS_EUNSUPPORTED, "open status %d", rc);
+        if (rc != TS_OK) {
+            CHECK(r == NULL && err.msg[0] != '\0', "failed open leaves no reader, says why");
+            refused++;
+            continue;
+        }
+        for (uint32_t l = 0; l < r->info.nlevels; l++) {
+            struct ts_read_req q = {.level = l, .w = r->info.levels[l].width,
+                                    .h = r->info.levels[l].height};
+            struct ts_image img;
+            rc = ts_reader_read(r, &q, &img, &err);
+            CHECK(rc == TS_OK || rc == TS_ECODEC || rc == TS_EUNSUPPORTED, "read status %d", rc);
+            if (rc == TS_OK)
+                ts_image_free(&img);
+            else
+                CHECK(img.data == NULL, "failed read leaves no pixels");
+        }
+        ts_reader_close(r);
+    }
+    closedir(d);
+    assert_int_equal(seen, 24);
+    assert_true(refused >= 3);
+}
+
+static void test_truncated_pyramid_fails_cleanly(void **s)
+{
+    (void)s;
+    static uint8_t buf[1 << 20];
+    char src[512], path[512];
+    struct ts_reader *r = NULL;
+    struct ts_err err = {{0}};
+    FILE *f;
+    data_path(src, sizeof src, "retina-pyr-jpeg-256.tif");
+    f = fopen(src, "rb");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    work_path(path, sizeof path, "retina-cut.tif");
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    /* Keep the first IFD and most tiles of level 0: the last tiles point past the end. */
+    assert_int_equal(fwrite(buf, 1, n / 3, f), n / 3);
+    fclose(f);
+    int rc = ts_reader_open(path, &r, &err);
+    assert_true(rc == TS_OK || rc == TS_ECODEC);
+    if (rc == TS_OK) {
+        struct ts_read_req q = {.level = 0, .w = r->info.width, .h = r->info.height};
+        struct ts_image img;
+        assert_int_equal(ts_reader_read(r, &q, &img, &err), TS_ECODEC);
+        assert_null(img.data);
+        assert_true(err.msg[0] != '\0');
+        ts_reader_close(r);
+    }
+}
+
+static void test_open_missing_file_is_not_found(void **s)
+{
+    (void)s;
+    struct ts_reader *r = NULL;
+    struct ts_err err = {{0}};
+    assert_int_equal(ts_reader_open(TESSERA_TEST_DATA "/no-such.tif", &r, &err), TS_ENOTFOUND);
+    assert_null(r);
+}
+
+static void test_open_unknown_bytes_is_unsupported(void **s)
+{
+    (void)s;
+    struct ts_reader *r = NULL;
+    struct ts_err err = {{0}};
+    assert_int_equal(ts_reader_open(TESSERA_TEST_DATA "/SOURCES.md", &r, &err), TS_EUNSUPPORTED);
+    assert_string_equal(err.msg, "unsupported image format");
+    assert_null(r);
+}
+
+static void test_read_outside_level_is_rejected(void **s)
+{
+    (void)s;
+    char path[512];
+    struct ts_reader *r = NULL;
+    struct ts_err err = {{0}};
+    struct ts_image img;
+    data_path(path, sizeof path, "retina-pyr-jpeg-256.tif");
+    assert_int_equal(ts_reader_open(path, &r, &err), TS_OK);
+    struct ts_read_req past_edge = {.level = 1, .x = 600, .y = 0, .w = 106, .h = 10};
+    struct ts_read_req wraps = {.level = 0, .x = 10, .y = 0, .w = UINT32_MAX - 5, .h = 10};
+    struct ts_read_req no_level = {.level = 4, .w = 1, .h = 1};
+    struct ts_read_req empty = {.level = 0, .w = 0, .h = 10};
+    struct ts_read_req edge = {.level = 1, .x = 600, .y = 700, .w = 105, .h = 5};
+    assert_int_equal(ts_reader_read(r, &past_edge, &img, &err), TS_EINVAL);
+    assert_int_equal(ts_reader_read(r, &wraps, &img, &err), TS_EINVAL);
+    assert_int_equal(ts_reader_read(r, &no_level, &img, &err), TS_EINVAL);
+    assert_int_equal(ts_reader_read(r, &empty, &img, &err), TS_EINVAL);
+    assert_int_equal(ts_reader_read(r, &edge, &img, &err), TS_OK);
+    assert_int_equal(img.width, 105);
+    assert_int_equal(img.height, 5);
+    ts_image_free(&img);
+    ts_reader_close(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tiled_uncompressed_matrix_reads_exact_cells),
+        cmocka_unit_test(test_tiled_deflate_matrix_reads_exact_cells),
+        cmocka_unit_test(test_tiled_lzw_matrix_reads_exact_cells),
+        cmocka_unit_test(test_tiled_jpeg_reads_cells_within_tolerance),
+        cmocka_unit_test(test_striped_matrix_reads_cells),
+        cmocka_unit_test(test_subifd_pyramid_finds_all_levels),
+        cmocka_unit_test(test_bigtiff_pyramid_reads_like_classic),
+        cmocka_unit_test(test_flat_tiff_has_one_level),
+        cmocka_unit_test(test_retina_pyramid_levels_and_pixels),
+        cmocka_unit_test(test_striped_retina_matches_source_jpeg),
+        cmocka_unit_test(test_gray16_chessboard_both_byte_orders_agree),
+        cmocka_unit_test(test_multipage_second_page_is_not_a_level),
+        cmocka_unit_test(test_checkit_pass_files_read),
+        cmocka_unit_test(test_checkit_fail_files_never_crash),
+        cmocka_unit_test(test_truncated_pyramid_fails_cleanly),
+        cmocka_unit_test(test_open_missing_file_is_not_found),
+        cmocka_unit_test(test_open_unknown_bytes_is_unsupported),
+        cmocka_unit_test(test_read_outside_level_is_rejected),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
