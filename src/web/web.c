@@ -156,7 +156,7 @@ static void listing_page(struct ts_app *app, const char *folder, const struct we
     char enc[WEB_PATH_MAX * 3 + 1], href[WEB_PATH_MAX * 3 + 32], thumb[WEB_PATH_MAX * 3 + 64];
     ts_buf_appendf(b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-                      "<title>Tessera: ");
+                      "<link rel=\"icon\" href=\"data:,\"><title>Tessera: ");
     append_html(b, folder[0] ? folder : "images");
     ts_buf_appendf(b, "</title><link rel=\"stylesheet\" href=\"/static/style.css\"></head>\n"
                       "<body class=\"browse\"><header><h1>Tessera</h1>");
