@@ -94,7 +94,7 @@ async function launch(pw) {
 
 // Watches a page: every request must go to the server's own origin, no script may fail.
 function watch(page, base) {
-  const seen = { foreign: [], errors: [], responses: [] };
+  const seen = { foreign: [], errors: [], console: [], responses: [] };
   page.on('request', (req) => {
     const url = req.url();
     if (!url.startsWith(base + '/') && !url.startsWith('data:') && !url.startsWith('blob:')) {
@@ -104,9 +104,17 @@ function watch(page, base) {
   page.on('response', (res) => seen.responses.push({ url: res.url(), status: res.status(),
                                                      type: res.headers()['content-type'] || '' }));
   page.on('pageerror', (e) => seen.errors.push('page error: ' + e.message));
+  // Blocked scripts, styles or fetches and failed loads are errors; other console errors are
+  // kept for tests that own all the page's code (libraries print deprecation notices there).
   page.on('console', (msg) => {
-    if (msg.type() === 'error') {
-      seen.errors.push('console: ' + msg.text());
+    if (msg.type() !== 'error') {
+      return;
+    }
+    const text = msg.text();
+    if (/Content Security Policy|Failed to load resource|Refused to/.test(text)) {
+      seen.errors.push('console: ' + text);
+    } else {
+      seen.console.push('console: ' + text);
     }
   });
   return seen;

@@ -1,9 +1,8 @@
 // End to end in headless Chromium: browse to an image, open the viewer, zoom, check the tiles.
 'use strict';
 
-const fs = require('node:fs');
 const path = require('node:path');
-const { run, watch, pictureStats, assert } = require('./harness.js');
+const { run, watch, pictureStats, assert, env } = require('./harness.js');
 
 const IMAGE_ID = 'eye/retina.tif';
 
@@ -54,6 +53,17 @@ function tileResponses(seen) {
                                       !/\/full\/!200,200\//.test(r.url));
 }
 
+// Saves a screenshot in the test's output folder and fails if the image area (left of the
+// panel, above the navigator) is one flat colour or nearly so: black, grey or white.
+async function notBlank(context, page, name) {
+  const shot = await page.screenshot({ path: path.join(env('TESSERA_E2E_OUT'), name) });
+  const area = await page.screenshot({ clip: { x: 0, y: 0, width: 900, height: 600 } });
+  const stats = await pictureStats(context, area);
+  console.log(name + ': image area ' + JSON.stringify(stats));
+  assert(shot.length > 0 && stats.stddev > 5 && stats.colours > 50,
+         'the image area of ' + name + ' is blank');
+}
+
 async function waitDrawn(page) {
   await page.waitForSelector('body[data-state="drawn"]', { timeout: 30000 });
   await page.waitForLoadState('networkidle', { timeout: 30000 });
@@ -80,6 +90,7 @@ run('viewer', 120000, async ({ base, context }) => {
          'followed the wrong link: ' + page.url());
 
   await waitDrawn(page);
+  await notBlank(context, page, 'viewer.png');
   const before = tileResponses(seen).length;
   assert(before > 0, 'no tiles requested before zooming');
 
@@ -121,10 +132,7 @@ run('viewer', 120000, async ({ base, context }) => {
   assert(manifest.type === 'Manifest' && manifest.items[0].width === info.width,
          'manifest link does not lead to this image\'s manifest');
 
-  const shot = await page.screenshot({ path: path.join(process.env.TESSERA_E2E_OUT, 'viewer.png') });
-  const stats = await pictureStats(context, shot);
-  console.log('viewer screenshot: ' + JSON.stringify(stats));
-  assert(stats.stddev > 20 && stats.colours > 500, 'the viewer screenshot is blank');
+  await notBlank(context, page, 'viewer-zoomed.png');
 
   // The shared view is a IIIF URL the server answers, and follows rotation and mirroring.
   await page.click('#rotate-right');
@@ -142,6 +150,7 @@ run('viewer', 120000, async ({ base, context }) => {
          'the shared link answers ' + answer.status);
 
   assert(seen.foreign.length === 0, 'requests to other origins: ' + seen.foreign.join(', '));
-  assert(seen.errors.length === 0, 'errors in the page:\n  ' + seen.errors.join('\n  '));
+  const errors = seen.errors.concat(seen.console);
+  assert(errors.length === 0, 'errors in the page:\n  ' + errors.join('\n  '));
   console.log('viewer: ' + tiles.length + ' tiles, all 200 and on the grid');
 });
