@@ -14,8 +14,8 @@
 #define WEB_MAX_ENTRIES 10000
 
 /* The extensions source_resolve knows how to serve; anything else is not an image to list. */
-static const char *const image_extensions[] = {".tif", ".tiff", ".ptif", ".jpg", ".jpeg", ".png",
-                                               ".jp2", ".j2k", ".jpx", ".webp", ".tf8", ".btf"};
+static const char *const image_extensions[] = {".tif", ".tiff", ".ptif", ".jpg",  ".jpeg", ".png",
+                                               ".jp2", ".j2k",  ".jpx",  ".webp", ".tf8",  ".btf"};
 
 static bool is_image_name(const char *name)
 {
@@ -42,7 +42,8 @@ static int check_folder(const char *folder, struct ts_err *err)
         if (len == 0)
             return ts_fail(err, TS_EFORBIDDEN, "folder has an empty path segment");
         if (seg[0] == '.')
-            return ts_fail(err, TS_EFORBIDDEN, "folder may not contain '.', '..' or hidden segments");
+            return ts_fail(err, TS_EFORBIDDEN,
+                           "folder may not contain '.', '..' or hidden segments");
         seg += len;
         if (*seg == '/')
             seg++;

@@ -53,8 +53,7 @@ static json_t *metadata(const struct web_manifest_params *p)
     snprintf(dims, sizeof dims, "%u x %u px", info->width, info->height);
     snprintf(levels, sizeof levels, "%u", info->nlevels);
     if (info->levels[0].tile_w)
-        snprintf(tiles, sizeof tiles, "%u x %u px", info->levels[0].tile_w,
-                 info->levels[0].tile_h);
+        snprintf(tiles, sizeof tiles, "%u x %u px", info->levels[0].tile_w, info->levels[0].tile_h);
     else
         snprintf(tiles, sizeof tiles, "untiled");
     return json_pack("[o,o,o,o,o]", metadata_entry("Identifier", p->identifier),
@@ -72,17 +71,17 @@ static json_t *canvas(const struct web_manifest_params *p, const char *manifest_
     snprintf(anno_id, sizeof anno_id, "%s/annotation/p1-image", manifest_id);
     image_url(p->base, p->identifier, "/iiif/3/", service, sizeof service);
     snprintf(full, sizeof full, "%s/full/max/0/default.jpg", service);
-    json_t *body = json_pack("{s:s,s:s,s:s,s:I,s:I,s:o}", "id", full, "type", "Image", "format",
-                             "image/jpeg", "width", (json_int_t)p->info->width, "height",
-                             (json_int_t)p->info->height, "service",
-                             image_service(p->base, p->identifier));
+    json_t *body =
+        json_pack("{s:s,s:s,s:s,s:I,s:I,s:o}", "id", full, "type", "Image", "format", "image/jpeg",
+                  "width", (json_int_t)p->info->width, "height", (json_int_t)p->info->height,
+                  "service", image_service(p->base, p->identifier));
     json_t *anno = json_pack("{s:s,s:s,s:s,s:o,s:s}", "id", anno_id, "type", "Annotation",
                              "motivation", "painting", "body", body, "target", canvas_id);
-    json_t *page = json_pack("{s:s,s:s,s:[o]}", "id", page_id, "type", "AnnotationPage", "items",
-                             anno);
+    json_t *page =
+        json_pack("{s:s,s:s,s:[o]}", "id", page_id, "type", "AnnotationPage", "items", anno);
     return json_pack("{s:s,s:s,s:o,s:I,s:I,s:[o]}", "id", canvas_id, "type", "Canvas", "label",
-                     language_map("none", p->label), "width", (json_int_t)p->info->width,
-                     "height", (json_int_t)p->info->height, "items", page);
+                     language_map("none", p->label), "width", (json_int_t)p->info->width, "height",
+                     (json_int_t)p->info->height, "items", page);
 }
 
 static int dump(json_t *doc, char **json, const char *what, struct ts_err *err)
@@ -107,11 +106,10 @@ int web_manifest_json(const struct web_manifest_params *p, char **json, struct t
     image_url(p->base, p->identifier, "/viewer/", viewer, sizeof viewer);
     json_t *homepage = json_pack("[{s:s,s:s,s:o,s:s}]", "id", viewer, "type", "Text", "label",
                                  language_map("en", "Tessera viewer"), "format", "text/html");
-    json_t *doc = json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:[o]}", "@context",
-                            PRESENTATION_CONTEXT, "id", id, "type", "Manifest", "label",
-                            language_map("none", p->label), "metadata", metadata(p),
-                            "thumbnail", thumbnail(p->base, p->identifier), "homepage",
-                            homepage, "items", canvas(p, id));
+    json_t *doc = json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:[o]}", "@context", PRESENTATION_CONTEXT,
+                            "id", id, "type", "Manifest", "label", language_map("none", p->label),
+                            "metadata", metadata(p), "thumbnail", thumbnail(p->base, p->identifier),
+                            "homepage", homepage, "items", canvas(p, id));
     return dump(doc, json, "manifest", err);
 }
 
@@ -130,8 +128,7 @@ static json_t *manifest_ref(const char *base, const char *identifier, const char
                      language_map("none", label), "thumbnail", thumbnail(base, identifier));
 }
 
-static json_t *collection_items(const char *base, const struct web_listing *listing,
-                                bool with_demo)
+static json_t *collection_items(const char *base, const struct web_listing *listing, bool with_demo)
 {
     json_t *items = json_array();
     if (!items)
@@ -172,8 +169,8 @@ int web_collection_json(const char *base, const char *folder, const struct web_l
     if (doc && folder[0]) {
         /* Lets a client walk back up to the folder above. */
         char parent_folder[4096], parent[WEB_URL_MAX];
-        snprintf(parent_folder, sizeof parent_folder, "%.*s",
-                 slash ? (int)(slash - folder) : 0, folder);
+        snprintf(parent_folder, sizeof parent_folder, "%.*s", slash ? (int)(slash - folder) : 0,
+                 folder);
         collection_url(base, parent_folder, parent, sizeof parent);
         if (json_object_set_new(doc, "partOf",
                                 json_pack("[{s:s,s:s}]", "id", parent, "type", "Collection"))) {

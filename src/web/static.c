@@ -1,6 +1,6 @@
 /* Static assets of the web front: pages and the npm packages, confined to the web directory. */
-#include "web/web.h"
 #include "server/engine.h"
+#include "web/web.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,8 +39,9 @@ static int check_rel(const char *rel, struct ts_err *err)
         if (len == 0)
             return ts_fail(err, TS_EFORBIDDEN, "static path has an empty segment");
         if (seg[0] == '.')
-            return ts_fail(err, TS_EFORBIDDEN, "static path may not contain '.', '..' or hidden "
-                                               "segments");
+            return ts_fail(err, TS_EFORBIDDEN,
+                           "static path may not contain '.', '..' or hidden "
+                           "segments");
         seg += len;
         if (*seg == '/')
             seg++;

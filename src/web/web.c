@@ -16,9 +16,9 @@
 
 /* Same-origin scripts only; Mirador's styling library writes <style> elements, hence
  * 'unsafe-inline' for styles (never for scripts). */
-#define WEB_CSP                                                                                  \
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "                   \
-    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; object-src 'none'; " \
+#define WEB_CSP                                                                                    \
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "                    \
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "   \
     "base-uri 'none'; frame-ancestors 'self'"
 
 static const char *web_dir(const struct ts_app *app)
@@ -227,8 +227,8 @@ static void handle_collection(struct ts_app *app, const struct ts_request *req, 
         engine_fail(res, rc, &err);
         return;
     }
-    ts_response_set_type(res,
-                         "application/ld+json;profile=\"http://iiif.io/api/presentation/3/context.json\"");
+    ts_response_set_type(
+        res, "application/ld+json;profile=\"http://iiif.io/api/presentation/3/context.json\"");
     ts_response_add_header(res, "Cache-Control", "no-cache");
     if (ts_buf_append(&res->body, json, strlen(json)) != TS_OK)
         ts_response_error(res, TS_ENOMEM, "out of memory");
@@ -269,8 +269,8 @@ static void handle_manifest(struct ts_app *app, const struct ts_request *req, co
         engine_fail(res, rc, &err);
         return;
     }
-    ts_response_set_type(res,
-                         "application/ld+json;profile=\"http://iiif.io/api/presentation/3/context.json\"");
+    ts_response_set_type(
+        res, "application/ld+json;profile=\"http://iiif.io/api/presentation/3/context.json\"");
     if (ts_buf_append(&res->body, json, strlen(json)) != TS_OK) {
         ts_response_error(res, TS_ENOMEM, "out of memory");
     } else {

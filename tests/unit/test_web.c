@@ -1,9 +1,9 @@
 /* The web front: manifest and collection JSON, folder listings, confinement, routes. */
+#include <cmocka.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
-#include <cmocka.h>
 
 #include "testutil.h"
 #include "web/web.h"
@@ -35,8 +35,10 @@ static int make_tree(void **state)
     (void)state;
     if (system("rm -rf '" WORK "'") != 0)
         return -1;
-    const char *dirs[] = {ROOT "/alpha/inner", ROOT "/zeta", ROOT "/.dir", WORK "/outside",
-                          WEBDIR "/pages", WEBDIR "/node_modules/openseadragon/build/openseadragon"};
+    const char *dirs[] = {
+        ROOT "/alpha/inner", ROOT "/zeta",
+        ROOT "/.dir",        WORK "/outside",
+        WEBDIR "/pages",     WEBDIR "/node_modules/openseadragon/build/openseadragon"};
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
         if (tu_mkdirs(dirs[i]) != 0)
             return -1;
@@ -88,7 +90,8 @@ static const char *str_at(json_t *doc, const char *path)
     json_t *cur = doc;
     for (char *save = NULL, *tok = strtok_r(buf, ".", &save); tok && cur;
          tok = strtok_r(NULL, ".", &save))
-        cur = json_is_array(cur) ? json_array_get(cur, (size_t)atoi(tok)) : json_object_get(cur, tok);
+        cur =
+            json_is_array(cur) ? json_array_get(cur, (size_t)atoi(tok)) : json_object_get(cur, tok);
     if (!json_is_string(cur))
         fail_msg("no string at %s", path);
     return json_string_value(cur);
@@ -101,7 +104,8 @@ static json_int_t int_at(json_t *doc, const char *path)
     json_t *cur = doc;
     for (char *save = NULL, *tok = strtok_r(buf, ".", &save); tok && cur;
          tok = strtok_r(NULL, ".", &save))
-        cur = json_is_array(cur) ? json_array_get(cur, (size_t)atoi(tok)) : json_object_get(cur, tok);
+        cur =
+            json_is_array(cur) ? json_array_get(cur, (size_t)atoi(tok)) : json_object_get(cur, tok);
     if (!json_is_integer(cur))
         fail_msg("no integer at %s", path);
     return json_integer_value(cur);
@@ -215,8 +219,8 @@ static void test_listing_of_a_subfolder_gives_identifiers_from_the_root(void **s
 static void test_listing_refuses_to_leave_the_root(void **state)
 {
     (void)state;
-    const char *forbidden[] = {"..", "alpha/..", "alpha/../..", "/etc", "./alpha", ".dir",
-                               "alpha//inner", "alpha\\inner", "link-out"};
+    const char *forbidden[] = {"..",   "alpha/..",     "alpha/../..",  "/etc",    "./alpha",
+                               ".dir", "alpha//inner", "alpha\\inner", "link-out"};
     for (size_t i = 0; i < sizeof forbidden / sizeof forbidden[0]; i++) {
         struct web_listing l = {NULL, 7};
         struct ts_err err = {{0}};
@@ -279,15 +283,17 @@ static void test_static_paths_stay_in_their_mounts(void **state)
                      TS_OK);
     assert_non_null(strstr(path, "/node_modules/openseadragon/build/openseadragon/osd.js"));
     const char *forbidden[] = {"../secret.txt", "openseadragon/../../../../secret.txt",
-                               ".hidden", "/etc/passwd", "a//b", "secret.txt"};
+                               ".hidden",       "/etc/passwd",
+                               "a//b",          "secret.txt"};
     for (size_t i = 0; i < sizeof forbidden / sizeof forbidden[0]; i++) {
         int rc = web_static_path(WEBDIR, forbidden[i], path, sizeof path, &err);
         if (rc != TS_EFORBIDDEN)
             fail_msg("static '%s' gave %d, not TS_EFORBIDDEN", forbidden[i], rc);
     }
     /* Only the mounted folders of node_modules are reachable. */
-    assert_int_equal(web_static_path(WEBDIR, "node_modules/openseadragon/build/openseadragon/osd.js",
-                                     path, sizeof path, &err),
+    assert_int_equal(web_static_path(WEBDIR,
+                                     "node_modules/openseadragon/build/openseadragon/osd.js", path,
+                                     sizeof path, &err),
                      TS_ENOTFOUND);
     assert_int_equal(web_static_path(WEBDIR, "nope.css", path, sizeof path, &err), TS_ENOTFOUND);
     assert_string_equal(web_content_type("a/b/viewer.js"), "text/javascript; charset=utf-8");
@@ -365,9 +371,13 @@ static void test_routes_answer_pages_json_and_refusals(void **state)
     assert_int_equal(res.body.len, strlen("body{}"));
     ts_response_free(&res);
 
-    const char *refused[] = {"/browse/..", "/browse/%2E%2E%2F", "/collection/alpha%2F..%2F..",
-                             "/static/..%2Fsecret.txt", "/static/%2E%2E/secret.txt",
-                             "/viewer/..%2F..%2Fetc%2Fpasswd", "/manifest/%2Fetc%2Fpasswd"};
+    const char *refused[] = {"/browse/..",
+                             "/browse/%2E%2E%2F",
+                             "/collection/alpha%2F..%2F..",
+                             "/static/..%2Fsecret.txt",
+                             "/static/%2E%2E/secret.txt",
+                             "/viewer/..%2F..%2Fetc%2Fpasswd",
+                             "/manifest/%2Fetc%2Fpasswd"};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         int status = request(&app, refused[i], &res, &taken);
         if (status != 403)
