@@ -1,10 +1,10 @@
 /* The web front: manifest and collection JSON, folder listings, confinement, routes. */
 // clang-format off: cmocka needs these before it, in this order
-#include <cmocka.h>
-#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <setjmp.h>
 #include <stdint.h>
+#include <cmocka.h>
 // clang-format on
 
 #include "testutil.h"
