@@ -1,5 +1,6 @@
 /* The web front: manifest and collection JSON, folder listings, confinement, routes. */
-// clang-format off: cmocka needs these before it, in this order
+/* cmocka needs these before it, in this order. */
+// clang-format off
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
