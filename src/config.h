@@ -24,7 +24,8 @@ struct ts_config {
     uint32_t max_width, max_height;     /* 0 = unlimited */
     uint64_t max_area;
     uint32_t default_tile;              /* tile size advertised for untiled sources */
-    unsigned threads;                   /* 0 = one per core */
+    unsigned threads;                   /* network threads; 0 = one per core */
+    unsigned workers;                   /* render threads; 0 = two per core, at least 4 */
     unsigned cache_max_age;             /* Cache-Control max-age, seconds */
     unsigned connection_timeout;        /* seconds an idle connection may stay open */
     bool trust_proxy;
