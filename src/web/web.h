@@ -66,8 +66,9 @@ int web_static_path(const char *web_dir, const char *rel, char *out, size_t size
 /* The Content-Type for a static file name, by extension. */
 const char *web_content_type(const char *name);
 
-/* Answers with the file at path (already confined), with ETag, Last-Modified, Cache-Control and
- * 304 on revalidation; content_type NULL = by extension. Fills res with an error on failure. */
+/* Answers with the file at path (already confined), with ETag, Last-Modified, Cache-Control
+ * no-cache and 304 on revalidation; content_type NULL = by extension. Fills res with an error on
+ * failure. */
 int web_send_file(struct ts_app *app, const struct ts_request *req, struct ts_response *res,
                   const char *path, const char *content_type);
 

@@ -325,8 +325,18 @@ static void test_url_decode_rejects_bad_escapes_and_nul(void **state)
 /* Requests through web_handle, as the router makes them. */
 static const char *fake_header(void *ctx, const char *name)
 {
-    (void)ctx;
+    if (!strcasecmp(name, "If-None-Match"))
+        return ctx;
     return !strcasecmp(name, "Host") ? "example.org:8080" : NULL;
+}
+
+static int request_if(struct ts_app *app, const char *path, const char *etag,
+                      struct ts_response *res, bool *taken)
+{
+    struct ts_request req = {"GET", path, NULL, fake_header, (void *)etag};
+    ts_response_init(res);
+    *taken = web_handle(app, &req, res);
+    return res->status;
 }
 
 static int request(struct ts_app *app, const char *path, struct ts_response *res, bool *taken)
@@ -372,6 +382,16 @@ static void test_routes_answer_pages_json_and_refusals(void **state)
     assert_int_equal(request(&app, "/static/style.css", &res, &taken), 200);
     assert_string_equal(res.content_type, "text/css; charset=utf-8");
     assert_int_equal(res.body.len, strlen("body{}"));
+    char etag[64] = "";
+    for (int i = 0; i < res.nheaders; i++)
+        if (!strcmp(res.headers[i].name, "ETag"))
+            snprintf(etag, sizeof etag, "%s", res.headers[i].value);
+    ts_response_free(&res);
+    assert_true(etag[0] == '"');
+    assert_int_equal(request_if(&app, "/static/style.css", etag, &res, &taken), 304);
+    assert_int_equal(res.body.len, 0);
+    ts_response_free(&res);
+    assert_int_equal(request_if(&app, "/static/style.css", "\"other\"", &res, &taken), 200);
     ts_response_free(&res);
 
     const char *refused[] = {"/browse/..",
