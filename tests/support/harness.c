@@ -483,6 +483,41 @@ static int tu_write_wide_png(const char *root)
     return rc;
 }
 
+/* The grid as JPEG 2000 (tiled 256, 5 resolutions, lossless) and as HTJ2K (reversible raw
+ * codestream), made by the reference encoders from a PPM of the same pixels. */
+static int write_jpeg2000_twins(const char *root, const struct ts_image *img)
+{
+    char ppm[4096], jp2[4096], htj2k[4096], cmd[20000];
+    if (tu_join(ppm, sizeof(ppm), root, "grid-src.ppm.tmp") != 0 ||
+        tu_join(jp2, sizeof(jp2), root, "grid.jp2") != 0 ||
+        tu_join(htj2k, sizeof(htj2k), root, "grid-htj2k.j2c") != 0)
+        return -1;
+    FILE *f = fopen(ppm, "wb");
+    if (!f)
+        return -1;
+    fprintf(f, "P6\n%u %u\n255\n", img->width, img->height);
+    for (uint32_t y = 0; y < img->height; y++)
+        fwrite(ts_image_row(img, y), 1, (size_t)img->width * 3, f);
+    if (fclose(f) != 0)
+        return -1;
+    /* opj_compress only reads inputs with a known extension. */
+    char ppm2[4096];
+    if (tu_join(ppm2, sizeof(ppm2), root, "grid-src.ppm") != 0 || rename(ppm, ppm2) != 0)
+        return -1;
+    snprintf(cmd, sizeof(cmd),
+             "opj_compress -i '%s' -o '%s' -t 256,256 -n 5 >/dev/null 2>&1 && "
+             "ojph_compress -i '%s' -o '%s' -num_decomps 4 -reversible true >/dev/null 2>&1",
+             ppm2, jp2, ppm2, htj2k);
+    int rc = system(cmd);
+    unlink(ppm2);
+    if (rc != 0) {
+        fprintf(stderr, "harness: opj_compress/ojph_compress failed (packages libopenjp2-tools "
+                        "and openjph-tools)\n");
+        return -1;
+    }
+    return 0;
+}
+
 int tu_make_http_root(const char *root)
 {
     char path[4096];
@@ -537,6 +572,8 @@ int tu_make_http_root(const char *root)
         rc = tu_join(path, sizeof(path), root, "fake.tif");
     if (rc == 0)
         rc = tu_write_file(path, fake, sizeof(fake) - 1);
+    if (rc == 0)
+        rc = write_jpeg2000_twins(root, &img);
     ts_image_free(&img);
     return rc;
 }
