@@ -13,9 +13,11 @@
 /* A listing never grows past this: a folder with more is shown truncated, not exhausted. */
 #define WEB_MAX_ENTRIES 10000
 
-/* The extensions source_resolve knows how to serve; anything else is not an image to list. */
-static const char *const image_extensions[] = {".tif", ".tiff", ".ptif", ".jpg",  ".jpeg", ".png",
-                                               ".jp2", ".j2k",  ".jpx",  ".webp", ".tf8",  ".btf"};
+/* The extensions source_resolve tries (src/image/source.c: keep in step); anything else is not
+ * an image to list. */
+static const char *const image_extensions[] = {".tif", ".tiff", ".ptif", ".jpg", ".jpeg",
+                                               ".png", ".jp2",  ".j2k",  ".j2c", ".jph",
+                                               ".jpx", ".webp", ".tf8",  ".btf"};
 
 static bool is_image_name(const char *name)
 {
