@@ -96,6 +96,50 @@ void engine_fail(struct ts_response *res, int status, const struct ts_err *err)
     ts_response_error(res, status, err && err->msg[0] ? err->msg : ts_status_name(status));
 }
 
+/* Host headers end up in ids and Location headers, so accept only host[:port] characters. */
+static bool host_is_sane(const char *host)
+{
+    if (!host || !*host || strlen(host) > 255)
+        return false;
+    for (const char *p = host; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+void engine_public_base(const struct ts_app *app, const struct ts_request *req, char *out,
+                        size_t size)
+{
+    const struct ts_config *cfg = &app->cfg;
+    if (cfg->base_url[0]) {
+        size_t n = strlen(cfg->base_url);
+        while (n > 0 && cfg->base_url[n - 1] == '/')
+            n--;
+        snprintf(out, size, "%.*s", (int)n, cfg->base_url);
+        return;
+    }
+    const char *scheme = "http";
+    const char *host = NULL;
+    if (cfg->trust_proxy) {
+        const char *proto = ts_request_header(req, "X-Forwarded-Proto");
+        if (proto && (!strcmp(proto, "https") || !strcmp(proto, "http")))
+            scheme = proto;
+        host = ts_request_header(req, "X-Forwarded-Host");
+        if (host && !host_is_sane(host))
+            host = NULL;
+    }
+    if (!host)
+        host = ts_request_header(req, "Host");
+    if (host_is_sane(host)) {
+        snprintf(out, size, "%s://%s", scheme, host);
+    } else {
+        snprintf(out, size, "%s://%s:%u", scheme, cfg->listen_host, (unsigned)cfg->listen_port);
+    }
+}
+
 /* ---- caches ---- */
 
 struct pool_slot {

@@ -1,4 +1,5 @@
 /* Folder listings below the image root, under the same confinement as image identifiers. */
+#include "image/source.h"
 #include "web/web.h"
 
 #include <dirent.h>
@@ -12,23 +13,6 @@
 
 /* A listing never grows past this: a folder with more is shown truncated, not exhausted. */
 #define WEB_MAX_ENTRIES 10000
-
-/* The extensions source_resolve tries (src/image/source.c: keep in step); anything else is not
- * an image to list. */
-static const char *const image_extensions[] = {".tif", ".tiff", ".ptif", ".jpg", ".jpeg",
-                                               ".png", ".jp2",  ".j2k",  ".j2c", ".jph",
-                                               ".jpx", ".webp", ".tf8",  ".btf"};
-
-static bool is_image_name(const char *name)
-{
-    const char *dot = strrchr(name, '.');
-    if (!dot)
-        return false;
-    for (size_t i = 0; i < sizeof image_extensions / sizeof image_extensions[0]; i++)
-        if (!strcasecmp(dot, image_extensions[i]))
-            return true;
-    return false;
-}
 
 /* The identifier rules of source.c, plus hidden segments, which a listing never shows. */
 static int check_folder(const char *folder, struct ts_err *err)
@@ -106,7 +90,7 @@ static bool describe_entry(const char *real_root, const char *dir, const char *f
         return false;
     if (S_ISDIR(st.st_mode))
         e->is_folder = true;
-    else if (S_ISREG(st.st_mode) && is_image_name(name))
+    else if (S_ISREG(st.st_mode) && source_has_image_extension(name))
         e->is_folder = false;
     else
         return false;

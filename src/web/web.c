@@ -26,49 +26,6 @@ static const char *web_dir(const struct ts_app *app)
     return app->cfg.web_dir[0] ? app->cfg.web_dir : TESSERA_WEB_DIR;
 }
 
-/* Host headers end up in manifest ids, so accept only host[:port] characters (as iiif.c). */
-static bool host_is_sane(const char *host)
-{
-    if (!host || !*host || strlen(host) > 255)
-        return false;
-    for (const char *p = host; *p; p++) {
-        char c = *p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_'))
-            return false;
-    }
-    return true;
-}
-
-/* The public origin, by the rules the Image API side uses, so manifest and info ids agree. */
-static void public_base(const struct ts_app *app, const struct ts_request *req, char *out,
-                        size_t size)
-{
-    const struct ts_config *cfg = &app->cfg;
-    if (cfg->base_url[0]) {
-        size_t n = strlen(cfg->base_url);
-        while (n > 0 && cfg->base_url[n - 1] == '/')
-            n--;
-        snprintf(out, size, "%.*s", (int)n, cfg->base_url);
-        return;
-    }
-    const char *scheme = "http";
-    const char *host = NULL;
-    if (cfg->trust_proxy) {
-        const char *proto = ts_request_header(req, "X-Forwarded-Proto");
-        if (proto && (!strcmp(proto, "https") || !strcmp(proto, "http")))
-            scheme = proto;
-        host = ts_request_header(req, "X-Forwarded-Host");
-        if (host && !host_is_sane(host))
-            host = NULL;
-    }
-    if (!host)
-        host = ts_request_header(req, "Host");
-    if (host_is_sane(host))
-        snprintf(out, size, "%s://%s", scheme, host);
-    else
-        snprintf(out, size, "%s://%s:%u", scheme, cfg->listen_host, (unsigned)cfg->listen_port);
-}
 
 static void append_html(struct ts_buf *b, const char *text)
 {
@@ -219,7 +176,7 @@ static void handle_collection(struct ts_app *app, const struct ts_request *req, 
         engine_fail(res, rc, &err);
         return;
     }
-    public_base(app, req, base, sizeof base);
+    engine_public_base(app, req, base, sizeof base);
     char *json = NULL;
     rc = web_collection_json(base, folder, &l, app->cfg.demo_image[0] != '\0', &json, &err);
     web_listing_free(&l);
@@ -248,7 +205,7 @@ static void handle_manifest(struct ts_app *app, const struct ts_request *req, co
         engine_fail(res, rc, &err);
         return;
     }
-    public_base(app, req, base, sizeof base);
+    engine_public_base(app, req, base, sizeof base);
     char etag[40], what[WEB_BASE_MAX + 16];
     snprintf(what, sizeof what, "manifest %s", base);
     engine_etag(app, &src, what, etag, sizeof etag);
