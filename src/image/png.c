@@ -1,4 +1,5 @@
 /* PNG reader over libspng: decodes row by row and keeps only the rows of the requested region. */
+#include "image/color.h"
 #include "image/reader.h"
 
 #include <spng.h>
@@ -13,6 +14,7 @@ struct png_priv {
     char *path;
     bool wide;       /* 16-bit samples */
     bool interlaced; /* Adam7 rows arrive in passes, so such images decode whole */
+    struct ts_color_xform *xf; /* iCCP profile to sRGB, or NULL */
 };
 
 /* A decoder context on an open file with our limits; NULL on failure. */
@@ -129,6 +131,8 @@ static int png_read(struct ts_reader *r, const struct ts_read_req *q, struct ts_
         rc = ts_fail(err, rc, "cannot allocate %ux%u region", q->w, q->h);
     else
         rc = png_decode(p, ctx, q, r->info.channels, out, err);
+    if (rc == TS_OK && p->xf)
+        rc = ts_color_xform_image(p->xf, out, err);
     spng_ctx_free(ctx);
     fclose(f);
     if (rc != TS_OK)
@@ -140,13 +144,33 @@ static void png_close(struct ts_reader *r)
 {
     if (!r)
         return;
-    if (r->priv)
+    if (r->priv) {
         free(((struct png_priv *)r->priv)->path);
+        ts_color_xform_free(((struct png_priv *)r->priv)->xf);
+    }
     free(r->priv);
     free(r);
 }
 
 static const struct ts_reader_ops png_ops = {"png", png_read, png_close};
+
+/* The iCCP profile, applied to the delivered 8-bit pixels; a broken one is ignored. */
+static int png_attach_color(struct png_priv *p, spng_ctx *ctx, uint32_t channels,
+                            struct ts_err *err)
+{
+    struct spng_iccp iccp;
+    struct ts_color_layout lay = {.bytes = 1};
+    struct ts_err ignored;
+
+    if (spng_get_iccp(ctx, &iccp) != 0 || !iccp.profile || iccp.profile_len == 0)
+        return TS_OK;
+    lay.space = channels <= 2 ? TS_COLOR_GRAY : TS_COLOR_RGB;
+    lay.alpha = channels == 2 || channels == 4;
+    if (ts_color_xform_create((const uint8_t *)iccp.profile, iccp.profile_len, &lay, &p->xf,
+                              &ignored) == TS_ENOMEM)
+        return ts_fail(err, TS_ENOMEM, "%s", ignored.msg);
+    return TS_OK;
+}
 
 static int png_probe(const char *path, struct ts_reader *r, struct ts_err *err)
 {
@@ -155,7 +179,7 @@ static int png_probe(const char *path, struct ts_reader *r, struct ts_err *err)
     struct spng_trns trns;
     spng_ctx *ctx;
     bool has_trns = false;
-    int e;
+    int e, rc;
     FILE *f = fopen(path, "rb");
 
     if (!f)
@@ -172,10 +196,11 @@ static int png_probe(const char *path, struct ts_reader *r, struct ts_err *err)
         if (te != 0 && te != SPNG_ECHUNKAVAIL)
             e = te;
     }
-    spng_ctx_free(ctx);
-    fclose(f);
-    if (e != 0)
+    if (e != 0) {
+        spng_ctx_free(ctx);
+        fclose(f);
         return ts_fail(err, TS_ECODEC, "libspng: %s", spng_strerror(e));
+    }
 
     switch (ih.color_type) {
     case SPNG_COLOR_TYPE_GRAYSCALE: r->info.channels = has_trns ? 2 : 1; break;
@@ -183,10 +208,18 @@ static int png_probe(const char *path, struct ts_reader *r, struct ts_err *err)
     case SPNG_COLOR_TYPE_TRUECOLOR:
     case SPNG_COLOR_TYPE_INDEXED: r->info.channels = has_trns ? 4 : 3; break;
     case SPNG_COLOR_TYPE_TRUECOLOR_ALPHA: r->info.channels = 4; break;
-    default: return ts_fail(err, TS_ECODEC, "PNG colour type %u", ih.color_type);
+    default:
+        spng_ctx_free(ctx);
+        fclose(f);
+        return ts_fail(err, TS_ECODEC, "PNG colour type %u", ih.color_type);
     }
     p->wide = ih.bit_depth == 16;
     p->interlaced = ih.interlace_method != SPNG_INTERLACE_NONE;
+    rc = png_attach_color(p, ctx, r->info.channels, err);
+    spng_ctx_free(ctx);
+    fclose(f);
+    if (rc != TS_OK)
+        return rc;
     r->info.width = ih.width;
     r->info.height = ih.height;
     r->info.bits_per_sample = p->wide ? 16 : 8;
