@@ -42,7 +42,7 @@ uint32_t ts_exif_orientation(const uint8_t *app1, size_t len)
     for (i = 0; i < n; i++) {
         size_t e = ifd + 2 + i * 12;
         uint32_t v;
-        if (e > tlen - 12)
+        if (tlen < 12 || e > tlen - 12)
             return 1;
         if (exif_u16(t + e, le) != EXIF_TAG_ORIENTATION)
             continue;
