@@ -198,8 +198,7 @@ static void check_16bit_plain(const char *ext)
     snprintf(path, sizeof path, WORK "/plain16.%s", ext);
     snprintf(ref_path, sizeof ref_path, WORK "/plain16-%s.png", ext);
     /* A smooth 16-bit ramp with every low byte in use, and no profile. */
-    snprintf(args, sizeof args, "colourspace " DATA "/retina-1411x1411.jpg %s[strip] rgb16",
-             path);
+    snprintf(args, sizeof args, "colourspace " ADOBE " %s[strip] rgb16", path);
     vips_run(args);
     snprintf(args, sizeof args, "colourspace %s %s srgb", path, ref_path);
     vips_run(args);
