@@ -46,14 +46,13 @@ int main(int argc, char **argv)
     }
     in = cmsOpenProfileFromMem(prof, plen);
     out = cmsCreate_sRGBProfile();
-    xf = in && out ? cmsCreateTransform(in, TYPE_CMYK_8, out, TYPE_RGB_8,
-                                        INTENT_RELATIVE_COLORIMETRIC,
-                                        cmsFLAGS_NOCACHE | cmsFLAGS_HIGHRESPRECALC |
-                                            cmsFLAGS_GRIDPOINTS(GRID))
+    xf = in && out ? cmsCreateTransform(
+                         in, TYPE_CMYK_8, out, TYPE_RGB_8, INTENT_RELATIVE_COLORIMETRIC,
+                         cmsFLAGS_NOCACHE | cmsFLAGS_HIGHRESPRECALC | cmsFLAGS_GRIDPOINTS(GRID))
                    : NULL;
-    link = xf ? cmsTransform2DeviceLink(xf, 2.2,
-                                        cmsFLAGS_GRIDPOINTS(GRID) | cmsFLAGS_8BITS_DEVICELINK)
-              : NULL;
+    link =
+        xf ? cmsTransform2DeviceLink(xf, 2.2, cmsFLAGS_GRIDPOINTS(GRID) | cmsFLAGS_8BITS_DEVICELINK)
+           : NULL;
     if (!link || !cmsSaveProfileToMem(link, NULL, &n) || !(mem = malloc(n)) ||
         !cmsSaveProfileToMem(link, mem, &n)) {
         fprintf(stderr, "cannot build the device link\n");

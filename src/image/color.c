@@ -17,15 +17,14 @@ static cmsUInt32Number color_in_format(const struct ts_color_layout *lay)
 {
     static const cmsUInt32Number pt[] = {PT_GRAY, PT_RGB, PT_CMYK};
     static const cmsUInt32Number nc[] = {1, 3, 4};
-    return COLORSPACE_SH(pt[lay->space]) | CHANNELS_SH(nc[lay->space]) |
-           BYTES_SH(lay->bytes) | EXTRA_SH(lay->alpha ? 1 : 0) |
+    return COLORSPACE_SH(pt[lay->space]) | CHANNELS_SH(nc[lay->space]) | BYTES_SH(lay->bytes) |
+           EXTRA_SH(lay->alpha ? 1 : 0) |
            FLAVOR_SH(lay->space == TS_COLOR_CMYK && lay->inverted ? 1 : 0);
 }
 
 static cmsColorSpaceSignature color_signature(enum ts_color_space s)
 {
-    return s == TS_COLOR_GRAY ? cmsSigGrayData : s == TS_COLOR_RGB ? cmsSigRgbData
-                                                                   : cmsSigCmykData;
+    return s == TS_COLOR_GRAY ? cmsSigGrayData : s == TS_COLOR_RGB ? cmsSigRgbData : cmsSigCmykData;
 }
 
 /* Gray with the sRGB tone curve and D50 white, so gray sources stay one channel. */
@@ -46,7 +45,8 @@ bool ts_color_profile_is_srgb(const uint8_t *icc, size_t len)
     cmsHPROFILE p;
     bool srgb;
 
-    if (!icc || len == 0 || len > UINT32_MAX || !(p = cmsOpenProfileFromMem(icc, (cmsUInt32Number)len)))
+    if (!icc || len == 0 || len > UINT32_MAX ||
+        !(p = cmsOpenProfileFromMem(icc, (cmsUInt32Number)len)))
         return false;
     srgb = cmsGetColorSpace(p) == cmsSigRgbData &&
            cmsGetProfileInfoASCII(p, cmsInfoDescription, "en", "US", desc, sizeof desc) > 0 &&
@@ -110,8 +110,8 @@ int ts_color_xform_create(const uint8_t *icc, size_t len, const struct ts_color_
     if (lay->alpha)
         flags |= cmsFLAGS_COPY_ALPHA;
     /* Relative colorimetric, no black point compensation: what libvips' icc_transform does. */
-    x->t = cmsCreateTransform(src, color_in_format(lay), dst, out_fmt,
-                              INTENT_RELATIVE_COLORIMETRIC, flags);
+    x->t = cmsCreateTransform(src, color_in_format(lay), dst, out_fmt, INTENT_RELATIVE_COLORIMETRIC,
+                              flags);
     cmsCloseProfile(src);
     if (dst)
         cmsCloseProfile(dst);
@@ -143,8 +143,7 @@ void ts_color_xform_pixels(const struct ts_color_xform *x, const void *src, uint
         cmsDoTransform(x->t, src, dst, n);
 }
 
-int ts_color_xform_image(const struct ts_color_xform *x, struct ts_image *img,
-                         struct ts_err *err)
+int ts_color_xform_image(const struct ts_color_xform *x, struct ts_image *img, struct ts_err *err)
 {
     size_t row;
     uint8_t *tmp;

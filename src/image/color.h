@@ -39,8 +39,7 @@ void ts_color_xform_pixels(const struct ts_color_xform *x, const void *src, uint
                            uint32_t n);
 
 /* Converts an 8-bit image in place (its layout must be the transform's, with 1-byte samples). */
-int ts_color_xform_image(const struct ts_color_xform *x, struct ts_image *img,
-                         struct ts_err *err);
+int ts_color_xform_image(const struct ts_color_xform *x, struct ts_image *img, struct ts_err *err);
 
 /* True for an RGB profile describing itself as sRGB (IEC 61966-2.1 and its variants). */
 bool ts_color_profile_is_srgb(const uint8_t *icc, size_t len);

@@ -1,9 +1,9 @@
 /* Colour tests: embedded ICC profiles (Adobe RGB, CMYK, 16-bit) come out as libvips' sRGB. */
+#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 
 #include "image/color.h"
 #include "image/reader.h"
@@ -33,12 +33,12 @@ static bool have_vips(void)
     return known == 1;
 }
 
-#define SKIP_WITHOUT_VIPS()                                                                      \
-    do {                                                                                         \
-        if (!have_vips()) {                                                                      \
-            print_message("vips not installed: oracle comparison skipped\n");                   \
-            skip();                                                                              \
-        }                                                                                        \
+#define SKIP_WITHOUT_VIPS()                                                                        \
+    do {                                                                                           \
+        if (!have_vips()) {                                                                        \
+            print_message("vips not installed: oracle comparison skipped\n");                      \
+            skip();                                                                                \
+        }                                                                                          \
     } while (0)
 
 static void vips_run(const char *args)
@@ -116,8 +116,8 @@ static void test_adobe_rgb_jpeg_matches_vips_icc_transform(void **s)
     struct ts_image img = read_whole(ADOBE, NULL);
     struct ts_image raw = decode_file(ADOBE); /* the stored Adobe RGB numbers, unconverted */
     struct diff ours = compare(&img, &ref), unconverted = compare(&raw, &ref);
-    print_message("Adobe RGB: ours mean %.3f max %d; unconverted mean %.3f\n", ours.mean,
-                  ours.max, unconverted.mean);
+    print_message("Adobe RGB: ours mean %.3f max %d; unconverted mean %.3f\n", ours.mean, ours.max,
+                  unconverted.mean);
     assert_true(ours.mean <= 1.0);
     assert_true(ours.max <= 6);
     /* The profile matters here: without conversion the same comparison fails. */
@@ -394,8 +394,8 @@ static void test_16bit_samples_convert_from_full_precision(void **s)
     /* Reference: lcms2 in floating point straight to sRGB. */
     cmsHPROFILE in = cmsOpenProfileFromMem(adobe, (cmsUInt32Number)len);
     cmsHPROFILE srgb = cmsCreate_sRGBProfile();
-    cmsHTRANSFORM t = cmsCreateTransform(in, TYPE_RGB_16, srgb, TYPE_RGB_DBL,
-                                         INTENT_RELATIVE_COLORIMETRIC, 0);
+    cmsHTRANSFORM t =
+        cmsCreateTransform(in, TYPE_RGB_16, srgb, TYPE_RGB_DBL, INTENT_RELATIVE_COLORIMETRIC, 0);
     assert_non_null(t);
     cmsDoTransform(t, src, ref, 64);
     /* lcms2's optimised 16-bit pipeline interpolates its curves: a level or two off near

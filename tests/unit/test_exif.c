@@ -1,9 +1,10 @@
-/* EXIF orientation tests: the eight orientations read upright, regions map, bad tags are ignored. */
+/* EXIF orientation tests: the eight orientations read upright, regions map, bad tags are ignored.
+ */
+#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 
 #include "image/exif.h"
 #include "image/reader.h"
@@ -213,16 +214,18 @@ static void test_stored_req_maps_region_and_minimums(void **s)
 static size_t make_app1(uint8_t *b, bool le, uint16_t type, uint16_t value)
 {
     size_t n = 0;
-#define P16(v) (le ? (b[n] = (uint8_t)(v), b[n + 1] = (uint8_t)((v) >> 8)) \
-                   : (b[n] = (uint8_t)((v) >> 8), b[n + 1] = (uint8_t)(v)), n += 2)
-#define P32(v) (le ? (P16((v) & 0xffff), P16((v) >> 16)) : (P16((v) >> 16), P16((v) & 0xffff)))
+#define P16(v)                                                                                     \
+    (le ? (b[n] = (uint8_t)(v), b[n + 1] = (uint8_t)((v) >> 8))                                    \
+        : (b[n] = (uint8_t)((v) >> 8), b[n + 1] = (uint8_t)(v)),                                   \
+     n += 2)
+#define P32(v) (le ? (P16((v)&0xffff), P16((v) >> 16)) : (P16((v) >> 16), P16((v)&0xffff)))
     memcpy(b, "Exif\0\0", 6);
     n = 6;
     b[n++] = le ? 'I' : 'M';
     b[n++] = le ? 'I' : 'M';
     P16(42);
     P32(8u);
-    P16(2); /* entries */
+    P16(2);                                /* entries */
     P16(0x010f), P16(2), P32(4u), P32(0u); /* Make, an ASCII tag to skip */
     P16(0x0112), P16(type), P32(1u), P16(value), P16(0);
     P32(0u); /* no next IFD */
