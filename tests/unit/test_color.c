@@ -1,9 +1,9 @@
 /* Colour tests: embedded ICC profiles (Adobe RGB, CMYK, 16-bit) come out as libvips' sRGB. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <cmocka.h>
 
 #include "image/color.h"
 #include "image/reader.h"

@@ -1,10 +1,10 @@
 /* EXIF orientation tests: the eight orientations read upright, regions map, bad tags are ignored.
  */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <cmocka.h>
 
 #include "image/exif.h"
 #include "image/reader.h"
