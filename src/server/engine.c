@@ -241,6 +241,25 @@ void engine_release(struct ts_app *app, const struct source_file *src, struct ts
         ts_reader_close(evicted);
 }
 
+void engine_discard(struct ts_app *app, struct ts_reader *reader)
+{
+    struct engine_pool *pool = app->readers;
+    if (!reader)
+        return;
+    /* A slot still naming the closed handle would stay busy for ever and be closed again at exit. */
+    if (pool) {
+        pthread_mutex_lock(&pool->lock);
+        for (unsigned i = 0; i < pool->n; i++)
+            if (pool->slots[i].reader == reader) {
+                pool->slots[i].reader = NULL;
+                pool->slots[i].busy = false;
+                pool->slots[i].key[0] = '\0';
+            }
+        pthread_mutex_unlock(&pool->lock);
+    }
+    ts_reader_close(reader);
+}
+
 int engine_info(struct ts_app *app, const struct source_file *src, struct ts_image_info *info,
                 struct ts_err *err)
 {
