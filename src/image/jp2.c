@@ -423,7 +423,7 @@ int ts_jp2_open(const char *path, struct ts_reader **out, struct ts_err *err)
 {
     struct ts_reader *r;
     struct jp2_priv *p;
-    OPJ_CODEC_FORMAT fmt;
+    OPJ_CODEC_FORMAT fmt = OPJ_CODEC_UNKNOWN; /* gcc -O3 cannot see jp2_sniff always sets it */
     long cores;
     int rc;
 
