@@ -66,7 +66,7 @@ static const struct opt options[] = {
     {"render-memory", OPT_U64, NUM_FIELD(render_memory_mb), 1, 1 << 20, "MB",
      "decode memory all large renders may use together (default 4096)"},
     {"heavy-renders", OPT_UINT, NUM_FIELD(heavy_renders), 0, 1024, "N",
-     "large renders running at once; tiles never wait for them (default: one per core)"},
+     "large renders running at once; tiles never wait for them (default: half the cores)"},
     {"heavy-queue", OPT_UINT, NUM_FIELD(heavy_queue), 0, 4096, "N",
      "large renders that may wait for room; beyond that 503 (default 8)"},
     {"queue-wait-ms", OPT_UINT, NUM_FIELD(queue_wait_ms), 0, 600000, "MS",

@@ -111,7 +111,7 @@ static void handle_image(struct ts_app *app, const struct iiif_url *url, const c
     }
     rc = engine_render(app, reader, &plan, res, &err);
     if (rc == TS_ECODEC)
-        ts_reader_close(reader); /* a codec that failed half-way is not trusted again */
+        engine_discard(app, reader); /* a codec that failed half-way is not trusted again */
     else
         engine_release(app, src, reader);
     if (rc) {

@@ -170,8 +170,10 @@ int engine_init(struct ts_app *app, struct ts_err *err)
     size_t mb = 1024 * 1024;
     unsigned heavy = cfg->heavy_renders;
     if (!heavy) {
+        /* Half the cores, so that big renders always leave CPU for the tiles viewers wait on
+         * (the soak test saw 1.9 s tile stalls with one big render per core on 2 cores). */
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        heavy = n > 0 ? (unsigned)n : 1;
+        heavy = n > 1 ? (unsigned)n / 2 : 1;
     }
     /* 32 MB is about a 2000x2000 render: tiles and thumbnails stay well below it. */
     admission_init(&app->admission, (size_t)cfg->request_memory_mb * mb,
@@ -283,6 +285,25 @@ void engine_release(struct ts_app *app, const struct source_file *src, struct ts
     pthread_mutex_unlock(&pool->lock);
     if (evicted)
         ts_reader_close(evicted);
+}
+
+void engine_discard(struct ts_app *app, struct ts_reader *reader)
+{
+    struct engine_pool *pool = app->readers;
+    if (!reader)
+        return;
+    /* A slot still naming the closed handle would stay busy for ever and be closed again at exit. */
+    if (pool) {
+        pthread_mutex_lock(&pool->lock);
+        for (unsigned i = 0; i < pool->n; i++)
+            if (pool->slots[i].reader == reader) {
+                pool->slots[i].reader = NULL;
+                pool->slots[i].busy = false;
+                pool->slots[i].key[0] = '\0';
+            }
+        pthread_mutex_unlock(&pool->lock);
+    }
+    ts_reader_close(reader);
 }
 
 int engine_info(struct ts_app *app, const struct source_file *src, struct ts_image_info *info,

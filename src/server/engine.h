@@ -23,6 +23,8 @@ int engine_open(struct ts_app *app, const struct source_file *src, struct ts_rea
                 struct ts_err *err);
 /* Gives a reader back after use: kept open for the next request on the same file, or closed. */
 void engine_release(struct ts_app *app, const struct source_file *src, struct ts_reader *reader);
+/* Closes a reader that failed half-way, and frees the reader-cache slot that lent it, if any. */
+void engine_discard(struct ts_app *app, struct ts_reader *reader);
 
 /* Image information, from the info cache or by opening the file once. */
 int engine_info(struct ts_app *app, const struct source_file *src, struct ts_image_info *info,
