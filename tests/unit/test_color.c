@@ -125,6 +125,22 @@ static void test_adobe_rgb_jpeg_matches_vips_icc_transform(void **s)
     ts_image_free(&img), ts_image_free(&ref), ts_image_free(&raw);
 }
 
+/* The same photograph as a lossless WebP that keeps its Adobe RGB profile in an ICCP chunk. */
+static void test_adobe_rgb_webp_matches_vips_icc_transform(void **s)
+{
+    (void)s;
+    SKIP_WITHOUT_VIPS();
+    vips_run("copy " ADOBE " " WORK "/adobe.webp[lossless]");
+    vips_run("icc_transform " WORK "/adobe.webp " WORK "/adobe-webp-srgb.png srgb");
+    struct ts_image ref = decode_file(WORK "/adobe-webp-srgb.png");
+    struct ts_image img = read_whole(WORK "/adobe.webp", NULL);
+    struct diff ours = compare(&img, &ref);
+    print_message("Adobe RGB WebP: ours mean %.3f max %d\n", ours.mean, ours.max);
+    assert_true(ours.mean <= 1.0);
+    assert_true(ours.max <= 6);
+    ts_image_free(&img), ts_image_free(&ref);
+}
+
 static void test_cmyk_jpeg_without_profile_matches_vips_fallback(void **s)
 {
     (void)s;
@@ -421,6 +437,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_adobe_rgb_jpeg_matches_vips_icc_transform),
+        cmocka_unit_test(test_adobe_rgb_webp_matches_vips_icc_transform),
         cmocka_unit_test(test_cmyk_jpeg_without_profile_matches_vips_fallback),
         cmocka_unit_test(test_cmyk_region_read_equals_same_part_of_full_read),
         cmocka_unit_test(test_16bit_tiff_with_adobe_profile_matches_vips),
