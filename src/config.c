@@ -42,10 +42,13 @@ static const struct opt options[] = {
     {"max-height", OPT_U32, NUM_FIELD(max_height), 0, UINT32_MAX, "N",
      "largest output height (0 = same as max-width)"},
     {"max-area", OPT_U64, NUM_FIELD(max_area), 0, LLONG_MAX, "N",
-     "largest output area in pixels (default 100000000)"},
+     "largest output area in pixels (default 25000000, i.e. 5000x5000)"},
     {"tile-size", OPT_U32, NUM_FIELD(default_tile), 16, 8192, "N",
      "tile size advertised for untiled sources (default 512)"},
-    {"threads", OPT_UINT, NUM_FIELD(threads), 0, 1024, "N", "worker threads (default: one per core)"},
+    {"threads", OPT_UINT, NUM_FIELD(threads), 0, 1024, "N",
+     "network threads (default: one per core)"},
+    {"workers", OPT_UINT, NUM_FIELD(workers), 0, 1024, "N",
+     "threads that read, render and encode (default: two per core, at least 4)"},
     {"cache-max-age", OPT_UINT, NUM_FIELD(cache_max_age), 0, UINT_MAX, "SECONDS",
      "Cache-Control max-age of images and info.json (default 86400)"},
     {"connection-timeout", OPT_UINT, NUM_FIELD(connection_timeout), 1, 3600, "SECONDS",
@@ -58,6 +61,16 @@ static const struct opt options[] = {
      "memory for image information by path, mtime and size; 0 = off (default 8)"},
     {"reader-cache", OPT_UINT, NUM_FIELD(reader_cache), 0, 4096, "N",
      "open image handles kept for reuse; 0 = off (default 64)"},
+    {"request-memory", OPT_U64, NUM_FIELD(request_memory_mb), 1, 1 << 20, "MB",
+     "decode memory one request may use; larger requests get 413 (default 2048)"},
+    {"render-memory", OPT_U64, NUM_FIELD(render_memory_mb), 1, 1 << 20, "MB",
+     "decode memory all large renders may use together (default 4096)"},
+    {"heavy-renders", OPT_UINT, NUM_FIELD(heavy_renders), 0, 1024, "N",
+     "large renders running at once; tiles never wait for them (default: one per core)"},
+    {"heavy-queue", OPT_UINT, NUM_FIELD(heavy_queue), 0, 4096, "N",
+     "large renders that may wait for room; beyond that 503 (default 8)"},
+    {"queue-wait-ms", OPT_UINT, NUM_FIELD(queue_wait_ms), 0, 600000, "MS",
+     "how long a large render waits for room before 503 Retry-After (default 3000)"},
     {"web-dir", OPT_PATH, STR_FIELD(web_dir), 0, 0, "DIR",
      "viewer pages and scripts (default: the build tree's web/)"},
     {"fcgi", OPT_STR, STR_FIELD(fcgi_listen), 0, 0, "HOST:PORT|PATH",
@@ -74,13 +87,17 @@ void ts_config_defaults(struct ts_config *cfg)
     cfg->jpeg_quality = 85;
     cfg->webp_quality = 80;
     cfg->png_level = 3;
-    cfg->max_area = 100000000ull;
+    cfg->max_area = 25000000ull;
     cfg->default_tile = 512;
     cfg->cache_max_age = 86400;
     cfg->connection_timeout = 30;
     cfg->response_cache_mb = 256;
     cfg->info_cache_mb = 8;
     cfg->reader_cache = 64;
+    cfg->request_memory_mb = 2048;
+    cfg->render_memory_mb = 4096;
+    cfg->heavy_queue = 8;
+    cfg->queue_wait_ms = 3000;
 }
 
 static const struct opt *find_option(const char *name)

@@ -24,13 +24,19 @@ struct ts_config {
     uint32_t max_width, max_height;     /* 0 = unlimited */
     uint64_t max_area;
     uint32_t default_tile;              /* tile size advertised for untiled sources */
-    unsigned threads;                   /* 0 = one per core */
+    unsigned threads;                   /* network threads; 0 = one per core */
+    unsigned workers;                   /* render threads; 0 = two per core, at least 4 */
     unsigned cache_max_age;             /* Cache-Control max-age, seconds */
     unsigned connection_timeout;        /* seconds an idle connection may stay open */
     bool trust_proxy;
     uint64_t response_cache_mb;         /* encoded responses kept in memory; 0 = off */
     uint64_t info_cache_mb;             /* image info (dimensions, pyramid); 0 = off */
-    unsigned reader_cache;              /* open image handles kept for reuse; 0 = off */
+    unsigned reader_cache;
+    uint64_t request_memory_mb;         /* decode memory one request may use (413 beyond) */
+    uint64_t render_memory_mb;          /* decode memory all large renders may use together */
+    unsigned heavy_renders;             /* large renders at once; 0 = one per core */
+    unsigned heavy_queue;               /* large renders that may wait; beyond: 503 */
+    unsigned queue_wait_ms;             /* how long a large render waits before 503 */              /* open image handles kept for reuse; 0 = off */
     char web_dir[TS_CONFIG_PATH_MAX];   /* viewer assets (pages, OpenSeadragon); "" = built-in default */
     char fcgi_listen[TS_CONFIG_PATH_MAX];/* HOST:PORT or unix socket path for FastCGI; "" = off */
     /* iipsrv compatibility, set from its environment variables (config_env.h) */

@@ -1,4 +1,5 @@
 /* TIFF reader over libtiff: pyramid discovery (IFDs or SubIFDs) and region reads of only the tiles needed. */
+#include "image/color.h"
 #include "image/reader.h"
 
 #include <stdio.h>
@@ -27,6 +28,8 @@ struct tiff_level {
     uint32_t channels; /* delivered */
     size_t row_bytes;  /* one row of a tile or strip as decoded */
     uint8_t pal[256][3];
+    struct ts_color_xform *xf; /* raw samples to sRGB, or NULL */
+    bool xf_owned;             /* levels with the same sample layout share one */
 };
 
 struct tiff_priv {
@@ -310,6 +313,9 @@ static void tiff_close(struct ts_reader *r)
     if (p) {
         if (p->tif)
             TIFFClose(p->tif);
+        for (uint32_t i = 0; i < p->nlv; i++)
+            if (p->lv[i].xf_owned)
+                ts_color_xform_free(p->lv[i].xf);
         free(p->scratch);
         free(p);
     }
@@ -370,6 +376,10 @@ static void tiff_convert(const struct tiff_level *lv, const uint8_t *src, uint32
     const uint32_t spp = lv->spp, ch = lv->channels;
     uint32_t i, c;
 
+    if (lv->xf) {
+        ts_color_xform_pixels(lv->xf, src + (size_t)sx * spp * (lv->bps / 8u), dst, n);
+        return;
+    }
     if (lv->bps == 8 && spp == ch && lv->alpha != ALPHA_ASSOC &&
         (lv->photometric == PHOTOMETRIC_MINISBLACK || lv->photometric == PHOTOMETRIC_RGB)) {
         memcpy(dst, src + (size_t)sx * spp, (size_t)n * spp);
@@ -507,13 +517,75 @@ static int tiff_read(struct ts_reader *r, const struct ts_read_req *q, struct ts
 
 static const struct ts_reader_ops tiff_ops = {"tiff", tiff_read, tiff_close};
 
+/* The full-resolution directory's profile, copied: the directory is left behind by the level scan. */
+static int tiff_color_read_icc(struct tiff_priv *p, uint8_t **icc, uint32_t *len,
+                               struct ts_err *err)
+{
+    void *data = NULL;
+    uint32_t n = 0;
+    *icc = NULL;
+    *len = 0;
+    if (!TIFFGetField(p->tif, TIFFTAG_ICCPROFILE, &n, &data) || !data || n == 0)
+        return TS_OK;
+    if (!(*icc = malloc(n)))
+        return ts_fail(err, TS_ENOMEM, "out of memory for a TIFF ICC profile");
+    memcpy(*icc, data, n);
+    *len = n;
+    return TS_OK;
+}
+
+/* Whether lcms2 can take this level's decoded rows as they are. */
+static bool tiff_color_layout(const struct tiff_level *lv, struct ts_color_layout *lay)
+{
+    uint32_t base;
+    memset(lay, 0, sizeof *lay);
+    switch (lv->photometric) {
+    case PHOTOMETRIC_MINISBLACK: lay->space = TS_COLOR_GRAY, base = 1; break;
+    case PHOTOMETRIC_RGB: lay->space = TS_COLOR_RGB, base = 3; break;
+    case PHOTOMETRIC_SEPARATED: lay->space = TS_COLOR_CMYK, base = 4; break;
+    default: return false;
+    }
+    lay->alpha = lv->alpha == ALPHA_UNASSOC;
+    lay->bytes = lv->bps / 8u;
+    return (lv->bps == 8 || lv->bps == 16) && lv->alpha != ALPHA_ASSOC &&
+           lv->spp == base + (lay->alpha ? 1u : 0u);
+}
+
+/* One profile for the whole pyramid (levels are the same picture); a broken one is ignored. */
+static int tiff_color_attach(struct tiff_priv *p, const uint8_t *icc, uint32_t len,
+                             struct ts_err *err)
+{
+    for (uint32_t i = 0; i < p->nlv; i++) {
+        struct tiff_level *lv = &p->lv[i];
+        struct ts_color_layout lay;
+        struct ts_err ignored;
+        uint32_t k;
+        if (!tiff_color_layout(lv, &lay))
+            continue;
+        for (k = 0; k < i; k++)
+            if (p->lv[k].xf && p->lv[k].photometric == lv->photometric &&
+                p->lv[k].bps == lv->bps && p->lv[k].spp == lv->spp &&
+                p->lv[k].alpha == lv->alpha)
+                break;
+        if (k < i) {
+            lv->xf = p->lv[k].xf;
+            continue;
+        }
+        if (ts_color_xform_create(icc, len, &lay, &lv->xf, &ignored) == TS_ENOMEM)
+            return ts_fail(err, TS_ENOMEM, "%s", ignored.msg);
+        lv->xf_owned = lv->xf != NULL;
+    }
+    return TS_OK;
+}
+
 int ts_tiff_open(const char *path, struct ts_reader **out, struct ts_err *err)
 {
     struct ts_reader *r;
     struct tiff_priv *p;
     TIFFOpenOptions *opts;
     int rc;
-    uint32_t i;
+    uint32_t i, icc_len = 0;
+    uint8_t *icc = NULL;
 
     *out = NULL;
     if (!tiff_is_tiff(path))
@@ -544,8 +616,18 @@ int ts_tiff_open(const char *path, struct ts_reader **out, struct ts_err *err)
         return rc;
     }
     p->nlv = 1;
+    if ((rc = tiff_color_read_icc(p, &icc, &icc_len, err)) != TS_OK) {
+        tiff_close(r);
+        return rc;
+    }
     tiff_find_levels(p);
     tiff_sort_levels(p);
+    rc = tiff_color_attach(p, icc, icc_len, err);
+    free(icc);
+    if (rc != TS_OK) {
+        tiff_close(r);
+        return rc;
+    }
 
     r->info.width = p->lv[0].width;
     r->info.height = p->lv[0].height;

@@ -210,7 +210,7 @@ static const char *const features3[] = {
     "baseUriRedirect", "canonicalLinkHeader", "cors",        "jsonldMediaType",
     "mirroring",       "profileLinkHeader",   "regionByPct", "regionByPx",
     "regionSquare",    "rotationBy90s",       "sizeByConfinedWh", "sizeByH",
-    "sizeByPct",       "sizeByW",             "sizeByWh",    "sizeUpscaling",
+    "sizeByPct",       "sizeByW",             "sizeByWh",
 };
 static const char *const features2[] = {
     "baseUriRedirect", "canonicalLinkHeader", "cors",          "jsonldMediaType",
@@ -259,9 +259,12 @@ static json_t *info_v3(struct builder *b, const struct iiif_info_params *p, stru
     if (p->opt->formats & (1u << TS_FORMAT_JPG))
         put(b, o, "preferredFormats", string_array(b, preferred, 1));
     put(b, o, "extraQualities", string_array(b, qualities, 3));
-    put(b, o, "extraFeatures",
-        feature_array(b, features3, sizeof features3 / sizeof features3[0],
-                      p->opt->rotation_arbitrary));
+    json_t *features = feature_array(b, features3, sizeof features3 / sizeof features3[0],
+                                     p->opt->rotation_arbitrary);
+    /* 3.0 section 5.7: advertising sizeUpscaling requires maxWidth or maxArea. */
+    if (features && (p->opt->max_width || p->opt->max_height || p->opt->max_area))
+        push(b, features, json_string("sizeUpscaling"));
+    put(b, o, "extraFeatures", features);
     return o;
 }
 

@@ -288,8 +288,9 @@ int iiif_plan(const struct iiif_request *req, uint32_t img_w, uint32_t img_h,
 
     if ((unsigned)req->format >= TS_FORMAT_COUNT)
         return ts_fail(err, TS_EINVAL, "unknown format");
+    /* The spec: "A format value that is unsupported SHOULD result in a 400". */
     if (!(opt->formats & (1u << req->format)))
-        return ts_fail(err, TS_EUNSUPPORTED, "format '%s' is not supported by this server",
+        return ts_fail(err, TS_EINVAL, "format '%s' is not supported by this server",
                        ts_format_ext(req->format));
     p.format = req->format;
     *out = p;

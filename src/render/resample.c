@@ -39,6 +39,20 @@ static void axis_free(struct axis *ax)
     memset(ax, 0, sizeof *ax);
 }
 
+/* Drops the taps beyond the kernel's reach (exact zeros) from both ends of a window. */
+static void axis_trim(struct axis *ax, uint32_t i, float *w)
+{
+    uint32_t skip = 0, n = ax->count[i];
+    while (skip + 1 < n && w[skip] == 0.0f)
+        skip++;
+    while (n > skip + 1 && w[n - 1] == 0.0f)
+        n--;
+    if (skip)
+        memmove(w, w + skip, sizeof(float) * (n - skip));
+    ax->start[i] += skip;
+    ax->count[i] = n - skip;
+}
+
 /* Weights for mapping [s0, s0+len) of a src_n-sample axis onto n samples. Taps outside the
  * source are folded onto the edge sample (clamping), so flat images stay flat to the edge. */
 static int axis_init(struct axis *ax, uint32_t src_n, double s0, double len, uint32_t n)
@@ -91,6 +105,7 @@ static int axis_init(struct axis *ax, uint32_t src_n, double s0, double len, uin
             for (uint32_t k = 0; k < ax->count[i]; k++)
                 w[k] = (float)(w[k] / total);
         }
+        axis_trim(ax, i, w);
     }
     return TS_OK;
 }
@@ -118,17 +133,23 @@ static void row_to_float(const uint8_t *src, uint32_t ch, uint32_t x0, uint32_t 
     }
 }
 
-static inline void hfilter_ch(const float *in, float *out, const struct axis *ax, uint32_t ch)
+static inline void hfilter_ch(const float *restrict in, float *restrict out,
+                              const struct axis *ax, uint32_t ch)
 {
-    for (uint32_t i = 0; i < ax->n; i++) {
-        const float *w = ax->weights + (size_t)i * ax->maxcount;
-        const float *p = in + (size_t)ax->start[i] * ch;
+    const uint32_t n = ax->n, stride = ax->maxcount;
+    const uint32_t *restrict start = ax->start, *restrict count = ax->count;
+    const float *restrict weights = ax->weights;
+
+    for (uint32_t i = 0; i < n; i++, out += ch) {
+        const float *restrict w = weights + (size_t)i * stride;
+        const float *restrict p = in + (size_t)start[i] * ch;
+        const uint32_t taps = count[i];
         float acc[4] = {0, 0, 0, 0};
-        for (uint32_t k = 0; k < ax->count[i]; k++, p += ch)
+        for (uint32_t k = 0; k < taps; k++, p += ch)
             for (uint32_t c = 0; c < ch; c++)
                 acc[c] += w[k] * p[c];
         for (uint32_t c = 0; c < ch; c++)
-            out[(size_t)i * ch + c] = acc[c];
+            out[c] = acc[c];
     }
 }
 
@@ -159,7 +180,7 @@ static void row_from_float(const float *acc, uint32_t n, uint32_t ch, uint8_t *o
         uint32_t a = ch - 1;
         for (uint32_t x = 0; x < n; x++, acc += ch, out += ch) {
             uint8_t alpha = to_u8(acc[a]);
-            float inv = acc[a] > 0.5f ? 255.0f / acc[a] : 0.0f;
+            float inv = alpha ? 255.0f / acc[a] : 0.0f;
             for (uint32_t c = 0; c < a; c++)
                 out[c] = alpha ? to_u8(acc[c] * inv) : 0;
             out[a] = alpha;
@@ -226,6 +247,12 @@ static int scratch_alloc(struct scratch *s, size_t src_w, size_t dst_w, size_t c
     return TS_OK;
 }
 
+static void vaccumulate(float *restrict acc, const float *restrict row, float w, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        acc[i] += w * row[i];
+}
+
 static void resample(const struct ts_image *src, const struct axis *ax, const struct axis *ay,
                      struct scratch *s, struct ts_image *dst)
 {
@@ -249,9 +276,7 @@ static void resample(const struct ts_image *src, const struct axis *ax, const st
                 hfilter(s->src_row, hrow, ax, ch);
                 s->ring_row[slot] = sy;
             }
-            float wk = w[k];
-            for (size_t i = 0; i < drow; i++)
-                s->acc[i] += wk * hrow[i];
+            vaccumulate(s->acc, hrow, w[k], drow);
         }
         row_from_float(s->acc, dst->width, ch, ts_image_row(dst, y));
     }

@@ -5,6 +5,7 @@
 #include "config.h"
 #include "encode/encode.h"
 #include "protocol/iiif_plan.h"
+#include "server/admission.h"
 #include "server/response.h"
 
 #include <pthread.h>
@@ -20,6 +21,7 @@ struct ts_app {
     struct ts_lru *responses;   /* encoded responses by request + source identity */
     struct ts_lru *infos;       /* struct ts_image_info by source identity */
     struct engine_pool *readers;/* open readers by source identity */
+    struct admission admission;
     FILE *access_log;
     pthread_mutex_t log_lock;
 };

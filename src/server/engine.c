@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,11 +18,32 @@ int engine_resolve(struct ts_app *app, const char *identifier, struct source_fil
     return source_resolve(app->cfg.root, app->cfg.demo_image, identifier, src, err);
 }
 
+/* Upper bound of what a render holds at once: the region read at the chosen level, then up
+ * to three output-sized buffers (scaled, rotated, converted), all as 4-channel 8-bit. */
+static size_t render_estimate(const struct ts_reader *reader, const struct ts_plan *plan)
+{
+    struct ts_read_req req;
+    if (render_choose_level(&reader->info, plan, &req) != TS_OK)
+        return 0;
+    size_t read_bytes, out_bytes, total;
+    if (!ts_mul3_size(req.w, req.h, 4, &read_bytes) ||
+        !ts_mul3_size(plan->out_w, plan->out_h, 12, &out_bytes) ||
+        !ts_add_size(read_bytes, out_bytes, &total))
+        return SIZE_MAX;
+    return total;
+}
+
 int engine_render(struct ts_app *app, struct ts_reader *reader, const struct ts_plan *plan,
                   struct ts_response *res, struct ts_err *err)
 {
+    size_t bytes = render_estimate(reader, plan);
+    bool heavy;
+    int rc = admission_enter(&app->admission, bytes, &heavy, err);
+    if (rc)
+        return rc;
     struct ts_image img = {0};
-    int rc = render_execute(reader, plan, &img, err);
+    rc = render_execute(reader, plan, &img, err);
+    admission_leave(&app->admission, bytes, heavy);
     if (rc)
         return rc;
     rc = encode_image(&img, plan->format, &app->enc, &res->body, err);
@@ -74,6 +96,50 @@ void engine_fail(struct ts_response *res, int status, const struct ts_err *err)
     ts_response_error(res, status, err && err->msg[0] ? err->msg : ts_status_name(status));
 }
 
+/* Host headers end up in ids and Location headers, so accept only host[:port] characters. */
+static bool host_is_sane(const char *host)
+{
+    if (!host || !*host || strlen(host) > 255)
+        return false;
+    for (const char *p = host; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+void engine_public_base(const struct ts_app *app, const struct ts_request *req, char *out,
+                        size_t size)
+{
+    const struct ts_config *cfg = &app->cfg;
+    if (cfg->base_url[0]) {
+        size_t n = strlen(cfg->base_url);
+        while (n > 0 && cfg->base_url[n - 1] == '/')
+            n--;
+        snprintf(out, size, "%.*s", (int)n, cfg->base_url);
+        return;
+    }
+    const char *scheme = "http";
+    const char *host = NULL;
+    if (cfg->trust_proxy) {
+        const char *proto = ts_request_header(req, "X-Forwarded-Proto");
+        if (proto && (!strcmp(proto, "https") || !strcmp(proto, "http")))
+            scheme = proto;
+        host = ts_request_header(req, "X-Forwarded-Host");
+        if (host && !host_is_sane(host))
+            host = NULL;
+    }
+    if (!host)
+        host = ts_request_header(req, "Host");
+    if (host_is_sane(host)) {
+        snprintf(out, size, "%s://%s", scheme, host);
+    } else {
+        snprintf(out, size, "%s://%s:%u", scheme, cfg->listen_host, (unsigned)cfg->listen_port);
+    }
+}
+
 /* ---- caches ---- */
 
 struct pool_slot {
@@ -102,6 +168,15 @@ int engine_init(struct ts_app *app, struct ts_err *err)
 {
     const struct ts_config *cfg = &app->cfg;
     size_t mb = 1024 * 1024;
+    unsigned heavy = cfg->heavy_renders;
+    if (!heavy) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        heavy = n > 0 ? (unsigned)n : 1;
+    }
+    /* 32 MB is about a 2000x2000 render: tiles and thumbnails stay well below it. */
+    admission_init(&app->admission, (size_t)cfg->request_memory_mb * mb,
+                   (size_t)cfg->render_memory_mb * mb, 32 * mb, heavy, cfg->heavy_queue,
+                   cfg->queue_wait_ms);
     if (ts_lru_create((size_t)cfg->response_cache_mb * mb, 16, &app->responses) ||
         ts_lru_create((size_t)cfg->info_cache_mb * mb, 4, &app->infos))
         return ts_fail(err, TS_ENOMEM, "cannot create caches");
@@ -120,6 +195,7 @@ int engine_init(struct ts_app *app, struct ts_err *err)
 
 void engine_free(struct ts_app *app)
 {
+    admission_destroy(&app->admission);
     ts_lru_destroy(app->responses);
     ts_lru_destroy(app->infos);
     app->responses = app->infos = NULL;
@@ -154,10 +230,11 @@ int engine_open(struct ts_app *app, const struct source_file *src, struct ts_rea
     }
     int rc = ts_reader_open(src->path, reader, err);
     if (rc == TS_EUNSUPPORTED || rc == TS_ECODEC) {
-        /* The file exists but is not an image we can read: say so with the codec's reason. */
+        /* The client asked for nothing unusual: the file behind the identifier is what we
+         * cannot read, which is the server's failure (500), whatever the codec's reason. */
         char why[sizeof err->msg];
         snprintf(why, sizeof why, "%s", err->msg[0] ? err->msg : "unknown format");
-        return ts_fail(err, rc, "cannot read image: %s", why);
+        return ts_fail(err, TS_ECODEC, "cannot read image: %s", why);
     }
     return rc;
 }

@@ -48,6 +48,11 @@ void engine_cache_headers(const struct ts_app *app, struct ts_response *res, con
 /* If the client's copy is current, turns res into a 304 and returns true. */
 bool engine_not_modified(const struct ts_app *app, const struct ts_request *req,
                          struct ts_response *res, const char *etag, time_t mtime);
+/* Scheme://host[:port] that clients reach us at (no trailing slash): --base-url, else the
+ * Host header (or, with --trust-proxy, X-Forwarded-Proto/Host), else the listen address. */
+void engine_public_base(const struct ts_app *app, const struct ts_request *req, char *out,
+                        size_t size);
+
 /* An error response from a status and reason. */
 void engine_fail(struct ts_response *res, int status, const struct ts_err *err);
 

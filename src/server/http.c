@@ -1,9 +1,11 @@
-/* libmicrohttpd front end: raw paths in, router, responses out. */
+/* libmicrohttpd front end: network threads never render; they hand requests to a worker pool
+ * (suspending the connection) and send the answer when a worker resumes it. */
 #include "server/http.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,10 +13,29 @@
 #include <time.h>
 #include <unistd.h>
 
+enum job_phase { JOB_NEW, JOB_QUEUED, JOB_DONE };
+
+struct job {
+    struct job *next;
+    struct ts_http_server *srv;
+    struct MHD_Connection *conn;
+    enum job_phase phase;
+    struct ts_request req;
+    struct ts_buf query;
+    struct ts_response res;
+    double start;
+};
+
 struct ts_http_server {
     struct MHD_Daemon *daemon;
     struct ts_app *app;
     uint16_t port;
+    pthread_mutex_t lock;
+    pthread_cond_t ready;
+    struct job *head, *tail;
+    bool stopping;
+    unsigned nworkers;
+    pthread_t *workers;
 };
 
 /* Leave the URL exactly as sent: identifiers carry %2F, which must not become '/' before the
@@ -31,20 +52,16 @@ static const char *header_lookup(void *ctx, const char *name)
     return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
 }
 
-struct query_builder {
-    struct ts_buf buf;
-};
-
 /* libmicrohttpd splits the query into arguments; put the raw text back together (our unescape
  * callback leaves the values encoded) so protocols see what the client sent. */
 static enum MHD_Result append_argument(void *cls, enum MHD_ValueKind kind, const char *key,
                                        const char *value)
 {
-    struct query_builder *q = cls;
+    struct ts_buf *q = cls;
     (void)kind;
-    if (q->buf.len)
-        ts_buf_append(&q->buf, "&", 1);
-    ts_buf_appendf(&q->buf, "%s%s%s", key, value ? "=" : "", value ? value : "");
+    if (q->len)
+        ts_buf_append(q, "&", 1);
+    ts_buf_appendf(q, "%s%s%s", key, value ? "=" : "", value ? value : "");
     return MHD_YES;
 }
 
@@ -68,60 +85,124 @@ static void remote_address(struct MHD_Connection *c, char *out, size_t size)
     getnameinfo(sa, len, out, (socklen_t)size, NULL, 0, NI_NUMERICHOST);
 }
 
+static void *worker_main(void *arg)
+{
+    struct ts_http_server *srv = arg;
+    for (;;) {
+        pthread_mutex_lock(&srv->lock);
+        while (!srv->head && !srv->stopping)
+            pthread_cond_wait(&srv->ready, &srv->lock);
+        struct job *job = srv->head;
+        if (!job) { /* stopping, and the queue is drained */
+            pthread_mutex_unlock(&srv->lock);
+            return NULL;
+        }
+        srv->head = job->next;
+        if (!srv->head)
+            srv->tail = NULL;
+        pthread_mutex_unlock(&srv->lock);
+
+        router_handle(srv->app, &job->req, &job->res);
+        job->phase = JOB_DONE;
+        MHD_resume_connection(job->conn);
+    }
+}
+
+static void enqueue(struct ts_http_server *srv, struct job *job)
+{
+    job->next = NULL;
+    pthread_mutex_lock(&srv->lock);
+    if (srv->tail)
+        srv->tail->next = job;
+    else
+        srv->head = job;
+    srv->tail = job;
+    pthread_cond_signal(&srv->ready);
+    pthread_mutex_unlock(&srv->lock);
+}
+
+static enum MHD_Result send_answer(struct job *job)
+{
+    struct ts_response *res = &job->res;
+    struct MHD_Response *mr;
+    if (res->body.len) {
+        mr = MHD_create_response_from_buffer_with_free_callback(res->body.len, res->body.data,
+                                                                free);
+        if (mr) {
+            res->body.data = NULL; /* now owned by libmicrohttpd */
+            res->body.cap = 0;
+        }
+    } else {
+        mr = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    }
+    if (!mr)
+        return MHD_NO;
+    if (res->content_type[0])
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, res->content_type);
+    for (int i = 0; i < res->nheaders; i++)
+        MHD_add_response_header(mr, res->headers[i].name, res->headers[i].value);
+    char remote[64];
+    remote_address(job->conn, remote, sizeof remote);
+    router_log(job->srv->app, remote, &job->req, res, now_ms() - job->start);
+    enum MHD_Result ok = MHD_queue_response(job->conn, (unsigned)res->status, mr);
+    MHD_destroy_response(mr);
+    return ok;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **state)
 {
     struct ts_http_server *srv = cls;
+    struct job *job = *state;
     (void)version;
     (void)upload_data;
-    /* The first call only announces the headers; answer on the second, once any body is read. */
-    if (*state == NULL) {
-        *state = srv;
+    if (!job) {
+        /* The first call only announces the headers. */
+        job = calloc(1, sizeof *job);
+        if (!job)
+            return MHD_NO;
+        job->srv = srv;
+        job->conn = conn;
+        job->start = now_ms();
+        ts_response_init(&job->res);
+        *state = job;
         return MHD_YES;
     }
     if (*upload_size) {
         *upload_size = 0; /* bodies are never used: drop them */
         return MHD_YES;
     }
-    double start = now_ms();
-    struct query_builder query = {{0}};
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, append_argument, &query);
-    if (ts_buf_append(&query.buf, "", 1) != TS_OK) /* NUL-terminate */
-        return MHD_NO;
-    struct ts_request req = {method, url, query.buf.len > 1 ? (const char *)query.buf.data : NULL,
-                             header_lookup, conn};
-    struct ts_response res;
-    ts_response_init(&res);
-    router_handle(srv->app, &req, &res);
+    if (job->phase == JOB_DONE)
+        return send_answer(job);
+    if (job->phase == JOB_QUEUED)
+        return MHD_YES; /* spurious call while a worker has it */
 
-    struct MHD_Response *mr;
-    if (res.body.len) {
-        mr = MHD_create_response_from_buffer_with_free_callback(res.body.len, res.body.data, free);
-        if (mr) {
-            res.body.data = NULL; /* now owned by libmicrohttpd */
-            res.body.cap = 0;
-        }
-    } else {
-        mr = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
-    }
-    if (!mr) {
-        ts_response_free(&res);
-        ts_buf_free(&query.buf);
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, append_argument, &job->query);
+    if (ts_buf_append(&job->query, "", 1) != TS_OK) /* NUL-terminate */
         return MHD_NO;
-    }
-    if (res.content_type[0])
-        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, res.content_type);
-    for (int i = 0; i < res.nheaders; i++)
-        MHD_add_response_header(mr, res.headers[i].name, res.headers[i].value);
-    char remote[64];
-    remote_address(conn, remote, sizeof remote);
-    router_log(srv->app, remote, &req, &res, now_ms() - start);
-    enum MHD_Result ok = MHD_queue_response(conn, (unsigned)res.status, mr);
-    MHD_destroy_response(mr);
-    ts_response_free(&res);
-    ts_buf_free(&query.buf);
-    return ok;
+    job->req = (struct ts_request){method, url,
+                                   job->query.len > 1 ? (const char *)job->query.data : NULL,
+                                   header_lookup, conn};
+    job->phase = JOB_QUEUED;
+    MHD_suspend_connection(conn);
+    enqueue(srv, job);
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
+                         enum MHD_RequestTerminationCode code)
+{
+    (void)cls;
+    (void)conn;
+    (void)code;
+    struct job *job = *state;
+    if (!job)
+        return;
+    ts_response_free(&job->res);
+    ts_buf_free(&job->query);
+    free(job);
+    *state = NULL;
 }
 
 static int resolve_listen(const struct ts_config *cfg, struct sockaddr_storage *ss,
@@ -142,6 +223,38 @@ static int resolve_listen(const struct ts_config *cfg, struct sockaddr_storage *
     return TS_OK;
 }
 
+static unsigned cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+static void stop_workers(struct ts_http_server *srv)
+{
+    pthread_mutex_lock(&srv->lock);
+    srv->stopping = true;
+    pthread_cond_broadcast(&srv->ready);
+    pthread_mutex_unlock(&srv->lock);
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        pthread_join(srv->workers[i], NULL);
+    srv->nworkers = 0;
+}
+
+static int start_workers(struct ts_http_server *srv, unsigned n, struct ts_err *err)
+{
+    srv->workers = calloc(n, sizeof *srv->workers);
+    if (!srv->workers)
+        return ts_fail(err, TS_ENOMEM, "out of memory");
+    for (unsigned i = 0; i < n; i++) {
+        if (pthread_create(&srv->workers[i], NULL, worker_main, srv) != 0) {
+            stop_workers(srv);
+            return ts_fail(err, TS_ENOMEM, "cannot start worker threads");
+        }
+        srv->nworkers++;
+    }
+    return TS_OK;
+}
+
 int ts_http_start(struct ts_app *app, struct ts_http_server **out, struct ts_err *err)
 {
     struct sockaddr_storage addr;
@@ -152,14 +265,22 @@ int ts_http_start(struct ts_app *app, struct ts_http_server **out, struct ts_err
     if (!srv)
         return ts_fail(err, TS_ENOMEM, "out of memory");
     srv->app = app;
-    unsigned threads = app->cfg.threads;
-    if (threads == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = n > 0 ? (unsigned)n : 1;
+    pthread_mutex_init(&srv->lock, NULL);
+    pthread_cond_init(&srv->ready, NULL);
+    unsigned threads = app->cfg.threads ? app->cfg.threads : cores();
+    unsigned workers = app->cfg.workers ? app->cfg.workers : 2 * cores();
+    if (!app->cfg.workers && workers < 4)
+        workers = 4;
+    rc = start_workers(srv, workers, err);
+    if (rc) {
+        free(srv->workers);
+        free(srv);
+        return rc;
     }
-    /* ITC lets a quiesced daemon stop accepting while its threads finish what they hold. */
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    /* ITC lets a quiesced daemon stop accepting while its threads finish what they hold;
+     * suspend/resume lets a connection wait for a worker without holding a network thread. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                     MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     srv->daemon = MHD_start_daemon(
@@ -167,12 +288,16 @@ int ts_http_start(struct ts_app *app, struct ts_http_server **out, struct ts_err
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_TIMEOUT, app->cfg.connection_timeout,
-        MHD_OPTION_CONNECTION_LIMIT, 1024u,
+        MHD_OPTION_CONNECTION_LIMIT, 4096u,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, 512u,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
         MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
         MHD_OPTION_END);
     if (!srv->daemon) {
+        stop_workers(srv);
+        free(srv->workers);
         free(srv);
         return ts_fail(err, TS_EIO, "cannot listen on %s:%u (address in use or not permitted)",
                        app->cfg.listen_host, (unsigned)app->cfg.listen_port);
@@ -204,6 +329,11 @@ void ts_http_stop(struct ts_http_server *srv, unsigned drain_seconds)
         struct timespec pause = {0, 50 * 1000 * 1000};
         nanosleep(&pause, NULL);
     }
+    /* Workers finish every queued job and resume its connection before the daemon goes. */
+    stop_workers(srv);
     MHD_stop_daemon(srv->daemon);
+    free(srv->workers);
+    pthread_mutex_destroy(&srv->lock);
+    pthread_cond_destroy(&srv->ready);
     free(srv);
 }

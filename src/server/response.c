@@ -93,4 +93,6 @@ void ts_response_error(struct ts_response *res, int status, const char *reason)
             *p = ' ';
     snprintf(res->reason, sizeof res->reason, "%s", line);
     ts_buf_appendf(&res->body, "%d %s: %s\n", code, ts_http_reason(code), line);
+    if (code == 503)
+        ts_response_add_header(res, "Retry-After", "2");
 }

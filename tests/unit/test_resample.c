@@ -1,0 +1,352 @@
+/* Resampler behaviour: flat colours stay exact, edges stay put, alpha does not bleed. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "render/render.h"
+
+static uint32_t rng_state = 12345u;
+
+static uint8_t rnd8(void)
+{
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return (uint8_t)(rng_state >> 24);
+}
+
+static uint8_t *px(const struct ts_image *img, uint32_t x, uint32_t y)
+{
+    return ts_image_row(img, y) + (size_t)x * img->channels;
+}
+
+static void fill(struct ts_image *img, const uint8_t *color)
+{
+    for (uint32_t y = 0; y < img->height; y++)
+        for (uint32_t x = 0; x < img->width; x++)
+            memcpy(px(img, x, y), color, img->channels);
+}
+
+static void make(struct ts_image *img, uint32_t w, uint32_t h, uint32_t ch)
+{
+    assert_int_equal(ts_image_alloc(img, w, h, ch), TS_OK);
+}
+
+static void test_flat_color_downscale_is_exact(void **state)
+{
+    (void)state;
+    static const uint8_t colors[4][4] = {{77}, {77, 200}, {10, 140, 250}, {200, 33, 99, 180}};
+    for (uint32_t ch = 1; ch <= 4; ch++) {
+        struct ts_image src, dst;
+        make(&src, 97, 61, ch);
+        fill(&src, colors[ch - 1]);
+        assert_int_equal(render_resize(&src, 13, 7, &dst), TS_OK);
+        assert_int_equal(dst.width, 13);
+        assert_int_equal(dst.height, 7);
+        assert_int_equal(dst.channels, ch);
+        for (uint32_t y = 0; y < 7; y++)
+            for (uint32_t x = 0; x < 13; x++)
+                assert_memory_equal(px(&dst, x, y), colors[ch - 1], ch);
+        ts_image_free(&src);
+        ts_image_free(&dst);
+    }
+}
+
+static void test_half_and_half_keeps_both_colors_away_from_edge(void **state)
+{
+    (void)state;
+    const uint8_t left[3] = {220, 30, 40}, right[3] = {20, 60, 230};
+    struct ts_image src, dst;
+    make(&src, 200, 100, 3);
+    for (uint32_t y = 0; y < 100; y++)
+        for (uint32_t x = 0; x < 200; x++)
+            memcpy(px(&src, x, y), x < 100 ? left : right, 3);
+    assert_int_equal(render_resize(&src, 50, 25, &dst), TS_OK);
+    for (uint32_t y = 0; y < 25; y++) {
+        /* Lanczos3 at 4x reaches 3 output pixels either side of the edge at x = 25. */
+        for (uint32_t x = 0; x < 21; x++)
+            assert_memory_equal(px(&dst, x, y), left, 3);
+        for (uint32_t x = 29; x < 50; x++)
+            assert_memory_equal(px(&dst, x, y), right, 3);
+        /* The edge itself lands between the two output pixels that straddle it. */
+        assert_true(px(&dst, 24, y)[0] > 180);
+        assert_true(px(&dst, 25, y)[0] < 60);
+    }
+    ts_image_free(&src);
+    ts_image_free(&dst);
+}
+
+static void test_upscale_single_pixel_fills_output(void **state)
+{
+    (void)state;
+    const uint8_t c[4] = {1, 128, 254, 90};
+    struct ts_image src, dst;
+    make(&src, 1, 1, 4);
+    fill(&src, c);
+    assert_int_equal(render_resize(&src, 9, 5, &dst), TS_OK);
+    assert_int_equal(dst.width, 9);
+    assert_int_equal(dst.height, 5);
+    for (uint32_t y = 0; y < 5; y++)
+        for (uint32_t x = 0; x < 9; x++)
+            assert_memory_equal(px(&dst, x, y), c, 4);
+    ts_image_free(&src);
+    ts_image_free(&dst);
+}
+
+static void test_upscale_doubles_a_ramp_smoothly(void **state)
+{
+    (void)state;
+    struct ts_image src, dst;
+    make(&src, 40, 3, 1);
+    for (uint32_t y = 0; y < 3; y++)
+        for (uint32_t x = 0; x < 40; x++)
+            px(&src, x, y)[0] = (uint8_t)(4 * x + 20);
+    assert_int_equal(render_resize(&src, 80, 6, &dst), TS_OK);
+    /* Output centre x+0.5 sits at source (x+0.5)/2, where the ramp is 4*((x+0.5)/2 - 0.5)+20. */
+    for (uint32_t x = 8; x < 72; x++) {
+        double want = 4.0 * ((x + 0.5) / 2.0 - 0.5) + 20.0;
+        assert_true(abs((int)px(&dst, x, 2)[0] - (int)(want + 0.5)) <= 1);
+    }
+    ts_image_free(&src);
+    ts_image_free(&dst);
+}
+
+static void test_scale_one_is_an_exact_copy(void **state)
+{
+    (void)state;
+    for (uint32_t ch = 1; ch <= 4; ch++) {
+        struct ts_image src, dst;
+        make(&src, 37, 23, ch);
+        for (uint32_t y = 0; y < 23; y++)
+            for (uint32_t i = 0; i < 37 * ch; i++)
+                ts_image_row(&src, y)[i] = rnd8();
+        assert_int_equal(render_resize(&src, 37, 23, &dst), TS_OK);
+        for (uint32_t y = 0; y < 23; y++)
+            assert_memory_equal(ts_image_row(&dst, y), ts_image_row(&src, y), 37 * ch);
+        ts_image_free(&dst);
+        /* A whole-pixel offset at scale 1 is a crop, also exact. */
+        assert_int_equal(render_resample_rect(&src, 5, 3, 20, 11, 20, 11, &dst), TS_OK);
+        for (uint32_t y = 0; y < 11; y++)
+            assert_memory_equal(ts_image_row(&dst, y), px(&src, 5, y + 3), 20 * ch);
+        ts_image_free(&src);
+        ts_image_free(&dst);
+    }
+}
+
+static void test_rect_with_fractional_origin_samples_between_pixels(void **state)
+{
+    (void)state;
+    struct ts_image src, dst;
+    make(&src, 100, 4, 1);
+    for (uint32_t y = 0; y < 4; y++)
+        for (uint32_t x = 0; x < 100; x++)
+            px(&src, x, y)[0] = (uint8_t)(2 * x);
+    /* Starting half a pixel in, each output centre falls midway between two source pixels,
+     * so a symmetric filter gives exactly their average on a ramp. */
+    assert_int_equal(render_resample_rect(&src, 10.5, 0, 20, 4, 20, 4, &dst), TS_OK);
+    assert_int_equal(dst.width, 20);
+    for (uint32_t x = 0; x < 20; x++)
+        assert_true(abs((int)px(&dst, x, 1)[0] - (int)(2 * (10 + x) + 1)) <= 1);
+    ts_image_free(&dst);
+    /* A quarter-pixel shift moves every sample a quarter of the way to its right neighbour. */
+    assert_int_equal(render_resample_rect(&src, 30.25, 0, 40, 4, 40, 4, &dst), TS_OK);
+    for (uint32_t x = 0; x < 40; x++)
+        assert_true(abs((int)px(&dst, x, 2)[0] - (int)(2 * (30 + x) + 0.5)) <= 1);
+    ts_image_free(&dst);
+    ts_image_free(&src);
+}
+
+static void test_neighbouring_rects_meet_without_a_shift(void **state)
+{
+    (void)state;
+    /* Two halves of a 3x downscale, cut at a fractional source position, must continue the
+     * ramp across the seam: the right tile's first pixel is one step after the left's last. */
+    struct ts_image src, a, b;
+    make(&src, 300, 6, 1);
+    for (uint32_t y = 0; y < 6; y++)
+        for (uint32_t x = 0; x < 300; x++)
+            px(&src, x, y)[0] = (uint8_t)(x * 255 / 299);
+    assert_int_equal(render_resample_rect(&src, 0, 0, 151.5, 6, 50, 2, &a), TS_OK);
+    assert_int_equal(render_resample_rect(&src, 151.5, 0, 148.5, 6, 49, 2, &b), TS_OK);
+    int step = (int)px(&a, 45, 0)[0] - (int)px(&a, 44, 0)[0];
+    int seam = (int)px(&b, 0, 0)[0] - (int)px(&a, 49, 0)[0];
+    assert_true(step >= 2 && step <= 3);
+    assert_true(abs(seam - step) <= 1);
+    ts_image_free(&a);
+    ts_image_free(&b);
+    ts_image_free(&src);
+}
+
+static void test_one_by_one_output_is_the_centre_of_a_symmetric_ramp(void **state)
+{
+    (void)state;
+    struct ts_image src, dst;
+    make(&src, 64, 64, 3);
+    for (uint32_t y = 0; y < 64; y++)
+        for (uint32_t x = 0; x < 64; x++) {
+            uint8_t *p = px(&src, x, y);
+            p[0] = (uint8_t)(4 * x);
+            p[1] = (uint8_t)(4 * y);
+            p[2] = 99;
+        }
+    assert_int_equal(render_resize(&src, 1, 1, &dst), TS_OK);
+    assert_int_equal(dst.width, 1);
+    assert_int_equal(dst.height, 1);
+    assert_true(abs((int)px(&dst, 0, 0)[0] - 126) <= 1);
+    assert_true(abs((int)px(&dst, 0, 0)[1] - 126) <= 1);
+    assert_int_equal(px(&dst, 0, 0)[2], 99);
+    ts_image_free(&src);
+    ts_image_free(&dst);
+}
+
+static void test_transparent_pixels_do_not_bleed_color(void **state)
+{
+    (void)state;
+    const uint8_t hidden[4] = {255, 0, 0, 0}, green[4] = {0, 200, 0, 255};
+    for (uint32_t ch = 2; ch <= 4; ch += 2) {
+        struct ts_image src, dst;
+        make(&src, 64, 32, ch);
+        for (uint32_t y = 0; y < 32; y++)
+            for (uint32_t x = 0; x < 64; x++) {
+                uint8_t *p = px(&src, x, y);
+                if (ch == 4) {
+                    memcpy(p, x < 30 ? hidden : green, 4);
+                } else {
+                    p[0] = x < 30 ? 255 : 40;
+                    p[1] = x < 30 ? 0 : 255;
+                }
+            }
+        assert_int_equal(render_resize(&src, 21, 10, &dst), TS_OK);
+        int partial = 0;
+        for (uint32_t y = 0; y < 10; y++)
+            for (uint32_t x = 0; x < 21; x++) {
+                const uint8_t *p = px(&dst, x, y);
+                uint8_t a = p[ch - 1];
+                if (a == 0)
+                    continue;
+                partial += a < 250;
+                if (ch == 4) {
+                    assert_true(p[0] <= 1);
+                    assert_true(abs((int)p[1] - 200) <= 1);
+                    assert_true(p[2] <= 1);
+                } else {
+                    assert_true(abs((int)p[0] - 40) <= 1);
+                }
+            }
+        assert_true(partial > 0); /* the edge really was blended */
+        assert_int_equal(px(&dst, 0, 0)[ch - 1], 0);
+        assert_int_equal(px(&dst, 20, 9)[ch - 1], 255);
+        ts_image_free(&src);
+        ts_image_free(&dst);
+    }
+}
+
+static void test_large_ratio_downscale_averages(void **state)
+{
+    (void)state;
+    struct ts_image src, dst;
+    const uint8_t flat[3] = {12, 130, 241};
+    make(&src, 1000, 1000, 3);
+    fill(&src, flat);
+    assert_int_equal(render_resize(&src, 3, 3, &dst), TS_OK);
+    for (uint32_t y = 0; y < 3; y++)
+        for (uint32_t x = 0; x < 3; x++)
+            assert_memory_equal(px(&dst, x, y), flat, 3);
+    ts_image_free(&dst);
+    /* Uniform noise averages to its mean, (0+255)/2, over a third of the image per pixel. */
+    for (uint32_t y = 0; y < 1000; y++)
+        for (uint32_t i = 0; i < 3000; i++)
+            ts_image_row(&src, y)[i] = rnd8();
+    assert_int_equal(render_resize(&src, 3, 2, &dst), TS_OK);
+    assert_int_equal(dst.width, 3);
+    assert_int_equal(dst.height, 2);
+    for (uint32_t y = 0; y < 2; y++)
+        for (uint32_t i = 0; i < 9; i++)
+            assert_true(abs((int)ts_image_row(&dst, y)[i] - 128) <= 4);
+    ts_image_free(&src);
+    ts_image_free(&dst);
+}
+
+/* Smooth random content: random values on a coarse lattice, bilinearly interpolated. */
+static void make_smooth(struct ts_image *img, uint32_t w, uint32_t h, uint32_t ch)
+{
+    enum { LAT = 9 };
+    uint8_t lattice[LAT][LAT][4];
+    for (int j = 0; j < LAT; j++)
+        for (int i = 0; i < LAT; i++)
+            for (int c = 0; c < 4; c++)
+                lattice[j][i][c] = rnd8();
+    make(img, w, h, ch);
+    for (uint32_t y = 0; y < h; y++)
+        for (uint32_t x = 0; x < w; x++) {
+            double fx = (double)x * (LAT - 1) / (w - 1), fy = (double)y * (LAT - 1) / (h - 1);
+            int i = fx >= LAT - 1 ? LAT - 2 : (int)fx, j = fy >= LAT - 1 ? LAT - 2 : (int)fy;
+            double tx = fx - i, ty = fy - j;
+            for (uint32_t c = 0; c < ch; c++) {
+                double v = (1 - ty) * ((1 - tx) * lattice[j][i][c] + tx * lattice[j][i + 1][c]) +
+                           ty * ((1 - tx) * lattice[j + 1][i][c] + tx * lattice[j + 1][i + 1][c]);
+                px(img, x, y)[c] = (uint8_t)(v + 0.5);
+            }
+        }
+}
+
+static void test_half_size_matches_box_average(void **state)
+{
+    (void)state;
+    struct ts_image src, dst;
+    make_smooth(&src, 256, 192, 3);
+    assert_int_equal(render_resize(&src, 128, 96, &dst), TS_OK);
+    long total = 0;
+    int worst = 0;
+    for (uint32_t y = 0; y < 96; y++)
+        for (uint32_t x = 0; x < 128; x++)
+            for (uint32_t c = 0; c < 3; c++) {
+                int box = (px(&src, 2 * x, 2 * y)[c] + px(&src, 2 * x + 1, 2 * y)[c] +
+                           px(&src, 2 * x, 2 * y + 1)[c] + px(&src, 2 * x + 1, 2 * y + 1)[c] + 2) /
+                          4;
+                int d = abs(box - (int)px(&dst, x, y)[c]);
+                total += d;
+                worst = d > worst ? d : worst;
+            }
+    double mean = (double)total / (128.0 * 96.0 * 3.0);
+    assert_true(mean < 1.0);
+    assert_true(worst <= 4);
+    ts_image_free(&src);
+    ts_image_free(&dst);
+}
+
+static void test_rejects_bad_rectangles(void **state)
+{
+    (void)state;
+    struct ts_image src, dst;
+    make(&src, 10, 10, 1);
+    fill(&src, (const uint8_t[]){5});
+    assert_int_equal(render_resample_rect(&src, -2, 0, 5, 5, 5, 5, &dst), TS_EINVAL);
+    assert_int_equal(render_resample_rect(&src, 6, 0, 5, 5, 5, 5, &dst), TS_EINVAL);
+    assert_int_equal(render_resample_rect(&src, 0, 0, 0, 5, 5, 5, &dst), TS_EINVAL);
+    assert_int_equal(render_resample_rect(&src, 0, 0, 5, 5, 0, 5, &dst), TS_EINVAL);
+    assert_null(dst.data);
+    ts_image_free(&src);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_flat_color_downscale_is_exact),
+        cmocka_unit_test(test_half_and_half_keeps_both_colors_away_from_edge),
+        cmocka_unit_test(test_upscale_single_pixel_fills_output),
+        cmocka_unit_test(test_upscale_doubles_a_ramp_smoothly),
+        cmocka_unit_test(test_scale_one_is_an_exact_copy),
+        cmocka_unit_test(test_rect_with_fractional_origin_samples_between_pixels),
+        cmocka_unit_test(test_neighbouring_rects_meet_without_a_shift),
+        cmocka_unit_test(test_one_by_one_output_is_the_centre_of_a_symmetric_ramp),
+        cmocka_unit_test(test_transparent_pixels_do_not_bleed_color),
+        cmocka_unit_test(test_large_ratio_downscale_averages),
+        cmocka_unit_test(test_half_size_matches_box_average),
+        cmocka_unit_test(test_rejects_bad_rectangles),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
