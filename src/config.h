@@ -38,7 +38,12 @@ struct ts_config {
     unsigned heavy_queue;               /* large renders that may wait; beyond: 503 */
     unsigned queue_wait_ms;             /* how long a large render waits before 503 */              /* open image handles kept for reuse; 0 = off */
     char web_dir[TS_CONFIG_PATH_MAX];   /* viewer assets (pages, OpenSeadragon); "" = built-in default */
-    char fcgi_listen[TS_CONFIG_PATH_MAX];/* HOST:PORT or unix socket path for FastCGI; "" = off */                   /* honour X-Forwarded-Proto/Host for ids */
+    char fcgi_listen[TS_CONFIG_PATH_MAX];/* HOST:PORT or unix socket path for FastCGI; "" = off */
+    /* iipsrv compatibility, set from its environment variables (config_env.h) */
+    char fs_suffix[256];                /* FILESYSTEM_SUFFIX: appended to IIP/DeepZoom/Zoomify paths */
+    char uri_map[256];                  /* URI_MAP "prefix=>protocol"; "" = off */
+    char cors[256];                     /* CORS: Access-Control-Allow-Origin value; "" = "*" */
+    uint32_t max_cvt;                   /* MAX_CVT: largest IIP CVT side; 0 = 5000, UINT32_MAX = none */                   /* honour X-Forwarded-Proto/Host for ids */
 };
 
 void ts_config_defaults(struct ts_config *cfg);
