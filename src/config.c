@@ -71,6 +71,8 @@ static const struct opt options[] = {
      "large renders that may wait for room; beyond that 503 (default 8)"},
     {"queue-wait-ms", OPT_UINT, NUM_FIELD(queue_wait_ms), 0, 600000, "MS",
      "how long a large render waits for room before 503 Retry-After (default 3000)"},
+    {"cors", OPT_STR, STR_FIELD(cors), 0, 0, "ORIGIN",
+     "Access-Control-Allow-Origin value (default *)"},
     {"web-dir", OPT_PATH, STR_FIELD(web_dir), 0, 0, "DIR",
      "viewer pages and scripts (default: the build tree's web/)"},
     {"fcgi", OPT_STR, STR_FIELD(fcgi_listen), 0, 0, "HOST:PORT|PATH",

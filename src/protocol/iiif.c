@@ -167,7 +167,7 @@ void iiif_handle(struct ts_app *app, int version, const char *prefix, const char
     bool info = url->target == IIIF_TARGET_INFO;
     if (info)
         json_content_type(version, req, type, sizeof type);
-    snprintf(what, sizeof what, "iiif%d %s %s %s", version, base, rest, type);
+    snprintf(what, sizeof what, "iiif%d %s%s %s %s", version, base, prefix, rest, type);
     engine_etag(app, &src, what, etag, sizeof etag);
     if (engine_not_modified(app, req, res, etag, src.st.st_mtim.tv_sec))
         goto out_vary;
