@@ -206,9 +206,9 @@ static void parse_rot(const char *arg, struct iip_request *r)
         arg++;
     }
     double deg = strtod(arg, NULL);
-    int d = (int)deg;
-    /* Only quarter turns are applied, as iipsrv does; anything else leaves the image upright. */
-    r->rot = (d == 90 || d == 180 || d == 270) && deg == d ? d : 0;
+    /* Only quarter turns are applied, as iipsrv does; anything else leaves the image upright.
+     * Compare as doubles: a huge or NaN angle must never be converted to int. */
+    r->rot = deg == 90.0 ? 90 : deg == 180.0 ? 180 : deg == 270.0 ? 270 : 0;
 }
 
 /* Commands iipsrv knows that change pixels in ways Tessera does not reproduce (contrast,
@@ -404,6 +404,17 @@ int iip_obj_text(const struct iip_request *r, const struct iip_pyramid *p,
     return TS_OK;
 }
 
+/* Float results of iipsrv's arithmetic, clamped into uint32_t: huge WID/HEI values or NaN
+ * from degenerate regions must not become undefined conversions. */
+static uint32_t to_u32(double v)
+{
+    if (!(v >= 0.0))
+        return 0;
+    if (v >= 4294967295.0)
+        return UINT32_MAX;
+    return (uint32_t)v;
+}
+
 /* iipsrv's View and CVT arithmetic (as in Debian's iipsrv 1.1), reproduced with the same
  * float steps so output sizes agree to the pixel, rounding quirks included. */
 static void request_size(const struct iip_pyramid *p, const struct iip_request *r, float vw,
@@ -412,9 +423,9 @@ static void request_size(const struct iip_pyramid *p, const struct iip_request *
     uint32_t w = r->wid, h = r->hei;
     float ratio = (vw * (float)p->width) / (vh * (float)p->height);
     if (!r->wid && r->hei) {
-        w = (uint32_t)round((float)r->hei * ratio);
+        w = to_u32(round((float)r->hei * ratio));
     } else if (!r->hei && r->wid) {
-        h = (uint32_t)round((float)r->wid / ratio);
+        h = to_u32(round((float)r->wid / ratio));
     } else if (!r->wid && !r->hei) {
         w = p->width;
         h = p->height;
@@ -422,17 +433,17 @@ static void request_size(const struct iip_pyramid *p, const struct iip_request *
         float xscale = (float)r->wid / (vw * (float)p->width);
         float yscale = (float)r->hei / (vh * (float)p->height);
         if (xscale > yscale)
-            w = (uint32_t)round((float)r->hei * ratio);
+            w = to_u32(round((float)r->hei * ratio));
         else
-            h = (uint32_t)round((float)r->wid / ratio);
+            h = to_u32(round((float)r->wid / ratio));
     }
     if (max_size && (w > max_size || h > max_size)) {
         if (w > h) {
             w = max_size;
-            h = (uint32_t)round((float)w / ratio);
+            h = to_u32(round((float)w / ratio));
         } else if (h > w) {
             h = max_size;
-            w = (uint32_t)round((float)h * ratio);
+            w = to_u32(round((float)h * ratio));
         } else {
             w = h = max_size;
         }
@@ -462,8 +473,8 @@ static void view_axis(uint32_t full, uint32_t shift, uint32_t res_size, float po
                       uint32_t *o_out, uint32_t *l_out)
 {
     double d = ldexp(1.0, (int)shift);
-    uint32_t o = (uint32_t)round((float)((float)full * pos) / d);
-    uint32_t l = (uint32_t)round(round((float)(len * (float)full)) / d);
+    uint32_t o = to_u32(round((float)((float)full * pos) / d));
+    uint32_t l = to_u32(round(round((float)(len * (float)full)) / d));
     if (o > res_size)
         o = res_size;
     if (l + o > res_size)
@@ -482,8 +493,8 @@ int iip_cvt_plan(const struct iip_pyramid *p, const struct iip_request *r, uint3
     if (!out_w || !out_h)
         return ts_fail(err, TS_EINVAL, "CVT output would be empty");
     int res = 0;
-    res = resolution_for(p->nres, p->width, (uint32_t)floor((float)out_w / vw), res);
-    res = resolution_for(p->nres, p->height, (uint32_t)floor((float)out_h / vh), res);
+    res = resolution_for(p->nres, p->width, to_u32(floor((float)out_w / vw)), res);
+    res = resolution_for(p->nres, p->height, to_u32(floor((float)out_h / vh)), res);
     uint32_t shift = p->nres - 1 - (uint32_t)res;
     uint32_t view_w = p->res_w[res], view_h = p->res_h[res], left, top;
     bool viewport = vw < 1.0f || vh < 1.0f || vl > 0.0f || vt > 0.0f;
@@ -494,9 +505,9 @@ int iip_cvt_plan(const struct iip_pyramid *p, const struct iip_request *r, uint3
     /* Fit within the requested box unless the two differ by less than 0.1%. */
     float ratio = ((float)out_w / (float)view_w) / ((float)out_h / (float)view_h);
     if (ratio < 1.001f)
-        out_h = (uint32_t)round(((float)out_w / (float)view_w) * (float)view_h);
+        out_h = to_u32(round(((float)out_w / (float)view_w) * (float)view_h));
     else if (ratio > 1.001f)
-        out_w = (uint32_t)round(((float)out_h / (float)view_h) * (float)view_w);
+        out_w = to_u32(round(((float)out_h / (float)view_h) * (float)view_w));
     out_w = out_w ? out_w : 1;
     out_h = out_h ? out_h : 1;
 
@@ -506,12 +517,12 @@ int iip_cvt_plan(const struct iip_pyramid *p, const struct iip_request *r, uint3
     out->rw = p->width;
     out->rh = p->height;
     if (viewport) {
-        uint32_t x = (uint32_t)round((double)vl * p->width);
-        uint32_t y = (uint32_t)round((double)vt * p->height);
+        uint32_t x = to_u32(round((double)vl * p->width));
+        uint32_t y = to_u32(round((double)vt * p->height));
         x = x < p->width ? x : p->width - 1;
         y = y < p->height ? y : p->height - 1;
-        uint32_t w = (uint32_t)round((double)vw * p->width);
-        uint32_t h = (uint32_t)round((double)vh * p->height);
+        uint32_t w = to_u32(round((double)vw * p->width));
+        uint32_t h = to_u32(round((double)vh * p->height));
         out->rx = x;
         out->ry = y;
         out->rw = w < 1 ? 1 : w > p->width - x ? p->width - x : w;
