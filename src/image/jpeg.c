@@ -198,7 +198,7 @@ static void jpeg_close(struct ts_reader *r)
     free(r);
 }
 
-static const struct ts_reader_ops jpeg_ops = {"jpeg", jpeg_read, jpeg_close};
+static const struct ts_reader_ops jpeg_ops = {"jpeg", jpeg_read, jpeg_close, NULL};
 
 /* Header only: the pixels are decoded per request. */
 static int jpeg_probe(const char *path, struct ts_reader *r, struct ts_err *err)

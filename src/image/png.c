@@ -146,7 +146,7 @@ static void png_close(struct ts_reader *r)
     free(r);
 }
 
-static const struct ts_reader_ops png_ops = {"png", png_read, png_close};
+static const struct ts_reader_ops png_ops = {"png", png_read, png_close, NULL};
 
 static int png_probe(const char *path, struct ts_reader *r, struct ts_err *err)
 {
