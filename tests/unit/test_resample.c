@@ -9,6 +9,11 @@
 #include <cmocka.h>
 
 #include "render/render.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <time.h>
 
 static uint32_t rng_state = 12345u;
 
@@ -318,6 +323,75 @@ static void test_half_size_matches_box_average(void **state)
     ts_image_free(&dst);
 }
 
+static int read_file(const char *path, struct ts_image *img)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    uint8_t *buf = NULL;
+    size_t n = 0, cap = 0, got;
+    do {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 1 << 16;
+            uint8_t *nb = realloc(buf, cap);
+            if (!nb)
+                break;
+            buf = nb;
+        }
+        got = fread(buf + n, 1, cap - n, f);
+        n += got;
+    } while (got > 0);
+    fclose(f);
+    int rc = tu_decode(buf, n, img);
+    free(buf);
+    return rc;
+}
+
+static double psnr(const struct ts_image *a, const struct ts_image *b)
+{
+    double sq = 0.0;
+    size_t n = (size_t)a->width * a->channels;
+    for (uint32_t y = 0; y < a->height; y++)
+        for (size_t i = 0; i < n; i++) {
+            double d = (double)ts_image_row(a, y)[i] - ts_image_row(b, y)[i];
+            sq += d * d;
+        }
+    sq /= (double)n * a->height;
+    return sq == 0.0 ? INFINITY : 10.0 * log10(255.0 * 255.0 / sq);
+}
+
+/* libvips' default resize (box shrink, then Lanczos3) is the quality bar on a real photo. */
+static void test_downscale_matches_vips_lanczos3_on_a_photo(void **state)
+{
+    (void)state;
+    const char *photo = TESSERA_TEST_DATA "/retina-1411x1411.jpg";
+    const double scales[] = {0.5, 0.37, 0.2, 0.1, 0.043};
+    struct ts_image src, ref, dst;
+    char cmd[2048], out[1024];
+
+    assert_int_equal(tu_mkdirs(TESSERA_TEST_WORK), 0);
+    assert_int_equal(read_file(photo, &src), 0);
+    for (size_t i = 0; i < sizeof scales / sizeof scales[0]; i++) {
+        snprintf(out, sizeof out, "%s/vips-%zu.png", TESSERA_TEST_WORK, i);
+        snprintf(cmd, sizeof cmd, "vips resize '%s' '%s' %.6f", photo, out, scales[i]);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(read_file(out, &ref), 0);
+        assert_int_equal(ref.channels, 3);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        assert_int_equal(render_resize(&src, ref.width, ref.height, &dst), TS_OK);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double p = psnr(&dst, &ref);
+        printf("# %ux%u -> %ux%u: PSNR %.2f dB against vips, %.2f ms\n", src.width, src.height,
+               dst.width, dst.height, p,
+               (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+        assert_true(p >= 35.0);
+        ts_image_free(&ref);
+        ts_image_free(&dst);
+    }
+    ts_image_free(&src);
+}
+
 static void test_rejects_bad_rectangles(void **state)
 {
     (void)state;
@@ -346,6 +420,7 @@ int main(void)
         cmocka_unit_test(test_transparent_pixels_do_not_bleed_color),
         cmocka_unit_test(test_large_ratio_downscale_averages),
         cmocka_unit_test(test_half_size_matches_box_average),
+        cmocka_unit_test(test_downscale_matches_vips_lanczos3_on_a_photo),
         cmocka_unit_test(test_rejects_bad_rectangles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
