@@ -8,8 +8,12 @@
 
 #include <cmocka.h>
 
+#include "image/reader.h"
 #include "render/render.h"
+#include "grid.h"
 #include "testutil.h"
+
+#include <tiffio.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -392,6 +396,69 @@ static void test_downscale_matches_vips_lanczos3_on_a_photo(void **state)
     ts_image_free(&src);
 }
 
+static struct ts_image render_region(struct ts_reader *r, uint32_t x, uint32_t y, uint32_t w,
+                                     uint32_t h, uint32_t ow, uint32_t oh)
+{
+    struct ts_plan p = {.img_w = r->info.width, .img_h = r->info.height, .rx = x, .ry = y,
+                        .rw = w, .rh = h, .out_w = ow, .out_h = oh};
+    struct ts_image img;
+    struct ts_err err = {{0}};
+    assert_int_equal(render_execute(r, &p, &img, &err), TS_OK);
+    assert_int_equal(img.width, ow);
+    assert_int_equal(img.height, oh);
+    return img;
+}
+
+static int max_diff_cols(const struct ts_image *a, uint32_t ax, const struct ts_image *b,
+                         uint32_t bx, uint32_t cols)
+{
+    int m = 0;
+    for (uint32_t y = 0; y < a->height; y++)
+        for (size_t i = 0; i < (size_t)cols * a->channels; i++) {
+            int d = abs((int)ts_image_row(a, y)[ax * a->channels + i] -
+                        (int)ts_image_row(b, y)[bx * b->channels + i]);
+            m = d > m ? d : m;
+        }
+    return m;
+}
+
+/* A viewer's neighbouring tiles at a scale that needs filtering must meet without a visible
+ * seam: each equals the same part of one render that spans both. */
+static void test_neighbouring_tiles_match_one_larger_render_at_the_seam(void **state)
+{
+    (void)state;
+    struct ts_reader *r = NULL;
+    struct ts_err err = {{0}};
+    struct ts_image noise;
+    struct grid_tiff_opts o = {.compression = COMPRESSION_ADOBE_DEFLATE, .tiled = true,
+                               .tile = 256, .bits = 8, .layout = GRID_FLAT};
+    char path[1024];
+    /* Noise: every pixel differs from its neighbours, so a filter clamped at the edge of the
+     * read shows at once. */
+    make(&noise, 1400, 1000, 3);
+    for (uint32_t y = 0; y < noise.height; y++)
+        for (uint32_t i = 0; i < (size_t)noise.width * 3; i++)
+            ts_image_row(&noise, y)[i] = rnd8();
+    assert_int_equal(tu_mkdirs(TESSERA_TEST_WORK), 0);
+    snprintf(path, sizeof path, "%s/noise.tif", TESSERA_TEST_WORK);
+    assert_int_equal(grid_write_tiff(path, &noise, &o), 0);
+    ts_image_free(&noise);
+    assert_int_equal(ts_reader_open(path, &r, &err), TS_OK);
+    /* 2.5x: 500 full-resolution pixels per 200-pixel tile. */
+    struct ts_image left = render_region(r, 200, 300, 500, 500, 200, 200);
+    struct ts_image right = render_region(r, 700, 300, 500, 500, 200, 200);
+    struct ts_image both = render_region(r, 200, 300, 1000, 500, 400, 200);
+    int dl = max_diff_cols(&left, 192, &both, 192, 8);
+    int dr = max_diff_cols(&right, 0, &both, 200, 8);
+    printf("# seam: left tile differs by %d, right tile by %d\n", dl, dr);
+    assert_true(dl <= 2);
+    assert_true(dr <= 2);
+    ts_image_free(&left);
+    ts_image_free(&right);
+    ts_image_free(&both);
+    ts_reader_close(r);
+}
+
 static void test_rejects_bad_rectangles(void **state)
 {
     (void)state;
@@ -421,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_large_ratio_downscale_averages),
         cmocka_unit_test(test_half_size_matches_box_average),
         cmocka_unit_test(test_downscale_matches_vips_lanczos3_on_a_photo),
+        cmocka_unit_test(test_neighbouring_tiles_match_one_larger_render_at_the_seam),
         cmocka_unit_test(test_rejects_bad_rectangles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
