@@ -3,9 +3,9 @@
 set -eu
 
 PACKAGES="build-essential cmake pkg-config
-libtiff-dev libjpeg62-turbo-dev libturbojpeg0-dev libpng-dev libspng-dev libwebp-dev
+libtiff-dev libgif-dev libjpeg62-turbo-dev libturbojpeg0-dev libpng-dev libspng-dev libwebp-dev
 libmicrohttpd-dev libjansson-dev libinih-dev liblcms2-dev libopenjp2-7-dev
-libcmocka-dev libcurl4-openssl-dev libvips-tools curl"
+libcmocka-dev libcurl4-openssl-dev libvips-tools libopenjp2-tools openjph-tools webp curl"
 
 missing=""
 for p in $PACKAGES; do

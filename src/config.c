@@ -44,7 +44,7 @@ static const struct opt options[] = {
     {"max-height", OPT_U32, NUM_FIELD(max_height), 0, UINT32_MAX, "N",
      "largest output height (0 = same as max-width)"},
     {"max-area", OPT_U64, NUM_FIELD(max_area), 0, LLONG_MAX, "N",
-     "largest output area in pixels (default 100000000)"},
+     "largest output area in pixels (default 25000000, i.e. 5000x5000)"},
     {"tile-size", OPT_U32, NUM_FIELD(default_tile), 16, 8192, "N",
      "tile size advertised for untiled sources (default 512)"},
     {"threads", OPT_UINT, NUM_FIELD(threads), 0, 1024, "N",
@@ -89,7 +89,7 @@ void ts_config_defaults(struct ts_config *cfg)
     cfg->jpeg_quality = 85;
     cfg->webp_quality = 80;
     cfg->png_level = 3;
-    cfg->max_area = 100000000ull;
+    cfg->max_area = 25000000ull;
     cfg->default_tile = 512;
     cfg->cache_max_age = 86400;
     cfg->connection_timeout = 30;

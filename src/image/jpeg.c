@@ -205,7 +205,7 @@ static int jpeg_probe(const char *path, struct ts_reader *r, struct ts_err *err)
 {
     struct jpeg_job *j = calloc(1, sizeof *j);
     struct jpeg_priv *p = r->priv;
-    int rc = TS_OK;
+    volatile int rc = TS_OK; /* assigned after setjmp */
 
     if (!j)
         return ts_fail(err, TS_ENOMEM, "out of memory for JPEG decoder");

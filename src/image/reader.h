@@ -69,5 +69,9 @@ void ts_reader_close(struct ts_reader *r);
 int ts_tiff_open(const char *path, struct ts_reader **out, struct ts_err *err);
 int ts_jpeg_open(const char *path, struct ts_reader **out, struct ts_err *err);
 int ts_png_open(const char *path, struct ts_reader **out, struct ts_err *err);
+/* JP2 (00 00 00 0C 6A 50 20 20 0D 0A 87 0A) or raw J2K/HTJ2K codestream (FF 4F FF 51). */
+int ts_jp2_open(const char *path, struct ts_reader **out, struct ts_err *err);
+/* RIFF container with form type WEBP ("RIFF" 4 bytes "WEBP"). */
+int ts_webp_open(const char *path, struct ts_reader **out, struct ts_err *err);
 
 #endif

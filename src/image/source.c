@@ -10,7 +10,7 @@
 
 /* Tried in order when the identifier names no file as given. */
 static const char *const extensions[] = {".tif", ".tiff", ".ptif", ".jpg", ".jpeg", ".png",
-                                         ".jp2", ".j2k", ".jpx", ".webp", ".tf8", ".btf"};
+                                         ".jp2", ".j2k", ".j2c", ".jph", ".jpx", ".webp", ".tf8", ".btf"};
 
 static int check_identifier(const char *id, struct ts_err *err)
 {

@@ -189,9 +189,6 @@ int render_execute(struct ts_reader *reader, const struct ts_plan *plan, struct 
     if (!reader || !plan)
         return ts_fail(err, TS_EINVAL, "render: missing reader or plan");
     turn = quarter_turn(plan->rotation);
-    if (turn < 0)
-        return ts_fail(err, TS_EUNSUPPORTED, "rotation %g is not a multiple of 90 degrees",
-                       plan->rotation);
     rc = read_and_scale(reader, plan, &img, err);
     if (rc)
         return rc;
@@ -210,7 +207,14 @@ int render_execute(struct ts_reader *reader, const struct ts_plan *plan, struct 
         if (rc)
             goto fail;
     }
-    if (turn != 0) {
+    if (turn < 0) {
+        /* Any other angle: the canvas grows to the bounding box, transparent outside the
+         * picture (the JPEG encoder flattens that onto white). */
+        rc = render_rotate_any(&img, plan->rotation, &tmp);
+        if (rc)
+            goto fail;
+        swap_in(&img, &tmp);
+    } else if (turn != 0) {
         rc = render_rotate90(&img, turn, &tmp);
         if (rc)
             goto fail;

@@ -200,10 +200,11 @@ int engine_open(struct ts_app *app, const struct source_file *src, struct ts_rea
     }
     int rc = ts_reader_open(src->path, reader, err);
     if (rc == TS_EUNSUPPORTED || rc == TS_ECODEC) {
-        /* The file exists but is not an image we can read: say so with the codec's reason. */
+        /* The client asked for nothing unusual: the file behind the identifier is what we
+         * cannot read, which is the server's failure (500), whatever the codec's reason. */
         char why[sizeof err->msg];
         snprintf(why, sizeof why, "%s", err->msg[0] ? err->msg : "unknown format");
-        return ts_fail(err, rc, "cannot read image: %s", why);
+        return ts_fail(err, TS_ECODEC, "cannot read image: %s", why);
     }
     return rc;
 }
