@@ -223,7 +223,7 @@ static void jpeg_close(struct ts_reader *r)
     free(r);
 }
 
-static const struct ts_reader_ops jpeg_ops = {"jpeg", jpeg_read, jpeg_close};
+static const struct ts_reader_ops jpeg_ops = {"jpeg", jpeg_read, jpeg_close, NULL};
 
 /* The first EXIF APP1 segment's orientation; 1 when there is none. */
 static uint32_t jpeg_orientation(j_decompress_ptr ci)

@@ -193,7 +193,7 @@ static void png_close(struct ts_reader *r)
     free(r);
 }
 
-static const struct ts_reader_ops png_ops = {"png", png_read, png_close};
+static const struct ts_reader_ops png_ops = {"png", png_read, png_close, NULL};
 
 /* The iCCP profile, applied to the delivered 8-bit pixels; a broken one is ignored. */
 static int png_attach_color(struct png_priv *p, spng_ctx *ctx, uint32_t channels,

@@ -24,6 +24,7 @@ struct tiff_level {
     uint32_t tile_w, tile_h; /* 0 when striped */
     uint32_t rows_per_strip;
     uint16_t spp, bps, photometric, compression;
+    uint16_t stored_photometric; /* as in the file: YCbCr stays YCbCr here */
     enum tiff_alpha alpha;
     uint32_t channels; /* delivered */
     size_t row_bytes;  /* one row of a tile or strip as decoded */
@@ -137,6 +138,7 @@ static int tiff_describe(TIFF *tif, struct tiff_level *lv, struct ts_err *err)
     TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &lv->compression);
     if (!TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &lv->photometric))
         lv->photometric = lv->spp >= 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK;
+    lv->stored_photometric = lv->photometric;
     if (lv->spp == 0 || lv->spp > 16)
         return ts_fail(err, TS_ECODEC, "TIFF samples per pixel %u out of range", lv->spp);
     if (lv->bps != 1 && lv->bps != 2 && lv->bps != 4 && lv->bps != 8 && lv->bps != 16)
@@ -491,6 +493,19 @@ static int tiff_read_strips(struct tiff_priv *p, const struct tiff_level *lv,
     return TS_OK;
 }
 
+/* Makes level the current directory (libtiff keeps one loaded at a time). */
+static int tiff_select(struct tiff_priv *p, uint32_t level, struct ts_err *err)
+{
+    if (p->cur == (int)level)
+        return TS_OK;
+    p->lib_err.msg[0] = '\0';
+    p->cur = -1;
+    if (tiff_load_dir(p, &p->lv[level]) != TS_OK)
+        return tiff_lib_fail(p, err, TS_ECODEC, "cannot load TIFF directory");
+    p->cur = (int)level;
+    return TS_OK;
+}
+
 static int tiff_read(struct ts_reader *r, const struct ts_read_req *q, struct ts_image *out,
                      struct ts_err *err)
 {
@@ -499,13 +514,8 @@ static int tiff_read(struct ts_reader *r, const struct ts_read_req *q, struct ts
     int rc;
 
     out->data = NULL;
-    if (p->cur != (int)q->level) {
-        p->lib_err.msg[0] = '\0';
-        p->cur = -1;
-        if (tiff_load_dir(p, lv) != TS_OK)
-            return tiff_lib_fail(p, err, TS_ECODEC, "cannot load TIFF directory");
-        p->cur = (int)q->level;
-    }
+    if ((rc = tiff_select(p, q->level, err)) != TS_OK)
+        return rc;
     rc = ts_image_alloc(out, q->w, q->h, lv->channels);
     if (rc != TS_OK)
         return ts_fail(err, rc, "cannot allocate %ux%u region", q->w, q->h);
@@ -515,7 +525,103 @@ static int tiff_read(struct ts_reader *r, const struct ts_read_req *q, struct ts
     return rc;
 }
 
-static const struct ts_reader_ops tiff_ops = {"tiff", tiff_read, tiff_close};
+/* Stored JPEG tiles a standalone decoder reads the way libtiff does: 8-bit, no alpha, and a
+ * colour model the JPEG stream itself can say (YCbCr, RGB with an Adobe marker, or gray). */
+static bool tiff_tile_is_plain_jpeg(const struct tiff_level *lv)
+{
+    if (!lv->tile_w || lv->compression != COMPRESSION_JPEG || lv->bps != 8 ||
+        lv->alpha != ALPHA_NONE)
+        return false;
+    switch (lv->stored_photometric) {
+    case PHOTOMETRIC_YCBCR:
+    case PHOTOMETRIC_RGB:
+        return lv->spp == 3;
+    case PHOTOMETRIC_MINISBLACK:
+        return lv->spp == 1;
+    default:
+        return false;
+    }
+}
+
+/* A JPEG stream without an APP14 "Adobe" marker is taken for YCbCr by every decoder, so RGB
+ * tiles carry one that says "no colour transform" (transform = 0). */
+static const uint8_t tiff_adobe_rgb[16] = {0xFF, 0xEE, 0x00, 0x0E, 'A', 'd', 'o', 'b',
+                                           'e',  0x00, 0x64, 0x00, 0x00, 0x00, 0x00, 0x00};
+
+/* Tables-only stream (SOI tables EOI) + tile stream (SOI ... EOI) -> one complete stream:
+ * the tile's SOI, the tables without their SOI and EOI, then the rest of the tile. */
+static int tiff_splice(const uint8_t *tables, uint32_t ntables, const uint8_t *tile, size_t ntile,
+                       bool rgb, struct ts_buf *out, struct ts_err *err)
+{
+    size_t mark = out->len;
+    int rc;
+    if (ntile < 4 || tile[0] != 0xFF || tile[1] != 0xD8)
+        return ts_fail(err, TS_ECODEC, "stored TIFF tile is not a JPEG stream");
+    rc = ts_buf_append(out, tile, 2);
+    if (!rc && rgb)
+        rc = ts_buf_append(out, tiff_adobe_rgb, sizeof tiff_adobe_rgb);
+    if (!rc && tables && ntables >= 4) {
+        if (tables[0] != 0xFF || tables[1] != 0xD8 || tables[ntables - 2] != 0xFF ||
+            tables[ntables - 1] != 0xD9) {
+            out->len = mark;
+            return ts_fail(err, TS_ECODEC, "TIFF JPEGTables is not a tables-only JPEG stream");
+        }
+        rc = ts_buf_append(out, tables + 2, ntables - 4);
+    }
+    if (!rc)
+        rc = ts_buf_append(out, tile + 2, ntile - 2);
+    if (rc) {
+        out->len = mark;
+        return ts_fail(err, rc, "out of memory splicing a JPEG tile");
+    }
+    return TS_OK;
+}
+
+static int tiff_raw_tile(struct ts_reader *r, uint32_t level, uint32_t col, uint32_t row,
+                         struct ts_buf *out, uint32_t *w, uint32_t *h, struct ts_err *err)
+{
+    struct tiff_priv *p = r->priv;
+    const struct tiff_level *lv;
+    uint32_t ntables = 0;
+    void *tables = NULL;
+    uint64_t size;
+    ttile_t tile;
+    tmsize_t got;
+    int rc;
+
+    if (level >= p->nlv)
+        return ts_fail(err, TS_EINVAL, "TIFF level %u of %u", level, p->nlv);
+    lv = &p->lv[level];
+    if (!tiff_tile_is_plain_jpeg(lv))
+        return TS_DECLINED;
+    if (col >= (lv->width + lv->tile_w - 1) / lv->tile_w ||
+        row >= (lv->height + lv->tile_h - 1) / lv->tile_h)
+        return ts_fail(err, TS_EINVAL, "TIFF tile %u,%u outside level %u", col, row, level);
+    if ((rc = tiff_select(p, level, err)) != TS_OK)
+        return rc;
+    tile = TIFFComputeTile(p->tif, col * lv->tile_w, row * lv->tile_h, 0, 0);
+    size = TIFFGetStrileByteCount(p->tif, (uint32_t)tile);
+    if (size < 4 || size > TIFF_MAX_SCRATCH)
+        return ts_fail(err, TS_ECODEC, "TIFF tile %u,%u has %llu bytes", col, row,
+                       (unsigned long long)size);
+    if ((rc = tiff_scratch(p, (size_t)size, err)) != TS_OK)
+        return rc;
+    p->lib_err.msg[0] = '\0';
+    got = TIFFReadRawTile(p->tif, tile, p->scratch, (tmsize_t)size);
+    if (got < 4)
+        return tiff_lib_fail(p, err, TS_ECODEC, "cannot read raw TIFF tile");
+    if (!TIFFGetField(p->tif, TIFFTAG_JPEGTABLES, &ntables, &tables))
+        ntables = 0;
+    rc = tiff_splice(tables, ntables, p->scratch, (size_t)got,
+                     lv->stored_photometric == PHOTOMETRIC_RGB, out, err);
+    if (rc)
+        return rc;
+    *w = lv->tile_w;
+    *h = lv->tile_h;
+    return TS_OK;
+}
+
+static const struct ts_reader_ops tiff_ops = {"tiff", tiff_read, tiff_close, tiff_raw_tile};
 
 /* The full-resolution directory's profile, copied: the directory is left behind by the level scan. */
 static int tiff_color_read_icc(struct tiff_priv *p, uint8_t **icc, uint32_t *len,

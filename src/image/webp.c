@@ -198,7 +198,7 @@ static void webp_close(struct ts_reader *r)
     free(r);
 }
 
-static const struct ts_reader_ops webp_ops = {"webp", webp_read, webp_close};
+static const struct ts_reader_ops webp_ops = {"webp", webp_read, webp_close, NULL};
 
 int ts_webp_open(const char *path, struct ts_reader **out, struct ts_err *err)
 {

@@ -2,6 +2,7 @@
 #include "server/engine.h"
 #include "cache/lru.h"
 #include "encode/encode.h"
+#include "render/passthrough.h"
 #include "render/render.h"
 #include "server/httpdate.h"
 
@@ -36,9 +37,22 @@ static size_t render_estimate(const struct ts_reader *reader, const struct ts_pl
 int engine_render(struct ts_app *app, struct ts_reader *reader, const struct ts_plan *plan,
                   struct ts_response *res, struct ts_err *err)
 {
+    /* A request for exactly one stored JPEG tile is answered with its bytes: no decode, no
+     * encode, and no admission either, since it needs no more memory than the tile. */
+    struct passthrough_rule rule;
+    int rc = passthrough_rule_parse(app->cfg.passthrough, &rule, err);
+    if (rc)
+        return rc;
+    rc = passthrough_try(reader, plan, &rule, &res->body, err);
+    if (rc == TS_OK) {
+        ts_response_set_type(res, ts_format_mime(plan->format));
+        return TS_OK;
+    }
+    if (rc != TS_DECLINED)
+        return rc;
     size_t bytes = render_estimate(reader, plan);
     bool heavy;
-    int rc = admission_enter(&app->admission, bytes, &heavy, err);
+    rc = admission_enter(&app->admission, bytes, &heavy, err);
     if (rc)
         return rc;
     struct ts_image img = {0};
