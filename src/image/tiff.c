@@ -592,7 +592,9 @@ static int tiff_raw_tile(struct ts_reader *r, uint32_t level, uint32_t col, uint
     if (level >= p->nlv)
         return ts_fail(err, TS_EINVAL, "TIFF level %u of %u", level, p->nlv);
     lv = &p->lv[level];
-    if (!tiff_tile_is_plain_jpeg(lv))
+    /* A tile whose colours need converting (an embedded non-sRGB profile) cannot go out as
+     * stored: the client would see the unconverted numbers. */
+    if (!tiff_tile_is_plain_jpeg(lv) || lv->xf)
         return TS_DECLINED;
     if (col >= (lv->width + lv->tile_w - 1) / lv->tile_w ||
         row >= (lv->height + lv->tile_h - 1) / lv->tile_h)

@@ -39,11 +39,7 @@ int engine_render(struct ts_app *app, struct ts_reader *reader, const struct ts_
 {
     /* A request for exactly one stored JPEG tile is answered with its bytes: no decode, no
      * encode, and no admission either, since it needs no more memory than the tile. */
-    struct passthrough_rule rule;
-    int rc = passthrough_rule_parse(app->cfg.passthrough, &rule, err);
-    if (rc)
-        return rc;
-    rc = passthrough_try(reader, plan, &rule, &res->body, err);
+    int rc = passthrough_try(reader, plan, &app->passthrough, &res->body, err);
     if (rc == TS_OK) {
         ts_response_set_type(res, ts_format_mime(plan->format));
         return TS_OK;
@@ -79,6 +75,7 @@ void engine_etag(const struct ts_app *app, const struct source_file *src, const 
                         app->cfg.default_tile, app->iiif.formats};
     h = ts_hash(h, stamp, sizeof stamp);
     h = ts_hash(h, knobs, sizeof knobs);
+    h = ts_hash(h, app->cfg.passthrough, strlen(app->cfg.passthrough));
     h = ts_hash(h, src->path, strlen(src->path));
     h = ts_hash(h, what, strlen(what));
     snprintf(out, size, "\"%016" PRIx64 "\"", h);
@@ -181,6 +178,10 @@ static void source_key(const struct source_file *src, char *out, size_t size)
 int engine_init(struct ts_app *app, struct ts_err *err)
 {
     const struct ts_config *cfg = &app->cfg;
+    /* A bad rule is a configuration error at start, not a 400 on every image later. */
+    int prc = passthrough_rule_parse(cfg->passthrough, &app->passthrough, err);
+    if (prc)
+        return prc;
     size_t mb = 1024 * 1024;
     unsigned heavy = cfg->heavy_renders;
     if (!heavy) {
