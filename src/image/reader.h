@@ -3,6 +3,7 @@
 #define TESSERA_READER_H
 
 #include "image/image.h"
+#include "util/buf.h"
 #include "util/status.h"
 
 #include <stdbool.h>
@@ -43,6 +44,12 @@ struct ts_reader_ops {
     int (*read)(struct ts_reader *r, const struct ts_read_req *req, struct ts_image *out,
                 struct ts_err *err);
     void (*close)(struct ts_reader *r);
+    /* Optional (NULL when the format has no stored tiles to hand out): appends tile (col, row)
+     * of a level as one complete JPEG stream, exactly as stored (tables spliced in), and sets
+     * *w x *h to the stream's coded size (the full tile, padding included). TS_DECLINED when
+     * the level's tiles are not plain 8-bit JPEG in RGB, YCbCr or gray. */
+    int (*raw_tile)(struct ts_reader *r, uint32_t level, uint32_t col, uint32_t row,
+                    struct ts_buf *out, uint32_t *w, uint32_t *h, struct ts_err *err);
 };
 
 struct ts_reader {

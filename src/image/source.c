@@ -7,10 +7,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Tried in order when the identifier names no file as given. */
 static const char *const extensions[] = {".tif", ".tiff", ".ptif", ".jpg", ".jpeg", ".png",
                                          ".jp2", ".j2k", ".j2c", ".jph", ".jpx", ".webp", ".tf8", ".btf"};
+
+bool source_has_image_extension(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    if (!dot)
+        return false;
+    for (size_t i = 0; i < sizeof extensions / sizeof extensions[0]; i++)
+        if (!strcasecmp(dot, extensions[i]))
+            return true;
+    return false;
+}
 
 static int check_identifier(const char *id, struct ts_err *err)
 {

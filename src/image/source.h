@@ -4,6 +4,7 @@
 
 #include "util/status.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/stat.h>
 
@@ -18,5 +19,8 @@ struct source_file {
  * an escape from the root; TS_ENOTFOUND when no file matches. */
 int source_resolve(const char *root, const char *demo_image, const char *identifier,
                    struct source_file *out, struct ts_err *err);
+
+/* True when name ends in one of the extensions source_resolve tries (case-insensitive). */
+bool source_has_image_extension(const char *name);
 
 #endif

@@ -1,7 +1,9 @@
 /* WebP reader over libwebp: decodes only the requested region, scaled by libwebp when allowed. */
+#include "image/color.h"
 #include "image/reader.h"
 
 #include <webp/decode.h>
+#include <webp/demux.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@ struct webp_priv {
     char *path;
     uint8_t *data; /* the whole file: libwebp decodes from memory */
     size_t len;
+    struct ts_color_xform *xf; /* ICCP profile to sRGB, or NULL */
 };
 
 static bool webp_magic(const uint8_t *m, size_t n)
@@ -73,6 +76,35 @@ static uint32_t webp_shrink(uint32_t w, uint32_t h, uint32_t min_w, uint32_t min
         k++;
     }
     return k;
+}
+
+/* Applies the embedded profile, if any, so that everything above the reader sees sRGB. */
+static int webp_to_srgb(const struct webp_priv *p, struct ts_image *img, struct ts_err *err)
+{
+    if (!p->xf)
+        return TS_OK;
+    int rc = ts_color_xform_image(p->xf, img, err);
+    if (rc)
+        ts_image_free(img);
+    return rc;
+}
+
+/* Looks for an ICCP chunk; a profile that does not parse is ignored, as the other readers do. */
+static void webp_attach_profile(struct webp_priv *p, bool alpha)
+{
+    WebPData data = {p->data, p->len};
+    WebPDemuxer *demux = WebPDemux(&data);
+    if (!demux)
+        return;
+    WebPChunkIterator it;
+    if (WebPDemuxGetChunk(demux, "ICCP", 1, &it)) {
+        struct ts_color_layout lay = {.space = TS_COLOR_RGB, .alpha = alpha, .bytes = 1};
+        struct ts_err ignored;
+        if (ts_color_xform_create(it.chunk.bytes, it.chunk.size, &lay, &p->xf, &ignored) != TS_OK)
+            p->xf = NULL;
+        WebPDemuxReleaseChunkIterator(&it);
+    }
+    WebPDemuxDelete(demux);
 }
 
 static int webp_read(struct ts_reader *r, const struct ts_read_req *req, struct ts_image *out,
@@ -139,7 +171,7 @@ static int webp_read(struct ts_reader *r, const struct ts_read_req *req, struct 
     }
     if (k || (cw == req->w && crop_h == req->h)) {
         *out = tmp;
-        return TS_OK;
+        return webp_to_srgb(p, out, err);
     }
     rc = ts_image_alloc(out, req->w, req->h, ch);
     if (rc != TS_OK) {
@@ -151,13 +183,14 @@ static int webp_read(struct ts_reader *r, const struct ts_read_req *req, struct 
                ts_image_row(&tmp, y + (req->y - cy)) + (size_t)(req->x - cx) * ch,
                (size_t)req->w * ch);
     ts_image_free(&tmp);
-    return TS_OK;
+    return webp_to_srgb(p, out, err);
 }
 
 static void webp_close(struct ts_reader *r)
 {
     struct webp_priv *p = r->priv;
     if (p) {
+        ts_color_xform_free(p->xf);
         free(p->data);
         free(p->path);
         free(p);
@@ -165,7 +198,7 @@ static void webp_close(struct ts_reader *r)
     free(r);
 }
 
-static const struct ts_reader_ops webp_ops = {"webp", webp_read, webp_close};
+static const struct ts_reader_ops webp_ops = {"webp", webp_read, webp_close, NULL};
 
 int ts_webp_open(const char *path, struct ts_reader **out, struct ts_err *err)
 {
@@ -200,6 +233,7 @@ int ts_webp_open(const char *path, struct ts_reader **out, struct ts_err *err)
         return ts_fail(err, TS_EUNSUPPORTED, "webp: %s: animated WebP", path);
     }
     r->info.width = (uint32_t)ft.width;
+    webp_attach_profile(p, ft.has_alpha);
     r->info.height = (uint32_t)ft.height;
     r->info.channels = ft.has_alpha ? 4 : 3;
     r->info.bits_per_sample = 8;

@@ -130,7 +130,9 @@ void router_handle(struct ts_app *app, const struct ts_request *req, struct ts_r
     } else {
         route(app, req, res);
     }
-    ts_response_add_header(res, "Access-Control-Allow-Origin", "*");
+    /* iipsrv's CORS variable may name one origin; by default any origin may use us. */
+    ts_response_add_header(res, "Access-Control-Allow-Origin", "%s",
+                           app->cfg.cors[0] ? app->cfg.cors : "*");
     ts_response_add_header(res, "Access-Control-Expose-Headers", "Link, ETag, Last-Modified");
 }
 
