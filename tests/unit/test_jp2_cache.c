@@ -358,7 +358,7 @@ static void test_rewritten_file_is_not_served_from_cache(void **state)
 /* ---- concurrency ---- */
 
 #define NTHREADS 4
-#define NREADS 12
+#define NREADS 8
 
 struct shared_case {
     struct ts_reader *reader;
