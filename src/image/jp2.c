@@ -631,6 +631,7 @@ static int jp2_fill(const struct jp2_priv *p, const struct jp2_grid *g, uint32_t
     struct jp2_session s;
     struct ts_buf key = {0};
     uint64_t a[4], mi[2] = {UINT64_MAX, 0}, mj[2] = {UINT64_MAX, 0}, di[2], dj[2];
+    size_t extra = jp2_cache_max_value() * 2;
     int rc;
     for (uint64_t y = c->j[0]; y <= c->j[1]; y++)
         for (uint64_t x = c->i[0]; x <= c->i[1]; x++)
@@ -667,6 +668,13 @@ static int jp2_fill(const struct jp2_priv *p, const struct jp2_grid *g, uint32_t
             jp2_block_at(p, g, lvl, x, y, &b);
             if (!jp2_block_inside(&b, a))
                 continue;
+            /* Neighbours outside the request may fill a quarter of the cache, not flush it. */
+            if (!st) {
+                size_t bytes = (size_t)(b.l[2] - b.l[0]) * (b.l[3] - b.l[1]) * p->channels;
+                if (bytes > extra)
+                    continue;
+                extra -= bytes;
+            }
             rc = jp2_block_key(p, g, lvl, x, y, &key);
             if (rc != TS_OK)
                 rc = ts_fail(err, rc, "jp2: out of memory");

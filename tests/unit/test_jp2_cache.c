@@ -267,6 +267,34 @@ static void test_cached_reads_match_uncached_lossy_files(void **state)
     }
 }
 
+/* HTJ2K decodes whole codestream tiles, so one read of an untiled file stores every block of the
+ * level and the far corner is then served without decoding. */
+static void test_htj2k_whole_tile_decode_fills_all_blocks(void **state)
+{
+    (void)state;
+    char path[512];
+    struct ts_lru_stats st;
+    struct ts_image img;
+    if (!have_tool("ojph_compress"))
+        skip();
+    gen_name(path, sizeof path, GEN_HTJ2K, 0);
+    ts_jp2_set_cache_bytes((size_t)256 << 20);
+    struct ts_reader *r = open_ok(path);
+    read_ok(r, 0, 10, 10, 100, 100, &img);
+    assert_pattern(&img, 0, 10, 10);
+    ts_image_free(&img);
+    ts_jp2_cache_stats(&st);
+    /* 2200 x 1100 in 1024 px blocks: 3 x 2. */
+    assert_int_equal(st.inserts, 6);
+    read_ok(r, 0, GEN_W - 150, GEN_H - 70, 150, 70, &img);
+    assert_pattern(&img, 0, GEN_W - 150, GEN_H - 70);
+    ts_image_free(&img);
+    ts_jp2_cache_stats(&st);
+    assert_int_equal(st.inserts, 6);
+    assert_int_equal(st.hits, 1); /* the corner lies in one block */
+    r->ops->close(r);
+}
+
 /* Five copies of a 7 MB image overflow a 32 MB cache: it evicts and stays within budget, and a
  * block bigger than the cache keeps is decoded directly, never stored. */
 static void test_cache_stays_within_budget(void **state)
@@ -500,6 +528,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cached_reads_match_uncached_generated),
         cmocka_unit_test(test_cached_reads_match_uncached_lossy_files),
+        cmocka_unit_test(test_htj2k_whole_tile_decode_fills_all_blocks),
         cmocka_unit_test(test_cache_stays_within_budget),
         cmocka_unit_test(test_rewritten_file_is_not_served_from_cache),
         cmocka_unit_test(test_concurrent_reads_on_two_readers_are_correct),
