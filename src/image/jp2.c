@@ -391,7 +391,7 @@ static void jp2_cache_put(const char *key, const void *value, size_t len)
 
 /* Blocks of one level: cells of a grid on the reference grid. Where codestream tiles are not much
  * larger than a block at this level, cells are tiles or groups of them; otherwise a virtual grid
- * of JP2_BLOCK level pixels (HTJ2K still decodes whole tiles, see jp2_fill_missing). */
+ * of JP2_BLOCK level pixels (HTJ2K still decodes whole tiles, see jp2_fill). */
 struct jp2_grid {
     uint64_t ox, oy, cw, ch; /* origin and cell size on the reference grid */
     char kind;               /* 't' tile groups, 'v' virtual blocks (part of the cache key) */
@@ -499,7 +499,7 @@ static void jp2_cells_under(const struct jp2_grid *g, uint32_t lvl, uint32_t ax,
     j[1] = (((uint64_t)(ay + req->h - 1) << lvl) - g->oy) / g->ch;
 }
 
-/* Whether every cell under the request fits in the cache as one value. */
+/* Whether any cell of this grid fits in the cache as one value. */
 static bool jp2_cells_fit(const struct jp2_priv *p, const struct jp2_grid *g, uint32_t lvl,
                           size_t max_value)
 {
