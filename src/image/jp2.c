@@ -499,7 +499,7 @@ static void jp2_cells_under(const struct jp2_grid *g, uint32_t lvl, uint32_t ax,
     j[1] = (((uint64_t)(ay + req->h - 1) << lvl) - g->oy) / g->ch;
 }
 
-/* Whether any cell of this grid fits in the cache as one value. */
+/* Whether a full cell of this grid fits in the cache as one value. */
 static bool jp2_cells_fit(const struct jp2_priv *p, const struct jp2_grid *g, uint32_t lvl,
                           size_t max_value)
 {
