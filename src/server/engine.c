@@ -77,6 +77,7 @@ void engine_etag(const struct ts_app *app, const struct source_file *src, const 
     h = ts_hash(h, knobs, sizeof knobs);
     h = ts_hash(h, app->cfg.passthrough, strlen(app->cfg.passthrough));
     h = ts_hash(h, src->path, strlen(src->path));
+    h = ts_hash(h, &src->page, sizeof src->page);
     h = ts_hash(h, what, strlen(what));
     snprintf(out, size, "\"%016" PRIx64 "\"", h);
 }
@@ -170,9 +171,9 @@ struct engine_pool {
 /* A file's identity: a rewrite changes mtime, size or inode, and so the key. */
 static void source_key(const struct source_file *src, char *out, size_t size)
 {
-    snprintf(out, size, "%lld.%09ld:%lld:%llu:%s", (long long)src->st.st_mtim.tv_sec,
+    snprintf(out, size, "%lld.%09ld:%lld:%llu:%u:%s", (long long)src->st.st_mtim.tv_sec,
              (long)src->st.st_mtim.tv_nsec, (long long)src->st.st_size,
-             (unsigned long long)src->st.st_ino, src->path);
+             (unsigned long long)src->st.st_ino, src->page, src->path);
 }
 
 int engine_init(struct ts_app *app, struct ts_err *err)
@@ -245,7 +246,7 @@ int engine_open(struct ts_app *app, const struct source_file *src, struct ts_rea
         }
         pthread_mutex_unlock(&pool->lock);
     }
-    int rc = ts_reader_open(src->path, reader, err);
+    int rc = ts_reader_open_page(src->path, src->page, reader, err);
     if (rc == TS_EUNSUPPORTED || rc == TS_ECODEC) {
         /* The client asked for nothing unusual: the file behind the identifier is what we
          * cannot read, which is the server's failure (500), whatever the codec's reason. */
