@@ -19,21 +19,6 @@ int engine_resolve(struct ts_app *app, const char *identifier, struct source_fil
     return source_resolve(app->cfg.root, app->cfg.demo_image, identifier, src, err);
 }
 
-/* Upper bound of what a render holds at once: the region read at the chosen level, then up
- * to three output-sized buffers (scaled, rotated, converted), all as 4-channel 8-bit. */
-static size_t render_estimate(const struct ts_reader *reader, const struct ts_plan *plan)
-{
-    struct ts_read_req req;
-    if (render_choose_level(&reader->info, plan, &req) != TS_OK)
-        return 0;
-    size_t read_bytes, out_bytes, total;
-    if (!ts_mul3_size(req.w, req.h, 4, &read_bytes) ||
-        !ts_mul3_size(plan->out_w, plan->out_h, 12, &out_bytes) ||
-        !ts_add_size(read_bytes, out_bytes, &total))
-        return SIZE_MAX;
-    return total;
-}
-
 int engine_render(struct ts_app *app, struct ts_reader *reader, const struct ts_plan *plan,
                   struct ts_response *res, struct ts_err *err)
 {
@@ -46,7 +31,7 @@ int engine_render(struct ts_app *app, struct ts_reader *reader, const struct ts_
     }
     if (rc != TS_DECLINED)
         return rc;
-    size_t bytes = render_estimate(reader, plan);
+    size_t bytes = render_peak_bytes(&reader->info, plan);
     bool heavy;
     rc = admission_enter(&app->admission, bytes, &heavy, err);
     if (rc)
