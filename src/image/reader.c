@@ -60,6 +60,23 @@ int ts_reader_open(const char *path, struct ts_reader **out, struct ts_err *err)
     }
 }
 
+int ts_reader_open_page(const char *path, uint32_t page, struct ts_reader **out,
+                        struct ts_err *err)
+{
+    if (page == 0)
+        return ts_reader_open(path, out, err);
+    *out = NULL;
+    uint8_t magic[8];
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ts_fail(err, TS_ENOTFOUND, "no such image");
+    size_t n = fread(magic, 1, sizeof magic, f);
+    fclose(f);
+    if (reader_sniff(magic, n) != SNIFF_TIFF)
+        return ts_fail(err, TS_ENOTFOUND, "only TIFF images have pages");
+    return ts_tiff_open_page(path, page, out, err);
+}
+
 int ts_reader_read(struct ts_reader *r, const struct ts_read_req *req, struct ts_image *out,
                    struct ts_err *err)
 {

@@ -65,8 +65,14 @@ int ts_reader_read(struct ts_reader *r, const struct ts_read_req *req, struct ts
                    struct ts_err *err);
 void ts_reader_close(struct ts_reader *r);
 
+/* Opens page `page` (0-based) of a multi-page file: only TIFF has pages; TS_ENOTFOUND for a
+ * page that does not exist or a format without pages. Page 0 is ts_reader_open. */
+int ts_reader_open_page(const char *path, uint32_t page, struct ts_reader **out,
+                        struct ts_err *err);
+
 /* Per-format openers (each returns TS_EUNSUPPORTED quickly if the bytes are not its format). */
 int ts_tiff_open(const char *path, struct ts_reader **out, struct ts_err *err);
+int ts_tiff_open_page(const char *path, uint32_t page, struct ts_reader **out, struct ts_err *err);
 int ts_jpeg_open(const char *path, struct ts_reader **out, struct ts_err *err);
 int ts_png_open(const char *path, struct ts_reader **out, struct ts_err *err);
 /* JP2 (00 00 00 0C 6A 50 20 20 0D 0A 87 0A) or raw J2K/HTJ2K codestream (FF 4F FF 51). */

@@ -38,6 +38,7 @@ struct tiff_priv {
     int cur; /* index into lv of the loaded directory, -1 when unknown */
     struct ts_err lib_err; /* first libtiff error since the last reset */
     uint32_t nlv;
+    uint32_t page; /* 0-based page of a multi-page file; lv[0] is its full resolution */
     struct tiff_level lv[TS_MAX_LEVELS];
     uint8_t *scratch;
     size_t scratch_cap;
@@ -278,11 +279,39 @@ static void tiff_find_levels(struct tiff_priv *p)
         }
         return;
     }
-    for (tdir_t d = 1; d < TIFF_MAX_DIRS && TIFFReadDirectory(p->tif); d++) {
+    for (tdir_t d = p->lv[0].dir + 1; d < TIFF_MAX_DIRS && TIFFReadDirectory(p->tif); d++) {
+        if (p->page > 0) {
+            /* Past the first page, only directories flagged as reduced images belong to this
+             * page's pyramid; the next full-size directory is the next page. */
+            uint32_t type = 0;
+            TIFFGetField(p->tif, TIFFTAG_SUBFILETYPE, &type);
+            if (!(type & FILETYPE_REDUCEDIMAGE))
+                break;
+        }
         memset(&c, 0, sizeof c);
         c.dir = d;
         tiff_add_candidate(p, &c);
     }
+}
+
+/* Moves to the directory of page `page` (0-based): pages are the top-level directories that
+ * are not reduced-resolution copies of another. */
+static int tiff_goto_page(struct tiff_priv *p, uint32_t page, struct ts_err *err)
+{
+    uint32_t seen = 0;
+    for (tdir_t d = 0; d < TIFF_MAX_DIRS; d++) {
+        if (d > 0 && !TIFFReadDirectory(p->tif))
+            break;
+        uint32_t type = 0;
+        TIFFGetField(p->tif, TIFFTAG_SUBFILETYPE, &type);
+        if (type & FILETYPE_REDUCEDIMAGE)
+            continue;
+        if (seen++ == page) {
+            p->lv[0].dir = d;
+            return TS_OK;
+        }
+    }
+    return ts_fail(err, TS_ENOTFOUND, "the TIFF has no page %u", page + 1);
 }
 
 /* Largest first, and each level strictly smaller than the one before it. */
@@ -688,6 +717,11 @@ static int tiff_color_attach(struct tiff_priv *p, const uint8_t *icc, uint32_t l
 
 int ts_tiff_open(const char *path, struct ts_reader **out, struct ts_err *err)
 {
+    return ts_tiff_open_page(path, 0, out, err);
+}
+
+int ts_tiff_open_page(const char *path, uint32_t page, struct ts_reader **out, struct ts_err *err)
+{
     struct ts_reader *r;
     struct tiff_priv *p;
     TIFFOpenOptions *opts;
@@ -716,6 +750,11 @@ int ts_tiff_open(const char *path, struct ts_reader **out, struct ts_err *err)
     TIFFOpenOptionsFree(opts);
     if (!p->tif) {
         rc = tiff_lib_fail(p, err, TS_ECODEC, "cannot open TIFF");
+        tiff_close(r);
+        return rc;
+    }
+    p->page = page;
+    if (page > 0 && (rc = tiff_goto_page(p, page, err)) != TS_OK) {
         tiff_close(r);
         return rc;
     }

@@ -140,7 +140,7 @@ void iiif_handle(struct ts_app *app, int version, const char *prefix, const char
         engine_fail(res, rc, &err);
         goto out;
     }
-    struct source_file src;
+    struct source_file src = {0};
     rc = engine_resolve(app, url->identifier, &src, &err);
     if (rc) {
         engine_fail(res, rc, &err);

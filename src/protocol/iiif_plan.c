@@ -201,6 +201,8 @@ static int plan_size(const struct iiif_request *req, const struct iiif_options *
             return rc;
         p->out_w = (uint32_t)w;
         p->out_h = (uint32_t)h;
+        p->size_max = req->size == IIIF_SIZE_MAX;
+        p->size_upscale = req->size == IIIF_SIZE_MAX && req->upscale;
         return TS_OK;
     }
     case IIIF_SIZE_W:
@@ -351,7 +353,11 @@ int iiif_canonical(int version, const struct ts_plan *plan, char *out, size_t ou
     bool same = plan->out_w == plan->rw && plan->out_h == plan->rh;
     if (version >= 3) {
         bool grows = plan->out_w > plan->rw || plan->out_h > plan->rh;
-        if (same)
+        /* "max if the maximum size without upscaling is requested, ^max if the maximum
+         * upscaled size is requested" (3.0 section 4.8), whatever limits made of it. */
+        if (plan->size_upscale && grows)
+            n = snprintf(size, sizeof size, "^max");
+        else if (same || plan->size_max)
             n = snprintf(size, sizeof size, "max");
         else
             n = snprintf(size, sizeof size, "%s%u,%u", grows ? "^" : "", plan->out_w,

@@ -25,6 +25,8 @@ struct ts_plan {
     bool mirror;
     enum ts_quality quality;
     enum ts_format format;
+    bool size_max;    /* asked as max (3.0 canonical "max", even when limits shrank it) */
+    bool size_upscale; /* asked as ^max (3.0 canonical "^max") */
 };
 
 /* Errors: TS_EINVAL (400) for impossible requests (zero area, size above region without ^ in

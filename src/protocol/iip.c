@@ -658,7 +658,7 @@ void iip_handle(struct ts_app *app, const char *query, const struct ts_request *
     }
     char path[IIP_MAX_PATH + 256];
     snprintf(path, sizeof path, "%s%s", r->fif, app->cfg.fs_suffix);
-    struct source_file src;
+    struct source_file src = {0};
     rc = engine_resolve(app, path, &src, &err);
     if (rc) {
         engine_fail(res, rc, &err);
@@ -726,7 +726,7 @@ void iip_serve(struct ts_app *app, const char *identifier, const char *what, iip
     struct ts_err err = {{0}};
     char path[IIP_MAX_PATH + 256];
     snprintf(path, sizeof path, "%s%s", identifier, app->cfg.fs_suffix);
-    struct source_file src;
+    struct source_file src = {0};
     int rc = engine_resolve(app, path, &src, &err);
     if (rc) {
         engine_fail(res, rc, &err);

@@ -2,6 +2,7 @@
 #include "render/render.h"
 
 #include <math.h>
+#include <string.h>
 
 /* Does `len` full-resolution pixels, at a level `lvl` pixels across out of `full`, still give
  * at least `want` pixels? Exact integer maths, so 1411 -> 706 ratios are judged correctly. */
@@ -124,6 +125,123 @@ static void add_margin(const struct ts_image_info *info, const struct ts_plan *p
     widen_axis(lv->height, plan->out_h, &req->y, &req->h, &req->min_h);
 }
 
+/* Reads of more than this many bytes are done in horizontal bands, each scaled on its own into
+ * its rows of the output, so a thumbnail of a huge unpyramided image never holds the whole
+ * region in memory. */
+#define RENDER_BAND_BYTES ((size_t)32 << 20)
+
+static size_t read_bytes(const struct ts_read_req *req)
+{
+    size_t n;
+    return ts_mul3_size(req->w, req->h, 4, &n) ? n : SIZE_MAX;
+}
+
+/* Rows of the output per band, so that each band's read stays near RENDER_BAND_BYTES; 0 when
+ * the read is small enough to do at once (or banding cannot help: enlarging). */
+static uint32_t band_rows(const struct ts_read_req *req, const struct ts_plan *plan)
+{
+    if (read_bytes(req) <= RENDER_BAND_BYTES || plan->out_h < 2 || req->h <= plan->out_h)
+        return 0;
+    double level_rows = (double)RENDER_BAND_BYTES / ((double)req->w * 4.0);
+    double per_out = (double)req->h / plan->out_h; /* level rows per output row */
+    double rows = level_rows / per_out - 8.0;       /* room for the filter's reach */
+    if (rows < 1.0)
+        rows = 1.0;
+    return rows >= plan->out_h ? 0 : (uint32_t)rows;
+}
+
+size_t render_peak_bytes(const struct ts_image_info *info, const struct ts_plan *plan)
+{
+    struct ts_read_req req;
+    if (render_choose_level(info, plan, &req) != TS_OK)
+        return 0;
+    add_margin(info, plan, &req);
+    size_t out_bytes, total, read = read_bytes(&req);
+    uint32_t rows = band_rows(&req, plan);
+    if (rows)
+        read = RENDER_BAND_BYTES + (size_t)16 * req.w * 4; /* one band and its filter margin */
+    /* The read, then up to three output-sized buffers (scaled, rotated, converted). */
+    if (!ts_mul3_size(plan->out_w, plan->out_h, 12, &out_bytes) ||
+        !ts_add_size(read, out_bytes, &total))
+        return SIZE_MAX;
+    return total;
+}
+
+/* Output rows [o0, o1) from their own read of the level: the band covers the rows those output
+ * rows need plus the filter's reach, so every row comes out as a whole-region render would. */
+static int scale_band(struct ts_reader *reader, const struct ts_plan *plan,
+                      const struct ts_read_req *whole, uint32_t o0, uint32_t o1,
+                      struct ts_image *out, struct ts_err *err)
+{
+    const struct ts_image_info *info = &reader->info;
+    const struct ts_level *lv = &info->levels[whole->level];
+    double fy = (double)lv->height / info->levels[0].height;
+    double y0 = plan->ry * fy, h = plan->rh * fy, per_out = h / plan->out_h;
+    double top = y0 + o0 * per_out, bottom = y0 + o1 * per_out;
+    double reach = 3.0 * (per_out > 1.0 ? per_out : 1.0) + 2.0;
+    double a = floor(top - reach), b = ceil(bottom + reach);
+    if (a < whole->y)
+        a = whole->y;
+    /* Start on the whole read's box grid, so the pre-shrink sums the same pixels together. */
+    uint32_t k = render_box_factor(h, plan->out_h);
+    a = whole->y + floor((a - whole->y) / k) * k;
+    if (b > (double)whole->y + whole->h)
+        b = (double)whole->y + whole->h;
+    struct ts_read_req band = *whole;
+    band.y = (uint32_t)a;
+    band.h = (uint32_t)(b - a);
+    band.min_h = (uint32_t)ceil((double)whole->min_h * band.h / whole->h);
+    if (band.min_h > band.h)
+        band.min_h = band.h;
+    struct ts_image img = {0}, part = {0};
+    int rc = ts_reader_read(reader, &band, &img, err);
+    if (rc)
+        return rc;
+    if (!img.data || img.width == 0 || img.height == 0 || img.width > band.w ||
+        img.height > band.h || img.channels != out->channels) {
+        ts_image_free(&img);
+        return ts_fail(err, TS_ECODEC, "reader %s delivered an unexpected band", reader->ops->name);
+    }
+    double kx = (double)img.width / band.w, ky = (double)img.height / band.h;
+    double fx = (double)lv->width / info->levels[0].width;
+    double sx = (plan->rx * fx - band.x) * kx, sw = plan->rw * fx * kx;
+    double sy = (top - band.y) * ky, sh = (bottom - top) * ky;
+    if (sx < 0.0)
+        sx = 0.0;
+    if (sx + sw > img.width)
+        sw = img.width - sx;
+    if (sy < 0.0)
+        sy = 0.0;
+    if (sy + sh > img.height)
+        sh = img.height - sy;
+    rc = render_resample_rect(&img, sx, sy, sw, sh, plan->out_w, o1 - o0, &part);
+    ts_image_free(&img);
+    if (rc)
+        return ts_fail(err, rc, "cannot resample a band to %ux%u", plan->out_w, o1 - o0);
+    for (uint32_t y = 0; y < part.height; y++)
+        memcpy(ts_image_row(out, o0 + y), ts_image_row(&part, y), (size_t)part.width * part.channels);
+    ts_image_free(&part);
+    return TS_OK;
+}
+
+static int read_in_bands(struct ts_reader *reader, const struct ts_plan *plan,
+                         const struct ts_read_req *req, uint32_t rows, struct ts_image *out,
+                         struct ts_err *err)
+{
+    int rc = ts_image_alloc(out, plan->out_w, plan->out_h, reader->info.channels);
+    if (rc)
+        return ts_fail(err, rc, "cannot allocate %ux%u", plan->out_w, plan->out_h);
+    for (uint32_t o0 = 0; o0 < plan->out_h; o0 += rows) {
+        uint32_t o1 = o0 + rows < plan->out_h ? o0 + rows : plan->out_h;
+        rc = scale_band(reader, plan, req, o0, o1, out, err);
+        if (rc) {
+            ts_image_free(out);
+            return rc;
+        }
+    }
+    return TS_OK;
+}
+
 static int read_and_scale(struct ts_reader *reader, const struct ts_plan *plan,
                           struct ts_image *out, struct ts_err *err)
 {
@@ -138,6 +256,9 @@ static int read_and_scale(struct ts_reader *reader, const struct ts_plan *plan,
         return ts_fail(err, rc, "region %u,%u,%u,%u does not fit the image %ux%u", plan->rx,
                        plan->ry, plan->rw, plan->rh, info->levels[0].width, info->levels[0].height);
     add_margin(info, plan, &req);
+    uint32_t rows = band_rows(&req, plan);
+    if (rows)
+        return read_in_bands(reader, plan, &req, rows, out, err);
     rc = ts_reader_read(reader, &req, &img, err);
     if (rc)
         return rc;

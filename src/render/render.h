@@ -12,12 +12,20 @@
 int render_choose_level(const struct ts_image_info *info, const struct ts_plan *plan,
                         struct ts_read_req *req);
 
+/* Upper bound of the memory a render of this plan holds at once (for admission control):
+ * big reads are done in bands, so this stays bounded for thumbnails of huge sources. */
+size_t render_peak_bytes(const struct ts_image_info *info, const struct ts_plan *plan);
+
 /* Produces the final image: out_w x out_h (or the rotated bounding box), mirrored and rotated,
  * gray (1 channel) for gray, bitonal (1 channel, 0 or 255) for bitonal. Alpha is kept. */
 int render_execute(struct ts_reader *reader, const struct ts_plan *plan, struct ts_image *out,
                    struct ts_err *err);
 
 /* Building blocks, each a fresh image into *dst. */
+/* The whole-pixel box pre-shrink render_resample_rect applies before its filter when going from
+ * src_len to dst_len pixels (1 = none); banded renders align their bands to it. */
+uint32_t render_box_factor(double src_len, uint32_t dst_len);
+
 int render_resize(const struct ts_image *src, uint32_t w, uint32_t h, struct ts_image *dst);
 /* Resamples the source rectangle (sx, sy, sw, sh), in source pixels with sub-pixel precision,
  * to w x h. Lanczos3, alpha premultiplied; a plain copy for integral offsets at scale 1. */

@@ -291,6 +291,11 @@ static uint32_t box_factor(double len, uint32_t n)
     return k < 1.0 ? 1 : k > 256.0 ? 256 : (uint32_t)k;
 }
 
+uint32_t render_box_factor(double src_len, uint32_t dst_len)
+{
+    return dst_len ? box_factor(src_len, dst_len) : 1;
+}
+
 /* Adds one source row into per-output sums, kx pixels per box; the last box repeats the edge
  * pixel when the width is not a multiple, as the filter's clamping does. */
 static inline void box_row_ch(const uint8_t *restrict row, uint32_t width, uint32_t kx,

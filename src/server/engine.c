@@ -19,21 +19,6 @@ int engine_resolve(struct ts_app *app, const char *identifier, struct source_fil
     return source_resolve(app->cfg.root, app->cfg.demo_image, identifier, src, err);
 }
 
-/* Upper bound of what a render holds at once: the region read at the chosen level, then up
- * to three output-sized buffers (scaled, rotated, converted), all as 4-channel 8-bit. */
-static size_t render_estimate(const struct ts_reader *reader, const struct ts_plan *plan)
-{
-    struct ts_read_req req;
-    if (render_choose_level(&reader->info, plan, &req) != TS_OK)
-        return 0;
-    size_t read_bytes, out_bytes, total;
-    if (!ts_mul3_size(req.w, req.h, 4, &read_bytes) ||
-        !ts_mul3_size(plan->out_w, plan->out_h, 12, &out_bytes) ||
-        !ts_add_size(read_bytes, out_bytes, &total))
-        return SIZE_MAX;
-    return total;
-}
-
 int engine_render(struct ts_app *app, struct ts_reader *reader, const struct ts_plan *plan,
                   struct ts_response *res, struct ts_err *err)
 {
@@ -46,7 +31,7 @@ int engine_render(struct ts_app *app, struct ts_reader *reader, const struct ts_
     }
     if (rc != TS_DECLINED)
         return rc;
-    size_t bytes = render_estimate(reader, plan);
+    size_t bytes = render_peak_bytes(&reader->info, plan);
     bool heavy;
     rc = admission_enter(&app->admission, bytes, &heavy, err);
     if (rc)
@@ -77,6 +62,7 @@ void engine_etag(const struct ts_app *app, const struct source_file *src, const 
     h = ts_hash(h, knobs, sizeof knobs);
     h = ts_hash(h, app->cfg.passthrough, strlen(app->cfg.passthrough));
     h = ts_hash(h, src->path, strlen(src->path));
+    h = ts_hash(h, &src->page, sizeof src->page);
     h = ts_hash(h, what, strlen(what));
     snprintf(out, size, "\"%016" PRIx64 "\"", h);
 }
@@ -170,9 +156,9 @@ struct engine_pool {
 /* A file's identity: a rewrite changes mtime, size or inode, and so the key. */
 static void source_key(const struct source_file *src, char *out, size_t size)
 {
-    snprintf(out, size, "%lld.%09ld:%lld:%llu:%s", (long long)src->st.st_mtim.tv_sec,
+    snprintf(out, size, "%lld.%09ld:%lld:%llu:%u:%s", (long long)src->st.st_mtim.tv_sec,
              (long)src->st.st_mtim.tv_nsec, (long long)src->st.st_size,
-             (unsigned long long)src->st.st_ino, src->path);
+             (unsigned long long)src->st.st_ino, src->page, src->path);
 }
 
 int engine_init(struct ts_app *app, struct ts_err *err)
@@ -245,7 +231,7 @@ int engine_open(struct ts_app *app, const struct source_file *src, struct ts_rea
         }
         pthread_mutex_unlock(&pool->lock);
     }
-    int rc = ts_reader_open(src->path, reader, err);
+    int rc = ts_reader_open_page(src->path, src->page, reader, err);
     if (rc == TS_EUNSUPPORTED || rc == TS_ECODEC) {
         /* The client asked for nothing unusual: the file behind the identifier is what we
          * cannot read, which is the server's failure (500), whatever the codec's reason. */

@@ -155,7 +155,7 @@ int web_send_file(struct ts_app *app, const struct ts_request *req, struct ts_re
                   const char *path, const char *content_type)
 {
     struct ts_err err = {{0}};
-    struct source_file f;
+    struct source_file f = {0};
     if (stat(path, &f.st) != 0 || !S_ISREG(f.st.st_mode)) {
         ts_response_error(res, 404, "static file is missing");
         return TS_ENOTFOUND;

@@ -199,7 +199,7 @@ static void handle_manifest(struct ts_app *app, const struct ts_request *req, co
     if (decode_rest(rest, id, sizeof id, res))
         return;
     struct ts_err err = {{0}};
-    struct source_file src;
+    struct source_file src = {0};
     int rc = engine_resolve(app, id, &src, &err);
     if (rc) {
         engine_fail(res, rc, &err);
@@ -259,7 +259,7 @@ static void handle_viewer(struct ts_app *app, const struct ts_request *req, cons
         return;
     /* A viewer for an image that is not there would only show a broken canvas: say so now. */
     struct ts_err err = {{0}};
-    struct source_file src;
+    struct source_file src = {0};
     int rc = engine_resolve(app, id, &src, &err);
     if (rc) {
         engine_fail(res, rc, &err);

@@ -79,6 +79,34 @@ static void expect_canonical(int version, const char *params, uint32_t W, uint32
         fail_msg("%d '%s': canonical '%s', expected '%s'", version, params, out, canonical);
 }
 
+/* Limits shrink or grow max, but the canonical form still names what was asked for. */
+static void test_canonical_max_under_limits(void **state)
+{
+    (void)state;
+    struct iiif_options o = opts(200, 0, 0);
+    struct ts_plan p;
+    char out[256];
+    assert_int_equal(plan(3, "full/max/0/default.jpg", 300, 200, &o, &p), TS_OK);
+    assert_int_equal(p.out_w, 200);
+    assert_int_equal(iiif_canonical(3, &p, out, sizeof out), TS_OK);
+    assert_string_equal(out, "full/max/0/default.jpg");
+    o = opts(360, 0, 0);
+    assert_int_equal(plan(3, "full/^max/0/default.jpg", 300, 200, &o, &p), TS_OK);
+    assert_int_equal(p.out_w, 360);
+    assert_int_equal(iiif_canonical(3, &p, out, sizeof out), TS_OK);
+    assert_string_equal(out, "full/^max/0/default.jpg");
+    /* ^max that did not need to grow is plain max. */
+    o = opts(0, 0, 0);
+    assert_int_equal(plan(3, "full/^max/0/default.jpg", 300, 200, &o, &p), TS_OK);
+    assert_int_equal(iiif_canonical(3, &p, out, sizeof out), TS_OK);
+    assert_string_equal(out, "full/max/0/default.jpg");
+    /* An explicit size equal to the limit is not "max". */
+    o = opts(200, 0, 0);
+    assert_int_equal(plan(3, "full/200,/0/default.jpg", 300, 200, &o, &p), TS_OK);
+    assert_int_equal(iiif_canonical(3, &p, out, sizeof out), TS_OK);
+    assert_string_equal(out, "full/200,133/0/default.jpg");
+}
+
 static void test_region_pixels_clipped_at_edge(void **state)
 {
     (void)state;
@@ -398,6 +426,9 @@ static void test_canonical_reparses_to_same_plan(void **state)
         assert_int_equal(plan(cases[i].version, cases[i].params, 1000, 700, &o, &a), TS_OK);
         assert_int_equal(iiif_canonical(cases[i].version, &a, canon, sizeof canon), TS_OK);
         assert_int_equal(plan(cases[i].version, canon, 1000, 700, &o, &b), TS_OK);
+        /* The same pixels: everything but how the size was spelled. */
+        a.size_max = b.size_max = false;
+        a.size_upscale = b.size_upscale = false;
         if (memcmp(&a, &b, sizeof a) != 0)
             fail_msg("'%s' -> '%s' plans differently", cases[i].params, canon);
         char again[256];
@@ -519,6 +550,7 @@ int main(void)
         cmocka_unit_test(test_formats_not_offered_are_400),
         cmocka_unit_test(test_plan_fills_every_field),
         cmocka_unit_test(test_canonical_v3),
+        cmocka_unit_test(test_canonical_max_under_limits),
         cmocka_unit_test(test_canonical_rotation_numbers),
         cmocka_unit_test(test_canonical_v2_and_v1),
         cmocka_unit_test(test_canonical_reparses_to_same_plan),
