@@ -63,6 +63,8 @@ static const struct opt options[] = {
      "memory for image information by path, mtime and size; 0 = off (default 8)"},
     {"reader-cache", OPT_UINT, NUM_FIELD(reader_cache), 0, 4096, "N",
      "open image handles kept for reuse; 0 = off (default 64)"},
+    {"jp2-cache", OPT_U64, NUM_FIELD(jp2_cache_mb), 0, 1 << 20, "MB",
+     "memory for decoded JPEG 2000 blocks that neighbouring tiles share; 0 = off (default 256)"},
     {"request-memory", OPT_U64, NUM_FIELD(request_memory_mb), 1, 1 << 20, "MB",
      "decode memory one request may use; larger requests get 413 (default 2048)"},
     {"render-memory", OPT_U64, NUM_FIELD(render_memory_mb), 1, 1 << 20, "MB",
@@ -98,6 +100,7 @@ void ts_config_defaults(struct ts_config *cfg)
     cfg->response_cache_mb = 256;
     cfg->info_cache_mb = 8;
     cfg->reader_cache = 64;
+    cfg->jp2_cache_mb = 256;
     cfg->request_memory_mb = 2048;
     cfg->render_memory_mb = 4096;
     cfg->heavy_queue = 8;

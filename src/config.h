@@ -33,6 +33,7 @@ struct ts_config {
     uint64_t response_cache_mb;         /* encoded responses kept in memory; 0 = off */
     uint64_t info_cache_mb;             /* image info (dimensions, pyramid); 0 = off */
     unsigned reader_cache;
+    uint64_t jp2_cache_mb;              /* decoded JPEG 2000 blocks; 0 = off */
     uint64_t request_memory_mb;         /* decode memory one request may use (413 beyond) */
     uint64_t render_memory_mb;          /* decode memory all large renders may use together */
     unsigned heavy_renders;             /* large renders at once; 0 = one per core */

@@ -61,7 +61,7 @@ static int apply_prefix(struct ts_config *cfg, const char *v, struct ts_err *err
 static int apply(struct ts_config *cfg, ts_env_lookup get, struct ts_err *err)
 {
     const char *v;
-    long long n;
+    long long n = 0;
     int rc = TS_OK;
     if ((v = get("FILESYSTEM_PREFIX")) && *v && (rc = apply_prefix(cfg, v, err)))
         return rc;

@@ -1,6 +1,7 @@
 /* The shared image path under every protocol: open, render, encode, validate. */
 #include "server/engine.h"
 #include "cache/lru.h"
+#include "image/jp2.h"
 #include "encode/encode.h"
 #include "render/passthrough.h"
 #include "render/render.h"
@@ -177,6 +178,7 @@ int engine_init(struct ts_app *app, struct ts_err *err)
         heavy = n > 1 ? (unsigned)n / 2 : 1;
     }
     /* 32 MB is about a 2000x2000 render: tiles and thumbnails stay well below it. */
+    ts_jp2_set_cache_bytes((size_t)cfg->jp2_cache_mb * mb);
     admission_init(&app->admission, (size_t)cfg->request_memory_mb * mb,
                    (size_t)cfg->render_memory_mb * mb, 32 * mb, heavy, cfg->heavy_queue,
                    cfg->queue_wait_ms);
