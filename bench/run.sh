@@ -6,6 +6,7 @@
 # Usage: bash bench/run.sh [--quick] [--duration N] [--only tessera|iipsrv|static[,...]]
 #                          [--tessera BIN] [--workloads a,b,...] [--no-install] [--out BASE]
 set -euo pipefail
+if [ -n "${BENCH_TRACE:-}" ]; then PS4='+ $(date +%T.%N | cut -c1-12) '; set -x; fi
 
 BENCH=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$BENCH/.." && pwd)
@@ -41,15 +42,17 @@ if [ "$QUICK" = 1 ]; then
     [ -n "$WORKLOADS" ] || WORKLOADS="tiles-cold,tiles-hot,info,thumbs,regions,png"
     [ -n "$OUT" ] || OUT="$WORK/quick"
     MAX_SECONDS=${BENCH_MAX_SECONDS:-600}
+    COLD_IMAGES=20
 else
     CONCS="1 2 16"
     [ -n "$WORKLOADS" ] || WORKLOADS="tiles-cold,tiles-hot,info,thumbs,regions,big,jp2,deflate,png,mixed"
     [ -n "$OUT" ] || OUT="$BENCH/results/latest"
     MAX_SECONDS=${BENCH_MAX_SECONDS:-3600}
+    COLD_IMAGES=300
 fi
 has() { case ",$1," in *",$2,"*) return 0 ;; *) return 1 ;; esac; }
 
-say() { echo "run.sh: $*" >&2; }
+say() { echo "run.sh: [$(date +%T)] $*" >&2; }
 
 # Everything we start is recorded here and stopped on exit, by pid.
 PIDS_TO_STOP=()
@@ -59,10 +62,17 @@ cleanup() {
     [ -n "${WATCHDOG:-}" ] && kill "$WATCHDOG" 2>/dev/null || true
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'say "stopped (signal or the ${MAX_SECONDS} s limit)"; exit 130' INT TERM
 
 # A watchdog bounds the whole run even if some step hangs past its own timeout.
-( sleep "$MAX_SECONDS"; echo "run.sh: over ${MAX_SECONDS} s, stopping" >&2; kill -TERM $$ ) &
+# Its sleep is killed with it, and it holds no output pipe open.
+(
+    trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+    sleep "$MAX_SECONDS" &
+    sp=$!
+    wait "$sp"
+    kill -TERM $$
+) > /dev/null 2>&1 &
 WATCHDOG=$!
 
 START_TIME=$(date +%s)
@@ -134,6 +144,7 @@ NGINX_IIPSRV_PORT=""
 
 start_tessera() {
     local log="$RUN/tessera.log"
+    : > "$log"
     "$TESSERA" --root "$IMG" --listen 127.0.0.1:0 --jpeg-quality 85 > "$log" 2>&1 &
     local pid=$!
     PIDS_TO_STOP+=("$pid")
@@ -230,24 +241,28 @@ lists_for() {
     # tiles-hot: exactly the static tiles' requests, on the one TIFF.
     $URLS static-tiles --base "$BASE_PATH" --id k10-jpeg.tif --info "$WORK/static/k10/info.json" \
         --out "$d/tiles-hot.txt"
-    $URLS tiles --base "$BASE_PATH" --info "$grid" --id-prefix c --images 300 --out "$d/tiles-cold.txt"
-    $URLS tiles --base "$BASE_PATH" --info "$grid" --id-prefix c --images 300 --ext png \
-        --out "$d/png.txt"
+    $URLS tiles --base "$BASE_PATH" --info "$grid" --id-prefix c --images "$COLD_IMAGES" --out "$d/tiles-cold.txt"
+    if has "$WORKLOADS" png; then
+        $URLS tiles --base "$BASE_PATH" --info "$grid" --id-prefix c --images "$COLD_IMAGES" \
+            --ext png --out "$d/png.txt"
+    fi
     $URLS info --base "$BASE_PATH" --id-prefix c --images 2000 --out "$d/info.txt"
     $URLS thumbs --base "$BASE_PATH" --id-prefix c --images 2000 --out "$d/thumbs.txt"
     $URLS regions --base "$BASE_PATH" --id k10-jpeg.tif --count 4000 --out "$d/regions.txt"
     local big=k10-jpeg.tif
     [ -e "$IMG/k40-jpeg.tif" ] && big=k40-jpeg.tif
     $URLS big --base "$BASE_PATH" --id "$big" --count 200 --out "$d/big.txt"
-    $URLS mixed --base "$BASE_PATH" --info "$grid" --id-prefix c --images 2000 --big-id "$big" \
-        --count 40000 --out "$d/mixed.txt"
-    if [ -e "$IMG/d0001.tif" ]; then
-        $URLS tiles --base "$BASE_PATH" --info "$d/info-d0001.tif.json" --info-fallback "$grid" \
-            --id-prefix d --images 300 --out "$d/deflate.txt"
+    if has "$WORKLOADS" mixed; then
+        $URLS mixed --base "$BASE_PATH" --info "$grid" --id-prefix c --images 2000 --big-id "$big" \
+            --count 40000 --out "$d/mixed.txt"
     fi
-    if [ -e "$IMG/j0001.jp2" ]; then
+    if has "$WORKLOADS" deflate && [ -e "$IMG/d0001.tif" ]; then
+        $URLS tiles --base "$BASE_PATH" --info "$d/info-d0001.tif.json" --info-fallback "$grid" \
+            --id-prefix d --images "$COLD_IMAGES" --out "$d/deflate.txt"
+    fi
+    if has "$WORKLOADS" jp2 && [ -e "$IMG/j0001.jp2" ]; then
         $URLS tiles --base "$BASE_PATH" --info "$d/info-j0001.jp2.json" --info-fallback "$grid" \
-            --id-prefix j --id-ext jp2 --images 300 --out "$d/jp2.txt"
+            --id-prefix j --id-ext jp2 --images "$COLD_IMAGES" --out "$d/jp2.txt"
     fi
 }
 
@@ -274,8 +289,9 @@ run_one() { # SERVER WORKLOAD CONC
     [ "$c" -lt 2 ] && t=1
     "start_$s"
     if [ "$w" = tiles-hot ]; then
-        timeout 120 wrk -t "$t" -c "$c" -d 60 --timeout 30s -s "$BENCH/workloads/warm.lua" \
-            "$HOST" -- "$list" "$t" > /dev/null || true
+        # One pass over the list fills the caches (curl reuses its connections).
+        sed -e "s#.*#url = \"$HOST&\"\noutput = \"/dev/null\"#" "$list" > "$RUN/warm.curl"
+        timeout 300 curl -s -Z --parallel-max "$c" -K "$RUN/warm.curl" || true
     fi
     local out="$RUN/wrk-$s-$w-c$c.txt"
     timeout $((DURATION + 60)) wrk -t "$t" -c "$c" -d "${DURATION}s" --timeout 30s \
@@ -319,3 +335,8 @@ cat > "$RUN/meta.json" <<META
 META
 python3 "$BENCH/report.py" "$RUNS" --meta "$RUN/meta.json" --md "$OUT.md" --json "$OUT.json"
 say "done in ${ELAPSED} s; results in $OUT.md"
+# A run that got no answers at all means the benchmark itself is broken: fail (CI smoke run).
+if grep -q '"result":{}' "$RUNS" || grep -q '"requests":0,' "$RUNS"; then
+    say "some workloads got no answers (see $RUN/wrk-*.txt)"
+    exit 1
+fi
