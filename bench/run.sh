@@ -291,7 +291,8 @@ run_one() { # SERVER WORKLOAD CONC
     if [ "$w" = tiles-hot ]; then
         # One pass over the list fills the caches (curl reuses its connections).
         sed -e "s#.*#url = \"$HOST&\"\noutput = \"/dev/null\"#" "$list" > "$RUN/warm.curl"
-        timeout 300 curl -s -Z --parallel-max "$c" -K "$RUN/warm.curl" || true
+        timeout 300 curl -s --no-progress-meter -Z --parallel-max "$c" -K "$RUN/warm.curl" \
+            > /dev/null 2>&1 || true
     fi
     local out="$RUN/wrk-$s-$w-c$c.txt"
     timeout $((DURATION + 60)) wrk -t "$t" -c "$c" -d "${DURATION}s" --timeout 30s \
