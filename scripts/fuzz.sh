@@ -1,9 +1,9 @@
 #!/bin/sh
-# Builds the libFuzzer targets with clang and runs each for a bounded time (default 45 s each).
+# Builds the libFuzzer targets with clang and runs each for a bounded time (default 30 s each).
 # Any crash input is left in build-fuzz/findings/ and the script fails.
 set -eu
 cd "$(dirname "$0")/.."
-SECONDS_EACH="${1:-45}"
+SECONDS_EACH="${1:-30}"
 
 command -v clang >/dev/null || {
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -11,13 +11,13 @@ command -v clang >/dev/null || {
 }
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DTESSERA_FUZZ=ON -DTESSERA_TESTS=OFF >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target fuzz_iiif_url fuzz_reader
+cmake --build build-fuzz -j"$(nproc)" --target fuzz_iiif_url fuzz_reader fuzz_compat
 
 export ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 mkdir -p build-fuzz/findings
 status=0
-for target in iiif_url reader; do
+for target in iiif_url reader compat; do
     work="build-fuzz/corpus-$target"
     mkdir -p "$work"
     echo "fuzz: $target for ${SECONDS_EACH}s"

@@ -4,7 +4,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-sh scripts/deps.sh
+sh scripts/deps.sh --test
 cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DTESSERA_SANITIZE=ON >/dev/null
 cmake --build build-test -j"$(nproc)"
 

@@ -37,12 +37,14 @@ static const struct opt options[] = {
     {"jpeg-quality", OPT_INT, NUM_FIELD(jpeg_quality), 1, 100, "N", "JPEG output quality (default 85)"},
     {"webp-quality", OPT_INT, NUM_FIELD(webp_quality), 1, 100, "N", "WebP output quality (default 80)"},
     {"png-level", OPT_INT, NUM_FIELD(png_level), 0, 9, "N", "PNG zlib level (default 3)"},
+    {"passthrough", OPT_STR, STR_FIELD(passthrough), 0, 0, "always|ycbcr|never|KB",
+     "send stored JPEG tiles without re-encoding: always, YCbCr ones only, never, or up to KB (default always)"},
     {"max-width", OPT_U32, NUM_FIELD(max_width), 0, UINT32_MAX, "N",
      "largest output width served and advertised as maxWidth (0 = no limit)"},
     {"max-height", OPT_U32, NUM_FIELD(max_height), 0, UINT32_MAX, "N",
      "largest output height (0 = same as max-width)"},
     {"max-area", OPT_U64, NUM_FIELD(max_area), 0, LLONG_MAX, "N",
-     "largest output area in pixels (default 100000000)"},
+     "largest output area in pixels (default 25000000, i.e. 5000x5000)"},
     {"tile-size", OPT_U32, NUM_FIELD(default_tile), 16, 8192, "N",
      "tile size advertised for untiled sources (default 512)"},
     {"threads", OPT_UINT, NUM_FIELD(threads), 0, 1024, "N",
@@ -66,11 +68,13 @@ static const struct opt options[] = {
     {"render-memory", OPT_U64, NUM_FIELD(render_memory_mb), 1, 1 << 20, "MB",
      "decode memory all large renders may use together (default 4096)"},
     {"heavy-renders", OPT_UINT, NUM_FIELD(heavy_renders), 0, 1024, "N",
-     "large renders running at once; tiles never wait for them (default: one per core)"},
+     "large renders running at once; tiles never wait for them (default: half the cores)"},
     {"heavy-queue", OPT_UINT, NUM_FIELD(heavy_queue), 0, 4096, "N",
      "large renders that may wait for room; beyond that 503 (default 8)"},
     {"queue-wait-ms", OPT_UINT, NUM_FIELD(queue_wait_ms), 0, 600000, "MS",
      "how long a large render waits for room before 503 Retry-After (default 3000)"},
+    {"cors", OPT_STR, STR_FIELD(cors), 0, 0, "ORIGIN",
+     "Access-Control-Allow-Origin value (default *)"},
     {"web-dir", OPT_PATH, STR_FIELD(web_dir), 0, 0, "DIR",
      "viewer pages and scripts (default: the build tree's web/)"},
     {"fcgi", OPT_STR, STR_FIELD(fcgi_listen), 0, 0, "HOST:PORT|PATH",
@@ -87,7 +91,7 @@ void ts_config_defaults(struct ts_config *cfg)
     cfg->jpeg_quality = 85;
     cfg->webp_quality = 80;
     cfg->png_level = 3;
-    cfg->max_area = 100000000ull;
+    cfg->max_area = 25000000ull;
     cfg->default_tile = 512;
     cfg->cache_max_age = 86400;
     cfg->connection_timeout = 30;

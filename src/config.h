@@ -21,6 +21,7 @@ struct ts_config {
     int jpeg_quality;
     int webp_quality;
     int png_level;
+    char passthrough[24];               /* stored JPEG tiles sent as is: always|ycbcr|never|KB ("" = always) */
     uint32_t max_width, max_height;     /* 0 = unlimited */
     uint64_t max_area;
     uint32_t default_tile;              /* tile size advertised for untiled sources */
@@ -38,7 +39,12 @@ struct ts_config {
     unsigned heavy_queue;               /* large renders that may wait; beyond: 503 */
     unsigned queue_wait_ms;             /* how long a large render waits before 503 */              /* open image handles kept for reuse; 0 = off */
     char web_dir[TS_CONFIG_PATH_MAX];   /* viewer assets (pages, OpenSeadragon); "" = built-in default */
-    char fcgi_listen[TS_CONFIG_PATH_MAX];/* HOST:PORT or unix socket path for FastCGI; "" = off */                   /* honour X-Forwarded-Proto/Host for ids */
+    char fcgi_listen[TS_CONFIG_PATH_MAX];/* HOST:PORT or unix socket path for FastCGI; "" = off */
+    /* iipsrv compatibility, set from its environment variables (config_env.h) */
+    char fs_suffix[256];                /* FILESYSTEM_SUFFIX: appended to IIP/DeepZoom/Zoomify paths */
+    char uri_map[256];                  /* URI_MAP "prefix=>protocol"; "" = off */
+    char cors[256];                     /* CORS: Access-Control-Allow-Origin value; "" = "*" */
+    uint32_t max_cvt;                   /* MAX_CVT: largest IIP CVT side; 0 = 5000, UINT32_MAX = none */                   /* honour X-Forwarded-Proto/Host for ids */
 };
 
 void ts_config_defaults(struct ts_config *cfg);

@@ -2,6 +2,8 @@
 #include "config.h"
 #include "server/app.h"
 #include "server/http.h"
+#include "server/fcgi.h"
+#include "config_env.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +14,10 @@ int main(int argc, char **argv)
     struct ts_config cfg;
     struct ts_err err = {{0}};
     ts_config_defaults(&cfg);
+    if (ts_config_from_env(&cfg, &err)) {
+        fprintf(stderr, "tessera: %s\n", err.msg);
+        return 2;
+    }
     int rc = ts_config_parse_args(&cfg, argc, argv, &err);
     if (rc == 1)
         return 0;
@@ -34,6 +40,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "tessera: %s\n", err.msg);
         ts_app_free(&app);
         return 2;
+    }
+    bool listen_given = false;
+    for (int i = 1; i < argc; i++)
+        if (!strncmp(argv[i], "--listen", 8))
+            listen_given = true;
+    if (cfg.fcgi_listen[0] || (!listen_given && ts_fcgi_inherited_socket())) {
+        rc = ts_fcgi_run(&app, &err);
+        if (rc)
+            fprintf(stderr, "tessera: %s\n", err.msg);
+        ts_app_free(&app);
+        return rc ? 1 : 0;
     }
     struct ts_http_server *srv = NULL;
     if (ts_http_start(&app, &srv, &err)) {

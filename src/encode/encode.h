@@ -25,4 +25,13 @@ int encode_jpeg(const struct ts_image *img, int quality, struct ts_buf *out, str
 int encode_png(const struct ts_image *img, int level, struct ts_buf *out, struct ts_err *err);
 int encode_webp(const struct ts_image *img, int quality, struct ts_buf *out, struct ts_err *err);
 
+/* Palette GIF (giflib): exact palette when the image has <= 256 colours (gray and bitonal always
+ * do), median cut otherwise; alpha < 128 becomes the transparent index. */
+int encode_gif(const struct ts_image *img, struct ts_buf *out, struct ts_err *err);
+/* Striped, deflate-compressed 8-bit TIFF; alpha is written as unassociated ExtraSamples. */
+int encode_tiff(const struct ts_image *img, struct ts_buf *out, struct ts_err *err);
+/* JP2 (OpenJPEG): quality >= 100 (or <= 0) is lossless (5/3 wavelet); otherwise lossy 9/7 at a
+ * target PSNR that rises with quality. */
+int encode_jp2(const struct ts_image *img, int quality, struct ts_buf *out, struct ts_err *err);
+
 #endif

@@ -1,4 +1,4 @@
-/* WebP output through libwebp's simple lossy API; gray is widened to RGB(A) first. */
+/* WebP output through libwebp's advanced lossy API at a fast method; gray is widened to RGB(A) first. */
 #include "encode/encode.h"
 
 #include <stdlib.h>
@@ -24,6 +24,43 @@ static int widen_gray(const struct ts_image *img, struct ts_image *rgb)
     return TS_OK;
 }
 
+/* libwebp's default method 4 spends 2-5x the time of method 2 for about 5% smaller files
+ * (measured on a photo: 256x256 tile 10 ms -> 2.2 ms, 1411x1411 270 ms -> 137 ms, +5.5% bytes);
+ * methods 0-1 lose more size than they save time. */
+#define WEBP_METHOD 2
+
+static int webp_encode(const struct ts_image *src, int quality, uint8_t **bytes, size_t *n)
+{
+    WebPConfig cfg;
+    WebPPicture pic;
+    WebPMemoryWriter wr;
+    int ok;
+
+    *bytes = NULL;
+    *n = 0;
+    if (!WebPConfigInit(&cfg) || !WebPPictureInit(&pic))
+        return TS_ECODEC;
+    cfg.quality = (float)quality;
+    cfg.method = WEBP_METHOD;
+    pic.width = (int)src->width;
+    pic.height = (int)src->height;
+    WebPMemoryWriterInit(&wr);
+    pic.writer = WebPMemoryWrite;
+    pic.custom_ptr = &wr;
+    ok = src->channels == 4 ? WebPPictureImportRGBA(&pic, src->data, (int)src->stride)
+                            : WebPPictureImportRGB(&pic, src->data, (int)src->stride);
+    if (ok)
+        ok = WebPEncode(&cfg, &pic);
+    WebPPictureFree(&pic);
+    if (!ok || wr.size == 0) {
+        WebPMemoryWriterClear(&wr);
+        return ok ? TS_ECODEC : (pic.error_code == VP8_ENC_ERROR_OUT_OF_MEMORY ? TS_ENOMEM : TS_ECODEC);
+    }
+    *bytes = wr.mem;
+    *n = wr.size;
+    return TS_OK;
+}
+
 int encode_webp(const struct ts_image *img, int quality, struct ts_buf *out, struct ts_err *err)
 {
     struct ts_image wide = {0};
@@ -46,16 +83,11 @@ int encode_webp(const struct ts_image *img, int quality, struct ts_buf *out, str
             return ts_fail(err, rc, "webp: cannot widen gray image");
         src = &wide;
     }
-    if (src->channels == 4)
-        n = WebPEncodeRGBA(src->data, (int)src->width, (int)src->height, (int)src->stride,
-                           (float)quality, &bytes);
-    else
-        n = WebPEncodeRGB(src->data, (int)src->width, (int)src->height, (int)src->stride,
-                          (float)quality, &bytes);
+    rc = webp_encode(src, quality, &bytes, &n);
     ts_image_free(&wide);
-    if (n == 0 || !bytes) {
+    if (rc != TS_OK) {
         WebPFree(bytes);
-        return ts_fail(err, TS_ECODEC, "webp encode failed for %ux%u", img->width, img->height);
+        return ts_fail(err, rc, "webp encode failed for %ux%u", img->width, img->height);
     }
     rc = ts_buf_append(out, bytes, n);
     WebPFree(bytes);

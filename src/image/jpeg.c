@@ -1,4 +1,7 @@
-/* Plain JPEG reader over libjpeg-turbo: DCT scaling plus cropped, skipped scanlines for regions. */
+/* Plain JPEG reader over libjpeg-turbo: DCT scaling plus cropped, skipped scanlines for regions,
+ * EXIF orientation and ICC colour applied so callers see an upright sRGB image. */
+#include "image/color.h"
+#include "image/exif.h"
 #include "image/reader.h"
 
 /* jpeglib.h uses FILE without including stdio.h. */
@@ -14,6 +17,9 @@
 struct jpeg_priv {
     char *path;
     bool cmyk;
+    uint32_t orient;           /* EXIF orientation, 1..8 */
+    uint32_t sw, sh;           /* stored (not upright) dimensions */
+    struct ts_color_xform *xf; /* to sRGB; NULL when the pixels already are */
 };
 
 struct jpeg_err_ctx {
@@ -94,6 +100,8 @@ struct jpeg_job {
     struct jpeg_err_ctx e;
     FILE *f;
     uint8_t *line;
+    JOCTET *icc; /* from jpeg_read_icc_profile, malloc'd by libjpeg */
+    unsigned int icc_len;
 };
 
 static void jpeg_job_end(struct jpeg_job *j)
@@ -102,12 +110,14 @@ static void jpeg_job_end(struct jpeg_job *j)
     if (j->f)
         fclose(j->f);
     free(j->line);
+    free(j->icc);
 }
 
 /* Runs inside setjmp: any libjpeg error longjmps back to the caller, which owns cleanup. */
-static int jpeg_decode_region(struct jpeg_job *j, const struct ts_read_req *q, bool cmyk,
-                              struct ts_image *out, struct ts_err *err)
+static int jpeg_decode_region(struct jpeg_job *j, const struct ts_read_req *q,
+                              const struct jpeg_priv *p, struct ts_image *out, struct ts_err *err)
 {
+    bool cmyk = p->cmyk;
     struct jpeg_decompress_struct *ci = &j->ci;
     unsigned n = jpeg_pick_scale(q);
     uint32_t sx0, sy0, sx1, sy1, rows, out_ch, in_ch;
@@ -147,6 +157,12 @@ static int jpeg_decode_region(struct jpeg_job *j, const struct ts_read_req *q, b
         JSAMPROW row = j->line;
         if (jpeg_read_scanlines(ci, &row, 1) != 1 || j->e.eof_warned)
             return ts_fail(err, TS_ECODEC, "JPEG data ends early");
+        if (p->xf) {
+            ts_color_xform_pixels(p->xf, j->line + (size_t)(sx0 - xoff) * in_ch,
+                                  ts_image_row(out, rows), sx1 - sx0);
+            continue;
+        }
+        /* Only if lcms2 could not build even the generic CMYK transform. */
         if (cmyk)
             jpeg_cmyk_to_rgb(j->line, cw, ci->saw_Adobe_marker);
         memcpy(ts_image_row(out, rows), j->line + (size_t)(sx0 - xoff) * out_ch,
@@ -161,9 +177,13 @@ static int jpeg_read(struct ts_reader *r, const struct ts_read_req *q, struct ts
 {
     struct jpeg_priv *p = r->priv;
     struct jpeg_job *j = calloc(1, sizeof *j);
+    struct ts_image stored = {0};
+    struct ts_read_req sq;
     int rc;
 
     out->data = NULL;
+    /* Decode the stored pixels under the upright request, then turn them upright. */
+    ts_exif_stored_req(p->orient, p->sw, p->sh, q, &sq);
     if (!j)
         return ts_fail(err, TS_ENOMEM, "out of memory for JPEG decoder");
     if (!(j->f = fopen(p->path, "rb"))) {
@@ -180,9 +200,12 @@ static int jpeg_read(struct ts_reader *r, const struct ts_read_req *q, struct ts
     if (setjmp(j->e.jump))
         rc = TS_ECODEC;
     else
-        rc = jpeg_decode_region(j, q, p->cmyk, out, err);
+        rc = jpeg_decode_region(j, &sq, p, p->orient > 1 ? &stored : out, err);
     jpeg_job_end(j);
     free(j);
+    if (rc == TS_OK && p->orient > 1)
+        rc = ts_exif_apply(p->orient, &stored, out, err);
+    ts_image_free(&stored);
     if (rc != TS_OK)
         ts_image_free(out);
     return rc;
@@ -192,20 +215,79 @@ static void jpeg_close(struct ts_reader *r)
 {
     if (!r)
         return;
-    if (r->priv)
+    if (r->priv) {
         free(((struct jpeg_priv *)r->priv)->path);
+        ts_color_xform_free(((struct jpeg_priv *)r->priv)->xf);
+    }
     free(r->priv);
     free(r);
 }
 
-static const struct ts_reader_ops jpeg_ops = {"jpeg", jpeg_read, jpeg_close};
+static const struct ts_reader_ops jpeg_ops = {"jpeg", jpeg_read, jpeg_close, NULL};
+
+/* The first EXIF APP1 segment's orientation; 1 when there is none. */
+static uint32_t jpeg_orientation(j_decompress_ptr ci)
+{
+    for (jpeg_saved_marker_ptr m = ci->marker_list; m; m = m->next)
+        if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 && memcmp(m->data, "Exif\0\0", 6) == 0)
+            return ts_exif_orientation(m->data, m->data_length);
+    return 1;
+}
+
+/* A broken profile is ignored (the pixels are shown as they are), but not a lack of memory. */
+static int jpeg_attach_color(struct jpeg_priv *p, const struct jpeg_job *j, struct ts_err *err)
+{
+    struct ts_color_layout lay = {.bytes = 1};
+    struct ts_err ignored;
+    int rc;
+
+    lay.space = j->ci.num_components == 1 ? TS_COLOR_GRAY
+                : j->ci.num_components == 3 ? TS_COLOR_RGB : TS_COLOR_CMYK;
+    /* Adobe's CMYK JPEGs (APP14 present) store 255 - ink; libvips reads them the same way. */
+    lay.inverted = lay.space == TS_COLOR_CMYK && j->ci.saw_Adobe_marker;
+    rc = ts_color_xform_create(j->icc, j->icc_len, &lay, &p->xf, &ignored);
+    if (rc == TS_ENOMEM)
+        return ts_fail(err, rc, "%s", ignored.msg);
+    return TS_OK;
+}
+
+/* Runs inside setjmp, like jpeg_decode_region. */
+static int jpeg_probe_header(struct jpeg_job *j, struct ts_reader *r, struct ts_err *err)
+{
+    struct jpeg_priv *p = r->priv;
+    int rc = TS_OK;
+
+    jpeg_save_markers(&j->ci, JPEG_APP0 + 1, 0xffff);
+    jpeg_save_markers(&j->ci, JPEG_APP0 + 2, 0xffff);
+    jpeg_read_header(&j->ci, TRUE);
+    if (j->ci.image_width == 0 || j->ci.image_height == 0 ||
+        j->ci.image_width > JPEG_MAX_DIM || j->ci.image_height > JPEG_MAX_DIM)
+        rc = ts_fail(err, TS_ECODEC, "JPEG dimensions out of range");
+    else if (j->ci.num_components != 1 && j->ci.num_components != 3 &&
+             j->ci.num_components != 4)
+        rc = ts_fail(err, TS_EUNSUPPORTED, "JPEG with %d components", j->ci.num_components);
+    else if (j->ci.num_components == 4 && j->ci.jpeg_color_space != JCS_CMYK &&
+             j->ci.jpeg_color_space != JCS_YCCK)
+        rc = ts_fail(err, TS_EUNSUPPORTED, "4-component JPEG that is not CMYK");
+    if (rc != TS_OK)
+        return rc;
+    p->sw = j->ci.image_width;
+    p->sh = j->ci.image_height;
+    p->orient = jpeg_orientation(&j->ci);
+    r->info.width = ts_exif_swaps_axes(p->orient) ? p->sh : p->sw;
+    r->info.height = ts_exif_swaps_axes(p->orient) ? p->sw : p->sh;
+    r->info.channels = j->ci.num_components == 1 ? 1 : 3;
+    p->cmyk = j->ci.num_components == 4;
+    if (!jpeg_read_icc_profile(&j->ci, &j->icc, &j->icc_len))
+        j->icc = NULL, j->icc_len = 0;
+    return jpeg_attach_color(p, j, err);
+}
 
 /* Header only: the pixels are decoded per request. */
 static int jpeg_probe(const char *path, struct ts_reader *r, struct ts_err *err)
 {
     struct jpeg_job *j = calloc(1, sizeof *j);
-    struct jpeg_priv *p = r->priv;
-    int rc = TS_OK;
+    int rc;
 
     if (!j)
         return ts_fail(err, TS_ENOMEM, "out of memory for JPEG decoder");
@@ -219,25 +301,10 @@ static int jpeg_probe(const char *path, struct ts_reader *r, struct ts_err *err)
     j->e.err = err;
     jpeg_create_decompress(&j->ci);
     jpeg_stdio_src(&j->ci, j->f);
-    if (setjmp(j->e.jump)) {
+    if (setjmp(j->e.jump))
         rc = TS_ECODEC;
-    } else {
-        jpeg_read_header(&j->ci, TRUE);
-        if (j->ci.image_width == 0 || j->ci.image_height == 0 ||
-            j->ci.image_width > JPEG_MAX_DIM || j->ci.image_height > JPEG_MAX_DIM)
-            rc = ts_fail(err, TS_ECODEC, "JPEG dimensions out of range");
-        else if (j->ci.num_components != 1 && j->ci.num_components != 3 &&
-                 j->ci.num_components != 4)
-            rc = ts_fail(err, TS_EUNSUPPORTED, "JPEG with %d components",
-                         j->ci.num_components);
-        else if (j->ci.num_components == 4 && j->ci.jpeg_color_space != JCS_CMYK &&
-                 j->ci.jpeg_color_space != JCS_YCCK)
-            rc = ts_fail(err, TS_EUNSUPPORTED, "4-component JPEG that is not CMYK");
-        r->info.width = j->ci.image_width;
-        r->info.height = j->ci.image_height;
-        r->info.channels = j->ci.num_components == 1 ? 1 : 3;
-        p->cmyk = j->ci.num_components == 4;
-    }
+    else
+        rc = jpeg_probe_header(j, r, err);
     jpeg_job_end(j);
     free(j);
     return rc;

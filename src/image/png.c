@@ -1,4 +1,5 @@
 /* PNG reader over libspng: decodes row by row and keeps only the rows of the requested region. */
+#include "image/color.h"
 #include "image/reader.h"
 
 #include <spng.h>
@@ -13,6 +14,7 @@ struct png_priv {
     char *path;
     bool wide;       /* 16-bit samples */
     bool interlaced; /* Adam7 rows arrive in passes, so such images decode whole */
+    struct ts_color_xform *xf; /* iCCP profile to sRGB, or NULL */
 };
 
 /* A decoder context on an open file with our limits; NULL on failure. */
@@ -62,20 +64,42 @@ static void png_convert(const uint8_t *src, bool wide, uint32_t x, uint32_t w, u
     }
 }
 
-static int png_decode(struct png_priv *p, spng_ctx *ctx, const struct ts_read_req *q,
-                      uint32_t ch, struct ts_image *out, struct ts_err *err)
+/* Like png_convert but keeping the sample width, for the colour transform to read. */
+static void png_pick(const uint8_t *src, bool wide, uint32_t x, uint32_t w, uint32_t ch,
+                     uint8_t *dst)
 {
-    int fmt = p->wide ? SPNG_FMT_RGBA16 : SPNG_FMT_RGBA8;
-    size_t row_len, img_len;
+    static const uint8_t pick[4][4] = {{0}, {0, 3}, {0, 1, 2}, {0, 1, 2, 3}};
+    size_t bytes = wide ? 2 : 1;
+    for (uint32_t i = 0; i < w; i++) {
+        size_t s = ((size_t)x + i) * 4;
+        for (uint32_t c = 0; c < ch; c++)
+            memcpy(dst + ((size_t)i * ch + c) * bytes, src + (s + pick[ch - 1][c]) * bytes,
+                   bytes);
+    }
+}
+
+/* One decoded row into out: converted to sRGB from the full sample depth when profiled. */
+static void png_emit(const struct png_priv *p, const uint8_t *src, uint32_t x, uint32_t w,
+                     uint32_t ch, uint8_t *scratch, uint8_t *dst)
+{
+    if (!p->xf) {
+        png_convert(src, p->wide, x, w, ch, dst);
+        return;
+    }
+    png_pick(src, p->wide, x, w, ch, scratch);
+    ts_color_xform_pixels(p->xf, scratch, dst, w);
+}
+
+static int png_decode_rows(struct png_priv *p, spng_ctx *ctx, const struct ts_read_req *q,
+                           uint32_t ch, const struct spng_ihdr *ihp, int fmt, size_t row_len,
+                           uint8_t *scratch, struct ts_image *out, struct ts_err *err)
+{
+    const struct spng_ihdr ih = *ihp;
+    size_t img_len;
     uint8_t *buf;
     int e;
     uint32_t y;
-    struct spng_ihdr ih;
 
-    if ((e = spng_get_ihdr(ctx, &ih)) != 0)
-        return ts_fail(err, TS_ECODEC, "libspng: %s", spng_strerror(e));
-    if (!ts_mul3_size(ih.width, 4, p->wide ? 2 : 1, &row_len))
-        return ts_fail(err, TS_ECODEC, "PNG row size overflows");
     if (p->interlaced) {
         if ((e = spng_decoded_image_size(ctx, fmt, &img_len)) != 0)
             return ts_fail(err, TS_ECODEC, "libspng: %s", spng_strerror(e));
@@ -86,8 +110,8 @@ static int png_decode(struct png_priv *p, spng_ctx *ctx, const struct ts_read_re
             return ts_fail(err, TS_ECODEC, "libspng: %s", spng_strerror(e));
         }
         for (y = 0; y < q->h; y++)
-            png_convert(buf + (size_t)(q->y + y) * row_len, p->wide, q->x, q->w, ch,
-                        ts_image_row(out, y));
+            png_emit(p, buf + (size_t)(q->y + y) * row_len, q->x, q->w, ch, scratch,
+                     ts_image_row(out, y));
         free(buf);
         return TS_OK;
     }
@@ -103,10 +127,31 @@ static int png_decode(struct png_priv *p, spng_ctx *ctx, const struct ts_read_re
             return ts_fail(err, TS_ECODEC, "libspng: %s", spng_strerror(e));
         }
         if (y >= q->y)
-            png_convert(buf, p->wide, q->x, q->w, ch, ts_image_row(out, y - q->y));
+            png_emit(p, buf, q->x, q->w, ch, scratch, ts_image_row(out, y - q->y));
     }
     free(buf);
     return TS_OK;
+}
+
+static int png_decode(struct png_priv *p, spng_ctx *ctx, const struct ts_read_req *q,
+                      uint32_t ch, struct ts_image *out, struct ts_err *err)
+{
+    int fmt = p->wide ? SPNG_FMT_RGBA16 : SPNG_FMT_RGBA8;
+    size_t row_len;
+    uint8_t *scratch = NULL;
+    int e;
+    struct spng_ihdr ih;
+
+    if ((e = spng_get_ihdr(ctx, &ih)) != 0)
+        return ts_fail(err, TS_ECODEC, "libspng: %s", spng_strerror(e));
+    if (!ts_mul3_size(ih.width, 4, p->wide ? 2 : 1, &row_len))
+        return ts_fail(err, TS_ECODEC, "PNG row size overflows");
+    /* A region row never exceeds a full decoded row, so row_len bytes hold it. */
+    if (p->xf && !(scratch = malloc(row_len)))
+        return ts_fail(err, TS_ENOMEM, "out of memory for a PNG colour row");
+    e = png_decode_rows(p, ctx, q, ch, &ih, fmt, row_len, scratch, out, err);
+    free(scratch);
+    return e;
 }
 
 static int png_read(struct ts_reader *r, const struct ts_read_req *q, struct ts_image *out,
@@ -140,13 +185,33 @@ static void png_close(struct ts_reader *r)
 {
     if (!r)
         return;
-    if (r->priv)
+    if (r->priv) {
         free(((struct png_priv *)r->priv)->path);
+        ts_color_xform_free(((struct png_priv *)r->priv)->xf);
+    }
     free(r->priv);
     free(r);
 }
 
-static const struct ts_reader_ops png_ops = {"png", png_read, png_close};
+static const struct ts_reader_ops png_ops = {"png", png_read, png_close, NULL};
+
+/* The iCCP profile, applied to the delivered 8-bit pixels; a broken one is ignored. */
+static int png_attach_color(struct png_priv *p, spng_ctx *ctx, uint32_t channels,
+                            struct ts_err *err)
+{
+    struct spng_iccp iccp;
+    struct ts_color_layout lay = {.bytes = p->wide ? 2 : 1};
+    struct ts_err ignored;
+
+    if (spng_get_iccp(ctx, &iccp) != 0 || !iccp.profile || iccp.profile_len == 0)
+        return TS_OK;
+    lay.space = channels <= 2 ? TS_COLOR_GRAY : TS_COLOR_RGB;
+    lay.alpha = channels == 2 || channels == 4;
+    if (ts_color_xform_create((const uint8_t *)iccp.profile, iccp.profile_len, &lay, &p->xf,
+                              &ignored) == TS_ENOMEM)
+        return ts_fail(err, TS_ENOMEM, "%s", ignored.msg);
+    return TS_OK;
+}
 
 static int png_probe(const char *path, struct ts_reader *r, struct ts_err *err)
 {
@@ -155,7 +220,7 @@ static int png_probe(const char *path, struct ts_reader *r, struct ts_err *err)
     struct spng_trns trns;
     spng_ctx *ctx;
     bool has_trns = false;
-    int e;
+    int e, rc;
     FILE *f = fopen(path, "rb");
 
     if (!f)
@@ -172,10 +237,11 @@ static int png_probe(const char *path, struct ts_reader *r, struct ts_err *err)
         if (te != 0 && te != SPNG_ECHUNKAVAIL)
             e = te;
     }
-    spng_ctx_free(ctx);
-    fclose(f);
-    if (e != 0)
+    if (e != 0) {
+        spng_ctx_free(ctx);
+        fclose(f);
         return ts_fail(err, TS_ECODEC, "libspng: %s", spng_strerror(e));
+    }
 
     switch (ih.color_type) {
     case SPNG_COLOR_TYPE_GRAYSCALE: r->info.channels = has_trns ? 2 : 1; break;
@@ -183,10 +249,18 @@ static int png_probe(const char *path, struct ts_reader *r, struct ts_err *err)
     case SPNG_COLOR_TYPE_TRUECOLOR:
     case SPNG_COLOR_TYPE_INDEXED: r->info.channels = has_trns ? 4 : 3; break;
     case SPNG_COLOR_TYPE_TRUECOLOR_ALPHA: r->info.channels = 4; break;
-    default: return ts_fail(err, TS_ECODEC, "PNG colour type %u", ih.color_type);
+    default:
+        spng_ctx_free(ctx);
+        fclose(f);
+        return ts_fail(err, TS_ECODEC, "PNG colour type %u", ih.color_type);
     }
     p->wide = ih.bit_depth == 16;
     p->interlaced = ih.interlace_method != SPNG_INTERLACE_NONE;
+    rc = png_attach_color(p, ctx, r->info.channels, err);
+    spng_ctx_free(ctx);
+    fclose(f);
+    if (rc != TS_OK)
+        return rc;
     r->info.width = ih.width;
     r->info.height = ih.height;
     r->info.bits_per_sample = p->wide ? 16 : 8;

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-enum sniffed { SNIFF_UNKNOWN, SNIFF_TIFF, SNIFF_JPEG, SNIFF_PNG };
+enum sniffed { SNIFF_UNKNOWN, SNIFF_TIFF, SNIFF_JPEG, SNIFF_PNG, SNIFF_JP2, SNIFF_WEBP };
 
 static enum sniffed reader_sniff(const uint8_t *m, size_t n)
 {
@@ -18,12 +18,19 @@ static enum sniffed reader_sniff(const uint8_t *m, size_t n)
         return SNIFF_JPEG;
     if (n >= 8 && memcmp(m, png_sig, 8) == 0)
         return SNIFF_PNG;
+    /* JP2 signature box, or a raw JPEG 2000 / HTJ2K codestream (SOC then SIZ). */
+    static const uint8_t jp2_sig[12] = {0, 0, 0, 0x0c, 'j', 'P', ' ', ' ', 0x0d, 0x0a, 0x87, 0x0a};
+    if ((n >= 12 && memcmp(m, jp2_sig, 12) == 0) ||
+        (n >= 4 && m[0] == 0xff && m[1] == 0x4f && m[2] == 0xff && m[3] == 0x51))
+        return SNIFF_JP2;
+    if (n >= 12 && memcmp(m, "RIFF", 4) == 0 && memcmp(m + 8, "WEBP", 4) == 0)
+        return SNIFF_WEBP;
     return SNIFF_UNKNOWN;
 }
 
 int ts_reader_open(const char *path, struct ts_reader **out, struct ts_err *err)
 {
-    uint8_t magic[8];
+    uint8_t magic[12];
     size_t n;
     struct stat st;
     FILE *f;
@@ -47,8 +54,27 @@ int ts_reader_open(const char *path, struct ts_reader **out, struct ts_err *err)
     case SNIFF_TIFF: return ts_tiff_open(path, out, err);
     case SNIFF_JPEG: return ts_jpeg_open(path, out, err);
     case SNIFF_PNG: return ts_png_open(path, out, err);
+    case SNIFF_JP2: return ts_jp2_open(path, out, err);
+    case SNIFF_WEBP: return ts_webp_open(path, out, err);
     default: return ts_fail(err, TS_EUNSUPPORTED, "unsupported image format");
     }
+}
+
+int ts_reader_open_page(const char *path, uint32_t page, struct ts_reader **out,
+                        struct ts_err *err)
+{
+    if (page == 0)
+        return ts_reader_open(path, out, err);
+    *out = NULL;
+    uint8_t magic[8];
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return ts_fail(err, TS_ENOTFOUND, "no such image");
+    size_t n = fread(magic, 1, sizeof magic, f);
+    fclose(f);
+    if (reader_sniff(magic, n) != SNIFF_TIFF)
+        return ts_fail(err, TS_ENOTFOUND, "only TIFF images have pages");
+    return ts_tiff_open_page(path, page, out, err);
 }
 
 int ts_reader_read(struct ts_reader *r, const struct ts_read_req *req, struct ts_image *out,

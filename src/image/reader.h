@@ -3,6 +3,7 @@
 #define TESSERA_READER_H
 
 #include "image/image.h"
+#include "util/buf.h"
 #include "util/status.h"
 
 #include <stdbool.h>
@@ -43,6 +44,12 @@ struct ts_reader_ops {
     int (*read)(struct ts_reader *r, const struct ts_read_req *req, struct ts_image *out,
                 struct ts_err *err);
     void (*close)(struct ts_reader *r);
+    /* Optional (NULL when the format has no stored tiles to hand out): appends tile (col, row)
+     * of a level as one complete JPEG stream, exactly as stored (tables spliced in), and sets
+     * *w x *h to the stream's coded size (the full tile, padding included). TS_DECLINED when
+     * the level's tiles are not plain 8-bit JPEG in RGB, YCbCr or gray. */
+    int (*raw_tile)(struct ts_reader *r, uint32_t level, uint32_t col, uint32_t row,
+                    struct ts_buf *out, uint32_t *w, uint32_t *h, struct ts_err *err);
 };
 
 struct ts_reader {
@@ -58,9 +65,19 @@ int ts_reader_read(struct ts_reader *r, const struct ts_read_req *req, struct ts
                    struct ts_err *err);
 void ts_reader_close(struct ts_reader *r);
 
+/* Opens page `page` (0-based) of a multi-page file: only TIFF has pages; TS_ENOTFOUND for a
+ * page that does not exist or a format without pages. Page 0 is ts_reader_open. */
+int ts_reader_open_page(const char *path, uint32_t page, struct ts_reader **out,
+                        struct ts_err *err);
+
 /* Per-format openers (each returns TS_EUNSUPPORTED quickly if the bytes are not its format). */
 int ts_tiff_open(const char *path, struct ts_reader **out, struct ts_err *err);
+int ts_tiff_open_page(const char *path, uint32_t page, struct ts_reader **out, struct ts_err *err);
 int ts_jpeg_open(const char *path, struct ts_reader **out, struct ts_err *err);
 int ts_png_open(const char *path, struct ts_reader **out, struct ts_err *err);
+/* JP2 (00 00 00 0C 6A 50 20 20 0D 0A 87 0A) or raw J2K/HTJ2K codestream (FF 4F FF 51). */
+int ts_jp2_open(const char *path, struct ts_reader **out, struct ts_err *err);
+/* RIFF container with form type WEBP ("RIFF" 4 bytes "WEBP"). */
+int ts_webp_open(const char *path, struct ts_reader **out, struct ts_err *err);
 
 #endif

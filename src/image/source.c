@@ -7,10 +7,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Tried in order when the identifier names no file as given. */
 static const char *const extensions[] = {".tif", ".tiff", ".ptif", ".jpg", ".jpeg", ".png",
-                                         ".jp2", ".j2k", ".jpx", ".webp", ".tf8", ".btf"};
+                                         ".jp2", ".j2k", ".j2c", ".jph", ".jpx", ".webp", ".tf8", ".btf"};
+
+bool source_has_image_extension(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    if (!dot)
+        return false;
+    for (size_t i = 0; i < sizeof extensions / sizeof extensions[0]; i++)
+        if (!strcasecmp(dot, extensions[i]))
+            return true;
+    return false;
+}
 
 static int check_identifier(const char *id, struct ts_err *err)
 {
@@ -61,8 +73,44 @@ static int try_candidate(const char *real_root, const char *candidate, struct so
     return TS_OK;
 }
 
+static int resolve_file(const char *root, const char *demo_image, const char *identifier,
+                        struct source_file *out, struct ts_err *err);
+
+/* "name;N" -> page N-1 of "name", when the whole identifier named nothing. */
+static int resolve_page(const char *root, const char *demo_image, const char *identifier,
+                        struct source_file *out, struct ts_err *err)
+{
+    const char *semi = strrchr(identifier, ';');
+    if (!semi || semi == identifier || !semi[1] || strlen(semi + 1) > 6 ||
+        strspn(semi + 1, "0123456789") != strlen(semi + 1) || semi[1] == '0')
+        return TS_ENOTFOUND;
+    char base[4096];
+    size_t len = (size_t)(semi - identifier);
+    if (len >= sizeof base)
+        return TS_ENOTFOUND;
+    memcpy(base, identifier, len);
+    base[len] = '\0';
+    int rc = resolve_file(root, demo_image, base, out, err);
+    if (rc == TS_OK)
+        out->page = (uint32_t)strtoul(semi + 1, NULL, 10) - 1;
+    return rc;
+}
+
 int source_resolve(const char *root, const char *demo_image, const char *identifier,
                    struct source_file *out, struct ts_err *err)
+{
+    out->page = 0;
+    int rc = resolve_file(root, demo_image, identifier, out, err);
+    if (rc != TS_ENOTFOUND)
+        return rc;
+    struct ts_err page_err;
+    if (resolve_page(root, demo_image, identifier, out, &page_err) == TS_OK)
+        return TS_OK;
+    return rc;
+}
+
+static int resolve_file(const char *root, const char *demo_image, const char *identifier,
+                        struct source_file *out, struct ts_err *err)
 {
     if (demo_image && *demo_image && (!strcmp(identifier, "demo") || !strcmp(identifier, "demo.tif"))) {
         if (stat(demo_image, &out->st) != 0 || !S_ISREG(out->st.st_mode))

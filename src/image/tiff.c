@@ -1,4 +1,5 @@
 /* TIFF reader over libtiff: pyramid discovery (IFDs or SubIFDs) and region reads of only the tiles needed. */
+#include "image/color.h"
 #include "image/reader.h"
 
 #include <stdio.h>
@@ -23,10 +24,13 @@ struct tiff_level {
     uint32_t tile_w, tile_h; /* 0 when striped */
     uint32_t rows_per_strip;
     uint16_t spp, bps, photometric, compression;
+    uint16_t stored_photometric; /* as in the file: YCbCr stays YCbCr here */
     enum tiff_alpha alpha;
     uint32_t channels; /* delivered */
     size_t row_bytes;  /* one row of a tile or strip as decoded */
     uint8_t pal[256][3];
+    struct ts_color_xform *xf; /* raw samples to sRGB, or NULL */
+    bool xf_owned;             /* levels with the same sample layout share one */
 };
 
 struct tiff_priv {
@@ -34,6 +38,7 @@ struct tiff_priv {
     int cur; /* index into lv of the loaded directory, -1 when unknown */
     struct ts_err lib_err; /* first libtiff error since the last reset */
     uint32_t nlv;
+    uint32_t page; /* 0-based page of a multi-page file; lv[0] is its full resolution */
     struct tiff_level lv[TS_MAX_LEVELS];
     uint8_t *scratch;
     size_t scratch_cap;
@@ -134,6 +139,7 @@ static int tiff_describe(TIFF *tif, struct tiff_level *lv, struct ts_err *err)
     TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &lv->compression);
     if (!TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &lv->photometric))
         lv->photometric = lv->spp >= 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK;
+    lv->stored_photometric = lv->photometric;
     if (lv->spp == 0 || lv->spp > 16)
         return ts_fail(err, TS_ECODEC, "TIFF samples per pixel %u out of range", lv->spp);
     if (lv->bps != 1 && lv->bps != 2 && lv->bps != 4 && lv->bps != 8 && lv->bps != 16)
@@ -273,11 +279,39 @@ static void tiff_find_levels(struct tiff_priv *p)
         }
         return;
     }
-    for (tdir_t d = 1; d < TIFF_MAX_DIRS && TIFFReadDirectory(p->tif); d++) {
+    for (tdir_t d = p->lv[0].dir + 1; d < TIFF_MAX_DIRS && TIFFReadDirectory(p->tif); d++) {
+        if (p->page > 0) {
+            /* Past the first page, only directories flagged as reduced images belong to this
+             * page's pyramid; the next full-size directory is the next page. */
+            uint32_t type = 0;
+            TIFFGetField(p->tif, TIFFTAG_SUBFILETYPE, &type);
+            if (!(type & FILETYPE_REDUCEDIMAGE))
+                break;
+        }
         memset(&c, 0, sizeof c);
         c.dir = d;
         tiff_add_candidate(p, &c);
     }
+}
+
+/* Moves to the directory of page `page` (0-based): pages are the top-level directories that
+ * are not reduced-resolution copies of another. */
+static int tiff_goto_page(struct tiff_priv *p, uint32_t page, struct ts_err *err)
+{
+    uint32_t seen = 0;
+    for (tdir_t d = 0; d < TIFF_MAX_DIRS; d++) {
+        if (d > 0 && !TIFFReadDirectory(p->tif))
+            break;
+        uint32_t type = 0;
+        TIFFGetField(p->tif, TIFFTAG_SUBFILETYPE, &type);
+        if (type & FILETYPE_REDUCEDIMAGE)
+            continue;
+        if (seen++ == page) {
+            p->lv[0].dir = d;
+            return TS_OK;
+        }
+    }
+    return ts_fail(err, TS_ENOTFOUND, "the TIFF has no page %u", page + 1);
 }
 
 /* Largest first, and each level strictly smaller than the one before it. */
@@ -310,6 +344,9 @@ static void tiff_close(struct ts_reader *r)
     if (p) {
         if (p->tif)
             TIFFClose(p->tif);
+        for (uint32_t i = 0; i < p->nlv; i++)
+            if (p->lv[i].xf_owned)
+                ts_color_xform_free(p->lv[i].xf);
         free(p->scratch);
         free(p);
     }
@@ -370,6 +407,10 @@ static void tiff_convert(const struct tiff_level *lv, const uint8_t *src, uint32
     const uint32_t spp = lv->spp, ch = lv->channels;
     uint32_t i, c;
 
+    if (lv->xf) {
+        ts_color_xform_pixels(lv->xf, src + (size_t)sx * spp * (lv->bps / 8u), dst, n);
+        return;
+    }
     if (lv->bps == 8 && spp == ch && lv->alpha != ALPHA_ASSOC &&
         (lv->photometric == PHOTOMETRIC_MINISBLACK || lv->photometric == PHOTOMETRIC_RGB)) {
         memcpy(dst, src + (size_t)sx * spp, (size_t)n * spp);
@@ -481,6 +522,19 @@ static int tiff_read_strips(struct tiff_priv *p, const struct tiff_level *lv,
     return TS_OK;
 }
 
+/* Makes level the current directory (libtiff keeps one loaded at a time). */
+static int tiff_select(struct tiff_priv *p, uint32_t level, struct ts_err *err)
+{
+    if (p->cur == (int)level)
+        return TS_OK;
+    p->lib_err.msg[0] = '\0';
+    p->cur = -1;
+    if (tiff_load_dir(p, &p->lv[level]) != TS_OK)
+        return tiff_lib_fail(p, err, TS_ECODEC, "cannot load TIFF directory");
+    p->cur = (int)level;
+    return TS_OK;
+}
+
 static int tiff_read(struct ts_reader *r, const struct ts_read_req *q, struct ts_image *out,
                      struct ts_err *err)
 {
@@ -489,13 +543,8 @@ static int tiff_read(struct ts_reader *r, const struct ts_read_req *q, struct ts
     int rc;
 
     out->data = NULL;
-    if (p->cur != (int)q->level) {
-        p->lib_err.msg[0] = '\0';
-        p->cur = -1;
-        if (tiff_load_dir(p, lv) != TS_OK)
-            return tiff_lib_fail(p, err, TS_ECODEC, "cannot load TIFF directory");
-        p->cur = (int)q->level;
-    }
+    if ((rc = tiff_select(p, q->level, err)) != TS_OK)
+        return rc;
     rc = ts_image_alloc(out, q->w, q->h, lv->channels);
     if (rc != TS_OK)
         return ts_fail(err, rc, "cannot allocate %ux%u region", q->w, q->h);
@@ -505,15 +554,180 @@ static int tiff_read(struct ts_reader *r, const struct ts_read_req *q, struct ts
     return rc;
 }
 
-static const struct ts_reader_ops tiff_ops = {"tiff", tiff_read, tiff_close};
+/* Stored JPEG tiles a standalone decoder reads the way libtiff does: 8-bit, no alpha, and a
+ * colour model the JPEG stream itself can say (YCbCr, RGB with an Adobe marker, or gray). */
+static bool tiff_tile_is_plain_jpeg(const struct tiff_level *lv)
+{
+    if (!lv->tile_w || lv->compression != COMPRESSION_JPEG || lv->bps != 8 ||
+        lv->alpha != ALPHA_NONE)
+        return false;
+    switch (lv->stored_photometric) {
+    case PHOTOMETRIC_YCBCR:
+    case PHOTOMETRIC_RGB:
+        return lv->spp == 3;
+    case PHOTOMETRIC_MINISBLACK:
+        return lv->spp == 1;
+    default:
+        return false;
+    }
+}
+
+/* A JPEG stream without an APP14 "Adobe" marker is taken for YCbCr by every decoder, so RGB
+ * tiles carry one that says "no colour transform" (transform = 0). */
+static const uint8_t tiff_adobe_rgb[16] = {0xFF, 0xEE, 0x00, 0x0E, 'A', 'd', 'o', 'b',
+                                           'e',  0x00, 0x64, 0x00, 0x00, 0x00, 0x00, 0x00};
+
+/* Tables-only stream (SOI tables EOI) + tile stream (SOI ... EOI) -> one complete stream:
+ * the tile's SOI, the tables without their SOI and EOI, then the rest of the tile. */
+static int tiff_splice(const uint8_t *tables, uint32_t ntables, const uint8_t *tile, size_t ntile,
+                       bool rgb, struct ts_buf *out, struct ts_err *err)
+{
+    size_t mark = out->len;
+    int rc;
+    if (ntile < 4 || tile[0] != 0xFF || tile[1] != 0xD8)
+        return ts_fail(err, TS_ECODEC, "stored TIFF tile is not a JPEG stream");
+    rc = ts_buf_append(out, tile, 2);
+    if (!rc && rgb)
+        rc = ts_buf_append(out, tiff_adobe_rgb, sizeof tiff_adobe_rgb);
+    if (!rc && tables && ntables >= 4) {
+        if (tables[0] != 0xFF || tables[1] != 0xD8 || tables[ntables - 2] != 0xFF ||
+            tables[ntables - 1] != 0xD9) {
+            out->len = mark;
+            return ts_fail(err, TS_ECODEC, "TIFF JPEGTables is not a tables-only JPEG stream");
+        }
+        rc = ts_buf_append(out, tables + 2, ntables - 4);
+    }
+    if (!rc)
+        rc = ts_buf_append(out, tile + 2, ntile - 2);
+    if (rc) {
+        out->len = mark;
+        return ts_fail(err, rc, "out of memory splicing a JPEG tile");
+    }
+    return TS_OK;
+}
+
+static int tiff_raw_tile(struct ts_reader *r, uint32_t level, uint32_t col, uint32_t row,
+                         struct ts_buf *out, uint32_t *w, uint32_t *h, struct ts_err *err)
+{
+    struct tiff_priv *p = r->priv;
+    const struct tiff_level *lv;
+    uint32_t ntables = 0;
+    void *tables = NULL;
+    uint64_t size;
+    ttile_t tile;
+    tmsize_t got;
+    int rc;
+
+    if (level >= p->nlv)
+        return ts_fail(err, TS_EINVAL, "TIFF level %u of %u", level, p->nlv);
+    lv = &p->lv[level];
+    /* A tile whose colours need converting (an embedded non-sRGB profile) cannot go out as
+     * stored: the client would see the unconverted numbers. */
+    if (!tiff_tile_is_plain_jpeg(lv) || lv->xf)
+        return TS_DECLINED;
+    if (col >= (lv->width + lv->tile_w - 1) / lv->tile_w ||
+        row >= (lv->height + lv->tile_h - 1) / lv->tile_h)
+        return ts_fail(err, TS_EINVAL, "TIFF tile %u,%u outside level %u", col, row, level);
+    if ((rc = tiff_select(p, level, err)) != TS_OK)
+        return rc;
+    tile = TIFFComputeTile(p->tif, col * lv->tile_w, row * lv->tile_h, 0, 0);
+    size = TIFFGetStrileByteCount(p->tif, (uint32_t)tile);
+    if (size < 4 || size > TIFF_MAX_SCRATCH)
+        return ts_fail(err, TS_ECODEC, "TIFF tile %u,%u has %llu bytes", col, row,
+                       (unsigned long long)size);
+    if ((rc = tiff_scratch(p, (size_t)size, err)) != TS_OK)
+        return rc;
+    p->lib_err.msg[0] = '\0';
+    got = TIFFReadRawTile(p->tif, tile, p->scratch, (tmsize_t)size);
+    if (got < 4)
+        return tiff_lib_fail(p, err, TS_ECODEC, "cannot read raw TIFF tile");
+    if (!TIFFGetField(p->tif, TIFFTAG_JPEGTABLES, &ntables, &tables))
+        ntables = 0;
+    rc = tiff_splice(tables, ntables, p->scratch, (size_t)got,
+                     lv->stored_photometric == PHOTOMETRIC_RGB, out, err);
+    if (rc)
+        return rc;
+    *w = lv->tile_w;
+    *h = lv->tile_h;
+    return TS_OK;
+}
+
+static const struct ts_reader_ops tiff_ops = {"tiff", tiff_read, tiff_close, tiff_raw_tile};
+
+/* The full-resolution directory's profile, copied: the directory is left behind by the level scan. */
+static int tiff_color_read_icc(struct tiff_priv *p, uint8_t **icc, uint32_t *len,
+                               struct ts_err *err)
+{
+    void *data = NULL;
+    uint32_t n = 0;
+    *icc = NULL;
+    *len = 0;
+    if (!TIFFGetField(p->tif, TIFFTAG_ICCPROFILE, &n, &data) || !data || n == 0)
+        return TS_OK;
+    if (!(*icc = malloc(n)))
+        return ts_fail(err, TS_ENOMEM, "out of memory for a TIFF ICC profile");
+    memcpy(*icc, data, n);
+    *len = n;
+    return TS_OK;
+}
+
+/* Whether lcms2 can take this level's decoded rows as they are. */
+static bool tiff_color_layout(const struct tiff_level *lv, struct ts_color_layout *lay)
+{
+    uint32_t base;
+    memset(lay, 0, sizeof *lay);
+    switch (lv->photometric) {
+    case PHOTOMETRIC_MINISBLACK: lay->space = TS_COLOR_GRAY, base = 1; break;
+    case PHOTOMETRIC_RGB: lay->space = TS_COLOR_RGB, base = 3; break;
+    case PHOTOMETRIC_SEPARATED: lay->space = TS_COLOR_CMYK, base = 4; break;
+    default: return false;
+    }
+    lay->alpha = lv->alpha == ALPHA_UNASSOC;
+    lay->bytes = lv->bps / 8u;
+    return (lv->bps == 8 || lv->bps == 16) && lv->alpha != ALPHA_ASSOC &&
+           lv->spp == base + (lay->alpha ? 1u : 0u);
+}
+
+/* One profile for the whole pyramid (levels are the same picture); a broken one is ignored. */
+static int tiff_color_attach(struct tiff_priv *p, const uint8_t *icc, uint32_t len,
+                             struct ts_err *err)
+{
+    for (uint32_t i = 0; i < p->nlv; i++) {
+        struct tiff_level *lv = &p->lv[i];
+        struct ts_color_layout lay;
+        struct ts_err ignored;
+        uint32_t k;
+        if (!tiff_color_layout(lv, &lay))
+            continue;
+        for (k = 0; k < i; k++)
+            if (p->lv[k].xf && p->lv[k].photometric == lv->photometric &&
+                p->lv[k].bps == lv->bps && p->lv[k].spp == lv->spp &&
+                p->lv[k].alpha == lv->alpha)
+                break;
+        if (k < i) {
+            lv->xf = p->lv[k].xf;
+            continue;
+        }
+        if (ts_color_xform_create(icc, len, &lay, &lv->xf, &ignored) == TS_ENOMEM)
+            return ts_fail(err, TS_ENOMEM, "%s", ignored.msg);
+        lv->xf_owned = lv->xf != NULL;
+    }
+    return TS_OK;
+}
 
 int ts_tiff_open(const char *path, struct ts_reader **out, struct ts_err *err)
+{
+    return ts_tiff_open_page(path, 0, out, err);
+}
+
+int ts_tiff_open_page(const char *path, uint32_t page, struct ts_reader **out, struct ts_err *err)
 {
     struct ts_reader *r;
     struct tiff_priv *p;
     TIFFOpenOptions *opts;
     int rc;
-    uint32_t i;
+    uint32_t i, icc_len = 0;
+    uint8_t *icc = NULL;
 
     *out = NULL;
     if (!tiff_is_tiff(path))
@@ -539,13 +753,28 @@ int ts_tiff_open(const char *path, struct ts_reader **out, struct ts_err *err)
         tiff_close(r);
         return rc;
     }
+    p->page = page;
+    if (page > 0 && (rc = tiff_goto_page(p, page, err)) != TS_OK) {
+        tiff_close(r);
+        return rc;
+    }
     if ((rc = tiff_describe(p->tif, &p->lv[0], err)) != TS_OK) {
         tiff_close(r);
         return rc;
     }
     p->nlv = 1;
+    if ((rc = tiff_color_read_icc(p, &icc, &icc_len, err)) != TS_OK) {
+        tiff_close(r);
+        return rc;
+    }
     tiff_find_levels(p);
     tiff_sort_levels(p);
+    rc = tiff_color_attach(p, icc, icc_len, err);
+    free(icc);
+    if (rc != TS_OK) {
+        tiff_close(r);
+        return rc;
+    }
 
     r->info.width = p->lv[0].width;
     r->info.height = p->lv[0].height;

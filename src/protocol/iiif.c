@@ -13,50 +13,6 @@
 
 #define URL_MAX 8192
 
-/* Host headers end up in ids and Location headers, so accept only host[:port] characters. */
-static bool host_is_sane(const char *host)
-{
-    if (!host || !*host || strlen(host) > 255)
-        return false;
-    for (const char *p = host; *p; p++) {
-        char c = *p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_'))
-            return false;
-    }
-    return true;
-}
-
-static void public_base(const struct ts_app *app, const struct ts_request *req, char *out,
-                        size_t size)
-{
-    const struct ts_config *cfg = &app->cfg;
-    if (cfg->base_url[0]) {
-        size_t n = strlen(cfg->base_url);
-        while (n > 0 && cfg->base_url[n - 1] == '/')
-            n--;
-        snprintf(out, size, "%.*s", (int)n, cfg->base_url);
-        return;
-    }
-    const char *scheme = "http";
-    const char *host = NULL;
-    if (cfg->trust_proxy) {
-        const char *proto = ts_request_header(req, "X-Forwarded-Proto");
-        if (proto && (!strcmp(proto, "https") || !strcmp(proto, "http")))
-            scheme = proto;
-        host = ts_request_header(req, "X-Forwarded-Host");
-        if (host && !host_is_sane(host))
-            host = NULL;
-    }
-    if (!host)
-        host = ts_request_header(req, "Host");
-    if (host_is_sane(host)) {
-        snprintf(out, size, "%s://%s", scheme, host);
-    } else {
-        snprintf(out, size, "%s://%s:%u", scheme, cfg->listen_host, (unsigned)cfg->listen_port);
-    }
-}
-
 /* Everything but RFC 3986 unreserved characters is escaped, '/' included (the spec asks it). */
 static void encode_identifier(const char *id, char *out, size_t size)
 {
@@ -155,7 +111,7 @@ static void handle_image(struct ts_app *app, const struct iiif_url *url, const c
     }
     rc = engine_render(app, reader, &plan, res, &err);
     if (rc == TS_ECODEC)
-        ts_reader_close(reader); /* a codec that failed half-way is not trusted again */
+        engine_discard(app, reader); /* a codec that failed half-way is not trusted again */
     else
         engine_release(app, src, reader);
     if (rc) {
@@ -192,7 +148,7 @@ void iiif_handle(struct ts_app *app, int version, const char *prefix, const char
     }
 
     char base[1100], encoded[IIIF_MAX_IDENTIFIER * 3 + 1], id_url[URL_MAX];
-    public_base(app, req, base, sizeof base);
+    engine_public_base(app, req, base, sizeof base);
     encode_identifier(url->identifier, encoded, sizeof encoded);
     snprintf(id_url, sizeof id_url, "%s%s/%s", base, prefix, encoded);
 
@@ -211,7 +167,7 @@ void iiif_handle(struct ts_app *app, int version, const char *prefix, const char
     bool info = url->target == IIIF_TARGET_INFO;
     if (info)
         json_content_type(version, req, type, sizeof type);
-    snprintf(what, sizeof what, "iiif%d %s %s %s", version, base, rest, type);
+    snprintf(what, sizeof what, "iiif%d %s%s %s %s", version, base, prefix, rest, type);
     engine_etag(app, &src, what, etag, sizeof etag);
     if (engine_not_modified(app, req, res, etag, src.st.st_mtim.tv_sec))
         goto out_vary;

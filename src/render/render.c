@@ -85,6 +85,45 @@ static void exact_rect(uint32_t start, uint32_t len, uint32_t full, uint32_t lvl
         *slen = got - *s;
 }
 
+/* Output pixels read beyond the region on each side when the result is filtered: Lanczos3
+ * reaches three output pixels out (three source pixels when enlarging), so with them the filter
+ * sees the neighbours a larger request would see, and neighbouring tiles meet without a seam. */
+#define READ_MARGIN 3u
+
+/* True when [start, start+len) lands on whole level pixels and is shown at the level's size:
+ * the read is then copied, not filtered, and needs no margin. */
+static bool axis_is_copy(uint32_t start, uint32_t len, uint32_t lvl, uint32_t full, uint32_t out)
+{
+    uint64_t a = (uint64_t)start * lvl, b = ((uint64_t)start + len) * lvl;
+    return a % full == 0 && b % full == 0 && b / full - a / full == out;
+}
+
+/* Widens one axis of the read by the margin, in level pixels (clipped to the level), and the
+ * least size the reader may shrink to by the same proportion, so the region inside keeps its
+ * resolution. */
+static void widen_axis(uint32_t lvl, uint32_t out, uint32_t *o, uint32_t *len, uint32_t *min_len)
+{
+    uint64_t m64 = (uint64_t)READ_MARGIN * (*len > out ? *len : out);
+    uint32_t m = (uint32_t)(m64 / out + (m64 % out != 0));
+    uint32_t a = *o > m ? *o - m : 0;
+    uint32_t b = lvl - (*o + *len) > m ? *o + *len + m : lvl;
+    uint64_t least = ((uint64_t)*min_len * (b - a) + *len - 1) / *len;
+    *min_len = least > b - a ? b - a : (uint32_t)least;
+    *o = a;
+    *len = b - a;
+}
+
+static void add_margin(const struct ts_image_info *info, const struct ts_plan *plan,
+                       struct ts_read_req *req)
+{
+    const struct ts_level *lv = &info->levels[req->level];
+    if (axis_is_copy(plan->rx, plan->rw, lv->width, info->levels[0].width, plan->out_w) &&
+        axis_is_copy(plan->ry, plan->rh, lv->height, info->levels[0].height, plan->out_h))
+        return;
+    widen_axis(lv->width, plan->out_w, &req->x, &req->w, &req->min_w);
+    widen_axis(lv->height, plan->out_h, &req->y, &req->h, &req->min_h);
+}
+
 static int read_and_scale(struct ts_reader *reader, const struct ts_plan *plan,
                           struct ts_image *out, struct ts_err *err)
 {
@@ -98,6 +137,7 @@ static int read_and_scale(struct ts_reader *reader, const struct ts_plan *plan,
     if (rc)
         return ts_fail(err, rc, "region %u,%u,%u,%u does not fit the image %ux%u", plan->rx,
                        plan->ry, plan->rw, plan->rh, info->levels[0].width, info->levels[0].height);
+    add_margin(info, plan, &req);
     rc = ts_reader_read(reader, &req, &img, err);
     if (rc)
         return rc;
@@ -149,9 +189,6 @@ int render_execute(struct ts_reader *reader, const struct ts_plan *plan, struct 
     if (!reader || !plan)
         return ts_fail(err, TS_EINVAL, "render: missing reader or plan");
     turn = quarter_turn(plan->rotation);
-    if (turn < 0)
-        return ts_fail(err, TS_EUNSUPPORTED, "rotation %g is not a multiple of 90 degrees",
-                       plan->rotation);
     rc = read_and_scale(reader, plan, &img, err);
     if (rc)
         return rc;
@@ -170,7 +207,14 @@ int render_execute(struct ts_reader *reader, const struct ts_plan *plan, struct 
         if (rc)
             goto fail;
     }
-    if (turn != 0) {
+    if (turn < 0) {
+        /* Any other angle: the canvas grows to the bounding box, transparent outside the
+         * picture (the JPEG encoder flattens that onto white). */
+        rc = render_rotate_any(&img, plan->rotation, &tmp);
+        if (rc)
+            goto fail;
+        swap_in(&img, &tmp);
+    } else if (turn != 0) {
         rc = render_rotate90(&img, turn, &tmp);
         if (rc)
             goto fail;

@@ -27,4 +27,13 @@ int render_mirror(struct ts_image *img); /* in place, horizontal flip */
 int render_rotate90(const struct ts_image *src, int degrees, struct ts_image *dst); /* 90/180/270 */
 int render_quality(const struct ts_image *src, enum ts_quality q, struct ts_image *dst);
 
+/* Clockwise rotation by any angle (IIIF: applied after mirroring). The canvas is the rotated
+ * bounding box, round(|w cos| + |h sin|) x round(|w sin| + |h cos|); the output always has alpha
+ * (gray -> 2 channels, colour -> 4), 0 outside the rotated image, with antialiased edges from
+ * premultiplied bilinear sampling. Multiples of 90 are exact. TS_EINVAL for a non-finite angle. */
+int render_rotate_any(const struct ts_image *src, double degrees, struct ts_image *dst);
+/* The canvas size render_rotate_any produces for a w x h image, for planning and limits. */
+int render_rotate_extent(uint32_t w, uint32_t h, double degrees, uint32_t *out_w,
+                         uint32_t *out_h);
+
 #endif

@@ -13,8 +13,10 @@ void admission_init(struct admission *a, size_t request_budget, size_t total_bud
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&a->freed, &attr);
     pthread_condattr_destroy(&attr);
-    a->request_budget = request_budget;
-    a->total_budget = total_budget < request_budget ? request_budget : total_budget;
+    /* One request can never use more than all heavy renders together: without this clamp a
+     * --render-memory below --request-memory would be silently raised and mean nothing. */
+    a->request_budget = request_budget < total_budget ? request_budget : total_budget;
+    a->total_budget = total_budget;
     a->heavy_bytes = heavy_bytes;
     a->heavy_max = heavy_max ? heavy_max : 1;
     a->queue_max = queue_max;

@@ -5,6 +5,7 @@
 #include "config.h"
 #include "encode/encode.h"
 #include "protocol/iiif_plan.h"
+#include "render/passthrough.h"
 #include "server/admission.h"
 #include "server/response.h"
 
@@ -22,6 +23,7 @@ struct ts_app {
     struct ts_lru *infos;       /* struct ts_image_info by source identity */
     struct engine_pool *readers;/* open readers by source identity */
     struct admission admission;
+    struct passthrough_rule passthrough; /* parsed --passthrough */
     FILE *access_log;
     pthread_mutex_t log_lock;
 };

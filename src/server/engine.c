@@ -2,6 +2,7 @@
 #include "server/engine.h"
 #include "cache/lru.h"
 #include "encode/encode.h"
+#include "render/passthrough.h"
 #include "render/render.h"
 #include "server/httpdate.h"
 
@@ -36,9 +37,18 @@ static size_t render_estimate(const struct ts_reader *reader, const struct ts_pl
 int engine_render(struct ts_app *app, struct ts_reader *reader, const struct ts_plan *plan,
                   struct ts_response *res, struct ts_err *err)
 {
+    /* A request for exactly one stored JPEG tile is answered with its bytes: no decode, no
+     * encode, and no admission either, since it needs no more memory than the tile. */
+    int rc = passthrough_try(reader, plan, &app->passthrough, &res->body, err);
+    if (rc == TS_OK) {
+        ts_response_set_type(res, ts_format_mime(plan->format));
+        return TS_OK;
+    }
+    if (rc != TS_DECLINED)
+        return rc;
     size_t bytes = render_estimate(reader, plan);
     bool heavy;
-    int rc = admission_enter(&app->admission, bytes, &heavy, err);
+    rc = admission_enter(&app->admission, bytes, &heavy, err);
     if (rc)
         return rc;
     struct ts_image img = {0};
@@ -65,7 +75,9 @@ void engine_etag(const struct ts_app *app, const struct source_file *src, const 
                         app->cfg.default_tile, app->iiif.formats};
     h = ts_hash(h, stamp, sizeof stamp);
     h = ts_hash(h, knobs, sizeof knobs);
+    h = ts_hash(h, app->cfg.passthrough, strlen(app->cfg.passthrough));
     h = ts_hash(h, src->path, strlen(src->path));
+    h = ts_hash(h, &src->page, sizeof src->page);
     h = ts_hash(h, what, strlen(what));
     snprintf(out, size, "\"%016" PRIx64 "\"", h);
 }
@@ -96,6 +108,50 @@ void engine_fail(struct ts_response *res, int status, const struct ts_err *err)
     ts_response_error(res, status, err && err->msg[0] ? err->msg : ts_status_name(status));
 }
 
+/* Host headers end up in ids and Location headers, so accept only host[:port] characters. */
+static bool host_is_sane(const char *host)
+{
+    if (!host || !*host || strlen(host) > 255)
+        return false;
+    for (const char *p = host; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+void engine_public_base(const struct ts_app *app, const struct ts_request *req, char *out,
+                        size_t size)
+{
+    const struct ts_config *cfg = &app->cfg;
+    if (cfg->base_url[0]) {
+        size_t n = strlen(cfg->base_url);
+        while (n > 0 && cfg->base_url[n - 1] == '/')
+            n--;
+        snprintf(out, size, "%.*s", (int)n, cfg->base_url);
+        return;
+    }
+    const char *scheme = "http";
+    const char *host = NULL;
+    if (cfg->trust_proxy) {
+        const char *proto = ts_request_header(req, "X-Forwarded-Proto");
+        if (proto && (!strcmp(proto, "https") || !strcmp(proto, "http")))
+            scheme = proto;
+        host = ts_request_header(req, "X-Forwarded-Host");
+        if (host && !host_is_sane(host))
+            host = NULL;
+    }
+    if (!host)
+        host = ts_request_header(req, "Host");
+    if (host_is_sane(host)) {
+        snprintf(out, size, "%s://%s", scheme, host);
+    } else {
+        snprintf(out, size, "%s://%s:%u", scheme, cfg->listen_host, (unsigned)cfg->listen_port);
+    }
+}
+
 /* ---- caches ---- */
 
 struct pool_slot {
@@ -115,19 +171,25 @@ struct engine_pool {
 /* A file's identity: a rewrite changes mtime, size or inode, and so the key. */
 static void source_key(const struct source_file *src, char *out, size_t size)
 {
-    snprintf(out, size, "%lld.%09ld:%lld:%llu:%s", (long long)src->st.st_mtim.tv_sec,
+    snprintf(out, size, "%lld.%09ld:%lld:%llu:%u:%s", (long long)src->st.st_mtim.tv_sec,
              (long)src->st.st_mtim.tv_nsec, (long long)src->st.st_size,
-             (unsigned long long)src->st.st_ino, src->path);
+             (unsigned long long)src->st.st_ino, src->page, src->path);
 }
 
 int engine_init(struct ts_app *app, struct ts_err *err)
 {
     const struct ts_config *cfg = &app->cfg;
+    /* A bad rule is a configuration error at start, not a 400 on every image later. */
+    int prc = passthrough_rule_parse(cfg->passthrough, &app->passthrough, err);
+    if (prc)
+        return prc;
     size_t mb = 1024 * 1024;
     unsigned heavy = cfg->heavy_renders;
     if (!heavy) {
+        /* Half the cores, so that big renders always leave CPU for the tiles viewers wait on
+         * (the soak test saw 1.9 s tile stalls with one big render per core on 2 cores). */
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        heavy = n > 0 ? (unsigned)n : 1;
+        heavy = n > 1 ? (unsigned)n / 2 : 1;
     }
     /* 32 MB is about a 2000x2000 render: tiles and thumbnails stay well below it. */
     admission_init(&app->admission, (size_t)cfg->request_memory_mb * mb,
@@ -184,12 +246,13 @@ int engine_open(struct ts_app *app, const struct source_file *src, struct ts_rea
         }
         pthread_mutex_unlock(&pool->lock);
     }
-    int rc = ts_reader_open(src->path, reader, err);
+    int rc = ts_reader_open_page(src->path, src->page, reader, err);
     if (rc == TS_EUNSUPPORTED || rc == TS_ECODEC) {
-        /* The file exists but is not an image we can read: say so with the codec's reason. */
+        /* The client asked for nothing unusual: the file behind the identifier is what we
+         * cannot read, which is the server's failure (500), whatever the codec's reason. */
         char why[sizeof err->msg];
         snprintf(why, sizeof why, "%s", err->msg[0] ? err->msg : "unknown format");
-        return ts_fail(err, rc, "cannot read image: %s", why);
+        return ts_fail(err, TS_ECODEC, "cannot read image: %s", why);
     }
     return rc;
 }
@@ -238,6 +301,25 @@ void engine_release(struct ts_app *app, const struct source_file *src, struct ts
     pthread_mutex_unlock(&pool->lock);
     if (evicted)
         ts_reader_close(evicted);
+}
+
+void engine_discard(struct ts_app *app, struct ts_reader *reader)
+{
+    struct engine_pool *pool = app->readers;
+    if (!reader)
+        return;
+    /* A slot still naming the closed handle would stay busy for ever and be closed again at exit. */
+    if (pool) {
+        pthread_mutex_lock(&pool->lock);
+        for (unsigned i = 0; i < pool->n; i++)
+            if (pool->slots[i].reader == reader) {
+                pool->slots[i].reader = NULL;
+                pool->slots[i].busy = false;
+                pool->slots[i].key[0] = '\0';
+            }
+        pthread_mutex_unlock(&pool->lock);
+    }
+    ts_reader_close(reader);
 }
 
 int engine_info(struct ts_app *app, const struct source_file *src, struct ts_image_info *info,

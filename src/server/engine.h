@@ -23,6 +23,8 @@ int engine_open(struct ts_app *app, const struct source_file *src, struct ts_rea
                 struct ts_err *err);
 /* Gives a reader back after use: kept open for the next request on the same file, or closed. */
 void engine_release(struct ts_app *app, const struct source_file *src, struct ts_reader *reader);
+/* Closes a reader that failed half-way, and frees the reader-cache slot that lent it, if any. */
+void engine_discard(struct ts_app *app, struct ts_reader *reader);
 
 /* Image information, from the info cache or by opening the file once. */
 int engine_info(struct ts_app *app, const struct source_file *src, struct ts_image_info *info,
@@ -48,6 +50,11 @@ void engine_cache_headers(const struct ts_app *app, struct ts_response *res, con
 /* If the client's copy is current, turns res into a 304 and returns true. */
 bool engine_not_modified(const struct ts_app *app, const struct ts_request *req,
                          struct ts_response *res, const char *etag, time_t mtime);
+/* Scheme://host[:port] that clients reach us at (no trailing slash): --base-url, else the
+ * Host header (or, with --trust-proxy, X-Forwarded-Proto/Host), else the listen address. */
+void engine_public_base(const struct ts_app *app, const struct ts_request *req, char *out,
+                        size_t size);
+
 /* An error response from a status and reason. */
 void engine_fail(struct ts_response *res, int status, const struct ts_err *err);
 

@@ -36,8 +36,9 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
     app->iiif.max_width = app->cfg.max_width;
     app->iiif.max_height = app->cfg.max_height;
     app->iiif.max_area = app->cfg.max_area;
-    app->iiif.rotation_arbitrary = false;
-    app->iiif.formats = (1u << TS_FORMAT_JPG) | (1u << TS_FORMAT_PNG) | (1u << TS_FORMAT_WEBP);
+    app->iiif.rotation_arbitrary = true;
+    app->iiif.formats = (1u << TS_FORMAT_JPG) | (1u << TS_FORMAT_PNG) | (1u << TS_FORMAT_WEBP) |
+                        (1u << TS_FORMAT_GIF) | (1u << TS_FORMAT_TIF) | (1u << TS_FORMAT_JP2);
     app->enc.jpeg_quality = cfg->jpeg_quality;
     app->enc.webp_quality = cfg->webp_quality;
     app->enc.png_level = cfg->png_level;
@@ -129,7 +130,9 @@ void router_handle(struct ts_app *app, const struct ts_request *req, struct ts_r
     } else {
         route(app, req, res);
     }
-    ts_response_add_header(res, "Access-Control-Allow-Origin", "*");
+    /* iipsrv's CORS variable may name one origin; by default any origin may use us. */
+    ts_response_add_header(res, "Access-Control-Allow-Origin", "%s",
+                           app->cfg.cors[0] ? app->cfg.cors : "*");
     ts_response_add_header(res, "Access-Control-Expose-Headers", "Link, ETag, Last-Modified");
 }
 

@@ -23,6 +23,7 @@ const char *ts_status_name(int status)
 {
     switch (status) {
     case TS_OK: return "ok";
+    case TS_DECLINED: return "declined";
     case TS_EINVAL: return "invalid request";
     case TS_EFORBIDDEN: return "forbidden";
     case TS_ENOTFOUND: return "not found";

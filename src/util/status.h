@@ -8,6 +8,7 @@
 
 enum ts_status {
     TS_OK = 0,
+    TS_DECLINED = 1,      /* not an error: this shortcut does not apply, take the general path */
     TS_EINVAL = -1,       /* malformed or impossible request: 400 */
     TS_EFORBIDDEN = -2,   /* identifier escapes the root: 403 */
     TS_ENOTFOUND = -3,    /* no such image: 404 */

@@ -2,13 +2,74 @@
 #ifndef TESSERA_WEB_H
 #define TESSERA_WEB_H
 
+#include "image/reader.h"
 #include "server/app.h"
 #include "server/response.h"
+#include "util/status.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 
-/* Answers the request and returns true if the path belongs to the web front ("/", "/viewer/",
- * "/manifest/", "/collection/", "/static/", ...); returns false to let the router go on. */
+/* Answers the request and returns true if the path belongs to the web front ("/", "/browse/",
+ * "/viewer/", "/mirador", "/manifest/", "/collection", "/static/"); returns false to let the
+ * router go on. */
 bool web_handle(struct ts_app *app, const struct ts_request *req, struct ts_response *res);
+
+/* One entry of a folder below the image root. */
+struct web_entry {
+    char name[256];  /* the file or folder name as stored */
+    char path[4096]; /* relative to the root, '/'-separated: an identifier for images */
+    bool is_folder;
+};
+
+struct web_listing {
+    struct web_entry *entries; /* folders first, then images, each sorted by name */
+    size_t count;
+};
+
+/* Lists the sub-folders and image files of folder ("" = the root itself). Hidden names and
+ * entries whose real path leaves the root are skipped. TS_EFORBIDDEN for '.'/'..' segments,
+ * absolute paths or an escape from the root; TS_ENOTFOUND when folder is not a directory. */
+int web_list_folder(const char *root, const char *folder, struct web_listing *out,
+                    struct ts_err *err);
+void web_listing_free(struct web_listing *listing);
+
+/* Percent-decodes src into out (size bytes); TS_EINVAL for bad escapes, %00 or no room. */
+int web_url_decode(const char *src, char *out, size_t size, struct ts_err *err);
+
+/* Escapes everything but RFC 3986 unreserved characters; with keep_slash, '/' stays as is. */
+void web_url_encode(const char *src, bool keep_slash, char *out, size_t size);
+
+/* What a manifest says about one image; base is the public origin without a trailing '/'. */
+struct web_manifest_params {
+    const char *base;
+    const char *identifier; /* decoded, e.g. "maps/portolan.tif" */
+    const char *label;      /* shown to people, e.g. "portolan.tif" */
+    const struct ts_image_info *info;
+};
+
+/* A IIIF Presentation API 3.0 Manifest with one Canvas painted by the image and its Image API
+ * 3.0 service. Returns a malloc'd, NUL-terminated JSON document in *json. */
+int web_manifest_json(const struct web_manifest_params *p, char **json, struct ts_err *err);
+
+/* A IIIF Presentation API 3.0 Collection for folder ("" = root): sub-folders as Collections,
+ * images as Manifests; with_demo adds the "demo" image (root only). Malloc'd JSON in *json. */
+int web_collection_json(const char *base, const char *folder, const struct web_listing *listing,
+                        bool with_demo, char **json, struct ts_err *err);
+
+/* Maps a decoded /static/ path (without the prefix) to a regular file below web_dir: page
+ * assets from pages/, OpenSeadragon and Mirador from the npm packages. Realpath-checked;
+ * TS_EFORBIDDEN for traversal or hidden segments, TS_ENOTFOUND otherwise. */
+int web_static_path(const char *web_dir, const char *rel, char *out, size_t size,
+                    struct ts_err *err);
+
+/* The Content-Type for a static file name, by extension. */
+const char *web_content_type(const char *name);
+
+/* Answers with the file at path (already confined), with ETag, Last-Modified, Cache-Control
+ * no-cache and 304 on revalidation; content_type NULL = by extension. Fills res with an error on
+ * failure. */
+int web_send_file(struct ts_app *app, const struct ts_request *req, struct ts_response *res,
+                  const char *path, const char *content_type);
 
 #endif

@@ -106,7 +106,7 @@ static void fake_close(struct ts_reader *r)
     (void)r;
 }
 
-static const struct ts_reader_ops fake_ops = {"fake", fake_read, fake_close};
+static const struct ts_reader_ops fake_ops = {"fake", fake_read, fake_close, NULL};
 
 struct fixture {
     struct ts_reader reader;
@@ -401,7 +401,8 @@ static void test_render_maps_region_with_subpixel_offset(void **state)
     struct ts_image out, ref;
     render_ok(fx, &p, &out);
     assert_int_equal(fx->fake.last.level, 1);
-    assert_int_equal(fx->fake.last.x, 70);
+    /* 70 rounded outward, less the filter margin: 3 output pixels of 425/400 level pixels. */
+    assert_int_equal(fx->fake.last.x, 70 - 4);
     double x = 141.0 * 706 / 1411, w = 847.0 * 706 / 1411;
     assert_int_equal(render_resample_rect(&fx->fake.levels[1], x, 50, w, 300, 400, 283, &ref),
                      TS_OK);
@@ -515,16 +516,29 @@ static void test_render_bitonal_is_only_black_and_white(void **state)
     ts_image_free(&out);
 }
 
-static void test_render_arbitrary_rotation_is_unsupported(void **state)
+/* Any angle: the bounding box per render_rotate_extent, transparent corners, the centre kept. */
+static void test_render_arbitrary_rotation_grows_canvas(void **state)
 {
     struct fixture *fx = *state;
     struct ts_plan p = plan_of(0, 0, FULL_W, FULL_H, 353, 250);
-    struct ts_image out = {0};
+    struct ts_image out = {0}, straight = {0};
     struct ts_err err = {{0}};
+    assert_int_equal(render_execute(&fx->reader, &p, &straight, &err), TS_OK);
     p.rotation = 22.5;
-    assert_int_equal(render_execute(&fx->reader, &p, &out, &err), TS_EUNSUPPORTED);
-    assert_null(out.data);
-    assert_true(strlen(err.msg) > 0);
+    assert_int_equal(render_execute(&fx->reader, &p, &out, &err), TS_OK);
+    uint32_t ew, eh;
+    assert_int_equal(render_rotate_extent(353, 250, 22.5, &ew, &eh), TS_OK);
+    assert_int_equal(out.width, ew);
+    assert_int_equal(out.height, eh);
+    assert_int_equal(out.channels, straight.channels + 1); /* alpha added */
+    assert_int_equal(ts_image_row(&out, 0)[out.channels - 1], 0); /* corner: transparent */
+    const uint8_t *c = ts_image_row(&out, out.height / 2) + (size_t)(out.width / 2) * out.channels;
+    const uint8_t *s = ts_image_row(&straight, straight.height / 2) +
+                       (size_t)(straight.width / 2) * straight.channels;
+    for (uint32_t k = 0; k < straight.channels; k++)
+        assert_true(abs((int)c[k] - (int)s[k]) <= 6);
+    ts_image_free(&out);
+    ts_image_free(&straight);
 }
 
 static void test_render_reports_reader_failure(void **state)
@@ -588,7 +602,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_render_gray_is_luma, setup_rgb, teardown),
         cmocka_unit_test_setup_teardown(test_render_bitonal_is_only_black_and_white, setup_rgb,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_render_arbitrary_rotation_is_unsupported, setup_rgb,
+        cmocka_unit_test_setup_teardown(test_render_arbitrary_rotation_grows_canvas, setup_rgb,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_render_reports_reader_failure, setup_rgb, teardown),
         cmocka_unit_test_setup_teardown(test_render_gray_keeps_alpha, setup_rgba, teardown),

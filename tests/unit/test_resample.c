@@ -8,7 +8,16 @@
 
 #include <cmocka.h>
 
+#include "image/reader.h"
 #include "render/render.h"
+#include "grid.h"
+#include "testutil.h"
+
+#include <tiffio.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <time.h>
 
 static uint32_t rng_state = 12345u;
 
@@ -318,6 +327,138 @@ static void test_half_size_matches_box_average(void **state)
     ts_image_free(&dst);
 }
 
+static int read_file(const char *path, struct ts_image *img)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    uint8_t *buf = NULL;
+    size_t n = 0, cap = 0, got;
+    do {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 1 << 16;
+            uint8_t *nb = realloc(buf, cap);
+            if (!nb)
+                break;
+            buf = nb;
+        }
+        got = fread(buf + n, 1, cap - n, f);
+        n += got;
+    } while (got > 0);
+    fclose(f);
+    int rc = tu_decode(buf, n, img);
+    free(buf);
+    return rc;
+}
+
+static double psnr(const struct ts_image *a, const struct ts_image *b)
+{
+    double sq = 0.0;
+    size_t n = (size_t)a->width * a->channels;
+    for (uint32_t y = 0; y < a->height; y++)
+        for (size_t i = 0; i < n; i++) {
+            double d = (double)ts_image_row(a, y)[i] - ts_image_row(b, y)[i];
+            sq += d * d;
+        }
+    sq /= (double)n * a->height;
+    return sq == 0.0 ? INFINITY : 10.0 * log10(255.0 * 255.0 / sq);
+}
+
+/* libvips' default resize (box shrink, then Lanczos3) is the quality bar on a real photo. */
+static void test_downscale_matches_vips_lanczos3_on_a_photo(void **state)
+{
+    (void)state;
+    const char *photo = TESSERA_TEST_DATA "/retina-1411x1411.jpg";
+    const double scales[] = {0.5, 0.37, 0.2, 0.1, 0.043};
+    struct ts_image src, ref, dst;
+    char cmd[2048], out[1024];
+
+    assert_int_equal(tu_mkdirs(TESSERA_TEST_WORK), 0);
+    assert_int_equal(read_file(photo, &src), 0);
+    for (size_t i = 0; i < sizeof scales / sizeof scales[0]; i++) {
+        snprintf(out, sizeof out, "%s/vips-%zu.png", TESSERA_TEST_WORK, i);
+        snprintf(cmd, sizeof cmd, "vips resize '%s' '%s' %.6f", photo, out, scales[i]);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(read_file(out, &ref), 0);
+        assert_int_equal(ref.channels, 3);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        assert_int_equal(render_resize(&src, ref.width, ref.height, &dst), TS_OK);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double p = psnr(&dst, &ref);
+        printf("# %ux%u -> %ux%u: PSNR %.2f dB against vips, %.2f ms\n", src.width, src.height,
+               dst.width, dst.height, p,
+               (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+        assert_true(p >= 35.0);
+        ts_image_free(&ref);
+        ts_image_free(&dst);
+    }
+    ts_image_free(&src);
+}
+
+static struct ts_image render_region(struct ts_reader *r, uint32_t x, uint32_t y, uint32_t w,
+                                     uint32_t h, uint32_t ow, uint32_t oh)
+{
+    struct ts_plan p = {.img_w = r->info.width, .img_h = r->info.height, .rx = x, .ry = y,
+                        .rw = w, .rh = h, .out_w = ow, .out_h = oh};
+    struct ts_image img;
+    struct ts_err err = {{0}};
+    assert_int_equal(render_execute(r, &p, &img, &err), TS_OK);
+    assert_int_equal(img.width, ow);
+    assert_int_equal(img.height, oh);
+    return img;
+}
+
+static int max_diff_cols(const struct ts_image *a, uint32_t ax, const struct ts_image *b,
+                         uint32_t bx, uint32_t cols)
+{
+    int m = 0;
+    for (uint32_t y = 0; y < a->height; y++)
+        for (size_t i = 0; i < (size_t)cols * a->channels; i++) {
+            int d = abs((int)ts_image_row(a, y)[ax * a->channels + i] -
+                        (int)ts_image_row(b, y)[bx * b->channels + i]);
+            m = d > m ? d : m;
+        }
+    return m;
+}
+
+/* A viewer's neighbouring tiles at a scale that needs filtering must meet without a visible
+ * seam: each equals the same part of one render that spans both. */
+static void test_neighbouring_tiles_match_one_larger_render_at_the_seam(void **state)
+{
+    (void)state;
+    struct ts_reader *r = NULL;
+    struct ts_err err = {{0}};
+    struct ts_image noise;
+    struct grid_tiff_opts o = {.compression = COMPRESSION_ADOBE_DEFLATE, .tiled = true,
+                               .tile = 256, .bits = 8, .layout = GRID_FLAT};
+    char path[1024];
+    /* Noise: every pixel differs from its neighbours, so a filter clamped at the edge of the
+     * read shows at once. */
+    make(&noise, 1400, 1000, 3);
+    for (uint32_t y = 0; y < noise.height; y++)
+        for (uint32_t i = 0; i < (size_t)noise.width * 3; i++)
+            ts_image_row(&noise, y)[i] = rnd8();
+    assert_int_equal(tu_mkdirs(TESSERA_TEST_WORK), 0);
+    snprintf(path, sizeof path, "%s/noise.tif", TESSERA_TEST_WORK);
+    assert_int_equal(grid_write_tiff(path, &noise, &o), 0);
+    ts_image_free(&noise);
+    assert_int_equal(ts_reader_open(path, &r, &err), TS_OK);
+    /* 2.5x: 500 full-resolution pixels per 200-pixel tile. */
+    struct ts_image left = render_region(r, 200, 300, 500, 500, 200, 200);
+    struct ts_image right = render_region(r, 700, 300, 500, 500, 200, 200);
+    struct ts_image both = render_region(r, 200, 300, 1000, 500, 400, 200);
+    int dl = max_diff_cols(&left, 192, &both, 192, 8);
+    int dr = max_diff_cols(&right, 0, &both, 200, 8);
+    printf("# seam: left tile differs by %d, right tile by %d\n", dl, dr);
+    assert_true(dl <= 2);
+    assert_true(dr <= 2);
+    ts_image_free(&left);
+    ts_image_free(&right);
+    ts_image_free(&both);
+    ts_reader_close(r);
+}
+
 static void test_rejects_bad_rectangles(void **state)
 {
     (void)state;
@@ -346,6 +487,8 @@ int main(void)
         cmocka_unit_test(test_transparent_pixels_do_not_bleed_color),
         cmocka_unit_test(test_large_ratio_downscale_averages),
         cmocka_unit_test(test_half_size_matches_box_average),
+        cmocka_unit_test(test_downscale_matches_vips_lanczos3_on_a_photo),
+        cmocka_unit_test(test_neighbouring_tiles_match_one_larger_render_at_the_seam),
         cmocka_unit_test(test_rejects_bad_rectangles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

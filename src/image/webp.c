@@ -1,0 +1,246 @@
+/* WebP reader over libwebp: decodes only the requested region, scaled by libwebp when allowed. */
+#include "image/color.h"
+#include "image/reader.h"
+
+#include <webp/decode.h>
+#include <webp/demux.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A WebP canvas is at most 16383 x 16383; a file far larger than its pixels is not one. */
+#define WEBP_MAX_FILE ((long)1 << 30)
+#define WEBP_MARGIN 2
+
+struct webp_priv {
+    char *path;
+    uint8_t *data; /* the whole file: libwebp decodes from memory */
+    size_t len;
+    struct ts_color_xform *xf; /* ICCP profile to sRGB, or NULL */
+};
+
+static bool webp_magic(const uint8_t *m, size_t n)
+{
+    return n >= 12 && memcmp(m, "RIFF", 4) == 0 && memcmp(m + 8, "WEBP", 4) == 0;
+}
+
+static int webp_load(const char *path, struct webp_priv *p, struct ts_err *err)
+{
+    uint8_t m[12];
+    long size;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return ts_fail(err, TS_ENOTFOUND, "webp: %s: no such file", path);
+        return ts_fail(err, TS_EIO, "webp: %s: %s", path, strerror(errno));
+    }
+    if (!webp_magic(m, fread(m, 1, sizeof m, f))) {
+        fclose(f);
+        return ts_fail(err, TS_EUNSUPPORTED, "webp: %s: not WebP", path);
+    }
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return ts_fail(err, TS_EIO, "webp: %s: cannot size the file", path);
+    }
+    if (size > WEBP_MAX_FILE) {
+        fclose(f);
+        return ts_fail(err, TS_ETOOLARGE, "webp: %s: file of %ld bytes", path, size);
+    }
+    p->len = (size_t)size;
+    p->data = malloc(p->len);
+    if (!p->data) {
+        fclose(f);
+        return ts_fail(err, TS_ENOMEM, "webp: %s: out of memory", path);
+    }
+    if (fread(p->data, 1, p->len, f) != p->len) {
+        fclose(f);
+        return ts_fail(err, TS_EIO, "webp: %s: short read", path);
+    }
+    fclose(f);
+    return TS_OK;
+}
+
+/* Halvings of (w, h) that still cover (min_w, min_h): our resampler finishes the job, so
+ * libwebp only does the cheap coarse part. */
+static uint32_t webp_shrink(uint32_t w, uint32_t h, uint32_t min_w, uint32_t min_h)
+{
+    uint32_t k = 0;
+    if (min_w == 0 || min_h == 0)
+        return 0;
+    while (k < 8) {
+        uint32_t nw = (w + (2u << k) - 1) >> (k + 1), nh = (h + (2u << k) - 1) >> (k + 1);
+        if (nw < min_w || nh < min_h || nw == 0 || nh == 0)
+            break;
+        k++;
+    }
+    return k;
+}
+
+/* Applies the embedded profile, if any, so that everything above the reader sees sRGB. */
+static int webp_to_srgb(const struct webp_priv *p, struct ts_image *img, struct ts_err *err)
+{
+    if (!p->xf)
+        return TS_OK;
+    int rc = ts_color_xform_image(p->xf, img, err);
+    if (rc)
+        ts_image_free(img);
+    return rc;
+}
+
+/* Looks for an ICCP chunk; a profile that does not parse is ignored, as the other readers do. */
+static void webp_attach_profile(struct webp_priv *p, bool alpha)
+{
+    WebPData data = {p->data, p->len};
+    WebPDemuxer *demux = WebPDemux(&data);
+    if (!demux)
+        return;
+    WebPChunkIterator it;
+    if (WebPDemuxGetChunk(demux, "ICCP", 1, &it)) {
+        struct ts_color_layout lay = {.space = TS_COLOR_RGB, .alpha = alpha, .bytes = 1};
+        struct ts_err ignored;
+        if (ts_color_xform_create(it.chunk.bytes, it.chunk.size, &lay, &p->xf, &ignored) != TS_OK)
+            p->xf = NULL;
+        WebPDemuxReleaseChunkIterator(&it);
+    }
+    WebPDemuxDelete(demux);
+}
+
+static int webp_read(struct ts_reader *r, const struct ts_read_req *req, struct ts_image *out,
+                     struct ts_err *err)
+{
+    struct webp_priv *p = r->priv;
+    WebPDecoderConfig cfg;
+    struct ts_image tmp;
+    uint32_t ch = r->info.channels, cx, cy, cw, crop_h, k, ow, oh;
+    VP8StatusCode st;
+    int rc;
+
+    out->data = NULL;
+    if (req->level != 0 || req->w == 0 || req->h == 0 || req->x >= r->info.width ||
+        req->y >= r->info.height || req->w > r->info.width - req->x ||
+        req->h > r->info.height - req->y)
+        return ts_fail(err, TS_EINVAL, "webp: region outside the image");
+    /* Some libwebp versions snap a crop origin down to even coordinates for 4:2:0 data, and
+     * the chroma upsampler sees no neighbours past the crop edge: so full-size reads crop from
+     * an even origin with a 2-pixel margin and cut it off, giving the pixels of a full decode.
+     * Scaled reads need an exact even crop, so odd origins are read at full size. */
+    k = (req->x % 2 == 0 && req->y % 2 == 0) ? webp_shrink(req->w, req->h, req->min_w, req->min_h)
+                                             : 0;
+    if (k) {
+        cx = req->x;
+        cy = req->y;
+        cw = req->w;
+        crop_h = req->h;
+    } else {
+        uint32_t ex = req->x + req->w + WEBP_MARGIN, ey = req->y + req->h + WEBP_MARGIN;
+        cx = (req->x >= WEBP_MARGIN ? req->x - WEBP_MARGIN : 0) & ~1u;
+        cy = (req->y >= WEBP_MARGIN ? req->y - WEBP_MARGIN : 0) & ~1u;
+        cw = (ex > r->info.width ? r->info.width : ex) - cx;
+        crop_h = (ey > r->info.height ? r->info.height : ey) - cy;
+    }
+    ow = k ? (cw + (1u << k) - 1) >> k : cw;
+    oh = k ? (crop_h + (1u << k) - 1) >> k : crop_h;
+
+    if (!WebPInitDecoderConfig(&cfg))
+        return ts_fail(err, TS_ECODEC, "webp: libwebp version mismatch");
+    rc = ts_image_alloc(&tmp, ow, oh, ch);
+    if (rc != TS_OK)
+        return ts_fail(err, rc, "webp: cannot allocate %ux%u", ow, oh);
+    cfg.options.use_cropping = 1;
+    cfg.options.crop_left = (int)cx;
+    cfg.options.crop_top = (int)cy;
+    cfg.options.crop_width = (int)cw;
+    cfg.options.crop_height = (int)crop_h;
+    if (k) {
+        cfg.options.use_scaling = 1;
+        cfg.options.scaled_width = (int)ow;
+        cfg.options.scaled_height = (int)oh;
+    }
+    cfg.output.colorspace = ch == 4 ? MODE_RGBA : MODE_RGB;
+    cfg.output.is_external_memory = 1;
+    cfg.output.u.RGBA.rgba = tmp.data;
+    cfg.output.u.RGBA.stride = (int)tmp.stride;
+    cfg.output.u.RGBA.size = tmp.stride * tmp.height;
+    st = WebPDecode(p->data, p->len, &cfg);
+    WebPFreeDecBuffer(&cfg.output);
+    if (st != VP8_STATUS_OK) {
+        ts_image_free(&tmp);
+        return ts_fail(err, TS_ECODEC, "webp: %s: decode failed (status %d)", p->path, (int)st);
+    }
+    if (k || (cw == req->w && crop_h == req->h)) {
+        *out = tmp;
+        return webp_to_srgb(p, out, err);
+    }
+    rc = ts_image_alloc(out, req->w, req->h, ch);
+    if (rc != TS_OK) {
+        ts_image_free(&tmp);
+        return ts_fail(err, rc, "webp: cannot allocate %ux%u", req->w, req->h);
+    }
+    for (uint32_t y = 0; y < req->h; y++)
+        memcpy(ts_image_row(out, y),
+               ts_image_row(&tmp, y + (req->y - cy)) + (size_t)(req->x - cx) * ch,
+               (size_t)req->w * ch);
+    ts_image_free(&tmp);
+    return webp_to_srgb(p, out, err);
+}
+
+static void webp_close(struct ts_reader *r)
+{
+    struct webp_priv *p = r->priv;
+    if (p) {
+        ts_color_xform_free(p->xf);
+        free(p->data);
+        free(p->path);
+        free(p);
+    }
+    free(r);
+}
+
+static const struct ts_reader_ops webp_ops = {"webp", webp_read, webp_close, NULL};
+
+int ts_webp_open(const char *path, struct ts_reader **out, struct ts_err *err)
+{
+    struct ts_reader *r;
+    struct webp_priv *p;
+    WebPBitstreamFeatures ft;
+    VP8StatusCode st;
+    int rc;
+
+    *out = NULL;
+    r = calloc(1, sizeof *r);
+    p = calloc(1, sizeof *p);
+    if (!r || !p || !(p->path = strdup(path))) {
+        free(p);
+        free(r);
+        return ts_fail(err, TS_ENOMEM, "webp: out of memory");
+    }
+    r->ops = &webp_ops;
+    r->priv = p;
+    rc = webp_load(path, p, err);
+    if (rc != TS_OK) {
+        webp_close(r);
+        return rc;
+    }
+    st = WebPGetFeatures(p->data, p->len, &ft);
+    if (st != VP8_STATUS_OK || ft.width <= 0 || ft.height <= 0) {
+        webp_close(r);
+        return ts_fail(err, TS_ECODEC, "webp: %s: bad header (status %d)", path, (int)st);
+    }
+    if (ft.has_animation) {
+        webp_close(r);
+        return ts_fail(err, TS_EUNSUPPORTED, "webp: %s: animated WebP", path);
+    }
+    r->info.width = (uint32_t)ft.width;
+    webp_attach_profile(p, ft.has_alpha);
+    r->info.height = (uint32_t)ft.height;
+    r->info.channels = ft.has_alpha ? 4 : 3;
+    r->info.bits_per_sample = 8;
+    r->info.nlevels = 1;
+    r->info.levels[0].width = r->info.width;
+    r->info.levels[0].height = r->info.height;
+    r->info.format = "webp";
+    *out = r;
+    return TS_OK;
+}

@@ -1,0 +1,746 @@
+/* IIP (iipsrv's native protocol): parse the command list, answer OBJ text, JTL tiles and CVT. */
+#include "protocol/iip.h"
+#include "encode/encode.h"
+#include "render/render.h"
+#include "server/engine.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int iip_pyramid_build(const struct ts_image_info *info, uint32_t default_tile,
+                      struct iip_pyramid *out, struct ts_err *err)
+{
+    memset(out, 0, sizeof *out);
+    uint32_t tw = info->levels[0].tile_w ? info->levels[0].tile_w : default_tile;
+    uint32_t th = info->levels[0].tile_h ? info->levels[0].tile_h : tw;
+    if (!info->width || !info->height || !tw || !th)
+        return ts_fail(err, TS_EINVAL, "image %ux%u or tile %ux%u is empty", info->width,
+                       info->height, tw, th);
+    uint32_t w[IIP_MAX_RES], h[IIP_MAX_RES], n = 1;
+    w[0] = info->width;
+    h[0] = info->height;
+    while (n < IIP_MAX_RES) {
+        bool stored = n < info->nlevels;
+        /* Every stored level counts (iipsrv's Resolution-number does); beyond them, halve
+         * until one tile holds the image. */
+        if (!stored && w[n - 1] <= tw && h[n - 1] <= th)
+            break;
+        uint32_t nw = stored ? info->levels[n].width : w[n - 1] / 2;
+        uint32_t nh = stored ? info->levels[n].height : h[n - 1] / 2;
+        nw = nw ? nw : 1;
+        nh = nh ? nh : 1;
+        if (nw == w[n - 1] && nh == h[n - 1])
+            break;
+        w[n] = nw;
+        h[n] = nh;
+        n++;
+    }
+    out->width = info->width;
+    out->height = info->height;
+    out->tile_w = tw;
+    out->tile_h = th;
+    out->nres = n;
+    for (uint32_t i = 0; i < n; i++) {
+        out->res_w[i] = w[n - 1 - i];
+        out->res_h[i] = h[n - 1 - i];
+    }
+    return TS_OK;
+}
+
+/* Maps a coordinate of a resolution lw wide onto the full image, rounding to nearest. */
+static uint32_t to_full(uint32_t v, uint32_t lw, uint32_t full)
+{
+    if (v >= lw)
+        return full;
+    return (uint32_t)(((uint64_t)v * full + lw / 2) / lw);
+}
+
+void iip_plan_level_rect(const struct iip_pyramid *p, uint32_t lw, uint32_t lh, uint32_t x,
+                         uint32_t y, uint32_t w, uint32_t h, struct ts_plan *out)
+{
+    memset(out, 0, sizeof *out);
+    out->img_w = p->width;
+    out->img_h = p->height;
+    uint32_t x0 = to_full(x, lw, p->width), x1 = to_full(x + w, lw, p->width);
+    uint32_t y0 = to_full(y, lh, p->height), y1 = to_full(y + h, lh, p->height);
+    if (x0 >= p->width)
+        x0 = p->width - 1;
+    if (y0 >= p->height)
+        y0 = p->height - 1;
+    out->rx = x0;
+    out->ry = y0;
+    out->rw = x1 > x0 ? x1 - x0 : 1;
+    out->rh = y1 > y0 ? y1 - y0 : 1;
+    out->out_w = w ? w : 1;
+    out->out_h = h ? h : 1;
+    out->quality = TS_QUALITY_DEFAULT;
+    out->format = TS_FORMAT_JPG;
+}
+
+int iip_tile_plan(const struct iip_pyramid *p, uint32_t res, uint32_t tile, struct ts_plan *out,
+                  struct ts_err *err)
+{
+    if (res >= p->nres)
+        return ts_fail(err, TS_ENOTFOUND, "asked for non-existent resolution: %u", res);
+    uint32_t lw = p->res_w[res], lh = p->res_h[res];
+    uint32_t ntx = (lw + p->tile_w - 1) / p->tile_w, nty = (lh + p->tile_h - 1) / p->tile_h;
+    if ((uint64_t)tile >= (uint64_t)ntx * nty)
+        return ts_fail(err, TS_ENOTFOUND, "asked for non-existent tile: %u", tile);
+    uint32_t x = (tile % ntx) * p->tile_w, y = (tile / ntx) * p->tile_h;
+    uint32_t w = lw - x < p->tile_w ? lw - x : p->tile_w;
+    uint32_t h = lh - y < p->tile_h ? lh - y : p->tile_h;
+    iip_plan_level_rect(p, lw, lh, x, y, w, h, out);
+    return TS_OK;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int iip_decode(const char *src, size_t len, char *out, size_t size, struct ts_err *err)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = src[i];
+        if (c == '%') {
+            int hi = i + 1 < len ? hexval(src[i + 1]) : -1;
+            int lo = i + 2 < len ? hexval(src[i + 2]) : -1;
+            /* An encoded NUL would cut the path short behind our back. */
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return ts_fail(err, TS_EINVAL, "bad percent escape in '%.*s'",
+                               (int)(len < 200 ? len : 200), src);
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (o + 1 >= size)
+            return ts_fail(err, TS_EINVAL, "argument too long");
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return TS_OK;
+}
+
+static void lower_copy(const char *src, size_t len, char *out, size_t size)
+{
+    size_t n = len < size - 1 ? len : size - 1;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (char)tolower((unsigned char)src[i]);
+    out[n] = '\0';
+}
+
+/* atoi-like: a leading run of digits, 0 when there is none (iipsrv's atoi does the same). */
+static uint32_t lenient_uint(const char *s)
+{
+    uint64_t v = 0;
+    while (*s == ' ')
+        s++;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        v = v * 10 + (uint64_t)(*s - '0');
+        if (v > UINT32_MAX)
+            return UINT32_MAX;
+    }
+    return (uint32_t)v;
+}
+
+static float clamp01(float v)
+{
+    if (!(v >= 0.0f)) /* NaN too */
+        return 0.0f;
+    return v > 1.0f ? 1.0f : v;
+}
+
+static int parse_rgn(const char *arg, struct iip_request *r, struct ts_err *err)
+{
+    float v[4];
+    const char *p = arg;
+    for (int i = 0; i < 4; i++) {
+        char *end;
+        v[i] = strtof(p, &end);
+        if (end == p || (i < 3 && *end != ',') || (i == 3 && *end))
+            return ts_fail(err, TS_EINVAL, "RGN wants x,y,w,h fractions, got '%s'", arg);
+        p = end + 1;
+    }
+    for (int i = 0; i < 4; i++)
+        r->rgn[i] = clamp01(v[i]);
+    /* A region running off the image is cut at its edge. */
+    if (r->rgn[0] + r->rgn[2] > 1.0f)
+        r->rgn[2] = 1.0f - r->rgn[0];
+    if (r->rgn[1] + r->rgn[3] > 1.0f)
+        r->rgn[3] = 1.0f - r->rgn[1];
+    if (r->rgn[2] <= 0.0f || r->rgn[3] <= 0.0f)
+        return ts_fail(err, TS_EINVAL, "RGN '%s' is empty", arg);
+    r->has_rgn = true;
+    return TS_OK;
+}
+
+static int parse_jtl(const char *arg, struct iip_request *r, struct ts_err *err)
+{
+    char *end;
+    unsigned long res = strtoul(arg, &end, 10);
+    if (end == arg || *end != ',' || res > 1000)
+        return ts_fail(err, TS_EINVAL, "JTL wants resolution,tile, got '%s'", arg);
+    const char *t = end + 1;
+    unsigned long tile = strtoul(t, &end, 10);
+    if (end == t || (*end && *end != ',') || tile > UINT32_MAX)
+        return ts_fail(err, TS_EINVAL, "JTL wants resolution,tile, got '%s'", arg);
+    r->action = IIP_ACTION_JTL;
+    r->jtl_res = (uint32_t)res;
+    r->jtl_tile = (uint32_t)tile;
+    return TS_OK;
+}
+
+static void parse_rot(const char *arg, struct iip_request *r)
+{
+    if (*arg == '!') {
+        r->flip = true;
+        arg++;
+    }
+    double deg = strtod(arg, NULL);
+    /* Only quarter turns are applied, as iipsrv does; anything else leaves the image upright.
+     * Compare as doubles: a huge or NaN angle must never be converted to int. */
+    r->rot = deg == 90.0 ? 90 : deg == 180.0 ? 180 : deg == 270.0 ? 270 : 0;
+}
+
+/* Commands iipsrv knows that change pixels in ways Tessera does not reproduce (contrast,
+ * gamma, colour maps ...): accepted and ignored so viewers that send them still get images. */
+static bool ignored_command(const char *cmd)
+{
+    static const char *const names[] = {"sds", "cnt", "gam", "inv", "minmax", "shd", "cmp",
+                                        "lyr", "ctw", "col", "cmap", "pos"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(cmd, names[i]))
+            return true;
+    return false;
+}
+
+static int apply_command(struct iip_request *r, const char *cmd, const char *raw_cmd,
+                         size_t raw_len, const char *arg, size_t arg_len, struct ts_err *err)
+{
+    char value[IIP_MAX_PATH];
+    int rc = iip_decode(arg, arg_len, value, sizeof value, err);
+    if (rc)
+        return rc;
+    if (!strcmp(cmd, "fif"))
+        return iip_decode(arg, arg_len, r->fif, sizeof r->fif, err);
+    if (!strcmp(cmd, "obj")) {
+        if (r->nobj >= IIP_MAX_OBJ)
+            return ts_fail(err, TS_EINVAL, "too many OBJ commands");
+        lower_copy(value, strlen(value), r->objs[r->nobj++], sizeof r->objs[0]);
+        return TS_OK;
+    }
+    if (!strcmp(cmd, "jtl") || !strcmp(cmd, "jtls"))
+        return parse_jtl(value, r, err);
+    if (!strcmp(cmd, "cvt")) {
+        char fmt[16];
+        lower_copy(value, strlen(value), fmt, sizeof fmt);
+        r->action = IIP_ACTION_CVT;
+        r->cvt_format = !strcmp(fmt, "png") ? TS_FORMAT_PNG
+                        : !strcmp(fmt, "webp") ? TS_FORMAT_WEBP
+                                               : TS_FORMAT_JPG;
+        return TS_OK;
+    }
+    if (!strcmp(cmd, "wid")) {
+        r->wid = lenient_uint(value);
+        return TS_OK;
+    }
+    if (!strcmp(cmd, "hei")) {
+        r->hei = lenient_uint(value);
+        return TS_OK;
+    }
+    if (!strcmp(cmd, "rgn"))
+        return parse_rgn(value, r, err);
+    if (!strcmp(cmd, "qlt")) {
+        uint32_t q = lenient_uint(value);
+        r->qlt = q < 1 ? 1 : q > 100 ? 100 : (int)q;
+        return TS_OK;
+    }
+    if (!strcmp(cmd, "rot")) {
+        parse_rot(value, r);
+        return TS_OK;
+    }
+    if (ignored_command(cmd))
+        return TS_OK;
+    if (!strcmp(cmd, "til") || !strcmp(cmd, "ptl") || !strcmp(cmd, "spectra") ||
+        !strcmp(cmd, "pfl")) {
+        snprintf(r->bad_command, sizeof r->bad_command, "%.*s", (int)raw_len, raw_cmd);
+        return ts_fail(err, TS_EUNSUPPORTED, "IIP command %s is not supported", r->bad_command);
+    }
+    snprintf(r->bad_command, sizeof r->bad_command, "%.*s", (int)raw_len, raw_cmd);
+    return ts_fail(err, TS_EINVAL, "unknown IIP command '%s'", r->bad_command);
+}
+
+int iip_parse(const char *query, struct iip_request *out, struct ts_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->qlt = -1;
+    out->cvt_format = TS_FORMAT_JPG;
+    const char *p = query ? query : "";
+    while (*p) {
+        const char *amp = strchr(p, '&');
+        size_t len = amp ? (size_t)(amp - p) : strlen(p);
+        if (len) {
+            const char *eq = memchr(p, '=', len);
+            size_t klen = eq ? (size_t)(eq - p) : len;
+            const char *arg = eq ? eq + 1 : p + len;
+            size_t alen = eq ? len - klen - 1 : 0;
+            char cmd[16];
+            if (klen >= sizeof cmd) {
+                snprintf(out->bad_command, sizeof out->bad_command, "%.*s",
+                         (int)(klen < 39 ? klen : 39), p);
+                return ts_fail(err, TS_EINVAL, "unknown IIP command '%s'", out->bad_command);
+            }
+            lower_copy(p, klen, cmd, sizeof cmd);
+            int rc = apply_command(out, cmd, p, klen, arg, alen, err);
+            if (rc)
+                return rc;
+        }
+        p += len + (amp ? 1 : 0);
+    }
+    return TS_OK;
+}
+
+static int add_line(struct ts_buf *out, const char *line)
+{
+    return ts_buf_appendf(out, "%s\r\n", line);
+}
+
+static bool is_gray(const struct ts_image_info *info)
+{
+    return info->channels <= 2;
+}
+
+/* One OBJ answer line, or TS_EINVAL for an object iipsrv does not know either. */
+static int obj_line(const char *obj, const struct iip_pyramid *p,
+                    const struct ts_image_info *info, int rot, struct ts_buf *out,
+                    struct ts_err *err)
+{
+    char line[512];
+    static const char *const metadata[] = {
+        "summary-info", "rights", "title", "description", "creator", "keywords", "comment",
+        "last-author", "rev-number", "edit-time", "last-printed", "date", "last-save-dtm",
+        "software", "make", "model", "xmp", "metadata"};
+    for (size_t i = 0; i < sizeof metadata / sizeof metadata[0]; i++)
+        if (!strcmp(obj, metadata[i]))
+            return TS_OK; /* no embedded metadata is exposed: iipsrv sends nothing then */
+    if (!strcmp(obj, "iip-server"))
+        return add_line(out, "IIP-server:3.65");
+    if (!strcmp(obj, "iip-opt-comm"))
+        return add_line(out,
+                        "IIP-opt-comm:CVT CNT QLT JTL JTLS WID HEI RGN MINMAX SHD CMP INV CTW");
+    if (!strcmp(obj, "iip-opt-obj"))
+        return add_line(out, "IIP-opt-obj:Horizontal-views Vertical-views Tile-size "
+                             "Bits-per-channel Min-Max-sample-values Resolutions");
+    if (!p)
+        return ts_fail(err, TS_EINVAL, "OBJ %s needs an image (FIF)", obj);
+    if (!strcmp(obj, "basic-info")) {
+        int rc = obj_line("iip-server", p, info, rot, out, err);
+        rc = rc ? rc : obj_line("max-size", p, info, rot, out, err);
+        rc = rc ? rc : obj_line("resolution-number", p, info, rot, out, err);
+        return rc ? rc : obj_line("colorspace", p, info, rot, out, err);
+    }
+    if (!strcmp(obj, "max-size")) {
+        bool swap = rot == 90 || rot == 270;
+        snprintf(line, sizeof line, "Max-size:%u %u", swap ? p->height : p->width,
+                 swap ? p->width : p->height);
+    } else if (!strcmp(obj, "resolution-number")) {
+        snprintf(line, sizeof line, "Resolution-number:%u", p->nres);
+    } else if (!strcmp(obj, "tile-size")) {
+        snprintf(line, sizeof line, "Tile-size:%u %u", p->tile_w, p->tile_h);
+    } else if (!strcmp(obj, "bits-per-channel")) {
+        snprintf(line, sizeof line, "Bits-per-channel:%u", info->bits_per_sample);
+    } else if (!strcmp(obj, "vertical-views")) {
+        snprintf(line, sizeof line, "Vertical-views:90");
+    } else if (!strcmp(obj, "horizontal-views")) {
+        snprintf(line, sizeof line, "Horizontal-views:0");
+    } else if (!strcmp(obj, "min-max-sample-values")) {
+        /* Each value is written " v " and the last space dropped: iipsrv's exact spacing. */
+        double max = info->bits_per_sample == 16 ? 65535.0 : 255.0;
+        size_t n = (size_t)snprintf(line, sizeof line, "Min-Max-sample-values:");
+        for (uint32_t c = 0; c < info->channels && n < sizeof line; c++)
+            n += (size_t)snprintf(line + n, sizeof line - n, " %.9g  %.9g ", 0.0, max);
+        if (n < sizeof line && n > 0 && line[n - 1] == ' ')
+            line[n - 1] = '\0';
+    } else if (!strcmp(obj, "resolutions")) {
+        size_t n = (size_t)snprintf(line, sizeof line, "Resolutions:");
+        for (uint32_t r = 0; r < p->nres && n < sizeof line; r++)
+            n += (size_t)snprintf(line + n, sizeof line - n, "%s%u %u", r ? "," : "",
+                                  p->res_w[r], p->res_h[r]);
+    } else if (strstr(obj, "colorspace")) {
+        snprintf(line, sizeof line, "Colorspace,0-%u,0:0 0 %s", p->nres - 1,
+                 is_gray(info) ? "1 1 0" : "3 3 0 1 2");
+    } else {
+        return ts_fail(err, TS_EINVAL, "%s", obj);
+    }
+    return add_line(out, line);
+}
+
+int iip_obj_text(const struct iip_request *r, const struct iip_pyramid *p,
+                 const struct ts_image_info *info, struct ts_buf *out, struct ts_err *err)
+{
+    /* The protocol line leads whatever its position in the request, empty when not asked. */
+    bool protocol = false;
+    for (unsigned i = 0; i < r->nobj; i++)
+        if (!strcmp(r->objs[i], "iip,1.0"))
+            protocol = true;
+    if (add_line(out, protocol ? "IIP:1.0" : ""))
+        return ts_fail(err, TS_ENOMEM, "out of memory");
+    for (unsigned i = 0; i < r->nobj; i++) {
+        if (!strcmp(r->objs[i], "iip,1.0"))
+            continue;
+        int rc = obj_line(r->objs[i], p, info, r->rot, out, err);
+        if (rc)
+            return rc;
+    }
+    return TS_OK;
+}
+
+/* Float results of iipsrv's arithmetic, clamped into uint32_t: huge WID/HEI values or NaN
+ * from degenerate regions must not become undefined conversions. */
+static uint32_t to_u32(double v)
+{
+    if (!(v >= 0.0))
+        return 0;
+    if (v >= 4294967295.0)
+        return UINT32_MAX;
+    return (uint32_t)v;
+}
+
+/* iipsrv's View and CVT arithmetic (as in Debian's iipsrv 1.1), reproduced with the same
+ * float steps so output sizes agree to the pixel, rounding quirks included. */
+static void request_size(const struct iip_pyramid *p, const struct iip_request *r, float vw,
+                         float vh, uint32_t max_size, uint32_t *w_out, uint32_t *h_out)
+{
+    uint32_t w = r->wid, h = r->hei;
+    float ratio = (vw * (float)p->width) / (vh * (float)p->height);
+    if (!r->wid && r->hei) {
+        w = to_u32(round((float)r->hei * ratio));
+    } else if (!r->hei && r->wid) {
+        h = to_u32(round((float)r->wid / ratio));
+    } else if (!r->wid && !r->hei) {
+        w = p->width;
+        h = p->height;
+    } else {
+        float xscale = (float)r->wid / (vw * (float)p->width);
+        float yscale = (float)r->hei / (vh * (float)p->height);
+        if (xscale > yscale)
+            w = to_u32(round((float)r->hei * ratio));
+        else
+            h = to_u32(round((float)r->wid / ratio));
+    }
+    if (max_size && (w > max_size || h > max_size)) {
+        if (w > h) {
+            w = max_size;
+            h = to_u32(round((float)w / ratio));
+        } else if (h > w) {
+            h = max_size;
+            w = to_u32(round((float)h * ratio));
+        } else {
+            w = h = max_size;
+        }
+    }
+    *w_out = w;
+    *h_out = h;
+}
+
+/* The smallest resolution that, halved once more, would fall below the requested size. */
+static int resolution_for(uint32_t nres, uint32_t dimension, uint32_t requested, int current)
+{
+    int j = (int)nres - 1;
+    uint32_t d = dimension, rs = requested < 1 ? 1 : requested;
+    for (;;) {
+        d /= 2;
+        if (d < rs)
+            break;
+        j--;
+    }
+    if (j < 0)
+        j = 0;
+    return j > current ? j : current;
+}
+
+/* One axis of the viewport at a resolution shift halvings below full, cut to its size. */
+static void view_axis(uint32_t full, uint32_t shift, uint32_t res_size, float pos, float len,
+                      uint32_t *o_out, uint32_t *l_out)
+{
+    double d = ldexp(1.0, (int)shift);
+    uint32_t o = to_u32(round((float)((float)full * pos) / d));
+    uint32_t l = to_u32(round(round((float)(len * (float)full)) / d));
+    if (o > res_size)
+        o = res_size;
+    if (l + o > res_size)
+        l = res_size - o;
+    *o_out = o;
+    *l_out = l < 1 ? 1 : l;
+}
+
+int iip_cvt_plan(const struct iip_pyramid *p, const struct iip_request *r, uint32_t max_size,
+                 struct ts_plan *out, struct ts_err *err)
+{
+    float vl = r->has_rgn ? r->rgn[0] : 0.0f, vt = r->has_rgn ? r->rgn[1] : 0.0f;
+    float vw = r->has_rgn ? r->rgn[2] : 1.0f, vh = r->has_rgn ? r->rgn[3] : 1.0f;
+    uint32_t out_w, out_h;
+    request_size(p, r, vw, vh, max_size, &out_w, &out_h);
+    if (!out_w || !out_h)
+        return ts_fail(err, TS_EINVAL, "CVT output would be empty");
+    int res = 0;
+    res = resolution_for(p->nres, p->width, to_u32(floor((float)out_w / vw)), res);
+    res = resolution_for(p->nres, p->height, to_u32(floor((float)out_h / vh)), res);
+    uint32_t shift = p->nres - 1 - (uint32_t)res;
+    uint32_t view_w = p->res_w[res], view_h = p->res_h[res], left, top;
+    bool viewport = vw < 1.0f || vh < 1.0f || vl > 0.0f || vt > 0.0f;
+    if (viewport) {
+        view_axis(p->width, shift, p->res_w[res], vl, vw, &left, &view_w);
+        view_axis(p->height, shift, p->res_h[res], vt, vh, &top, &view_h);
+    }
+    /* Fit within the requested box unless the two differ by less than 0.1%. */
+    float ratio = ((float)out_w / (float)view_w) / ((float)out_h / (float)view_h);
+    if (ratio < 1.001f)
+        out_h = to_u32(round(((float)out_w / (float)view_w) * (float)view_h));
+    else if (ratio > 1.001f)
+        out_w = to_u32(round(((float)out_h / (float)view_h) * (float)view_w));
+    out_w = out_w ? out_w : 1;
+    out_h = out_h ? out_h : 1;
+
+    memset(out, 0, sizeof *out);
+    out->img_w = p->width;
+    out->img_h = p->height;
+    out->rw = p->width;
+    out->rh = p->height;
+    if (viewport) {
+        uint32_t x = to_u32(round((double)vl * p->width));
+        uint32_t y = to_u32(round((double)vt * p->height));
+        x = x < p->width ? x : p->width - 1;
+        y = y < p->height ? y : p->height - 1;
+        uint32_t w = to_u32(round((double)vw * p->width));
+        uint32_t h = to_u32(round((double)vh * p->height));
+        out->rx = x;
+        out->ry = y;
+        out->rw = w < 1 ? 1 : w > p->width - x ? p->width - x : w;
+        out->rh = h < 1 ? 1 : h > p->height - y ? p->height - y : h;
+    }
+    out->out_w = out_w;
+    out->out_h = out_h;
+    out->rotation = r->rot;
+    out->mirror = r->flip;
+    out->quality = TS_QUALITY_DEFAULT;
+    out->format = r->cvt_format;
+    return TS_OK;
+}
+
+uint32_t iip_max_cvt(const struct ts_config *cfg)
+{
+    if (cfg->max_cvt == UINT32_MAX)
+        return 0;
+    return cfg->max_cvt ? cfg->max_cvt : IIP_DEFAULT_MAX_CVT;
+}
+
+int iip_render(struct ts_app *app, struct ts_reader *reader, const struct ts_plan *plan,
+               int quality, struct ts_response *res, struct ts_err *err)
+{
+    if (quality < 0 || plan->format != TS_FORMAT_JPG)
+        return engine_render(app, reader, plan, res, err);
+    /* QLT changes only the encoder's quality; everything else is the engine's path. */
+    struct ts_image img = {0};
+    int rc = render_execute(reader, plan, &img, err);
+    if (rc)
+        return rc;
+    struct encode_options opt = app->enc;
+    opt.jpeg_quality = quality;
+    rc = encode_image(&img, plan->format, &opt, &res->body, err);
+    ts_image_free(&img);
+    if (rc)
+        return rc;
+    ts_response_set_type(res, ts_format_mime(plan->format));
+    return TS_OK;
+}
+
+/* iipsrv's error answer: "Error/7:<class> <code> <argument>" in the IIP MIME type. */
+static void iip_error(struct ts_response *res, int status, const char *code, const char *arg)
+{
+    res->status = status;
+    res->body.len = 0;
+    ts_response_set_type(res, "application/vnd.netfpx");
+    ts_buf_appendf(&res->body, "Error/7:%s %s\r\n", code, arg);
+    snprintf(res->reason, sizeof res->reason, "IIP error %s %s", code, arg);
+    ts_response_add_header(res, "Cache-Control", "no-cache");
+}
+
+static void answer(struct ts_app *app, const struct iip_request *r, const struct source_file *src,
+                   struct ts_response *res)
+{
+    struct ts_err err = {{0}};
+    struct ts_image_info info;
+    struct iip_pyramid pyr;
+    int rc = engine_info(app, src, &info, &err);
+    if (!rc)
+        rc = iip_pyramid_build(&info, app->cfg.default_tile, &pyr, &err);
+    if (rc) {
+        engine_fail(res, rc, &err);
+        return;
+    }
+    if (r->action == IIP_ACTION_NONE) {
+        rc = iip_obj_text(r, &pyr, &info, &res->body, &err);
+        if (rc == TS_EINVAL)
+            iip_error(res, 400, "3 2", err.msg);
+        else if (rc)
+            engine_fail(res, rc, &err);
+        else
+            ts_response_set_type(res, "application/vnd.netfpx");
+        return;
+    }
+    struct ts_plan plan;
+    if (r->action == IIP_ACTION_JTL)
+        rc = iip_tile_plan(&pyr, r->jtl_res, r->jtl_tile, &plan, &err);
+    else
+        rc = iip_cvt_plan(&pyr, r, iip_max_cvt(&app->cfg), &plan, &err);
+    if (!rc && app->cfg.max_area &&
+        (uint64_t)plan.out_w * plan.out_h > app->cfg.max_area)
+        rc = ts_fail(&err, TS_ETOOLARGE, "output %ux%u is over the area limit", plan.out_w,
+                     plan.out_h);
+    if (rc) {
+        engine_fail(res, rc, &err);
+        return;
+    }
+    struct ts_reader *reader = NULL;
+    rc = engine_open(app, src, &reader, &err);
+    if (rc) {
+        engine_fail(res, rc, &err);
+        return;
+    }
+    rc = iip_render(app, reader, &plan, r->qlt, res, &err);
+    if (rc == TS_ECODEC)
+        ts_reader_close(reader);
+    else
+        engine_release(app, src, reader);
+    if (rc)
+        engine_fail(res, rc, &err);
+}
+
+void iip_handle(struct ts_app *app, const char *query, const struct ts_request *req,
+                struct ts_response *res)
+{
+    struct ts_err err = {{0}};
+    struct iip_request *r = calloc(1, sizeof *r);
+    if (!r) {
+        ts_response_error(res, TS_ENOMEM, "out of memory");
+        return;
+    }
+    int rc = iip_parse(query, r, &err);
+    if (rc == TS_EINVAL && r->bad_command[0]) {
+        iip_error(res, 400, "2 2", r->bad_command);
+        goto out;
+    }
+    if (rc) {
+        engine_fail(res, rc, &err);
+        goto out;
+    }
+    if (!r->fif[0]) {
+        if (r->action != IIP_ACTION_NONE) {
+            iip_error(res, 400, "1 3", "no image given (FIF)");
+            goto out;
+        }
+        rc = iip_obj_text(r, NULL, NULL, &res->body, &err);
+        if (rc)
+            iip_error(res, 400, "1 3", err.msg);
+        else
+            ts_response_set_type(res, "application/vnd.netfpx");
+        goto out;
+    }
+    char path[IIP_MAX_PATH + 256];
+    snprintf(path, sizeof path, "%s%s", r->fif, app->cfg.fs_suffix);
+    struct source_file src;
+    rc = engine_resolve(app, path, &src, &err);
+    if (rc) {
+        engine_fail(res, rc, &err);
+        goto out;
+    }
+    char etag[40], what[8192];
+    snprintf(what, sizeof what, "iip %s", query);
+    engine_etag(app, &src, what, etag, sizeof etag);
+    if (engine_not_modified(app, req, res, etag, src.st.st_mtim.tv_sec))
+        goto out;
+    if (!engine_cache_lookup(app, &src, what, res)) {
+        answer(app, r, &src, res);
+        engine_cache_store(app, &src, what, res);
+    }
+    if (res->status == 200)
+        engine_cache_headers(app, res, etag, src.st.st_mtim.tv_sec);
+out:
+    free(r);
+}
+
+struct serve_ctx {
+    iip_build_fn build;
+    const void *ctx;
+};
+
+static void serve_answer(struct ts_app *app, const struct serve_ctx *sc,
+                         const struct source_file *src, struct ts_response *res)
+{
+    struct ts_err err = {{0}};
+    struct ts_image_info info;
+    struct iip_pyramid pyr;
+    struct ts_plan plan;
+    bool is_text = false;
+    int rc = engine_info(app, src, &info, &err);
+    if (!rc)
+        rc = iip_pyramid_build(&info, app->cfg.default_tile, &pyr, &err);
+    if (!rc)
+        rc = sc->build(&pyr, sc->ctx, &res->body, &is_text, &plan, &err);
+    if (rc) {
+        engine_fail(res, rc, &err);
+        return;
+    }
+    if (is_text) {
+        ts_response_set_type(res, "application/xml");
+        return;
+    }
+    struct ts_reader *reader = NULL;
+    rc = engine_open(app, src, &reader, &err);
+    if (rc) {
+        engine_fail(res, rc, &err);
+        return;
+    }
+    rc = engine_render(app, reader, &plan, res, &err);
+    if (rc == TS_ECODEC)
+        ts_reader_close(reader);
+    else
+        engine_release(app, src, reader);
+    if (rc)
+        engine_fail(res, rc, &err);
+}
+
+void iip_serve(struct ts_app *app, const char *identifier, const char *what, iip_build_fn build,
+               const void *ctx, const struct ts_request *req, struct ts_response *res)
+{
+    struct ts_err err = {{0}};
+    char path[IIP_MAX_PATH + 256];
+    snprintf(path, sizeof path, "%s%s", identifier, app->cfg.fs_suffix);
+    struct source_file src;
+    int rc = engine_resolve(app, path, &src, &err);
+    if (rc) {
+        engine_fail(res, rc, &err);
+        return;
+    }
+    char etag[40];
+    engine_etag(app, &src, what, etag, sizeof etag);
+    if (engine_not_modified(app, req, res, etag, src.st.st_mtim.tv_sec))
+        return;
+    if (!engine_cache_lookup(app, &src, what, res)) {
+        struct serve_ctx sc = {build, ctx};
+        serve_answer(app, &sc, &src, res);
+        engine_cache_store(app, &src, what, res);
+    }
+    if (res->status == 200)
+        engine_cache_headers(app, res, etag, src.st.st_mtim.tv_sec);
+}

@@ -1,0 +1,101 @@
+/* The IIP protocol as iipsrv speaks it: FIF, OBJ, JTL/JTLS, CVT with WID/HEI/RGN/QLT/ROT. */
+#ifndef TESSERA_IIP_H
+#define TESSERA_IIP_H
+
+#include "image/reader.h"
+#include "protocol/iiif_plan.h"
+#include "server/app.h"
+#include "server/response.h"
+#include "util/buf.h"
+#include "util/status.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define IIP_MAX_RES 40
+#define IIP_MAX_OBJ 32
+#define IIP_MAX_PATH 1024
+
+/* iipsrv's resolution ladder for one image. Index 0 is the smallest resolution and nres-1 the
+ * full one (IIP numbering). Stored pyramid levels are used as they are; below them the ladder
+ * goes on by halving (floor, like iipsrv and vips) until the image fits in one tile, so IIP,
+ * DeepZoom and Zoomify number tiles the same way whatever the source's own pyramid. */
+struct iip_pyramid {
+    uint32_t width, height; /* full resolution */
+    uint32_t tile_w, tile_h;
+    uint32_t nres;
+    uint32_t res_w[IIP_MAX_RES], res_h[IIP_MAX_RES];
+};
+
+int iip_pyramid_build(const struct ts_image_info *info, uint32_t default_tile,
+                      struct iip_pyramid *out, struct ts_err *err);
+
+/* A plan for the rectangle (x, y, w, h) of a resolution of size lw x lh: the region in
+ * full-resolution pixels and an output of exactly w x h, JPEG. Pure. */
+void iip_plan_level_rect(const struct iip_pyramid *p, uint32_t lw, uint32_t lh, uint32_t x,
+                         uint32_t y, uint32_t w, uint32_t h, struct ts_plan *out);
+
+/* Tile number tile (row-major, edge tiles cut to the image) of resolution res: TS_ENOTFOUND
+ * for a resolution or tile that does not exist, as iipsrv answers. */
+int iip_tile_plan(const struct iip_pyramid *p, uint32_t res, uint32_t tile, struct ts_plan *out,
+                  struct ts_err *err);
+
+enum iip_action { IIP_ACTION_NONE, IIP_ACTION_JTL, IIP_ACTION_CVT };
+
+struct iip_request {
+    char fif[IIP_MAX_PATH]; /* percent-decoded image path; "" when absent */
+    char objs[IIP_MAX_OBJ][40];
+    unsigned nobj;
+    enum iip_action action;
+    uint32_t jtl_res, jtl_tile;
+    enum ts_format cvt_format;
+    uint32_t wid, hei; /* 0 = not given */
+    bool has_rgn;
+    float rgn[4]; /* x, y, w, h as fractions, clamped like iipsrv */
+    int qlt;      /* -1 = server default */
+    int rot;      /* 0, 90, 180 or 270 */
+    bool flip;    /* ROT=!n: mirror first */
+    char bad_command[40]; /* set when parsing failed on an unknown command */
+};
+
+/* Parses the raw query string ("FIF=a.tif&WID=300&CVT=jpeg"); commands are case-insensitive.
+ * TS_EINVAL for an unknown command (named in bad_command) or malformed arguments. */
+int iip_parse(const char *query, struct iip_request *out, struct ts_err *err);
+
+/* The OBJ answer text iipsrv sends for the requested objects, byte for byte ("IIP:1.0\r\n..."),
+ * appended to out. TS_EINVAL for an unknown object (its name in err). */
+int iip_obj_text(const struct iip_request *r, const struct iip_pyramid *p,
+                 const struct ts_image_info *info, struct ts_buf *out, struct ts_err *err);
+
+/* CVT: the output size and region iipsrv's View/CVT logic gives for WID/HEI/RGN (max_size is
+ * MAX_CVT, 0 = none). */
+int iip_cvt_plan(const struct iip_pyramid *p, const struct iip_request *r, uint32_t max_size,
+                 struct ts_plan *out, struct ts_err *err);
+
+/* iipsrv's MAX_CVT default, and the limit in force (0 = none) for a configuration. */
+#define IIP_DEFAULT_MAX_CVT 5000
+uint32_t iip_max_cvt(const struct ts_config *cfg);
+
+/* Percent-decodes src[0..len) into out ('+' stays '+', as iipsrv does). */
+int iip_decode(const char *src, size_t len, char *out, size_t size, struct ts_err *err);
+
+/* Renders the plan with an optional JPEG quality override (quality < 0: the server's). */
+int iip_render(struct ts_app *app, struct ts_reader *reader, const struct ts_plan *plan,
+               int quality, struct ts_response *res, struct ts_err *err);
+
+/* What a DeepZoom or Zoomify request asks of an image: fills either text (an XML descriptor,
+ * *is_text set) or a tile plan. */
+typedef int (*iip_build_fn)(const struct iip_pyramid *p, const void *ctx, struct ts_buf *text,
+                            bool *is_text, struct ts_plan *plan, struct ts_err *err);
+
+/* The path DeepZoom and Zoomify share: identifier (+ FILESYSTEM_SUFFIX) -> file, validators,
+ * response cache, then build() and either the XML text or the rendered tile. what names the
+ * request in cache keys. */
+void iip_serve(struct ts_app *app, const char *identifier, const char *what, iip_build_fn build,
+               const void *ctx, const struct ts_request *req, struct ts_response *res);
+
+/* Answers one IIP request (the whole raw query string). */
+void iip_handle(struct ts_app *app, const char *query, const struct ts_request *req,
+                struct ts_response *res);
+
+#endif

@@ -1,0 +1,208 @@
+/* Native tile passthrough: stored JPEG tile bytes out, no decode or encode (edge tiles cut losslessly). */
+#include "render/passthrough.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <turbojpeg.h>
+
+/* One stored tile, and the part of it that is image rather than padding. */
+struct pt_tile {
+    uint32_t level, col, row;
+    uint32_t w, h;
+};
+
+int passthrough_rule_parse(const char *text, struct passthrough_rule *rule, struct ts_err *err)
+{
+    rule->max_bytes = 0;
+    if (!text || !*text || !strcmp(text, "always")) {
+        rule->mode = PASSTHROUGH_ALWAYS;
+        return TS_OK;
+    }
+    if (!strcmp(text, "ycbcr")) {
+        rule->mode = PASSTHROUGH_YCBCR;
+        return TS_OK;
+    }
+    if (!strcmp(text, "never")) {
+        rule->mode = PASSTHROUGH_NEVER;
+        return TS_OK;
+    }
+    if (text[0] >= '0' && text[0] <= '9') {
+        char *end;
+        errno = 0;
+        unsigned long long kb = strtoull(text, &end, 10);
+        size_t bytes;
+        if (!errno && *end == '\0' && kb <= SIZE_MAX && ts_mul_size((size_t)kb, 1024, &bytes)) {
+            rule->mode = PASSTHROUGH_MAX_BYTES;
+            rule->max_bytes = bytes;
+            return TS_OK;
+        }
+    }
+    return ts_fail(err, TS_EINVAL, "passthrough wants always, ycbcr, never or a size in KB, got '%s'",
+                   text);
+}
+
+/* The power of two a viewer uses for this level (the one info.json advertises), or 0 when the
+ * level is not a plain halving of the full size, rounded either way. */
+static uint32_t pt_factor(uint32_t full, uint32_t lvl)
+{
+    uint64_t f = 1;
+    while (f < (1u << 30) && (double)f * lvl * 1.41421356 < (double)full)
+        f *= 2;
+    uint64_t scaled = f * lvl;
+    uint64_t d = scaled > full ? scaled - full : full - scaled;
+    return d < f ? (uint32_t)f : 0;
+}
+
+/* Does [start, start+len) of a full-resolution axis, shown as `out` pixels, equal exactly one
+ * tile of this level's grid (the image part of it at the right or bottom edge)? */
+static bool pt_axis(uint32_t full, uint32_t lvl, uint32_t tile, uint32_t start, uint32_t len,
+                    uint32_t out, uint32_t *idx, uint32_t *visible)
+{
+    uint32_t f = pt_factor(full, lvl);
+    if (f == 0 || tile == 0)
+        return false;
+    uint64_t step = (uint64_t)tile * f;
+    if (start % step != 0)
+        return false;
+    uint64_t i = start / step;
+    if (i * tile >= lvl)
+        return false;
+    uint64_t want_len = full - start < step ? full - start : step;
+    uint64_t vis = lvl - i * tile < tile ? lvl - i * tile : tile;
+    if (len != want_len || out != vis)
+        return false;
+    *idx = (uint32_t)i;
+    *visible = (uint32_t)vis;
+    return true;
+}
+
+static bool pt_match(const struct ts_image_info *info, const struct ts_plan *plan,
+                     struct pt_tile *t)
+{
+    if (info->nlevels < 1 || info->nlevels > TS_MAX_LEVELS || plan->img_w != info->width ||
+        plan->img_h != info->height)
+        return false;
+    for (uint32_t i = 0; i < info->nlevels; i++) {
+        const struct ts_level *lv = &info->levels[i];
+        if (lv->tile_w == 0 || lv->tile_h == 0 || lv->width == 0 || lv->height == 0)
+            continue;
+        if (pt_axis(info->width, lv->width, lv->tile_w, plan->rx, plan->rw, plan->out_w, &t->col,
+                    &t->w) &&
+            pt_axis(info->height, lv->height, lv->tile_h, plan->ry, plan->rh, plan->out_h,
+                    &t->row, &t->h)) {
+            t->level = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool pt_plan_is_plain(const struct ts_plan *plan)
+{
+    return plan->format == TS_FORMAT_JPG && !plan->mirror &&
+           (plan->rotation == 0.0 || plan->rotation == 360.0) &&
+           (plan->quality == TS_QUALITY_DEFAULT || plan->quality == TS_QUALITY_COLOR);
+}
+
+/* True when the stream carries an Adobe APP14 marker saying "no colour transform": RGB data. */
+static bool pt_is_rgb(const uint8_t *d, size_t n)
+{
+    size_t i = 2;
+    while (i + 4 <= n && d[i] == 0xFF) {
+        uint8_t m = d[i + 1];
+        if (m == 0xFF) { /* fill byte */
+            i++;
+            continue;
+        }
+        if (m == 0xDA || m == 0xD9)
+            break;
+        size_t len = ((size_t)d[i + 2] << 8) | d[i + 3];
+        if (len < 2 || i + 2 + len > n)
+            break;
+        if (m == 0xEE && len >= 14 && !memcmp(d + i + 4, "Adobe", 5))
+            return d[i + 15] == 0;
+        i += 2 + len;
+    }
+    return false;
+}
+
+/* Lossless crop from the tile origin: whole MCUs are copied, and the image size written in the
+ * header hides the padding, so the right and bottom edges need not fall on an MCU boundary. */
+static int pt_crop(const uint8_t *jpeg, size_t len, uint32_t w, uint32_t h, struct ts_buf *out,
+                   struct ts_err *err)
+{
+    tjhandle tj = tjInitTransform();
+    tjtransform xf;
+    unsigned char *dst = NULL;
+    unsigned long dlen = 0;
+    int jw = 0, jh = 0, sub = 0, cs = 0, rc = TS_OK;
+
+    if (!tj)
+        return ts_fail(err, TS_ENOMEM, "passthrough: cannot start the JPEG transformer");
+    if (tjDecompressHeader3(tj, jpeg, (unsigned long)len, &jw, &jh, &sub, &cs) != 0) {
+        rc = ts_fail(err, TS_ECODEC, "passthrough: stored tile header: %s", tjGetErrorStr2(tj));
+        goto done;
+    }
+    if ((uint32_t)jw < w || (uint32_t)jh < h) {
+        rc = ts_fail(err, TS_ECODEC, "passthrough: stored tile is %dx%d, need %ux%u", jw, jh, w, h);
+        goto done;
+    }
+    memset(&xf, 0, sizeof xf);
+    xf.r.w = (int)w;
+    xf.r.h = (int)h;
+    xf.op = TJXOP_NONE;
+    xf.options = TJXOPT_CROP;
+    if (tjTransform(tj, jpeg, (unsigned long)len, 1, &dst, &dlen, &xf, 0) != 0) {
+        rc = ts_fail(err, TS_ECODEC, "passthrough: cannot crop tile: %s", tjGetErrorStr2(tj));
+        goto done;
+    }
+    if (ts_buf_append(out, dst, dlen) != TS_OK)
+        rc = ts_fail(err, TS_ENOMEM, "passthrough: out of memory for a cropped tile");
+done:
+    tjFree(dst);
+    tjDestroy(tj);
+    return rc;
+}
+
+int passthrough_try(struct ts_reader *reader, const struct ts_plan *plan,
+                    const struct passthrough_rule *rule, struct ts_buf *out, struct ts_err *err)
+{
+    static const struct passthrough_rule always = {PASSTHROUGH_ALWAYS, 0};
+    struct pt_tile t;
+    uint32_t cw = 0, ch = 0;
+    int rc;
+
+    if (!rule)
+        rule = &always;
+    if (!reader || !plan || !out || rule->mode == PASSTHROUGH_NEVER || !reader->ops ||
+        !reader->ops->raw_tile || !pt_plan_is_plain(plan) || !pt_match(&reader->info, plan, &t))
+        return TS_DECLINED;
+    size_t mark = out->len;
+    rc = reader->ops->raw_tile(reader, t.level, t.col, t.row, out, &cw, &ch, err);
+    if (rc != TS_OK) {
+        out->len = mark;
+        return rc;
+    }
+    if (rule->mode == PASSTHROUGH_YCBCR && pt_is_rgb(out->data + mark, out->len - mark)) {
+        out->len = mark;
+        return TS_DECLINED;
+    }
+    if (cw != t.w || ch != t.h) {
+        struct ts_buf cut = {0};
+        rc = pt_crop(out->data + mark, out->len - mark, t.w, t.h, &cut, err);
+        out->len = mark;
+        if (rc == TS_OK && ts_buf_append(out, cut.data, cut.len) != TS_OK)
+            rc = ts_fail(err, TS_ENOMEM, "passthrough: out of memory for a cropped tile");
+        ts_buf_free(&cut);
+        if (rc != TS_OK) {
+            out->len = mark;
+            return rc;
+        }
+    }
+    if (rule->mode == PASSTHROUGH_MAX_BYTES && out->len - mark > rule->max_bytes) {
+        out->len = mark;
+        return TS_DECLINED;
+    }
+    return TS_OK;
+}

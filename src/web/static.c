@@ -1,0 +1,180 @@
+/* Static assets of the web front: pages and the npm packages, confined to the web directory. */
+#include "server/engine.h"
+#include "server/httpdate.h"
+#include "web/web.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Bigger files are not assets of ours (the largest, Mirador's source map, is about 10 MB). */
+#define WEB_MAX_STATIC (64u << 20)
+
+/* URL prefix -> folder below web_dir: only these parts of the build tree are ever served. */
+static const struct {
+    const char *prefix;
+    const char *dir;
+} mounts[] = {
+    {"openseadragon/", "node_modules/openseadragon/build/openseadragon"},
+    {"mirador/", "node_modules/mirador/dist"},
+    {"", "pages"},
+};
+
+static int check_rel(const char *rel, struct ts_err *err)
+{
+    if (!*rel)
+        return ts_fail(err, TS_ENOTFOUND, "no file named");
+    if (rel[0] == '/')
+        return ts_fail(err, TS_EFORBIDDEN, "absolute static paths are not allowed");
+    for (const char *p = rel; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '\\')
+            return ts_fail(err, TS_EFORBIDDEN, "static path contains a forbidden character");
+    for (const char *seg = rel; *seg;) {
+        size_t len = strcspn(seg, "/");
+        if (len == 0)
+            return ts_fail(err, TS_EFORBIDDEN, "static path has an empty segment");
+        if (seg[0] == '.')
+            return ts_fail(err, TS_EFORBIDDEN,
+                           "static path may not contain '.', '..' or hidden "
+                           "segments");
+        seg += len;
+        if (*seg == '/')
+            seg++;
+    }
+    return TS_OK;
+}
+
+int web_static_path(const char *web_dir, const char *rel, char *out, size_t size,
+                    struct ts_err *err)
+{
+    int rc = check_rel(rel, err);
+    if (rc)
+        return rc;
+    size_t m = 0;
+    while (strncmp(rel, mounts[m].prefix, strlen(mounts[m].prefix)) != 0)
+        m++; /* the last mount's empty prefix always matches */
+    const char *rest = rel + strlen(mounts[m].prefix);
+    if (!*rest)
+        return ts_fail(err, TS_ENOTFOUND, "no file named");
+    char base[PATH_MAX], real_base[PATH_MAX], candidate[PATH_MAX], real[PATH_MAX];
+    int n = snprintf(base, sizeof base, "%s/%s", web_dir, mounts[m].dir);
+    if (n < 0 || (size_t)n >= sizeof base || !realpath(base, real_base))
+        return ts_fail(err, TS_ENOTFOUND, "web assets are not installed in %s", web_dir);
+    n = snprintf(candidate, sizeof candidate, "%s/%s", real_base, rest);
+    if (n < 0 || (size_t)n >= sizeof candidate)
+        return ts_fail(err, TS_EINVAL, "static path too long");
+    if (!realpath(candidate, real))
+        return ts_fail(err, TS_ENOTFOUND, "no static file '%s'", rel);
+    size_t bl = strlen(real_base);
+    if (strncmp(real, real_base, bl) != 0 || real[bl] != '/')
+        return ts_fail(err, TS_EFORBIDDEN, "static path resolves outside the web directory");
+    struct stat st;
+    if (stat(real, &st) != 0 || !S_ISREG(st.st_mode))
+        return ts_fail(err, TS_ENOTFOUND, "no static file '%s'", rel);
+    if (strlen(real) >= size)
+        return ts_fail(err, TS_EINVAL, "static path too long");
+    memcpy(out, real, strlen(real) + 1);
+    return TS_OK;
+}
+
+const char *web_content_type(const char *name)
+{
+    static const struct {
+        const char *ext;
+        const char *type;
+    } types[] = {
+        {".html", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".json", "application/json"},
+        {".map", "application/json"},
+        {".png", "image/png"},
+        {".svg", "image/svg+xml"},
+        {".ico", "image/x-icon"},
+        {".jpg", "image/jpeg"},
+        {".gif", "image/gif"},
+        {".woff2", "font/woff2"},
+        {".txt", "text/plain; charset=utf-8"},
+    };
+    const char *dot = strrchr(name, '.');
+    if (dot && !strchr(dot, '/'))
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+            if (!strcasecmp(dot, types[i].ext))
+                return types[i].type;
+    return "application/octet-stream";
+}
+
+static int read_file(const char *path, const struct stat *st, struct ts_buf *body,
+                     struct ts_err *err)
+{
+    if ((uint64_t)st->st_size > WEB_MAX_STATIC)
+        return ts_fail(err, TS_ETOOLARGE, "static file too large");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ts_fail(err, TS_EIO, "cannot open static file: %s", strerror(errno));
+    size_t want = (size_t)st->st_size;
+    int rc = ts_buf_reserve(body, want);
+    size_t got = 0;
+    while (rc == TS_OK && got < want) {
+        ssize_t n = read(fd, body->data + body->len + got, want - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = ts_fail(err, TS_EIO, "short read on static file");
+            break;
+        }
+        got += (size_t)n;
+    }
+    close(fd);
+    if (rc == TS_ENOMEM)
+        return ts_fail(err, TS_ENOMEM, "out of memory");
+    if (rc == TS_OK)
+        body->len += got;
+    return rc;
+}
+
+/* Pages and their libraries change with every upgrade of Tessera, not with the images, so
+ * browsers revalidate them each time (a cheap 304) instead of keeping a stale viewer for a day. */
+static void validators(struct ts_response *res, const char *etag, time_t mtime)
+{
+    char date[64];
+    ts_http_date(mtime, date, sizeof date);
+    ts_response_add_header(res, "ETag", "%s", etag);
+    ts_response_add_header(res, "Last-Modified", "%s", date);
+    ts_response_add_header(res, "Cache-Control", "no-cache");
+}
+
+int web_send_file(struct ts_app *app, const struct ts_request *req, struct ts_response *res,
+                  const char *path, const char *content_type)
+{
+    struct ts_err err = {{0}};
+    struct source_file f;
+    if (stat(path, &f.st) != 0 || !S_ISREG(f.st.st_mode)) {
+        ts_response_error(res, 404, "static file is missing");
+        return TS_ENOTFOUND;
+    }
+    snprintf(f.path, sizeof f.path, "%s", path);
+    char etag[40];
+    engine_etag(app, &f, "web static", etag, sizeof etag);
+    if (ts_not_modified(req, etag, f.st.st_mtim.tv_sec)) {
+        res->status = 304;
+        res->body.len = 0;
+        validators(res, etag, f.st.st_mtim.tv_sec);
+        return TS_OK;
+    }
+    int rc = read_file(path, &f.st, &res->body, &err);
+    if (rc) {
+        engine_fail(res, rc, &err);
+        return rc;
+    }
+    ts_response_set_type(res, content_type ? content_type : web_content_type(path));
+    validators(res, etag, f.st.st_mtim.tv_sec);
+    return TS_OK;
+}

@@ -1,0 +1,88 @@
+# Shared helpers for the compat tests: free ports, bounded waits, nginx config, cleanup.
+# Sourced by the test scripts; every server started is recorded and stopped on exit.
+
+PIDS=""
+
+skip() {
+    echo "SKIP: $*"
+    exit 77
+}
+
+fail() {
+    echo "FAIL: $*"
+    exit 1
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Waits (at most ~10 s) until a URL answers at all.
+wait_http() {
+    i=0
+    while [ $i -lt 100 ]; do
+        curl -s -o /dev/null --max-time 1 "$1" && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+
+started() {
+    PIDS="$PIDS $1"
+}
+
+# SIGTERM, then up to 5 s grace, then SIGKILL: never leaves a server behind.
+stop_all() {
+    for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
+    for p in $PIDS; do
+        i=0
+        while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+        kill -KILL "$p" 2>/dev/null
+    done
+    PIDS=""
+}
+
+# nginx_conf FILE WORKDIR PORT UPSTREAM: a loopback nginx passing everything to FastCGI.
+nginx_conf() {
+    user=""
+    [ "$(id -u)" = 0 ] && user="user root;"
+    mkdir -p "$2/nginx-tmp"
+    cat > "$1" <<CONF
+$user
+daemon off;
+worker_processes 1;
+pid $2/nginx.pid;
+error_log $2/nginx-error.log;
+events { worker_connections 64; }
+http {
+    access_log $2/nginx-access.log;
+    client_body_temp_path $2/nginx-tmp/body;
+    fastcgi_temp_path $2/nginx-tmp/fastcgi;
+    proxy_temp_path $2/nginx-tmp/proxy;
+    uwsgi_temp_path $2/nginx-tmp/uwsgi;
+    scgi_temp_path $2/nginx-tmp/scgi;
+    server {
+        listen 127.0.0.1:$3;
+        location / {
+            fastcgi_pass $4;
+            # Before the include: the first of two equal params wins in libfcgi.
+            # \$request_uri keeps %2F; \$http_host keeps the port for ids.
+            fastcgi_param REQUEST_URI \$request_uri;
+            fastcgi_param HTTP_HOST \$http_host;
+            include /etc/nginx/fastcgi_params;
+        }
+    }
+}
+CONF
+}
+
+# Mean absolute difference of two images of the same size (vips is the test oracle).
+mean_diff() {
+    vips subtract "$1" "$2" "$3/d.v" >/dev/null && vips abs "$3/d.v" "$3/a.v" >/dev/null &&
+        vips avg "$3/a.v"
+}
+
+dims() {
+    echo "$(vipsheader -f width "$1")x$(vipsheader -f height "$1")"
+}

@@ -1,0 +1,152 @@
+/* Configuration: defaults, flags, the INI file, flags overriding the file, and clear refusals. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "testutil.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int parse(struct ts_config *cfg, struct ts_err *err, int argc, const char **argv)
+{
+    ts_config_defaults(cfg);
+    memset(err, 0, sizeof *err);
+    return ts_config_parse_args(cfg, argc, (char **)argv, err);
+}
+
+static const char *write_file(const char *name, const char *text)
+{
+    static char path[512];
+    assert_int_equal(tu_mkdirs(TESSERA_TEST_WORK), 0);
+    snprintf(path, sizeof path, "%s/%s", TESSERA_TEST_WORK, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static void test_defaults_serve_loopback_8080_with_limits(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    struct ts_err err;
+    const char *argv[] = {"tessera"};
+    assert_int_equal(parse(&cfg, &err, 1, argv), TS_OK);
+    assert_string_equal(cfg.listen_host, "127.0.0.1");
+    assert_int_equal(cfg.listen_port, 8080);
+    assert_int_equal(cfg.default_version, 3);
+    assert_int_equal(cfg.jpeg_quality, 85);
+    assert_true(cfg.max_area > 0);
+    assert_true(cfg.response_cache_mb > 0);
+}
+
+static void test_flags_set_every_kind_of_value(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    struct ts_err err;
+    const char *argv[] = {"tessera",          "--root",        "/srv/img", "--listen",
+                          "0.0.0.0:9090",     "--jpeg-quality=70",         "--max-width",
+                          "4000",             "--max-area",    "123456789012", "--trust-proxy",
+                          "--base-url",       "https://img.example.org/",  "--response-cache",
+                          "0"};
+    assert_int_equal(parse(&cfg, &err, sizeof argv / sizeof argv[0], argv), TS_OK);
+    assert_string_equal(cfg.root, "/srv/img");
+    assert_string_equal(cfg.listen_host, "0.0.0.0");
+    assert_int_equal(cfg.listen_port, 9090);
+    assert_int_equal(cfg.jpeg_quality, 70);
+    assert_int_equal(cfg.max_width, 4000);
+    assert_true(cfg.max_area == 123456789012ull);
+    assert_true(cfg.trust_proxy);
+    assert_string_equal(cfg.base_url, "https://img.example.org/");
+    assert_int_equal(cfg.response_cache_mb, 0);
+}
+
+static void test_ipv6_listen_address_in_brackets(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    struct ts_err err;
+    const char *argv[] = {"tessera", "--listen", "[::1]:0"};
+    assert_int_equal(parse(&cfg, &err, 3, argv), TS_OK);
+    assert_string_equal(cfg.listen_host, "::1");
+    assert_int_equal(cfg.listen_port, 0);
+}
+
+static void test_ini_file_is_read_and_flags_win(void **state)
+{
+    (void)state;
+    const char *path = write_file("tessera.ini", "; comment\n[server]\nroot = /data/images\n"
+                                                 "jpeg-quality = 60\nlisten = 127.0.0.1:7000\n"
+                                                 "[limits]\nmax-width = 3000\ntrust-proxy = yes\n");
+    struct ts_config cfg;
+    struct ts_err err;
+    const char *argv[] = {"tessera", "--jpeg-quality", "95", "--config", path};
+    assert_int_equal(parse(&cfg, &err, 5, argv), TS_OK);
+    assert_string_equal(cfg.root, "/data/images");
+    assert_int_equal(cfg.listen_port, 7000);
+    assert_int_equal(cfg.max_width, 3000);
+    assert_true(cfg.trust_proxy);
+    assert_int_equal(cfg.jpeg_quality, 95); /* the flag, though it came before --config */
+}
+
+static void test_bad_values_are_refused_with_a_reason(void **state)
+{
+    (void)state;
+    static const char *bad[][3] = {
+        {"tessera", "--jpeg-quality", "0"},   {"tessera", "--jpeg-quality", "101"},
+        {"tessera", "--jpeg-quality", "9x"},  {"tessera", "--max-width", "-5"},
+        {"tessera", "--listen", "localhost"}, {"tessera", "--listen", "h:99999"},
+        {"tessera", "--no-such-flag", "1"},   {"tessera", "--trust-proxy=maybe", ""},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct ts_config cfg;
+        struct ts_err err;
+        int argc = bad[i][2][0] ? 3 : 2;
+        assert_int_equal(parse(&cfg, &err, argc, bad[i]), TS_EINVAL);
+        assert_true(strlen(err.msg) > 0);
+    }
+}
+
+static void test_ini_errors_name_the_line(void **state)
+{
+    (void)state;
+    const char *path = write_file("bad.ini", "root = /x\nunknown-key = 1\n");
+    struct ts_config cfg;
+    struct ts_err err;
+    const char *argv[] = {"tessera", "--config", path};
+    assert_int_equal(parse(&cfg, &err, 3, argv), TS_EINVAL);
+    assert_non_null(strstr(err.msg, ":2:"));
+    assert_non_null(strstr(err.msg, "unknown-key"));
+    const char *missing[] = {"tessera", "--config", "/nonexistent/tessera.ini"};
+    assert_int_equal(parse(&cfg, &err, 3, missing), TS_EINVAL);
+}
+
+static void test_missing_value_is_refused(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    struct ts_err err;
+    const char *argv[] = {"tessera", "--root"};
+    assert_int_equal(parse(&cfg, &err, 2, argv), TS_EINVAL);
+    assert_non_null(strstr(err.msg, "root"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_serve_loopback_8080_with_limits),
+        cmocka_unit_test(test_flags_set_every_kind_of_value),
+        cmocka_unit_test(test_ipv6_listen_address_in_brackets),
+        cmocka_unit_test(test_ini_file_is_read_and_flags_win),
+        cmocka_unit_test(test_bad_values_are_refused_with_a_reason),
+        cmocka_unit_test(test_ini_errors_name_the_line),
+        cmocka_unit_test(test_missing_value_is_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,216 @@
+/* IIP: resolution ladder, command parsing, OBJ text and CVT sizes as iipsrv 1.1 gives them. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "protocol/iip.h"
+
+#include <string.h>
+
+/* A vips-style pyramid: 1000x700 and 1411x1411 stored as halvings, 256-pixel tiles. */
+static struct ts_image_info pyramid_info(uint32_t w, uint32_t h, uint32_t levels)
+{
+    struct ts_image_info info;
+    memset(&info, 0, sizeof info);
+    info.width = w;
+    info.height = h;
+    info.channels = 3;
+    info.bits_per_sample = 8;
+    info.nlevels = levels;
+    for (uint32_t i = 0; i < levels; i++) {
+        info.levels[i].width = w >> i;
+        info.levels[i].height = h >> i;
+        info.levels[i].tile_w = 256;
+        info.levels[i].tile_h = 256;
+    }
+    return info;
+}
+
+static void test_pyramid_uses_stored_levels_smallest_first(void **state)
+{
+    (void)state;
+    struct ts_image_info info = pyramid_info(1000, 700, 3);
+    struct iip_pyramid p;
+    assert_int_equal(iip_pyramid_build(&info, 512, &p, NULL), TS_OK);
+    assert_int_equal(p.nres, 3);
+    assert_int_equal(p.res_w[0], 250);
+    assert_int_equal(p.res_h[0], 175);
+    assert_int_equal(p.res_w[2], 1000);
+    assert_int_equal(p.tile_w, 256);
+}
+
+static void test_pyramid_halves_an_untiled_image_until_one_tile_holds_it(void **state)
+{
+    (void)state;
+    struct ts_image_info info = pyramid_info(3000, 1000, 1);
+    info.levels[0].tile_w = info.levels[0].tile_h = 0;
+    struct iip_pyramid p;
+    assert_int_equal(iip_pyramid_build(&info, 512, &p, NULL), TS_OK);
+    /* 3000 -> 1500 -> 750 -> 375: four resolutions, default tile 512. */
+    assert_int_equal(p.nres, 4);
+    assert_int_equal(p.res_w[0], 375);
+    assert_int_equal(p.res_h[0], 125);
+    assert_int_equal(p.tile_w, 512);
+}
+
+static void test_jtl_edge_tile_is_cut_to_the_image(void **state)
+{
+    (void)state;
+    struct ts_image_info info = pyramid_info(1000, 700, 3);
+    struct iip_pyramid p;
+    iip_pyramid_build(&info, 512, &p, NULL);
+    struct ts_plan plan;
+    /* Resolution 1 is 500x350: 2x2 tiles, tile 3 is the bottom-right 244x94. */
+    assert_int_equal(iip_tile_plan(&p, 1, 3, &plan, NULL), TS_OK);
+    assert_int_equal(plan.out_w, 244);
+    assert_int_equal(plan.out_h, 94);
+    assert_int_equal(plan.rx, 512);
+    assert_int_equal(plan.ry, 512);
+    assert_int_equal(plan.rw, 488);
+    assert_int_equal(plan.rh, 188);
+    assert_int_equal(iip_tile_plan(&p, 1, 4, &plan, NULL), TS_ENOTFOUND);
+    assert_int_equal(iip_tile_plan(&p, 3, 0, &plan, NULL), TS_ENOTFOUND);
+}
+
+static void test_parse_collects_commands_case_insensitively(void **state)
+{
+    (void)state;
+    struct iip_request r;
+    assert_int_equal(iip_parse("fif=a%2Fb.tif&OBJ=IIP,1.0&Obj=Max-size&WID=300&Rgn=0.5,0.5,1,1"
+                               "&QLT=120&ROT=!90&CVT=PNG",
+                               &r, NULL),
+                     TS_OK);
+    assert_string_equal(r.fif, "a/b.tif");
+    assert_int_equal(r.nobj, 2);
+    assert_string_equal(r.objs[1], "max-size");
+    assert_int_equal(r.wid, 300);
+    assert_true(r.has_rgn);
+    assert_true(r.rgn[2] > 0.49f && r.rgn[2] < 0.51f); /* cut at the image edge */
+    assert_int_equal(r.qlt, 100);
+    assert_int_equal(r.rot, 90);
+    assert_true(r.flip);
+    assert_int_equal(r.action, IIP_ACTION_CVT);
+    assert_int_equal(r.cvt_format, TS_FORMAT_PNG);
+}
+
+static void test_parse_names_an_unknown_command(void **state)
+{
+    (void)state;
+    struct iip_request r;
+    assert_int_equal(iip_parse("FIF=a.tif&FOO=1", &r, NULL), TS_EINVAL);
+    assert_string_equal(r.bad_command, "FOO");
+    assert_int_equal(iip_parse("FIF=a.tif&JTL=2", &r, NULL), TS_EINVAL);
+    assert_int_equal(iip_parse("FIF=a.tif&JTL=2,7", &r, NULL), TS_OK);
+    assert_int_equal(r.jtl_res, 2);
+    assert_int_equal(r.jtl_tile, 7);
+}
+
+static void test_obj_text_matches_iipsrv_byte_for_byte(void **state)
+{
+    (void)state;
+    struct ts_image_info info = pyramid_info(1000, 700, 3);
+    struct iip_pyramid p;
+    iip_pyramid_build(&info, 512, &p, NULL);
+    struct iip_request r;
+    iip_parse("FIF=x&obj=IIP,1.0&obj=Max-size&obj=Tile-size&obj=Resolution-number"
+              "&obj=Vertical-views&obj=Horizontal-views&obj=bits-per-channel"
+              "&obj=min-max-sample-values&obj=colorspace&obj=resolutions",
+              &r, NULL);
+    struct ts_buf out = {0};
+    assert_int_equal(iip_obj_text(&r, &p, &info, &out, NULL), TS_OK);
+    ts_buf_append(&out, "", 1);
+    assert_string_equal((const char *)out.data,
+                        "IIP:1.0\r\nMax-size:1000 700\r\nTile-size:256 256\r\n"
+                        "Resolution-number:3\r\nVertical-views:90\r\nHorizontal-views:0\r\n"
+                        "Bits-per-channel:8\r\n"
+                        "Min-Max-sample-values: 0  255  0  255  0  255\r\n"
+                        "Colorspace,0-2,0:0 0 3 3 0 1 2\r\n"
+                        "Resolutions:250 175,500 350,1000 700\r\n");
+    ts_buf_free(&out);
+}
+
+static void test_obj_without_protocol_starts_with_an_empty_line(void **state)
+{
+    (void)state;
+    struct ts_image_info info = pyramid_info(64, 64, 1);
+    info.channels = 1;
+    struct iip_pyramid p;
+    iip_pyramid_build(&info, 256, &p, NULL);
+    struct iip_request r;
+    iip_parse("FIF=x&obj=colorspace&obj=iip-server", &r, NULL);
+    struct ts_buf out = {0};
+    assert_int_equal(iip_obj_text(&r, &p, &info, &out, NULL), TS_OK);
+    ts_buf_append(&out, "", 1);
+    assert_string_equal((const char *)out.data,
+                        "\r\nColorspace,0-0,0:0 0 1 1 0\r\nIIP-server:3.65\r\n");
+    iip_parse("FIF=x&obj=nonsense", &r, NULL);
+    assert_int_equal(iip_obj_text(&r, &p, &info, &out, NULL), TS_EINVAL);
+    ts_buf_free(&out);
+}
+
+/* Expected sizes were measured on Debian's iipsrv 1.1 with the same pyramids. */
+static void check_cvt(uint32_t w, uint32_t h, uint32_t levels, const char *query, uint32_t ew,
+                      uint32_t eh)
+{
+    struct ts_image_info info = pyramid_info(w, h, levels);
+    struct iip_pyramid p;
+    iip_pyramid_build(&info, 512, &p, NULL);
+    struct iip_request r;
+    assert_int_equal(iip_parse(query, &r, NULL), TS_OK);
+    struct ts_plan plan;
+    assert_int_equal(iip_cvt_plan(&p, &r, 5000, &plan, NULL), TS_OK);
+    if (plan.out_w != ew || plan.out_h != eh)
+        fail_msg("%s: got %ux%u, iipsrv gives %ux%u", query, plan.out_w, plan.out_h, ew, eh);
+}
+
+static void test_cvt_sizes_match_iipsrv(void **state)
+{
+    (void)state;
+    check_cvt(1000, 700, 3, "FIF=x&CVT=jpeg", 1000, 700);
+    check_cvt(1000, 700, 3, "FIF=x&HEI=200&CVT=jpeg", 286, 200);
+    check_cvt(1000, 700, 3, "FIF=x&WID=300&HEI=300&CVT=jpeg", 300, 210);
+    check_cvt(1000, 700, 3, "FIF=x&RGN=0.1,0.2,0.3,0.4&CVT=jpeg", 750, 700);
+    check_cvt(1000, 700, 3, "FIF=x&RGN=0.2,0.1,0.6,0.05&WID=400&CVT=jpeg", 394, 23);
+    check_cvt(1000, 700, 3, "FIF=x&RGN=0,0,1,0.3&WID=200&CVT=jpeg", 198, 42);
+    check_cvt(1000, 700, 3, "FIF=x&WID=7000&CVT=jpeg", 5000, 3500);
+    check_cvt(1411, 1411, 4, "FIF=x&RGN=0,0,0.5,1&HEI=200&CVT=jpeg", 100, 199);
+    check_cvt(1411, 1411, 4, "FIF=x&RGN=0,0,1,0.3&WID=200&CVT=jpeg", 199, 60);
+    check_cvt(1411, 1411, 4, "FIF=x&RGN=0.3,0.3,0.333,0.271&HEI=77&CVT=jpeg", 95, 77);
+}
+
+static void test_cvt_region_and_rotation_reach_the_plan(void **state)
+{
+    (void)state;
+    struct ts_image_info info = pyramid_info(1000, 700, 3);
+    struct iip_pyramid p;
+    iip_pyramid_build(&info, 512, &p, NULL);
+    struct iip_request r;
+    iip_parse("FIF=x&RGN=0.25,0.5,0.5,0.5&WID=200&ROT=270&CVT=jpeg", &r, NULL);
+    struct ts_plan plan;
+    assert_int_equal(iip_cvt_plan(&p, &r, 0, &plan, NULL), TS_OK);
+    assert_int_equal(plan.rx, 250);
+    assert_int_equal(plan.ry, 350);
+    assert_int_equal(plan.rw, 500);
+    assert_int_equal(plan.rh, 350);
+    assert_int_equal(plan.out_w, 200);
+    assert_int_equal(plan.out_h, 140);
+    assert_true(plan.rotation == 270.0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pyramid_uses_stored_levels_smallest_first),
+        cmocka_unit_test(test_pyramid_halves_an_untiled_image_until_one_tile_holds_it),
+        cmocka_unit_test(test_jtl_edge_tile_is_cut_to_the_image),
+        cmocka_unit_test(test_parse_collects_commands_case_insensitively),
+        cmocka_unit_test(test_parse_names_an_unknown_command),
+        cmocka_unit_test(test_obj_text_matches_iipsrv_byte_for_byte),
+        cmocka_unit_test(test_obj_without_protocol_starts_with_an_empty_line),
+        cmocka_unit_test(test_cvt_sizes_match_iipsrv),
+        cmocka_unit_test(test_cvt_region_and_rotation_reach_the_plan),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
