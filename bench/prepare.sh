@@ -1,0 +1,124 @@
+#!/bin/sh
+# Installs the benchmark's tools and builds its images under bench/work/ (kept between runs).
+#
+# Usage: sh bench/prepare.sh [--quick] [--no-install]
+#   --quick       only the 10,000 px images (what the CI smoke run needs)
+#   --no-install  do not run apt-get (tools must already be there)
+set -eu
+BENCH=$(cd "$(dirname "$0")" && pwd)
+WORK="$BENCH/work"
+IMG="$WORK/images"
+QUICK=0
+INSTALL=1
+for a in "$@"; do
+    case "$a" in
+    --quick) QUICK=1 ;;
+    --no-install) INSTALL=0 ;;
+    *) echo "prepare.sh: unknown option $a" >&2; exit 2 ;;
+    esac
+done
+
+# Debian package names. The photograph comes from lomiri-wallpapers-20.04; if that package
+# is gone, any large Debian wallpaper JPEG will do (see pick_source below).
+PKGS="iipimage-server nginx-light spawn-fcgi memcached wrk libvips-tools curl python3 procps coreutils"
+PHOTO_PKG="lomiri-wallpapers-20.04"
+PHOTO="/usr/share/backgrounds/Kleiber_by_Lukas_Baubkus.jpg"
+
+need_install() {
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || return 0
+    done
+    return 1
+}
+
+if [ "$INSTALL" = 1 ] && need_install $PKGS $PHOTO_PKG; then
+    # nginx-light is enough; a full nginx already installed is fine too.
+    if dpkg-query -W -f='${Status}\n' nginx 2>/dev/null | grep -q 'install ok installed'; then
+        PKGS=$(echo "$PKGS" | sed 's/nginx-light/nginx/')
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 300 apt-get update -qq || true
+    timeout 900 apt-get install -y -qq --no-install-recommends $PKGS >/dev/null
+    timeout 300 apt-get install -y -qq --no-install-recommends "$PHOTO_PKG" >/dev/null ||
+        echo "prepare.sh: $PHOTO_PKG is not installable; falling back to another Debian photo" >&2
+fi
+
+pick_source() {
+    if [ -f "$PHOTO" ]; then echo "$PHOTO"; return; fi
+    # Fallback: the largest JPEG under /usr/share/backgrounds or /usr/share/wallpapers.
+    find /usr/share/backgrounds /usr/share/wallpapers /usr/share/images -type f \
+        \( -name '*.jpg' -o -name '*.jpeg' \) -printf '%s %p\n' 2>/dev/null |
+        sort -n | tail -1 | cut -d' ' -f2-
+}
+SRC=$(pick_source)
+if [ -z "$SRC" ]; then
+    echo "prepare.sh: no source photograph found (install $PHOTO_PKG)" >&2
+    exit 1
+fi
+
+mkdir -p "$IMG"
+echo "$SRC" > "$WORK/source.txt"
+SRCW=$(vipsheader -f width "$SRC")
+
+# make OUT CMD...: runs CMD (which writes OUT.tmp-named file) only when OUT is missing, so a
+# half-written image from an interrupted run is never reused.
+make_image() {
+    out=$1; shift
+    if [ -s "$out" ]; then return 0; fi
+    echo "prepare.sh: building $(basename "$out")" >&2
+    start=$(date +%s)
+    "$@"
+    echo "prepare.sh:   done in $(( $(date +%s) - start )) s" >&2
+}
+
+scale_for() { python3 -c "print($1 / $SRCW)"; }
+
+TIFF_JPEG="tile,pyramid,compression=jpeg,Q=85,tile-width=256,tile-height=256"
+TIFF_DEFLATE="tile,pyramid,compression=deflate,predictor=horizontal,tile-width=256,tile-height=256"
+
+build_size() {
+    w=$1; name=$2; bigtiff=$3
+    s=$(scale_for "$w")
+    v="$WORK/$name.v"
+    # An uncompressed upscaled master, reused for every format of this size.
+    make_image "$v" sh -c "timeout 1200 vips resize '$SRC' '$v.tmp.v' $s && mv '$v.tmp.v' '$v'"
+    make_image "$IMG/$name-jpeg.tif" sh -c \
+        "timeout 1200 vips tiffsave '$v' '$IMG/$name-jpeg.tmp.tif' --$(echo "$TIFF_JPEG$bigtiff" | sed 's/,/ --/g; s/=/ /g') && mv '$IMG/$name-jpeg.tmp.tif' '$IMG/$name-jpeg.tif'"
+    make_image "$IMG/$name-deflate.tif" sh -c \
+        "timeout 1200 vips tiffsave '$v' '$IMG/$name-deflate.tmp.tif' --$(echo "$TIFF_DEFLATE$bigtiff" | sed 's/,/ --/g; s/=/ /g') && mv '$IMG/$name-deflate.tmp.tif' '$IMG/$name-deflate.tif'"
+    make_image "$IMG/$name.jp2" sh -c \
+        "timeout 1800 vips jp2ksave '$v' '$IMG/$name.tmp.jp2' --tile-width 512 --tile-height 512 && mv '$IMG/$name.tmp.jp2' '$IMG/$name.jp2'"
+}
+
+build_size 10000 k10 ""
+if [ "$QUICK" = 0 ]; then
+    build_size 40000 k40 ",bigtiff"
+fi
+
+# "Cold" workloads: the same file under many names (hard links, so no disk cost), so each
+# server sees many distinct images and no cache can answer the first pass.
+link_copies() {
+    src=$1; prefix=$2; ext=$3; n=$4
+    i=1
+    while [ "$i" -le "$n" ]; do
+        f=$(printf '%s/%s%04d.%s' "$IMG" "$prefix" "$i" "$ext")
+        [ -e "$f" ] || ln "$src" "$f"
+        i=$((i + 1))
+    done
+}
+link_copies "$IMG/k10-jpeg.tif" c tif 2000
+link_copies "$IMG/k10-deflate.tif" d tif 300
+link_copies "$IMG/k10.jp2" j jp2 300
+
+# nginx's static tiles: the 10k image cut into IIIF 3 tiles, as a level-0 server would hold them.
+# The id in info.json is rewritten by run.sh for the port it picks.
+if [ ! -s "$WORK/static/k10/info.json" ]; then
+    echo "prepare.sh: cutting static IIIF tiles" >&2
+    rm -rf "$WORK/static.tmp"
+    mkdir -p "$WORK/static.tmp"
+    timeout 1200 vips dzsave "$WORK/k10.v" "$WORK/static.tmp/k10" --layout iiif3 --tile-size 256 \
+        --overlap 0 --suffix '.jpg[Q=85]' --id "http://127.0.0.1/static"
+    rm -rf "$WORK/static"
+    mv "$WORK/static.tmp" "$WORK/static"
+fi
+echo "prepare.sh: images ready in $IMG" >&2
