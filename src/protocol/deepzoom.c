@@ -127,27 +127,19 @@ static int dz_build(const struct iip_pyramid *p, const void *ctx, struct ts_buf 
     return dz_tile_plan(p, r, plan, err);
 }
 
+static int parse_any(const char *decoded, void *request, struct ts_err *err)
+{
+    return dz_parse(decoded, request, err);
+}
+
+static const char *identifier_of(const void *request)
+{
+    return ((const struct dz_request *)request)->identifier;
+}
+
 void deepzoom_handle(struct ts_app *app, const char *arg, size_t arg_len,
                      const struct ts_request *req, struct ts_response *res)
 {
-    struct ts_err err = {{0}};
-    struct dz_request *r = calloc(1, sizeof *r);
-    char *decoded = malloc(IIP_MAX_PATH + 64);
-    if (!r || !decoded) {
-        ts_response_error(res, TS_ENOMEM, "out of memory");
-        goto out;
-    }
-    int rc = iip_decode(arg, arg_len, decoded, IIP_MAX_PATH + 64, &err);
-    if (!rc)
-        rc = dz_parse(decoded, r, &err);
-    if (rc) {
-        engine_fail(res, rc, &err);
-        goto out;
-    }
-    char what[IIP_MAX_PATH + 96];
-    snprintf(what, sizeof what, "deepzoom %s", decoded);
-    iip_serve(app, r->identifier, what, dz_build, r, req, res);
-out:
-    free(decoded);
-    free(r);
+    iip_serve_arg(app, "deepzoom", arg, arg_len, sizeof(struct dz_request), parse_any, identifier_of,
+                  dz_build, req, res);
 }

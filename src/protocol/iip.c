@@ -744,3 +744,29 @@ void iip_serve(struct ts_app *app, const char *identifier, const char *what, iip
     if (res->status == 200)
         engine_cache_headers(app, res, etag, src.st.st_mtim.tv_sec);
 }
+
+void iip_serve_arg(struct ts_app *app, const char *kind, const char *arg, size_t arg_len,
+                   size_t req_size, iip_parse_fn parse, iip_identifier_fn identifier,
+                   iip_build_fn build, const struct ts_request *req, struct ts_response *res)
+{
+    struct ts_err err = {{0}};
+    void *r = calloc(1, req_size);
+    char *decoded = malloc(IIP_MAX_PATH + 64);
+    if (!r || !decoded) {
+        ts_response_error(res, TS_ENOMEM, "out of memory");
+        goto out;
+    }
+    int rc = iip_decode(arg, arg_len, decoded, IIP_MAX_PATH + 64, &err);
+    if (!rc)
+        rc = parse(decoded, r, &err);
+    if (rc) {
+        engine_fail(res, rc, &err);
+        goto out;
+    }
+    char what[IIP_MAX_PATH + 96];
+    snprintf(what, sizeof what, "%s %s", kind, decoded);
+    iip_serve(app, identifier(r), what, build, r, req, res);
+out:
+    free(decoded);
+    free(r);
+}

@@ -94,6 +94,15 @@ typedef int (*iip_build_fn)(const struct iip_pyramid *p, const void *ctx, struct
 void iip_serve(struct ts_app *app, const char *identifier, const char *what, iip_build_fn build,
                const void *ctx, const struct ts_request *req, struct ts_response *res);
 
+/* DeepZoom and Zoomify requests: percent-decode arg, parse it into a fresh request of
+ * req_size bytes with parse(), then iip_serve its identifier with build. kind names the
+ * protocol in cache keys. */
+typedef int (*iip_parse_fn)(const char *decoded, void *request, struct ts_err *err);
+typedef const char *(*iip_identifier_fn)(const void *request);
+void iip_serve_arg(struct ts_app *app, const char *kind, const char *arg, size_t arg_len,
+                   size_t req_size, iip_parse_fn parse, iip_identifier_fn identifier,
+                   iip_build_fn build, const struct ts_request *req, struct ts_response *res);
+
 /* Answers one IIP request (the whole raw query string). */
 void iip_handle(struct ts_app *app, const char *query, const struct ts_request *req,
                 struct ts_response *res);

@@ -136,27 +136,19 @@ static int zoomify_build(const struct iip_pyramid *p, const void *ctx, struct ts
     return zoomify_tile_plan(p, r, plan, err);
 }
 
+static int parse_any(const char *decoded, void *request, struct ts_err *err)
+{
+    return zoomify_parse(decoded, request, err);
+}
+
+static const char *identifier_of(const void *request)
+{
+    return ((const struct zoomify_request *)request)->identifier;
+}
+
 void zoomify_handle(struct ts_app *app, const char *arg, size_t arg_len,
                     const struct ts_request *req, struct ts_response *res)
 {
-    struct ts_err err = {{0}};
-    struct zoomify_request *r = calloc(1, sizeof *r);
-    char *decoded = malloc(IIP_MAX_PATH + 64);
-    if (!r || !decoded) {
-        ts_response_error(res, TS_ENOMEM, "out of memory");
-        goto out;
-    }
-    int rc = iip_decode(arg, arg_len, decoded, IIP_MAX_PATH + 64, &err);
-    if (!rc)
-        rc = zoomify_parse(decoded, r, &err);
-    if (rc) {
-        engine_fail(res, rc, &err);
-        goto out;
-    }
-    char what[IIP_MAX_PATH + 96];
-    snprintf(what, sizeof what, "zoomify %s", decoded);
-    iip_serve(app, r->identifier, what, zoomify_build, r, req, res);
-out:
-    free(decoded);
-    free(r);
+    iip_serve_arg(app, "zoomify", arg, arg_len, sizeof(struct zoomify_request), parse_any, identifier_of,
+                  zoomify_build, req, res);
 }
