@@ -172,6 +172,10 @@ void iiif_handle(struct ts_app *app, int version, const char *prefix, const char
     if (engine_not_modified(app, req, res, etag, src.st.st_mtim.tv_sec))
         goto out_vary;
     if (!engine_cache_lookup(app, &src, what, res)) {
+        if (req->fast_only) {
+            res->status = 0; /* image work ahead: a worker's job */
+            goto out;
+        }
         if (info)
             handle_info(app, version, id_url, &src, req, res);
         else

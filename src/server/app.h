@@ -21,6 +21,7 @@ struct ts_app {
     struct encode_options enc;
     struct ts_lru *responses;   /* encoded responses by request + source identity */
     struct ts_lru *infos;       /* struct ts_image_info by source identity */
+    struct ts_lru *resolved;    /* identifier -> file proven to be below the root */
     struct engine_pool *readers;/* open readers by source identity */
     struct admission admission;
     struct passthrough_rule passthrough; /* parsed --passthrough */

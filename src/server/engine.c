@@ -10,14 +10,53 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
+/* What a full resolution proved: this identifier named this file, below the root. */
+struct resolved {
+    dev_t dev;
+    ino_t ino;
+    uint32_t page;
+    char path[4096];
+};
+
 int engine_resolve(struct ts_app *app, const char *identifier, struct source_file *src,
                    struct ts_err *err)
 {
-    return source_resolve(app->cfg.root, app->cfg.demo_image, identifier, src, err);
+    /* Resolving walks every path component (realpath); a viewer's burst of tiles asks for
+     * one identifier again and again. One stat of the remembered path is enough when it is
+     * still the same file (device and inode): that file was proven to be below the root, and
+     * the stat gives the fresh mtime and size that keep every cache honest. */
+    struct ts_buf b = {0};
+    if (ts_lru_get(app->resolved, identifier, &b) && b.len == sizeof(struct resolved)) {
+        const struct resolved *r = (const struct resolved *)b.data;
+        struct stat st;
+        if (stat(r->path, &st) == 0 && S_ISREG(st.st_mode) && st.st_dev == r->dev &&
+            st.st_ino == r->ino) {
+            memcpy(src->path, r->path, sizeof src->path);
+            src->st = st;
+            src->page = r->page;
+            ts_buf_free(&b);
+            return TS_OK;
+        }
+    }
+    ts_buf_free(&b);
+    int rc = source_resolve(app->cfg.root, app->cfg.demo_image, identifier, src, err);
+    if (rc == TS_OK) {
+        struct resolved *r = calloc(1, sizeof *r);
+        if (r) {
+            r->dev = src->st.st_dev;
+            r->ino = src->st.st_ino;
+            r->page = src->page;
+            memcpy(r->path, src->path, sizeof r->path);
+            ts_lru_put(app->resolved, identifier, r, sizeof *r);
+            free(r);
+        }
+    }
+    return rc;
 }
 
 int engine_render(struct ts_app *app, struct ts_reader *reader, const struct ts_plan *plan,
@@ -182,8 +221,11 @@ int engine_init(struct ts_app *app, struct ts_err *err)
     admission_init(&app->admission, (size_t)cfg->request_memory_mb * mb,
                    (size_t)cfg->render_memory_mb * mb, 32 * mb, heavy, cfg->heavy_queue,
                    cfg->queue_wait_ms);
+    /* Resolutions follow the info cache's switch: both remember facts about files. */
+    size_t resolved_bytes = cfg->info_cache_mb ? 4 * mb : 0;
     if (ts_lru_create((size_t)cfg->response_cache_mb * mb, 16, &app->responses) ||
-        ts_lru_create((size_t)cfg->info_cache_mb * mb, 4, &app->infos))
+        ts_lru_create((size_t)cfg->info_cache_mb * mb, 4, &app->infos) ||
+        ts_lru_create(resolved_bytes, 4, &app->resolved))
         return ts_fail(err, TS_ENOMEM, "cannot create caches");
     if (cfg->reader_cache) {
         size_t size;
@@ -203,7 +245,8 @@ void engine_free(struct ts_app *app)
     admission_destroy(&app->admission);
     ts_lru_destroy(app->responses);
     ts_lru_destroy(app->infos);
-    app->responses = app->infos = NULL;
+    ts_lru_destroy(app->resolved);
+    app->responses = app->infos = app->resolved = NULL;
     if (app->readers) {
         for (unsigned i = 0; i < app->readers->n; i++)
             if (app->readers->slots[i].reader)

@@ -114,7 +114,7 @@ static void serve(struct fcgi_server *srv, FCGX_Request *rq)
     const char *method = FCGX_GetParam("REQUEST_METHOD", rq->envp);
     const char *query = FCGX_GetParam("QUERY_STRING", rq->envp);
     struct ts_request req = {method && *method ? method : "GET", (const char *)path.data,
-                             query && *query ? query : NULL, param_header, rq};
+                             query && *query ? query : NULL, param_header, rq, false};
     struct ts_response res;
     ts_response_init(&res);
     router_handle(srv->app, &req, &res);

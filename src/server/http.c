@@ -183,7 +183,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_NO;
     job->req = (struct ts_request){method, url,
                                    job->query.len > 1 ? (const char *)job->query.data : NULL,
-                                   header_lookup, conn};
+                                   header_lookup, conn, true};
+    /* Cache hits, revalidations and refusals are answered here, on the network thread: a
+     * round trip through the worker pool would cost more than the answer itself. */
+    router_handle(srv->app, &job->req, &job->res);
+    if (job->res.status != 0)
+        return send_answer(job);
+    ts_response_free(&job->res);
+    ts_response_init(&job->res);
+    job->req.fast_only = false;
     job->phase = JOB_QUEUED;
     MHD_suspend_connection(conn);
     enqueue(srv, job);

@@ -16,6 +16,9 @@ struct ts_request {
     /* Returns the value of a request header (case-insensitive name) or NULL. */
     const char *(*header)(void *ctx, const char *name);
     void *ctx;
+    /* Answer only what costs no image work (cache hits, 304s, redirects, errors); otherwise
+     * leave res->status at 0 so the front end hands the request to a render worker. */
+    bool fast_only;
 };
 
 struct ts_header {

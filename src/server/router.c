@@ -90,6 +90,10 @@ static void route(struct ts_app *app, const struct ts_request *req, struct ts_re
         ts_buf_appendf(&res->body, "ok\n");
         return;
     }
+    if (req->fast_only && req->query) {
+        res->status = 0; /* iipsrv-style queries are served by the workers */
+        return;
+    }
     if (compat_handle(app, req, res))
         return;
     static const struct { const char *prefix; int version; } versions[] = {
@@ -115,6 +119,11 @@ static void route(struct ts_app *app, const struct ts_request *req, struct ts_re
 void router_handle(struct ts_app *app, const struct ts_request *req, struct ts_response *res)
 {
     const char *m = req->method;
+    if (req->fast_only && (strncmp(req->path, "/iiif/", 6) != 0 ||
+                           (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0))) {
+        res->status = 0; /* only IIIF knows how to answer cheaply: leave it to a worker */
+        return;
+    }
     if (!strcmp(m, "OPTIONS")) {
         /* CORS preflight: any origin may GET our images and info. */
         res->status = 204;
@@ -129,6 +138,8 @@ void router_handle(struct ts_app *app, const struct ts_request *req, struct ts_r
         ts_response_add_header(res, "Allow", "GET, HEAD, OPTIONS");
     } else {
         route(app, req, res);
+        if (res->status == 0)
+            return; /* deferred to a worker: it will add the headers */
     }
     /* iipsrv's CORS variable may name one origin; by default any origin may use us. */
     ts_response_add_header(res, "Access-Control-Allow-Origin", "%s",

@@ -333,7 +333,7 @@ static const char *fake_header(void *ctx, const char *name)
 static int request_if(struct ts_app *app, const char *path, const char *etag,
                       struct ts_response *res, bool *taken)
 {
-    struct ts_request req = {"GET", path, NULL, fake_header, (void *)etag};
+    struct ts_request req = {"GET", path, NULL, fake_header, (void *)etag, false};
     ts_response_init(res);
     *taken = web_handle(app, &req, res);
     return res->status;
@@ -341,7 +341,7 @@ static int request_if(struct ts_app *app, const char *path, const char *etag,
 
 static int request(struct ts_app *app, const char *path, struct ts_response *res, bool *taken)
 {
-    struct ts_request req = {"GET", path, NULL, fake_header, NULL};
+    struct ts_request req = {"GET", path, NULL, fake_header, NULL, false};
     ts_response_init(res);
     *taken = web_handle(app, &req, res);
     return res->status;
