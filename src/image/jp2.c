@@ -41,7 +41,7 @@ struct jp2_priv {
     bool whole_tiles;            /* decode whole codestream tiles, then cut (see jp2_levels) */
     uint32_t sub_x, sub_y;       /* largest component subsampling (1 or 2) */
     int threads;
-    char *key; /* file identity (device, inode, size, mtime, path): the cache key prefix */
+    char *key; /* file identity (device, inode, size, mtime): the cache key prefix */
 };
 
 /* One codec and stream on the file, with the main header read. */
@@ -539,7 +539,7 @@ static int jp2_block_key(const struct jp2_priv *p, const struct jp2_grid *g, uin
                          uint64_t i, uint64_t j, struct ts_buf *key)
 {
     key->len = 0;
-    /* The path-bearing identity goes last so the fixed fields cannot be confused with it. */
+    /* The file identity goes last, after fields of fixed shape. */
     if (ts_buf_appendf(key, "jp2:L%u:%c%llu,%llu:%s", lvl, g->kind, (unsigned long long)i,
                        (unsigned long long)j, p->key) != TS_OK ||
         ts_buf_append(key, "", 1) != TS_OK)
@@ -1039,9 +1039,10 @@ static int jp2_identity(struct jp2_priv *p, struct ts_err *err)
     if (stat(p->path, &st) != 0)
         return ts_fail(err, errno == ENOENT ? TS_ENOTFOUND : TS_EIO, "jp2: %s: %s", p->path,
                        strerror(errno));
-    if (ts_buf_appendf(&b, "%llu:%llu:%lld:%lld.%09ld:%s", (unsigned long long)st.st_dev,
+    /* The file, not its name: hard links and aliases of one file share their blocks. */
+    if (ts_buf_appendf(&b, "%llu:%llu:%lld:%lld.%09ld:", (unsigned long long)st.st_dev,
                        (unsigned long long)st.st_ino, (long long)st.st_size,
-                       (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec, p->path) != TS_OK ||
+                       (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec) != TS_OK ||
         ts_buf_append(&b, "", 1) != TS_OK) {
         ts_buf_free(&b);
         return ts_fail(err, TS_ENOMEM, "jp2: out of memory");
