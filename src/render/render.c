@@ -242,6 +242,86 @@ static int read_in_bands(struct ts_reader *reader, const struct ts_plan *plan,
     return TS_OK;
 }
 
+/* A tile of a power-of-two level whose size was rounded differently from the request (vips
+ * and most tools floor level sizes, IIIF tile requests use ceilings): start/len at scale k
+ * lands on whole level pixels [*o, *o + *n), at most one pixel short of out at the image's
+ * edge. Serving those pixels as they are costs a half-pixel of registration at the far
+ * edge, which no viewer can show, and saves a filter pass over several tiles. */
+static bool axis_near_copy(uint32_t start, uint32_t len, uint32_t lvl, uint32_t full, uint32_t out,
+                           uint32_t *o, uint32_t *n)
+{
+    uint32_t k = (full + lvl / 2) / lvl;
+    if (k < 2 || (k & (k - 1)) != 0 || (lvl != full / k && lvl != (full + k - 1) / k))
+        return false;
+    if (start % k != 0 || (uint64_t)out * k < len || (uint64_t)out * k >= (uint64_t)len + k)
+        return false; /* not on the grid, or not scaled by k with IIIF's ceiling */
+    *o = start / k;
+    if (*o >= lvl)
+        return false;
+    *n = out;
+    if (*o + *n > lvl)
+        *n = lvl - *o;
+    return *n + 1 >= out;
+}
+
+/* Copies img into a fresh w x h image, repeating the last row and column where it is short. */
+static int pad_to(const struct ts_image *img, uint32_t w, uint32_t h, struct ts_image *out)
+{
+    int rc = ts_image_alloc(out, w, h, img->channels);
+    if (rc)
+        return rc;
+    size_t px = img->channels;
+    for (uint32_t y = 0; y < h; y++) {
+        const uint8_t *src = ts_image_row(img, y < img->height ? y : img->height - 1);
+        uint8_t *dst = ts_image_row(out, y);
+        uint32_t cw = img->width < w ? img->width : w;
+        memcpy(dst, src, cw * px);
+        for (uint32_t x = cw; x < w; x++)
+            memcpy(dst + x * px, src + (cw - 1) * px, px);
+    }
+    return TS_OK;
+}
+
+/* The near-copy path: TS_DECLINED when the plan is not such a tile. */
+static int read_near_copy(struct ts_reader *reader, const struct ts_plan *plan,
+                          const struct ts_read_req *chosen, struct ts_image *out,
+                          struct ts_err *err)
+{
+    const struct ts_image_info *info = &reader->info;
+    struct ts_read_req req = *chosen;
+    /* The level choice may have passed over this level for being a pixel short. */
+    uint32_t l;
+    for (l = 1; l < info->nlevels; l++) {
+        const struct ts_level *lv = &info->levels[l];
+        if (axis_near_copy(plan->rx, plan->rw, lv->width, info->levels[0].width, plan->out_w,
+                           &req.x, &req.w) &&
+            axis_near_copy(plan->ry, plan->rh, lv->height, info->levels[0].height, plan->out_h,
+                           &req.y, &req.h))
+            break;
+    }
+    if (l >= info->nlevels)
+        return TS_DECLINED;
+    req.level = l;
+    req.min_w = req.w; /* these pixels, not fewer */
+    req.min_h = req.h;
+    struct ts_image img = {0};
+    int rc = ts_reader_read(reader, &req, &img, err);
+    if (rc)
+        return rc;
+    if (img.width != req.w || img.height != req.h) {
+        ts_image_free(&img);
+        return ts_fail(err, TS_ECODEC, "reader %s delivered an unexpected %ux%u image",
+                       reader->ops->name, img.width, img.height);
+    }
+    if (img.width == plan->out_w && img.height == plan->out_h) {
+        *out = img;
+        return TS_OK;
+    }
+    rc = pad_to(&img, plan->out_w, plan->out_h, out);
+    ts_image_free(&img);
+    return rc ? ts_fail(err, rc, "cannot allocate %ux%u", plan->out_w, plan->out_h) : TS_OK;
+}
+
 static int read_and_scale(struct ts_reader *reader, const struct ts_plan *plan,
                           struct ts_image *out, struct ts_err *err)
 {
@@ -255,6 +335,9 @@ static int read_and_scale(struct ts_reader *reader, const struct ts_plan *plan,
     if (rc)
         return ts_fail(err, rc, "region %u,%u,%u,%u does not fit the image %ux%u", plan->rx,
                        plan->ry, plan->rw, plan->rh, info->levels[0].width, info->levels[0].height);
+    rc = read_near_copy(reader, plan, &req, out, err);
+    if (rc != TS_DECLINED)
+        return rc;
     add_margin(info, plan, &req);
     uint32_t rows = band_rows(&req, plan);
     if (rows)

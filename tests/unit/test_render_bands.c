@@ -149,12 +149,81 @@ static void test_peak_bytes_reflect_banding(void **state)
     assert_true(render_peak_bytes(&f.reader.info, &tile) < (size_t)2 << 20);
 }
 
+/* A two-level source whose second level was floored (1411 -> 705), as vips writes pyramids. */
+struct two_level {
+    struct ts_reader reader;
+    struct ts_image level1;
+    unsigned level0_reads;
+};
+
+static int two_level_read(struct ts_reader *r, const struct ts_read_req *q, struct ts_image *out,
+                          struct ts_err *err)
+{
+    struct two_level *t = (struct two_level *)r;
+    (void)err;
+    if (q->level == 0) {
+        t->level0_reads++;
+        return TS_EINVAL; /* the test only expects reads of level 1 */
+    }
+    int rc = ts_image_alloc(out, q->w, q->h, 3);
+    if (rc)
+        return rc;
+    for (uint32_t y = 0; y < q->h; y++)
+        memcpy(ts_image_row(out, y), ts_image_row(&t->level1, q->y + y) + (size_t)q->x * 3,
+               (size_t)q->w * 3);
+    return TS_OK;
+}
+
+static const struct ts_reader_ops two_level_ops = {"two-level", two_level_read, fake_close, NULL};
+
+/* IIIF asks for ceil(387/2) = 194 columns of the last tile at scale 2; the floored level has 193:
+ * the tile is those pixels as stored, the missing column repeating the last one. */
+static void test_tile_of_floored_level_is_copied_not_filtered(void **state)
+{
+    (void)state;
+    struct two_level t;
+    memset(&t, 0, sizeof t);
+    t.reader.ops = &two_level_ops;
+    t.reader.info.width = t.reader.info.height = 1411;
+    t.reader.info.channels = 3;
+    t.reader.info.nlevels = 2;
+    t.reader.info.levels[0] = (struct ts_level){1411, 1411, 256, 256};
+    t.reader.info.levels[1] = (struct ts_level){705, 705, 256, 256};
+    assert_int_equal(ts_image_alloc(&t.level1, 705, 705, 3), TS_OK);
+    for (uint32_t y = 0; y < 705; y++)
+        for (uint32_t x = 0; x < 705; x++) {
+            uint8_t *px = ts_image_row(&t.level1, y) + 3 * x;
+            px[0] = (uint8_t)(x * 7), px[1] = (uint8_t)(y * 13), px[2] = (uint8_t)(x ^ y);
+        }
+    struct ts_plan p = {0};
+    p.img_w = p.img_h = 1411;
+    p.rx = 1024, p.ry = 512, p.rw = 387, p.rh = 512;
+    p.out_w = 194, p.out_h = 256;
+    p.format = TS_FORMAT_JPG;
+    struct ts_image out = {0};
+    struct ts_err err = {{0}};
+    assert_int_equal(render_execute(&t.reader, &p, &out, &err), TS_OK);
+    assert_int_equal(out.width, 194);
+    assert_int_equal(out.height, 256);
+    assert_int_equal(t.level0_reads, 0);
+    for (uint32_t y = 0; y < 256; y++)
+        for (uint32_t x = 0; x < 194; x++) {
+            uint32_t sx = x < 193 ? 512 + x : 704; /* the last column repeats */
+            const uint8_t *want = ts_image_row(&t.level1, 256 + y) + 3 * sx;
+            const uint8_t *got = ts_image_row(&out, y) + 3 * x;
+            assert_memory_equal(got, want, 3);
+        }
+    ts_image_free(&out);
+    ts_image_free(&t.level1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_thumbnail_of_big_region_is_read_in_bands),
         cmocka_unit_test(test_odd_region_and_size_in_bands_match_whole_read),
         cmocka_unit_test(test_peak_bytes_reflect_banding),
+        cmocka_unit_test(test_tile_of_floored_level_is_copied_not_filtered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
