@@ -22,7 +22,7 @@
 #define DATA TESSERA_TEST_DATA
 #define WORK TESSERA_TEST_WORK
 
-/* Generated images: wider than two 1024 px blocks so level 0 has a virtual block grid. */
+/* Generated images: wider than two 512 px blocks so level 0 has a virtual block grid. */
 #define GEN_W 2200u
 #define GEN_H 1100u
 
@@ -186,7 +186,7 @@ struct region {
     uint32_t level, x, y, w, h;
 };
 
-/* Regions crossing 512 px tiles, 1024 px blocks (x and y) and level edges. */
+/* Regions crossing 512 px tiles, 512 px blocks (x and y) and level edges. */
 static const struct region edge_regions[] = {
     {0, 500, 500, 40, 40},    {0, 1000, 900, 100, 200}, {0, 2000, 1000, 200, 100},
     {0, 2040, 1020, 160, 80}, {1, 500, 250, 200, 200},  {1, 900, 450, 200, 100},
@@ -255,7 +255,7 @@ static void test_cached_reads_match_uncached_lossy_files(void **state)
     (void)state;
     static const char *files[] = {"retina-tiled512-rpcl.jp2", "retina-untiled.jp2",
                                   "retina-htj2k.j2c"};
-    /* 1411 x 1411: 512 px tiles and 1024 px tile groups at level 0, whole levels below. */
+    /* 1411 x 1411: 512 px tiles and blocks at level 0, tile groups below. */
     static const struct region rg[] = {
         {0, 480, 480, 64, 64},   {0, 1000, 1000, 60, 300}, {0, 1100, 200, 311, 256},
         {1, 200, 200, 300, 300}, {2, 128, 0, 225, 256},    {4, 0, 0, 89, 89},
@@ -284,13 +284,13 @@ static void test_htj2k_whole_tile_decode_fills_all_blocks(void **state)
     assert_pattern(&img, 0, 10, 10);
     ts_image_free(&img);
     ts_jp2_cache_stats(&st);
-    /* 2200 x 1100 in 1024 px blocks: 3 x 2. */
-    assert_int_equal(st.inserts, 6);
+    /* 2200 x 1100 in 512 px blocks: 5 x 3. */
+    assert_int_equal(st.inserts, 15);
     read_ok(r, 0, GEN_W - 150, GEN_H - 70, 150, 70, &img);
     assert_pattern(&img, 0, GEN_W - 150, GEN_H - 70);
     ts_image_free(&img);
     ts_jp2_cache_stats(&st);
-    assert_int_equal(st.inserts, 6);
+    assert_int_equal(st.inserts, 15);
     assert_int_equal(st.hits, 1); /* the corner lies in one block */
     r->ops->close(r);
 }
@@ -327,7 +327,7 @@ static void test_cache_stays_within_budget(void **state)
     assert_true(st.bytes > 0 && st.bytes <= budget);
     assert_true(st.entries < st.inserts);
 
-    /* 1 MB: a 1024 x 1024 RGB block (3 MB) cannot be kept, so nothing is inserted. */
+    /* 1 MB: a 512 x 512 RGB block (768 KB, over an eighth of the budget) cannot be kept, so nothing is inserted. */
     ts_jp2_set_cache_bytes((size_t)1 << 20);
     struct ts_reader *r = open_ok(src);
     read_ok(r, 0, 1000, 1000, 100, 100, &img);
