@@ -21,7 +21,7 @@
 #define JP2_MAX_THREADS 2
 #define JP2_CBLKSTY_HT 0x40 /* code-block style bit for HTJ2K (ISO/IEC 15444-15) */
 /* Side of a cached block in level pixels: four of a viewer's 256 px tiles. 512 measured best
- * for cold tiles (a 1024 block made a lone first tile pay for sixteen: 36 vs 592 req/s at
+ * for cold tiles (a 1024 block made a lone first tile pay for sixteen: 42 vs 592 req/s at
  * 2 connections in bench/, jp2 workload). */
 #define JP2_BLOCK 512u
 #define JP2_CACHE_SHARDS 4u
