@@ -11,4 +11,10 @@ cmake --build build-test -j"$(nproc)"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 cd build-test
-ctest --output-on-failure --timeout 600 -j2 "$@"
+# ctest.log keeps the output for callers (CI repeats the summary at the very end of its run);
+# sh has no pipefail, so ctest's status travels through a file.
+rm -f ctest.rc
+{ ctest --output-on-failure --timeout 600 -j2 "$@" 2>&1 || echo $? > ctest.rc; } | tee ctest.log
+if [ -f ctest.rc ]; then
+    exit "$(cat ctest.rc)"
+fi
