@@ -17,11 +17,16 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
-# Waits (at most ~10 s) until a URL answers at all.
+# Waits (at most ~20 s) until a URL answers with something other than a gateway error: nginx
+# answers 502 at once while the FastCGI process behind it is still starting.
 wait_http() {
     i=0
-    while [ $i -lt 100 ]; do
-        curl -s -o /dev/null --max-time 1 "$1" && return 0
+    while [ $i -lt 200 ]; do
+        code=$(curl -s -o /dev/null --max-time 1 -w '%{http_code}' "$1" || true)
+        case "$code" in
+        000 | 502 | 503 | 504) ;;
+        *) return 0 ;;
+        esac
         sleep 0.1
         i=$((i + 1))
     done
