@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
  * of 2^28 pixels already costs several GiB: refuse anything bigger before asking for it. */
 #define JP2_MAX_DECODE_PIXELS ((uint64_t)1 << 28)
 #define JP2_MAX_THREADS 2
+#define JP2_DECODE_SECONDS 60 /* the longest one block decode may take */
 #define JP2_CBLKSTY_HT 0x40 /* code-block style bit for HTJ2K (ISO/IEC 15444-15) */
 /* Side of a cached block in level pixels: four of a viewer's 256 px tiles. 512 measured best
  * for cold tiles (a 1024 block made a lone first tile pay for sixteen: 42 vs 592 req/s at
@@ -330,6 +332,9 @@ static int jp2_decode_into(const struct jp2_priv *p, uint32_t lvl, const uint64_
 
     pid_t pid = fork();
     if (pid == 0) {
+        /* A decoder that loops on a hostile file is ended by the clock, not left holding a
+         * worker: SIGALRM's default action kills the child, and the parent answers 500. */
+        alarm(JP2_DECODE_SECONDS);
         /* Only this thread exists here; it touches nothing but the decoder and the mapping. */
         result->rc = jp2_decode_here(p, lvl, a, ax, ay, jp2_threads_for(p, lvl, a), &view,
                                      &result->err);
@@ -349,7 +354,9 @@ static int jp2_decode_into(const struct jp2_priv *p, uint32_t lvl, const uint64_
             else if (err)
                 *err = result->err;
         } else {
-            rc = ts_fail(err, TS_ECODEC, "jp2: %s: the decoder crashed on this file", p->path);
+            rc = ts_fail(err, TS_ECODEC, "jp2: %s: the decoder %s on this file", p->path,
+                         WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM ? "timed out"
+                                                                            : "crashed");
         }
     }
     munmap(shared, total);
