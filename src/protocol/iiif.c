@@ -6,6 +6,7 @@
 #include "protocol/iiif_parse.h"
 #include "protocol/iiif_plan.h"
 #include "server/engine.h"
+#include "util/url.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,24 +14,6 @@
 
 #define URL_MAX 8192
 
-/* Everything but RFC 3986 unreserved characters is escaped, '/' included (the spec asks it). */
-static void encode_identifier(const char *id, char *out, size_t size)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)id; *p && o + 4 < size; p++) {
-        unsigned char c = *p;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '.' || c == '_' || c == '~') {
-            out[o++] = (char)c;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        }
-    }
-    out[o] = '\0';
-}
 
 static const char *profile_uri(int version)
 {
@@ -149,7 +132,7 @@ void iiif_handle(struct ts_app *app, int version, const char *prefix, const char
 
     char base[1100], encoded[IIIF_MAX_IDENTIFIER * 3 + 1], id_url[URL_MAX];
     engine_public_base(app, req, base, sizeof base);
-    encode_identifier(url->identifier, encoded, sizeof encoded);
+    url_encode(url->identifier, false, encoded, sizeof encoded);
     snprintf(id_url, sizeof id_url, "%s%s/%s", base, prefix, encoded);
 
     if (url->target == IIIF_TARGET_BASE) {

@@ -1,5 +1,6 @@
 /* IIIF Image API URL grammar (1.1, 2.1, 3.0): splits, percent-decodes and validates requests. */
 #include "protocol/iiif_parse.h"
+#include "util/url.h"
 
 #include <string.h>
 
@@ -9,44 +10,7 @@
 #define NUMBER_MAX 64
 #define PIXEL_MAX 2147483647u
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
-int iiif_percent_decode(const char *in, size_t in_len, char *out, size_t out_size,
-                        struct ts_err *err)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < in_len; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (c == '%') {
-            int hi = i + 1 < in_len ? hex_value(in[i + 1]) : -1;
-            int lo = i + 2 < in_len ? hex_value(in[i + 2]) : -1;
-            if (hi < 0 || lo < 0)
-                return ts_fail(err, TS_EINVAL, "malformed percent escape in URL");
-            c = (unsigned char)(hi * 16 + lo);
-            i += 2;
-        }
-        /* NUL would truncate the identifier; other controls have no business in a file name
-         * and would end up in logs and headers. */
-        if (c < 0x20 || c == 0x7f)
-            return ts_fail(err, TS_EINVAL, "control character in URL");
-        if (o + 1 >= out_size)
-            return ts_fail(err, TS_EINVAL, "URL segment too long");
-        out[o++] = (char)c;
-    }
-    if (out_size == 0)
-        return ts_fail(err, TS_EINVAL, "URL segment too long");
-    out[o] = '\0';
-    return TS_OK;
-}
 
 const char *ts_format_ext(enum ts_format f)
 {
@@ -337,8 +301,8 @@ static int join_identifier(const char *const *seg, const size_t *seg_len, size_t
                 return ts_fail(err, TS_EINVAL, "identifier too long");
             out[used++] = '/';
         }
-        int rc = iiif_percent_decode(seg[i], seg_len[i], out + used, IIIF_MAX_IDENTIFIER - used,
-                                     err);
+        int rc = url_decode(seg[i], seg_len[i], out + used, IIIF_MAX_IDENTIFIER - used,
+                            URL_NO_CONTROLS, err);
         if (rc != TS_OK)
             return rc;
         used += strlen(out + used);
@@ -399,7 +363,8 @@ int iiif_parse_url(int version, const char *path, struct iiif_url *out, struct t
         return rc;
     char param[4][PARAM_MAX];
     for (size_t i = 0; i < 4; i++) {
-        rc = iiif_percent_decode(seg[n - 4 + i], seg_len[n - 4 + i], param[i], PARAM_MAX, err);
+        rc = url_decode(seg[n - 4 + i], seg_len[n - 4 + i], param[i], PARAM_MAX, URL_NO_CONTROLS,
+                        err);
         if (rc != TS_OK)
             return rc;
     }

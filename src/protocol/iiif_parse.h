@@ -79,10 +79,6 @@ int iiif_parse_url(int version, const char *path, struct iiif_url *out, struct t
 int iiif_parse_image(int version, const char *region, const char *size, const char *rotation,
                      const char *quality_format, struct iiif_request *out, struct ts_err *err);
 
-/* Decodes %XX escapes of one segment into out; TS_EINVAL on bad escapes, encoded NUL, or overflow. */
-int iiif_percent_decode(const char *in, size_t in_len, char *out, size_t out_size,
-                        struct ts_err *err);
-
 /* A "decimal digits and '.'" number (percentages, rotation); false on anything else. */
 bool iiif_parse_decimal(const char *s, size_t len, double *out);
 

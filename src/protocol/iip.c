@@ -1,5 +1,6 @@
 /* IIP (iipsrv's native protocol): parse the command list, answer OBJ text, JTL tiles and CVT. */
 #include "protocol/iip.h"
+#include "util/url.h"
 #include "encode/encode.h"
 #include "render/render.h"
 #include "server/engine.h"
@@ -96,39 +97,7 @@ int iip_tile_plan(const struct iip_pyramid *p, uint32_t res, uint32_t tile, stru
     return TS_OK;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
-int iip_decode(const char *src, size_t len, char *out, size_t size, struct ts_err *err)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = src[i];
-        if (c == '%') {
-            int hi = i + 1 < len ? hexval(src[i + 1]) : -1;
-            int lo = i + 2 < len ? hexval(src[i + 2]) : -1;
-            /* An encoded NUL would cut the path short behind our back. */
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return ts_fail(err, TS_EINVAL, "bad percent escape in '%.*s'",
-                               (int)(len < 200 ? len : 200), src);
-            c = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (o + 1 >= size)
-            return ts_fail(err, TS_EINVAL, "argument too long");
-        out[o++] = c;
-    }
-    out[o] = '\0';
-    return TS_OK;
-}
 
 static void lower_copy(const char *src, size_t len, char *out, size_t size)
 {
@@ -227,11 +196,11 @@ static int apply_command(struct iip_request *r, const char *cmd, const char *raw
                          size_t raw_len, const char *arg, size_t arg_len, struct ts_err *err)
 {
     char value[IIP_MAX_PATH];
-    int rc = iip_decode(arg, arg_len, value, sizeof value, err);
+    int rc = url_decode(arg, arg_len, value, sizeof value, 0, err);
     if (rc)
         return rc;
     if (!strcmp(cmd, "fif"))
-        return iip_decode(arg, arg_len, r->fif, sizeof r->fif, err);
+        return url_decode(arg, arg_len, r->fif, sizeof r->fif, 0, err);
     if (!strcmp(cmd, "obj")) {
         if (r->nobj >= IIP_MAX_OBJ)
             return ts_fail(err, TS_EINVAL, "too many OBJ commands");
@@ -756,7 +725,7 @@ void iip_serve_arg(struct ts_app *app, const char *kind, const char *arg, size_t
         ts_response_error(res, TS_ENOMEM, "out of memory");
         goto out;
     }
-    int rc = iip_decode(arg, arg_len, decoded, IIP_MAX_PATH + 64, &err);
+    int rc = url_decode(arg, arg_len, decoded, IIP_MAX_PATH + 64, 0, &err);
     if (!rc)
         rc = parse(decoded, r, &err);
     if (rc) {

@@ -76,9 +76,6 @@ int iip_cvt_plan(const struct iip_pyramid *p, const struct iip_request *r, uint3
 #define IIP_DEFAULT_MAX_CVT 5000
 uint32_t iip_max_cvt(const struct ts_config *cfg);
 
-/* Percent-decodes src[0..len) into out ('+' stays '+', as iipsrv does). */
-int iip_decode(const char *src, size_t len, char *out, size_t size, struct ts_err *err);
-
 /* Renders the plan with an optional JPEG quality override (quality < 0: the server's). */
 int iip_render(struct ts_app *app, struct ts_reader *reader, const struct ts_plan *plan,
                int quality, struct ts_response *res, struct ts_err *err);

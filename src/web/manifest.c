@@ -1,4 +1,5 @@
 /* IIIF Presentation API 3.0 manifests and collections, built with jansson. */
+#include "util/url.h"
 #include "web/web.h"
 
 #include <jansson.h>
@@ -15,7 +16,7 @@ static void image_url(const char *base, const char *identifier, const char *suff
                       size_t size)
 {
     char enc[4096 * 3 + 1];
-    web_url_encode(identifier, false, enc, sizeof enc);
+    url_encode(identifier, false, enc, sizeof enc);
     snprintf(out, size, "%s%s%s", base, suffix, enc);
 }
 
@@ -116,7 +117,7 @@ int web_manifest_json(const struct web_manifest_params *p, char **json, struct t
 static void collection_url(const char *base, const char *folder, char *out, size_t size)
 {
     char enc[4096 * 3 + 1];
-    web_url_encode(folder, true, enc, sizeof enc);
+    url_encode(folder, true, enc, sizeof enc);
     snprintf(out, size, "%s/collection%s%s", base, folder[0] ? "/" : "", enc);
 }
 
@@ -181,47 +182,4 @@ int web_collection_json(const char *base, const char *folder, const struct web_l
     return dump(doc, json, "collection", err);
 }
 
-int web_url_decode(const char *src, char *out, size_t size, struct ts_err *err)
-{
-    size_t o = 0;
-    for (const char *p = src; *p; p++) {
-        int c = (unsigned char)*p;
-        if (c == '%') {
-            int hi = p[1], lo = hi ? p[2] : 0;
-            char hex[3] = {(char)hi, (char)lo, 0};
-            if (!hi || !lo || strspn(hex, "0123456789abcdefABCDEF") != 2)
-                return ts_fail(err, TS_EINVAL, "bad percent escape in path");
-            c = (int)strtol(hex, NULL, 16);
-            if (c == 0)
-                return ts_fail(err, TS_EINVAL, "NUL in path");
-            p += 2;
-        }
-        if (o + 1 >= size)
-            return ts_fail(err, TS_EINVAL, "path too long");
-        out[o++] = (char)c;
-    }
-    if (size == 0)
-        return ts_fail(err, TS_EINVAL, "path too long");
-    out[o] = '\0';
-    return TS_OK;
-}
 
-void web_url_encode(const char *src, bool keep_slash, char *out, size_t size)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-    if (size == 0)
-        return;
-    for (const unsigned char *p = (const unsigned char *)src; *p && o + 4 < size; p++) {
-        unsigned char c = *p;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '.' || c == '_' || c == '~' || (keep_slash && c == '/')) {
-            out[o++] = (char)c;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        }
-    }
-    out[o] = '\0';
-}

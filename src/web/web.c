@@ -1,6 +1,7 @@
 /* The web front's routes: folder pages, the viewer, manifests, collections and static assets. */
 #include "web/web.h"
 #include "server/engine.h"
+#include "util/url.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +54,7 @@ static void html_headers(struct ts_response *res)
 static int decode_rest(const char *rest, char *out, size_t size, struct ts_response *res)
 {
     struct ts_err err = {{0}};
-    int rc = web_url_decode(rest, out, size, &err);
+    int rc = url_decode(rest, strlen(rest), out, size, 0, &err);
     if (rc) {
         engine_fail(res, rc, &err);
         return rc;
@@ -73,7 +74,7 @@ static void breadcrumbs(struct ts_buf *b, const char *folder)
         char upto[WEB_PATH_MAX], name[256], enc[WEB_PATH_MAX * 3 + 1];
         snprintf(upto, sizeof upto, "%.*s", (int)(seg - folder + (ptrdiff_t)len), folder);
         snprintf(name, sizeof name, "%.*s", (int)len, seg);
-        web_url_encode(upto, true, enc, sizeof enc);
+        url_encode(upto, true, enc, sizeof enc);
         snprintf(href, sizeof href, "/browse/%s", enc);
         ts_buf_appendf(b, " / <a href=\"");
         append_html(b, href);
@@ -118,7 +119,7 @@ static void listing_page(struct ts_app *app, const char *folder, const struct we
     ts_buf_appendf(b, "</title><link rel=\"stylesheet\" href=\"/static/style.css\"></head>\n"
                       "<body class=\"browse\"><header><h1>Tessera</h1>");
     breadcrumbs(b, folder);
-    web_url_encode(folder, true, enc, sizeof enc);
+    url_encode(folder, true, enc, sizeof enc);
     snprintf(href, sizeof href, "/collection%s%s", folder[0] ? "/" : "", enc);
     ts_buf_appendf(b, "<a class=\"iiif-link\" href=\"");
     append_html(b, href);
@@ -129,11 +130,11 @@ static void listing_page(struct ts_app *app, const char *folder, const struct we
     for (size_t i = 0; i < l->count; i++) {
         const struct web_entry *e = &l->entries[i];
         if (e->is_folder) {
-            web_url_encode(e->path, true, enc, sizeof enc);
+            url_encode(e->path, true, enc, sizeof enc);
             snprintf(href, sizeof href, "/browse/%s", enc);
             listing_item(b, href, NULL, e->name, true);
         } else {
-            web_url_encode(e->path, false, enc, sizeof enc);
+            url_encode(e->path, false, enc, sizeof enc);
             snprintf(href, sizeof href, "/viewer/%s", enc);
             snprintf(thumb, sizeof thumb, "/iiif/3/%s" WEB_THUMB, enc);
             listing_item(b, href, thumb, e->name, false);
@@ -273,7 +274,7 @@ static void handle_static(struct ts_app *app, const struct ts_request *req, cons
 {
     char rel[WEB_PATH_MAX], path[WEB_PATH_MAX];
     struct ts_err err = {{0}};
-    int rc = web_url_decode(rest, rel, sizeof rel, &err);
+    int rc = url_decode(rest, strlen(rest), rel, sizeof rel, 0, &err);
     if (!rc)
         rc = web_static_path(web_dir(app), rel, path, sizeof path, &err);
     if (rc) {

@@ -34,11 +34,6 @@ int web_list_folder(const char *root, const char *folder, struct web_listing *ou
                     struct ts_err *err);
 void web_listing_free(struct web_listing *listing);
 
-/* Percent-decodes src into out (size bytes); TS_EINVAL for bad escapes, %00 or no room. */
-int web_url_decode(const char *src, char *out, size_t size, struct ts_err *err);
-
-/* Escapes everything but RFC 3986 unreserved characters; with keep_slash, '/' stays as is. */
-void web_url_encode(const char *src, bool keep_slash, char *out, size_t size);
 
 /* What a manifest says about one image; base is the public origin without a trailing '/'. */
 struct web_manifest_params {

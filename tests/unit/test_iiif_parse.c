@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "protocol/iiif_parse.h"
+#include "util/url.h"
 
 #include <string.h>
 
@@ -363,26 +364,26 @@ static void test_percent_decode(void **state)
     (void)state;
     struct ts_err err;
     char out[32];
-    assert_int_equal(iiif_percent_decode("a%2Fb", 5, out, sizeof out, &err), TS_OK);
+    assert_int_equal(url_decode("a%2Fb", 5, out, sizeof out, URL_NO_CONTROLS, &err), TS_OK);
     assert_string_equal(out, "a/b");
-    assert_int_equal(iiif_percent_decode("a%2fb%20c", 9, out, sizeof out, &err), TS_OK);
+    assert_int_equal(url_decode("a%2fb%20c", 9, out, sizeof out, URL_NO_CONTROLS, &err), TS_OK);
     assert_string_equal(out, "a/b c");
     /* Decoded once only: %252F is the text "%2F". */
-    assert_int_equal(iiif_percent_decode("%252F", 5, out, sizeof out, &err), TS_OK);
+    assert_int_equal(url_decode("%252F", 5, out, sizeof out, URL_NO_CONTROLS, &err), TS_OK);
     assert_string_equal(out, "%2F");
-    assert_int_equal(iiif_percent_decode("%C3%A9", 6, out, sizeof out, &err), TS_OK);
+    assert_int_equal(url_decode("%C3%A9", 6, out, sizeof out, URL_NO_CONTROLS, &err), TS_OK);
     assert_string_equal(out, "\xc3\xa9");
     /* in_len bounds the input even without a NUL there. */
-    assert_int_equal(iiif_percent_decode("abcdef", 3, out, sizeof out, &err), TS_OK);
+    assert_int_equal(url_decode("abcdef", 3, out, sizeof out, URL_NO_CONTROLS, &err), TS_OK);
     assert_string_equal(out, "abc");
 
     const char *bad[] = {"%zz", "%4", "%", "a%", "%00", "%0A", "%1f", "%7F", "a\tb", "%g1", "%%41"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        if (iiif_percent_decode(bad[i], strlen(bad[i]), out, sizeof out, &err) != TS_EINVAL)
+        if (url_decode(bad[i], strlen(bad[i]), out, sizeof out, URL_NO_CONTROLS, &err) != TS_EINVAL)
             fail_msg("'%s' decoded", bad[i]);
     }
-    assert_int_equal(iiif_percent_decode("abcd", 4, out, 4, &err), TS_EINVAL);
-    assert_int_equal(iiif_percent_decode("abc", 3, out, 4, &err), TS_OK);
+    assert_int_equal(url_decode("abcd", 4, out, 4, URL_NO_CONTROLS, &err), TS_EINVAL);
+    assert_int_equal(url_decode("abc", 3, out, 4, URL_NO_CONTROLS, &err), TS_OK);
     assert_string_equal(out, "abc");
 }
 

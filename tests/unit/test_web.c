@@ -9,6 +9,7 @@
 // clang-format on
 
 #include "testutil.h"
+#include "util/url.h"
 #include "web/web.h"
 
 #include <fcntl.h>
@@ -309,16 +310,16 @@ static void test_url_decode_rejects_bad_escapes_and_nul(void **state)
     (void)state;
     char out[64];
     struct ts_err err = {{0}};
-    assert_int_equal(web_url_decode("a%2Fb%20c", out, sizeof out, &err), TS_OK);
+    assert_int_equal(url_decode("a%2Fb%20c", strlen("a%2Fb%20c"), out, sizeof out, 0, &err), TS_OK);
     assert_string_equal(out, "a/b c");
-    assert_int_equal(web_url_decode("%zz", out, sizeof out, &err), TS_EINVAL);
-    assert_int_equal(web_url_decode("a%2", out, sizeof out, &err), TS_EINVAL);
-    assert_int_equal(web_url_decode("a%00b", out, sizeof out, &err), TS_EINVAL);
-    assert_int_equal(web_url_decode("abcdef", out, 4, &err), TS_EINVAL);
+    assert_int_equal(url_decode("%zz", strlen("%zz"), out, sizeof out, 0, &err), TS_EINVAL);
+    assert_int_equal(url_decode("a%2", strlen("a%2"), out, sizeof out, 0, &err), TS_EINVAL);
+    assert_int_equal(url_decode("a%00b", strlen("a%00b"), out, sizeof out, 0, &err), TS_EINVAL);
+    assert_int_equal(url_decode("abcdef", strlen("abcdef"), out, 4, 0, &err), TS_EINVAL);
     char enc[64];
-    web_url_encode("a/b c~", false, enc, sizeof enc);
+    url_encode("a/b c~", false, enc, sizeof enc);
     assert_string_equal(enc, "a%2Fb%20c~");
-    web_url_encode("a/b c~", true, enc, sizeof enc);
+    url_encode("a/b c~", true, enc, sizeof enc);
     assert_string_equal(enc, "a/b%20c~");
 }
 
