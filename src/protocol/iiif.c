@@ -92,7 +92,7 @@ static void handle_image(struct ts_app *app, const struct iiif_url *url, const c
         engine_fail(res, rc, &err);
         return;
     }
-    rc = engine_render(app, reader, &plan, res, &err);
+    rc = engine_render(app, reader, &plan, NULL, res, &err);
     if (rc == TS_ECODEC)
         engine_discard(app, reader); /* a codec that failed half-way is not trusted again */
     else

@@ -2,7 +2,6 @@
 #include "protocol/iip.h"
 #include "util/url.h"
 #include "encode/encode.h"
-#include "render/render.h"
 #include "server/engine.h"
 
 #include <ctype.h>
@@ -517,20 +516,11 @@ int iip_render(struct ts_app *app, struct ts_reader *reader, const struct ts_pla
                int quality, struct ts_response *res, struct ts_err *err)
 {
     if (quality < 0 || plan->format != TS_FORMAT_JPG)
-        return engine_render(app, reader, plan, res, err);
+        return engine_render(app, reader, plan, NULL, res, err);
     /* QLT changes only the encoder's quality; everything else is the engine's path. */
-    struct ts_image img = {0};
-    int rc = render_execute(reader, plan, &img, err);
-    if (rc)
-        return rc;
     struct encode_options opt = app->enc;
     opt.jpeg_quality = quality;
-    rc = encode_image(&img, plan->format, &opt, &res->body, err);
-    ts_image_free(&img);
-    if (rc)
-        return rc;
-    ts_response_set_type(res, ts_format_mime(plan->format));
-    return TS_OK;
+    return engine_render(app, reader, plan, &opt, res, err);
 }
 
 /* iipsrv's error answer: "Error/7:<class> <code> <argument>" in the IIP MIME type. */
@@ -680,7 +670,7 @@ static void serve_answer(struct ts_app *app, const struct serve_ctx *sc,
         engine_fail(res, rc, &err);
         return;
     }
-    rc = engine_render(app, reader, &plan, res, &err);
+    rc = engine_render(app, reader, &plan, NULL, res, &err);
     if (rc == TS_ECODEC)
         ts_reader_close(reader);
     else

@@ -60,17 +60,22 @@ int engine_resolve(struct ts_app *app, const char *identifier, struct source_fil
 }
 
 int engine_render(struct ts_app *app, struct ts_reader *reader, const struct ts_plan *plan,
-                  struct ts_response *res, struct ts_err *err)
+                  const struct encode_options *enc, struct ts_response *res, struct ts_err *err)
 {
+    int rc;
     /* A request for exactly one stored JPEG tile is answered with its bytes: no decode, no
-     * encode, and no admission either, since it needs no more memory than the tile. */
-    int rc = passthrough_try(reader, plan, &app->passthrough, &res->body, err);
-    if (rc == TS_OK) {
-        ts_response_set_type(res, ts_format_mime(plan->format));
-        return TS_OK;
+     * encode, and no admission either, since it needs no more memory than the tile. Not when
+     * the client chose the encoder's settings: the stored bytes do not follow them. */
+    if (!enc) {
+        rc = passthrough_try(reader, plan, &app->passthrough, &res->body, err);
+        if (rc == TS_OK) {
+            ts_response_set_type(res, ts_format_mime(plan->format));
+            return TS_OK;
+        }
+        if (rc != TS_DECLINED)
+            return rc;
+        enc = &app->enc;
     }
-    if (rc != TS_DECLINED)
-        return rc;
     size_t bytes = render_peak_bytes(&reader->info, plan);
     bool heavy;
     rc = admission_enter(&app->admission, bytes, &heavy, err);
@@ -81,7 +86,7 @@ int engine_render(struct ts_app *app, struct ts_reader *reader, const struct ts_
     admission_leave(&app->admission, bytes, heavy);
     if (rc)
         return rc;
-    rc = encode_image(&img, plan->format, &app->enc, &res->body, err);
+    rc = encode_image(&img, plan->format, enc, &res->body, err);
     ts_image_free(&img);
     if (rc)
         return rc;

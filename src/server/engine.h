@@ -37,9 +37,11 @@ bool engine_cache_lookup(struct ts_app *app, const struct source_file *src, cons
 void engine_cache_store(struct ts_app *app, const struct source_file *src, const char *what,
                         const struct ts_response *res);
 
-/* Renders the plan and appends the encoded image to res->body, setting Content-Type. */
+/* Renders the plan and appends the encoded image to res->body, setting Content-Type. enc NULL
+ * means the server's encoder settings (and allows stored-tile passthrough); a protocol that
+ * lets the client choose them (IIP's QLT) passes its own. */
 int engine_render(struct ts_app *app, struct ts_reader *reader, const struct ts_plan *plan,
-                  struct ts_response *res, struct ts_err *err);
+                  const struct encode_options *enc, struct ts_response *res, struct ts_err *err);
 
 /* A strong validator from the source file, the request text (what) and the output settings. */
 void engine_etag(const struct ts_app *app, const struct source_file *src, const char *what,
