@@ -44,9 +44,9 @@ static void json_content_type(int version, const struct ts_request *req, char *o
         snprintf(out, size, "application/json");
 }
 
+/* type: the Content-Type already negotiated (it is part of the cache key too). */
 static void handle_info(struct ts_app *app, int version, const char *id_url,
-                        const struct source_file *src, const struct ts_request *req,
-                        struct ts_response *res)
+                        const struct source_file *src, const char *type, struct ts_response *res)
 {
     struct ts_err err = {{0}};
     struct ts_image_info info;
@@ -62,15 +62,12 @@ static void handle_info(struct ts_app *app, int version, const char *id_url,
         engine_fail(res, rc, &err);
         return;
     }
-    char type[160];
-    json_content_type(version, req, type, sizeof type);
     ts_response_set_type(res, type);
-    if (ts_buf_append(&res->body, json, strlen(json)) != TS_OK) {
-        free(json);
-        ts_response_error(res, TS_ENOMEM, "out of memory");
-        return;
-    }
-    free(json);
+    /* The document becomes the body as it is: both are malloc'd bytes, freed with free(). */
+    ts_buf_free(&res->body);
+    res->body.data = (uint8_t *)json;
+    res->body.len = strlen(json);
+    res->body.cap = res->body.len + 1;
     if (version > 1)
         ts_response_add_header(res, "Link", "<%s>;rel=\"profile\"", profile_uri(version));
 }
@@ -160,7 +157,7 @@ void iiif_handle(struct ts_app *app, int version, const char *prefix, const char
             goto out;
         }
         if (info)
-            handle_info(app, version, id_url, &src, req, res);
+            handle_info(app, version, id_url, &src, type, res);
         else
             handle_image(app, url, id_url, &src, res);
         engine_cache_store(app, &src, what, res);
