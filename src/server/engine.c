@@ -20,7 +20,7 @@ struct resolved {
     dev_t dev;
     ino_t ino;
     uint32_t page;
-    char path[4096];
+    char path[]; /* NUL-terminated: only its own length is stored and copied */
 };
 
 int engine_resolve(struct ts_app *app, const char *identifier, struct source_file *src,
@@ -31,12 +31,13 @@ int engine_resolve(struct ts_app *app, const char *identifier, struct source_fil
      * still the same file (device and inode): that file was proven to be below the root, and
      * the stat gives the fresh mtime and size that keep every cache honest. */
     struct ts_buf b = {0};
-    if (ts_lru_get(app->resolved, identifier, &b) && b.len == sizeof(struct resolved)) {
+    if (ts_lru_get(app->resolved, identifier, &b) && b.len > sizeof(struct resolved) &&
+        b.len - sizeof(struct resolved) <= sizeof src->path && b.data[b.len - 1] == '\0') {
         const struct resolved *r = (const struct resolved *)b.data;
         struct stat st;
         if (stat(r->path, &st) == 0 && S_ISREG(st.st_mode) && st.st_dev == r->dev &&
             st.st_ino == r->ino) {
-            memcpy(src->path, r->path, sizeof src->path);
+            memcpy(src->path, r->path, b.len - sizeof(struct resolved));
             src->st = st;
             src->page = r->page;
             ts_buf_free(&b);
@@ -46,13 +47,14 @@ int engine_resolve(struct ts_app *app, const char *identifier, struct source_fil
     ts_buf_free(&b);
     int rc = source_resolve(app->cfg.root, app->cfg.demo_image, identifier, src, err);
     if (rc == TS_OK) {
-        struct resolved *r = calloc(1, sizeof *r);
+        size_t n = strlen(src->path) + 1;
+        struct resolved *r = calloc(1, sizeof *r + n);
         if (r) {
             r->dev = src->st.st_dev;
             r->ino = src->st.st_ino;
             r->page = src->page;
-            memcpy(r->path, src->path, sizeof r->path);
-            ts_lru_put(app->resolved, identifier, r, sizeof *r);
+            memcpy(r->path, src->path, n);
+            ts_lru_put(app->resolved, identifier, r, sizeof *r + n);
             free(r);
         }
     }
