@@ -488,28 +488,16 @@ static int tu_write_wide_png(const char *root)
 static int write_jpeg2000_twins(const char *root, const struct ts_image *img)
 {
     char ppm[4096], jp2[4096], htj2k[4096], cmd[20000];
-    if (tu_join(ppm, sizeof(ppm), root, "grid-src.ppm.tmp") != 0 ||
+    if (tu_join(ppm, sizeof(ppm), root, "grid-src.ppm") != 0 ||
         tu_join(jp2, sizeof(jp2), root, "grid.jp2") != 0 ||
-        tu_join(htj2k, sizeof(htj2k), root, "grid-htj2k.j2c") != 0)
-        return -1;
-    FILE *f = fopen(ppm, "wb");
-    if (!f)
-        return -1;
-    fprintf(f, "P6\n%u %u\n255\n", img->width, img->height);
-    for (uint32_t y = 0; y < img->height; y++)
-        fwrite(ts_image_row(img, y), 1, (size_t)img->width * 3, f);
-    if (fclose(f) != 0)
-        return -1;
-    /* opj_compress only reads inputs with a known extension. */
-    char ppm2[4096];
-    if (tu_join(ppm2, sizeof(ppm2), root, "grid-src.ppm") != 0 || rename(ppm, ppm2) != 0)
+        tu_join(htj2k, sizeof(htj2k), root, "grid-htj2k.j2c") != 0 || tu_write_ppm(ppm, img) != 0)
         return -1;
     snprintf(cmd, sizeof(cmd),
              "opj_compress -i '%s' -o '%s' -t 256,256 -n 5 >/dev/null 2>&1 && "
              "ojph_compress -i '%s' -o '%s' -num_decomps 4 -reversible true >/dev/null 2>&1",
-             ppm2, jp2, ppm2, htj2k);
+             ppm, jp2, ppm, htj2k);
     int rc = system(cmd);
-    unlink(ppm2);
+    unlink(ppm);
     if (rc != 0) {
         fprintf(stderr, "harness: opj_compress/ojph_compress failed (packages libopenjp2-tools "
                         "and openjph-tools)\n");

@@ -182,3 +182,71 @@ int tu_pixel_diff(const struct ts_image *img, uint32_t x, uint32_t y, const uint
     }
     return worst;
 }
+
+/* Reads one whitespace-delimited header number of a binary PNM. */
+static int pnm_number(FILE *f, uint32_t *v)
+{
+    int c = fgetc(f);
+    while (c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '#') {
+        if (c == '#')
+            while (c != '\n' && c != EOF)
+                c = fgetc(f);
+        c = fgetc(f);
+    }
+    if (c < '0' || c > '9')
+        return -1;
+    *v = 0;
+    while (c >= '0' && c <= '9' && *v < 100000000u) {
+        *v = *v * 10u + (uint32_t)(c - '0');
+        c = fgetc(f);
+    }
+    return 0;
+}
+
+/* Loads a binary PGM (P5) or PPM (P6), 8- or 16-bit, 16-bit rounded to 8. */
+int tu_load_pnm(const char *path, struct ts_image *out)
+{
+    FILE *f = fopen(path, "rb");
+    char magic[2];
+    uint32_t w, h, maxval, ch;
+    int rc = -1;
+    out->data = NULL;
+    if (!f)
+        return -1;
+    if (fread(magic, 1, 2, f) != 2 || magic[0] != 'P' || (magic[1] != '5' && magic[1] != '6') ||
+        pnm_number(f, &w) || pnm_number(f, &h) || pnm_number(f, &maxval) || maxval == 0 ||
+        maxval > 65535)
+        goto done;
+    ch = magic[1] == '5' ? 1 : 3;
+    if (ts_image_alloc(out, w, h, ch) != TS_OK)
+        goto done;
+    for (uint32_t y = 0; y < h; y++) {
+        uint8_t *row = ts_image_row(out, y);
+        for (size_t i = 0; i < (size_t)w * ch; i++) {
+            int hi = maxval > 255 ? fgetc(f) : 0, lo = fgetc(f);
+            if (hi == EOF || lo == EOF) {
+                ts_image_free(out);
+                goto done;
+            }
+            uint32_t v = ((uint32_t)hi << 8) | (uint32_t)lo;
+            row[i] = (uint8_t)((v * 255u + maxval / 2) / maxval);
+        }
+    }
+    rc = 0;
+done:
+    fclose(f);
+    return rc;
+}
+
+int tu_write_ppm(const char *path, const struct ts_image *img)
+{
+    if (img->channels != 3)
+        return -1;
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    int ok = fprintf(f, "P6\n%u %u\n255\n", img->width, img->height) > 0;
+    for (uint32_t y = 0; y < img->height && ok; y++)
+        ok = fwrite(ts_image_row(img, y), 1, (size_t)img->width * 3, f) == (size_t)img->width * 3;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}

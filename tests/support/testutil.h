@@ -19,4 +19,11 @@ int tu_decode(const uint8_t *data, size_t len, struct ts_image *out);
  * the luma of rgb). */
 int tu_pixel_diff(const struct ts_image *img, uint32_t x, uint32_t y, const uint8_t rgb[3]);
 
+/* Loads a binary PGM (P5) or PPM (P6), 8- or 16-bit (16-bit rounded to 8): the format the
+ * reference decoders (opj_decompress, dwebp) write fastest. Returns 0 on success. */
+int tu_load_pnm(const char *path, struct ts_image *out);
+
+/* Writes a 3-channel image as a binary PPM, the input the reference encoders take. */
+int tu_write_ppm(const char *path, const struct ts_image *img);
+
 #endif

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "image/reader.h"
+#include "testutil.h"
 
 #include <errno.h>
 #include <png.h>
@@ -126,60 +127,6 @@ static void diff_window(const struct ts_image *got, const struct ts_image *ref, 
     *max = mx;
 }
 
-/* Reads one whitespace-delimited header number of a binary PNM. */
-static int pnm_number(FILE *f, uint32_t *v)
-{
-    int c = fgetc(f);
-    while (c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '#') {
-        if (c == '#')
-            while (c != '\n' && c != EOF)
-                c = fgetc(f);
-        c = fgetc(f);
-    }
-    if (c < '0' || c > '9')
-        return -1;
-    *v = 0;
-    while (c >= '0' && c <= '9' && *v < 100000000u) {
-        *v = *v * 10u + (uint32_t)(c - '0');
-        c = fgetc(f);
-    }
-    return 0;
-}
-
-/* Loads a binary PGM (P5) or PPM (P6), 8- or 16-bit, 16-bit rounded to 8. */
-static int load_pnm(const char *path, struct ts_image *out)
-{
-    FILE *f = fopen(path, "rb");
-    char magic[2];
-    uint32_t w, h, maxval, ch;
-    int rc = -1;
-    out->data = NULL;
-    if (!f)
-        return -1;
-    if (fread(magic, 1, 2, f) != 2 || magic[0] != 'P' || (magic[1] != '5' && magic[1] != '6') ||
-        pnm_number(f, &w) || pnm_number(f, &h) || pnm_number(f, &maxval) || maxval == 0 ||
-        maxval > 65535)
-        goto done;
-    ch = magic[1] == '5' ? 1 : 3;
-    if (ts_image_alloc(out, w, h, ch) != TS_OK)
-        goto done;
-    for (uint32_t y = 0; y < h; y++) {
-        uint8_t *row = ts_image_row(out, y);
-        for (size_t i = 0; i < (size_t)w * ch; i++) {
-            int hi = maxval > 255 ? fgetc(f) : 0, lo = fgetc(f);
-            if (hi == EOF || lo == EOF) {
-                ts_image_free(out);
-                goto done;
-            }
-            uint32_t v = ((uint32_t)hi << 8) | (uint32_t)lo;
-            row[i] = (uint8_t)((v * 255u + maxval / 2) / maxval);
-        }
-    }
-    rc = 0;
-done:
-    fclose(f);
-    return rc;
-}
 
 /* Decodes a whole resolution level with opj_decompress (another program, same library).
  * PNM output for gray and RGB: opj_decompress writes PNG very slowly. */
@@ -193,7 +140,7 @@ static int oracle_level(const char *src, const char *tag, uint32_t level, uint32
     work_path(file, sizeof file, name);
     if (run("opj_decompress -i '%s' -o '%s' -r %u >/dev/null 2>&1", src, file, level) != 0)
         return -1;
-    return channels == 1 || channels == 3 ? load_pnm(file, out) : load_png(file, out);
+    return channels == 1 || channels == 3 ? tu_load_pnm(file, out) : load_png(file, out);
 }
 
 static struct ts_reader *open_ok(const char *path)

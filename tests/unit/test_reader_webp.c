@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "image/reader.h"
+#include "testutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,48 +211,6 @@ static void test_scaled_read_halves_down_to_the_minimum(void **state)
 
 /* ---- lossy, against dwebp ---- */
 
-static int pnm_number(FILE *f, uint32_t *v)
-{
-    int c = fgetc(f);
-    while (c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '#') {
-        if (c == '#')
-            while (c != '\n' && c != EOF)
-                c = fgetc(f);
-        c = fgetc(f);
-    }
-    if (c < '0' || c > '9')
-        return -1;
-    *v = 0;
-    while (c >= '0' && c <= '9' && *v < 100000000u) {
-        *v = *v * 10u + (uint32_t)(c - '0');
-        c = fgetc(f);
-    }
-    return 0;
-}
-
-/* Loads dwebp's 8-bit binary PPM. */
-static int load_ppm(const char *path, struct ts_image *out)
-{
-    FILE *f = fopen(path, "rb");
-    char magic[2];
-    uint32_t w, h, maxval;
-    int rc = -1;
-    out->data = NULL;
-    if (!f)
-        return -1;
-    if (fread(magic, 1, 2, f) == 2 && magic[0] == 'P' && magic[1] == '6' && !pnm_number(f, &w) &&
-        !pnm_number(f, &h) && !pnm_number(f, &maxval) && maxval == 255 &&
-        ts_image_alloc(out, w, h, 3) == TS_OK) {
-        rc = 0;
-        for (uint32_t y = 0; y < h && rc == 0; y++)
-            if (fread(ts_image_row(out, y), 1, (size_t)w * 3, f) != (size_t)w * 3)
-                rc = -1;
-        if (rc != 0)
-            ts_image_free(out);
-    }
-    fclose(f);
-    return rc;
-}
 
 static void test_lossy_regions_match_dwebp(void **state)
 {
@@ -265,7 +224,7 @@ static void test_lossy_regions_match_dwebp(void **state)
     make_webp("lossy-rgb", 3, "-q 90", path, sizeof path);
     work_path(ppm, sizeof ppm, "lossy-rgb-dwebp.ppm");
     assert_int_equal(run("dwebp -quiet '%s' -ppm -o '%s' >/dev/null 2>&1", path, ppm), 0);
-    assert_int_equal(load_ppm(ppm, &ref), 0);
+    assert_int_equal(tu_load_pnm(ppm, &ref), 0);
     assert_int_equal(ref.width, IMG_W);
     struct ts_reader *r = open_ok(path);
     assert_int_equal(r->info.channels, 3);
