@@ -174,26 +174,36 @@ static void grow(struct shard *s)
 
 void ts_lru_put(struct ts_lru *lru, const char *key, const void *value, size_t len)
 {
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return;
+    memcpy(copy, value, len);
+    ts_lru_put_owned(lru, key, copy, len);
+}
+
+void ts_lru_put_owned(struct ts_lru *lru, const char *key, uint8_t *value, size_t len)
+{
     size_t key_len = strlen(key), charge, alloc;
     if (!ts_add_size(sizeof(struct entry) + 1, key_len, &alloc) ||
-        !ts_add_size(alloc, len, &charge))
+        !ts_add_size(alloc, len, &charge)) {
+        free(value);
         return;
+    }
     uint64_t h = key_hash(key, key_len);
     struct shard *s = shard_for(lru, h);
-    if (charge > s->budget / 2)
-        return; /* one huge value would flush everything else */
+    if (charge > s->budget / 2) {
+        free(value); /* one huge value would flush everything else */
+        return;
+    }
     struct entry *e = malloc(alloc);
-    uint8_t *copy = malloc(len ? len : 1);
-    if (!e || !copy) {
-        free(e);
-        free(copy);
+    if (!e) {
+        free(value);
         return;
     }
     memcpy(e->key, key, key_len + 1);
-    memcpy(copy, value, len);
     e->key_len = key_len;
     e->hash = h;
-    e->value = copy;
+    e->value = value;
     e->len = len;
     e->charge = charge;
 

@@ -24,6 +24,8 @@ void ts_lru_destroy(struct ts_lru *lru);
 bool ts_lru_get(struct ts_lru *lru, const char *key, struct ts_buf *out);
 /* Stores a copy (replacing any older value); values larger than a shard's budget are skipped. */
 void ts_lru_put(struct ts_lru *lru, const char *key, const void *value, size_t len);
+/* The same, taking ownership of value (malloc'd): no copy; freed if it is not stored. */
+void ts_lru_put_owned(struct ts_lru *lru, const char *key, uint8_t *value, size_t len);
 void ts_lru_remove(struct ts_lru *lru, const char *key);
 void ts_lru_stats(struct ts_lru *lru, struct ts_lru_stats *out);
 

@@ -381,7 +381,9 @@ int engine_info(struct ts_app *app, const struct source_file *src, struct ts_ima
     return TS_OK;
 }
 
-/* Stored as: content type NUL, header count byte, (name NUL value NUL)*, body. */
+/* Stored as: body, content type NUL, header count byte, (name NUL value NUL)*, then the
+ * body's length (size_t). The body comes first so that a hit hands the copy it got from the
+ * cache to the response as it is. */
 static void response_key(const struct source_file *src, const char *what, char *out, size_t size)
 {
     char id[4200];
@@ -397,15 +399,21 @@ bool engine_cache_lookup(struct ts_app *app, const struct source_file *src, cons
     struct ts_buf b = {0};
     if (!ts_lru_get(app->responses, key, &b))
         return false;
-    const char *p = (const char *)b.data, *end = p + b.len;
-    const char *type = p;
-    p += strnlen(p, (size_t)(end - p)) + 1;
-    if (p >= end) {
+    size_t body_len;
+    if (b.len < sizeof body_len + 2) {
         ts_buf_free(&b);
         return false;
     }
-    unsigned nh = (unsigned char)*p++;
-    int first_header = res->nheaders;
+    memcpy(&body_len, b.data + b.len - sizeof body_len, sizeof body_len);
+    const char *p = (const char *)b.data + body_len, *end = (const char *)b.data + b.len -
+                                                             sizeof body_len;
+    if (body_len > b.len - sizeof body_len - 2) {
+        ts_buf_free(&b);
+        return false;
+    }
+    const char *type = p;
+    p += strnlen(p, (size_t)(end - p)) + 1;
+    unsigned nh = p < end ? (unsigned char)*p++ : 0;
     for (unsigned i = 0; i < nh && p < end; i++) {
         const char *name = p;
         p += strnlen(p, (size_t)(end - p)) + 1;
@@ -415,20 +423,11 @@ bool engine_cache_lookup(struct ts_app *app, const struct source_file *src, cons
             break;
         ts_response_add_header(res, name, "%s", value);
     }
-    if (p > end || ts_buf_append(&res->body, p, (size_t)(end - p)) != TS_OK) {
-        /* Corrupt entry (cannot happen short of a bug): drop what we added and miss. */
-        while (res->nheaders > first_header) {
-            res->nheaders--;
-            free(res->headers[res->nheaders].name);
-            free(res->headers[res->nheaders].value);
-        }
-        res->body.len = 0;
-        ts_buf_free(&b);
-        return false;
-    }
     ts_response_set_type(res, type);
+    ts_buf_free(&res->body);
+    res->body = b;
+    res->body.len = body_len;
     res->status = 200;
-    ts_buf_free(&b);
     return true;
 }
 
@@ -440,15 +439,19 @@ void engine_cache_store(struct ts_app *app, const struct source_file *src, const
     char key[12800];
     response_key(src, what, key, sizeof key);
     struct ts_buf b = {0};
-    int rc = ts_buf_append(&b, res->content_type, strlen(res->content_type) + 1);
+    int rc = ts_buf_append(&b, res->body.data, res->body.len);
+    rc = rc ? rc : ts_buf_append(&b, res->content_type, strlen(res->content_type) + 1);
     unsigned char nh = (unsigned char)res->nheaders;
     rc = rc ? rc : ts_buf_append(&b, &nh, 1);
     for (int i = 0; i < res->nheaders && !rc; i++) {
         rc = ts_buf_append(&b, res->headers[i].name, strlen(res->headers[i].name) + 1);
         rc = rc ? rc : ts_buf_append(&b, res->headers[i].value, strlen(res->headers[i].value) + 1);
     }
-    rc = rc ? rc : ts_buf_append(&b, res->body.data, res->body.len);
-    if (!rc)
-        ts_lru_put(app->responses, key, b.data, b.len);
-    ts_buf_free(&b);
+    size_t body_len = res->body.len;
+    rc = rc ? rc : ts_buf_append(&b, &body_len, sizeof body_len);
+    if (rc) {
+        ts_buf_free(&b);
+        return;
+    }
+    ts_lru_put_owned(app->responses, key, b.data, b.len); /* the cache keeps this buffer */
 }
