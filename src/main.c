@@ -1,6 +1,6 @@
 /* tessera: parse the configuration, start the HTTP front end, stop cleanly on a signal. */
 #include "config.h"
-#include "server/app.h"
+#include "core/app.h"
 #include "server/http.h"
 #include "server/fcgi.h"
 #include "config_env.h"

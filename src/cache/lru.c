@@ -1,6 +1,6 @@
 /* Sharded LRU: each shard is a chained hash table threaded on a recency list under one mutex. */
 #include "cache/lru.h"
-#include "server/httpdate.h"
+#include "util/hash.h"
 #include "util/status.h"
 
 #include <pthread.h>

@@ -3,7 +3,7 @@
 #define TESSERA_ENCODE_H
 
 #include "image/image.h"
-#include "protocol/iiif_parse.h"
+#include "encode/format.h"
 #include "util/buf.h"
 #include "util/status.h"
 

@@ -2,8 +2,8 @@
 #ifndef TESSERA_COMPAT_H
 #define TESSERA_COMPAT_H
 
-#include "server/app.h"
-#include "server/response.h"
+#include "core/app.h"
+#include "core/response.h"
 
 #include <stdbool.h>
 

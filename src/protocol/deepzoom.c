@@ -1,6 +1,6 @@
 /* DeepZoom: .dzi descriptors and level/col_row tiles mapped onto iipsrv's resolution ladder. */
 #include "protocol/deepzoom.h"
-#include "server/engine.h"
+#include "core/engine.h"
 
 #include <stdio.h>
 #include <stdlib.h>

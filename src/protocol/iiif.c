@@ -5,7 +5,7 @@
 #include "protocol/iiif_info.h"
 #include "protocol/iiif_parse.h"
 #include "protocol/iiif_plan.h"
-#include "server/engine.h"
+#include "core/engine.h"
 #include "util/url.h"
 
 #include <stdio.h>

@@ -2,8 +2,8 @@
 #ifndef TESSERA_IIIF_H
 #define TESSERA_IIIF_H
 
-#include "server/app.h"
-#include "server/response.h"
+#include "core/app.h"
+#include "core/response.h"
 
 /* prefix: the URL path of the service, e.g. "/iiif/3"; rest: what follows "prefix/". */
 void iiif_handle(struct ts_app *app, int version, const char *prefix, const char *rest,

@@ -2,28 +2,11 @@
 #ifndef TESSERA_IIIF_PARSE_H
 #define TESSERA_IIIF_PARSE_H
 
+#include "render/plan.h"
 #include "util/status.h"
 
 #include <stdbool.h>
 #include <stdint.h>
-
-enum ts_quality {
-    TS_QUALITY_DEFAULT, /* 1.1 "native" parses to this too */
-    TS_QUALITY_COLOR,
-    TS_QUALITY_GRAY, /* 1.1 "grey" parses to this too */
-    TS_QUALITY_BITONAL,
-};
-
-enum ts_format {
-    TS_FORMAT_JPG,
-    TS_FORMAT_PNG,
-    TS_FORMAT_WEBP,
-    TS_FORMAT_GIF,
-    TS_FORMAT_TIF,
-    TS_FORMAT_JP2,
-    TS_FORMAT_PDF,
-    TS_FORMAT_COUNT,
-};
 
 enum iiif_region_kind {
     IIIF_REGION_FULL,
@@ -82,7 +65,5 @@ int iiif_parse_image(int version, const char *region, const char *size, const ch
 /* A "decimal digits and '.'" number (percentages, rotation); false on anything else. */
 bool iiif_parse_decimal(const char *s, size_t len, double *out);
 
-const char *ts_format_ext(enum ts_format f);  /* "jpg" */
-const char *ts_format_mime(enum ts_format f); /* "image/jpeg" */
 
 #endif

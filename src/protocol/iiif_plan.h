@@ -17,18 +17,6 @@ struct iiif_options {
     unsigned formats; /* bit (1u << enum ts_format) for each output format we can encode */
 };
 
-struct ts_plan {
-    uint32_t img_w, img_h;
-    uint32_t rx, ry, rw, rh; /* region in full-resolution pixels, clipped to the image */
-    uint32_t out_w, out_h;   /* scaled size, before rotation */
-    double rotation;         /* degrees clockwise, applied after mirroring */
-    bool mirror;
-    enum ts_quality quality;
-    enum ts_format format;
-    bool size_max;    /* asked as max (3.0 canonical "max", even when limits shrank it) */
-    bool size_upscale; /* asked as ^max (3.0 canonical "^max") */
-};
-
 /* Errors: TS_EINVAL (400) for impossible requests (zero area, size above region without ^ in
  * 3.0, over limits), TS_EUNSUPPORTED (501) for features or formats not in opt. */
 int iiif_plan(const struct iiif_request *req, uint32_t img_w, uint32_t img_h,

@@ -2,7 +2,7 @@
 #include "protocol/iip.h"
 #include "util/url.h"
 #include "encode/encode.h"
-#include "server/engine.h"
+#include "core/engine.h"
 
 #include <ctype.h>
 #include <math.h>

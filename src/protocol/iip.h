@@ -4,8 +4,8 @@
 
 #include "image/reader.h"
 #include "protocol/iiif_plan.h"
-#include "server/app.h"
-#include "server/response.h"
+#include "core/app.h"
+#include "core/response.h"
 #include "util/buf.h"
 #include "util/status.h"
 

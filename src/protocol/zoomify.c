@@ -1,6 +1,6 @@
 /* Zoomify: ImageProperties.xml and TileGroup tiles mapped onto iipsrv's resolution ladder. */
 #include "protocol/zoomify.h"
-#include "server/engine.h"
+#include "core/engine.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,8 +4,8 @@
 
 #include "protocol/iip.h"
 #include "protocol/iiif_plan.h"
-#include "server/app.h"
-#include "server/response.h"
+#include "core/app.h"
+#include "core/response.h"
 #include "util/buf.h"
 
 #include <stdbool.h>

@@ -3,7 +3,7 @@
 #define TESSERA_PASSTHROUGH_H
 
 #include "image/reader.h"
-#include "protocol/iiif_plan.h"
+#include "render/plan.h"
 #include "util/buf.h"
 #include "util/status.h"
 

@@ -4,7 +4,7 @@
 
 #include "image/image.h"
 #include "image/reader.h"
-#include "protocol/iiif_plan.h"
+#include "render/plan.h"
 #include "util/status.h"
 
 /* Chooses the smallest pyramid level whose region still covers plan->out_w x out_h, and the

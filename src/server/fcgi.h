@@ -2,7 +2,7 @@
 #ifndef TESSERA_FCGI_H
 #define TESSERA_FCGI_H
 
-#include "server/app.h"
+#include "core/app.h"
 #include "util/status.h"
 
 #include <stdbool.h>

@@ -2,7 +2,7 @@
 #ifndef TESSERA_HTTP_H
 #define TESSERA_HTTP_H
 
-#include "server/app.h"
+#include "core/app.h"
 
 #include <stdint.h>
 

@@ -1,6 +1,6 @@
 /* Static assets of the web front: pages and the npm packages, confined to the web directory. */
-#include "server/engine.h"
-#include "server/httpdate.h"
+#include "core/engine.h"
+#include "util/httpdate.h"
 #include "web/web.h"
 
 #include <errno.h>
@@ -163,7 +163,7 @@ int web_send_file(struct ts_app *app, const struct ts_request *req, struct ts_re
     snprintf(f.path, sizeof f.path, "%s", path);
     char etag[40];
     engine_etag(app, &f, "web static", etag, sizeof etag);
-    if (ts_not_modified(req, etag, f.st.st_mtim.tv_sec)) {
+    if (ts_not_modified(ts_request_header(req, "If-None-Match"), ts_request_header(req, "If-Modified-Since"), etag, f.st.st_mtim.tv_sec)) {
         res->status = 304;
         res->body.len = 0;
         validators(res, etag, f.st.st_mtim.tv_sec);

@@ -1,6 +1,6 @@
 /* The web front's routes: folder pages, the viewer, manifests, collections and static assets. */
 #include "web/web.h"
-#include "server/engine.h"
+#include "core/engine.h"
 #include "util/url.h"
 
 #include <stdio.h>

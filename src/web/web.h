@@ -3,8 +3,8 @@
 #define TESSERA_WEB_H
 
 #include "image/reader.h"
-#include "server/app.h"
-#include "server/response.h"
+#include "core/app.h"
+#include "core/response.h"
 #include "util/status.h"
 
 #include <stdbool.h>

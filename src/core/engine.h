@@ -5,8 +5,8 @@
 #include "image/reader.h"
 #include "image/source.h"
 #include "protocol/iiif_plan.h"
-#include "server/app.h"
-#include "server/response.h"
+#include "core/app.h"
+#include "core/response.h"
 
 #include <stdbool.h>
 #include <time.h>

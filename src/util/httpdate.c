@@ -1,6 +1,6 @@
 /* HTTP-date formatting and parsing, validators and conditional requests. */
 #define _XOPEN_SOURCE 700
-#include "server/httpdate.h"
+#include "util/httpdate.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -46,17 +46,6 @@ time_t ts_http_date_parse(const char *text)
     return timegm(&tm);
 }
 
-uint64_t ts_hash(uint64_t seed, const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    uint64_t h = seed;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 /* If-None-Match is a list of quoted tags (maybe W/-prefixed) or "*". */
 static bool etag_listed(const char *list, const char *etag)
 {
@@ -76,12 +65,10 @@ static bool etag_listed(const char *list, const char *etag)
     return false;
 }
 
-bool ts_not_modified(const struct ts_request *req, const char *etag, time_t mtime)
+bool ts_not_modified(const char *inm, const char *ims, const char *etag, time_t mtime)
 {
-    const char *inm = ts_request_header(req, "If-None-Match");
     if (inm)
         return etag_listed(inm, etag);
-    const char *ims = ts_request_header(req, "If-Modified-Since");
     if (ims) {
         time_t since = ts_http_date_parse(ims);
         return since >= 0 && mtime <= since;

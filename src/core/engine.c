@@ -1,11 +1,12 @@
 /* The shared image path under every protocol: open, render, encode, validate. */
-#include "server/engine.h"
+#include "core/engine.h"
 #include "cache/lru.h"
 #include "image/jp2.h"
 #include "encode/encode.h"
 #include "render/passthrough.h"
 #include "render/render.h"
-#include "server/httpdate.h"
+#include "util/hash.h"
+#include "util/httpdate.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -127,7 +128,7 @@ void engine_cache_headers(const struct ts_app *app, struct ts_response *res, con
 bool engine_not_modified(const struct ts_app *app, const struct ts_request *req,
                          struct ts_response *res, const char *etag, time_t mtime)
 {
-    if (!ts_not_modified(req, etag, mtime))
+    if (!ts_not_modified(ts_request_header(req, "If-None-Match"), ts_request_header(req, "If-Modified-Since"), etag, mtime))
         return false;
     res->status = 304;
     res->body.len = 0;

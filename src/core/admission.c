@@ -1,5 +1,5 @@
 /* Heavy renders take a slot and memory from a fixed budget; light ones pass straight through. */
-#include "server/admission.h"
+#include "core/admission.h"
 
 #include <errno.h>
 #include <time.h>

@@ -1,5 +1,5 @@
 /* Building responses: headers, types and the one-line error bodies. */
-#include "server/response.h"
+#include "core/response.h"
 #include "util/status.h"
 
 #include <stdarg.h>

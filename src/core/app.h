@@ -6,8 +6,8 @@
 #include "encode/encode.h"
 #include "protocol/iiif_plan.h"
 #include "render/passthrough.h"
-#include "server/admission.h"
-#include "server/response.h"
+#include "core/admission.h"
+#include "core/response.h"
 
 #include <pthread.h>
 #include <stdio.h>
