@@ -7,14 +7,10 @@
 int ts_status_http(int status)
 {
     switch (status) {
-    case TS_OK: return 200;
-    case TS_EINVAL: return 400;
-    case TS_EFORBIDDEN: return 403;
-    case TS_ENOTFOUND: return 404;
-    case TS_EMETHOD: return 405;
-    case TS_ETOOLARGE: return 413;
-    case TS_EUNSUPPORTED: return 501;
-    case TS_EBUSY: return 503;
+#define TS_STATUS_HTTP(name, value, http, text)                                                    \
+    case TS_##name: return http;
+        TS_STATUS_MAP(TS_STATUS_HTTP)
+#undef TS_STATUS_HTTP
     default: return 500;
     }
 }
@@ -22,18 +18,10 @@ int ts_status_http(int status)
 const char *ts_status_name(int status)
 {
     switch (status) {
-    case TS_OK: return "ok";
-    case TS_DECLINED: return "declined";
-    case TS_EINVAL: return "invalid request";
-    case TS_EFORBIDDEN: return "forbidden";
-    case TS_ENOTFOUND: return "not found";
-    case TS_EMETHOD: return "method not allowed";
-    case TS_ETOOLARGE: return "too large";
-    case TS_EUNSUPPORTED: return "not implemented";
-    case TS_ECODEC: return "codec error";
-    case TS_ENOMEM: return "out of memory";
-    case TS_EIO: return "i/o error";
-    case TS_EBUSY: return "busy";
+#define TS_STATUS_TEXT(name, value, http, text)                                                    \
+    case TS_##name: return text;
+        TS_STATUS_MAP(TS_STATUS_TEXT)
+#undef TS_STATUS_TEXT
     default: return "internal error";
     }
 }

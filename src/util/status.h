@@ -6,19 +6,28 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+/* One table makes the enum, the names and the HTTP statuses (libuv's UV_ERRNO_MAP shape):
+ * X(name, value, http, text). Positive values are not errors. */
+#define TS_STATUS_MAP(X)                                                                           \
+    X(OK, 0, 200, "ok")                                                                            \
+    X(DECLINED, 1, 200, "declined") /* this shortcut does not apply: take the general path */     \
+    X(EINVAL, -1, 400, "invalid request")       /* malformed or impossible request */             \
+    X(EFORBIDDEN, -2, 403, "forbidden")         /* identifier escapes the root */                 \
+    X(ENOTFOUND, -3, 404, "not found")          /* no such image or route */                      \
+    X(ETOOLARGE, -4, 413, "too large")          /* over a configured size or memory budget */     \
+    X(EUNSUPPORTED, -5, 501, "not implemented") /* valid but not implemented */                   \
+    X(ECODEC, -6, 500, "codec error")           /* a codec failed on the source or output */      \
+    X(ENOMEM, -7, 500, "out of memory")                                                            \
+    X(EIO, -8, 500, "i/o error")                                                                   \
+    X(EBUSY, -9, 503, "busy")                   /* server over budget: try again */               \
+    X(EMETHOD, -10, 405, "method not allowed")                                                     \
+    X(ETOOLONG, -11, 414, "request too long")   /* URL or text built from it over its cap */      \
+    X(EHEADERS, -12, 431, "request headers too large")
+
 enum ts_status {
-    TS_OK = 0,
-    TS_DECLINED = 1,      /* not an error: this shortcut does not apply, take the general path */
-    TS_EINVAL = -1,       /* malformed or impossible request: 400 */
-    TS_EFORBIDDEN = -2,   /* identifier escapes the root: 403 */
-    TS_ENOTFOUND = -3,    /* no such image: 404 */
-    TS_ETOOLARGE = -4,    /* over a configured size or memory budget: 413 */
-    TS_EUNSUPPORTED = -5, /* valid but not implemented: 501 */
-    TS_ECODEC = -6,       /* a codec failed on the source or output: 500 */
-    TS_ENOMEM = -7,       /* allocation failed: 500 */
-    TS_EIO = -8,          /* read or stat failed: 500 */
-    TS_EBUSY = -9,        /* server over budget: 503 */
-    TS_EMETHOD = -10,     /* method not allowed: 405 */
+#define TS_STATUS_ENUM(name, value, http, text) TS_##name = value,
+    TS_STATUS_MAP(TS_STATUS_ENUM)
+#undef TS_STATUS_ENUM
 };
 
 /* A one-line human reason that travels with a status up to the response body and log. */
@@ -26,6 +35,7 @@ struct ts_err {
     char msg[256];
 };
 
+/* The HTTP status for a status (500 for anything unknown) and its one-word-ish name. */
 int ts_status_http(int status);
 const char *ts_status_name(int status);
 

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "server/admission.h"
+#include "core/admission.h"
 
 #include <pthread.h>
 #include <string.h>
