@@ -55,6 +55,8 @@ static const struct opt options[] = {
      "Cache-Control max-age of images and info.json (default 86400)"},
     {"connection-timeout", OPT_UINT, NUM_FIELD(connection_timeout), 1, 3600, "SECONDS",
      "close idle or slow connections after this long (default 30)"},
+    {"reuse-port", OPT_BOOL, NUM_FIELD(reuse_port), 0, 1, NULL,
+     "share the port with other instances (SO_REUSEPORT); otherwise a busy port is an error"},
     {"trust-proxy", OPT_BOOL, NUM_FIELD(trust_proxy), 0, 1, NULL,
      "build ids from X-Forwarded-Proto/Host (only behind a proxy you run)"},
     {"response-cache", OPT_U64, NUM_FIELD(response_cache_mb), 0, 1 << 20, "MB",

@@ -30,6 +30,7 @@ struct ts_config {
     unsigned cache_max_age;             /* Cache-Control max-age, seconds */
     unsigned connection_timeout;        /* seconds an idle connection may stay open */
     bool trust_proxy;
+    bool reuse_port;                    /* SO_REUSEPORT: several instances on one port */
     uint64_t response_cache_mb;         /* encoded responses kept in memory; 0 = off */
     uint64_t info_cache_mb;             /* image info (dimensions, pyramid); 0 = off */
     unsigned reader_cache;

@@ -12,7 +12,7 @@
 int main(int argc, char **argv)
 {
     struct ts_config cfg;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     ts_config_defaults(&cfg);
     if (ts_config_from_env(&cfg, &err)) {
         fprintf(stderr, "tessera: %s\n", err.msg);

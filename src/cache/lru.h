@@ -26,6 +26,14 @@ bool ts_lru_get(struct ts_lru *lru, const char *key, struct ts_buf *out);
 void ts_lru_put(struct ts_lru *lru, const char *key, const void *value, size_t len);
 /* The same, taking ownership of value (malloc'd): no copy; freed if it is not stored. */
 void ts_lru_put_owned(struct ts_lru *lru, const char *key, uint8_t *value, size_t len);
+/* A held cache value: stays valid (and unchanged) after it is evicted or replaced, until released. */
+struct ts_lru_ref;
+/* On a hit returns a reference and points value and len at the stored bytes, without copying;
+ * NULL on a miss (or when the cache is off). */
+struct ts_lru_ref *ts_lru_acquire(struct ts_lru *lru, const char *key, const uint8_t **value,
+                                  size_t *len);
+/* Drops a reference (any thread, any order). NULL is ignored. */
+void ts_lru_release(struct ts_lru_ref *ref);
 void ts_lru_remove(struct ts_lru *lru, const char *key);
 void ts_lru_stats(struct ts_lru *lru, struct ts_lru_stats *out);
 

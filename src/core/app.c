@@ -1,6 +1,7 @@
 /* The application: configuration, caches and logs every request shares. */
 #include "core/app.h"
-#include "core/engine.h"
+#include "core/serve.h"
+#include "image/jp2.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,23 +25,47 @@ void ts_log(const char *fmt, ...)
     fprintf(stderr, "%s tessera: %s\n", stamp, line);
 }
 
+static unsigned cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
 int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *err)
 {
     memset(app, 0, sizeof *app);
+    app->root.fd = -1;
     app->cfg = *cfg;
+    pthread_mutex_init(&app->log_lock, NULL);
     if (app->cfg.max_width && !app->cfg.max_height)
         app->cfg.max_height = app->cfg.max_width; /* the spec's inference, made explicit */
-    app->iiif.max_width = app->cfg.max_width;
-    app->iiif.max_height = app->cfg.max_height;
-    app->iiif.max_area = app->cfg.max_area;
-    app->iiif.rotation_arbitrary = true;
-    app->iiif.formats = (1u << TS_FORMAT_JPG) | (1u << TS_FORMAT_PNG) | (1u << TS_FORMAT_WEBP) |
-                        (1u << TS_FORMAT_GIF) | (1u << TS_FORMAT_TIF) | (1u << TS_FORMAT_JP2);
+    app->limits.max_width = app->cfg.max_width;
+    app->limits.max_height = app->cfg.max_height;
+    app->limits.max_area = app->cfg.max_area;
+    app->limits.rotation_arbitrary = true;
+    app->limits.formats = (1u << TS_FORMAT_JPG) | (1u << TS_FORMAT_PNG) |
+                          (1u << TS_FORMAT_WEBP) | (1u << TS_FORMAT_GIF) |
+                          (1u << TS_FORMAT_TIF) | (1u << TS_FORMAT_JP2);
     app->enc.jpeg_quality = cfg->jpeg_quality;
     app->enc.webp_quality = cfg->webp_quality;
     app->enc.png_level = cfg->png_level;
-    pthread_mutex_init(&app->log_lock, NULL);
-    int rc = engine_init(app, err);
+    /* A bad rule is a configuration error at start, not a 400 on every image later. */
+    int rc = passthrough_rule_parse(cfg->passthrough, &app->passthrough, err);
+    if (rc)
+        return rc;
+    size_t mb = 1024 * 1024;
+    /* Half the cores, so that big renders always leave CPU for the tiles viewers wait on
+     * (the soak test saw 1.9 s tile stalls with one big render per core on 2 cores). */
+    unsigned heavy = cfg->heavy_renders ? cfg->heavy_renders : (cores() > 1 ? cores() / 2 : 1);
+    /* 32 MB is about a 2000x2000 render: tiles and thumbnails stay well below it. */
+    admission_init(&app->admission, (size_t)cfg->request_memory_mb * mb,
+                   (size_t)cfg->render_memory_mb * mb, 32 * mb, heavy, cfg->heavy_queue,
+                   cfg->queue_wait_ms);
+    ts_jp2_set_cache_bytes((size_t)cfg->jp2_cache_mb * mb);
+    if (access(cfg->root, R_OK | X_OK) != 0)
+        return ts_fail(err, TS_EINVAL, "image root %s is not a readable directory", cfg->root);
+    rc = source_root_open(cfg->root, app->cfg.demo_image, &app->root, err);
+    rc = rc ? rc : core_init(app, err);
     if (rc)
         return rc;
     if (!strcmp(cfg->access_log, "-")) {
@@ -50,14 +75,14 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
         if (!app->access_log)
             return ts_fail(err, TS_EIO, "cannot open access log %s", cfg->access_log);
     }
-    if (access(app->cfg.root, R_OK | X_OK) != 0)
-        return ts_fail(err, TS_EINVAL, "image root %s is not a readable directory", cfg->root);
     return TS_OK;
 }
 
 void ts_app_free(struct ts_app *app)
 {
-    engine_free(app);
+    core_free(app);
+    admission_destroy(&app->admission);
+    source_root_close(&app->root);
     if (app->access_log && app->access_log != stdout)
         fclose(app->access_log);
     app->access_log = NULL;
@@ -77,4 +102,46 @@ void ts_app_reopen_log(struct ts_app *app)
     pthread_mutex_unlock(&app->log_lock);
     if (!fresh)
         ts_log("cannot reopen access log %s; keeping the old one", app->cfg.access_log);
+}
+
+/* Host headers end up in ids and Location headers, so accept only host[:port] characters. */
+static bool host_is_sane(const char *host)
+{
+    if (!host || !*host || strlen(host) > 255)
+        return false;
+    for (const char *p = host; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+int ts_app_public_base(const struct ts_app *app, const struct ts_request *req,
+                       struct ts_buf *out)
+{
+    const struct ts_config *cfg = &app->cfg;
+    if (cfg->base_url[0]) {
+        size_t n = strlen(cfg->base_url);
+        while (n > 0 && cfg->base_url[n - 1] == '/')
+            n--;
+        return ts_buf_append(out, cfg->base_url, n);
+    }
+    const char *scheme = "http";
+    const char *host = NULL;
+    if (cfg->trust_proxy) {
+        const char *proto = ts_request_header(req, "X-Forwarded-Proto");
+        if (proto && (!strcmp(proto, "https") || !strcmp(proto, "http")))
+            scheme = proto;
+        host = ts_request_header(req, "X-Forwarded-Host");
+        if (host && !host_is_sane(host))
+            host = NULL;
+    }
+    if (!host)
+        host = ts_request_header(req, "Host");
+    if (host_is_sane(host))
+        return ts_buf_appendf(out, "%s://%s", scheme, host);
+    return ts_buf_appendf(out, "%s://%s:%u", scheme, cfg->listen_host,
+                          (unsigned)cfg->listen_port);
 }

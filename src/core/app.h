@@ -1,28 +1,31 @@
-/* The state every request handler shares: configuration and what is derived from it. */
+/* The state every request shares: configuration and the caches derived from it. */
 #ifndef TESSERA_APP_H
 #define TESSERA_APP_H
 
 #include "config.h"
-#include "encode/encode.h"
-#include "protocol/iiif_plan.h"
-#include "render/passthrough.h"
 #include "core/admission.h"
 #include "core/response.h"
+#include "encode/encode.h"
+#include "image/source.h"
+#include "render/passthrough.h"
+#include "render/plan.h"
+#include "util/buf.h"
 
 #include <pthread.h>
 #include <stdio.h>
 
 struct ts_lru;
-struct engine_pool;
+struct ts_pool;
 
 struct ts_app {
     struct ts_config cfg;
-    struct iiif_options iiif;
-    struct encode_options enc;
-    struct ts_lru *responses;   /* encoded responses by request + source identity */
-    struct ts_lru *infos;       /* struct ts_image_info by source identity */
-    struct ts_lru *resolved;    /* identifier -> file proven to be below the root */
-    struct engine_pool *readers;/* open readers by source identity */
+    struct ts_limits limits;   /* output limits and formats every protocol plans within */
+    struct encode_options enc; /* the server's encoder settings */
+    struct source_root root;   /* the image root, open */
+    struct ts_lru *responses;  /* encoded responses by source identity + job key */
+    struct ts_lru *infos;      /* struct ts_image_info by source identity */
+    struct ts_lru *resolved;   /* identifier -> file proven to be below the root */
+    struct ts_pool *readers;   /* open readers by source identity, lent out as leases */
     struct admission admission;
     struct passthrough_rule passthrough; /* parsed --passthrough */
     FILE *access_log;
@@ -35,12 +38,10 @@ void ts_app_free(struct ts_app *app);
 /* Reopens the access log (after logrotate moved it): SIGHUP. */
 void ts_app_reopen_log(struct ts_app *app);
 
-/* Routes one request; always fills res (status, headers, body). */
-void router_handle(struct ts_app *app, const struct ts_request *req, struct ts_response *res);
-
-/* One access-log line per request (no-op when the log is off). */
-void router_log(struct ts_app *app, const char *remote, const struct ts_request *req,
-                const struct ts_response *res, double millis);
+/* Scheme://host[:port] that clients reach us at (no trailing slash): --base-url, else the
+ * Host header (or, with --trust-proxy, X-Forwarded-Proto/Host), else the listen address. */
+int ts_app_public_base(const struct ts_app *app, const struct ts_request *req,
+                       struct ts_buf *out);
 
 /* Logs a server-side message to stderr with a timestamp. */
 void ts_log(const char *fmt, ...)

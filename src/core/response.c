@@ -1,5 +1,6 @@
 /* Building responses: headers, types and the one-line error bodies. */
 #include "core/response.h"
+#include "cache/lru.h"
 #include "util/status.h"
 
 #include <stdarg.h>
@@ -26,6 +27,30 @@ void ts_response_free(struct ts_response *res)
     }
     res->nheaders = 0;
     ts_buf_free(&res->body);
+    ts_lru_release(res->shared);
+    res->shared = NULL;
+    res->shared_data = NULL;
+    res->shared_len = 0;
+}
+
+const uint8_t *ts_response_body(const struct ts_response *res, size_t *len)
+{
+    if (res->shared) {
+        *len = res->shared_len;
+        return res->shared_data;
+    }
+    *len = res->body.len;
+    return res->body.data;
+}
+
+void ts_response_share(struct ts_response *res, struct ts_lru_ref *ref, const uint8_t *data,
+                       size_t len)
+{
+    ts_buf_free(&res->body);
+    ts_lru_release(res->shared);
+    res->shared = ref;
+    res->shared_data = data;
+    res->shared_len = len;
 }
 
 int ts_response_add_header(struct ts_response *res, const char *name, const char *fmt, ...)
@@ -70,8 +95,9 @@ const char *ts_http_reason(int code)
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
+    case 413: return "Content Too Large";
     case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
@@ -81,9 +107,10 @@ const char *ts_http_reason(int code)
 
 void ts_response_error(struct ts_response *res, int status, const char *reason)
 {
-    int code = status > 0 ? status : ts_status_http(status);
+    int code = ts_status_http(status);
     res->status = code;
     res->body.len = 0;
+    ts_response_share(res, NULL, NULL, 0);
     ts_response_set_type(res, "text/plain; charset=utf-8");
     /* Keep the body to one line whatever the reason contains. */
     char line[256];

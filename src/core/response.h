@@ -16,9 +16,6 @@ struct ts_request {
     /* Returns the value of a request header (case-insensitive name) or NULL. */
     const char *(*header)(void *ctx, const char *name);
     void *ctx;
-    /* Answer only what costs no image work (cache hits, 304s, redirects, errors); otherwise
-     * leave res->status at 0 so the front end hands the request to a render worker. */
-    bool fast_only;
 };
 
 struct ts_header {
@@ -26,13 +23,20 @@ struct ts_header {
     char *value;
 };
 
+struct ts_lru_ref;
+
 struct ts_response {
-    int status;
-    char content_type[128];
+    int status; /* HTTP */
+    char content_type[160];
     struct ts_header headers[TS_MAX_HEADERS];
     int nheaders;
     struct ts_buf body;
-    char reason[256]; /* for the access log on errors */
+    /* A body lent by the response cache instead of body: no copy; released with the response
+     * (or by the front end that hands it on). */
+    struct ts_lru_ref *shared;
+    const uint8_t *shared_data;
+    size_t shared_len;
+    char reason[256]; /* for the log on errors */
 };
 
 const char *ts_request_header(const struct ts_request *req, const char *name);
@@ -45,8 +49,15 @@ int ts_response_add_header(struct ts_response *res, const char *name, const char
 #endif
     ;
 void ts_response_set_type(struct ts_response *res, const char *content_type);
-/* An error: status from a ts_status, one-line text/plain body "<code> <name>: <reason>". */
+/* An error from a ts_status (never an HTTP code): one-line text/plain body
+ * "<code> <name>: <reason>". */
 void ts_response_error(struct ts_response *res, int status, const char *reason);
+
+/* The body to send, whichever buffer holds it. */
+const uint8_t *ts_response_body(const struct ts_response *res, size_t *len);
+/* Makes ref's bytes the body (any own body is dropped); the response now holds ref. */
+void ts_response_share(struct ts_response *res, struct ts_lru_ref *ref, const uint8_t *data,
+                       size_t len);
 
 const char *ts_http_reason(int code);
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 enum sniffed { SNIFF_UNKNOWN, SNIFF_TIFF, SNIFF_JPEG, SNIFF_PNG, SNIFF_JP2, SNIFF_WEBP };
 
@@ -101,4 +102,18 @@ void ts_reader_close(struct ts_reader *r)
 {
     if (r && r->ops && r->ops->close)
         r->ops->close(r);
+}
+
+/* TEMPORARY until readers take descriptors: reopen through /proc. */
+int ts_reader_open_fd(int fd, uint32_t page, const struct ts_block_store *blocks,
+                      struct ts_reader **out, struct ts_err *err)
+{
+    (void)blocks;
+    char link[64], path[4096];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, path, sizeof path - 1);
+    path[n > 0 ? n : 0] = '\0';
+    int rc = ts_reader_open_page(path, page, out, err);
+    close(fd);
+    return rc;
 }

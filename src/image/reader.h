@@ -58,6 +58,21 @@ struct ts_reader {
     void *priv;
 };
 
+/* Where a reader may keep decoded data between requests (the JPEG 2000 block cache). The app
+ * owns it; readers only get and put through it. NULL means no store. */
+struct ts_block_store {
+    void *ctx;
+    /* On a hit appends the value to out and returns true. */
+    bool (*get)(void *ctx, const char *key, struct ts_buf *out);
+    void (*put)(void *ctx, const char *key, const void *value, size_t len);
+    size_t max_value; /* the largest value worth offering (0 = store nothing) */
+};
+
+/* Opens page `page` of the open regular file fd, choosing the reader from its first bytes.
+ * Takes ownership of fd: the reader closes it, and so does a failed open. */
+int ts_reader_open_fd(int fd, uint32_t page, const struct ts_block_store *blocks,
+                      struct ts_reader **out, struct ts_err *err);
+
 /* Opens a file, choosing the reader from its first bytes (not its name).
  * TS_ENOTFOUND if absent, TS_EUNSUPPORTED for unknown formats, TS_ECODEC for corrupt ones. */
 int ts_reader_open(const char *path, struct ts_reader **out, struct ts_err *err);

@@ -1,13 +1,22 @@
-/* Maps identifiers to files strictly below the image root. */
+/* Maps identifiers to files strictly below the image root, opened once. */
+#define _GNU_SOURCE /* O_PATH, openat2 */
 #include "image/source.h"
 
 #include <errno.h>
-#include <limits.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#ifdef SYS_openat2
+#include <linux/openat2.h>
+#endif
+#ifndef O_PATH
+#define O_PATH O_RDONLY
+#endif
 
 /* Tried in order when the identifier names no file as given. */
 static const char *const extensions[] = {".tif", ".tiff", ".ptif", ".jpg", ".jpeg", ".png",
@@ -24,7 +33,7 @@ bool source_has_image_extension(const char *name)
     return false;
 }
 
-static int check_identifier(const char *id, struct ts_err *err)
+int source_check_identifier(const char *id, struct ts_err *err)
 {
     if (!*id)
         return ts_fail(err, TS_EINVAL, "empty identifier");
@@ -48,97 +57,202 @@ static int check_identifier(const char *id, struct ts_err *err)
     return TS_OK;
 }
 
-static bool below_root(const char *real_root, const char *real_path)
+int source_root_open(const char *root, const char *demo, struct source_root *out,
+                     struct ts_err *err)
 {
-    size_t n = strlen(real_root);
-    if (strncmp(real_root, real_path, n) != 0)
-        return false;
-    return real_path[n] == '/' || (n == 1 && real_root[0] == '/');
-}
-
-/* 0 = found a regular file, TS_ENOTFOUND = nothing there, other = refused. */
-static int try_candidate(const char *real_root, const char *candidate, struct source_file *out,
-                         struct ts_err *err)
-{
-    char real[PATH_MAX];
-    if (!realpath(candidate, real))
-        return TS_ENOTFOUND;
-    if (!below_root(real_root, real))
-        return ts_fail(err, TS_EFORBIDDEN, "identifier resolves outside the image root");
-    if (stat(real, &out->st) != 0 || !S_ISREG(out->st.st_mode))
-        return TS_ENOTFOUND;
-    if (strlen(real) >= sizeof out->path)
-        return TS_ENOTFOUND;
-    memcpy(out->path, real, strlen(real) + 1);
+    out->fd = -1;
+    out->demo = demo ? demo : "";
+    if (!realpath(root, out->path))
+        return ts_fail(err, TS_EIO, "image root %s is not accessible: %s", root, strerror(errno));
+    out->fd = open(out->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (out->fd < 0)
+        return ts_fail(err, TS_EIO, "image root %s is not a directory: %s", root,
+                       strerror(errno));
     return TS_OK;
 }
 
-static int resolve_file(const char *root, const char *demo_image, const char *identifier,
-                        struct source_file *out, struct ts_err *err);
+void source_root_close(struct source_root *root)
+{
+    if (root->fd >= 0)
+        close(root->fd);
+    root->fd = -1;
+}
+
+void source_close(struct source_file *src)
+{
+    if (src->fd >= 0)
+        close(src->fd);
+    src->fd = -1;
+}
+
+/* Without openat2 (kernels before 5.6, or a seccomp filter that refuses it): walk the path one
+ * component at a time and follow no symbolic link at all, which is stricter but never escapes. */
+static int open_walk(int dirfd, const char *rel)
+{
+    char buf[PATH_MAX];
+    size_t n = strlen(rel);
+    if (n >= sizeof buf)
+        return -ENAMETOOLONG;
+    memcpy(buf, rel, n + 1);
+    int cur = dirfd;
+    char *seg = buf;
+    for (;;) {
+        char *slash = strchr(seg, '/');
+        if (slash)
+            *slash = '\0';
+        int flags = slash ? O_PATH | O_DIRECTORY : O_RDONLY | O_NOCTTY;
+        int fd = openat(cur, seg, flags | O_NOFOLLOW | O_CLOEXEC);
+        int saved = errno;
+        if (cur != dirfd)
+            close(cur);
+        if (fd < 0)
+            return -saved;
+        if (!slash)
+            return fd;
+        cur = fd;
+        seg = slash + 1;
+    }
+}
+
+/* An open descriptor, or a negative errno. */
+static int open_beneath(int dirfd, const char *rel)
+{
+#ifdef SYS_openat2
+    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
+                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+    long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+    if (fd >= 0)
+        return (int)fd;
+    if (errno != ENOSYS && errno != EPERM)
+        return -errno;
+#endif
+    return open_walk(dirfd, rel);
+}
+
+/* 0 = found and opened a regular file, TS_ENOTFOUND = nothing there, other = refused. */
+static int try_candidate(const struct source_root *root, const char *rel, struct source_file *out,
+                         struct ts_err *err)
+{
+    int fd = open_beneath(root->fd, rel);
+    if (fd == -ENOENT || fd == -ENOTDIR || fd == -ENAMETOOLONG)
+        return TS_ENOTFOUND;
+    if (fd == -EXDEV || fd == -ELOOP)
+        return ts_fail(err, TS_EFORBIDDEN, "identifier resolves outside the image root");
+    if (fd == -EACCES || fd == -EPERM)
+        return ts_fail(err, TS_EFORBIDDEN, "image is not readable");
+    if (fd < 0)
+        return ts_fail(err, TS_EIO, "cannot open image: %s", strerror(-fd));
+    if (fstat(fd, &out->st) != 0 || !S_ISREG(out->st.st_mode)) {
+        close(fd);
+        return TS_ENOTFOUND;
+    }
+    int n = snprintf(out->path, sizeof out->path, "%s/%s", root->path, rel);
+    if (n < 0 || (size_t)n >= sizeof out->path) {
+        close(fd);
+        return ts_fail(err, TS_ETOOLONG, "identifier too long");
+    }
+    out->fd = fd;
+    out->demo = false;
+    return TS_OK;
+}
+
+static int open_demo(const struct source_root *root, struct source_file *out, struct ts_err *err)
+{
+    int fd = open(root->demo, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return ts_fail(err, TS_ENOTFOUND, "demo image %s is missing", root->demo);
+    if (fstat(fd, &out->st) != 0 || !S_ISREG(out->st.st_mode)) {
+        close(fd);
+        return ts_fail(err, TS_ENOTFOUND, "demo image %s is not a file", root->demo);
+    }
+    if (snprintf(out->path, sizeof out->path, "%s", root->demo) >= (int)sizeof out->path) {
+        close(fd);
+        return ts_fail(err, TS_ETOOLONG, "demo image path too long");
+    }
+    out->fd = fd;
+    out->demo = true;
+    return TS_OK;
+}
+
+static int resolve_file(const struct source_root *root, const char *identifier,
+                        struct source_file *out, struct ts_err *err)
+{
+    if (root->demo[0] && (!strcmp(identifier, "demo") || !strcmp(identifier, "demo.tif")))
+        return open_demo(root, out, err);
+    int rc = source_check_identifier(identifier, err);
+    if (rc)
+        return rc;
+    char rel[PATH_MAX];
+    int n = snprintf(rel, sizeof rel, "%s", identifier);
+    if (n < 0 || (size_t)n >= sizeof rel)
+        return ts_fail(err, TS_ETOOLONG, "identifier too long");
+    rc = try_candidate(root, rel, out, err);
+    if (rc != TS_ENOTFOUND)
+        return rc;
+    for (size_t i = 0; i < sizeof extensions / sizeof extensions[0]; i++) {
+        n = snprintf(rel, sizeof rel, "%s%s", identifier, extensions[i]);
+        if (n < 0 || (size_t)n >= sizeof rel)
+            break;
+        rc = try_candidate(root, rel, out, err);
+        if (rc != TS_ENOTFOUND)
+            return rc;
+    }
+    return ts_fail(err, TS_ENOTFOUND, "no image '%s'", identifier);
+}
 
 /* "name;N" -> page N-1 of "name", when the whole identifier named nothing. */
-static int resolve_page(const char *root, const char *demo_image, const char *identifier,
+static int resolve_page(const struct source_root *root, const char *identifier,
                         struct source_file *out, struct ts_err *err)
 {
     const char *semi = strrchr(identifier, ';');
     if (!semi || semi == identifier || !semi[1] || strlen(semi + 1) > 6 ||
         strspn(semi + 1, "0123456789") != strlen(semi + 1) || semi[1] == '0')
         return TS_ENOTFOUND;
-    char base[4096];
+    char base[PATH_MAX];
     size_t len = (size_t)(semi - identifier);
     if (len >= sizeof base)
         return TS_ENOTFOUND;
     memcpy(base, identifier, len);
     base[len] = '\0';
-    int rc = resolve_file(root, demo_image, base, out, err);
+    int rc = resolve_file(root, base, out, err);
     if (rc == TS_OK)
         out->page = (uint32_t)strtoul(semi + 1, NULL, 10) - 1;
     return rc;
 }
 
-int source_resolve(const char *root, const char *demo_image, const char *identifier,
+int source_resolve(const struct source_root *root, const char *identifier,
                    struct source_file *out, struct ts_err *err)
 {
+    out->fd = -1;
     out->page = 0;
-    int rc = resolve_file(root, demo_image, identifier, out, err);
+    int rc = resolve_file(root, identifier, out, err);
     if (rc != TS_ENOTFOUND)
         return rc;
     struct ts_err page_err;
-    if (resolve_page(root, demo_image, identifier, out, &page_err) == TS_OK)
+    if (resolve_page(root, identifier, out, &page_err) == TS_OK)
         return TS_OK;
     return rc;
 }
 
-static int resolve_file(const char *root, const char *demo_image, const char *identifier,
-                        struct source_file *out, struct ts_err *err)
+int source_reopen(const struct source_root *root, struct source_file *src, struct ts_err *err)
 {
-    if (demo_image && *demo_image && (!strcmp(identifier, "demo") || !strcmp(identifier, "demo.tif"))) {
-        if (stat(demo_image, &out->st) != 0 || !S_ISREG(out->st.st_mode))
-            return ts_fail(err, TS_ENOTFOUND, "demo image %s is missing", demo_image);
-        snprintf(out->path, sizeof out->path, "%s", demo_image);
+    if (src->fd >= 0)
         return TS_OK;
+    size_t n = strlen(root->path);
+    int fd;
+    if (src->demo)
+        fd = open(src->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    else if (!strncmp(src->path, root->path, n) && src->path[n] == '/')
+        fd = open_beneath(root->fd, src->path + n + 1);
+    else
+        return ts_fail(err, TS_EFORBIDDEN, "image is not below the root");
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || st.st_dev != src->st.st_dev ||
+        st.st_ino != src->st.st_ino) {
+        if (fd >= 0)
+            close(fd);
+        return ts_fail(err, TS_ENOTFOUND, "image changed or vanished while being served");
     }
-    int rc = check_identifier(identifier, err);
-    if (rc)
-        return rc;
-    char real_root[PATH_MAX];
-    if (!realpath(root, real_root))
-        return ts_fail(err, TS_EIO, "image root %s is not accessible: %s", root, strerror(errno));
-
-    char candidate[PATH_MAX];
-    int n = snprintf(candidate, sizeof candidate, "%s/%s", real_root, identifier);
-    if (n < 0 || (size_t)n >= sizeof candidate)
-        return ts_fail(err, TS_EINVAL, "identifier too long");
-    rc = try_candidate(real_root, candidate, out, err);
-    if (rc != TS_ENOTFOUND)
-        return rc;
-    for (size_t i = 0; i < sizeof extensions / sizeof extensions[0]; i++) {
-        n = snprintf(candidate, sizeof candidate, "%s/%s%s", real_root, identifier, extensions[i]);
-        if (n < 0 || (size_t)n >= sizeof candidate)
-            break;
-        rc = try_candidate(real_root, candidate, out, err);
-        if (rc != TS_ENOTFOUND)
-            return rc;
-    }
-    return ts_fail(err, TS_ENOTFOUND, "no image '%s'", identifier);
+    src->fd = fd;
+    return TS_OK;
 }

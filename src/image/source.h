@@ -1,27 +1,54 @@
-/* Identifier -> file under the image root, confined to it. */
+/* Identifier -> an open file strictly below the image root (openat2 RESOLVE_BENEATH). */
 #ifndef TESSERA_SOURCE_H
 #define TESSERA_SOURCE_H
 
 #include "util/status.h"
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
-struct source_file {
-    char path[4096];
-    struct stat st;
-    uint32_t page; /* 0-based page of a multi-page TIFF ("{id};{n}" asks for page n, 1-based) */
+/* The image root, opened once at start: every identifier is opened relative to this
+ * descriptor, so renaming or re-linking the root's own path later changes nothing. */
+struct source_root {
+    int fd;               /* O_PATH | O_DIRECTORY */
+    char path[PATH_MAX];  /* its real path, for the resolution cache's stat checks */
+    const char *demo;     /* file served as identifier "demo" ("" = none); not below the root */
 };
 
-/* Resolves a decoded identifier to a regular file below root (realpath-checked, so symlinks
- * cannot lead outside). The identifier may omit the file extension. demo_image, if non-empty,
- * answers the identifier "demo". An identifier that names no file but ends in ";N" (N >= 1)
- * names page N of the file before it (the suffix Cantaloupe uses). TS_EFORBIDDEN for "..", absolute paths, control characters or
- * an escape from the root; TS_ENOTFOUND when no file matches. */
-int source_resolve(const char *root, const char *demo_image, const char *identifier,
+struct source_file {
+    int fd;          /* open for reading, or -1 (not opened yet, or handed to a reader) */
+    struct stat st;  /* of the open file: identity (dev, ino), size and mtime for every cache */
+    uint32_t page;   /* 0-based page of a multi-page TIFF ("{id};{n}" asks for page n, 1-based) */
+    bool demo;       /* the configured demo image, opened by its own path */
+    char path[PATH_MAX]; /* root path + "/" + relative path (or the demo path) */
+};
+
+int source_root_open(const char *root, const char *demo, struct source_root *out,
+                     struct ts_err *err);
+void source_root_close(struct source_root *root);
+
+/* Resolves a decoded identifier to a regular file below the root and opens it (out->fd).
+ * The identifier may omit the file extension; "demo" names the demo image; an identifier that
+ * names no file but ends in ";N" (N >= 1) names page N of the file before it. Symbolic links
+ * are followed only while they stay below the root. TS_EFORBIDDEN for "..", absolute paths,
+ * control characters or an escape from the root; TS_ENOTFOUND when no file matches;
+ * TS_ETOOLONG when the path would not fit. */
+int source_resolve(const struct source_root *root, const char *identifier,
                    struct source_file *out, struct ts_err *err);
+
+/* Opens src again (src->fd was closed or handed on): beneath the root as at resolution, and
+ * only if it is still the same file (device and inode); TS_ENOTFOUND otherwise. */
+int source_reopen(const struct source_root *root, struct source_file *src, struct ts_err *err);
+
+/* The identifier's own shape, before any file is looked at: TS_EFORBIDDEN for '.' or '..'
+ * segments, empty segments, absolute paths and control characters. Pure. */
+int source_check_identifier(const char *identifier, struct ts_err *err);
+
+/* Closes src->fd if it is open. */
+void source_close(struct source_file *src);
 
 /* True when name ends in one of the extensions source_resolve tries (case-insensitive). */
 bool source_has_image_extension(const char *name);

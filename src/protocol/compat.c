@@ -49,95 +49,101 @@ static bool uri_map_parse(const char *map, char *prefix, size_t prefix_size,
     return true;
 }
 
-/* ?IIIF=id/... : the IIIF handler with ids built back into the same query form. */
-static void dispatch_iiif(struct ts_app *app, const char *path, const char *arg, size_t len,
-                          const struct ts_request *req, struct ts_response *res)
+/* ?IIIF=id/... : the IIIF endpoint with ids built back into the same query form. */
+static int dispatch_iiif(const struct ts_app *app, const char *path, const char *arg, size_t len,
+                         const struct ts_request *req, struct ts_job *job, struct ts_err *err)
 {
-    char rest[8192], prefix[4096];
     while (len && *arg == '/') {
         arg++;
         len--;
     }
-    if (len >= sizeof rest) {
-        ts_response_error(res, 414, "IIIF request too long");
-        return;
-    }
-    memcpy(rest, arg, len);
-    rest[len] = '\0';
-    snprintf(prefix, sizeof prefix, "%s?IIIF=", path);
-    iiif_handle(app, app->cfg.default_version, prefix, rest, req, res);
+    struct ts_buf rest, prefix;
+    ts_buf_init_capped(&rest, TS_JOB_KEY_MAX);
+    ts_buf_init_capped(&prefix, TS_JOB_KEY_MAX);
+    int rc = ts_buf_append(&rest, arg, len);
+    rc = rc ? rc : ts_buf_appendf(&prefix, "%s?IIIF=", path);
+    const char *r = rc ? NULL : ts_buf_str(&rest), *p = rc ? NULL : ts_buf_str(&prefix);
+    if (r && p)
+        rc = iiif_job(app, app->cfg.default_version, p, r, req, job, err);
+    else
+        rc = ts_fail(err, rc ? rc : TS_ENOMEM, "IIIF request too long");
+    ts_buf_free(&rest);
+    ts_buf_free(&prefix);
+    return rc;
 }
 
-static void dispatch(struct ts_app *app, enum compat_protocol proto, const char *path,
-                     const char *query, const char *arg, size_t len, const struct ts_request *req,
-                     struct ts_response *res)
+static int dispatch(const struct ts_app *app, enum compat_protocol proto, const char *path,
+                    const char *query, const char *arg, size_t len, const struct ts_request *req,
+                    struct ts_job *job, struct ts_err *err)
 {
     switch (proto) {
-    case COMPAT_IIP: iip_handle(app, query, req, res); break;
-    case COMPAT_IIIF: dispatch_iiif(app, path, arg, len, req, res); break;
-    case COMPAT_DEEPZOOM: deepzoom_handle(app, arg, len, req, res); break;
-    case COMPAT_ZOOMIFY: zoomify_handle(app, arg, len, req, res); break;
-    default: break;
+    case COMPAT_IIP: return iip_job(app, query, job, err);
+    case COMPAT_IIIF: return dispatch_iiif(app, path, arg, len, req, job, err);
+    case COMPAT_DEEPZOOM: return deepzoom_job(app, arg, len, job, err);
+    case COMPAT_ZOOMIFY: return zoomify_job(app, arg, len, job, err);
+    default: return TS_DECLINED;
     }
 }
 
 /* URI_MAP: "/{prefix}/{rest}" is served as "{protocol}={rest}". */
-static bool handle_mapped(struct ts_app *app, const struct ts_request *req,
-                          struct ts_response *res)
+static int handle_mapped(const struct ts_app *app, const struct ts_request *req,
+                         struct ts_job *job, struct ts_err *err)
 {
     char prefix[256];
     enum compat_protocol proto;
     if (!app->cfg.uri_map[0] ||
         !uri_map_parse(app->cfg.uri_map, prefix, sizeof prefix, &proto))
-        return false;
+        return TS_DECLINED;
     const char *path = req->path;
     size_t plen = strlen(prefix);
     if (*path != '/')
-        return false;
+        return TS_DECLINED;
     path++;
     if (plen) {
         if (strncmp(path, prefix, plen) != 0 || path[plen] != '/')
-            return false;
+            return TS_DECLINED;
         path += plen + 1;
     }
     /* Tessera's own versioned IIIF routes stay reachable under a mapped "iiif" prefix. */
     if (proto == COMPAT_IIIF && !strcmp(prefix, "iiif") && path[0] >= '1' && path[0] <= '3' &&
         path[1] == '/')
-        return false;
+        return TS_DECLINED;
     if (proto == COMPAT_IIP) {
-        char query[8192];
-        snprintf(query, sizeof query, "FIF=%s%s%s", path, req->query ? "&" : "",
-                 req->query ? req->query : "");
-        iip_handle(app, query, req, res);
-        return true;
+        struct ts_buf query;
+        ts_buf_init_capped(&query, TS_JOB_KEY_MAX);
+        int rc = ts_buf_appendf(&query, "FIF=%s%s%s", path, req->query ? "&" : "",
+                                req->query ? req->query : "");
+        const char *q = rc ? NULL : ts_buf_str(&query);
+        rc = q ? iip_job(app, q, job, err) : ts_fail(err, rc ? rc : TS_ENOMEM, "IIP request too long");
+        ts_buf_free(&query);
+        return rc;
     }
     if (proto == COMPAT_IIIF) {
         char base[300];
         snprintf(base, sizeof base, "/%s", prefix);
-        iiif_handle(app, app->cfg.default_version, plen ? base : "", path, req, res);
-        return true;
+        return iiif_job(app, app->cfg.default_version, plen ? base : "", path, req, job, err);
     }
-    dispatch(app, proto, req->path, req->query, path, strlen(path), req, res);
-    return true;
+    return dispatch(app, proto, req->path, req->query, path, strlen(path), req, job, err);
 }
 
-bool compat_handle(struct ts_app *app, const struct ts_request *req, struct ts_response *res)
+int compat_job(const struct ts_app *app, const struct ts_request *req, struct ts_job *job,
+               struct ts_err *err)
 {
-    if (handle_mapped(app, req, res))
-        return true;
+    int rc = handle_mapped(app, req, job, err);
+    if (rc != TS_DECLINED)
+        return rc;
     const char *q = req->query;
     if (!q || !*q)
-        return false;
+        return TS_DECLINED;
     /* The first command names the protocol, as in iipsrv's request strings. */
     const char *eq = strchr(q, '=');
     const char *amp = strchr(q, '&');
     if (!eq || (amp && amp < eq))
-        return false;
+        return TS_DECLINED;
     enum compat_protocol proto = protocol_named(q, (size_t)(eq - q));
     if (proto == COMPAT_NONE)
-        return false;
+        return TS_DECLINED;
     const char *arg = eq + 1;
     size_t len = amp ? (size_t)(amp - arg) : strlen(arg);
-    dispatch(app, proto, req->path, q, arg, len, req, res);
-    return true;
+    return dispatch(app, proto, req->path, q, arg, len, req, job, err);
 }

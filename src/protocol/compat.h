@@ -3,12 +3,11 @@
 #define TESSERA_COMPAT_H
 
 #include "core/app.h"
-#include "core/response.h"
+#include "core/job.h"
 
-#include <stdbool.h>
-
-/* Answers and returns true when the request is in one of iipsrv's forms (IIP, DeepZoom,
- * Zoomify, or IIIF given as ?IIIF=...); returns false to let the router go on. */
-bool compat_handle(struct ts_app *app, const struct ts_request *req, struct ts_response *res);
+/* Fills job when the request is in one of iipsrv's forms (IIP, DeepZoom, Zoomify, or IIIF
+ * given as ?IIIF=...) and returns its parse status; TS_DECLINED lets the router go on. */
+int compat_job(const struct ts_app *app, const struct ts_request *req, struct ts_job *job,
+               struct ts_err *err);
 
 #endif

@@ -1,6 +1,5 @@
 /* DeepZoom: .dzi descriptors and level/col_row tiles mapped onto iipsrv's resolution ladder. */
 #include "protocol/deepzoom.h"
-#include "core/engine.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,9 +136,9 @@ static const char *identifier_of(const void *request)
     return ((const struct dz_request *)request)->identifier;
 }
 
-void deepzoom_handle(struct ts_app *app, const char *arg, size_t arg_len,
-                     const struct ts_request *req, struct ts_response *res)
+int deepzoom_job(const struct ts_app *app, const char *arg, size_t arg_len, struct ts_job *job,
+                 struct ts_err *err)
 {
-    iip_serve_arg(app, "deepzoom", arg, arg_len, sizeof(struct dz_request), parse_any, identifier_of,
-                  dz_build, req, res);
+    return iip_tile_job(app, "deepzoom", arg, arg_len, sizeof(struct dz_request), parse_any, identifier_of,
+                        dz_build, job, err);
 }

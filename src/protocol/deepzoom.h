@@ -3,9 +3,9 @@
 #define TESSERA_DEEPZOOM_H
 
 #include "protocol/iip.h"
-#include "protocol/iiif_plan.h"
+#include "render/plan.h"
 #include "core/app.h"
-#include "core/response.h"
+#include "core/job.h"
 #include "util/buf.h"
 
 #include <stdbool.h>
@@ -37,7 +37,7 @@ int dz_tile_plan(const struct iip_pyramid *p, const struct dz_request *r, struct
                  struct ts_err *err);
 
 /* Answers a DeepZoom request; arg is the raw (still percent-encoded) argument. */
-void deepzoom_handle(struct ts_app *app, const char *arg, size_t arg_len,
-                     const struct ts_request *req, struct ts_response *res);
+int deepzoom_job(const struct ts_app *app, const char *arg, size_t arg_len, struct ts_job *job,
+                 struct ts_err *err);
 
 #endif

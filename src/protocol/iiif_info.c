@@ -59,7 +59,7 @@ struct tile_size {
     uint32_t w, h;
 };
 
-static bool fits_limits(uint64_t w, uint64_t h, const struct iiif_options *opt)
+static bool fits_limits(uint64_t w, uint64_t h, const struct ts_limits *opt)
 {
     uint64_t lh = opt->max_height ? opt->max_height : opt->max_width;
     return (!opt->max_width || w <= opt->max_width) && (!lh || h <= lh) &&
@@ -192,7 +192,7 @@ static json_t *tiles_array(struct builder *b, struct tile_size t, const uint32_t
     return arr;
 }
 
-static void put_limits(struct builder *b, json_t *obj, const struct iiif_options *opt)
+static void put_limits(struct builder *b, json_t *obj, const struct ts_limits *opt)
 {
     /* maxHeight may only appear with maxWidth; a height-only limit is expressed with the
      * largest width a request can name. */

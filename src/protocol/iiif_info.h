@@ -10,7 +10,7 @@ struct iiif_info_params {
     int version;                      /* 1, 2 or 3 */
     const char *id;                   /* public URI of the image, e.g. http://h:8080/iiif/3/a.tif */
     const struct ts_image_info *info; /* dimensions and pyramid */
-    const struct iiif_options *opt;
+    const struct ts_limits *opt;
     uint32_t default_tile; /* tile size advertised for untiled sources, e.g. 512 */
 };
 

@@ -13,7 +13,7 @@ struct limits {
     uint64_t w, h, area;
 };
 
-static struct limits effective_limits(const struct iiif_options *opt)
+static struct limits effective_limits(const struct ts_limits *opt)
 {
     struct limits l = {opt->max_width, opt->max_height, opt->max_area};
     if (l.h == 0)
@@ -182,7 +182,7 @@ static void best_fit(uint64_t bw, uint64_t bh, uint64_t rw, uint64_t rh, uint64_
     }
 }
 
-static int plan_size(const struct iiif_request *req, const struct iiif_options *opt,
+static int plan_size(const struct iiif_request *req, const struct ts_limits *opt,
                      struct ts_plan *p, struct ts_err *err)
 {
     const uint64_t rw = p->rw, rh = p->rh;
@@ -264,7 +264,7 @@ static int plan_size(const struct iiif_request *req, const struct iiif_options *
 }
 
 int iiif_plan(const struct iiif_request *req, uint32_t img_w, uint32_t img_h,
-              const struct iiif_options *opt, struct ts_plan *out, struct ts_err *err)
+              const struct ts_limits *opt, struct ts_plan *out, struct ts_err *err)
 {
     struct ts_plan p;
     memset(&p, 0, sizeof p);

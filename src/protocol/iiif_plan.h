@@ -8,19 +8,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* What this server supports and allows; advertised in info.json and enforced by the plan. */
-struct iiif_options {
-    uint32_t max_width;  /* 0 = no limit */
-    uint32_t max_height; /* 0 = no limit */
-    uint64_t max_area;   /* 0 = no limit */
-    bool rotation_arbitrary;
-    unsigned formats; /* bit (1u << enum ts_format) for each output format we can encode */
-};
-
 /* Errors: TS_EINVAL (400) for impossible requests (zero area, size above region without ^ in
  * 3.0, over limits), TS_EUNSUPPORTED (501) for features or formats not in opt. */
 int iiif_plan(const struct iiif_request *req, uint32_t img_w, uint32_t img_h,
-              const struct iiif_options *opt, struct ts_plan *out, struct ts_err *err);
+              const struct ts_limits *opt, struct ts_plan *out, struct ts_err *err);
 
 /* Canonical "{region}/{size}/{rotation}/{quality}.{format}" for the request's version. */
 int iiif_canonical(int version, const struct ts_plan *plan, char *out, size_t out_size);

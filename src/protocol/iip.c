@@ -2,7 +2,6 @@
 #include "protocol/iip.h"
 #include "util/url.h"
 #include "encode/encode.h"
-#include "core/engine.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -512,220 +511,137 @@ uint32_t iip_max_cvt(const struct ts_config *cfg)
     return cfg->max_cvt ? cfg->max_cvt : IIP_DEFAULT_MAX_CVT;
 }
 
-int iip_render(struct ts_app *app, struct ts_reader *reader, const struct ts_plan *plan,
-               int quality, struct ts_response *res, struct ts_err *err)
-{
-    if (quality < 0 || plan->format != TS_FORMAT_JPG)
-        return engine_render(app, reader, plan, NULL, res, err);
-    /* QLT changes only the encoder's quality; everything else is the engine's path. */
-    struct encode_options opt = app->enc;
-    opt.jpeg_quality = quality;
-    return engine_render(app, reader, plan, &opt, res, err);
-}
-
 /* iipsrv's error answer: "Error/7:<class> <code> <argument>" in the IIP MIME type. */
-static void iip_error(struct ts_response *res, int status, const char *code, const char *arg)
+static int iip_error_body(const struct ts_err *err, struct ts_buf *body)
 {
-    res->status = status;
-    res->body.len = 0;
-    ts_response_set_type(res, "application/vnd.netfpx");
-    ts_buf_appendf(&res->body, "Error/7:%s %s\r\n", code, arg);
-    snprintf(res->reason, sizeof res->reason, "IIP error %s %s", code, arg);
-    ts_response_add_header(res, "Cache-Control", "no-cache");
+    return ts_buf_appendf(body, "Error/7:%s %s\r\n", err->code, err->msg);
 }
 
-static void answer(struct ts_app *app, const struct iip_request *r, const struct source_file *src,
-                   struct ts_response *res)
+static const struct ts_error_style iip_errors = {"application/vnd.netfpx", true, iip_error_body};
+
+static int iip_fail(struct ts_err *err, const char *code, const char *arg)
 {
-    struct ts_err err = {{0}};
-    struct ts_image_info info;
+    /* arg may be err->msg itself */
+    char text[sizeof err->msg];
+    snprintf(text, sizeof text, "%s", arg);
+    ts_fail(err, TS_EINVAL, "%s", text);
+    snprintf(err->code, sizeof err->code, "%s", code);
+    return TS_EINVAL;
+}
+
+static void free_ctx(void *p)
+{
+    free(p);
+}
+
+static int produce_iip(const struct ts_app *app, const struct ts_job *job,
+                       const struct ts_image_info *info, struct ts_product *out,
+                       struct ts_err *err)
+{
+    const struct iip_request *r = job->ctx;
     struct iip_pyramid pyr;
-    int rc = engine_info(app, src, &info, &err);
-    if (!rc)
-        rc = iip_pyramid_build(&info, app->cfg.default_tile, &pyr, &err);
-    if (rc) {
-        engine_fail(res, rc, &err);
-        return;
-    }
-    if (r->action == IIP_ACTION_NONE) {
-        rc = iip_obj_text(r, &pyr, &info, &res->body, &err);
-        if (rc == TS_EINVAL)
-            iip_error(res, 400, "3 2", err.msg);
-        else if (rc)
-            engine_fail(res, rc, &err);
-        else
-            ts_response_set_type(res, "application/vnd.netfpx");
-        return;
-    }
-    struct ts_plan plan;
-    if (r->action == IIP_ACTION_JTL)
-        rc = iip_tile_plan(&pyr, r->jtl_res, r->jtl_tile, &plan, &err);
-    else
-        rc = iip_cvt_plan(&pyr, r, iip_max_cvt(&app->cfg), &plan, &err);
-    if (!rc && app->cfg.max_area &&
-        (uint64_t)plan.out_w * plan.out_h > app->cfg.max_area)
-        rc = ts_fail(&err, TS_ETOOLARGE, "output %ux%u is over the area limit", plan.out_w,
-                     plan.out_h);
-    if (rc) {
-        engine_fail(res, rc, &err);
-        return;
-    }
-    struct ts_reader *reader = NULL;
-    rc = engine_open(app, src, &reader, &err);
-    if (rc) {
-        engine_fail(res, rc, &err);
-        return;
-    }
-    rc = iip_render(app, reader, &plan, r->qlt, res, &err);
-    if (rc == TS_ECODEC)
-        ts_reader_close(reader);
-    else
-        engine_release(app, src, reader);
+    int rc = iip_pyramid_build(info, app->cfg.default_tile, &pyr, err);
     if (rc)
-        engine_fail(res, rc, &err);
+        return rc;
+    if (r->action == IIP_ACTION_NONE) {
+        out->is_text = true;
+        ts_product_set_type(out, "application/vnd.netfpx");
+        rc = iip_obj_text(r, &pyr, info, &out->text, err);
+        return rc == TS_EINVAL ? iip_fail(err, "3 2", err->msg) : rc;
+    }
+    if (r->action == IIP_ACTION_JTL)
+        rc = iip_tile_plan(&pyr, r->jtl_res, r->jtl_tile, &out->plan, err);
+    else
+        rc = iip_cvt_plan(&pyr, r, iip_max_cvt(&app->cfg), &out->plan, err);
+    if (!rc && app->cfg.max_area && (uint64_t)out->plan.out_w * out->plan.out_h > app->cfg.max_area)
+        rc = ts_fail(err, TS_ETOOLARGE, "output %ux%u is over the area limit", out->plan.out_w,
+                     out->plan.out_h);
+    /* QLT changes only the encoder's quality, and so rules out stored-tile passthrough. */
+    if (!rc && r->qlt >= 0 && out->plan.format == TS_FORMAT_JPG) {
+        out->own_encoder = true;
+        out->enc = app->enc;
+        out->enc.jpeg_quality = r->qlt;
+    }
+    return rc;
 }
 
-void iip_handle(struct ts_app *app, const char *query, const struct ts_request *req,
-                struct ts_response *res)
+/* The path of the image an IIP-family request names: iipsrv appends FILESYSTEM_SUFFIX. */
+static int set_identifier(const struct ts_app *app, const char *name, struct ts_job *job,
+                          struct ts_err *err)
 {
-    struct ts_err err = {{0}};
-    struct iip_request *r = calloc(1, sizeof *r);
-    if (!r) {
-        ts_response_error(res, TS_ENOMEM, "out of memory");
-        return;
-    }
-    int rc = iip_parse(query, r, &err);
-    if (rc == TS_EINVAL && r->bad_command[0]) {
-        iip_error(res, 400, "2 2", r->bad_command);
-        goto out;
-    }
-    if (rc) {
-        engine_fail(res, rc, &err);
-        goto out;
-    }
-    if (!r->fif[0]) {
-        if (r->action != IIP_ACTION_NONE) {
-            iip_error(res, 400, "1 3", "no image given (FIF)");
-            goto out;
-        }
-        rc = iip_obj_text(r, NULL, NULL, &res->body, &err);
-        if (rc)
-            iip_error(res, 400, "1 3", err.msg);
-        else
-            ts_response_set_type(res, "application/vnd.netfpx");
-        goto out;
-    }
-    char path[IIP_MAX_PATH + 256];
-    snprintf(path, sizeof path, "%s%s", r->fif, app->cfg.fs_suffix);
-    struct source_file src = {0};
-    rc = engine_resolve(app, path, &src, &err);
-    if (rc) {
-        engine_fail(res, rc, &err);
-        goto out;
-    }
-    char etag[40], what[8192];
-    snprintf(what, sizeof what, "iip %s", query);
-    engine_etag(app, &src, what, etag, sizeof etag);
-    if (engine_not_modified(app, req, res, etag, src.st.st_mtim.tv_sec))
-        goto out;
-    if (!engine_cache_lookup(app, &src, what, res)) {
-        answer(app, r, &src, res);
-        engine_cache_store(app, &src, what, res);
-    }
-    if (res->status == 200)
-        engine_cache_headers(app, res, etag, src.st.st_mtim.tv_sec);
-out:
-    free(r);
+    int rc = ts_buf_append_str(&job->identifier, name);
+    rc = rc ? rc : ts_buf_append_str(&job->identifier, app->cfg.fs_suffix);
+    return rc ? ts_fail(err, rc, "image path too long") : TS_OK;
 }
 
-struct serve_ctx {
+int iip_job(const struct ts_app *app, const char *query, struct ts_job *job, struct ts_err *err)
+{
+    struct iip_request *r = calloc(1, sizeof *r);
+    ts_job_init(job, TS_JOB_IMAGE);
+    job->errors = &iip_errors;
+    if (!r)
+        return ts_fail(err, TS_ENOMEM, "out of memory");
+    job->ctx = r;
+    job->ctx_free = free_ctx;
+    int rc = iip_parse(query, r, err);
+    if (rc == TS_EINVAL && r->bad_command[0])
+        return iip_fail(err, "2 2", r->bad_command);
+    if (rc)
+        return rc;
+    if (!r->fif[0]) {
+        if (r->action != IIP_ACTION_NONE)
+            return iip_fail(err, "1 3", "no image given (FIF)");
+        /* Objects that need no image (the protocol version) are answered at once. */
+        rc = ts_job_reply(job, 200, "application/vnd.netfpx", "");
+        rc = rc ? rc : iip_obj_text(r, NULL, NULL, &job->out.text, err);
+        return rc ? iip_fail(err, "1 3", err->msg) : TS_OK;
+    }
+    job->needs_info = true;
+    job->produce = produce_iip;
+    rc = set_identifier(app, r->fif, job, err);
+    if (rc)
+        return rc;
+    rc = ts_buf_appendf(&job->key, "iip %s", query);
+    return rc ? ts_fail(err, rc, "IIP request too long") : TS_OK;
+}
+
+struct tile_ctx {
     iip_build_fn build;
-    const void *ctx;
+    uint8_t request[]; /* the protocol's parsed request */
 };
 
-static void serve_answer(struct ts_app *app, const struct serve_ctx *sc,
-                         const struct source_file *src, struct ts_response *res)
+static int produce_tile(const struct ts_app *app, const struct ts_job *job,
+                        const struct ts_image_info *info, struct ts_product *out,
+                        struct ts_err *err)
 {
-    struct ts_err err = {{0}};
-    struct ts_image_info info;
+    const struct tile_ctx *c = job->ctx;
     struct iip_pyramid pyr;
-    struct ts_plan plan;
-    bool is_text = false;
-    int rc = engine_info(app, src, &info, &err);
-    if (!rc)
-        rc = iip_pyramid_build(&info, app->cfg.default_tile, &pyr, &err);
-    if (!rc)
-        rc = sc->build(&pyr, sc->ctx, &res->body, &is_text, &plan, &err);
-    if (rc) {
-        engine_fail(res, rc, &err);
-        return;
-    }
-    if (is_text) {
-        ts_response_set_type(res, "application/xml");
-        return;
-    }
-    struct ts_reader *reader = NULL;
-    rc = engine_open(app, src, &reader, &err);
-    if (rc) {
-        engine_fail(res, rc, &err);
-        return;
-    }
-    rc = engine_render(app, reader, &plan, NULL, res, &err);
-    if (rc == TS_ECODEC)
-        ts_reader_close(reader);
-    else
-        engine_release(app, src, reader);
+    int rc = iip_pyramid_build(info, app->cfg.default_tile, &pyr, err);
+    rc = rc ? rc : c->build(&pyr, c->request, &out->text, &out->is_text, &out->plan, err);
+    if (rc == TS_OK && out->is_text)
+        ts_product_set_type(out, "application/xml");
+    return rc;
+}
+
+int iip_tile_job(const struct ts_app *app, const char *kind, const char *arg, size_t arg_len,
+                 size_t req_size, iip_parse_fn parse, iip_identifier_fn identifier,
+                 iip_build_fn build, struct ts_job *job, struct ts_err *err)
+{
+    ts_job_init(job, TS_JOB_IMAGE);
+    struct tile_ctx *c = calloc(1, sizeof *c + req_size);
+    if (!c)
+        return ts_fail(err, TS_ENOMEM, "out of memory");
+    job->ctx = c;
+    job->ctx_free = free_ctx;
+    c->build = build;
+    char decoded[IIP_MAX_PATH + 64];
+    int rc = url_decode(arg, arg_len, decoded, sizeof decoded, 0, err);
+    rc = rc ? rc : parse(decoded, c->request, err);
+    rc = rc ? rc : set_identifier(app, identifier(c->request), job, err);
     if (rc)
-        engine_fail(res, rc, &err);
-}
-
-void iip_serve(struct ts_app *app, const char *identifier, const char *what, iip_build_fn build,
-               const void *ctx, const struct ts_request *req, struct ts_response *res)
-{
-    struct ts_err err = {{0}};
-    char path[IIP_MAX_PATH + 256];
-    snprintf(path, sizeof path, "%s%s", identifier, app->cfg.fs_suffix);
-    struct source_file src = {0};
-    int rc = engine_resolve(app, path, &src, &err);
-    if (rc) {
-        engine_fail(res, rc, &err);
-        return;
-    }
-    char etag[40];
-    engine_etag(app, &src, what, etag, sizeof etag);
-    if (engine_not_modified(app, req, res, etag, src.st.st_mtim.tv_sec))
-        return;
-    if (!engine_cache_lookup(app, &src, what, res)) {
-        struct serve_ctx sc = {build, ctx};
-        serve_answer(app, &sc, &src, res);
-        engine_cache_store(app, &src, what, res);
-    }
-    if (res->status == 200)
-        engine_cache_headers(app, res, etag, src.st.st_mtim.tv_sec);
-}
-
-void iip_serve_arg(struct ts_app *app, const char *kind, const char *arg, size_t arg_len,
-                   size_t req_size, iip_parse_fn parse, iip_identifier_fn identifier,
-                   iip_build_fn build, const struct ts_request *req, struct ts_response *res)
-{
-    struct ts_err err = {{0}};
-    void *r = calloc(1, req_size);
-    char *decoded = malloc(IIP_MAX_PATH + 64);
-    if (!r || !decoded) {
-        ts_response_error(res, TS_ENOMEM, "out of memory");
-        goto out;
-    }
-    int rc = url_decode(arg, arg_len, decoded, IIP_MAX_PATH + 64, 0, &err);
-    if (!rc)
-        rc = parse(decoded, r, &err);
-    if (rc) {
-        engine_fail(res, rc, &err);
-        goto out;
-    }
-    char what[IIP_MAX_PATH + 96];
-    snprintf(what, sizeof what, "%s %s", kind, decoded);
-    iip_serve(app, identifier(r), what, build, r, req, res);
-out:
-    free(decoded);
-    free(r);
+        return rc;
+    job->needs_info = true;
+    job->produce = produce_tile;
+    rc = ts_buf_appendf(&job->key, "%s %s", kind, decoded);
+    return rc ? ts_fail(err, rc, "request too long") : TS_OK;
 }

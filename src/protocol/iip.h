@@ -3,9 +3,9 @@
 #define TESSERA_IIP_H
 
 #include "image/reader.h"
-#include "protocol/iiif_plan.h"
+#include "render/plan.h"
 #include "core/app.h"
-#include "core/response.h"
+#include "core/job.h"
 #include "util/buf.h"
 #include "util/status.h"
 
@@ -76,32 +76,21 @@ int iip_cvt_plan(const struct iip_pyramid *p, const struct iip_request *r, uint3
 #define IIP_DEFAULT_MAX_CVT 5000
 uint32_t iip_max_cvt(const struct ts_config *cfg);
 
-/* Renders the plan with an optional JPEG quality override (quality < 0: the server's). */
-int iip_render(struct ts_app *app, struct ts_reader *reader, const struct ts_plan *plan,
-               int quality, struct ts_response *res, struct ts_err *err);
-
 /* What a DeepZoom or Zoomify request asks of an image: fills either text (an XML descriptor,
  * *is_text set) or a tile plan. */
 typedef int (*iip_build_fn)(const struct iip_pyramid *p, const void *ctx, struct ts_buf *text,
                             bool *is_text, struct ts_plan *plan, struct ts_err *err);
-
-/* The path DeepZoom and Zoomify share: identifier (+ FILESYSTEM_SUFFIX) -> file, validators,
- * response cache, then build() and either the XML text or the rendered tile. what names the
- * request in cache keys. */
-void iip_serve(struct ts_app *app, const char *identifier, const char *what, iip_build_fn build,
-               const void *ctx, const struct ts_request *req, struct ts_response *res);
-
-/* DeepZoom and Zoomify requests: percent-decode arg, parse it into a fresh request of
- * req_size bytes with parse(), then iip_serve its identifier with build. kind names the
- * protocol in cache keys. */
 typedef int (*iip_parse_fn)(const char *decoded, void *request, struct ts_err *err);
 typedef const char *(*iip_identifier_fn)(const void *request);
-void iip_serve_arg(struct ts_app *app, const char *kind, const char *arg, size_t arg_len,
-                   size_t req_size, iip_parse_fn parse, iip_identifier_fn identifier,
-                   iip_build_fn build, const struct ts_request *req, struct ts_response *res);
 
-/* Answers one IIP request (the whole raw query string). */
-void iip_handle(struct ts_app *app, const char *query, const struct ts_request *req,
-                struct ts_response *res);
+/* An IIP request (the whole raw query string) as a job. */
+int iip_job(const struct ts_app *app, const char *query, struct ts_job *job, struct ts_err *err);
+
+/* DeepZoom and Zoomify: percent-decode arg, parse it into a request of req_size bytes with
+ * parse(), and make a job for its identifier (+ FILESYSTEM_SUFFIX) whose answer build() says.
+ * kind names the protocol in cache keys. */
+int iip_tile_job(const struct ts_app *app, const char *kind, const char *arg, size_t arg_len,
+                 size_t req_size, iip_parse_fn parse, iip_identifier_fn identifier,
+                 iip_build_fn build, struct ts_job *job, struct ts_err *err);
 
 #endif

@@ -1,6 +1,5 @@
 /* Zoomify: ImageProperties.xml and TileGroup tiles mapped onto iipsrv's resolution ladder. */
 #include "protocol/zoomify.h"
-#include "core/engine.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,9 +145,9 @@ static const char *identifier_of(const void *request)
     return ((const struct zoomify_request *)request)->identifier;
 }
 
-void zoomify_handle(struct ts_app *app, const char *arg, size_t arg_len,
-                    const struct ts_request *req, struct ts_response *res)
+int zoomify_job(const struct ts_app *app, const char *arg, size_t arg_len, struct ts_job *job,
+                struct ts_err *err)
 {
-    iip_serve_arg(app, "zoomify", arg, arg_len, sizeof(struct zoomify_request), parse_any, identifier_of,
-                  zoomify_build, req, res);
+    return iip_tile_job(app, "zoomify", arg, arg_len, sizeof(struct zoomify_request), parse_any, identifier_of,
+                        zoomify_build, job, err);
 }

@@ -26,4 +26,13 @@ struct ts_plan {
     bool size_upscale; /* asked as ^max (3.0 canonical "^max") */
 };
 
+/* What this server supports and allows; advertised by protocols and enforced by their plans. */
+struct ts_limits {
+    uint32_t max_width;  /* 0 = no limit */
+    uint32_t max_height; /* 0 = no limit */
+    uint64_t max_area;   /* 0 = no limit */
+    bool rotation_arbitrary;
+    unsigned formats; /* bit (1u << enum ts_format) for each output format we can encode */
+};
+
 #endif

@@ -1,5 +1,7 @@
 /* libfcgi front end: FastCGI params -> ts_request, router, ts_response -> CGI response. */
 #include "server/fcgi.h"
+#include "core/serve.h"
+#include "server/router.h"
 
 #include <fcgiapp.h>
 
@@ -85,15 +87,19 @@ static void write_response(FCGX_Request *rq, bool head, const struct ts_response
         ts_buf_appendf(&h, "Content-Type: %s\r\n", res->content_type);
     for (int i = 0; i < res->nheaders; i++)
         ts_buf_appendf(&h, "%s: %s\r\n", res->headers[i].name, res->headers[i].value);
-    if (res->status != 304 && res->status != 204)
-        ts_buf_appendf(&h, "Content-Length: %zu\r\n", res->body.len);
+    if (res->status != 304 && res->status != 204) {
+        size_t len;
+        ts_response_body(res, &len);
+        ts_buf_appendf(&h, "Content-Length: %zu\r\n", len);
+    }
     ts_buf_appendf(&h, "\r\n");
     if (h.data)
         FCGX_PutStr((const char *)h.data, (int)h.len, rq->out);
     ts_buf_free(&h);
     /* Bodies beyond INT_MAX cannot happen (max-area bounds them), but write in chunks anyway. */
-    const uint8_t *p = res->body.data;
-    size_t left = head || res->status == 304 ? 0 : res->body.len;
+    size_t len;
+    const uint8_t *p = ts_response_body(res, &len);
+    size_t left = head || res->status == 304 ? 0 : len;
     while (left) {
         int n = left > (1u << 30) ? (1 << 30) : (int)left;
         if (FCGX_PutStr((const char *)p, n, rq->out) < 0)
@@ -114,13 +120,17 @@ static void serve(struct fcgi_server *srv, FCGX_Request *rq)
     const char *method = FCGX_GetParam("REQUEST_METHOD", rq->envp);
     const char *query = FCGX_GetParam("QUERY_STRING", rq->envp);
     struct ts_request req = {method && *method ? method : "GET", (const char *)path.data,
-                             query && *query ? query : NULL, param_header, rq, false};
+                             query && *query ? query : NULL, param_header, rq};
     struct ts_response res;
     ts_response_init(&res);
-    router_handle(srv->app, &req, &res);
+    struct ts_job job;
+    struct ts_err err = {0};
+    int rc = router_route(srv->app, &req, &job, &err);
+    core_serve(srv->app, &req, &job, rc, &err, &res);
     write_response(rq, !strcmp(req.method, "HEAD"), &res);
     router_log(srv->app, FCGX_GetParam("REMOTE_ADDR", rq->envp), &req, &res, now_ms() - start);
     ts_response_free(&res);
+    ts_job_free(&job);
     ts_buf_free(&path);
 }
 

@@ -1,6 +1,9 @@
 /* libmicrohttpd front end: network threads never render; they hand requests to a worker pool
  * (suspending the connection) and send the answer when a worker resumes it. */
 #include "server/http.h"
+#include "cache/lru.h"
+#include "core/serve.h"
+#include "server/router.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -13,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define HTTP_POOL_BYTES (160 * 1024)
+
 enum job_phase { JOB_NEW, JOB_QUEUED, JOB_DONE };
 
 struct job {
@@ -22,6 +27,7 @@ struct job {
     enum job_phase phase;
     struct ts_request req;
     struct ts_buf query;
+    struct ts_job job; /* routed once, on the network thread; a worker carries it on */
     struct ts_response res;
     double start;
 };
@@ -102,7 +108,7 @@ static void *worker_main(void *arg)
             srv->tail = NULL;
         pthread_mutex_unlock(&srv->lock);
 
-        router_handle(srv->app, &job->req, &job->res);
+        core_finish(srv->app, &job->req, &job->job, &job->res);
         job->phase = JOB_DONE;
         MHD_resume_connection(job->conn);
     }
@@ -121,11 +127,21 @@ static void enqueue(struct ts_http_server *srv, struct job *job)
     pthread_mutex_unlock(&srv->lock);
 }
 
-static enum MHD_Result send_answer(struct job *job)
+static void release_shared(void *ref)
 {
-    struct ts_response *res = &job->res;
+    ts_lru_release(ref);
+}
+
+static struct MHD_Response *make_response(struct ts_response *res)
+{
     struct MHD_Response *mr;
-    if (res->body.len) {
+    if (res->shared) {
+        /* The cache's bytes go out as they are; the reference ends when they are sent. */
+        mr = MHD_create_response_from_buffer_with_free_callback_cls(
+            res->shared_len, (void *)res->shared_data, release_shared, res->shared);
+        if (mr)
+            res->shared = NULL;
+    } else if (res->body.len) {
         mr = MHD_create_response_from_buffer_with_free_callback(res->body.len, res->body.data,
                                                                 free);
         if (mr) {
@@ -135,15 +151,22 @@ static enum MHD_Result send_answer(struct job *job)
     } else {
         mr = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
     }
+    return mr;
+}
+
+static enum MHD_Result send_answer(struct job *job)
+{
+    struct ts_response *res = &job->res;
+    char remote[64];
+    remote_address(job->conn, remote, sizeof remote);
+    router_log(job->srv->app, remote, &job->req, res, now_ms() - job->start);
+    struct MHD_Response *mr = make_response(res);
     if (!mr)
         return MHD_NO;
     if (res->content_type[0])
         MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, res->content_type);
     for (int i = 0; i < res->nheaders; i++)
         MHD_add_response_header(mr, res->headers[i].name, res->headers[i].value);
-    char remote[64];
-    remote_address(job->conn, remote, sizeof remote);
-    router_log(job->srv->app, remote, &job->req, res, now_ms() - job->start);
     enum MHD_Result ok = MHD_queue_response(job->conn, (unsigned)res->status, mr);
     MHD_destroy_response(mr);
     return ok;
@@ -166,6 +189,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         job->conn = conn;
         job->start = now_ms();
         ts_response_init(&job->res);
+        ts_job_init(&job->job, TS_JOB_REPLY);
         *state = job;
         return MHD_YES;
     }
@@ -183,15 +207,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_NO;
     job->req = (struct ts_request){method, url,
                                    job->query.len > 1 ? (const char *)job->query.data : NULL,
-                                   header_lookup, conn, true};
-    /* Cache hits, revalidations and refusals are answered here, on the network thread: a
-     * round trip through the worker pool would cost more than the answer itself. */
-    router_handle(srv->app, &job->req, &job->res);
-    if (job->res.status != 0)
+                                   header_lookup, conn};
+    /* Routed once. Cache hits, revalidations and refusals are answered here, on the network
+     * thread: a round trip through the worker pool would cost more than the answer itself. */
+    struct ts_err err = {0};
+    int rc = router_route(srv->app, &job->req, &job->job, &err);
+    if (core_begin(srv->app, &job->req, &job->job, rc, &err, &job->res))
         return send_answer(job);
-    ts_response_free(&job->res);
-    ts_response_init(&job->res);
-    job->req.fast_only = false;
     job->phase = JOB_QUEUED;
     MHD_suspend_connection(conn);
     enqueue(srv, job);
@@ -208,6 +230,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
     if (!job)
         return;
     ts_response_free(&job->res);
+    ts_job_free(&job->job);
     ts_buf_free(&job->query);
     free(job);
     *state = NULL;
@@ -291,6 +314,11 @@ int ts_http_start(struct ts_app *app, struct ts_http_server **out, struct ts_err
                      MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* Port sharing only when asked: otherwise a second instance would start silently and
+     * requests would flap between the two. */
+    struct MHD_OptionItem reuse[] = {
+        {app->cfg.reuse_port ? MHD_OPTION_LISTENING_ADDRESS_REUSE : MHD_OPTION_END, 1, NULL},
+        {MHD_OPTION_END, 0, NULL}};
     srv->daemon = MHD_start_daemon(
         flags, app->cfg.listen_port, NULL, NULL, on_request, srv,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
@@ -298,10 +326,13 @@ int ts_http_start(struct ts_app *app, struct ts_http_server **out, struct ts_err
         MHD_OPTION_CONNECTION_TIMEOUT, app->cfg.connection_timeout,
         MHD_OPTION_CONNECTION_LIMIT, 4096u,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, 512u,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+        /* The request line and headers live in this pool, next to libmicrohttpd's own
+         * bookkeeping: room for the documented 64 KB of request, and for the 414/431 answer
+         * when a client sends more. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL_BYTES,
         MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+        MHD_OPTION_ARRAY, reuse,
         MHD_OPTION_END);
     if (!srv->daemon) {
         stop_workers(srv);

@@ -33,6 +33,7 @@ enum ts_status {
 /* A one-line human reason that travels with a status up to the response body and log. */
 struct ts_err {
     char msg[256];
+    char code[16]; /* a protocol's own error code (IIP's "2 2"), "" for none */
 };
 
 /* The HTTP status for a status (500 for anything unknown) and its one-word-ish name. */

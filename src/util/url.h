@@ -2,6 +2,7 @@
 #ifndef TESSERA_URL_H
 #define TESSERA_URL_H
 
+#include "util/buf.h"
 #include "util/status.h"
 
 #include <stdbool.h>
@@ -19,5 +20,9 @@ int url_decode(const char *in, size_t len, char *out, size_t size, unsigned flag
 /* Escapes everything but RFC 3986 unreserved characters (and '/' when keep_slash), so an
  * identifier with '/' becomes one segment as the IIIF spec asks. Truncates to fit out. */
 void url_encode(const char *src, bool keep_slash, char *out, size_t size);
+
+/* The same into a length-carrying buffer: fails (TS_ETOOLONG past its cap) instead of
+ * cutting the text short. */
+int url_encode_append(struct ts_buf *out, const char *src, bool keep_slash);
 
 #endif

@@ -1,6 +1,4 @@
 /* Static assets of the web front: pages and the npm packages, confined to the web directory. */
-#include "core/engine.h"
-#include "util/httpdate.h"
 #include "web/web.h"
 
 #include <errno.h>
@@ -14,7 +12,6 @@
 #include <unistd.h>
 
 /* Bigger files are not assets of ours (the largest, Mirador's source map, is about 10 MB). */
-#define WEB_MAX_STATIC (64u << 20)
 
 /* URL prefix -> folder below web_dir: only these parts of the build tree are ever served. */
 static const struct {
@@ -109,72 +106,4 @@ const char *web_content_type(const char *name)
             if (!strcasecmp(dot, types[i].ext))
                 return types[i].type;
     return "application/octet-stream";
-}
-
-static int read_file(const char *path, const struct stat *st, struct ts_buf *body,
-                     struct ts_err *err)
-{
-    if ((uint64_t)st->st_size > WEB_MAX_STATIC)
-        return ts_fail(err, TS_ETOOLARGE, "static file too large");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ts_fail(err, TS_EIO, "cannot open static file: %s", strerror(errno));
-    size_t want = (size_t)st->st_size;
-    int rc = ts_buf_reserve(body, want);
-    size_t got = 0;
-    while (rc == TS_OK && got < want) {
-        ssize_t n = read(fd, body->data + body->len + got, want - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            rc = ts_fail(err, TS_EIO, "short read on static file");
-            break;
-        }
-        got += (size_t)n;
-    }
-    close(fd);
-    if (rc == TS_ENOMEM)
-        return ts_fail(err, TS_ENOMEM, "out of memory");
-    if (rc == TS_OK)
-        body->len += got;
-    return rc;
-}
-
-/* Pages and their libraries change with every upgrade of Tessera, not with the images, so
- * browsers revalidate them each time (a cheap 304) instead of keeping a stale viewer for a day. */
-static void validators(struct ts_response *res, const char *etag, time_t mtime)
-{
-    char date[64];
-    ts_http_date(mtime, date, sizeof date);
-    ts_response_add_header(res, "ETag", "%s", etag);
-    ts_response_add_header(res, "Last-Modified", "%s", date);
-    ts_response_add_header(res, "Cache-Control", "no-cache");
-}
-
-int web_send_file(struct ts_app *app, const struct ts_request *req, struct ts_response *res,
-                  const char *path, const char *content_type)
-{
-    struct ts_err err = {{0}};
-    struct source_file f = {0};
-    if (stat(path, &f.st) != 0 || !S_ISREG(f.st.st_mode)) {
-        ts_response_error(res, 404, "static file is missing");
-        return TS_ENOTFOUND;
-    }
-    snprintf(f.path, sizeof f.path, "%s", path);
-    char etag[40];
-    engine_etag(app, &f, "web static", etag, sizeof etag);
-    if (ts_not_modified(ts_request_header(req, "If-None-Match"), ts_request_header(req, "If-Modified-Since"), etag, f.st.st_mtim.tv_sec)) {
-        res->status = 304;
-        res->body.len = 0;
-        validators(res, etag, f.st.st_mtim.tv_sec);
-        return TS_OK;
-    }
-    int rc = read_file(path, &f.st, &res->body, &err);
-    if (rc) {
-        engine_fail(res, rc, &err);
-        return rc;
-    }
-    ts_response_set_type(res, content_type ? content_type : web_content_type(path));
-    validators(res, etag, f.st.st_mtim.tv_sec);
-    return TS_OK;
 }

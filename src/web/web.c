@@ -1,6 +1,6 @@
 /* The web front's routes: folder pages, the viewer, manifests, collections and static assets. */
 #include "web/web.h"
-#include "core/engine.h"
+#include "image/source.h"
 #include "util/url.h"
 
 #include <stdio.h>
@@ -42,23 +42,20 @@ static void append_html(struct ts_buf *b, const char *text)
     }
 }
 
-static void html_headers(struct ts_response *res)
+static int html_headers(struct ts_job *job)
 {
-    ts_response_set_type(res, "text/html; charset=utf-8");
-    ts_response_add_header(res, "Content-Security-Policy", WEB_CSP);
-    ts_response_add_header(res, "X-Content-Type-Options", "nosniff");
-    ts_response_add_header(res, "Referrer-Policy", "same-origin");
+    ts_product_set_type(&job->out, "text/html; charset=utf-8");
+    int rc = ts_job_add_header(job, "Content-Security-Policy", WEB_CSP);
+    rc = rc ? rc : ts_job_add_header(job, "X-Content-Type-Options", "nosniff");
+    return rc ? rc : ts_job_add_header(job, "Referrer-Policy", "same-origin");
 }
 
 /* Decodes the rest of a path after its prefix, trimming trailing '/' (folders end in one). */
-static int decode_rest(const char *rest, char *out, size_t size, struct ts_response *res)
+static int decode_rest(const char *rest, char *out, size_t size, struct ts_err *err)
 {
-    struct ts_err err = {{0}};
-    int rc = url_decode(rest, strlen(rest), out, size, 0, &err);
-    if (rc) {
-        engine_fail(res, rc, &err);
+    int rc = url_decode(rest, strlen(rest), out, size, 0, err);
+    if (rc)
         return rc;
-    }
     size_t n = strlen(out);
     while (n > 0 && out[n - 1] == '/')
         out[--n] = '\0';
@@ -106,10 +103,9 @@ static void listing_item(struct ts_buf *b, const char *href, const char *thumb, 
     ts_buf_appendf(b, "</span></a></li>\n");
 }
 
-static void listing_page(struct ts_app *app, const char *folder, const struct web_listing *l,
-                         struct ts_response *res)
+static void listing_page(const struct ts_app *app, const char *folder,
+                         const struct web_listing *l, struct ts_buf *b)
 {
-    struct ts_buf *b = &res->body;
     bool demo = !folder[0] && app->cfg.demo_image[0];
     char enc[WEB_PATH_MAX * 3 + 1], href[WEB_PATH_MAX * 3 + 32], thumb[WEB_PATH_MAX * 3 + 64];
     ts_buf_appendf(b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -146,143 +142,127 @@ static void listing_page(struct ts_app *app, const char *folder, const struct we
     ts_buf_appendf(b, "</main></body></html>\n");
 }
 
-static void handle_browse(struct ts_app *app, const char *rest, struct ts_response *res)
+/* What a page request carries to its producer. */
+struct web_ctx {
+    char path[WEB_PATH_MAX]; /* decoded folder or identifier */
+    struct ts_buf base;      /* public base URL */
+};
+
+static void ctx_free(void *p)
 {
-    char folder[WEB_PATH_MAX];
-    if (decode_rest(rest, folder, sizeof folder, res))
-        return;
-    struct ts_err err = {{0}};
+    struct web_ctx *c = p;
+    if (c)
+        ts_buf_free(&c->base);
+    free(c);
+}
+
+static int produce_browse(const struct ts_app *app, const struct ts_job *job,
+                          const struct ts_image_info *info, struct ts_product *out,
+                          struct ts_err *err)
+{
+    (void)info;
+    const struct web_ctx *c = job->ctx;
     struct web_listing l;
-    int rc = web_list_folder(app->cfg.root, folder, &l, &err);
-    if (rc) {
-        engine_fail(res, rc, &err);
-        return;
-    }
-    html_headers(res);
-    ts_response_add_header(res, "Cache-Control", "no-cache");
-    listing_page(app, folder, &l, res);
+    int rc = web_list_folder(app->cfg.root, c->path, &l, err);
+    if (rc)
+        return rc;
+    out->is_text = true;
+    listing_page(app, c->path, &l, &out->text);
     web_listing_free(&l);
+    return TS_OK;
 }
 
-static void handle_collection(struct ts_app *app, const struct ts_request *req, const char *rest,
-                              struct ts_response *res)
+static int produce_collection(const struct ts_app *app, const struct ts_job *job,
+                              const struct ts_image_info *info, struct ts_product *out,
+                              struct ts_err *err)
 {
-    char folder[WEB_PATH_MAX], base[WEB_BASE_MAX];
-    if (decode_rest(rest, folder, sizeof folder, res))
-        return;
-    struct ts_err err = {{0}};
+    (void)info;
+    const struct web_ctx *c = job->ctx;
     struct web_listing l;
-    int rc = web_list_folder(app->cfg.root, folder, &l, &err);
-    if (rc) {
-        engine_fail(res, rc, &err);
-        return;
-    }
-    engine_public_base(app, req, base, sizeof base);
+    int rc = web_list_folder(app->cfg.root, c->path, &l, err);
+    if (rc)
+        return rc;
     char *json = NULL;
-    rc = web_collection_json(base, folder, &l, app->cfg.demo_image[0] != '\0', &json, &err);
+    rc = web_collection_json((const char *)c->base.data, c->path, &l,
+                             app->cfg.demo_image[0] != '\0', &json, err);
     web_listing_free(&l);
-    if (rc) {
-        engine_fail(res, rc, &err);
-        return;
-    }
-    ts_response_set_type(
-        res, "application/ld+json;profile=\"http://iiif.io/api/presentation/3/context.json\"");
-    ts_response_add_header(res, "Cache-Control", "no-cache");
-    if (ts_buf_append(&res->body, json, strlen(json)) != TS_OK)
-        ts_response_error(res, TS_ENOMEM, "out of memory");
+    if (rc)
+        return rc;
+    out->is_text = true;
+    rc = ts_buf_append_str(&out->text, json);
     free(json);
+    return rc ? ts_fail(err, rc, "collection too large") : TS_OK;
 }
 
-static void handle_manifest(struct ts_app *app, const struct ts_request *req, const char *rest,
-                            struct ts_response *res)
+static int produce_manifest(const struct ts_app *app, const struct ts_job *job,
+                            const struct ts_image_info *info, struct ts_product *out,
+                            struct ts_err *err)
 {
-    char id[WEB_PATH_MAX], base[WEB_BASE_MAX];
-    if (decode_rest(rest, id, sizeof id, res))
-        return;
-    struct ts_err err = {{0}};
-    struct source_file src = {0};
-    int rc = engine_resolve(app, id, &src, &err);
-    if (rc) {
-        engine_fail(res, rc, &err);
-        return;
-    }
-    engine_public_base(app, req, base, sizeof base);
-    char etag[40], what[WEB_BASE_MAX + 16];
-    snprintf(what, sizeof what, "manifest %s", base);
-    engine_etag(app, &src, what, etag, sizeof etag);
-    if (engine_not_modified(app, req, res, etag, src.st.st_mtim.tv_sec))
-        return;
-    struct ts_reader *reader = NULL;
-    rc = engine_open(app, &src, &reader, &err);
-    if (rc) {
-        engine_fail(res, rc, &err);
-        return;
-    }
-    const char *slash = strrchr(id, '/');
-    struct web_manifest_params p = {base, id, slash ? slash + 1 : id, &reader->info};
+    (void)app;
+    const struct web_ctx *c = job->ctx;
+    const char *slash = strrchr(c->path, '/');
+    struct web_manifest_params p = {(const char *)c->base.data, c->path,
+                                    slash ? slash + 1 : c->path, info};
     char *json = NULL;
-    rc = web_manifest_json(&p, &json, &err);
-    ts_reader_close(reader);
-    if (rc) {
-        engine_fail(res, rc, &err);
-        return;
-    }
-    ts_response_set_type(
-        res, "application/ld+json;profile=\"http://iiif.io/api/presentation/3/context.json\"");
-    if (ts_buf_append(&res->body, json, strlen(json)) != TS_OK) {
-        ts_response_error(res, TS_ENOMEM, "out of memory");
-    } else {
-        engine_cache_headers(app, res, etag, src.st.st_mtim.tv_sec);
-    }
+    int rc = web_manifest_json(&p, &json, err);
+    if (rc)
+        return rc;
+    out->is_text = true;
+    rc = ts_buf_append_str(&out->text, json);
     free(json);
+    return rc ? ts_fail(err, rc, "manifest too large") : TS_OK;
 }
 
-/* Serves a page from pages/ as HTML, with the page's security headers. */
-static void send_page(struct ts_app *app, const struct ts_request *req, const char *page,
-                      struct ts_response *res)
+#define PRESENTATION_TYPE                                                                          \
+    "application/ld+json;profile=\"http://iiif.io/api/presentation/3/context.json\""
+
+/* A page with a producer: its context holds the decoded rest of the path and the base. */
+static int page_job(const struct ts_app *app, const struct ts_request *req, const char *rest,
+                    enum ts_job_kind kind, ts_produce_fn produce, struct ts_job *job,
+                    struct ts_err *err)
 {
-    struct ts_err err = {{0}};
+    ts_job_init(job, kind);
+    struct web_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return ts_fail(err, TS_ENOMEM, "out of memory");
+    job->ctx = c;
+    job->ctx_free = ctx_free;
+    job->produce = produce;
+    ts_buf_init_capped(&c->base, WEB_BASE_MAX);
+    int rc = decode_rest(rest, c->path, sizeof c->path, err);
+    if (rc)
+        return rc;
+    rc = ts_app_public_base(app, req, &c->base);
+    return rc || !ts_buf_str(&c->base) ? ts_fail(err, rc ? rc : TS_ENOMEM, "Host too long")
+                                       : TS_OK;
+}
+
+/* A file from pages/ or the npm packages (confined below the web directory). */
+static int file_job(const struct ts_app *app, const char *rel, const char *type,
+                    struct ts_job *job, struct ts_err *err)
+{
+    ts_job_init(job, TS_JOB_FILE);
     char path[WEB_PATH_MAX];
-    int rc = web_static_path(web_dir(app), page, path, sizeof path, &err);
-    if (rc) {
-        engine_fail(res, rc, &err);
-        return;
-    }
-    if (web_send_file(app, req, res, path, "text/html; charset=utf-8") == TS_OK)
-        html_headers(res);
+    int rc = web_static_path(web_dir(app), rel, path, sizeof path, err);
+    if (rc)
+        return rc;
+    ts_product_set_type(&job->out, type ? type : web_content_type(path));
+    rc = ts_buf_append_str(&job->file, path);
+    rc = rc ? rc : (type ? html_headers(job) : ts_job_add_header(job, "X-Content-Type-Options", "nosniff"));
+    return rc ? ts_fail(err, rc, "path too long") : TS_OK;
 }
 
-static void handle_viewer(struct ts_app *app, const struct ts_request *req, const char *rest,
-                          struct ts_response *res)
+static int viewer_job(const struct ts_app *app, const char *rest, struct ts_job *job,
+                      struct ts_err *err)
 {
     char id[WEB_PATH_MAX];
-    if (decode_rest(rest, id, sizeof id, res))
-        return;
-    /* A viewer for an image that is not there would only show a broken canvas: say so now. */
-    struct ts_err err = {{0}};
-    struct source_file src = {0};
-    int rc = engine_resolve(app, id, &src, &err);
-    if (rc) {
-        engine_fail(res, rc, &err);
-        return;
-    }
-    send_page(app, req, "viewer.html", res);
-}
-
-static void handle_static(struct ts_app *app, const struct ts_request *req, const char *rest,
-                          struct ts_response *res)
-{
-    char rel[WEB_PATH_MAX], path[WEB_PATH_MAX];
-    struct ts_err err = {{0}};
-    int rc = url_decode(rest, strlen(rest), rel, sizeof rel, 0, &err);
-    if (!rc)
-        rc = web_static_path(web_dir(app), rel, path, sizeof path, &err);
-    if (rc) {
-        engine_fail(res, rc, &err);
-        return;
-    }
-    if (web_send_file(app, req, res, path, NULL) == TS_OK)
-        ts_response_add_header(res, "X-Content-Type-Options", "nosniff");
+    int rc = decode_rest(rest, id, sizeof id, err);
+    rc = rc ? rc : (strcmp(id, "demo") ? source_check_identifier(id, err) : TS_OK);
+    rc = rc ? rc : file_job(app, "viewer.html", "text/html; charset=utf-8", job, err);
+    /* A viewer for an image that is not there would only show a broken canvas: the core
+     * resolves the identifier first and says so. */
+    rc = rc ? rc : ts_buf_append_str(&job->identifier, id);
+    return rc < 0 && !err->msg[0] ? ts_fail(err, rc, "identifier too long") : rc;
 }
 
 static const char *after_prefix(const char *path, const char *prefix)
@@ -291,26 +271,42 @@ static const char *after_prefix(const char *path, const char *prefix)
     return strncmp(path, prefix, n) ? NULL : path + n;
 }
 
-bool web_handle(struct ts_app *app, const struct ts_request *req, struct ts_response *res)
+int web_job(const struct ts_app *app, const struct ts_request *req, struct ts_job *job,
+            struct ts_err *err)
 {
     const char *path = req->path, *rest;
-    if (!strcmp(path, "/"))
-        handle_browse(app, "", res);
-    else if ((rest = after_prefix(path, "/browse/")) != NULL)
-        handle_browse(app, rest, res);
-    else if (!strcmp(path, "/collection") || !strcmp(path, "/collection/"))
-        handle_collection(app, req, "", res);
-    else if ((rest = after_prefix(path, "/collection/")) != NULL)
-        handle_collection(app, req, rest, res);
-    else if ((rest = after_prefix(path, "/manifest/")) != NULL)
-        handle_manifest(app, req, rest, res);
-    else if ((rest = after_prefix(path, "/viewer/")) != NULL)
-        handle_viewer(app, req, rest, res);
-    else if (!strcmp(path, "/mirador") || !strcmp(path, "/mirador/"))
-        send_page(app, req, "mirador.html", res);
-    else if ((rest = after_prefix(path, "/static/")) != NULL)
-        handle_static(app, req, rest, res);
-    else
-        return false;
-    return true;
+    int rc;
+    if (!strcmp(path, "/") || (rest = after_prefix(path, "/browse/")) != NULL) {
+        rc = page_job(app, req, strcmp(path, "/") ? rest : "", TS_JOB_PAGE, produce_browse, job,
+                      err);
+        return rc ? rc : html_headers(job);
+    }
+    if (!strcmp(path, "/collection") || !strcmp(path, "/collection/") ||
+        (rest = after_prefix(path, "/collection/")) != NULL) {
+        bool root = !strcmp(path, "/collection") || !strcmp(path, "/collection/");
+        rc = page_job(app, req, root ? "" : rest, TS_JOB_PAGE, produce_collection, job, err);
+        ts_product_set_type(&job->out, PRESENTATION_TYPE);
+        return rc;
+    }
+    if ((rest = after_prefix(path, "/manifest/")) != NULL) {
+        rc = page_job(app, req, rest, TS_JOB_IMAGE, produce_manifest, job, err);
+        if (rc)
+            return rc;
+        const struct web_ctx *c = job->ctx;
+        job->needs_info = true;
+        ts_product_set_type(&job->out, PRESENTATION_TYPE);
+        rc = ts_buf_append_str(&job->identifier, c->path);
+        rc = rc ? rc : ts_buf_appendf(&job->key, "manifest %s", (const char *)c->base.data);
+        return rc ? ts_fail(err, rc, "request too long") : TS_OK;
+    }
+    if ((rest = after_prefix(path, "/viewer/")) != NULL)
+        return viewer_job(app, rest, job, err);
+    if (!strcmp(path, "/mirador") || !strcmp(path, "/mirador/"))
+        return file_job(app, "mirador.html", "text/html; charset=utf-8", job, err);
+    if ((rest = after_prefix(path, "/static/")) != NULL) {
+        char rel[WEB_PATH_MAX];
+        rc = url_decode(rest, strlen(rest), rel, sizeof rel, 0, err);
+        return rc ? rc : file_job(app, rel, NULL, job, err);
+    }
+    return TS_DECLINED;
 }

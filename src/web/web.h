@@ -4,16 +4,17 @@
 
 #include "image/reader.h"
 #include "core/app.h"
-#include "core/response.h"
+#include "core/job.h"
 #include "util/status.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Answers the request and returns true if the path belongs to the web front ("/", "/browse/",
- * "/viewer/", "/mirador", "/manifest/", "/collection", "/static/"); returns false to let the
+/* Fills job when the path belongs to the web front ("/", "/browse/", "/viewer/", "/mirador",
+ * "/manifest/", "/collection", "/static/") and returns its parse status; TS_DECLINED lets the
  * router go on. */
-bool web_handle(struct ts_app *app, const struct ts_request *req, struct ts_response *res);
+int web_job(const struct ts_app *app, const struct ts_request *req, struct ts_job *job,
+            struct ts_err *err);
 
 /* One entry of a folder below the image root. */
 struct web_entry {
@@ -61,10 +62,5 @@ int web_static_path(const char *web_dir, const char *rel, char *out, size_t size
 /* The Content-Type for a static file name, by extension. */
 const char *web_content_type(const char *name);
 
-/* Answers with the file at path (already confined), with ETag, Last-Modified, Cache-Control
- * no-cache and 304 on revalidation; content_type NULL = by extension. Fills res with an error on
- * failure. */
-int web_send_file(struct ts_app *app, const struct ts_request *req, struct ts_response *res,
-                  const char *path, const char *content_type);
 
 #endif

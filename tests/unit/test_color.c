@@ -74,7 +74,7 @@ static struct ts_image decode_file(const char *path)
 static struct ts_image read_whole(const char *path, uint32_t *bits)
 {
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     struct ts_image img;
     int rc = ts_reader_open(path, &r, &err);
     if (rc != TS_OK)
@@ -160,7 +160,7 @@ static void test_cmyk_region_read_equals_same_part_of_full_read(void **s)
 {
     (void)s;
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     struct ts_image part, full = read_whole(CMYK, NULL);
     assert_int_equal(ts_reader_open(CMYK, &r, &err), TS_OK);
     struct ts_read_req q = {.x = 64, .y = 40, .w = 100, .h = 80};
@@ -275,7 +275,7 @@ static void test_srgb_profile_needs_no_transform(void **s)
     uint8_t *adobe = adobe_rgb_profile(&alen);
     struct ts_color_layout lay = {.space = TS_COLOR_RGB, .bytes = 1};
     struct ts_color_xform *x = (struct ts_color_xform *)1;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_true(ts_color_profile_is_srgb(srgb, len));
     assert_false(ts_color_profile_is_srgb(adobe, alen));
     assert_int_equal(ts_color_xform_create(srgb, len, &lay, &x, &err), TS_OK);
@@ -294,7 +294,7 @@ static void test_rgba_transform_converts_colour_and_copies_alpha(void **s)
     uint8_t *adobe = adobe_rgb_profile(&len);
     struct ts_color_layout lay = {.space = TS_COLOR_RGB, .alpha = true, .bytes = 1};
     struct ts_color_xform *x = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     /* Adobe RGB pure green lies outside sRGB; mid gray stays neutral; white stays white. */
     const uint8_t src[3][4] = {{0, 255, 0, 17}, {128, 128, 128, 200}, {255, 255, 255, 0}};
     uint8_t dst[3][4];
@@ -322,7 +322,7 @@ static void test_in_place_image_transform_matches_pixel_transform(void **s)
     uint8_t *adobe = adobe_rgb_profile(&len);
     struct ts_color_layout lay = {.space = TS_COLOR_RGB, .bytes = 1};
     struct ts_color_xform *x = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     struct ts_image img;
     uint8_t orig[16 * 8 * 3], want[16 * 8 * 3];
     assert_int_equal(ts_color_xform_create(adobe, len, &lay, &x, &err), TS_OK);
@@ -349,7 +349,7 @@ static void test_cmyk_without_profile_maps_paper_and_ink(void **s)
     struct ts_color_layout plain = {.space = TS_COLOR_CMYK, .bytes = 1};
     struct ts_color_layout adobe = {.space = TS_COLOR_CMYK, .inverted = true, .bytes = 1};
     struct ts_color_xform *x = NULL, *xi = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     const uint8_t ink[3][4] = {{0, 0, 0, 0}, {0, 0, 0, 255}, {255, 0, 0, 0}};
     const uint8_t inv[3][4] = {{255, 255, 255, 255}, {255, 255, 255, 0}, {0, 255, 255, 255}};
     uint8_t a[3][3], b[3][3];
@@ -377,7 +377,7 @@ static void test_unusable_profile_is_rejected_but_cmyk_falls_back(void **s)
     struct ts_color_layout gray = {.space = TS_COLOR_GRAY, .bytes = 1};
     struct ts_color_layout cmyk = {.space = TS_COLOR_CMYK, .bytes = 1};
     struct ts_color_xform *x = (struct ts_color_xform *)1;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     memset(junk, 0x5a, sizeof junk);
     assert_int_equal(ts_color_xform_create(junk, sizeof junk, &rgb, &x, &err), TS_ECODEC);
     assert_null(x);
@@ -397,7 +397,7 @@ static void test_16bit_samples_convert_from_full_precision(void **s)
     uint8_t *adobe = adobe_rgb_profile(&len);
     struct ts_color_layout l16 = {.space = TS_COLOR_RGB, .bytes = 2};
     struct ts_color_xform *x16 = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     uint16_t src[64][3];
     uint8_t out[64][3];
     double ref[64][3];

@@ -36,7 +36,7 @@ static void test_iipsrv_settings_map_onto_the_config(void **state)
         "BASE_URL", "https://img.example.org/", "LOGFILE", "/tmp/iip.log", "VERBOSITY", "2",
         NULL};
     struct ts_config cfg;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(apply(&cfg, env, &err), TS_OK);
     assert_string_equal(cfg.root, "/srv/images");
     assert_string_equal(cfg.fs_suffix, ".tif");
@@ -64,7 +64,7 @@ static void test_bad_values_are_refused_with_the_variable_named(void **state)
 {
     (void)state;
     struct ts_config cfg;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     static const char *const q[] = {"JPEG_QUALITY", "high", NULL};
     assert_int_equal(apply(&cfg, q, &err), TS_EINVAL);
     assert_non_null(strstr(err.msg, "JPEG_QUALITY"));

@@ -158,7 +158,7 @@ static void test_png_round_trips_exactly_for_every_channel_count(void **state)
     for (uint32_t ch = 1; ch <= 4; ch++) {
         struct ts_image src, got;
         struct ts_buf buf = {0};
-        struct ts_err err = {{0}};
+        struct ts_err err = {0};
         make_cells(&src, ch, ch == 3 ? 5 : 0);
         assert_int_equal(encode_png(&src, 3, &buf, &err), TS_OK);
         assert_int_equal(decode_png(&buf, &got), 0);
@@ -352,13 +352,13 @@ static void test_encode_image_dispatches_and_appends(void **state)
     (void)state;
     struct ts_image src, got;
     struct ts_buf buf = {0};
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     make_cells(&src, 3, 0);
     assert_int_equal(ts_buf_append(&buf, "HDR", 3), TS_OK);
     assert_int_equal(encode_image(&src, TS_FORMAT_PNG, NULL, &buf, &err), TS_OK);
     assert_memory_equal(buf.data, "HDR", 3);
     assert_memory_equal(buf.data + 3, "\x89PNG", 4);
-    struct ts_buf png = {buf.data + 3, buf.len - 3, buf.cap - 3};
+    struct ts_buf png = {.data = buf.data + 3, .len = buf.len - 3, .cap = buf.cap - 3};
     assert_int_equal(decode_png(&png, &got), 0);
     assert_int_equal(got.width, 80);
     ts_image_free(&got);
@@ -385,7 +385,7 @@ static void test_unwritable_formats_are_not_implemented(void **state)
     struct ts_buf buf = {0};
     make_cells(&src, 3, 0);
     for (size_t i = 0; i < sizeof later / sizeof later[0]; i++) {
-        struct ts_err err = {{0}};
+        struct ts_err err = {0};
         int rc = encode_image(&src, later[i], NULL, &buf, &err);
         assert_int_equal(rc, TS_EUNSUPPORTED);
         assert_int_equal(ts_status_http(rc), 501);
@@ -412,7 +412,7 @@ static void test_dispatch_reaches_every_encoder(void **state)
     make_cells(&src, 3, 0);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct ts_buf buf = {0};
-        struct ts_err err = {{0}};
+        struct ts_err err = {0};
         assert_int_equal(encode_image(&src, cases[i].f, NULL, &buf, &err), TS_OK);
         assert_true(buf.len > cases[i].off + cases[i].len);
         assert_memory_equal(buf.data + cases[i].off, cases[i].magic, cases[i].len);

@@ -135,7 +135,7 @@ static void gif_decode(const struct ts_buf *b, struct gif_decoded *d)
 static void gif_roundtrip(const struct ts_image *img, struct gif_decoded *d)
 {
     struct ts_buf out = {0};
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(encode_gif(img, &out, &err), 0);
     assert_memory_equal(out.data, "GIF8", 4);
     gif_decode(&out, d);
@@ -273,7 +273,7 @@ static void test_gif_rejects_width_over_65535(void **state)
     (void)state;
     struct ts_image img;
     struct ts_buf out = {0};
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(ts_image_alloc(&img, 70000, 1, 1), 0);
     memset(img.data, 7, img.stride);
     assert_int_equal(encode_gif(&img, &out, &err), TS_ETOOLARGE);
@@ -315,7 +315,7 @@ static void test_tiff_round_trips_every_channel_count(void **state)
         make_cells(ch, &img);
         /* Something already in the buffer must be kept: encoders append. */
         struct ts_buf out = {0};
-        struct ts_err err = {{0}};
+        struct ts_err err = {0};
         assert_int_equal(ts_buf_append(&out, "abc", 3), 0);
         assert_int_equal(encode_tiff(&img, &out, &err), 0);
         assert_memory_equal(out.data, "abc", 3);
@@ -398,7 +398,7 @@ static void test_tiff_deflate_shrinks_flat_cells(void **state)
     struct ts_image img;
     make_cells(3, &img);
     struct ts_buf out = {0};
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(encode_tiff(&img, &out, &err), 0);
     assert_true(out.len < (size_t)PW * PH * 3 / 10);
     ts_buf_free(&out);
@@ -459,7 +459,7 @@ static opj_image_t *jp2_decode(const struct ts_buf *b)
 static void jp2_check_lossless(const struct ts_image *img)
 {
     struct ts_buf out = {0};
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(encode_jp2(img, 100, &out, &err), 0);
     opj_image_t *im = jp2_decode(&out);
     uint32_t ch = img->channels;
@@ -536,7 +536,7 @@ static void test_jp2_lossy_quality_trades_size_for_fidelity(void **state)
     struct ts_image img;
     make_gradient(&img);
     struct ts_buf lo = {0}, hi = {0}, lossless = {0};
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(encode_jp2(&img, 30, &lo, &err), 0);
     assert_int_equal(encode_jp2(&img, 90, &hi, &err), 0);
     assert_int_equal(encode_jp2(&img, 100, &lossless, &err), 0);
@@ -567,7 +567,7 @@ static void test_jp2_and_tiff_open_in_vips(void **state)
     struct ts_image img;
     make_cells(4, &img);
     struct ts_buf out = {0};
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     char path[512], cmd[2048];
     assert_int_equal(encode_jp2(&img, 100, &out, &err), 0);
     snprintf(path, sizeof path, "%s/vips.jp2", TESSERA_TEST_WORK);
@@ -594,7 +594,7 @@ static void test_encoders_reject_bad_channel_counts(void **state)
     uint8_t px[5 * 2 * 5] = {0};
     struct ts_image img = {5, 2, 5, 25, px};
     struct ts_buf out = {0};
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(encode_gif(&img, &out, &err), TS_EINVAL);
     assert_int_equal(encode_tiff(&img, &out, &err), TS_EINVAL);
     assert_int_equal(encode_jp2(&img, 100, &out, &err), TS_EINVAL);

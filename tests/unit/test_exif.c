@@ -25,7 +25,7 @@ static void orient_path(char *buf, size_t n, int o)
 static struct ts_reader *open_ok(const char *path)
 {
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     int rc = ts_reader_open(path, &r, &err);
     if (rc != TS_OK)
         fail_msg("open %s: %d %s", path, rc, err.msg);
@@ -35,7 +35,7 @@ static struct ts_reader *open_ok(const char *path)
 static struct ts_image read_ok(struct ts_reader *r, const struct ts_read_req *q)
 {
     struct ts_image img;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     int rc = ts_reader_read(r, q, &img, &err);
     if (rc != TS_OK)
         fail_msg("read: %d %s", rc, err.msg);
@@ -163,7 +163,7 @@ static void test_scaled_read_of_turned_file_stays_upright(void **s)
 static void check_apply(uint32_t o, uint32_t w, uint32_t h, const char *want)
 {
     struct ts_image st, out;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(ts_image_alloc(&st, 3, 2, 1), TS_OK);
     for (uint8_t i = 0; i < 6; i++)
         st.data[i] = (uint8_t)('A' + i);

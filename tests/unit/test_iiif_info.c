@@ -41,9 +41,9 @@ static struct ts_image_info untiled(uint32_t w, uint32_t h)
     return info;
 }
 
-static struct iiif_options options(void)
+static struct ts_limits options(void)
 {
-    struct iiif_options o;
+    struct ts_limits o;
     memset(&o, 0, sizeof o);
     o.formats = (1u << TS_FORMAT_JPG) | (1u << TS_FORMAT_PNG) | (1u << TS_FORMAT_WEBP);
     return o;
@@ -51,10 +51,10 @@ static struct iiif_options options(void)
 
 /* Builds info.json and parses it back; *text keeps the raw document for ordering checks. */
 static json_t *info_doc(int version, const char *id, const struct ts_image_info *info,
-                        const struct iiif_options *opt, uint32_t default_tile, char **text)
+                        const struct ts_limits *opt, uint32_t default_tile, char **text)
 {
     struct iiif_info_params p = {version, id, info, opt, default_tile};
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     char *json = NULL;
     int rc = iiif_info_json(&p, &json, &err);
     if (rc != TS_OK)
@@ -131,7 +131,7 @@ static void test_v3_every_field(void **state)
 {
     (void)state;
     struct ts_image_info info = pyramid();
-    struct iiif_options opt = options();
+    struct ts_limits opt = options();
     char *text;
     json_t *d = info_doc(3, "http://h:8080/iiif/3/a.tif", &info, &opt, 512, &text);
     /* @context SHOULD be the very first key. */
@@ -192,7 +192,7 @@ static void test_v3_rotation_arbitrary_and_formats_follow_options(void **state)
 {
     (void)state;
     struct ts_image_info info = pyramid();
-    struct iiif_options opt = options();
+    struct ts_limits opt = options();
     opt.rotation_arbitrary = true;
     opt.formats |= (1u << TS_FORMAT_GIF) | (1u << TS_FORMAT_TIF);
     json_t *d = info_doc(3, "x", &info, &opt, 512, NULL);
@@ -212,7 +212,7 @@ static void test_v3_limits_present_when_configured(void **state)
 {
     (void)state;
     struct ts_image_info info = pyramid();
-    struct iiif_options opt = options();
+    struct ts_limits opt = options();
     opt.max_width = 600;
     opt.max_height = 500;
     opt.max_area = 300000;
@@ -239,7 +239,7 @@ static void test_v3_untiled_source_uses_default_tile(void **state)
 {
     (void)state;
     struct ts_image_info info = untiled(1000, 1000);
-    struct iiif_options opt = options();
+    struct ts_limits opt = options();
     json_t *d = info_doc(3, "x", &info, &opt, 512, NULL);
     json_t *t = json_array_get(json_object_get(d, "tiles"), 0);
     assert_int_equal(integer(t, "width"), 512);
@@ -255,7 +255,7 @@ static void test_tile_shrinks_to_fit_limits(void **state)
 {
     (void)state;
     struct ts_image_info info = pyramid();
-    struct iiif_options opt = options();
+    struct ts_limits opt = options();
     opt.max_width = 200;
     json_t *d = info_doc(3, "x", &info, &opt, 512, NULL);
     json_t *t = json_array_get(json_object_get(d, "tiles"), 0);
@@ -273,7 +273,7 @@ static void test_v2_every_field(void **state)
 {
     (void)state;
     struct ts_image_info info = pyramid();
-    struct iiif_options opt = options();
+    struct ts_limits opt = options();
     opt.max_width = 4000;
     opt.max_area = 9000000;
     json_t *d = info_doc(2, "http://h/iiif/2/a.tif", &info, &opt, 512, NULL);
@@ -322,7 +322,7 @@ static void test_v1_every_field(void **state)
 {
     (void)state;
     struct ts_image_info info = pyramid();
-    struct iiif_options opt = options();
+    struct ts_limits opt = options();
     json_t *d = info_doc(1, "http://h/iiif/1/a.tif", &info, &opt, 512, NULL);
     assert_string_equal(str(d, "@context"),
                         "http://library.stanford.edu/iiif/image-api/1.1/context.json");
@@ -347,7 +347,7 @@ static void test_ids_are_escaped(void **state)
 {
     (void)state;
     struct ts_image_info info = pyramid();
-    struct iiif_options opt = options();
+    struct ts_limits opt = options();
     const char *id = "http://h/iiif/3/a\"b\\c\n</script>\xc3\xa9\xe6\x97\xa5.tif";
     for (int v = 1; v <= 3; v++) {
         char *text;
@@ -363,7 +363,7 @@ static void test_bad_input_is_refused(void **state)
 {
     (void)state;
     struct ts_image_info info = pyramid();
-    struct iiif_options opt = options();
+    struct ts_limits opt = options();
     struct ts_err err;
     char *json = (char *)1;
     struct iiif_info_params p = {3, "http://h/\xff\xfe", &info, &opt, 512};
@@ -430,7 +430,7 @@ static void test_non_square_native_tiles(void **state)
     struct ts_image_info info = untiled(2000, 1000);
     info.levels[0].tile_w = 512;
     info.levels[0].tile_h = 256;
-    struct iiif_options opt = options();
+    struct ts_limits opt = options();
     json_t *d = info_doc(3, "x", &info, &opt, 1024, NULL);
     json_t *t = json_array_get(json_object_get(d, "tiles"), 0);
     assert_int_equal(integer(t, "width"), 512);

@@ -13,7 +13,7 @@
 static int parse(int version, const char *region, const char *size, const char *rotation,
                  const char *qf, struct iiif_request *req)
 {
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     memset(req, 0xab, sizeof *req);
     return iiif_parse_image(version, region, size, rotation, qf, req, &err);
 }

@@ -12,19 +12,19 @@
 
 static const unsigned ALL_FORMATS = (1u << TS_FORMAT_COUNT) - 1;
 
-static struct iiif_options opts(uint32_t mw, uint32_t mh, uint64_t area)
+static struct ts_limits opts(uint32_t mw, uint32_t mh, uint64_t area)
 {
-    struct iiif_options o = {mw, mh, area, false, ALL_FORMATS};
+    struct ts_limits o = {mw, mh, area, false, ALL_FORMATS};
     return o;
 }
 
 /* Parses "{region}/{size}/{rotation}/{quality}.{format}" for an image and plans it. */
 static int plan(int version, const char *params, uint32_t w, uint32_t h,
-                const struct iiif_options *opt, struct ts_plan *p)
+                const struct ts_limits *opt, struct ts_plan *p)
 {
     char path[512];
     struct iiif_url u;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     snprintf(path, sizeof path, "img/%s", params);
     int rc = iiif_parse_url(version, path, &u, &err);
     if (rc != TS_OK)
@@ -36,7 +36,7 @@ static int plan(int version, const char *params, uint32_t w, uint32_t h,
 static void expect_region(int version, const char *params, uint32_t W, uint32_t H, uint32_t x,
                           uint32_t y, uint32_t w, uint32_t h)
 {
-    struct iiif_options o = opts(0, 0, 0);
+    struct ts_limits o = opts(0, 0, 0);
     struct ts_plan p;
     if (plan(version, params, W, H, &o, &p) != TS_OK)
         fail_msg("'%s' on %ux%u failed", params, W, H);
@@ -46,7 +46,7 @@ static void expect_region(int version, const char *params, uint32_t W, uint32_t 
 }
 
 static void expect_size(int version, const char *params, uint32_t W, uint32_t H,
-                        const struct iiif_options *o, uint32_t w, uint32_t h)
+                        const struct ts_limits *o, uint32_t w, uint32_t h)
 {
     struct ts_plan p;
     int rc = plan(version, params, W, H, o, &p);
@@ -57,7 +57,7 @@ static void expect_size(int version, const char *params, uint32_t W, uint32_t H,
 }
 
 static void expect_status(int version, const char *params, uint32_t W, uint32_t H,
-                          const struct iiif_options *o, int status)
+                          const struct ts_limits *o, int status)
 {
     struct ts_plan p;
     int rc = plan(version, params, W, H, o, &p);
@@ -68,7 +68,7 @@ static void expect_status(int version, const char *params, uint32_t W, uint32_t 
 static void expect_canonical(int version, const char *params, uint32_t W, uint32_t H,
                              const char *canonical)
 {
-    struct iiif_options o = opts(0, 0, 0);
+    struct ts_limits o = opts(0, 0, 0);
     o.rotation_arbitrary = true;
     struct ts_plan p;
     char out[256];
@@ -83,7 +83,7 @@ static void expect_canonical(int version, const char *params, uint32_t W, uint32
 static void test_canonical_max_under_limits(void **state)
 {
     (void)state;
-    struct iiif_options o = opts(200, 0, 0);
+    struct ts_limits o = opts(200, 0, 0);
     struct ts_plan p;
     char out[256];
     assert_int_equal(plan(3, "full/max/0/default.jpg", 300, 200, &o, &p), TS_OK);
@@ -116,7 +116,7 @@ static void test_region_pixels_clipped_at_edge(void **state)
     expect_region(3, "125,15,120,140/max/0/default.jpg", 300, 200, 125, 15, 120, 140);
     expect_region(3, "0,0,2147483647,2147483647/max/0/default.jpg", 300, 200, 0, 0, 300, 200);
     expect_region(3, "299,199,5,5/max/0/default.jpg", 300, 200, 299, 199, 1, 1);
-    struct iiif_options o = opts(0, 0, 0);
+    struct ts_limits o = opts(0, 0, 0);
     expect_size(3, "125,15,200,200/max/0/default.jpg", 300, 200, &o, 175, 185);
 }
 
@@ -146,7 +146,7 @@ static void test_region_square_is_centred(void **state)
 static void test_region_zero_or_outside_is_400(void **state)
 {
     (void)state;
-    struct iiif_options o = opts(0, 0, 0);
+    struct ts_limits o = opts(0, 0, 0);
     const char *bad[] = {
         "300,0,10,10/max/0/default.jpg",  "0,200,10,10/max/0/default.jpg",
         "0,0,0,10/max/0/default.jpg",     "0,0,10,0/max/0/default.jpg",
@@ -161,7 +161,7 @@ static void test_region_zero_or_outside_is_400(void **state)
 static void test_size_v3_forms_on_spec_image(void **state)
 {
     (void)state;
-    struct iiif_options o = opts(0, 0, 0);
+    struct ts_limits o = opts(0, 0, 0);
     expect_size(3, "full/max/0/default.jpg", 300, 200, &o, 300, 200);
     expect_size(3, "full/150,/0/default.jpg", 300, 200, &o, 150, 100);
     expect_size(3, "full/,150/0/default.jpg", 300, 200, &o, 225, 150);
@@ -186,7 +186,7 @@ static void test_size_v3_forms_on_spec_image(void **state)
 static void test_size_v3_no_upscaling_without_caret(void **state)
 {
     (void)state;
-    struct iiif_options o = opts(0, 0, 0);
+    struct ts_limits o = opts(0, 0, 0);
     const char *bad[] = {"full/301,/0/default.jpg",    "full/,201/0/default.jpg",
                          "full/301,10/0/default.jpg",  "full/10,201/0/default.jpg",
                          "full/pct:101/0/default.jpg", "full/pct:100.5/0/default.jpg",
@@ -200,7 +200,7 @@ static void test_size_v3_no_upscaling_without_caret(void **state)
 static void test_size_v2_and_v1_allow_upscaling(void **state)
 {
     (void)state;
-    struct iiif_options o = opts(0, 0, 0);
+    struct ts_limits o = opts(0, 0, 0);
     expect_size(2, "full/full/0/default.jpg", 300, 200, &o, 300, 200);
     expect_size(2, "full/max/0/default.jpg", 300, 200, &o, 300, 200);
     expect_size(2, "full/360,/0/default.jpg", 300, 200, &o, 360, 240);
@@ -216,7 +216,7 @@ static void test_size_v2_and_v1_allow_upscaling(void **state)
 static void test_size_thin_region_keeps_one_pixel(void **state)
 {
     (void)state;
-    struct iiif_options o = opts(0, 0, 0);
+    struct ts_limits o = opts(0, 0, 0);
     expect_size(2, "0,0,2048,1/256,/0/default.jpg", 4096, 4096, &o, 256, 1);
     expect_size(3, "0,0,1,2048/,256/0/default.jpg", 4096, 4096, &o, 1, 256);
 }
@@ -224,10 +224,10 @@ static void test_size_thin_region_keeps_one_pixel(void **state)
 static void test_size_huge_requests_are_refused(void **state)
 {
     (void)state;
-    struct iiif_options o = opts(0, 0, 0);
+    struct ts_limits o = opts(0, 0, 0);
     expect_status(2, "full/pct:1000000000000/0/default.jpg", 300, 200, &o, TS_EINVAL);
     expect_status(2, "0,0,1,1000/2147483647,/0/default.jpg", 300, 2000, &o, TS_EINVAL);
-    struct iiif_options lim = opts(5000, 5000, 0);
+    struct ts_limits lim = opts(5000, 5000, 0);
     expect_status(2, "full/2147483647,2147483647/0/default.jpg", 300, 200, &lim, TS_EINVAL);
     expect_status(3, "full/^2147483647,/0/default.jpg", 300, 200, &lim, TS_EINVAL);
 }
@@ -236,15 +236,15 @@ static void test_limits_constrain_max(void **state)
 {
     (void)state;
     /* Spec example: maxWidth 200 shrinks max; the height keeps the aspect ratio. */
-    struct iiif_options w200 = opts(200, 0, 0);
+    struct ts_limits w200 = opts(200, 0, 0);
     expect_size(3, "full/max/0/default.jpg", 300, 200, &w200, 200, 133);
     expect_size(2, "full/full/0/default.jpg", 300, 200, &w200, 200, 133);
     expect_size(2, "full/max/0/default.jpg", 300, 200, &w200, 200, 133);
     /* maxHeight defaults to maxWidth. */
     expect_size(3, "full/max/0/default.jpg", 200, 300, &w200, 133, 200);
-    struct iiif_options h100 = opts(0, 100, 0);
+    struct ts_limits h100 = opts(0, 100, 0);
     expect_size(3, "full/max/0/default.jpg", 300, 200, &h100, 150, 100);
-    struct iiif_options area = opts(0, 0, 10000);
+    struct ts_limits area = opts(0, 0, 10000);
     struct ts_plan p;
     assert_int_equal(plan(3, "full/max/0/default.jpg", 300, 200, &area, &p), TS_OK);
     assert_true((uint64_t)p.out_w * p.out_h <= 10000);
@@ -257,25 +257,25 @@ static void test_limits_constrain_max(void **state)
 static void test_limits_caret_max_grows_to_limits(void **state)
 {
     (void)state;
-    struct iiif_options w360 = opts(360, 0, 0);
+    struct ts_limits w360 = opts(360, 0, 0);
     /* Spec example: maxWidth 360 makes ^max 360 wide. */
     expect_size(3, "full/^max/0/default.jpg", 300, 200, &w360, 360, 240);
-    struct iiif_options area = opts(0, 0, 240000);
+    struct ts_limits area = opts(0, 0, 240000);
     expect_size(3, "full/^max/0/default.jpg", 300, 200, &area, 600, 400);
-    struct iiif_options both = opts(1000, 300, 0);
+    struct ts_limits both = opts(1000, 300, 0);
     expect_size(3, "full/^max/0/default.jpg", 300, 200, &both, 450, 300);
 }
 
 static void test_limits_reject_explicit_sizes(void **state)
 {
     (void)state;
-    struct iiif_options w200 = opts(200, 0, 0);
+    struct ts_limits w200 = opts(200, 0, 0);
     expect_status(3, "full/250,/0/default.jpg", 300, 200, &w200, TS_EINVAL);
     expect_status(3, "full/,201/0/default.jpg", 300, 200, &w200, TS_EINVAL);
     expect_status(2, "full/pct:80/0/default.jpg", 300, 200, &w200, TS_EINVAL);
     expect_status(3, "full/^360,/0/default.jpg", 300, 200, &w200, TS_EINVAL);
     expect_size(3, "full/200,/0/default.jpg", 300, 200, &w200, 200, 133);
-    struct iiif_options area = opts(0, 0, 10000);
+    struct ts_limits area = opts(0, 0, 10000);
     expect_status(3, "full/101,100/0/default.jpg", 300, 200, &area, TS_EINVAL);
     expect_size(3, "full/100,100/0/default.jpg", 300, 200, &area, 100, 100);
     /* Confined sizes shrink to the limits instead of failing ("as large as possible"). */
@@ -286,7 +286,7 @@ static void test_limits_reject_explicit_sizes(void **state)
 static void test_rotation_rules(void **state)
 {
     (void)state;
-    struct iiif_options o = opts(0, 0, 0);
+    struct ts_limits o = opts(0, 0, 0);
     struct ts_plan p;
     assert_int_equal(plan(3, "full/max/90/default.jpg", 300, 200, &o, &p), TS_OK);
     assert_true(p.rotation == 90.0 && !p.mirror);
@@ -310,7 +310,7 @@ static void test_rotation_rules(void **state)
 static void test_formats_not_offered_are_400(void **state)
 {
     (void)state;
-    struct iiif_options o = opts(0, 0, 0);
+    struct ts_limits o = opts(0, 0, 0);
     o.formats = (1u << TS_FORMAT_JPG) | (1u << TS_FORMAT_PNG);
     struct ts_plan p;
     assert_int_equal(plan(3, "full/max/0/gray.png", 300, 200, &o, &p), TS_OK);
@@ -325,7 +325,7 @@ static void test_formats_not_offered_are_400(void **state)
 static void test_plan_fills_every_field(void **state)
 {
     (void)state;
-    struct iiif_options o = opts(0, 0, 0);
+    struct ts_limits o = opts(0, 0, 0);
     struct ts_plan p;
     assert_int_equal(plan(3, "10,20,30,40/15,/!180/bitonal.gif", 300, 200, &o, &p), TS_OK);
     assert_int_equal(p.img_w, 300);
@@ -395,7 +395,7 @@ static void test_canonical_v2_and_v1(void **state)
     expect_canonical(1, "full/full/0/bitonal.tif", 300, 200, "full/full/0/bitonal.tif");
 
     /* 2.1 max shrunk by limits: "w," is its canonical form (2.1 deprecation note). */
-    struct iiif_options w200 = opts(200, 0, 0);
+    struct ts_limits w200 = opts(200, 0, 0);
     struct ts_plan p;
     char out[128];
     assert_int_equal(plan(2, "full/max/0/default.jpg", 300, 200, &w200, &p), TS_OK);
@@ -418,7 +418,7 @@ static void test_canonical_reparses_to_same_plan(void **state)
         {1, "pct:1,1,98,98/!77,91/270/grey.png"},
         {2, "13,0,1000,1000/999,3/0/default.jpg"},
     };
-    struct iiif_options o = opts(0, 0, 0);
+    struct ts_limits o = opts(0, 0, 0);
     o.rotation_arbitrary = true;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct ts_plan a, b;
@@ -440,7 +440,7 @@ static void test_canonical_reparses_to_same_plan(void **state)
 static void test_canonical_reports_short_buffer(void **state)
 {
     (void)state;
-    struct iiif_options o = opts(0, 0, 0);
+    struct ts_limits o = opts(0, 0, 0);
     struct ts_plan p;
     char out[64];
     assert_int_equal(plan(3, "full/max/0/default.jpg", 300, 200, &o, &p), TS_OK);
@@ -471,7 +471,7 @@ static void region_text(const uint32_t r[4], uint32_t W, uint32_t H, char *out, 
 
 static void check_edge_tiles(uint32_t W, uint32_t H, uint32_t t)
 {
-    struct iiif_options o = opts(0, 0, 0);
+    struct ts_limits o = opts(0, 0, 0);
     for (uint32_t s = 1;; s *= 2) {
         uint32_t nx = (W + t * s - 1) / (t * s), ny = (H + t * s - 1) / (t * s);
         /* Every tile of the last column and of the last row, the corner included. */

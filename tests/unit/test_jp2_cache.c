@@ -130,7 +130,7 @@ static int teardown(void **state)
 static struct ts_reader *open_ok(const char *path)
 {
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     int rc = ts_jp2_open(path, &r, &err);
     if (rc != TS_OK)
         fail_msg("open %s: %d %s", path, rc, err.msg);
@@ -141,7 +141,7 @@ static void read_ok(struct ts_reader *r, uint32_t level, uint32_t x, uint32_t y,
                     uint32_t h, struct ts_image *img)
 {
     struct ts_read_req q = {level, x, y, w, h, w, h};
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     int rc = ts_reader_read(r, &q, img, &err);
     if (rc != TS_OK)
         fail_msg("read L%u %u,%u %ux%u: %d %s", level, x, y, w, h, rc, err.msg);

@@ -127,27 +127,34 @@ static void test_identifier_suffix_names_the_page(void **state)
     make_two_page_pyramid();
     struct source_file f;
     struct ts_err err;
-    assert_int_equal(source_resolve(WORK, "", "two-pages.tif;2", &f, &err), TS_OK);
+    struct source_root root;
+    assert_int_equal(source_root_open(WORK, "", &root, &err), TS_OK);
+    assert_int_equal(source_resolve(&root, "two-pages.tif;2", &f, &err), TS_OK);
+    source_close(&f);
     assert_int_equal(f.page, 1);
     assert_non_null(strstr(f.path, "two-pages.tif"));
-    assert_int_equal(source_resolve(WORK, "", "two-pages;1", &f, &err), TS_OK); /* no extension */
+    assert_int_equal(source_resolve(&root, "two-pages;1", &f, &err), TS_OK);
+    source_close(&f); /* no extension */
     assert_int_equal(f.page, 0);
-    assert_int_equal(source_resolve(WORK, "", "two-pages.tif", &f, &err), TS_OK);
+    assert_int_equal(source_resolve(&root, "two-pages.tif", &f, &err), TS_OK);
+    source_close(&f);
     assert_int_equal(f.page, 0);
-    assert_int_equal(source_resolve(WORK, "", "two-pages.tif;0", &f, &err), TS_ENOTFOUND);
-    assert_int_equal(source_resolve(WORK, "", "two-pages.tif;x", &f, &err), TS_ENOTFOUND);
-    assert_int_equal(source_resolve(WORK, "", "two-pages.tif;", &f, &err), TS_ENOTFOUND);
-    assert_int_equal(source_resolve(WORK, "", "missing.tif;2", &f, &err), TS_ENOTFOUND);
+    assert_int_equal(source_resolve(&root, "two-pages.tif;0", &f, &err), TS_ENOTFOUND);
+    assert_int_equal(source_resolve(&root, "two-pages.tif;x", &f, &err), TS_ENOTFOUND);
+    assert_int_equal(source_resolve(&root, "two-pages.tif;", &f, &err), TS_ENOTFOUND);
+    assert_int_equal(source_resolve(&root, "missing.tif;2", &f, &err), TS_ENOTFOUND);
     /* A file whose own name has the suffix is that file, page 1. */
     char odd[512];
     snprintf(odd, sizeof odd, "%s/odd;2.png", WORK);
     FILE *o = fopen(odd, "w");
     assert_non_null(o);
     fclose(o);
-    assert_int_equal(source_resolve(WORK, "", "odd;2.png", &f, &err), TS_OK);
+    assert_int_equal(source_resolve(&root, "odd;2.png", &f, &err), TS_OK);
+    source_close(&f);
     assert_int_equal(f.page, 0);
     /* The suffix never opens a way out of the root. */
-    assert_int_equal(source_resolve(WORK, "", "../two-pages.tif;2", &f, &err), TS_EFORBIDDEN);
+    assert_int_equal(source_resolve(&root, "../two-pages.tif;2", &f, &err), TS_EFORBIDDEN);
+    source_root_close(&root);
 }
 
 int main(void)

@@ -146,7 +146,7 @@ static int oracle_level(const char *src, const char *tag, uint32_t level, uint32
 static struct ts_reader *open_ok(const char *path)
 {
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     int rc = ts_jp2_open(path, &r, &err);
     if (rc != TS_OK)
         fail_msg("ts_jp2_open(%s) = %d: %s", path, rc, err.msg);
@@ -158,7 +158,7 @@ static int read_region(struct ts_reader *r, uint32_t level, uint32_t x, uint32_t
 {
     struct ts_read_req req = {
         .level = level, .x = x, .y = y, .w = w, .h = h, .min_w = w, .min_h = h};
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     int rc = r->ops->read(r, &req, out, &err);
     if (rc == TS_OK) {
         assert_int_equal(out->width, w);
@@ -347,7 +347,7 @@ static void test_truncated_files_fail_without_crashing(void **state)
     for (size_t i = 0; i < 3; i++) {
         char src[512], dst[512], name[128];
         struct ts_reader *r = NULL;
-        struct ts_err err = {{0}};
+        struct ts_err err = {0};
         snprintf(src, sizeof src, "%s/%s", DATA, cases[i]->file);
         snprintf(name, sizeof name, "half-%s", cases[i]->file);
         work_path(dst, sizeof dst, name);
@@ -370,7 +370,7 @@ static void test_foreign_and_missing_files_are_refused(void **state)
 {
     (void)state;
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     char path[512];
     snprintf(path, sizeof path, "%s/retina-pyr-jpeg-256.tif", DATA);
     assert_int_equal(ts_jp2_open(path, &r, &err), TS_EUNSUPPORTED);
@@ -415,7 +415,7 @@ static void test_huge_decode_area_is_refused(void **state)
     free(buf);
 
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     int rc = ts_jp2_open(dst, &r, &err);
     if (rc != TS_OK)
         fail_msg("open of the patched header: %d %s", rc, err.msg);
@@ -604,7 +604,7 @@ static void test_exotic_subsampling_is_refused(void **state)
                          raw, jp2),
                      0);
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(ts_jp2_open(jp2, &r, &err), TS_EUNSUPPORTED);
     assert_null(r);
     assert_non_null(strstr(err.msg, "subsampled 4x4"));

@@ -30,7 +30,7 @@ static struct ts_image decode_file(const char *path)
 static struct ts_reader *open_ok(const char *path)
 {
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     int rc = ts_reader_open(path, &r, &err);
     if (rc != TS_OK)
         fail_msg("open %s: %d %s", path, rc, err.msg);
@@ -40,7 +40,7 @@ static struct ts_reader *open_ok(const char *path)
 static struct ts_image read_ok(struct ts_reader *r, const struct ts_read_req *q)
 {
     struct ts_image img;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     int rc = ts_reader_read(r, q, &img, &err);
     if (rc != TS_OK)
         fail_msg("read: %d %s", rc, err.msg);
@@ -144,7 +144,7 @@ static void test_corrupt_jpeg_is_codec_error(void **s)
 {
     (void)s;
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     int rc = ts_reader_open(TESSERA_TEST_DATA "/truncated-bogus-huffman.jpg", &r, &err);
     if (rc == TS_OK) {
         struct ts_read_req q = {.w = r->info.width, .h = r->info.height};
@@ -175,7 +175,7 @@ static void test_truncated_jpeg_is_codec_error(void **s)
     struct ts_reader *r = open_ok(path);
     struct ts_read_req q = {.w = 1411, .h = 1411};
     struct ts_image img;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(ts_reader_read(r, &q, &img, &err), TS_ECODEC);
     assert_null(img.data);
     ts_reader_close(r);

@@ -34,7 +34,7 @@ static struct ts_image read_ok(struct ts_reader *r, uint32_t x, uint32_t y, uint
 {
     struct ts_read_req q = {.x = x, .y = y, .w = w, .h = h};
     struct ts_image img;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     int rc = ts_reader_read(r, &q, &img, &err);
     if (rc != TS_OK)
         fail_msg("read: %d %s", rc, err.msg);
@@ -50,7 +50,7 @@ static void check_against_libpng(const char *name, uint32_t w, uint32_t h, uint3
     static uint8_t buf[1 << 20];
     char path[512];
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     struct ts_image ref;
 
     snprintf(path, sizeof path, "%s/%s", TESSERA_TEST_DATA, name);
@@ -94,7 +94,7 @@ static void test_horse_png_keeps_alpha(void **s)
     (void)s;
     check_against_libpng("horse-400x328-gray-alpha.png", 400, 328, 4, 8);
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(ts_reader_open(TESSERA_TEST_DATA "/horse-400x328-gray-alpha.png", &r, &err),
                      TS_OK);
     struct ts_image img = read_ok(r, 0, 0, 1, 1);
@@ -116,7 +116,7 @@ static void test_rgb16_png_scales_to_8_bit(void **s)
     (void)s;
     check_against_libpng("chessboard-200-rgb16.png", 200, 200, 3, 16);
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(ts_reader_open(TESSERA_TEST_DATA "/chessboard-200-rgb16.png", &r, &err),
                      TS_OK);
     struct ts_image img = read_ok(r, 0, 0, 200, 200);
@@ -132,7 +132,7 @@ static void check_grid_png(uint32_t channels, uint32_t bits)
     char path[512];
     struct ts_image g;
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
 
     assert_int_equal(tu_mkdirs(TESSERA_TEST_WORK), 0);
     snprintf(path, sizeof path, "%s/grid-%uch-%ub.png", TESSERA_TEST_WORK, channels, bits);
@@ -183,7 +183,7 @@ static void test_empty_file_is_unsupported(void **s)
     (void)s;
     char path[512];
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(tu_mkdirs(TESSERA_TEST_WORK), 0);
     snprintf(path, sizeof path, "%s/empty.png", TESSERA_TEST_WORK);
     spill(path, (const uint8_t *)"", 0);
@@ -198,7 +198,7 @@ static void test_truncated_png_is_codec_error(void **s)
     static uint8_t buf[1 << 20];
     char path[512];
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     size_t n = slurp(TESSERA_TEST_DATA "/camera-512-gray.png", buf, sizeof buf);
 
     assert_int_equal(tu_mkdirs(TESSERA_TEST_WORK), 0);

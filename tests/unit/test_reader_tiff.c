@@ -42,7 +42,7 @@ static struct ts_image read_region(struct ts_reader *r, uint32_t level, uint32_t
 {
     struct ts_read_req q = {.level = level, .x = x, .y = y, .w = w, .h = h};
     struct ts_image img;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     int rc = ts_reader_read(r, &q, &img, &err);
     CHECK(rc == TS_OK, "read level %u %u,%u,%u,%u: %d %s", level, x, y, w, h, rc, err.msg);
     CHECK(img.width == w && img.height == h, "region %ux%u, want %ux%u", img.width, img.height,
@@ -94,7 +94,7 @@ static void check_generated(uint32_t channels, const struct grid_tiff_opts *o, i
 {
     char path[512], name[128];
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     static const uint32_t sizes[] = {1000, 500, 250};
 
     snprintf(name, sizeof name, "grid-%s-c%d-%ub-%uch-l%d%s%s.tif", o->tiled ? "tiled" : "strip",
@@ -246,7 +246,7 @@ static void test_retina_pyramid_levels_and_pixels(void **s)
     (void)s;
     char path[512], jpg[512];
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     static const uint32_t sizes[] = {1411, 705, 352, 176};
 
     snprintf(g_case, sizeof g_case, "retina-pyr-jpeg-256.tif");
@@ -281,7 +281,7 @@ static void test_striped_retina_matches_source_jpeg(void **s)
     (void)s;
     char path[512], jpg[512];
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     snprintf(g_case, sizeof g_case, "retina-striped-jpeg.tif");
     data_path(path, sizeof path, "retina-striped-jpeg.tif");
     data_path(jpg, sizeof jpg, "retina-1411x1411.jpg");
@@ -302,7 +302,7 @@ static void test_gray16_chessboard_both_byte_orders_agree(void **s)
     (void)s;
     char le[512], be[512];
     struct ts_reader *a = NULL, *b = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     snprintf(g_case, sizeof g_case, "chessboard gray16");
     data_path(le, sizeof le, "chessboard-200-gray16-le.tif");
     data_path(be, sizeof be, "chessboard-200-gray16-be.tif");
@@ -328,7 +328,7 @@ static void test_multipage_second_page_is_not_a_level(void **s)
     (void)s;
     char path[512];
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     data_path(path, sizeof path, "multipage-2p-gray.tif");
     assert_int_equal(ts_reader_open(path, &r, &err), TS_OK);
     assert_int_equal(r->info.nlevels, 1);
@@ -349,7 +349,7 @@ static void test_checkit_pass_files_read(void **s)
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char path[512], name[256];
         struct ts_reader *r = NULL;
-        struct ts_err err = {{0}};
+        struct ts_err err = {0};
         snprintf(name, sizeof name, "checkit-tiff/%s", names[i]);
         snprintf(g_case, sizeof g_case, "%s", name);
         data_path(path, sizeof path, name);
@@ -369,7 +369,7 @@ static void test_checkit_pass_files_read(void **s)
     /* 12-bit samples are refused cleanly rather than misread. */
     char path[512];
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     data_path(path, sizeof path, "checkit-tiff/pass_minimal_valid_12bit.tiff");
     assert_int_equal(ts_reader_open(path, &r, &err), TS_EUNSUPPORTED);
     assert_null(r);
@@ -387,7 +387,7 @@ static void test_checkit_fail_files_never_crash(void **s)
     while ((e = readdir(d)) != NULL) {
         char path[1024];
         struct ts_reader *r = NULL;
-        struct ts_err err = {{0}};
+        struct ts_err err = {0};
         if (strncmp(e->d_name, "fail_", 5) != 0)
             continue;
         snprintf(g_case, sizeof g_case, "%s", e->d_name);
@@ -424,7 +424,7 @@ static void test_truncated_pyramid_fails_cleanly(void **s)
     static uint8_t buf[1 << 20];
     char src[512], path[512];
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     FILE *f;
     data_path(src, sizeof src, "retina-pyr-jpeg-256.tif");
     f = fopen(src, "rb");
@@ -453,7 +453,7 @@ static void test_open_missing_file_is_not_found(void **s)
 {
     (void)s;
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(ts_reader_open(TESSERA_TEST_DATA "/no-such.tif", &r, &err), TS_ENOTFOUND);
     assert_null(r);
 }
@@ -462,7 +462,7 @@ static void test_open_unknown_bytes_is_unsupported(void **s)
 {
     (void)s;
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(ts_reader_open(TESSERA_TEST_DATA "/SOURCES.md", &r, &err), TS_EUNSUPPORTED);
     assert_string_equal(err.msg, "unsupported image format");
     assert_null(r);
@@ -473,7 +473,7 @@ static void test_read_outside_level_is_rejected(void **s)
     (void)s;
     char path[512];
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     struct ts_image img;
     data_path(path, sizeof path, "retina-pyr-jpeg-256.tif");
     assert_int_equal(ts_reader_open(path, &r, &err), TS_OK);

@@ -91,7 +91,7 @@ static void make_webp(const char *name, uint32_t ch, const char *opts, char *out
 static struct ts_reader *open_ok(const char *path)
 {
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     int rc = ts_webp_open(path, &r, &err);
     if (rc != TS_OK)
         fail_msg("ts_webp_open(%s) = %d: %s", path, rc, err.msg);
@@ -103,7 +103,7 @@ static int read_req(struct ts_reader *r, uint32_t x, uint32_t y, uint32_t w, uin
 {
     struct ts_read_req req = {
         .level = 0, .x = x, .y = y, .w = w, .h = h, .min_w = min_w, .min_h = min_h};
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     return r->ops->read(r, &req, out, &err);
 }
 
@@ -273,7 +273,7 @@ static void test_truncated_webp_fails_cleanly(void **state)
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(run("head -c %ld '%s' > '%s'", (long)st.st_size / 2, path, half), 0);
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     int rc = ts_webp_open(half, &r, &err);
     if (rc == TS_OK) {
         struct ts_image img = {0};
@@ -291,7 +291,7 @@ static void test_foreign_missing_and_outside_requests_are_refused(void **state)
     (void)state;
     char path[512];
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     struct ts_image img = {0};
     snprintf(path, sizeof path, "%s/retina-pyr-jpeg-256.tif", DATA);
     assert_int_equal(ts_webp_open(path, &r, &err), TS_EUNSUPPORTED);

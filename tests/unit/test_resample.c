@@ -402,7 +402,7 @@ static struct ts_image render_region(struct ts_reader *r, uint32_t x, uint32_t y
     struct ts_plan p = {.img_w = r->info.width, .img_h = r->info.height, .rx = x, .ry = y,
                         .rw = w, .rh = h, .out_w = ow, .out_h = oh};
     struct ts_image img;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(render_execute(r, &p, &img, &err), TS_OK);
     assert_int_equal(img.width, ow);
     assert_int_equal(img.height, oh);
@@ -428,7 +428,7 @@ static void test_neighbouring_tiles_match_one_larger_render_at_the_seam(void **s
 {
     (void)state;
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     struct ts_image noise;
     struct grid_tiff_opts o = {.compression = COMPRESSION_ADOBE_DEFLATE, .tiled = true,
                                .tile = 256, .bits = 8, .layout = GRID_FLAT};

@@ -10,6 +10,7 @@
 
 #include "testutil.h"
 #include "util/url.h"
+#include "core/serve.h"
 #include "web/web.h"
 
 #include <fcntl.h>
@@ -133,7 +134,7 @@ static void test_manifest_paints_one_canvas_with_the_image_service(void **state)
     const struct ts_image_info *info = sample_info();
     struct web_manifest_params p = {"http://h:8080", "maps/a b.tif", "a b.tif", info};
     char *text = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(web_manifest_json(&p, &text, &err), TS_OK);
     json_t *m = parse(text);
     free(text);
@@ -168,7 +169,7 @@ static void test_manifest_keeps_json_specials_in_labels(void **state)
     const char *label = "quote\" back\\slash\nnewline <tag> é";
     struct web_manifest_params p = {"http://h", "x.tif", label, sample_info()};
     char *text = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(web_manifest_json(&p, &text, &err), TS_OK);
     json_t *m = parse(text);
     free(text);
@@ -183,7 +184,7 @@ static void test_manifest_refuses_an_image_without_dimensions(void **state)
     struct ts_image_info empty = {0};
     struct web_manifest_params p = {"http://h", "x.tif", "x", &empty};
     char *text = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(web_manifest_json(&p, &text, &err), TS_EINVAL);
     assert_null(text);
     assert_true(err.msg[0] != '\0');
@@ -193,7 +194,7 @@ static void test_listing_shows_folders_first_and_only_visible_images(void **stat
 {
     (void)state;
     struct web_listing l;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(web_list_folder(ROOT, "", &l, &err), TS_OK);
     /* not: notes.txt (no image), .hidden.tif, .dir (hidden), link-out and escape.tif (outside) */
     assert_int_equal(l.count, 4);
@@ -211,7 +212,7 @@ static void test_listing_of_a_subfolder_gives_identifiers_from_the_root(void **s
 {
     (void)state;
     struct web_listing l;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(web_list_folder(ROOT, "alpha", &l, &err), TS_OK);
     assert_int_equal(l.count, 2);
     assert_string_equal(l.entries[0].path, "alpha/inner");
@@ -227,14 +228,14 @@ static void test_listing_refuses_to_leave_the_root(void **state)
                                ".dir", "alpha//inner", "alpha\\inner", "link-out"};
     for (size_t i = 0; i < sizeof forbidden / sizeof forbidden[0]; i++) {
         struct web_listing l = {NULL, 7};
-        struct ts_err err = {{0}};
+        struct ts_err err = {0};
         int rc = web_list_folder(ROOT, forbidden[i], &l, &err);
         if (rc != TS_EFORBIDDEN)
             fail_msg("folder '%s' gave %d, not TS_EFORBIDDEN", forbidden[i], rc);
         assert_int_equal(l.count, 0);
     }
     struct web_listing l;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(web_list_folder(ROOT, "missing", &l, &err), TS_ENOTFOUND);
     assert_int_equal(web_list_folder(ROOT, "b.tif", &l, &err), TS_ENOTFOUND);
 }
@@ -243,7 +244,7 @@ static void test_collection_links_subfolders_and_manifests(void **state)
 {
     (void)state;
     struct web_listing l;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(web_list_folder(ROOT, "", &l, &err), TS_OK);
     char *text = NULL;
     assert_int_equal(web_collection_json("http://h", "", &l, true, &text, &err), TS_OK);
@@ -280,7 +281,7 @@ static void test_static_paths_stay_in_their_mounts(void **state)
 {
     (void)state;
     char path[4096];
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(web_static_path(WEBDIR, "style.css", path, sizeof path, &err), TS_OK);
     assert_non_null(strstr(path, "/webdir/pages/style.css"));
     assert_int_equal(web_static_path(WEBDIR, "openseadragon/osd.js", path, sizeof path, &err),
@@ -309,7 +310,7 @@ static void test_url_decode_rejects_bad_escapes_and_nul(void **state)
 {
     (void)state;
     char out[64];
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(url_decode("a%2Fb%20c", strlen("a%2Fb%20c"), out, sizeof out, 0, &err), TS_OK);
     assert_string_equal(out, "a/b c");
     assert_int_equal(url_decode("%zz", strlen("%zz"), out, sizeof out, 0, &err), TS_EINVAL);
@@ -331,21 +332,32 @@ static const char *fake_header(void *ctx, const char *name)
     return !strcasecmp(name, "Host") ? "example.org:8080" : NULL;
 }
 
+/* A request through web_job and the core's pipeline, as the router sends it. */
+static int serve(struct ts_app *app, const char *path, const char *etag, struct ts_response *res,
+                 bool *taken)
+{
+    struct ts_request req = {"GET", path, NULL, fake_header, (void *)etag};
+    struct ts_job job;
+    struct ts_err err = {0};
+    ts_response_init(res);
+    ts_job_init(&job, TS_JOB_REPLY);
+    int rc = web_job(app, &req, &job, &err);
+    *taken = rc != TS_DECLINED;
+    if (*taken)
+        core_serve(app, &req, &job, rc, &err, res);
+    ts_job_free(&job);
+    return res->status;
+}
+
 static int request_if(struct ts_app *app, const char *path, const char *etag,
                       struct ts_response *res, bool *taken)
 {
-    struct ts_request req = {"GET", path, NULL, fake_header, (void *)etag, false};
-    ts_response_init(res);
-    *taken = web_handle(app, &req, res);
-    return res->status;
+    return serve(app, path, etag, res, taken);
 }
 
 static int request(struct ts_app *app, const char *path, struct ts_response *res, bool *taken)
 {
-    struct ts_request req = {"GET", path, NULL, fake_header, NULL, false};
-    ts_response_init(res);
-    *taken = web_handle(app, &req, res);
-    return res->status;
+    return serve(app, path, NULL, res, taken);
 }
 
 static void test_routes_answer_pages_json_and_refusals(void **state)
@@ -356,7 +368,7 @@ static void test_routes_answer_pages_json_and_refusals(void **state)
     snprintf(cfg.root, sizeof cfg.root, "%s", ROOT);
     snprintf(cfg.web_dir, sizeof cfg.web_dir, "%s", WEBDIR);
     struct ts_app app;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(ts_app_init(&app, &cfg, &err), TS_OK);
     struct ts_response res;
     bool taken;

@@ -1,0 +1,111 @@
+/* A job: what a protocol asks the core to produce, and the core's state while producing it. */
+#ifndef TESSERA_JOB_H
+#define TESSERA_JOB_H
+
+#include "encode/encode.h"
+#include "image/reader.h"
+#include "image/source.h"
+#include "render/plan.h"
+#include "util/buf.h"
+#include "util/status.h"
+
+#include <stdbool.h>
+
+/* Request text that names a response (cache key, validator input): beyond this, 414. */
+#define TS_JOB_KEY_MAX (64 * 1024)
+#define TS_JOB_TEXT_MAX (64 * 1024 * 1024)
+#define TS_JOB_HEADERS 6
+
+struct ts_app;
+struct ts_job;
+
+enum ts_job_kind {
+    TS_JOB_REPLY, /* the protocol answered already (out is filled): health, preflight */
+    TS_JOB_IMAGE, /* about one image: the core resolves it, then produce() says what to send */
+    TS_JOB_PAGE,  /* no image: produce() builds the page (folder listings) */
+    TS_JOB_FILE,  /* a file of the web front (file: a path already confined by the protocol) */
+};
+
+/* How long clients may keep a successful answer. */
+enum ts_freshness {
+    TS_FRESH_PUBLIC,     /* images and info.json: max-age from the configuration */
+    TS_FRESH_REVALIDATE, /* pages and their assets: no-cache (revalidate, a cheap 304) */
+};
+
+struct ts_job_header {
+    char name[40];
+    char *value;
+};
+
+/* What produce() says to send: a text, or an image plan rendered and encoded by the core. */
+struct ts_product {
+    int http_status; /* 200, or 303 (with a Location header) */
+    bool is_text;
+    struct ts_buf text;
+    char type[160];
+    struct ts_plan plan;
+    bool own_encoder; /* enc below instead of the server's (and no stored-tile passthrough) */
+    struct encode_options enc;
+    struct ts_job_header headers[TS_JOB_HEADERS];
+    int nheaders;
+};
+
+/* info is NULL for pages and for jobs that do not need it. Pure: no I/O but folder listings. */
+typedef int (*ts_produce_fn)(const struct ts_app *app, const struct ts_job *job,
+                             const struct ts_image_info *info, struct ts_product *out,
+                             struct ts_err *err);
+
+/* A protocol whose errors have their own shape (IIP's "Error/7:..."). format() is called for
+ * errors that carry err->code; it appends the body. */
+struct ts_error_style {
+    const char *type;
+    bool no_cache;
+    int (*format)(const struct ts_err *err, struct ts_buf *body);
+};
+
+enum ts_job_stage { TS_STAGE_NEW, TS_STAGE_LOOKED_UP };
+
+struct ts_job {
+    enum ts_job_kind kind;
+    /* Set by the protocol. */
+    struct ts_buf identifier; /* decoded; IMAGE, or FILE pages that show one image */
+    struct ts_buf key;        /* names the response (capped at TS_JOB_KEY_MAX) */
+    struct ts_buf file;       /* FILE: the confined path */
+    bool needs_info;          /* produce() wants the image information */
+    bool cacheable;           /* keep the answer in the response cache */
+    bool vary_accept;         /* the answer depends on Accept */
+    enum ts_freshness freshness;
+    ts_produce_fn produce;
+    void *ctx; /* the protocol's parsed request, freed with ctx_free */
+    void (*ctx_free)(void *ctx);
+    const struct ts_error_style *errors;
+    struct ts_job_header headers[TS_JOB_HEADERS]; /* added to every successful answer */
+    int nheaders;
+    struct ts_product out; /* REPLY: filled by the protocol; otherwise by produce() */
+
+    /* The core's state between the network thread and a worker. */
+    enum ts_job_stage stage;
+    struct source_file src;
+    char etag[24];
+};
+
+void ts_job_init(struct ts_job *job, enum ts_job_kind kind);
+void ts_job_free(struct ts_job *job);
+
+/* Headers a protocol wants on its answer (Link, Content-Security-Policy ...). */
+int ts_job_add_header(struct ts_job *job, const char *name, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+int ts_product_add_header(struct ts_product *out, const char *name, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+void ts_product_set_type(struct ts_product *out, const char *type);
+
+/* A REPLY job with a text body. */
+int ts_job_reply(struct ts_job *job, int http_status, const char *type, const char *text);
+
+#endif

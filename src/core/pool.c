@@ -1,0 +1,155 @@
+/* The reader pool: idle readers by file identity; a lease ends in ts_lease_end only. */
+#include "core/pool.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct slot {
+    struct ts_pool_identity id;
+    struct ts_reader *reader; /* NULL: free */
+    bool busy;
+    uint64_t used; /* tick of last return, for LRU eviction */
+};
+
+struct ts_pool {
+    pthread_mutex_t lock;
+    unsigned n;
+    uint64_t tick;
+    struct slot slots[];
+};
+
+static struct ts_pool_identity identity_of(const struct source_file *src)
+{
+    struct ts_pool_identity id;
+    memset(&id, 0, sizeof id); /* padding too: identities are compared with memcmp */
+    id.dev = src->st.st_dev;
+    id.ino = src->st.st_ino;
+    id.size = src->st.st_size;
+    id.mtime = src->st.st_mtim;
+    id.page = src->page;
+    return id;
+}
+
+int ts_pool_create(unsigned size, struct ts_pool **out)
+{
+    *out = NULL;
+    if (!size)
+        return TS_OK;
+    size_t bytes;
+    if (!ts_mul_size(size, sizeof(struct slot), &bytes) ||
+        !ts_add_size(bytes, sizeof(struct ts_pool), &bytes))
+        return TS_ENOMEM;
+    struct ts_pool *p = calloc(1, bytes);
+    if (!p)
+        return TS_ENOMEM;
+    pthread_mutex_init(&p->lock, NULL);
+    p->n = size;
+    *out = p;
+    return TS_OK;
+}
+
+void ts_pool_destroy(struct ts_pool *pool)
+{
+    if (!pool)
+        return;
+    for (unsigned i = 0; i < pool->n; i++)
+        ts_reader_close(pool->slots[i].reader);
+    pthread_mutex_destroy(&pool->lock);
+    free(pool);
+}
+
+static int find_idle(struct ts_pool *pool, const struct ts_pool_identity *id)
+{
+    for (unsigned i = 0; i < pool->n; i++) {
+        struct slot *s = &pool->slots[i];
+        if (s->reader && !s->busy && !memcmp(&s->id, id, sizeof *id))
+            return (int)i;
+    }
+    return -1;
+}
+
+int ts_lease_begin(struct ts_pool *pool, struct source_file *src,
+                   const struct ts_block_store *blocks, struct ts_lease *lease,
+                   struct ts_err *err)
+{
+    *lease = (struct ts_lease){.pool = pool, .slot = -1, .id = identity_of(src)};
+    if (pool) {
+        pthread_mutex_lock(&pool->lock);
+        int i = find_idle(pool, &lease->id);
+        if (i >= 0) {
+            pool->slots[i].busy = true;
+            lease->reader = pool->slots[i].reader;
+            lease->slot = i;
+        }
+        pthread_mutex_unlock(&pool->lock);
+        if (lease->reader)
+            return TS_OK;
+    }
+    if (src->fd < 0)
+        return TS_DECLINED; /* the caller opens the file and asks again */
+    int fd = src->fd;
+    src->fd = -1; /* the reader owns it now, even if opening fails */
+    int rc = ts_reader_open_fd(fd, src->page, blocks, &lease->reader, err);
+    if (rc == TS_EUNSUPPORTED || rc == TS_ECODEC) {
+        /* The client asked for nothing unusual: the file behind the identifier is what we
+         * cannot read, which is the server's failure (500), whatever the codec's reason. */
+        char why[sizeof err->msg];
+        memcpy(why, err->msg, sizeof why);
+        return ts_fail(err, TS_ECODEC, "cannot read image: %s", why[0] ? why : "unknown format");
+    }
+    return rc;
+}
+
+/* A slot for a reader new to the pool: a free one, else the least recently used idle one. */
+static struct slot *victim_slot(struct ts_pool *pool)
+{
+    struct slot *victim = NULL;
+    for (unsigned i = 0; i < pool->n; i++) {
+        struct slot *s = &pool->slots[i];
+        if (!s->reader)
+            return s;
+        if (!s->busy && (!victim || s->used < victim->used))
+            victim = s;
+    }
+    return victim;
+}
+
+void ts_lease_end(struct ts_lease *lease, int rc)
+{
+    struct ts_reader *reader = lease->reader, *closing = NULL;
+    struct ts_pool *pool = lease->pool;
+    lease->reader = NULL;
+    if (!reader)
+        return;
+    bool failed = rc == TS_ECODEC || rc == TS_EIO;
+    if (!pool) {
+        ts_reader_close(reader);
+        return;
+    }
+    pthread_mutex_lock(&pool->lock);
+    pool->tick++;
+    struct slot *s = lease->slot >= 0 ? &pool->slots[lease->slot] : NULL;
+    if (failed) {
+        closing = reader;
+        if (s) /* the slot is free again, never left busy or naming a closed reader */
+            *s = (struct slot){0};
+    } else {
+        if (!s) {
+            s = victim_slot(pool);
+            if (s) {
+                closing = s->reader;
+                s->reader = reader;
+                s->id = lease->id;
+            } else {
+                closing = reader; /* every slot is busy: nowhere to keep it */
+            }
+        }
+        if (s) {
+            s->busy = false;
+            s->used = pool->tick;
+        }
+    }
+    pthread_mutex_unlock(&pool->lock);
+    ts_reader_close(closing);
+}

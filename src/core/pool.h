@@ -1,0 +1,41 @@
+/* Open readers kept between requests, lent out as leases that end in exactly one place. */
+#ifndef TESSERA_POOL_H
+#define TESSERA_POOL_H
+
+#include "image/reader.h"
+#include "image/source.h"
+#include "util/status.h"
+
+struct ts_pool;
+
+/* A borrowed reader: ended by ts_lease_end, whatever happened to the request. */
+struct ts_lease {
+    struct ts_reader *reader;
+    struct ts_pool *pool;
+    int slot; /* -1 when the reader is not (yet) in the pool */
+    struct ts_pool_identity {
+        dev_t dev;
+        ino_t ino;
+        off_t size;
+        struct timespec mtime;
+        uint32_t page;
+    } id;
+};
+
+/* size 0: no pool, every lease opens and closes its own reader. */
+int ts_pool_create(unsigned size, struct ts_pool **out);
+void ts_pool_destroy(struct ts_pool *pool);
+
+/* Lends the idle reader open on this very file (device, inode, size, mtime, page), or opens
+ * one from src->fd (which the reader then owns; src->fd becomes -1). TS_DECLINED when neither
+ * is possible (no idle reader, src->fd closed): open the file and ask again. blocks: where
+ * JPEG 2000 readers keep decoded blocks (may be NULL). */
+int ts_lease_begin(struct ts_pool *pool, struct source_file *src,
+                   const struct ts_block_store *blocks, struct ts_lease *lease,
+                   struct ts_err *err);
+
+/* Ends a lease: the reader goes back to the pool, or is closed when rc says it failed half-way
+ * (TS_ECODEC, TS_EIO: a codec that failed is not trusted again) or there is no room. */
+void ts_lease_end(struct ts_lease *lease, int rc);
+
+#endif

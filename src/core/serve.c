@@ -1,0 +1,528 @@
+/* The pipeline, written once: resolve, validators, 304, cache, admission, lease, render,
+ * encode, store, headers, and the one place a status becomes an error response. */
+#include "core/serve.h"
+#include "cache/lru.h"
+#include "core/pool.h"
+#include "render/passthrough.h"
+#include "render/render.h"
+#include "util/hash.h"
+#include "util/httpdate.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STATIC_FILE_MAX (64u << 20)
+
+/* ---- resolution ---- */
+
+/* What a full resolution proved: this identifier named this file, below the root. */
+struct resolved {
+    dev_t dev;
+    ino_t ino;
+    uint32_t page;
+    bool demo;
+    char path[]; /* NUL-terminated: only its own length is stored and copied */
+};
+
+/* Resolving opens every path component beneath the root; a viewer's burst of tiles asks for
+ * one identifier again and again. One stat of the remembered path is enough when it is still
+ * the same file (device and inode): that file was proven to be below the root, and the stat
+ * gives the fresh size and mtime that keep every cache honest. The file is then opened only
+ * if a reader is needed and none is idle in the pool. */
+static int resolve(struct ts_app *app, const char *identifier, struct source_file *src,
+                   struct ts_err *err)
+{
+    struct ts_buf b = {0};
+    if (ts_lru_get(app->resolved, identifier, &b) && b.len > sizeof(struct resolved) &&
+        b.len - sizeof(struct resolved) <= sizeof src->path && b.data[b.len - 1] == '\0') {
+        const struct resolved *r = (const struct resolved *)b.data;
+        struct stat st;
+        if (stat(r->path, &st) == 0 && S_ISREG(st.st_mode) && st.st_dev == r->dev &&
+            st.st_ino == r->ino) {
+            memcpy(src->path, r->path, b.len - sizeof(struct resolved));
+            src->st = st;
+            src->page = r->page;
+            src->demo = r->demo;
+            src->fd = -1;
+            ts_buf_free(&b);
+            return TS_OK;
+        }
+    }
+    ts_buf_free(&b);
+    int rc = source_resolve(&app->root, identifier, src, err);
+    if (rc == TS_OK) {
+        size_t n = strlen(src->path) + 1;
+        struct resolved *r = calloc(1, sizeof *r + n);
+        if (r) {
+            *r = (struct resolved){src->st.st_dev, src->st.st_ino, src->page, src->demo};
+            memcpy(r->path, src->path, n);
+            ts_lru_put(app->resolved, identifier, r, sizeof *r + n);
+            free(r);
+        }
+    }
+    return rc;
+}
+
+/* A file's identity as text: a rewrite changes mtime, size or inode, and so every key. */
+static int identity(const struct source_file *src, struct ts_buf *out)
+{
+    return ts_buf_appendf(out, "%lld.%09ld:%lld:%llu:%llu:%u", (long long)src->st.st_mtim.tv_sec,
+                          (long)src->st.st_mtim.tv_nsec, (long long)src->st.st_size,
+                          (unsigned long long)src->st.st_dev,
+                          (unsigned long long)src->st.st_ino, src->page);
+}
+
+/* ---- validators ---- */
+
+/* A strong validator from the file, the output settings and the job's key (all of it). */
+static void make_etag(const struct ts_app *app, const struct source_file *src, const char *key,
+                      size_t key_len, char out[24])
+{
+    uint64_t h = TS_HASH_SEED;
+    int64_t stamp[5] = {(int64_t)src->st.st_mtim.tv_sec, (int64_t)src->st.st_mtim.tv_nsec,
+                        (int64_t)src->st.st_size, (int64_t)src->st.st_ino,
+                        (int64_t)src->st.st_dev};
+    int64_t knobs[8] = {app->cfg.jpeg_quality, app->cfg.webp_quality, app->cfg.png_level,
+                        app->cfg.max_width,    app->cfg.max_height,   (int64_t)app->cfg.max_area,
+                        app->cfg.default_tile, app->limits.formats};
+    h = ts_hash(h, stamp, sizeof stamp);
+    h = ts_hash(h, knobs, sizeof knobs);
+    h = ts_hash(h, app->cfg.passthrough, strlen(app->cfg.passthrough));
+    h = ts_hash(h, &src->page, sizeof src->page);
+    h = ts_hash(h, key, key_len);
+    snprintf(out, 24, "\"%016" PRIx64 "\"", h);
+}
+
+static void add_validators(const struct ts_app *app, const struct ts_job *job,
+                           struct ts_response *res, const char *etag, time_t mtime)
+{
+    char date[64];
+    ts_http_date(mtime, date, sizeof date);
+    ts_response_add_header(res, "ETag", "%s", etag);
+    ts_response_add_header(res, "Last-Modified", "%s", date);
+    if (job->freshness == TS_FRESH_PUBLIC)
+        ts_response_add_header(res, "Cache-Control", "public, max-age=%u",
+                               app->cfg.cache_max_age);
+    else
+        ts_response_add_header(res, "Cache-Control", "no-cache");
+}
+
+static bool not_modified(const struct ts_request *req, const char *etag, time_t mtime)
+{
+    return ts_not_modified(ts_request_header(req, "If-None-Match"),
+                           ts_request_header(req, "If-Modified-Since"), etag, mtime);
+}
+
+/* ---- the response cache ---- */
+
+/* Stored as: body, content type NUL, header count byte, (name NUL value NUL)*, then the
+ * body's length (size_t). The body comes first so that a hit lends it as it is. */
+static int cache_key(const struct ts_job *job, struct ts_buf *out)
+{
+    ts_buf_init_capped(out, TS_JOB_KEY_MAX + 128);
+    int rc = identity(&job->src, out);
+    rc = rc ? rc : ts_buf_append(out, "\n", 1);
+    rc = rc ? rc : ts_buf_append(out, job->key.data, job->key.len);
+    return rc ? rc : (ts_buf_str(out) ? TS_OK : TS_ENOMEM);
+}
+
+/* Parses a stored answer into res (type and headers); returns the body's length, or false. */
+static bool cache_parse(const uint8_t *data, size_t len, struct ts_response *res,
+                        size_t *body_len)
+{
+    if (len < sizeof *body_len + 2)
+        return false;
+    memcpy(body_len, data + len - sizeof *body_len, sizeof *body_len);
+    if (*body_len > len - sizeof *body_len - 2)
+        return false;
+    const char *p = (const char *)data + *body_len, *end = (const char *)data + len - sizeof *body_len;
+    const char *type = p;
+    p += strnlen(p, (size_t)(end - p)) + 1;
+    unsigned nh = p < end ? (unsigned char)*p++ : 0;
+    for (unsigned i = 0; i < nh && p < end; i++) {
+        const char *name = p;
+        p += strnlen(p, (size_t)(end - p)) + 1;
+        const char *value = p;
+        p += strnlen(p, (size_t)(end - p)) + 1;
+        if (p > end)
+            return false;
+        ts_response_add_header(res, name, "%s", value);
+    }
+    ts_response_set_type(res, type);
+    res->status = 200;
+    return true;
+}
+
+static bool cache_lookup(struct ts_app *app, const struct ts_job *job, struct ts_response *res)
+{
+    struct ts_buf key;
+    if (cache_key(job, &key) != TS_OK) {
+        ts_buf_free(&key);
+        return false;
+    }
+    const uint8_t *data;
+    size_t len, body_len;
+    struct ts_lru_ref *ref = ts_lru_acquire(app->responses, (const char *)key.data, &data, &len);
+    bool hit = false;
+    if (ref) {
+        hit = cache_parse(data, len, res, &body_len);
+        if (hit)
+            ts_response_share(res, ref, data, body_len); /* a reference, not a copy */
+        else
+            ts_lru_release(ref);
+    }
+    ts_buf_free(&key);
+    return hit;
+}
+
+static void cache_store(struct ts_app *app, const struct ts_job *job,
+                        const struct ts_response *res)
+{
+    if (res->status != 200 || res->nheaders > 255)
+        return;
+    struct ts_buf key, b = {0};
+    int rc = cache_key(job, &key);
+    size_t body_len;
+    const uint8_t *body = ts_response_body(res, &body_len);
+    rc = rc ? rc : ts_buf_append(&b, body, body_len);
+    rc = rc ? rc : ts_buf_append(&b, res->content_type, strlen(res->content_type) + 1);
+    unsigned char nh = (unsigned char)res->nheaders;
+    rc = rc ? rc : ts_buf_append(&b, &nh, 1);
+    for (int i = 0; i < res->nheaders && !rc; i++) {
+        rc = ts_buf_append(&b, res->headers[i].name, strlen(res->headers[i].name) + 1);
+        rc = rc ? rc : ts_buf_append(&b, res->headers[i].value, strlen(res->headers[i].value) + 1);
+    }
+    rc = rc ? rc : ts_buf_append(&b, &body_len, sizeof body_len);
+    if (rc == TS_OK)
+        ts_lru_put_owned(app->responses, (const char *)key.data, b.data, b.len);
+    else
+        ts_buf_free(&b);
+    ts_buf_free(&key);
+}
+
+/* ---- image information and readers ---- */
+
+static int info_key(const struct source_file *src, struct ts_buf *key)
+{
+    ts_buf_init_capped(key, 256);
+    int rc = identity(src, key);
+    return rc ? rc : (ts_buf_str(key) ? TS_OK : TS_ENOMEM);
+}
+
+static bool info_lookup(struct ts_app *app, const struct source_file *src,
+                        struct ts_image_info *info)
+{
+    struct ts_buf key, b = {0};
+    bool hit = info_key(src, &key) == TS_OK &&
+               ts_lru_get(app->infos, (const char *)key.data, &b) && b.len == sizeof *info;
+    if (hit)
+        memcpy(info, b.data, sizeof *info);
+    ts_buf_free(&b);
+    ts_buf_free(&key);
+    return hit;
+}
+
+static void info_store(struct ts_app *app, const struct source_file *src,
+                       const struct ts_image_info *info)
+{
+    struct ts_buf key;
+    if (info_key(src, &key) == TS_OK)
+        ts_lru_put(app->infos, (const char *)key.data, info, sizeof *info);
+    ts_buf_free(&key);
+}
+
+/* Borrows the pool's idle reader for this file, or opens one from the descriptor (opening
+ * the file again only when resolution came from the cache and left none). */
+static int lease(struct ts_app *app, struct source_file *src, struct ts_lease *l,
+                 struct ts_err *err)
+{
+    int rc = ts_lease_begin(app->readers, src, NULL, l, err);
+    if (rc != TS_DECLINED)
+        return rc;
+    rc = source_reopen(&app->root, src, err);
+    return rc ? rc : ts_lease_begin(app->readers, src, NULL, l, err);
+}
+
+int core_info(struct ts_app *app, struct source_file *src, struct ts_image_info *info,
+              struct ts_err *err)
+{
+    if (info_lookup(app, src, info))
+        return TS_OK;
+    struct ts_lease l;
+    int rc = lease(app, src, &l, err);
+    if (rc)
+        return rc;
+    *info = l.reader->info;
+    ts_lease_end(&l, TS_OK);
+    info_store(app, src, info);
+    return TS_OK;
+}
+
+/* ---- render and encode ---- */
+
+static int render(struct ts_app *app, struct ts_reader *reader, const struct ts_product *out,
+                  struct ts_response *res, struct ts_err *err)
+{
+    const struct ts_plan *plan = &out->plan;
+    /* A request for exactly one stored JPEG tile is answered with its bytes: no decode, no
+     * encode, and no admission either, since it needs no more memory than the tile. Not when
+     * the client chose the encoder's settings: the stored bytes do not follow them. */
+    if (!out->own_encoder) {
+        int rc = passthrough_try(reader, plan, &app->passthrough, &res->body, err);
+        if (rc != TS_DECLINED)
+            return rc;
+    }
+    size_t bytes = render_peak_bytes(&reader->info, plan);
+    bool heavy;
+    int rc = admission_enter(&app->admission, bytes, &heavy, err);
+    if (rc)
+        return rc;
+    struct ts_image img = {0};
+    rc = render_execute(reader, plan, &img, err);
+    admission_leave(&app->admission, bytes, heavy);
+    if (rc)
+        return rc;
+    rc = encode_image(&img, plan->format, out->own_encoder ? &out->enc : &app->enc, &res->body,
+                      err);
+    ts_image_free(&img);
+    return rc;
+}
+
+/* Moves the product into the response: status, type, headers and text (no copy). */
+static void answer_product(struct ts_job *job, struct ts_response *res)
+{
+    struct ts_product *out = &job->out;
+    res->status = out->http_status;
+    if (out->type[0])
+        ts_response_set_type(res, out->type);
+    for (int i = 0; i < out->nheaders; i++)
+        ts_response_add_header(res, out->headers[i].name, "%s", out->headers[i].value);
+    if (out->is_text) {
+        ts_buf_free(&res->body);
+        res->body = out->text;
+        res->body.max = 0;
+        out->text = (struct ts_buf){0};
+    }
+}
+
+/* The image branch: information (cached, or from the one lease), produce(), render. The lease
+ * ends here and only here, returned or discarded by what the render said. */
+static int serve_image(struct ts_app *app, struct ts_job *job, struct ts_response *res,
+                       struct ts_err *err)
+{
+    struct ts_image_info info;
+    struct ts_lease l = {0};
+    int rc = TS_OK;
+    if (job->needs_info && !info_lookup(app, &job->src, &info)) {
+        rc = lease(app, &job->src, &l, err);
+        if (rc)
+            return rc;
+        info = l.reader->info;
+        info_store(app, &job->src, &info);
+    }
+    rc = job->produce(app, job, job->needs_info ? &info : NULL, &job->out, err);
+    if (rc == TS_OK && !job->out.is_text && job->out.http_status == 200) {
+        if (!l.reader)
+            rc = lease(app, &job->src, &l, err);
+        if (rc == TS_OK)
+            rc = render(app, l.reader, &job->out, res, err);
+        if (rc == TS_OK)
+            ts_product_set_type(&job->out, ts_format_mime(job->out.plan.format));
+    }
+    ts_lease_end(&l, rc);
+    if (rc == TS_OK)
+        answer_product(job, res);
+    return rc;
+}
+
+/* ---- files of the web front ---- */
+
+static int read_all(int fd, size_t want, struct ts_buf *body, struct ts_err *err)
+{
+    if (ts_buf_reserve(body, want) != TS_OK)
+        return ts_fail(err, TS_ENOMEM, "out of memory");
+    size_t got = 0;
+    while (got < want) {
+        ssize_t n = read(fd, body->data + body->len + got, want - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return ts_fail(err, TS_EIO, "short read on static file");
+        got += (size_t)n;
+    }
+    body->len += got;
+    return TS_OK;
+}
+
+static int serve_file(struct ts_app *app, const struct ts_request *req, struct ts_job *job,
+                      struct ts_response *res, struct ts_err *err)
+{
+    const char *path = ts_buf_str(&job->file);
+    int fd = path ? open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY) : -1;
+    struct source_file f = {.fd = fd};
+    if (fd < 0 || fstat(fd, &f.st) != 0 || !S_ISREG(f.st.st_mode)) {
+        source_close(&f);
+        return ts_fail(err, TS_ENOTFOUND, "static file is missing");
+    }
+    char etag[24];
+    make_etag(app, &f, "web static", 10, etag);
+    int rc = TS_OK;
+    if (not_modified(req, etag, f.st.st_mtim.tv_sec)) {
+        res->status = 304;
+    } else if ((uint64_t)f.st.st_size > STATIC_FILE_MAX) {
+        rc = ts_fail(err, TS_ETOOLARGE, "static file too large");
+    } else {
+        rc = read_all(fd, (size_t)f.st.st_size, &res->body, err);
+        res->status = 200;
+        ts_response_set_type(res, job->out.type);
+    }
+    if (rc == TS_OK)
+        add_validators(app, job, res, etag, f.st.st_mtim.tv_sec);
+    source_close(&f);
+    return rc;
+}
+
+/* ---- answers ---- */
+
+/* The one place a status becomes an error response: one line of text (or the protocol's own
+ * error shape), the reason kept for the log. */
+static void fail(const struct ts_job *job, int rc, const struct ts_err *err,
+                 struct ts_response *res)
+{
+    const char *reason = err && err->msg[0] ? err->msg : ts_status_name(rc);
+    ts_response_error(res, rc, reason);
+    const struct ts_error_style *style = job ? job->errors : NULL;
+    if (!style)
+        return;
+    if (err && err->code[0] && style->format) {
+        res->body.len = 0;
+        style->format(err, &res->body);
+        ts_response_set_type(res, style->type);
+        snprintf(res->reason, sizeof res->reason, "error %s: %.200s", err->code, reason);
+    }
+    if (style->no_cache)
+        ts_response_add_header(res, "Cache-Control", "no-cache");
+}
+
+/* What every answer carries, whatever path it took. */
+static void finalize(const struct ts_app *app, const struct ts_job *job, struct ts_response *res)
+{
+    for (int i = 0; job && i < job->nheaders; i++)
+        ts_response_add_header(res, job->headers[i].name, "%s", job->headers[i].value);
+    if (job && job->vary_accept) /* negotiation changes the Content-Type: tell caches */
+        ts_response_add_header(res, "Vary", "Accept");
+    /* iipsrv's CORS variable may name one origin; by default any origin may use us. */
+    ts_response_add_header(res, "Access-Control-Allow-Origin", "%s",
+                           app->cfg.cors[0] ? app->cfg.cors : "*");
+    ts_response_add_header(res, "Access-Control-Expose-Headers", "Link, ETag, Last-Modified");
+}
+
+bool core_begin(struct ts_app *app, const struct ts_request *req, struct ts_job *job, int rc,
+                const struct ts_err *verdict, struct ts_response *res)
+{
+    struct ts_err err = {0};
+    if (verdict)
+        err = *verdict;
+    if (rc == TS_OK && job->identifier.len) {
+        const char *id = ts_buf_str(&job->identifier);
+        rc = id ? resolve(app, id, &job->src, &err) : ts_fail(&err, TS_ENOMEM, "out of memory");
+    }
+    if (rc || job->kind == TS_JOB_REPLY) {
+        if (rc)
+            fail(job, rc, &err, res);
+        else
+            answer_product(job, res);
+        finalize(app, job, res);
+        source_close(&job->src);
+        return true;
+    }
+    if (job->kind != TS_JOB_IMAGE)
+        return false;
+    /* Validators and cache keys come from the file and the job alone, so a revalidation or a
+     * cache hit costs no image work. */
+    make_etag(app, &job->src, (const char *)job->key.data, job->key.len, job->etag);
+    time_t mtime = job->src.st.st_mtim.tv_sec;
+    if (not_modified(req, job->etag, mtime)) {
+        res->status = 304;
+        add_validators(app, job, res, job->etag, mtime);
+    } else if (job->cacheable && cache_lookup(app, job, res)) {
+        add_validators(app, job, res, job->etag, mtime);
+    } else {
+        job->stage = TS_STAGE_LOOKED_UP;
+        return false;
+    }
+    finalize(app, job, res);
+    return true;
+}
+
+void core_finish(struct ts_app *app, const struct ts_request *req, struct ts_job *job,
+                 struct ts_response *res)
+{
+    struct ts_err err = {0};
+    int rc;
+    switch (job->kind) {
+    case TS_JOB_PAGE:
+        rc = job->produce(app, job, NULL, &job->out, &err);
+        if (rc == TS_OK) {
+            answer_product(job, res);
+            ts_response_add_header(res, "Cache-Control", "no-cache");
+        }
+        break;
+    case TS_JOB_FILE: rc = serve_file(app, req, job, res, &err); break;
+    case TS_JOB_IMAGE:
+        rc = serve_image(app, job, res, &err);
+        if (rc == TS_OK && res->status == 200) {
+            if (job->cacheable)
+                cache_store(app, job, res);
+            add_validators(app, job, res, job->etag, job->src.st.st_mtim.tv_sec);
+        }
+        break;
+    default: rc = ts_fail(&err, TS_EINVAL, "nothing to do"); break;
+    }
+    source_close(&job->src);
+    if (rc) {
+        ts_response_free(res);
+        ts_response_init(res);
+        fail(job, rc, &err, res);
+    }
+    finalize(app, job, res);
+}
+
+void core_serve(struct ts_app *app, const struct ts_request *req, struct ts_job *job, int rc,
+                const struct ts_err *err, struct ts_response *res)
+{
+    if (!core_begin(app, req, job, rc, err, res))
+        core_finish(app, req, job, res);
+}
+
+/* ---- set-up ---- */
+
+int core_init(struct ts_app *app, struct ts_err *err)
+{
+    const struct ts_config *cfg = &app->cfg;
+    size_t mb = 1024 * 1024;
+    /* Resolutions follow the info cache's switch: both remember facts about files. */
+    size_t resolved_bytes = cfg->info_cache_mb ? 4 * mb : 0;
+    if (ts_lru_create((size_t)cfg->response_cache_mb * mb, 16, &app->responses) ||
+        ts_lru_create((size_t)cfg->info_cache_mb * mb, 4, &app->infos) ||
+        ts_lru_create(resolved_bytes, 4, &app->resolved) ||
+        ts_pool_create(cfg->reader_cache, &app->readers))
+        return ts_fail(err, TS_ENOMEM, "cannot create caches");
+    return TS_OK;
+}
+
+void core_free(struct ts_app *app)
+{
+    ts_lru_destroy(app->responses);
+    ts_lru_destroy(app->infos);
+    ts_lru_destroy(app->resolved);
+    ts_pool_destroy(app->readers);
+    app->responses = app->infos = app->resolved = NULL;
+    app->readers = NULL;
+}
