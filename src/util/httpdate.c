@@ -108,8 +108,8 @@ struct fields {
 
 static bool take_time(struct cursor *c, struct fields *f)
 {
-    return take_digits(c, 2, &f->hh) && take(c, ":") && take_digits(c, 2, &f->mm) &&
-           take(c, ":") && take_digits(c, 2, &f->ss);
+    return take_digits(c, 2, &f->hh) && take(c, ":") && take_digits(c, 2, &f->mm) && take(c, ":") &&
+           take_digits(c, 2, &f->ss);
 }
 
 /* "Sun, 06 Nov 1994 08:49:37 GMT" */

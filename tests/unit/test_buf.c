@@ -26,7 +26,7 @@ static void test_cap_exactly_reached_succeeds(void **state)
     assert_int_equal(ts_buf_append(&b, "efgh", 4), TS_OK);
     assert_contents(&b, "abcdefgh");
     assert_int_equal(ts_buf_append(&b, "", 0), TS_OK); /* nothing more is still allowed */
-    assert_string_equal(ts_buf_str(&b), "abcdefgh");    /* the NUL does not count */
+    assert_string_equal(ts_buf_str(&b), "abcdefgh");   /* the NUL does not count */
     assert_int_equal(b.len, 8);
     ts_buf_free(&b);
 }

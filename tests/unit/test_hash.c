@@ -48,7 +48,8 @@ static void test_every_byte_value_counts(void **state)
     /* High bytes must not be sign-extended, and NUL bytes inside the data still count. */
     const uint8_t hi[] = {0xff}, lo[] = {0x7f}, nul2[] = {0, 0};
     assert_int_not_equal(ts_hash(TS_HASH_SEED, hi, 1), ts_hash(TS_HASH_SEED, lo, 1));
-    assert_int_equal(ts_hash(TS_HASH_SEED, hi, 1), (0xcbf29ce484222325ull ^ 0xff) * 0x100000001b3ull);
+    assert_int_equal(ts_hash(TS_HASH_SEED, hi, 1),
+                     (0xcbf29ce484222325ull ^ 0xff) * 0x100000001b3ull);
     assert_int_not_equal(ts_hash(TS_HASH_SEED, nul2, 1), ts_hash(TS_HASH_SEED, nul2, 2));
 }
 

@@ -112,31 +112,31 @@ static void test_invalid_dates_are_rejected(void **state)
     static const char *const bad[] = {
         "",
         "garbage",
-        "Sun, 06 Nov 1994 08:49:37",          /* no zone */
-        "Sun, 06 Nov 1994 08:49:37 UTC",      /* only GMT */
-        "Sun, 06 Nov 1994 08:49:37 GMT x",    /* trailing text */
+        "Sun, 06 Nov 1994 08:49:37",       /* no zone */
+        "Sun, 06 Nov 1994 08:49:37 UTC",   /* only GMT */
+        "Sun, 06 Nov 1994 08:49:37 GMT x", /* trailing text */
         "Sun, 06 Nov 1994 08:49:37GMT",
         "Sun,06 Nov 1994 08:49:37 GMT",
-        "Sun, 6 Nov 1994 08:49:37 GMT",       /* IMF day is two digits */
-        "Sun, 06 Nov 94 08:49:37 GMT",        /* IMF year is four digits */
+        "Sun, 6 Nov 1994 08:49:37 GMT", /* IMF day is two digits */
+        "Sun, 06 Nov 94 08:49:37 GMT",  /* IMF year is four digits */
         "Sun, 06 Nov 1994 8:49:37 GMT",
-        "sun, 06 nov 1994 08:49:37 GMT",      /* names are case-sensitive */
-        "Sux, 06 Nov 1994 08:49:37 GMT",      /* no such day */
-        "Sun, 06 Nox 1994 08:49:37 GMT",      /* no such month */
-        "Mon, 06 Nov 1994 08:49:37 GMT",      /* 6 Nov 1994 was a Sunday */
-        "Sunday, 06 Nov 1994 08:49:37 GMT",   /* long day name in an IMF-fixdate */
-        "Sun, 06-Nov-94 08:49:37 GMT",        /* short day name in an RFC 850 date */
-        "Sunday, 06-Nov-1994 08:49:37 GMT",   /* RFC 850 year is two digits */
-        "Sun Nov 6 08:49:37 1994",            /* asctime pads the day with a space */
+        "sun, 06 nov 1994 08:49:37 GMT",    /* names are case-sensitive */
+        "Sux, 06 Nov 1994 08:49:37 GMT",    /* no such day */
+        "Sun, 06 Nox 1994 08:49:37 GMT",    /* no such month */
+        "Mon, 06 Nov 1994 08:49:37 GMT",    /* 6 Nov 1994 was a Sunday */
+        "Sunday, 06 Nov 1994 08:49:37 GMT", /* long day name in an IMF-fixdate */
+        "Sun, 06-Nov-94 08:49:37 GMT",      /* short day name in an RFC 850 date */
+        "Sunday, 06-Nov-1994 08:49:37 GMT", /* RFC 850 year is two digits */
+        "Sun Nov 6 08:49:37 1994",          /* asctime pads the day with a space */
         "Sun Nov  6 08:49:37 94",
         "Sun Nov  6 08:49:37 1994 GMT",
-        "Sun, 00 Nov 1994 08:49:37 GMT",      /* out of range fields */
+        "Sun, 00 Nov 1994 08:49:37 GMT", /* out of range fields */
         "Wed, 31 Nov 1994 08:49:37 GMT",
-        "Tue, 29 Feb 1994 08:49:37 GMT",      /* 1994 was not a leap year */
+        "Tue, 29 Feb 1994 08:49:37 GMT", /* 1994 was not a leap year */
         "Sun, 06 Nov 1994 24:00:00 GMT",
         "Sun, 06 Nov 1994 08:60:37 GMT",
         "Sun, 06 Nov 1994 08:49:61 GMT",
-        "Wed, 31 Dec 1969 23:59:59 GMT",      /* before the epoch */
+        "Wed, 31 Dec 1969 23:59:59 GMT", /* before the epoch */
         "Sun, 06 Nov 1994 08:49:37 GMT\n",
         "Sun, 06 Nov 1994 08:49:37 GM",
         "Sun, 06 Nov 19",
@@ -192,7 +192,7 @@ static void test_if_none_match_list_matches_any_member(void **state)
     assert_true(ts_not_modified("\"a\", \"b\"", NULL, "\"b\"", 0));
     assert_true(ts_not_modified("\"a\",\t W/\"b\"", NULL, "\"b\"", 0));
     assert_false(ts_not_modified("\"a\", \"b\"", NULL, "\"c\"", 0));
-    assert_false(ts_not_modified("\"ab\"", NULL, "\"a\"", 0));   /* no prefix matches */
+    assert_false(ts_not_modified("\"ab\"", NULL, "\"a\"", 0)); /* no prefix matches */
     assert_false(ts_not_modified("\"a\"", NULL, "\"ab\"", 0));
     assert_true(ts_not_modified("\"x,y\", \"z\"", NULL, "\"x,y\"", 0)); /* commas in a tag */
     assert_false(ts_not_modified("\"x,y\"", NULL, "\"y\"", 0));
@@ -210,10 +210,10 @@ static void test_if_none_match_wins_over_if_modified_since(void **state)
 {
     (void)state;
     /* The tag differs, so the date (which alone would say "not modified") is not consulted. */
-    assert_false(ts_not_modified("\"old\"", "Sun, 06 Nov 1994 08:49:37 GMT", "\"new\"",
-                                 SUN_06_NOV_1994));
-    assert_true(ts_not_modified("\"new\"", "Thu, 01 Jan 1970 00:00:00 GMT", "\"new\"",
-                                SUN_06_NOV_1994));
+    assert_false(
+        ts_not_modified("\"old\"", "Sun, 06 Nov 1994 08:49:37 GMT", "\"new\"", SUN_06_NOV_1994));
+    assert_true(
+        ts_not_modified("\"new\"", "Thu, 01 Jan 1970 00:00:00 GMT", "\"new\"", SUN_06_NOV_1994));
 }
 
 int main(void)

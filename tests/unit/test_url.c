@@ -58,8 +58,8 @@ static void test_decode_keeps_plus(void **state)
 static void test_decode_rejects_malformed_escapes(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"%", "%2", "a%2", "%zz", "%2g", "%g2", "%%41", "% 41",
-                                      "abc%"};
+    static const char *const bad[] = {"%",   "%2",   "a%2",  "%zz", "%2g",
+                                      "%g2", "%%41", "% 41", "abc%"};
     char out[32];
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         struct ts_err err = {{0}};
