@@ -1,9 +1,11 @@
-/* Sharded LRU: each shard is a chained hash table threaded on a recency list under one mutex. */
+/* Sharded LRU: each shard is a chained hash table threaded on a recency list under one mutex;
+ * entries are reference-counted so a hit hands out the stored bytes instead of a copy. */
 #include "cache/lru.h"
 #include "util/hash.h"
 #include "util/status.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,9 +14,15 @@ struct node {
     struct node *prev, *next;
 };
 
-struct entry {
-    struct node link;    /* recency list, most recent at head */
-    struct entry *chain; /* next in the hash bucket */
+/* An entry is also the reference handed to readers. refs counts the table's own hold (while the
+ * entry is linked) plus one per acquire. Increments happen only under the shard lock while the
+ * table still holds the entry, so a count never rises from zero; whoever drops it to zero frees
+ * the entry, outside any lock. Once unlinked, an entry touches no shard state, which is what
+ * lets a release outlive the cache. */
+struct ts_lru_ref {
+    struct node link;         /* recency list, most recent at head */
+    struct ts_lru_ref *chain; /* next in the hash bucket; after unlinking, next to drop */
+    atomic_size_t refs;
     uint64_t hash;
     size_t key_len, len, charge;
     uint8_t *value;
@@ -23,7 +31,7 @@ struct entry {
 
 struct shard {
     pthread_mutex_t lock;
-    struct entry **buckets;
+    struct ts_lru_ref **buckets;
     size_t nbuckets, entries, bytes, budget;
     struct node head; /* sentinel of the recency list */
     uint64_t hits, misses, inserts, evictions;
@@ -68,9 +76,22 @@ int ts_lru_create(size_t max_bytes, unsigned shards, struct ts_lru **out)
     return TS_OK;
 }
 
-static void unlink_entry(struct shard *s, struct entry *e)
+void ts_lru_release(struct ts_lru_ref *e)
 {
-    struct entry **pp = &s->buckets[e->hash % s->nbuckets];
+    if (!e)
+        return;
+    /* acq_rel: every holder's reads of the value happen before the free by the last one. */
+    if (atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) == 1) {
+        free(e->value);
+        free(e);
+    }
+}
+
+/* Takes the entry out of the table and its accounting; the table's hold is dropped later, by
+ * drop_all once the shard lock is released. */
+static void unlink_entry(struct shard *s, struct ts_lru_ref *e)
+{
+    struct ts_lru_ref **pp = &s->buckets[e->hash % s->nbuckets];
     while (*pp != e)
         pp = &(*pp)->chain;
     *pp = e->chain;
@@ -80,10 +101,20 @@ static void unlink_entry(struct shard *s, struct entry *e)
     s->bytes -= e->charge;
 }
 
-static void free_entry(struct entry *e)
+/* Releases the table's hold on each unlinked entry of a list made with defer_drop. */
+static void drop_all(struct ts_lru_ref *list)
 {
-    free(e->value);
-    free(e);
+    while (list) {
+        struct ts_lru_ref *next = list->chain;
+        ts_lru_release(list);
+        list = next;
+    }
+}
+
+static void defer_drop(struct ts_lru_ref **list, struct ts_lru_ref *e)
+{
+    e->chain = *list;
+    *list = e;
 }
 
 void ts_lru_destroy(struct ts_lru *lru)
@@ -92,12 +123,14 @@ void ts_lru_destroy(struct ts_lru *lru)
         return;
     for (unsigned i = 0; i < lru->nshards; i++) {
         struct shard *s = &lru->shards[i];
+        struct ts_lru_ref *dropped = NULL;
         struct node *n = s->head.next;
         while (n && n != &s->head) {
             struct node *next = n->next;
-            free_entry((struct entry *)n);
+            defer_drop(&dropped, (struct ts_lru_ref *)n);
             n = next;
         }
+        drop_all(dropped);
         free(s->buckets);
         pthread_mutex_destroy(&s->lock);
     }
@@ -110,15 +143,15 @@ static struct shard *shard_for(struct ts_lru *lru, uint64_t hash)
     return &lru->shards[(hash >> 40) % lru->nshards];
 }
 
-static struct entry *find(struct shard *s, const char *key, size_t key_len, uint64_t hash)
+static struct ts_lru_ref *find(struct shard *s, const char *key, size_t key_len, uint64_t hash)
 {
-    for (struct entry *e = s->buckets[hash % s->nbuckets]; e; e = e->chain)
+    for (struct ts_lru_ref *e = s->buckets[hash % s->nbuckets]; e; e = e->chain)
         if (e->hash == hash && e->key_len == key_len && !memcmp(e->key, key, key_len))
             return e;
     return NULL;
 }
 
-static void push_front(struct shard *s, struct entry *e)
+static void push_front(struct shard *s, struct ts_lru_ref *e)
 {
     e->link.next = s->head.next;
     e->link.prev = &s->head;
@@ -126,42 +159,60 @@ static void push_front(struct shard *s, struct entry *e)
     s->head.next = &e->link;
 }
 
-static void touch(struct shard *s, struct entry *e)
+static void touch(struct shard *s, struct ts_lru_ref *e)
 {
     e->link.prev->next = e->link.next;
     e->link.next->prev = e->link.prev;
     push_front(s, e);
 }
 
-bool ts_lru_get(struct ts_lru *lru, const char *key, struct ts_buf *out)
+struct ts_lru_ref *ts_lru_acquire(struct ts_lru *lru, const char *key, const uint8_t **value,
+                                  size_t *len)
 {
     size_t key_len = strlen(key);
     uint64_t h = key_hash(key, key_len);
     struct shard *s = shard_for(lru, h);
-    bool hit = false;
     pthread_mutex_lock(&s->lock);
-    struct entry *e = s->budget ? find(s, key, key_len, h) : NULL;
-    if (e && ts_buf_append(out, e->value, e->len) == TS_OK) {
+    struct ts_lru_ref *e = s->budget ? find(s, key, key_len, h) : NULL;
+    if (e) {
+        /* Relaxed is enough: the table's hold keeps the count above zero, and the lock orders
+         * this against the unlink that may come next. */
+        atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
         touch(s, e);
-        hit = true;
         s->hits++;
     } else {
         s->misses++;
     }
     pthread_mutex_unlock(&s->lock);
-    return hit;
+    if (e) {
+        *value = e->value;
+        *len = e->len;
+    }
+    return e;
+}
+
+bool ts_lru_get(struct ts_lru *lru, const char *key, struct ts_buf *out)
+{
+    const uint8_t *value;
+    size_t len;
+    struct ts_lru_ref *ref = ts_lru_acquire(lru, key, &value, &len);
+    if (!ref)
+        return false;
+    bool copied = ts_buf_append(out, value, len) == TS_OK;
+    ts_lru_release(ref);
+    return copied;
 }
 
 static void grow(struct shard *s)
 {
     size_t n = s->nbuckets * 2;
-    struct entry **b = calloc(n, sizeof *b);
+    struct ts_lru_ref **b = calloc(n, sizeof *b);
     if (!b)
         return; /* longer chains, still correct */
     for (size_t i = 0; i < s->nbuckets; i++) {
-        struct entry *e = s->buckets[i];
+        struct ts_lru_ref *e = s->buckets[i];
         while (e) {
-            struct entry *next = e->chain;
+            struct ts_lru_ref *next = e->chain;
             e->chain = b[e->hash % n];
             b[e->hash % n] = e;
             e = next;
@@ -177,14 +228,15 @@ void ts_lru_put(struct ts_lru *lru, const char *key, const void *value, size_t l
     uint8_t *copy = malloc(len ? len : 1);
     if (!copy)
         return;
-    memcpy(copy, value, len);
+    if (len)
+        memcpy(copy, value, len);
     ts_lru_put_owned(lru, key, copy, len);
 }
 
 void ts_lru_put_owned(struct ts_lru *lru, const char *key, uint8_t *value, size_t len)
 {
     size_t key_len = strlen(key), charge, alloc;
-    if (!ts_add_size(sizeof(struct entry) + 1, key_len, &alloc) ||
+    if (!ts_add_size(sizeof(struct ts_lru_ref) + 1, key_len, &alloc) ||
         !ts_add_size(alloc, len, &charge)) {
         free(value);
         return;
@@ -195,7 +247,7 @@ void ts_lru_put_owned(struct ts_lru *lru, const char *key, uint8_t *value, size_
         free(value); /* one huge value would flush everything else */
         return;
     }
-    struct entry *e = malloc(alloc);
+    struct ts_lru_ref *e = malloc(alloc);
     if (!e) {
         free(value);
         return;
@@ -206,22 +258,24 @@ void ts_lru_put_owned(struct ts_lru *lru, const char *key, uint8_t *value, size_
     e->value = value;
     e->len = len;
     e->charge = charge;
+    atomic_init(&e->refs, 1); /* the table's hold */
 
+    struct ts_lru_ref *dropped = NULL;
     pthread_mutex_lock(&s->lock);
-    struct entry *old = find(s, key, key_len, h);
+    struct ts_lru_ref *old = find(s, key, key_len, h);
     if (old) {
         unlink_entry(s, old);
-        free_entry(old);
+        defer_drop(&dropped, old);
     }
     while (s->bytes + charge > s->budget && s->head.prev != &s->head) {
-        struct entry *victim = (struct entry *)s->head.prev;
+        struct ts_lru_ref *victim = (struct ts_lru_ref *)s->head.prev;
         unlink_entry(s, victim);
-        free_entry(victim);
+        defer_drop(&dropped, victim);
         s->evictions++;
     }
     if (s->entries >= s->nbuckets)
         grow(s);
-    struct entry **bucket = &s->buckets[h % s->nbuckets];
+    struct ts_lru_ref **bucket = &s->buckets[h % s->nbuckets];
     e->chain = *bucket;
     *bucket = e;
     push_front(s, e);
@@ -229,6 +283,7 @@ void ts_lru_put_owned(struct ts_lru *lru, const char *key, uint8_t *value, size_
     s->bytes += charge;
     s->inserts++;
     pthread_mutex_unlock(&s->lock);
+    drop_all(dropped);
 }
 
 void ts_lru_remove(struct ts_lru *lru, const char *key)
@@ -237,12 +292,11 @@ void ts_lru_remove(struct ts_lru *lru, const char *key)
     uint64_t h = key_hash(key, key_len);
     struct shard *s = shard_for(lru, h);
     pthread_mutex_lock(&s->lock);
-    struct entry *e = find(s, key, key_len, h);
-    if (e) {
+    struct ts_lru_ref *e = find(s, key, key_len, h);
+    if (e)
         unlink_entry(s, e);
-        free_entry(e);
-    }
     pthread_mutex_unlock(&s->lock);
+    ts_lru_release(e); /* the table's hold; NULL when there was nothing to remove */
 }
 
 void ts_lru_stats(struct ts_lru *lru, struct ts_lru_stats *out)
@@ -261,18 +315,3 @@ void ts_lru_stats(struct ts_lru *lru, struct ts_lru_stats *out)
     }
 }
 
-/* TEMPORARY until refcounted entries land: no references are handed out. */
-struct ts_lru_ref *ts_lru_acquire(struct ts_lru *lru, const char *key, const uint8_t **value,
-                                  size_t *len)
-{
-    (void)lru;
-    (void)key;
-    *value = NULL;
-    *len = 0;
-    return NULL;
-}
-
-void ts_lru_release(struct ts_lru_ref *ref)
-{
-    (void)ref;
-}

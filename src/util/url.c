@@ -47,10 +47,14 @@ void url_encode(const char *src, bool keep_slash, char *out, size_t size)
     size_t o = 0;
     if (size == 0)
         return;
-    for (const unsigned char *p = (const unsigned char *)src; *p && o + 4 < size; p++) {
+    for (const unsigned char *p = (const unsigned char *)src; *p; p++) {
         unsigned char c = *p;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '.' || c == '_' || c == '~' || (keep_slash && c == '/')) {
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     c == '-' || c == '.' || c == '_' || c == '~' || (keep_slash && c == '/');
+        /* Stop before a character (never half an escape) that would leave no room for the NUL. */
+        if ((plain ? 1 : 3) >= size - o)
+            break;
+        if (plain) {
             out[o++] = (char)c;
         } else {
             out[o++] = '%';
