@@ -4,6 +4,7 @@
 
 #include "config.h"
 #include "encode/encode.h"
+#include "image/reader.h"
 #include "protocol/iiif_plan.h"
 #include "render/passthrough.h"
 #include "core/admission.h"
@@ -23,6 +24,8 @@ struct ts_app {
     struct ts_lru *infos;       /* struct ts_image_info by source identity */
     struct ts_lru *resolved;    /* identifier -> file proven to be below the root */
     struct engine_pool *readers;/* open readers by source identity */
+    struct ts_lru *jp2_blocks;  /* decoded JPEG 2000 blocks; NULL when off */
+    struct ts_block_store jp2_store; /* readers' way into jp2_blocks */
     struct admission admission;
     struct passthrough_rule passthrough; /* parsed --passthrough */
     FILE *access_log;

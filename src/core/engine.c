@@ -1,13 +1,14 @@
 /* The shared image path under every protocol: open, render, encode, validate. */
 #include "core/engine.h"
 #include "cache/lru.h"
-#include "image/jp2.h"
 #include "encode/encode.h"
 #include "render/passthrough.h"
 #include "render/render.h"
 #include "util/hash.h"
 #include "util/httpdate.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -209,6 +210,16 @@ static void source_key(const struct source_file *src, char *out, size_t size)
              (unsigned long long)src->st.st_ino, src->page, src->path);
 }
 
+static bool engine_jp2_get(void *ctx, const char *key, struct ts_buf *out)
+{
+    return ts_lru_get(ctx, key, out);
+}
+
+static void engine_jp2_put(void *ctx, const char *key, const void *value, size_t len)
+{
+    ts_lru_put(ctx, key, value, len);
+}
+
 int engine_init(struct ts_app *app, struct ts_err *err)
 {
     const struct ts_config *cfg = &app->cfg;
@@ -224,8 +235,13 @@ int engine_init(struct ts_app *app, struct ts_err *err)
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         heavy = n > 1 ? (unsigned)n / 2 : 1;
     }
+    size_t jp2_bytes = (size_t)cfg->jp2_cache_mb * mb;
+    if (jp2_bytes && ts_lru_create(jp2_bytes, 4, &app->jp2_blocks))
+        return ts_fail(err, TS_ENOMEM, "cannot create the JPEG 2000 block cache");
+    /* The LRU skips values over half a shard: offer nothing bigger. */
+    app->jp2_store =
+        (struct ts_block_store){app->jp2_blocks, engine_jp2_get, engine_jp2_put, jp2_bytes / 4 / 2};
     /* 32 MB is about a 2000x2000 render: tiles and thumbnails stay well below it. */
-    ts_jp2_set_cache_bytes((size_t)cfg->jp2_cache_mb * mb);
     admission_init(&app->admission, (size_t)cfg->request_memory_mb * mb,
                    (size_t)cfg->render_memory_mb * mb, 32 * mb, heavy, cfg->heavy_queue,
                    cfg->queue_wait_ms);
@@ -254,7 +270,8 @@ void engine_free(struct ts_app *app)
     ts_lru_destroy(app->responses);
     ts_lru_destroy(app->infos);
     ts_lru_destroy(app->resolved);
-    app->responses = app->infos = app->resolved = NULL;
+    ts_lru_destroy(app->jp2_blocks);
+    app->responses = app->infos = app->resolved = app->jp2_blocks = NULL;
     if (app->readers) {
         for (unsigned i = 0; i < app->readers->n; i++)
             if (app->readers->slots[i].reader)
@@ -284,7 +301,12 @@ int engine_open(struct ts_app *app, const struct source_file *src, struct ts_rea
         }
         pthread_mutex_unlock(&pool->lock);
     }
-    int rc = ts_reader_open_page(src->path, src->page, reader, err);
+    int fd = open(src->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ts_fail(err, errno == ENOENT || errno == ENOTDIR ? TS_ENOTFOUND : TS_EIO,
+                       "cannot open image: %s", strerror(errno));
+    int rc =
+        ts_reader_open_fd(fd, src->page, app->jp2_blocks ? &app->jp2_store : NULL, reader, err);
     if (rc == TS_EUNSUPPORTED || rc == TS_ECODEC) {
         /* The client asked for nothing unusual: the file behind the identifier is what we
          * cannot read, which is the server's failure (500), whatever the codec's reason. */
