@@ -4,9 +4,10 @@
 
 #include <stddef.h>
 
-/* A budget for the decoded-block store that an app keeps for JPEG 2000 readers (see struct
- * ts_block_store in image/reader.h): decoded blocks are at most 512 x 512 level pixels, so a
- * store should offer at least about 1 MB per value (max_value) for them to be kept. */
+/* A sensible budget for the decoded-block store an app keeps for JPEG 2000 readers (struct
+ * ts_block_store in image/reader.h). Blocks are 512 level pixels a side, or whole codestream
+ * tiles of up to 1024; a block larger than the store's max_value is not offered, so such
+ * reads decode just the area they need every time. */
 #define TS_JP2_CACHE_DEFAULT_BYTES ((size_t)256 << 20)
 
 #endif

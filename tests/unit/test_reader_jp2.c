@@ -6,6 +6,7 @@
 
 #include <cmocka.h>
 
+#include "image/jp2.h"
 #include "image/reader.h"
 #include "testutil.h"
 
@@ -45,7 +46,7 @@ static void work_path(char *out, size_t n, const char *name)
     snprintf(out, n, "%s/%s", WORK, name);
 }
 
-/* Every reader here keeps its blocks where the server's would: in a 256 MB store. */
+/* Every reader here keeps its blocks where the server's would: in a store of the default size. */
 static struct tu_block_cache blocks;
 
 static int setup(void **state)
@@ -53,7 +54,7 @@ static int setup(void **state)
     (void)state;
     if (run("mkdir -p '%s'", WORK) != 0)
         return -1;
-    return tu_block_cache_init(&blocks, (size_t)256 << 20);
+    return tu_block_cache_init(&blocks, TS_JP2_CACHE_DEFAULT_BYTES);
 }
 
 static int teardown(void **state)
