@@ -1,7 +1,6 @@
 /* The application: configuration, caches and logs every request shares. */
 #include "core/app.h"
 #include "core/serve.h"
-#include "image/jp2.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -61,7 +60,6 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
     admission_init(&app->admission, (size_t)cfg->request_memory_mb * mb,
                    (size_t)cfg->render_memory_mb * mb, 32 * mb, heavy, cfg->heavy_queue,
                    cfg->queue_wait_ms);
-    ts_jp2_set_cache_bytes((size_t)cfg->jp2_cache_mb * mb);
     if (access(cfg->root, R_OK | X_OK) != 0)
         return ts_fail(err, TS_EINVAL, "image root %s is not a readable directory", cfg->root);
     rc = source_root_open(cfg->root, app->cfg.demo_image, &app->root, err);

@@ -6,6 +6,7 @@
 #include "core/admission.h"
 #include "core/response.h"
 #include "encode/encode.h"
+#include "image/reader.h"
 #include "image/source.h"
 #include "render/passthrough.h"
 #include "render/plan.h"
@@ -26,6 +27,8 @@ struct ts_app {
     struct ts_lru *infos;      /* struct ts_image_info by source identity */
     struct ts_lru *resolved;   /* identifier -> file proven to be below the root */
     struct ts_pool *readers;   /* open readers by source identity, lent out as leases */
+    struct ts_lru *jp2_blocks;  /* decoded JPEG 2000 blocks, NULL when off */
+    struct ts_block_store jp2_store; /* the readers' way into jp2_blocks */
     struct admission admission;
     struct passthrough_rule passthrough; /* parsed --passthrough */
     FILE *access_log;

@@ -242,11 +242,12 @@ static void info_store(struct ts_app *app, const struct source_file *src,
 static int lease(struct ts_app *app, struct source_file *src, struct ts_lease *l,
                  struct ts_err *err)
 {
-    int rc = ts_lease_begin(app->readers, src, NULL, l, err);
+    const struct ts_block_store *blocks = app->jp2_blocks ? &app->jp2_store : NULL;
+    int rc = ts_lease_begin(app->readers, src, blocks, l, err);
     if (rc != TS_DECLINED)
         return rc;
     rc = source_reopen(&app->root, src, err);
-    return rc ? rc : ts_lease_begin(app->readers, src, NULL, l, err);
+    return rc ? rc : ts_lease_begin(app->readers, src, blocks, l, err);
 }
 
 int core_info(struct ts_app *app, struct source_file *src, struct ts_image_info *info,
@@ -503,6 +504,17 @@ void core_serve(struct ts_app *app, const struct ts_request *req, struct ts_job 
 
 /* ---- set-up ---- */
 
+/* The JPEG 2000 reader's block cache is an LRU the app owns, seen through a block store. */
+static bool blocks_get(void *ctx, const char *key, struct ts_buf *out)
+{
+    return ts_lru_get(ctx, key, out);
+}
+
+static void blocks_put(void *ctx, const char *key, const void *value, size_t len)
+{
+    ts_lru_put(ctx, key, value, len);
+}
+
 int core_init(struct ts_app *app, struct ts_err *err)
 {
     const struct ts_config *cfg = &app->cfg;
@@ -514,6 +526,12 @@ int core_init(struct ts_app *app, struct ts_err *err)
         ts_lru_create(resolved_bytes, 4, &app->resolved) ||
         ts_pool_create(cfg->reader_cache, &app->readers))
         return ts_fail(err, TS_ENOMEM, "cannot create caches");
+    size_t jp2_bytes = (size_t)cfg->jp2_cache_mb * mb;
+    if (jp2_bytes && ts_lru_create(jp2_bytes, 4, &app->jp2_blocks))
+        return ts_fail(err, TS_ENOMEM, "cannot create the JPEG 2000 block cache");
+    /* The LRU skips values over half a shard: offer nothing larger. */
+    app->jp2_store = (struct ts_block_store){app->jp2_blocks, blocks_get, blocks_put,
+                                             jp2_bytes / 4 / 2};
     return TS_OK;
 }
 
@@ -523,6 +541,7 @@ void core_free(struct ts_app *app)
     ts_lru_destroy(app->infos);
     ts_lru_destroy(app->resolved);
     ts_pool_destroy(app->readers);
-    app->responses = app->infos = app->resolved = NULL;
+    ts_lru_destroy(app->jp2_blocks);
+    app->responses = app->infos = app->resolved = app->jp2_blocks = NULL;
     app->readers = NULL;
 }

@@ -1,4 +1,5 @@
 /* JPEG 2000 reader over OpenJPEG (JP2, raw J2K, HTJ2K): resolution levels are the pyramid. */
+#include "image/fdread.h"
 #include "image/jp2.h"
 #include "image/reader.h"
 #include "util/buf.h"
@@ -26,7 +27,6 @@
  * for cold tiles (a 1024 block made a lone first tile pay for sixteen: 42 vs 592 req/s at
  * 2 connections in bench/, jp2 workload). */
 #define JP2_BLOCK 512u
-#define JP2_CACHE_SHARDS 4u
 /* Below this many level pixels a decode runs on one thread (see bench/jp2_tiles.c). */
 #define JP2_THREADS_MIN_PIXELS ((uint64_t)512 * 512)
 
@@ -34,9 +34,10 @@ static const uint8_t jp2_box_sig[12] = {0x00, 0x00, 0x00, 0x0c, 0x6a, 0x50,
                                         0x20, 0x20, 0x0d, 0x0a, 0x87, 0x0a};
 static const uint8_t j2k_soc_siz[4] = {0xff, 0x4f, 0xff, 0x51};
 
-/* Read-only once open (OpenJPEG state lives in per-decode sessions), so threads may share it. */
+/* Read-only once open (OpenJPEG state lives in per-decode sessions, each with its own offset
+ * into fd), so threads may share it. */
 struct jp2_priv {
-    char *path;
+    int fd; /* owned; read with pread only, so forked decoders and threads share it safely */
     OPJ_CODEC_FORMAT fmt;
     uint32_t x0, y0, x1, y1;     /* image area on the reference grid */
     uint32_t ncomps;             /* components in the codestream */
@@ -45,11 +46,19 @@ struct jp2_priv {
     bool whole_tiles;            /* decode whole codestream tiles, then cut (see jp2_levels) */
     uint32_t sub_x, sub_y;       /* largest component subsampling (1 or 2) */
     int threads;
-    char *key; /* file identity (device, inode, size, mtime): the cache key prefix */
+    char *key; /* file identity (device, inode, size, mtime): the cache key suffix */
+    struct ts_block_store blocks; /* all zero when there is no store */
+};
+
+/* Where one session's stream is in the file. */
+struct jp2_src {
+    int fd;
+    uint64_t off, size;
 };
 
 /* One codec and stream on the file, with the main header read. */
 struct jp2_session {
+    struct jp2_src src; /* the stream's user data: lives as long as the stream */
     opj_stream_t *stream;
     opj_codec_t *codec;
     opj_image_t *image;
@@ -80,6 +89,56 @@ static uint32_t jp2_ceil_shift(uint32_t v, uint32_t s)
     return (uint32_t)(((uint64_t)v + ((uint64_t)1 << s) - 1) >> s);
 }
 
+/* ---- an OpenJPEG stream over the descriptor (pread at the session's own offset) ---- */
+
+static OPJ_SIZE_T jp2_src_read(void *buf, OPJ_SIZE_T n, void *user)
+{
+    struct jp2_src *src = user;
+    ssize_t got = ts_fd_read_at(src->fd, buf, n, src->off);
+    /* OpenJPEG takes (OPJ_SIZE_T)-1 for the end of the stream as well as for an error. */
+    if (got <= 0)
+        return (OPJ_SIZE_T)-1;
+    src->off += (uint64_t)got;
+    return (OPJ_SIZE_T)got;
+}
+
+static OPJ_OFF_T jp2_src_skip(OPJ_OFF_T n, void *user)
+{
+    struct jp2_src *src = user;
+    /* Like fseek, skipping past the end is allowed: the next read finds nothing. */
+    if (n > INT64_MAX - (int64_t)src->off || (n < 0 && -(n + 1) >= (int64_t)src->off))
+        return -1;
+    src->off = (uint64_t)((int64_t)src->off + n);
+    return n;
+}
+
+static OPJ_BOOL jp2_src_seek(OPJ_OFF_T to, void *user)
+{
+    struct jp2_src *src = user;
+    if (to < 0)
+        return OPJ_FALSE;
+    src->off = (uint64_t)to;
+    return OPJ_TRUE;
+}
+
+/* A read stream over fd from its start; NULL on failure (errno set when the size is unknown). */
+static opj_stream_t *jp2_stream(struct jp2_src *src, int fd)
+{
+    opj_stream_t *st;
+    src->fd = fd;
+    src->off = 0;
+    if (ts_fd_size(fd, &src->size) != 0)
+        return NULL;
+    if (!(st = opj_stream_create(OPJ_J2K_STREAM_CHUNK_SIZE, OPJ_TRUE)))
+        return NULL;
+    opj_stream_set_read_function(st, jp2_src_read);
+    opj_stream_set_skip_function(st, jp2_src_skip);
+    opj_stream_set_seek_function(st, jp2_src_seek);
+    opj_stream_set_user_data(st, src, NULL);
+    opj_stream_set_user_data_length(st, src->size);
+    return st;
+}
+
 static void jp2_session_end(struct jp2_session *s)
 {
     if (s->image)
@@ -91,17 +150,17 @@ static void jp2_session_end(struct jp2_session *s)
     memset(s, 0, sizeof *s);
 }
 
-/* Opens the file and reads the main header; reduce applies to the next decode, which runs on
- * `threads` threads. */
+/* Starts a stream at the file's beginning and reads the main header; reduce applies to the next
+ * decode, which runs on `threads` threads. */
 static int jp2_session_begin(const struct jp2_priv *p, uint32_t reduce, int threads,
                              struct jp2_session *s, struct ts_err *err)
 {
     opj_dparameters_t params;
     int rc;
     memset(s, 0, sizeof *s);
-    s->stream = opj_stream_create_default_file_stream(p->path, OPJ_TRUE);
+    s->stream = jp2_stream(&s->src, p->fd);
     if (!s->stream)
-        return ts_fail(err, TS_EIO, "jp2: cannot open %s", p->path);
+        return ts_fail(err, TS_EIO, "jp2: cannot make a stream of the file");
     s->codec = opj_create_decompress(p->fmt);
     if (!s->codec) {
         jp2_session_end(s);
@@ -115,8 +174,7 @@ static int jp2_session_begin(const struct jp2_priv *p, uint32_t reduce, int thre
     /* Truncated codestreams must fail rather than come back as silently blurred pixels. */
     if (!opj_setup_decoder(s->codec, &params) || !opj_decoder_set_strict_mode(s->codec, OPJ_TRUE) ||
         !opj_read_header(s->stream, s->codec, &s->image) || !s->image) {
-        rc = ts_fail(err, TS_ECODEC, "jp2: %s: bad header%s%s", p->path, s->msg[0] ? ": " : "",
-                     s->msg);
+        rc = ts_fail(err, TS_ECODEC, "jp2: bad header%s%s", s->msg[0] ? ": " : "", s->msg);
         jp2_session_end(s);
         return rc;
     }
@@ -126,14 +184,12 @@ static int jp2_session_begin(const struct jp2_priv *p, uint32_t reduce, int thre
 }
 
 /* Decodes the reference-grid area a[] = x0, y0, x1, y1 at the session's reduce factor. */
-static int jp2_session_decode(const struct jp2_priv *p, struct jp2_session *s, const uint64_t a[4],
-                              struct ts_err *err)
+static int jp2_session_decode(struct jp2_session *s, const uint64_t a[4], struct ts_err *err)
 {
     if (!opj_set_decode_area(s->codec, s->image, (OPJ_INT32)a[0], (OPJ_INT32)a[1], (OPJ_INT32)a[2],
                              (OPJ_INT32)a[3]) ||
         !opj_decode(s->codec, s->stream, s->image) || !opj_end_decompress(s->codec, s->stream))
-        return ts_fail(err, TS_ECODEC, "jp2: %s: decode failed%s%s", p->path, s->msg[0] ? ": " : "",
-                       s->msg);
+        return ts_fail(err, TS_ECODEC, "jp2: decode failed%s%s", s->msg[0] ? ": " : "", s->msg);
     return TS_OK;
 }
 
@@ -226,15 +282,15 @@ static int jp2_copy(const struct jp2_priv *p, const opj_image_t *img, uint32_t r
     bool sycc = img->color_space == OPJ_CLRSPC_SYCC && ch >= 3;
     /* JP2's colour box is applied only when decoding, so the colour space is known only now. */
     if (img->color_space == OPJ_CLRSPC_CMYK || img->color_space == OPJ_CLRSPC_EYCC)
-        return ts_fail(err, TS_EUNSUPPORTED, "jp2: %s: CMYK/e-YCC colour not supported", p->path);
+        return ts_fail(err, TS_EUNSUPPORTED, "jp2: CMYK/e-YCC colour not supported");
     if (img->numcomps < (ch == 2 ? 2 : ch) || img->numcomps != p->ncomps)
-        return ts_fail(err, TS_EUNSUPPORTED, "jp2: %s: decoded %u components, expected %u", p->path,
+        return ts_fail(err, TS_EUNSUPPORTED, "jp2: decoded %u components, expected %u",
                        img->numcomps, p->ncomps);
     for (uint32_t c = 0; c < ch; c++) {
         const opj_image_comp_t *k = &img->comps[c];
         if (!k->data || k->w == 0 || k->h == 0 || k->prec == 0 || k->prec > 16 ||
             k->factor != reduce || k->dx == 0 || k->dy == 0)
-            return ts_fail(err, TS_ECODEC, "jp2: %s: component %u decoded empty", p->path, c);
+            return ts_fail(err, TS_ECODEC, "jp2: component %u decoded empty", c);
     }
     if (!ts_mul_size(out->width, sizeof *cols, &n) || !(cols = malloc(n ? n : 1)))
         return ts_fail(err, TS_ENOMEM, "jp2: out of memory");
@@ -272,8 +328,7 @@ static int jp2_fit_area(const struct jp2_priv *p, uint32_t lvl, uint64_t a[4], s
     if ((uint64_t)(jp2_ceil_shift((uint32_t)a[2], lvl) - jp2_ceil_shift((uint32_t)a[0], lvl)) *
             (jp2_ceil_shift((uint32_t)a[3], lvl) - jp2_ceil_shift((uint32_t)a[1], lvl)) >
         JP2_MAX_DECODE_PIXELS)
-        return ts_fail(err, TS_ETOOLARGE, "jp2: %s: decode area at level %u too large", p->path,
-                       lvl);
+        return ts_fail(err, TS_ETOOLARGE, "jp2: decode area at level %u too large", lvl);
     return TS_OK;
 }
 
@@ -295,7 +350,7 @@ static int jp2_decode_here(const struct jp2_priv *p, uint32_t lvl, const uint64_
     int rc = jp2_session_begin(p, lvl, threads, &s, err);
     if (rc != TS_OK)
         return rc;
-    rc = jp2_session_decode(p, &s, a, err);
+    rc = jp2_session_decode(&s, a, err);
     if (rc == TS_OK)
         rc = jp2_copy(p, s.image, lvl, ax, ay, out, err);
     jp2_session_end(&s);
@@ -354,7 +409,7 @@ static int jp2_decode_into(const struct jp2_priv *p, uint32_t lvl, const uint64_
             else if (err)
                 *err = result->err;
         } else {
-            rc = ts_fail(err, TS_ECODEC, "jp2: %s: the decoder %s on this file", p->path,
+            rc = ts_fail(err, TS_ECODEC, "jp2: the decoder %s on this file",
                          WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM ? "timed out"
                                                                             : "crashed");
         }
@@ -383,76 +438,23 @@ static int jp2_read_direct(const struct jp2_priv *p, const struct ts_read_req *r
     return rc;
 }
 
-/* ---- the decoded-block cache ---- */
+/* ---- the decoded-block store (the app's; see struct ts_block_store) ---- */
 
-static pthread_rwlock_t jp2_cache_lock = PTHREAD_RWLOCK_INITIALIZER;
-static pthread_once_t jp2_cache_once = PTHREAD_ONCE_INIT;
-static struct ts_lru *jp2_cache; /* NULL when caching is off */
-static size_t jp2_cache_budget;  /* bytes, as last set */
-static bool jp2_cache_ready;     /* set once a budget was applied */
-
-/* Under the write lock. */
-static void jp2_cache_replace(size_t bytes)
+/* The largest value the store keeps, 0 when there is none. */
+static size_t jp2_store_max_value(const struct jp2_priv *p)
 {
-    ts_lru_destroy(jp2_cache);
-    jp2_cache = NULL;
-    jp2_cache_budget = 0;
-    if (bytes > 0 && ts_lru_create(bytes, JP2_CACHE_SHARDS, &jp2_cache) == TS_OK)
-        jp2_cache_budget = bytes;
-    jp2_cache_ready = true;
+    return p->blocks.get && p->blocks.put ? p->blocks.max_value : 0;
 }
 
-static void jp2_cache_init(void)
+static bool jp2_store_get(const struct jp2_priv *p, const char *key, struct ts_buf *out)
 {
-    pthread_rwlock_wrlock(&jp2_cache_lock);
-    if (!jp2_cache_ready)
-        jp2_cache_replace(TS_JP2_CACHE_DEFAULT_BYTES);
-    pthread_rwlock_unlock(&jp2_cache_lock);
+    return p->blocks.get && p->blocks.get(p->blocks.ctx, key, out);
 }
 
-void ts_jp2_set_cache_bytes(size_t bytes)
+static void jp2_store_put(const struct jp2_priv *p, const char *key, const void *value, size_t len)
 {
-    pthread_rwlock_wrlock(&jp2_cache_lock);
-    jp2_cache_replace(bytes);
-    pthread_rwlock_unlock(&jp2_cache_lock);
-}
-
-void ts_jp2_cache_stats(struct ts_lru_stats *out)
-{
-    memset(out, 0, sizeof *out);
-    pthread_rwlock_rdlock(&jp2_cache_lock);
-    if (jp2_cache)
-        ts_lru_stats(jp2_cache, out);
-    pthread_rwlock_unlock(&jp2_cache_lock);
-}
-
-/* The largest value the cache keeps (the LRU skips anything over half a shard), 0 when off. */
-static size_t jp2_cache_max_value(void)
-{
-    size_t m;
-    pthread_once(&jp2_cache_once, jp2_cache_init);
-    pthread_rwlock_rdlock(&jp2_cache_lock);
-    m = jp2_cache ? jp2_cache_budget / JP2_CACHE_SHARDS / 2 : 0;
-    pthread_rwlock_unlock(&jp2_cache_lock);
-    return m;
-}
-
-static bool jp2_cache_get(const char *key, struct ts_buf *out)
-{
-    bool hit = false;
-    pthread_rwlock_rdlock(&jp2_cache_lock);
-    if (jp2_cache)
-        hit = ts_lru_get(jp2_cache, key, out);
-    pthread_rwlock_unlock(&jp2_cache_lock);
-    return hit;
-}
-
-static void jp2_cache_put(const char *key, const void *value, size_t len)
-{
-    pthread_rwlock_rdlock(&jp2_cache_lock);
-    if (jp2_cache)
-        ts_lru_put(jp2_cache, key, value, len);
-    pthread_rwlock_unlock(&jp2_cache_lock);
+    if (p->blocks.put)
+        p->blocks.put(p->blocks.ctx, key, value, len);
 }
 
 /* ---- reads through blocks ---- */
@@ -598,7 +600,7 @@ static int jp2_store_block(const struct jp2_priv *p, const opj_image_t *img, uin
     view.data = v + sizeof h;
     rc = jp2_copy(p, img, lvl, b->l[0], b->l[1], &view, err);
     if (rc == TS_OK) {
-        jp2_cache_put(key, v, total);
+        jp2_store_put(p, key, v, total);
         jp2_blit(&view, b->l[0], b->l[1], out, ax, ay);
     }
     free(v);
@@ -699,7 +701,7 @@ static int jp2_fill(const struct jp2_priv *p, const struct jp2_grid *g, uint32_t
     struct jp2_session s;
     struct ts_buf key = {0};
     uint64_t a[4], mi[2] = {UINT64_MAX, 0}, mj[2] = {UINT64_MAX, 0}, di[2], dj[2];
-    size_t extra = jp2_cache_max_value() * 2;
+    size_t extra = jp2_store_max_value(p) * 2;
     int rc;
     for (uint64_t y = c->j[0]; y <= c->j[1]; y++)
         for (uint64_t x = c->i[0]; x <= c->i[1]; x++)
@@ -727,7 +729,7 @@ static int jp2_fill(const struct jp2_priv *p, const struct jp2_grid *g, uint32_t
     rc = jp2_session_begin(p, lvl, jp2_threads_for(p, lvl, a), &s, err);
     if (rc != TS_OK)
         return rc;
-    rc = jp2_session_decode(p, &s, a, err);
+    rc = jp2_session_decode(&s, a, err);
     for (uint64_t y = dj[0]; rc == TS_OK && y <= dj[1]; y++)
         for (uint64_t x = di[0]; rc == TS_OK && x <= di[1]; x++) {
             uint8_t *st = jp2_cell(c, x, y);
@@ -784,7 +786,7 @@ static int jp2_gather(const struct jp2_priv *p, const struct jp2_grid *g, uint32
             if (from == JP2_CELL_AWAITED)
                 jp2_flight_wait((const char *)key.data);
             val.len = 0;
-            if (jp2_cache_get((const char *)key.data, &val) &&
+            if (jp2_store_get(p, (const char *)key.data, &val) &&
                 jp2_block_view(&val, &b, p->channels, &view)) {
                 jp2_blit(&view, b.l[0], b.l[1], out, ax, ay);
                 *st = JP2_CELL_HAVE;
@@ -794,7 +796,7 @@ static int jp2_gather(const struct jp2_priv *p, const struct jp2_grid *g, uint32
                 rc = ts_fail(err, TS_ENOMEM, "jp2: out of memory");
             /* The block may have been stored, and its claim released, since the lookup. */
             val.len = 0;
-            if (claim && mine && rc == TS_OK && jp2_cache_get((const char *)key.data, &val) &&
+            if (claim && mine && rc == TS_OK && jp2_store_get(p, (const char *)key.data, &val) &&
                 jp2_block_view(&val, &b, p->channels, &view)) {
                 jp2_flight_release((const char *)key.data);
                 jp2_blit(&view, b.l[0], b.l[1], out, ax, ay);
@@ -870,7 +872,7 @@ static int jp2_read(struct ts_reader *r, const struct ts_read_req *req, struct t
         return ts_fail(err, TS_EINVAL, "jp2: region outside level %u", lvl);
     ax = jp2_ceil_shift(p->x0, lvl) + req->x;
     ay = jp2_ceil_shift(p->y0, lvl) + req->y;
-    max_value = jp2_cache_max_value();
+    max_value = jp2_store_max_value(p);
     jp2_grid_for(p, lvl, &g);
     if (max_value == 0 || !jp2_cells_fit(p, &g, lvl, max_value))
         return jp2_read_direct(p, req, ax, ay, out, err);
@@ -893,7 +895,8 @@ static void jp2_close(struct ts_reader *r)
     struct jp2_priv *p = r->priv;
     if (p) {
         free(p->key);
-        free(p->path);
+        if (p->fd >= 0)
+            close(p->fd);
         free(p);
     }
     free(r);
@@ -902,27 +905,21 @@ static void jp2_close(struct ts_reader *r)
 static const struct ts_reader_ops jp2_ops = {"jp2", jp2_read, jp2_close, NULL};
 
 /* TS_OK with *fmt set when the first bytes are a JP2 signature box or a J2K codestream. */
-static int jp2_sniff(const char *path, OPJ_CODEC_FORMAT *fmt, struct ts_err *err)
+static int jp2_sniff(int fd, OPJ_CODEC_FORMAT *fmt, struct ts_err *err)
 {
     uint8_t m[12];
-    size_t n;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        if (errno == ENOENT || errno == ENOTDIR)
-            return ts_fail(err, TS_ENOTFOUND, "jp2: %s: no such file", path);
-        return ts_fail(err, TS_EIO, "jp2: %s: %s", path, strerror(errno));
-    }
-    n = fread(m, 1, sizeof m, f);
-    fclose(f);
-    if (n == sizeof m && memcmp(m, jp2_box_sig, sizeof m) == 0) {
+    ssize_t n = ts_fd_read_at(fd, m, sizeof m, 0);
+    if (n < 0)
+        return ts_fail(err, TS_EIO, "jp2: cannot read: %s", strerror(errno));
+    if ((size_t)n == sizeof m && memcmp(m, jp2_box_sig, sizeof m) == 0) {
         *fmt = OPJ_CODEC_JP2;
         return TS_OK;
     }
-    if (n >= sizeof j2k_soc_siz && memcmp(m, j2k_soc_siz, sizeof j2k_soc_siz) == 0) {
+    if ((size_t)n >= sizeof j2k_soc_siz && memcmp(m, j2k_soc_siz, sizeof j2k_soc_siz) == 0) {
         *fmt = OPJ_CODEC_J2K;
         return TS_OK;
     }
-    return ts_fail(err, TS_EUNSUPPORTED, "jp2: %s: not JPEG 2000", path);
+    return ts_fail(err, TS_EUNSUPPORTED, "jp2: not JPEG 2000");
 }
 
 /* Channel layout of the codestream's components, or an error for what we cannot render. */
@@ -931,9 +928,9 @@ static int jp2_channels(struct jp2_priv *p, const opj_image_t *img, uint32_t *ch
 {
     uint32_t n = img->numcomps, use;
     if (n == 0)
-        return ts_fail(err, TS_ECODEC, "jp2: %s: no components", p->path);
+        return ts_fail(err, TS_ECODEC, "jp2: no components");
     if (img->color_space == OPJ_CLRSPC_CMYK || img->color_space == OPJ_CLRSPC_EYCC)
-        return ts_fail(err, TS_EUNSUPPORTED, "jp2: %s: CMYK/e-YCC colour not supported", p->path);
+        return ts_fail(err, TS_EUNSUPPORTED, "jp2: CMYK/e-YCC colour not supported");
     /* Alpha flags come from JP2's cdef box, which OpenJPEG applies only when decoding: take a
      * fourth component as alpha (CMYK is refused once the colour box is known). */
     use = n > 4 ? 3 : n;
@@ -942,14 +939,14 @@ static int jp2_channels(struct jp2_priv *p, const opj_image_t *img, uint32_t *ch
     for (uint32_t c = 0; c < use; c++) {
         const opj_image_comp_t *k = &img->comps[c];
         if (k->prec == 0 || k->prec > 16)
-            return ts_fail(err, TS_EUNSUPPORTED, "jp2: %s: %u-bit samples", p->path, k->prec);
+            return ts_fail(err, TS_EUNSUPPORTED, "jp2: %u-bit samples", k->prec);
         if (k->prec > 8)
             *bits = 16;
         /* The first component carries full resolution; others may be halved (4:2:x). */
         if ((c == 0 && (k->dx != 1 || k->dy != 1)) || k->dx < 1 || k->dx > 2 || k->dy < 1 ||
             k->dy > 2)
-            return ts_fail(err, TS_EUNSUPPORTED, "jp2: %s: component %u subsampled %ux%u", p->path,
-                           c, k->dx, k->dy);
+            return ts_fail(err, TS_EUNSUPPORTED, "jp2: component %u subsampled %ux%u", c, k->dx,
+                           k->dy);
         p->sub_x = k->dx > p->sub_x ? k->dx : p->sub_x;
         p->sub_y = k->dy > p->sub_y ? k->dy : p->sub_y;
     }
@@ -969,7 +966,7 @@ static int jp2_levels(struct jp2_priv *p, const opj_codestream_info_v2_t *ci,
             nres = t->numresolutions;
     }
     if (nres == 0 || nres == UINT32_MAX)
-        return ts_fail(err, TS_ECODEC, "jp2: %s: no resolution levels", p->path);
+        return ts_fail(err, TS_ECODEC, "jp2: no resolution levels");
     if (nres > TS_MAX_LEVELS)
         nres = TS_MAX_LEVELS;
     /* OpenJPEG 2.5.0 decodes HTJ2K (Part 15) code-blocks wrongly when the decode area cuts a
@@ -998,7 +995,7 @@ static int jp2_levels(struct jp2_priv *p, const opj_codestream_info_v2_t *ci,
         info->nlevels = i + 1;
     }
     if (info->nlevels == 0)
-        return ts_fail(err, TS_ECODEC, "jp2: %s: empty image", p->path);
+        return ts_fail(err, TS_ECODEC, "jp2: empty image");
     return TS_OK;
 }
 
@@ -1013,7 +1010,7 @@ static int jp2_inspect(struct ts_reader *r, struct ts_err *err)
     if (s.image->x1 <= s.image->x0 || s.image->y1 <= s.image->y0 || s.image->x1 > INT32_MAX ||
         s.image->y1 > INT32_MAX) {
         jp2_session_end(&s);
-        return ts_fail(err, TS_ECODEC, "jp2: %s: bad image area", p->path);
+        return ts_fail(err, TS_ECODEC, "jp2: bad image area");
     }
     p->x0 = s.image->x0;
     p->y0 = s.image->y0;
@@ -1025,7 +1022,7 @@ static int jp2_inspect(struct ts_reader *r, struct ts_err *err)
     if (rc == TS_OK) {
         ci = opj_get_cstr_info(s.codec);
         if (!ci)
-            rc = ts_fail(err, TS_ECODEC, "jp2: %s: no codestream info", p->path);
+            rc = ts_fail(err, TS_ECODEC, "jp2: no codestream info");
         else
             rc = jp2_levels(p, ci, &r->info, err);
         opj_destroy_cstr_info(&ci);
@@ -1045,9 +1042,8 @@ static int jp2_identity(struct jp2_priv *p, struct ts_err *err)
 {
     struct stat st;
     struct ts_buf b = {0};
-    if (stat(p->path, &st) != 0)
-        return ts_fail(err, errno == ENOENT ? TS_ENOTFOUND : TS_EIO, "jp2: %s: %s", p->path,
-                       strerror(errno));
+    if (fstat(p->fd, &st) != 0)
+        return ts_fail(err, TS_EIO, "jp2: cannot stat the file: %s", strerror(errno));
     /* The file, not its name: hard links and aliases of one file share their blocks. */
     if (ts_buf_appendf(&b, "%llu:%llu:%lld:%lld.%09ld:", (unsigned long long)st.st_dev,
                        (unsigned long long)st.st_ino, (long long)st.st_size,
@@ -1060,7 +1056,8 @@ static int jp2_identity(struct jp2_priv *p, struct ts_err *err)
     return TS_OK;
 }
 
-int ts_jp2_open(const char *path, struct ts_reader **out, struct ts_err *err)
+int ts_jp2_open_fd(int fd, const struct ts_block_store *blocks, struct ts_reader **out,
+                   struct ts_err *err)
 {
     struct ts_reader *r;
     struct jp2_priv *p;
@@ -1069,17 +1066,23 @@ int ts_jp2_open(const char *path, struct ts_reader **out, struct ts_err *err)
     int rc;
 
     *out = NULL;
-    rc = jp2_sniff(path, &fmt, err);
-    if (rc != TS_OK)
+    rc = jp2_sniff(fd, &fmt, err);
+    if (rc != TS_OK) {
+        close(fd);
         return rc;
+    }
     r = calloc(1, sizeof *r);
     p = calloc(1, sizeof *p);
-    if (!r || !p || !(p->path = strdup(path))) {
+    if (!r || !p) {
         free(p);
         free(r);
+        close(fd);
         return ts_fail(err, TS_ENOMEM, "jp2: out of memory");
     }
+    p->fd = fd;
     p->fmt = fmt;
+    if (blocks)
+        p->blocks = *blocks;
     cores = sysconf(_SC_NPROCESSORS_ONLN);
     p->threads = cores < 1 ? 1 : cores > JP2_MAX_THREADS ? JP2_MAX_THREADS : (int)cores;
     r->ops = &jp2_ops;

@@ -2,6 +2,7 @@
  * EXIF orientation and ICC colour applied so callers see an upright sRGB image. */
 #include "image/color.h"
 #include "image/exif.h"
+#include "image/fdread.h"
 #include "image/reader.h"
 
 /* jpeglib.h uses FILE without including stdio.h. */
@@ -11,11 +12,14 @@
 #include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define JPEG_MAX_DIM 65535u
+/* What one fill of the source manager reads: libjpeg's own stdio source reads 4 KB. */
+#define JPEG_SRC_CHUNK 16384u
 
 struct jpeg_priv {
-    char *path;
+    int fd; /* owned; every read decodes afresh through it */
     bool cmyk;
     uint32_t orient;           /* EXIF orientation, 1..8 */
     uint32_t sw, sh;           /* stored (not upright) dimensions */
@@ -46,16 +50,80 @@ static void jpeg_on_message(j_common_ptr cinfo, int level)
         e->eof_warned = true;
 }
 
-static bool jpeg_is_jpeg(const char *path)
+static bool jpeg_is_jpeg(int fd)
 {
     uint8_t m[3];
-    size_t n = 0;
-    FILE *f = fopen(path, "rb");
-    if (f) {
-        n = fread(m, 1, sizeof m, f);
-        fclose(f);
+    return ts_fd_read_at(fd, m, sizeof m, 0) == 3 && m[0] == 0xff && m[1] == 0xd8 && m[2] == 0xff;
+}
+
+/* A libjpeg source manager reading the descriptor with pread from its own offset, so a read
+ * never depends on (or moves) the file position another reader of a dup'd fd may share. */
+struct jpeg_fd_src {
+    struct jpeg_source_mgr pub;
+    int fd;
+    uint64_t off; /* of the next byte to fetch */
+    JOCTET buf[JPEG_SRC_CHUNK];
+};
+
+static void jpeg_src_init(j_decompress_ptr ci)
+{
+    (void)ci;
+}
+
+static boolean jpeg_src_fill(j_decompress_ptr ci)
+{
+    struct jpeg_fd_src *s = (struct jpeg_fd_src *)ci->src;
+    static const JOCTET eoi[2] = {0xff, JPEG_EOI};
+    ssize_t n = ts_fd_read_at(s->fd, s->buf, sizeof s->buf, s->off);
+    if (n < 0)
+        ERREXIT(ci, JERR_FILE_READ);
+    if (n == 0) {
+        /* As libjpeg's stdio source does: warn (jpeg_on_message turns it into an error for
+         * the pixels) and end the stream with an EOI marker so the decoder can stop. */
+        WARNMS(ci, JWRN_JPEG_EOF);
+        s->pub.next_input_byte = eoi;
+        s->pub.bytes_in_buffer = sizeof eoi;
+        return TRUE;
     }
-    return n == 3 && m[0] == 0xff && m[1] == 0xd8 && m[2] == 0xff;
+    s->off += (uint64_t)n;
+    s->pub.next_input_byte = s->buf;
+    s->pub.bytes_in_buffer = (size_t)n;
+    return TRUE;
+}
+
+/* Skipping past what is buffered costs no read: the offset just moves on. */
+static void jpeg_src_skip(j_decompress_ptr ci, long num_bytes)
+{
+    struct jpeg_fd_src *s = (struct jpeg_fd_src *)ci->src;
+    if (num_bytes <= 0)
+        return;
+    if ((size_t)num_bytes <= s->pub.bytes_in_buffer) {
+        s->pub.next_input_byte += num_bytes;
+        s->pub.bytes_in_buffer -= (size_t)num_bytes;
+        return;
+    }
+    s->off += (uint64_t)num_bytes - s->pub.bytes_in_buffer;
+    s->pub.next_input_byte = s->buf;
+    s->pub.bytes_in_buffer = 0;
+}
+
+static void jpeg_src_term(j_decompress_ptr ci)
+{
+    (void)ci;
+}
+
+static void jpeg_src_attach(j_decompress_ptr ci, struct jpeg_fd_src *s, int fd)
+{
+    s->pub.init_source = jpeg_src_init;
+    s->pub.fill_input_buffer = jpeg_src_fill;
+    s->pub.skip_input_data = jpeg_src_skip;
+    s->pub.resync_to_restart = jpeg_resync_to_restart;
+    s->pub.term_source = jpeg_src_term;
+    s->pub.next_input_byte = NULL;
+    s->pub.bytes_in_buffer = 0;
+    s->fd = fd;
+    s->off = 0;
+    ci->src = &s->pub;
 }
 
 /* Smallest n in 1..8 whose n/8-scaled region is still at least min_w x min_h. */
@@ -98,17 +166,26 @@ static void jpeg_set_out_space(struct jpeg_decompress_struct *ci)
 struct jpeg_job {
     struct jpeg_decompress_struct ci;
     struct jpeg_err_ctx e;
-    FILE *f;
+    struct jpeg_fd_src src;
     uint8_t *line;
     JOCTET *icc; /* from jpeg_read_icc_profile, malloc'd by libjpeg */
     unsigned int icc_len;
 };
 
+/* A decompressor with our error handling, reading fd from its start. */
+static void jpeg_job_start(struct jpeg_job *j, int fd, struct ts_err *err)
+{
+    j->ci.err = jpeg_std_error(&j->e.mgr);
+    j->e.mgr.error_exit = jpeg_on_error;
+    j->e.mgr.emit_message = jpeg_on_message;
+    j->e.err = err;
+    jpeg_create_decompress(&j->ci);
+    jpeg_src_attach(&j->ci, &j->src, fd);
+}
+
 static void jpeg_job_end(struct jpeg_job *j)
 {
     jpeg_destroy_decompress(&j->ci);
-    if (j->f)
-        fclose(j->f);
     free(j->line);
     free(j->icc);
 }
@@ -186,16 +263,7 @@ static int jpeg_read(struct ts_reader *r, const struct ts_read_req *q, struct ts
     ts_exif_stored_req(p->orient, p->sw, p->sh, q, &sq);
     if (!j)
         return ts_fail(err, TS_ENOMEM, "out of memory for JPEG decoder");
-    if (!(j->f = fopen(p->path, "rb"))) {
-        free(j);
-        return ts_fail(err, TS_EIO, "cannot reopen JPEG");
-    }
-    j->ci.err = jpeg_std_error(&j->e.mgr);
-    j->e.mgr.error_exit = jpeg_on_error;
-    j->e.mgr.emit_message = jpeg_on_message;
-    j->e.err = err;
-    jpeg_create_decompress(&j->ci);
-    jpeg_stdio_src(&j->ci, j->f);
+    jpeg_job_start(j, p->fd, err);
     /* The job lives on the heap, so nothing the decoder touched is clobbered by longjmp. */
     if (setjmp(j->e.jump))
         rc = TS_ECODEC;
@@ -216,8 +284,10 @@ static void jpeg_close(struct ts_reader *r)
     if (!r)
         return;
     if (r->priv) {
-        free(((struct jpeg_priv *)r->priv)->path);
-        ts_color_xform_free(((struct jpeg_priv *)r->priv)->xf);
+        struct jpeg_priv *p = r->priv;
+        if (p->fd >= 0)
+            close(p->fd);
+        ts_color_xform_free(p->xf);
     }
     free(r->priv);
     free(r);
@@ -284,23 +354,14 @@ static int jpeg_probe_header(struct jpeg_job *j, struct ts_reader *r, struct ts_
 }
 
 /* Header only: the pixels are decoded per request. */
-static int jpeg_probe(const char *path, struct ts_reader *r, struct ts_err *err)
+static int jpeg_probe(struct ts_reader *r, struct ts_err *err)
 {
     struct jpeg_job *j = calloc(1, sizeof *j);
     int rc;
 
     if (!j)
         return ts_fail(err, TS_ENOMEM, "out of memory for JPEG decoder");
-    if (!(j->f = fopen(path, "rb"))) {
-        free(j);
-        return ts_fail(err, TS_ENOTFOUND, "no such image");
-    }
-    j->ci.err = jpeg_std_error(&j->e.mgr);
-    j->e.mgr.error_exit = jpeg_on_error;
-    j->e.mgr.emit_message = jpeg_on_message;
-    j->e.err = err;
-    jpeg_create_decompress(&j->ci);
-    jpeg_stdio_src(&j->ci, j->f);
+    jpeg_job_start(j, ((struct jpeg_priv *)r->priv)->fd, err);
     if (setjmp(j->e.jump))
         rc = TS_ECODEC;
     else
@@ -310,24 +371,28 @@ static int jpeg_probe(const char *path, struct ts_reader *r, struct ts_err *err)
     return rc;
 }
 
-int ts_jpeg_open(const char *path, struct ts_reader **out, struct ts_err *err)
+int ts_jpeg_open_fd(int fd, struct ts_reader **out, struct ts_err *err)
 {
     struct ts_reader *r;
     struct jpeg_priv *p;
     int rc;
 
     *out = NULL;
-    if (!jpeg_is_jpeg(path))
+    if (!jpeg_is_jpeg(fd)) {
+        close(fd);
         return ts_fail(err, TS_EUNSUPPORTED, "not a JPEG file");
+    }
     r = calloc(1, sizeof *r);
     p = calloc(1, sizeof *p);
-    if (!r || !p || !(p->path = strdup(path))) {
+    if (!r || !p) {
         free(p), free(r);
+        close(fd);
         return ts_fail(err, TS_ENOMEM, "out of memory opening JPEG");
     }
+    p->fd = fd;
     r->ops = &jpeg_ops;
     r->priv = p;
-    if ((rc = jpeg_probe(path, r, err)) != TS_OK) {
+    if ((rc = jpeg_probe(r, err)) != TS_OK) {
         jpeg_close(r);
         return rc;
     }

@@ -1,48 +1,65 @@
 /* PNG reader over libspng: decodes row by row and keeps only the rows of the requested region. */
 #include "image/color.h"
+#include "image/fdread.h"
 #include "image/reader.h"
 
 #include <spng.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define PNG_MAX_DIM (1u << 30)
 #define PNG_CHUNK_LIMIT ((size_t)64 << 20)
 
 struct png_priv {
-    char *path;
+    int fd;          /* owned; every read decodes afresh through it */
     bool wide;       /* 16-bit samples */
     bool interlaced; /* Adam7 rows arrive in passes, so such images decode whole */
     struct ts_color_xform *xf; /* iCCP profile to sRGB, or NULL */
 };
 
-/* A decoder context on an open file with our limits; NULL on failure. */
-static spng_ctx *png_ctx(FILE *f)
+/* One decode's position in the file: libspng reads the stream strictly forward. */
+struct png_stream {
+    int fd;
+    uint64_t off;
+};
+
+static int png_stream_read(spng_ctx *ctx, void *user, void *dst, size_t length)
+{
+    struct png_stream *s = user;
+    ssize_t n;
+    (void)ctx;
+    n = ts_fd_read_at(s->fd, dst, length, s->off);
+    if (n < 0)
+        return SPNG_IO_ERROR;
+    if ((size_t)n < length)
+        return SPNG_IO_EOF;
+    s->off += (uint64_t)n;
+    return 0;
+}
+
+/* A decoder context reading s from the start of its file, with our limits; NULL on failure. */
+static spng_ctx *png_ctx(struct png_stream *s, int fd)
 {
     spng_ctx *ctx = spng_ctx_new(0);
     if (!ctx)
         return NULL;
+    s->fd = fd;
+    s->off = 0;
     if (spng_set_image_limits(ctx, PNG_MAX_DIM, PNG_MAX_DIM) ||
         spng_set_chunk_limits(ctx, PNG_CHUNK_LIMIT, PNG_CHUNK_LIMIT) ||
-        spng_set_png_file(ctx, f)) {
+        spng_set_png_stream(ctx, png_stream_read, s)) {
         spng_ctx_free(ctx);
         return NULL;
     }
     return ctx;
 }
 
-static bool png_is_png(const char *path)
+static bool png_is_png(int fd)
 {
     static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
     uint8_t m[8];
-    size_t n = 0;
-    FILE *f = fopen(path, "rb");
-    if (f) {
-        n = fread(m, 1, sizeof m, f);
-        fclose(f);
-    }
-    return n == 8 && memcmp(m, sig, 8) == 0;
+    return ts_fd_read_at(fd, m, sizeof m, 0) == 8 && memcmp(m, sig, 8) == 0;
 }
 
 /* Copies pixels [x, x+w) of an RGBA8/RGBA16 row into out's channel layout. */
@@ -158,24 +175,19 @@ static int png_read(struct ts_reader *r, const struct ts_read_req *q, struct ts_
                     struct ts_err *err)
 {
     struct png_priv *p = r->priv;
+    struct png_stream stream;
     spng_ctx *ctx;
-    FILE *f;
     int rc;
 
     out->data = NULL;
-    if (!(f = fopen(p->path, "rb")))
-        return ts_fail(err, TS_EIO, "cannot reopen PNG");
-    if (!(ctx = png_ctx(f))) {
-        fclose(f);
+    if (!(ctx = png_ctx(&stream, p->fd)))
         return ts_fail(err, TS_ENOMEM, "cannot create PNG decoder");
-    }
     rc = ts_image_alloc(out, q->w, q->h, r->info.channels);
     if (rc != TS_OK)
         rc = ts_fail(err, rc, "cannot allocate %ux%u region", q->w, q->h);
     else
         rc = png_decode(p, ctx, q, r->info.channels, out, err);
     spng_ctx_free(ctx);
-    fclose(f);
     if (rc != TS_OK)
         ts_image_free(out);
     return rc;
@@ -186,8 +198,10 @@ static void png_close(struct ts_reader *r)
     if (!r)
         return;
     if (r->priv) {
-        free(((struct png_priv *)r->priv)->path);
-        ts_color_xform_free(((struct png_priv *)r->priv)->xf);
+        struct png_priv *p = r->priv;
+        if (p->fd >= 0)
+            close(p->fd);
+        ts_color_xform_free(p->xf);
     }
     free(r->priv);
     free(r);
@@ -213,22 +227,18 @@ static int png_attach_color(struct png_priv *p, spng_ctx *ctx, uint32_t channels
     return TS_OK;
 }
 
-static int png_probe(const char *path, struct ts_reader *r, struct ts_err *err)
+static int png_probe(struct ts_reader *r, struct ts_err *err)
 {
     struct png_priv *p = r->priv;
+    struct png_stream stream;
     struct spng_ihdr ih;
     struct spng_trns trns;
     spng_ctx *ctx;
     bool has_trns = false;
     int e, rc;
-    FILE *f = fopen(path, "rb");
 
-    if (!f)
-        return ts_fail(err, TS_ENOTFOUND, "no such image");
-    if (!(ctx = png_ctx(f))) {
-        fclose(f);
+    if (!(ctx = png_ctx(&stream, p->fd)))
         return ts_fail(err, TS_ENOMEM, "cannot create PNG decoder");
-    }
     e = spng_get_ihdr(ctx, &ih);
     if (e == 0) {
         /* Reading tRNS walks the chunks up to the image data, which also checks them. */
@@ -239,7 +249,6 @@ static int png_probe(const char *path, struct ts_reader *r, struct ts_err *err)
     }
     if (e != 0) {
         spng_ctx_free(ctx);
-        fclose(f);
         return ts_fail(err, TS_ECODEC, "libspng: %s", spng_strerror(e));
     }
 
@@ -251,14 +260,12 @@ static int png_probe(const char *path, struct ts_reader *r, struct ts_err *err)
     case SPNG_COLOR_TYPE_TRUECOLOR_ALPHA: r->info.channels = 4; break;
     default:
         spng_ctx_free(ctx);
-        fclose(f);
         return ts_fail(err, TS_ECODEC, "PNG colour type %u", ih.color_type);
     }
     p->wide = ih.bit_depth == 16;
     p->interlaced = ih.interlace_method != SPNG_INTERLACE_NONE;
     rc = png_attach_color(p, ctx, r->info.channels, err);
     spng_ctx_free(ctx);
-    fclose(f);
     if (rc != TS_OK)
         return rc;
     r->info.width = ih.width;
@@ -267,24 +274,28 @@ static int png_probe(const char *path, struct ts_reader *r, struct ts_err *err)
     return TS_OK;
 }
 
-int ts_png_open(const char *path, struct ts_reader **out, struct ts_err *err)
+int ts_png_open_fd(int fd, struct ts_reader **out, struct ts_err *err)
 {
     struct ts_reader *r;
     struct png_priv *p;
     int rc;
 
     *out = NULL;
-    if (!png_is_png(path))
+    if (!png_is_png(fd)) {
+        close(fd);
         return ts_fail(err, TS_EUNSUPPORTED, "not a PNG file");
+    }
     r = calloc(1, sizeof *r);
     p = calloc(1, sizeof *p);
-    if (!r || !p || !(p->path = strdup(path))) {
+    if (!r || !p) {
         free(p), free(r);
+        close(fd);
         return ts_fail(err, TS_ENOMEM, "out of memory opening PNG");
     }
+    p->fd = fd;
     r->ops = &png_ops;
     r->priv = p;
-    if ((rc = png_probe(path, r, err)) != TS_OK) {
+    if ((rc = png_probe(r, err)) != TS_OK) {
         png_close(r);
         return rc;
     }

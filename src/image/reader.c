@@ -1,8 +1,9 @@
-/* Opens an image by sniffing its first bytes and checks every read request before a codec sees it. */
+/* Opens an image from its descriptor by sniffing its first bytes, and checks every read request before a codec sees it. */
 #include "image/reader.h"
+#include "image/fdread.h"
 
 #include <errno.h>
-#include <stdio.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,53 +30,65 @@ static enum sniffed reader_sniff(const uint8_t *m, size_t n)
     return SNIFF_UNKNOWN;
 }
 
-int ts_reader_open(const char *path, struct ts_reader **out, struct ts_err *err)
+int ts_reader_open_fd(int fd, uint32_t page, const struct ts_block_store *blocks,
+                      struct ts_reader **out, struct ts_err *err)
 {
     uint8_t magic[12];
-    size_t n;
+    ssize_t n;
     struct stat st;
-    FILE *f;
+    enum sniffed kind;
 
     *out = NULL;
-    f = fopen(path, "rb");
-    if (!f) {
-        if (errno == ENOENT || errno == ENOTDIR)
-            return ts_fail(err, TS_ENOTFOUND, "no such image");
-        return ts_fail(err, TS_EIO, "cannot open image: %s", strerror(errno));
-    }
-    /* A directory opens fine with fopen on Linux; it is still not an image. */
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
+    if (fd < 0)
+        return ts_fail(err, TS_EINVAL, "reader open: no file descriptor");
+    /* A directory opens fine read-only on Linux; it is still not an image. */
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
         return ts_fail(err, TS_ENOTFOUND, "not a regular file");
     }
-    n = fread(magic, 1, sizeof magic, f);
-    fclose(f);
-
-    switch (reader_sniff(magic, n)) {
-    case SNIFF_TIFF: return ts_tiff_open(path, out, err);
-    case SNIFF_JPEG: return ts_jpeg_open(path, out, err);
-    case SNIFF_PNG: return ts_png_open(path, out, err);
-    case SNIFF_JP2: return ts_jp2_open(path, out, err);
-    case SNIFF_WEBP: return ts_webp_open(path, out, err);
-    default: return ts_fail(err, TS_EUNSUPPORTED, "unsupported image format");
+    n = ts_fd_read_at(fd, magic, sizeof magic, 0);
+    if (n < 0) {
+        int e = errno;
+        close(fd);
+        return ts_fail(err, TS_EIO, "cannot read image: %s", strerror(e));
     }
+    kind = reader_sniff(magic, (size_t)n);
+    if (page > 0 && kind != SNIFF_TIFF) {
+        close(fd);
+        return ts_fail(err, TS_ENOTFOUND, "only TIFF images have pages");
+    }
+    switch (kind) {
+    case SNIFF_TIFF: return ts_tiff_open_fd(fd, page, out, err);
+    case SNIFF_JPEG: return ts_jpeg_open_fd(fd, out, err);
+    case SNIFF_PNG: return ts_png_open_fd(fd, out, err);
+    case SNIFF_JP2: return ts_jp2_open_fd(fd, blocks, out, err);
+    case SNIFF_WEBP: return ts_webp_open_fd(fd, out, err);
+    default: break;
+    }
+    close(fd);
+    if (n == 0)
+        return ts_fail(err, TS_EUNSUPPORTED, "empty file");
+    return ts_fail(err, TS_EUNSUPPORTED, "unsupported image format");
 }
 
 int ts_reader_open_page(const char *path, uint32_t page, struct ts_reader **out,
                         struct ts_err *err)
 {
-    if (page == 0)
-        return ts_reader_open(path, out, err);
+    int fd;
+
     *out = NULL;
-    uint8_t magic[8];
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return ts_fail(err, TS_ENOTFOUND, "no such image");
-    size_t n = fread(magic, 1, sizeof magic, f);
-    fclose(f);
-    if (reader_sniff(magic, n) != SNIFF_TIFF)
-        return ts_fail(err, TS_ENOTFOUND, "only TIFF images have pages");
-    return ts_tiff_open_page(path, page, out, err);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return ts_fail(err, TS_ENOTFOUND, "no such image");
+        return ts_fail(err, TS_EIO, "cannot open image: %s", strerror(errno));
+    }
+    return ts_reader_open_fd(fd, page, NULL, out, err);
+}
+
+int ts_reader_open(const char *path, struct ts_reader **out, struct ts_err *err)
+{
+    return ts_reader_open_page(path, 0, out, err);
 }
 
 int ts_reader_read(struct ts_reader *r, const struct ts_read_req *req, struct ts_image *out,
@@ -104,16 +117,3 @@ void ts_reader_close(struct ts_reader *r)
         r->ops->close(r);
 }
 
-/* TEMPORARY until readers take descriptors: reopen through /proc. */
-int ts_reader_open_fd(int fd, uint32_t page, const struct ts_block_store *blocks,
-                      struct ts_reader **out, struct ts_err *err)
-{
-    (void)blocks;
-    char link[64], path[4096];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, path, sizeof path - 1);
-    path[n > 0 ? n : 0] = '\0';
-    int rc = ts_reader_open_page(path, page, out, err);
-    close(fd);
-    return rc;
-}

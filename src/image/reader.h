@@ -7,6 +7,7 @@
 #include "util/status.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define TS_MAX_LEVELS 32
@@ -68,31 +69,36 @@ struct ts_block_store {
     size_t max_value; /* the largest value worth offering (0 = store nothing) */
 };
 
-/* Opens page `page` of the open regular file fd, choosing the reader from its first bytes.
- * Takes ownership of fd: the reader closes it, and so does a failed open. */
+/* Opens page `page` (0-based; only TIFF has pages beyond 0, others give TS_ENOTFOUND for
+ * page > 0) of the open regular file fd, choosing the reader from its first bytes read with
+ * pread (never by name). Takes ownership of fd: the reader closes it, and so does a failed
+ * open. blocks may be NULL. TS_ENOTFOUND when fd is not a regular file, TS_EUNSUPPORTED for
+ * unknown formats (an empty file included), TS_ECODEC for corrupt ones, TS_EIO when reading
+ * fails. Readers read only through fd (pread, never the file offset, never mmap), so the file
+ * may be renamed or unlinked once open. */
 int ts_reader_open_fd(int fd, uint32_t page, const struct ts_block_store *blocks,
                       struct ts_reader **out, struct ts_err *err);
 
-/* Opens a file, choosing the reader from its first bytes (not its name).
- * TS_ENOTFOUND if absent, TS_EUNSUPPORTED for unknown formats, TS_ECODEC for corrupt ones. */
+/* Conveniences for tests, fuzzing, tools and benchmarks: open path (O_RDONLY | O_CLOEXEC) and
+ * ts_reader_open_fd it without a block store. TS_ENOTFOUND if the file is absent. */
 int ts_reader_open(const char *path, struct ts_reader **out, struct ts_err *err);
+int ts_reader_open_page(const char *path, uint32_t page, struct ts_reader **out,
+                        struct ts_err *err);
+
 int ts_reader_read(struct ts_reader *r, const struct ts_read_req *req, struct ts_image *out,
                    struct ts_err *err);
 void ts_reader_close(struct ts_reader *r);
 
-/* Opens page `page` (0-based) of a multi-page file: only TIFF has pages; TS_ENOTFOUND for a
- * page that does not exist or a format without pages. Page 0 is ts_reader_open. */
-int ts_reader_open_page(const char *path, uint32_t page, struct ts_reader **out,
-                        struct ts_err *err);
-
-/* Per-format openers (each returns TS_EUNSUPPORTED quickly if the bytes are not its format). */
-int ts_tiff_open(const char *path, struct ts_reader **out, struct ts_err *err);
-int ts_tiff_open_page(const char *path, uint32_t page, struct ts_reader **out, struct ts_err *err);
-int ts_jpeg_open(const char *path, struct ts_reader **out, struct ts_err *err);
-int ts_png_open(const char *path, struct ts_reader **out, struct ts_err *err);
-/* JP2 (00 00 00 0C 6A 50 20 20 0D 0A 87 0A) or raw J2K/HTJ2K codestream (FF 4F FF 51). */
-int ts_jp2_open(const char *path, struct ts_reader **out, struct ts_err *err);
+/* Per-format openers, with ts_reader_open_fd's ownership of fd (closed on failure too); each
+ * returns TS_EUNSUPPORTED quickly if the first bytes are not its format. */
+int ts_tiff_open_fd(int fd, uint32_t page, struct ts_reader **out, struct ts_err *err);
+int ts_jpeg_open_fd(int fd, struct ts_reader **out, struct ts_err *err);
+int ts_png_open_fd(int fd, struct ts_reader **out, struct ts_err *err);
+/* JP2 (00 00 00 0C 6A 50 20 20 0D 0A 87 0A) or raw J2K/HTJ2K codestream (FF 4F FF 51). Decoded
+ * blocks go to and come from blocks (copied; its ctx must outlive the reader), or nowhere. */
+int ts_jp2_open_fd(int fd, const struct ts_block_store *blocks, struct ts_reader **out,
+                   struct ts_err *err);
 /* RIFF container with form type WEBP ("RIFF" 4 bytes "WEBP"). */
-int ts_webp_open(const char *path, struct ts_reader **out, struct ts_err *err);
+int ts_webp_open_fd(int fd, struct ts_reader **out, struct ts_err *err);
 
 #endif

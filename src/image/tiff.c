@@ -1,11 +1,14 @@
 /* TIFF reader over libtiff: pyramid discovery (IFDs or SubIFDs) and region reads of only the tiles needed. */
 #include "image/color.h"
+#include "image/fdread.h"
 #include "image/reader.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tiffio.h>
+#include <unistd.h>
 
 #define TIFF_MAX_DIM (1u << 30)
 #define TIFF_MAX_TILE 16384u
@@ -33,8 +36,16 @@ struct tiff_level {
     bool xf_owned;             /* levels with the same sample layout share one */
 };
 
+/* libtiff's view of the file: our own offset over pread, so the descriptor's shared file
+ * position is never used (see tiff_io_read). */
+struct tiff_io {
+    int fd; /* owned by the reader, closed after TIFFClose */
+    uint64_t off;
+};
+
 struct tiff_priv {
     TIFF *tif;
+    struct tiff_io io; /* libtiff's client data: must stay where it is while tif is open */
     int cur; /* index into lv of the loaded directory, -1 when unknown */
     struct ts_err lib_err; /* first libtiff error since the last reset */
     uint32_t nlv;
@@ -69,17 +80,83 @@ static int tiff_lib_fail(struct tiff_priv *p, struct ts_err *err, int status, co
     return ts_fail(err, status, "%s", what);
 }
 
-static bool tiff_is_tiff(const char *path)
+static bool tiff_is_tiff(int fd)
 {
     uint8_t m[4];
-    size_t n = 0;
-    FILE *f = fopen(path, "rb");
-    if (f) {
-        n = fread(m, 1, sizeof m, f);
-        fclose(f);
-    }
+    ssize_t n = ts_fd_read_at(fd, m, sizeof m, 0);
     return n == 4 && ((m[0] == 'I' && m[1] == 'I' && (m[2] == 42 || m[2] == 43) && m[3] == 0) ||
                       (m[0] == 'M' && m[1] == 'M' && m[2] == 0 && (m[3] == 42 || m[3] == 43)));
+}
+
+/* ---- libtiff client procedures: reads through pread at our own offset, no mmap ---- */
+
+static tmsize_t tiff_io_read(thandle_t h, void *buf, tmsize_t n)
+{
+    struct tiff_io *io = (struct tiff_io *)h;
+    ssize_t got;
+    if (n < 0)
+        return -1;
+    got = ts_fd_read_at(io->fd, buf, (size_t)n, io->off);
+    if (got < 0)
+        return -1;
+    io->off += (uint64_t)got;
+    return (tmsize_t)got;
+}
+
+static tmsize_t tiff_io_write(thandle_t h, void *buf, tmsize_t n)
+{
+    (void)h, (void)buf, (void)n;
+    errno = EBADF;
+    return -1; /* read-only */
+}
+
+static toff_t tiff_io_seek(thandle_t h, toff_t off, int whence)
+{
+    struct tiff_io *io = (struct tiff_io *)h;
+    uint64_t base = 0, size;
+    switch (whence) {
+    case SEEK_SET: base = 0; break;
+    case SEEK_CUR: base = io->off; break;
+    case SEEK_END:
+        if (ts_fd_size(io->fd, &size) != 0)
+            return (toff_t)-1;
+        base = size;
+        break;
+    default: return (toff_t)-1;
+    }
+    /* libtiff passes signed moves as toff_t: unsigned wrap-around gives the same sum. */
+    uint64_t to = base + (uint64_t)off;
+    if ((whence == SEEK_SET && (int64_t)off < 0) || to > (uint64_t)INT64_MAX)
+        return (toff_t)-1;
+    io->off = to;
+    return (toff_t)to;
+}
+
+/* The descriptor outlives TIFFClose (tiff_close closes it), and a failed open does not call
+ * this at all: one owner, one close. */
+static int tiff_io_close(thandle_t h)
+{
+    (void)h;
+    return 0;
+}
+
+static toff_t tiff_io_size(thandle_t h)
+{
+    struct tiff_io *io = (struct tiff_io *)h;
+    uint64_t size;
+    return ts_fd_size(io->fd, &size) == 0 ? (toff_t)size : 0;
+}
+
+/* No mapping: a file truncated while mapped raises SIGBUS, which would end the server. */
+static int tiff_io_map(thandle_t h, void **base, toff_t *size)
+{
+    (void)h, (void)base, (void)size;
+    return 0;
+}
+
+static void tiff_io_unmap(thandle_t h, void *base, toff_t size)
+{
+    (void)h, (void)base, (void)size;
 }
 
 static uint8_t tiff_16_to_8(uint32_t v)
@@ -344,6 +421,8 @@ static void tiff_close(struct ts_reader *r)
     if (p) {
         if (p->tif)
             TIFFClose(p->tif);
+        if (p->io.fd >= 0)
+            close(p->io.fd);
         for (uint32_t i = 0; i < p->nlv; i++)
             if (p->lv[i].xf_owned)
                 ts_color_xform_free(p->lv[i].xf);
@@ -715,12 +794,7 @@ static int tiff_color_attach(struct tiff_priv *p, const uint8_t *icc, uint32_t l
     return TS_OK;
 }
 
-int ts_tiff_open(const char *path, struct ts_reader **out, struct ts_err *err)
-{
-    return ts_tiff_open_page(path, 0, out, err);
-}
-
-int ts_tiff_open_page(const char *path, uint32_t page, struct ts_reader **out, struct ts_err *err)
+int ts_tiff_open_fd(int fd, uint32_t page, struct ts_reader **out, struct ts_err *err)
 {
     struct ts_reader *r;
     struct tiff_priv *p;
@@ -730,23 +804,30 @@ int ts_tiff_open_page(const char *path, uint32_t page, struct ts_reader **out, s
     uint8_t *icc = NULL;
 
     *out = NULL;
-    if (!tiff_is_tiff(path))
+    if (!tiff_is_tiff(fd)) {
+        close(fd);
         return ts_fail(err, TS_EUNSUPPORTED, "not a TIFF file");
+    }
     r = calloc(1, sizeof *r);
     p = calloc(1, sizeof *p);
     opts = TIFFOpenOptionsAlloc();
     if (!r || !p || !opts) {
         free(r), free(p);
         TIFFOpenOptionsFree(opts);
+        close(fd);
         return ts_fail(err, TS_ENOMEM, "out of memory opening TIFF");
     }
     r->priv = p;
     r->ops = &tiff_ops;
     p->cur = -1;
+    p->io.fd = fd;
+    p->io.off = 0;
     TIFFOpenOptionsSetErrorHandlerExtR(opts, tiff_on_error, p);
     TIFFOpenOptionsSetWarningHandlerExtR(opts, tiff_on_warning, p);
-    /* 'm': read(), not mmap: a file truncated under us must not SIGBUS the server. */
-    p->tif = TIFFOpenExt(path, "rm", opts);
+    /* 'm' as well as a map procedure that declines: never mmap (see tiff_io_map). */
+    p->tif = TIFFClientOpenExt("tiff", "rm", (thandle_t)&p->io, tiff_io_read, tiff_io_write,
+                               tiff_io_seek, tiff_io_close, tiff_io_size, tiff_io_map,
+                               tiff_io_unmap, opts);
     TIFFOpenOptionsFree(opts);
     if (!p->tif) {
         rc = tiff_lib_fail(p, err, TS_ECODEC, "cannot open TIFF");

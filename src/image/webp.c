@@ -1,22 +1,22 @@
 /* WebP reader over libwebp: decodes only the requested region, scaled by libwebp when allowed. */
 #include "image/color.h"
+#include "image/fdread.h"
 #include "image/reader.h"
 
 #include <webp/decode.h>
 #include <webp/demux.h>
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A WebP canvas is at most 16383 x 16383; a file far larger than its pixels is not one. */
-#define WEBP_MAX_FILE ((long)1 << 30)
+#define WEBP_MAX_FILE ((uint64_t)1 << 30)
 #define WEBP_MARGIN 2
 
 struct webp_priv {
-    char *path;
-    uint8_t *data; /* the whole file: libwebp decodes from memory */
+    uint8_t *data; /* the whole file, read at open: libwebp decodes from memory */
     size_t len;
     struct ts_color_xform *xf; /* ICCP profile to sRGB, or NULL */
 };
@@ -26,39 +26,31 @@ static bool webp_magic(const uint8_t *m, size_t n)
     return n >= 12 && memcmp(m, "RIFF", 4) == 0 && memcmp(m + 8, "WEBP", 4) == 0;
 }
 
-static int webp_load(const char *path, struct webp_priv *p, struct ts_err *err)
+/* Reads the whole file: it is all the reader needs from fd from then on. */
+static int webp_load(int fd, struct webp_priv *p, struct ts_err *err)
 {
     uint8_t m[12];
-    long size;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        if (errno == ENOENT || errno == ENOTDIR)
-            return ts_fail(err, TS_ENOTFOUND, "webp: %s: no such file", path);
-        return ts_fail(err, TS_EIO, "webp: %s: %s", path, strerror(errno));
-    }
-    if (!webp_magic(m, fread(m, 1, sizeof m, f))) {
-        fclose(f);
-        return ts_fail(err, TS_EUNSUPPORTED, "webp: %s: not WebP", path);
-    }
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return ts_fail(err, TS_EIO, "webp: %s: cannot size the file", path);
-    }
-    if (size > WEBP_MAX_FILE) {
-        fclose(f);
-        return ts_fail(err, TS_ETOOLARGE, "webp: %s: file of %ld bytes", path, size);
-    }
+    uint64_t size;
+    ssize_t got;
+
+    got = ts_fd_read_at(fd, m, sizeof m, 0);
+    if (got < 0)
+        return ts_fail(err, TS_EIO, "webp: cannot read: %s", strerror(errno));
+    if (!webp_magic(m, (size_t)got))
+        return ts_fail(err, TS_EUNSUPPORTED, "webp: not WebP");
+    if (ts_fd_size(fd, &size) != 0)
+        return ts_fail(err, TS_EIO, "webp: cannot size the file: %s", strerror(errno));
+    if (size > WEBP_MAX_FILE)
+        return ts_fail(err, TS_ETOOLARGE, "webp: file of %llu bytes", (unsigned long long)size);
     p->len = (size_t)size;
-    p->data = malloc(p->len);
-    if (!p->data) {
-        fclose(f);
-        return ts_fail(err, TS_ENOMEM, "webp: %s: out of memory", path);
-    }
-    if (fread(p->data, 1, p->len, f) != p->len) {
-        fclose(f);
-        return ts_fail(err, TS_EIO, "webp: %s: short read", path);
-    }
-    fclose(f);
+    p->data = malloc(p->len ? p->len : 1);
+    if (!p->data)
+        return ts_fail(err, TS_ENOMEM, "webp: out of memory");
+    got = ts_fd_read_at(fd, p->data, p->len, 0);
+    if (got < 0)
+        return ts_fail(err, TS_EIO, "webp: cannot read: %s", strerror(errno));
+    /* A file cut short since fstat is decoded as what it now is: libwebp checks sizes. */
+    p->len = (size_t)got;
     return TS_OK;
 }
 
@@ -167,7 +159,7 @@ static int webp_read(struct ts_reader *r, const struct ts_read_req *req, struct 
     WebPFreeDecBuffer(&cfg.output);
     if (st != VP8_STATUS_OK) {
         ts_image_free(&tmp);
-        return ts_fail(err, TS_ECODEC, "webp: %s: decode failed (status %d)", p->path, (int)st);
+        return ts_fail(err, TS_ECODEC, "webp: decode failed (status %d)", (int)st);
     }
     if (k || (cw == req->w && crop_h == req->h)) {
         *out = tmp;
@@ -192,7 +184,6 @@ static void webp_close(struct ts_reader *r)
     if (p) {
         ts_color_xform_free(p->xf);
         free(p->data);
-        free(p->path);
         free(p);
     }
     free(r);
@@ -200,7 +191,7 @@ static void webp_close(struct ts_reader *r)
 
 static const struct ts_reader_ops webp_ops = {"webp", webp_read, webp_close, NULL};
 
-int ts_webp_open(const char *path, struct ts_reader **out, struct ts_err *err)
+int ts_webp_open_fd(int fd, struct ts_reader **out, struct ts_err *err)
 {
     struct ts_reader *r;
     struct webp_priv *p;
@@ -211,14 +202,17 @@ int ts_webp_open(const char *path, struct ts_reader **out, struct ts_err *err)
     *out = NULL;
     r = calloc(1, sizeof *r);
     p = calloc(1, sizeof *p);
-    if (!r || !p || !(p->path = strdup(path))) {
+    if (!r || !p) {
         free(p);
         free(r);
+        close(fd);
         return ts_fail(err, TS_ENOMEM, "webp: out of memory");
     }
     r->ops = &webp_ops;
     r->priv = p;
-    rc = webp_load(path, p, err);
+    rc = webp_load(fd, p, err);
+    /* Everything is in memory now: the descriptor is done with, whatever happened. */
+    close(fd);
     if (rc != TS_OK) {
         webp_close(r);
         return rc;
@@ -226,11 +220,11 @@ int ts_webp_open(const char *path, struct ts_reader **out, struct ts_err *err)
     st = WebPGetFeatures(p->data, p->len, &ft);
     if (st != VP8_STATUS_OK || ft.width <= 0 || ft.height <= 0) {
         webp_close(r);
-        return ts_fail(err, TS_ECODEC, "webp: %s: bad header (status %d)", path, (int)st);
+        return ts_fail(err, TS_ECODEC, "webp: bad header (status %d)", (int)st);
     }
     if (ft.has_animation) {
         webp_close(r);
-        return ts_fail(err, TS_EUNSUPPORTED, "webp: %s: animated WebP", path);
+        return ts_fail(err, TS_EUNSUPPORTED, "webp: animated WebP");
     }
     r->info.width = (uint32_t)ft.width;
     webp_attach_profile(p, ft.has_alpha);

@@ -5,6 +5,7 @@
 #include "util/status.h"
 
 #include <errno.h>
+#include <fcntl.h>
 /* jpeglib.h uses FILE without including stdio.h. */
 #include <stdio.h>
 #include <jpeglib.h>
@@ -249,4 +250,96 @@ int tu_write_ppm(const char *path, const struct ts_image *img)
     for (uint32_t y = 0; y < img->height && ok; y++)
         ok = fwrite(ts_image_row(img, y), 1, (size_t)img->width * 3, f) == (size_t)img->width * 3;
     return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* ---- a JPEG 2000 block store over an LRU of the test's own ---- */
+
+static bool tu_block_get(void *ctx, const char *key, struct ts_buf *out)
+{
+    struct tu_block_cache *c = ctx;
+    bool hit = false;
+    pthread_rwlock_rdlock(&c->lock);
+    if (c->lru)
+        hit = ts_lru_get(c->lru, key, out);
+    pthread_rwlock_unlock(&c->lock);
+    return hit;
+}
+
+static void tu_block_put(void *ctx, const char *key, const void *value, size_t len)
+{
+    struct tu_block_cache *c = ctx;
+    pthread_rwlock_rdlock(&c->lock);
+    if (c->lru)
+        ts_lru_put(c->lru, key, value, len);
+    pthread_rwlock_unlock(&c->lock);
+}
+
+int tu_block_cache_init(struct tu_block_cache *c, size_t budget)
+{
+    memset(c, 0, sizeof *c);
+    if (pthread_rwlock_init(&c->lock, NULL) != 0)
+        return -1;
+    if (ts_lru_create(budget, 4, &c->lru) != TS_OK) {
+        pthread_rwlock_destroy(&c->lock);
+        return -1;
+    }
+    c->budget = budget;
+    c->store.ctx = c;
+    c->store.get = tu_block_get;
+    c->store.put = tu_block_put;
+    c->store.max_value = budget / 4 / 2;
+    return 0;
+}
+
+void tu_block_cache_empty(struct tu_block_cache *c)
+{
+    struct ts_lru *fresh = NULL;
+    if (ts_lru_create(c->budget, 4, &fresh) != TS_OK)
+        fresh = NULL;
+    pthread_rwlock_wrlock(&c->lock);
+    ts_lru_destroy(c->lru);
+    c->lru = fresh;
+    pthread_rwlock_unlock(&c->lock);
+}
+
+void tu_block_cache_stats(struct tu_block_cache *c, struct ts_lru_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_rwlock_rdlock(&c->lock);
+    if (c->lru)
+        ts_lru_stats(c->lru, out);
+    pthread_rwlock_unlock(&c->lock);
+}
+
+void tu_block_cache_free(struct tu_block_cache *c)
+{
+    ts_lru_destroy(c->lru);
+    c->lru = NULL;
+    pthread_rwlock_destroy(&c->lock);
+}
+
+int tu_open_ro(const char *path)
+{
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+int tu_copy_file(const char *src, const char *dst)
+{
+    FILE *in = fopen(src, "rb"), *out = NULL;
+    char buf[65536];
+    size_t n;
+    int rc = -1;
+    if (in && (out = fopen(dst, "wb")) != NULL) {
+        rc = 0;
+        while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+            if (fwrite(buf, 1, n, out) != n)
+                rc = -1;
+        if (ferror(in))
+            rc = -1;
+    }
+    if (in)
+        fclose(in);
+    if (out && fclose(out) != 0)
+        rc = -1;
+    return rc;
 }

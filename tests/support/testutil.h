@@ -2,9 +2,12 @@
 #ifndef TESSERA_TESTUTIL_H
 #define TESSERA_TESTUTIL_H
 
+#include "cache/lru.h"
 #include "image/image.h"
+#include "image/reader.h"
 #include "util/buf.h"
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,5 +28,26 @@ int tu_load_pnm(const char *path, struct ts_image *out);
 
 /* Writes a 3-channel image as a binary PPM, the input the reference encoders take. */
 int tu_write_ppm(const char *path, const struct ts_image *img);
+
+/* A block store for JPEG 2000 readers over a ts_lru of its own, as an app keeps one: 4 shards,
+ * offering values up to half a shard. empty swaps in a fresh LRU (safe while readers use the
+ * store), so tests can drop every block mid-run. */
+struct tu_block_cache {
+    pthread_rwlock_t lock;
+    struct ts_lru *lru;
+    size_t budget;
+    struct ts_block_store store; /* hand &store to ts_jp2_open_fd / ts_reader_open_fd */
+};
+
+int tu_block_cache_init(struct tu_block_cache *c, size_t budget);
+void tu_block_cache_empty(struct tu_block_cache *c);
+void tu_block_cache_stats(struct tu_block_cache *c, struct ts_lru_stats *out);
+void tu_block_cache_free(struct tu_block_cache *c);
+
+/* open(path, O_RDONLY | O_CLOEXEC): the descriptor, or -1 with errno set. */
+int tu_open_ro(const char *path);
+
+/* Copies src to a new file at dst (replacing it). Returns 0 on success. */
+int tu_copy_file(const char *src, const char *dst);
 
 #endif

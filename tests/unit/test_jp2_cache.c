@@ -1,4 +1,5 @@
-/* JPEG 2000 decoded-block cache: same pixels as uncached reads, bounded, invalidated, shared. */
+/* JPEG 2000 decoded-block store: same pixels as uncached reads, bounded, invalidated, shared.
+ * The store is the test's own LRU (tests/support), as the app keeps one: no process global. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,9 +7,11 @@
 
 #include <cmocka.h>
 
-#include "image/jp2.h"
+#include "cache/lru.h"
 #include "image/reader.h"
+#include "testutil.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -120,21 +123,24 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    ts_jp2_set_cache_bytes(TS_JP2_CACHE_DEFAULT_BYTES);
-    return 0;
-}
-
-static struct ts_reader *open_ok(const char *path)
+/* Opens path with its blocks going to cache (NULL: none, every read decodes). */
+static struct ts_reader *open_ok(const char *path, struct tu_block_cache *cache)
 {
     struct ts_reader *r = NULL;
     struct ts_err err = {0};
-    int rc = ts_jp2_open(path, &r, &err);
+    int fd = tu_open_ro(path);
+    if (fd < 0)
+        fail_msg("open %s: %s", path, strerror(errno));
+    int rc = ts_jp2_open_fd(fd, cache ? &cache->store : NULL, &r, &err);
     if (rc != TS_OK)
         fail_msg("open %s: %d %s", path, rc, err.msg);
     return r;
+}
+
+static void cache_init_ok(struct tu_block_cache *c, size_t budget)
+{
+    if (tu_block_cache_init(c, budget) != 0)
+        fail_msg("cannot create a %zu byte block cache", budget);
 }
 
 static void read_ok(struct ts_reader *r, uint32_t level, uint32_t x, uint32_t y, uint32_t w,
@@ -200,22 +206,25 @@ static const struct region edge_regions[] = {
 static void check_cached_equals_uncached(const char *path, const struct region *rg, size_t n,
                                          int exact_seed)
 {
-    struct ts_reader *r = open_ok(path);
+    struct tu_block_cache cache;
+    struct ts_reader *uncached = open_ok(path, NULL), *r;
     struct ts_image plain[MAX_REGIONS], cold[MAX_REGIONS], warm;
     struct ts_lru_stats st0, st;
     assert_true(n <= MAX_REGIONS);
-    ts_jp2_set_cache_bytes(0);
     for (size_t i = 0; i < n; i++) {
         const struct region *g = &rg[i];
-        if (g->level >= r->info.nlevels || g->x + g->w > r->info.levels[g->level].width ||
-            g->y + g->h > r->info.levels[g->level].height)
+        if (g->level >= uncached->info.nlevels ||
+            g->x + g->w > uncached->info.levels[g->level].width ||
+            g->y + g->h > uncached->info.levels[g->level].height)
             fail_msg("region %zu does not fit %s", i, path);
-        read_ok(r, g->level, g->x, g->y, g->w, g->h, &plain[i]);
+        read_ok(uncached, g->level, g->x, g->y, g->w, g->h, &plain[i]);
     }
-    ts_jp2_set_cache_bytes((size_t)256 << 20);
+    ts_reader_close(uncached);
+    cache_init_ok(&cache, (size_t)256 << 20);
+    r = open_ok(path, &cache);
     for (size_t i = 0; i < n; i++)
         read_ok(r, rg[i].level, rg[i].x, rg[i].y, rg[i].w, rg[i].h, &cold[i]);
-    ts_jp2_cache_stats(&st0);
+    tu_block_cache_stats(&cache, &st0);
     assert_true(st0.inserts > 0);
     for (size_t i = 0; i < n; i++) {
         const struct region *g = &rg[i];
@@ -229,10 +238,11 @@ static void check_cached_equals_uncached(const char *path, const struct region *
         ts_image_free(&warm);
     }
     /* The second pass decoded nothing. */
-    ts_jp2_cache_stats(&st);
+    tu_block_cache_stats(&cache, &st);
     assert_int_equal(st.inserts, st0.inserts);
     assert_true(st.hits >= st0.hits + n);
     r->ops->close(r);
+    tu_block_cache_free(&cache);
 }
 
 /* ---- tests ---- */
@@ -273,26 +283,28 @@ static void test_htj2k_whole_tile_decode_fills_all_blocks(void **state)
 {
     (void)state;
     char path[512];
+    struct tu_block_cache cache;
     struct ts_lru_stats st;
     struct ts_image img;
     if (!have_tool("ojph_compress"))
         skip();
     gen_name(path, sizeof path, GEN_HTJ2K, 0);
-    ts_jp2_set_cache_bytes((size_t)256 << 20);
-    struct ts_reader *r = open_ok(path);
+    cache_init_ok(&cache, (size_t)256 << 20);
+    struct ts_reader *r = open_ok(path, &cache);
     read_ok(r, 0, 10, 10, 100, 100, &img);
     assert_pattern(&img, 0, 10, 10);
     ts_image_free(&img);
-    ts_jp2_cache_stats(&st);
+    tu_block_cache_stats(&cache, &st);
     /* 2200 x 1100 in 512 px blocks: 5 x 3. */
     assert_int_equal(st.inserts, 15);
     read_ok(r, 0, GEN_W - 150, GEN_H - 70, 150, 70, &img);
     assert_pattern(&img, 0, GEN_W - 150, GEN_H - 70);
     ts_image_free(&img);
-    ts_jp2_cache_stats(&st);
+    tu_block_cache_stats(&cache, &st);
     assert_int_equal(st.inserts, 15);
     assert_int_equal(st.hits, 1); /* the corner lies in one block */
     r->ops->close(r);
+    tu_block_cache_free(&cache);
 }
 
 /* Five copies of a 7 MB image overflow a 32 MB cache: it evicts and stays within budget, and a
@@ -302,41 +314,44 @@ static void test_cache_stays_within_budget(void **state)
     (void)state;
     const size_t budget = (size_t)32 << 20;
     char src[512], dst[512], name[64];
+    struct tu_block_cache cache, tiny;
     struct ts_lru_stats st;
     struct ts_image img;
     if (!have_tool("opj_compress"))
         skip();
     gen_name(src, sizeof src, GEN_UNTILED, 0);
-    ts_jp2_set_cache_bytes(budget);
+    cache_init_ok(&cache, budget);
     for (int copy = 0; copy < 5; copy++) {
         snprintf(name, sizeof name, "budget-%d.jp2", copy);
         work_path(dst, sizeof dst, name);
         assert_int_equal(run("cp '%s' '%s'", src, dst), 0);
-        struct ts_reader *r = open_ok(dst);
+        struct ts_reader *r = open_ok(dst, &cache);
         /* A full-width strip touches every level-0 block of the file. */
         read_ok(r, 0, 0, 0, GEN_W, GEN_H, &img);
         assert_pattern_rows(&img, 0, 0, 0, 31);
         ts_image_free(&img);
-        ts_jp2_cache_stats(&st);
+        tu_block_cache_stats(&cache, &st);
         assert_true(st.bytes <= budget);
         r->ops->close(r);
     }
-    ts_jp2_cache_stats(&st);
+    tu_block_cache_stats(&cache, &st);
     assert_true(st.inserts >= 5 * 6);
     assert_true(st.evictions > 0);
     assert_true(st.bytes > 0 && st.bytes <= budget);
     assert_true(st.entries < st.inserts);
+    tu_block_cache_free(&cache);
 
     /* 1 MB: a 512 x 512 RGB block (768 KB, over an eighth of the budget) cannot be kept, so nothing is inserted. */
-    ts_jp2_set_cache_bytes((size_t)1 << 20);
-    struct ts_reader *r = open_ok(src);
+    cache_init_ok(&tiny, (size_t)1 << 20);
+    struct ts_reader *r = open_ok(src, &tiny);
     read_ok(r, 0, 1000, 1000, 100, 100, &img);
     assert_pattern(&img, 0, 1000, 1000);
     ts_image_free(&img);
-    ts_jp2_cache_stats(&st);
+    tu_block_cache_stats(&tiny, &st);
     assert_int_equal(st.inserts, 0);
     assert_int_equal(st.bytes, 0);
     r->ops->close(r);
+    tu_block_cache_free(&tiny);
 }
 
 /* Overwrites dst with src's bytes in place (same inode), padded with zeros after the codestream
@@ -354,11 +369,12 @@ static void test_rewritten_file_is_not_served_from_cache(void **state)
 {
     (void)state;
     char a[512], b[512], dst[512];
+    struct tu_block_cache cache;
     struct ts_image img;
     struct stat sa, sb, st;
     if (!have_tool("ojph_compress"))
         skip();
-    ts_jp2_set_cache_bytes((size_t)256 << 20);
+    cache_init_ok(&cache, (size_t)256 << 20);
     gen_name(a, sizeof a, GEN_HTJ2K, 0);
     gen_name(b, sizeof b, GEN_HTJ2K, 1);
     assert_int_equal(stat(a, &sa), 0);
@@ -366,7 +382,7 @@ static void test_rewritten_file_is_not_served_from_cache(void **state)
     off_t size = (sa.st_size > sb.st_size ? sa.st_size : sb.st_size) + 100;
     work_path(dst, sizeof dst, "rewritten.j2c");
     rewrite_in_place(a, dst, size, 1000000000);
-    struct ts_reader *r = open_ok(dst);
+    struct ts_reader *r = open_ok(dst, &cache);
     read_ok(r, 0, 900, 400, 300, 300, &img);
     assert_pattern(&img, 0, 900, 400);
     ts_image_free(&img);
@@ -376,11 +392,12 @@ static void test_rewritten_file_is_not_served_from_cache(void **state)
     assert_int_equal(stat(dst, &st), 0);
     assert_int_equal(st.st_size, size);
     assert_int_equal(st.st_mtim.tv_sec, 1000003600);
-    r = open_ok(dst);
+    r = open_ok(dst, &cache);
     read_ok(r, 0, 900, 400, 300, 300, &img);
     assert_pattern(&img, 1, 900, 400);
     ts_image_free(&img);
     r->ops->close(r);
+    tu_block_cache_free(&cache);
 }
 
 /* ---- concurrency ---- */
@@ -390,6 +407,7 @@ static void test_rewritten_file_is_not_served_from_cache(void **state)
 
 struct shared_case {
     struct ts_reader *reader;
+    struct tu_block_cache *cache;
     const struct region *regions;
     size_t nregions;
     struct ts_image *expected; /* one per region */
@@ -415,7 +433,7 @@ static void *reader_thread(void *arg)
         ts_image_free(&img);
         /* Mid-run emptying races the other threads' gets and puts. */
         if (c->start == 0 && k == NREADS / 2)
-            ts_jp2_set_cache_bytes((size_t)32 << 20);
+            tu_block_cache_empty(c->cache);
     }
     return NULL;
 }
@@ -424,21 +442,23 @@ static void check_concurrent(const char *path)
 {
     const size_t n = sizeof edge_regions / sizeof edge_regions[0];
     struct ts_image expected[sizeof edge_regions / sizeof edge_regions[0]];
-    struct ts_reader *readers[2];
+    struct ts_reader *readers[2], *uncached = open_ok(path, NULL);
+    struct tu_block_cache cache;
     struct shared_case cases[NTHREADS];
     pthread_t tid[NTHREADS];
     struct ts_lru_stats st;
-    readers[0] = open_ok(path);
-    readers[1] = open_ok(path);
-    ts_jp2_set_cache_bytes(0);
     for (size_t i = 0; i < n; i++) {
         const struct region *g = &edge_regions[i];
-        read_ok(readers[0], g->level, g->x, g->y, g->w, g->h, &expected[i]);
+        read_ok(uncached, g->level, g->x, g->y, g->w, g->h, &expected[i]);
     }
+    ts_reader_close(uncached);
     /* Small enough (8 MB shards, 3 MB blocks) that the threads evict each other's blocks. */
-    ts_jp2_set_cache_bytes((size_t)32 << 20);
+    cache_init_ok(&cache, (size_t)32 << 20);
+    readers[0] = open_ok(path, &cache);
+    readers[1] = open_ok(path, &cache);
     for (unsigned t = 0; t < NTHREADS; t++) {
-        cases[t] = (struct shared_case){readers[t % 2], edge_regions, n, expected, t * 3u, 0};
+        cases[t] =
+            (struct shared_case){readers[t % 2], &cache, edge_regions, n, expected, t * 3u, 0};
         assert_int_equal(pthread_create(&tid[t], NULL, reader_thread, &cases[t]), 0);
     }
     for (unsigned t = 0; t < NTHREADS; t++) {
@@ -446,12 +466,13 @@ static void check_concurrent(const char *path)
         if (cases[t].failures)
             fail_msg("%s: thread %u saw %d wrong or failed reads", path, t, cases[t].failures);
     }
-    ts_jp2_cache_stats(&st);
+    tu_block_cache_stats(&cache, &st);
     assert_true(st.inserts > 0);
     for (size_t i = 0; i < n; i++)
         ts_image_free(&expected[i]);
     readers[0]->ops->close(readers[0]);
     readers[1]->ops->close(readers[1]);
+    tu_block_cache_free(&cache);
 }
 
 static void test_concurrent_reads_on_two_readers_are_correct(void **state)
@@ -489,15 +510,16 @@ static void test_simultaneous_reads_decode_a_block_once(void **state)
 {
     (void)state;
     char path[512];
+    struct tu_block_cache cache;
     struct ts_lru_stats st;
     struct burst_case cases[4];
     pthread_t tid[4];
     pthread_barrier_t start;
     data_path(path, sizeof path, "retina-untiled.jp2");
-    struct ts_reader *r = open_ok(path);
+    cache_init_ok(&cache, (size_t)64 << 20);
+    struct ts_reader *r = open_ok(path, &cache), *uncached = open_ok(path, NULL);
     /* Level 1 is 706 x 706 in one untiled codestream: a single block. */
     assert_int_equal(r->info.levels[1].width, 706);
-    ts_jp2_set_cache_bytes((size_t)64 << 20);
     assert_int_equal(pthread_barrier_init(&start, NULL, 4), 0);
     for (unsigned t = 0; t < 4; t++) {
         cases[t] = (struct burst_case){r, &start, (t % 2) * 256u, (t / 2) * 256u, {0}, -1};
@@ -506,18 +528,19 @@ static void test_simultaneous_reads_decode_a_block_once(void **state)
     for (unsigned t = 0; t < 4; t++)
         assert_int_equal(pthread_join(tid[t], NULL), 0);
     pthread_barrier_destroy(&start);
-    ts_jp2_cache_stats(&st);
+    tu_block_cache_stats(&cache, &st);
     assert_int_equal(st.inserts, 1);
-    ts_jp2_set_cache_bytes(0);
     for (unsigned t = 0; t < 4; t++) {
         struct ts_image plain;
         assert_int_equal(cases[t].rc, TS_OK);
-        read_ok(r, 1, cases[t].x, cases[t].y, 256, 256, &plain);
+        read_ok(uncached, 1, cases[t].x, cases[t].y, 256, 256, &plain);
         assert_true(first_difference(&plain, &cases[t].img) < 0);
         ts_image_free(&plain);
         ts_image_free(&cases[t].img);
     }
     r->ops->close(r);
+    uncached->ops->close(uncached);
+    tu_block_cache_free(&cache);
 }
 
 int main(int argc, char **argv)
@@ -534,5 +557,5 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_concurrent_reads_on_two_readers_are_correct),
         cmocka_unit_test(test_simultaneous_reads_decode_a_block_once),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -29,7 +29,7 @@ static char g_case[256];
 #define CHECK(cond, ...)                                                                        \
     do {                                                                                        \
         if (!(cond)) {                                                                          \
-            char m_[512];                                                                       \
+            char m_[2048]; /* a 1 KB path and a 256-byte reason fit whole */                   \
             snprintf(m_, sizeof m_, __VA_ARGS__);                                               \
             fail_msg("%s: %s (%s)", g_case, m_, #cond);                                         \
         }                                                                                       \

@@ -6,6 +6,7 @@
 
 #include <cmocka.h>
 
+#include "image/jp2.h"
 #include "image/reader.h"
 #include "testutil.h"
 
@@ -45,10 +46,33 @@ static void work_path(char *out, size_t n, const char *name)
     snprintf(out, n, "%s/%s", WORK, name);
 }
 
-static int make_work_dir(void **state)
+/* Every reader here keeps its blocks where the server's would: in a store of the default size. */
+static struct tu_block_cache blocks;
+
+static int setup(void **state)
 {
     (void)state;
-    return run("mkdir -p '%s'", WORK) == 0 ? 0 : -1;
+    if (run("mkdir -p '%s'", WORK) != 0)
+        return -1;
+    return tu_block_cache_init(&blocks, TS_JP2_CACHE_DEFAULT_BYTES);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tu_block_cache_free(&blocks);
+    return 0;
+}
+
+/* ts_jp2_open_fd on a fresh descriptor of path, with the block store. */
+static int jp2_open(const char *path, struct ts_reader **r, struct ts_err *err)
+{
+    int fd = tu_open_ro(path);
+    *r = NULL;
+    if (fd < 0)
+        return ts_fail(err, errno == ENOENT ? TS_ENOTFOUND : TS_EIO, "%s: %s", path,
+                       strerror(errno));
+    return ts_jp2_open_fd(fd, &blocks.store, r, err);
 }
 
 /* Loads an 8- or 16-bit PNG with libpng (16-bit rounded to 8 as image.h prescribes). */
@@ -147,9 +171,9 @@ static struct ts_reader *open_ok(const char *path)
 {
     struct ts_reader *r = NULL;
     struct ts_err err = {0};
-    int rc = ts_jp2_open(path, &r, &err);
+    int rc = jp2_open(path, &r, &err);
     if (rc != TS_OK)
-        fail_msg("ts_jp2_open(%s) = %d: %s", path, rc, err.msg);
+        fail_msg("ts_jp2_open_fd(%s) = %d: %s", path, rc, err.msg);
     return r;
 }
 
@@ -352,7 +376,7 @@ static void test_truncated_files_fail_without_crashing(void **state)
         snprintf(name, sizeof name, "half-%s", cases[i]->file);
         work_path(dst, sizeof dst, name);
         assert_int_equal(copy_prefix(src, dst, file_size(src) / 2), 0);
-        int rc = ts_jp2_open(dst, &r, &err);
+        int rc = jp2_open(dst, &r, &err);
         if (rc == TS_OK) {
             struct ts_image img = {0};
             rc = read_region(r, 0, 0, 0, r->info.width, r->info.height, &img);
@@ -373,10 +397,10 @@ static void test_foreign_and_missing_files_are_refused(void **state)
     struct ts_err err = {0};
     char path[512];
     snprintf(path, sizeof path, "%s/retina-pyr-jpeg-256.tif", DATA);
-    assert_int_equal(ts_jp2_open(path, &r, &err), TS_EUNSUPPORTED);
+    assert_int_equal(jp2_open(path, &r, &err), TS_EUNSUPPORTED);
     assert_null(r);
     work_path(path, sizeof path, "no-such-file.jp2");
-    assert_int_equal(ts_jp2_open(path, &r, &err), TS_ENOTFOUND);
+    assert_int_equal(ts_reader_open(path, &r, &err), TS_ENOTFOUND);
     assert_null(r);
 }
 
@@ -416,7 +440,7 @@ static void test_huge_decode_area_is_refused(void **state)
 
     struct ts_reader *r = NULL;
     struct ts_err err = {0};
-    int rc = ts_jp2_open(dst, &r, &err);
+    int rc = jp2_open(dst, &r, &err);
     if (rc != TS_OK)
         fail_msg("open of the patched header: %d %s", rc, err.msg);
     assert_int_equal(r->info.width, 40000);
@@ -605,7 +629,7 @@ static void test_exotic_subsampling_is_refused(void **state)
                      0);
     struct ts_reader *r = NULL;
     struct ts_err err = {0};
-    assert_int_equal(ts_jp2_open(jp2, &r, &err), TS_EUNSUPPORTED);
+    assert_int_equal(jp2_open(jp2, &r, &err), TS_EUNSUPPORTED);
     assert_null(r);
     assert_non_null(strstr(err.msg, "subsampled 4x4"));
 }
@@ -630,5 +654,5 @@ int main(void)
         cmocka_unit_test(test_sycc_420_is_upsampled_and_converted),
         cmocka_unit_test(test_exotic_subsampling_is_refused),
     };
-    return cmocka_run_group_tests(tests, make_work_dir, NULL);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }

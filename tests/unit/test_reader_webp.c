@@ -88,13 +88,23 @@ static void make_webp(const char *name, uint32_t ch, const char *opts, char *out
     assert_int_equal(run("cwebp -quiet %s '%s' -o '%s' >/dev/null 2>&1", opts, pam, out), 0);
 }
 
+/* ts_webp_open_fd on a fresh descriptor of path (which must exist). */
+static int webp_open(const char *path, struct ts_reader **r, struct ts_err *err)
+{
+    int fd = tu_open_ro(path);
+    *r = NULL;
+    if (fd < 0)
+        fail_msg("open %s failed", path);
+    return ts_webp_open_fd(fd, r, err);
+}
+
 static struct ts_reader *open_ok(const char *path)
 {
     struct ts_reader *r = NULL;
     struct ts_err err = {0};
-    int rc = ts_webp_open(path, &r, &err);
+    int rc = webp_open(path, &r, &err);
     if (rc != TS_OK)
-        fail_msg("ts_webp_open(%s) = %d: %s", path, rc, err.msg);
+        fail_msg("ts_webp_open_fd(%s) = %d: %s", path, rc, err.msg);
     return r;
 }
 
@@ -274,7 +284,7 @@ static void test_truncated_webp_fails_cleanly(void **state)
     assert_int_equal(run("head -c %ld '%s' > '%s'", (long)st.st_size / 2, path, half), 0);
     struct ts_reader *r = NULL;
     struct ts_err err = {0};
-    int rc = ts_webp_open(half, &r, &err);
+    int rc = webp_open(half, &r, &err);
     if (rc == TS_OK) {
         struct ts_image img = {0};
         rc = read_req(r, 0, 0, IMG_W, IMG_H, IMG_W, IMG_H, &img);
@@ -294,10 +304,10 @@ static void test_foreign_missing_and_outside_requests_are_refused(void **state)
     struct ts_err err = {0};
     struct ts_image img = {0};
     snprintf(path, sizeof path, "%s/retina-pyr-jpeg-256.tif", DATA);
-    assert_int_equal(ts_webp_open(path, &r, &err), TS_EUNSUPPORTED);
+    assert_int_equal(webp_open(path, &r, &err), TS_EUNSUPPORTED);
     assert_null(r);
     work_path(path, sizeof path, "absent.webp");
-    assert_int_equal(ts_webp_open(path, &r, &err), TS_ENOTFOUND);
+    assert_int_equal(ts_reader_open(path, &r, &err), TS_ENOTFOUND);
     make_webp("lossless-bounds", 3, "-lossless", path, sizeof path);
     r = open_ok(path);
     assert_int_equal(read_req(r, 200, 0, 57, 10, 57, 10, &img), TS_EINVAL);

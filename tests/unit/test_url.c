@@ -11,7 +11,7 @@
 
 static int decode(const char *in, char *out, size_t size, unsigned flags)
 {
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     return url_decode(in, strlen(in), out, size, flags, &err);
 }
 
@@ -62,7 +62,7 @@ static void test_decode_rejects_malformed_escapes(void **state)
                                       "%g2", "%%41", "% 41", "abc%"};
     char out[32];
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        struct ts_err err = {{0}};
+        struct ts_err err = {0};
         int rc = url_decode(bad[i], strlen(bad[i]), out, sizeof out, 0, &err);
         if (rc != TS_EINVAL)
             fail_msg("\"%s\" decoded with %d, expected TS_EINVAL (%d)", bad[i], rc, TS_EINVAL);
@@ -74,7 +74,7 @@ static void test_decode_reads_only_len_bytes(void **state)
 {
     (void)state;
     char out[32];
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(url_decode("abcdef", 3, out, sizeof out, 0, &err), TS_OK);
     assert_string_equal(out, "abc");
     /* An escape cut by len is malformed even though the text goes on. */
@@ -85,7 +85,7 @@ static void test_decode_rejects_encoded_nul(void **state)
 {
     (void)state;
     char out[32];
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(url_decode("a%00b", 5, out, sizeof out, 0, &err), TS_EINVAL);
     assert_string_equal(err.msg, "encoded NUL in URL");
 }
@@ -112,7 +112,7 @@ static void test_decode_output_that_does_not_fit_is_refused(void **state)
 {
     (void)state;
     char out[8];
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(decode("abc", out, 4, 0), TS_OK); /* three bytes and the NUL: fits */
     assert_string_equal(out, "abc");
     assert_int_equal(url_decode("abcd", 4, out, 4, 0, &err), TS_EINVAL);
