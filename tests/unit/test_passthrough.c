@@ -30,8 +30,8 @@ static char g_case[256];
     do {                                                                                        \
         if (!(cond)) {                                                                          \
             char m_[512];                                                                       \
-            snprintf(m_, sizeof m_, __VA_ARGS__);                                               \
-            fail_msg("%s: %s (%s)", g_case, m_, #cond);                                         \
+            int n_ = snprintf(m_, sizeof m_, __VA_ARGS__);                                      \
+            fail_msg("%s: %s%s (%s)", g_case, m_, n_ >= (int)sizeof m_ ? "..." : "", #cond);    \
         }                                                                                       \
     } while (0)
 
