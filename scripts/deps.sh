@@ -1,14 +1,15 @@
 #!/bin/sh
 # Installs the Debian 12 packages Tessera needs (skips what is present).
 # Usage: deps.sh         what building and serving need
-#        deps.sh --test  that, plus the test suite's tools (oracles, encoders, browser)
+#        deps.sh --test  that, plus the test suite's tools (oracles, encoders, browser,
+#                        clang-format for scripts/check-format.sh)
 set -eu
 
 PACKAGES="build-essential cmake pkg-config
 libtiff-dev libgif-dev libjpeg62-turbo-dev libturbojpeg0-dev libpng-dev libspng-dev libwebp-dev
 libmicrohttpd-dev libjansson-dev libinih-dev liblcms2-dev libopenjp2-7-dev libfcgi-dev"
 TEST_PACKAGES="libcmocka-dev libcurl4-openssl-dev libvips-tools libopenjp2-tools openjph-tools
-webp curl chromium clang libclang-rt-14-dev nginx iipimage-server"
+webp curl chromium clang libclang-rt-14-dev clang-format nginx iipimage-server"
 
 [ "${1:-}" = "--test" ] && PACKAGES="$PACKAGES $TEST_PACKAGES"
 # The viewer's packages come from the npm registry at build time; a newer Node may already be
