@@ -16,7 +16,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HTTP_POOL_BYTES (160 * 1024)
+/* What a request may carry: a URL (path and query) up to 64 KB, headers up to 32 KB all
+ * together. Beyond them: 414 and 431, always sent (the pool below leaves room for both). */
+#define HTTP_URL_MAX (64 * 1024)
+#define HTTP_HEADERS_MAX (32 * 1024)
+#define HTTP_POOL_BYTES (256 * 1024)
 
 enum job_phase { JOB_NEW, JOB_QUEUED, JOB_DONE };
 
@@ -69,6 +73,29 @@ static enum MHD_Result append_argument(void *cls, enum MHD_ValueKind kind, const
         ts_buf_append(q, "&", 1);
     ts_buf_appendf(q, "%s%s%s", key, value ? "=" : "", value ? value : "");
     return MHD_YES;
+}
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    size_t *total = cls;
+    (void)kind;
+    *total += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
+    return MHD_YES;
+}
+
+/* The request's size against the documented limits, before anything is parsed. */
+static int request_size_check(struct MHD_Connection *conn, const char *url, size_t query_len,
+                              struct ts_err *err)
+{
+    size_t headers = 0;
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &headers);
+    if (strlen(url) + query_len > HTTP_URL_MAX)
+        return ts_fail(err, TS_ETOOLONG, "the URL is over %u bytes", HTTP_URL_MAX);
+    if (headers > HTTP_HEADERS_MAX)
+        return ts_fail(err, TS_EHEADERS, "the request headers are over %u bytes",
+                       HTTP_HEADERS_MAX);
+    return TS_OK;
 }
 
 static double now_ms(void)
@@ -211,7 +238,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     /* Routed once. Cache hits, revalidations and refusals are answered here, on the network
      * thread: a round trip through the worker pool would cost more than the answer itself. */
     struct ts_err err = {0};
-    int rc = router_route(srv->app, &job->req, &job->job, &err);
+    int rc = request_size_check(conn, url, job->query.len, &err);
+    if (rc == TS_OK)
+        rc = router_route(srv->app, &job->req, &job->job, &err);
     if (core_begin(srv->app, &job->req, &job->job, rc, &err, &job->res))
         return send_answer(job);
     job->phase = JOB_QUEUED;

@@ -52,7 +52,7 @@ static void grid_tiff(char *path, size_t n, const char *name, uint32_t channels,
 static struct ts_reader *open_reader(const char *path)
 {
     struct ts_reader *r = NULL;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     int rc = ts_reader_open(path, &r, &err);
     CHECK(rc == TS_OK, "open %s: %s", path, err.msg);
     return r;
@@ -105,7 +105,7 @@ static struct diff compare(const struct ts_image *a, const struct ts_image *b)
 static struct diff check_tile(struct ts_reader *r, const struct ts_plan *plan)
 {
     struct ts_buf out = {0};
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     struct ts_image got = {0}, want = {0};
     int rc = passthrough_try(r, plan, NULL, &out, &err);
     CHECK(rc == TS_OK, "passthrough %u,%u,%u,%u -> %ux%u: %d %s", plan->rx, plan->ry, plan->rw,
@@ -146,7 +146,7 @@ static void check_grid_colours(struct ts_reader *r, uint32_t level, uint32_t col
 {
     struct ts_plan p = tile_plan(&r->info, level, col, row);
     struct ts_buf out = {0};
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     struct ts_image img = {0};
     uint32_t f = 1u << level, checked = 0;
     assert_int_equal(passthrough_try(r, &p, NULL, &out, &err), TS_OK);
@@ -175,7 +175,7 @@ static bool declares_rgb(struct ts_reader *r, uint32_t level, uint32_t col, uint
 {
     struct ts_plan p = tile_plan(&r->info, level, col, row);
     struct ts_buf out = {0};
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     struct jpeg_decompress_struct cinfo;
     struct jpeg_error_mgr jerr;
     assert_int_equal(passthrough_try(r, &p, NULL, &out, &err), TS_OK);
@@ -265,7 +265,7 @@ static void expect_declined(struct ts_reader *r, const struct ts_plan *p,
                             const struct passthrough_rule *rule, const char *what)
 {
     struct ts_buf out = {0};
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     int rc = passthrough_try(r, p, rule, &out, &err);
     CHECK(rc == TS_DECLINED, "%s: got %d (%s)", what, rc, err.msg);
     CHECK(out.len == 0, "%s: %zu bytes written on decline", what, out.len);
@@ -307,7 +307,7 @@ static void test_requests_off_the_stored_grid_decline(void **state)
 
     /* The same plan is served when nothing is off, and colour quality is the same image. */
     struct ts_buf out = {0};
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     p = base, p.quality = TS_QUALITY_COLOR;
     assert_int_equal(passthrough_try(r, &p, NULL, &out, &err), TS_OK);
     assert_true(out.len > 100);
@@ -337,7 +337,7 @@ static size_t passthrough_len(struct ts_reader *r, const struct ts_plan *p,
                               const struct passthrough_rule *rule, int want)
 {
     struct ts_buf out = {0};
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     int rc = passthrough_try(r, p, rule, &out, &err);
     CHECK(rc == want, "rule %d/%zu: got %d, want %d (%s)", rule->mode, rule->max_bytes, rc, want,
           err.msg);
@@ -372,7 +372,7 @@ static void test_rule_parse_accepts_modes_and_kilobytes(void **state)
 {
     (void)state;
     struct passthrough_rule rule;
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     assert_int_equal(passthrough_rule_parse("always", &rule, &err), TS_OK);
     assert_int_equal(rule.mode, PASSTHROUGH_ALWAYS);
     assert_int_equal(passthrough_rule_parse("", &rule, &err), TS_OK);
@@ -407,7 +407,7 @@ static void test_report_time_per_tile(void **state)
     struct ts_plan inner = tile_plan(&r->info, 0, 1, 1), edge = tile_plan(&r->info, 0, 5, 5);
     const struct ts_plan *plans[2] = {&inner, &edge};
     const char *names[2] = {"interior", "edge"};
-    struct ts_err err = {{0}};
+    struct ts_err err = {0};
     for (int k = 0; k < 2; k++) {
         const int n = 50;
         double t0 = now_us();
