@@ -20,12 +20,10 @@ void ts_job_init(struct ts_job *job, enum ts_job_kind kind)
     ts_buf_init_capped(&job->out.text, TS_JOB_TEXT_MAX);
 }
 
-static void free_headers(struct ts_job_header *h, int n)
+static void free_headers(struct ts_header *h, int n)
 {
-    for (int i = 0; i < n; i++) {
-        free(h[i].value);
-        h[i].value = NULL;
-    }
+    for (int i = 0; i < n; i++)
+        ts_header_free(&h[i]);
 }
 
 void ts_job_free(struct ts_job *job)
@@ -44,25 +42,15 @@ void ts_job_free(struct ts_job *job)
     source_close(&job->src);
 }
 
-static int add_header(struct ts_job_header *list, int *n, const char *name, const char *fmt,
+static int add_header(struct ts_header *list, int *n, const char *name, const char *fmt,
                       va_list ap)
 {
-    if (*n >= TS_JOB_HEADERS || strlen(name) >= sizeof list[0].name)
+    if (*n >= TS_JOB_HEADERS)
         return TS_ENOMEM;
-    va_list copy;
-    va_copy(copy, ap);
-    int len = vsnprintf(NULL, 0, fmt, copy);
-    va_end(copy);
-    if (len < 0)
-        return TS_EINVAL;
-    char *value = malloc((size_t)len + 1);
-    if (!value)
-        return TS_ENOMEM;
-    vsnprintf(value, (size_t)len + 1, fmt, ap);
-    memcpy(list[*n].name, name, strlen(name) + 1);
-    list[*n].value = value;
-    (*n)++;
-    return TS_OK;
+    int rc = ts_header_vset(&list[*n], name, fmt, ap);
+    if (rc == TS_OK)
+        (*n)++;
+    return rc;
 }
 
 int ts_job_add_header(struct ts_job *job, const char *name, const char *fmt, ...)
@@ -86,6 +74,13 @@ int ts_product_add_header(struct ts_product *out, const char *name, const char *
 void ts_product_set_type(struct ts_product *out, const char *type)
 {
     snprintf(out->type, sizeof out->type, "%s", type);
+}
+
+int ts_product_text(struct ts_product *out, const char *text, struct ts_err *err)
+{
+    out->is_text = true;
+    int rc = ts_buf_append_str(&out->text, text);
+    return rc ? ts_fail(err, rc, "answer too large") : TS_OK;
 }
 
 int ts_job_reply(struct ts_job *job, int http_status, const char *type, const char *text)

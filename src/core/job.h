@@ -2,6 +2,7 @@
 #ifndef TESSERA_JOB_H
 #define TESSERA_JOB_H
 
+#include "core/response.h"
 #include "encode/encode.h"
 #include "image/reader.h"
 #include "image/source.h"
@@ -32,11 +33,6 @@ enum ts_freshness {
     TS_FRESH_REVALIDATE, /* pages and their assets: no-cache (revalidate, a cheap 304) */
 };
 
-struct ts_job_header {
-    char name[40];
-    char *value;
-};
-
 /* What produce() says to send: a text, or an image plan rendered and encoded by the core. */
 struct ts_product {
     int http_status; /* 200, or 303 (with a Location header) */
@@ -46,7 +42,7 @@ struct ts_product {
     struct ts_plan plan;
     bool own_encoder; /* enc below instead of the server's (and no stored-tile passthrough) */
     struct encode_options enc;
-    struct ts_job_header headers[TS_JOB_HEADERS];
+    struct ts_header headers[TS_JOB_HEADERS];
     int nheaders;
 };
 
@@ -79,7 +75,7 @@ struct ts_job {
     void *ctx; /* the protocol's parsed request, freed with ctx_free */
     void (*ctx_free)(void *ctx);
     const struct ts_error_style *errors;
-    struct ts_job_header headers[TS_JOB_HEADERS]; /* added to every successful answer */
+    struct ts_header headers[TS_JOB_HEADERS]; /* added to every successful answer */
     int nheaders;
     struct ts_product out; /* REPLY: filled by the protocol; otherwise by produce() */
 
@@ -104,6 +100,8 @@ int ts_product_add_header(struct ts_product *out, const char *name, const char *
 #endif
     ;
 void ts_product_set_type(struct ts_product *out, const char *type);
+/* The product is this text (appended to out->text). */
+int ts_product_text(struct ts_product *out, const char *text, struct ts_err *err);
 
 /* A REPLY job with a text body. */
 int ts_job_reply(struct ts_job *job, int http_status, const char *type, const char *text);

@@ -21,10 +21,8 @@ void ts_response_init(struct ts_response *res)
 
 void ts_response_free(struct ts_response *res)
 {
-    for (int i = 0; i < res->nheaders; i++) {
-        free(res->headers[i].name);
-        free(res->headers[i].value);
-    }
+    for (int i = 0; i < res->nheaders; i++)
+        ts_header_free(&res->headers[i]);
     res->nheaders = 0;
     ts_buf_free(&res->body);
     ts_lru_release(res->shared);
@@ -53,14 +51,12 @@ void ts_response_share(struct ts_response *res, struct ts_lru_ref *ref, const ui
     res->shared_len = len;
 }
 
-int ts_response_add_header(struct ts_response *res, const char *name, const char *fmt, ...)
+int ts_header_vset(struct ts_header *h, const char *name, const char *fmt, va_list ap)
 {
-    if (res->nheaders >= TS_MAX_HEADERS)
-        return TS_ENOMEM;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
+    va_list copy;
+    va_copy(copy, ap);
+    int n = vsnprintf(NULL, 0, fmt, copy);
+    va_end(copy);
     if (n < 0)
         return TS_EINVAL;
     char *value = malloc((size_t)n + 1);
@@ -70,13 +66,30 @@ int ts_response_add_header(struct ts_response *res, const char *name, const char
         free(dup);
         return TS_ENOMEM;
     }
-    va_start(ap, fmt);
     vsnprintf(value, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    res->headers[res->nheaders].name = dup;
-    res->headers[res->nheaders].value = value;
-    res->nheaders++;
+    h->name = dup;
+    h->value = value;
     return TS_OK;
+}
+
+void ts_header_free(struct ts_header *h)
+{
+    free(h->name);
+    free(h->value);
+    h->name = h->value = NULL;
+}
+
+int ts_response_add_header(struct ts_response *res, const char *name, const char *fmt, ...)
+{
+    if (res->nheaders >= TS_MAX_HEADERS)
+        return TS_ENOMEM;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = ts_header_vset(&res->headers[res->nheaders], name, fmt, ap);
+    va_end(ap);
+    if (rc == TS_OK)
+        res->nheaders++;
+    return rc;
 }
 
 void ts_response_set_type(struct ts_response *res, const char *content_type)

@@ -4,6 +4,7 @@
 
 #include "util/buf.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -38,6 +39,10 @@ struct ts_response {
     size_t shared_len;
     char reason[256]; /* for the log on errors */
 };
+
+/* Sets a header from a name and a printf format (both copied); ts_header_free frees it. */
+int ts_header_vset(struct ts_header *h, const char *name, const char *fmt, va_list ap);
+void ts_header_free(struct ts_header *h);
 
 const char *ts_request_header(const struct ts_request *req, const char *name);
 

@@ -64,12 +64,11 @@ static int produce_info(const struct ts_app *app, const struct ts_job *job,
     int rc = iiif_info_json(&p, &json, err);
     if (rc)
         return rc;
-    out->is_text = true;
-    rc = ts_buf_append_str(&out->text, json);
+    rc = ts_product_text(out, json, err);
     free(json);
     if (rc == TS_OK && c->version > 1)
         rc = ts_product_add_header(out, "Link", "<%s>;rel=\"profile\"", profile_uri(c->version));
-    return rc ? ts_fail(err, rc, "info.json too large") : TS_OK;
+    return rc;
 }
 
 static int produce_image(const struct ts_app *app, const struct ts_job *job,

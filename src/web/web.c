@@ -188,10 +188,9 @@ static int produce_collection(const struct ts_app *app, const struct ts_job *job
     web_listing_free(&l);
     if (rc)
         return rc;
-    out->is_text = true;
-    rc = ts_buf_append_str(&out->text, json);
+    rc = ts_product_text(out, json, err);
     free(json);
-    return rc ? ts_fail(err, rc, "collection too large") : TS_OK;
+    return rc;
 }
 
 static int produce_manifest(const struct ts_app *app, const struct ts_job *job,
@@ -207,10 +206,9 @@ static int produce_manifest(const struct ts_app *app, const struct ts_job *job,
     int rc = web_manifest_json(&p, &json, err);
     if (rc)
         return rc;
-    out->is_text = true;
-    rc = ts_buf_append_str(&out->text, json);
+    rc = ts_product_text(out, json, err);
     free(json);
-    return rc ? ts_fail(err, rc, "manifest too large") : TS_OK;
+    return rc;
 }
 
 #define PRESENTATION_TYPE                                                                          \
