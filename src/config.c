@@ -34,11 +34,14 @@ static const struct opt options[] = {
      "append one line per request to FILE ('-' = stdout, default off)"},
     {"default-version", OPT_INT, NUM_FIELD(default_version), 2, 3, "2|3",
      "IIIF Image API version served at /iiif/{id} (default 3)"},
-    {"jpeg-quality", OPT_INT, NUM_FIELD(jpeg_quality), 1, 100, "N", "JPEG output quality (default 85)"},
-    {"webp-quality", OPT_INT, NUM_FIELD(webp_quality), 1, 100, "N", "WebP output quality (default 80)"},
+    {"jpeg-quality", OPT_INT, NUM_FIELD(jpeg_quality), 1, 100, "N",
+     "JPEG output quality (default 85)"},
+    {"webp-quality", OPT_INT, NUM_FIELD(webp_quality), 1, 100, "N",
+     "WebP output quality (default 80)"},
     {"png-level", OPT_INT, NUM_FIELD(png_level), 0, 9, "N", "PNG zlib level (default 3)"},
     {"passthrough", OPT_STR, STR_FIELD(passthrough), 0, 0, "always|ycbcr|never|KB",
-     "send stored JPEG tiles without re-encoding: always, YCbCr ones only, never, or up to KB (default always)"},
+     "send stored JPEG tiles without re-encoding: always, YCbCr ones only, never, or up to KB "
+     "(default always)"},
     {"max-width", OPT_U32, NUM_FIELD(max_width), 0, UINT32_MAX, "N",
      "largest output width served and advertised as maxWidth (0 = no limit)"},
     {"max-height", OPT_U32, NUM_FIELD(max_height), 0, UINT32_MAX, "N",
@@ -156,8 +159,7 @@ static int set_option(struct ts_config *cfg, const struct opt *o, const char *va
     char *base = (char *)cfg + o->offset;
     long long n;
     switch (o->type) {
-    case OPT_LISTEN:
-        return parse_listen(cfg, value, err);
+    case OPT_LISTEN: return parse_listen(cfg, value, err);
     case OPT_STR:
     case OPT_PATH:
         if (strlen(value) >= o->size)
@@ -174,12 +176,11 @@ static int set_option(struct ts_config *cfg, const struct opt *o, const char *va
         else
             return ts_fail(err, TS_EINVAL, "--%s wants true or false, got '%s'", o->name, value);
         return TS_OK;
-    default:
-        break;
+    default: break;
     }
     if (parse_number(value, o->min, o->max, &n))
-        return ts_fail(err, TS_EINVAL, "--%s wants a number from %lld to %lld, got '%s'",
-                       o->name, o->min, o->max, value);
+        return ts_fail(err, TS_EINVAL, "--%s wants a number from %lld to %lld, got '%s'", o->name,
+                       o->min, o->max, value);
     switch (o->type) {
     case OPT_U32: *(uint32_t *)base = (uint32_t)n; break;
     case OPT_U64: *(uint64_t *)base = (uint64_t)n; break;

@@ -11,42 +11,43 @@
 #define TS_CONFIG_PATH_MAX 4096
 
 struct ts_config {
-    char root[TS_CONFIG_PATH_MAX];      /* image root directory */
-    char listen_host[256];              /* address to bind */
-    uint16_t listen_port;               /* 0 = any free port (printed at start) */
-    char base_url[1024];                /* public base URL, e.g. https://images.example.org */
-    char demo_image[TS_CONFIG_PATH_MAX];/* served as identifier "demo" when set */
-    char access_log[TS_CONFIG_PATH_MAX];/* "-" = stdout, "" = off */
-    int default_version;                /* IIIF version for /iiif/{id} */
+    char root[TS_CONFIG_PATH_MAX];       /* image root directory */
+    char listen_host[256];               /* address to bind */
+    uint16_t listen_port;                /* 0 = any free port (printed at start) */
+    char base_url[1024];                 /* public base URL, e.g. https://images.example.org */
+    char demo_image[TS_CONFIG_PATH_MAX]; /* served as identifier "demo" when set */
+    char access_log[TS_CONFIG_PATH_MAX]; /* "-" = stdout, "" = off */
+    int default_version;                 /* IIIF version for /iiif/{id} */
     int jpeg_quality;
     int webp_quality;
     int png_level;
-    char passthrough[24];               /* stored JPEG tiles sent as is: always|ycbcr|never|KB ("" = always) */
-    uint32_t max_width, max_height;     /* 0 = unlimited */
+    char passthrough[24]; /* stored JPEG tiles sent as is: always|ycbcr|never|KB ("" = always) */
+    uint32_t max_width, max_height; /* 0 = unlimited */
     uint64_t max_area;
-    uint32_t default_tile;              /* tile size advertised for untiled sources */
-    unsigned threads;                   /* network threads; 0 = one per core */
-    unsigned workers;                   /* render threads; 0 = two per core, at least 4 */
-    unsigned cache_max_age;             /* Cache-Control max-age, seconds */
-    unsigned connection_timeout;        /* seconds an idle connection may stay open */
-    bool trust_proxy;
-    bool reuse_port;                    /* SO_REUSEPORT: several instances on one port */
-    uint64_t response_cache_mb;         /* encoded responses kept in memory; 0 = off */
-    uint64_t info_cache_mb;             /* image info (dimensions, pyramid); 0 = off */
-    unsigned reader_cache;
-    uint64_t jp2_cache_mb;              /* decoded JPEG 2000 blocks; 0 = off */
-    uint64_t request_memory_mb;         /* decode memory one request may use (413 beyond) */
-    uint64_t render_memory_mb;          /* decode memory all large renders may use together */
-    unsigned heavy_renders;             /* large renders at once; 0 = one per core */
-    unsigned heavy_queue;               /* large renders that may wait; beyond: 503 */
-    unsigned queue_wait_ms;             /* how long a large render waits before 503 */              /* open image handles kept for reuse; 0 = off */
-    char web_dir[TS_CONFIG_PATH_MAX];   /* viewer assets (pages, OpenSeadragon); "" = built-in default */
-    char fcgi_listen[TS_CONFIG_PATH_MAX];/* HOST:PORT or unix socket path for FastCGI; "" = off */
+    uint32_t default_tile;            /* tile size advertised for untiled sources */
+    unsigned threads;                 /* network threads; 0 = one per core */
+    unsigned workers;                 /* render threads; 0 = two per core, at least 4 */
+    unsigned cache_max_age;           /* Cache-Control max-age, seconds */
+    unsigned connection_timeout;      /* seconds an idle connection may stay open */
+    bool trust_proxy;                 /* honour X-Forwarded-Proto/Host for ids */
+    bool reuse_port;                  /* SO_REUSEPORT: several instances on one port */
+    uint64_t response_cache_mb;       /* encoded responses kept in memory; 0 = off */
+    uint64_t info_cache_mb;           /* image info (dimensions, pyramid); 0 = off */
+    unsigned reader_cache;            /* open image handles kept for reuse; 0 = off */
+    uint64_t jp2_cache_mb;            /* decoded JPEG 2000 blocks; 0 = off */
+    uint64_t request_memory_mb;       /* decode memory one request may use (413 beyond) */
+    uint64_t render_memory_mb;        /* decode memory all large renders may use together */
+    unsigned heavy_renders;           /* large renders at once; 0 = one per core */
+    unsigned heavy_queue;             /* large renders that may wait; beyond: 503 */
+    unsigned queue_wait_ms;           /* how long a large render waits before 503 */
+    char web_dir[TS_CONFIG_PATH_MAX]; /* viewer assets (pages, OpenSeadragon); "" = built-in default
+                                       */
+    char fcgi_listen[TS_CONFIG_PATH_MAX]; /* HOST:PORT or unix socket path for FastCGI; "" = off */
     /* iipsrv compatibility, set from its environment variables (config_env.h) */
-    char fs_suffix[256];                /* FILESYSTEM_SUFFIX: appended to IIP/DeepZoom/Zoomify paths */
-    char uri_map[256];                  /* URI_MAP "prefix=>protocol"; "" = off */
-    char cors[256];                     /* CORS: Access-Control-Allow-Origin value; "" = "*" */
-    uint32_t max_cvt;                   /* MAX_CVT: largest IIP CVT side; 0 = 5000, UINT32_MAX = none */                   /* honour X-Forwarded-Proto/Host for ids */
+    char fs_suffix[256]; /* FILESYSTEM_SUFFIX: appended to IIP/DeepZoom/Zoomify paths */
+    char uri_map[256];   /* URI_MAP "prefix=>protocol"; "" = off */
+    char cors[256];      /* CORS: Access-Control-Allow-Origin value; "" = "*" */
+    uint32_t max_cvt;    /* MAX_CVT: largest IIP CVT side; 0 = 5000, UINT32_MAX = none */
 };
 
 void ts_config_defaults(struct ts_config *cfg);

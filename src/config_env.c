@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int env_int(const char *name, const char *v, long long min, long long max,
-                   long long *out, struct ts_err *err)
+static int env_int(const char *name, const char *v, long long min, long long max, long long *out,
+                   struct ts_err *err)
 {
     char *end;
     errno = 0;
@@ -15,8 +15,8 @@ static int env_int(const char *name, const char *v, long long min, long long max
     while (*end == ' ')
         end++;
     if (errno || end == v || *end || n < min || n > max)
-        return ts_fail(err, TS_EINVAL, "%s wants a number from %lld to %lld, got '%s'", name,
-                       min, max, v);
+        return ts_fail(err, TS_EINVAL, "%s wants a number from %lld to %lld, got '%s'", name, min,
+                       max, v);
     *out = n;
     return TS_OK;
 }

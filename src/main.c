@@ -1,9 +1,9 @@
 /* tessera: parse the configuration, start the HTTP front end, stop cleanly on a signal. */
 #include "config.h"
-#include "core/app.h"
-#include "server/http.h"
-#include "server/fcgi.h"
 #include "config_env.h"
+#include "core/app.h"
+#include "server/fcgi.h"
+#include "server/http.h"
 
 #include <signal.h>
 #include <stdio.h>

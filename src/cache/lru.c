@@ -314,4 +314,3 @@ void ts_lru_stats(struct ts_lru *lru, struct ts_lru_stats *out)
         pthread_mutex_unlock(&s->lock);
     }
 }
-

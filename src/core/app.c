@@ -42,9 +42,8 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
     app->limits.max_height = app->cfg.max_height;
     app->limits.max_area = app->cfg.max_area;
     app->limits.rotation_arbitrary = true;
-    app->limits.formats = (1u << TS_FORMAT_JPG) | (1u << TS_FORMAT_PNG) |
-                          (1u << TS_FORMAT_WEBP) | (1u << TS_FORMAT_GIF) |
-                          (1u << TS_FORMAT_TIF) | (1u << TS_FORMAT_JP2);
+    app->limits.formats = (1u << TS_FORMAT_JPG) | (1u << TS_FORMAT_PNG) | (1u << TS_FORMAT_WEBP) |
+                          (1u << TS_FORMAT_GIF) | (1u << TS_FORMAT_TIF) | (1u << TS_FORMAT_JP2);
     app->enc.jpeg_quality = cfg->jpeg_quality;
     app->enc.webp_quality = cfg->webp_quality;
     app->enc.png_level = cfg->png_level;
@@ -116,8 +115,7 @@ static bool host_is_sane(const char *host)
     return true;
 }
 
-int ts_app_public_base(const struct ts_app *app, const struct ts_request *req,
-                       struct ts_buf *out)
+int ts_app_public_base(const struct ts_app *app, const struct ts_request *req, struct ts_buf *out)
 {
     const struct ts_config *cfg = &app->cfg;
     if (cfg->base_url[0]) {
@@ -140,6 +138,5 @@ int ts_app_public_base(const struct ts_app *app, const struct ts_request *req,
         host = ts_request_header(req, "Host");
     if (host_is_sane(host))
         return ts_buf_appendf(out, "%s://%s", scheme, host);
-    return ts_buf_appendf(out, "%s://%s:%u", scheme, cfg->listen_host,
-                          (unsigned)cfg->listen_port);
+    return ts_buf_appendf(out, "%s://%s:%u", scheme, cfg->listen_host, (unsigned)cfg->listen_port);
 }

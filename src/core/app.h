@@ -20,14 +20,14 @@ struct ts_pool;
 
 struct ts_app {
     struct ts_config cfg;
-    struct ts_limits limits;   /* output limits and formats every protocol plans within */
-    struct encode_options enc; /* the server's encoder settings */
-    struct source_root root;   /* the image root, open */
-    struct ts_lru *responses;  /* encoded responses by source identity + job key */
-    struct ts_lru *infos;      /* struct ts_image_info by source identity */
-    struct ts_lru *resolved;   /* identifier -> file proven to be below the root */
-    struct ts_pool *readers;   /* open readers by source identity, lent out as leases */
-    struct ts_lru *jp2_blocks;  /* decoded JPEG 2000 blocks, NULL when off */
+    struct ts_limits limits;         /* output limits and formats every protocol plans within */
+    struct encode_options enc;       /* the server's encoder settings */
+    struct source_root root;         /* the image root, open */
+    struct ts_lru *responses;        /* encoded responses by source identity + job key */
+    struct ts_lru *infos;            /* struct ts_image_info by source identity */
+    struct ts_lru *resolved;         /* identifier -> file proven to be below the root */
+    struct ts_pool *readers;         /* open readers by source identity, lent out as leases */
+    struct ts_lru *jp2_blocks;       /* decoded JPEG 2000 blocks, NULL when off */
     struct ts_block_store jp2_store; /* the readers' way into jp2_blocks */
     struct admission admission;
     struct passthrough_rule passthrough; /* parsed --passthrough */
@@ -43,8 +43,7 @@ void ts_app_reopen_log(struct ts_app *app);
 
 /* Scheme://host[:port] that clients reach us at (no trailing slash): --base-url, else the
  * Host header (or, with --trust-proxy, X-Forwarded-Proto/Host), else the listen address. */
-int ts_app_public_base(const struct ts_app *app, const struct ts_request *req,
-                       struct ts_buf *out);
+int ts_app_public_base(const struct ts_app *app, const struct ts_request *req, struct ts_buf *out);
 
 /* Logs a server-side message to stderr with a timestamp. */
 void ts_log(const char *fmt, ...)

@@ -42,8 +42,7 @@ void ts_job_free(struct ts_job *job)
     source_close(&job->src);
 }
 
-static int add_header(struct ts_header *list, int *n, const char *name, const char *fmt,
-                      va_list ap)
+static int add_header(struct ts_header *list, int *n, const char *name, const char *fmt, va_list ap)
 {
     if (*n >= TS_JOB_HEADERS)
         return TS_ENOMEM;

@@ -70,8 +70,7 @@ static int find_idle(struct ts_pool *pool, const struct ts_pool_identity *id)
 }
 
 int ts_lease_begin(struct ts_pool *pool, struct source_file *src,
-                   const struct ts_block_store *blocks, struct ts_lease *lease,
-                   struct ts_err *err)
+                   const struct ts_block_store *blocks, struct ts_lease *lease, struct ts_err *err)
 {
     *lease = (struct ts_lease){.pool = pool, .slot = -1, .id = identity_of(src)};
     if (pool) {

@@ -31,8 +31,7 @@ void ts_pool_destroy(struct ts_pool *pool);
  * is possible (no idle reader, src->fd closed): open the file and ask again. blocks: where
  * JPEG 2000 readers keep decoded blocks (may be NULL). */
 int ts_lease_begin(struct ts_pool *pool, struct source_file *src,
-                   const struct ts_block_store *blocks, struct ts_lease *lease,
-                   struct ts_err *err);
+                   const struct ts_block_store *blocks, struct ts_lease *lease, struct ts_err *err);
 
 /* Ends a lease: the reader goes back to the pool, or is closed when rc says it failed half-way
  * (TS_ECODEC, TS_EIO: a codec that failed is not trusted again) or there is no room. */

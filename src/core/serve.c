@@ -74,8 +74,8 @@ static int identity(const struct source_file *src, struct ts_buf *out)
 {
     return ts_buf_appendf(out, "%lld.%09ld:%lld:%llu:%llu:%u", (long long)src->st.st_mtim.tv_sec,
                           (long)src->st.st_mtim.tv_nsec, (long long)src->st.st_size,
-                          (unsigned long long)src->st.st_dev,
-                          (unsigned long long)src->st.st_ino, src->page);
+                          (unsigned long long)src->st.st_dev, (unsigned long long)src->st.st_ino,
+                          src->page);
 }
 
 /* ---- validators ---- */
@@ -86,8 +86,7 @@ static void make_etag(const struct ts_app *app, const struct source_file *src, c
 {
     uint64_t h = TS_HASH_SEED;
     int64_t stamp[5] = {(int64_t)src->st.st_mtim.tv_sec, (int64_t)src->st.st_mtim.tv_nsec,
-                        (int64_t)src->st.st_size, (int64_t)src->st.st_ino,
-                        (int64_t)src->st.st_dev};
+                        (int64_t)src->st.st_size, (int64_t)src->st.st_ino, (int64_t)src->st.st_dev};
     int64_t knobs[8] = {app->cfg.jpeg_quality, app->cfg.webp_quality, app->cfg.png_level,
                         app->cfg.max_width,    app->cfg.max_height,   (int64_t)app->cfg.max_area,
                         app->cfg.default_tile, app->limits.formats};
@@ -107,8 +106,7 @@ static void add_validators(const struct ts_app *app, const struct ts_job *job,
     ts_response_add_header(res, "ETag", "%s", etag);
     ts_response_add_header(res, "Last-Modified", "%s", date);
     if (job->freshness == TS_FRESH_PUBLIC)
-        ts_response_add_header(res, "Cache-Control", "public, max-age=%u",
-                               app->cfg.cache_max_age);
+        ts_response_add_header(res, "Cache-Control", "public, max-age=%u", app->cfg.cache_max_age);
     else
         ts_response_add_header(res, "Cache-Control", "no-cache");
 }
@@ -133,15 +131,15 @@ static int cache_key(const struct ts_job *job, struct ts_buf *out)
 }
 
 /* Parses a stored answer into res (type and headers); returns the body's length, or false. */
-static bool cache_parse(const uint8_t *data, size_t len, struct ts_response *res,
-                        size_t *body_len)
+static bool cache_parse(const uint8_t *data, size_t len, struct ts_response *res, size_t *body_len)
 {
     if (len < sizeof *body_len + 2)
         return false;
     memcpy(body_len, data + len - sizeof *body_len, sizeof *body_len);
     if (*body_len > len - sizeof *body_len - 2)
         return false;
-    const char *p = (const char *)data + *body_len, *end = (const char *)data + len - sizeof *body_len;
+    const char *p = (const char *)data + *body_len,
+               *end = (const char *)data + len - sizeof *body_len;
     const char *type = p;
     p += strnlen(p, (size_t)(end - p)) + 1;
     unsigned nh = p < end ? (unsigned char)*p++ : 0;
@@ -181,8 +179,7 @@ static bool cache_lookup(struct ts_app *app, const struct ts_job *job, struct ts
     return hit;
 }
 
-static void cache_store(struct ts_app *app, const struct ts_job *job,
-                        const struct ts_response *res)
+static void cache_store(struct ts_app *app, const struct ts_job *job, const struct ts_response *res)
 {
     if (res->status != 200 || res->nheaders > 255)
         return;
@@ -219,8 +216,8 @@ static bool info_lookup(struct ts_app *app, const struct source_file *src,
                         struct ts_image_info *info)
 {
     struct ts_buf key, b = {0};
-    bool hit = info_key(src, &key) == TS_OK &&
-               ts_lru_get(app->infos, (const char *)key.data, &b) && b.len == sizeof *info;
+    bool hit = info_key(src, &key) == TS_OK && ts_lru_get(app->infos, (const char *)key.data, &b) &&
+               b.len == sizeof *info;
     if (hit)
         memcpy(info, b.data, sizeof *info);
     ts_buf_free(&b);
@@ -289,8 +286,8 @@ static int render(struct ts_app *app, struct ts_reader *reader, const struct ts_
     admission_leave(&app->admission, bytes, heavy);
     if (rc)
         return rc;
-    rc = encode_image(&img, plan->format, out->own_encoder ? &out->enc : &app->enc, &res->body,
-                      err);
+    rc =
+        encode_image(&img, plan->format, out->own_encoder ? &out->enc : &app->enc, &res->body, err);
     ts_image_free(&img);
     return rc;
 }
@@ -530,8 +527,8 @@ int core_init(struct ts_app *app, struct ts_err *err)
     if (jp2_bytes && ts_lru_create(jp2_bytes, 4, &app->jp2_blocks))
         return ts_fail(err, TS_ENOMEM, "cannot create the JPEG 2000 block cache");
     /* The LRU skips values over half a shard: offer nothing larger. */
-    app->jp2_store = (struct ts_block_store){app->jp2_blocks, blocks_get, blocks_put,
-                                             jp2_bytes / 4 / 2};
+    app->jp2_store =
+        (struct ts_block_store){app->jp2_blocks, blocks_get, blocks_put, jp2_bytes / 4 / 2};
     return TS_OK;
 }
 

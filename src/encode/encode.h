@@ -2,8 +2,8 @@
 #ifndef TESSERA_ENCODE_H
 #define TESSERA_ENCODE_H
 
-#include "image/image.h"
 #include "encode/format.h"
+#include "image/image.h"
 #include "util/buf.h"
 #include "util/status.h"
 

@@ -2,8 +2,10 @@
 #include "encode/encode.h"
 
 #include <setjmp.h>
-#include <stdio.h>
 #include <stdlib.h>
+
+/* jpeglib.h uses FILE without including stdio.h. */
+#include <stdio.h>
 
 #include <jerror.h>
 #include <jpeglib.h>

@@ -1,4 +1,5 @@
-/* WebP output through libwebp's advanced lossy API at a fast method; gray is widened to RGB(A) first. */
+/* WebP output through libwebp's advanced lossy API at a fast method; gray is widened to RGB(A)
+ * first. */
 #include "encode/encode.h"
 
 #include <stdlib.h>
@@ -54,7 +55,8 @@ static int webp_encode(const struct ts_image *src, int quality, uint8_t **bytes,
     WebPPictureFree(&pic);
     if (!ok || wr.size == 0) {
         WebPMemoryWriterClear(&wr);
-        return ok ? TS_ECODEC : (pic.error_code == VP8_ENC_ERROR_OUT_OF_MEMORY ? TS_ENOMEM : TS_ECODEC);
+        return ok ? TS_ECODEC
+                  : (pic.error_code == VP8_ENC_ERROR_OUT_OF_MEMORY ? TS_ENOMEM : TS_ECODEC);
     }
     *bytes = wr.mem;
     *n = wr.size;

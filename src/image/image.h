@@ -1,4 +1,5 @@
-/* An 8-bit interleaved pixel buffer: what readers produce, render transforms and encoders consume. */
+/* An 8-bit interleaved pixel buffer: what readers produce, render transforms and encoders consume.
+ */
 #ifndef TESSERA_IMAGE_H
 #define TESSERA_IMAGE_H
 

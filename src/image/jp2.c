@@ -1,6 +1,6 @@
 /* JPEG 2000 reader over OpenJPEG (JP2, raw J2K, HTJ2K): resolution levels are the pyramid. */
-#include "image/fdread.h"
 #include "image/jp2.h"
+#include "image/fdread.h"
 #include "image/reader.h"
 #include "util/buf.h"
 
@@ -12,9 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* OpenJPEG holds every decoded component as int32 plus its own tile buffers, so a decode area
@@ -22,7 +22,7 @@
 #define JP2_MAX_DECODE_PIXELS ((uint64_t)1 << 28)
 #define JP2_MAX_THREADS 2
 #define JP2_DECODE_SECONDS 60 /* the longest one block decode may take */
-#define JP2_CBLKSTY_HT 0x40 /* code-block style bit for HTJ2K (ISO/IEC 15444-15) */
+#define JP2_CBLKSTY_HT 0x40   /* code-block style bit for HTJ2K (ISO/IEC 15444-15) */
 /* Side of a cached block in level pixels: four of a viewer's 256 px tiles. 512 measured best
  * for cold tiles (a 1024 block made a lone first tile pay for sixteen: 42 vs 592 req/s at
  * 2 connections in bench/, jp2 workload). */
@@ -342,9 +342,8 @@ static int jp2_threads_for(const struct jp2_priv *p, uint32_t lvl, const uint64_
 }
 
 /* Decodes area a[] at level lvl and copies it into out, whose first pixel is (ax, ay). */
-static int jp2_decode_here(const struct jp2_priv *p, uint32_t lvl, const uint64_t a[4],
-                           uint32_t ax, uint32_t ay, int threads, struct ts_image *out,
-                           struct ts_err *err)
+static int jp2_decode_here(const struct jp2_priv *p, uint32_t lvl, const uint64_t a[4], uint32_t ax,
+                           uint32_t ay, int threads, struct ts_image *out, struct ts_err *err)
 {
     struct jp2_session s;
     int rc = jp2_session_begin(p, lvl, threads, &s, err);
@@ -391,8 +390,8 @@ static int jp2_decode_into(const struct jp2_priv *p, uint32_t lvl, const uint64_
          * worker: SIGALRM's default action kills the child, and the parent answers 500. */
         alarm(JP2_DECODE_SECONDS);
         /* Only this thread exists here; it touches nothing but the decoder and the mapping. */
-        result->rc = jp2_decode_here(p, lvl, a, ax, ay, jp2_threads_for(p, lvl, a), &view,
-                                     &result->err);
+        result->rc =
+            jp2_decode_here(p, lvl, a, ax, ay, jp2_threads_for(p, lvl, a), &view, &result->err);
         _exit(0);
     }
     int rc;

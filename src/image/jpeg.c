@@ -7,8 +7,9 @@
 
 /* jpeglib.h uses FILE without including stdio.h. */
 #include <stdio.h>
-#include <jpeglib.h>
+
 #include <jerror.h>
+#include <jpeglib.h>
 #include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,7 +300,8 @@ static const struct ts_reader_ops jpeg_ops = {"jpeg", jpeg_read, jpeg_close, NUL
 static uint32_t jpeg_orientation(j_decompress_ptr ci)
 {
     for (jpeg_saved_marker_ptr m = ci->marker_list; m; m = m->next)
-        if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 && memcmp(m->data, "Exif\0\0", 6) == 0)
+        if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 &&
+            memcmp(m->data, "Exif\0\0", 6) == 0)
             return ts_exif_orientation(m->data, m->data_length);
     return 1;
 }
@@ -311,8 +313,9 @@ static int jpeg_attach_color(struct jpeg_priv *p, const struct jpeg_job *j, stru
     struct ts_err ignored;
     int rc;
 
-    lay.space = j->ci.num_components == 1 ? TS_COLOR_GRAY
-                : j->ci.num_components == 3 ? TS_COLOR_RGB : TS_COLOR_CMYK;
+    lay.space = j->ci.num_components == 1   ? TS_COLOR_GRAY
+                : j->ci.num_components == 3 ? TS_COLOR_RGB
+                                            : TS_COLOR_CMYK;
     /* Adobe's CMYK JPEGs (APP14 present) store 255 - ink; libvips reads them the same way. */
     lay.inverted = lay.space == TS_COLOR_CMYK && j->ci.saw_Adobe_marker;
     rc = ts_color_xform_create(j->icc, j->icc_len, &lay, &p->xf, &ignored);
@@ -330,11 +333,10 @@ static int jpeg_probe_header(struct jpeg_job *j, struct ts_reader *r, struct ts_
     jpeg_save_markers(&j->ci, JPEG_APP0 + 1, 0xffff);
     jpeg_save_markers(&j->ci, JPEG_APP0 + 2, 0xffff);
     jpeg_read_header(&j->ci, TRUE);
-    if (j->ci.image_width == 0 || j->ci.image_height == 0 ||
-        j->ci.image_width > JPEG_MAX_DIM || j->ci.image_height > JPEG_MAX_DIM)
+    if (j->ci.image_width == 0 || j->ci.image_height == 0 || j->ci.image_width > JPEG_MAX_DIM ||
+        j->ci.image_height > JPEG_MAX_DIM)
         rc = ts_fail(err, TS_ECODEC, "JPEG dimensions out of range");
-    else if (j->ci.num_components != 1 && j->ci.num_components != 3 &&
-             j->ci.num_components != 4)
+    else if (j->ci.num_components != 1 && j->ci.num_components != 3 && j->ci.num_components != 4)
         rc = ts_fail(err, TS_EUNSUPPORTED, "JPEG with %d components", j->ci.num_components);
     else if (j->ci.num_components == 4 && j->ci.jpeg_color_space != JCS_CMYK &&
              j->ci.jpeg_color_space != JCS_YCCK)

@@ -12,9 +12,9 @@
 #define PNG_CHUNK_LIMIT ((size_t)64 << 20)
 
 struct png_priv {
-    int fd;          /* owned; every read decodes afresh through it */
-    bool wide;       /* 16-bit samples */
-    bool interlaced; /* Adam7 rows arrive in passes, so such images decode whole */
+    int fd;                    /* owned; every read decodes afresh through it */
+    bool wide;                 /* 16-bit samples */
+    bool interlaced;           /* Adam7 rows arrive in passes, so such images decode whole */
     struct ts_color_xform *xf; /* iCCP profile to sRGB, or NULL */
 };
 
@@ -90,8 +90,7 @@ static void png_pick(const uint8_t *src, bool wide, uint32_t x, uint32_t w, uint
     for (uint32_t i = 0; i < w; i++) {
         size_t s = ((size_t)x + i) * 4;
         for (uint32_t c = 0; c < ch; c++)
-            memcpy(dst + ((size_t)i * ch + c) * bytes, src + (s + pick[ch - 1][c]) * bytes,
-                   bytes);
+            memcpy(dst + ((size_t)i * ch + c) * bytes, src + (s + pick[ch - 1][c]) * bytes, bytes);
     }
 }
 
@@ -150,8 +149,8 @@ static int png_decode_rows(struct png_priv *p, spng_ctx *ctx, const struct ts_re
     return TS_OK;
 }
 
-static int png_decode(struct png_priv *p, spng_ctx *ctx, const struct ts_read_req *q,
-                      uint32_t ch, struct ts_image *out, struct ts_err *err)
+static int png_decode(struct png_priv *p, spng_ctx *ctx, const struct ts_read_req *q, uint32_t ch,
+                      struct ts_image *out, struct ts_err *err)
 {
     int fmt = p->wide ? SPNG_FMT_RGBA16 : SPNG_FMT_RGBA8;
     size_t row_len;

@@ -1,4 +1,5 @@
-/* Opens an image from its descriptor by sniffing its first bytes, and checks every read request before a codec sees it. */
+/* Opens an image from its descriptor by sniffing its first bytes, and checks every read request
+ * before a codec sees it. */
 #include "image/reader.h"
 #include "image/fdread.h"
 
@@ -71,8 +72,7 @@ int ts_reader_open_fd(int fd, uint32_t page, const struct ts_block_store *blocks
     return ts_fail(err, TS_EUNSUPPORTED, "unsupported image format");
 }
 
-int ts_reader_open_page(const char *path, uint32_t page, struct ts_reader **out,
-                        struct ts_err *err)
+int ts_reader_open_page(const char *path, uint32_t page, struct ts_reader **out, struct ts_err *err)
 {
     int fd;
 
@@ -116,4 +116,3 @@ void ts_reader_close(struct ts_reader *r)
     if (r && r->ops && r->ops->close)
         r->ops->close(r);
 }
-

@@ -1,4 +1,5 @@
-/* The reader interface: every source format opens to this, and nothing above it knows the format. */
+/* The reader interface: every source format opens to this, and nothing above it knows the format.
+ */
 #ifndef TESSERA_READER_H
 #define TESSERA_READER_H
 
@@ -21,7 +22,7 @@ struct ts_level {
 };
 
 struct ts_image_info {
-    uint32_t width;  /* full resolution (== levels[0]) */
+    uint32_t width; /* full resolution (== levels[0]) */
     uint32_t height;
     uint32_t channels;        /* 1..4 as delivered by read (see image.h) */
     uint32_t bits_per_sample; /* in the source: 8 or 16 (reads are always 8-bit) */

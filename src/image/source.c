@@ -19,8 +19,8 @@
 #endif
 
 /* Tried in order when the identifier names no file as given. */
-static const char *const extensions[] = {".tif", ".tiff", ".ptif", ".jpg", ".jpeg", ".png",
-                                         ".jp2", ".j2k", ".j2c", ".jph", ".jpx", ".webp", ".tf8", ".btf"};
+static const char *const extensions[] = {".tif", ".tiff", ".ptif", ".jpg", ".jpeg", ".png", ".jp2",
+                                         ".j2k", ".j2c",  ".jph",  ".jpx", ".webp", ".tf8", ".btf"};
 
 bool source_has_image_extension(const char *name)
 {
@@ -66,8 +66,7 @@ int source_root_open(const char *root, const char *demo, struct source_root *out
         return ts_fail(err, TS_EIO, "image root %s is not accessible: %s", root, strerror(errno));
     out->fd = open(out->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (out->fd < 0)
-        return ts_fail(err, TS_EIO, "image root %s is not a directory: %s", root,
-                       strerror(errno));
+        return ts_fail(err, TS_EIO, "image root %s is not a directory: %s", root, strerror(errno));
     return TS_OK;
 }
 
@@ -220,8 +219,8 @@ static int resolve_page(const struct source_root *root, const char *identifier,
     return rc;
 }
 
-int source_resolve(const struct source_root *root, const char *identifier,
-                   struct source_file *out, struct ts_err *err)
+int source_resolve(const struct source_root *root, const char *identifier, struct source_file *out,
+                   struct ts_err *err)
 {
     out->fd = -1;
     out->page = 0;

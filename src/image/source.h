@@ -13,16 +13,16 @@
 /* The image root, opened once at start: every identifier is opened relative to this
  * descriptor, so renaming or re-linking the root's own path later changes nothing. */
 struct source_root {
-    int fd;               /* O_PATH | O_DIRECTORY */
-    char path[PATH_MAX];  /* its real path, for the resolution cache's stat checks */
-    const char *demo;     /* file served as identifier "demo" ("" = none); not below the root */
+    int fd;              /* O_PATH | O_DIRECTORY */
+    char path[PATH_MAX]; /* its real path, for the resolution cache's stat checks */
+    const char *demo;    /* file served as identifier "demo" ("" = none); not below the root */
 };
 
 struct source_file {
-    int fd;          /* open for reading, or -1 (not opened yet, or handed to a reader) */
-    struct stat st;  /* of the open file: identity (dev, ino), size and mtime for every cache */
-    uint32_t page;   /* 0-based page of a multi-page TIFF ("{id};{n}" asks for page n, 1-based) */
-    bool demo;       /* the configured demo image, opened by its own path */
+    int fd;         /* open for reading, or -1 (not opened yet, or handed to a reader) */
+    struct stat st; /* of the open file: identity (dev, ino), size and mtime for every cache */
+    uint32_t page;  /* 0-based page of a multi-page TIFF ("{id};{n}" asks for page n, 1-based) */
+    bool demo;      /* the configured demo image, opened by its own path */
     char path[PATH_MAX]; /* root path + "/" + relative path (or the demo path) */
 };
 
@@ -36,8 +36,8 @@ void source_root_close(struct source_root *root);
  * are followed only while they stay below the root. TS_EFORBIDDEN for "..", absolute paths,
  * control characters or an escape from the root; TS_ENOTFOUND when no file matches;
  * TS_ETOOLONG when the path would not fit. */
-int source_resolve(const struct source_root *root, const char *identifier,
-                   struct source_file *out, struct ts_err *err);
+int source_resolve(const struct source_root *root, const char *identifier, struct source_file *out,
+                   struct ts_err *err);
 
 /* Opens src again (src->fd was closed or handed on): beneath the root as at resolution, and
  * only if it is still the same file (device and inode); TS_ENOTFOUND otherwise. */

@@ -1,4 +1,5 @@
-/* TIFF reader over libtiff: pyramid discovery (IFDs or SubIFDs) and region reads of only the tiles needed. */
+/* TIFF reader over libtiff: pyramid discovery (IFDs or SubIFDs) and region reads of only the tiles
+ * needed. */
 #include "image/color.h"
 #include "image/fdread.h"
 #include "image/reader.h"
@@ -20,7 +21,7 @@
 enum tiff_alpha { ALPHA_NONE, ALPHA_UNASSOC, ALPHA_ASSOC };
 
 struct tiff_level {
-    bool sub;      /* reached through a SubIFD offset rather than an IFD index */
+    bool sub; /* reached through a SubIFD offset rather than an IFD index */
     tdir_t dir;
     uint64_t off;
     uint32_t width, height;
@@ -45,8 +46,8 @@ struct tiff_io {
 
 struct tiff_priv {
     TIFF *tif;
-    struct tiff_io io; /* libtiff's client data: must stay where it is while tif is open */
-    int cur; /* index into lv of the loaded directory, -1 when unknown */
+    struct tiff_io io;     /* libtiff's client data: must stay where it is while tif is open */
+    int cur;               /* index into lv of the loaded directory, -1 when unknown */
     struct ts_err lib_err; /* first libtiff error since the last reset */
     uint32_t nlv;
     uint32_t page; /* 0-based page of a multi-page file; lv[0] is its full resolution */
@@ -226,14 +227,11 @@ static int tiff_describe(TIFF *tif, struct tiff_level *lv, struct ts_err *err)
     if (planar != PLANARCONFIG_CONTIG && lv->spp > 1)
         return ts_fail(err, TS_EUNSUPPORTED, "TIFF with separate colour planes");
     if (!TIFFIsCODECConfigured(lv->compression))
-        return ts_fail(err, TS_EUNSUPPORTED, "TIFF compression %u not available",
-                       lv->compression);
+        return ts_fail(err, TS_EUNSUPPORTED, "TIFF compression %u not available", lv->compression);
 
     switch (lv->photometric) {
     case PHOTOMETRIC_MINISBLACK:
-    case PHOTOMETRIC_MINISWHITE:
-        base = 1;
-        break;
+    case PHOTOMETRIC_MINISWHITE: base = 1; break;
     case PHOTOMETRIC_YCBCR:
         if (lv->compression != COMPRESSION_JPEG)
             return ts_fail(err, TS_EUNSUPPORTED, "YCbCr TIFF without JPEG compression");
@@ -243,9 +241,7 @@ static int tiff_describe(TIFF *tif, struct tiff_level *lv, struct ts_err *err)
         lv->photometric = PHOTOMETRIC_RGB;
         base = 3;
         break;
-    case PHOTOMETRIC_RGB:
-        base = 3;
-        break;
+    case PHOTOMETRIC_RGB: base = 3; break;
     case PHOTOMETRIC_PALETTE:
         if (lv->bps > 8)
             return ts_fail(err, TS_EUNSUPPORTED, "TIFF palette with %u bits", lv->bps);
@@ -259,15 +255,13 @@ static int tiff_describe(TIFF *tif, struct tiff_level *lv, struct ts_err *err)
         base = 4;
         break;
     default:
-        return ts_fail(err, TS_EUNSUPPORTED, "TIFF photometric interpretation %u",
-                       lv->photometric);
+        return ts_fail(err, TS_EUNSUPPORTED, "TIFF photometric interpretation %u", lv->photometric);
     }
     if (lv->spp < base)
-        return ts_fail(err, TS_ECODEC, "TIFF has %u samples, photometric needs %u", lv->spp,
-                       base);
+        return ts_fail(err, TS_ECODEC, "TIFF has %u samples, photometric needs %u", lv->spp, base);
     /* A palette image's extra samples are rare enough to drop rather than carry. */
-    lv->alpha = lv->photometric == PHOTOMETRIC_PALETTE ? ALPHA_NONE
-                                                       : tiff_alpha_kind(tif, lv->spp, base);
+    lv->alpha =
+        lv->photometric == PHOTOMETRIC_PALETTE ? ALPHA_NONE : tiff_alpha_kind(tif, lv->spp, base);
     if (lv->photometric == PHOTOMETRIC_PALETTE || lv->photometric == PHOTOMETRIC_SEPARATED)
         lv->channels = 3;
     else
@@ -306,8 +300,8 @@ static bool tiff_same_aspect(uint32_t w, uint32_t h, uint32_t fw, uint32_t fh)
 
 static bool tiff_is_level(const struct tiff_level *full, const struct tiff_level *c)
 {
-    return c->channels == full->channels && c->width <= full->width &&
-           c->height <= full->height && (c->width < full->width || c->height < full->height) &&
+    return c->channels == full->channels && c->width <= full->width && c->height <= full->height &&
+           (c->width < full->width || c->height < full->height) &&
            tiff_same_aspect(c->width, c->height, full->width, full->height);
 }
 
@@ -642,18 +636,15 @@ static bool tiff_tile_is_plain_jpeg(const struct tiff_level *lv)
         return false;
     switch (lv->stored_photometric) {
     case PHOTOMETRIC_YCBCR:
-    case PHOTOMETRIC_RGB:
-        return lv->spp == 3;
-    case PHOTOMETRIC_MINISBLACK:
-        return lv->spp == 1;
-    default:
-        return false;
+    case PHOTOMETRIC_RGB: return lv->spp == 3;
+    case PHOTOMETRIC_MINISBLACK: return lv->spp == 1;
+    default: return false;
     }
 }
 
 /* A JPEG stream without an APP14 "Adobe" marker is taken for YCbCr by every decoder, so RGB
  * tiles carry one that says "no colour transform" (transform = 0). */
-static const uint8_t tiff_adobe_rgb[16] = {0xFF, 0xEE, 0x00, 0x0E, 'A', 'd', 'o', 'b',
+static const uint8_t tiff_adobe_rgb[16] = {0xFF, 0xEE, 0x00, 0x0E, 'A',  'd',  'o',  'b',
                                            'e',  0x00, 0x64, 0x00, 0x00, 0x00, 0x00, 0x00};
 
 /* Tables-only stream (SOI tables EOI) + tile stream (SOI ... EOI) -> one complete stream:
@@ -733,7 +724,8 @@ static int tiff_raw_tile(struct ts_reader *r, uint32_t level, uint32_t col, uint
 
 static const struct ts_reader_ops tiff_ops = {"tiff", tiff_read, tiff_close, tiff_raw_tile};
 
-/* The full-resolution directory's profile, copied: the directory is left behind by the level scan. */
+/* The full-resolution directory's profile, copied: the directory is left behind by the level scan.
+ */
 static int tiff_color_read_icc(struct tiff_priv *p, uint8_t **icc, uint32_t *len,
                                struct ts_err *err)
 {
@@ -779,9 +771,8 @@ static int tiff_color_attach(struct tiff_priv *p, const uint8_t *icc, uint32_t l
         if (!tiff_color_layout(lv, &lay))
             continue;
         for (k = 0; k < i; k++)
-            if (p->lv[k].xf && p->lv[k].photometric == lv->photometric &&
-                p->lv[k].bps == lv->bps && p->lv[k].spp == lv->spp &&
-                p->lv[k].alpha == lv->alpha)
+            if (p->lv[k].xf && p->lv[k].photometric == lv->photometric && p->lv[k].bps == lv->bps &&
+                p->lv[k].spp == lv->spp && p->lv[k].alpha == lv->alpha)
                 break;
         if (k < i) {
             lv->xf = p->lv[k].xf;

@@ -13,8 +13,11 @@ enum compat_protocol { COMPAT_NONE, COMPAT_IIP, COMPAT_IIIF, COMPAT_DEEPZOOM, CO
 
 static enum compat_protocol protocol_named(const char *name, size_t len)
 {
-    static const struct { const char *name; enum compat_protocol p; } names[] = {
-        {"fif", COMPAT_IIP},           {"iip", COMPAT_IIP},          {"iiif", COMPAT_IIIF},
+    static const struct {
+        const char *name;
+        enum compat_protocol p;
+    } names[] = {
+        {"fif", COMPAT_IIP},           {"iip", COMPAT_IIP},         {"iiif", COMPAT_IIIF},
         {"deepzoom", COMPAT_DEEPZOOM}, {"zoomify", COMPAT_ZOOMIFY},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -86,13 +89,12 @@ static int dispatch(const struct ts_app *app, enum compat_protocol proto, const 
 }
 
 /* URI_MAP: "/{prefix}/{rest}" is served as "{protocol}={rest}". */
-static int handle_mapped(const struct ts_app *app, const struct ts_request *req,
-                         struct ts_job *job, struct ts_err *err)
+static int handle_mapped(const struct ts_app *app, const struct ts_request *req, struct ts_job *job,
+                         struct ts_err *err)
 {
     char prefix[256];
     enum compat_protocol proto;
-    if (!app->cfg.uri_map[0] ||
-        !uri_map_parse(app->cfg.uri_map, prefix, sizeof prefix, &proto))
+    if (!app->cfg.uri_map[0] || !uri_map_parse(app->cfg.uri_map, prefix, sizeof prefix, &proto))
         return TS_DECLINED;
     const char *path = req->path;
     size_t plen = strlen(prefix);
@@ -114,7 +116,8 @@ static int handle_mapped(const struct ts_app *app, const struct ts_request *req,
         int rc = ts_buf_appendf(&query, "FIF=%s%s%s", path, req->query ? "&" : "",
                                 req->query ? req->query : "");
         const char *q = rc ? NULL : ts_buf_str(&query);
-        rc = q ? iip_job(app, q, job, err) : ts_fail(err, rc ? rc : TS_ENOMEM, "IIP request too long");
+        rc = q ? iip_job(app, q, job, err)
+               : ts_fail(err, rc ? rc : TS_ENOMEM, "IIP request too long");
         ts_buf_free(&query);
         return rc;
     }

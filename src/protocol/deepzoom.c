@@ -57,9 +57,8 @@ int dz_parse(const char *arg, struct dz_request *out, struct ts_err *err)
     memcpy(out->identifier, arg, idlen);
     out->identifier[idlen] = '\0';
     const char *p = files + 7;
-    if (!read_uint(&p, &out->level) || *p++ != '/' || !read_uint(&p, &out->col) ||
-        *p++ != '_' || !read_uint(&p, &out->row) || *p++ != '.' ||
-        !tile_format(p, &out->format))
+    if (!read_uint(&p, &out->level) || *p++ != '/' || !read_uint(&p, &out->col) || *p++ != '_' ||
+        !read_uint(&p, &out->row) || *p++ != '.' || !tile_format(p, &out->format))
         return ts_fail(err, TS_EINVAL, "bad DeepZoom tile '%s'", files + 7);
     return TS_OK;
 }
@@ -139,6 +138,6 @@ static const char *identifier_of(const void *request)
 int deepzoom_job(const struct ts_app *app, const char *arg, size_t arg_len, struct ts_job *job,
                  struct ts_err *err)
 {
-    return iip_tile_job(app, "deepzoom", arg, arg_len, sizeof(struct dz_request), parse_any, identifier_of,
-                        dz_build, job, err);
+    return iip_tile_job(app, "deepzoom", arg, arg_len, sizeof(struct dz_request), parse_any,
+                        identifier_of, dz_build, job, err);
 }

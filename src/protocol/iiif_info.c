@@ -172,8 +172,8 @@ static json_t *sizes_array(struct builder *b, const struct iiif_info_params *p,
 
 /* One tile description: both width and height are written (height is optional in the spec
  * when equal, but some clients read it unconditionally). */
-static json_t *tiles_array(struct builder *b, struct tile_size t, const uint32_t *factors,
-                           int nf, const char *factors_key)
+static json_t *tiles_array(struct builder *b, struct tile_size t, const uint32_t *factors, int nf,
+                           const char *factors_key)
 {
     json_t *arr = json_array(), *tile = json_object(), *sf = json_array();
     if (!arr || !tile || !sf) {
@@ -207,21 +207,43 @@ static void put_limits(struct builder *b, json_t *obj, const struct ts_limits *o
 /* Features beyond the bare level: the spec's names for everything Tessera's HTTP layer and
  * plan implement (level 2 ones included, so a client reading only this list sees them too). */
 static const char *const features3[] = {
-    "baseUriRedirect", "canonicalLinkHeader", "cors",        "jsonldMediaType",
-    "mirroring",       "profileLinkHeader",   "regionByPct", "regionByPx",
-    "regionSquare",    "rotationBy90s",       "sizeByConfinedWh", "sizeByH",
-    "sizeByPct",       "sizeByW",             "sizeByWh",
+    "baseUriRedirect",
+    "canonicalLinkHeader",
+    "cors",
+    "jsonldMediaType",
+    "mirroring",
+    "profileLinkHeader",
+    "regionByPct",
+    "regionByPx",
+    "regionSquare",
+    "rotationBy90s",
+    "sizeByConfinedWh",
+    "sizeByH",
+    "sizeByPct",
+    "sizeByW",
+    "sizeByWh",
 };
 static const char *const features2[] = {
-    "baseUriRedirect", "canonicalLinkHeader", "cors",          "jsonldMediaType",
-    "mirroring",       "profileLinkHeader",   "regionByPct",   "regionByPx",
-    "regionSquare",    "rotationBy90s",       "sizeAboveFull", "sizeByConfinedWh",
-    "sizeByDistortedWh", "sizeByH",           "sizeByPct",     "sizeByW",
+    "baseUriRedirect",
+    "canonicalLinkHeader",
+    "cors",
+    "jsonldMediaType",
+    "mirroring",
+    "profileLinkHeader",
+    "regionByPct",
+    "regionByPx",
+    "regionSquare",
+    "rotationBy90s",
+    "sizeAboveFull",
+    "sizeByConfinedWh",
+    "sizeByDistortedWh",
+    "sizeByH",
+    "sizeByPct",
+    "sizeByW",
     "sizeByWh",
 };
 
-static json_t *feature_array(struct builder *b, const char *const *names, size_t n,
-                             bool arbitrary)
+static json_t *feature_array(struct builder *b, const char *const *names, size_t n, bool arbitrary)
 {
     json_t *arr = string_array(b, names, n);
     if (arr && arbitrary)
@@ -317,7 +339,8 @@ static json_t *info_v1(struct builder *b, const struct iiif_info_params *p, stru
     json_t *o = json_object();
     if (!o)
         return NULL;
-    put(b, o, "@context", json_string("http://library.stanford.edu/iiif/image-api/1.1/context.json"));
+    put(b, o, "@context",
+        json_string("http://library.stanford.edu/iiif/image-api/1.1/context.json"));
     put(b, o, "@id", json_string(p->id));
     put(b, o, "width", json_integer(p->info->width));
     put(b, o, "height", json_integer(p->info->height));

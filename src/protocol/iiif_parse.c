@@ -10,8 +10,6 @@
 #define NUMBER_MAX 64
 #define PIXEL_MAX 2147483647u
 
-
-
 /* Pixel values: digits only (no sign, blank or exponent), at most 2^31-1. */
 static bool parse_pixels(const char *s, size_t len, uint32_t *out)
 {
@@ -64,9 +62,9 @@ bool iiif_parse_decimal(const char *s, size_t len, double *out)
     if (digits == 0)
         return false;
     double v = (double)mant;
-    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,
-                                   1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
-                                   1e20, 1e21, 1e22};
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
     while (frac > 22) {
         v /= 10.0;
         frac--;
@@ -178,8 +176,7 @@ static int parse_size(int version, const char *s, struct iiif_request *req, stru
     return parse_wh(s, false, req, err);
 }
 
-static int parse_rotation(int version, const char *s, struct iiif_request *req,
-                          struct ts_err *err)
+static int parse_rotation(int version, const char *s, struct iiif_request *req, struct ts_err *err)
 {
     req->mirror = false;
     if (s[0] == '!') {
@@ -263,8 +260,8 @@ int iiif_parse_image(int version, const char *region, const char *size, const ch
 }
 
 /* Decodes segments [first, last) of the raw path and joins them with '/'. */
-static int join_identifier(const char *const *seg, const size_t *seg_len, size_t first,
-                           size_t last, char *out, struct ts_err *err)
+static int join_identifier(const char *const *seg, const size_t *seg_len, size_t first, size_t last,
+                           char *out, struct ts_err *err)
 {
     size_t used = 0;
     for (size_t i = first; i < last; i++) {

@@ -65,5 +65,4 @@ int iiif_parse_image(int version, const char *region, const char *size, const ch
 /* A "decimal digits and '.'" number (percentages, rotation); false on anything else. */
 bool iiif_parse_decimal(const char *s, size_t len, double *out);
 
-
 #endif

@@ -81,8 +81,7 @@ static int plan_region(const struct iiif_request *req, uint32_t W, uint32_t H, s
         x1 = round_edge((req->region_v[0] + req->region_v[2]) * W / 100.0);
         y1 = round_edge((req->region_v[1] + req->region_v[3]) * H / 100.0);
         break;
-    default:
-        return ts_fail(err, TS_EINVAL, "unknown region kind");
+    default: return ts_fail(err, TS_EINVAL, "unknown region kind");
     }
     if (!(x1 > x) || !(y1 > y))
         return ts_fail(err, TS_EINVAL, "region has zero width or height");
@@ -166,8 +165,7 @@ static int fit_limits(uint64_t w, uint64_t h, const struct limits *l, bool grow,
 }
 
 /* "!w,h": as large as possible within w x h keeping the region's aspect ratio. */
-static void best_fit(uint64_t bw, uint64_t bh, uint64_t rw, uint64_t rh, uint64_t *ow,
-                     uint64_t *oh)
+static void best_fit(uint64_t bw, uint64_t bh, uint64_t rw, uint64_t rh, uint64_t *ow, uint64_t *oh)
 {
     if (bw * rh <= bh * rw) { /* the width binds */
         *ow = bw;
@@ -182,8 +180,8 @@ static void best_fit(uint64_t bw, uint64_t bh, uint64_t rw, uint64_t rh, uint64_
     }
 }
 
-static int plan_size(const struct iiif_request *req, const struct ts_limits *opt,
-                     struct ts_plan *p, struct ts_err *err)
+static int plan_size(const struct iiif_request *req, const struct ts_limits *opt, struct ts_plan *p,
+                     struct ts_err *err)
 {
     const uint64_t rw = p->rw, rh = p->rh;
     const struct limits lim = effective_limits(opt);
@@ -244,8 +242,7 @@ static int plan_size(const struct iiif_request *req, const struct ts_limits *opt
         }
         break;
     }
-    default:
-        return ts_fail(err, TS_EINVAL, "unknown size kind");
+    default: return ts_fail(err, TS_EINVAL, "unknown size kind");
     }
 
     if (w == 0 || h == 0)
@@ -283,8 +280,10 @@ int iiif_plan(const struct iiif_request *req, uint32_t img_w, uint32_t img_h,
         return ts_fail(err, TS_EINVAL, "rotation %g is outside 0..360", req->rotation);
     p.rotation = req->rotation == 360.0 ? 0.0 : req->rotation;
     if (fmod(p.rotation, 90.0) != 0.0 && !opt->rotation_arbitrary)
-        return ts_fail(err, TS_EUNSUPPORTED, "rotation by %g degrees is not supported; use a "
-                       "multiple of 90", p.rotation);
+        return ts_fail(err, TS_EUNSUPPORTED,
+                       "rotation by %g degrees is not supported; use a "
+                       "multiple of 90",
+                       p.rotation);
     p.mirror = req->mirror;
     p.quality = req->quality;
 
@@ -345,8 +344,7 @@ int iiif_canonical(int version, const struct ts_plan *plan, char *out, size_t ou
     if (plan->rx == 0 && plan->ry == 0 && plan->rw == plan->img_w && plan->rh == plan->img_h)
         n = snprintf(region, sizeof region, "full");
     else
-        n = snprintf(region, sizeof region, "%u,%u,%u,%u", plan->rx, plan->ry, plan->rw,
-                     plan->rh);
+        n = snprintf(region, sizeof region, "%u,%u,%u,%u", plan->rx, plan->ry, plan->rw, plan->rh);
     if (n < 0 || (size_t)n >= sizeof region)
         return TS_EINVAL;
 
@@ -360,8 +358,7 @@ int iiif_canonical(int version, const struct ts_plan *plan, char *out, size_t ou
         else if (same || plan->size_max)
             n = snprintf(size, sizeof size, "max");
         else
-            n = snprintf(size, sizeof size, "%s%u,%u", grows ? "^" : "", plan->out_w,
-                         plan->out_h);
+            n = snprintf(size, sizeof size, "%s%u,%u", grows ? "^" : "", plan->out_w, plan->out_h);
     } else if (same) {
         n = snprintf(size, sizeof size, "full");
     } else if (derived_dim(plan->out_w, plan->rw, plan->rh) == plan->out_h) {

@@ -1,7 +1,7 @@
 /* IIP (iipsrv's native protocol): parse the command list, answer OBJ text, JTL tiles and CVT. */
 #include "protocol/iip.h"
-#include "util/url.h"
 #include "encode/encode.h"
+#include "util/url.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -95,8 +95,6 @@ int iip_tile_plan(const struct iip_pyramid *p, uint32_t res, uint32_t tile, stru
     return TS_OK;
 }
 
-
-
 static void lower_copy(const char *src, size_t len, char *out, size_t size)
 {
     size_t n = len < size - 1 ? len : size - 1;
@@ -182,8 +180,8 @@ static void parse_rot(const char *arg, struct iip_request *r)
  * gamma, colour maps ...): accepted and ignored so viewers that send them still get images. */
 static bool ignored_command(const char *cmd)
 {
-    static const char *const names[] = {"sds", "cnt", "gam", "inv", "minmax", "shd", "cmp",
-                                        "lyr", "ctw", "col", "cmap", "pos"};
+    static const char *const names[] = {"sds", "cnt", "gam", "inv", "minmax", "shd",
+                                        "cmp", "lyr", "ctw", "col", "cmap",   "pos"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(cmd, names[i]))
             return true;
@@ -211,7 +209,7 @@ static int apply_command(struct iip_request *r, const char *cmd, const char *raw
         char fmt[16];
         lower_copy(value, strlen(value), fmt, sizeof fmt);
         r->action = IIP_ACTION_CVT;
-        r->cvt_format = !strcmp(fmt, "png") ? TS_FORMAT_PNG
+        r->cvt_format = !strcmp(fmt, "png")    ? TS_FORMAT_PNG
                         : !strcmp(fmt, "webp") ? TS_FORMAT_WEBP
                                                : TS_FORMAT_JPG;
         return TS_OK;
@@ -287,15 +285,14 @@ static bool is_gray(const struct ts_image_info *info)
 }
 
 /* One OBJ answer line, or TS_EINVAL for an object iipsrv does not know either. */
-static int obj_line(const char *obj, const struct iip_pyramid *p,
-                    const struct ts_image_info *info, int rot, struct ts_buf *out,
-                    struct ts_err *err)
+static int obj_line(const char *obj, const struct iip_pyramid *p, const struct ts_image_info *info,
+                    int rot, struct ts_buf *out, struct ts_err *err)
 {
     char line[512];
     static const char *const metadata[] = {
-        "summary-info", "rights", "title", "description", "creator", "keywords", "comment",
-        "last-author", "rev-number", "edit-time", "last-printed", "date", "last-save-dtm",
-        "software", "make", "model", "xmp", "metadata"};
+        "summary-info",  "rights",      "title",      "description", "creator",      "keywords",
+        "comment",       "last-author", "rev-number", "edit-time",   "last-printed", "date",
+        "last-save-dtm", "software",    "make",       "model",       "xmp",          "metadata"};
     for (size_t i = 0; i < sizeof metadata / sizeof metadata[0]; i++)
         if (!strcmp(obj, metadata[i]))
             return TS_OK; /* no embedded metadata is exposed: iipsrv sends nothing then */
@@ -340,8 +337,8 @@ static int obj_line(const char *obj, const struct iip_pyramid *p,
     } else if (!strcmp(obj, "resolutions")) {
         size_t n = (size_t)snprintf(line, sizeof line, "Resolutions:");
         for (uint32_t r = 0; r < p->nres && n < sizeof line; r++)
-            n += (size_t)snprintf(line + n, sizeof line - n, "%s%u %u", r ? "," : "",
-                                  p->res_w[r], p->res_h[r]);
+            n += (size_t)snprintf(line + n, sizeof line - n, "%s%u %u", r ? "," : "", p->res_w[r],
+                                  p->res_h[r]);
     } else if (strstr(obj, "colorspace")) {
         snprintf(line, sizeof line, "Colorspace,0-%u,0:0 0 %s", p->nres - 1,
                  is_gray(info) ? "1 1 0" : "3 3 0 1 2");
@@ -535,8 +532,7 @@ static void free_ctx(void *p)
 }
 
 static int produce_iip(const struct ts_app *app, const struct ts_job *job,
-                       const struct ts_image_info *info, struct ts_product *out,
-                       struct ts_err *err)
+                       const struct ts_image_info *info, struct ts_product *out, struct ts_err *err)
 {
     const struct iip_request *r = job->ctx;
     struct iip_pyramid pyr;

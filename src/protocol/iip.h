@@ -2,10 +2,10 @@
 #ifndef TESSERA_IIP_H
 #define TESSERA_IIP_H
 
-#include "image/reader.h"
-#include "render/plan.h"
 #include "core/app.h"
 #include "core/job.h"
+#include "image/reader.h"
+#include "render/plan.h"
 #include "util/buf.h"
 #include "util/status.h"
 
@@ -51,10 +51,10 @@ struct iip_request {
     enum ts_format cvt_format;
     uint32_t wid, hei; /* 0 = not given */
     bool has_rgn;
-    float rgn[4]; /* x, y, w, h as fractions, clamped like iipsrv */
-    int qlt;      /* -1 = server default */
-    int rot;      /* 0, 90, 180 or 270 */
-    bool flip;    /* ROT=!n: mirror first */
+    float rgn[4];         /* x, y, w, h as fractions, clamped like iipsrv */
+    int qlt;              /* -1 = server default */
+    int rot;              /* 0, 90, 180 or 270 */
+    bool flip;            /* ROT=!n: mirror first */
     char bad_command[40]; /* set when parsing failed on an unknown command */
 };
 

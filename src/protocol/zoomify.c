@@ -46,8 +46,9 @@ int zoomify_parse(const char *arg, struct zoomify_request *out, struct ts_err *e
     for (const char *p = strstr(arg, "/TileGroup"); p; p = strstr(p + 1, "/TileGroup"))
         group = p;
     if (!group)
-        return ts_fail(err, TS_EINVAL,
-                       "Zoomify wants {id}/ImageProperties.xml or {id}/TileGroup{n}/{z}-{x}-{y}.jpg");
+        return ts_fail(
+            err, TS_EINVAL,
+            "Zoomify wants {id}/ImageProperties.xml or {id}/TileGroup{n}/{z}-{x}-{y}.jpg");
     int rc = copy_identifier(out, arg, (size_t)(group - arg), err);
     if (rc)
         return rc;
@@ -127,8 +128,7 @@ static int zoomify_build(const struct iip_pyramid *p, const void *ctx, struct ts
     const struct zoomify_request *r = ctx;
     if (r->properties) {
         *is_text = true;
-        return zoomify_properties_xml(p, text) ? ts_fail(err, TS_ENOMEM, "out of memory")
-                                               : TS_OK;
+        return zoomify_properties_xml(p, text) ? ts_fail(err, TS_ENOMEM, "out of memory") : TS_OK;
     }
     /* The TileGroup number is not checked: iipsrv ignores it too, and so tolerates viewers
      * that count groups differently. */
@@ -148,6 +148,6 @@ static const char *identifier_of(const void *request)
 int zoomify_job(const struct ts_app *app, const char *arg, size_t arg_len, struct ts_job *job,
                 struct ts_err *err)
 {
-    return iip_tile_job(app, "zoomify", arg, arg_len, sizeof(struct zoomify_request), parse_any, identifier_of,
-                        zoomify_build, job, err);
+    return iip_tile_job(app, "zoomify", arg, arg_len, sizeof(struct zoomify_request), parse_any,
+                        identifier_of, zoomify_build, job, err);
 }

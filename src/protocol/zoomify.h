@@ -2,10 +2,10 @@
 #ifndef TESSERA_ZOOMIFY_H
 #define TESSERA_ZOOMIFY_H
 
-#include "protocol/iip.h"
-#include "render/plan.h"
 #include "core/app.h"
 #include "core/job.h"
+#include "protocol/iip.h"
+#include "render/plan.h"
 #include "util/buf.h"
 
 #include <stdbool.h>

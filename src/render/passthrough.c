@@ -1,4 +1,5 @@
-/* Native tile passthrough: stored JPEG tile bytes out, no decode or encode (edge tiles cut losslessly). */
+/* Native tile passthrough: stored JPEG tile bytes out, no decode or encode (edge tiles cut
+ * losslessly). */
 #include "render/passthrough.h"
 
 #include <errno.h>
@@ -38,8 +39,8 @@ int passthrough_rule_parse(const char *text, struct passthrough_rule *rule, stru
             return TS_OK;
         }
     }
-    return ts_fail(err, TS_EINVAL, "passthrough wants always, ycbcr, never or a size in KB, got '%s'",
-                   text);
+    return ts_fail(err, TS_EINVAL,
+                   "passthrough wants always, ycbcr, never or a size in KB, got '%s'", text);
 }
 
 /* The power of two a viewer uses for this level (the one info.json advertises), or 0 when the
@@ -89,8 +90,8 @@ static bool pt_match(const struct ts_image_info *info, const struct ts_plan *pla
             continue;
         if (pt_axis(info->width, lv->width, lv->tile_w, plan->rx, plan->rw, plan->out_w, &t->col,
                     &t->w) &&
-            pt_axis(info->height, lv->height, lv->tile_h, plan->ry, plan->rh, plan->out_h,
-                    &t->row, &t->h)) {
+            pt_axis(info->height, lv->height, lv->tile_h, plan->ry, plan->rh, plan->out_h, &t->row,
+                    &t->h)) {
             t->level = i;
             return true;
         }

@@ -22,7 +22,7 @@ struct ts_plan {
     bool mirror;
     enum ts_quality quality;
     enum ts_format format;
-    bool size_max;    /* asked as max (3.0 canonical "max", even when limits shrank it) */
+    bool size_max;     /* asked as max (3.0 canonical "max", even when limits shrank it) */
     bool size_upscale; /* asked as ^max (3.0 canonical "^max") */
 };
 

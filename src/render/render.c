@@ -144,7 +144,7 @@ static uint32_t band_rows(const struct ts_read_req *req, const struct ts_plan *p
         return 0;
     double level_rows = (double)RENDER_BAND_BYTES / ((double)req->w * 4.0);
     double per_out = (double)req->h / plan->out_h; /* level rows per output row */
-    double rows = level_rows / per_out - 8.0;       /* room for the filter's reach */
+    double rows = level_rows / per_out - 8.0;      /* room for the filter's reach */
     if (rows < 1.0)
         rows = 1.0;
     return rows >= plan->out_h ? 0 : (uint32_t)rows;
@@ -219,7 +219,8 @@ static int scale_band(struct ts_reader *reader, const struct ts_plan *plan,
     if (rc)
         return ts_fail(err, rc, "cannot resample a band to %ux%u", plan->out_w, o1 - o0);
     for (uint32_t y = 0; y < part.height; y++)
-        memcpy(ts_image_row(out, o0 + y), ts_image_row(&part, y), (size_t)part.width * part.channels);
+        memcpy(ts_image_row(out, o0 + y), ts_image_row(&part, y),
+               (size_t)part.width * part.channels);
     ts_image_free(&part);
     return TS_OK;
 }
@@ -345,8 +346,8 @@ static int read_and_scale(struct ts_reader *reader, const struct ts_plan *plan,
     rc = ts_reader_read(reader, &req, &img, err);
     if (rc)
         return rc;
-    if (!img.data || img.width == 0 || img.height == 0 || img.width > req.w ||
-        img.height > req.h || img.channels < 1 || img.channels > 4) {
+    if (!img.data || img.width == 0 || img.height == 0 || img.width > req.w || img.height > req.h ||
+        img.channels < 1 || img.channels > 4) {
         ts_image_free(&img);
         return ts_fail(err, TS_ECODEC, "reader %s delivered an unexpected %ux%u image for %ux%u",
                        reader->ops->name, img.width, img.height, req.w, req.h);

@@ -41,7 +41,6 @@ int render_quality(const struct ts_image *src, enum ts_quality q, struct ts_imag
  * premultiplied bilinear sampling. Multiples of 90 are exact. TS_EINVAL for a non-finite angle. */
 int render_rotate_any(const struct ts_image *src, double degrees, struct ts_image *dst);
 /* The canvas size render_rotate_any produces for a w x h image, for planning and limits. */
-int render_rotate_extent(uint32_t w, uint32_t h, double degrees, uint32_t *out_w,
-                         uint32_t *out_h);
+int render_rotate_extent(uint32_t w, uint32_t h, double degrees, uint32_t *out_w, uint32_t *out_h);
 
 #endif

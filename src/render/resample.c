@@ -133,8 +133,8 @@ static void row_to_float(const uint8_t *src, uint32_t ch, uint32_t x0, uint32_t 
     }
 }
 
-static inline void hfilter_ch(const float *restrict in, float *restrict out,
-                              const struct axis *ax, uint32_t ch)
+static inline void hfilter_ch(const float *restrict in, float *restrict out, const struct axis *ax,
+                              uint32_t ch)
 {
     const uint32_t n = ax->n, stride = ax->maxcount;
     const uint32_t *restrict start = ax->start, *restrict count = ax->count;

@@ -76,7 +76,7 @@ static enum MHD_Result append_argument(void *cls, enum MHD_ValueKind kind, const
 }
 
 static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
+                                    const char *value)
 {
     size_t *total = cls;
     (void)kind;
@@ -93,8 +93,7 @@ static int request_size_check(struct MHD_Connection *conn, const char *url, size
     if (strlen(url) + query_len > HTTP_URL_MAX)
         return ts_fail(err, TS_ETOOLONG, "the URL is over %u bytes", HTTP_URL_MAX);
     if (headers > HTTP_HEADERS_MAX)
-        return ts_fail(err, TS_EHEADERS, "the request headers are over %u bytes",
-                       HTTP_HEADERS_MAX);
+        return ts_fail(err, TS_EHEADERS, "the request headers are over %u bytes", HTTP_HEADERS_MAX);
     return TS_OK;
 }
 
@@ -113,8 +112,8 @@ static void remote_address(struct MHD_Connection *c, char *out, size_t size)
     if (!ci || !ci->client_addr)
         return;
     const struct sockaddr *sa = ci->client_addr;
-    socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                              : sizeof(struct sockaddr_in);
+    socklen_t len =
+        sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     getnameinfo(sa, len, out, (socklen_t)size, NULL, 0, NI_NUMERICHOST);
 }
 
@@ -169,8 +168,8 @@ static struct MHD_Response *make_response(struct ts_response *res)
         if (mr)
             res->shared = NULL;
     } else if (res->body.len) {
-        mr = MHD_create_response_from_buffer_with_free_callback(res->body.len, res->body.data,
-                                                                free);
+        mr =
+            MHD_create_response_from_buffer_with_free_callback(res->body.len, res->body.data, free);
         if (mr) {
             res->body.data = NULL; /* now owned by libmicrohttpd */
             res->body.cap = 0;
@@ -200,8 +199,8 @@ static enum MHD_Result send_answer(struct job *job)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **state)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **state)
 {
     struct ts_http_server *srv = cls;
     struct job *job = *state;
@@ -232,9 +231,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, append_argument, &job->query);
     if (ts_buf_append(&job->query, "", 1) != TS_OK) /* NUL-terminate */
         return MHD_NO;
-    job->req = (struct ts_request){method, url,
-                                   job->query.len > 1 ? (const char *)job->query.data : NULL,
-                                   header_lookup, conn};
+    job->req =
+        (struct ts_request){method, url, job->query.len > 1 ? (const char *)job->query.data : NULL,
+                            header_lookup, conn};
     /* Routed once. Cache hits, revalidations and refusals are answered here, on the network
      * thread: a round trip through the worker pool would cost more than the answer itself. */
     struct ts_err err = {0};
@@ -349,20 +348,16 @@ int ts_http_start(struct ts_app *app, struct ts_http_server **out, struct ts_err
         {app->cfg.reuse_port ? MHD_OPTION_LISTENING_ADDRESS_REUSE : MHD_OPTION_END, 1, NULL},
         {MHD_OPTION_END, 0, NULL}};
     srv->daemon = MHD_start_daemon(
-        flags, app->cfg.listen_port, NULL, NULL, on_request, srv,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_CONNECTION_TIMEOUT, app->cfg.connection_timeout,
-        MHD_OPTION_CONNECTION_LIMIT, 4096u,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, 512u,
+        flags, app->cfg.listen_port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_TIMEOUT, app->cfg.connection_timeout, MHD_OPTION_CONNECTION_LIMIT,
+        4096u, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 512u,
         /* The request line and headers live in this pool, next to libmicrohttpd's own
          * bookkeeping: room for the documented 64 KB of request, and for the 414/431 answer
          * when a client sends more. */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL_BYTES,
-        MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-        MHD_OPTION_ARRAY, reuse,
-        MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL_BYTES, MHD_OPTION_UNESCAPE_CALLBACK,
+        keep_escaped, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_ARRAY,
+        reuse, MHD_OPTION_END);
     if (!srv->daemon) {
         stop_workers(srv);
         free(srv->workers);

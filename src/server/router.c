@@ -30,8 +30,10 @@ static int route_path(const struct ts_app *app, const struct ts_request *req, st
     int rc = compat_job(app, req, job, err);
     if (rc != TS_DECLINED)
         return rc;
-    static const struct { const char *prefix; int version; } versions[] = {
-        {"/iiif/3/", 3}, {"/iiif/2/", 2}, {"/iiif/1/", 1}};
+    static const struct {
+        const char *prefix;
+        int version;
+    } versions[] = {{"/iiif/3/", 3}, {"/iiif/2/", 2}, {"/iiif/1/", 1}};
     for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++) {
         size_t n = strlen(versions[i].prefix);
         if (!strncmp(path, versions[i].prefix, n)) {

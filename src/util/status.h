@@ -2,26 +2,26 @@
 #ifndef TESSERA_STATUS_H
 #define TESSERA_STATUS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdbool.h>
 
 /* One table makes the enum, the names and the HTTP statuses (libuv's UV_ERRNO_MAP shape):
  * X(name, value, http, text). Positive values are not errors. */
 #define TS_STATUS_MAP(X)                                                                           \
     X(OK, 0, 200, "ok")                                                                            \
-    X(DECLINED, 1, 200, "declined") /* this shortcut does not apply: take the general path */     \
-    X(EINVAL, -1, 400, "invalid request")       /* malformed or impossible request */             \
-    X(EFORBIDDEN, -2, 403, "forbidden")         /* identifier escapes the root */                 \
-    X(ENOTFOUND, -3, 404, "not found")          /* no such image or route */                      \
-    X(ETOOLARGE, -4, 413, "too large")          /* over a configured size or memory budget */     \
-    X(EUNSUPPORTED, -5, 501, "not implemented") /* valid but not implemented */                   \
-    X(ECODEC, -6, 500, "codec error")           /* a codec failed on the source or output */      \
+    X(DECLINED, 1, 200, "declined") /* this shortcut does not apply: take the general path */      \
+    X(EINVAL, -1, 400, "invalid request")       /* malformed or impossible request */              \
+    X(EFORBIDDEN, -2, 403, "forbidden")         /* identifier escapes the root */                  \
+    X(ENOTFOUND, -3, 404, "not found")          /* no such image or route */                       \
+    X(ETOOLARGE, -4, 413, "too large")          /* over a configured size or memory budget */      \
+    X(EUNSUPPORTED, -5, 501, "not implemented") /* valid but not implemented */                    \
+    X(ECODEC, -6, 500, "codec error")           /* a codec failed on the source or output */       \
     X(ENOMEM, -7, 500, "out of memory")                                                            \
     X(EIO, -8, 500, "i/o error")                                                                   \
-    X(EBUSY, -9, 503, "busy")                   /* server over budget: try again */               \
+    X(EBUSY, -9, 503, "busy") /* server over budget: try again */                                  \
     X(EMETHOD, -10, 405, "method not allowed")                                                     \
-    X(ETOOLONG, -11, 414, "request too long")   /* URL or text built from it over its cap */      \
+    X(ETOOLONG, -11, 414, "request too long") /* URL or text built from it over its cap */         \
     X(EHEADERS, -12, 431, "request headers too large")
 
 enum ts_status {

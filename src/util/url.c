@@ -71,9 +71,8 @@ int url_encode_append(struct ts_buf *out, const char *src, bool keep_slash)
     for (const unsigned char *p = (const unsigned char *)src; *p; p++) {
         unsigned char c = *p;
         char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
-        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                     (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~' ||
-                     (keep_slash && c == '/');
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     c == '-' || c == '.' || c == '_' || c == '~' || (keep_slash && c == '/');
         int rc = plain ? ts_buf_append(out, p, 1) : ts_buf_append(out, esc, 3);
         if (rc)
             return rc;

@@ -181,5 +181,3 @@ int web_collection_json(const char *base, const char *folder, const struct web_l
     }
     return dump(doc, json, "collection", err);
 }
-
-

@@ -27,7 +27,6 @@ static const char *web_dir(const struct ts_app *app)
     return app->cfg.web_dir[0] ? app->cfg.web_dir : TESSERA_WEB_DIR;
 }
 
-
 static void append_html(struct ts_buf *b, const char *text)
 {
     for (const char *p = text; *p; p++) {
@@ -103,8 +102,8 @@ static void listing_item(struct ts_buf *b, const char *href, const char *thumb, 
     ts_buf_appendf(b, "</span></a></li>\n");
 }
 
-static void listing_page(const struct ts_app *app, const char *folder,
-                         const struct web_listing *l, struct ts_buf *b)
+static void listing_page(const struct ts_app *app, const char *folder, const struct web_listing *l,
+                         struct ts_buf *b)
 {
     bool demo = !folder[0] && app->cfg.demo_image[0];
     char enc[WEB_PATH_MAX * 3 + 1], href[WEB_PATH_MAX * 3 + 32], thumb[WEB_PATH_MAX * 3 + 64];
@@ -231,13 +230,12 @@ static int page_job(const struct ts_app *app, const struct ts_request *req, cons
     if (rc)
         return rc;
     rc = ts_app_public_base(app, req, &c->base);
-    return rc || !ts_buf_str(&c->base) ? ts_fail(err, rc ? rc : TS_ENOMEM, "Host too long")
-                                       : TS_OK;
+    return rc || !ts_buf_str(&c->base) ? ts_fail(err, rc ? rc : TS_ENOMEM, "Host too long") : TS_OK;
 }
 
 /* A file from pages/ or the npm packages (confined below the web directory). */
-static int file_job(const struct ts_app *app, const char *rel, const char *type,
-                    struct ts_job *job, struct ts_err *err)
+static int file_job(const struct ts_app *app, const char *rel, const char *type, struct ts_job *job,
+                    struct ts_err *err)
 {
     ts_job_init(job, TS_JOB_FILE);
     char path[WEB_PATH_MAX];
@@ -246,7 +244,9 @@ static int file_job(const struct ts_app *app, const char *rel, const char *type,
         return rc;
     ts_product_set_type(&job->out, type ? type : web_content_type(path));
     rc = ts_buf_append_str(&job->file, path);
-    rc = rc ? rc : (type ? html_headers(job) : ts_job_add_header(job, "X-Content-Type-Options", "nosniff"));
+    rc = rc ? rc
+            : (type ? html_headers(job)
+                    : ts_job_add_header(job, "X-Content-Type-Options", "nosniff"));
     return rc ? ts_fail(err, rc, "path too long") : TS_OK;
 }
 

@@ -2,9 +2,9 @@
 #ifndef TESSERA_WEB_H
 #define TESSERA_WEB_H
 
-#include "image/reader.h"
 #include "core/app.h"
 #include "core/job.h"
+#include "image/reader.h"
 #include "util/status.h"
 
 #include <stdbool.h>
@@ -35,7 +35,6 @@ int web_list_folder(const char *root, const char *folder, struct web_listing *ou
                     struct ts_err *err);
 void web_listing_free(struct web_listing *listing);
 
-
 /* What a manifest says about one image; base is the public origin without a trailing '/'. */
 struct web_manifest_params {
     const char *base;
@@ -61,6 +60,5 @@ int web_static_path(const char *web_dir, const char *rel, char *out, size_t size
 
 /* The Content-Type for a static file name, by extension. */
 const char *web_content_type(const char *name);
-
 
 #endif

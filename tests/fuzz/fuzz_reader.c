@@ -14,7 +14,8 @@ static char path[64];
 static void read_some(struct ts_reader *r)
 {
     struct ts_err err;
-    for (uint32_t l = 0; l < r->info.nlevels; l += (r->info.nlevels > 1 ? r->info.nlevels - 1 : 1)) {
+    for (uint32_t l = 0; l < r->info.nlevels;
+         l += (r->info.nlevels > 1 ? r->info.nlevels - 1 : 1)) {
         const struct ts_level *lv = &r->info.levels[l];
         /* Cap the area so the fuzzer explores parsing, not the allocator. */
         uint32_t w = lv->width < 300 ? lv->width : 300, h = lv->height < 300 ? lv->height : 300;

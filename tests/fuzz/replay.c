@@ -1,4 +1,5 @@
-/* Runs a fuzz target's entry point over saved inputs, so crash regressions stay in the normal suite. */
+/* Runs a fuzz target's entry point over saved inputs, so crash regressions stay in the normal
+ * suite. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>

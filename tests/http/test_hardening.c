@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <webp/encode.h>
 
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #define WORK TESSERA_TEST_WORK
@@ -244,8 +245,7 @@ static void test_broken_and_truncated_files_get_clean_answers(void **state)
     struct tu_client c;
     assert_int_equal(tu_client_init(&c), 0);
     static const char *const tails[] = {"info.json", "full/200,/0/default.jpg",
-                                        "full/48,/0/default.jpg",
-                                        "0,0,256,256/256,/0/default.jpg"};
+                                        "full/48,/0/default.jpg", "0,0,256,256/256,/0/default.jpg"};
     struct broken_stats st = {0};
     DIR *d = opendir(dir);
     assert_non_null(d);

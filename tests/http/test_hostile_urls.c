@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 static struct tu_server server;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 static struct tu_server server;
@@ -129,7 +130,8 @@ static void test_options_preflight(void **state)
     (void)state;
     const char *h[] = {"Origin: http://viewer.example.org", "Access-Control-Request-Method: GET",
                        "Access-Control-Request-Headers: Accept", NULL};
-    const char *paths[] = {"/iiif/3/grid.tif/info.json", "/iiif/2/grid.tif/full/full/0/default.jpg"};
+    const char *paths[] = {"/iiif/3/grid.tif/info.json",
+                           "/iiif/2/grid.tif/full/full/0/default.jpg"};
     for (size_t i = 0; i < 2; i++) {
         struct tu_response r;
         expect(&server, "OPTIONS", paths[i], h, 204, &r);
@@ -506,8 +508,7 @@ static void test_max_width_is_advertised_and_enforced(void **state)
     assert_int_equal(tu_decode_body(&r, &img), 0);
     tu_response_free(&r);
     if (img.width != 400 || img.height != 400)
-        fail_msg("full/max under --max-width 400: %ux%u, expected 400x400", img.width,
-                 img.height);
+        fail_msg("full/max under --max-width 400: %ux%u, expected 400x400", img.width, img.height);
     ts_image_free(&img);
 
     /* ^max upscales to the limit (maxHeight defaults to maxWidth); max never upscales. */
@@ -515,8 +516,8 @@ static void test_max_width_is_advertised_and_enforced(void **state)
     assert_int_equal(tu_decode_body(&r, &img), 0);
     tu_response_free(&r);
     if (img.width != 400 || img.height != 400)
-        fail_msg("100,200,100,100/^max under --max-width 400: %ux%u, expected 400x400",
-                 img.width, img.height);
+        fail_msg("100,200,100,100/^max under --max-width 400: %ux%u, expected 400x400", img.width,
+                 img.height);
     ts_image_free(&img);
     expect(&lim, "GET", "/iiif/3/grid.tif/100,200,100,100/max/0/default.png", NULL, 200, &r);
     assert_int_equal(tu_decode_body(&r, &img), 0);
@@ -556,8 +557,7 @@ static void test_max_area_and_height_limits(void **state)
     struct tu_response r;
     char root[4096];
     snprintf(root, sizeof(root), "%s/root", TESSERA_TEST_WORK);
-    const char *args[] = {"--max-width", "700", "--max-height", "200", "--max-area", "90000",
-                          NULL};
+    const char *args[] = {"--max-width", "700", "--max-height", "200", "--max-area", "90000", NULL};
     assert_int_equal(tu_server_start(&lim, TESSERA_BIN, root, args), 0);
 
     expect(&lim, "GET", "/iiif/3/wide.png/info.json", NULL, 200, &r);

@@ -3,6 +3,7 @@
 #include "harness.h"
 #include "testutil.h"
 
+#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -14,11 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 static struct tu_server server;
@@ -117,8 +118,8 @@ static double boundary_distance(double p, double cell)
 
 /* Compares an 11x11 lattice of output samples with the grid; samples near a cell boundary are
  * skipped. Returns the number of mismatches and reports the first in msg. */
-static int compare_samples(const struct ts_image *img, const struct xform *x, int tol,
-                           int *checked, char *msg, size_t msglen)
+static int compare_samples(const struct ts_image *img, const struct xform *x, int tol, int *checked,
+                           char *msg, size_t msglen)
 {
     double cw = (double)x->src_w / x->cells;
     double ch = (double)x->src_h / x->cells;
@@ -233,8 +234,8 @@ struct form {
 
 static struct xform form_xform(const struct form *f, const struct source *s)
 {
-    struct xform x = {s->w, s->h, s->cells, f->rx, f->ry, f->rw, f->rh, f->w, f->h,
-                      f->rot, f->mirror, f->quality};
+    struct xform x = {s->w,  s->h, s->cells, f->rx,  f->ry,     f->rw,
+                      f->rh, f->w, f->h,     f->rot, f->mirror, f->quality};
     if (f->rw == 0) {
         x.rx = 0;
         x.ry = 0;
@@ -400,8 +401,8 @@ static void check_bitonal(const char *path)
             if (p[i] != 0 && p[i] != 255) {
                 uint32_t x = i / img.channels;
                 ts_image_free(&img);
-                fail_msg("GET %s: pixel (%u,%u) has value %u; bitonal allows 0 and 255", path, x,
-                         y, p[i]);
+                fail_msg("GET %s: pixel (%u,%u) has value %u; bitonal allows 0 and 255", path, x, y,
+                         p[i]);
             }
         }
     }
@@ -410,8 +411,8 @@ static void check_bitonal(const char *path)
     double light = cell_mean(&img, 9, 9);
     ts_image_free(&img);
     if (!(dark < 128 && light > 128))
-        fail_msg("GET %s: cell (0,0) mean %.1f should be dark and cell (9,9) mean %.1f light",
-                 path, dark, light);
+        fail_msg("GET %s: cell (0,0) mean %.1f should be dark and cell (9,9) mean %.1f light", path,
+                 dark, light);
 }
 
 static void test_bitonal_has_only_black_and_white(void **state)
@@ -515,8 +516,8 @@ static void walk_tiles(int version, const struct source *src)
     if (!json_is_object(tiles))
         fail_msg("%s: no tiles", path);
     uint32_t tw = (uint32_t)json_int_field(tiles, "width", path);
-    uint32_t th = json_object_get(tiles, "height") ? (uint32_t)json_int_field(tiles, "height", path)
-                                                   : tw;
+    uint32_t th =
+        json_object_get(tiles, "height") ? (uint32_t)json_int_field(tiles, "height", path) : tw;
     json_t *sfs = json_object_get(tiles, "scaleFactors");
     assert_true(json_array_size(sfs) >= 1);
     size_t k;
@@ -534,8 +535,8 @@ static void walk_tiles(int version, const struct source *src)
                 uint32_t size[2];
                 osd_tile_path(path, sizeof(path), version, src->id, src->w, src->h, tw, th, sf, tx,
                               ty, rect, size);
-                struct xform x = {src->w, src->h, src->cells, rect[0], rect[1], rect[2], rect[3],
-                                  size[0], size[1], 0, 0, Q_COLOR};
+                struct xform x = {src->w,  src->h,  src->cells, rect[0], rect[1], rect[2],
+                                  rect[3], size[0], size[1],    0,       0,       Q_COLOR};
                 if ((double)src->w / src->cells / sf >= 8.0) {
                     check_render(path, &x, format_tolerance(path, src));
                 } else {
@@ -819,8 +820,7 @@ static void test_info_ignores_forwarded_headers_by_default(void **state)
     json_decref(j);
 }
 
-static void write_grid_png(const char *path, uint32_t w, uint32_t h, uint32_t cells,
-                           time_t mtime)
+static void write_grid_png(const char *path, uint32_t w, uint32_t h, uint32_t cells, time_t mtime)
 {
     char tmp[4200];
     struct ts_image img;
@@ -901,8 +901,8 @@ static void *tile_worker(void *arg)
         uint32_t oh = (rh + sf - 1) / sf;
         const char *id = ids[(k + w->index) % 4];
         char url[512];
-        snprintf(url, sizeof(url), "%s/iiif/3/%s/%u,%u,%u,%u/%u,%u/0/default.jpg", server.base,
-                 id, x, y, rw, rh, ow, oh);
+        snprintf(url, sizeof(url), "%s/iiif/3/%s/%u,%u,%u,%u/%u,%u/0/default.jpg", server.base, id,
+                 x, y, rw, rh, ow, oh);
         struct tu_response r;
         struct ts_image img = {0};
         w->requests++;

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #define WORK TESSERA_TEST_WORK
@@ -215,12 +216,9 @@ static uint32_t decoded_width(const struct tu_response *r)
 
 /* The six requests, in this order, for each broken file. */
 static const char *const broken_paths[] = {
-    "/manifest/%s",
-    "/browse/",
-    "/iiif/3/%s/info.json",
-    "/iiif/3/%s/full/64,/0/default.jpg",
-    "/?FIF=%s&JTL=0,0",
-    "/?FIF=%s&OBJ=Max-size",
+    "/manifest/%s",         "/browse/",
+    "/iiif/3/%s/info.json", "/iiif/3/%s/full/64,/0/default.jpg",
+    "/?FIF=%s&JTL=0,0",     "/?FIF=%s&OBJ=Max-size",
 };
 #define N_BROKEN_PATHS (sizeof broken_paths / sizeof broken_paths[0])
 
@@ -269,8 +267,8 @@ static void request_expecting(struct tu_server *s, const char *path, long want)
     if (rc != 0) {
         int curl_code = r.curl_code;
         tu_response_free(&r);
-        fail_msg("GET %s: no HTTP answer after %.0f ms (curl code %d, server alive: %d)", path,
-                 dt, curl_code, (int)tu_server_alive(s));
+        fail_msg("GET %s: no HTTP answer after %.0f ms (curl code %d, server alive: %d)", path, dt,
+                 curl_code, (int)tu_server_alive(s));
     }
     bool ok = want == ANY ? status == 200 || status == 500 : status == want;
     if (!ok) {
@@ -422,8 +420,12 @@ static time_t parse_imf_fixdate(const char *text)
     const char *m = strstr(months, mon);
     if (!m || (m - months) % 3 != 0)
         fail_msg("Last-Modified '%s': bad month", text);
-    struct tm tm = {.tm_year = year - 1900, .tm_mon = (int)(m - months) / 3, .tm_mday = day,
-                    .tm_hour = hh, .tm_min = mm, .tm_sec = ss};
+    struct tm tm = {.tm_year = year - 1900,
+                    .tm_mon = (int)(m - months) / 3,
+                    .tm_mday = day,
+                    .tm_hour = hh,
+                    .tm_min = mm,
+                    .tm_sec = ss};
     return timegm(&tm);
 }
 
@@ -840,14 +842,19 @@ int main(void)
     setenv("ASAN_OPTIONS", opts, 1);
     tu_http_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_corrupt_image_does_not_drain_the_reader_pool_or_double_close, stop_leftovers),
-        cmocka_unit_test_teardown(test_long_iip_queries_differing_only_in_cvt_get_different_answers, stop_leftovers),
-        cmocka_unit_test_teardown(test_if_modified_since_in_all_three_date_forms_gives_304, stop_leftovers),
+        cmocka_unit_test_teardown(test_corrupt_image_does_not_drain_the_reader_pool_or_double_close,
+                                  stop_leftovers),
+        cmocka_unit_test_teardown(test_long_iip_queries_differing_only_in_cvt_get_different_answers,
+                                  stop_leftovers),
+        cmocka_unit_test_teardown(test_if_modified_since_in_all_three_date_forms_gives_304,
+                                  stop_leftovers),
         cmocka_unit_test_teardown(test_long_query_is_answered_not_dropped, stop_leftovers),
         cmocka_unit_test_teardown(test_70kb_request_line_gets_414, stop_leftovers),
         cmocka_unit_test_teardown(test_60kb_of_headers_gets_431, stop_leftovers),
-        cmocka_unit_test_teardown(test_second_server_on_a_busy_port_refuses_to_start, stop_leftovers),
-        cmocka_unit_test_teardown(test_reuse_port_lets_a_second_server_share_the_port, stop_leftovers),
+        cmocka_unit_test_teardown(test_second_server_on_a_busy_port_refuses_to_start,
+                                  stop_leftovers),
+        cmocka_unit_test_teardown(test_reuse_port_lets_a_second_server_share_the_port,
+                                  stop_leftovers),
         cmocka_unit_test_teardown(test_cache_hits_are_byte_identical, stop_leftovers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,10 +1,12 @@
-/* The grid test image: every pixel known, written as TIFF (many layouts), PNG and JPEG for the tests. */
+/* The grid test image: every pixel known, written as TIFF (many layouts), PNG and JPEG for the
+ * tests. */
 #include "grid.h"
 
 #include "util/status.h"
 
 /* jpeglib.h uses FILE without including stdio.h. */
 #include <stdio.h>
+
 #include <jpeglib.h>
 #include <png.h>
 #include <setjmp.h>
@@ -137,7 +139,8 @@ static int grid_write_dir(TIFF *t, const struct ts_image *img, const struct grid
         ok &= TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_YCBCR);
         ok &= TIFFSetField(t, TIFFTAG_YCBCRSUBSAMPLING, 2, 2);
     } else {
-        ok &= TIFFSetField(t, TIFFTAG_PHOTOMETRIC, c >= 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK);
+        ok &=
+            TIFFSetField(t, TIFFTAG_PHOTOMETRIC, c >= 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK);
     }
     if (o->compression == COMPRESSION_JPEG) {
         ok &= TIFFSetField(t, TIFFTAG_JPEGQUALITY, o->jpeg_quality ? o->jpeg_quality : 90);
@@ -203,8 +206,8 @@ int grid_write_tiff(const char *path, const struct ts_image *img, const struct g
 
 int grid_write_png(const char *path, const struct ts_image *img, uint32_t bits)
 {
-    static const int types[] = {PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA,
-                                PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA};
+    static const int types[] = {PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA, PNG_COLOR_TYPE_RGB,
+                                PNG_COLOR_TYPE_RGB_ALPHA};
     uint32_t c = img->channels, bps = bits == 16 ? 2 : 1;
     png_structp png = NULL;
     png_infop info = NULL;

@@ -33,14 +33,14 @@ enum grid_layout {
 };
 
 struct grid_tiff_opts {
-    int compression;      /* libtiff COMPRESSION_* */
-    bool tiled;           /* else striped */
-    uint32_t tile;        /* tile edge (multiple of 16) */
-    uint32_t bits;        /* 8 or 16 */
+    int compression; /* libtiff COMPRESSION_* */
+    bool tiled;      /* else striped */
+    uint32_t tile;   /* tile edge (multiple of 16) */
+    uint32_t bits;   /* 8 or 16 */
     enum grid_layout layout;
     bool bigtiff;
-    int jpeg_quality;     /* for COMPRESSION_JPEG */
-    bool ycbcr;           /* JPEG with PHOTOMETRIC_YCBCR (RGB only) */
+    int jpeg_quality; /* for COMPRESSION_JPEG */
+    bool ycbcr;       /* JPEG with PHOTOMETRIC_YCBCR (RGB only) */
 };
 
 /* Writes img (any channel count) as a TIFF; levels are box-filtered halvings. */

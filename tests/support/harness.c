@@ -15,8 +15,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <tiffio.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TU_START_TIMEOUT_MS 10000
@@ -91,8 +91,7 @@ static int tu_read_line(int fd, char *line, size_t cap, long long deadline)
 static void tu_report_exit(const struct tu_server *s, int st)
 {
     if (WIFSIGNALED(st))
-        fprintf(stderr, "harness: tessera (pid %d) died of signal %d\n", (int)s->pid,
-                WTERMSIG(st));
+        fprintf(stderr, "harness: tessera (pid %d) died of signal %d\n", (int)s->pid, WTERMSIG(st));
     else if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
         fprintf(stderr, "harness: tessera (pid %d) exited with status %d\n", (int)s->pid,
                 WEXITSTATUS(st));
@@ -357,8 +356,7 @@ void tu_response_free(struct tu_response *resp)
     ts_buf_free(&resp->body);
 }
 
-bool tu_header(const struct tu_response *resp, const char *name, int nth, char *out,
-               size_t outlen)
+bool tu_header(const struct tu_response *resp, const char *name, int nth, char *out, size_t outlen)
 {
     if (!resp->headers.data || outlen == 0)
         return false;
@@ -516,13 +514,20 @@ int tu_make_http_root(const char *root)
     if (grid_make(GRID_SIZE, GRID_SIZE, GRID_CELLS, 3, &img) != 0)
         return -1;
 
-    struct grid_tiff_opts pyr = {.compression = COMPRESSION_JPEG, .tiled = true, .tile = 256,
-                                 .bits = 8, .layout = GRID_PYRAMID_IFDS, .jpeg_quality = 95,
+    struct grid_tiff_opts pyr = {.compression = COMPRESSION_JPEG,
+                                 .tiled = true,
+                                 .tile = 256,
+                                 .bits = 8,
+                                 .layout = GRID_PYRAMID_IFDS,
+                                 .jpeg_quality = 95,
                                  .ycbcr = true};
-    struct grid_tiff_opts sub = {.compression = COMPRESSION_ADOBE_DEFLATE, .tiled = true,
-                                 .tile = 256, .bits = 8, .layout = GRID_PYRAMID_SUBIFDS};
-    struct grid_tiff_opts flat = {.compression = COMPRESSION_ADOBE_DEFLATE, .tiled = false,
-                                  .bits = 8, .layout = GRID_FLAT};
+    struct grid_tiff_opts sub = {.compression = COMPRESSION_ADOBE_DEFLATE,
+                                 .tiled = true,
+                                 .tile = 256,
+                                 .bits = 8,
+                                 .layout = GRID_PYRAMID_SUBIFDS};
+    struct grid_tiff_opts flat = {
+        .compression = COMPRESSION_ADOBE_DEFLATE, .tiled = false, .bits = 8, .layout = GRID_FLAT};
     static const char fake[] = "this is a text file, not a TIFF\n";
 
     int rc = tu_join(path, sizeof(path), root, "grid.tif");

@@ -1,4 +1,5 @@
-/* HTTP test harness: runs the real tessera binary on a loopback port and talks to it with libcurl. */
+/* HTTP test harness: runs the real tessera binary on a loopback port and talks to it with libcurl.
+ */
 #ifndef TESSERA_TEST_HARNESS_H
 #define TESSERA_TEST_HARNESS_H
 
@@ -11,10 +12,10 @@
 
 struct tu_server {
     pid_t pid;
-    int out_fd;     /* the server's stdout, kept open so it never gets SIGPIPE */
+    int out_fd; /* the server's stdout, kept open so it never gets SIGPIPE */
     int port;
-    char base[64];  /* http://127.0.0.1:PORT (no trailing slash) */
-    bool reaped;    /* waitpid already collected the exit status below */
+    char base[64]; /* http://127.0.0.1:PORT (no trailing slash) */
+    bool reaped;   /* waitpid already collected the exit status below */
     int wstatus;
 };
 
@@ -68,8 +69,7 @@ void tu_response_free(struct tu_response *resp);
 
 /* Copies the value of the nth (0-based) header called name (case-insensitive) into out,
  * trimmed. Returns false when there is no such header. */
-bool tu_header(const struct tu_response *resp, const char *name, int nth, char *out,
-               size_t outlen);
+bool tu_header(const struct tu_response *resp, const char *name, int nth, char *out, size_t outlen);
 
 /* True if any header called name contains needle (case-sensitive substring). */
 bool tu_header_contains(const struct tu_response *resp, const char *name, const char *needle);
@@ -77,7 +77,8 @@ bool tu_header_contains(const struct tu_response *resp, const char *name, const 
 /* Writes the standard HTTP test root: grid.tif (pyramid IFDs, JPEG q95 tiles 256),
  * grid-subifd.tif (SubIFDs, deflate), grid.png, grid.jpg, sub/dir/grid2.tif (flat striped
  * deflate), wide.png (800x400, 8x8 cells of 100x50), "a b+c.png" and "gr\xc3\xbcn.png" (grid
- * copies with awkward names), corrupt.jpg (a JPEG cut inside its header) and fake.tif (text). Returns 0. */
+ * copies with awkward names), corrupt.jpg (a JPEG cut inside its header) and fake.tif (text).
+ * Returns 0. */
 int tu_make_http_root(const char *root);
 
 /* Writes the test root under work/root (see tu_make_http_root), then starts the server on it.

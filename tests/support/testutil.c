@@ -1,13 +1,15 @@
-/* Test helpers: mkdir -p, decoding with libraries independent of Tessera's readers, pixel comparison. */
+/* Test helpers: mkdir -p, decoding with libraries independent of Tessera's readers, pixel
+ * comparison. */
 #include "testutil.h"
 
 #include "grid.h"
 #include "util/status.h"
 
-#include <errno.h>
-#include <fcntl.h>
 /* jpeglib.h uses FILE without including stdio.h. */
 #include <stdio.h>
+
+#include <errno.h>
+#include <fcntl.h>
 #include <jpeglib.h>
 #include <png.h>
 #include <setjmp.h>

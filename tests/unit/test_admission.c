@@ -1,8 +1,10 @@
 /* Admission control: 413 over the per-request budget, a bounded heavy queue, 503 on overload. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "core/admission.h"

@@ -1,8 +1,10 @@
 /* The growable buffer: hard caps that refuse whole, growth that keeps data, C-string view. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "util/buf.h"

@@ -1,8 +1,10 @@
 /* Configuration: defaults, flags, the INI file, flags overriding the file, and clear refusals. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "config.h"
@@ -50,10 +52,20 @@ static void test_flags_set_every_kind_of_value(void **state)
     (void)state;
     struct ts_config cfg;
     struct ts_err err;
-    const char *argv[] = {"tessera",          "--root",        "/srv/img", "--listen",
-                          "0.0.0.0:9090",     "--jpeg-quality=70",         "--max-width",
-                          "4000",             "--max-area",    "123456789012", "--trust-proxy",
-                          "--base-url",       "https://img.example.org/",  "--response-cache",
+    const char *argv[] = {"tessera",
+                          "--root",
+                          "/srv/img",
+                          "--listen",
+                          "0.0.0.0:9090",
+                          "--jpeg-quality=70",
+                          "--max-width",
+                          "4000",
+                          "--max-area",
+                          "123456789012",
+                          "--trust-proxy",
+                          "--base-url",
+                          "https://img.example.org/",
+                          "--response-cache",
                           "0"};
     assert_int_equal(parse(&cfg, &err, sizeof argv / sizeof argv[0], argv), TS_OK);
     assert_string_equal(cfg.root, "/srv/img");

@@ -1,8 +1,10 @@
 /* iipsrv environment variables onto the configuration. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "config_env.h"
@@ -29,12 +31,27 @@ static int apply(struct ts_config *cfg, const char *const *env, struct ts_err *e
 static void test_iipsrv_settings_map_onto_the_config(void **state)
 {
     (void)state;
-    static const char *const env[] = {
-        "FILESYSTEM_PREFIX", "/srv/images/", "FILESYSTEM_SUFFIX", ".tif",
-        "JPEG_QUALITY", "70", "MAX_CVT", "3000", "MAX_IMAGE_CACHE_SIZE", "64.5",
-        "CORS", "https://viewer.example.org", "URI_MAP", "iiif=>IIIF",
-        "BASE_URL", "https://img.example.org/", "LOGFILE", "/tmp/iip.log", "VERBOSITY", "2",
-        NULL};
+    static const char *const env[] = {"FILESYSTEM_PREFIX",
+                                      "/srv/images/",
+                                      "FILESYSTEM_SUFFIX",
+                                      ".tif",
+                                      "JPEG_QUALITY",
+                                      "70",
+                                      "MAX_CVT",
+                                      "3000",
+                                      "MAX_IMAGE_CACHE_SIZE",
+                                      "64.5",
+                                      "CORS",
+                                      "https://viewer.example.org",
+                                      "URI_MAP",
+                                      "iiif=>IIIF",
+                                      "BASE_URL",
+                                      "https://img.example.org/",
+                                      "LOGFILE",
+                                      "/tmp/iip.log",
+                                      "VERBOSITY",
+                                      "2",
+                                      NULL};
     struct ts_config cfg;
     struct ts_err err = {0};
     assert_int_equal(apply(&cfg, env, &err), TS_OK);
@@ -76,8 +93,8 @@ static void test_bad_values_are_refused_with_the_variable_named(void **state)
 static void test_max_cvt_minus_one_lifts_the_limit_and_verbosity_zero_mutes(void **state)
 {
     (void)state;
-    static const char *const env[] = {"MAX_CVT", "-1", "LOGFILE", "/tmp/x.log", "VERBOSITY",
-                                      "0", NULL};
+    static const char *const env[] = {"MAX_CVT",   "-1", "LOGFILE", "/tmp/x.log",
+                                      "VERBOSITY", "0",  NULL};
     struct ts_config cfg;
     assert_int_equal(apply(&cfg, env, NULL), TS_OK);
     assert_int_equal(cfg.max_cvt, UINT32_MAX);

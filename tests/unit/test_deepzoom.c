@@ -1,8 +1,10 @@
 /* DeepZoom: request parsing, level numbering (level 0 = 1x1), .dzi text and tile plans. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "protocol/deepzoom.h"

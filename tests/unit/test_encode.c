@@ -3,11 +3,15 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
+
+/* jpeglib.h uses FILE without including stdio.h. */
+#include <stdio.h>
+
 #include <jpeglib.h>
 #include <png.h>
 #include <webp/decode.h>

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <tiffio.h>
 
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 /* ---- test pictures ---- */

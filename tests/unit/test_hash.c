@@ -1,8 +1,10 @@
 /* FNV-1a: published vectors, the seed, and chaining. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "util/hash.h"

@@ -1,8 +1,10 @@
 /* HTTP-dates: the three forms recipients must accept, the RFC 850 century, conditional GETs. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "util/httpdate.h"

@@ -3,6 +3,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "protocol/iiif_info.h"
@@ -109,7 +111,8 @@ static bool has_string(json_t *arr, const char *s)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(arr, i, v) {
+    json_array_foreach(arr, i, v)
+    {
         if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
             return true;
     }
@@ -172,11 +175,11 @@ static void test_v3_every_field(void **state)
     expect_strings(json_object_get(d, "extraQualities"), qualities, 3);
 
     json_t *features = json_object_get(d, "extraFeatures");
-    const char *want[] = {"mirroring",        "regionSquare", "rotationBy90s",
-                          "canonicalLinkHeader", "profileLinkHeader", "jsonldMediaType",
-                          "baseUriRedirect",  "cors",          "regionByPct",  "regionByPx",
-                          "sizeByConfinedWh", "sizeByH",       "sizeByPct",    "sizeByW",
-                          "sizeByWh"};
+    const char *want[] = {
+        "mirroring",         "regionSquare",    "rotationBy90s",    "canonicalLinkHeader",
+        "profileLinkHeader", "jsonldMediaType", "baseUriRedirect",  "cors",
+        "regionByPct",       "regionByPx",      "sizeByConfinedWh", "sizeByH",
+        "sizeByPct",         "sizeByW",         "sizeByWh"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         if (!has_string(features, want[i]))
             fail_msg("extraFeatures lacks %s", want[i]);
@@ -304,8 +307,9 @@ static void test_v2_every_field(void **state)
     const char *qualities[] = {"default", "color", "gray", "bitonal"};
     expect_strings(json_object_get(desc, "qualities"), qualities, 4);
     json_t *supports = json_object_get(desc, "supports");
-    const char *want[] = {"mirroring", "regionSquare", "sizeAboveFull", "sizeByDistortedWh",
-                          "canonicalLinkHeader", "profileLinkHeader", "cors", "baseUriRedirect"};
+    const char *want[] = {
+        "mirroring",           "regionSquare",      "sizeAboveFull", "sizeByDistortedWh",
+        "canonicalLinkHeader", "profileLinkHeader", "cors",          "baseUriRedirect"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         if (!has_string(supports, want[i]))
             fail_msg("supports lacks %s", want[i]);

@@ -3,6 +3,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "protocol/iiif_parse.h"
@@ -81,10 +83,10 @@ static void test_region_pixels_rejects_junk(void **state)
     (void)state;
     struct iiif_request r;
     const char *bad[] = {
-        "10a,0,10,10", "-5,0,10,10",  "+5,0,10,10",         " 5,0,10,10",
-        "5 ,0,10,10",  "0,0,10",      "0,0,10,10,10",       "0,0,10,",
-        ",0,10,10",    "0,0,10,10,",  "0,0,99999999999,10", "0,0,2147483648,1",
-        "0,0,1.5,10",  "0,0,1e3,10",  "0;0;10;10",          "0,,10,10",
+        "10a,0,10,10", "-5,0,10,10", "+5,0,10,10",         " 5,0,10,10",
+        "5 ,0,10,10",  "0,0,10",     "0,0,10,10,10",       "0,0,10,",
+        ",0,10,10",    "0,0,10,10,", "0,0,99999999999,10", "0,0,2147483648,1",
+        "0,0,1.5,10",  "0,0,1e3,10", "0;0;10;10",          "0,,10,10",
         "nan,0,1,1",   "0x10,0,1,1",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -107,9 +109,9 @@ static void test_region_percent_decimals(void **state)
     assert_int_equal(region(2, "pct:.5,0.25,5.,100", &r), TS_OK);
     assert_true(r.region_v[0] == 0.5 && r.region_v[1] == 0.25 && r.region_v[2] == 5.0);
 
-    const char *bad[] = {"pct:",          "pct:1,2,3",   "pct:1,2,3,4,5", "pct:-1,0,10,10",
-                         "pct:+1,0,1,1",  "pct:1e1,0,1,1", "pct:nan,0,1,1", "pct:inf,0,1,1",
-                         "pct:1..2,0,1,1", "pct:.,0,1,1", "pct:1,2,3,4 ", "PCT:1,2,3,4",
+    const char *bad[] = {"pct:",           "pct:1,2,3",     "pct:1,2,3,4,5", "pct:-1,0,10,10",
+                         "pct:+1,0,1,1",   "pct:1e1,0,1,1", "pct:nan,0,1,1", "pct:inf,0,1,1",
+                         "pct:1..2,0,1,1", "pct:.,0,1,1",   "pct:1,2,3,4 ",  "PCT:1,2,3,4",
                          "pct: 1,2,3,4"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (region(3, bad[i], &r) != TS_EINVAL)
@@ -168,10 +170,11 @@ static void test_size_v3_rejects(void **state)
 {
     (void)state;
     struct iiif_request r;
-    const char *bad[] = {"full", "^full", "", "^", ",", "^,", "0,", ",0", "0,0", "pct:",
-                         "pct:0", "pct:-5", "pct:1e2", "pct:nan", "!225,", "!,100", "!",
-                         "!^225,100", "^^max", "10a,", "-5,", "+5,", " 5,", "99999999999,",
-                         "1,2,3", "1.5,", "max,", "MAX", "!0,10", "^pct:inf"};
+    const char *bad[] = {"full",    "^full",   "",      "^",     ",",     "^,",
+                         "0,",      ",0",      "0,0",   "pct:",  "pct:0", "pct:-5",
+                         "pct:1e2", "pct:nan", "!225,", "!,100", "!",     "!^225,100",
+                         "^^max",   "10a,",    "-5,",   "+5,",   " 5,",   "99999999999,",
+                         "1,2,3",   "1.5,",    "max,",  "MAX",   "!0,10", "^pct:inf"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (size(3, bad[i], &r) != TS_EINVAL)
             fail_msg("3.0 size '%s' was accepted", bad[i]);
@@ -230,18 +233,19 @@ static void test_rotation_values(void **state)
         const char *text;
         double value;
         bool mirror;
-    } ok[] = {{"0", 0, false},     {"90", 90, false},   {"180", 180, false}, {"270", 270, false},
-              {"360", 360, false}, {"22.5", 22.5, false}, {"!0", 0, true},   {"!180", 180, true},
-              {"!345", 345, true}, {"0.5", 0.5, false}, {"359.999", 359.999, false},
-              {"360.0", 360, false}, {"090", 90, false}};
+    } ok[] = {{"0", 0, false},     {"90", 90, false},           {"180", 180, false},
+              {"270", 270, false}, {"360", 360, false},         {"22.5", 22.5, false},
+              {"!0", 0, true},     {"!180", 180, true},         {"!345", 345, true},
+              {"0.5", 0.5, false}, {"359.999", 359.999, false}, {"360.0", 360, false},
+              {"090", 90, false}};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         if (rotation(3, ok[i].text, &r) != TS_OK)
             fail_msg("rotation '%s' was refused", ok[i].text);
         assert_true(r.rotation == ok[i].value);
         assert_int_equal(r.mirror, ok[i].mirror);
     }
-    const char *bad[] = {"",     "!",    "360.1", "361", "-90",  "+90", "nan",  "inf", "1e2",
-                         "90a",  " 90",  "!!90",  "90!", "9 0",  "..",  "1.2.3", "-0", "!-1"};
+    const char *bad[] = {"",    "!",   "360.1", "361", "-90", "+90", "nan",   "inf", "1e2",
+                         "90a", " 90", "!!90",  "90!", "9 0", "..",  "1.2.3", "-0",  "!-1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (rotation(3, bad[i], &r) != TS_EINVAL)
             fail_msg("rotation '%s' was accepted", bad[i]);
@@ -270,15 +274,24 @@ static void test_quality_names_per_version(void **state)
         int rc;
         enum ts_quality q;
     } cases[] = {
-        {3, "default.jpg", TS_OK, TS_QUALITY_DEFAULT}, {3, "color.jpg", TS_OK, TS_QUALITY_COLOR},
-        {3, "gray.jpg", TS_OK, TS_QUALITY_GRAY},       {3, "bitonal.jpg", TS_OK, TS_QUALITY_BITONAL},
-        {2, "default.jpg", TS_OK, TS_QUALITY_DEFAULT}, {2, "gray.png", TS_OK, TS_QUALITY_GRAY},
-        {1, "native.jpg", TS_OK, TS_QUALITY_DEFAULT},  {1, "grey.jpg", TS_OK, TS_QUALITY_GRAY},
-        {1, "color.jpg", TS_OK, TS_QUALITY_COLOR},     {1, "bitonal.jpg", TS_OK, TS_QUALITY_BITONAL},
-        {3, "native.jpg", TS_EINVAL, 0},               {3, "grey.jpg", TS_EINVAL, 0},
-        {2, "native.jpg", TS_EINVAL, 0},               {1, "default.jpg", TS_EINVAL, 0},
-        {1, "gray.jpg", TS_EINVAL, 0},                 {3, "Default.jpg", TS_EINVAL, 0},
-        {3, ".jpg", TS_EINVAL, 0},                     {3, "colour.jpg", TS_EINVAL, 0},
+        {3, "default.jpg", TS_OK, TS_QUALITY_DEFAULT},
+        {3, "color.jpg", TS_OK, TS_QUALITY_COLOR},
+        {3, "gray.jpg", TS_OK, TS_QUALITY_GRAY},
+        {3, "bitonal.jpg", TS_OK, TS_QUALITY_BITONAL},
+        {2, "default.jpg", TS_OK, TS_QUALITY_DEFAULT},
+        {2, "gray.png", TS_OK, TS_QUALITY_GRAY},
+        {1, "native.jpg", TS_OK, TS_QUALITY_DEFAULT},
+        {1, "grey.jpg", TS_OK, TS_QUALITY_GRAY},
+        {1, "color.jpg", TS_OK, TS_QUALITY_COLOR},
+        {1, "bitonal.jpg", TS_OK, TS_QUALITY_BITONAL},
+        {3, "native.jpg", TS_EINVAL, 0},
+        {3, "grey.jpg", TS_EINVAL, 0},
+        {2, "native.jpg", TS_EINVAL, 0},
+        {1, "default.jpg", TS_EINVAL, 0},
+        {1, "gray.jpg", TS_EINVAL, 0},
+        {3, "Default.jpg", TS_EINVAL, 0},
+        {3, ".jpg", TS_EINVAL, 0},
+        {3, "colour.jpg", TS_EINVAL, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int rc = qf(cases[i].version, cases[i].text, &r);
@@ -311,7 +324,7 @@ static void test_format_extensions(void **state)
         assert_string_equal(ts_format_mime(r.format), ok[i].mime);
         assert_string_equal(ts_format_ext(r.format), strchr(ok[i].text, '.') + 1);
     }
-    const char *bad[] = {"default",     "default.",     "default.jpeg", "default.JPG",
+    const char *bad[] = {"default",     "default.",        "default.jpeg", "default.JPG",
                          "default.bmp", "default.jpg.png", "default.jpg ", "default..jpg"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (qf(3, bad[i], &r) != TS_EINVAL)

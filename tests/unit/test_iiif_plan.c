@@ -3,6 +3,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "protocol/iiif_plan.h"
@@ -148,10 +150,10 @@ static void test_region_zero_or_outside_is_400(void **state)
     (void)state;
     struct ts_limits o = opts(0, 0, 0);
     const char *bad[] = {
-        "300,0,10,10/max/0/default.jpg",  "0,200,10,10/max/0/default.jpg",
-        "0,0,0,10/max/0/default.jpg",     "0,0,10,0/max/0/default.jpg",
-        "400,400,10,10/max/0/default.jpg", "pct:100,0,10,10/max/0/default.jpg",
-        "pct:0,0,0,10/max/0/default.jpg", "pct:0,0,0.1,10/max/0/default.jpg",
+        "300,0,10,10/max/0/default.jpg",     "0,200,10,10/max/0/default.jpg",
+        "0,0,0,10/max/0/default.jpg",        "0,0,10,0/max/0/default.jpg",
+        "400,400,10,10/max/0/default.jpg",   "pct:100,0,10,10/max/0/default.jpg",
+        "pct:0,0,0,10/max/0/default.jpg",    "pct:0,0,0.1,10/max/0/default.jpg",
         "pct:0,100,100,1/max/0/default.jpg",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -167,13 +169,13 @@ static void test_size_v3_forms_on_spec_image(void **state)
     expect_size(3, "full/,150/0/default.jpg", 300, 200, &o, 225, 150);
     expect_size(3, "full/pct:50/0/default.jpg", 300, 200, &o, 150, 100);
     expect_size(3, "full/225,100/0/default.jpg", 300, 200, &o, 225, 100);
-    expect_size(3, "full/!225,100/0/default.jpg", 300, 200, &o, 150, 100); /* spec: 150,100 */
+    expect_size(3, "full/!225,100/0/default.jpg", 300, 200, &o, 150, 100);  /* spec: 150,100 */
     expect_size(3, "full/^!360,360/0/default.jpg", 300, 200, &o, 360, 240); /* spec: 360,240 */
     expect_size(3, "full/^360,/0/default.jpg", 300, 200, &o, 360, 240);
     expect_size(3, "full/^,240/0/default.jpg", 300, 200, &o, 360, 240);
     expect_size(3, "full/^360,360/0/default.jpg", 300, 200, &o, 360, 360);
     expect_size(3, "full/^pct:120/0/default.jpg", 300, 200, &o, 360, 240);
-    expect_size(3, "full/^max/0/default.jpg", 300, 200, &o, 300, 200); /* no limits: = max */
+    expect_size(3, "full/^max/0/default.jpg", 300, 200, &o, 300, 200);  /* no limits: = max */
     expect_size(3, "full/^150,/0/default.jpg", 300, 200, &o, 150, 100); /* '^' may also shrink */
     expect_size(3, "full/pct:100/0/default.jpg", 300, 200, &o, 300, 200);
     expect_size(3, "full/pct:33.3/0/default.jpg", 300, 200, &o, 100, 67);
@@ -187,9 +189,9 @@ static void test_size_v3_no_upscaling_without_caret(void **state)
 {
     (void)state;
     struct ts_limits o = opts(0, 0, 0);
-    const char *bad[] = {"full/301,/0/default.jpg",    "full/,201/0/default.jpg",
-                         "full/301,10/0/default.jpg",  "full/10,201/0/default.jpg",
-                         "full/pct:101/0/default.jpg", "full/pct:100.5/0/default.jpg",
+    const char *bad[] = {"full/301,/0/default.jpg",       "full/,201/0/default.jpg",
+                         "full/301,10/0/default.jpg",     "full/10,201/0/default.jpg",
+                         "full/pct:101/0/default.jpg",    "full/pct:100.5/0/default.jpg",
                          "0,0,100,100/101,/0/default.jpg"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         expect_status(3, bad[i], 300, 200, &o, TS_EINVAL);

@@ -1,8 +1,10 @@
 /* IIP: resolution ladder, command parsing, OBJ text and CVT sizes as iipsrv 1.1 gives them. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "protocol/iip.h"

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "cache/lru.h"
@@ -341,7 +342,8 @@ static void test_cache_stays_within_budget(void **state)
     assert_true(st.entries < st.inserts);
     tu_block_cache_free(&cache);
 
-    /* 1 MB: a 512 x 512 RGB block (768 KB, over an eighth of the budget) cannot be kept, so nothing is inserted. */
+    /* 1 MB: a 512 x 512 RGB block (768 KB, over an eighth of the budget) cannot be kept, so nothing
+     * is inserted. */
     cache_init_ok(&tiny, (size_t)1 << 20);
     struct ts_reader *r = open_ok(src, &tiny);
     read_ok(r, 0, 1000, 1000, 100, 100, &img);

@@ -1,9 +1,11 @@
 /* The response/info cache: hits, replacement, byte bound, eviction order, held references,
  * threads. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "cache/lru.h"
@@ -86,12 +88,12 @@ static void test_bytes_stay_within_budget_and_oldest_goes_first(void **state)
     assert_true(st.entries > 10);
     assert_true(st.evictions > 0);
     char v[8];
-    assert_false(get_str(lru, "key1", v, sizeof v));  /* cold and old: evicted */
+    assert_false(get_str(lru, "key1", v, sizeof v)); /* cold and old: evicted */
     struct ts_buf b = {0};
-    assert_true(ts_lru_get(lru, "key0", &b));          /* hot: kept */
+    assert_true(ts_lru_get(lru, "key0", &b)); /* hot: kept */
     assert_int_equal(b.len, sizeof value);
     ts_buf_free(&b);
-    assert_true(ts_lru_get(lru, "key499", &b));        /* newest: kept */
+    assert_true(ts_lru_get(lru, "key499", &b)); /* newest: kept */
     ts_buf_free(&b);
     ts_lru_destroy(lru);
 }

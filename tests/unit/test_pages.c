@@ -1,8 +1,10 @@
 /* Multi-page TIFF: "{id};{n}" picks page n, each page with its own pyramid. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "image/reader.h"

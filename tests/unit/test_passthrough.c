@@ -1,8 +1,11 @@
-/* Native tile passthrough tests: stored JPEG tiles against the decode path, edge crops, declines. */
+/* Native tile passthrough tests: stored JPEG tiles against the decode path, edge crops, declines.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "encode/encode.h"
@@ -13,11 +16,13 @@
 #include "testutil.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tiffio.h>
 #include <time.h>
+
+/* jpeglib.h uses FILE without including stdio.h. */
+#include <stdio.h>
 
 #include <jpeglib.h>
 
@@ -26,13 +31,13 @@
 
 static char g_case[256];
 
-#define CHECK(cond, ...)                                                                        \
-    do {                                                                                        \
-        if (!(cond)) {                                                                          \
-            char m_[512];                                                                       \
-            int n_ = snprintf(m_, sizeof m_, __VA_ARGS__);                                      \
-            fail_msg("%s: %s%s (%s)", g_case, m_, n_ >= (int)sizeof m_ ? "..." : "", #cond);    \
-        }                                                                                       \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            char m_[512];                                                                          \
+            int n_ = snprintf(m_, sizeof m_, __VA_ARGS__);                                         \
+            fail_msg("%s: %s%s (%s)", g_case, m_, n_ >= (int)sizeof m_ ? "..." : "", #cond);       \
+        }                                                                                          \
     } while (0)
 
 /* Writes a 1000x740 grid as a pyramidal JPEG TIFF (levels 1000, 500, 250; 256 tiles) once. */
@@ -40,8 +45,13 @@ static void grid_tiff(char *path, size_t n, const char *name, uint32_t channels,
                       int compression)
 {
     struct ts_image img;
-    struct grid_tiff_opts o = {.compression = compression, .tiled = true, .tile = 256, .bits = 8,
-                               .layout = GRID_PYRAMID_IFDS, .jpeg_quality = 90, .ycbcr = ycbcr};
+    struct grid_tiff_opts o = {.compression = compression,
+                               .tiled = true,
+                               .tile = 256,
+                               .bits = 8,
+                               .layout = GRID_PYRAMID_IFDS,
+                               .jpeg_quality = 90,
+                               .ycbcr = ycbcr};
     assert_int_equal(tu_mkdirs(TESSERA_TEST_WORK), 0);
     snprintf(path, n, "%s/%s", TESSERA_TEST_WORK, name);
     assert_int_equal(grid_make(GRID_W, GRID_H, GRID_CELLS, channels, &img), 0);
@@ -69,10 +79,9 @@ static struct ts_plan tile_plan(const struct ts_image_info *info, uint32_t level
     p.ry = row * lv->tile_h * f;
     p.rw = info->width - p.rx < lv->tile_w * f ? info->width - p.rx : lv->tile_w * f;
     p.rh = info->height - p.ry < lv->tile_h * f ? info->height - p.ry : lv->tile_h * f;
-    p.out_w = lv->width - col * lv->tile_w < lv->tile_w ? lv->width - col * lv->tile_w
-                                                        : lv->tile_w;
-    p.out_h = lv->height - row * lv->tile_h < lv->tile_h ? lv->height - row * lv->tile_h
-                                                         : lv->tile_h;
+    p.out_w = lv->width - col * lv->tile_w < lv->tile_w ? lv->width - col * lv->tile_w : lv->tile_w;
+    p.out_h =
+        lv->height - row * lv->tile_h < lv->tile_h ? lv->height - row * lv->tile_h : lv->tile_h;
     p.quality = TS_QUALITY_DEFAULT;
     p.format = TS_FORMAT_JPG;
     return p;
@@ -169,8 +178,9 @@ static void check_grid_colours(struct ts_reader *r, uint32_t level, uint32_t col
     ts_buf_free(&out);
 }
 
-/* Whether a decoder that knows only the standard markers (JFIF, Adobe APP14) sees RGB: libjpeg-turbo
- * also guesses from component ids 'R','G','B', but browsers and other decoders need the marker. */
+/* Whether a decoder that knows only the standard markers (JFIF, Adobe APP14) sees RGB:
+ * libjpeg-turbo also guesses from component ids 'R','G','B', but browsers and other decoders need
+ * the marker. */
 static bool declares_rgb(struct ts_reader *r, uint32_t level, uint32_t col, uint32_t row)
 {
     struct ts_plan p = tile_plan(&r->info, level, col, row);
@@ -183,8 +193,8 @@ static bool declares_rgb(struct ts_reader *r, uint32_t level, uint32_t col, uint
     jpeg_create_decompress(&cinfo);
     jpeg_mem_src(&cinfo, out.data, (unsigned long)out.len);
     assert_int_equal(jpeg_read_header(&cinfo, TRUE), JPEG_HEADER_OK);
-    bool rgb = cinfo.saw_Adobe_marker && cinfo.Adobe_transform == 0 &&
-               cinfo.jpeg_color_space == JCS_RGB;
+    bool rgb =
+        cinfo.saw_Adobe_marker && cinfo.Adobe_transform == 0 && cinfo.jpeg_color_space == JCS_RGB;
     jpeg_destroy_decompress(&cinfo);
     ts_buf_free(&out);
     return rgb;
@@ -327,8 +337,13 @@ static void test_sources_without_stored_jpeg_tiles_decline(void **state)
     ts_reader_close(r);
 
     r = open_reader(TESSERA_TEST_DATA "/retina-1411x1411.jpg");
-    struct ts_plan q = {.img_w = 1411, .img_h = 1411, .rw = 256, .rh = 256, .out_w = 256,
-                        .out_h = 256, .format = TS_FORMAT_JPG};
+    struct ts_plan q = {.img_w = 1411,
+                        .img_h = 1411,
+                        .rw = 256,
+                        .rh = 256,
+                        .out_w = 256,
+                        .out_h = 256,
+                        .format = TS_FORMAT_JPG};
     expect_declined(r, &q, NULL, "plain JPEG source");
     ts_reader_close(r);
 }
@@ -426,8 +441,8 @@ static void test_report_time_per_tile(void **state)
             ts_buf_free(&out);
         }
         double t2 = now_us();
-        printf("# %s tile: passthrough %.1f us, decode+encode %.1f us\n", names[k],
-               (t1 - t0) / n, (t2 - t1) / n);
+        printf("# %s tile: passthrough %.1f us, decode+encode %.1f us\n", names[k], (t1 - t0) / n,
+               (t2 - t1) / n);
     }
     ts_reader_close(r);
 }

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "image/reader.h"
@@ -60,7 +61,8 @@ static int make_webp(const char *path)
     for (uint32_t y = 0; y < WEBP_H; y++)
         for (uint32_t x = 0; x < WEBP_W; x++)
             for (uint32_t c = 0; c < 3; c++)
-                rgb[((size_t)y * WEBP_W + x) * 3 + c] = (uint8_t)((x * 7u + y * 3u + c * 50u) & 0xffu);
+                rgb[((size_t)y * WEBP_W + x) * 3 + c] =
+                    (uint8_t)((x * 7u + y * 3u + c * 50u) & 0xffu);
     len = WebPEncodeLosslessRGB(rgb, (int)WEBP_W, (int)WEBP_H, (int)WEBP_W * 3, &out);
     if (len > 0)
         rc = write_file(path, out, len);
@@ -152,7 +154,8 @@ static void assert_same_image(const struct ts_image *got, const struct ts_image 
     assert_int_equal(got->width, want->width);
     assert_int_equal(got->height, want->height);
     assert_int_equal(got->channels, want->channels);
-    const uint8_t *g = ts_image_row(got, got->height / 2) + (size_t)(got->width / 2) * got->channels;
+    const uint8_t *g =
+        ts_image_row(got, got->height / 2) + (size_t)(got->width / 2) * got->channels;
     const uint8_t *w =
         ts_image_row(want, want->height / 2) + (size_t)(want->width / 2) * want->channels;
     for (uint32_t c = 0; c < got->channels; c++)
@@ -171,8 +174,8 @@ static void pick_regions(const struct ts_image_info *in, struct ts_read_req q[2]
     uint32_t w = l0->width - x < 100 ? l0->width - x : 100;
     uint32_t h = l0->height - y < 80 ? l0->height - y : 80;
     q[0] = (struct ts_read_req){0, x, y, w, h, w, h};
-    q[1] = (struct ts_read_req){in->nlevels - 1, 0, 0, ln->width, ln->height, ln->width,
-                                ln->height};
+    q[1] =
+        (struct ts_read_req){in->nlevels - 1, 0, 0, ln->width, ln->height, ln->width, ln->height};
 }
 
 /* Opens an unlinked copy of src twice (the descriptor and a dup of it: two readers sharing one
@@ -303,8 +306,12 @@ static void test_htj2k_reads_from_unlinked_fd(void **state)
 /* Tile t of 64 scattered over level 0 (an 8 x 8 grid of 64 px tiles). */
 static struct ts_read_req race_tile(const struct ts_image_info *in, uint32_t t)
 {
-    return (struct ts_read_req){0,         (t % 8u) * (in->width / 8u), (t / 8u) * (in->height / 8u),
-                                RACE_EDGE, RACE_EDGE,                  RACE_EDGE,
+    return (struct ts_read_req){0,
+                                (t % 8u) * (in->width / 8u),
+                                (t / 8u) * (in->height / 8u),
+                                RACE_EDGE,
+                                RACE_EDGE,
+                                RACE_EDGE,
                                 RACE_EDGE};
 }
 
@@ -546,8 +553,8 @@ static void test_each_opener_refuses_foreign_bytes_and_closes_fd(void **state)
 static void test_file_truncated_after_open_fails_cleanly(void **state)
 {
     (void)state;
-    static const char *files[] = {"retina-pyr-jpeg-256.tif", "retina-striped-jpeg.tif",
-                                  "retina-1411x1411.jpg",    "camera-512-gray.png",
+    static const char *files[] = {"retina-pyr-jpeg-256.tif",  "retina-striped-jpeg.tif",
+                                  "retina-1411x1411.jpg",     "camera-512-gray.png",
                                   "retina-tiled512-rpcl.jp2", "retina-htj2k.j2c"};
     for (size_t i = 0; i < sizeof files / sizeof files[0] + 1; i++) {
         char src[512], dst[512];

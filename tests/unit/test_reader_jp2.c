@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "image/jp2.h"
@@ -150,7 +151,6 @@ static void diff_window(const struct ts_image *got, const struct ts_image *ref, 
     *mean = (double)sum / ((double)got->width * got->height * got->channels);
     *max = mx;
 }
-
 
 /* Decodes a whole resolution level with opj_decompress (another program, same library).
  * PNM output for gray and RGB: opj_decompress writes PNG very slowly. */

@@ -1,8 +1,11 @@
-/* JPEG reader tests: full, DCT-scaled and region reads against an independent decode, and corrupt input. */
+/* JPEG reader tests: full, DCT-scaled and region reads against an independent decode, and corrupt
+ * input. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "grid.h"

@@ -1,8 +1,11 @@
-/* PNG reader tests: real PNGs against libpng, generated grids at 8 and 16 bits, and broken files. */
+/* PNG reader tests: real PNGs against libpng, generated grids at 8 and 16 bits, and broken files.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "grid.h"
@@ -151,8 +154,7 @@ static void check_grid_png(uint32_t channels, uint32_t bits)
         for (uint32_t col = 1; col < 5; col++) {
             uint8_t rgb[3];
             grid_cell_color(col, row, rgb);
-            assert_int_equal(tu_pixel_diff(&img, col * 100 + 50 - 30, row * 100 + 50 - 70, rgb),
-                             0);
+            assert_int_equal(tu_pixel_diff(&img, col * 100 + 50 - 30, row * 100 + 50 - 70, rgb), 0);
         }
     ts_image_free(&img);
     /* The first cell carries alpha 128. */

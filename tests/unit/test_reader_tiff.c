@@ -1,8 +1,11 @@
-/* TIFF reader tests: generated grid TIFFs in every layout we support, real files, and malformed files. */
+/* TIFF reader tests: generated grid TIFFs in every layout we support, real files, and malformed
+ * files. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "grid.h"
@@ -17,13 +20,13 @@
 
 static char g_case[1024];
 
-#define CHECK(cond, ...)                                                                        \
-    do {                                                                                        \
-        if (!(cond)) {                                                                          \
-            char m_[1024];                                                                       \
-            snprintf(m_, sizeof m_, __VA_ARGS__);                                               \
-            fail_msg("%s: %s (%s)", g_case, m_, #cond);                                         \
-        }                                                                                       \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            char m_[1024];                                                                         \
+            snprintf(m_, sizeof m_, __VA_ARGS__);                                                  \
+            fail_msg("%s: %s (%s)", g_case, m_, #cond);                                            \
+        }                                                                                          \
     } while (0)
 
 static void work_path(char *buf, size_t n, const char *name)
@@ -45,8 +48,8 @@ static struct ts_image read_region(struct ts_reader *r, uint32_t level, uint32_t
     struct ts_err err = {0};
     int rc = ts_reader_read(r, &q, &img, &err);
     CHECK(rc == TS_OK, "read level %u %u,%u,%u,%u: %d %s", level, x, y, w, h, rc, err.msg);
-    CHECK(img.width == w && img.height == h, "region %ux%u, want %ux%u", img.width, img.height,
-          w, h);
+    CHECK(img.width == w && img.height == h, "region %ux%u, want %ux%u", img.width, img.height, w,
+          h);
     return img;
 }
 
@@ -70,8 +73,8 @@ static void check_grid_region(struct ts_reader *r, uint32_t level, uint32_t x, u
             CHECK(d <= tol, "level %u cell %u,%u at %u,%u differs by %d", level, col, row, cx, cy,
                   d);
             if (img.channels == 2 || img.channels == 4) {
-                uint8_t a = ts_image_row(&img, cy - y)[(size_t)(cx - x) * img.channels +
-                                                        img.channels - 1];
+                uint8_t a =
+                    ts_image_row(&img, cy - y)[(size_t)(cx - x) * img.channels + img.channels - 1];
                 CHECK(a == (col == 0 && row == 0 ? 128 : 255), "alpha %u in cell %u,%u", a, col,
                       row);
             }
@@ -141,9 +144,13 @@ static void run_matrix(bool tiled, int compression, bool ycbcr)
             /* JPEG carries only 8-bit gray or RGB; the YCbCr variant only RGB. */
             if (jpeg && (bits[b] != 8 || (ch != 1 && ch != 3) || (ycbcr && ch != 3)))
                 continue;
-            struct grid_tiff_opts o = {.compression = compression, .tiled = tiled, .tile = 256,
-                                       .bits = bits[b], .layout = GRID_PYRAMID_IFDS,
-                                       .jpeg_quality = 90, .ycbcr = ycbcr};
+            struct grid_tiff_opts o = {.compression = compression,
+                                       .tiled = tiled,
+                                       .tile = 256,
+                                       .bits = bits[b],
+                                       .layout = GRID_PYRAMID_IFDS,
+                                       .jpeg_quality = 90,
+                                       .ycbcr = ycbcr};
             check_generated(ch, &o, jpeg ? 8 : 0);
         }
 }
@@ -186,8 +193,11 @@ static void test_striped_matrix_reads_cells(void **s)
 static void test_subifd_pyramid_finds_all_levels(void **s)
 {
     (void)s;
-    struct grid_tiff_opts o = {.compression = COMPRESSION_ADOBE_DEFLATE, .tiled = true,
-                               .tile = 256, .bits = 8, .layout = GRID_PYRAMID_SUBIFDS};
+    struct grid_tiff_opts o = {.compression = COMPRESSION_ADOBE_DEFLATE,
+                               .tiled = true,
+                               .tile = 256,
+                               .bits = 8,
+                               .layout = GRID_PYRAMID_SUBIFDS};
     check_generated(3, &o, 0);
     o.compression = COMPRESSION_JPEG, o.ycbcr = true, o.jpeg_quality = 90;
     check_generated(3, &o, 8);
@@ -198,8 +208,12 @@ static void test_subifd_pyramid_finds_all_levels(void **s)
 static void test_bigtiff_pyramid_reads_like_classic(void **s)
 {
     (void)s;
-    struct grid_tiff_opts o = {.compression = COMPRESSION_LZW, .tiled = true, .tile = 256,
-                               .bits = 8, .layout = GRID_PYRAMID_IFDS, .bigtiff = true};
+    struct grid_tiff_opts o = {.compression = COMPRESSION_LZW,
+                               .tiled = true,
+                               .tile = 256,
+                               .bits = 8,
+                               .layout = GRID_PYRAMID_IFDS,
+                               .bigtiff = true};
     check_generated(3, &o, 0);
     o.layout = GRID_PYRAMID_SUBIFDS, o.bits = 16;
     check_generated(2, &o, 0);
@@ -210,8 +224,11 @@ static void test_bigtiff_pyramid_reads_like_classic(void **s)
 static void test_flat_tiff_has_one_level(void **s)
 {
     (void)s;
-    struct grid_tiff_opts o = {.compression = COMPRESSION_PACKBITS, .tiled = true, .tile = 128,
-                               .bits = 8, .layout = GRID_FLAT};
+    struct grid_tiff_opts o = {.compression = COMPRESSION_PACKBITS,
+                               .tiled = true,
+                               .tile = 128,
+                               .bits = 8,
+                               .layout = GRID_FLAT};
     check_generated(3, &o, 0);
 }
 
@@ -340,7 +357,8 @@ static void test_multipage_second_page_is_not_a_level(void **s)
 static void test_checkit_pass_files_read(void **s)
 {
     (void)s;
-    static const char *names[] = {"pass_minimal_bigtiff.tiff64", "pass_minimal_valid.tiff",
+    static const char *names[] = {"pass_minimal_bigtiff.tiff64",
+                                  "pass_minimal_valid.tiff",
                                   "pass_minimal_valid_16bit.tiff",
                                   "pass_minimal_valid_baseline_BigEndian.tiff",
                                   "pass_minimal_valid_multiple_stripoffsets.tif",
@@ -401,8 +419,8 @@ static void test_checkit_fail_files_never_crash(void **s)
             continue;
         }
         for (uint32_t l = 0; l < r->info.nlevels; l++) {
-            struct ts_read_req q = {.level = l, .w = r->info.levels[l].width,
-                                    .h = r->info.levels[l].height};
+            struct ts_read_req q = {
+                .level = l, .w = r->info.levels[l].width, .h = r->info.levels[l].height};
             struct ts_image img;
             rc = ts_reader_read(r, &q, &img, &err);
             CHECK(rc == TS_OK || rc == TS_ECODEC || rc == TS_EUNSUPPORTED, "read status %d", rc);

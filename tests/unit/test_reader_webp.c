@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "image/reader.h"
@@ -220,7 +221,6 @@ static void test_scaled_read_halves_down_to_the_minimum(void **state)
 }
 
 /* ---- lossy, against dwebp ---- */
-
 
 static void test_lossy_regions_match_dwebp(void **state)
 {

@@ -1,4 +1,5 @@
-/* Render pipeline over an in-memory pyramid: level choice, region, scale, mirror, rotate, quality. */
+/* Render pipeline over an in-memory pyramid: level choice, region, scale, mirror, rotate, quality.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "render/render.h"
@@ -33,8 +35,8 @@ static uint8_t luma601(const uint8_t rgb[3])
 
 struct fake {
     struct ts_image levels[3];
-    bool halve;             /* deliver half size when min_w/min_h allow, like JPEG DCT scaling */
-    int fail_with;          /* non-zero: every read fails with this status */
+    bool halve;              /* deliver half size when min_w/min_h allow, like JPEG DCT scaling */
+    int fail_with;           /* non-zero: every read fails with this status */
     struct ts_read_req last; /* the last request seen */
     int reads;
 };
@@ -290,10 +292,22 @@ static void place(uint32_t ux, uint32_t uy, uint32_t w, uint32_t h, bool mirror,
 {
     uint32_t mx = mirror ? w - 1 - ux : ux;
     switch (rot) {
-    case 90: *ox = h - 1 - uy; *oy = mx; break;
-    case 180: *ox = w - 1 - mx; *oy = h - 1 - uy; break;
-    case 270: *ox = uy; *oy = w - 1 - mx; break;
-    default: *ox = mx; *oy = uy; break;
+    case 90:
+        *ox = h - 1 - uy;
+        *oy = mx;
+        break;
+    case 180:
+        *ox = w - 1 - mx;
+        *oy = h - 1 - uy;
+        break;
+    case 270:
+        *ox = uy;
+        *oy = w - 1 - mx;
+        break;
+    default:
+        *ox = mx;
+        *oy = uy;
+        break;
     }
 }
 
@@ -530,7 +544,7 @@ static void test_render_arbitrary_rotation_grows_canvas(void **state)
     assert_int_equal(render_rotate_extent(353, 250, 22.5, &ew, &eh), TS_OK);
     assert_int_equal(out.width, ew);
     assert_int_equal(out.height, eh);
-    assert_int_equal(out.channels, straight.channels + 1); /* alpha added */
+    assert_int_equal(out.channels, straight.channels + 1);        /* alpha added */
     assert_int_equal(ts_image_row(&out, 0)[out.channels - 1], 0); /* corner: transparent */
     const uint8_t *c = ts_image_row(&out, out.height / 2) + (size_t)(out.width / 2) * out.channels;
     const uint8_t *s = ts_image_row(&straight, straight.height / 2) +
@@ -587,8 +601,7 @@ int main(void)
         cmocka_unit_test(test_choose_level_rejects_region_outside_image),
         cmocka_unit_test_setup_teardown(test_render_full_max_is_level_zero_unchanged, setup_rgb,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_render_region_at_full_resolution, setup_rgb,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_render_region_at_full_resolution, setup_rgb, teardown),
         cmocka_unit_test_setup_teardown(test_render_downscale_reads_small_level, setup_rgb,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_render_maps_region_with_subpixel_offset, setup_rgb,

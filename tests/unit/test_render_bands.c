@@ -1,8 +1,10 @@
 /* Big reads are rendered in bands: same pixels as one whole read, a fraction of the memory. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "render/render.h"
@@ -91,11 +93,11 @@ static void check_banded_matches_whole(const struct ts_plan *p)
     assert_int_equal(render_execute(&f.reader, p, &banded, &err), TS_OK);
     assert_int_equal(banded.width, p->out_w);
     assert_int_equal(banded.height, p->out_h);
-    assert_true(f.reads > 1);                          /* it did work in bands */
-    assert_true(f.largest_read < (size_t)24 << 20);    /* each well under the whole region */
-    assert_int_equal(render_resample_rect(&f.pixels, p->rx, p->ry, p->rw, p->rh, p->out_w,
-                                          p->out_h, &whole),
-                     TS_OK);
+    assert_true(f.reads > 1);                       /* it did work in bands */
+    assert_true(f.largest_read < (size_t)24 << 20); /* each well under the whole region */
+    assert_int_equal(
+        render_resample_rect(&f.pixels, p->rx, p->ry, p->rw, p->rh, p->out_w, p->out_h, &whole),
+        TS_OK);
     int worst = 0;
     for (uint32_t y = 0; y < whole.height; y++) {
         const uint8_t *a = ts_image_row(&banded, y), *b = ts_image_row(&whole, y);

@@ -6,11 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
+#include "grid.h"
 #include "image/reader.h"
 #include "render/render.h"
-#include "grid.h"
 #include "testutil.h"
 
 #include <tiffio.h>
@@ -399,8 +400,14 @@ static void test_downscale_matches_vips_lanczos3_on_a_photo(void **state)
 static struct ts_image render_region(struct ts_reader *r, uint32_t x, uint32_t y, uint32_t w,
                                      uint32_t h, uint32_t ow, uint32_t oh)
 {
-    struct ts_plan p = {.img_w = r->info.width, .img_h = r->info.height, .rx = x, .ry = y,
-                        .rw = w, .rh = h, .out_w = ow, .out_h = oh};
+    struct ts_plan p = {.img_w = r->info.width,
+                        .img_h = r->info.height,
+                        .rx = x,
+                        .ry = y,
+                        .rw = w,
+                        .rh = h,
+                        .out_w = ow,
+                        .out_h = oh};
     struct ts_image img;
     struct ts_err err = {0};
     assert_int_equal(render_execute(r, &p, &img, &err), TS_OK);
@@ -430,8 +437,11 @@ static void test_neighbouring_tiles_match_one_larger_render_at_the_seam(void **s
     struct ts_reader *r = NULL;
     struct ts_err err = {0};
     struct ts_image noise;
-    struct grid_tiff_opts o = {.compression = COMPRESSION_ADOBE_DEFLATE, .tiled = true,
-                               .tile = 256, .bits = 8, .layout = GRID_FLAT};
+    struct grid_tiff_opts o = {.compression = COMPRESSION_ADOBE_DEFLATE,
+                               .tiled = true,
+                               .tile = 256,
+                               .bits = 8,
+                               .layout = GRID_FLAT};
     char path[1024];
     /* Noise: every pixel differs from its neighbours, so a filter clamped at the edge of the
      * read shows at once. */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 /* A 150x100 picture of 5x5 flat cells (30x20 each): the centre (75,50) sits mid-cell. */

@@ -1,8 +1,10 @@
 /* Percent-decoding and -encoding of URL parts: what decodes, what is refused, what fits. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "util/url.h"

@@ -5,12 +5,14 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
-#include <cmocka.h>
 // clang-format on
 
+/* cmocka.h needs the headers above first. */
+#include <cmocka.h>
+
+#include "core/serve.h"
 #include "testutil.h"
 #include "util/url.h"
-#include "core/serve.h"
 #include "web/web.h"
 
 #include <fcntl.h>

@@ -1,8 +1,10 @@
 /* Zoomify: request parsing, level numbering from the largest one-tile level, XML, groups. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
 #include <cmocka.h>
 
 #include "protocol/zoomify.h"
@@ -91,8 +93,8 @@ static void test_tile_groups_count_tiles_from_the_smallest_level(void **state)
     assert_int_equal(zoomify_levels(&p), 6);
     assert_int_equal(zoomify_tile_group(&p, 0, 0, 0), 0);
     assert_int_equal(zoomify_tile_group(&p, 4, 15, 15), 1); /* index 85 + 255 = 340 */
-    assert_int_equal(zoomify_tile_group(&p, 5, 0, 0), 1);  /* 341 */
-    assert_int_equal(zoomify_tile_group(&p, 5, 0, 6), 2);  /* 341 + 192 = 533 */
+    assert_int_equal(zoomify_tile_group(&p, 5, 0, 0), 1);   /* 341 */
+    assert_int_equal(zoomify_tile_group(&p, 5, 0, 6), 2);   /* 341 + 192 = 533 */
 }
 
 int main(void)
