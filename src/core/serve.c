@@ -455,6 +455,7 @@ bool core_begin(struct ts_app *app, const struct ts_request *req, struct ts_job 
         job->stage = TS_STAGE_LOOKED_UP;
         return false;
     }
+    source_close(&job->src);
     finalize(app, job, res);
     return true;
 }
