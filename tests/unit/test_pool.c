@@ -22,7 +22,7 @@
 #define DATA TESSERA_TEST_DATA
 
 static const char *const images[] = {
-    DATA "/retina-pyr-jpeg-256.tif", DATA "/camera-512-gray.png",
+    DATA "/retina-pyr-jpeg-256.tif",   DATA "/camera-512-gray.png",
     DATA "/green-palette-320x240.png", DATA "/horse-400x328-gray-alpha.png",
     DATA "/retina-1411x1411.jpg",
 };

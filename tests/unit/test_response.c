@@ -227,8 +227,7 @@ static void test_error_drops_a_shared_body(void **state)
     ts_response_error(&res, TS_EBUSY, "over budget");
     assert_null(res.shared);
     char buf[128];
-    assert_string_equal(body_text(&res, buf, sizeof buf),
-                        "503 Service Unavailable: over budget\n");
+    assert_string_equal(body_text(&res, buf, sizeof buf), "503 Service Unavailable: over budget\n");
     ts_lru_destroy(lru); /* the reference is gone already: this frees the entry */
     ts_response_free(&res);
 }

@@ -53,8 +53,8 @@ struct routed {
     struct ts_err err;
 };
 
-static void route(const struct ts_app *app, const char *method, const char *path,
-                  const char *query, struct routed *out)
+static void route(const struct ts_app *app, const char *method, const char *path, const char *query,
+                  struct routed *out)
 {
     struct ts_request req = {method, path, query, NULL, NULL};
     memset(out, 0, sizeof *out);

@@ -35,8 +35,7 @@ static void write_text(const char *path, const char *text)
 static int make_tree(void **state)
 {
     (void)state;
-    if (system("rm -rf '" WORK "'") != 0 || tu_mkdirs(ROOT "/sub") != 0 ||
-        tu_mkdirs(OUTSIDE) != 0)
+    if (system("rm -rf '" WORK "'") != 0 || tu_mkdirs(ROOT "/sub") != 0 || tu_mkdirs(OUTSIDE) != 0)
         return -1;
     write_text(ROOT "/img.tif", "image");
     write_text(ROOT "/sub/b.png", "png");
@@ -159,9 +158,12 @@ static void test_identifier_without_extension_finds_the_file(void **state)
 static void test_traversal_absolute_empty_segments_and_controls_are_forbidden(void **state)
 {
     struct fixture *f = *state;
-    const char *forbidden[] = {"..",          "../outside/secret.tif", "a/../b", "sub/../img.tif",
-                               "./img.tif",   "/etc/passwd",           "a//b",   "sub//b.png",
-                               "img\x01.tif", "img\n.tif",             "img\x7f", "sub\\b.png"};
+    const char *forbidden[] = {"..",          "../outside/secret.tif",
+                               "a/../b",      "sub/../img.tif",
+                               "./img.tif",   "/etc/passwd",
+                               "a//b",        "sub//b.png",
+                               "img\x01.tif", "img\n.tif",
+                               "img\x7f",     "sub\\b.png"};
     for (size_t i = 0; i < sizeof forbidden / sizeof forbidden[0]; i++) {
         struct ts_err err = {0};
         int rc = source_check_identifier(forbidden[i], &err);
