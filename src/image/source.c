@@ -54,6 +54,9 @@ int source_check_identifier(const char *id, struct ts_err *err)
         if (*seg == '/')
             seg++;
     }
+    /* "dir/" would otherwise become "dir/.tif" when extensions are tried: a hidden file. */
+    if (id[strlen(id) - 1] == '/')
+        return ts_fail(err, TS_EFORBIDDEN, "identifier has an empty path segment");
     return TS_OK;
 }
 
@@ -128,11 +131,49 @@ static int open_beneath(int dirfd, const char *rel)
     return open_walk(dirfd, rel);
 }
 
+static bool below(const char *root, const char *path)
+{
+    size_t n = strlen(root);
+    return !strncmp(root, path, n) && (path[n] == '/' || (n == 1 && root[0] == '/'));
+}
+
+/* RESOLVE_BENEATH refuses absolute symbolic links even when they point back inside the root
+ * (an admin's "ln -s /srv/images/a.tif b.tif"). Those are checked by their real path, and the
+ * file actually opened is checked again, so a link swapped in between cannot lead out. */
+static int open_absolute_link(const struct source_root *root, const char *rel)
+{
+    char joined[PATH_MAX], real[PATH_MAX], opened[PATH_MAX], link[64];
+    int n = snprintf(joined, sizeof joined, "%s/%s", root->path, rel);
+    if (n < 0 || (size_t)n >= sizeof joined)
+        return -ENAMETOOLONG;
+    if (!realpath(joined, real))
+        return -errno;
+    if (!below(root->path, real))
+        return -EXDEV;
+    int fd = open(real, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return -errno;
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t len = readlink(link, opened, sizeof opened - 1);
+    if (len <= 0 || (size_t)len >= sizeof opened - 1) {
+        close(fd);
+        return -EXDEV;
+    }
+    opened[len] = '\0';
+    if (!below(root->path, opened)) {
+        close(fd);
+        return -EXDEV;
+    }
+    return fd;
+}
+
 /* 0 = found and opened a regular file, TS_ENOTFOUND = nothing there, other = refused. */
 static int try_candidate(const struct source_root *root, const char *rel, struct source_file *out,
                          struct ts_err *err)
 {
     int fd = open_beneath(root->fd, rel);
+    if (fd == -EXDEV)
+        fd = open_absolute_link(root, rel);
     if (fd == -ENOENT || fd == -ENOTDIR || fd == -ENAMETOOLONG)
         return TS_ENOTFOUND;
     if (fd == -EXDEV || fd == -ELOOP)
@@ -245,6 +286,8 @@ int source_reopen(const struct source_root *root, struct source_file *src, struc
         fd = open_beneath(root->fd, src->path + n + 1);
     else
         return ts_fail(err, TS_EFORBIDDEN, "image is not below the root");
+    if (fd == -EXDEV)
+        fd = open_absolute_link(root, src->path + n + 1);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0 || st.st_dev != src->st.st_dev ||
         st.st_ino != src->st.st_ino) {

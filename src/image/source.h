@@ -33,7 +33,8 @@ void source_root_close(struct source_root *root);
 /* Resolves a decoded identifier to a regular file below the root and opens it (out->fd).
  * The identifier may omit the file extension; "demo" names the demo image; an identifier that
  * names no file but ends in ";N" (N >= 1) names page N of the file before it. Symbolic links
- * are followed only while they stay below the root. TS_EFORBIDDEN for "..", absolute paths,
+ * are followed only while they stay below the root (relative ones by openat2's
+ * RESOLVE_BENEATH; absolute ones by their real path, checked again once open). TS_EFORBIDDEN for "..", absolute paths,
  * control characters or an escape from the root; TS_ENOTFOUND when no file matches;
  * TS_ETOOLONG when the path would not fit. */
 int source_resolve(const struct source_root *root, const char *identifier, struct source_file *out,

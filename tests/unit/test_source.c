@@ -39,6 +39,7 @@ static int make_tree(void **state)
         return -1;
     write_text(ROOT "/img.tif", "image");
     write_text(ROOT "/sub/b.png", "png");
+    write_text(ROOT "/sub/.tif", "a hidden file");
     write_text(ROOT "/odd;3", "a name with a page-like suffix");
     write_text(ROOT "/replaced.tif", "first");
     write_text(ROOT "/kept.tif", "kept");
@@ -48,7 +49,8 @@ static int make_tree(void **state)
         symlink("../img.tif", ROOT "/sub/up.tif") != 0 ||
         symlink(OUTSIDE "/secret.tif", ROOT "/escape.tif") != 0 ||
         symlink("../outside/secret.tif", ROOT "/escape-rel.tif") != 0 ||
-        symlink(OUTSIDE, ROOT "/linkdir") != 0)
+        symlink(OUTSIDE, ROOT "/linkdir") != 0 ||
+        symlink(ROOT "/img.tif", ROOT "/abs-alias.tif") != 0)
         return -1;
     return 0;
 }
@@ -163,7 +165,8 @@ static void test_traversal_absolute_empty_segments_and_controls_are_forbidden(vo
                                "./img.tif",   "/etc/passwd",
                                "a//b",        "sub//b.png",
                                "img\x01.tif", "img\n.tif",
-                               "img\x7f",     "sub\\b.png"};
+                               "img\x7f",     "sub\\b.png",
+                               "sub/",        "sub//"};
     for (size_t i = 0; i < sizeof forbidden / sizeof forbidden[0]; i++) {
         struct ts_err err = {0};
         int rc = source_check_identifier(forbidden[i], &err);
@@ -183,6 +186,15 @@ static void test_symlink_that_stays_inside_the_root_resolves(void **state)
     struct fixture *f = *state;
     struct source_file src;
     expect_resolve(&f->root, "alias.tif", TS_OK, &src);
+    assert_int_equal(inode_of_fd(src.fd), inode_of(ROOT "/img.tif"));
+    source_close(&src);
+    /* An absolute link is checked by where it really leads. */
+    expect_resolve(&f->root, "abs-alias.tif", TS_OK, &src);
+    assert_int_equal(inode_of_fd(src.fd), inode_of(ROOT "/img.tif"));
+    source_close(&src);
+    expect_resolve(&f->root, "abs-alias.tif", TS_OK, &src);
+    source_close(&src);
+    assert_int_equal(source_reopen(&f->root, &src, &(struct ts_err){0}), TS_OK);
     assert_int_equal(inode_of_fd(src.fd), inode_of(ROOT "/img.tif"));
     source_close(&src);
     /* Through "..", but never above the root. */
