@@ -34,9 +34,9 @@ void source_root_close(struct source_root *root);
  * The identifier may omit the file extension; "demo" names the demo image; an identifier that
  * names no file but ends in ";N" (N >= 1) names page N of the file before it. Symbolic links
  * are followed only while they stay below the root (relative ones by openat2's
- * RESOLVE_BENEATH; absolute ones by their real path, checked again once open). TS_EFORBIDDEN for "..", absolute paths,
- * control characters or an escape from the root; TS_ENOTFOUND when no file matches;
- * TS_ETOOLONG when the path would not fit. */
+ * RESOLVE_BENEATH; absolute ones by their real path, checked again once open). TS_EFORBIDDEN for
+ * "..", absolute paths, control characters or an escape from the root; TS_ENOTFOUND when no file
+ * matches; TS_ETOOLONG when the path would not fit. */
 int source_resolve(const struct source_root *root, const char *identifier, struct source_file *out,
                    struct ts_err *err);
 
