@@ -30,41 +30,10 @@
 #define WORK TESSERA_TEST_WORK
 #define GRID_TILE "/iiif/3/grid.tif/0,0,256,256/256,/0/default.jpg"
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 static void join_path(char *out, size_t cap, const char *a, const char *b)
 {
     int n = snprintf(out, cap, "%s/%s", a, b);
     assert_true(n > 0 && (size_t)n < cap);
-}
-
-static int read_file(const char *path, struct ts_buf *out)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    uint8_t chunk[65536];
-    size_t n;
-    int rc = 0;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (ts_buf_append(out, chunk, n) != 0) {
-            rc = -1;
-            break;
-        }
-    fclose(f);
-    return rc;
 }
 
 static void write_file(const char *path, const void *data, size_t len)
@@ -122,7 +91,7 @@ static unsigned write_cuts(const char *dir, const char *name, const struct ts_bu
 static unsigned cut_file(const char *dir, const char *src, const char *name)
 {
     struct ts_buf data = {0};
-    assert_int_equal(read_file(src, &data), 0);
+    assert_int_equal(tu_read_file(src, &data), 0);
     unsigned n = write_cuts(dir, name, &data);
     ts_buf_free(&data);
     return n;
@@ -147,7 +116,7 @@ static unsigned cut_dir(const char *dir, const char *src_dir, bool copy_whole, c
             continue;
         if (copy_whole) {
             struct ts_buf data = {0};
-            assert_int_equal(read_file(src, &data), 0);
+            assert_int_equal(tu_read_file(src, &data), 0);
             join_path(dst, sizeof dst, dir, e->d_name);
             write_file(dst, data.data, data.len);
             ts_buf_free(&data);
@@ -314,9 +283,9 @@ static bool peer_closed(int fd)
 static double timed_get(const struct tu_server *s, const char *path, long *status)
 {
     struct tu_response r;
-    double t0 = now_ms();
+    double t0 = tu_now_ms();
     int rc = tu_get(s, path, &r);
-    double dt = now_ms() - t0;
+    double dt = tu_now_ms() - t0;
     *status = rc == 0 ? r.status : -1;
     tu_response_free(&r);
     return dt;
@@ -347,11 +316,11 @@ static void test_slow_partial_requests_are_closed_while_others_are_served(void *
         size_t n = sizeof line - 1 - off < 8 ? sizeof line - 1 - off : 8;
         for (int i = 0; i < SLOW_CONNS; i++)
             assert_int_equal(send(fds[i], line + off, n, MSG_NOSIGNAL), (ssize_t)n);
-        last_send = now_ms();
+        last_send = tu_now_ms();
         double dt = timed_get(&s, GRID_TILE, &status);
         assert_int_equal(status, 200);
         worst = dt > worst ? dt : worst;
-        sleep_ms(200);
+        tu_sleep_ms(200);
     }
     print_message("slow clients: normal request took at most %.0f ms\n", worst);
     assert_true(worst < 1000);
@@ -359,14 +328,14 @@ static void test_slow_partial_requests_are_closed_while_others_are_served(void *
     bool closed[SLOW_CONNS] = {false};
     int open = SLOW_CONNS;
     double closed_at = 0;
-    while (open > 0 && now_ms() - last_send < 4000) {
+    while (open > 0 && tu_now_ms() - last_send < 4000) {
         for (int i = 0; i < SLOW_CONNS; i++)
             if (!closed[i] && peer_closed(fds[i])) {
                 closed[i] = true;
                 open--;
-                closed_at = now_ms();
+                closed_at = tu_now_ms();
             }
-        sleep_ms(20);
+        tu_sleep_ms(20);
     }
     for (int i = 0; i < SLOW_CONNS; i++)
         close(fds[i]);
@@ -477,9 +446,9 @@ struct fetch {
 static void *fetch_main(void *arg)
 {
     struct fetch *f = arg;
-    f->started = now_ms();
+    f->started = tu_now_ms();
     tu_get(f->s, f->path, &f->r);
-    f->millis = now_ms() - f->started;
+    f->millis = tu_now_ms() - f->started;
     return NULL;
 }
 
@@ -515,14 +484,14 @@ static void test_heavy_renders_are_bounded_while_tiles_flow(void **state)
         bigs[i] = (struct fetch){.s = &s, .path = BIG_RENDER};
         assert_int_equal(pthread_create(&bigs[i].thread, NULL, fetch_main, &bigs[i]), 0);
     }
-    sleep_ms(50);
+    tu_sleep_ms(50);
     for (int i = 0; i < TILES; i++) {
         tile[i] = (struct fetch){.s = &s, .path = tiles[i]};
         assert_int_equal(pthread_create(&tile[i].thread, NULL, fetch_main, &tile[i]), 0);
     }
     for (int i = 0; i < TILES; i++)
         pthread_join(tile[i].thread, NULL);
-    double tiles_done = now_ms();
+    double tiles_done = tu_now_ms();
     for (int i = 0; i < BIGS; i++)
         pthread_join(bigs[i].thread, NULL);
 
@@ -565,8 +534,8 @@ static void test_sigterm_lets_an_inflight_render_finish_then_exits_zero(void **s
     start_grid(&s, NULL);
     struct fetch big = {.s = &s, .path = "/iiif/3/grid.tif/full/^2500,/0/default.png"};
     assert_int_equal(pthread_create(&big.thread, NULL, fetch_main, &big), 0);
-    sleep_ms(300);
-    double term_at = now_ms();
+    tu_sleep_ms(300);
+    double term_at = tu_now_ms();
     assert_int_equal(kill(s.pid, SIGTERM), 0);
     pthread_join(big.thread, NULL);
     print_message("render answered %.0f ms after SIGTERM\n", big.started + big.millis - term_at);
@@ -585,7 +554,7 @@ static void test_sigterm_lets_an_inflight_render_finish_then_exits_zero(void **s
 static size_t count_lines(const char *path)
 {
     struct ts_buf data = {0};
-    if (read_file(path, &data) != 0)
+    if (tu_read_file(path, &data) != 0)
         return 0;
     size_t n = 0;
     for (size_t i = 0; i < data.len; i++)
@@ -616,7 +585,7 @@ static void test_sighup_reopens_a_renamed_access_log(void **state)
     assert_int_equal(kill(s.pid, SIGHUP), 0);
     struct stat st;
     for (int i = 0; i < 100 && stat(log, &st) != 0; i++)
-        sleep_ms(20);
+        tu_sleep_ms(20);
     assert_int_equal(stat(log, &st), 0);
     timed_get(&s, "/iiif/3/grid.tif/full/100,/0/default.jpg", &status);
     assert_int_equal(status, 200);
@@ -624,7 +593,7 @@ static void test_sighup_reopens_a_renamed_access_log(void **state)
     assert_int_equal(count_lines(moved), 2);
     assert_int_equal(count_lines(log), 1);
     struct ts_buf data = {0};
-    assert_int_equal(read_file(log, &data), 0);
+    assert_int_equal(tu_read_file(log, &data), 0);
     assert_int_equal(ts_buf_append(&data, "", 1), 0);
     assert_non_null(strstr((const char *)data.data, "/full/100,/0/default.jpg"));
     ts_buf_free(&data);

@@ -26,35 +26,10 @@
 #define GOOD_SOURCE TESSERA_TEST_DATA "/retina-pyr-jpeg-256.tif"
 #define JPEG_SOURCE TESSERA_TEST_DATA "/retina-1411x1411.jpg"
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 static void join_path(char *out, size_t cap, const char *a, const char *b)
 {
     int n = snprintf(out, cap, "%s/%s", a, b);
     assert_true(n > 0 && (size_t)n < cap);
-}
-
-static void read_whole(const char *path, struct ts_buf *out)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    uint8_t chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        assert_int_equal(ts_buf_append(out, chunk, n), 0);
-    assert_int_equal(fclose(f), 0);
 }
 
 static void write_whole(const char *dir, const char *name, const void *data, size_t len)
@@ -124,7 +99,7 @@ static void make_root(const char *name, char *root, size_t cap)
     assert_int_equal(tu_mkdirs(root), 0);
 
     struct ts_buf tif = {0};
-    read_whole(GOOD_SOURCE, &tif);
+    assert_int_equal(tu_read_file(GOOD_SOURCE, &tif), 0);
     assert_true(tif.len > 600);
     write_whole(root, "good.tif", tif.data, tif.len);
     write_whole(root, "corrupt.tif", tif.data, 600);
@@ -141,13 +116,13 @@ static void make_root(const char *name, char *root, size_t cap)
     write_whole(root, "garbage.tif", garbage, sizeof garbage);
 
     struct ts_buf bad = {0};
-    read_whole(GOOD_SOURCE, &bad);
+    assert_int_equal(tu_read_file(GOOD_SOURCE, &bad), 0);
     move_tiles_past_end(&bad);
     write_whole(root, "badtiles.tif", bad.data, bad.len);
     ts_buf_free(&bad);
 
     struct ts_buf jpg = {0};
-    read_whole(JPEG_SOURCE, &jpg);
+    assert_int_equal(tu_read_file(JPEG_SOURCE, &jpg), 0);
     write_whole(root, "truncated.jpg", jpg.data, jpg.len / 3);
     ts_buf_free(&jpg);
 }
@@ -260,9 +235,9 @@ static void expect_one_line_reason(const char *what, const struct tu_response *r
 static void request_expecting(struct tu_server *s, const char *path, long want)
 {
     struct tu_response r;
-    double t0 = now_ms();
+    double t0 = tu_now_ms();
     int rc = tu_get(s, path, &r);
-    double dt = now_ms() - t0;
+    double dt = tu_now_ms() - t0;
     long status = r.status;
     if (rc != 0) {
         int curl_code = r.curl_code;
@@ -506,9 +481,9 @@ static void test_long_query_is_answered_not_dropped(void **state)
     while (path.len < 9 * 1024)
         assert_int_equal(ts_buf_appendf(&path, "SDS=0,90&"), 0);
     struct tu_response r;
-    double t0 = now_ms();
+    double t0 = tu_now_ms();
     int rc = tu_get(s, (const char *)path.data, &r);
-    double dt = now_ms() - t0;
+    double dt = tu_now_ms() - t0;
     ts_buf_free(&path);
     print_message("9 KB query: rc %d, curl code %d, status %ld, %.0f ms\n", rc, r.curl_code,
                   r.status, dt);
@@ -648,8 +623,8 @@ static void run_second(const char *root, int port, const char *extra, struct sec
 
     size_t olen = 0, elen = 0;
     bool oopen = true, eopen = true;
-    double deadline = now_ms() + 10000;
-    while (now_ms() < deadline) {
+    double deadline = tu_now_ms() + 10000;
+    while (tu_now_ms() < deadline) {
         struct pollfd pfd[2] = {{.fd = oopen ? so[0] : -1, .events = POLLIN},
                                 {.fd = eopen ? se[0] : -1, .events = POLLIN}};
         poll(pfd, 2, 50);
@@ -676,7 +651,7 @@ static void run_second(const char *root, int port, const char *extra, struct sec
 static int stop_pid(pid_t pid)
 {
     kill(pid, SIGTERM);
-    double deadline = now_ms() + 10000;
+    double deadline = tu_now_ms() + 10000;
     int st = 0;
     for (;;) {
         pid_t r = waitpid(pid, &st, WNOHANG);
@@ -684,12 +659,12 @@ static int stop_pid(pid_t pid)
             break;
         if (r < 0 && errno != EINTR)
             return -1;
-        if (now_ms() > deadline) {
+        if (tu_now_ms() > deadline) {
             kill(pid, SIGKILL);
             waitpid(pid, &st, 0);
             return -1;
         }
-        sleep_ms(10);
+        tu_sleep_ms(10);
     }
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
@@ -717,13 +692,13 @@ static void test_second_server_on_a_busy_port_refuses_to_start(void **state)
     struct tu_server *first = start_on(0, root, NULL);
 
     struct second_run second;
-    double t0 = now_ms();
+    double t0 = tu_now_ms();
     run_second(root, first->port, NULL, &second);
     print_message("second server on port %d: exited %d (status %d), listening %d after %.0f ms; "
                   "stderr: %s\n",
                   first->port, (int)second.exited,
                   second.exited && WIFEXITED(second.wstatus) ? WEXITSTATUS(second.wstatus) : -1,
-                  (int)second.listening, now_ms() - t0, second.err);
+                  (int)second.listening, tu_now_ms() - t0, second.err);
     if (second.listening)
         fail_msg("a second server started on busy port %d", first->port);
     if (!second.exited)

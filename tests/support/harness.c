@@ -23,20 +23,6 @@
 #define TU_STOP_TIMEOUT_MS 10000
 #define TU_MAX_ARGS 64
 
-static long long tu_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void tu_sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 /* Parses "tessera: listening on http://127.0.0.1:PORT/" and returns PORT, or -1. */
 static int tu_parse_listen_line(const char *line)
 {
@@ -61,11 +47,11 @@ static int tu_parse_listen_line(const char *line)
 }
 
 /* Reads the first stdout line of the server within the deadline. */
-static int tu_read_line(int fd, char *line, size_t cap, long long deadline)
+static int tu_read_line(int fd, char *line, size_t cap, double deadline)
 {
     size_t len = 0;
     while (len + 1 < cap) {
-        long long left = deadline - tu_now_ms();
+        double left = deadline - tu_now_ms();
         if (left <= 0)
             return -1;
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
@@ -174,7 +160,7 @@ int tu_server_stop(struct tu_server *s)
     int rc = 0;
     if (!s->reaped) {
         kill(s->pid, SIGTERM);
-        long long deadline = tu_now_ms() + TU_STOP_TIMEOUT_MS;
+        double deadline = tu_now_ms() + TU_STOP_TIMEOUT_MS;
         for (;;) {
             int st;
             pid_t r = waitpid(s->pid, &st, WNOHANG);
@@ -420,24 +406,6 @@ static int tu_write_file(const char *path, const void *data, size_t len)
     size_t w = len ? fwrite(data, 1, len, f) : 0;
     int rc = fclose(f);
     return (w == len && rc == 0) ? 0 : -1;
-}
-
-static int tu_read_file(const char *path, struct ts_buf *out)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    uint8_t chunk[65536];
-    size_t n;
-    int rc = 0;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (ts_buf_append(out, chunk, n) != 0) {
-            rc = -1;
-            break;
-        }
-    }
-    fclose(f);
-    return rc;
 }
 
 /* corrupt.jpg keeps only SOI and APP0, so every decoder fails on the missing tables;

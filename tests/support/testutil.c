@@ -2,6 +2,7 @@
  * comparison. */
 #include "testutil.h"
 
+#include "core/app.h"
 #include "grid.h"
 #include "util/status.h"
 
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <webp/decode.h>
 
 int tu_mkdirs(const char *path)
@@ -344,4 +346,60 @@ int tu_copy_file(const char *src, const char *dst)
     if (out && fclose(out) != 0)
         rc = -1;
     return rc;
+}
+
+double tu_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+void tu_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+int tu_read_file(const char *path, struct ts_buf *out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    uint8_t chunk[65536];
+    size_t n;
+    int rc = 0;
+    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = ts_buf_append(out, chunk, n) == 0 ? 0 : -1;
+    if (ferror(f))
+        rc = -1;
+    fclose(f);
+    return rc;
+}
+
+struct ts_app *tu_app_new(const char *root)
+{
+    if (tu_mkdirs(root) != 0)
+        return NULL;
+    struct ts_app *app = calloc(1, sizeof *app);
+    if (!app)
+        return NULL;
+    struct ts_config cfg;
+    ts_config_defaults(&cfg);
+    snprintf(cfg.root, sizeof cfg.root, "%s", root);
+    struct ts_err err = {0};
+    if (ts_app_init(app, &cfg, &err) != TS_OK) {
+        fprintf(stderr, "app on %s: %s\n", root, err.msg);
+        tu_app_free(app);
+        return NULL;
+    }
+    return app;
+}
+
+void tu_app_free(struct ts_app *app)
+{
+    if (app)
+        ts_app_free(app);
+    free(app);
 }

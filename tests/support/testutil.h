@@ -50,4 +50,17 @@ int tu_open_ro(const char *path);
 /* Copies src to a new file at dst (replacing it). Returns 0 on success. */
 int tu_copy_file(const char *src, const char *dst);
 
+/* Milliseconds on the monotonic clock, and a sleep that survives signals. */
+double tu_now_ms(void);
+void tu_sleep_ms(long ms);
+
+/* Appends the whole file to out; 0 on success. */
+int tu_read_file(const char *path, struct ts_buf *out);
+
+struct ts_app;
+/* A server app with default settings on root (created if missing); NULL with a message on
+ * stderr when it cannot start. tu_app_free undoes it. */
+struct ts_app *tu_app_new(const char *root);
+void tu_app_free(struct ts_app *app);
+
 #endif

@@ -35,27 +35,13 @@ static int make_root(void **state)
 /* A fresh app for every test: nothing cached by one test shows in another. */
 static int make_app(void **state)
 {
-    struct ts_app *app = calloc(1, sizeof *app);
-    if (!app)
-        return -1;
-    struct ts_config cfg;
-    ts_config_defaults(&cfg);
-    snprintf(cfg.root, sizeof cfg.root, "%s", ROOT);
-    struct ts_err err = {0};
-    if (ts_app_init(app, &cfg, &err) != TS_OK) {
-        fprintf(stderr, "app: %s\n", err.msg);
-        ts_app_free(app);
-        free(app);
-        return -1;
-    }
-    *state = app;
-    return 0;
+    *state = tu_app_new(ROOT);
+    return *state ? 0 : -1;
 }
 
 static int free_app(void **state)
 {
-    ts_app_free(*state);
-    free(*state);
+    tu_app_free(*state);
     return 0;
 }
 
