@@ -247,21 +247,6 @@ static int lease(struct ts_app *app, struct source_file *src, struct ts_lease *l
     return rc ? rc : ts_lease_begin(app->readers, src, blocks, l, err);
 }
 
-int core_info(struct ts_app *app, struct source_file *src, struct ts_image_info *info,
-              struct ts_err *err)
-{
-    if (info_lookup(app, src, info))
-        return TS_OK;
-    struct ts_lease l;
-    int rc = lease(app, src, &l, err);
-    if (rc)
-        return rc;
-    *info = l.reader->info;
-    ts_lease_end(&l, TS_OK);
-    info_store(app, src, info);
-    return TS_OK;
-}
-
 /* ---- render and encode ---- */
 
 static int render(struct ts_app *app, struct ts_reader *reader, const struct ts_product *out,

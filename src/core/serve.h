@@ -27,8 +27,4 @@ void core_finish(struct ts_app *app, const struct ts_request *req, struct ts_job
 void core_serve(struct ts_app *app, const struct ts_request *req, struct ts_job *job, int rc,
                 const struct ts_err *err, struct ts_response *res);
 
-/* Image information, from the info cache or by leasing a reader once. */
-int core_info(struct ts_app *app, struct source_file *src, struct ts_image_info *info,
-              struct ts_err *err);
-
 #endif
