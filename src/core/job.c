@@ -35,6 +35,7 @@ void ts_job_free(struct ts_job *job)
     ts_buf_free(&job->identifier);
     ts_buf_free(&job->key);
     ts_buf_free(&job->file);
+    ts_buf_free(&job->cache_key);
     ts_buf_free(&job->out.text);
     free_headers(job->headers, job->nheaders);
     free_headers(job->out.headers, job->out.nheaders);

@@ -59,8 +59,6 @@ struct ts_error_style {
     int (*format)(const struct ts_err *err, struct ts_buf *body);
 };
 
-enum ts_job_stage { TS_STAGE_NEW, TS_STAGE_LOOKED_UP };
-
 struct ts_job {
     enum ts_job_kind kind;
     /* Set by the protocol. */
@@ -80,8 +78,8 @@ struct ts_job {
     struct ts_product out; /* REPLY: filled by the protocol; otherwise by produce() */
 
     /* The core's state between the network thread and a worker. */
-    enum ts_job_stage stage;
     struct source_file src;
+    struct ts_buf cache_key; /* file identity + key, built once for lookup and store */
     char etag[24];
 };
 

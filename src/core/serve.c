@@ -121,8 +121,9 @@ static bool not_modified(const struct ts_request *req, const char *etag, time_t 
 
 /* Stored as: body, content type NUL, header count byte, (name NUL value NUL)*, then the
  * body's length (size_t). The body comes first so that a hit lends it as it is. */
-static int cache_key(const struct ts_job *job, struct ts_buf *out)
+static int cache_key(struct ts_job *job)
 {
+    struct ts_buf *out = &job->cache_key;
     ts_buf_init_capped(out, TS_JOB_KEY_MAX + 128);
     int rc = identity(&job->src, out);
     rc = rc ? rc : ts_buf_append(out, "\n", 1);
@@ -157,16 +158,14 @@ static bool cache_parse(const uint8_t *data, size_t len, struct ts_response *res
     return true;
 }
 
-static bool cache_lookup(struct ts_app *app, const struct ts_job *job, struct ts_response *res)
+static bool cache_lookup(struct ts_app *app, struct ts_job *job, struct ts_response *res)
 {
-    struct ts_buf key;
-    if (cache_key(job, &key) != TS_OK) {
-        ts_buf_free(&key);
+    if (cache_key(job) != TS_OK)
         return false;
-    }
     const uint8_t *data;
     size_t len, body_len;
-    struct ts_lru_ref *ref = ts_lru_acquire(app->responses, (const char *)key.data, &data, &len);
+    struct ts_lru_ref *ref =
+        ts_lru_acquire(app->responses, (const char *)job->cache_key.data, &data, &len);
     bool hit = false;
     if (ref) {
         hit = cache_parse(data, len, res, &body_len);
@@ -175,16 +174,15 @@ static bool cache_lookup(struct ts_app *app, const struct ts_job *job, struct ts
         else
             ts_lru_release(ref);
     }
-    ts_buf_free(&key);
     return hit;
 }
 
 static void cache_store(struct ts_app *app, const struct ts_job *job, const struct ts_response *res)
 {
-    if (res->status != 200 || res->nheaders > 255)
+    if (res->status != 200 || res->nheaders > 255 || !job->cache_key.len)
         return;
-    struct ts_buf key, b = {0};
-    int rc = cache_key(job, &key);
+    struct ts_buf b = {0};
+    int rc = TS_OK;
     size_t body_len;
     const uint8_t *body = ts_response_body(res, &body_len);
     rc = rc ? rc : ts_buf_append(&b, body, body_len);
@@ -197,10 +195,9 @@ static void cache_store(struct ts_app *app, const struct ts_job *job, const stru
     }
     rc = rc ? rc : ts_buf_append(&b, &body_len, sizeof body_len);
     if (rc == TS_OK)
-        ts_lru_put_owned(app->responses, (const char *)key.data, b.data, b.len);
+        ts_lru_put_owned(app->responses, (const char *)job->cache_key.data, b.data, b.len);
     else
         ts_buf_free(&b);
-    ts_buf_free(&key);
 }
 
 /* ---- image information and readers ---- */
@@ -437,8 +434,7 @@ bool core_begin(struct ts_app *app, const struct ts_request *req, struct ts_job 
     } else if (job->cacheable && cache_lookup(app, job, res)) {
         add_validators(app, job, res, job->etag, mtime);
     } else {
-        job->stage = TS_STAGE_LOOKED_UP;
-        return false;
+        return false; /* the job carries the resolved file, ETag and cache key on */
     }
     source_close(&job->src);
     finalize(app, job, res);

@@ -19,10 +19,10 @@
 /* What a request may carry: a URL (path and query) up to 64 KB, headers up to 32 KB all
  * together. Beyond them: 414 and 431. libmicrohttpd keeps the request line, headers and one
  * record per query parameter in a per-connection pool that it clears on every request, so its
- * size is paid on every hit: 256 KB cost about 15% more CPU per cached tile than 64 KB, 128 KB
- * about 5%. 128 KB holds the documented limits and about 1,700 query parameters (iipsrv
- * clients send 9 KB queries of about 1,000); past that libmicrohttpd 0.9.75 cannot answer at
- * all and the client waits for the connection timeout. */
+ * size is paid on every hit. Server CPU per cached tile, measured: 24.4 us with 64 KB, 24.8 us
+ * with 128 KB, 27.5 us with 256 KB. 128 KB holds the documented limits and up to about 1,700
+ * query parameters (1,667 answered, 1,999 not); past that libmicrohttpd 0.9.75 cannot answer
+ * at all and the client waits for the connection timeout. */
 #define HTTP_URL_MAX (64 * 1024)
 #define HTTP_HEADERS_MAX (32 * 1024)
 #define HTTP_POOL_BYTES (128 * 1024)

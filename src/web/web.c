@@ -255,7 +255,7 @@ static int viewer_job(const struct ts_app *app, const char *rest, struct ts_job 
 {
     char id[WEB_PATH_MAX];
     int rc = decode_rest(rest, id, sizeof id, err);
-    rc = rc ? rc : (strcmp(id, "demo") ? source_check_identifier(id, err) : TS_OK);
+    rc = rc ? rc : source_check_identifier(id, err);
     rc = rc ? rc : file_job(app, "viewer.html", "text/html; charset=utf-8", job, err);
     /* A viewer for an image that is not there would only show a broken canvas: the core
      * resolves the identifier first and says so. */
