@@ -40,12 +40,17 @@ def summarise(r):
         "p50_ms": res.get("p50_us", 0) / 1000.0, "p99_ms": res.get("p99_us", 0) / 1000.0,
         "errors": errors, "error_rate": errors / reqs if reqs else 1.0,
         "mb_per_s": res.get("bytes", 0) / dur / 1e6 if dur > 0 else 0.0,
+        "kb_per_resp": res.get("bytes", 0) / reqs / 1024.0 if reqs else 0.0,
+        "checked": (r.get("check") or {}).get("checked", 0),
+        "check_failures": (r.get("check") or {"failures": 1}).get("failures", 1),
+        "check_first": (r.get("check") or {}).get("first"),
         "rss_mb": r.get("rss_kb", 0) / 1024.0, "extra_rss_mb": r.get("extra_rss_kb", 0) / 1024.0,
     }
 
 
 def ok(run):
-    return run is not None and run["requests"] > 0 and run["error_rate"] <= 0.01
+    return (run is not None and run["requests"] > 0 and run["error_rate"] <= 0.01 and
+            run["check_failures"] == 0)
 
 
 def ratio(a, b):
@@ -95,8 +100,9 @@ def markdown(runs, meta):
                        " (quick smoke run)" if meta.get("quick") else "",
                        meta.get("elapsed_s", 0)))
         out.append("")
-    out.append("| workload | conc | server | req/s | p50 ms | p99 ms | errors | MB/s | peak RSS MB |")
-    out.append("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    out.append("| workload | conc | server | req/s | p50 ms | p99 ms | errors | KB/response | "
+               "checked (failed) | peak RSS MB |")
+    out.append("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for w, c in keys:
         for s in SERVERS:
             r = idx.get((s, w, c))
@@ -105,8 +111,9 @@ def markdown(runs, meta):
             rss = "%.1f" % r["rss_mb"]
             if r["extra_rss_mb"]:
                 rss += " (+%.1f memcached)" % r["extra_rss_mb"]
-            out.append("| %s | %d | %s | %.1f | %.2f | %.2f | %d | %.1f | %s |" % (
-                w, c, s, r["rps"], r["p50_ms"], r["p99_ms"], r["errors"], r["mb_per_s"], rss))
+            out.append("| %s | %d | %s | %.1f | %.2f | %.2f | %d | %.1f | %d (%d) | %s |" % (
+                w, c, s, r["rps"], r["p50_ms"], r["p99_ms"], r["errors"], r["kb_per_resp"],
+                r["checked"], r["check_failures"], rss))
     out.append("")
     out.append("| workload | conc | Tessera/iipsrv | Tessera/static |")
     out.append("|---|---:|---:|---:|")
@@ -124,7 +131,12 @@ def markdown(runs, meta):
         out.append("| %s | %d | %s | %s |" % (t["target"], t["conc"], fmt_ratio(t["ratio"]),
                                               met))
     out.append("")
-    out.append("Ratios compare req/s; n/a means a side is missing or had over 1% errors. "
+    for r in runs:
+        if r["check_failures"]:
+            out.append("Check failed: %s %s c=%d: %s" % (r["server"], r["workload"], r["conc"],
+                                                         r["check_first"]))
+    out.append("Ratios compare req/s; n/a means a side is missing, had over 1% errors, or "
+               "served a sampled URL with the wrong status or pixel size. "
                "RSS is the sum of VmHWM over the server's processes (iipsrv: its FastCGI "
                "processes; nginx: master and workers).")
     return "\n".join(out) + "\n", {"meta": meta, "runs": runs, "ratios": ratios,
@@ -143,8 +155,11 @@ def main():
     if a.line:
         r = runs[-1]
         print("run.sh: %-10s %-7s c=%-2d %9.1f req/s  p50 %7.2f ms  p99 %8.2f ms  err %d  "
-              "rss %.1f MB" % (r["workload"], r["server"], r["conc"], r["rps"], r["p50_ms"],
-                               r["p99_ms"], r["errors"], r["rss_mb"]), file=sys.stderr)
+              "%.1f KB/resp  checked %d, failed %d%s  rss %.1f MB" % (
+                  r["workload"], r["server"], r["conc"], r["rps"], r["p50_ms"], r["p99_ms"],
+                  r["errors"], r["kb_per_resp"], r["checked"], r["check_failures"],
+                  " (%s)" % r["check_first"] if r["check_first"] else "", r["rss_mb"]),
+              file=sys.stderr)
         return
     meta = {}
     if a.meta:

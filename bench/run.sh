@@ -50,6 +50,11 @@ else
     MAX_SECONDS=${BENCH_MAX_SECONDS:-3600}
     COLD_IMAGES=300
 fi
+# Every server runs on the same cores, and so does every wrk (taskset); by default all of them.
+SERVER_CPUS=${BENCH_SERVER_CPUS:-0-$(( $(nproc) - 1 ))}
+WRK_CPUS=${BENCH_WRK_CPUS:-$SERVER_CPUS}
+PIN="taskset -c $SERVER_CPUS"
+
 has() { case ",$1," in *",$2,"*) return 0 ;; *) return 1 ;; esac; }
 
 say() { echo "run.sh: [$(date +%T)] $*" >&2; }
@@ -145,7 +150,7 @@ NGINX_IIPSRV_PORT=""
 start_tessera() {
     local log="$RUN/tessera.log"
     : > "$log"
-    "$TESSERA" --root "$IMG" --listen 127.0.0.1:0 --jpeg-quality 85 > "$log" 2>&1 &
+    $PIN "$TESSERA" --root "$IMG" --listen 127.0.0.1:0 --jpeg-quality 85 > "$log" 2>&1 &
     local pid=$!
     PIDS_TO_STOP+=("$pid")
     local port="" i
@@ -169,13 +174,13 @@ start_iipsrv() {
         NGINX_IIPSRV_PORT=$(free_port)
         sed -e "s#@PORT@#$NGINX_IIPSRV_PORT#g; s#@RUN@#$RUN#g; s#@SOCK@#$RUN/iipsrv.sock#g" \
             "$BENCH/nginx-iipsrv.conf" > "$RUN/nginx-iipsrv.conf"
-        nginx -c "$RUN/nginx-iipsrv.conf" -p "$RUN" -e "$RUN/nginx-iipsrv.error.log" &
+        $PIN nginx -c "$RUN/nginx-iipsrv.conf" -p "$RUN" -e "$RUN/nginx-iipsrv.error.log" &
         NGINX_IIPSRV_PID=$!
         PIDS_TO_STOP+=("$NGINX_IIPSRV_PID")
     fi
     local mcport
     mcport=$(free_port)
-    memcached -l 127.0.0.1 -p "$mcport" -U 0 -m 256 -u "$(id -un)" &
+    $PIN memcached -l 127.0.0.1 -p "$mcport" -U 0 -m 256 -u "$(id -un)" &
     local mcpid=$!
     PIDS_TO_STOP+=("$mcpid")
     rm -f "$RUN/iipsrv.sock" "$RUN/iipsrv.pids"
@@ -184,7 +189,7 @@ start_iipsrv() {
     env -i PATH="$PATH" LOGFILE="$RUN/iipsrv.log" VERBOSITY=0 FILESYSTEM_PREFIX="$IMG/" \
         MAX_IMAGE_CACHE_SIZE=256 JPEG_QUALITY=85 MAX_CVT=5000 \
         MEMCACHED_SERVERS="127.0.0.1:$mcport" MEMCACHED_TIMEOUT=86400 \
-        timeout 10 spawn-fcgi -s "$RUN/iipsrv.sock" -M 0666 -F 4 -P "$RUN/iipsrv.pids" \
+        timeout 10 $PIN spawn-fcgi -s "$RUN/iipsrv.sock" -M 0666 -F 4 -P "$RUN/iipsrv.pids" \
         -- /usr/lib/iipimage-server/iipsrv.fcgi > /dev/null
     local pids
     mapfile -t pids < "$RUN/iipsrv.pids"
@@ -201,7 +206,7 @@ start_static() {
     port=$(free_port)
     sed -e "s#@PORT@#$port#g; s#@RUN@#$RUN#g; s#@STATIC@#$WORK/static#g" \
         "$BENCH/nginx-static.conf" > "$RUN/nginx-static.conf"
-    nginx -c "$RUN/nginx-static.conf" -p "$RUN" -e "$RUN/nginx-static.error.log" &
+    $PIN nginx -c "$RUN/nginx-static.conf" -p "$RUN" -e "$RUN/nginx-static.error.log" &
     local pid=$!
     PIDS_TO_STOP+=("$pid")
     HOST="http://127.0.0.1:$port"
@@ -246,19 +251,19 @@ lists_for() {
         $URLS tiles --base "$BASE_PATH" --info "$grid" --id-prefix c --images "$COLD_IMAGES" \
             --ext png --out "$d/png.txt"
     fi
-    $URLS info --base "$BASE_PATH" --id-prefix c --images 2000 --out "$d/info.txt"
-    $URLS thumbs --base "$BASE_PATH" --id-prefix c --images 2000 --out "$d/thumbs.txt"
+    $URLS info --base "$BASE_PATH" --id-prefix c --images "$COLD_IMAGES" --out "$d/info.txt"
+    $URLS thumbs --base "$BASE_PATH" --id-prefix c --images "$COLD_IMAGES" --out "$d/thumbs.txt"
     $URLS regions --base "$BASE_PATH" --id k10-jpeg.tif --count 4000 --out "$d/regions.txt"
     local big=k10-jpeg.tif
     [ -e "$IMG/k40-jpeg.tif" ] && big=k40-jpeg.tif
     $URLS big --base "$BASE_PATH" --id "$big" --count 200 --out "$d/big.txt"
     if has "$WORKLOADS" mixed; then
-        $URLS mixed --base "$BASE_PATH" --info "$grid" --id-prefix c --images 2000 --big-id "$big" \
+        $URLS mixed --base "$BASE_PATH" --info "$grid" --id-prefix c --images "$COLD_IMAGES" --big-id "$big" \
             --count 40000 --out "$d/mixed.txt"
     fi
     if has "$WORKLOADS" deflate && [ -e "$IMG/d0001.tif" ]; then
         $URLS tiles --base "$BASE_PATH" --info "$d/info-d0001.tif.json" --info-fallback "$grid" \
-            --id-prefix d --images "$COLD_IMAGES" --out "$d/deflate.txt"
+            --id-prefix d --images $(( COLD_IMAGES < 40 ? COLD_IMAGES : 40 )) --out "$d/deflate.txt"
     fi
     if has "$WORKLOADS" jp2 && [ -e "$IMG/j0001.jp2" ]; then
         $URLS tiles --base "$BASE_PATH" --info "$d/info-j0001.jp2.json" --info-fallback "$grid" \
@@ -295,8 +300,13 @@ run_one() { # SERVER WORKLOAD CONC
             > /dev/null 2>&1 || true
     fi
     local out="$RUN/wrk-$s-$w-c$c.txt"
-    timeout $((DURATION + 60)) wrk -t "$t" -c "$c" -d "${DURATION}s" --timeout 30s \
+    timeout $((DURATION + 60)) taskset -c "$WRK_CPUS" wrk -t "$t" -c "$c" -d "${DURATION}s" --timeout 30s \
         -s "$BENCH/workloads/cycle.lua" "$HOST" -- "$list" "$t" > "$out" 2>&1 || true
+    # wrk counts statuses only: a sample of the list is fetched again and every answer must be
+    # 200 with the pixel size its URL asks for (after the run, so it warms nothing).
+    local check
+    check=$(timeout 300 python3 "$BENCH/check.py" "$HOST" "$list" --sample 12 2>/dev/null) ||
+        check='{"checked":0,"failures":1,"first":"the checker did not finish"}'
     local rss extra
     rss=$(hwm_kb "${SERVER_PIDS[@]}")
     extra=$(hwm_kb "${EXTRA_PIDS[@]}")
@@ -304,8 +314,8 @@ run_one() { # SERVER WORKLOAD CONC
     local line
     line=$(sed -n 's/^BENCHJSON //p' "$out" | tail -1)
     [ -n "$line" ] || { say "wrk gave no result for $s/$w/c$c:"; cat "$out" >&2; line='{}'; }
-    printf '{"server":"%s","workload":"%s","conc":%d,"threads":%d,"rss_kb":%d,"extra_rss_kb":%d,"result":%s}\n' \
-        "$s" "$w" "$c" "$t" "$rss" "$extra" "$line" >> "$RUNS"
+    printf '{"server":"%s","workload":"%s","conc":%d,"threads":%d,"rss_kb":%d,"extra_rss_kb":%d,"check":%s,"result":%s}\n' \
+        "$s" "$w" "$c" "$t" "$rss" "$extra" "$check" "$line" >> "$RUNS"
     python3 "$BENCH/report.py" --line "$RUNS" || true
 }
 
