@@ -58,6 +58,16 @@ static const struct opt options[] = {
      "Cache-Control max-age of images and info.json (default 86400)"},
     {"connection-timeout", OPT_UINT, NUM_FIELD(connection_timeout), 1, 3600, "SECONDS",
      "close idle or slow connections after this long (default 30)"},
+    {"header-timeout", OPT_UINT, NUM_FIELD(header_timeout), 1, 3600, "SECONDS",
+     "time a request may take to arrive whole, however it trickles (default 10)"},
+    {"request-deadline", OPT_UINT, NUM_FIELD(request_deadline), 1, 3600, "SECONDS",
+     "time a request may take to be answered; past it the render stops: 503 (default 30)"},
+    {"max-connections", OPT_UINT, NUM_FIELD(max_connections), 16, 1000000, "N",
+     "open HTTP connections in all (default 4096)"},
+    {"per-ip-connections", OPT_UINT, NUM_FIELD(per_ip_connections), 1, 1000000, "N",
+     "open HTTP connections from one address (default 512)"},
+    {"socket-mode", OPT_STR, STR_FIELD(socket_mode), 0, 0, "OCTAL",
+     "permissions of a FastCGI unix socket (default 0660)"},
     {"reuse-port", OPT_BOOL, NUM_FIELD(reuse_port), 0, 1, NULL,
      "share the port with other instances (SO_REUSEPORT); otherwise a busy port is an error"},
     {"trust-proxy", OPT_BOOL, NUM_FIELD(trust_proxy), 0, 1, NULL,
@@ -102,6 +112,11 @@ void ts_config_defaults(struct ts_config *cfg)
     cfg->default_tile = 512;
     cfg->cache_max_age = 86400;
     cfg->connection_timeout = 30;
+    cfg->header_timeout = 10;
+    cfg->request_deadline = 30;
+    cfg->max_connections = 4096;
+    cfg->per_ip_connections = 512;
+    snprintf(cfg->socket_mode, sizeof cfg->socket_mode, "0660");
     cfg->response_cache_mb = 256;
     cfg->info_cache_mb = 8;
     cfg->reader_cache = 64;

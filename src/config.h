@@ -29,6 +29,11 @@ struct ts_config {
     unsigned workers;                 /* render threads; 0 = two per core, at least 4 */
     unsigned cache_max_age;           /* Cache-Control max-age, seconds */
     unsigned connection_timeout;      /* seconds an idle connection may stay open */
+    unsigned header_timeout;          /* seconds a request may take to arrive whole */
+    unsigned request_deadline;        /* seconds a request may take to be answered; then 503 */
+    unsigned max_connections;         /* open HTTP connections in all */
+    unsigned per_ip_connections;      /* open HTTP connections from one address */
+    char socket_mode[8];              /* FastCGI unix socket mode, octal (default 0660) */
     bool trust_proxy;                 /* honour X-Forwarded-Proto/Host for ids */
     bool reuse_port;                  /* SO_REUSEPORT: several instances on one port */
     uint64_t response_cache_mb;       /* encoded responses kept in memory; 0 = off */

@@ -5,6 +5,7 @@
 
 #include "image/image.h"
 #include "util/buf.h"
+#include "util/cancel.h"
 #include "util/status.h"
 
 #include <stdbool.h>
@@ -37,6 +38,9 @@ struct ts_read_req {
     uint32_t level;
     uint32_t x, y, w, h; /* in that level's pixels, already clipped to it */
     uint32_t min_w, min_h;
+    /* Checked in every decode loop (rows, tiles, strips): a read stops with its status when
+     * the request is canceled or past its deadline. NULL = never. */
+    struct ts_cancel *cancel;
 };
 
 struct ts_reader;

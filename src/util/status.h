@@ -22,7 +22,9 @@
     X(EBUSY, -9, 503, "busy") /* server over budget: try again */                                  \
     X(EMETHOD, -10, 405, "method not allowed")                                                     \
     X(ETOOLONG, -11, 414, "request too long") /* URL or text built from it over its cap */         \
-    X(EHEADERS, -12, 431, "request headers too large")
+    X(EHEADERS, -12, 431, "request headers too large")                                             \
+    X(ETIMEOUT, -13, 503, "deadline passed") /* the request ran past its deadline */               \
+    X(ECANCELED, -14, 503, "canceled")       /* the client left or the server is stopping */
 
 enum ts_status {
 #define TS_STATUS_ENUM(name, value, http, text) TS_##name = value,
