@@ -13,6 +13,7 @@ void ts_job_init(struct ts_job *job, enum ts_job_kind kind)
     job->cacheable = kind == TS_JOB_IMAGE;
     job->freshness = kind == TS_JOB_IMAGE ? TS_FRESH_PUBLIC : TS_FRESH_REVALIDATE;
     job->src.fd = -1;
+    ts_cancel_init(&job->cancel, 0);
     job->out.http_status = 200;
     ts_buf_init_capped(&job->identifier, TS_JOB_KEY_MAX);
     ts_buf_init_capped(&job->key, TS_JOB_KEY_MAX);

@@ -8,6 +8,7 @@
 #include "image/source.h"
 #include "render/plan.h"
 #include "util/buf.h"
+#include "util/cancel.h"
 #include "util/status.h"
 
 #include <stdbool.h>
@@ -81,6 +82,9 @@ struct ts_job {
     struct source_file src;
     struct ts_buf cache_key; /* file identity + key, built once for lookup and store */
     char etag[24];
+    /* Stops the work when the client leaves, the deadline passes or the server stops; any
+     * thread may trip it (ts_cancel_stop), the render checks it. */
+    struct ts_cancel cancel;
 };
 
 void ts_job_init(struct ts_job *job, enum ts_job_kind kind);
