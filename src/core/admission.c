@@ -95,3 +95,8 @@ void admission_leave(struct admission *a, size_t bytes, bool heavy)
     pthread_cond_broadcast(&a->freed);
     pthread_mutex_unlock(&a->lock);
 }
+
+bool admission_is_heavy(const struct admission *a, size_t bytes)
+{
+    return bytes > a->heavy_bytes;
+}

@@ -34,4 +34,7 @@ void admission_destroy(struct admission *a);
 int admission_enter(struct admission *a, size_t bytes, bool *heavy, struct ts_err *err);
 void admission_leave(struct admission *a, size_t bytes, bool heavy);
 
+/* Whether a request of `bytes` counts as heavy (takes a slot, may wait). */
+bool admission_is_heavy(const struct admission *a, size_t bytes);
+
 #endif

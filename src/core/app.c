@@ -2,6 +2,7 @@
 #include "core/app.h"
 #include "core/serve.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,18 +102,38 @@ void ts_app_reopen_log(struct ts_app *app)
         ts_log("cannot reopen access log %s; keeping the old one", app->cfg.access_log);
 }
 
-/* Host headers end up in ids and Location headers, so accept only host[:port] characters. */
+/* ":port" at the end of a Host (1 to 5 digits, at most 65535), or nothing. */
+static bool port_is_sane(const char *p)
+{
+    if (!*p)
+        return true;
+    if (*p++ != ':' || !*p || strlen(p) > 5)
+        return false;
+    for (const char *d = p; *d; d++)
+        if (*d < '0' || *d > '9')
+            return false;
+    return atol(p) <= 65535;
+}
+
+/* Host headers end up in ids and Location headers, so accept only what RFC 3986 allows a
+ * host to be: a name or IPv4 address, or an IPv6 literal in brackets, then an optional port. */
 static bool host_is_sane(const char *host)
 {
     if (!host || !*host || strlen(host) > 255)
         return false;
-    for (const char *p = host; *p; p++) {
-        char c = *p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_'))
+    const char *p = host;
+    if (*p == '[') {
+        for (p++; *p && *p != ']'; p++)
+            if (!isxdigit((unsigned char)*p) && *p != ':' && *p != '.')
+                return false;
+        if (*p != ']' || p == host + 1)
             return false;
+        return port_is_sane(p + 1);
     }
-    return true;
+    for (; *p && *p != ':'; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_')
+            return false;
+    return p > host && port_is_sane(p);
 }
 
 int ts_app_public_base(const struct ts_app *app, const struct ts_request *req, struct ts_buf *out)

@@ -69,6 +69,7 @@ struct ts_job {
     bool needs_info;          /* produce() wants the image information */
     bool cacheable;           /* keep the answer in the response cache */
     bool vary_accept;         /* the answer depends on Accept */
+    bool vary_host;           /* the answer names the public base taken from the request */
     enum ts_freshness freshness;
     ts_produce_fn produce;
     void *ctx; /* the protocol's parsed request, freed with ctx_free */
@@ -82,6 +83,8 @@ struct ts_job {
     struct source_file src;
     struct ts_buf cache_key; /* file identity + key, built once for lookup and store */
     char etag[24];
+    bool produced;    /* produce() ran in the fast lane; the slow lane renders its product */
+    bool defer_heavy; /* set by a front end with a slow lane: heavy renders return TS_DEFERRED */
     /* Stops the work when the client leaves, the deadline passes or the server stops; any
      * thread may trip it (ts_cancel_stop), the render checks it. */
     struct ts_cancel cancel;

@@ -27,6 +27,7 @@ static struct ts_pool_identity identity_of(const struct source_file *src)
     id.ino = src->st.st_ino;
     id.size = src->st.st_size;
     id.mtime = src->st.st_mtim;
+    id.ctime = src->st.st_ctim;
     id.page = src->page;
     return id;
 }

@@ -18,6 +18,7 @@ struct ts_lease {
         ino_t ino;
         off_t size;
         struct timespec mtime;
+        struct timespec ctime;
         uint32_t page;
     } id;
 };

@@ -69,13 +69,16 @@ static int resolve(struct ts_app *app, const char *identifier, struct source_fil
     return rc;
 }
 
-/* A file's identity as text: a rewrite changes mtime, size or inode, and so every key. */
+/* A file's identity as text: a rewrite changes mtime, size or inode, and so every key. An
+ * in-place rewrite that restores size and mtime (rsync --inplace, touch -r) still changes
+ * ctime, which nobody can set back. */
 static int identity(const struct source_file *src, struct ts_buf *out)
 {
-    return ts_buf_appendf(out, "%lld.%09ld:%lld:%llu:%llu:%u", (long long)src->st.st_mtim.tv_sec,
-                          (long)src->st.st_mtim.tv_nsec, (long long)src->st.st_size,
-                          (unsigned long long)src->st.st_dev, (unsigned long long)src->st.st_ino,
-                          src->page);
+    return ts_buf_appendf(out, "%lld.%09ld:%lld.%09ld:%lld:%llu:%llu:%u",
+                          (long long)src->st.st_mtim.tv_sec, (long)src->st.st_mtim.tv_nsec,
+                          (long long)src->st.st_ctim.tv_sec, (long)src->st.st_ctim.tv_nsec,
+                          (long long)src->st.st_size, (unsigned long long)src->st.st_dev,
+                          (unsigned long long)src->st.st_ino, src->page);
 }
 
 /* ---- validators ---- */
@@ -85,8 +88,10 @@ static void make_etag(const struct ts_app *app, const struct source_file *src, c
                       size_t key_len, char out[24])
 {
     uint64_t h = TS_HASH_SEED;
-    int64_t stamp[5] = {(int64_t)src->st.st_mtim.tv_sec, (int64_t)src->st.st_mtim.tv_nsec,
-                        (int64_t)src->st.st_size, (int64_t)src->st.st_ino, (int64_t)src->st.st_dev};
+    int64_t stamp[7] = {(int64_t)src->st.st_mtim.tv_sec, (int64_t)src->st.st_mtim.tv_nsec,
+                        (int64_t)src->st.st_ctim.tv_sec, (int64_t)src->st.st_ctim.tv_nsec,
+                        (int64_t)src->st.st_size,        (int64_t)src->st.st_ino,
+                        (int64_t)src->st.st_dev};
     int64_t knobs[8] = {app->cfg.jpeg_quality, app->cfg.webp_quality, app->cfg.png_level,
                         app->cfg.max_width,    app->cfg.max_height,   (int64_t)app->cfg.max_area,
                         app->cfg.default_tile, app->limits.formats};
@@ -231,24 +236,31 @@ static void info_store(struct ts_app *app, const struct source_file *src,
     ts_buf_free(&key);
 }
 
-/* Borrows the pool's idle reader for this file, or opens one from the descriptor (opening
- * the file again only when resolution came from the cache and left none). */
-static int lease(struct ts_app *app, struct source_file *src, struct ts_lease *l,
+/* Borrows the pool's idle reader for this file, or opens one from a copy of the request's
+ * descriptor: the request keeps its own, so whatever lane finishes it reads the same file. */
+static int lease(struct ts_app *app, const struct source_file *src, struct ts_lease *l,
                  struct ts_err *err)
 {
     const struct ts_block_store *blocks = app->jp2_blocks ? &app->jp2_store : NULL;
-    int rc = ts_lease_begin(app->readers, src, blocks, l, err);
+    struct source_file probe = *src;
+    probe.fd = -1;
+    int rc = ts_lease_begin(app->readers, &probe, blocks, l, err);
     if (rc != TS_DECLINED)
         return rc;
-    rc = source_reopen(&app->root, src, err);
-    return rc ? rc : ts_lease_begin(app->readers, src, blocks, l, err);
+    probe.fd = fcntl(src->fd, F_DUPFD_CLOEXEC, 0);
+    if (probe.fd < 0)
+        return ts_fail(err, TS_EBUSY, "out of file descriptors");
+    return ts_lease_begin(app->readers, &probe, blocks, l, err);
 }
 
 /* ---- render and encode ---- */
 
-static int render(struct ts_app *app, struct ts_reader *reader, const struct ts_product *out,
+/* TS_DEFERRED, having done nothing, when the render is heavy and the job must wait for the
+ * slow lane: the fast lane's workers never hold a big render. */
+static int render(struct ts_app *app, struct ts_reader *reader, struct ts_job *job,
                   struct ts_response *res, struct ts_err *err)
 {
+    const struct ts_product *out = &job->out;
     const struct ts_plan *plan = &out->plan;
     /* A request for exactly one stored JPEG tile is answered with its bytes: no decode, no
      * encode, and no admission either, since it needs no more memory than the tile. Not when
@@ -259,6 +271,8 @@ static int render(struct ts_app *app, struct ts_reader *reader, const struct ts_
             return rc;
     }
     size_t bytes = render_peak_bytes(&reader->info, plan);
+    if (job->defer_heavy && admission_is_heavy(&app->admission, bytes))
+        return TS_DEFERRED;
     bool heavy;
     int rc = admission_enter(&app->admission, bytes, &heavy, err);
     if (rc)
@@ -291,6 +305,28 @@ static void answer_product(struct ts_job *job, struct ts_response *res)
     }
 }
 
+/* The file this request reads from start to end. Resolution from the cache proved the path
+ * with a stat, and the path may name another file by now (a rename over it): then the answer
+ * comes from that new file, and its validators and cache key with it. */
+static int pin_file(struct ts_app *app, struct ts_job *job, struct ts_err *err)
+{
+    if (job->src.fd >= 0)
+        return TS_OK;
+    struct stat before = job->src.st;
+    int rc = source_reopen(&app->root, &job->src, err);
+    if (rc)
+        return rc;
+    const struct stat *now = &job->src.st;
+    if (now->st_ino == before.st_ino && now->st_dev == before.st_dev &&
+        now->st_size == before.st_size && now->st_mtim.tv_sec == before.st_mtim.tv_sec &&
+        now->st_mtim.tv_nsec == before.st_mtim.tv_nsec &&
+        now->st_ctim.tv_sec == before.st_ctim.tv_sec &&
+        now->st_ctim.tv_nsec == before.st_ctim.tv_nsec)
+        return TS_OK;
+    make_etag(app, &job->src, (const char *)job->key.data, job->key.len, job->etag);
+    return job->cacheable ? cache_key(job) : TS_OK;
+}
+
 /* The image branch: information (cached, or from the one lease), produce(), render. The lease
  * ends here and only here, returned or discarded by what the render said. */
 static int serve_image(struct ts_app *app, struct ts_job *job, struct ts_response *res,
@@ -298,24 +334,31 @@ static int serve_image(struct ts_app *app, struct ts_job *job, struct ts_respons
 {
     struct ts_image_info info;
     struct ts_lease l = {0};
-    int rc = TS_OK;
-    if (job->needs_info && !info_lookup(app, &job->src, &info)) {
-        rc = lease(app, &job->src, &l, err);
-        if (rc)
-            return rc;
-        info = l.reader->info;
-        info_store(app, &job->src, &info);
+    int rc = pin_file(app, job, err);
+    if (rc)
+        return rc;
+    if (!job->produced) {
+        if (job->needs_info && !info_lookup(app, &job->src, &info)) {
+            rc = lease(app, &job->src, &l, err);
+            if (rc)
+                return rc;
+            info = l.reader->info;
+            info_store(app, &job->src, &info);
+        }
+        rc = job->produce(app, job, job->needs_info ? &info : NULL, &job->out, err);
+        job->produced = rc == TS_OK;
     }
-    rc = job->produce(app, job, job->needs_info ? &info : NULL, &job->out, err);
     if (rc == TS_OK && !job->out.is_text && job->out.http_status == 200) {
         if (!l.reader)
             rc = lease(app, &job->src, &l, err);
         if (rc == TS_OK)
-            rc = render(app, l.reader, &job->out, res, err);
+            rc = render(app, l.reader, job, res, err);
         if (rc == TS_OK)
             ts_product_set_type(&job->out, ts_format_mime(job->out.plan.format));
     }
-    ts_lease_end(&l, rc);
+    /* A deferred job keeps its descriptor (the slow lane reads the same file) but not the
+     * reader: the pool lends it to the fast lane meanwhile. */
+    ts_lease_end(&l, rc == TS_DEFERRED ? TS_OK : rc);
     if (rc == TS_OK)
         answer_product(job, res);
     return rc;
@@ -370,19 +413,55 @@ static int serve_file(struct ts_app *app, const struct ts_request *req, struct t
 
 /* ---- answers ---- */
 
+/* Copies text to out with every occurrence of `needle` replaced by `with`. */
+static void replace_all(const char *text, const char *needle, const char *with, char *out,
+                        size_t size)
+{
+    size_t n = strlen(needle), o = 0;
+    while (*text && o + 1 < size) {
+        if (n && !strncmp(text, needle, n)) {
+            o += (size_t)snprintf(out + o, size - o, "%s", with);
+            o = o < size ? o : size - 1;
+            text += n;
+        } else {
+            out[o++] = *text++;
+        }
+    }
+    out[o] = '\0';
+}
+
+/* A client learns the identifier and the problem, never where the server keeps its files:
+ * the image's path becomes its identifier, the root and the demo file's path go. */
+static void public_reason(const struct ts_app *app, struct ts_job *job, const char *reason,
+                          char out[256])
+{
+    char a[256], b[256];
+    const char *id = job ? ts_buf_str(&job->identifier) : NULL;
+    replace_all(reason, job && job->src.path[0] ? job->src.path : "", id ? id : "", a, sizeof a);
+    replace_all(a, app->cfg.demo_image, "demo", b, sizeof b);
+    replace_all(b, strlen(app->root.path) > 1 ? app->root.path : "", "", out, 256);
+}
+
 /* The one place a status becomes an error response: one line of text (or the protocol's own
- * error shape), the reason kept for the log. */
-static void fail(const struct ts_job *job, int rc, const struct ts_err *err,
+ * error shape); the log keeps the whole reason. */
+static void fail(const struct ts_app *app, struct ts_job *job, int rc, const struct ts_err *err,
                  struct ts_response *res)
 {
     const char *reason = err && err->msg[0] ? err->msg : ts_status_name(rc);
-    ts_response_error(res, rc, reason);
+    struct ts_err shown = {0};
+    public_reason(app, job, reason, shown.msg);
+    ts_response_error(res, rc, shown.msg);
+    snprintf(res->reason, sizeof res->reason, "%s", reason);
+    for (char *p = res->reason; *p; p++)
+        if (*p == '\r' || *p == '\n')
+            *p = ' ';
     const struct ts_error_style *style = job ? job->errors : NULL;
     if (!style)
         return;
     if (err && err->code[0] && style->format) {
+        memcpy(shown.code, err->code, sizeof shown.code);
         res->body.len = 0;
-        style->format(err, &res->body);
+        style->format(&shown, &res->body);
         ts_response_set_type(res, style->type);
         snprintf(res->reason, sizeof res->reason, "error %s: %.200s", err->code, reason);
     }
@@ -395,8 +474,15 @@ static void finalize(const struct ts_app *app, const struct ts_job *job, struct 
 {
     for (int i = 0; job && i < job->nheaders; i++)
         ts_response_add_header(res, job->headers[i].name, "%s", job->headers[i].value);
-    if (job && job->vary_accept) /* negotiation changes the Content-Type: tell caches */
-        ts_response_add_header(res, "Vary", "Accept");
+    /* Tell shared caches what else the answer was made from: negotiation changes the type,
+     * and without --base-url the ids and links name the Host the client asked. */
+    bool host = job && job->vary_host && !app->cfg.base_url[0];
+    if ((job && job->vary_accept) || host)
+        ts_response_add_header(res, "Vary", "%s%s%s", job->vary_accept ? "Accept" : "",
+                               job->vary_accept && host ? ", " : "",
+                               !host                  ? ""
+                               : app->cfg.trust_proxy ? "Host, X-Forwarded-Host, X-Forwarded-Proto"
+                                                      : "Host");
     /* iipsrv's CORS variable may name one origin; by default any origin may use us. */
     ts_response_add_header(res, "Access-Control-Allow-Origin", "%s",
                            app->cfg.cors[0] ? app->cfg.cors : "*");
@@ -409,13 +495,15 @@ bool core_begin(struct ts_app *app, const struct ts_request *req, struct ts_job 
     struct ts_err err = {0};
     if (verdict)
         err = *verdict;
+    /* The deadline counts from the request's arrival, queues included. */
+    ts_cancel_init(&job->cancel, app->cfg.request_deadline);
     if (rc == TS_OK && job->identifier.len) {
         const char *id = ts_buf_str(&job->identifier);
         rc = id ? resolve(app, id, &job->src, &err) : ts_fail(&err, TS_ENOMEM, "out of memory");
     }
     if (rc || job->kind == TS_JOB_REPLY) {
         if (rc)
-            fail(job, rc, &err, res);
+            fail(app, job, rc, &err, res);
         else
             answer_product(job, res);
         finalize(app, job, res);
@@ -441,11 +529,14 @@ bool core_begin(struct ts_app *app, const struct ts_request *req, struct ts_job 
     return true;
 }
 
-void core_finish(struct ts_app *app, const struct ts_request *req, struct ts_job *job,
+bool core_finish(struct ts_app *app, const struct ts_request *req, struct ts_job *job,
                  struct ts_response *res)
 {
     struct ts_err err = {0};
-    int rc;
+    /* Waiting in a queue used up the deadline, or the client left meanwhile: no work at all. */
+    int rc = ts_cancel_check(&job->cancel, &err);
+    if (rc)
+        job->kind = TS_JOB_REPLY;
     switch (job->kind) {
     case TS_JOB_PAGE:
         rc = job->produce(app, job, NULL, &job->out, &err);
@@ -457,20 +548,35 @@ void core_finish(struct ts_app *app, const struct ts_request *req, struct ts_job
     case TS_JOB_FILE: rc = serve_file(app, req, job, res, &err); break;
     case TS_JOB_IMAGE:
         rc = serve_image(app, job, res, &err);
+        if (rc == TS_DEFERRED)
+            return false;
         if (rc == TS_OK && res->status == 200) {
             if (job->cacheable)
                 cache_store(app, job, res);
             add_validators(app, job, res, job->etag, job->src.st.st_mtim.tv_sec);
         }
         break;
-    default: rc = ts_fail(&err, TS_EINVAL, "nothing to do"); break;
+    default: rc = rc ? rc : ts_fail(&err, TS_EINVAL, "nothing to do"); break;
     }
     source_close(&job->src);
     if (rc) {
         ts_response_free(res);
         ts_response_init(res);
-        fail(job, rc, &err, res);
+        fail(app, job, rc, &err, res);
     }
+    finalize(app, job, res);
+    return true;
+}
+
+void core_refuse(struct ts_app *app, struct ts_job *job, int rc, const char *reason,
+                 struct ts_response *res)
+{
+    struct ts_err err = {0};
+    ts_fail(&err, rc, "%s", reason);
+    source_close(&job->src);
+    ts_response_free(res);
+    ts_response_init(res);
+    fail(app, job, rc, &err, res);
     finalize(app, job, res);
 }
 

@@ -288,13 +288,15 @@ int source_reopen(const struct source_root *root, struct source_file *src, struc
         return ts_fail(err, TS_EFORBIDDEN, "image is not below the root");
     if (fd == -EXDEV)
         fd = open_absolute_link(root, src->path + n + 1);
+    /* A rename over the path since it was resolved gives the new file: the request is served
+     * from it, whole, and src->st tells the caller which file that is. */
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || st.st_dev != src->st.st_dev ||
-        st.st_ino != src->st.st_ino) {
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         if (fd >= 0)
             close(fd);
-        return ts_fail(err, TS_ENOTFOUND, "image changed or vanished while being served");
+        return ts_fail(err, TS_ENOTFOUND, "image vanished while being served");
     }
     src->fd = fd;
+    src->st = st;
     return TS_OK;
 }

@@ -40,8 +40,9 @@ void source_root_close(struct source_root *root);
 int source_resolve(const struct source_root *root, const char *identifier, struct source_file *out,
                    struct ts_err *err);
 
-/* Opens src again (src->fd was closed or handed on): beneath the root as at resolution, and
- * only if it is still the same file (device and inode); TS_ENOTFOUND otherwise. */
+/* Opens src again (src->fd was closed or handed on) beneath the root, as at resolution. The
+ * path may name another file by now (renamed over): src->st is refreshed from the open file,
+ * which is the one the request then reads from start to end. TS_ENOTFOUND if it is gone. */
 int source_reopen(const struct source_root *root, struct source_file *src, struct ts_err *err);
 
 /* The identifier's own shape, before any file is looked at: TS_EFORBIDDEN for '.' or '..'

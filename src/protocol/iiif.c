@@ -104,6 +104,7 @@ int iiif_job(const struct ts_app *app, int version, const char *prefix, const ch
         return rc;
     rc = ts_buf_append_str(&job->identifier, c->url.identifier);
     rc = rc ? rc : ts_app_public_base(app, req, &c->id_url);
+    job->vary_host = true; /* ids, Location and Link name the public base */
     rc = rc ? rc : ts_buf_appendf(&c->id_url, "%s/", prefix);
     rc = rc ? rc : url_encode_append(&c->id_url, c->url.identifier, false);
     const char *id_url = rc ? NULL : ts_buf_str(&c->id_url);

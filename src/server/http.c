@@ -6,8 +6,11 @@
 #include "server/router.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,9 +33,11 @@
 enum job_phase { JOB_NEW, JOB_QUEUED, JOB_DONE };
 
 struct job {
-    struct job *next;
+    struct job *next;                  /* in its lane's queue */
+    struct job *prev_live, *next_live; /* in the server's list of jobs a worker owes an answer */
     struct ts_http_server *srv;
     struct MHD_Connection *conn;
+    int fd; /* the connection's socket, watched for the client leaving */
     enum job_phase phase;
     struct ts_request req;
     struct ts_buf query;
@@ -41,16 +46,32 @@ struct job {
     double start;
 };
 
+/* Two lanes. The fast one takes every request that needs a worker: information, tiles,
+ * thumbnails, pages; a render it finds heavy moves to the slow lane, whose few workers (as
+ * many as heavy renders may run at once) are the only ones big renders can occupy. A job
+ * waiting in either queue holds no worker; the slow queue is short and a full one answers
+ * 503 at once. */
+struct lane {
+    const char *name;
+    struct job *head, *tail;
+    unsigned queued, running;
+    unsigned max_queued; /* the slow lane: waiting beyond its running workers */
+    pthread_cond_t ready;
+    unsigned nworkers;
+    pthread_t *workers;
+};
+
 struct ts_http_server {
     struct MHD_Daemon *daemon;
     struct ts_app *app;
     uint16_t port;
-    pthread_mutex_t lock;
-    pthread_cond_t ready;
-    struct job *head, *tail;
+    pthread_mutex_t lock; /* the lanes and the live list */
+    struct lane fast, slow;
+    struct job *live; /* queued or running: the watcher trips their tokens */
+    unsigned nlive;
     bool stopping;
-    unsigned nworkers;
-    pthread_t *workers;
+    pthread_t watcher;
+    bool watching;
 };
 
 /* Leave the URL exactly as sent: identifiers carry %2F, which must not become '/' before the
@@ -122,39 +143,192 @@ static void remote_address(struct MHD_Connection *c, char *out, size_t size)
     getnameinfo(sa, len, out, (socklen_t)size, NULL, 0, NI_NUMERICHOST);
 }
 
+/* Both with srv->lock held. */
+static void lane_push(struct lane *l, struct job *job)
+{
+    job->next = NULL;
+    if (l->tail)
+        l->tail->next = job;
+    else
+        l->head = job;
+    l->tail = job;
+    l->queued++;
+    pthread_cond_signal(&l->ready);
+}
+
+static struct job *lane_pop(struct lane *l)
+{
+    struct job *job = l->head;
+    if (job) {
+        l->head = job->next;
+        if (!l->head)
+            l->tail = NULL;
+        l->queued--;
+    }
+    return job;
+}
+
+static void live_remove(struct ts_http_server *srv, struct job *job)
+{
+    if (job->prev_live)
+        job->prev_live->next_live = job->next_live;
+    else
+        srv->live = job->next_live;
+    if (job->next_live)
+        job->next_live->prev_live = job->prev_live;
+    job->prev_live = job->next_live = NULL;
+    srv->nlive--;
+}
+
+/* The answer is in job->res: hand the connection back to libmicrohttpd to send it. */
+static void answer(struct ts_http_server *srv, struct job *job)
+{
+    pthread_mutex_lock(&srv->lock);
+    live_remove(srv, job);
+    pthread_mutex_unlock(&srv->lock);
+    job->phase = JOB_DONE;
+    MHD_resume_connection(job->conn);
+}
+
+/* A heavy render found by the fast lane waits for the slow lane, or is refused at once when
+ * the slow queue is full: a client told 503 now can come back; one left waiting holds a
+ * connection and learns nothing. */
+static void to_slow_lane(struct ts_http_server *srv, struct job *job)
+{
+    pthread_mutex_lock(&srv->lock);
+    struct lane *slow = &srv->slow;
+    bool full = slow->queued + slow->running >= slow->nworkers + slow->max_queued;
+    if (!full && !srv->stopping) {
+        job->job.defer_heavy = false;
+        lane_push(&srv->slow, job);
+        pthread_mutex_unlock(&srv->lock);
+        return;
+    }
+    pthread_mutex_unlock(&srv->lock);
+    core_refuse(srv->app, &job->job, TS_EBUSY,
+                full ? "too many large renders are waiting; try again shortly"
+                     : "the server is stopping",
+                &job->res);
+    answer(srv, job);
+}
+
+struct worker_arg {
+    struct ts_http_server *srv;
+    struct lane *lane;
+};
+
 static void *worker_main(void *arg)
 {
-    struct ts_http_server *srv = arg;
+    struct ts_http_server *srv = ((struct worker_arg *)arg)->srv;
+    struct lane *lane = ((struct worker_arg *)arg)->lane;
+    free(arg);
     for (;;) {
         pthread_mutex_lock(&srv->lock);
-        while (!srv->head && !srv->stopping)
-            pthread_cond_wait(&srv->ready, &srv->lock);
-        struct job *job = srv->head;
-        if (!job) { /* stopping, and the queue is drained */
-            pthread_mutex_unlock(&srv->lock);
-            return NULL;
-        }
-        srv->head = job->next;
-        if (!srv->head)
-            srv->tail = NULL;
+        while (!lane->head && !srv->stopping)
+            pthread_cond_wait(&lane->ready, &srv->lock);
+        struct job *job = lane_pop(lane);
+        lane->running += job != NULL;
         pthread_mutex_unlock(&srv->lock);
-
-        core_finish(srv->app, &job->req, &job->job, &job->res);
-        job->phase = JOB_DONE;
-        MHD_resume_connection(job->conn);
+        if (!job) /* stopping, and the queue is drained */
+            return NULL;
+        bool done = core_finish(srv->app, &job->req, &job->job, &job->res);
+        pthread_mutex_lock(&srv->lock);
+        lane->running--;
+        pthread_mutex_unlock(&srv->lock);
+        if (done)
+            answer(srv, job);
+        else
+            to_slow_lane(srv, job);
     }
 }
 
 static void enqueue(struct ts_http_server *srv, struct job *job)
 {
-    job->next = NULL;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(job->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    job->fd = ci ? ci->connect_fd : -1;
+    job->job.defer_heavy = true;
     pthread_mutex_lock(&srv->lock);
-    if (srv->tail)
-        srv->tail->next = job;
-    else
-        srv->head = job;
-    srv->tail = job;
-    pthread_cond_signal(&srv->ready);
+    job->prev_live = NULL;
+    job->next_live = srv->live;
+    if (srv->live)
+        srv->live->prev_live = job;
+    srv->live = job;
+    srv->nlive++;
+    lane_push(&srv->fast, job);
+    pthread_mutex_unlock(&srv->lock);
+}
+
+/* libmicrohttpd does not watch a suspended connection, so nobody would notice its client
+ * leave: this thread polls the sockets of every job a worker owes an answer, and trips the
+ * token of those whose client hung up or reset. A queued job is then dropped unstarted and a
+ * running render stops at its next check. */
+#define WATCH_INTERVAL_MS 100
+
+/* Readable with nothing to read is the end of the stream; bytes waiting are a pipelined
+ * request, and that client is still there. */
+static bool client_left(const struct pollfd *p)
+{
+    if (p->revents & (POLLHUP | POLLERR | POLLNVAL))
+        return true;
+    if (!(p->revents & POLLIN))
+        return false;
+    char c;
+    ssize_t n = recv(p->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+static void *watcher_main(void *arg)
+{
+    struct ts_http_server *srv = arg;
+    struct pollfd *fds = NULL;
+    struct job **jobs = NULL;
+    size_t cap = 0;
+    for (;;) {
+        struct timespec pause = {0, WATCH_INTERVAL_MS * 1000000L};
+        nanosleep(&pause, NULL);
+        pthread_mutex_lock(&srv->lock);
+        if (srv->stopping && !srv->nlive) {
+            pthread_mutex_unlock(&srv->lock);
+            break;
+        }
+        if (srv->nlive > cap) {
+            size_t want = srv->nlive * 2;
+            struct pollfd *f = realloc(fds, want * sizeof *f);
+            if (f)
+                fds = f;
+            struct job **j = realloc(jobs, want * sizeof *j);
+            if (j)
+                jobs = j;
+            if (f && j)
+                cap = want;
+        }
+        size_t n = 0;
+        for (struct job *j = srv->live; j && n < cap; j = j->next_live) {
+            if (j->fd < 0)
+                continue;
+            fds[n] = (struct pollfd){.fd = j->fd, .events = POLLIN};
+            jobs[n++] = j;
+        }
+        /* Polled under the lock, with no wait: a job stays live (and its socket open) until
+         * a worker takes it off the list, which needs this lock. */
+        if (n && poll(fds, n, 0) > 0)
+            for (size_t i = 0; i < n; i++)
+                if (client_left(&fds[i]))
+                    ts_cancel_stop(&jobs[i]->job.cancel, TS_ECANCELED);
+        pthread_mutex_unlock(&srv->lock);
+    }
+    free(fds);
+    free(jobs);
+    return NULL;
+}
+
+/* SIGTERM's last step: every render still running or queued stops now. */
+static void cancel_all(struct ts_http_server *srv)
+{
+    pthread_mutex_lock(&srv->lock);
+    for (struct job *j = srv->live; j; j = j->next_live)
+        ts_cancel_stop(&j->job.cancel, TS_ECANCELED);
     pthread_mutex_unlock(&srv->lock);
 }
 
@@ -269,6 +443,18 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
     *state = NULL;
 }
 
+static void free_server(struct ts_http_server *srv)
+{
+    pthread_mutex_destroy(&srv->lock);
+    if (srv->fast.name)
+        pthread_cond_destroy(&srv->fast.ready);
+    if (srv->slow.name)
+        pthread_cond_destroy(&srv->slow.ready);
+    free(srv->fast.workers);
+    free(srv->slow.workers);
+    free(srv);
+}
+
 static int resolve_listen(const struct ts_config *cfg, struct sockaddr_storage *ss,
                           struct ts_err *err)
 {
@@ -293,30 +479,61 @@ static unsigned cores(void)
     return n > 0 ? (unsigned)n : 1;
 }
 
+/* The fast lane's workers finish what they hold first (they may still move a job to the
+ * slow lane, which refuses it once stopping), then the slow lane's. */
 static void stop_workers(struct ts_http_server *srv)
 {
     pthread_mutex_lock(&srv->lock);
     srv->stopping = true;
-    pthread_cond_broadcast(&srv->ready);
+    pthread_cond_broadcast(&srv->fast.ready);
+    pthread_cond_broadcast(&srv->slow.ready);
     pthread_mutex_unlock(&srv->lock);
-    for (unsigned i = 0; i < srv->nworkers; i++)
-        pthread_join(srv->workers[i], NULL);
-    srv->nworkers = 0;
+    struct lane *lanes[2] = {&srv->fast, &srv->slow};
+    for (int l = 0; l < 2; l++) {
+        for (unsigned i = 0; i < lanes[l]->nworkers; i++)
+            pthread_join(lanes[l]->workers[i], NULL);
+        lanes[l]->nworkers = 0;
+        free(lanes[l]->workers);
+        lanes[l]->workers = NULL;
+    }
+    if (srv->watching)
+        pthread_join(srv->watcher, NULL);
+    srv->watching = false;
 }
 
-static int start_workers(struct ts_http_server *srv, unsigned n, struct ts_err *err)
+static int start_lane(struct ts_http_server *srv, struct lane *lane, const char *name,
+                      unsigned workers, unsigned max_queued, struct ts_err *err)
 {
-    srv->workers = calloc(n, sizeof *srv->workers);
-    if (!srv->workers)
+    lane->name = name;
+    lane->max_queued = max_queued;
+    pthread_cond_init(&lane->ready, NULL);
+    lane->workers = calloc(workers, sizeof *lane->workers);
+    if (!lane->workers)
         return ts_fail(err, TS_ENOMEM, "out of memory");
-    for (unsigned i = 0; i < n; i++) {
-        if (pthread_create(&srv->workers[i], NULL, worker_main, srv) != 0) {
-            stop_workers(srv);
-            return ts_fail(err, TS_ENOMEM, "cannot start worker threads");
+    for (unsigned i = 0; i < workers; i++) {
+        struct worker_arg *a = malloc(sizeof *a);
+        if (a)
+            *a = (struct worker_arg){srv, lane};
+        if (!a || pthread_create(&lane->workers[i], NULL, worker_main, a) != 0) {
+            free(a);
+            return ts_fail(err, TS_ENOMEM, "cannot start %s worker threads", name);
         }
-        srv->nworkers++;
+        lane->nworkers++;
     }
     return TS_OK;
+}
+
+static int start_workers(struct ts_http_server *srv, unsigned fast, unsigned slow,
+                         unsigned slow_queue, struct ts_err *err)
+{
+    int rc = start_lane(srv, &srv->fast, "fast", fast, UINT_MAX, err);
+    rc = rc ? rc : start_lane(srv, &srv->slow, "slow", slow, slow_queue, err);
+    if (rc == TS_OK && pthread_create(&srv->watcher, NULL, watcher_main, srv) != 0)
+        rc = ts_fail(err, TS_ENOMEM, "cannot start the connection watcher");
+    srv->watching = rc == TS_OK;
+    if (rc)
+        stop_workers(srv);
+    return rc;
 }
 
 int ts_http_start(struct ts_app *app, struct ts_http_server **out, struct ts_err *err)
@@ -330,15 +547,14 @@ int ts_http_start(struct ts_app *app, struct ts_http_server **out, struct ts_err
         return ts_fail(err, TS_ENOMEM, "out of memory");
     srv->app = app;
     pthread_mutex_init(&srv->lock, NULL);
-    pthread_cond_init(&srv->ready, NULL);
     unsigned threads = app->cfg.threads ? app->cfg.threads : cores();
     unsigned workers = app->cfg.workers ? app->cfg.workers : 2 * cores();
     if (!app->cfg.workers && workers < 4)
         workers = 4;
-    rc = start_workers(srv, workers, err);
+    /* As many slow workers as heavy renders may run: one more would only wait in admission. */
+    rc = start_workers(srv, workers, app->admission.heavy_max, app->admission.queue_max, err);
     if (rc) {
-        free(srv->workers);
-        free(srv);
+        free_server(srv);
         return rc;
     }
     /* ITC lets a quiesced daemon stop accepting while its threads finish what they hold;
@@ -365,8 +581,7 @@ int ts_http_start(struct ts_app *app, struct ts_http_server **out, struct ts_err
         reuse, MHD_OPTION_END);
     if (!srv->daemon) {
         stop_workers(srv);
-        free(srv->workers);
-        free(srv);
+        free_server(srv);
         return ts_fail(err, TS_EIO, "cannot listen on %s:%u (address in use or not permitted)",
                        app->cfg.listen_host, (unsigned)app->cfg.listen_port);
     }
@@ -385,23 +600,28 @@ void ts_http_stop(struct ts_http_server *srv, unsigned drain_seconds)
 {
     if (!srv)
         return;
-    /* Refuse new connections at once, give the open ones time to get their answers. */
+    /* Refuse new connections at once, give the open ones time to get their answers: until
+     * no worker owes one, then a moment for the last to be sent (idle keep-alive connections
+     * would otherwise hold the drain to its end). */
     MHD_socket listen_fd = MHD_quiesce_daemon(srv->daemon);
     if (listen_fd != MHD_INVALID_SOCKET)
         close(listen_fd);
-    for (unsigned i = 0; i < drain_seconds * 20; i++) {
+    unsigned settle = 0;
+    for (unsigned i = 0; i < drain_seconds * 20 && settle < 10; i++) {
         const union MHD_DaemonInfo *di =
             MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
         if (!di || di->num_connections == 0)
             break;
+        pthread_mutex_lock(&srv->lock);
+        settle = srv->nlive ? 0 : settle + 1;
+        pthread_mutex_unlock(&srv->lock);
         struct timespec pause = {0, 50 * 1000 * 1000};
         nanosleep(&pause, NULL);
     }
-    /* Workers finish every queued job and resume its connection before the daemon goes. */
+    /* Past the drain, renders stop at their next check; the workers answer every job they
+     * hold (503) and resume its connection before the daemon goes. */
+    cancel_all(srv);
     stop_workers(srv);
     MHD_stop_daemon(srv->daemon);
-    free(srv->workers);
-    pthread_mutex_destroy(&srv->lock);
-    pthread_cond_destroy(&srv->ready);
-    free(srv);
+    free_server(srv);
 }

@@ -11,6 +11,7 @@
 #define TS_STATUS_MAP(X)                                                                           \
     X(OK, 0, 200, "ok")                                                                            \
     X(DECLINED, 1, 200, "declined") /* this shortcut does not apply: take the general path */      \
+    X(DEFERRED, 2, 200, "deferred") /* a heavy render: continue it in the slow lane */             \
     X(EINVAL, -1, 400, "invalid request")       /* malformed or impossible request */              \
     X(EFORBIDDEN, -2, 403, "forbidden")         /* identifier escapes the root */                  \
     X(ENOTFOUND, -3, 404, "not found")          /* no such image or route */                       \

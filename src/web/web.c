@@ -230,6 +230,7 @@ static int page_job(const struct ts_app *app, const struct ts_request *req, cons
     if (rc)
         return rc;
     rc = ts_app_public_base(app, req, &c->base);
+    job->vary_host = true;
     return rc || !ts_buf_str(&c->base) ? ts_fail(err, rc ? rc : TS_ENOMEM, "Host too long") : TS_OK;
 }
 
