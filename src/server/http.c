@@ -3,6 +3,7 @@
 #include "server/http.h"
 #include "cache/lru.h"
 #include "core/serve.h"
+#include "server/connguard.h"
 #include "server/router.h"
 
 #include <arpa/inet.h>
@@ -72,6 +73,7 @@ struct ts_http_server {
     bool stopping;
     pthread_t watcher;
     bool watching;
+    struct ts_connguard *guard;
 };
 
 /* Leave the URL exactly as sent: identifiers carry %2F, which must not become '/' before the
@@ -387,6 +389,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)upload_data;
     if (!job) {
         /* The first call only announces the headers. */
+        ts_connguard_request(srv->guard, conn);
         job = calloc(1, sizeof *job);
         if (!job)
             return MHD_NO;
@@ -430,9 +433,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
                          enum MHD_RequestTerminationCode code)
 {
-    (void)cls;
-    (void)conn;
+    struct ts_http_server *srv = cls;
     (void)code;
+    ts_connguard_done(srv->guard, conn);
     struct job *job = *state;
     if (!job)
         return;
@@ -452,6 +455,7 @@ static void free_server(struct ts_http_server *srv)
         pthread_cond_destroy(&srv->slow.ready);
     free(srv->fast.workers);
     free(srv->slow.workers);
+    ts_connguard_destroy(srv->guard);
     free(srv);
 }
 
@@ -552,7 +556,9 @@ int ts_http_start(struct ts_app *app, struct ts_http_server **out, struct ts_err
     if (!app->cfg.workers && workers < 4)
         workers = 4;
     /* As many slow workers as heavy renders may run: one more would only wait in admission. */
-    rc = start_workers(srv, workers, app->admission.heavy_max, app->admission.queue_max, err);
+    rc = ts_connguard_create(&app->cfg, &srv->guard, err);
+    if (rc == TS_OK)
+        rc = start_workers(srv, workers, app->admission.heavy_max, app->admission.queue_max, err);
     if (rc) {
         free_server(srv);
         return rc;
@@ -569,16 +575,19 @@ int ts_http_start(struct ts_app *app, struct ts_http_server **out, struct ts_err
         {app->cfg.reuse_port ? MHD_OPTION_LISTENING_ADDRESS_REUSE : MHD_OPTION_END, 1, NULL},
         {MHD_OPTION_END, 0, NULL}};
     srv->daemon = MHD_start_daemon(
-        flags, app->cfg.listen_port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
+        flags, app->cfg.listen_port, NULL, NULL, on_request, srv,
+        /* First: libmicrohttpd uses its own logger for whatever it parses before this. */
+        MHD_OPTION_EXTERNAL_LOGGER, ts_connguard_mhd_log, srv->guard, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_TIMEOUT, app->cfg.connection_timeout, MHD_OPTION_CONNECTION_LIMIT,
-        4096u, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 512u,
+        ts_connguard_mhd_limit(srv->guard), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        app->cfg.per_ip_connections, MHD_OPTION_NOTIFY_CONNECTION, ts_connguard_notify, srv->guard,
         /* The request line and headers live in this pool, next to libmicrohttpd's own
          * bookkeeping: room for the documented 64 KB of request, and for the 414/431 answer
          * when a client sends more. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL_BYTES, MHD_OPTION_UNESCAPE_CALLBACK,
-        keep_escaped, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_ARRAY,
-        reuse, MHD_OPTION_END);
+        keep_escaped, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_ARRAY, reuse,
+        MHD_OPTION_END);
     if (!srv->daemon) {
         stop_workers(srv);
         free_server(srv);
