@@ -450,6 +450,13 @@ static void fail(const struct ts_app *app, struct ts_job *job, int rc, const str
     const char *reason = err && err->msg[0] ? err->msg : ts_status_name(rc);
     struct ts_err shown = {0};
     public_reason(app, job, reason, shown.msg);
+    /* The file's own failures say which file, so whoever reads the body can report it. */
+    const char *id = job && job->identifier.len ? ts_buf_str(&job->identifier) : NULL;
+    if ((rc == TS_ECODEC || rc == TS_EIO) && id && !strstr(shown.msg, id)) {
+        char named[sizeof shown.msg];
+        snprintf(named, sizeof named, "%.100s: %.150s", id, shown.msg);
+        memcpy(shown.msg, named, sizeof shown.msg);
+    }
     ts_response_error(res, rc, shown.msg);
     snprintf(res->reason, sizeof res->reason, "%s", reason);
     for (char *p = res->reason; *p; p++)

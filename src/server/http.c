@@ -596,6 +596,9 @@ int ts_http_start(struct ts_app *app, struct ts_http_server **out, struct ts_err
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : app->cfg.listen_port;
+    /* Port 0 asked for any free port: ids that fall back to our own address need the real one
+     * (no client can know it, and so ask, before it is printed). */
+    app->cfg.listen_port = srv->port;
     *out = srv;
     return TS_OK;
 }

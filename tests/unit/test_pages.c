@@ -95,6 +95,32 @@ static void test_each_page_has_its_own_size_levels_and_pixels(void **state)
     assert_non_null(strstr(err.msg, "page 3"));
 }
 
+/* A book of 1,000 small pages, each its own colour: page 700 is far past any small cap. */
+static void test_page_700_of_a_thousand_page_book(void **state)
+{
+    (void)state;
+    char path[512];
+    assert_int_equal(tu_mkdirs(WORK), 0);
+    snprintf(path, sizeof path, "%s/book.tif", WORK);
+    TIFF *t = TIFFOpen(path, "w");
+    assert_non_null(t);
+    for (unsigned i = 0; i < 1000; i++) {
+        const uint8_t rgb[3] = {(uint8_t)(i % 250), (uint8_t)(i / 250 * 50), 7};
+        write_dir(t, 4, 4, rgb, false);
+    }
+    TIFFClose(t);
+
+    struct ts_reader *r;
+    struct ts_err err;
+    assert_int_equal(ts_reader_open_page(path, 699, &r, &err), TS_OK);
+    uint8_t c[3];
+    center_color(r, 0, c);
+    assert_int_equal(c[0], 699 % 250);
+    assert_int_equal(c[1], 699 / 250 * 50);
+    ts_reader_close(r);
+    assert_int_equal(ts_reader_open_page(path, 1000, &r, &err), TS_ENOTFOUND);
+}
+
 static void test_real_multipage_file_has_two_pages(void **state)
 {
     (void)state;
@@ -164,6 +190,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_page_has_its_own_size_levels_and_pixels),
         cmocka_unit_test(test_real_multipage_file_has_two_pages),
+        cmocka_unit_test(test_page_700_of_a_thousand_page_book),
         cmocka_unit_test(test_pages_of_formats_without_pages_are_not_found),
         cmocka_unit_test(test_identifier_suffix_names_the_page),
     };
