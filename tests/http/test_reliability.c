@@ -40,12 +40,12 @@
 #define BIG_SIDE 6000
 #define BIG_ID "big.jpg"
 
-/* The slow source: a solid-colour PNG of SLOW_SIDE x SLOW_SIDE (a few MB on disk). Asking for a
+/* The slow source: a solid-colour PNG of SLOW_SIDE x SLOW_SIDE (5 MB on disk). Asking for a
  * small version of it renders in bands of about 32 MB, and the PNG reader decodes from the first
- * row again for every band. At 16000 x 16000 SLOW_URL took 39 s in the Release build (2 busy
- * cores); 20000 x 20000 decodes about twice the rows, and the sanitizer build is slower still:
- * far beyond the drain time and the deadlines below. Should the reader ever keep its place
- * between bands, this source must become slower some other way. */
+ * row again for every band. In the Release build on 2 busy cores SLOW_URL took 39 s at 16000 x
+ * 16000; at 20000 x 20000 it was still rendering after 5 minutes (150 s of CPU), and the
+ * sanitizer build is slower still: far beyond the drain time and the deadlines below. Should
+ * the reader ever keep its place between bands, this source must become slow some other way. */
 #define SLOW_SIDE 20000
 #define SLOW_ID "huge.png"
 #define SLOW_URL "/iiif/3/" SLOW_ID "/full/500,/0/default.png"
