@@ -1,5 +1,6 @@
 -- wrk request mix for tests/soak/soak.sh: viewer tiles, thumbnails, big renders, corrupt files,
--- hostile URLs and huge requests; counts answers by status in every thread.
+-- hostile URLs and huge requests (or, with SOAK_MIX=tiles, viewer tiles alone); counts answers
+-- by status in every thread.
 local big_w, big_h = 8000, 8000 -- overwritten from the environment below
 local function env_number(name, default)
   local v = tonumber(os.getenv(name) or "")
@@ -42,7 +43,13 @@ local function viewer_tile()
   return string.format("/iiif/3/big.tif/%d,%d,%d,%d/%d,/0/default.jpg", x, y, w, h, ow)
 end
 
+-- SOAK_MIX=tiles asks only viewer tiles (the figure to compare the mix against).
+local tiles_only = os.getenv("SOAK_MIX") == "tiles"
+
 local function pick()
+  if tiles_only then
+    return wrk.format("GET", viewer_tile())
+  end
   local r = math.random(1, 100)
   if r <= 70 then
     return wrk.format("GET", viewer_tile())
