@@ -416,6 +416,62 @@ static void test_router_made_render_job_gives_a_jpeg_of_that_width(void **state)
     ts_response_free(&res);
 }
 
+/* The fast lane's view: a small render is done at once; a large one comes back undone (no
+ * answer, the job kept) and a second call, as the slow lane makes it, renders it. */
+static void test_heavy_render_is_deferred_to_the_slow_lane_then_done(void **state)
+{
+    struct ts_app *app = *state;
+    static const struct {
+        const char *path;
+        bool heavy;
+        uint32_t w, h;
+    } cases[] = {{"/iiif/3/img.tif/full/100,/0/default.jpg", false, 100, 100},
+                 {"/iiif/3/img.tif/full/^4000,/0/default.jpg", true, 4000, 4000}};
+    for (size_t i = 0; i < 2; i++) {
+        struct ts_request req = get(cases[i].path, NULL, NULL);
+        struct ts_job job;
+        struct ts_err err = {0};
+        struct ts_response res;
+        ts_response_init(&res);
+        int rc = router_route(app, &req, &job, &err);
+        assert_int_equal(rc, TS_OK);
+        assert_false(core_begin(app, &req, &job, rc, &err, &res));
+        job.defer_heavy = true;
+        bool done = core_finish(app, &req, &job, &res);
+        assert_int_equal(done, !cases[i].heavy);
+        if (!done) {
+            assert_int_equal(res.body.len, 0); /* nothing answered yet */
+            assert_true(job.produced);
+            job.defer_heavy = false;
+            assert_true(core_finish(app, &req, &job, &res));
+        }
+        ts_job_free(&job);
+        expect_jpeg(&res, cases[i].w, cases[i].h);
+        ts_response_free(&res);
+    }
+}
+
+/* A request whose token tripped while it waited (client gone, deadline passed) costs nothing
+ * more: 503 with Retry-After, no render. */
+static void test_canceled_job_is_answered_503_unrendered(void **state)
+{
+    struct ts_app *app = *state;
+    struct ts_request req = get("/iiif/3/img.tif/full/300,/0/default.jpg", NULL, NULL);
+    struct ts_job job;
+    struct ts_err err = {0};
+    struct ts_response res;
+    ts_response_init(&res);
+    int rc = router_route(app, &req, &job, &err);
+    assert_false(core_begin(app, &req, &job, rc, &err, &res));
+    ts_cancel_stop(&job.cancel, TS_ETIMEOUT);
+    assert_true(core_finish(app, &req, &job, &res));
+    ts_job_free(&job);
+    assert_int_equal(res.status, 503);
+    assert_non_null(header_of(&res, "Retry-After"));
+    expect_one_line(&res, "503 ");
+    ts_response_free(&res);
+}
+
 static void test_begin_defers_image_work_and_alone_answers_hits_and_304s(void **state)
 {
     struct ts_app *app = *state;
@@ -530,6 +586,8 @@ int main(void)
         T(test_error_style_shapes_only_errors_with_a_code),
         T(test_router_made_render_job_gives_a_jpeg_of_that_width),
         T(test_begin_defers_image_work_and_alone_answers_hits_and_304s),
+        T(test_heavy_render_is_deferred_to_the_slow_lane_then_done),
+        T(test_canceled_job_is_answered_503_unrendered),
         T(test_request_whose_key_is_over_the_cap_is_refused_whole),
 #undef T
     };
