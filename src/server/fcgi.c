@@ -42,7 +42,7 @@ struct fcgi_conn {
      * of it. So the watchdog's shutdown() always hits this connection, never a later one that
      * was given the number libfcgi's close freed. */
     int fd;
-    int64_t deadline_ns; /* while waiting on the client (request, closing); 0 otherwise */
+    int64_t deadline_ns; /* while waiting on the client (request, answer, close); else 0 */
     bool reading;        /* the deadline is for the request itself */
     struct ts_job *job;  /* while serving; its token is tripped when the drain is over */
     FCGX_Request rq;     /* libfcgi keeps pointers to it: never moved */
@@ -145,55 +145,14 @@ static void write_response(FCGX_Request *rq, bool head, const struct ts_response
     }
 }
 
-/* Publishes the job so that the stop can cancel it. */
-static void track_job(struct fcgi_conn *c, struct ts_job *job)
-{
-    struct fcgi_server *srv = c->srv;
-    pthread_mutex_lock(&srv->lock);
-    c->job = job;
-    /* Started after the drain gave up: nobody will wait for it. */
-    if (job && srv->cancelling)
-        ts_cancel_stop(&job->cancel, TS_ECANCELED);
-    pthread_mutex_unlock(&srv->lock);
-}
-
-static void serve(struct fcgi_conn *c)
-{
-    struct fcgi_server *srv = c->srv;
-    FCGX_Request *rq = &c->rq;
-    double start = now_ms();
-    struct ts_buf path = {0};
-    if (request_path(rq, &path) != TS_OK) {
-        ts_buf_free(&path);
-        return;
-    }
-    const char *method = FCGX_GetParam("REQUEST_METHOD", rq->envp);
-    const char *query = FCGX_GetParam("QUERY_STRING", rq->envp);
-    struct ts_request req = {method && *method ? method : "GET", (const char *)path.data,
-                             query && *query ? query : NULL, param_header, rq};
-    struct ts_response res;
-    ts_response_init(&res);
-    struct ts_job job;
-    struct ts_err err = {0};
-    int rc = router_route(srv->app, &req, &job, &err);
-    track_job(c, &job);
-    core_serve(srv->app, &req, &job, rc, &err, &res);
-    track_job(c, NULL);
-    write_response(rq, !strcmp(req.method, "HEAD"), &res);
-    router_log(srv->app, FCGX_GetParam("REMOTE_ADDR", rq->envp), &req, &res, now_ms() - start);
-    ts_response_free(&res);
-    ts_job_free(&job);
-    ts_buf_free(&path);
-}
-
 /* From now until disarm(), the watchdog shuts the connection down at the deadline, which ends
  * whatever read libfcgi is blocked in. The deadline is set once, not per byte, so a client that
  * trickles gets no longer than one that sends nothing. */
-static void arm(struct fcgi_conn *c, bool reading_request)
+static void arm(struct fcgi_conn *c, bool reading_request, unsigned seconds)
 {
     struct fcgi_server *srv = c->srv;
     pthread_mutex_lock(&srv->lock);
-    c->deadline_ns = ts_monotonic_ns() + (int64_t)srv->app->cfg.header_timeout * 1000000000;
+    c->deadline_ns = ts_monotonic_ns() + (int64_t)seconds * 1000000000;
     c->reading = reading_request;
     /* The stop has already shut the readers down; one arriving late must not wait. */
     if (reading_request && srv->stopping)
@@ -245,6 +204,54 @@ static void leave_place(struct fcgi_conn *c)
     pthread_mutex_unlock(&srv->lock);
 }
 
+/* Publishes the job so that the stop can cancel it. */
+static void track_job(struct fcgi_conn *c, struct ts_job *job)
+{
+    struct fcgi_server *srv = c->srv;
+    pthread_mutex_lock(&srv->lock);
+    c->job = job;
+    /* Started after the drain gave up: nobody will wait for it. */
+    if (job && srv->cancelling)
+        ts_cancel_stop(&job->cancel, TS_ECANCELED);
+    pthread_mutex_unlock(&srv->lock);
+}
+
+/* Returns with the serving place given back and the deadline for writing the answer armed. */
+static void serve(struct fcgi_conn *c)
+{
+    struct fcgi_server *srv = c->srv;
+    FCGX_Request *rq = &c->rq;
+    double start = now_ms();
+    struct ts_buf path = {0};
+    if (request_path(rq, &path) != TS_OK) {
+        ts_buf_free(&path);
+        leave_place(c);
+        arm(c, false, srv->app->cfg.connection_timeout);
+        return;
+    }
+    const char *method = FCGX_GetParam("REQUEST_METHOD", rq->envp);
+    const char *query = FCGX_GetParam("QUERY_STRING", rq->envp);
+    struct ts_request req = {method && *method ? method : "GET", (const char *)path.data,
+                             query && *query ? query : NULL, param_header, rq};
+    struct ts_response res;
+    ts_response_init(&res);
+    struct ts_job job;
+    struct ts_err err = {0};
+    int rc = router_route(srv->app, &req, &job, &err);
+    track_job(c, &job);
+    core_serve(srv->app, &req, &job, rc, &err, &res);
+    track_job(c, NULL);
+    /* The answer is in memory: the place can go to the next request while a slow client reads
+     * it, and the writing gets a deadline of its own. */
+    leave_place(c);
+    arm(c, false, srv->app->cfg.connection_timeout);
+    write_response(rq, !strcmp(req.method, "HEAD"), &res);
+    router_log(srv->app, FCGX_GetParam("REMOTE_ADDR", rq->envp), &req, &res, now_ms() - start);
+    ts_response_free(&res);
+    ts_job_free(&job);
+    ts_buf_free(&path);
+}
+
 static void unlink_conn(struct fcgi_server *srv, struct fcgi_conn *c)
 {
     if (c->prev)
@@ -255,6 +262,14 @@ static void unlink_conn(struct fcgi_server *srv, struct fcgi_conn *c)
         c->next->prev = c->prev;
     srv->nconns--;
     pthread_cond_broadcast(&srv->gone);
+}
+
+static bool is_stopping(struct fcgi_server *srv)
+{
+    pthread_mutex_lock(&srv->lock);
+    bool stopping = srv->stopping;
+    pthread_mutex_unlock(&srv->lock);
+    return stopping;
 }
 
 static void *conn_main(void *arg)
@@ -269,7 +284,7 @@ static void *conn_main(void *arg)
     c->rq.ipcFd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
     c->rq.keepConnection = 1;
     while (c->rq.ipcFd >= 0) {
-        arm(c, true);
+        arm(c, true, srv->app->cfg.header_timeout);
         int rc = FCGX_Accept_r(&c->rq);
         if (rc == 0)
             rc = read_stdin(&c->rq);
@@ -277,19 +292,14 @@ static void *conn_main(void *arg)
         if (rc != 0 || !take_place(c))
             break;
         serve(c);
-        leave_place(c);
         /* Flushes the answer and, unless the connection is kept, closes it, reading until the
-         * client closes too (libfcgi's lingering close): bounded like a request. */
-        arm(c, false);
+         * client closes too (libfcgi's lingering close): under the deadline serve() set. */
         FCGX_Finish_r(&c->rq);
         disarm(c);
-        pthread_mutex_lock(&srv->lock);
-        bool stopping = srv->stopping;
-        pthread_mutex_unlock(&srv->lock);
-        if (stopping)
+        if (is_stopping(srv))
             break;
     }
-    arm(c, false);
+    arm(c, false, srv->app->cfg.header_timeout);
     FCGX_Free(&c->rq, 1);
     disarm(c);
     pthread_mutex_lock(&srv->lock);
@@ -346,14 +356,6 @@ static bool web_server_allowed(const struct fcgi_server *srv, const struct socka
             p++;
     }
     return false;
-}
-
-static bool is_stopping(struct fcgi_server *srv)
-{
-    pthread_mutex_lock(&srv->lock);
-    bool stopping = srv->stopping;
-    pthread_mutex_unlock(&srv->lock);
-    return stopping;
 }
 
 /* Accepts without reading anything: every connection gets its own thread at once, so no
