@@ -472,6 +472,28 @@ static void test_sigterm_with_an_idle_connection_exits_promptly(void **state)
     close(partial);
 }
 
+static void test_web_server_addrs_are_still_honoured(void **state)
+{
+    (void)state;
+    struct tu_server *s = &server;
+    /* libfcgi's own accept checked this list; the server's accept must too. */
+    setenv("FCGI_WEB_SERVER_ADDRS", "192.0.2.1,192.0.2.2", 1);
+    int port = start_tcp(s, NULL);
+    unsetenv("FCGI_WEB_SERVER_ADDRS");
+    int fd = connect_tcp(port);
+    struct answer a;
+    assert_int_not_equal(exchange(fd, INFO, false, 2000, &a), 0);
+    answer_free(&a);
+    close(fd);
+    assert_int_equal(tu_server_stop(s), 0);
+
+    setenv("FCGI_WEB_SERVER_ADDRS", "192.0.2.1,127.0.0.1", 1);
+    port = start_tcp(s, NULL);
+    unsetenv("FCGI_WEB_SERVER_ADDRS");
+    expect_info_tcp(port, 1000);
+    assert_int_equal(tu_server_stop(s), 0);
+}
+
 struct render {
     int port;
     struct answer a;
@@ -535,6 +557,7 @@ int main(void)
         cmocka_unit_test_teardown(test_kept_connection_serves_again_then_gets_a_deadline,
                                   stop_leftover),
         cmocka_unit_test_teardown(test_unix_socket_mode, stop_leftover),
+        cmocka_unit_test_teardown(test_web_server_addrs_are_still_honoured, stop_leftover),
         cmocka_unit_test_teardown(test_sigterm_lets_an_inflight_render_finish, stop_leftover),
         cmocka_unit_test_teardown(test_sigterm_with_an_idle_connection_exits_promptly,
                                   stop_leftover),
