@@ -5,15 +5,18 @@
 #include "testutil.h"
 #include "util/status.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <tiffio.h>
 #include <time.h>
@@ -83,27 +86,10 @@ static void tu_report_exit(const struct tu_server *s, int st)
                 WEXITSTATUS(st));
 }
 
-int tu_server_start(struct tu_server *s, const char *bin, const char *root,
-                    const char *const *extra)
+/* Forks and execs argv with its stdout on a pipe, and returns its first line within the start
+ * timeout in line. */
+static int tu_spawn(struct tu_server *s, const char *const *argv, char *line, size_t cap)
 {
-    memset(s, 0, sizeof(*s));
-    s->pid = -1;
-    s->out_fd = -1;
-
-    const char *argv[TU_MAX_ARGS];
-    size_t argc = 0;
-    argv[argc++] = bin;
-    argv[argc++] = "--root";
-    argv[argc++] = root;
-    argv[argc++] = "--listen";
-    argv[argc++] = "127.0.0.1:0";
-    for (size_t i = 0; extra && extra[i]; i++) {
-        if (argc + 1 >= TU_MAX_ARGS)
-            return -1;
-        argv[argc++] = extra[i];
-    }
-    argv[argc] = NULL;
-
     int fds[2];
     if (pipe(fds) != 0)
         return -1;
@@ -119,23 +105,92 @@ int tu_server_start(struct tu_server *s, const char *bin, const char *root,
     if (pid == 0) {
         if (dup2(fds[1], STDOUT_FILENO) < 0)
             _exit(127);
-        execv(bin, (char *const *)argv);
+        execv(argv[0], (char *const *)argv);
         _exit(127);
     }
     close(fds[1]);
     s->pid = pid;
     s->out_fd = fds[0];
+    return tu_read_line(s->out_fd, line, cap, tu_now_ms() + TU_START_TIMEOUT_MS);
+}
 
+/* argv = bin, then fixed (NULL-terminated), then extra (NULL-terminated, may be NULL). */
+static int tu_build_argv(const char **argv, const char *bin, const char *const *fixed,
+                         const char *const *extra)
+{
+    size_t argc = 0;
+    argv[argc++] = bin;
+    for (size_t i = 0; fixed[i]; i++)
+        argv[argc++] = fixed[i];
+    for (size_t i = 0; extra && extra[i]; i++) {
+        if (argc + 1 >= TU_MAX_ARGS)
+            return -1;
+        argv[argc++] = extra[i];
+    }
+    argv[argc] = NULL;
+    return 0;
+}
+
+int tu_server_start(struct tu_server *s, const char *bin, const char *root,
+                    const char *const *extra)
+{
+    memset(s, 0, sizeof(*s));
+    s->pid = -1;
+    s->out_fd = -1;
+
+    const char *argv[TU_MAX_ARGS];
+    const char *const fixed[] = {"--root", root, "--listen", "127.0.0.1:0", NULL};
+    if (tu_build_argv(argv, bin, fixed, extra) != 0)
+        return -1;
     char line[512];
-    if (tu_read_line(s->out_fd, line, sizeof(line), tu_now_ms() + TU_START_TIMEOUT_MS) != 0 ||
-        (s->port = tu_parse_listen_line(line)) <= 0) {
+    if (tu_spawn(s, argv, line, sizeof(line)) != 0 || (s->port = tu_parse_listen_line(line)) <= 0) {
         fprintf(stderr, "harness: %s did not report a listening port within %d ms\n", bin,
                 TU_START_TIMEOUT_MS);
-        tu_server_stop(s);
+        if (s->pid > 0)
+            tu_server_stop(s);
         return -1;
     }
     snprintf(s->base, sizeof(s->base), "http://127.0.0.1:%d", s->port);
     return 0;
+}
+
+int tu_fcgi_server_start(struct tu_server *s, const char *bin, const char *root, const char *addr,
+                         const char *const *extra)
+{
+    memset(s, 0, sizeof(*s));
+    s->pid = -1;
+    s->out_fd = -1;
+
+    const char *argv[TU_MAX_ARGS];
+    const char *const fixed[] = {"--root", root, "--fcgi", addr, NULL};
+    if (tu_build_argv(argv, bin, fixed, extra) != 0)
+        return -1;
+    char line[512];
+    if (tu_spawn(s, argv, line, sizeof(line)) != 0 || !strstr(line, "FastCGI on ")) {
+        fprintf(stderr, "harness: %s did not report FastCGI on %s within %d ms\n", bin, addr,
+                TU_START_TIMEOUT_MS);
+        if (s->pid > 0)
+            tu_server_stop(s);
+        return -1;
+    }
+    const char *colon = strrchr(addr, ':');
+    s->port = colon && !strchr(addr, '/') ? atoi(colon + 1) : 0;
+    return 0;
+}
+
+int tu_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
 }
 
 bool tu_server_alive(struct tu_server *s)

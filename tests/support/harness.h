@@ -24,6 +24,15 @@ struct tu_server {
 int tu_server_start(struct tu_server *s, const char *bin, const char *root,
                     const char *const *extra);
 
+/* Forks and execs `bin --root root --fcgi addr extra...` (addr HOST:PORT or a unix socket path)
+ * and waits up to 10 s for its "FastCGI on" line. port is set for HOST:PORT. Returns 0 on
+ * success. */
+int tu_fcgi_server_start(struct tu_server *s, const char *bin, const char *root, const char *addr,
+                         const char *const *extra);
+
+/* A loopback TCP port that was free a moment ago, or -1. */
+int tu_free_port(void);
+
 /* True while the server process has not exited. */
 bool tu_server_alive(struct tu_server *s);
 
