@@ -366,6 +366,9 @@ static void *acceptor(void *arg)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    /* Thousands of connections may each have a thread; decoders and the renderer keep their
+     * buffers on the heap, so 1 MB of stack is plenty and bounds the address space. */
+    pthread_attr_setstacksize(&attr, (size_t)1 << 20);
     bool failing = false;
     for (;;) {
         pthread_mutex_lock(&srv->lock);
