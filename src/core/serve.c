@@ -246,8 +246,8 @@ static int lease(struct ts_app *app, struct source_file *src, struct ts_lease *l
 
 /* ---- render and encode ---- */
 
-static int render(struct ts_app *app, struct ts_reader *reader, const struct ts_product *out,
-                  struct ts_response *res, struct ts_err *err)
+static int render(struct ts_app *app, struct ts_job *job, struct ts_reader *reader,
+                  const struct ts_product *out, struct ts_response *res, struct ts_err *err)
 {
     const struct ts_plan *plan = &out->plan;
     /* A request for exactly one stored JPEG tile is answered with its bytes: no decode, no
@@ -264,7 +264,7 @@ static int render(struct ts_app *app, struct ts_reader *reader, const struct ts_
     if (rc)
         return rc;
     struct ts_image img = {0};
-    rc = render_execute(reader, plan, &img, err);
+    rc = render_execute(reader, plan, &job->cancel, &img, err);
     admission_leave(&app->admission, bytes, heavy);
     if (rc)
         return rc;
@@ -311,7 +311,7 @@ static int serve_image(struct ts_app *app, struct ts_job *job, struct ts_respons
         if (!l.reader)
             rc = lease(app, &job->src, &l, err);
         if (rc == TS_OK)
-            rc = render(app, l.reader, &job->out, res, err);
+            rc = render(app, job, l.reader, &job->out, res, err);
         if (rc == TS_OK)
             ts_product_set_type(&job->out, ts_format_mime(job->out.plan.format));
     }

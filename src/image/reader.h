@@ -92,6 +92,13 @@ int ts_reader_open_page(const char *path, uint32_t page, struct ts_reader **out,
 
 int ts_reader_read(struct ts_reader *r, const struct ts_read_req *req, struct ts_image *out,
                    struct ts_err *err);
+
+/* Rows decoded by the readers that decode from the top down (JPEG, PNG, striped TIFF), in the
+ * source's full-resolution rows, summed over every reader in the process since it started:
+ * tests read it to see that a banded render decodes each row about once. Readers add to it
+ * with ts_reader_count_rows, once per read. */
+uint64_t ts_reader_rows_decoded(void);
+void ts_reader_count_rows(uint64_t rows);
 void ts_reader_close(struct ts_reader *r);
 
 /* Per-format openers, with ts_reader_open_fd's ownership of fd (closed on failure too); each

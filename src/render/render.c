@@ -234,7 +234,9 @@ static int read_in_bands(struct ts_reader *reader, const struct ts_plan *plan,
         return ts_fail(err, rc, "cannot allocate %ux%u", plan->out_w, plan->out_h);
     for (uint32_t o0 = 0; o0 < plan->out_h; o0 += rows) {
         uint32_t o1 = o0 + rows < plan->out_h ? o0 + rows : plan->out_h;
-        rc = scale_band(reader, plan, req, o0, o1, out, err);
+        rc = ts_cancel_check(req->cancel, err);
+        if (rc == TS_OK)
+            rc = scale_band(reader, plan, req, o0, o1, out, err);
         if (rc) {
             ts_image_free(out);
             return rc;
@@ -324,7 +326,7 @@ static int read_near_copy(struct ts_reader *reader, const struct ts_plan *plan,
 }
 
 static int read_and_scale(struct ts_reader *reader, const struct ts_plan *plan,
-                          struct ts_image *out, struct ts_err *err)
+                          struct ts_cancel *cancel, struct ts_image *out, struct ts_err *err)
 {
     struct ts_read_req req;
     struct ts_image img = {0}, tmp = {0};
@@ -336,6 +338,7 @@ static int read_and_scale(struct ts_reader *reader, const struct ts_plan *plan,
     if (rc)
         return ts_fail(err, rc, "region %u,%u,%u,%u does not fit the image %ux%u", plan->rx,
                        plan->ry, plan->rw, plan->rh, info->levels[0].width, info->levels[0].height);
+    req.cancel = cancel;
     rc = read_near_copy(reader, plan, &req, out, err);
     if (rc != TS_DECLINED)
         return rc;
@@ -384,8 +387,8 @@ static int quarter_turn(double rotation)
     return -1;
 }
 
-int render_execute(struct ts_reader *reader, const struct ts_plan *plan, struct ts_image *out,
-                   struct ts_err *err)
+int render_execute(struct ts_reader *reader, const struct ts_plan *plan, struct ts_cancel *cancel,
+                   struct ts_image *out, struct ts_err *err)
 {
     struct ts_image img = {0}, tmp = {0};
     int turn, rc;
@@ -394,9 +397,14 @@ int render_execute(struct ts_reader *reader, const struct ts_plan *plan, struct 
     if (!reader || !plan)
         return ts_fail(err, TS_EINVAL, "render: missing reader or plan");
     turn = quarter_turn(plan->rotation);
-    rc = read_and_scale(reader, plan, &img, err);
+    rc = read_and_scale(reader, plan, cancel, &img, err);
     if (rc)
         return rc;
+    /* The steps below take a fraction of the read's time: one look before them is enough. */
+    if ((rc = ts_cancel_check(cancel, err)) != TS_OK) {
+        ts_image_free(&img);
+        return rc;
+    }
     /* Quality is per pixel, so it commutes with mirror and rotation; doing it first means the
      * geometric steps move fewer channels. */
     bool changes_channels = plan->quality == TS_QUALITY_BITONAL ||
