@@ -4,6 +4,7 @@
 #include "image/exif.h"
 #include "image/fdread.h"
 #include "image/reader.h"
+#include "image/rowtail.h"
 
 /* jpeglib.h uses FILE without including stdio.h. */
 #include <stdio.h>
@@ -30,8 +31,10 @@ struct jpeg_priv {
     uint32_t sw, sh;           /* stored (not upright) dimensions */
     struct ts_color_xform *xf; /* to sRGB; NULL when the pixels already are */
     /* A baseline decode left where the last read stopped, so that the next band of a banded
-     * render goes on from there instead of decoding the rows above it again; NULL if none. */
+     * render goes on from there instead of decoding the rows above it again; NULL if none.
+     * tail holds the last read's rows from the next band's start, at the live scale. */
     struct jpeg_job *live;
+    struct ts_rowtail tail;
 };
 
 struct jpeg_err_ctx {
@@ -244,15 +247,16 @@ static void jpeg_scaled_region(const struct jpeg_job *j, const struct ts_read_re
 }
 
 /* Whether the live job can deliver q by reading on: its scale gives at least q's minimum, its
- * scanlines hold q's columns, and it has not yet passed q's first row. */
-static bool jpeg_job_continues(const struct jpeg_job *j, const struct ts_read_req *q)
+ * scanlines hold q's columns, and the rows above its position are in the tail. */
+static bool jpeg_job_continues(const struct jpeg_job *j, const struct ts_rowtail *tail,
+                               const struct ts_read_req *q)
 {
-    uint32_t sx0, sy0, sx1, sy1;
+    uint32_t sx0, sy0, sx1, sy1, at = j->ci.output_scanline;
     if (j->e.eof_warned || j->n < jpeg_pick_scale(q))
         return false;
     jpeg_scaled_region(j, q, &sx0, &sy0, &sx1, &sy1);
     return sx0 < sx1 && sy0 < sy1 && sx0 >= j->xoff && sx1 <= j->xoff + j->cw &&
-           sy0 >= j->ci.output_scanline;
+           (sy0 >= at || (sy1 >= at && ts_rowtail_has(tail, sy0, at, sx0, sx1 - sx0)));
 }
 
 /* Reads q's rows from where the decode stands. Runs inside setjmp: any libjpeg error longjmps
@@ -260,6 +264,7 @@ static bool jpeg_job_continues(const struct jpeg_job *j, const struct ts_read_re
 static int jpeg_decode_rows(struct jpeg_job *j, const struct ts_read_req *q,
                             const struct jpeg_priv *p, struct ts_image *out, struct ts_err *err)
 {
+    const struct ts_rowtail *tail = &p->tail;
     bool cmyk = p->cmyk;
     struct jpeg_decompress_struct *ci = &j->ci;
     uint32_t sx0, sy0, sx1, sy1, rows, out_ch, in_ch;
@@ -272,6 +277,11 @@ static int jpeg_decode_rows(struct jpeg_job *j, const struct ts_read_req *q,
     out_ch = cmyk ? 3 : in_ch;
     if ((rc = ts_image_alloc(out, sx1 - sx0, sy1 - sy0, out_ch)) != TS_OK)
         return ts_fail(err, rc, "cannot allocate JPEG region");
+    rows = 0;
+    if (sy0 < ci->output_scanline) {
+        ts_rowtail_copy(tail, sy0, ci->output_scanline, sx0, out);
+        rows = ci->output_scanline - sy0;
+    }
     /* Skipping still entropy-decodes, so a long skip is cut into pieces to look in between. */
     while (ci->output_scanline < sy0) {
         JDIMENSION step = sy0 - ci->output_scanline;
@@ -282,7 +292,7 @@ static int jpeg_decode_rows(struct jpeg_job *j, const struct ts_read_req *q,
         if (jpeg_skip_scanlines(ci, step) != step)
             return ts_fail(err, TS_ECODEC, "JPEG ends before row %u", sy0);
     }
-    for (rows = 0; rows < sy1 - sy0; rows++) {
+    for (; rows < sy1 - sy0; rows++) {
         JSAMPROW row = j->line;
         if (rows % JPEG_CANCEL_ROWS == 0 && (rc = ts_cancel_check(q->cancel, err)) != TS_OK)
             return rc;
@@ -331,7 +341,7 @@ static int jpeg_read(struct ts_reader *r, const struct ts_read_req *q, struct ts
     p->live = NULL;
     /* Decode the stored pixels under the upright request, then turn them upright. */
     ts_exif_stored_req(p->orient, p->sw, p->sh, q, &sq);
-    fresh = !j || !jpeg_job_continues(j, &sq);
+    fresh = !j || !jpeg_job_continues(j, &p->tail, &sq);
     if (fresh) {
         if (j) {
             jpeg_job_end(j);
@@ -351,11 +361,17 @@ static int jpeg_read(struct ts_reader *r, const struct ts_read_req *q, struct ts
         rc = jpeg_decode_region(j, fresh, &sq, p, p->orient > 1 ? &stored : out, err);
     if (rc == TS_OK && j->n > 0)
         ts_reader_count_rows((uint64_t)(j->ci.output_scanline - first) * 8 / j->n);
-    /* Progressive files hold the whole image's coefficients while decompressing: too much to
-     * keep between reads. */
-    if (rc == TS_OK && !j->ci.progressive_mode && j->ci.output_scanline < j->ci.output_height) {
+    /* Kept only for the next band of this render (the hint is in upright rows, so only for
+     * upright files), and not for progressive files, which hold the whole image's
+     * coefficients while decompressing. */
+    if (rc == TS_OK && q->more && p->orient == 1 && !j->ci.progressive_mode &&
+        j->ci.output_scanline < j->ci.output_height) {
+        uint32_t sx0, sy0, sx1, sy1;
+        jpeg_scaled_region(j, &sq, &sx0, &sy0, &sx1, &sy1);
+        ts_rowtail_keep(&p->tail, out, sy0, sx0, (uint32_t)((uint64_t)q->next_y * j->n / 8));
         p->live = j;
     } else {
+        ts_rowtail_clear(&p->tail);
         jpeg_job_end(j);
         free(j);
     }
@@ -377,6 +393,7 @@ static void jpeg_close(struct ts_reader *r)
             jpeg_job_end(p->live);
             free(p->live);
         }
+        ts_rowtail_clear(&p->tail);
         if (p->fd >= 0)
             close(p->fd);
         ts_color_xform_free(p->xf);

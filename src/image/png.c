@@ -2,6 +2,7 @@
 #include "image/color.h"
 #include "image/fdread.h"
 #include "image/reader.h"
+#include "image/rowtail.h"
 
 #include <spng.h>
 #include <stdlib.h>
@@ -24,8 +25,9 @@ struct png_stream {
 struct png_live {
     spng_ctx *ctx; /* NULL when there is none */
     struct png_stream stream;
-    uint8_t *row;  /* row_len bytes */
-    uint32_t next; /* the next row spng_decode_row gives */
+    uint8_t *row;           /* row_len bytes */
+    uint32_t next;          /* the next row spng_decode_row gives */
+    struct ts_rowtail tail; /* the last read's rows from the next band's start */
 };
 
 struct png_priv {
@@ -122,6 +124,7 @@ static void png_live_end(struct png_live *l)
 {
     spng_ctx_free(l->ctx);
     free(l->row);
+    ts_rowtail_clear(&l->tail);
     memset(l, 0, sizeof *l);
 }
 
@@ -158,6 +161,8 @@ static int png_decode_rows(struct png_priv *p, const struct ts_read_req *q, uint
     uint32_t first = l->next;
     int e, rc;
 
+    if (q->y < l->next)
+        ts_rowtail_copy(&l->tail, q->y, l->next, q->x, out);
     for (; l->next < q->y + q->h; l->next++) {
         if ((l->next - first) % PNG_CANCEL_ROWS == 0 &&
             (rc = ts_cancel_check(q->cancel, err)) != TS_OK)
@@ -213,16 +218,22 @@ static int png_decode(struct png_priv *p, const struct ts_read_req *q, uint32_t 
         return rc;
     }
     /* Rows decode whole whatever the columns asked for, so any read starting at or below
-     * the live decode's row goes on from it. */
+     * the live decode's row goes on from it, and one starting above it if the tail has the
+     * rows in between. */
     rc = TS_OK;
-    if (p->live.ctx && p->live.next > q->y)
+    if (p->live.ctx && p->live.next > q->y &&
+        !(q->y + q->h >= p->live.next &&
+          ts_rowtail_has(&p->live.tail, q->y, p->live.next, q->x, q->w)))
         png_live_end(&p->live);
     if (!p->live.ctx)
         rc = png_live_begin(p, row_len, err);
     if (rc == TS_OK)
         rc = png_decode_rows(p, q, ch, info->height, row_len, scratch, out, err);
-    if (rc != TS_OK || p->live.next >= info->height)
+    /* Kept only for the next band of this render. */
+    if (rc != TS_OK || !q->more || p->live.next >= info->height)
         png_live_end(&p->live);
+    else
+        ts_rowtail_keep(&p->live.tail, out, q->y, q->x, q->next_y);
     free(scratch);
     return rc;
 }

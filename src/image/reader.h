@@ -41,6 +41,12 @@ struct ts_read_req {
     /* Checked in every decode loop (rows, tiles, strips): a read stops with its status when
      * the request is canceled or past its deadline. NULL = never. */
     struct ts_cancel *cancel;
+    /* Set on every band of a banded render but the last: the next read has the same level,
+     * columns and minimum width, and starts at row next_y (y <= next_y <= y + h). A reader
+     * that decodes from the top may keep its decoder, and its rows from next_y down, for it;
+     * without `more` it keeps nothing. */
+    bool more;
+    uint32_t next_y;
 };
 
 struct ts_reader;
