@@ -326,6 +326,16 @@ static int jpeg_decode_region(struct jpeg_job *j, bool fresh, const struct ts_re
     return jpeg_decode_rows(j, q, p, out, err);
 }
 
+/* The decode under setjmp, in a frame of its own so that no local of the caller's is live
+ * across longjmp; the job lives on the heap, so nothing the decoder touched is clobbered. */
+static int jpeg_run(struct jpeg_job *j, bool fresh, const struct ts_read_req *q,
+                    const struct jpeg_priv *p, struct ts_image *out, struct ts_err *err)
+{
+    if (setjmp(j->e.jump))
+        return TS_ECODEC;
+    return jpeg_decode_region(j, fresh, q, p, out, err);
+}
+
 static int jpeg_read(struct ts_reader *r, const struct ts_read_req *q, struct ts_image *out,
                      struct ts_err *err)
 {
@@ -354,11 +364,7 @@ static int jpeg_read(struct ts_reader *r, const struct ts_read_req *q, struct ts
         j->e.err = err;
         first = j->ci.output_scanline;
     }
-    /* The job lives on the heap, so nothing the decoder touched is clobbered by longjmp. */
-    if (setjmp(j->e.jump))
-        rc = TS_ECODEC;
-    else
-        rc = jpeg_decode_region(j, fresh, &sq, p, p->orient > 1 ? &stored : out, err);
+    rc = jpeg_run(j, fresh, &sq, p, p->orient > 1 ? &stored : out, err);
     if (rc == TS_OK && j->n > 0)
         ts_reader_count_rows((uint64_t)(j->ci.output_scanline - first) * 8 / j->n);
     /* Kept only for the next band of this render (the hint is in upright rows, so only for

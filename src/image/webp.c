@@ -117,6 +117,16 @@ static int webp_decode(const struct webp_priv *p, uint32_t height, WebPDecoderCo
 
     if (feed < WEBP_MIN_FEED)
         feed = WEBP_MIN_FEED;
+    /* With one feed the token is looked at only before decoding, so the plain decoder does
+     * as well, and faster (a 38-byte 16383 x 16383 lossless file, full/1000,: 16.8 s through
+     * WebPDecode, 20.2 s through one incremental feed). */
+    if (feed >= p->len) {
+        if ((rc = ts_cancel_check(cancel, err)) != TS_OK)
+            return rc;
+        return WebPDecode(p->data, p->len, cfg) == VP8_STATUS_OK
+                   ? TS_OK
+                   : ts_fail(err, TS_ECODEC, "webp: decode failed");
+    }
     if (!(idec = WebPIDecode(p->data, p->len, cfg)))
         return ts_fail(err, TS_ECODEC, "webp: cannot start the decoder");
     while (st == VP8_STATUS_SUSPENDED && fed < p->len) {
