@@ -278,7 +278,7 @@ static int render(struct ts_app *app, struct ts_reader *reader, struct ts_job *j
     if (rc)
         return rc;
     struct ts_image img = {0};
-    rc = render_execute(reader, plan, &img, err);
+    rc = render_execute(reader, plan, &job->cancel, &img, err);
     admission_leave(&app->admission, bytes, heavy);
     if (rc)
         return rc;

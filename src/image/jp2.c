@@ -7,6 +7,8 @@
 #include <openjpeg.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +24,7 @@
 #define JP2_MAX_DECODE_PIXELS ((uint64_t)1 << 28)
 #define JP2_MAX_THREADS 2
 #define JP2_DECODE_SECONDS 60 /* the longest one block decode may take */
+#define JP2_WAIT_POLL_MS 50   /* how late a canceled decode child is ended, at most */
 #define JP2_CBLKSTY_HT 0x40   /* code-block style bit for HTJ2K (ISO/IEC 15444-15) */
 /* Side of a cached block in level pixels: four of a viewer's 256 px tiles. 512 measured best
  * for cold tiles (a 1024 block made a lone first tile pay for sixteen: 42 vs 592 req/s at
@@ -362,21 +365,58 @@ struct jp2_child_result {
     struct ts_err err;
 };
 
+/* Waits for the decode child, ending it with SIGKILL once cancel trips. The child holds the
+ * write end of done open, so its exit wakes poll at once; the timeout is only there to look
+ * at the token, and to catch a child whose pipe another thread's child inherited by forking
+ * at the wrong moment (it would stay open until that one exits). */
+static int jp2_wait_child(pid_t pid, int done, struct ts_cancel *cancel, int *status,
+                          struct ts_err *err)
+{
+    struct pollfd pfd = {.fd = done, .events = POLLIN};
+    int rc = TS_OK;
+    for (;;) {
+        int n = poll(&pfd, 1, JP2_WAIT_POLL_MS);
+        if (n > 0)
+            break;
+        if (n < 0 && errno != EINTR)
+            break; /* cannot poll: just wait */
+        pid_t got = waitpid(pid, status, WNOHANG);
+        if (got == pid)
+            return TS_OK;
+        if ((rc = ts_cancel_check(cancel, err)) != TS_OK) {
+            kill(pid, SIGKILL);
+            break;
+        }
+    }
+    while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+        ;
+    return rc;
+}
+
 /* OpenJPEG 2.5.0, as Debian builds it, keeps assert()s in its decoders (the HTJ2K one fires
  * on corrupt code-blocks, found by fuzzing), and an assert aborts the whole server. So the
  * decode runs in a forked child writing into shared memory: a corrupt file costs that child,
  * and the request gets a 500. The fork is cheap next to a JPEG 2000 decode, and the block
  * cache makes decodes rare. */
 static int jp2_decode_into(const struct jp2_priv *p, uint32_t lvl, const uint64_t a[4], uint32_t ax,
-                           uint32_t ay, struct ts_image *out, struct ts_err *err)
+                           uint32_t ay, struct ts_cancel *cancel, struct ts_image *out,
+                           struct ts_err *err)
 {
     size_t pixels, total;
+    int done[2];
     if (!ts_mul_size(out->stride, out->height, &pixels) ||
         !ts_add_size(pixels, sizeof(struct jp2_child_result), &total))
         return ts_fail(err, TS_ETOOLARGE, "jp2: decode buffer too large");
+    if (pipe(done) != 0)
+        return ts_fail(err, TS_EBUSY, "jp2: cannot make a pipe: %s", strerror(errno));
+    fcntl(done[0], F_SETFD, FD_CLOEXEC);
+    fcntl(done[1], F_SETFD, FD_CLOEXEC);
     uint8_t *shared = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (shared == MAP_FAILED)
+    if (shared == MAP_FAILED) {
+        close(done[0]);
+        close(done[1]);
         return ts_fail(err, TS_ENOMEM, "jp2: cannot map a decode buffer");
+    }
     struct jp2_child_result *result = (struct jp2_child_result *)shared;
     struct ts_image view = *out;
     view.data = shared + sizeof *result;
@@ -386,6 +426,14 @@ static int jp2_decode_into(const struct jp2_priv *p, uint32_t lvl, const uint64_
 
     pid_t pid = fork();
     if (pid == 0) {
+        /* An assert in OpenJPEG must end this child like any crash, not run a sanitizer's or
+         * fuzzer's abort handler inherited from the parent (libFuzzer would call it a crash
+         * of the whole run). */
+        sigset_t abrt;
+        signal(SIGABRT, SIG_DFL);
+        sigemptyset(&abrt);
+        sigaddset(&abrt, SIGABRT);
+        pthread_sigmask(SIG_UNBLOCK, &abrt, NULL);
         /* A decoder that loops on a hostile file is ended by the clock, not left holding a
          * worker: SIGALRM's default action kills the child, and the parent answers 500. */
         alarm(JP2_DECODE_SECONDS);
@@ -394,14 +442,16 @@ static int jp2_decode_into(const struct jp2_priv *p, uint32_t lvl, const uint64_
             jp2_decode_here(p, lvl, a, ax, ay, jp2_threads_for(p, lvl, a), &view, &result->err);
         _exit(0);
     }
+    close(done[1]);
     int rc;
     if (pid < 0) {
         rc = ts_fail(err, TS_EBUSY, "jp2: cannot start a decoder process");
     } else {
         int status = 0;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-            ;
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        rc = jp2_wait_child(pid, done[0], cancel, &status, err);
+        if (rc != TS_OK) {
+            /* canceled: the child was killed, its pixels are not wanted */
+        } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
             rc = result->rc;
             if (rc == TS_OK)
                 memcpy(out->data, view.data, pixels);
@@ -413,6 +463,7 @@ static int jp2_decode_into(const struct jp2_priv *p, uint32_t lvl, const uint64_
                                                                             : "crashed");
         }
     }
+    close(done[0]);
     munmap(shared, total);
     return rc;
 }
@@ -431,7 +482,7 @@ static int jp2_read_direct(const struct jp2_priv *p, const struct ts_read_req *r
     rc = ts_image_alloc(out, req->w, req->h, p->channels);
     if (rc != TS_OK)
         return ts_fail(err, rc, "jp2: cannot allocate %ux%u", req->w, req->h);
-    rc = jp2_decode_into(p, lvl, a, ax, ay, out, err);
+    rc = jp2_decode_into(p, lvl, a, ax, ay, req->cancel, out, err);
     if (rc != TS_OK)
         ts_image_free(out);
     return rc;
@@ -841,11 +892,17 @@ static int jp2_read_blocks(const struct jp2_priv *p, const struct jp2_grid *g,
     rc = jp2_gather(p, g, lvl, &c, JP2_CELL_MISSING, true, out, ax, ay, err);
     for (uint64_t k = 0; k < n; k++)
         claimed[k] = c.state[k] == JP2_CELL_CLAIMED;
+    /* These decodes run in this process (OpenJPEG has no way to stop one midway), so the
+     * token is looked at before each. */
+    if (rc == TS_OK)
+        rc = ts_cancel_check(req->cancel, err);
     if (rc == TS_OK)
         rc = jp2_fill(p, g, lvl, &c, JP2_CELL_CLAIMED, out, ax, ay, err);
     jp2_release_claims(p, g, lvl, &c, claimed);
     if (rc == TS_OK)
         rc = jp2_gather(p, g, lvl, &c, JP2_CELL_AWAITED, false, out, ax, ay, err);
+    if (rc == TS_OK)
+        rc = ts_cancel_check(req->cancel, err);
     if (rc == TS_OK)
         rc = jp2_fill(p, g, lvl, &c, JP2_CELL_MISSING, out, ax, ay, err);
     free(c.state);

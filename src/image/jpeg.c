@@ -4,6 +4,7 @@
 #include "image/exif.h"
 #include "image/fdread.h"
 #include "image/reader.h"
+#include "image/rowtail.h"
 
 /* jpeglib.h uses FILE without including stdio.h. */
 #include <stdio.h>
@@ -18,13 +19,22 @@
 #define JPEG_MAX_DIM 65535u
 /* What one fill of the source manager reads: libjpeg's own stdio source reads 4 KB. */
 #define JPEG_SRC_CHUNK 16384u
+/* Scanlines between looks at the request's cancel token: a few milliseconds of decoding. */
+#define JPEG_CANCEL_ROWS 64u
+
+struct jpeg_job;
 
 struct jpeg_priv {
-    int fd; /* owned; every read decodes afresh through it */
+    int fd; /* owned; a read continues the live decode or decodes afresh through it */
     bool cmyk;
     uint32_t orient;           /* EXIF orientation, 1..8 */
     uint32_t sw, sh;           /* stored (not upright) dimensions */
     struct ts_color_xform *xf; /* to sRGB; NULL when the pixels already are */
+    /* A baseline decode left where the last read stopped, so that the next band of a banded
+     * render goes on from there instead of decoding the rows above it again; NULL if none.
+     * tail holds the last read's rows from the next band's start, at the live scale. */
+    struct jpeg_job *live;
+    struct ts_rowtail tail;
 };
 
 struct jpeg_err_ctx {
@@ -171,6 +181,10 @@ struct jpeg_job {
     uint8_t *line;
     JOCTET *icc; /* from jpeg_read_icc_profile, malloc'd by libjpeg */
     unsigned int icc_len;
+    /* Once decompressing: the scale (n/8), the scaled width (output_width is the crop's once
+     * cropped) and the columns each scanline holds. */
+    unsigned n;
+    JDIMENSION full_w, xoff, cw;
 };
 
 /* A decompressor with our error handling, reading fd from its start. */
@@ -191,87 +205,182 @@ static void jpeg_job_end(struct jpeg_job *j)
     free(j->icc);
 }
 
-/* Runs inside setjmp: any libjpeg error longjmps back to the caller, which owns cleanup. */
-static int jpeg_decode_region(struct jpeg_job *j, const struct ts_read_req *q,
-                              const struct jpeg_priv *p, struct ts_image *out, struct ts_err *err)
+/* Starts decompressing at scale n/8 with scanlines cropped to cover [sx0, sx1) (clipped to the
+ * scaled image). Runs inside setjmp, like jpeg_decode_rows. */
+static int jpeg_decode_start(struct jpeg_job *j, unsigned n, uint32_t sx0, uint32_t sx1,
+                             struct ts_err *err)
 {
-    bool cmyk = p->cmyk;
     struct jpeg_decompress_struct *ci = &j->ci;
-    unsigned n = jpeg_pick_scale(q);
-    uint32_t sx0, sy0, sx1, sy1, rows, out_ch, in_ch;
-    JDIMENSION xoff, cw;
-    int rc;
-
     jpeg_read_header(ci, TRUE);
     jpeg_set_out_space(ci);
     ci->scale_num = n;
     ci->scale_denom = 8;
     jpeg_start_decompress(ci);
-
-    sx0 = (uint32_t)((uint64_t)q->x * n / 8);
-    sy0 = (uint32_t)((uint64_t)q->y * n / 8);
-    sx1 = (uint32_t)(((uint64_t)(q->x + q->w) * n + 7) / 8);
-    sy1 = (uint32_t)(((uint64_t)(q->y + q->h) * n + 7) / 8);
+    j->n = n;
+    j->full_w = ci->output_width;
     if (sx1 > ci->output_width)
         sx1 = ci->output_width;
-    if (sy1 > ci->output_height)
-        sy1 = ci->output_height;
+    if (sx0 >= sx1)
+        return ts_fail(err, TS_ECODEC, "JPEG region empty after scaling");
+    j->xoff = sx0;
+    j->cw = sx1 - sx0;
+    if (j->xoff > 0 || j->cw < ci->output_width)
+        jpeg_crop_scanline(ci, &j->xoff, &j->cw);
+    if (!(j->line = malloc((size_t)j->cw * (size_t)ci->output_components)))
+        return ts_fail(err, TS_ENOMEM, "out of memory for a JPEG row");
+    return TS_OK;
+}
+
+/* The region of q at the job's scale: columns [sx0, sx1), rows [sy0, sy1). */
+static void jpeg_scaled_region(const struct jpeg_job *j, const struct ts_read_req *q, uint32_t *sx0,
+                               uint32_t *sy0, uint32_t *sx1, uint32_t *sy1)
+{
+    unsigned n = j->n;
+    *sx0 = (uint32_t)((uint64_t)q->x * n / 8);
+    *sy0 = (uint32_t)((uint64_t)q->y * n / 8);
+    *sx1 = (uint32_t)(((uint64_t)(q->x + q->w) * n + 7) / 8);
+    *sy1 = (uint32_t)(((uint64_t)(q->y + q->h) * n + 7) / 8);
+    if (*sx1 > j->full_w)
+        *sx1 = j->full_w;
+    if (*sy1 > j->ci.output_height)
+        *sy1 = j->ci.output_height;
+}
+
+/* Whether the live job can deliver q by reading on: its scale gives at least q's minimum, its
+ * scanlines hold q's columns, and the rows above its position are in the tail. */
+static bool jpeg_job_continues(const struct jpeg_job *j, const struct ts_rowtail *tail,
+                               const struct ts_read_req *q)
+{
+    uint32_t sx0, sy0, sx1, sy1, at = j->ci.output_scanline;
+    if (j->e.eof_warned || j->n < jpeg_pick_scale(q))
+        return false;
+    jpeg_scaled_region(j, q, &sx0, &sy0, &sx1, &sy1);
+    return sx0 < sx1 && sy0 < sy1 && sx0 >= j->xoff && sx1 <= j->xoff + j->cw &&
+           (sy0 >= at || (sy1 >= at && ts_rowtail_has(tail, sy0, at, sx0, sx1 - sx0)));
+}
+
+/* Reads q's rows from where the decode stands. Runs inside setjmp: any libjpeg error longjmps
+ * back to the caller, which owns cleanup. */
+static int jpeg_decode_rows(struct jpeg_job *j, const struct ts_read_req *q,
+                            const struct jpeg_priv *p, struct ts_image *out, struct ts_err *err)
+{
+    const struct ts_rowtail *tail = &p->tail;
+    bool cmyk = p->cmyk;
+    struct jpeg_decompress_struct *ci = &j->ci;
+    uint32_t sx0, sy0, sx1, sy1, rows, out_ch, in_ch;
+    int rc;
+
+    jpeg_scaled_region(j, q, &sx0, &sy0, &sx1, &sy1);
     if (sx0 >= sx1 || sy0 >= sy1)
         return ts_fail(err, TS_ECODEC, "JPEG region empty after scaling");
     in_ch = (uint32_t)ci->output_components;
     out_ch = cmyk ? 3 : in_ch;
     if ((rc = ts_image_alloc(out, sx1 - sx0, sy1 - sy0, out_ch)) != TS_OK)
         return ts_fail(err, rc, "cannot allocate JPEG region");
-
-    xoff = sx0;
-    cw = sx1 - sx0;
-    if (xoff > 0 || cw < ci->output_width)
-        jpeg_crop_scanline(ci, &xoff, &cw);
-    if (!(j->line = malloc((size_t)cw * in_ch)))
-        return ts_fail(err, TS_ENOMEM, "out of memory for a JPEG row");
-    if (sy0 > 0 && jpeg_skip_scanlines(ci, sy0) != sy0)
-        return ts_fail(err, TS_ECODEC, "JPEG ends before row %u", sy0);
-    for (rows = 0; rows < sy1 - sy0; rows++) {
+    rows = 0;
+    if (sy0 < ci->output_scanline) {
+        ts_rowtail_copy(tail, sy0, ci->output_scanline, sx0, out);
+        rows = ci->output_scanline - sy0;
+    }
+    /* Skipping still entropy-decodes, so a long skip is cut into pieces to look in between. */
+    while (ci->output_scanline < sy0) {
+        JDIMENSION step = sy0 - ci->output_scanline;
+        if (step > 16 * JPEG_CANCEL_ROWS)
+            step = 16 * JPEG_CANCEL_ROWS;
+        if ((rc = ts_cancel_check(q->cancel, err)) != TS_OK)
+            return rc;
+        if (jpeg_skip_scanlines(ci, step) != step)
+            return ts_fail(err, TS_ECODEC, "JPEG ends before row %u", sy0);
+    }
+    for (; rows < sy1 - sy0; rows++) {
         JSAMPROW row = j->line;
+        if (rows % JPEG_CANCEL_ROWS == 0 && (rc = ts_cancel_check(q->cancel, err)) != TS_OK)
+            return rc;
         if (jpeg_read_scanlines(ci, &row, 1) != 1 || j->e.eof_warned)
             return ts_fail(err, TS_ECODEC, "JPEG data ends early");
         if (p->xf) {
-            ts_color_xform_pixels(p->xf, j->line + (size_t)(sx0 - xoff) * in_ch,
+            ts_color_xform_pixels(p->xf, j->line + (size_t)(sx0 - j->xoff) * in_ch,
                                   ts_image_row(out, rows), sx1 - sx0);
             continue;
         }
         /* Only if lcms2 could not build even the generic CMYK transform. */
         if (cmyk)
-            jpeg_cmyk_to_rgb(j->line, cw, ci->saw_Adobe_marker);
-        memcpy(ts_image_row(out, rows), j->line + (size_t)(sx0 - xoff) * out_ch,
+            jpeg_cmyk_to_rgb(j->line, j->cw, ci->saw_Adobe_marker);
+        memcpy(ts_image_row(out, rows), j->line + (size_t)(sx0 - j->xoff) * out_ch,
                (size_t)(sx1 - sx0) * out_ch);
     }
-    jpeg_abort_decompress(ci);
     return TS_OK;
+}
+
+/* Runs inside setjmp, like jpeg_decode_rows. */
+static int jpeg_decode_region(struct jpeg_job *j, bool fresh, const struct ts_read_req *q,
+                              const struct jpeg_priv *p, struct ts_image *out, struct ts_err *err)
+{
+    if (fresh) {
+        unsigned n = jpeg_pick_scale(q);
+        int rc = jpeg_decode_start(j, n, (uint32_t)((uint64_t)q->x * n / 8),
+                                   (uint32_t)(((uint64_t)(q->x + q->w) * n + 7) / 8), err);
+        if (rc != TS_OK)
+            return rc;
+    }
+    return jpeg_decode_rows(j, q, p, out, err);
+}
+
+/* The decode under setjmp, in a frame of its own so that no local of the caller's is live
+ * across longjmp; the job lives on the heap, so nothing the decoder touched is clobbered. */
+static int jpeg_run(struct jpeg_job *j, bool fresh, const struct ts_read_req *q,
+                    const struct jpeg_priv *p, struct ts_image *out, struct ts_err *err)
+{
+    if (setjmp(j->e.jump))
+        return TS_ECODEC;
+    return jpeg_decode_region(j, fresh, q, p, out, err);
 }
 
 static int jpeg_read(struct ts_reader *r, const struct ts_read_req *q, struct ts_image *out,
                      struct ts_err *err)
 {
     struct jpeg_priv *p = r->priv;
-    struct jpeg_job *j = calloc(1, sizeof *j);
+    struct jpeg_job *j = p->live;
     struct ts_image stored = {0};
     struct ts_read_req sq;
+    JDIMENSION first = 0;
+    bool fresh;
     int rc;
 
     out->data = NULL;
+    p->live = NULL;
     /* Decode the stored pixels under the upright request, then turn them upright. */
     ts_exif_stored_req(p->orient, p->sw, p->sh, q, &sq);
-    if (!j)
-        return ts_fail(err, TS_ENOMEM, "out of memory for JPEG decoder");
-    jpeg_job_start(j, p->fd, err);
-    /* The job lives on the heap, so nothing the decoder touched is clobbered by longjmp. */
-    if (setjmp(j->e.jump))
-        rc = TS_ECODEC;
-    else
-        rc = jpeg_decode_region(j, &sq, p, p->orient > 1 ? &stored : out, err);
-    jpeg_job_end(j);
-    free(j);
+    fresh = !j || !jpeg_job_continues(j, &p->tail, &sq);
+    if (fresh) {
+        if (j) {
+            jpeg_job_end(j);
+            free(j);
+        }
+        if (!(j = calloc(1, sizeof *j)))
+            return ts_fail(err, TS_ENOMEM, "out of memory for JPEG decoder");
+        jpeg_job_start(j, p->fd, err);
+    } else {
+        j->e.err = err;
+        first = j->ci.output_scanline;
+    }
+    rc = jpeg_run(j, fresh, &sq, p, p->orient > 1 ? &stored : out, err);
+    if (rc == TS_OK && j->n > 0)
+        ts_reader_count_rows((uint64_t)(j->ci.output_scanline - first) * 8 / j->n);
+    /* Kept only for the next band of this render (the hint is in upright rows, so only for
+     * upright files), and not for progressive files, which hold the whole image's
+     * coefficients while decompressing. */
+    if (rc == TS_OK && q->more && p->orient == 1 && !j->ci.progressive_mode &&
+        j->ci.output_scanline < j->ci.output_height) {
+        uint32_t sx0, sy0, sx1, sy1;
+        jpeg_scaled_region(j, &sq, &sx0, &sy0, &sx1, &sy1);
+        ts_rowtail_keep(&p->tail, out, sy0, sx0, (uint32_t)((uint64_t)q->next_y * j->n / 8));
+        p->live = j;
+    } else {
+        ts_rowtail_clear(&p->tail);
+        jpeg_job_end(j);
+        free(j);
+    }
     if (rc == TS_OK && p->orient > 1)
         rc = ts_exif_apply(p->orient, &stored, out, err);
     ts_image_free(&stored);
@@ -286,6 +395,11 @@ static void jpeg_close(struct ts_reader *r)
         return;
     if (r->priv) {
         struct jpeg_priv *p = r->priv;
+        if (p->live) {
+            jpeg_job_end(p->live);
+            free(p->live);
+        }
+        ts_rowtail_clear(&p->tail);
         if (p->fd >= 0)
             close(p->fd);
         ts_color_xform_free(p->xf);

@@ -2,6 +2,7 @@
 #include "image/color.h"
 #include "image/fdread.h"
 #include "image/reader.h"
+#include "image/rowtail.h"
 
 #include <spng.h>
 #include <stdlib.h>
@@ -10,18 +11,31 @@
 
 #define PNG_MAX_DIM (1u << 30)
 #define PNG_CHUNK_LIMIT ((size_t)64 << 20)
-
-struct png_priv {
-    int fd;                    /* owned; every read decodes afresh through it */
-    bool wide;                 /* 16-bit samples */
-    bool interlaced;           /* Adam7 rows arrive in passes, so such images decode whole */
-    struct ts_color_xform *xf; /* iCCP profile to sRGB, or NULL */
-};
+/* Rows between looks at the request's cancel token. */
+#define PNG_CANCEL_ROWS 64u
 
 /* One decode's position in the file: libspng reads the stream strictly forward. */
 struct png_stream {
     int fd;
     uint64_t off;
+};
+
+/* A progressive decode left where the last read stopped: the next band of a banded render
+ * goes on from there instead of inflating every row above it again. */
+struct png_live {
+    spng_ctx *ctx; /* NULL when there is none */
+    struct png_stream stream;
+    uint8_t *row;           /* row_len bytes */
+    uint32_t next;          /* the next row spng_decode_row gives */
+    struct ts_rowtail tail; /* the last read's rows from the next band's start */
+};
+
+struct png_priv {
+    int fd;                    /* owned; a read continues the live decode or decodes afresh */
+    bool wide;                 /* 16-bit samples */
+    bool interlaced;           /* Adam7 rows arrive in passes, so such images decode whole */
+    struct ts_color_xform *xf; /* iCCP profile to sRGB, or NULL */
+    struct png_live live;
 };
 
 static int png_stream_read(spng_ctx *ctx, void *user, void *dst, size_t length)
@@ -106,87 +120,136 @@ static void png_emit(const struct png_priv *p, const uint8_t *src, uint32_t x, u
     ts_color_xform_pixels(p->xf, scratch, dst, w);
 }
 
-static int png_decode_rows(struct png_priv *p, spng_ctx *ctx, const struct ts_read_req *q,
-                           uint32_t ch, const struct spng_ihdr *ihp, int fmt, size_t row_len,
-                           uint8_t *scratch, struct ts_image *out, struct ts_err *err)
+static void png_live_end(struct png_live *l)
 {
-    const struct spng_ihdr ih = *ihp;
+    spng_ctx_free(l->ctx);
+    free(l->row);
+    ts_rowtail_clear(&l->tail);
+    memset(l, 0, sizeof *l);
+}
+
+/* Adam7 images: their rows come in passes, so the whole image is decoded at once. */
+static int png_decode_interlaced(struct png_priv *p, spng_ctx *ctx, const struct ts_read_req *q,
+                                 uint32_t ch, int fmt, size_t row_len, uint8_t *scratch,
+                                 struct ts_image *out, struct ts_err *err)
+{
     size_t img_len;
     uint8_t *buf;
     int e;
-    uint32_t y;
 
-    if (p->interlaced) {
-        if ((e = spng_decoded_image_size(ctx, fmt, &img_len)) != 0)
-            return ts_fail(err, TS_ECODEC, "libspng: %s", spng_strerror(e));
-        if (!(buf = malloc(img_len)))
-            return ts_fail(err, TS_ENOMEM, "out of memory for an interlaced PNG");
-        if ((e = spng_decode_image(ctx, buf, img_len, fmt, SPNG_DECODE_TRNS)) != 0) {
-            free(buf);
-            return ts_fail(err, TS_ECODEC, "libspng: %s", spng_strerror(e));
-        }
-        for (y = 0; y < q->h; y++)
-            png_emit(p, buf + (size_t)(q->y + y) * row_len, q->x, q->w, ch, scratch,
-                     ts_image_row(out, y));
-        free(buf);
-        return TS_OK;
-    }
-    if ((e = spng_decode_image(ctx, NULL, 0, fmt, SPNG_DECODE_TRNS | SPNG_DECODE_PROGRESSIVE)))
+    if ((e = spng_decoded_image_size(ctx, fmt, &img_len)) != 0)
         return ts_fail(err, TS_ECODEC, "libspng: %s", spng_strerror(e));
-    if (!(buf = malloc(row_len)))
-        return ts_fail(err, TS_ENOMEM, "out of memory for a PNG row");
-    for (y = 0; y < q->y + q->h; y++) {
-        e = spng_decode_row(ctx, buf, row_len);
-        /* SPNG_EOI comes with the last row, which is still valid. */
-        if (e != 0 && !(e == SPNG_EOI && y == ih.height - 1)) {
-            free(buf);
-            return ts_fail(err, TS_ECODEC, "libspng: %s", spng_strerror(e));
-        }
-        if (y >= q->y)
-            png_emit(p, buf, q->x, q->w, ch, scratch, ts_image_row(out, y - q->y));
+    if (!(buf = malloc(img_len)))
+        return ts_fail(err, TS_ENOMEM, "out of memory for an interlaced PNG");
+    if ((e = spng_decode_image(ctx, buf, img_len, fmt, SPNG_DECODE_TRNS)) != 0) {
+        free(buf);
+        return ts_fail(err, TS_ECODEC, "libspng: %s", spng_strerror(e));
     }
+    for (uint32_t y = 0; y < q->h; y++)
+        png_emit(p, buf + (size_t)(q->y + y) * row_len, q->x, q->w, ch, scratch,
+                 ts_image_row(out, y));
     free(buf);
     return TS_OK;
 }
 
-static int png_decode(struct png_priv *p, spng_ctx *ctx, const struct ts_read_req *q, uint32_t ch,
-                      struct ts_image *out, struct ts_err *err)
+/* Decodes rows from p->live's position down to the end of q. */
+static int png_decode_rows(struct png_priv *p, const struct ts_read_req *q, uint32_t ch,
+                           uint32_t height, size_t row_len, uint8_t *scratch, struct ts_image *out,
+                           struct ts_err *err)
+{
+    struct png_live *l = &p->live;
+    uint32_t first = l->next;
+    int e, rc;
+
+    if (q->y < l->next)
+        ts_rowtail_copy(&l->tail, q->y, l->next, q->x, out);
+    for (; l->next < q->y + q->h; l->next++) {
+        if ((l->next - first) % PNG_CANCEL_ROWS == 0 &&
+            (rc = ts_cancel_check(q->cancel, err)) != TS_OK)
+            return rc;
+        e = spng_decode_row(l->ctx, l->row, row_len);
+        /* SPNG_EOI comes with the last row, which is still valid. */
+        if (e != 0 && !(e == SPNG_EOI && l->next == height - 1))
+            return ts_fail(err, TS_ECODEC, "libspng: %s", spng_strerror(e));
+        if (l->next >= q->y)
+            png_emit(p, l->row, q->x, q->w, ch, scratch, ts_image_row(out, l->next - q->y));
+    }
+    ts_reader_count_rows(l->next - first);
+    return TS_OK;
+}
+
+/* Makes p->live a progressive decode at row 0 of a fresh context. */
+static int png_live_begin(struct png_priv *p, size_t row_len, struct ts_err *err)
+{
+    int fmt = p->wide ? SPNG_FMT_RGBA16 : SPNG_FMT_RGBA8, e;
+    struct png_live *l = &p->live;
+    if (!(l->ctx = png_ctx(&l->stream, p->fd)))
+        return ts_fail(err, TS_ENOMEM, "cannot create PNG decoder");
+    if ((e = spng_decode_image(l->ctx, NULL, 0, fmt, SPNG_DECODE_TRNS | SPNG_DECODE_PROGRESSIVE)) !=
+        0)
+        return ts_fail(err, TS_ECODEC, "libspng: %s", spng_strerror(e));
+    if (!(l->row = malloc(row_len)))
+        return ts_fail(err, TS_ENOMEM, "out of memory for a PNG row");
+    return TS_OK;
+}
+
+static int png_decode(struct png_priv *p, const struct ts_read_req *q, uint32_t ch,
+                      const struct ts_image_info *info, struct ts_image *out, struct ts_err *err)
 {
     int fmt = p->wide ? SPNG_FMT_RGBA16 : SPNG_FMT_RGBA8;
+    struct png_stream stream;
+    spng_ctx *ctx;
     size_t row_len;
     uint8_t *scratch = NULL;
-    int e;
-    struct spng_ihdr ih;
+    int rc;
 
-    if ((e = spng_get_ihdr(ctx, &ih)) != 0)
-        return ts_fail(err, TS_ECODEC, "libspng: %s", spng_strerror(e));
-    if (!ts_mul3_size(ih.width, 4, p->wide ? 2 : 1, &row_len))
+    if (!ts_mul3_size(info->width, 4, p->wide ? 2 : 1, &row_len))
         return ts_fail(err, TS_ECODEC, "PNG row size overflows");
     /* A region row never exceeds a full decoded row, so row_len bytes hold it. */
     if (p->xf && !(scratch = malloc(row_len)))
         return ts_fail(err, TS_ENOMEM, "out of memory for a PNG colour row");
-    e = png_decode_rows(p, ctx, q, ch, &ih, fmt, row_len, scratch, out, err);
+    if (p->interlaced) {
+        if (!(ctx = png_ctx(&stream, p->fd)))
+            rc = ts_fail(err, TS_ENOMEM, "cannot create PNG decoder");
+        else
+            rc = png_decode_interlaced(p, ctx, q, ch, fmt, row_len, scratch, out, err);
+        spng_ctx_free(ctx);
+        free(scratch);
+        return rc;
+    }
+    /* Rows decode whole whatever the columns asked for, so any read starting at or below
+     * the live decode's row goes on from it, and one starting above it if the tail has the
+     * rows in between. */
+    rc = TS_OK;
+    if (p->live.ctx && p->live.next > q->y &&
+        !(q->y + q->h >= p->live.next &&
+          ts_rowtail_has(&p->live.tail, q->y, p->live.next, q->x, q->w)))
+        png_live_end(&p->live);
+    if (!p->live.ctx)
+        rc = png_live_begin(p, row_len, err);
+    if (rc == TS_OK)
+        rc = png_decode_rows(p, q, ch, info->height, row_len, scratch, out, err);
+    /* Kept only for the next band of this render. */
+    if (rc != TS_OK || !q->more || p->live.next >= info->height)
+        png_live_end(&p->live);
+    else
+        ts_rowtail_keep(&p->live.tail, out, q->y, q->x, q->next_y);
     free(scratch);
-    return e;
+    return rc;
 }
 
 static int png_read(struct ts_reader *r, const struct ts_read_req *q, struct ts_image *out,
                     struct ts_err *err)
 {
     struct png_priv *p = r->priv;
-    struct png_stream stream;
-    spng_ctx *ctx;
     int rc;
 
     out->data = NULL;
-    if (!(ctx = png_ctx(&stream, p->fd)))
-        return ts_fail(err, TS_ENOMEM, "cannot create PNG decoder");
     rc = ts_image_alloc(out, q->w, q->h, r->info.channels);
     if (rc != TS_OK)
         rc = ts_fail(err, rc, "cannot allocate %ux%u region", q->w, q->h);
     else
-        rc = png_decode(p, ctx, q, r->info.channels, out, err);
-    spng_ctx_free(ctx);
+        rc = png_decode(p, q, r->info.channels, &r->info, out, err);
     if (rc != TS_OK)
         ts_image_free(out);
     return rc;
@@ -198,6 +261,7 @@ static void png_close(struct ts_reader *r)
         return;
     if (r->priv) {
         struct png_priv *p = r->priv;
+        png_live_end(&p->live);
         if (p->fd >= 0)
             close(p->fd);
         ts_color_xform_free(p->xf);

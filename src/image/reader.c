@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -108,7 +109,20 @@ int ts_reader_read(struct ts_reader *r, const struct ts_read_req *req, struct ts
         req->w > lv->width - req->x || req->h > lv->height - req->y)
         return ts_fail(err, TS_EINVAL, "region %u,%u,%u,%u outside level %u (%ux%u)", req->x,
                        req->y, req->w, req->h, req->level, lv->width, lv->height);
-    return r->ops->read(r, req, out, err);
+    int rc = ts_cancel_check(req->cancel, err);
+    return rc ? rc : r->ops->read(r, req, out, err);
+}
+
+static _Atomic uint64_t rows_decoded;
+
+uint64_t ts_reader_rows_decoded(void)
+{
+    return atomic_load_explicit(&rows_decoded, memory_order_relaxed);
+}
+
+void ts_reader_count_rows(uint64_t rows)
+{
+    atomic_fetch_add_explicit(&rows_decoded, rows, memory_order_relaxed);
 }
 
 void ts_reader_close(struct ts_reader *r)

@@ -41,6 +41,12 @@ struct ts_read_req {
     /* Checked in every decode loop (rows, tiles, strips): a read stops with its status when
      * the request is canceled or past its deadline. NULL = never. */
     struct ts_cancel *cancel;
+    /* Set on every band of a banded render but the last: the next read has the same level,
+     * columns and minimum width, and starts at row next_y (y <= next_y <= y + h). A reader
+     * that decodes from the top may keep its decoder, and its rows from next_y down, for it;
+     * without `more` it keeps nothing. */
+    bool more;
+    uint32_t next_y;
 };
 
 struct ts_reader;
@@ -92,6 +98,13 @@ int ts_reader_open_page(const char *path, uint32_t page, struct ts_reader **out,
 
 int ts_reader_read(struct ts_reader *r, const struct ts_read_req *req, struct ts_image *out,
                    struct ts_err *err);
+
+/* Rows decoded by the readers that decode from the top down (JPEG, PNG, striped TIFF), in the
+ * source's full-resolution rows, summed over every reader in the process since it started:
+ * tests read it to see that a banded render decodes each row about once. Readers add to it
+ * with ts_reader_count_rows, once per read. */
+uint64_t ts_reader_rows_decoded(void);
+void ts_reader_count_rows(uint64_t rows);
 void ts_reader_close(struct ts_reader *r);
 
 /* Per-format openers, with ts_reader_open_fd's ownership of fd (closed on failure too); each

@@ -57,6 +57,10 @@ struct tiff_priv {
     struct tiff_level lv[TS_MAX_LEVELS];
     uint8_t *scratch;
     size_t scratch_cap;
+    /* The tile or strip of the loaded directory that scratch holds decoded, or -1: a banded
+     * render asks for the same one again for every band it crosses, and a single tile may
+     * be as large as 16384 x 16384. */
+    int64_t held;
 };
 
 static int tiff_on_error(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
@@ -529,6 +533,36 @@ static void tiff_convert(const struct tiff_level *lv, const uint8_t *src, uint32
     }
 }
 
+/* Puts tile or strip `which` of the loaded directory, decoded, in scratch (want bytes, zero
+ * filled past what the file gives), unless it already is there. */
+static int tiff_hold(struct tiff_priv *p, uint32_t which, size_t want, const struct ts_read_req *q,
+                     struct ts_err *err)
+{
+    tmsize_t got;
+    int rc;
+    if (p->held == (int64_t)which)
+        return TS_OK;
+    if ((rc = ts_cancel_check(q->cancel, err)) != TS_OK)
+        return rc;
+    p->held = -1;
+    p->lib_err.msg[0] = '\0';
+    if (TIFFIsTiled(p->tif))
+        got = TIFFReadEncodedTile(p->tif, which, p->scratch, (tmsize_t)want);
+    else
+        got = TIFFReadEncodedStrip(p->tif, which, p->scratch, (tmsize_t)want);
+    if (got < 0)
+        return tiff_lib_fail(p, err, TS_ECODEC,
+                             TIFFIsTiled(p->tif) ? "cannot decode TIFF tile"
+                                                 : "cannot decode TIFF strip");
+    if ((size_t)got < want)
+        memset(p->scratch + got, 0, want - (size_t)got);
+    if (!TIFFIsTiled(p->tif))
+        ts_reader_count_rows((uint64_t)(want / p->lv[p->cur].row_bytes) * p->lv[0].height /
+                             p->lv[p->cur].height);
+    p->held = which;
+    return TS_OK;
+}
+
 static int tiff_read_tiles(struct tiff_priv *p, const struct tiff_level *lv,
                            const struct ts_read_req *q, struct ts_image *out, struct ts_err *err)
 {
@@ -546,17 +580,12 @@ static int tiff_read_tiles(struct tiff_priv *p, const struct tiff_level *lv,
             uint32_t x0 = q->x > ox ? q->x : ox, y0 = q->y > oy ? q->y : oy;
             uint32_t x1 = q->x + q->w, y1 = q->y + q->h;
             ttile_t tile = TIFFComputeTile(p->tif, ox, oy, 0, 0);
-            tmsize_t got;
             if (x1 - ox > lv->tile_w)
                 x1 = ox + lv->tile_w;
             if (y1 - oy > lv->tile_h)
                 y1 = oy + lv->tile_h;
-            p->lib_err.msg[0] = '\0';
-            got = TIFFReadEncodedTile(p->tif, tile, p->scratch, (tmsize_t)tile_bytes);
-            if (got < 0)
-                return tiff_lib_fail(p, err, TS_ECODEC, "cannot decode TIFF tile");
-            if ((size_t)got < tile_bytes)
-                memset(p->scratch + got, 0, tile_bytes - (size_t)got);
+            if ((rc = tiff_hold(p, tile, tile_bytes, q, err)) != TS_OK)
+                return rc;
             for (r = y0; r < y1; r++)
                 tiff_convert(lv, p->scratch + (size_t)(r - oy) * lv->row_bytes, x0 - ox, x1 - x0,
                              ts_image_row(out, r - q->y) + (size_t)(x0 - q->x) * out->channels);
@@ -581,16 +610,10 @@ static int tiff_read_strips(struct tiff_priv *p, const struct tiff_level *lv,
         uint32_t y0 = q->y > oy ? q->y : oy, y1 = q->y + q->h;
         uint32_t rows = lv->height - oy < rps ? lv->height - oy : rps;
         size_t want = (size_t)rows * lv->row_bytes;
-        tmsize_t got;
         if (y1 - oy > rows)
             y1 = oy + rows;
-        p->lib_err.msg[0] = '\0';
-        got = TIFFReadEncodedStrip(p->tif, TIFFComputeStrip(p->tif, oy, 0), p->scratch,
-                                   (tmsize_t)want);
-        if (got < 0)
-            return tiff_lib_fail(p, err, TS_ECODEC, "cannot decode TIFF strip");
-        if ((size_t)got < want)
-            memset(p->scratch + got, 0, want - (size_t)got);
+        if ((rc = tiff_hold(p, TIFFComputeStrip(p->tif, oy, 0), want, q, err)) != TS_OK)
+            return rc;
         for (r = y0; r < y1; r++)
             tiff_convert(lv, p->scratch + (size_t)(r - oy) * lv->row_bytes, q->x, q->w,
                          ts_image_row(out, r - q->y));
@@ -605,6 +628,7 @@ static int tiff_select(struct tiff_priv *p, uint32_t level, struct ts_err *err)
         return TS_OK;
     p->lib_err.msg[0] = '\0';
     p->cur = -1;
+    p->held = -1;
     if (tiff_load_dir(p, &p->lv[level]) != TS_OK)
         return tiff_lib_fail(p, err, TS_ECODEC, "cannot load TIFF directory");
     p->cur = (int)level;
@@ -710,6 +734,7 @@ static int tiff_raw_tile(struct ts_reader *r, uint32_t level, uint32_t col, uint
                        (unsigned long long)size);
     if ((rc = tiff_scratch(p, (size_t)size, err)) != TS_OK)
         return rc;
+    p->held = -1; /* scratch is about to hold raw bytes */
     p->lib_err.msg[0] = '\0';
     got = TIFFReadRawTile(p->tif, tile, p->scratch, (tmsize_t)size);
     if (got < 4)
@@ -814,6 +839,7 @@ int ts_tiff_open_fd(int fd, uint32_t page, struct ts_reader **out, struct ts_err
     r->priv = p;
     r->ops = &tiff_ops;
     p->cur = -1;
+    p->held = -1;
     p->io.fd = fd;
     p->io.off = 0;
     TIFFOpenOptionsSetErrorHandlerExtR(opts, tiff_on_error, p);

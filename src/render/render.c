@@ -1,5 +1,6 @@
 /* Plan -> pixels: pick the pyramid level, read, resample, apply quality, mirror and rotate. */
 #include "render/render.h"
+#include "image/rowtail.h"
 
 #include <math.h>
 #include <string.h>
@@ -152,14 +153,20 @@ static uint32_t band_rows(const struct ts_read_req *req, const struct ts_plan *p
 
 size_t render_peak_bytes(const struct ts_image_info *info, const struct ts_plan *plan)
 {
-    struct ts_read_req req;
+    struct ts_read_req req = {0};
     if (render_choose_level(info, plan, &req) != TS_OK)
         return 0;
     add_margin(info, plan, &req);
     size_t out_bytes, total, read = read_bytes(&req);
     uint32_t rows = band_rows(&req, plan);
-    if (rows)
-        read = RENDER_BAND_BYTES + (size_t)16 * req.w * 4; /* one band and its filter margin */
+    if (rows) {
+        /* One band and its filter margin, and the rows a reader keeps for the next band
+         * (the overlap: the filter's reach each way and a box step). */
+        double per_out = (double)req.h / plan->out_h;
+        double keep = (7.0 * (per_out > 1.0 ? per_out : 1.0) + 6.0) * req.w * 4;
+        read = RENDER_BAND_BYTES + (size_t)16 * req.w * 4 +
+               (keep < TS_ROWTAIL_MAX_BYTES ? (size_t)keep : TS_ROWTAIL_MAX_BYTES);
+    }
     /* The read, then up to three output-sized buffers (scaled, rotated, converted). */
     if (!ts_mul3_size(plan->out_w, plan->out_h, 12, &out_bytes) ||
         !ts_add_size(read, out_bytes, &total))
@@ -167,19 +174,19 @@ size_t render_peak_bytes(const struct ts_image_info *info, const struct ts_plan 
     return total;
 }
 
-/* Output rows [o0, o1) from their own read of the level: the band covers the rows those output
- * rows need plus the filter's reach, so every row comes out as a whole-region render would. */
-static int scale_band(struct ts_reader *reader, const struct ts_plan *plan,
-                      const struct ts_read_req *whole, uint32_t o0, uint32_t o1,
-                      struct ts_image *out, struct ts_err *err)
+/* The level rows [*a, *b) the band of output rows [o0, o1) reads: the rows those output rows
+ * need plus the filter's reach; *top and *bottom are the exact span of the output rows. */
+static void band_span(const struct ts_image_info *info, const struct ts_plan *plan,
+                      const struct ts_read_req *whole, uint32_t o0, uint32_t o1, double *top,
+                      double *bottom, uint32_t *ra, uint32_t *rb)
 {
-    const struct ts_image_info *info = &reader->info;
     const struct ts_level *lv = &info->levels[whole->level];
     double fy = (double)lv->height / info->levels[0].height;
     double y0 = plan->ry * fy, h = plan->rh * fy, per_out = h / plan->out_h;
-    double top = y0 + o0 * per_out, bottom = y0 + o1 * per_out;
     double reach = 3.0 * (per_out > 1.0 ? per_out : 1.0) + 2.0;
-    double a = floor(top - reach), b = ceil(bottom + reach);
+    *top = y0 + o0 * per_out;
+    *bottom = y0 + o1 * per_out;
+    double a = floor(*top - reach), b = ceil(*bottom + reach);
     if (a < whole->y)
         a = whole->y;
     /* Start on the whole read's box grid, so the pre-shrink sums the same pixels together. */
@@ -187,9 +194,32 @@ static int scale_band(struct ts_reader *reader, const struct ts_plan *plan,
     a = whole->y + floor((a - whole->y) / k) * k;
     if (b > (double)whole->y + whole->h)
         b = (double)whole->y + whole->h;
+    *ra = (uint32_t)a;
+    *rb = (uint32_t)b;
+}
+
+/* Output rows [o0, o1) from their own read of the level, so every row comes out as a
+ * whole-region render would; `rows` is the band height, for where the next band starts. */
+static int scale_band(struct ts_reader *reader, const struct ts_plan *plan,
+                      const struct ts_read_req *whole, uint32_t o0, uint32_t o1, uint32_t rows,
+                      struct ts_image *out, struct ts_err *err)
+{
+    const struct ts_image_info *info = &reader->info;
+    const struct ts_level *lv = &info->levels[whole->level];
+    double top, bottom, ntop, nbottom;
+    uint32_t a, b, na, nb;
+    band_span(info, plan, whole, o0, o1, &top, &bottom, &a, &b);
     struct ts_read_req band = *whole;
-    band.y = (uint32_t)a;
-    band.h = (uint32_t)(b - a);
+    band.y = a;
+    band.h = b - a;
+    /* Bands overlap by the filter's reach: a reader that decodes from the top keeps the
+     * overlap for the next band rather than decode those rows again. */
+    if (o1 < plan->out_h) {
+        band_span(info, plan, whole, o1, o1 + rows < plan->out_h ? o1 + rows : plan->out_h, &ntop,
+                  &nbottom, &na, &nb);
+        band.more = na >= a && na <= b;
+        band.next_y = na;
+    }
     band.min_h = (uint32_t)ceil((double)whole->min_h * band.h / whole->h);
     if (band.min_h > band.h)
         band.min_h = band.h;
@@ -234,7 +264,9 @@ static int read_in_bands(struct ts_reader *reader, const struct ts_plan *plan,
         return ts_fail(err, rc, "cannot allocate %ux%u", plan->out_w, plan->out_h);
     for (uint32_t o0 = 0; o0 < plan->out_h; o0 += rows) {
         uint32_t o1 = o0 + rows < plan->out_h ? o0 + rows : plan->out_h;
-        rc = scale_band(reader, plan, req, o0, o1, out, err);
+        rc = ts_cancel_check(req->cancel, err);
+        if (rc == TS_OK)
+            rc = scale_band(reader, plan, req, o0, o1, rows, out, err);
         if (rc) {
             ts_image_free(out);
             return rc;
@@ -324,9 +356,9 @@ static int read_near_copy(struct ts_reader *reader, const struct ts_plan *plan,
 }
 
 static int read_and_scale(struct ts_reader *reader, const struct ts_plan *plan,
-                          struct ts_image *out, struct ts_err *err)
+                          struct ts_cancel *cancel, struct ts_image *out, struct ts_err *err)
 {
-    struct ts_read_req req;
+    struct ts_read_req req = {0};
     struct ts_image img = {0}, tmp = {0};
     const struct ts_image_info *info = &reader->info;
     double sx, sy, sw, sh;
@@ -336,6 +368,7 @@ static int read_and_scale(struct ts_reader *reader, const struct ts_plan *plan,
     if (rc)
         return ts_fail(err, rc, "region %u,%u,%u,%u does not fit the image %ux%u", plan->rx,
                        plan->ry, plan->rw, plan->rh, info->levels[0].width, info->levels[0].height);
+    req.cancel = cancel;
     rc = read_near_copy(reader, plan, &req, out, err);
     if (rc != TS_DECLINED)
         return rc;
@@ -384,8 +417,8 @@ static int quarter_turn(double rotation)
     return -1;
 }
 
-int render_execute(struct ts_reader *reader, const struct ts_plan *plan, struct ts_image *out,
-                   struct ts_err *err)
+int render_execute(struct ts_reader *reader, const struct ts_plan *plan, struct ts_cancel *cancel,
+                   struct ts_image *out, struct ts_err *err)
 {
     struct ts_image img = {0}, tmp = {0};
     int turn, rc;
@@ -394,9 +427,14 @@ int render_execute(struct ts_reader *reader, const struct ts_plan *plan, struct 
     if (!reader || !plan)
         return ts_fail(err, TS_EINVAL, "render: missing reader or plan");
     turn = quarter_turn(plan->rotation);
-    rc = read_and_scale(reader, plan, &img, err);
+    rc = read_and_scale(reader, plan, cancel, &img, err);
     if (rc)
         return rc;
+    /* The steps below take a fraction of the read's time: one look before them is enough. */
+    if ((rc = ts_cancel_check(cancel, err)) != TS_OK) {
+        ts_image_free(&img);
+        return rc;
+    }
     /* Quality is per pixel, so it commutes with mirror and rotation; doing it first means the
      * geometric steps move fewer channels. */
     bool changes_channels = plan->quality == TS_QUALITY_BITONAL ||

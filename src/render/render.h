@@ -17,9 +17,10 @@ int render_choose_level(const struct ts_image_info *info, const struct ts_plan *
 size_t render_peak_bytes(const struct ts_image_info *info, const struct ts_plan *plan);
 
 /* Produces the final image: out_w x out_h (or the rotated bounding box), mirrored and rotated,
- * gray (1 channel) for gray, bitonal (1 channel, 0 or 255) for bitonal. Alpha is kept. */
-int render_execute(struct ts_reader *reader, const struct ts_plan *plan, struct ts_image *out,
-                   struct ts_err *err);
+ * gray (1 channel) for gray, bitonal (1 channel, 0 or 255) for bitonal. Alpha is kept. Stops
+ * with cancel's status (TS_ECANCELED, TS_ETIMEOUT) once it trips; cancel may be NULL. */
+int render_execute(struct ts_reader *reader, const struct ts_plan *plan, struct ts_cancel *cancel,
+                   struct ts_image *out, struct ts_err *err);
 
 /* Building blocks, each a fresh image into *dst. */
 /* The whole-pixel box pre-shrink render_resample_rect applies before its filter when going from

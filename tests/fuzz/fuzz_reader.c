@@ -19,7 +19,13 @@ static void read_some(struct ts_reader *r)
         const struct ts_level *lv = &r->info.levels[l];
         /* Cap the area so the fuzzer explores parsing, not the allocator. */
         uint32_t w = lv->width < 300 ? lv->width : 300, h = lv->height < 300 ? lv->height : 300;
-        struct ts_read_req req = {l, lv->width - w, lv->height - h, w, h, 1, 1, NULL};
+        struct ts_read_req req = {.level = l,
+                                  .x = lv->width - w,
+                                  .y = lv->height - h,
+                                  .w = w,
+                                  .h = h,
+                                  .min_w = 1,
+                                  .min_h = 1};
         struct ts_image img = {0};
         if (ts_reader_read(r, &req, &img, &err) == TS_OK)
             ts_image_free(&img);

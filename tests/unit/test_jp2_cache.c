@@ -147,7 +147,7 @@ static void cache_init_ok(struct tu_block_cache *c, size_t budget)
 static void read_ok(struct ts_reader *r, uint32_t level, uint32_t x, uint32_t y, uint32_t w,
                     uint32_t h, struct ts_image *img)
 {
-    struct ts_read_req q = {level, x, y, w, h, w, h, NULL};
+    struct ts_read_req q = {.level = level, .x = x, .y = y, .w = w, .h = h, .min_w = w, .min_h = h};
     struct ts_err err = {0};
     int rc = ts_reader_read(r, &q, img, &err);
     if (rc != TS_OK)
@@ -423,7 +423,13 @@ static void *reader_thread(void *arg)
     for (unsigned k = 0; k < NREADS; k++) {
         size_t i = (c->start + k * 7u) % c->nregions;
         const struct region *g = &c->regions[i];
-        struct ts_read_req q = {g->level, g->x, g->y, g->w, g->h, g->w, g->h, NULL};
+        struct ts_read_req q = {.level = g->level,
+                                .x = g->x,
+                                .y = g->y,
+                                .w = g->w,
+                                .h = g->h,
+                                .min_w = g->w,
+                                .min_h = g->h};
         struct ts_image img;
         struct ts_err err;
         if (ts_reader_read(c->reader, &q, &img, &err) != TS_OK) {
@@ -501,7 +507,8 @@ struct burst_case {
 static void *burst_thread(void *arg)
 {
     struct burst_case *c = arg;
-    struct ts_read_req q = {1, c->x, c->y, 256, 256, 256, 256, NULL};
+    struct ts_read_req q = {
+        .level = 1, .x = c->x, .y = c->y, .w = 256, .h = 256, .min_w = 256, .min_h = 256};
     struct ts_err err;
     pthread_barrier_wait(c->start);
     c->rc = ts_reader_read(c->reader, &q, &c->img, &err);

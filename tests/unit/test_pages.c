@@ -56,7 +56,13 @@ static const char *make_two_page_pyramid(void)
 static void center_color(struct ts_reader *r, uint32_t level, uint8_t out[3])
 {
     const struct ts_level *lv = &r->info.levels[level];
-    struct ts_read_req q = {level, lv->width / 2, lv->height / 2, 1, 1, 1, 1, NULL};
+    struct ts_read_req q = {.level = level,
+                            .x = lv->width / 2,
+                            .y = lv->height / 2,
+                            .w = 1,
+                            .h = 1,
+                            .min_w = 1,
+                            .min_h = 1};
     struct ts_image img;
     struct ts_err err;
     assert_int_equal(ts_reader_read(r, &q, &img, &err), TS_OK);

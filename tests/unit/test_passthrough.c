@@ -120,7 +120,7 @@ static struct diff check_tile(struct ts_reader *r, const struct ts_plan *plan)
     CHECK(rc == TS_OK, "passthrough %u,%u,%u,%u -> %ux%u: %d %s", plan->rx, plan->ry, plan->rw,
           plan->rh, plan->out_w, plan->out_h, rc, err.msg);
     CHECK(tu_decode(out.data, out.len, &got) == 0, "passthrough bytes do not decode");
-    rc = render_execute(r, plan, &want, &err);
+    rc = render_execute(r, plan, NULL, &want, &err);
     CHECK(rc == TS_OK, "render: %s", err.msg);
     CHECK(got.width == want.width && got.height == want.height && got.channels == want.channels,
           "tile at %u,%u: passthrough %ux%ux%u, render %ux%ux%u", plan->rx, plan->ry, got.width,
@@ -435,7 +435,7 @@ static void test_report_time_per_tile(void **state)
         for (int i = 0; i < n; i++) {
             struct ts_buf out = {0};
             struct ts_image img;
-            assert_int_equal(render_execute(r, plans[k], &img, &err), TS_OK);
+            assert_int_equal(render_execute(r, plans[k], NULL, &img, &err), TS_OK);
             assert_int_equal(encode_image(&img, TS_FORMAT_JPG, NULL, &out, &err), TS_OK);
             ts_image_free(&img);
             ts_buf_free(&out);

@@ -349,7 +349,7 @@ static void check_cells(const struct ts_image *out, const struct ts_plan *p, int
 static void render_ok(struct fixture *fx, const struct ts_plan *p, struct ts_image *out)
 {
     struct ts_err err = {0};
-    int rc = render_execute(&fx->reader, p, out, &err);
+    int rc = render_execute(&fx->reader, p, NULL, out, &err);
     if (rc)
         fail_msg("render_execute: %d %s", rc, err.msg);
 }
@@ -537,9 +537,9 @@ static void test_render_arbitrary_rotation_grows_canvas(void **state)
     struct ts_plan p = plan_of(0, 0, FULL_W, FULL_H, 353, 250);
     struct ts_image out = {0}, straight = {0};
     struct ts_err err = {0};
-    assert_int_equal(render_execute(&fx->reader, &p, &straight, &err), TS_OK);
+    assert_int_equal(render_execute(&fx->reader, &p, NULL, &straight, &err), TS_OK);
     p.rotation = 22.5;
-    assert_int_equal(render_execute(&fx->reader, &p, &out, &err), TS_OK);
+    assert_int_equal(render_execute(&fx->reader, &p, NULL, &out, &err), TS_OK);
     uint32_t ew, eh;
     assert_int_equal(render_rotate_extent(353, 250, 22.5, &ew, &eh), TS_OK);
     assert_int_equal(out.width, ew);
@@ -562,7 +562,7 @@ static void test_render_reports_reader_failure(void **state)
     struct ts_image out = {0};
     struct ts_err err = {0};
     fx->fake.fail_with = TS_EIO;
-    assert_int_equal(render_execute(&fx->reader, &p, &out, &err), TS_EIO);
+    assert_int_equal(render_execute(&fx->reader, &p, NULL, &out, &err), TS_EIO);
     assert_null(out.data);
     fx->fake.fail_with = 0;
 }

@@ -90,7 +90,7 @@ static void check_banded_matches_whole(const struct ts_plan *p)
     make_fake(&f);
     struct ts_image banded = {0}, whole = {0};
     struct ts_err err = {0};
-    assert_int_equal(render_execute(&f.reader, p, &banded, &err), TS_OK);
+    assert_int_equal(render_execute(&f.reader, p, NULL, &banded, &err), TS_OK);
     assert_int_equal(banded.width, p->out_w);
     assert_int_equal(banded.height, p->out_h);
     assert_true(f.reads > 1);                       /* it did work in bands */
@@ -204,7 +204,7 @@ static void test_tile_of_floored_level_is_copied_not_filtered(void **state)
     p.format = TS_FORMAT_JPG;
     struct ts_image out = {0};
     struct ts_err err = {0};
-    assert_int_equal(render_execute(&t.reader, &p, &out, &err), TS_OK);
+    assert_int_equal(render_execute(&t.reader, &p, NULL, &out, &err), TS_OK);
     assert_int_equal(out.width, 194);
     assert_int_equal(out.height, 256);
     assert_int_equal(t.level0_reads, 0);

@@ -410,7 +410,7 @@ static struct ts_image render_region(struct ts_reader *r, uint32_t x, uint32_t y
                         .out_h = oh};
     struct ts_image img;
     struct ts_err err = {0};
-    assert_int_equal(render_execute(r, &p, &img, &err), TS_OK);
+    assert_int_equal(render_execute(r, &p, NULL, &img, &err), TS_OK);
     assert_int_equal(img.width, ow);
     assert_int_equal(img.height, oh);
     return img;
