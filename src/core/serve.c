@@ -258,7 +258,7 @@ static int render(struct ts_app *app, struct ts_reader *reader, const struct ts_
         if (rc != TS_DECLINED)
             return rc;
     }
-    size_t bytes = render_peak_bytes(&reader->info, plan);
+    size_t bytes = render_peak_bytes(reader, plan);
     bool heavy;
     int rc = admission_enter(&app->admission, bytes, &heavy, err);
     if (rc)
