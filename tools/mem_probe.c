@@ -109,6 +109,11 @@ int main(int argc, char **argv)
     long read_kb = status_kb("VmHWM") - base;
     getrusage(RUSAGE_CHILDREN, &ru);
     long child_kb = ru.ru_maxrss - child_base;
+    /* The child decodes into a mapping shared with this process: count those pages once. */
+    if (child_kb > 0 && rc == TS_OK)
+        child_kb -= (long)((img.stride * img.height) >> 10);
+    if (child_kb < 0)
+        child_kb = 0;
     printf("%s %ux%u level %u (%u,%u %ux%u): open=%ldKB cost=%zuKB read=%ldKB (self %ld + child "
            "%ld) status=%s%s%s\n",
            argv[1], r->info.width, r->info.height, q.level, q.x, q.y, q.w, q.h, open_kb,

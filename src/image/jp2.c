@@ -912,7 +912,7 @@ static int jp2_read(struct ts_reader *r, const struct ts_read_req *req, struct t
 #define JP2_COST_CBLK 400u       /* opj_tcd_cblk_dec_t, its ten segments, tag-tree nodes */
 #define JP2_COST_PRECINCT 256u   /* per precinct and band: the precinct and its tag trees */
 #define JP2_COST_PARTIAL 24u     /* per window sample when the area cuts the tile */
-#define JP2_COST_WHOLE 5u        /* per sample of a tile decoded whole (int32, and heap slack) */
+#define JP2_COST_WHOLE 6u        /* per sample of a tile decoded whole (int32, and heap slack) */
 #define JP2_COST_IMAGE 5u        /* per sample of the output image (int32, and heap slack) */
 #define JP2_COST_TILE 5120u      /* per tile of the grid: every decode parses the header again */
 #define JP2_COST_TILE_COMP 2360u /* per tile and component */

@@ -301,7 +301,7 @@ static void jpeg_close(struct ts_reader *r)
 
 /* Measured with tools/mem_probe.c against libjpeg-turbo 2.1: the decompressor's pools,
  * tables and the source buffer. */
-#define JPEG_COST_FIXED ((size_t)256 << 10)
+#define JPEG_COST_FIXED ((size_t)512 << 10)
 
 static size_t jpeg_blocks(uint32_t len, uint32_t samp, uint32_t max_samp)
 {

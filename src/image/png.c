@@ -208,7 +208,7 @@ static void png_close(struct ts_reader *r)
 }
 
 /* Measured with tools/mem_probe.c: the decoder context, zlib's window and chunk buffers. */
-#define PNG_COST_FIXED ((size_t)256 << 10)
+#define PNG_COST_FIXED ((size_t)512 << 10)
 
 static int png_cost(struct ts_reader *r, const struct ts_read_req *q, size_t *bytes,
                     struct ts_err *err)

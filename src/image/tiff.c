@@ -724,7 +724,7 @@ static int tiff_raw_tile(struct ts_reader *r, uint32_t level, uint32_t col, uint
 
 /* Measured with tools/mem_probe.c against libtiff 4.5: the codec states (zlib, libjpeg's
  * pools) and the directory. */
-#define TIFF_COST_FIXED ((size_t)256 << 10)
+#define TIFF_COST_FIXED ((size_t)768 << 10)
 
 static int tiff_cost(struct ts_reader *r, const struct ts_read_req *q, size_t *bytes,
                      struct ts_err *err)
