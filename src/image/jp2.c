@@ -1008,31 +1008,40 @@ static void jp2_axis_scan(uint64_t org, uint64_t td, uint64_t lo, uint64_t hi, u
 static size_t jp2_decode_cost(const struct jp2_priv *p, uint32_t lvl, const uint64_t a[4])
 {
     size_t total = JP2_COST_FIXED, structs = 0, data = 0, image = 0;
+    size_t c_structs = 0, c_data = 0, c_image = 0;
     uint64_t ntiles = (uint64_t)p->tw * p->th;
-    bool single = true;
+    bool single = true, c_covers = true;
     for (uint32_t c = 0; c < p->ncomps; c++) {
         const struct jp2_shape *sh = &p->shapes[c];
-        struct jp2_axis x, y;
-        jp2_axis_scan(p->tx0, p->tdx, p->x0, p->x1, a[0], a[2], sh->dx, sh->nres, sh->prcw, sh->cbw,
-                      lvl, &x);
-        jp2_axis_scan(p->ty0, p->tdy, p->y0, p->y1, a[1], a[3], sh->dy, sh->nres, sh->prch, sh->cbh,
-                      lvl, &y);
-        for (uint32_t r = 0; r < sh->nres && r < OPJ_J2K_MAXRLVLS; r++) {
-            size_t blocks = r == 0 ? ts_sat_mul(x.lo[0], y.lo[0])
-                                   : ts_sat_add(ts_sat_mul(x.hi[r], y.lo[r]),
-                                                ts_sat_add(ts_sat_mul(x.lo[r], y.hi[r]),
-                                                           ts_sat_mul(x.hi[r], y.hi[r])));
-            structs = ts_sat_add(structs, ts_sat_mul(blocks, JP2_COST_CBLK));
-            structs = ts_sat_add(structs, ts_sat_mul(ts_sat_mul(x.prc[r], y.prc[r]),
-                                                     (r == 0 ? 1 : 3) * JP2_COST_PRECINCT));
+        /* Components coded alike cost alike: a codestream may declare thousands of them. */
+        if (c == 0 || memcmp(sh, sh - 1, sizeof *sh) != 0) {
+            struct jp2_axis x, y;
+            jp2_axis_scan(p->tx0, p->tdx, p->x0, p->x1, a[0], a[2], sh->dx, sh->nres, sh->prcw,
+                          sh->cbw, lvl, &x);
+            jp2_axis_scan(p->ty0, p->tdy, p->y0, p->y1, a[1], a[3], sh->dy, sh->nres, sh->prch,
+                          sh->cbh, lvl, &y);
+            c_structs = 0;
+            for (uint32_t r = 0; r < sh->nres && r < OPJ_J2K_MAXRLVLS; r++) {
+                size_t blocks = r == 0 ? ts_sat_mul(x.lo[0], y.lo[0])
+                                       : ts_sat_add(ts_sat_mul(x.hi[r], y.lo[r]),
+                                                    ts_sat_add(ts_sat_mul(x.lo[r], y.hi[r]),
+                                                               ts_sat_mul(x.hi[r], y.hi[r])));
+                c_structs = ts_sat_add(c_structs, ts_sat_mul(blocks, JP2_COST_CBLK));
+                c_structs = ts_sat_add(c_structs, ts_sat_mul(ts_sat_mul(x.prc[r], y.prc[r]),
+                                                             (r == 0 ? 1 : 3) * JP2_COST_PRECINCT));
+            }
+            /* A tile is decoded whole only when the window covers it along both axes. */
+            size_t whole = ts_sat_mul(ts_sat_mul(x.whole, y.whole), JP2_COST_WHOLE);
+            size_t cx = ts_sat_mul(x.cut, y.part), cy = ts_sat_mul(x.part, y.cut);
+            size_t part = ts_sat_mul(cx > cy ? cx : cy, JP2_COST_PARTIAL);
+            c_data = whole > part ? whole : part;
+            c_image = ts_sat_mul(ts_sat_mul(x.win, y.win), JP2_COST_IMAGE);
+            c_covers = x.covers && y.covers;
         }
-        /* A tile is decoded whole only when the window covers it along both axes. */
-        size_t whole = ts_sat_mul(ts_sat_mul(x.whole, y.whole), JP2_COST_WHOLE);
-        size_t cx = ts_sat_mul(x.cut, y.part), cy = ts_sat_mul(x.part, y.cut);
-        size_t part = ts_sat_mul(cx > cy ? cx : cy, JP2_COST_PARTIAL);
-        data = ts_sat_add(data, whole > part ? whole : part);
-        image = ts_sat_add(image, ts_sat_mul(ts_sat_mul(x.win, y.win), JP2_COST_IMAGE));
-        single = single && x.covers && y.covers;
+        structs = ts_sat_add(structs, c_structs);
+        data = ts_sat_add(data, c_data);
+        image = ts_sat_add(image, c_image);
+        single = single && c_covers;
     }
     /* A lone tile decoded whole is handed over as the image rather than copied into one. */
     if (!(single && ntiles == 1))

@@ -204,11 +204,11 @@ static int webp_cost(struct ts_reader *r, const struct ts_read_req *req, size_t 
     (void)err;
     rows = rows < r->info.height ? rows : r->info.height;
     if (p->lossy) {
-        /* Macroblock rows of YUV and filter state across the full width; alpha is a plane of
-         * the whole image. */
+        /* Macroblock rows of YUV and filter state across the full width. Alpha comes as a
+         * lossless stream of its own, decoded through ARGB into a plane, up to the crop's end. */
         total = ts_sat_add(total, ts_sat_mul(w, 160));
         if (p->alpha)
-            total = ts_sat_add(total, ts_sat_mul(w, r->info.height));
+            total = ts_sat_add(total, ts_sat_mul(ts_sat_mul(w, rows + 32), 5));
     } else {
         /* VP8L keeps ARGB for every row decoded so far, plus its cache rows. */
         total = ts_sat_add(total, ts_sat_mul(ts_sat_mul(w, rows + 32), 4));

@@ -49,8 +49,9 @@ static void make_root(char *root, size_t cap)
     for (size_t i = 0; i <= sizeof bombs / sizeof bombs[0]; i++) {
         const char *name = i < sizeof bombs / sizeof bombs[0] ? bombs[i] : CONTROL;
         char src[4096], dst[4096];
-        snprintf(src, sizeof src, "%s/bombs/%s", TESSERA_TEST_DATA, name);
-        snprintf(dst, sizeof dst, "%s/%s", root, name);
+        int a = snprintf(src, sizeof src, "%s/bombs/%s", TESSERA_TEST_DATA, name);
+        int b = snprintf(dst, sizeof dst, "%s/%s", root, name);
+        assert_true(a > 0 && (size_t)a < sizeof src && b > 0 && (size_t)b < sizeof dst);
         assert_int_equal(tu_copy_file(src, dst), 0);
     }
 }

@@ -11,6 +11,7 @@
 
 #include "image/reader.h"
 #include "render/render.h"
+#include "testutil.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <webp/encode.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define UNDER_ASAN 1
@@ -199,12 +201,10 @@ static void measure_real_file(const char *path, struct measured *m)
     ts_reader_close(r);
 }
 
-static void check_real_file(const char *name)
+static void check_real_path(const char *path, const char *name)
 {
-    char path[4096];
     struct measured m;
     int fds[2];
-    data_path(path, sizeof path, name);
     assert_int_equal(pipe(fds), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -227,6 +227,13 @@ static void check_real_file(const char *name)
     if (!UNDER_ASAN)
         assert_true(m.cost >= m.used);
     assert_true(m.cost <= 20 * m.used + 8 * MB);
+}
+
+static void check_real_file(const char *name)
+{
+    char path[4096];
+    data_path(path, sizeof path, name);
+    check_real_path(path, name);
 }
 
 static void test_cost_covers_real_reads(void **state)
@@ -253,6 +260,43 @@ static void test_cost_covers_real_reads(void **state)
         check_real_file(files[i]);
 }
 
+/* No WebP among the fixtures: lossy, lossy with alpha and lossless ones are made here. */
+static void test_cost_covers_webp_reads(void **state)
+{
+    (void)state;
+    enum { WW = 1600, WH = 1200 };
+    uint8_t *rgba = malloc((size_t)WW * WH * 4), *rgb = malloc((size_t)WW * WH * 3);
+    assert_non_null(rgba);
+    assert_non_null(rgb);
+    for (size_t y = 0; y < WH; y++)
+        for (size_t x = 0; x < WW; x++) {
+            uint8_t *p = rgba + (y * WW + x) * 4, *q = rgb + (y * WW + x) * 3;
+            q[0] = p[0] = (uint8_t)(x * 255 / WW);
+            q[1] = p[1] = (uint8_t)(y * 255 / WH);
+            q[2] = p[2] = ((x / 37 + y / 41) & 1) ? 220 : 30;
+            p[3] = (uint8_t)(255 - x * 128 / WW);
+        }
+    assert_int_equal(tu_mkdirs(TESSERA_TEST_WORK), 0);
+    static const char *const names[3] = {"lossy.webp", "lossy-alpha.webp", "lossless.webp"};
+    for (int kind = 0; kind < 3; kind++) {
+        uint8_t *enc = NULL;
+        size_t n = kind == 0   ? WebPEncodeRGB(rgb, WW, WH, WW * 3, 80, &enc)
+                   : kind == 1 ? WebPEncodeRGBA(rgba, WW, WH, WW * 4, 80, &enc)
+                               : WebPEncodeLosslessRGBA(rgba, WW, WH, WW * 4, &enc);
+        assert_true(n > 0);
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", TESSERA_TEST_WORK, names[kind]);
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(enc, 1, n, f), n);
+        assert_int_equal(fclose(f), 0);
+        WebPFree(enc);
+        check_real_path(path, names[kind]);
+    }
+    free(rgba);
+    free(rgb);
+}
+
 static void test_cost_checks_the_region(void **state)
 {
     (void)state;
@@ -277,6 +321,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bombs_open_cheaply_and_cost_too_much),
         cmocka_unit_test(test_cost_covers_real_reads),
+        cmocka_unit_test(test_cost_covers_webp_reads),
         cmocka_unit_test(test_cost_checks_the_region),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
