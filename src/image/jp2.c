@@ -911,7 +911,7 @@ static int jp2_read(struct ts_reader *r, const struct ts_read_req *req, struct t
  * another on reused buffers, so the largest tile counts, not their sum. */
 #define JP2_COST_CBLK 400u       /* opj_tcd_cblk_dec_t, its ten segments, tag-tree nodes */
 #define JP2_COST_PRECINCT 256u   /* per precinct and band: the precinct and its tag trees */
-#define JP2_COST_PARTIAL 24u     /* per window sample when the area cuts the tile */
+#define JP2_COST_PARTIAL 6u      /* per window sample and resolution when the area cuts a tile */
 #define JP2_COST_WHOLE 6u        /* per sample of a tile decoded whole (int32, and heap slack) */
 #define JP2_COST_IMAGE 5u        /* per sample of the output image (int32, and heap slack) */
 #define JP2_COST_TILE 5120u      /* per tile of the grid: every decode parses the header again */
@@ -942,10 +942,12 @@ struct jp2_axis {
     uint64_t lo[OPJ_J2K_MAXRLVLS], hi[OPJ_J2K_MAXRLVLS]; /* code-blocks: low- and high-pass bands */
     uint64_t prc[OPJ_J2K_MAXRLVLS];                      /* precincts */
     uint64_t whole; /* decoded resolution of a tile the window covers */
-    uint64_t part;  /* window in any tile, with a code-block of margin each side */
-    uint64_t cut;   /* the same, in the tiles the window cuts */
-    uint64_t win;   /* the whole window at the decoded resolution */
-    bool covers;    /* the window covers every tile it touches */
+    /* The window at each resolution up to the decoded one, with two code-blocks of margin
+     * each side: a partial decode holds code-blocks and sparse arrays for all of them. */
+    uint64_t part[OPJ_J2K_MAXRLVLS]; /* in any tile */
+    uint64_t cut[OPJ_J2K_MAXRLVLS];  /* in the tiles the window cuts */
+    uint64_t win;                    /* the whole window at the decoded resolution */
+    bool covers;                     /* the window covers every tile it touches */
 };
 
 /* One axis: the tile grid (origin org, size td) clipped to [lo, hi), the window [w0, w1) on the
@@ -989,17 +991,21 @@ static void jp2_axis_scan(uint64_t org, uint64_t td, uint64_t lo, uint64_t hi, u
         }
         int64_t c0 = wc0 > t0 ? wc0 : t0, c1 = wc1 < t1 ? wc1 : t1;
         uint64_t tl = (uint64_t)(jp2_ceil_shift64(t1, keep) - jp2_ceil_shift64(t0, keep));
-        uint64_t wl = (uint64_t)(jp2_ceil_shift64(c1, keep) - jp2_ceil_shift64(c0, keep)) +
-                      ((uint64_t)2 << cb);
         /* OpenJPEG's own test: the window reaches each edge of the tile within 2^reduce. */
         bool whole = ((c0 - t0) >> keep) == 0 && ((t1 - c1) >> keep) == 0;
-        wl = wl < tl ? wl : tl;
         if (whole)
             ax->whole = tl > ax->whole ? tl : ax->whole;
-        else
-            ax->cut = wl > ax->cut ? wl : ax->cut;
         ax->covers = ax->covers && whole;
-        ax->part = wl > ax->part ? wl : ax->part;
+        for (uint32_t r = 0; r < nres - keep && r < OPJ_J2K_MAXRLVLS; r++) {
+            uint32_t l = nres - 1 - r;
+            uint64_t rl = (uint64_t)(jp2_ceil_shift64(t1, l) - jp2_ceil_shift64(t0, l));
+            uint64_t wl =
+                (uint64_t)(jp2_ceil_shift64(c1, l) - jp2_ceil_shift64(c0, l)) + ((uint64_t)4 << cb);
+            wl = wl < rl ? wl : rl;
+            if (!whole)
+                ax->cut[r] = wl > ax->cut[r] ? wl : ax->cut[r];
+            ax->part[r] = wl > ax->part[r] ? wl : ax->part[r];
+        }
     }
 }
 
@@ -1032,8 +1038,11 @@ static size_t jp2_decode_cost(const struct jp2_priv *p, uint32_t lvl, const uint
             }
             /* A tile is decoded whole only when the window covers it along both axes. */
             size_t whole = ts_sat_mul(ts_sat_mul(x.whole, y.whole), JP2_COST_WHOLE);
-            size_t cx = ts_sat_mul(x.cut, y.part), cy = ts_sat_mul(x.part, y.cut);
-            size_t part = ts_sat_mul(cx > cy ? cx : cy, JP2_COST_PARTIAL);
+            size_t part = 0;
+            for (uint32_t r = 0; r < OPJ_J2K_MAXRLVLS; r++) {
+                size_t cx = ts_sat_mul(x.cut[r], y.part[r]), cy = ts_sat_mul(x.part[r], y.cut[r]);
+                part = ts_sat_add(part, ts_sat_mul(cx > cy ? cx : cy, JP2_COST_PARTIAL));
+            }
             c_data = whole > part ? whole : part;
             c_image = ts_sat_mul(ts_sat_mul(x.win, y.win), JP2_COST_IMAGE);
             c_covers = x.covers && y.covers;
