@@ -44,6 +44,12 @@ int admission_enter(struct admission *a, size_t bytes, bool *heavy, struct ts_er
         pthread_mutex_lock(&a->lock);
         a->refused_large++;
         pthread_mutex_unlock(&a->lock);
+        /* SIZE_MAX: beyond counting, or a read the reader refuses for its size. */
+        if (bytes == SIZE_MAX)
+            return ts_fail(err, TS_ETOOLARGE,
+                           "this request needs more memory to render than can be counted, over "
+                           "the %zu MB allowed per request; ask for a smaller size or region",
+                           a->request_budget >> 20);
         return ts_fail(err, TS_ETOOLARGE,
                        "this request needs about %zu MB to render, over the %zu MB allowed per "
                        "request; ask for a smaller size or region",
@@ -98,5 +104,5 @@ void admission_leave(struct admission *a, size_t bytes, bool heavy)
 
 bool admission_is_heavy(const struct admission *a, size_t bytes)
 {
-    return bytes > a->heavy_bytes;
+    return bytes > a->heavy_bytes && bytes <= a->request_budget;
 }

@@ -34,7 +34,8 @@ void admission_destroy(struct admission *a);
 int admission_enter(struct admission *a, size_t bytes, bool *heavy, struct ts_err *err);
 void admission_leave(struct admission *a, size_t bytes, bool heavy);
 
-/* Whether a request of `bytes` counts as heavy (takes a slot, may wait). */
+/* Whether a request of `bytes` counts as heavy (takes a slot, may wait) and may be admitted at
+ * all: one over the per-request budget is refused at once, wherever it is. */
 bool admission_is_heavy(const struct admission *a, size_t bytes);
 
 #endif

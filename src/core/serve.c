@@ -270,7 +270,7 @@ static int render(struct ts_app *app, struct ts_reader *reader, struct ts_job *j
         if (rc != TS_DECLINED)
             return rc;
     }
-    size_t bytes = render_peak_bytes(&reader->info, plan);
+    size_t bytes = render_peak_bytes(reader, plan);
     if (job->defer_heavy && admission_is_heavy(&app->admission, bytes))
         return TS_DEFERRED;
     bool heavy;

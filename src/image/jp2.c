@@ -51,6 +51,18 @@ struct jp2_priv {
     int threads;
     char *key; /* file identity (device, inode, size, mtime): the cache key suffix */
     struct ts_block_store blocks; /* all zero when there is no store */
+    struct jp2_shape *shapes;     /* ncomps of them: what the cost model needs */
+    uint32_t tw, th;              /* tiles across and down */
+    uint64_t file_size;
+};
+
+/* One component's coding as the main header declares it: OpenJPEG sizes its structures from
+ * this, so the cost of a decode is known before it starts. */
+struct jp2_shape {
+    uint32_t dx, dy;                                         /* subsampling */
+    uint32_t nres;                                           /* resolutions */
+    uint32_t cbw, cbh;                                       /* code-block size exponents */
+    uint32_t prcw[OPJ_J2K_MAXRLVLS], prch[OPJ_J2K_MAXRLVLS]; /* precinct exponents */
 };
 
 /* Where one session's stream is in the file. */
@@ -946,10 +958,219 @@ static int jp2_read(struct ts_reader *r, const struct ts_read_req *req, struct t
     return rc;
 }
 
+/* ---- what a read will cost, worked out from the main header ---- */
+
+/* OpenJPEG 2.5.0's allocations, measured with tools/mem_probe.c on opj_compress output and on
+ * tests/data/bombs, and read off its tcd.c: before decoding a tile it sets up every precinct
+ * and code-block of every resolution of that tile (whatever the reduce factor and the decode
+ * area), then holds the decoded resolution of the whole tile, or, when the area cuts the tile,
+ * the window with its sparse arrays and decoded code-blocks. Tiles are decoded one after
+ * another on reused buffers, so the largest tile counts, not their sum. */
+#define JP2_COST_CBLK 400u       /* opj_tcd_cblk_dec_t, its ten segments, tag-tree nodes */
+#define JP2_COST_PRECINCT 256u   /* per precinct and band: the precinct and its tag trees */
+#define JP2_COST_PARTIAL 6u      /* per window sample and resolution when the area cuts a tile */
+#define JP2_COST_WHOLE 6u        /* per sample of a tile decoded whole (int32, and heap slack) */
+#define JP2_COST_IMAGE 5u        /* per sample of the output image (int32, and heap slack) */
+#define JP2_COST_TILE 5120u      /* per tile of the grid: every decode parses the header again */
+#define JP2_COST_TILE_COMP 2360u /* per tile and component */
+#define JP2_COST_FIXED ((size_t)2 << 20) /* the decoding child: stacks, thread pool, codec */
+
+static int64_t jp2_floor_shift(int64_t v, uint32_t k)
+{
+    return v >= 0 ? v >> k : -((-v + ((int64_t)1 << k) - 1) >> k);
+}
+
+static int64_t jp2_ceil_shift64(int64_t v, uint32_t k)
+{
+    return -jp2_floor_shift(-v, k);
+}
+
+/* Code-blocks of 2^e across the band [b0, b1): precinct edges fall on the code-block grid, so
+ * the precincts' counts add up to the grid cells the band covers. */
+static uint64_t jp2_blocks_across(int64_t b0, int64_t b1, uint32_t e)
+{
+    return b1 > b0 ? (uint64_t)(jp2_ceil_shift64(b1, e) - jp2_floor_shift(b0, e)) : 0;
+}
+
+/* The largest figures along one axis over the tiles a decode touches: OpenJPEG's counts are a
+ * product of an x figure and a y figure, so the largest tile is bounded by the product of the
+ * largest of each. */
+struct jp2_axis {
+    uint64_t lo[OPJ_J2K_MAXRLVLS], hi[OPJ_J2K_MAXRLVLS]; /* code-blocks: low- and high-pass bands */
+    uint64_t prc[OPJ_J2K_MAXRLVLS];                      /* precincts */
+    uint64_t whole; /* decoded resolution of a tile the window covers */
+    /* The window at each resolution up to the decoded one, with two code-blocks of margin
+     * each side: a partial decode holds code-blocks and sparse arrays for all of them. */
+    uint64_t part[OPJ_J2K_MAXRLVLS]; /* in any tile */
+    uint64_t cut[OPJ_J2K_MAXRLVLS];  /* in the tiles the window cuts */
+    uint64_t win;                    /* the whole window at the decoded resolution */
+    bool covers;                     /* the window covers every tile it touches */
+};
+
+/* One axis: the tile grid (origin org, size td) clipped to [lo, hi), the window [w0, w1) on the
+ * reference grid, a component subsampled by sub with resolutions of precinct exponents prc[]
+ * and code-blocks of 2^cb, decoded at reduce factor red. */
+static void jp2_axis_scan(uint64_t org, uint64_t td, uint64_t lo, uint64_t hi, uint64_t w0,
+                          uint64_t w1, uint32_t sub, uint32_t nres, const uint32_t *prc,
+                          uint32_t cb, uint32_t red, struct jp2_axis *ax)
+{
+    uint32_t keep = red < nres ? red : nres - 1;
+    int64_t wc0 = (int64_t)((w0 + sub - 1) / sub), wc1 = (int64_t)((w1 + sub - 1) / sub);
+    memset(ax, 0, sizeof *ax);
+    ax->covers = true;
+    ax->win = (uint64_t)(jp2_ceil_shift64(wc1, keep) - jp2_ceil_shift64(wc0, keep));
+    if (w0 < org || w1 <= w0)
+        return;
+    for (uint64_t i = (w0 - org) / td; i <= (w1 - 1 - org) / td; i++) {
+        uint64_t a = org + i * td, b = a + td;
+        a = a < lo ? lo : a;
+        b = b > hi ? hi : b;
+        if (b <= a)
+            continue;
+        int64_t t0 = (int64_t)((a + sub - 1) / sub), t1 = (int64_t)((b + sub - 1) / sub);
+        for (uint32_t r = 0; r < nres && r < OPJ_J2K_MAXRLVLS; r++) {
+            uint32_t l = nres - 1 - r, pd = prc[r] > 31 ? 31 : prc[r];
+            int64_t r0 = jp2_ceil_shift64(t0, l), r1 = jp2_ceil_shift64(t1, l);
+            uint64_t np = r0 == r1 ? 0 : jp2_blocks_across(r0, r1, pd);
+            uint64_t nl, nh = 0;
+            ax->prc[r] = np > ax->prc[r] ? np : ax->prc[r];
+            if (r == 0) {
+                nl = jp2_blocks_across(r0, r1, cb < pd ? cb : pd);
+            } else {
+                uint32_t e = pd == 0 ? 0 : cb < pd - 1 ? cb : pd - 1;
+                int64_t half = (int64_t)1 << l;
+                nl = jp2_blocks_across(jp2_ceil_shift64(t0, l + 1), jp2_ceil_shift64(t1, l + 1), e);
+                nh = jp2_blocks_across(jp2_ceil_shift64(t0 - half, l + 1),
+                                       jp2_ceil_shift64(t1 - half, l + 1), e);
+            }
+            ax->lo[r] = nl > ax->lo[r] ? nl : ax->lo[r];
+            ax->hi[r] = nh > ax->hi[r] ? nh : ax->hi[r];
+        }
+        int64_t c0 = wc0 > t0 ? wc0 : t0, c1 = wc1 < t1 ? wc1 : t1;
+        uint64_t tl = (uint64_t)(jp2_ceil_shift64(t1, keep) - jp2_ceil_shift64(t0, keep));
+        /* OpenJPEG's own test: the window reaches each edge of the tile within 2^reduce. */
+        bool whole = ((c0 - t0) >> keep) == 0 && ((t1 - c1) >> keep) == 0;
+        if (whole)
+            ax->whole = tl > ax->whole ? tl : ax->whole;
+        ax->covers = ax->covers && whole;
+        for (uint32_t r = 0; r < nres - keep && r < OPJ_J2K_MAXRLVLS; r++) {
+            uint32_t l = nres - 1 - r;
+            uint64_t rl = (uint64_t)(jp2_ceil_shift64(t1, l) - jp2_ceil_shift64(t0, l));
+            uint64_t wl =
+                (uint64_t)(jp2_ceil_shift64(c1, l) - jp2_ceil_shift64(c0, l)) + ((uint64_t)4 << cb);
+            wl = wl < rl ? wl : rl;
+            if (!whole)
+                ax->cut[r] = wl > ax->cut[r] ? wl : ax->cut[r];
+            ax->part[r] = wl > ax->part[r] ? wl : ax->part[r];
+        }
+    }
+}
+
+/* The peak of one OpenJPEG decode of reference-grid area a[] at reduce factor lvl, in the child
+ * that runs it. */
+static size_t jp2_decode_cost(const struct jp2_priv *p, uint32_t lvl, const uint64_t a[4])
+{
+    size_t total = JP2_COST_FIXED, structs = 0, data = 0, image = 0;
+    size_t c_structs = 0, c_data = 0, c_image = 0;
+    uint64_t ntiles = (uint64_t)p->tw * p->th;
+    bool single = true, c_covers = true;
+    for (uint32_t c = 0; c < p->ncomps; c++) {
+        const struct jp2_shape *sh = &p->shapes[c];
+        /* Components coded alike cost alike: a codestream may declare thousands of them. */
+        if (c == 0 || memcmp(sh, sh - 1, sizeof *sh) != 0) {
+            struct jp2_axis x, y;
+            jp2_axis_scan(p->tx0, p->tdx, p->x0, p->x1, a[0], a[2], sh->dx, sh->nres, sh->prcw,
+                          sh->cbw, lvl, &x);
+            jp2_axis_scan(p->ty0, p->tdy, p->y0, p->y1, a[1], a[3], sh->dy, sh->nres, sh->prch,
+                          sh->cbh, lvl, &y);
+            c_structs = 0;
+            for (uint32_t r = 0; r < sh->nres && r < OPJ_J2K_MAXRLVLS; r++) {
+                size_t blocks = r == 0 ? ts_sat_mul(x.lo[0], y.lo[0])
+                                       : ts_sat_add(ts_sat_mul(x.hi[r], y.lo[r]),
+                                                    ts_sat_add(ts_sat_mul(x.lo[r], y.hi[r]),
+                                                               ts_sat_mul(x.hi[r], y.hi[r])));
+                c_structs = ts_sat_add(c_structs, ts_sat_mul(blocks, JP2_COST_CBLK));
+                c_structs = ts_sat_add(c_structs, ts_sat_mul(ts_sat_mul(x.prc[r], y.prc[r]),
+                                                             (r == 0 ? 1 : 3) * JP2_COST_PRECINCT));
+            }
+            /* A tile is decoded whole only when the window covers it along both axes. */
+            size_t whole = ts_sat_mul(ts_sat_mul(x.whole, y.whole), JP2_COST_WHOLE);
+            size_t part = 0;
+            for (uint32_t r = 0; r < OPJ_J2K_MAXRLVLS; r++) {
+                size_t cx = ts_sat_mul(x.cut[r], y.part[r]), cy = ts_sat_mul(x.part[r], y.cut[r]);
+                part = ts_sat_add(part, ts_sat_mul(cx > cy ? cx : cy, JP2_COST_PARTIAL));
+            }
+            c_data = whole > part ? whole : part;
+            c_image = ts_sat_mul(ts_sat_mul(x.win, y.win), JP2_COST_IMAGE);
+            c_covers = x.covers && y.covers;
+        }
+        structs = ts_sat_add(structs, c_structs);
+        data = ts_sat_add(data, c_data);
+        image = ts_sat_add(image, c_image);
+        single = single && c_covers;
+    }
+    /* A lone tile decoded whole is handed over as the image rather than copied into one. */
+    if (!(single && ntiles == 1))
+        total = ts_sat_add(total, image);
+    total = ts_sat_add(total, ts_sat_add(structs, data));
+    /* The tile's compressed bytes are read in whole: all of a single-tile file. */
+    uint64_t packed = ntiles <= 1 ? p->file_size : p->file_size / ntiles * 4 + ((uint64_t)1 << 20);
+    packed = packed < p->file_size ? packed : p->file_size;
+    total = ts_sat_add(total, (size_t)packed);
+    return ts_sat_add(total,
+                      ts_sat_mul(ntiles, JP2_COST_TILE + (size_t)JP2_COST_TILE_COMP * p->ncomps));
+}
+
+static int jp2_cost(struct ts_reader *r, const struct ts_read_req *req, size_t *bytes,
+                    struct ts_err *err)
+{
+    const struct jp2_priv *p = r->priv;
+    uint32_t lvl = req->level;
+    uint32_t ax = jp2_ceil_shift(p->x0, lvl) + req->x, ay = jp2_ceil_shift(p->y0, lvl) + req->y;
+    size_t out, extra = 0;
+    uint64_t a[4];
+    struct jp2_grid g;
+    int rc = TS_ETOOLARGE;
+
+    if (!ts_mul3_size(req->w, req->h, p->channels, &out))
+        return ts_fail(err, TS_ETOOLARGE, "jp2: %ux%u read too large", req->w, req->h);
+    /* As jp2_read: through the block cache the decode covers the whole cells under the read
+     * (taken as all missing), falling back to the bare area when those are too many. */
+    jp2_grid_for(p, lvl, &g);
+    size_t max_value = jp2_store_max_value(p);
+    if (max_value != 0 && jp2_cells_fit(p, &g, lvl, max_value)) {
+        uint64_t i[2], j[2];
+        struct jp2_block lo, hi;
+        jp2_cells_under(&g, lvl, ax, ay, req, i, j);
+        jp2_block_at(p, &g, lvl, i[0], j[0], &lo);
+        jp2_block_at(p, &g, lvl, i[1], j[1], &hi);
+        a[0] = lo.a[0];
+        a[1] = lo.a[1];
+        a[2] = hi.a[2];
+        a[3] = hi.a[3];
+        rc = jp2_fit_area(p, lvl, a, NULL);
+        extra = max_value; /* the block being stored */
+    }
+    if (rc != TS_OK) {
+        a[0] = (uint64_t)ax << lvl;
+        a[1] = (uint64_t)ay << lvl;
+        a[2] = (uint64_t)(ax + req->w) << lvl;
+        a[3] = (uint64_t)(ay + req->h) << lvl;
+        rc = jp2_fit_area(p, lvl, a, err);
+        if (rc != TS_OK)
+            return rc;
+        extra = 0;
+    }
+    /* The delivered image, and the shared mapping the child decodes into. */
+    *bytes = ts_sat_add(ts_sat_add(ts_sat_mul(out, 2), extra), jp2_decode_cost(p, lvl, a));
+    return TS_OK;
+}
+
 static void jp2_close(struct ts_reader *r)
 {
     struct jp2_priv *p = r->priv;
     if (p) {
+        free(p->shapes);
         free(p->key);
         if (p->fd >= 0)
             close(p->fd);
@@ -958,7 +1179,7 @@ static void jp2_close(struct ts_reader *r)
     free(r);
 }
 
-static const struct ts_reader_ops jp2_ops = {"jp2", jp2_read, jp2_close, NULL};
+static const struct ts_reader_ops jp2_ops = {"jp2", jp2_read, jp2_close, NULL, jp2_cost};
 
 /* TS_OK with *fmt set when the first bytes are a JP2 signature box or a J2K codestream. */
 static int jp2_sniff(int fd, OPJ_CODEC_FORMAT *fmt, struct ts_err *err)
@@ -1055,6 +1276,148 @@ static int jp2_levels(struct jp2_priv *p, const opj_codestream_info_v2_t *ci,
     return TS_OK;
 }
 
+static uint32_t jp2_be(const uint8_t *b, int n)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | b[i];
+    return v;
+}
+
+/* Where the codestream starts: 0 for a raw one, the data of the jp2c box in a JP2 file. */
+static bool jp2_codestream_at(const struct jp2_priv *p, uint64_t *at)
+{
+    uint64_t off = 0;
+    uint8_t b[16];
+    if (p->fmt != OPJ_CODEC_JP2) {
+        *at = 0;
+        return true;
+    }
+    for (int boxes = 0; boxes < 64 && off + 8 <= p->file_size; boxes++) {
+        if (ts_fd_read_at(p->fd, b, 16, off) < 8)
+            return false;
+        uint64_t len = jp2_be(b, 4), head = 8;
+        if (len == 1) {
+            len = (uint64_t)jp2_be(b + 8, 4) << 32 | jp2_be(b + 12, 4);
+            head = 16;
+        } else if (len == 0) {
+            len = p->file_size - off;
+        }
+        if (memcmp(b + 4, "jp2c", 4) == 0) {
+            *at = off + head;
+            return true;
+        }
+        if (len < head)
+            return false;
+        off += len;
+    }
+    return false;
+}
+
+/* Precinct sizes from the COD and COC markers of the main header. OpenJPEG 2.5.0 does not
+ * hand them over whole (opj_get_cstr_info copies numresolutions bytes of a uint32 array), and
+ * they decide how many precincts it sets up. Left at 2^15 when the header cannot be walked:
+ * that is what OpenJPEG would find missing too. */
+static void jp2_read_precincts(struct jp2_priv *p)
+{
+    uint64_t off;
+    uint8_t m[4], body[48];
+    if (!jp2_codestream_at(p, &off))
+        return;
+    off += 2; /* SOC */
+    for (int markers = 0; markers < 4096; markers++) {
+        if (ts_fd_read_at(p->fd, m, 4, off) != 4 || m[0] != 0xff || m[1] == 0x90 || m[1] == 0x93)
+            return; /* the first tile-part ends the main header */
+        uint32_t len = jp2_be(m + 2, 2);
+        if (len < 2)
+            return;
+        if (m[1] == 0x52 || m[1] == 0x53) {
+            memset(body, 0, sizeof body);
+            ssize_t got =
+                ts_fd_read_at(p->fd, body, len - 2 < sizeof body ? len - 2 : sizeof body, off + 4);
+            if (got < 0)
+                return;
+            /* COD: Scod, SGcod (4), SPcod. COC: Ccoc (1 or 2), Scoc, SPcoc. */
+            uint32_t cidx = p->ncomps < 257 ? 1 : 2, first = 0, last = p->ncomps;
+            const uint8_t *sp = body + 5;
+            uint8_t style = body[0];
+            if (m[1] == 0x53) {
+                first = jp2_be(body, (int)cidx);
+                last = first + 1;
+                style = body[cidx];
+                sp = body + cidx + 1;
+            }
+            uint32_t nres = (uint32_t)sp[0] + 1;
+            for (uint32_t c = first; c < last && c < p->ncomps; c++)
+                for (uint32_t k = 0; k < OPJ_J2K_MAXRLVLS; k++) {
+                    /* SPcod/SPcoc: levels, xcb, ycb, style, transform, then one byte a level. */
+                    size_t at = (size_t)(sp - body) + 5 + k;
+                    bool given = (style & 1) && k < nres && at < sizeof body && at < len - 2;
+                    p->shapes[c].prcw[k] = given ? body[at] & 0x0f : 15;
+                    p->shapes[c].prch[k] = given ? body[at] >> 4 : 15;
+                }
+        }
+        off += 2 + (uint64_t)len;
+    }
+}
+
+/* Keeps what jp2_cost needs: the tile grid and each component's coding. */
+static int jp2_keep_shapes(struct jp2_priv *p, const opj_image_t *img,
+                           const opj_codestream_info_v2_t *ci, struct ts_err *err)
+{
+    if (ci->nbcomps != img->numcomps || !ci->m_default_tile_info.tccp_info)
+        return ts_fail(err, TS_ECODEC, "jp2: component count differs in the header");
+    p->shapes = calloc(img->numcomps, sizeof *p->shapes);
+    if (!p->shapes)
+        return ts_fail(err, TS_ENOMEM, "jp2: out of memory");
+    for (uint32_t c = 0; c < img->numcomps; c++) {
+        const opj_tccp_info_t *t = &ci->m_default_tile_info.tccp_info[c];
+        struct jp2_shape *sh = &p->shapes[c];
+        sh->dx = img->comps[c].dx ? img->comps[c].dx : 1;
+        sh->dy = img->comps[c].dy ? img->comps[c].dy : 1;
+        sh->nres = t->numresolutions < OPJ_J2K_MAXRLVLS ? t->numresolutions : OPJ_J2K_MAXRLVLS;
+        sh->cbw = t->cblkw;
+        sh->cbh = t->cblkh;
+        for (uint32_t k = 0; k < OPJ_J2K_MAXRLVLS; k++)
+            sh->prcw[k] = sh->prch[k] = 15; /* no precincts declared: 2^15 */
+    }
+    p->tw = ci->tw;
+    p->th = ci->th;
+    jp2_read_precincts(p);
+    return TS_OK;
+}
+
+/* OpenJPEG sets up every tile's coding parameters while it reads the main header, some 12 KB
+ * a tile for three components: a few hundred bytes declaring 65535 tiles cost 770 MB to open,
+ * and as much again for each decode. The SIZ marker is read here first so that such a header
+ * is refused before OpenJPEG spends that (it is beyond any sensible per-request budget, and
+ * every request, even for image information, would pay it). */
+#define JP2_MAX_HEADER_BYTES ((size_t)512 << 20)
+
+static int jp2_header_guard(struct jp2_priv *p, struct ts_err *err)
+{
+    uint64_t at;
+    uint8_t siz[42];
+    if (ts_fd_size(p->fd, &p->file_size) != 0)
+        return ts_fail(err, TS_EIO, "jp2: cannot size the file: %s", strerror(errno));
+    /* Anything unexpected is left for OpenJPEG to report as it sees fit. */
+    if (!jp2_codestream_at(p, &at) || ts_fd_read_at(p->fd, siz, sizeof siz, at) != sizeof siz ||
+        jp2_be(siz, 4) != 0xff4fff51u)
+        return TS_OK;
+    uint64_t w = jp2_be(siz + 8, 4), h = jp2_be(siz + 12, 4);
+    uint64_t tdx = jp2_be(siz + 24, 4), tdy = jp2_be(siz + 28, 4);
+    uint64_t tx0 = jp2_be(siz + 32, 4), ty0 = jp2_be(siz + 36, 4), ncomps = jp2_be(siz + 40, 2);
+    if (tdx == 0 || tdy == 0 || w <= tx0 || h <= ty0)
+        return TS_OK;
+    uint64_t tiles = ((w - tx0 + tdx - 1) / tdx) * ((h - ty0 + tdy - 1) / tdy);
+    size_t need = ts_sat_mul(tiles, JP2_COST_TILE + JP2_COST_TILE_COMP * ncomps);
+    if (need > JP2_MAX_HEADER_BYTES)
+        return ts_fail(err, TS_ETOOLARGE,
+                       "jp2: %llu tiles of %llu components: the header alone needs %zu MB",
+                       (unsigned long long)tiles, (unsigned long long)ncomps, need >> 20);
+    return TS_OK;
+}
+
 static int jp2_inspect(struct ts_reader *r, struct ts_err *err)
 {
     struct jp2_priv *p = r->priv;
@@ -1081,6 +1444,8 @@ static int jp2_inspect(struct ts_reader *r, struct ts_err *err)
             rc = ts_fail(err, TS_ECODEC, "jp2: no codestream info");
         else
             rc = jp2_levels(p, ci, &r->info, err);
+        if (rc == TS_OK)
+            rc = jp2_keep_shapes(p, s.image, ci, err);
         opj_destroy_cstr_info(&ci);
     }
     jp2_session_end(&s);
@@ -1144,6 +1509,8 @@ int ts_jp2_open_fd(int fd, const struct ts_block_store *blocks, struct ts_reader
     r->ops = &jp2_ops;
     r->priv = p;
     rc = jp2_identity(p, err);
+    if (rc == TS_OK)
+        rc = jp2_header_guard(p, err);
     if (rc == TS_OK)
         rc = jp2_inspect(r, err);
     if (rc != TS_OK) {

@@ -35,6 +35,11 @@ struct jpeg_priv {
      * tail holds the last read's rows from the next band's start, at the live scale. */
     struct jpeg_job *live;
     struct ts_rowtail tail;
+    /* What decoding costs: progressive and multi-scan files keep every coefficient of the
+     * image until the last scan, so their reads cost the whole image whatever the region. */
+    bool multiscan;
+    uint32_t ncomp, max_h, max_v;
+    uint32_t hs[4], vs[4]; /* sampling factors per component */
 };
 
 struct jpeg_err_ctx {
@@ -408,7 +413,44 @@ static void jpeg_close(struct ts_reader *r)
     free(r);
 }
 
-static const struct ts_reader_ops jpeg_ops = {"jpeg", jpeg_read, jpeg_close, NULL};
+/* Measured with tools/mem_probe.c against libjpeg-turbo 2.1: the decompressor's pools,
+ * tables and the source buffer. */
+#define JPEG_COST_FIXED ((size_t)512 << 10)
+
+static size_t jpeg_blocks(uint32_t len, uint32_t samp, uint32_t max_samp)
+{
+    /* Blocks of one component along an axis, padded to whole MCUs as libjpeg stores them. */
+    uint64_t b = ((uint64_t)len * samp + (uint64_t)8 * max_samp - 1) / ((uint64_t)8 * max_samp);
+    return (size_t)((b + samp - 1) / samp * samp);
+}
+
+static int jpeg_cost(struct ts_reader *r, const struct ts_read_req *q, size_t *bytes,
+                     struct ts_err *err)
+{
+    const struct jpeg_priv *p = r->priv;
+    struct ts_read_req sq;
+    (void)err;
+    ts_exif_stored_req(p->orient, p->sw, p->sh, q, &sq);
+    unsigned n = jpeg_pick_scale(&sq);
+    size_t total = JPEG_COST_FIXED;
+    if (p->multiscan)
+        for (uint32_t c = 0; c < p->ncomp; c++)
+            total = ts_sat_add(total, ts_sat_mul(ts_sat_mul(jpeg_blocks(p->sw, p->hs[c], p->max_h),
+                                                            jpeg_blocks(p->sh, p->vs[c], p->max_v)),
+                                                 64 * sizeof(JCOEF)));
+    /* Row buffers span the whole scaled width even for a cropped read: the context rows of
+     * each component, upsampling and colour conversion. */
+    size_t width = ((size_t)p->sw * n + 7) / 8 + 16;
+    total = ts_sat_add(total, ts_sat_mul(ts_sat_mul(width, p->ncomp), (size_t)p->max_v * n * 3));
+    /* The scanline, the delivered region, and its stored copy when it is turned upright. */
+    size_t region = ts_sat_mul(ts_sat_mul(((size_t)sq.w * n + 15) / 8, ((size_t)sq.h * n + 15) / 8),
+                               r->info.channels);
+    total = ts_sat_add(total, ts_sat_mul(width, 4));
+    *bytes = ts_sat_add(total, ts_sat_mul(region, p->orient > 1 ? 2 : 1));
+    return TS_OK;
+}
+
+static const struct ts_reader_ops jpeg_ops = {"jpeg", jpeg_read, jpeg_close, NULL, jpeg_cost};
 
 /* The first EXIF APP1 segment's orientation; 1 when there is none. */
 static uint32_t jpeg_orientation(j_decompress_ptr ci)
@@ -459,6 +501,17 @@ static int jpeg_probe_header(struct jpeg_job *j, struct ts_reader *r, struct ts_
         return rc;
     p->sw = j->ci.image_width;
     p->sh = j->ci.image_height;
+    /* jpeg_read_header stops at the first scan: a scan without every component, or any
+     * progressive file, means libjpeg will buffer the whole image's coefficients. */
+    p->multiscan = j->ci.progressive_mode || j->ci.comps_in_scan < j->ci.num_components;
+    p->ncomp = (uint32_t)j->ci.num_components;
+    p->max_h = p->max_v = 1;
+    for (uint32_t c = 0; c < p->ncomp; c++) {
+        p->hs[c] = (uint32_t)j->ci.comp_info[c].h_samp_factor;
+        p->vs[c] = (uint32_t)j->ci.comp_info[c].v_samp_factor;
+        p->max_h = p->hs[c] > p->max_h ? p->hs[c] : p->max_h;
+        p->max_v = p->vs[c] > p->max_v ? p->vs[c] : p->max_v;
+    }
     p->orient = jpeg_orientation(&j->ci);
     r->info.width = ts_exif_swaps_axes(p->orient) ? p->sh : p->sw;
     r->info.height = ts_exif_swaps_axes(p->orient) ? p->sw : p->sh;

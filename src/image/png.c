@@ -35,6 +35,7 @@ struct png_priv {
     bool wide;                 /* 16-bit samples */
     bool interlaced;           /* Adam7 rows arrive in passes, so such images decode whole */
     struct ts_color_xform *xf; /* iCCP profile to sRGB, or NULL */
+    size_t raw_row;            /* one filtered row as stored, filter byte included */
     struct png_live live;
 };
 
@@ -270,7 +271,25 @@ static void png_close(struct ts_reader *r)
     free(r);
 }
 
-static const struct ts_reader_ops png_ops = {"png", png_read, png_close, NULL};
+/* Measured with tools/mem_probe.c: the decoder context, zlib's window and chunk buffers. */
+#define PNG_COST_FIXED ((size_t)512 << 10)
+
+static int png_cost(struct ts_reader *r, const struct ts_read_req *q, size_t *bytes,
+                    struct ts_err *err)
+{
+    const struct png_priv *p = r->priv;
+    size_t row = ts_sat_mul(ts_sat_mul(r->info.width, 4), p->wide ? 2 : 1);
+    (void)err;
+    /* libspng's current, previous and working rows; ours and the colour scratch. */
+    size_t total = ts_sat_add(PNG_COST_FIXED, ts_sat_mul(p->raw_row, 3));
+    total = ts_sat_add(total, ts_sat_mul(row, 2));
+    if (p->interlaced) /* the whole image, decoded before any row of it is complete */
+        total = ts_sat_add(total, ts_sat_mul(row, r->info.height));
+    *bytes = ts_sat_add(total, ts_sat_mul(ts_sat_mul(q->w, q->h), r->info.channels));
+    return TS_OK;
+}
+
+static const struct ts_reader_ops png_ops = {"png", png_read, png_close, NULL, png_cost};
 
 /* The iCCP profile, applied to the delivered 8-bit pixels; a broken one is ignored. */
 static int png_attach_color(struct png_priv *p, spng_ctx *ctx, uint32_t channels,
@@ -327,6 +346,9 @@ static int png_probe(struct ts_reader *r, struct ts_err *err)
     }
     p->wide = ih.bit_depth == 16;
     p->interlaced = ih.interlace_method != SPNG_INTERLACE_NONE;
+    static const uint8_t samples[7] = {1, 0, 3, 1, 2, 0, 4}; /* by colour type */
+    p->raw_row =
+        ts_sat_add(ts_sat_mul(ih.width, (size_t)samples[ih.color_type] * ih.bit_depth), 7) / 8 + 1;
     rc = png_attach_color(p, ctx, r->info.channels, err);
     spng_ctx_free(ctx);
     if (rc != TS_OK)

@@ -92,14 +92,12 @@ int ts_reader_open(const char *path, struct ts_reader **out, struct ts_err *err)
     return ts_reader_open_page(path, 0, out, err);
 }
 
-int ts_reader_read(struct ts_reader *r, const struct ts_read_req *req, struct ts_image *out,
-                   struct ts_err *err)
+/* The checks every read request passes before a codec sees it. */
+static int reader_check_req(const struct ts_reader *r, const struct ts_read_req *req,
+                            struct ts_err *err)
 {
     const struct ts_level *lv;
 
-    if (!r || !req || !out)
-        return ts_fail(err, TS_EINVAL, "reader read: missing argument");
-    out->data = NULL;
     if (req->level >= r->info.nlevels)
         return ts_fail(err, TS_EINVAL, "level %u out of range (%u levels)", req->level,
                        r->info.nlevels);
@@ -109,8 +107,34 @@ int ts_reader_read(struct ts_reader *r, const struct ts_read_req *req, struct ts
         req->w > lv->width - req->x || req->h > lv->height - req->y)
         return ts_fail(err, TS_EINVAL, "region %u,%u,%u,%u outside level %u (%ux%u)", req->x,
                        req->y, req->w, req->h, req->level, lv->width, lv->height);
-    int rc = ts_cancel_check(req->cancel, err);
+    return TS_OK;
+}
+
+int ts_reader_read(struct ts_reader *r, const struct ts_read_req *req, struct ts_image *out,
+                   struct ts_err *err)
+{
+    if (!r || !req || !out)
+        return ts_fail(err, TS_EINVAL, "reader read: missing argument");
+    out->data = NULL;
+    int rc = reader_check_req(r, req, err);
+    rc = rc ? rc : ts_cancel_check(req->cancel, err);
     return rc ? rc : r->ops->read(r, req, out, err);
+}
+
+int ts_reader_cost(struct ts_reader *r, const struct ts_read_req *req, size_t *bytes,
+                   struct ts_err *err)
+{
+    if (!r || !req || !bytes)
+        return ts_fail(err, TS_EINVAL, "reader cost: missing argument");
+    *bytes = SIZE_MAX;
+    int rc = reader_check_req(r, req, err);
+    if (rc)
+        return rc;
+    if (r->ops && r->ops->cost)
+        return r->ops->cost(r, req, bytes, err);
+    if (!ts_mul3_size(req->w, req->h, 4, bytes))
+        *bytes = SIZE_MAX;
+    return TS_OK;
 }
 
 static _Atomic uint64_t rows_decoded;

@@ -62,6 +62,12 @@ struct ts_reader_ops {
      * the level's tiles are not plain 8-bit JPEG in RGB, YCbCr or gray. */
     int (*raw_tile)(struct ts_reader *r, uint32_t level, uint32_t col, uint32_t row,
                     struct ts_buf *out, uint32_t *w, uint32_t *h, struct ts_err *err);
+    /* Sets *bytes to the peak memory a read of req (already checked against the level) will
+     * hold: the codec's own buffers as well as the delivered image, worked out from the header
+     * alone, before anything is decoded, saturating at SIZE_MAX. TS_ETOOLARGE for a read the
+     * reader would refuse anyway for its size. */
+    int (*cost)(struct ts_reader *r, const struct ts_read_req *req, size_t *bytes,
+                struct ts_err *err);
 };
 
 struct ts_reader {
@@ -106,6 +112,12 @@ int ts_reader_read(struct ts_reader *r, const struct ts_read_req *req, struct ts
 uint64_t ts_reader_rows_decoded(void);
 void ts_reader_count_rows(uint64_t rows);
 void ts_reader_close(struct ts_reader *r);
+
+/* The peak memory ts_reader_read of req would need (see the cost op), so that a request can be
+ * refused before a tiny file makes a codec spend gigabytes. Readers without the op are taken
+ * to need the delivered image at four bytes a pixel. Argument errors as ts_reader_read. */
+int ts_reader_cost(struct ts_reader *r, const struct ts_read_req *req, size_t *bytes,
+                   struct ts_err *err);
 
 /* Per-format openers, with ts_reader_open_fd's ownership of fd (closed on failure too); each
  * returns TS_EUNSUPPORTED quickly if the first bytes are not its format. */

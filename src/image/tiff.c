@@ -750,7 +750,36 @@ static int tiff_raw_tile(struct ts_reader *r, uint32_t level, uint32_t col, uint
     return TS_OK;
 }
 
-static const struct ts_reader_ops tiff_ops = {"tiff", tiff_read, tiff_close, tiff_raw_tile};
+/* Measured with tools/mem_probe.c against libtiff 4.5: the codec states (zlib, libjpeg's
+ * pools) and the directory. */
+#define TIFF_COST_FIXED ((size_t)768 << 10)
+
+static int tiff_cost(struct ts_reader *r, const struct ts_read_req *q, size_t *bytes,
+                     struct ts_err *err)
+{
+    struct tiff_priv *p = r->priv;
+    const struct tiff_level *lv = &p->lv[q->level];
+    uint32_t rows = lv->tile_w ? lv->tile_h : lv->rows_per_strip;
+    uint64_t file = 0;
+    /* Tiles and strips decode whole into the scratch, which the reader keeps between reads. */
+    size_t unit = ts_sat_mul(lv->row_bytes, rows);
+    if (unit > TIFF_MAX_SCRATCH)
+        return ts_fail(err, TS_ETOOLARGE, "TIFF tile or strip of %zu bytes is too large", unit);
+    size_t total = ts_sat_add(TIFF_COST_FIXED, unit > p->scratch_cap ? unit : p->scratch_cap);
+    /* libtiff reads a compressed tile or strip in whole first: no more than the file holds. */
+    if (lv->compression != COMPRESSION_NONE && ts_fd_size(p->io.fd, &file) == 0) {
+        size_t raw = ts_sat_add(ts_sat_add(unit, unit / 8), (size_t)64 << 10);
+        total = ts_sat_add(total, file < raw ? (size_t)file : raw);
+    }
+    /* libjpeg's row buffers for a JPEG tile or strip. */
+    if (lv->compression == COMPRESSION_JPEG || lv->compression == COMPRESSION_OJPEG)
+        total = ts_sat_add(total, ts_sat_mul(lv->row_bytes, 16 * 3));
+    *bytes = ts_sat_add(total, ts_sat_mul(ts_sat_mul(q->w, q->h), lv->channels));
+    return TS_OK;
+}
+
+static const struct ts_reader_ops tiff_ops = {"tiff", tiff_read, tiff_close, tiff_raw_tile,
+                                              tiff_cost};
 
 /* The full-resolution directory's profile, copied: the directory is left behind by the level scan.
  */

@@ -21,6 +21,8 @@ struct webp_priv {
     uint8_t *data; /* the whole file, read at open: libwebp decodes from memory */
     size_t len;
     struct ts_color_xform *xf; /* ICCP profile to sRGB, or NULL */
+    bool lossy;                /* VP8 rather than VP8L (or a mix, taken as VP8L) */
+    bool alpha;
 };
 
 static bool webp_magic(const uint8_t *m, size_t n)
@@ -231,7 +233,38 @@ static void webp_close(struct ts_reader *r)
     free(r);
 }
 
-static const struct ts_reader_ops webp_ops = {"webp", webp_read, webp_close, NULL};
+/* Measured with tools/mem_probe.c against libwebp 1.2: the decoder and its tables. */
+#define WEBP_COST_FIXED ((size_t)512 << 10)
+
+static int webp_cost(struct ts_reader *r, const struct ts_read_req *req, size_t *bytes,
+                     struct ts_err *err)
+{
+    const struct webp_priv *p = r->priv;
+    size_t w = r->info.width, total = WEBP_COST_FIXED;
+    /* Decoding stops after the last row of the crop (webp_read adds a 2 px margin). */
+    size_t rows = (size_t)req->y + req->h + WEBP_MARGIN;
+    (void)err;
+    rows = rows < r->info.height ? rows : r->info.height;
+    if (p->lossy) {
+        /* Macroblock rows of YUV and filter state across the full width. Alpha comes as a
+         * lossless stream of its own, decoded through ARGB into a plane, up to the crop's end. */
+        total = ts_sat_add(total, ts_sat_mul(w, 160));
+        if (p->alpha)
+            total = ts_sat_add(total, ts_sat_mul(ts_sat_mul(w, rows + 32), 5));
+    } else {
+        /* VP8L keeps ARGB for every row decoded so far, plus its cache rows. */
+        total = ts_sat_add(total, ts_sat_mul(ts_sat_mul(w, rows + 32), 4));
+    }
+    /* The crop as decoded (margin included), and the region copied out of it. */
+    size_t out = ts_sat_mul(ts_sat_mul(req->w, req->h), r->info.channels);
+    size_t crop = ts_sat_mul(
+        ts_sat_mul((size_t)req->w + 2 * WEBP_MARGIN + 1, (size_t)req->h + 2 * WEBP_MARGIN + 1),
+        r->info.channels);
+    *bytes = ts_sat_add(total, ts_sat_add(out, crop));
+    return TS_OK;
+}
+
+static const struct ts_reader_ops webp_ops = {"webp", webp_read, webp_close, NULL, webp_cost};
 
 int ts_webp_open_fd(int fd, struct ts_reader **out, struct ts_err *err)
 {
@@ -272,6 +305,8 @@ int ts_webp_open_fd(int fd, struct ts_reader **out, struct ts_err *err)
     webp_attach_profile(p, ft.has_alpha);
     r->info.height = (uint32_t)ft.height;
     r->info.channels = ft.has_alpha ? 4 : 3;
+    p->lossy = ft.format == 1;
+    p->alpha = ft.has_alpha != 0;
     r->info.bits_per_sample = 8;
     r->info.nlevels = 1;
     r->info.levels[0].width = r->info.width;

@@ -151,27 +151,58 @@ static uint32_t band_rows(const struct ts_read_req *req, const struct ts_plan *p
     return rows >= plan->out_h ? 0 : (uint32_t)rows;
 }
 
-size_t render_peak_bytes(const struct ts_image_info *info, const struct ts_plan *plan)
+/* What a read will cost, as the reader works it out from the header: SIZE_MAX for a read it
+ * would refuse, so that admission refuses the request first. */
+static size_t read_cost(struct ts_reader *reader, const struct ts_read_req *req)
 {
-    struct ts_read_req req = {0};
+    size_t bytes;
+    return ts_reader_cost(reader, req, &bytes, NULL) == TS_OK ? bytes : SIZE_MAX;
+}
+
+static void band_span(const struct ts_image_info *info, const struct ts_plan *plan,
+                      const struct ts_read_req *whole, uint32_t o0, uint32_t o1, double *top,
+                      double *bottom, uint32_t *ra, uint32_t *rb);
+static bool near_copy_req(const struct ts_image_info *info, const struct ts_plan *plan,
+                          const struct ts_read_req *chosen, struct ts_read_req *req);
+
+size_t render_peak_bytes(struct ts_reader *reader, const struct ts_plan *plan)
+{
+    const struct ts_image_info *info = &reader->info;
+    struct ts_read_req req, near;
+    size_t out_bytes;
     if (render_choose_level(info, plan, &req) != TS_OK)
         return 0;
-    add_margin(info, plan, &req);
-    size_t out_bytes, total, read = read_bytes(&req);
-    uint32_t rows = band_rows(&req, plan);
-    if (rows) {
-        /* One band and its filter margin, and the rows a reader keeps for the next band
-         * (the overlap: the filter's reach each way and a box step). */
-        double per_out = (double)req.h / plan->out_h;
-        double keep = (7.0 * (per_out > 1.0 ? per_out : 1.0) + 6.0) * req.w * 4;
-        read = RENDER_BAND_BYTES + (size_t)16 * req.w * 4 +
-               (keep < TS_ROWTAIL_MAX_BYTES ? (size_t)keep : TS_ROWTAIL_MAX_BYTES);
-    }
-    /* The read, then up to three output-sized buffers (scaled, rotated, converted). */
-    if (!ts_mul3_size(plan->out_w, plan->out_h, 12, &out_bytes) ||
-        !ts_add_size(read, out_bytes, &total))
+    /* Up to three output-sized buffers besides the read (scaled, rotated, converted). */
+    if (!ts_mul3_size(plan->out_w, plan->out_h, 12, &out_bytes))
         return SIZE_MAX;
-    return total;
+    if (near_copy_req(info, plan, &req, &near))
+        return ts_sat_add(read_cost(reader, &near), out_bytes);
+    add_margin(info, plan, &req);
+    uint32_t rows = band_rows(&req, plan);
+    if (!rows)
+        return ts_sat_add(read_cost(reader, &req), out_bytes);
+    /* Bands are read one at a time: the costliest one, and its filter margin. A progressive
+     * JPEG costs its whole image for every band, and that is what this finds. */
+    size_t worst = 0;
+    for (uint32_t o0 = 0; o0 < plan->out_h; o0 += rows) {
+        uint32_t o1 = o0 + rows < plan->out_h ? o0 + rows : plan->out_h;
+        double top, bottom;
+        uint32_t a, b;
+        band_span(info, plan, &req, o0, o1, &top, &bottom, &a, &b);
+        struct ts_read_req band = req;
+        band.y = a;
+        band.h = b - a;
+        size_t c = read_cost(reader, &band);
+        worst = c > worst ? c : worst;
+        if (worst == SIZE_MAX)
+            break;
+    }
+    /* And the rows a reader keeps for the next band (the overlap: the filter's reach each
+     * way and a box step). */
+    double per_out = (double)req.h / plan->out_h;
+    double keep = (7.0 * (per_out > 1.0 ? per_out : 1.0) + 6.0) * req.w * 4;
+    size_t kept = keep < TS_ROWTAIL_MAX_BYTES ? (size_t)keep : TS_ROWTAIL_MAX_BYTES;
+    return ts_sat_add(ts_sat_add(ts_sat_add(worst, (size_t)16 * req.w * 4), kept), out_bytes);
 }
 
 /* The level rows [*a, *b) the band of output rows [o0, o1) reads: the rows those output rows
@@ -315,28 +346,38 @@ static int pad_to(const struct ts_image *img, uint32_t w, uint32_t h, struct ts_
     return TS_OK;
 }
 
+/* The read of the near-copy path, false when the plan is not such a tile. */
+static bool near_copy_req(const struct ts_image_info *info, const struct ts_plan *plan,
+                          const struct ts_read_req *chosen, struct ts_read_req *req)
+{
+    *req = *chosen;
+    /* The level choice may have passed over this level for being a pixel short. */
+    uint32_t l;
+    for (l = 1; l < info->nlevels; l++) {
+        const struct ts_level *lv = &info->levels[l];
+        if (axis_near_copy(plan->rx, plan->rw, lv->width, info->levels[0].width, plan->out_w,
+                           &req->x, &req->w) &&
+            axis_near_copy(plan->ry, plan->rh, lv->height, info->levels[0].height, plan->out_h,
+                           &req->y, &req->h))
+            break;
+    }
+    if (l >= info->nlevels)
+        return false;
+    req->level = l;
+    req->min_w = req->w; /* these pixels, not fewer */
+    req->min_h = req->h;
+    return true;
+}
+
 /* The near-copy path: TS_DECLINED when the plan is not such a tile. */
 static int read_near_copy(struct ts_reader *reader, const struct ts_plan *plan,
                           const struct ts_read_req *chosen, struct ts_image *out,
                           struct ts_err *err)
 {
     const struct ts_image_info *info = &reader->info;
-    struct ts_read_req req = *chosen;
-    /* The level choice may have passed over this level for being a pixel short. */
-    uint32_t l;
-    for (l = 1; l < info->nlevels; l++) {
-        const struct ts_level *lv = &info->levels[l];
-        if (axis_near_copy(plan->rx, plan->rw, lv->width, info->levels[0].width, plan->out_w,
-                           &req.x, &req.w) &&
-            axis_near_copy(plan->ry, plan->rh, lv->height, info->levels[0].height, plan->out_h,
-                           &req.y, &req.h))
-            break;
-    }
-    if (l >= info->nlevels)
+    struct ts_read_req req;
+    if (!near_copy_req(info, plan, chosen, &req))
         return TS_DECLINED;
-    req.level = l;
-    req.min_w = req.w; /* these pixels, not fewer */
-    req.min_h = req.h;
     struct ts_image img = {0};
     int rc = ts_reader_read(reader, &req, &img, err);
     if (rc)

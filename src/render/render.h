@@ -12,9 +12,11 @@
 int render_choose_level(const struct ts_image_info *info, const struct ts_plan *plan,
                         struct ts_read_req *req);
 
-/* Upper bound of the memory a render of this plan holds at once (for admission control):
- * big reads are done in bands, so this stays bounded for thumbnails of huge sources. */
-size_t render_peak_bytes(const struct ts_image_info *info, const struct ts_plan *plan);
+/* Upper bound of the memory a render of this plan holds at once (for admission control),
+ * known before anything is decoded: the reader's own figure for each read the render will make
+ * (the whole region, or each band when big reads are done in bands), plus the output buffers.
+ * SIZE_MAX when the reader would refuse a read for its size. */
+size_t render_peak_bytes(struct ts_reader *reader, const struct ts_plan *plan);
 
 /* Produces the final image: out_w x out_h (or the rotated bounding box), mirrored and rotated,
  * gray (1 channel) for gray, bitonal (1 channel, 0 or 255) for bitonal. Alpha is kept. Stops

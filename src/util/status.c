@@ -58,3 +58,15 @@ bool ts_add_size(size_t a, size_t b, size_t *out)
     *out = a + b;
     return true;
 }
+
+size_t ts_sat_add(size_t a, size_t b)
+{
+    size_t n;
+    return ts_add_size(a, b, &n) ? n : SIZE_MAX;
+}
+
+size_t ts_sat_mul(size_t a, size_t b)
+{
+    size_t n;
+    return ts_mul_size(a, b, &n) ? n : SIZE_MAX;
+}

@@ -54,5 +54,8 @@ int ts_fail(struct ts_err *err, int status, const char *fmt, ...)
 bool ts_mul_size(size_t a, size_t b, size_t *out);
 bool ts_mul3_size(size_t a, size_t b, size_t c, size_t *out);
 bool ts_add_size(size_t a, size_t b, size_t *out);
+/* Saturating forms, for estimates where "more than can be counted" is the right answer. */
+size_t ts_sat_add(size_t a, size_t b);
+size_t ts_sat_mul(size_t a, size_t b);
 
 #endif
