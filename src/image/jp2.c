@@ -1466,9 +1466,10 @@ static int jp2_identity(struct jp2_priv *p, struct ts_err *err)
     if (fstat(p->fd, &st) != 0)
         return ts_fail(err, TS_EIO, "jp2: cannot stat the file: %s", strerror(errno));
     /* The file, not its name: hard links and aliases of one file share their blocks. */
-    if (ts_buf_appendf(&b, "%llu:%llu:%lld:%lld.%09ld:", (unsigned long long)st.st_dev,
+    if (ts_buf_appendf(&b, "%llu:%llu:%lld:%lld.%09ld:%lld.%09ld:", (unsigned long long)st.st_dev,
                        (unsigned long long)st.st_ino, (long long)st.st_size,
-                       (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec) != TS_OK ||
+                       (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec,
+                       (long long)st.st_ctim.tv_sec, (long)st.st_ctim.tv_nsec) != TS_OK ||
         ts_buf_append(&b, "", 1) != TS_OK) {
         ts_buf_free(&b);
         return ts_fail(err, TS_ENOMEM, "jp2: out of memory");
