@@ -462,7 +462,7 @@ static int parse_socket_mode(const char *text, mode_t *out, struct ts_err *err)
 
 static int open_socket(const struct ts_config *cfg, struct ts_err *err)
 {
-    mode_t mode;
+    mode_t mode = 0660;
     if (parse_socket_mode(cfg->socket_mode, &mode, err) != TS_OK)
         return -1;
     if (!cfg->fcgi_listen[0]) {
