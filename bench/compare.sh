@@ -104,7 +104,7 @@ for r in $(seq 1 "$ROUNDS"); do
         set +e
         BENCH_MAX_SECONDS=$RUN_LIMIT timeout -k 120 $((RUN_LIMIT + 60)) \
             bash "$BENCH/run.sh" --only tessera --tessera "$bin" --no-install \
-            --workloads "$WORKLOADS" --duration "$DURATION" --out "$OUTDIR/$tag" \
+            --workloads "$WORKLOADS" --duration "$DURATION" --cores "$(nproc)" --out "$OUTDIR/$tag" \
             > "$OUTDIR/$tag.stdout" 2> "$OUTDIR/$tag.log" &
         CHILD=$!
         wait "$CHILD"
