@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Checks a sample of a workload's URLs against a running server (run.sh calls it after each
 measured run): every answer must be 200, in the format the URL asks for (JPEG or PNG, by its
-magic bytes), with the pixel size the URL asks for (decoded with vipsheader), or a JSON
-document with a width and height for info.json. The sample is spread evenly over the list. Prints one JSON line: {"checked": N, "failures": M, "first": ...}.
+magic bytes), with the pixel size the URL asks for (from the JPEG's SOF or the PNG's IHDR, and
+a JPEG must end with EOI; anything else goes to vipsheader), or a JSON document with a width
+and height for info.json. The sample is spread evenly over the list. Prints one JSON line:
+{"checked": N, "failures": M, "first": ..., "near": K, "first_near": ...}.
 
 Usage: check.py HOST LISTFILE [--sample N]
 """
@@ -37,7 +39,34 @@ def expected_size(path):
     return None
 
 
+def header_size(body):
+    """(w, h) from a JPEG's SOF or a PNG's IHDR, else None (then vipsheader decides)."""
+    if body.startswith(b"\x89PNG\r\n\x1a\n") and body[12:16] == b"IHDR":
+        return int.from_bytes(body[16:20], "big"), int.from_bytes(body[20:24], "big")
+    if not body.startswith(b"\xff\xd8"):
+        return None
+    i = 2
+    while i + 9 < len(body):
+        if body[i] != 0xFF:
+            return None
+        marker = body[i + 1]
+        if marker == 0xFF:
+            i += 1
+            continue
+        seglen = int.from_bytes(body[i + 2:i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            h = int.from_bytes(body[i + 5:i + 7], "big")
+            w = int.from_bytes(body[i + 7:i + 9], "big")
+            return w, h
+        i += 2 + seglen
+    return None
+
+
 def pixel_size(body):
+    got = header_size(body)
+    # A header that parses is enough for the size; the end of a JPEG must be there too.
+    if got and (body.startswith(b"\x89PNG") or body.rstrip(b"\0").endswith(b"\xff\xd9")):
+        return got
     with tempfile.NamedTemporaryFile(suffix=".img", delete=False) as f:
         f.write(body)
         name = f.name

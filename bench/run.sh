@@ -304,6 +304,12 @@ ceiling_for() {
     *) echo 0 ;;
     esac
 }
+dur_for() { # a 4,000 px render takes about a second: at least 4 s, so a quick run gets answers
+    case "$1" in
+    big) echo $(( DURATION < 4 ? 4 : DURATION )) ;;
+    *) echo "$DURATION" ;;
+    esac
+}
 check_sample_for() {
     case "$1" in
     big) echo 6 ;; # renders of 4,000 px take seconds each on iipsrv
@@ -379,7 +385,7 @@ mode_for() {
     case "$w" in tiles-hot) echo hot; return ;; esac
     [ "$s" = static ] && { echo static; return; }
     local need have
-    need=$(( $(ceiling_for "$w") * DURATION ))
+    need=$(( $(ceiling_for "$w") * $(dur_for "$w") ))
     have=$(wc -l < "$list")
     if [ "$have" -ge "$need" ]; then echo cold; else echo caches-off; fi
 }
@@ -406,8 +412,9 @@ run_one() { # SERVER WORKLOAD CONC NCORES
         timeout 300 taskset -c "$WRK_CPUS" curl -s --no-progress-meter -Z --parallel-max "$c" \
             -K "$RUN/warm.curl" > /dev/null 2>&1 || true
     fi
-    local out="$RUN/wrk-$s-$w-c$c-n$ncores.txt"
-    timeout $((DURATION + 60)) taskset -c "$WRK_CPUS" wrk -t "$t" -c "$c" -d "${DURATION}s" --timeout 30s \
+    local out="$RUN/wrk-$s-$w-c$c-n$ncores.txt" d
+    d=$(dur_for "$w")
+    timeout $((d + 60)) taskset -c "$WRK_CPUS" wrk -t "$t" -c "$c" -d "${d}s" --timeout 30s \
         -s "$(script_for "$w")" "$HOST" -- "$list" "$t" > "$out" 2>&1 || true
     # wrk counts statuses only: a sample of the list is fetched again and every answer must be
     # 200 in the format asked, with the pixel size its URL asks for (after the run, so it warms
