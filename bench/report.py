@@ -67,6 +67,10 @@ def summarise(r):
         "error_rate": hard / reqs if reqs else 1.0,
         "mb_per_s": res.get("bytes", 0) / dur / 1e6 if dur > 0 else 0.0,
         "kb_per_resp": res.get("bytes", 0) / reqs / 1024.0 if reqs else 0.0,
+        # where 503s are counted: body KB per answer that was not an error (wrk's bytes above
+        # include headers and the 503s' bodies)
+        "kb_per_ok_resp": (res["ok_body_bytes"] / (reqs - errors) / 1024.0
+                           if "ok_body_bytes" in res and reqs > errors else None),
         "checked": check.get("checked", 0), "check_failures": check.get("failures", 1),
         "check_first": check.get("first"),
         "check_near": check.get("near", 0), "check_first_near": check.get("first_near"),
@@ -95,6 +99,11 @@ def speed(run):
     # Where 503s are counted apart, only real answers count; elsewhere every answer does (and
     # a run with over 1% errors is n/a anyway).
     return run["ok_rps"] if run["status_503"] is not None else run["rps"]
+
+
+def kb(run):
+    """KB per response; where 503s are counted, body KB per answer that was not an error."""
+    return run["kb_per_resp"] if run["kb_per_ok_resp"] is None else run["kb_per_ok_resp"]
 
 
 def ratio(a, b):
@@ -134,7 +143,7 @@ def build(runs):
             row["servers"][s] = {"rps": speed(r), "ok": why_not(r) is None,
                                  "why_not": why_not(r), "label": label(r),
                                  "status_503": r["status_503"],
-                                 "kb_per_resp": r["kb_per_resp"],
+                                 "kb_per_resp": kb(r),
                                  "peak_rss_mb": r["total_rss_mb"]}
         for s in present:
             if s != "tessera" and (s, w, n, c) in idx:
@@ -235,7 +244,8 @@ def markdown(runs, meta):
                 r["check_near"], r["checked"], r["check_first_near"]))
         out.append("")
     out.append("Req/s counts answers that were not errors; where 503s are counted (big, mixed) "
-               "they are shown apart and not counted as answers. A ratio is n/a when either "
+               "they are shown apart and not counted as answers, and KB/response there is body KB per "
+               "answer. A ratio is n/a when either "
                "side is missing, had over 1% errors other than 503, or served a sampled URL "
                "with the wrong status, format or pixel size (1 px off is allowed and listed). Modes: cold = distinct URLs over "
                "distinct files with caches on, more of them than the run got through (else "
@@ -270,7 +280,7 @@ def markdown(runs, meta):
             out.append("| %s | %d | %d | %s | %s | %s | %.2f | %.2f | %s | %.1f | %d (%.2f) | "
                        "%d (%d%s) | %.1f + %.1f + %.1f |" % (
                            w, n, c, NAMES[s], label(r), fmt_rps(speed(r)), r["p50_ms"],
-                           r["p99_ms"], errs, r["kb_per_resp"], r["list_len"], r["passes"],
+                           r["p99_ms"], errs, kb(r), r["list_len"], r["passes"],
                            r["checked"], r["check_failures"],
                            ", %d 1 px off" % r["check_near"] if r["check_near"] else "",
                            r["rss_mb"], r["front_rss_mb"],
@@ -295,7 +305,7 @@ def main():
                   r["workload"], r["server"], r["cores"], r["conc"], r["mode"],
                   fmt_rps(speed(r)), r["p50_ms"], r["p99_ms"], r["errors"],
                   "" if r["status_503"] is None else " (503: %d)" % r["status_503"],
-                  r["kb_per_resp"], r["passes"], r["checked"], r["check_failures"],
+                  kb(r), r["passes"], r["checked"], r["check_failures"],
                   " (%s)" % r["check_first"] if r["check_first"] else "",
                   " (1 px off: %d)" % r["check_near"] if r["check_near"] else "",
                   r["total_rss_mb"]),

@@ -7,9 +7,12 @@ dofile(dir .. "cycle.lua")
 
 n503 = 0
 nother = 0
+okbytes = 0 -- body bytes of the answers that were not errors (KB per answer without the 503s)
 
 function response(status, headers, body)
-    if status == 503 then
+    if status < 400 then
+        okbytes = okbytes + #body
+    elseif status == 503 then
         n503 = n503 + 1
     elseif status >= 400 then
         nother = nother + 1
@@ -17,10 +20,11 @@ function response(status, headers, body)
 end
 
 function extra_fields()
-    local a, b = 0, 0
+    local a, b, c = 0, 0, 0
     for _, t in ipairs(threads) do
         a = a + (t:get("n503") or 0)
         b = b + (t:get("nother") or 0)
+        c = c + (t:get("okbytes") or 0)
     end
-    return string.format(',"status_503":%d,"status_other":%d', a, b)
+    return string.format(',"status_503":%d,"status_other":%d,"ok_body_bytes":%d', a, b, c)
 end
