@@ -104,7 +104,7 @@ for r in $(seq 1 "$ROUNDS"); do
         set +e
         BENCH_MAX_SECONDS=$RUN_LIMIT timeout -k 120 $((RUN_LIMIT + 60)) \
             bash "$BENCH/run.sh" --only tessera --tessera "$bin" --no-install \
-            --workloads "$WORKLOADS" --duration "$DURATION" --out "$OUTDIR/$tag" \
+            --workloads "$WORKLOADS" --duration "$DURATION" --cores "$(nproc)" --out "$OUTDIR/$tag" \
             > "$OUTDIR/$tag.stdout" 2> "$OUTDIR/$tag.log" &
         CHILD=$!
         wait "$CHILD"
@@ -162,8 +162,8 @@ def f1(x):
 def f2(x):
     return "-" if x is None else "%.2f" % x
 
-# The URL lists run.sh generated from each binary's own info.json: the same requests for A
-# and B only if these agree.
+# The URL lists run.sh generated (from the image files, whatever the binary): the same
+# requests for A and B only if these agree.
 lists = {}
 for name in sorted(os.listdir(outdir)):
     if name.endswith(".lists.md5"):
@@ -198,8 +198,8 @@ if missing:
     out.append("**Missing runs** (run.sh failed; see their .log): %s" % ", ".join(missing))
     out.append("")
 if differ:
-    out.append("**The URL lists differed between runs** (%s): the binaries' info.json tile "
-               "grids differ, so A and B were not sent the same requests." % ", ".join(differ))
+    out.append("**The URL lists differed between runs** (%s): the images changed between "
+               "runs, so A and B were not sent the same requests." % ", ".join(differ))
     out.append("")
 bad_bytes = []
 keys = sorted(set(data["A"]) | set(data["B"]),

@@ -2,8 +2,12 @@
 # Installs the benchmark's tools and builds its images under bench/work/ (kept between runs).
 #
 # Usage: sh bench/prepare.sh [--quick] [--no-install]
-#   --quick       only the 10,000 px images (what the CI smoke run needs)
+#   --quick       20 copies of each image instead of 300 (what the CI smoke run needs), and no
+#                 attempt to fetch iipsrv 1.3 (one already built, or IIPSRV13_SRC, is used)
 #   --no-install  do not run apt-get (tools must already be there)
+# IIPSRV13_SRC=DIR: an iipsrv source tree, or a git directory holding the tag iipsrv-1.3, to
+# build iipsrv 1.3 from (into bench/work/iipsrv-1.3); without it a full run tries a shallow
+# clone from GitHub, and if neither works the benchmark runs without iipsrv 1.3.
 set -eu
 BENCH=$(cd "$(dirname "$0")" && pwd)
 WORK="$BENCH/work"
@@ -22,6 +26,8 @@ done
 # is gone, any large Debian wallpaper JPEG will do (see pick_source below).
 PKGS="iipimage-server nginx-light spawn-fcgi memcached wrk libvips-tools curl python3 procps coreutils"
 PHOTO_PKG="lomiri-wallpapers-20.04"
+# What iipsrv 1.3 needs to build from source (installed only when it is to be built).
+IIP13_DEPS="git g++ make autoconf automake libtool pkg-config libtiff-dev libjpeg-dev libopenjp2-7-dev libfcgi-dev libmemcached-dev libpng-dev libwebp-dev zlib1g-dev"
 PHOTO="/usr/share/backgrounds/Kleiber_by_Lukas_Baubkus.jpg"
 
 need_install() {
@@ -91,14 +97,11 @@ build_size() {
 }
 
 build_size 10000 k10 ""
-if [ "$QUICK" = 0 ]; then
-    build_size 40000 k40 ",bigtiff"
-fi
 
 # "Cold" workloads: many distinct images, so that no cache can answer the first pass. They are
 # real copies, not links: Tessera's caches key by file identity (device and inode), so links
 # would all be one warm image to it. Enough for what run.sh walks (20 images in quick runs,
-# 300 in full ones; 40 of the 86 MB deflate TIFF).
+# 300 in full ones; 40 of the deflate TIFF).
 copies() {
     src=$1; prefix=$2; ext=$3; n=$4
     i=1
@@ -129,3 +132,56 @@ if [ ! -s "$WORK/static/k10/info.json" ]; then
     mv "$WORK/static.tmp" "$WORK/static"
 fi
 echo "prepare.sh: images ready in $IMG" >&2
+
+# iipsrv 1.3 beside Debian's 1.1: built from source into work/iipsrv-1.3 when it can be.
+IIP13="$WORK/iipsrv-1.3"
+IIP13_LOG="$WORK/iipsrv-1.3.log"
+iipsrv13_source() { # fills $IIP13 with a source tree; fails when there is none to be had
+    rm -rf "$IIP13"
+    mkdir -p "$IIP13"
+    if [ -n "${IIPSRV13_SRC:-}" ]; then
+        if [ -f "$IIPSRV13_SRC/configure.ac" ]; then
+            (cd "$IIPSRV13_SRC" && tar --exclude=.git -cf - .) | (cd "$IIP13" && tar -xf -) && return 0
+        elif git -C "$IIPSRV13_SRC" rev-parse -q --verify 'iipsrv-1.3^{commit}' >/dev/null 2>&1; then
+            git -C "$IIPSRV13_SRC" archive iipsrv-1.3 | (cd "$IIP13" && tar -xf -) && return 0
+        fi
+        echo "prepare.sh: IIPSRV13_SRC=$IIPSRV13_SRC is neither an iipsrv tree nor a git dir with tag iipsrv-1.3" >&2
+        return 1
+    fi
+    rmdir "$IIP13"
+    GIT_TERMINAL_PROMPT=0 timeout 60 git clone -q --depth 1 --branch iipsrv-1.3 \
+        https://github.com/ruven/iipsrv "$IIP13" >>"$IIP13_LOG" 2>&1 && return 0
+    echo "prepare.sh: could not clone iipsrv 1.3 from GitHub (see $IIP13_LOG)" >&2
+    return 1
+}
+if [ -x "$IIP13/src/iipsrv.fcgi" ] && { [ -z "${IIPSRV13_SRC:-}" ] ||
+    [ "$(cat "$IIP13/.from" 2>/dev/null)" = "$IIPSRV13_SRC" ]; }; then
+    : # built by an earlier run (from this IIPSRV13_SRC, if one is given)
+elif [ -z "${IIPSRV13_SRC:-}" ] && [ "$QUICK" = 1 ]; then
+    echo "prepare.sh: no iipsrv 1.3 (a quick run does not fetch it; set IIPSRV13_SRC or run a full prepare.sh)" >&2
+else
+    : > "$IIP13_LOG"
+    if [ "$INSTALL" = 1 ] && need_install $IIP13_DEPS; then
+        DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq --no-install-recommends \
+            $IIP13_DEPS >>"$IIP13_LOG" 2>&1 || true
+    fi
+    if iipsrv13_source; then
+        echo "prepare.sh: building iipsrv 1.3 in $IIP13 (log: $IIP13_LOG)" >&2
+        start=$(date +%s)
+        if (cd "$IIP13" && timeout 300 sh ./autogen.sh && timeout 300 ./configure --enable-openjpeg &&
+            timeout 1200 make -j"$(nproc)") >>"$IIP13_LOG" 2>&1 && [ -x "$IIP13/src/iipsrv.fcgi" ]; then
+            echo "${IIPSRV13_SRC:-}" > "$IIP13/.from"
+            echo "prepare.sh:   done in $(( $(date +%s) - start )) s" >&2
+        else
+            echo "prepare.sh: iipsrv 1.3 did not build (see $IIP13_LOG); running without it" >&2
+            rm -f "$IIP13/src/iipsrv.fcgi"
+        fi
+    else
+        echo "prepare.sh: no iipsrv 1.3 source; running without it" >&2
+    fi
+fi
+if [ -x "$IIP13/src/iipsrv.fcgi" ]; then
+    # configure's summary says "JPEG2000    :  OpenJPEG" when JP2 support is built in.
+    grep -q 'JPEG2000 *:.*OpenJPEG' "$IIP13_LOG" 2>/dev/null ||
+        echo "prepare.sh: note: iipsrv 1.3 may lack OpenJPEG (JP2) support; see $IIP13_LOG" >&2
+fi

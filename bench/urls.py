@@ -40,6 +40,19 @@ def osd_tile_tails(info, ext="jpg"):
     return tails
 
 
+def grid_info(width, height, tile):
+    """A square tile grid of TILE px with scale factors 1, 2, 4, ... up to the first level that
+    fits in one tile: the same request units for every server, whatever grid it advertises."""
+    sfs, sf = [], 1
+    while True:
+        sfs.append(sf)
+        if math.ceil(width / sf) <= tile and math.ceil(height / sf) <= tile:
+            break
+        sf *= 2
+    return {"width": width, "height": height,
+            "tiles": [{"width": tile, "height": tile, "scaleFactors": sfs}]}
+
+
 def load_info(path, fallback=None):
     try:
         with open(path) as f:
@@ -55,6 +68,13 @@ def load_info(path, fallback=None):
     sys.exit("urls.py: cannot read tile grid from %s" % path)
 
 
+def odd_region(rnd, width, height):
+    """x,y,w,h of a region 1,000..4,000 x 600..3,000 px at a random, off-grid place."""
+    w, h = rnd.randint(1000, 4000), rnd.randint(600, 3000)
+    x, y = rnd.randint(0, width - w), rnd.randint(0, height - h)
+    return "%d,%d,%d,%d" % (x, y, w, h)
+
+
 def ids(prefix, ext, first, count):
     return ["%s%04d.%s" % (prefix, i, ext) for i in range(first, first + count)]
 
@@ -66,6 +86,12 @@ def write(out, lines):
     os.replace(out + ".tmp", out)
 
 
+def tile_source(a):
+    if a.grid:
+        return grid_info(a.width, a.height, a.grid)
+    return load_info(a.info, a.info_fallback)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("kind", choices=["tiles", "static-tiles", "info", "thumbs", "regions",
@@ -74,6 +100,8 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--info", help="info.json whose tile grid to use")
     ap.add_argument("--info-fallback", help="info.json to use if --info is not one")
+    ap.add_argument("--grid", type=int, default=0,
+                    help="ignore the info.json grid: TILE px tiles of --width x --height")
     ap.add_argument("--id", help="one identifier")
     ap.add_argument("--id-prefix", default="c", help="copies are PREFIX0001.EXT ...")
     ap.add_argument("--id-ext", default="tif")
@@ -84,12 +112,11 @@ def main():
     ap.add_argument("--static-dir", help="check static tiles exist under this directory")
     ap.add_argument("--count", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--big-id", help="identifier of the big-render image (mixed)")
     a = ap.parse_args()
     rnd = random.Random(a.seed)
     lines = []
     if a.kind == "tiles":
-        tails = osd_tile_tails(load_info(a.info, a.info_fallback), a.ext)
+        tails = osd_tile_tails(tile_source(a), a.ext)
         for ident in ids(a.id_prefix, a.id_ext, 1, a.images):
             lines += ["%s%s/%s" % (a.base, ident, t) for t in tails]
     elif a.kind == "static-tiles":
@@ -113,20 +140,20 @@ def main():
             lines.append("%s%s/full/!200,200/0/default.jpg" % (a.base, ident))
             lines.append("%s%s/full/,150/0/default.jpg" % (a.base, ident))
     elif a.kind == "regions":
-        # Odd regions off the tile grid, each downscaled by a factor of 2.2 to 5.5.
-        for _ in range(a.count):
-            w, h = rnd.randint(300, 3000), rnd.randint(300, 3000)
-            x, y = rnd.randint(0, a.width - w), rnd.randint(0, a.height - h)
-            ow = max(1, round(w / rnd.uniform(2.2, 5.5)))
-            lines.append("%s%s/%d,%d,%d,%d/%d,/0/default.jpg" % (a.base, a.id, x, y, w, h, ow))
+        # Odd regions off the tile grid, 1,000 to 4,000 px wide, each rendered 800 px wide, over
+        # the copies in turn (every URL differs, so no response cache can answer one).
+        all_ids = ids(a.id_prefix, a.id_ext, 1, a.images) if not a.id else [a.id]
+        for n in range(a.count):
+            lines.append("%s%s/%s/800,/0/default.jpg" % (a.base, all_ids[n % len(all_ids)],
+                                                        odd_region(rnd, a.width, a.height)))
     elif a.kind == "big":
-        # One big render, at slightly different widths so no response cache can answer it.
-        lines = ["%s%s/full/%d,/0/default.jpg" % (a.base, a.id, 3900 + i)
-                 for i in range(a.count)]
+        # A 4,000 px wide render of the whole image, one per copy.
+        all_ids = ids(a.id_prefix, a.id_ext, 1, a.images) if not a.id else [a.id]
+        lines = ["%s%s/full/4000,/0/default.jpg" % (a.base, i) for i in all_ids]
     elif a.kind == "mixed":
         # A viewer-heavy mix: per 200 requests, 150 tiles, 20 info.json, 16 thumbnails,
-        # 13 odd regions and 1 big render, over many images.
-        tails = osd_tile_tails(load_info(a.info, a.info_fallback), "jpg")
+        # 13 odd regions (800 px) and 1 render 4,000 px wide, over many images.
+        tails = osd_tile_tails(tile_source(a), "jpg")
         all_ids = ids(a.id_prefix, a.id_ext, 1, a.images)
         ti = 0
         for n in range(a.count):
@@ -142,14 +169,11 @@ def main():
                 lines.append("%s%s/full/%s/0/default.jpg" % (
                     a.base, all_ids[rnd.randrange(len(all_ids))], size))
             elif slot < 199:
-                w, h = rnd.randint(300, 3000), rnd.randint(300, 3000)
-                x, y = rnd.randint(0, a.width - w), rnd.randint(0, a.height - h)
-                ow = max(1, round(w / rnd.uniform(2.2, 5.5)))
-                lines.append("%s%s/%d,%d,%d,%d/%d,/0/default.jpg" % (a.base, ident, x, y, w,
-                                                                      h, ow))
+                lines.append("%s%s/%s/800,/0/default.jpg" % (
+                    a.base, ident, odd_region(rnd, a.width, a.height)))
             else:
-                lines.append("%s%s/full/%d,/0/default.jpg" % (a.base, a.big_id,
-                                                               3000 + rnd.randrange(200)))
+                lines.append("%s%s/full/4000,/0/default.jpg" % (
+                    a.base, all_ids[rnd.randrange(len(all_ids))]))
     write(a.out, lines)
     print("urls.py: %s: %d URLs" % (os.path.basename(a.out), len(lines)), file=sys.stderr)
 
