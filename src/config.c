@@ -85,9 +85,10 @@ static const struct opt options[] = {
     {"render-memory", OPT_U64, NUM_FIELD(render_memory_mb), 1, 1 << 20, "MB",
      "decode memory all large renders may use together (default 4096)"},
     {"heavy-renders", OPT_UINT, NUM_FIELD(heavy_renders), 0, 1024, "N",
-     "large renders running at once; tiles never wait for them (default: half the cores)"},
+     "large renders running at once, at low priority; tiles never wait for them (default: one "
+     "per core)"},
     {"heavy-queue", OPT_UINT, NUM_FIELD(heavy_queue), 0, 4096, "N",
-     "large renders that may wait for room; beyond that 503 (default 8)"},
+     "large renders that may wait for a slow-lane worker; beyond that 503 at once (default 32)"},
     {"queue-wait-ms", OPT_UINT, NUM_FIELD(queue_wait_ms), 0, 600000, "MS",
      "how long a large render waits for room before 503 Retry-After (default 3000)"},
     {"cors", OPT_STR, STR_FIELD(cors), 0, 0, "ORIGIN",
@@ -123,7 +124,9 @@ void ts_config_defaults(struct ts_config *cfg)
     cfg->jp2_cache_mb = 256;
     cfg->request_memory_mb = 2048;
     cfg->render_memory_mb = 4096;
-    cfg->heavy_queue = 8;
+    /* A waiting render holds only its plan and an open file, and the request deadline bounds
+     * its wait: room for 16 clients asking big renders at once without a 503. */
+    cfg->heavy_queue = 32;
     cfg->queue_wait_ms = 3000;
 }
 

@@ -53,9 +53,10 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
     if (rc)
         return rc;
     size_t mb = 1024 * 1024;
-    /* Half the cores, so that big renders always leave CPU for the tiles viewers wait on
-     * (the soak test saw 1.9 s tile stalls with one big render per core on 2 cores). */
-    unsigned heavy = cfg->heavy_renders ? cfg->heavy_renders : (cores() > 1 ? cores() / 2 : 1);
+    /* One per core: the slow lane's threads run at a lower priority than the fast lane's, so
+     * tiles keep their CPU however many big renders run (before the lanes, one big render per
+     * core stalled tiles for 1.9 s in the soak test, and the default was half the cores). */
+    unsigned heavy = cfg->heavy_renders ? cfg->heavy_renders : cores();
     /* 32 MB is about a 2000x2000 render: tiles and thumbnails stay well below it. */
     admission_init(&app->admission, (size_t)cfg->request_memory_mb * mb,
                    (size_t)cfg->render_memory_mb * mb, 32 * mb, heavy, cfg->heavy_queue,

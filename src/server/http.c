@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -219,11 +221,24 @@ struct worker_arg {
     struct lane *lane;
 };
 
+/* The slow lane's threads yield the CPU to the fast lane's: on a busy machine a big render
+ * takes longer, and the tiles a viewer waits on do not. Linux renices one thread by its id;
+ * elsewhere setpriority would renice the whole process, so the lanes share the CPU evenly. */
+static void lower_priority(void)
+{
+#if defined(__linux__) && defined(SYS_gettid)
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
+        ts_log("cannot lower the slow lane's priority: %s", strerror(errno));
+#endif
+}
+
 static void *worker_main(void *arg)
 {
     struct ts_http_server *srv = ((struct worker_arg *)arg)->srv;
     struct lane *lane = ((struct worker_arg *)arg)->lane;
     free(arg);
+    if (lane == &srv->slow)
+        lower_priority();
     for (;;) {
         pthread_mutex_lock(&srv->lock);
         while (!lane->head && !srv->stopping)
