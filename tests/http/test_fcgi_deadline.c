@@ -510,7 +510,7 @@ static void *render_main(void *arg)
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     r->rc = -1;
     if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
-        r->rc = exchange(fd, "/iiif/3/grid.tif/full/^2500,/0/default.png", false, 60000, &r->a);
+        r->rc = exchange(fd, "/iiif/3/grid.tif/full/^1800,/0/default.png", false, 60000, &r->a);
     r->done_at = tu_now_ms();
     if (fd >= 0)
         close(fd);
@@ -524,7 +524,7 @@ static void test_sigterm_lets_an_inflight_render_finish(void **state)
     struct render r = {.port = start_tcp(s, NULL)};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, render_main, &r), 0);
-    tu_sleep_ms(300);
+    tu_sleep_ms(150);
     double term_at = tu_now_ms();
     assert_int_equal(kill(s->pid, SIGTERM), 0);
     pthread_join(t, NULL);
@@ -535,8 +535,8 @@ static void test_sigterm_lets_an_inflight_render_finish(void **state)
     size_t head = (size_t)(r.a.body - (const char *)r.a.stdout.data);
     struct ts_image img;
     assert_int_equal(tu_decode(r.a.stdout.data + head, r.a.stdout.len - 1 - head, &img), 0);
-    assert_int_equal(img.width, 2500);
-    assert_int_equal(img.height, 2500);
+    assert_int_equal(img.width, 1800);
+    assert_int_equal(img.height, 1800);
     ts_image_free(&img);
     answer_free(&r.a);
     assert_int_equal(tu_server_stop(s), 0);
