@@ -67,9 +67,9 @@ static void axis_free(struct axis *ax)
 
 /* Rounds one window to integers that sum to exactly 1 << WBITS: the rounding error goes to the
  * largest tap, where it is relatively smallest. */
-static void quantise(const double *w, uint32_t n, int16_t *q)
+static int32_t quantise(const double *w, uint32_t n, int16_t *q)
 {
-    int32_t sum = 0;
+    int32_t sum = 0, positive = 0;
     uint32_t big = 0;
     for (uint32_t k = 0; k < n; k++) {
         double v = nearbyint(w[k] * (1 << WBITS));
@@ -80,6 +80,9 @@ static void quantise(const double *w, uint32_t n, int16_t *q)
             big = k;
     }
     q[big] = (int16_t)(q[big] + ((1 << WBITS) - sum));
+    for (uint32_t k = 0; k < n; k++)
+        positive += q[k] > 0 ? q[k] : 0;
+    return positive;
 }
 
 /* Drops taps that quantised to zero from both ends of a window; they cost time, not accuracy. */
@@ -152,7 +155,14 @@ static int axis_init(struct axis *ax, uint32_t src_n, double s0, double len, uin
             for (uint32_t k = 0; k < ax->count[i]; k++)
                 w[k] /= total;
         }
-        quantise(w, ax->count[i], q);
+        /* Positive taps of a Lanczos3 window add to at most 1.274 (folding taps onto the edge
+         * only lowers that), which keeps filtered samples inside int16 with no clamping; a
+         * window outside that bound would be a bug, refused rather than left to overflow. */
+        if (quantise(w, ax->count[i], q) > (1 << WBITS) * 19 / 10) {
+            free(w);
+            axis_free(ax);
+            return TS_EINVAL;
+        }
         axis_trim(ax, i, q);
     }
     free(w);
@@ -211,33 +221,47 @@ static void vadd1(int32_t *restrict acc, const int16_t *restrict r0, int16_t w0,
         acc[i] += w0 * r0[i];
 }
 
-/* acc -> int16 with FRAC fractional bits, as one contiguous (vectorisable) loop. */
-static void narrow_row(const int32_t *restrict acc, size_t n, int16_t *restrict out)
+/* The same straight from 8-bit source rows, for images without alpha: no widened copy. */
+static void vfirst8(int32_t *restrict acc, const uint8_t *restrict r0, const uint8_t *restrict r1,
+                    int16_t w0, int16_t w1, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        /* >> of a negative sum: arithmetic on every compiler Tessera targets (floor). */
-        int32_t v = (acc[i] + (1 << (WBITS - 1))) >> WBITS;
-        out[i] = (int16_t)(v > INT16_MAX ? INT16_MAX : v < INT16_MIN ? INT16_MIN : v);
-    }
+    for (size_t i = 0; i < n; i++)
+        acc[i] = w0 * r0[i] + w1 * r1[i];
+}
+
+static void vadd2_8(int32_t *restrict acc, const uint8_t *restrict r0, const uint8_t *restrict r1,
+                    int16_t w0, int16_t w1, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        acc[i] += w0 * r0[i] + w1 * r1[i];
+}
+
+static void vadd1_8(int32_t *restrict acc, const uint8_t *restrict r0, int16_t w0, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        acc[i] += w0 * r0[i];
 }
 
 /* One vertically filtered row (pixels interleaved) into column r of the transposed block:
- * pixel x's channels land at block[x * stride + r * ch]. */
-static inline void transpose_in_ch(const int16_t *restrict row, size_t n, int16_t *restrict block,
-                                   size_t stride, uint32_t ch)
+ * pixel x's channels land at block[x * stride + r * ch], rounded to FRAC fractional bits. */
+static inline void transpose_in_ch(const int32_t *restrict acc, size_t n, int shift,
+                                   int16_t *restrict block, size_t stride, uint32_t ch)
 {
-    for (size_t x = 0; x < n; x++, row += ch, block += stride)
+    const int32_t half = 1 << (shift - 1);
+    /* >> of a negative sum: arithmetic on every compiler Tessera targets (floor). */
+    for (size_t x = 0; x < n; x++, acc += ch, block += stride)
         for (uint32_t c = 0; c < ch; c++)
-            block[c] = row[c];
+            block[c] = (int16_t)((acc[c] + half) >> shift);
 }
 
-static void transpose_in(const int16_t *row, size_t n, int16_t *block, size_t stride, uint32_t ch)
+static void transpose_in(const int32_t *acc, size_t n, int shift, int16_t *block, size_t stride,
+                         uint32_t ch)
 {
     switch (ch) {
-    case 1: transpose_in_ch(row, n, block, stride, 1); break;
-    case 2: transpose_in_ch(row, n, block, stride, 2); break;
-    case 3: transpose_in_ch(row, n, block, stride, 3); break;
-    default: transpose_in_ch(row, n, block, stride, 4); break;
+    case 1: transpose_in_ch(acc, n, shift, block, stride, 1); break;
+    case 2: transpose_in_ch(acc, n, shift, block, stride, 2); break;
+    case 3: transpose_in_ch(acc, n, shift, block, stride, 3); break;
+    default: transpose_in_ch(acc, n, shift, block, stride, 4); break;
     }
 }
 
@@ -313,16 +337,15 @@ static bool rect_valid(double s, double len, uint32_t n)
     return isfinite(s) && isfinite(len) && len > 0.0 && s >= -slack && s + len <= n + slack;
 }
 
-/* Scratch: a ring of widened source rows, indexed by source row modulo the ring size, so each
- * source row is converted once however many outputs use it; the transposed block; and one
- * accumulator row, long enough for either pass. */
+/* Scratch: for images with alpha, a ring of premultiplied source rows, indexed by source row
+ * modulo the ring size, so each is converted once however many outputs use it; the transposed
+ * block; and one accumulator row, long enough for either pass. */
 struct scratch {
     size_t width;    /* source columns any window reaches, x1 - x0 */
     uint32_t block;  /* output rows per block */
     int16_t *ring;   /* ring_n rows of width x ch */
     long *ring_row;  /* which source row each slot holds, -1 if none */
     int16_t *tblock; /* width rows of block x ch */
-    int16_t *vrow;   /* one vertically filtered row, width x ch */
     int32_t *acc;
 };
 
@@ -331,7 +354,6 @@ static void scratch_free(struct scratch *s)
     free(s->ring);
     free(s->ring_row);
     free(s->tblock);
-    free(s->vrow);
     free(s->acc);
 }
 
@@ -356,9 +378,8 @@ static int scratch_alloc(struct scratch *s, size_t width, size_t ch, size_t ring
     s->ring = malloc(ring);
     s->ring_row = malloc(sizeof *s->ring_row * ring_n);
     s->tblock = malloc(tblock);
-    s->vrow = malloc(row);
     s->acc = malloc(accn);
-    if (!s->ring || !s->ring_row || !s->tblock || !s->vrow || !s->acc) {
+    if (!s->ring || !s->ring_row || !s->tblock || !s->acc) {
         scratch_free(s);
         return TS_ENOMEM;
     }
@@ -380,13 +401,54 @@ static const int16_t *ring_get(const struct ts_image *src, const struct axis *ay
     return row;
 }
 
+/* Output row y of the vertical pass over premultiplied rows from the ring. The window's rows
+ * are fetched two at a time: both stay valid, since the ring holds the widest window. */
+static void vfilter16(const struct ts_image *src, const struct axis *ay, struct scratch *s,
+                      uint32_t x0, uint32_t y, size_t n)
+{
+    const int16_t *w = ay->weights + (size_t)y * ay->maxcount;
+    uint32_t count = ay->count[y], k = 2;
+    long sy = ay->start[y];
+    const int16_t *r0 = ring_get(src, ay, s, x0, sy);
+    if (count == 1) {
+        vfirst(s->acc, r0, r0, w[0], 0, n);
+        return;
+    }
+    vfirst(s->acc, r0, ring_get(src, ay, s, x0, sy + 1), w[0], w[1], n);
+    for (; k + 1 < count; k += 2) {
+        r0 = ring_get(src, ay, s, x0, sy + k);
+        vadd2(s->acc, r0, ring_get(src, ay, s, x0, sy + k + 1), w[k], w[k + 1], n);
+    }
+    if (k < count)
+        vadd1(s->acc, ring_get(src, ay, s, x0, sy + k), w[k], n);
+}
+
+static void vfilter8(const struct ts_image *src, const struct axis *ay, int32_t *acc, uint32_t x0,
+                     uint32_t y, size_t n)
+{
+    const int16_t *w = ay->weights + (size_t)y * ay->maxcount;
+    uint32_t count = ay->count[y], k = 2, sy = ay->start[y];
+    size_t off = (size_t)x0 * src->channels;
+#define SROW(k) (ts_image_row(src, sy + (k)) + off)
+    if (count == 1) {
+        vfirst8(acc, SROW(0), SROW(0), w[0], 0, n);
+        return;
+    }
+    vfirst8(acc, SROW(0), SROW(1), w[0], w[1], n);
+    for (; k + 1 < count; k += 2)
+        vadd2_8(acc, SROW(k), SROW(k + 1), w[k], w[k + 1], n);
+    if (k < count)
+        vadd1_8(acc, SROW(k), w[k], n);
+#undef SROW
+}
+
 static void resample(const struct ts_image *src, const struct axis *ax, const struct axis *ay,
                      struct scratch *s, struct ts_image *dst)
 {
     uint32_t ch = src->channels;
     uint32_t x0 = ax->start[0];
     size_t n = s->width * ch, stride = (size_t)s->block * ch;
-    const int16_t *rows[2];
+    bool alpha = ch == 2 || ch == 4;
 
     for (uint32_t i = 0; i < ax->n; i++)
         x0 = ax->start[i] < x0 ? ax->start[i] : x0;
@@ -394,32 +456,12 @@ static void resample(const struct ts_image *src, const struct axis *ax, const st
         uint32_t nrows = ay->n - y0 < s->block ? ay->n - y0 : s->block;
         for (uint32_t r = 0; r < nrows; r++) {
             uint32_t y = y0 + r;
-            const int16_t *w = ay->weights + (size_t)y * ay->maxcount;
-            uint32_t count = ay->count[y];
-            /* The window's rows go through the ring two at a time: both stay valid, since the
-             * ring holds every row of the widest window. */
-#define VROW(k) (rows[(k)&1] = ring_get(src, ay, s, x0, (long)ay->start[y] + (long)(k)))
-            if (count == 1) {
-                VROW(0);
-                vfirst(s->acc, rows[0], rows[0], w[0], 0, n);
-            } else {
-                VROW(0);
-                VROW(1);
-                vfirst(s->acc, rows[0], rows[1], w[0], w[1], n);
-                uint32_t k = 2;
-                for (; k + 1 < count; k += 2) {
-                    VROW(k);
-                    VROW(k + 1);
-                    vadd2(s->acc, rows[0], rows[1], w[k], w[k + 1], n);
-                }
-                if (k < count) {
-                    VROW(k);
-                    vadd1(s->acc, rows[0], w[k], n);
-                }
-            }
-#undef VROW
-            narrow_row(s->acc, n, s->vrow);
-            transpose_in(s->vrow, s->width, s->tblock + (size_t)r * ch, stride, ch);
+            if (alpha)
+                vfilter16(src, ay, s, x0, y, n);
+            else
+                vfilter8(src, ay, s->acc, x0, y, n);
+            transpose_in(s->acc, s->width, alpha ? WBITS : WBITS - FRAC, s->tblock + (size_t)r * ch,
+                         stride, ch);
         }
         size_t m = (size_t)nrows * ch;
         for (uint32_t i = 0; i < ax->n; i++) {
@@ -464,11 +506,12 @@ static void box_add_row(const uint8_t *restrict row, size_t n, uint16_t *restric
 static inline void box_add_alpha_ch(const uint8_t *restrict row, uint32_t width,
                                     uint32_t *restrict sums, uint32_t ch)
 {
+    /* One multiplier per channel (alpha for colour, 1 for alpha itself) keeps the channels
+     * uniform, which lets the compiler do a pixel per vector operation. */
     for (uint32_t x = 0; x < width; x++, row += ch, sums += ch) {
         uint32_t a = row[ch - 1];
-        for (uint32_t c = 0; c + 1 < ch; c++)
-            sums[c] += row[c] * a;
-        sums[ch - 1] += a;
+        for (uint32_t c = 0; c < ch; c++)
+            sums[c] += (uint16_t)(row[c] * (c + 1 < ch ? a : 1u)); /* 255 x 255 fits 16 bits */
     }
 }
 
@@ -501,7 +544,7 @@ static inline void box_hsum_ch(const void *sums, bool wide, uint32_t width, uint
 }
 
 /* Small factors (the common ones: the shrink leaves Lanczos 2-4x) as constants, so the sums
- * unroll; plain pixels only, whose 16-bit sums are the cheap case worth it. */
+ * unroll. */
 static void box_hsum(const void *sums, bool wide, uint32_t width, uint32_t kx, uint32_t n,
                      uint32_t *hs, uint32_t ch)
 {
@@ -514,19 +557,19 @@ static void box_hsum(const void *sums, bool wide, uint32_t width, uint32_t kx, u
     }
     switch (ch) {
     case 1: BOX_HSUM_CH(1); break;
-    case 2: box_hsum_ch(sums, true, width, kx, n, hs, 2); break;
+    case 2: BOX_HSUM_CH(2); break;
     case 3: BOX_HSUM_CH(3); break;
-    default: box_hsum_ch(sums, true, width, kx, n, hs, 4); break;
+    default: BOX_HSUM_CH(4); break;
     }
 #undef BOX_HSUM_CH
 }
 
 /* Rounded averages. Integer division was the costliest step of the shrink; the quotients are
- * exact in double instead. A numerator t + count / 2 < 2^25 (so int32 converts, which is cheaper)
- * times the reciprocal of count errs by under 2^-40, which the 2^-20 nudge covers while staying
- * below the 1/count >= 2^-16 gap a true non-integer quotient keeps from the next integer. Per-pixel
- * alpha divisors divide directly: correctly rounded quotients of integers below 2^33 floor exactly.
- */
+ * exact in double instead. A numerator t + count / 2 < 2^25 (so int32 converts, which is
+ * cheaper) times the reciprocal of count errs by under 2^-40, which the 2^-20 nudge covers
+ * while staying below the 1/count >= 2^-16 gap a true non-integer quotient keeps from the next
+ * integer. Colour over summed alpha likewise: numerators below 2^33, quotients at most 255.5,
+ * so the error stays under 2^-40 and the gap is at least 1/sa >= 2^-24, with a 2^-30 nudge. */
 static void box_average(const uint32_t *restrict hs, size_t n, uint32_t count,
                         uint8_t *restrict out)
 {
@@ -539,12 +582,13 @@ static void box_average(const uint32_t *restrict hs, size_t n, uint32_t count,
 static void box_average_alpha(const uint32_t *hs, uint32_t n, uint32_t ch, uint32_t count,
                               uint8_t *out)
 {
-    const double inv = 1.0 / count, nudge = 1.0 / (1 << 20);
+    const double inv = 1.0 / count, nudge = 1.0 / (1 << 20), nudge_a = 1.0 / (1 << 30);
     for (uint32_t o = 0; o < n; o++, hs += ch, out += ch) {
         uint32_t sa = hs[ch - 1];
+        double inv_a = sa ? 1.0 / sa : 0.0;
         for (uint32_t c = 0; c + 1 < ch; c++)
-            out[c] = sa ? (uint8_t)(((double)hs[c] + sa / 2) / sa) : 0;
-        out[ch - 1] = (uint8_t)((double)(sa + count / 2) * inv + nudge);
+            out[c] = (uint8_t)(((double)hs[c] + sa / 2) * inv_a + (sa ? nudge_a : 0.0));
+        out[ch - 1] = (uint8_t)((double)(int32_t)(sa + count / 2) * inv + nudge);
     }
 }
 
@@ -654,7 +698,9 @@ static int lanczos_rect(const struct ts_image *src, double sx, double sy, double
         axis_free(&ax);
         return rc;
     }
-    rc = scratch_alloc(&s, x_span(&ax), src->channels, ay.maxcount, h);
+    /* Only premultiplied rows need the ring; plain ones are read in place. */
+    bool alpha = src->channels == 2 || src->channels == 4;
+    rc = scratch_alloc(&s, x_span(&ax), src->channels, alpha ? ay.maxcount : 1, h);
     if (rc == TS_OK) {
         rc = ts_image_alloc(dst, w, h, src->channels);
         if (rc == TS_OK)
