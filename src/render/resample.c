@@ -265,12 +265,6 @@ static void transpose_in(const int32_t *acc, size_t n, int shift, int16_t *block
     }
 }
 
-static inline uint8_t round_u8(int32_t acc)
-{
-    int32_t v = (acc + (1 << (OUT_SHIFT - 1))) >> OUT_SHIFT;
-    return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-}
-
 static inline uint8_t to_u8(float v)
 {
     if (!(v > 0.0f))
@@ -292,19 +286,31 @@ static inline void store_alpha(const int32_t *acc, uint32_t ch, uint8_t *out)
     out[a] = alpha;
 }
 
+/* Rounds a horizontally filtered block column as one contiguous (vectorisable) loop. */
+static void round_row(const int32_t *restrict acc, size_t n, uint8_t *restrict out)
+{
+    for (size_t i = 0; i < n; i++) {
+        int32_t v = (acc[i] + (1 << (OUT_SHIFT - 1))) >> OUT_SHIFT;
+        out[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+    }
+}
+
 /* One horizontally filtered column of the block (rows interleaved) back into output column i
  * of rows y0 .. y0 + rows. */
 static inline void transpose_out_ch(const int32_t *restrict acc, uint32_t rows,
                                     struct ts_image *dst, uint32_t y0, uint32_t i, uint32_t ch)
 {
-    for (uint32_t r = 0; r < rows; r++, acc += ch) {
+    if (ch == 2 || ch == 4) {
+        for (uint32_t r = 0; r < rows; r++, acc += ch)
+            store_alpha(acc, ch, ts_image_row(dst, y0 + r) + (size_t)i * ch);
+        return;
+    }
+    uint8_t px[BLOCK_MAX * 4];
+    round_row(acc, (size_t)rows * ch, px);
+    for (uint32_t r = 0; r < rows; r++) {
         uint8_t *out = ts_image_row(dst, y0 + r) + (size_t)i * ch;
-        if (ch == 2 || ch == 4) {
-            store_alpha(acc, ch, out);
-        } else {
-            for (uint32_t c = 0; c < ch; c++)
-                out[c] = round_u8(acc[c]);
-        }
+        for (uint32_t c = 0; c < ch; c++)
+            out[c] = px[r * ch + c];
     }
 }
 
