@@ -1,4 +1,17 @@
-/* Separable Lanczos3 resampling of 8-bit interleaved images, from a sub-pixel source rectangle. */
+/* Separable Lanczos3 resampling of 8-bit interleaved images, from a sub-pixel source rectangle.
+ *
+ * Fixed point: the weights of each output sample are int16 summing exactly to 1 << WBITS, so
+ * flat areas stay exact; samples between the passes are int16 with FRAC fractional bits, so the
+ * only rounding that matters is the final one to 8 bits.
+ *
+ * Both passes are the same kernel, acc[i] += w * row[i] over long contiguous int16 rows, the
+ * shape compilers vectorise from plain C; a dot product per output pixel (the obvious
+ * horizontal filter) leaves them a short reduction per pixel and runs scalar. The vertical pass
+ * goes first, over the source width, and stores its rows transposed into a block of BLOCK
+ * output rows: source column x becomes a row holding that column's samples for the whole block.
+ * The horizontal pass is then a vertical one over that block, and its rows are transposed back
+ * as they are rounded to 8 bits. Going vertical first also puts the full-resolution work in
+ * the pass over whole rows; only out_h rows (not the source's) get the horizontal filter. */
 #include "render/render.h"
 
 #include <math.h>
@@ -7,13 +20,26 @@
 
 #define LANCZOS_A 3.0
 
+/* 14 bits of weight keep the worst sum (|w| adds to ~1.3 for Lanczos3, times int16 samples)
+ * inside int32, and put the weight rounding well under the 8-bit output step. */
+#define WBITS 14
+/* Samples are pixel << FRAC between the passes; 6 bits leave room in int16 for Lanczos
+ * overshoot (255 << 6 times ~1.3 < 32767). */
+#define FRAC 6
+#define OUT_SHIFT (WBITS + FRAC)
+/* Output rows per transposed block: long enough rows for the vector loops, short enough that
+ * a block of a wide source stays in cache (see block_rows). */
+#define BLOCK_MAX 64
+#define BLOCK_MIN 8
+#define BLOCK_BYTES (512 * 1024)
+
 /* Per output index along one axis: the first source index and weights[start .. start+count). */
 struct axis {
     uint32_t n;        /* output samples */
     uint32_t maxcount; /* widest window, the stride of weights */
     uint32_t *start;
     uint32_t *count;
-    float *weights; /* n x maxcount */
+    int16_t *weights; /* n x maxcount */
 };
 
 static double sinc(double x)
@@ -39,16 +65,36 @@ static void axis_free(struct axis *ax)
     memset(ax, 0, sizeof *ax);
 }
 
-/* Drops the taps beyond the kernel's reach (exact zeros) from both ends of a window. */
-static void axis_trim(struct axis *ax, uint32_t i, float *w)
+/* Rounds one window to integers that sum to exactly 1 << WBITS: the rounding error goes to the
+ * largest tap, where it is relatively smallest. */
+static int32_t quantise(const double *w, uint32_t n, int16_t *q)
+{
+    int32_t sum = 0, positive = 0;
+    uint32_t big = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        double v = nearbyint(w[k] * (1 << WBITS));
+        v = v > INT16_MAX ? INT16_MAX : v < INT16_MIN ? INT16_MIN : v;
+        q[k] = (int16_t)v;
+        sum += q[k];
+        if (fabs(w[k]) > fabs(w[big]))
+            big = k;
+    }
+    q[big] = (int16_t)(q[big] + ((1 << WBITS) - sum));
+    for (uint32_t k = 0; k < n; k++)
+        positive += q[k] > 0 ? q[k] : 0;
+    return positive;
+}
+
+/* Drops taps that quantised to zero from both ends of a window; they cost time, not accuracy. */
+static void axis_trim(struct axis *ax, uint32_t i, int16_t *q)
 {
     uint32_t skip = 0, n = ax->count[i];
-    while (skip + 1 < n && w[skip] == 0.0f)
+    while (skip + 1 < n && q[skip] == 0)
         skip++;
-    while (n > skip + 1 && w[n - 1] == 0.0f)
+    while (n > skip + 1 && q[n - 1] == 0)
         n--;
     if (skip)
-        memmove(w, w + skip, sizeof(float) * (n - skip));
+        memmove(q, q + skip, sizeof *q * (n - skip));
     ax->start[i] += skip;
     ax->count[i] = n - skip;
 }
@@ -62,18 +108,21 @@ static int axis_init(struct axis *ax, uint32_t src_n, double s0, double len, uin
     double support = LANCZOS_A * fscale;
     size_t span = (size_t)ceil(support) * 2 + 3; /* floor/ceil of the ends add one each */
     size_t table;
+    double *w;
 
     memset(ax, 0, sizeof *ax);
     if (span > src_n)
         span = src_n;
-    if (!ts_mul_size(span, n, &table))
+    if (!ts_mul_size(span, n, &table) || table > SIZE_MAX / sizeof *ax->weights)
         return TS_ETOOLARGE;
     ax->n = n;
     ax->maxcount = (uint32_t)span;
     ax->start = malloc(sizeof *ax->start * n);
     ax->count = malloc(sizeof *ax->count * n);
-    ax->weights = table <= SIZE_MAX / sizeof(float) ? calloc(table, sizeof(float)) : NULL;
-    if (!ax->start || !ax->count || !ax->weights) {
+    ax->weights = calloc(table, sizeof *ax->weights);
+    w = malloc(span * sizeof *w);
+    if (!ax->start || !ax->count || !ax->weights || !w) {
+        free(w);
         axis_free(ax);
         return TS_ENOMEM;
     }
@@ -83,84 +132,157 @@ static int axis_init(struct axis *ax, uint32_t src_n, double s0, double len, uin
         long hi = (long)ceil(center + support);
         long first = lo < 0 ? 0 : lo;
         long last = hi > (long)src_n - 1 ? (long)src_n - 1 : hi;
-        float *w = ax->weights + (size_t)i * span;
+        int16_t *q = ax->weights + (size_t)i * span;
         double total = 0.0;
 
         if (first > last) /* centre far outside the source: take the nearest edge sample */
             first = last = lo < 0 ? 0 : (long)src_n - 1;
+        memset(w, 0, span * sizeof *w);
         for (long j = lo; j <= hi; j++) {
             double v = lanczos3((j + 0.5 - center) / fscale);
             long k = j < first ? first : j > last ? last : j;
-            w[k - first] += (float)v;
+            w[k - first] += v;
             total += v;
         }
         ax->start[i] = (uint32_t)first;
         ax->count[i] = (uint32_t)(last - first + 1);
         if (fabs(total) < 1e-9) {
-            memset(w, 0, sizeof(float) * span);
+            memset(w, 0, sizeof *w * span);
             long k = (long)floor(center);
             k = k < first ? first : k > last ? last : k;
-            w[k - first] = 1.0f;
+            w[k - first] = 1.0;
         } else {
             for (uint32_t k = 0; k < ax->count[i]; k++)
-                w[k] = (float)(w[k] / total);
+                w[k] /= total;
         }
-        axis_trim(ax, i, w);
+        /* Positive taps of a Lanczos3 window add to at most 1.274 (folding taps onto the edge
+         * only lowers that), which keeps filtered samples inside int16 with no clamping; a
+         * window outside that bound would be a bug, refused rather than left to overflow. */
+        if (quantise(w, ax->count[i], q) > (1 << WBITS) * 19 / 10) {
+            free(w);
+            axis_free(ax);
+            return TS_EINVAL;
+        }
+        axis_trim(ax, i, q);
     }
+    free(w);
     return TS_OK;
 }
 
-/* One source row as floats, colour premultiplied by alpha so transparent pixels carry no
- * colour into their neighbours. Only columns [x0, x1) are converted. */
-static void row_to_float(const uint8_t *src, uint32_t ch, uint32_t x0, uint32_t x1, float *out)
+/* One source row, columns [x0, x1), as int16 samples. Colour is premultiplied by alpha so
+ * transparent pixels carry no colour into their neighbours: c * a >> 2 keeps it in int16 at
+ * 255/4 per unit of premultiplied colour, against 64 per unit of alpha (see store_alpha). */
+static inline void widen_ch(const uint8_t *restrict p, size_t n, int16_t *restrict out, uint32_t ch,
+                            bool alpha)
+{
+    if (!alpha) {
+        for (size_t i = 0; i < n * ch; i++)
+            out[i] = (int16_t)(p[i] << FRAC);
+        return;
+    }
+    for (size_t x = 0; x < n; x++, p += ch, out += ch) {
+        uint32_t a = p[ch - 1];
+        for (uint32_t c = 0; c + 1 < ch; c++)
+            out[c] = (int16_t)((p[c] * a + 2) >> 2);
+        out[ch - 1] = (int16_t)(a << FRAC);
+    }
+}
+
+static void widen_row(const uint8_t *src, uint32_t ch, uint32_t x0, uint32_t x1, int16_t *out)
 {
     const uint8_t *p = src + (size_t)x0 * ch;
-    float *q = out + (size_t)x0 * ch;
-    uint32_t n = x1 - x0;
-
-    if (ch == 2 || ch == 4) {
-        uint32_t a = ch - 1;
-        for (uint32_t x = 0; x < n; x++, p += ch, q += ch) {
-            float f = p[a] * (1.0f / 255.0f);
-            for (uint32_t c = 0; c < a; c++)
-                q[c] = p[c] * f;
-            q[a] = p[a];
-        }
-    } else {
-        size_t m = (size_t)n * ch;
-        for (size_t i = 0; i < m; i++)
-            q[i] = p[i];
+    switch (ch) {
+    case 1: widen_ch(p, x1 - x0, out, 1, false); break;
+    case 2: widen_ch(p, x1 - x0, out, 2, true); break;
+    case 3: widen_ch(p, x1 - x0, out, 3, false); break;
+    default: widen_ch(p, x1 - x0, out, 4, true); break;
     }
 }
 
-static inline void hfilter_ch(const float *restrict in, float *restrict out, const struct axis *ax,
-                              uint32_t ch)
+/* acc = w0 * r0 + w1 * r1 and friends: two rows a pass halve the accumulator traffic, and
+ * int16 x int16 pairs summed into int32 are what SIMD multiply-add instructions do. */
+static void vfirst(int32_t *restrict acc, const int16_t *restrict r0, const int16_t *restrict r1,
+                   int16_t w0, int16_t w1, size_t n)
 {
-    const uint32_t n = ax->n, stride = ax->maxcount;
-    const uint32_t *restrict start = ax->start, *restrict count = ax->count;
-    const float *restrict weights = ax->weights;
-
-    for (uint32_t i = 0; i < n; i++, out += ch) {
-        const float *restrict w = weights + (size_t)i * stride;
-        const float *restrict p = in + (size_t)start[i] * ch;
-        const uint32_t taps = count[i];
-        float acc[4] = {0, 0, 0, 0};
-        for (uint32_t k = 0; k < taps; k++, p += ch)
-            for (uint32_t c = 0; c < ch; c++)
-                acc[c] += w[k] * p[c];
-        for (uint32_t c = 0; c < ch; c++)
-            out[c] = acc[c];
-    }
+    for (size_t i = 0; i < n; i++)
+        acc[i] = w0 * r0[i] + w1 * r1[i];
 }
 
-/* Constant channel counts let the compiler unroll the inner loop. */
-static void hfilter(const float *in, float *out, const struct axis *ax, uint32_t ch)
+static void vadd2(int32_t *restrict acc, const int16_t *restrict r0, const int16_t *restrict r1,
+                  int16_t w0, int16_t w1, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        acc[i] += w0 * r0[i] + w1 * r1[i];
+}
+
+static void vadd1(int32_t *restrict acc, const int16_t *restrict r0, int16_t w0, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        acc[i] += w0 * r0[i];
+}
+
+/* Four rows a pass: a quarter of the accumulator traffic of one, for the longer windows. The
+ * four products' sum stays inside int32 (|w| adds to under 1.3 << WBITS per window). */
+static void vadd4(int32_t *restrict acc, const int16_t *restrict r, size_t stride, const int16_t *w,
+                  size_t n)
+{
+    const int16_t *restrict r0 = r, *restrict r1 = r + stride, *restrict r2 = r + 2 * stride,
+                            *restrict r3 = r + 3 * stride;
+    const int16_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
+    for (size_t i = 0; i < n; i++)
+        acc[i] += w0 * r0[i] + w1 * r1[i] + w2 * r2[i] + w3 * r3[i];
+}
+
+/* The same straight from 8-bit source rows, for images without alpha: no widened copy. */
+static void vfirst8(int32_t *restrict acc, const uint8_t *restrict r0, const uint8_t *restrict r1,
+                    int16_t w0, int16_t w1, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        acc[i] = w0 * r0[i] + w1 * r1[i];
+}
+
+static void vadd2_8(int32_t *restrict acc, const uint8_t *restrict r0, const uint8_t *restrict r1,
+                    int16_t w0, int16_t w1, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        acc[i] += w0 * r0[i] + w1 * r1[i];
+}
+
+static void vadd1_8(int32_t *restrict acc, const uint8_t *restrict r0, int16_t w0, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        acc[i] += w0 * r0[i];
+}
+
+static void vadd4_8(int32_t *restrict acc, const uint8_t *restrict r0, const uint8_t *restrict r1,
+                    const uint8_t *restrict r2, const uint8_t *restrict r3, const int16_t *w,
+                    size_t n)
+{
+    const int16_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
+    for (size_t i = 0; i < n; i++)
+        acc[i] += w0 * r0[i] + w1 * r1[i] + w2 * r2[i] + w3 * r3[i];
+}
+
+/* One vertically filtered row (pixels interleaved) into column r of the transposed block:
+ * pixel x's channels land at block[x * stride + r * ch], rounded to FRAC fractional bits. */
+static inline void transpose_in_ch(const int32_t *restrict acc, size_t n, int shift,
+                                   int16_t *restrict block, size_t stride, uint32_t ch)
+{
+    const int32_t half = 1 << (shift - 1);
+    /* >> of a negative sum: arithmetic on every compiler Tessera targets (floor). */
+    for (size_t x = 0; x < n; x++, acc += ch, block += stride)
+        for (uint32_t c = 0; c < ch; c++)
+            block[c] = (int16_t)((acc[c] + half) >> shift);
+}
+
+static void transpose_in(const int32_t *acc, size_t n, int shift, int16_t *block, size_t stride,
+                         uint32_t ch)
 {
     switch (ch) {
-    case 1: hfilter_ch(in, out, ax, 1); break;
-    case 2: hfilter_ch(in, out, ax, 2); break;
-    case 3: hfilter_ch(in, out, ax, 3); break;
-    default: hfilter_ch(in, out, ax, 4); break;
+    case 1: transpose_in_ch(acc, n, shift, block, stride, 1); break;
+    case 2: transpose_in_ch(acc, n, shift, block, stride, 2); break;
+    case 3: transpose_in_ch(acc, n, shift, block, stride, 3); break;
+    default: transpose_in_ch(acc, n, shift, block, stride, 4); break;
     }
 }
 
@@ -173,22 +295,54 @@ static inline uint8_t to_u8(float v)
     return (uint8_t)(v + 0.5f);
 }
 
-/* Accumulated row -> 8-bit, undoing the alpha premultiplication. */
-static void row_from_float(const float *acc, uint32_t n, uint32_t ch, uint8_t *out)
+/* Undoes the premultiplication. Colour is 255/4 and alpha 64 per unit, so colour / alpha in
+ * 8-bit terms is (C / 63.75) / (A / 64) * 255 = 256 * C / A. */
+static inline void store_alpha(const int32_t *acc, uint32_t ch, uint8_t *out)
+{
+    uint32_t a = ch - 1;
+    uint8_t alpha = to_u8((float)acc[a] * (1.0f / (1 << OUT_SHIFT)));
+    float inv = alpha ? 256.0f / (float)acc[a] : 0.0f;
+    for (uint32_t c = 0; c < a; c++)
+        out[c] = alpha ? to_u8((float)acc[c] * inv) : 0;
+    out[a] = alpha;
+}
+
+/* Rounds a horizontally filtered block column as one contiguous (vectorisable) loop. */
+static void round_row(const int32_t *restrict acc, size_t n, uint8_t *restrict out)
+{
+    for (size_t i = 0; i < n; i++) {
+        int32_t v = (acc[i] + (1 << (OUT_SHIFT - 1))) >> OUT_SHIFT;
+        out[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+    }
+}
+
+/* One horizontally filtered column of the block (rows interleaved) back into output column i
+ * of rows y0 .. y0 + rows. */
+static inline void transpose_out_ch(const int32_t *restrict acc, uint32_t rows,
+                                    struct ts_image *dst, uint32_t y0, uint32_t i, uint32_t ch)
 {
     if (ch == 2 || ch == 4) {
-        uint32_t a = ch - 1;
-        for (uint32_t x = 0; x < n; x++, acc += ch, out += ch) {
-            uint8_t alpha = to_u8(acc[a]);
-            float inv = alpha ? 255.0f / acc[a] : 0.0f;
-            for (uint32_t c = 0; c < a; c++)
-                out[c] = alpha ? to_u8(acc[c] * inv) : 0;
-            out[a] = alpha;
-        }
-    } else {
-        size_t m = (size_t)n * ch;
-        for (size_t i = 0; i < m; i++)
-            out[i] = to_u8(acc[i]);
+        for (uint32_t r = 0; r < rows; r++, acc += ch)
+            store_alpha(acc, ch, ts_image_row(dst, y0 + r) + (size_t)i * ch);
+        return;
+    }
+    uint8_t px[BLOCK_MAX * 4];
+    round_row(acc, (size_t)rows * ch, px);
+    for (uint32_t r = 0; r < rows; r++) {
+        uint8_t *out = ts_image_row(dst, y0 + r) + (size_t)i * ch;
+        for (uint32_t c = 0; c < ch; c++)
+            out[c] = px[r * ch + c];
+    }
+}
+
+static void transpose_out(const int32_t *acc, uint32_t rows, struct ts_image *dst, uint32_t y0,
+                          uint32_t i)
+{
+    switch (dst->channels) {
+    case 1: transpose_out_ch(acc, rows, dst, y0, i, 1); break;
+    case 2: transpose_out_ch(acc, rows, dst, y0, i, 2); break;
+    case 3: transpose_out_ch(acc, rows, dst, y0, i, 3); break;
+    default: transpose_out_ch(acc, rows, dst, y0, i, 4); break;
     }
 }
 
@@ -210,35 +364,49 @@ static bool rect_valid(double s, double len, uint32_t n)
     return isfinite(s) && isfinite(len) && len > 0.0 && s >= -slack && s + len <= n + slack;
 }
 
-/* Scratch for the two passes: a ring of horizontally filtered rows, indexed by source row
- * modulo the ring size, so each source row is filtered once however many outputs use it. */
+/* Scratch: for images with alpha, a ring of premultiplied source rows, indexed by source row
+ * modulo the ring size, so each is converted once however many outputs use it; the transposed
+ * block; and one accumulator row, long enough for either pass. */
 struct scratch {
-    float *src_row; /* one source row as floats */
-    float *ring;    /* ring_n rows of dst width */
-    long *ring_row; /* which source row each slot holds, -1 if none */
-    float *acc;     /* one output row being accumulated */
+    size_t width;    /* source columns any window reaches, x1 - x0 */
+    uint32_t block;  /* output rows per block */
+    int16_t *ring;   /* ring_n rows of width x ch */
+    long *ring_row;  /* which source row each slot holds, -1 if none */
+    int16_t *tblock; /* width rows of block x ch */
+    int32_t *acc;
 };
 
 static void scratch_free(struct scratch *s)
 {
-    free(s->src_row);
     free(s->ring);
     free(s->ring_row);
+    free(s->tblock);
     free(s->acc);
 }
 
-static int scratch_alloc(struct scratch *s, size_t src_w, size_t dst_w, size_t ch, size_t ring_n)
+static uint32_t block_rows(size_t width, uint32_t ch, uint32_t out_h)
 {
-    size_t srow, drow, ring;
+    size_t per_row = width * ch * sizeof(int16_t);
+    size_t b = per_row ? BLOCK_BYTES / per_row : BLOCK_MAX;
+    b = b < BLOCK_MIN ? BLOCK_MIN : b > BLOCK_MAX ? BLOCK_MAX : b;
+    return (uint32_t)(b < out_h ? b : out_h);
+}
+
+static int scratch_alloc(struct scratch *s, size_t width, size_t ch, size_t ring_n, uint32_t out_h)
+{
+    size_t row, ring, tblock, accn;
     memset(s, 0, sizeof *s);
-    if (!ts_mul3_size(src_w, ch, sizeof(float), &srow) ||
-        !ts_mul3_size(dst_w, ch, sizeof(float), &drow) || !ts_mul_size(drow, ring_n, &ring))
+    s->width = width;
+    s->block = block_rows(width, (uint32_t)ch, out_h);
+    accn = width > s->block ? width : s->block;
+    if (!ts_mul3_size(width, ch, sizeof(int16_t), &row) || !ts_mul_size(row, ring_n, &ring) ||
+        !ts_mul_size(row, s->block, &tblock) || !ts_mul3_size(accn, ch, sizeof(int32_t), &accn))
         return TS_ETOOLARGE;
-    s->src_row = malloc(srow);
     s->ring = malloc(ring);
     s->ring_row = malloc(sizeof *s->ring_row * ring_n);
-    s->acc = malloc(drow);
-    if (!s->src_row || !s->ring || !s->ring_row || !s->acc) {
+    s->tblock = malloc(tblock);
+    s->acc = malloc(accn);
+    if (!s->ring || !s->ring_row || !s->tblock || !s->acc) {
         scratch_free(s);
         return TS_ENOMEM;
     }
@@ -247,38 +415,101 @@ static int scratch_alloc(struct scratch *s, size_t src_w, size_t dst_w, size_t c
     return TS_OK;
 }
 
-static void vaccumulate(float *restrict acc, const float *restrict row, float w, size_t n)
+static const int16_t *ring_get(const struct ts_image *src, const struct axis *ay, struct scratch *s,
+                               uint32_t x0, long sy)
 {
-    for (size_t i = 0; i < n; i++)
-        acc[i] += w * row[i];
+    uint32_t ch = src->channels;
+    size_t slot = (size_t)sy % ay->maxcount;
+    int16_t *row = s->ring + slot * s->width * ch;
+    if (s->ring_row[slot] != sy) {
+        widen_row(ts_image_row(src, (uint32_t)sy), ch, x0, x0 + (uint32_t)s->width, row);
+        s->ring_row[slot] = sy;
+    }
+    return row;
+}
+
+/* Output row y of the vertical pass over premultiplied rows from the ring. The window's rows
+ * are fetched two at a time: both stay valid, since the ring holds the widest window. */
+static void vfilter16(const struct ts_image *src, const struct axis *ay, struct scratch *s,
+                      uint32_t x0, uint32_t y, size_t n)
+{
+    const int16_t *w = ay->weights + (size_t)y * ay->maxcount;
+    uint32_t count = ay->count[y], k = 2;
+    long sy = ay->start[y];
+    const int16_t *r0 = ring_get(src, ay, s, x0, sy);
+    if (count == 1) {
+        vfirst(s->acc, r0, r0, w[0], 0, n);
+        return;
+    }
+    vfirst(s->acc, r0, ring_get(src, ay, s, x0, sy + 1), w[0], w[1], n);
+    for (; k + 1 < count; k += 2) {
+        r0 = ring_get(src, ay, s, x0, sy + k);
+        vadd2(s->acc, r0, ring_get(src, ay, s, x0, sy + k + 1), w[k], w[k + 1], n);
+    }
+    if (k < count)
+        vadd1(s->acc, ring_get(src, ay, s, x0, sy + k), w[k], n);
+}
+
+static void vfilter8(const struct ts_image *src, const struct axis *ay, int32_t *acc, uint32_t x0,
+                     uint32_t y, size_t n)
+{
+    const int16_t *w = ay->weights + (size_t)y * ay->maxcount;
+    uint32_t count = ay->count[y], k = 2, sy = ay->start[y];
+    size_t off = (size_t)x0 * src->channels;
+#define SROW(k) (ts_image_row(src, sy + (k)) + off)
+    if (count == 1) {
+        vfirst8(acc, SROW(0), SROW(0), w[0], 0, n);
+        return;
+    }
+    vfirst8(acc, SROW(0), SROW(1), w[0], w[1], n);
+    for (; k + 3 < count; k += 4)
+        vadd4_8(acc, SROW(k), SROW(k + 1), SROW(k + 2), SROW(k + 3), w + k, n);
+    for (; k + 1 < count; k += 2)
+        vadd2_8(acc, SROW(k), SROW(k + 1), w[k], w[k + 1], n);
+    if (k < count)
+        vadd1_8(acc, SROW(k), w[k], n);
+#undef SROW
 }
 
 static void resample(const struct ts_image *src, const struct axis *ax, const struct axis *ay,
                      struct scratch *s, struct ts_image *dst)
 {
     uint32_t ch = src->channels;
-    size_t drow = (size_t)dst->width * ch;
-    uint32_t x0 = ax->start[0], x1 = ax->start[0];
+    uint32_t x0 = ax->start[0];
+    size_t n = s->width * ch, stride = (size_t)s->block * ch;
+    bool alpha = ch == 2 || ch == 4;
 
-    for (uint32_t i = 0; i < ax->n; i++) {
+    for (uint32_t i = 0; i < ax->n; i++)
         x0 = ax->start[i] < x0 ? ax->start[i] : x0;
-        x1 = ax->start[i] + ax->count[i] > x1 ? ax->start[i] + ax->count[i] : x1;
-    }
-    for (uint32_t y = 0; y < ay->n; y++) {
-        const float *w = ay->weights + (size_t)y * ay->maxcount;
-        memset(s->acc, 0, sizeof(float) * drow);
-        for (uint32_t k = 0; k < ay->count[y]; k++) {
-            long sy = (long)ay->start[y] + k;
-            size_t slot = (size_t)sy % ay->maxcount;
-            float *hrow = s->ring + slot * drow;
-            if (s->ring_row[slot] != sy) {
-                row_to_float(ts_image_row(src, (uint32_t)sy), ch, x0, x1, s->src_row);
-                hfilter(s->src_row, hrow, ax, ch);
-                s->ring_row[slot] = sy;
-            }
-            vaccumulate(s->acc, hrow, w[k], drow);
+    for (uint32_t y0 = 0; y0 < ay->n; y0 += s->block) {
+        uint32_t nrows = ay->n - y0 < s->block ? ay->n - y0 : s->block;
+        for (uint32_t r = 0; r < nrows; r++) {
+            uint32_t y = y0 + r;
+            if (alpha)
+                vfilter16(src, ay, s, x0, y, n);
+            else
+                vfilter8(src, ay, s->acc, x0, y, n);
+            transpose_in(s->acc, s->width, alpha ? WBITS : WBITS - FRAC, s->tblock + (size_t)r * ch,
+                         stride, ch);
         }
-        row_from_float(s->acc, dst->width, ch, ts_image_row(dst, y));
+        size_t m = (size_t)nrows * ch;
+        for (uint32_t i = 0; i < ax->n; i++) {
+            const int16_t *w = ax->weights + (size_t)i * ax->maxcount;
+            const int16_t *col = s->tblock + (size_t)(ax->start[i] - x0) * stride;
+            uint32_t count = ax->count[i], k = 2;
+            if (count == 1) {
+                vfirst(s->acc, col, col, w[0], 0, m);
+            } else {
+                vfirst(s->acc, col, col + stride, w[0], w[1], m);
+                for (; k + 3 < count; k += 4)
+                    vadd4(s->acc, col + k * stride, stride, w + k, m);
+                for (; k + 1 < count; k += 2)
+                    vadd2(s->acc, col + k * stride, col + (k + 1) * stride, w[k], w[k + 1], m);
+                if (k < count)
+                    vadd1(s->acc, col + k * stride, w[k], m);
+            }
+            transpose_out(s->acc, nrows, dst, y0, i);
+        }
     }
 }
 
@@ -296,84 +527,152 @@ uint32_t render_box_factor(double src_len, uint32_t dst_len)
     return dst_len ? box_factor(src_len, dst_len) : 1;
 }
 
-/* Adds one source row into per-output sums, kx pixels per box; the last box repeats the edge
- * pixel when the width is not a multiple, as the filter's clamping does. */
-static inline void box_row_ch(const uint8_t *restrict row, uint32_t width, uint32_t kx,
-                              uint32_t *restrict acc, uint32_t n, uint32_t ch, bool alpha)
+/* Column sums of one source row into sums; plain rows are one contiguous widening add. */
+static void box_add_row(const uint8_t *restrict row, size_t n, uint16_t *restrict sums)
 {
-    for (uint32_t o = 0; o < n; o++, acc += ch) {
-        uint32_t x = o * kx;
-        for (uint32_t j = 0; j < kx; j++, x++) {
-            const uint8_t *p = row + (size_t)(x < width ? x : width - 1) * ch;
-            if (alpha) {
-                uint32_t a = p[ch - 1];
-                for (uint32_t c = 0; c + 1 < ch; c++)
-                    acc[c] += p[c] * a;
-                acc[ch - 1] += a;
-            } else {
-                for (uint32_t c = 0; c < ch; c++)
-                    acc[c] += p[c];
-            }
+    for (size_t i = 0; i < n; i++)
+        sums[i] = (uint16_t)(sums[i] + row[i]);
+}
+
+static inline void box_add_alpha_ch(const uint8_t *restrict row, uint32_t width,
+                                    uint32_t *restrict sums, uint32_t ch)
+{
+    /* One multiplier per channel (alpha for colour, 1 for alpha itself) keeps the channels
+     * uniform, which lets the compiler do a pixel per vector operation. */
+    for (uint32_t x = 0; x < width; x++, row += ch, sums += ch) {
+        uint32_t a = row[ch - 1];
+        for (uint32_t c = 0; c < ch; c++)
+            sums[c] += (uint16_t)(row[c] * (c + 1 < ch ? a : 1u)); /* 255 x 255 fits 16 bits */
+    }
+}
+
+/* Sums kx columns per output into hs; the last box repeats the edge column when the width is
+ * not a multiple, as the filter's clamping does. */
+static inline void box_hsum_ch(const void *sums, bool wide, uint32_t width, uint32_t kx, uint32_t n,
+                               uint32_t *restrict hs, uint32_t ch)
+{
+    const uint16_t *s16 = sums;
+    const uint32_t *s32 = sums;
+    uint32_t full = width / kx;
+    for (uint32_t o = 0; o < full; o++, hs += ch) {
+        size_t at = (size_t)o * kx * ch;
+        for (uint32_t c = 0; c < ch; c++) {
+            uint32_t acc = 0;
+            for (uint32_t j = 0; j < kx; j++)
+                acc += wide ? s32[at + j * ch + c] : s16[at + j * ch + c];
+            hs[c] = acc;
+        }
+    }
+    for (uint32_t o = full; o < n; o++, hs += ch) {
+        for (uint32_t c = 0; c < ch; c++) {
+            uint32_t acc = 0;
+            for (uint32_t j = 0, x = o * kx; j < kx; j++, x++)
+                acc += wide ? s32[(size_t)(x < width ? x : width - 1) * ch + c]
+                            : s16[(size_t)(x < width ? x : width - 1) * ch + c];
+            hs[c] = acc;
         }
     }
 }
 
-static void box_row(const uint8_t *row, uint32_t width, uint32_t kx, uint32_t *acc, uint32_t n,
-                    uint32_t ch)
+/* Small factors (the common ones: the shrink leaves Lanczos 2-4x) as constants, so the sums
+ * unroll. */
+static void box_hsum(const void *sums, bool wide, uint32_t width, uint32_t kx, uint32_t n,
+                     uint32_t *hs, uint32_t ch)
 {
+#define BOX_HSUM_CH(CH)                                                                            \
+    switch (kx) {                                                                                  \
+    case 2: box_hsum_ch(sums, wide, width, 2, n, hs, CH); break;                                   \
+    case 3: box_hsum_ch(sums, wide, width, 3, n, hs, CH); break;                                   \
+    case 4: box_hsum_ch(sums, wide, width, 4, n, hs, CH); break;                                   \
+    default: box_hsum_ch(sums, wide, width, kx, n, hs, CH); break;                                 \
+    }
     switch (ch) {
-    case 1: box_row_ch(row, width, kx, acc, n, 1, false); break;
-    case 2: box_row_ch(row, width, kx, acc, n, 2, true); break;
-    case 3: box_row_ch(row, width, kx, acc, n, 3, false); break;
-    default: box_row_ch(row, width, kx, acc, n, 4, true); break;
+    case 1: BOX_HSUM_CH(1); break;
+    case 2: BOX_HSUM_CH(2); break;
+    case 3: BOX_HSUM_CH(3); break;
+    default: BOX_HSUM_CH(4); break;
     }
+#undef BOX_HSUM_CH
 }
 
-static void box_store(const uint32_t *acc, uint32_t n, uint32_t ch, uint32_t count, uint8_t *out)
+/* Rounded averages. Integer division was the costliest step of the shrink; the quotients are
+ * exact in double instead. A numerator t + count / 2 < 2^25 (so int32 converts, which is
+ * cheaper) times the reciprocal of count errs by under 2^-40, which the 2^-20 nudge covers
+ * while staying below the 1/count >= 2^-16 gap a true non-integer quotient keeps from the next
+ * integer. Colour over summed alpha likewise: numerators below 2^33, quotients at most 255.5,
+ * so the error stays under 2^-40 and the gap is at least 1/sa >= 2^-24, with a 2^-30 nudge. */
+static void box_average(const uint32_t *restrict hs, size_t n, uint32_t count,
+                        uint8_t *restrict out)
 {
-    if (ch == 2 || ch == 4) {
-        for (uint32_t o = 0; o < n; o++, acc += ch, out += ch) {
-            uint32_t sa = acc[ch - 1];
-            for (uint32_t c = 0; c + 1 < ch; c++)
-                out[c] = sa ? (uint8_t)((acc[c] + sa / 2) / sa) : 0;
-            out[ch - 1] = (uint8_t)((sa + count / 2) / count);
-        }
-    } else {
-        for (size_t i = 0; i < (size_t)n * ch; i++)
-            out[i] = (uint8_t)((acc[i] + count / 2) / count);
+    const double inv = 1.0 / count, nudge = 1.0 / (1 << 20);
+    const uint32_t half = count / 2;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (uint8_t)((double)(int32_t)(hs[i] + half) * inv + nudge);
+}
+
+static void box_average_alpha(const uint32_t *hs, uint32_t n, uint32_t ch, uint32_t count,
+                              uint8_t *out)
+{
+    const double inv = 1.0 / count, nudge = 1.0 / (1 << 20), nudge_a = 1.0 / (1 << 30);
+    for (uint32_t o = 0; o < n; o++, hs += ch, out += ch) {
+        uint32_t sa = hs[ch - 1];
+        double inv_a = sa ? 1.0 / sa : 0.0;
+        for (uint32_t c = 0; c + 1 < ch; c++)
+            out[c] = (uint8_t)(((double)hs[c] + sa / 2) * inv_a + (sa ? nudge_a : 0.0));
+        out[ch - 1] = (uint8_t)((double)(int32_t)(sa + count / 2) * inv + nudge);
     }
 }
 
 /* Averages kx x ky boxes (alpha-weighted colour), an exact shrink that reads each source pixel
- * once: far cheaper than a Lanczos window of 6x the ratio on each axis. */
+ * once: far cheaper than a Lanczos window of 6x the ratio on each axis. Rows are summed first,
+ * down whole columns (vectorisable); the horizontal sums then run once per ky rows. Column sums
+ * of plain pixels fit 16 bits (ky <= 256); premultiplied ones need 32. */
 static int box_shrink(const struct ts_image *src, uint32_t kx, uint32_t ky, struct ts_image *dst)
 {
     uint32_t w = src->width / kx + (src->width % kx != 0);
     uint32_t h = src->height / ky + (src->height % ky != 0);
-    uint32_t ch = src->channels;
-    size_t n;
+    uint32_t ch = src->channels, count = kx * ky;
+    bool alpha = ch == 2 || ch == 4;
+    size_t n = (size_t)src->width * ch, bytes, hbytes;
     int rc;
 
-    if (!ts_mul3_size(w, ch, sizeof(uint32_t), &n))
+    if (!ts_mul_size(n, alpha ? sizeof(uint32_t) : sizeof(uint16_t), &bytes) ||
+        !ts_mul3_size(w, ch, sizeof(uint32_t), &hbytes))
         return TS_ETOOLARGE;
-    uint32_t *acc = malloc(n);
-    if (!acc)
+    void *sums = malloc(bytes);
+    uint32_t *hs = malloc(hbytes);
+    if (!sums || !hs) {
+        free(sums);
+        free(hs);
         return TS_ENOMEM;
+    }
     rc = ts_image_alloc(dst, w, h, ch);
     if (rc) {
-        free(acc);
+        free(sums);
+        free(hs);
         return rc;
     }
     for (uint32_t oy = 0; oy < h; oy++) {
-        memset(acc, 0, n);
+        uint8_t *out = ts_image_row(dst, oy);
+        memset(sums, 0, bytes);
         for (uint32_t j = 0; j < ky; j++) {
             uint32_t y = oy * ky + j;
-            box_row(ts_image_row(src, y < src->height ? y : src->height - 1), src->width, kx, acc,
-                    w, ch);
+            const uint8_t *row = ts_image_row(src, y < src->height ? y : src->height - 1);
+            if (ch == 2)
+                box_add_alpha_ch(row, src->width, sums, 2);
+            else if (ch == 4)
+                box_add_alpha_ch(row, src->width, sums, 4);
+            else
+                box_add_row(row, n, sums);
         }
-        box_store(acc, w, ch, kx * ky, ts_image_row(dst, oy));
+        box_hsum(sums, alpha, src->width, kx, w, hs, ch);
+        if (alpha)
+            box_average_alpha(hs, w, ch, count, out);
+        else
+            box_average(hs, (size_t)w * ch, count, out);
     }
-    free(acc);
+    free(sums);
+    free(hs);
     return TS_OK;
 }
 
@@ -404,6 +703,17 @@ int render_resample_rect(const struct ts_image *src, double sx, double sy, doubl
     return rc;
 }
 
+/* Source columns [min start, max end) of an axis's windows. */
+static size_t x_span(const struct axis *ax)
+{
+    uint32_t x0 = ax->start[0], x1 = ax->start[0];
+    for (uint32_t i = 0; i < ax->n; i++) {
+        x0 = ax->start[i] < x0 ? ax->start[i] : x0;
+        x1 = ax->start[i] + ax->count[i] > x1 ? ax->start[i] + ax->count[i] : x1;
+    }
+    return x1 - x0;
+}
+
 static int lanczos_rect(const struct ts_image *src, double sx, double sy, double sw, double sh,
                         uint32_t w, uint32_t h, struct ts_image *dst)
 {
@@ -419,7 +729,9 @@ static int lanczos_rect(const struct ts_image *src, double sx, double sy, double
         axis_free(&ax);
         return rc;
     }
-    rc = scratch_alloc(&s, src->width, w, src->channels, ay.maxcount);
+    /* Only premultiplied rows need the ring; plain ones are read in place. */
+    bool alpha = src->channels == 2 || src->channels == 4;
+    rc = scratch_alloc(&s, x_span(&ax), src->channels, alpha ? ay.maxcount : 1, h);
     if (rc == TS_OK) {
         rc = ts_image_alloc(dst, w, h, src->channels);
         if (rc == TS_OK)
