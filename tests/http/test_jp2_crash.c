@@ -41,7 +41,9 @@ static int setup(void **state)
         copy_in(DATA "/retina-tiled512-rpcl.jp2", "tiled.jp2") != 0)
         return -1;
     tu_http_init();
-    return tu_server_start(&server, TESSERA_BIN, root, NULL);
+    /* The block cache decodes whole blocks, where the direct path decodes just the request. */
+    const char *args[] = {"--jp2-cache", "256", NULL};
+    return tu_server_start(&server, TESSERA_BIN, root, args);
 }
 
 static int teardown(void **state)
