@@ -366,17 +366,105 @@ static int jp2_decode_here(const struct jp2_priv *p, uint32_t lvl, const uint64_
     return rc;
 }
 
+/* ---- in a decoder process: codecs kept for single-tile files ---- */
+
+/* OpenJPEG 2.5.0 decodes another area on a codec that has decoded one (keeping the tile's
+ * packets read and parsed, which makes a viewer's next tile several times cheaper) only for
+ * single-tile images and an unchanged reduce factor: on multi-tile ones the second decode
+ * fails, and changing the factor gives wrong pixels (tried, not assumed). So such codecs are
+ * kept, a few per decoder, keyed by file identity and factor. */
+#define JP2_KEPT 2
+#define JP2_KEEP_MAX_FILE ((uint64_t)32 << 20) /* a kept codec holds the tile's packets */
+
+struct jp2_kept {
+    bool used;
+    struct stat st; /* identity: dev, ino, size, mtime, ctime */
+    int fmt;
+    uint32_t reduce;
+    int fd; /* the session reads through its own descriptor */
+    uint64_t last;
+    struct jp2_session s;
+};
+
+static struct jp2_kept jp2_kept[JP2_KEPT];
+static uint64_t jp2_kept_clock;
+
+static bool jp2_same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static void jp2_kept_drop(struct jp2_kept *k)
+{
+    if (!k->used)
+        return;
+    jp2_session_end(&k->s);
+    close(k->fd);
+    k->used = false;
+}
+
+/* The kept codec for this file and factor, opened (header read) when there is none. */
+static int jp2_kept_get(const struct jp2_priv *p, const struct stat *st, uint32_t reduce,
+                        int threads, struct jp2_kept **out, struct ts_err *err)
+{
+    struct jp2_kept *k = &jp2_kept[0];
+    for (int i = 0; i < JP2_KEPT; i++) {
+        struct jp2_kept *c = &jp2_kept[i];
+        if (c->used && c->fmt == (int)p->fmt && c->reduce == reduce && jp2_same_file(&c->st, st)) {
+            c->last = ++jp2_kept_clock;
+            *out = c;
+            return TS_OK;
+        }
+        if (!c->used || (k->used && c->last < k->last))
+            k = c;
+    }
+    jp2_kept_drop(k);
+    struct jp2_priv own = *p;
+    own.fd = dup(p->fd);
+    if (own.fd < 0)
+        return ts_fail(err, TS_EBUSY, "jp2: cannot keep the file open: %s", strerror(errno));
+    int rc = jp2_session_begin(&own, reduce, threads, &k->s, err);
+    if (rc != TS_OK) {
+        close(own.fd);
+        return rc;
+    }
+    k->used = true;
+    k->st = *st;
+    k->fmt = (int)p->fmt;
+    k->reduce = reduce;
+    k->fd = own.fd;
+    k->last = ++jp2_kept_clock;
+    *out = k;
+    return TS_OK;
+}
+
 /* Runs in a decoder process (see jp2pool.h): what the job carries is all a decode needs. */
 static int jp2_pool_decode(int fd, const struct ts_jp2pool_job *job, struct ts_image *out,
                            struct ts_err *err)
 {
     struct jp2_priv p;
+    struct jp2_kept *k;
+    struct stat st;
     memset(&p, 0, sizeof p);
     p.fd = fd;
     p.fmt = (OPJ_CODEC_FORMAT)job->fmt;
     p.ncomps = job->ncomps;
     p.channels = out->channels;
-    return jp2_decode_here(&p, job->reduce, job->a, job->ax, job->ay, job->threads, out, err);
+    if (!job->keep || fstat(fd, &st) != 0 || (uint64_t)st.st_size > JP2_KEEP_MAX_FILE)
+        return jp2_decode_here(&p, job->reduce, job->a, job->ax, job->ay, job->threads, out, err);
+    int rc = jp2_kept_get(&p, &st, job->reduce, job->threads, &k, err);
+    if (rc == TS_OK)
+        rc = jp2_session_decode(&k->s, job->a, err);
+    if (rc == TS_OK)
+        rc = jp2_copy(&p, k->s.image, job->reduce, job->ax, job->ay, out, err);
+    /* A codec that failed once is not trusted with the next area. */
+    if (rc != TS_OK && rc != TS_EBUSY)
+        for (int i = 0; i < JP2_KEPT; i++)
+            if (jp2_kept[i].used && jp2_same_file(&jp2_kept[i].st, &st))
+                jp2_kept_drop(&jp2_kept[i]);
+    return rc;
 }
 
 /* Decodes area a[] at level lvl into out (first pixel at ax, ay) in a decoder process: this
@@ -394,6 +482,7 @@ static int jp2_decode_into(const struct jp2_priv *p, uint32_t lvl, const uint64_
     job.ax = ax;
     job.ay = ay;
     job.threads = jp2_threads_for(p, lvl, a);
+    job.keep = (uint64_t)p->tw * p->th == 1 && !p->whole_tiles;
     return ts_jp2pool_run(jp2_pool_decode, p->fd, &job, cancel, out, err);
 }
 

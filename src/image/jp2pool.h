@@ -20,13 +20,13 @@
 
 /* One decode, as plain data (it crosses a socket). The pool reads only threads. */
 struct ts_jp2pool_job {
-    int fmt;           /* OPJ_CODEC_FORMAT */
-    uint32_t ncomps;   /* components in the codestream */
-    uint32_t reduce;   /* resolution level */
-    uint64_t a[4];     /* reference-grid area x0, y0, x1, y1 */
-    uint32_t ax, ay;   /* level-grid position of the output's first pixel */
-    int threads;       /* most OpenJPEG threads worth using; the pool may lower it */
-    uint32_t reserved; /* keeps the struct free of padding bytes that would cross uninitialised */
+    int fmt;         /* OPJ_CODEC_FORMAT */
+    uint32_t ncomps; /* components in the codestream */
+    uint32_t reduce; /* resolution level */
+    uint64_t a[4];   /* reference-grid area x0, y0, x1, y1 */
+    uint32_t ax, ay; /* level-grid position of the output's first pixel */
+    int threads;     /* most OpenJPEG threads worth using; the pool may lower it */
+    uint32_t keep;   /* the decoder may keep the codec for the next decode of this file */
 };
 
 /* Runs in a decoder process: decodes job from fd into out (8-bit interleaved). */

@@ -223,6 +223,47 @@ static void test_real_decode_after_crashes(void **state)
     ts_reader_close(r);
 }
 
+/* A decoder keeps the codec of a single-tile file between decodes: areas read one after
+ * another, at different levels, match the same areas read from fresh copies of the file. */
+static void test_kept_codec_matches_fresh_decodes(void **state)
+{
+    (void)state;
+    static const struct ts_read_req reqs[] = {
+        {.level = 0, .x = 100, .y = 200, .w = 256, .h = 256},
+        {.level = 0, .x = 600, .y = 300, .w = 300, .h = 128},
+        {.level = 2, .x = 10, .y = 20, .w = 200, .h = 150},
+        {.level = 0, .x = 0, .y = 0, .w = 1411, .h = 1411},
+        {.level = 2, .x = 100, .y = 5, .w = 252, .h = 200},
+        {.level = 1, .x = 300, .y = 300, .w = 405, .h = 405},
+        {.level = 0, .x = 1155, .y = 1155, .w = 256, .h = 256},
+    };
+    struct ts_reader *r = NULL;
+    struct ts_err err;
+    memset(&err, 0, sizeof err);
+    assert_int_equal(tu_mkdirs(TESSERA_TEST_WORK), 0);
+    assert_int_equal(ts_reader_open(DATA "/retina-untiled.jp2", &r, &err), TS_OK);
+    for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
+        char copy[512];
+        struct ts_reader *fresh = NULL;
+        struct ts_image a, b;
+        snprintf(copy, sizeof copy, "%s/fresh-%zu.jp2", TESSERA_TEST_WORK, i);
+        assert_int_equal(tu_copy_file(DATA "/retina-untiled.jp2", copy), 0);
+        assert_int_equal(ts_reader_open(copy, &fresh, &err), TS_OK);
+        assert_int_equal(ts_reader_read(r, &reqs[i], &a, &err), TS_OK);
+        assert_int_equal(ts_reader_read(fresh, &reqs[i], &b, &err), TS_OK);
+        assert_int_equal(a.width, b.width);
+        assert_int_equal(a.height, b.height);
+        for (uint32_t y = 0; y < a.height; y++)
+            assert_memory_equal(ts_image_row(&a, y), ts_image_row(&b, y),
+                                (size_t)a.width * a.channels);
+        ts_image_free(&a);
+        ts_image_free(&b);
+        ts_reader_close(fresh);
+        unlink(copy);
+    }
+    ts_reader_close(r);
+}
+
 static void test_no_zombies(void **state)
 {
     (void)state;
@@ -250,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_cancel_kills_and_replaces),
         cmocka_unit_test(test_decoder_killed_while_idle),
         cmocka_unit_test(test_real_decode_after_crashes),
+        cmocka_unit_test(test_kept_codec_matches_fresh_decodes),
         cmocka_unit_test(test_no_zombies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
