@@ -129,6 +129,8 @@ static bool not_modified(const struct ts_request *req, const char *etag, time_t 
 static int cache_key(struct ts_job *job)
 {
     struct ts_buf *out = &job->cache_key;
+    /* Built again when the file changed under the request: the first key must not leak. */
+    ts_buf_free(out);
     ts_buf_init_capped(out, TS_JOB_KEY_MAX + 128);
     int rc = identity(&job->src, out);
     rc = rc ? rc : ts_buf_append(out, "\n", 1);
