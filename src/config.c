@@ -121,6 +121,9 @@ void ts_config_defaults(struct ts_config *cfg)
     cfg->response_cache_mb = 256;
     cfg->info_cache_mb = 8;
     cfg->reader_cache = 64;
+    /* On: a viewer asks for a block's neighbouring tiles, and decoding the block once costs
+     * less CPU than decoding each tile (measured: 3.1 vs 3.6 ms a tile on a 512-tiled JP2, 8.6
+     * vs 12.8 ms on a single-tile one, cold files, 2 cores); a lone tile alone costs more. */
     cfg->jp2_cache_mb = 256;
     cfg->request_memory_mb = 2048;
     cfg->render_memory_mb = 4096;

@@ -1,6 +1,7 @@
 /* JPEG 2000 reader over OpenJPEG (JP2, raw J2K, HTJ2K): resolution levels are the pyramid. */
 #include "image/jp2.h"
 #include "image/fdread.h"
+#include "image/jp2pool.h"
 #include "image/reader.h"
 #include "util/buf.h"
 
@@ -8,24 +9,18 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 /* OpenJPEG holds every decoded component as int32 plus its own tile buffers, so a decode area
  * of 2^28 pixels already costs several GiB: refuse anything bigger before asking for it. */
 #define JP2_MAX_DECODE_PIXELS ((uint64_t)1 << 28)
 #define JP2_MAX_THREADS 2
-#define JP2_DECODE_SECONDS 60 /* the longest one block decode may take */
-#define JP2_WAIT_POLL_MS 50   /* how late a canceled decode child is ended, at most */
-#define JP2_CBLKSTY_HT 0x40   /* code-block style bit for HTJ2K (ISO/IEC 15444-15) */
+#define JP2_CBLKSTY_HT 0x40 /* code-block style bit for HTJ2K (ISO/IEC 15444-15) */
 /* Side of a cached block in level pixels: four of a viewer's 256 px tiles. 512 measured best
  * for cold tiles (a 1024 block made a lone first tile pay for sixteen: 42 vs 592 req/s at
  * 2 connections in bench/, jp2 workload). */
@@ -371,113 +366,124 @@ static int jp2_decode_here(const struct jp2_priv *p, uint32_t lvl, const uint64_
     return rc;
 }
 
-/* What the decoding child hands back through shared memory, before the pixels. */
-struct jp2_child_result {
-    int rc;
-    struct ts_err err;
+/* ---- in a decoder process: codecs kept for single-tile files ---- */
+
+/* OpenJPEG 2.5.0 decodes another area on a codec that has decoded one (keeping the tile's
+ * packets read and parsed, which makes a viewer's next tile several times cheaper) only for
+ * single-tile images and an unchanged reduce factor: on multi-tile ones the second decode
+ * fails, and changing the factor gives wrong pixels (tried, not assumed). So such codecs are
+ * kept, a few per decoder, keyed by file identity and factor. */
+#define JP2_KEPT 2
+#define JP2_KEEP_MAX_FILE ((uint64_t)32 << 20) /* a kept codec holds the tile's packets */
+
+struct jp2_kept {
+    bool used;
+    struct stat st; /* identity: dev, ino, size, mtime, ctime */
+    int fmt;
+    uint32_t reduce;
+    int fd; /* the session reads through its own descriptor */
+    uint64_t last;
+    struct jp2_session s;
 };
 
-/* Waits for the decode child, ending it with SIGKILL once cancel trips. The child holds the
- * write end of done open, so its exit wakes poll at once; the timeout is only there to look
- * at the token, and to catch a child whose pipe another thread's child inherited by forking
- * at the wrong moment (it would stay open until that one exits). */
-static int jp2_wait_child(pid_t pid, int done, struct ts_cancel *cancel, int *status,
-                          struct ts_err *err)
+static struct jp2_kept jp2_kept[JP2_KEPT];
+static uint64_t jp2_kept_clock;
+
+static bool jp2_same_file(const struct stat *a, const struct stat *b)
 {
-    struct pollfd pfd = {.fd = done, .events = POLLIN};
-    int rc = TS_OK;
-    for (;;) {
-        int n = poll(&pfd, 1, JP2_WAIT_POLL_MS);
-        if (n > 0)
-            break;
-        if (n < 0 && errno != EINTR)
-            break; /* cannot poll: just wait */
-        pid_t got = waitpid(pid, status, WNOHANG);
-        if (got == pid)
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static void jp2_kept_drop(struct jp2_kept *k)
+{
+    if (!k->used)
+        return;
+    jp2_session_end(&k->s);
+    close(k->fd);
+    k->used = false;
+}
+
+/* The kept codec for this file and factor, opened (header read) when there is none. */
+static int jp2_kept_get(const struct jp2_priv *p, const struct stat *st, uint32_t reduce,
+                        int threads, struct jp2_kept **out, struct ts_err *err)
+{
+    struct jp2_kept *k = &jp2_kept[0];
+    for (int i = 0; i < JP2_KEPT; i++) {
+        struct jp2_kept *c = &jp2_kept[i];
+        if (c->used && c->fmt == (int)p->fmt && c->reduce == reduce && jp2_same_file(&c->st, st)) {
+            c->last = ++jp2_kept_clock;
+            *out = c;
             return TS_OK;
-        if ((rc = ts_cancel_check(cancel, err)) != TS_OK) {
-            kill(pid, SIGKILL);
-            break;
         }
+        if (!c->used || (k->used && c->last < k->last))
+            k = c;
     }
-    while (waitpid(pid, status, 0) < 0 && errno == EINTR)
-        ;
+    jp2_kept_drop(k);
+    struct jp2_priv own = *p;
+    own.fd = dup(p->fd);
+    if (own.fd < 0)
+        return ts_fail(err, TS_EBUSY, "jp2: cannot keep the file open: %s", strerror(errno));
+    int rc = jp2_session_begin(&own, reduce, threads, &k->s, err);
+    if (rc != TS_OK) {
+        close(own.fd);
+        return rc;
+    }
+    k->used = true;
+    k->st = *st;
+    k->fmt = (int)p->fmt;
+    k->reduce = reduce;
+    k->fd = own.fd;
+    k->last = ++jp2_kept_clock;
+    *out = k;
+    return TS_OK;
+}
+
+/* Runs in a decoder process (see jp2pool.h): what the job carries is all a decode needs. */
+static int jp2_pool_decode(int fd, const struct ts_jp2pool_job *job, struct ts_image *out,
+                           struct ts_err *err)
+{
+    struct jp2_priv p;
+    struct jp2_kept *k;
+    struct stat st;
+    memset(&p, 0, sizeof p);
+    p.fd = fd;
+    p.fmt = (OPJ_CODEC_FORMAT)job->fmt;
+    p.ncomps = job->ncomps;
+    p.channels = out->channels;
+    if (!job->keep || fstat(fd, &st) != 0 || (uint64_t)st.st_size > JP2_KEEP_MAX_FILE)
+        return jp2_decode_here(&p, job->reduce, job->a, job->ax, job->ay, job->threads, out, err);
+    int rc = jp2_kept_get(&p, &st, job->reduce, job->threads, &k, err);
+    if (rc == TS_OK)
+        rc = jp2_session_decode(&k->s, job->a, err);
+    if (rc == TS_OK)
+        rc = jp2_copy(&p, k->s.image, job->reduce, job->ax, job->ay, out, err);
+    /* A codec that failed once is not trusted with the next area. */
+    if (rc != TS_OK && rc != TS_EBUSY)
+        for (int i = 0; i < JP2_KEPT; i++)
+            if (jp2_kept[i].used && jp2_same_file(&jp2_kept[i].st, &st))
+                jp2_kept_drop(&jp2_kept[i]);
     return rc;
 }
 
-/* OpenJPEG 2.5.0, as Debian builds it, keeps assert()s in its decoders (the HTJ2K one fires
- * on corrupt code-blocks, found by fuzzing), and an assert aborts the whole server. So the
- * decode runs in a forked child writing into shared memory: a corrupt file costs that child,
- * and the request gets a 500. The fork is cheap next to a JPEG 2000 decode, and the block
- * cache makes decodes rare. */
+/* Decodes area a[] at level lvl into out (first pixel at ax, ay) in a decoder process: this
+ * process never runs an OpenJPEG decode, whose asserts would end it. */
 static int jp2_decode_into(const struct jp2_priv *p, uint32_t lvl, const uint64_t a[4], uint32_t ax,
                            uint32_t ay, struct ts_cancel *cancel, struct ts_image *out,
                            struct ts_err *err)
 {
-    size_t pixels, total;
-    int done[2];
-    if (!ts_mul_size(out->stride, out->height, &pixels) ||
-        !ts_add_size(pixels, sizeof(struct jp2_child_result), &total))
-        return ts_fail(err, TS_ETOOLARGE, "jp2: decode buffer too large");
-    if (pipe(done) != 0)
-        return ts_fail(err, TS_EBUSY, "jp2: cannot make a pipe: %s", strerror(errno));
-    fcntl(done[0], F_SETFD, FD_CLOEXEC);
-    fcntl(done[1], F_SETFD, FD_CLOEXEC);
-    uint8_t *shared = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (shared == MAP_FAILED) {
-        close(done[0]);
-        close(done[1]);
-        return ts_fail(err, TS_ENOMEM, "jp2: cannot map a decode buffer");
-    }
-    struct jp2_child_result *result = (struct jp2_child_result *)shared;
-    struct ts_image view = *out;
-    view.data = shared + sizeof *result;
-    memcpy(view.data, out->data, pixels); /* other blocks may already be in out */
-    result->rc = TS_ECODEC;
-    result->err.msg[0] = '\0';
-
-    pid_t pid = fork();
-    if (pid == 0) {
-        /* An assert in OpenJPEG must end this child like any crash, not run a sanitizer's or
-         * fuzzer's abort handler inherited from the parent (libFuzzer would call it a crash
-         * of the whole run). */
-        sigset_t abrt;
-        signal(SIGABRT, SIG_DFL);
-        sigemptyset(&abrt);
-        sigaddset(&abrt, SIGABRT);
-        pthread_sigmask(SIG_UNBLOCK, &abrt, NULL);
-        /* A decoder that loops on a hostile file is ended by the clock, not left holding a
-         * worker: SIGALRM's default action kills the child, and the parent answers 500. */
-        alarm(JP2_DECODE_SECONDS);
-        /* Only this thread exists here; it touches nothing but the decoder and the mapping. */
-        result->rc =
-            jp2_decode_here(p, lvl, a, ax, ay, jp2_threads_for(p, lvl, a), &view, &result->err);
-        _exit(0);
-    }
-    close(done[1]);
-    int rc;
-    if (pid < 0) {
-        rc = ts_fail(err, TS_EBUSY, "jp2: cannot start a decoder process");
-    } else {
-        int status = 0;
-        rc = jp2_wait_child(pid, done[0], cancel, &status, err);
-        if (rc != TS_OK) {
-            /* canceled: the child was killed, its pixels are not wanted */
-        } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-            rc = result->rc;
-            if (rc == TS_OK)
-                memcpy(out->data, view.data, pixels);
-            else if (err)
-                *err = result->err;
-        } else {
-            rc = ts_fail(err, TS_ECODEC, "jp2: the decoder %s on this file",
-                         WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM ? "timed out"
-                                                                            : "crashed");
-        }
-    }
-    close(done[0]);
-    munmap(shared, total);
-    return rc;
+    struct ts_jp2pool_job job;
+    memset(&job, 0, sizeof job);
+    job.fmt = (int)p->fmt;
+    job.ncomps = p->ncomps;
+    job.reduce = lvl;
+    memcpy(job.a, a, sizeof job.a);
+    job.ax = ax;
+    job.ay = ay;
+    job.threads = jp2_threads_for(p, lvl, a);
+    job.keep = (uint64_t)p->tw * p->th == 1 && !p->whole_tiles;
+    return ts_jp2pool_run(jp2_pool_decode, p->fd, &job, cancel, out, err);
 }
 
 /* Without the cache: decode just the area under the request (whole tiles for HTJ2K). */
@@ -641,16 +647,16 @@ static bool jp2_cells_fit(const struct jp2_priv *p, const struct jp2_grid *g, ui
     return w * h * p->channels + 4096 + strlen(p->key) <= max_value;
 }
 
-/* Cuts a freshly decoded block out of the decode, stores it, and copies its part of out. */
-static int jp2_store_block(const struct jp2_priv *p, const opj_image_t *img, uint32_t lvl,
-                           const struct jp2_block *b, const char *key, struct ts_image *out,
-                           uint32_t ax, uint32_t ay, struct ts_err *err)
+/* Cuts a block out of a fresh decode (whole, first pixel at wx, wy), stores it, and copies its
+ * part of out. */
+static int jp2_store_block(const struct jp2_priv *p, const struct ts_image *whole, uint32_t wx,
+                           uint32_t wy, const struct jp2_block *b, const char *key,
+                           struct ts_image *out, uint32_t ax, uint32_t ay, struct ts_err *err)
 {
     struct jp2_block_hdr h = {JP2_BLOCK_MAGIC, b->l[2] - b->l[0], b->l[3] - b->l[1], p->channels};
     struct ts_image view;
     size_t px, total;
     uint8_t *v;
-    int rc;
     if (!ts_mul3_size(h.w, h.h, h.ch, &px) || !ts_add_size(px, sizeof h, &total) ||
         !(v = malloc(total)))
         return ts_fail(err, TS_ENOMEM, "jp2: cannot allocate a %ux%u block", h.w, h.h);
@@ -660,13 +666,11 @@ static int jp2_store_block(const struct jp2_priv *p, const opj_image_t *img, uin
     view.channels = h.ch;
     view.stride = (size_t)h.w * h.ch;
     view.data = v + sizeof h;
-    rc = jp2_copy(p, img, lvl, b->l[0], b->l[1], &view, err);
-    if (rc == TS_OK) {
-        jp2_store_put(p, key, v, total);
-        jp2_blit(&view, b->l[0], b->l[1], out, ax, ay);
-    }
+    jp2_blit(whole, wx, wy, &view, b->l[0], b->l[1]);
+    jp2_store_put(p, key, v, total);
+    jp2_blit(&view, b->l[0], b->l[1], out, ax, ay);
     free(v);
-    return rc;
+    return TS_OK;
 }
 
 /* ---- decodes in flight: one thread decodes a block while the others asking for it wait ---- */
@@ -756,11 +760,12 @@ static bool jp2_block_inside(const struct jp2_block *b, const uint64_t a[4])
  * stores every cell it holds whole that this read lacks: for HTJ2K, whose decodes widen to
  * whole codestream tiles, that includes neighbours outside the request. */
 static int jp2_fill(const struct jp2_priv *p, const struct jp2_grid *g, uint32_t lvl,
-                    struct jp2_cells *c, uint8_t want, struct ts_image *out, uint32_t ax,
-                    uint32_t ay, struct ts_err *err)
+                    struct jp2_cells *c, uint8_t want, struct ts_cancel *cancel,
+                    struct ts_image *out, uint32_t ax, uint32_t ay, struct ts_err *err)
 {
     struct jp2_block lo, hi, b;
-    struct jp2_session s;
+    struct ts_image whole;
+    uint32_t wx, wy;
     struct ts_buf key = {0};
     uint64_t a[4], mi[2] = {UINT64_MAX, 0}, mj[2] = {UINT64_MAX, 0}, di[2], dj[2];
     size_t extra = jp2_store_max_value(p) * 2;
@@ -788,10 +793,14 @@ static int jp2_fill(const struct jp2_priv *p, const struct jp2_grid *g, uint32_t
     dj[0] = (a[1] - g->oy) / g->ch;
     di[1] = (a[2] - 1 - g->ox) / g->cw;
     dj[1] = (a[3] - 1 - g->oy) / g->ch;
-    rc = jp2_session_begin(p, lvl, jp2_threads_for(p, lvl, a), &s, err);
+    wx = jp2_ceil_shift((uint32_t)a[0], lvl);
+    wy = jp2_ceil_shift((uint32_t)a[1], lvl);
+    rc = ts_image_alloc(&whole, jp2_ceil_shift((uint32_t)a[2], lvl) - wx,
+                        jp2_ceil_shift((uint32_t)a[3], lvl) - wy, p->channels);
     if (rc != TS_OK)
-        return rc;
-    rc = jp2_session_decode(&s, a, err);
+        return ts_fail(err, rc, "jp2: cannot allocate a decode of %llux%llu",
+                       (unsigned long long)(a[2] - a[0]), (unsigned long long)(a[3] - a[1]));
+    rc = jp2_decode_into(p, lvl, a, wx, wy, cancel, &whole, err);
     for (uint64_t y = dj[0]; rc == TS_OK && y <= dj[1]; y++)
         for (uint64_t x = di[0]; rc == TS_OK && x <= di[1]; x++) {
             uint8_t *st = jp2_cell(c, x, y);
@@ -811,11 +820,12 @@ static int jp2_fill(const struct jp2_priv *p, const struct jp2_grid *g, uint32_t
             if (rc != TS_OK)
                 rc = ts_fail(err, rc, "jp2: out of memory");
             else
-                rc = jp2_store_block(p, s.image, lvl, &b, (const char *)key.data, out, ax, ay, err);
+                rc = jp2_store_block(p, &whole, wx, wy, &b, (const char *)key.data, out, ax, ay,
+                                     err);
             if (rc == TS_OK && st)
                 *st = JP2_CELL_HAVE;
         }
-    jp2_session_end(&s);
+    ts_image_free(&whole);
     ts_buf_free(&key);
     return rc;
 }
@@ -904,19 +914,17 @@ static int jp2_read_blocks(const struct jp2_priv *p, const struct jp2_grid *g,
     rc = jp2_gather(p, g, lvl, &c, JP2_CELL_MISSING, true, out, ax, ay, err);
     for (uint64_t k = 0; k < n; k++)
         claimed[k] = c.state[k] == JP2_CELL_CLAIMED;
-    /* These decodes run in this process (OpenJPEG has no way to stop one midway), so the
-     * token is looked at before each. */
     if (rc == TS_OK)
         rc = ts_cancel_check(req->cancel, err);
     if (rc == TS_OK)
-        rc = jp2_fill(p, g, lvl, &c, JP2_CELL_CLAIMED, out, ax, ay, err);
+        rc = jp2_fill(p, g, lvl, &c, JP2_CELL_CLAIMED, req->cancel, out, ax, ay, err);
     jp2_release_claims(p, g, lvl, &c, claimed);
     if (rc == TS_OK)
         rc = jp2_gather(p, g, lvl, &c, JP2_CELL_AWAITED, false, out, ax, ay, err);
     if (rc == TS_OK)
         rc = ts_cancel_check(req->cancel, err);
     if (rc == TS_OK)
-        rc = jp2_fill(p, g, lvl, &c, JP2_CELL_MISSING, out, ax, ay, err);
+        rc = jp2_fill(p, g, lvl, &c, JP2_CELL_MISSING, req->cancel, out, ax, ay, err);
     free(c.state);
     return rc;
 }
@@ -973,7 +981,7 @@ static int jp2_read(struct ts_reader *r, const struct ts_read_req *req, struct t
 #define JP2_COST_IMAGE 5u        /* per sample of the output image (int32, and heap slack) */
 #define JP2_COST_TILE 5120u      /* per tile of the grid: every decode parses the header again */
 #define JP2_COST_TILE_COMP 2360u /* per tile and component */
-#define JP2_COST_FIXED ((size_t)2 << 20) /* the decoding child: stacks, thread pool, codec */
+#define JP2_COST_FIXED ((size_t)2 << 20) /* the decoder process: stacks, thread pool, codec */
 
 static int64_t jp2_floor_shift(int64_t v, uint32_t k)
 {
@@ -1066,8 +1074,8 @@ static void jp2_axis_scan(uint64_t org, uint64_t td, uint64_t lo, uint64_t hi, u
     }
 }
 
-/* The peak of one OpenJPEG decode of reference-grid area a[] at reduce factor lvl, in the child
- * that runs it. */
+/* The peak of one OpenJPEG decode of reference-grid area a[] at reduce factor lvl, in the
+ * decoder process that runs it. */
 static size_t jp2_decode_cost(const struct jp2_priv *p, uint32_t lvl, const uint64_t a[4])
 {
     size_t total = JP2_COST_FIXED, structs = 0, data = 0, image = 0;
@@ -1161,7 +1169,7 @@ static int jp2_cost(struct ts_reader *r, const struct ts_read_req *req, size_t *
             return rc;
         extra = 0;
     }
-    /* The delivered image, and the shared mapping the child decodes into. */
+    /* The delivered image, and the shared memory the decoder process fills. */
     *bytes = ts_sat_add(ts_sat_add(ts_sat_mul(out, 2), extra), jp2_decode_cost(p, lvl, a));
     return TS_OK;
 }

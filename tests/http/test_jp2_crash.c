@@ -1,0 +1,128 @@
+/* A JPEG 2000 file that makes OpenJPEG assert costs a decoder process, not the server: with the
+ * block cache on (the default) the request gets a 500 and other JPEG 2000 tiles keep coming. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* cmocka.h needs the headers above first. */
+#include <cmocka.h>
+
+#include "harness.h"
+#include "testutil.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DATA TESSERA_TEST_DATA
+#define WORK TESSERA_TEST_WORK
+#define CORPUS DATA "/../fuzz/corpus/reader"
+
+static char root[4096];
+static struct tu_server server;
+
+static int copy_in(const char *src, const char *name)
+{
+    char dst[4200];
+    snprintf(dst, sizeof dst, "%s/%s", root, name);
+    return tu_copy_file(src, dst);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(root, sizeof root, "%s/root", WORK);
+    if (tu_mkdirs(root) != 0 ||
+        copy_in(CORPUS "/regression-htj2k-mel-assert.j2c", "bad.j2c") != 0 ||
+        copy_in(DATA "/retina-htj2k.j2c", "ht.j2c") != 0 ||
+        copy_in(DATA "/retina-tiled512-rpcl.jp2", "tiled.jp2") != 0)
+        return -1;
+    tu_http_init();
+    /* The block cache decodes whole blocks, where the direct path decodes just the request. */
+    const char *args[] = {"--jp2-cache", "256", NULL};
+    return tu_server_start(&server, TESSERA_BIN, root, args);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return tu_server_stop(&server);
+}
+
+static long get_status(const char *path)
+{
+    struct tu_response resp;
+    assert_int_equal(tu_get(&server, path, &resp), 0);
+    long status = resp.status;
+    tu_response_free(&resp);
+    return status;
+}
+
+/* The server's zombie children, and its live ones (the decoders). */
+static void count_children(int *zombies, int *live)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    *zombies = *live = 0;
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        char path[300], buf[512];
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        char *close_paren = strrchr(buf, ')');
+        char st;
+        int ppid;
+        if (!close_paren || sscanf(close_paren + 1, " %c %d", &st, &ppid) != 2 ||
+            ppid != server.pid)
+            continue;
+        if (st == 'Z')
+            (*zombies)++;
+        else
+            (*live)++;
+    }
+    closedir(d);
+}
+
+static void test_corrupt_htj2k_is_500_and_server_stays(void **state)
+{
+    (void)state;
+    static const char *good[] = {
+        "/iiif/3/tiled.jp2/0,0,512,512/256,/0/default.jpg",
+        "/iiif/3/tiled.jp2/512,512,512,512/256,/0/default.jpg",
+        "/iiif/3/ht.j2c/full/200,/0/default.jpg",
+        "/iiif/3/tiled.jp2/full/max/0/default.png",
+    };
+    for (int round = 0; round < 3; round++) {
+        /* At reduce 2 the HTJ2K decoder meets the corrupt MEL segment and asserts; at full
+         * size it fails with an ordinary error. */
+        assert_int_equal(get_status("/iiif/3/bad.j2c/full/8,/0/default.png"), 500);
+        assert_true(tu_server_alive(&server));
+        assert_int_equal(get_status("/iiif/3/bad.j2c/full/max/0/default.png"), 500);
+        assert_true(tu_server_alive(&server));
+        for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+            assert_int_equal(get_status(good[i]), 200);
+    }
+    int zombies, live;
+    count_children(&zombies, &live);
+    print_message("server children: %d decoders, %d zombies\n", live, zombies);
+    assert_int_equal(zombies, 0);
+    assert_true(live >= 1 && live <= 4);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_corrupt_htj2k_is_500_and_server_stays),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
