@@ -445,7 +445,7 @@ static int jp2_pool_decode(int fd, const struct ts_jp2pool_job *job, struct ts_i
                            struct ts_err *err)
 {
     struct jp2_priv p;
-    struct jp2_kept *k;
+    struct jp2_kept *k = NULL;
     struct stat st;
     memset(&p, 0, sizeof p);
     p.fd = fd;
