@@ -1,5 +1,5 @@
 #!/bin/sh
-# Fails when a C file under src/ or tests/ differs from what clang-format (Debian 12's
+# Fails when a C file under src/, tests/, tools/ or bench/ differs from what clang-format (Debian 12's
 # clang-format 14, with the checked-in .clang-format) would make of it. Changes nothing.
 # Usage: check-format.sh [REPO]   (default: this script's repository)
 set -eu
@@ -30,9 +30,13 @@ esac
 
 files=$(mktemp)
 trap 'rm -f "$files"' EXIT
-for d in src tests/unit tests/http tests/support tests/fuzz; do
-    [ -d "$d" ] && find "$d" -type f \( -name '*.c' -o -name '*.h' \)
-done | sort >"$files"
+{
+    for d in src tests/unit tests/http tests/support tests/fuzz tools; do
+        [ -d "$d" ] && find "$d" -type f \( -name '*.c' -o -name '*.h' \)
+    done
+    # bench/work holds fetched sources (iipsrv) that are not ours.
+    find bench -maxdepth 1 -type f \( -name '*.c' -o -name '*.h' \)
+} | sort >"$files"
 
 count=0
 bad=0
