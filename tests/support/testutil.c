@@ -9,6 +9,7 @@
 /* jpeglib.h uses FILE without including stdio.h. */
 #include <stdio.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jpeglib.h>
@@ -402,4 +403,37 @@ void tu_app_free(struct ts_app *app)
     if (app)
         ts_app_free(app);
     free(app);
+}
+
+int tu_count_children(int parent, int *zombies, int *live)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    *zombies = *live = 0;
+    if (!d)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        char path[300], buf[512];
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        /* The command may hold spaces and parentheses: fields resume after the last ')'. */
+        char *close_paren = strrchr(buf, ')');
+        char state;
+        int ppid;
+        if (!close_paren || sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2 || ppid != parent)
+            continue;
+        if (state == 'Z')
+            (*zombies)++;
+        else
+            (*live)++;
+    }
+    closedir(d);
+    return 0;
 }

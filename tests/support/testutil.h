@@ -57,6 +57,10 @@ void tu_sleep_ms(long ms);
 /* Appends the whole file to out; 0 on success. */
 int tu_read_file(const char *path, struct ts_buf *out);
 
+/* Counts the children of `parent` in /proc: zombies (exited, not reaped) and live ones.
+ * Returns 0, or -1 when /proc cannot be read. */
+int tu_count_children(int parent, int *zombies, int *live);
+
 struct ts_app;
 /* A server app with default settings on root (created if missing); NULL with a message on
  * stderr when it cannot start. tu_app_free undoes it. */

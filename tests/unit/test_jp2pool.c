@@ -91,37 +91,9 @@ static void check_pattern(uint32_t w, uint32_t h)
     ts_image_free(&img);
 }
 
-/* Zombie children of this process, and live ones. */
 static void count_children(int *zombies, int *live)
 {
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    *zombies = *live = 0;
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL) {
-        char path[300], buf[512];
-        if (e->d_name[0] < '0' || e->d_name[0] > '9')
-            continue;
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        /* The command may hold spaces and parentheses: fields resume after the last ')'. */
-        char *close_paren = strrchr(buf, ')');
-        char state;
-        int ppid;
-        if (!close_paren || sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2 ||
-            ppid != getpid())
-            continue;
-        if (state == 'Z')
-            (*zombies)++;
-        else
-            (*live)++;
-    }
-    closedir(d);
+    assert_int_equal(tu_count_children(getpid(), zombies, live), 0);
 }
 
 static void test_results_come_back(void **state)
