@@ -543,9 +543,7 @@ bool core_finish(struct ts_app *app, const struct ts_request *req, struct ts_job
     struct ts_err err = {0};
     /* Waiting in a queue used up the deadline, or the client left meanwhile: no work at all. */
     int rc = ts_cancel_check(&job->cancel, &err);
-    if (rc)
-        job->kind = TS_JOB_REPLY;
-    switch (job->kind) {
+    switch (rc ? TS_JOB_REPLY : job->kind) {
     case TS_JOB_PAGE:
         rc = job->produce(app, job, NULL, &job->out, &err);
         if (rc == TS_OK) {

@@ -13,8 +13,8 @@
 
 #define TIFF_MAX_DIM (1u << 30)
 #define TIFF_MAX_TILE 16384u
-/* Directories walked to find a page or a pyramid: page n costs n directory reads (about 10 us
- * each), so the cap keeps the walk under a second or two while books of many thousand pages
+/* Directories walked to find a page or a pyramid: page n costs n directory reads, so the cap
+ * bounds the walk while books of many thousand pages
  * stay reachable. Documented in the README. */
 #define TIFF_MAX_DIRS 100000
 #define TIFF_MAX_SUBIFDS 64
