@@ -4,14 +4,15 @@
  * flat areas stay exact; samples between the passes are int16 with FRAC fractional bits, so the
  * only rounding that matters is the final one to 8 bits.
  *
- * Both passes are the same kernel, acc[i] += w * row[i] over long contiguous int16 rows, the
- * shape compilers vectorise from plain C; a dot product per output pixel (the obvious
- * horizontal filter) leaves them a short reduction per pixel and runs scalar. The vertical pass
+ * Both passes are the same kernel, a window of taps down a stack of long contiguous rows (see
+ * kernels.h: vector versions keep each sum in registers for the whole window); a dot product
+ * per output pixel (the obvious horizontal filter) has no such long rows. The vertical pass
  * goes first, over the source width, and stores its rows transposed into a block of BLOCK
  * output rows: source column x becomes a row holding that column's samples for the whole block.
  * The horizontal pass is then a vertical one over that block, and its rows are transposed back
  * as they are rounded to 8 bits. Going vertical first also puts the full-resolution work in
  * the pass over whole rows; only out_h rows (not the source's) get the horizontal filter. */
+#include "render/kernels.h"
 #include "render/render.h"
 
 #include <math.h>
@@ -41,21 +42,6 @@ struct axis {
     uint32_t *count;
     int16_t *weights; /* n x maxcount */
 };
-
-static double sinc(double x)
-{
-    if (x == 0.0)
-        return 1.0;
-    x *= M_PI;
-    return sin(x) / x;
-}
-
-static double lanczos3(double x)
-{
-    if (x <= -LANCZOS_A || x >= LANCZOS_A)
-        return 0.0;
-    return sinc(x) * sinc(x / LANCZOS_A);
-}
 
 static void axis_free(struct axis *ax)
 {
@@ -126,6 +112,9 @@ static int axis_init(struct axis *ax, uint32_t src_n, double s0, double len, uin
         axis_free(ax);
         return TS_ENOMEM;
     }
+    const double step = 1.0 / fscale;
+    const double sd1 = sin(M_PI * step), cd1 = cos(M_PI * step);
+    const double sd3 = sin(M_PI * step / LANCZOS_A), cd3 = cos(M_PI * step / LANCZOS_A);
     for (uint32_t i = 0; i < n; i++) {
         double center = s0 + (i + 0.5) * scale;
         long lo = (long)floor(center - support);
@@ -138,11 +127,25 @@ static int axis_init(struct axis *ax, uint32_t src_n, double s0, double len, uin
         if (first > last) /* centre far outside the source: take the nearest edge sample */
             first = last = lo < 0 ? 0 : (long)src_n - 1;
         memset(w, 0, span * sizeof *w);
-        for (long j = lo; j <= hi; j++) {
-            double v = lanczos3((j + 0.5 - center) / fscale);
+        /* sin(pi x) and sin(pi x / 3) step along the window by rotation, not a sin() per tap:
+         * the taps are evenly spaced, and libm's sin was a tenth of a thumbnail's time. */
+        double x = (lo + 0.5 - center) / fscale;
+        double s1 = sin(M_PI * x), c1 = cos(M_PI * x);
+        double s3 = sin(M_PI * x / LANCZOS_A), c3 = cos(M_PI * x / LANCZOS_A);
+        for (long j = lo; j <= hi; j++, x += step) {
+            double v = 0.0;
+            if (fabs(x) < 1e-9)
+                v = 1.0;
+            else if (x > -LANCZOS_A && x < LANCZOS_A)
+                v = LANCZOS_A * s1 * s3 / (M_PI * M_PI * x * x);
             long k = j < first ? first : j > last ? last : j;
             w[k - first] += v;
             total += v;
+            double t1 = s1 * cd1 + c1 * sd1, t3 = s3 * cd3 + c3 * sd3;
+            c1 = c1 * cd1 - s1 * sd1;
+            c3 = c3 * cd3 - s3 * sd3;
+            s1 = t1;
+            s3 = t3;
         }
         ax->start[i] = (uint32_t)first;
         ax->count[i] = (uint32_t)(last - first + 1);
@@ -233,36 +236,6 @@ static void vadd4(int32_t *restrict acc, const int16_t *restrict r, size_t strid
         acc[i] += w0 * r0[i] + w1 * r1[i] + w2 * r2[i] + w3 * r3[i];
 }
 
-/* The same straight from 8-bit source rows, for images without alpha: no widened copy. */
-static void vfirst8(int32_t *restrict acc, const uint8_t *restrict r0, const uint8_t *restrict r1,
-                    int16_t w0, int16_t w1, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        acc[i] = w0 * r0[i] + w1 * r1[i];
-}
-
-static void vadd2_8(int32_t *restrict acc, const uint8_t *restrict r0, const uint8_t *restrict r1,
-                    int16_t w0, int16_t w1, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        acc[i] += w0 * r0[i] + w1 * r1[i];
-}
-
-static void vadd1_8(int32_t *restrict acc, const uint8_t *restrict r0, int16_t w0, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        acc[i] += w0 * r0[i];
-}
-
-static void vadd4_8(int32_t *restrict acc, const uint8_t *restrict r0, const uint8_t *restrict r1,
-                    const uint8_t *restrict r2, const uint8_t *restrict r3, const int16_t *w,
-                    size_t n)
-{
-    const int16_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
-    for (size_t i = 0; i < n; i++)
-        acc[i] += w0 * r0[i] + w1 * r1[i] + w2 * r2[i] + w3 * r3[i];
-}
-
 /* One vertically filtered row (pixels interleaved) into column r of the transposed block:
  * pixel x's channels land at block[x * stride + r * ch], rounded to FRAC fractional bits. */
 static inline void transpose_in_ch(const int32_t *restrict acc, size_t n, int shift,
@@ -307,43 +280,14 @@ static inline void store_alpha(const int32_t *acc, uint32_t ch, uint8_t *out)
     out[a] = alpha;
 }
 
-/* Rounds a horizontally filtered block column as one contiguous (vectorisable) loop. */
-static void round_row(const int32_t *restrict acc, size_t n, uint8_t *restrict out)
-{
-    for (size_t i = 0; i < n; i++) {
-        int32_t v = (acc[i] + (1 << (OUT_SHIFT - 1))) >> OUT_SHIFT;
-        out[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-    }
-}
-
-/* One horizontally filtered column of the block (rows interleaved) back into output column i
- * of rows y0 .. y0 + rows. */
-static inline void transpose_out_ch(const int32_t *restrict acc, uint32_t rows,
-                                    struct ts_image *dst, uint32_t y0, uint32_t i, uint32_t ch)
-{
-    if (ch == 2 || ch == 4) {
-        for (uint32_t r = 0; r < rows; r++, acc += ch)
-            store_alpha(acc, ch, ts_image_row(dst, y0 + r) + (size_t)i * ch);
-        return;
-    }
-    uint8_t px[BLOCK_MAX * 4];
-    round_row(acc, (size_t)rows * ch, px);
-    for (uint32_t r = 0; r < rows; r++) {
-        uint8_t *out = ts_image_row(dst, y0 + r) + (size_t)i * ch;
-        for (uint32_t c = 0; c < ch; c++)
-            out[c] = px[r * ch + c];
-    }
-}
-
+/* One horizontally filtered column of the block (rows interleaved, premultiplied) back into
+ * output column i of rows y0 .. y0 + rows. */
 static void transpose_out(const int32_t *acc, uint32_t rows, struct ts_image *dst, uint32_t y0,
                           uint32_t i)
 {
-    switch (dst->channels) {
-    case 1: transpose_out_ch(acc, rows, dst, y0, i, 1); break;
-    case 2: transpose_out_ch(acc, rows, dst, y0, i, 2); break;
-    case 3: transpose_out_ch(acc, rows, dst, y0, i, 3); break;
-    default: transpose_out_ch(acc, rows, dst, y0, i, 4); break;
-    }
+    uint32_t ch = dst->channels;
+    for (uint32_t r = 0; r < rows; r++, acc += ch)
+        store_alpha(acc, ch, ts_image_row(dst, y0 + r) + (size_t)i * ch);
 }
 
 static int copy_rect(const struct ts_image *src, uint32_t x, uint32_t y, uint32_t w, uint32_t h,
@@ -374,6 +318,7 @@ struct scratch {
     long *ring_row;  /* which source row each slot holds, -1 if none */
     int16_t *tblock; /* width rows of block x ch */
     int32_t *acc;
+    const uint8_t **rows; /* one window's source rows, for the vector kernels */
 };
 
 static void scratch_free(struct scratch *s)
@@ -382,6 +327,7 @@ static void scratch_free(struct scratch *s)
     free(s->ring_row);
     free(s->tblock);
     free(s->acc);
+    free(s->rows);
 }
 
 static uint32_t block_rows(size_t width, uint32_t ch, uint32_t out_h)
@@ -392,7 +338,8 @@ static uint32_t block_rows(size_t width, uint32_t ch, uint32_t out_h)
     return (uint32_t)(b < out_h ? b : out_h);
 }
 
-static int scratch_alloc(struct scratch *s, size_t width, size_t ch, size_t ring_n, uint32_t out_h)
+static int scratch_alloc(struct scratch *s, size_t width, size_t ch, size_t ring_n, uint32_t out_h,
+                         uint32_t taps)
 {
     size_t row, ring, tblock, accn;
     memset(s, 0, sizeof *s);
@@ -406,7 +353,8 @@ static int scratch_alloc(struct scratch *s, size_t width, size_t ch, size_t ring
     s->ring_row = malloc(sizeof *s->ring_row * ring_n);
     s->tblock = malloc(tblock);
     s->acc = malloc(accn);
-    if (!s->ring || !s->ring_row || !s->tblock || !s->acc) {
+    s->rows = malloc(sizeof *s->rows * taps);
+    if (!s->ring || !s->ring_row || !s->tblock || !s->acc || !s->rows) {
         scratch_free(s);
         return TS_ENOMEM;
     }
@@ -450,25 +398,82 @@ static void vfilter16(const struct ts_image *src, const struct axis *ay, struct 
         vadd1(s->acc, ring_get(src, ay, s, x0, sy + k), w[k], n);
 }
 
-static void vfilter8(const struct ts_image *src, const struct axis *ay, int32_t *acc, uint32_t x0,
-                     uint32_t y, size_t n)
+/* Plain (no alpha) rows are filtered GROUP at a time in each pass and then moved between the
+ * row-major and transposed layouts together: each pixel's GROUP rows (or columns) are then one
+ * contiguous run, where moving them one row at a time would touch a cache line per pixel. */
+#define GROUP 8
+
+static inline void move_px(int16_t *restrict d, const int16_t *restrict s, uint32_t ch)
 {
-    const int16_t *w = ay->weights + (size_t)y * ay->maxcount;
-    uint32_t count = ay->count[y], k = 2, sy = ay->start[y];
-    size_t off = (size_t)x0 * src->channels;
-#define SROW(k) (ts_image_row(src, sy + (k)) + off)
-    if (count == 1) {
-        vfirst8(acc, SROW(0), SROW(0), w[0], 0, n);
-        return;
+    for (uint32_t c = 0; c < ch; c++)
+        d[c] = s[c];
+}
+
+static inline void move_px8(uint8_t *restrict d, const uint8_t *restrict s, uint32_t ch)
+{
+    for (uint32_t c = 0; c < ch; c++)
+        d[c] = s[c];
+}
+
+/* Rows [r, r + g) of the block from g filtered rows in the ring (row j at ring + j * rowlen). */
+static inline void group_in_ch(const int16_t *ring, size_t rowlen, uint32_t g, size_t width,
+                               int16_t *block, size_t stride, uint32_t ch)
+{
+    for (size_t x = 0; x < width; x++, block += stride)
+        for (uint32_t j = 0; j < g; j++)
+            move_px(block + (size_t)j * ch, ring + j * rowlen + x * ch, ch);
+}
+
+/* Vertical pass for output rows y0 + r .. y0 + r + g into block rows r .. r + g, pixel << FRAC. */
+static void vgroup_plain(const struct ts_image *src, const struct axis *ay, struct scratch *s,
+                         uint32_t x0, uint32_t y, uint32_t r, uint32_t g)
+{
+    uint32_t ch = src->channels;
+    size_t off = (size_t)x0 * ch, rowlen = s->width * ch, stride = (size_t)s->block * ch;
+    int16_t *block = s->tblock + (size_t)r * ch;
+    for (uint32_t j = 0; j < g; j++) {
+        uint32_t yy = y + j, count = ay->count[yy];
+        for (uint32_t k = 0; k < count; k++)
+            s->rows[k] = ts_image_row(src, ay->start[yy] + k) + off;
+        rk_rows_u8_to_i16(s->rows, ay->weights + (size_t)yy * ay->maxcount, count, rowlen,
+                          WBITS - FRAC, s->ring + j * rowlen);
     }
-    vfirst8(acc, SROW(0), SROW(1), w[0], w[1], n);
-    for (; k + 3 < count; k += 4)
-        vadd4_8(acc, SROW(k), SROW(k + 1), SROW(k + 2), SROW(k + 3), w + k, n);
-    for (; k + 1 < count; k += 2)
-        vadd2_8(acc, SROW(k), SROW(k + 1), w[k], w[k + 1], n);
-    if (k < count)
-        vadd1_8(acc, SROW(k), w[k], n);
-#undef SROW
+    switch (ch) {
+    case 1: group_in_ch(s->ring, rowlen, g, s->width, block, stride, 1); break;
+    case 3: group_in_ch(s->ring, rowlen, g, s->width, block, stride, 3); break;
+    default: group_in_ch(s->ring, rowlen, g, s->width, block, stride, ch); break;
+    }
+}
+
+/* Output columns [i, i + g) of rows y0 .. y0 + rows from g rounded block columns (column j at
+ * px + j * BLOCK_MAX * 4). */
+static inline void group_out_ch(const uint8_t *px, uint32_t g, uint32_t rows, struct ts_image *dst,
+                                uint32_t y0, uint32_t i, uint32_t ch)
+{
+    for (uint32_t r = 0; r < rows; r++) {
+        uint8_t *out = ts_image_row(dst, y0 + r) + (size_t)i * ch;
+        for (uint32_t j = 0; j < g; j++)
+            move_px8(out + (size_t)j * ch, px + (size_t)j * BLOCK_MAX * 4 + (size_t)r * ch, ch);
+    }
+}
+
+static void hgroup_plain(const struct axis *ax, const struct scratch *s, uint32_t x0, uint32_t i,
+                         uint32_t g, uint32_t rows, struct ts_image *dst, uint32_t y0)
+{
+    uint8_t px[GROUP * BLOCK_MAX * 4];
+    uint32_t ch = dst->channels;
+    size_t stride = (size_t)s->block * ch;
+    for (uint32_t j = 0; j < g; j++) {
+        uint32_t ii = i + j;
+        rk_rows_i16_to_u8(s->tblock + (size_t)(ax->start[ii] - x0) * stride, stride,
+                          ax->weights + (size_t)ii * ax->maxcount, ax->count[ii], (size_t)rows * ch,
+                          OUT_SHIFT, px + (size_t)j * BLOCK_MAX * 4);
+    }
+    switch (ch) {
+    case 1: group_out_ch(px, g, rows, dst, y0, i, 1); break;
+    case 3: group_out_ch(px, g, rows, dst, y0, i, 3); break;
+    default: group_out_ch(px, g, rows, dst, y0, i, ch); break;
+    }
 }
 
 static void resample(const struct ts_image *src, const struct axis *ax, const struct axis *ay,
@@ -483,14 +488,16 @@ static void resample(const struct ts_image *src, const struct axis *ax, const st
         x0 = ax->start[i] < x0 ? ax->start[i] : x0;
     for (uint32_t y0 = 0; y0 < ay->n; y0 += s->block) {
         uint32_t nrows = ay->n - y0 < s->block ? ay->n - y0 : s->block;
+        if (!alpha) {
+            for (uint32_t r = 0; r < nrows; r += GROUP)
+                vgroup_plain(src, ay, s, x0, y0 + r, r, nrows - r < GROUP ? nrows - r : GROUP);
+            for (uint32_t i = 0; i < ax->n; i += GROUP)
+                hgroup_plain(ax, s, x0, i, ax->n - i < GROUP ? ax->n - i : GROUP, nrows, dst, y0);
+            continue;
+        }
         for (uint32_t r = 0; r < nrows; r++) {
-            uint32_t y = y0 + r;
-            if (alpha)
-                vfilter16(src, ay, s, x0, y, n);
-            else
-                vfilter8(src, ay, s->acc, x0, y, n);
-            transpose_in(s->acc, s->width, alpha ? WBITS : WBITS - FRAC, s->tblock + (size_t)r * ch,
-                         stride, ch);
+            vfilter16(src, ay, s, x0, y0 + r, n);
+            transpose_in(s->acc, s->width, WBITS, s->tblock + (size_t)r * ch, stride, ch);
         }
         size_t m = (size_t)nrows * ch;
         for (uint32_t i = 0; i < ax->n; i++) {
@@ -729,9 +736,10 @@ static int lanczos_rect(const struct ts_image *src, double sx, double sy, double
         axis_free(&ax);
         return rc;
     }
-    /* Only premultiplied rows need the ring; plain ones are read in place. */
+    /* Premultiplied rows are converted once into the ring; plain ones are read in place, and
+     * the ring holds a group of their filtered rows instead. */
     bool alpha = src->channels == 2 || src->channels == 4;
-    rc = scratch_alloc(&s, x_span(&ax), src->channels, alpha ? ay.maxcount : 1, h);
+    rc = scratch_alloc(&s, x_span(&ax), src->channels, alpha ? ay.maxcount : GROUP, h, ay.maxcount);
     if (rc == TS_OK) {
         rc = ts_image_alloc(dst, w, h, src->channels);
         if (rc == TS_OK)
