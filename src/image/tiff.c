@@ -24,7 +24,9 @@
 enum tiff_alpha { ALPHA_NONE, ALPHA_UNASSOC, ALPHA_ASSOC };
 
 struct tiff_level {
-    bool sub; /* reached through a SubIFD offset rather than an IFD index */
+    /* Loaded by its IFD's offset: SubIFD levels have no index, and for the others it spares
+     * libtiff a walk down the chain from the first IFD on every change of level. */
+    bool sub;
     tdir_t dir;
     uint64_t off;
     uint32_t width, height;
@@ -42,9 +44,19 @@ struct tiff_level {
 
 /* libtiff's view of the file: our own offset over pread, so the descriptor's shared file
  * position is never used (see tiff_io_read). */
+/* Small reads go through a window of the file: libtiff reads a directory an entry and a value
+ * at a time (about a dozen preads per level, a hundred for a seven-level pyramid), and the
+ * entries and values of one directory almost always sit together. Tile data, read in larger
+ * pieces, bypasses it. */
+#define TIFF_WIN_BYTES 16384
+#define TIFF_WIN_SMALL 4096
+
 struct tiff_io {
     int fd; /* owned by the reader, closed after TIFFClose */
     uint64_t off;
+    uint64_t win_off; /* the file bytes [win_off, win_off + win_len) are in win */
+    size_t win_len;
+    uint8_t win[TIFF_WIN_BYTES];
 };
 
 struct tiff_priv {
@@ -104,6 +116,20 @@ static tmsize_t tiff_io_read(thandle_t h, void *buf, tmsize_t n)
     ssize_t got;
     if (n < 0)
         return -1;
+    if ((size_t)n <= TIFF_WIN_SMALL) {
+        if (io->off < io->win_off || io->off - io->win_off + (size_t)n > io->win_len) {
+            got = ts_fd_read_at(io->fd, io->win, sizeof io->win, io->off);
+            if (got < 0)
+                return -1;
+            io->win_off = io->off;
+            io->win_len = (size_t)got;
+        }
+        size_t at = (size_t)(io->off - io->win_off), have = io->win_len - at;
+        size_t take = have < (size_t)n ? have : (size_t)n;
+        memcpy(buf, io->win + at, take);
+        io->off += take;
+        return (tmsize_t)take;
+    }
     got = ts_fd_read_at(io->fd, buf, (size_t)n, io->off);
     if (got < 0)
         return -1;
@@ -368,6 +394,8 @@ static void tiff_find_levels(struct tiff_priv *p)
         }
         memset(&c, 0, sizeof c);
         c.dir = d;
+        c.sub = true;
+        c.off = TIFFCurrentDirOffset(p->tif);
         tiff_add_candidate(p, &c);
     }
 }
@@ -892,6 +920,8 @@ int ts_tiff_open_fd(int fd, uint32_t page, struct ts_reader **out, struct ts_err
         tiff_close(r);
         return rc;
     }
+    p->lv[0].sub = true;
+    p->lv[0].off = TIFFCurrentDirOffset(p->tif);
     p->nlv = 1;
     if ((rc = tiff_color_read_icc(p, &icc, &icc_len, err)) != TS_OK) {
         tiff_close(r);
