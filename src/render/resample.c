@@ -316,7 +316,8 @@ struct scratch {
     uint32_t block;  /* output rows per block */
     int16_t *ring;   /* ring_n rows of width x ch */
     long *ring_row;  /* which source row each slot holds, -1 if none */
-    int16_t *tblock; /* width rows of block x ch */
+    int16_t *tblock; /* width rows of stride samples: block x ch, then PAD */
+    size_t stride;
     int32_t *acc;
     const uint8_t **rows; /* one window's source rows, for the vector kernels */
 };
@@ -338,6 +339,10 @@ static uint32_t block_rows(size_t width, uint32_t ch, uint32_t out_h)
     return (uint32_t)(b < out_h ? b : out_h);
 }
 
+/* Samples past each block column and past the ring: the grouped moves below copy whole 8-byte
+ * words, and a pixel's last word runs into the next slot (written over next) or into these. */
+#define PAD 4
+
 static int scratch_alloc(struct scratch *s, size_t width, size_t ch, size_t ring_n, uint32_t out_h,
                          uint32_t taps)
 {
@@ -345,10 +350,13 @@ static int scratch_alloc(struct scratch *s, size_t width, size_t ch, size_t ring
     memset(s, 0, sizeof *s);
     s->width = width;
     s->block = block_rows(width, (uint32_t)ch, out_h);
+    s->stride = (size_t)s->block * ch + PAD;
     accn = width > s->block ? width : s->block;
     if (!ts_mul3_size(width, ch, sizeof(int16_t), &row) || !ts_mul_size(row, ring_n, &ring) ||
-        !ts_mul_size(row, s->block, &tblock) || !ts_mul3_size(accn, ch, sizeof(int32_t), &accn))
+        !ts_mul3_size(width, s->stride, sizeof(int16_t), &tblock) ||
+        !ts_mul3_size(accn, ch, sizeof(int32_t), &accn) || ring > SIZE_MAX - PAD * 2)
         return TS_ETOOLARGE;
+    ring += PAD * sizeof(int16_t);
     s->ring = malloc(ring);
     s->ring_row = malloc(sizeof *s->ring_row * ring_n);
     s->tblock = malloc(tblock);
@@ -409,19 +417,21 @@ static inline void move_px(int16_t *restrict d, const int16_t *restrict s, uint3
         d[c] = s[c];
 }
 
-static inline void move_px8(uint8_t *restrict d, const uint8_t *restrict s, uint32_t ch)
-{
-    for (uint32_t c = 0; c < ch; c++)
-        d[c] = s[c];
-}
-
-/* Rows [r, r + g) of the block from g filtered rows in the ring (row j at ring + j * rowlen). */
+/* Rows [r, r + g) of the block from g filtered rows in the ring (row j at ring + j * rowlen).
+ * Three-channel pixels move as one 8-byte word: the fourth sample lands on the next slot,
+ * which the next move (or the next group, or PAD) owns. */
 static inline void group_in_ch(const int16_t *ring, size_t rowlen, uint32_t g, size_t width,
                                int16_t *block, size_t stride, uint32_t ch)
 {
-    for (size_t x = 0; x < width; x++, block += stride)
+    for (size_t x = 0; x < width; x++, block += stride) {
+        if (ch == 3) {
+            for (uint32_t j = 0; j < g; j++)
+                memcpy(block + (size_t)j * 3, ring + j * rowlen + x * 3, 4 * sizeof *ring);
+            continue;
+        }
         for (uint32_t j = 0; j < g; j++)
             move_px(block + (size_t)j * ch, ring + j * rowlen + x * ch, ch);
+    }
 }
 
 /* Vertical pass for output rows y0 + r .. y0 + r + g into block rows r .. r + g, pixel << FRAC. */
@@ -429,7 +439,7 @@ static void vgroup_plain(const struct ts_image *src, const struct axis *ay, stru
                          uint32_t x0, uint32_t y, uint32_t r, uint32_t g)
 {
     uint32_t ch = src->channels;
-    size_t off = (size_t)x0 * ch, rowlen = s->width * ch, stride = (size_t)s->block * ch;
+    size_t off = (size_t)x0 * ch, rowlen = s->width * ch, stride = s->stride;
     int16_t *block = s->tblock + (size_t)r * ch;
     for (uint32_t j = 0; j < g; j++) {
         uint32_t yy = y + j, count = ay->count[yy];
@@ -446,14 +456,24 @@ static void vgroup_plain(const struct ts_image *src, const struct axis *ay, stru
 }
 
 /* Output columns [i, i + g) of rows y0 .. y0 + rows from g rounded block columns (column j at
- * px + j * BLOCK_MAX * 4). */
+ * px + j * BLOCK_MAX * 4). Three-channel pixels move as 4-byte words, the spare byte landing on
+ * the next pixel, written next; except in the row's last group, whose spare byte would be the
+ * start of the next row. */
 static inline void group_out_ch(const uint8_t *px, uint32_t g, uint32_t rows, struct ts_image *dst,
                                 uint32_t y0, uint32_t i, uint32_t ch)
 {
+    bool words = ch == 3 && i + g < dst->width;
     for (uint32_t r = 0; r < rows; r++) {
         uint8_t *out = ts_image_row(dst, y0 + r) + (size_t)i * ch;
+        const uint8_t *in = px + (size_t)r * ch;
+        if (words) {
+            for (uint32_t j = 0; j < g; j++)
+                memcpy(out + (size_t)j * 3, in + (size_t)j * BLOCK_MAX * 4, 4);
+            continue;
+        }
         for (uint32_t j = 0; j < g; j++)
-            move_px8(out + (size_t)j * ch, px + (size_t)j * BLOCK_MAX * 4 + (size_t)r * ch, ch);
+            for (uint32_t c = 0; c < ch; c++)
+                out[(size_t)j * ch + c] = in[(size_t)j * BLOCK_MAX * 4 + c];
     }
 }
 
@@ -462,7 +482,7 @@ static void hgroup_plain(const struct axis *ax, const struct scratch *s, uint32_
 {
     uint8_t px[GROUP * BLOCK_MAX * 4];
     uint32_t ch = dst->channels;
-    size_t stride = (size_t)s->block * ch;
+    size_t stride = s->stride;
     for (uint32_t j = 0; j < g; j++) {
         uint32_t ii = i + j;
         rk_rows_i16_to_u8(s->tblock + (size_t)(ax->start[ii] - x0) * stride, stride,
@@ -481,7 +501,7 @@ static void resample(const struct ts_image *src, const struct axis *ax, const st
 {
     uint32_t ch = src->channels;
     uint32_t x0 = ax->start[0];
-    size_t n = s->width * ch, stride = (size_t)s->block * ch;
+    size_t n = s->width * ch, stride = s->stride;
     bool alpha = ch == 2 || ch == 4;
 
     for (uint32_t i = 0; i < ax->n; i++)
