@@ -2,6 +2,7 @@
 """Turns run.sh's runs.jsonl into the results tables, ratios and target checks (md + json)."""
 import argparse
 import json
+import os
 import sys
 
 SERVERS = ["tessera", "iipsrv", "iipsrv13", "static"]
@@ -285,8 +286,52 @@ def markdown(runs, meta):
                            ", %d 1 px off" % r["check_near"] if r["check_near"] else "",
                            r["rss_mb"], r["front_rss_mb"],
                            r["extra_rss_mb"]))
+    quality = load_quality(meta.get("quality_file")) if meta else []
+    out.extend(quality_md(quality))
     return "\n".join(out) + "\n", {"meta": meta, "runs": runs, "rows": rows,
-                                   "targets": targets}
+                                   "targets": targets, "quality": quality}
+
+
+def load_quality(path):
+    recs = []
+    if path and os.path.exists(path):
+        with open(path) as f:
+            recs = [json.loads(line) for line in f if line.strip()]
+    return recs
+
+
+def quality_md(recs):
+    """One row per render, a PSNR column per server and format."""
+    if not recs:
+        return []
+    cols = [(s, f) for s in ("tessera", "iipsrv", "iipsrv13") for f in ("png", "jpg")
+            if any(r["server"] == s and r["format"] == f for r in recs)]
+    cases = []
+    for r in recs:
+        c = (r["image"], r["region"], r["size"])
+        if c not in cases:
+            cases.append(c)
+    out = ["", "### Downscale quality", "",
+           "PSNR in dB of each render against libvips's Lanczos3 resize (`vips resize --kernel "
+           "lanczos3`) of the same region of the full resolution; higher is closer. JPEG answers "
+           "are at quality 85 on every server, so they include the encoder's loss; PNG shows the "
+           "resampling alone. Made by `bench/quality.py`, caches off.", "",
+           "| image | region | size | " + " | ".join("%s %s" % (NAMES[s], f) for s, f in cols)
+           + " |", "|---|---|---|" + "---:|" * len(cols)]
+    for image, region, size in cases:
+        cells = []
+        for s, f in cols:
+            r = next((r for r in recs if (r["server"], r["format"], r["image"], r["region"],
+                                          r["size"]) == (s, f, image, region, size)), None)
+            if not r:
+                cells.append("-")
+            elif "error" in r:
+                cells.append("failed")
+            else:
+                off = "" if r["got"] == r["want"] else " (%dx%d)" % tuple(r["got"])
+                cells.append("%.2f%s" % (r["psnr"], off))
+        out.append("| %s | %s | %s | %s |" % (image, region, size, " | ".join(cells)))
+    return out
 
 
 def main():

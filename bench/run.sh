@@ -463,6 +463,25 @@ for n in $CORES; do
     done
 done
 
+# Downscale quality: each server's renders against libvips's Lanczos3 resize of the full
+# resolution (bench/quality.py), caches off, on the last core count. Not timed.
+QUALITY="$RUN/quality.jsonl"
+: > "$QUALITY"
+if [ "$QUICK" = 0 ] || [ -n "${BENCH_QUALITY:-}" ]; then
+    qcores=$(echo "$CORES" | awk '{print $NF}')
+    cpu_sets "$qcores"
+    for s in tessera iipsrv iipsrv13; do
+        has "$ONLY" "$s" || continue
+        "start_$s" "$qcores" off || continue
+        fmts=jpg
+        [ "$s" = iipsrv ] || fmts=jpg,png # iipsrv 1.1 writes IIIF as JPEG only
+        timeout 900 python3 "$BENCH/quality.py" "$HOST" "$BASE_PATH" "$s" "$IMG" \
+            "$WORK/quality-refs" "$QUALITY" --formats "$fmts" > /dev/null ||
+            say "quality check of $s failed"
+        stop_server
+    done
+fi
+
 ELAPSED=$(( $(date +%s) - START_TIME ))
 IIP13_VERSION=none
 if [ -x "$IIPSRV13_BIN" ] && has "$ONLY" iipsrv13; then
@@ -481,6 +500,7 @@ cat > "$RUN/meta.json" <<META
  "loadavg_end": "$(cut -d' ' -f1-3 /proc/loadavg)",
  "url_lists_differ": "${URL_MISMATCH# }",
  "source": "$(cat "$WORK/source.txt")",
+ "quality_file": "$QUALITY",
  "duration_s": $DURATION, "quick": $QUICK, "elapsed_s": $ELAPSED}
 META
 python3 "$BENCH/report.py" "$RUNS" --meta "$RUN/meta.json" --md "$OUT.md" --json "$OUT.json"
