@@ -101,7 +101,7 @@ static bool pt_match(const struct ts_image_info *info, const struct ts_plan *pla
 
 static bool pt_plan_is_plain(const struct ts_plan *plan)
 {
-    return plan->format == TS_FORMAT_JPG && !plan->mirror &&
+    return plan->format == TS_FORMAT_JPG && !plan->mirror && !plan->adjust.on &&
            (plan->rotation == 0.0 || plan->rotation == 360.0) &&
            (plan->quality == TS_QUALITY_DEFAULT || plan->quality == TS_QUALITY_COLOR);
 }

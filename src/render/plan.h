@@ -14,6 +14,33 @@ enum ts_quality {
     TS_QUALITY_BITONAL,
 };
 
+/* iipsrv's colour maps (CMP): a one-value scale mapped onto RGB. */
+enum ts_cmap {
+    TS_CMAP_NONE,
+    TS_CMAP_HOT,
+    TS_CMAP_COLD,
+    TS_CMAP_JET,
+    TS_CMAP_RED,
+    TS_CMAP_GREEN,
+    TS_CMAP_BLUE
+};
+
+#define TS_KERNEL_MAX 5
+
+/* Pixel adjustments IIP clients ask for (iipsrv's GAM, INV, CMP, CNV and CNT), applied after
+ * resampling in this order on values scaled to [0, 1]: gamma or log, inversion, colour map,
+ * convolution, then contrast back to 8 bits. Zeroed = none (`on` false). */
+struct ts_adjust {
+    bool on;
+    bool log;    /* v -> log(1 + 255 v) / log(256), instead of gamma */
+    float gamma; /* v -> v^gamma; 1 = unchanged */
+    bool invert; /* v -> 1 - v */
+    enum ts_cmap cmap;
+    uint32_t ksize;                              /* 0 = no convolution, else 1, 3 or 5 */
+    float kernel[TS_KERNEL_MAX * TS_KERNEL_MAX]; /* ksize x ksize, row by row */
+    float contrast;                              /* v -> v * contrast; 1 = unchanged */
+};
+
 struct ts_plan {
     uint32_t img_w, img_h;
     uint32_t rx, ry, rw, rh; /* region in full-resolution pixels, clipped to the image */
@@ -24,6 +51,7 @@ struct ts_plan {
     enum ts_format format;
     bool size_max;     /* asked as max (3.0 canonical "max", even when limits shrank it) */
     bool size_upscale; /* asked as ^max (3.0 canonical "^max") */
+    struct ts_adjust adjust;
 };
 
 /* What this server supports and allows; advertised by protocols and enforced by their plans. */

@@ -172,8 +172,9 @@ size_t render_peak_bytes(struct ts_reader *reader, const struct ts_plan *plan)
     size_t out_bytes;
     if (render_choose_level(info, plan, &req) != TS_OK)
         return 0;
-    /* Up to three output-sized buffers besides the read (scaled, rotated, converted). */
-    if (!ts_mul3_size(plan->out_w, plan->out_h, 12, &out_bytes))
+    /* Up to three output-sized buffers besides the read (scaled, rotated, converted), and the
+     * adjustments' two float images of up to three channels. */
+    if (!ts_mul3_size(plan->out_w, plan->out_h, plan->adjust.on ? 12 + 24 : 12, &out_bytes))
         return SIZE_MAX;
     if (near_copy_req(info, plan, &req, &near))
         return ts_sat_add(read_cost(reader, &near), out_bytes);
@@ -475,6 +476,14 @@ int render_execute(struct ts_reader *reader, const struct ts_plan *plan, struct 
     if ((rc = ts_cancel_check(cancel, err)) != TS_OK) {
         ts_image_free(&img);
         return rc;
+    }
+    /* Adjustments are per pixel too, except a convolution, which iipsrv applies to the tile
+     * as stored, before any flip or turn: here likewise, before mirror and rotation. */
+    if (plan->adjust.on) {
+        rc = render_adjust(&img, &plan->adjust, &tmp);
+        if (rc)
+            goto fail;
+        swap_in(&img, &tmp);
     }
     /* Quality is per pixel, so it commutes with mirror and rotation; doing it first means the
      * geometric steps move fewer channels. */

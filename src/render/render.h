@@ -37,6 +37,8 @@ int render_resample_rect(const struct ts_image *src, double sx, double sy, doubl
 int render_mirror(struct ts_image *img); /* in place, horizontal flip */
 int render_rotate90(const struct ts_image *src, int degrees, struct ts_image *dst); /* 90/180/270 */
 int render_quality(const struct ts_image *src, enum ts_quality q, struct ts_image *dst);
+/* iipsrv's adjustments (see struct ts_adjust); a colour map makes RGB (+ alpha) of any input. */
+int render_adjust(const struct ts_image *src, const struct ts_adjust *a, struct ts_image *dst);
 
 /* Clockwise rotation by any angle (IIIF: applied after mirroring). The canvas is the rotated
  * bounding box, round(|w cos| + |h sin|) x round(|w sin| + |h cos|); the output always has alpha
