@@ -325,12 +325,12 @@ int source_resolve(const struct source_root *root, const char *identifier, struc
             *err = glued;
         return rc;
     }
-    if (inside)
-        return ts_fail(err, TS_ENOTFOUND, "no image '%s'", identifier);
-    /* Read as a full path it lies outside the root, and glued to the root it names nothing:
-     * refused, without hinting at what exists outside. */
+    /* Read as a full path it lies outside the root (or names nothing in it), and glued to the
+     * root it names nothing. One answer for both, so the status never tells a prober where the
+     * root is, and nothing outside it is looked at. */
     return ts_fail(err, TS_EFORBIDDEN,
-                   "absolute path '%s' is outside the image root and names no image below it",
+                   "'%s' names no image below the image root (absolute paths outside it are "
+                   "refused)",
                    identifier);
 }
 

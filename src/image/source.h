@@ -39,9 +39,8 @@ void source_root_close(struct source_root *root);
  * A leading '/' (or several) is read as iipsrv reads it, glued after the root: "/a.tif" is
  * "a.tif" below the root; an absolute path that starts with the root's own path ("/srv/img/a.tif"
  * under root /srv/img) is tried as that file first. TS_EFORBIDDEN for "..", control characters,
- * an escape from the root, or an absolute identifier that names nothing below the root (it
- * points outside it); TS_ENOTFOUND when no file matches; TS_ETOOLONG when the path would not
- * fit. */
+ * an escape from the root, or an absolute identifier that names no file either way;
+ * TS_ENOTFOUND when no file matches a relative one; TS_ETOOLONG when the path would not fit. */
 int source_resolve(const struct source_root *root, const char *identifier, struct source_file *out,
                    struct ts_err *err);
 
