@@ -88,6 +88,11 @@ static void test_bad_values_are_refused_with_the_variable_named(void **state)
     static const char *const m[] = {"URI_MAP", "iiif", NULL};
     assert_int_equal(apply(&cfg, m, &err), TS_EINVAL);
     assert_non_null(strstr(err.msg, "URI_MAP"));
+    static const char *const u[] = {"URI_MAP", "iiif=>IIIIF", NULL};
+    assert_int_equal(apply(&cfg, u, &err), TS_EINVAL);
+    assert_non_null(strstr(err.msg, "URI_MAP"));
+    static const char *const ok[] = {"URI_MAP", "tiles=>deepzoom", NULL};
+    assert_int_equal(apply(&cfg, ok, &err), TS_OK);
 }
 
 static void test_max_cvt_minus_one_lifts_the_limit_and_verbosity_zero_mutes(void **state)
