@@ -97,6 +97,10 @@ static const struct opt options[] = {
      "viewer pages and scripts (default: the build tree's web/)"},
     {"fcgi", OPT_STR, STR_FIELD(fcgi_listen), 0, 0, "HOST:PORT|PATH",
      "serve FastCGI on a TCP address or unix socket instead of HTTP"},
+    /* iipsrv's own spelling, as Debian's iipsrv.service passes it. */
+    {"bind", OPT_STR, STR_FIELD(fcgi_listen), 0, 0, "HOST:PORT|PATH", "the same as --fcgi"},
+    {"backlog", OPT_UINT, NUM_FIELD(fcgi_backlog), 1, 65535, "N",
+     "listen backlog of the FastCGI socket, opened or inherited (default 1024)"},
 };
 
 void ts_config_defaults(struct ts_config *cfg)

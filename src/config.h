@@ -48,11 +48,13 @@ struct ts_config {
     char web_dir[TS_CONFIG_PATH_MAX]; /* viewer assets (pages, OpenSeadragon); "" = built-in default
                                        */
     char fcgi_listen[TS_CONFIG_PATH_MAX]; /* HOST:PORT or unix socket path for FastCGI; "" = off */
+    unsigned fcgi_backlog;                /* listen backlog of that socket; 0 = 1024 */
     /* iipsrv compatibility, set from its environment variables (config_env.h) */
-    char fs_suffix[256]; /* FILESYSTEM_SUFFIX: appended to IIP/DeepZoom/Zoomify paths */
-    char uri_map[256];   /* URI_MAP "prefix=>protocol"; "" = off */
-    char cors[256];      /* CORS: Access-Control-Allow-Origin value; "" = "*" */
-    uint32_t max_cvt;    /* MAX_CVT: largest IIP CVT side; 0 = 5000, UINT32_MAX = none */
+    char fs_suffix[256];     /* FILESYSTEM_SUFFIX: appended to IIP/DeepZoom/Zoomify paths */
+    char uri_map[256];       /* URI_MAP "prefix=>protocol"; "" = off */
+    char iiif_delimiter[16]; /* IIIF_DELIMITER: "{id}{delim}{n}" is page n (0-based); "" = off */
+    char cors[256];          /* CORS: Access-Control-Allow-Origin value; "" = "*" */
+    uint32_t max_cvt;        /* MAX_CVT: largest IIP CVT side; 0 = 5000, UINT32_MAX = none */
 };
 
 void ts_config_defaults(struct ts_config *cfg);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int env_int(const char *name, const char *v, long long min, long long max, long long *out,
                    struct ts_err *err)
@@ -58,6 +59,22 @@ static int apply_prefix(struct ts_config *cfg, const char *v, struct ts_err *err
     return TS_OK;
 }
 
+/* iipsrv logs an unknown protocol and serves without the map; a map that silently does nothing
+ * is worse than not starting. */
+static bool uri_map_protocol_known(const char *name)
+{
+    static const char *const known[] = {"iip", "iiif", "deepzoom", "zoomify"};
+    while (*name == ' ')
+        name++;
+    size_t n = strlen(name);
+    while (n && name[n - 1] == ' ')
+        n--;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strlen(known[i]) == n && !strncasecmp(known[i], name, n))
+            return true;
+    return false;
+}
+
 static int apply(struct ts_config *cfg, ts_env_lookup get, struct ts_err *err)
 {
     const char *v;
@@ -95,9 +112,23 @@ static int apply(struct ts_config *cfg, ts_env_lookup get, struct ts_err *err)
     if ((v = get("URI_MAP")) && *v) {
         if (!strstr(v, "=>"))
             return ts_fail(err, TS_EINVAL, "URI_MAP wants prefix=>protocol, got '%s'", v);
+        if (!uri_map_protocol_known(strstr(v, "=>") + 2))
+            return ts_fail(err, TS_EINVAL,
+                           "URI_MAP names an unknown protocol in '%s' (IIP, IIIF, DeepZoom or "
+                           "Zoomify)",
+                           v);
         if ((rc = env_str("URI_MAP", v, cfg->uri_map, sizeof cfg->uri_map, err)))
             return rc;
     }
+    if ((v = get("IIIF_DELIMITER")) &&
+        (rc = env_str("IIIF_DELIMITER", v, cfg->iiif_delimiter, sizeof cfg->iiif_delimiter, err)))
+        return rc;
+    /* iipsrv finds sequences ("{name}{pattern}{h}_{v}.tif") by globbing; Tessera has no
+     * sequences, and a set pattern means a deployment that relies on them. */
+    if ((v = get("FILENAME_PATTERN")) && *v)
+        return ts_fail(err, TS_EUNSUPPORTED,
+                       "FILENAME_PATTERN is not supported: Tessera serves no image sequences "
+                       "(unset it to start)");
     if ((v = get("BASE_URL")) && *v &&
         (rc = env_str("BASE_URL", v, cfg->base_url, sizeof cfg->base_url, err)))
         return rc;

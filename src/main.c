@@ -52,6 +52,11 @@ int main(int argc, char **argv)
         ts_app_free(&app);
         return rc ? 1 : 0;
     }
+    if (cfg.fcgi_backlog) {
+        fprintf(stderr, "tessera: --backlog applies to FastCGI only (give --bind or --fcgi)\n");
+        ts_app_free(&app);
+        return 2;
+    }
     struct ts_http_server *srv = NULL;
     if (ts_http_start(&app, &srv, &err)) {
         fprintf(stderr, "tessera: %s\n", err.msg);

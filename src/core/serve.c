@@ -215,15 +215,19 @@ static int info_key(const struct source_file *src, struct ts_buf *key)
     return rc ? rc : (ts_buf_str(key) ? TS_OK : TS_ENOMEM);
 }
 
+/* Stored as the struct, then its text tags: the struct's own meta pointer is not kept (it
+ * points into whoever filled it) and is set again to the copy that held holds. */
 static bool info_lookup(struct ts_app *app, const struct source_file *src,
-                        struct ts_image_info *info)
+                        struct ts_image_info *info, struct ts_buf *held)
 {
-    struct ts_buf key, b = {0};
-    bool hit = info_key(src, &key) == TS_OK && ts_lru_get(app->infos, (const char *)key.data, &b) &&
-               b.len == sizeof *info;
-    if (hit)
-        memcpy(info, b.data, sizeof *info);
-    ts_buf_free(&b);
+    struct ts_buf key;
+    bool hit = info_key(src, &key) == TS_OK &&
+               ts_lru_get(app->infos, (const char *)key.data, held) && held->len >= sizeof *info;
+    if (hit) {
+        memcpy(info, held->data, sizeof *info);
+        hit = info->meta_len == held->len - sizeof *info;
+        info->meta = info->meta_len ? (const char *)held->data + sizeof *info : NULL;
+    }
     ts_buf_free(&key);
     return hit;
 }
@@ -231,9 +235,11 @@ static bool info_lookup(struct ts_app *app, const struct source_file *src,
 static void info_store(struct ts_app *app, const struct source_file *src,
                        const struct ts_image_info *info)
 {
-    struct ts_buf key;
-    if (info_key(src, &key) == TS_OK)
-        ts_lru_put(app->infos, (const char *)key.data, info, sizeof *info);
+    struct ts_buf key, value = {0};
+    if (info_key(src, &key) == TS_OK && ts_buf_append(&value, info, sizeof *info) == TS_OK &&
+        ts_buf_append(&value, info->meta ? info->meta : "", info->meta_len) == TS_OK)
+        ts_lru_put(app->infos, (const char *)key.data, value.data, value.len);
+    ts_buf_free(&value);
     ts_buf_free(&key);
 }
 
@@ -335,11 +341,13 @@ static int serve_image(struct ts_app *app, struct ts_job *job, struct ts_respons
 {
     struct ts_image_info info;
     struct ts_lease l = {0};
+    struct ts_buf held = {0}; /* the cached info's text tags, lent to produce() */
     int rc = pin_file(app, job, err);
     if (rc)
         return rc;
     if (!job->produced) {
-        if (job->needs_info && !info_lookup(app, &job->src, &info)) {
+        if (job->needs_info && !info_lookup(app, &job->src, &info, &held)) {
+            ts_buf_free(&held);
             rc = lease(app, &job->src, &l, err);
             if (rc)
                 return rc;
@@ -348,6 +356,7 @@ static int serve_image(struct ts_app *app, struct ts_job *job, struct ts_respons
         }
         rc = job->produce(app, job, job->needs_info ? &info : NULL, &job->out, err);
         job->produced = rc == TS_OK;
+        ts_buf_free(&held);
     }
     if (rc == TS_OK && !job->out.is_text && job->out.http_status == 200) {
         if (!l.reader)

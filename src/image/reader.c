@@ -154,3 +154,20 @@ void ts_reader_close(struct ts_reader *r)
     if (r && r->ops && r->ops->close)
         r->ops->close(r);
 }
+
+const char *ts_image_meta(const struct ts_image_info *info, const char *name)
+{
+    const char *p = info->meta, *end = info->meta ? info->meta + info->meta_len : NULL;
+    while (p && p < end) {
+        const char *value = memchr(p, '\0', (size_t)(end - p));
+        if (!value++ || value >= end)
+            return NULL;
+        const char *next = memchr(value, '\0', (size_t)(end - value));
+        if (!next)
+            return NULL;
+        if (!strcmp(p, name))
+            return value;
+        p = next + 1;
+    }
+    return NULL;
+}

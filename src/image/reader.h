@@ -30,7 +30,20 @@ struct ts_image_info {
     uint32_t nlevels;         /* >= 1; levels[0] is full resolution, then strictly smaller */
     struct ts_level levels[TS_MAX_LEVELS];
     const char *format; /* "tiff", "jpeg", "png", ... (static string) */
+    /* What iipsrv's OBJ command reports, from the source's tags where the format has them. */
+    float dpi_x, dpi_y; /* physical resolution as stored; 0 = not given */
+    uint32_t dpi_unit;  /* 0 = unknown, 1 = per inch, 2 = per centimetre */
+    bool has_sample_range;
+    double sample_min[4], sample_max[4]; /* per channel, when has_sample_range */
+    /* Text tags as "name\0value\0" pairs (creator, rights, date, description, title, pagename,
+     * software, make, model, xmp, scale), or NULL. Borrowed: from the reader, or from the info
+     * cache's copy, for as long as the one who filled this struct says; never cached as is. */
+    const char *meta;
+    size_t meta_len;
 };
+
+/* The value of a text tag in info->meta, or NULL. */
+const char *ts_image_meta(const struct ts_image_info *info, const char *name);
 
 /* A region of one level to read. The reader may deliver a smaller image (for example through
  * JPEG DCT scaling) as long as it is at least min_w x min_h; otherwise it delivers w x h. */

@@ -70,7 +70,37 @@ int source_root_open(const char *root, const char *demo, struct source_root *out
     out->fd = open(out->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (out->fd < 0)
         return ts_fail(err, TS_EIO, "image root %s is not a directory: %s", root, strerror(errno));
+    /* Clients of an iipsrv without FILESYSTEM_PREFIX send full paths spelled with the root as
+     * the admin wrote it, which may run through a symbolic link: both spellings are known. */
+    size_t n = strlen(root);
+    while (n > 1 && root[n - 1] == '/')
+        n--;
+    if (root[0] == '/' && n < sizeof out->given) {
+        memcpy(out->given, root, n);
+        out->given[n] = '\0';
+    } else {
+        memcpy(out->given, out->path, strlen(out->path) + 1);
+    }
     return TS_OK;
+}
+
+/* The rest of id after prefix and a '/', or NULL; prefix "/" is the whole file system. */
+static const char *after_prefix(const char *prefix, const char *id)
+{
+    size_t n = strlen(prefix);
+    if (n == 1 && prefix[0] == '/')
+        return id + strspn(id, "/");
+    if (!n || strncmp(prefix, id, n) != 0 || id[n] != '/')
+        return NULL;
+    return id + n + strspn(id + n, "/");
+}
+
+const char *source_under_root(const struct source_root *root, const char *identifier)
+{
+    if (identifier[0] != '/')
+        return NULL;
+    const char *rest = after_prefix(root->path, identifier);
+    return rest ? rest : after_prefix(root->given, identifier);
 }
 
 void source_root_close(struct source_root *root)
@@ -260,8 +290,8 @@ static int resolve_page(const struct source_root *root, const char *identifier,
     return rc;
 }
 
-int source_resolve(const struct source_root *root, const char *identifier, struct source_file *out,
-                   struct ts_err *err)
+static int resolve_relative(const struct source_root *root, const char *identifier,
+                            struct source_file *out, struct ts_err *err)
 {
     out->fd = -1;
     out->page = 0;
@@ -272,6 +302,36 @@ int source_resolve(const struct source_root *root, const char *identifier, struc
     if (resolve_page(root, identifier, out, &page_err) == TS_OK)
         return TS_OK;
     return rc;
+}
+
+/* iipsrv opens FILESYSTEM_PREFIX + identifier: with a prefix, "/a.tif" is a file below it;
+ * without one (Debian's default), "/srv/img/a.tif" is that very file. Both readings are
+ * served, each confined to the root; the first that names a file wins. */
+int source_resolve(const struct source_root *root, const char *identifier, struct source_file *out,
+                   struct ts_err *err)
+{
+    if (identifier[0] != '/')
+        return resolve_relative(root, identifier, out, err);
+    const char *inside = source_under_root(root, identifier);
+    if (inside && *inside) {
+        int rc = resolve_relative(root, inside, out, err);
+        if (rc != TS_ENOTFOUND)
+            return rc;
+    }
+    struct ts_err glued = {0};
+    int rc = resolve_relative(root, identifier + strspn(identifier, "/"), out, &glued);
+    if (rc != TS_ENOTFOUND) {
+        if (rc != TS_OK)
+            *err = glued;
+        return rc;
+    }
+    /* Read as a full path it lies outside the root (or names nothing in it), and glued to the
+     * root it names nothing. One answer for both, so the status never tells a prober where the
+     * root is, and nothing outside it is looked at. */
+    return ts_fail(err, TS_EFORBIDDEN,
+                   "'%s' names no image below the image root (absolute paths outside it are "
+                   "refused)",
+                   identifier);
 }
 
 int source_reopen(const struct source_root *root, struct source_file *src, struct ts_err *err)

@@ -13,9 +13,10 @@
 /* The image root, opened once at start: every identifier is opened relative to this
  * descriptor, so renaming or re-linking the root's own path later changes nothing. */
 struct source_root {
-    int fd;              /* O_PATH | O_DIRECTORY */
-    char path[PATH_MAX]; /* its real path, for the resolution cache's stat checks */
-    const char *demo;    /* file served as identifier "demo" ("" = none); not below the root */
+    int fd;               /* O_PATH | O_DIRECTORY */
+    char path[PATH_MAX];  /* its real path, for the resolution cache's stat checks */
+    char given[PATH_MAX]; /* as configured, absolute, no trailing '/' (may be a symbolic link) */
+    const char *demo;     /* file served as identifier "demo" ("" = none); not below the root */
 };
 
 struct source_file {
@@ -34,9 +35,12 @@ void source_root_close(struct source_root *root);
  * The identifier may omit the file extension; "demo" names the demo image; an identifier that
  * names no file but ends in ";N" (N >= 1) names page N of the file before it. Symbolic links
  * are followed only while they stay below the root (relative ones by openat2's
- * RESOLVE_BENEATH; absolute ones by their real path, checked again once open). TS_EFORBIDDEN for
- * "..", absolute paths, control characters or an escape from the root; TS_ENOTFOUND when no file
- * matches; TS_ETOOLONG when the path would not fit. */
+ * RESOLVE_BENEATH; absolute ones by their real path, checked again once open).
+ * A leading '/' (or several) is read as iipsrv reads it, glued after the root: "/a.tif" is
+ * "a.tif" below the root; an absolute path that starts with the root's own path ("/srv/img/a.tif"
+ * under root /srv/img) is tried as that file first. TS_EFORBIDDEN for "..", control characters,
+ * an escape from the root, or an absolute identifier that names no file either way;
+ * TS_ENOTFOUND when no file matches a relative one; TS_ETOOLONG when the path would not fit. */
 int source_resolve(const struct source_root *root, const char *identifier, struct source_file *out,
                    struct ts_err *err);
 
@@ -48,6 +52,10 @@ int source_reopen(const struct source_root *root, struct source_file *src, struc
 /* The identifier's own shape, before any file is looked at: TS_EFORBIDDEN for '.' or '..'
  * segments, empty segments, absolute paths and control characters. Pure. */
 int source_check_identifier(const char *identifier, struct ts_err *err);
+
+/* For an absolute identifier that starts with the root's path (real or as configured) and a
+ * '/': the rest, below the root (a pointer into identifier). NULL otherwise. Pure. */
+const char *source_under_root(const struct source_root *root, const char *identifier);
 
 /* Closes src->fd if it is open. */
 void source_close(struct source_file *src);

@@ -5,6 +5,7 @@
 #include "image/reader.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,7 @@ struct tiff_priv {
      * render asks for the same one again for every band it crosses, and a single tile may
      * be as large as 16384 x 16384. */
     int64_t held;
+    struct ts_buf meta; /* text tags, "name\0value\0" pairs (info.meta points here) */
 };
 
 static int tiff_on_error(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
@@ -456,6 +458,7 @@ static void tiff_close(struct ts_reader *r)
             if (p->lv[i].xf_owned)
                 ts_color_xform_free(p->lv[i].xf);
         free(p->scratch);
+        ts_buf_free(&p->meta);
         free(p);
     }
     free(r);
@@ -870,6 +873,82 @@ static int tiff_color_attach(struct tiff_priv *p, const uint8_t *icc, uint32_t l
     return TS_OK;
 }
 
+/* Text tags are capped: a tag is not the place for a megabyte of prose, and OBJ answers stay
+ * small; XMP packets get more room. */
+#define TIFF_META_MAX (4u << 20)
+
+static int tiff_meta_add(struct tiff_priv *p, const char *name, const char *value, size_t len)
+{
+    if (!value || !len)
+        return TS_OK;
+    if (memchr(value, '\0', len))
+        len = strlen(value);
+    if (!len)
+        return TS_OK;
+    int rc = ts_buf_append(&p->meta, name, strlen(name) + 1);
+    rc = rc ? rc : ts_buf_append(&p->meta, value, len);
+    return rc ? rc : ts_buf_append(&p->meta, "", 1);
+}
+
+/* What iipsrv reads from the page's main directory for its OBJ answers: resolution, sample
+ * range and text tags, named as iipsrv names them. A tag that does not fit is left out. */
+static void tiff_read_tags(struct tiff_priv *p, struct ts_image_info *info)
+{
+    static const struct {
+        uint32_t tag;
+        const char *name;
+    } texts[] = {
+        {TIFFTAG_ARTIST, "creator"},     {TIFFTAG_COPYRIGHT, "rights"},
+        {TIFFTAG_DATETIME, "date"},      {TIFFTAG_IMAGEDESCRIPTION, "description"},
+        {TIFFTAG_DOCUMENTNAME, "title"}, {TIFFTAG_PAGENAME, "pagename"},
+        {TIFFTAG_SOFTWARE, "software"},  {TIFFTAG_MAKE, "make"},
+        {TIFFTAG_MODEL, "model"},
+    };
+    TIFF *tif = p->tif;
+    ts_buf_init_capped(&p->meta, TIFF_META_MAX);
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        const char *v = NULL;
+        if (TIFFGetField(tif, texts[i].tag, &v) && v)
+            tiff_meta_add(p, texts[i].name, v, strlen(v));
+    }
+    uint32_t n = 0;
+    const char *xmp = NULL;
+    if (TIFFGetField(tif, TIFFTAG_XMLPACKET, &n, &xmp) && xmp)
+        tiff_meta_add(p, "xmp", xmp, n);
+    double stonits = 0;
+    if (TIFFGetField(tif, TIFFTAG_STONITS, &stonits)) {
+        char scale[32];
+        snprintf(scale, sizeof scale, "%g", stonits);
+        tiff_meta_add(p, "scale", scale, strlen(scale));
+    }
+    info->meta = p->meta.len ? (const char *)p->meta.data : NULL;
+    info->meta_len = p->meta.len;
+
+    float x = 0, y = 0;
+    uint16_t unit = RESUNIT_INCH;
+    if (TIFFGetField(tif, TIFFTAG_XRESOLUTION, &x) && TIFFGetField(tif, TIFFTAG_YRESOLUTION, &y) &&
+        x > 0 && y > 0 && x < 1e9f && y < 1e9f) {
+        TIFFGetFieldDefaulted(tif, TIFFTAG_RESOLUTIONUNIT, &unit);
+        info->dpi_x = x;
+        info->dpi_y = y;
+        info->dpi_unit = unit == RESUNIT_INCH ? 1 : unit == RESUNIT_CENTIMETER ? 2 : 0;
+    }
+
+    /* Per channel where the file says so (libtiff's PERSAMPLE mode), else one value for all. */
+    uint16_t spp = 1;
+    TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &spp);
+    double *mins = NULL, *maxs = NULL;
+    TIFFSetField(tif, TIFFTAG_PERSAMPLE, PERSAMPLE_MULTI);
+    bool has_min = TIFFGetField(tif, TIFFTAG_SMINSAMPLEVALUE, &mins) && mins;
+    bool has_max = TIFFGetField(tif, TIFFTAG_SMAXSAMPLEVALUE, &maxs) && maxs;
+    for (uint32_t c = 0; c < 4 && c < spp && (has_min || has_max); c++) {
+        info->sample_min[c] = has_min && isfinite(mins[c]) ? mins[c] : 0.0;
+        info->sample_max[c] = has_max && isfinite(maxs[c]) ? maxs[c] : 0.0;
+    }
+    TIFFSetField(tif, TIFFTAG_PERSAMPLE, PERSAMPLE_MERGED);
+    info->has_sample_range = has_min || has_max;
+}
+
 int ts_tiff_open_fd(int fd, uint32_t page, struct ts_reader **out, struct ts_err *err)
 {
     struct ts_reader *r;
@@ -923,6 +1002,7 @@ int ts_tiff_open_fd(int fd, uint32_t page, struct ts_reader **out, struct ts_err
     p->lv[0].sub = true;
     p->lv[0].off = TIFFCurrentDirOffset(p->tif);
     p->nlv = 1;
+    tiff_read_tags(p, &r->info);
     if ((rc = tiff_color_read_icc(p, &icc, &icc_len, err)) != TS_OK) {
         tiff_close(r);
         return rc;

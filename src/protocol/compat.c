@@ -52,10 +52,38 @@ static bool uri_map_parse(const char *map, char *prefix, size_t prefix_size,
     return true;
 }
 
+/* iipsrv opens every IIIF image as prefix + identifier + FILESYSTEM_SUFFIX, and reads a page
+ * index after IIIF_DELIMITER; Tessera's own /iiif/ routes keep identifiers as they are. */
+static int iipsrv_identifier(const struct ts_app *app, int rc, bool absolute, struct ts_job *job,
+                             struct ts_err *err)
+{
+    bool plain = !app->cfg.fs_suffix[0] && !app->cfg.iiif_delimiter[0] && !absolute;
+    if (rc || plain || !job->identifier.len)
+        return rc;
+    struct ts_buf mapped;
+    ts_buf_init_capped(&mapped, TS_JOB_KEY_MAX);
+    const char *name = ts_buf_str(&job->identifier);
+    rc = absolute ? ts_buf_append_str(&mapped, "/") : TS_OK;
+    rc = rc || !name
+             ? ts_fail(err, rc ? rc : TS_ENOMEM, "out of memory")
+             : iip_identifier(name, app->cfg.fs_suffix, app->cfg.iiif_delimiter, &mapped, err);
+    if (rc) {
+        ts_buf_free(&mapped);
+        return rc;
+    }
+    ts_buf_free(&job->identifier);
+    job->identifier = mapped;
+    return TS_OK;
+}
+
 /* ?IIIF=id/... : the IIIF endpoint with ids built back into the same query form. */
 static int dispatch_iiif(const struct ts_app *app, const char *path, const char *arg, size_t len,
                          const struct ts_request *req, struct ts_job *job, struct ts_err *err)
 {
+    /* "IIIF=/abs/path.tif/info.json": the path's own slashes cannot be told from the URL's,
+     * so the leading ones are set aside for parsing and given back to the identifier, which
+     * the source layer reads the way iipsrv does. */
+    bool absolute = len && *arg == '/';
     while (len && *arg == '/') {
         arg++;
         len--;
@@ -67,7 +95,8 @@ static int dispatch_iiif(const struct ts_app *app, const char *path, const char 
     rc = rc ? rc : ts_buf_appendf(&prefix, "%s?IIIF=", path);
     const char *r = rc ? NULL : ts_buf_str(&rest), *p = rc ? NULL : ts_buf_str(&prefix);
     if (r && p)
-        rc = iiif_job(app, app->cfg.default_version, p, r, req, job, err);
+        rc = iipsrv_identifier(app, iiif_job(app, app->cfg.default_version, p, r, req, job, err),
+                               absolute, job, err);
     else
         rc = ts_fail(err, rc ? rc : TS_ENOMEM, "IIIF request too long");
     ts_buf_free(&rest);
@@ -124,7 +153,10 @@ static int handle_mapped(const struct ts_app *app, const struct ts_request *req,
     if (proto == COMPAT_IIIF) {
         char base[300];
         snprintf(base, sizeof base, "/%s", prefix);
-        return iiif_job(app, app->cfg.default_version, plen ? base : "", path, req, job, err);
+        bool absolute = *path == '/'; /* "/iiif//abs/path.tif/info.json", as in dispatch_iiif */
+        path += strspn(path, "/");
+        int rc = iiif_job(app, app->cfg.default_version, plen ? base : "", path, req, job, err);
+        return iipsrv_identifier(app, rc, absolute, job, err);
     }
     return dispatch(app, proto, req->path, req->query, path, strlen(path), req, job, err);
 }

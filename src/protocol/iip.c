@@ -274,100 +274,6 @@ int iip_parse(const char *query, struct iip_request *out, struct ts_err *err)
     return TS_OK;
 }
 
-static int add_line(struct ts_buf *out, const char *line)
-{
-    return ts_buf_appendf(out, "%s\r\n", line);
-}
-
-static bool is_gray(const struct ts_image_info *info)
-{
-    return info->channels <= 2;
-}
-
-/* One OBJ answer line, or TS_EINVAL for an object iipsrv does not know either. */
-static int obj_line(const char *obj, const struct iip_pyramid *p, const struct ts_image_info *info,
-                    int rot, struct ts_buf *out, struct ts_err *err)
-{
-    char line[512];
-    static const char *const metadata[] = {
-        "summary-info",  "rights",      "title",      "description", "creator",      "keywords",
-        "comment",       "last-author", "rev-number", "edit-time",   "last-printed", "date",
-        "last-save-dtm", "software",    "make",       "model",       "xmp",          "metadata"};
-    for (size_t i = 0; i < sizeof metadata / sizeof metadata[0]; i++)
-        if (!strcmp(obj, metadata[i]))
-            return TS_OK; /* no embedded metadata is exposed: iipsrv sends nothing then */
-    if (!strcmp(obj, "iip-server"))
-        return add_line(out, "IIP-server:3.65");
-    if (!strcmp(obj, "iip-opt-comm"))
-        return add_line(out,
-                        "IIP-opt-comm:CVT CNT QLT JTL JTLS WID HEI RGN MINMAX SHD CMP INV CTW");
-    if (!strcmp(obj, "iip-opt-obj"))
-        return add_line(out, "IIP-opt-obj:Horizontal-views Vertical-views Tile-size "
-                             "Bits-per-channel Min-Max-sample-values Resolutions");
-    if (!p)
-        return ts_fail(err, TS_EINVAL, "OBJ %s needs an image (FIF)", obj);
-    if (!strcmp(obj, "basic-info")) {
-        int rc = obj_line("iip-server", p, info, rot, out, err);
-        rc = rc ? rc : obj_line("max-size", p, info, rot, out, err);
-        rc = rc ? rc : obj_line("resolution-number", p, info, rot, out, err);
-        return rc ? rc : obj_line("colorspace", p, info, rot, out, err);
-    }
-    if (!strcmp(obj, "max-size")) {
-        bool swap = rot == 90 || rot == 270;
-        snprintf(line, sizeof line, "Max-size:%u %u", swap ? p->height : p->width,
-                 swap ? p->width : p->height);
-    } else if (!strcmp(obj, "resolution-number")) {
-        snprintf(line, sizeof line, "Resolution-number:%u", p->nres);
-    } else if (!strcmp(obj, "tile-size")) {
-        snprintf(line, sizeof line, "Tile-size:%u %u", p->tile_w, p->tile_h);
-    } else if (!strcmp(obj, "bits-per-channel")) {
-        snprintf(line, sizeof line, "Bits-per-channel:%u", info->bits_per_sample);
-    } else if (!strcmp(obj, "vertical-views")) {
-        snprintf(line, sizeof line, "Vertical-views:90");
-    } else if (!strcmp(obj, "horizontal-views")) {
-        snprintf(line, sizeof line, "Horizontal-views:0");
-    } else if (!strcmp(obj, "min-max-sample-values")) {
-        /* Each value is written " v " and the last space dropped: iipsrv's exact spacing. */
-        double max = info->bits_per_sample == 16 ? 65535.0 : 255.0;
-        size_t n = (size_t)snprintf(line, sizeof line, "Min-Max-sample-values:");
-        for (uint32_t c = 0; c < info->channels && n < sizeof line; c++)
-            n += (size_t)snprintf(line + n, sizeof line - n, " %.9g  %.9g ", 0.0, max);
-        if (n < sizeof line && n > 0 && line[n - 1] == ' ')
-            line[n - 1] = '\0';
-    } else if (!strcmp(obj, "resolutions")) {
-        size_t n = (size_t)snprintf(line, sizeof line, "Resolutions:");
-        for (uint32_t r = 0; r < p->nres && n < sizeof line; r++)
-            n += (size_t)snprintf(line + n, sizeof line - n, "%s%u %u", r ? "," : "", p->res_w[r],
-                                  p->res_h[r]);
-    } else if (strstr(obj, "colorspace")) {
-        snprintf(line, sizeof line, "Colorspace,0-%u,0:0 0 %s", p->nres - 1,
-                 is_gray(info) ? "1 1 0" : "3 3 0 1 2");
-    } else {
-        return ts_fail(err, TS_EINVAL, "%s", obj);
-    }
-    return add_line(out, line);
-}
-
-int iip_obj_text(const struct iip_request *r, const struct iip_pyramid *p,
-                 const struct ts_image_info *info, struct ts_buf *out, struct ts_err *err)
-{
-    /* The protocol line leads whatever its position in the request, empty when not asked. */
-    bool protocol = false;
-    for (unsigned i = 0; i < r->nobj; i++)
-        if (!strcmp(r->objs[i], "iip,1.0"))
-            protocol = true;
-    if (add_line(out, protocol ? "IIP:1.0" : ""))
-        return ts_fail(err, TS_ENOMEM, "out of memory");
-    for (unsigned i = 0; i < r->nobj; i++) {
-        if (!strcmp(r->objs[i], "iip,1.0"))
-            continue;
-        int rc = obj_line(r->objs[i], p, info, r->rot, out, err);
-        if (rc)
-            return rc;
-    }
-    return TS_OK;
-}
-
 /* Float results of iipsrv's arithmetic, clamped into uint32_t: huge WID/HEI values or NaN
  * from degenerate regions must not become undefined conversions. */
 static uint32_t to_u32(double v)
@@ -508,10 +414,12 @@ uint32_t iip_max_cvt(const struct ts_config *cfg)
     return cfg->max_cvt ? cfg->max_cvt : IIP_DEFAULT_MAX_CVT;
 }
 
-/* iipsrv's error answer: "Error/7:<class> <code> <argument>" in the IIP MIME type. */
+/* iipsrv's error answer: "Error/<n>:<class> <code> <argument>" in the IIP MIME type, n being
+ * the length of what follows the colon. */
 static int iip_error_body(const struct ts_err *err, struct ts_buf *body)
 {
-    return ts_buf_appendf(body, "Error/7:%s %s\r\n", err->code, err->msg);
+    return ts_buf_appendf(body, "Error/%zu:%s %s\r\n", strlen(err->code) + 1 + strlen(err->msg),
+                          err->code, err->msg);
 }
 
 static const struct ts_error_style iip_errors = {"application/vnd.netfpx", true, iip_error_body};
@@ -540,9 +448,10 @@ static int produce_iip(const struct ts_app *app, const struct ts_job *job,
     if (rc)
         return rc;
     if (r->action == IIP_ACTION_NONE) {
+        const char *type = "application/vnd.netfpx";
         out->is_text = true;
-        ts_product_set_type(out, "application/vnd.netfpx");
-        rc = iip_obj_text(r, &pyr, info, &out->text, err);
+        rc = iip_obj_answer(r, &pyr, info, &out->text, &type, err);
+        ts_product_set_type(out, type);
         return rc == TS_EINVAL ? iip_fail(err, "3 2", err->msg) : rc;
     }
     if (r->action == IIP_ACTION_JTL)
@@ -561,13 +470,33 @@ static int produce_iip(const struct ts_app *app, const struct ts_job *job,
     return rc;
 }
 
+int iip_identifier(const char *name, const char *suffix, const char *delimiter, struct ts_buf *out,
+                   struct ts_err *err)
+{
+    size_t len = strlen(name), dlen = delimiter ? strlen(delimiter) : 0;
+    const char *page = NULL;
+    if (dlen) {
+        /* The last one, as iipsrv looks for it. */
+        for (const char *p = name; (p = strstr(p, delimiter)) != NULL; p++)
+            page = p;
+        const char *digits = page ? page + dlen : NULL;
+        /* Six digits at most: Tessera's ";n" form stops there. */
+        if (!digits || !*digits || strspn(digits, "0123456789") != strlen(digits) ||
+            strlen(digits) > 6 || strtoul(digits, NULL, 10) >= 999999)
+            page = NULL;
+    }
+    int rc = ts_buf_append(out, name, page ? (size_t)(page - name) : len);
+    rc = rc ? rc : ts_buf_append_str(out, suffix);
+    if (!rc && page)
+        rc = ts_buf_appendf(out, ";%lu", strtoul(page + dlen, NULL, 10) + 1);
+    return rc ? ts_fail(err, rc, "image path too long") : TS_OK;
+}
+
 /* The path of the image an IIP-family request names: iipsrv appends FILESYSTEM_SUFFIX. */
 static int set_identifier(const struct ts_app *app, const char *name, struct ts_job *job,
                           struct ts_err *err)
 {
-    int rc = ts_buf_append_str(&job->identifier, name);
-    rc = rc ? rc : ts_buf_append_str(&job->identifier, app->cfg.fs_suffix);
-    return rc ? ts_fail(err, rc, "image path too long") : TS_OK;
+    return iip_identifier(name, app->cfg.fs_suffix, "", &job->identifier, err);
 }
 
 int iip_job(const struct ts_app *app, const char *query, struct ts_job *job, struct ts_err *err)

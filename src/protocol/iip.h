@@ -67,6 +67,13 @@ int iip_parse(const char *query, struct iip_request *out, struct ts_err *err);
 int iip_obj_text(const struct iip_request *r, const struct iip_pyramid *p,
                  const struct ts_image_info *info, struct ts_buf *out, struct ts_err *err);
 
+/* The same, and the answer's MIME type: IIP's own, or (as iipsrv 1.3 sets it) text/plain for
+ * a metadata tag, application/xml for XMP, application/json for "metadata". The object names
+ * iipsrv 1.3 knows are all answered; p may be NULL (no image) for the server's own objects. */
+int iip_obj_answer(const struct iip_request *r, const struct iip_pyramid *p,
+                   const struct ts_image_info *info, struct ts_buf *out, const char **type,
+                   struct ts_err *err);
+
 /* CVT: the output size and region iipsrv's View/CVT logic gives for WID/HEI/RGN (max_size is
  * MAX_CVT, 0 = none). */
 int iip_cvt_plan(const struct iip_pyramid *p, const struct iip_request *r, uint32_t max_size,
@@ -82,6 +89,14 @@ typedef int (*iip_build_fn)(const struct iip_pyramid *p, const void *ctx, struct
                             bool *is_text, struct ts_plan *plan, struct ts_err *err);
 typedef int (*iip_parse_fn)(const char *decoded, void *request, struct ts_err *err);
 typedef const char *(*iip_identifier_fn)(const void *request);
+
+/* The identifier the core resolves for an image named in iipsrv's way: name, then
+ * FILESYSTEM_SUFFIX (iipsrv opens prefix + name + suffix, and the root is the prefix). With a
+ * delimiter (IIIF_DELIMITER), "{name}{delimiter}{n}" asks for page n counted from 0 as iipsrv
+ * counts a multi-page TIFF's directories; it becomes Tessera's own "{name}{suffix};{n+1}".
+ * A delimiter followed by anything but digits is part of the name. Appended to out. */
+int iip_identifier(const char *name, const char *suffix, const char *delimiter, struct ts_buf *out,
+                   struct ts_err *err);
 
 /* An IIP request (the whole raw query string) as a job. */
 int iip_job(const struct ts_app *app, const char *query, struct ts_job *job, struct ts_err *err);

@@ -25,7 +25,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FCGI_BACKLOG 1024
 #define FCGI_MAX_THREADS 256
 /* The HTTP front end's figure (main.c: ts_http_stop(srv, 10)), so both stop alike. */
 #define FCGI_DRAIN_SECONDS 10
@@ -460,15 +459,24 @@ static int parse_socket_mode(const char *text, mode_t *out, struct ts_err *err)
     return TS_OK;
 }
 
+/* What Tessera always used; iipsrv's 2048 is only a default of its own --bind. */
+#define FCGI_DEFAULT_BACKLOG 1024
+
 static int open_socket(const struct ts_config *cfg, struct ts_err *err)
 {
     mode_t mode = 0660;
     if (parse_socket_mode(cfg->socket_mode, &mode, err) != TS_OK)
         return -1;
+    int backlog = cfg->fcgi_backlog ? (int)cfg->fcgi_backlog : FCGI_DEFAULT_BACKLOG;
     if (!cfg->fcgi_listen[0]) {
         if (!ts_fcgi_inherited_socket())
             return ts_fail(err, TS_EINVAL,
                            "no --fcgi address given and fd 0 is not a listening socket");
+        /* listen() again on a listening socket only resizes its queue: --backlog is honoured
+         * for a socket the web server made too. */
+        if (cfg->fcgi_backlog && listen(0, backlog) != 0)
+            return ts_fail(err, TS_EIO, "cannot set the backlog of fd 0 to %d: %s", backlog,
+                           strerror(errno));
         return 0;
     }
     const char *addr = cfg->fcgi_listen;
@@ -481,7 +489,7 @@ static int open_socket(const struct ts_config *cfg, struct ts_err *err)
     }
     /* Until the chmod below, the socket has the mode bind gave it: keep that owner-only. */
     mode_t old_umask = umask(0177);
-    int fd = FCGX_OpenSocket(addr, FCGI_BACKLOG);
+    int fd = FCGX_OpenSocket(addr, backlog);
     umask(old_umask);
     if (fd < 0)
         return ts_fail(err, TS_EIO, "cannot listen for FastCGI on %s", addr);

@@ -542,6 +542,45 @@ static void test_sigterm_lets_an_inflight_render_finish(void **state)
     assert_int_equal(tu_server_stop(s), 0);
 }
 
+/* The listen backlog the kernel reports for a loopback TCP port (ss shows it as Send-Q), or
+ * -1 when ss is not there to ask. */
+static int listen_backlog(int port)
+{
+    char cmd[128], line[256];
+    snprintf(cmd, sizeof cmd, "ss -Hltn 'sport = :%d' 2>/dev/null", port);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    int backlog = -1;
+    char state[32];
+    long recvq, sendq;
+    if (fgets(line, sizeof line, p) && sscanf(line, "%31s %ld %ld", state, &recvq, &sendq) == 3)
+        backlog = (int)sendq;
+    pclose(p);
+    return backlog;
+}
+
+/* Debian's iipsrv.service starts "iipsrv.fcgi --bind 0.0.0.0:9000 --backlog 1024": --bind is
+ * the socket served (it wins over the harness's own --fcgi, given first), --backlog its queue. */
+static void test_iipsrv_bind_and_backlog_open_the_socket(void **state)
+{
+    (void)state;
+    struct tu_server *s = &server;
+    need_grid_root();
+    int port = tu_free_port();
+    assert_true(port > 0);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    const char *const extra[] = {"--bind", addr, "--backlog", "7", NULL};
+    assert_int_equal(
+        tu_fcgi_server_start(s, TESSERA_BIN, grid_root, "/nonexistent/unused.sock", extra), 0);
+    expect_info_tcp(port, 2000);
+    int backlog = listen_backlog(port);
+    if (backlog >= 0)
+        assert_int_equal(backlog, 7);
+    assert_int_equal(tu_server_stop(s), 0);
+}
+
 int main(void)
 {
     /* The server inherits this: a leak at exit turns into a non-zero status the harness sees. */
@@ -557,6 +596,7 @@ int main(void)
         cmocka_unit_test_teardown(test_kept_connection_serves_again_then_gets_a_deadline,
                                   stop_leftover),
         cmocka_unit_test_teardown(test_unix_socket_mode, stop_leftover),
+        cmocka_unit_test_teardown(test_iipsrv_bind_and_backlog_open_the_socket, stop_leftover),
         cmocka_unit_test_teardown(test_web_server_addrs_are_still_honoured, stop_leftover),
         cmocka_unit_test_teardown(test_sigterm_lets_an_inflight_render_finish, stop_leftover),
         cmocka_unit_test_teardown(test_sigterm_with_an_idle_connection_exits_promptly,

@@ -149,6 +149,25 @@ static void test_missing_value_is_refused(void **state)
     assert_non_null(strstr(err.msg, "root"));
 }
 
+/* Debian's iipsrv.service runs "iipsrv.fcgi --bind 0.0.0.0:9000 --backlog 1024". */
+static void test_iipsrv_bind_and_backlog_set_the_fastcgi_socket(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    struct ts_err err;
+    const char *argv[] = {"iipsrv.fcgi", "--bind", "0.0.0.0:9000", "--backlog", "1024"};
+    assert_int_equal(parse(&cfg, &err, 5, argv), TS_OK);
+    assert_string_equal(cfg.fcgi_listen, "0.0.0.0:9000");
+    assert_int_equal(cfg.fcgi_backlog, 1024);
+    const char *unix_sock[] = {"tessera", "--bind=/run/iipsrv/iipsrv.sock"};
+    assert_int_equal(parse(&cfg, &err, 2, unix_sock), TS_OK);
+    assert_string_equal(cfg.fcgi_listen, "/run/iipsrv/iipsrv.sock");
+    assert_int_equal(cfg.fcgi_backlog, 0); /* not given: the server's default */
+    const char *bad[] = {"tessera", "--bind", "127.0.0.1:9000", "--backlog", "0"};
+    assert_int_equal(parse(&cfg, &err, 5, bad), TS_EINVAL);
+    assert_non_null(strstr(err.msg, "backlog"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +178,7 @@ int main(void)
         cmocka_unit_test(test_bad_values_are_refused_with_a_reason),
         cmocka_unit_test(test_ini_errors_name_the_line),
         cmocka_unit_test(test_missing_value_is_refused),
+        cmocka_unit_test(test_iipsrv_bind_and_backlog_set_the_fastcgi_socket),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -88,6 +88,11 @@ static void test_bad_values_are_refused_with_the_variable_named(void **state)
     static const char *const m[] = {"URI_MAP", "iiif", NULL};
     assert_int_equal(apply(&cfg, m, &err), TS_EINVAL);
     assert_non_null(strstr(err.msg, "URI_MAP"));
+    static const char *const u[] = {"URI_MAP", "iiif=>IIIIF", NULL};
+    assert_int_equal(apply(&cfg, u, &err), TS_EINVAL);
+    assert_non_null(strstr(err.msg, "URI_MAP"));
+    static const char *const ok[] = {"URI_MAP", "tiles=>deepzoom", NULL};
+    assert_int_equal(apply(&cfg, ok, &err), TS_OK);
 }
 
 static void test_max_cvt_minus_one_lifts_the_limit_and_verbosity_zero_mutes(void **state)
@@ -102,6 +107,23 @@ static void test_max_cvt_minus_one_lifts_the_limit_and_verbosity_zero_mutes(void
     assert_string_equal(cfg.access_log, "");
 }
 
+static void test_iiif_delimiter_is_kept_and_filename_pattern_refused(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    struct ts_err err = {0};
+    static const char *const d[] = {"IIIF_DELIMITER", ";", NULL};
+    assert_int_equal(apply(&cfg, d, &err), TS_OK);
+    assert_string_equal(cfg.iiif_delimiter, ";");
+    /* Image sequences are not served: starting as if they were would hide it. */
+    static const char *const f[] = {"FILENAME_PATTERN", "_pyr_", NULL};
+    assert_int_equal(apply(&cfg, f, &err), TS_EUNSUPPORTED);
+    assert_non_null(strstr(err.msg, "FILENAME_PATTERN"));
+    assert_null(strchr(err.msg, '\n'));
+    static const char *const empty[] = {"FILENAME_PATTERN", "", NULL};
+    assert_int_equal(apply(&cfg, empty, &err), TS_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -109,6 +131,7 @@ int main(void)
         cmocka_unit_test(test_absent_variables_leave_defaults),
         cmocka_unit_test(test_bad_values_are_refused_with_the_variable_named),
         cmocka_unit_test(test_max_cvt_minus_one_lifts_the_limit_and_verbosity_zero_mutes),
+        cmocka_unit_test(test_iiif_delimiter_is_kept_and_filename_pattern_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -201,6 +201,234 @@ static void test_cvt_region_and_rotation_reach_the_plan(void **state)
     assert_true(plan.rotation == 270.0);
 }
 
+/* The OBJ answer to query for info (a 1000x700 three-level pyramid unless changed), with
+ * its MIME type. */
+static const char *obj_answer(const struct ts_image_info *info, const char *query,
+                              const char **type)
+{
+    static char text[4096];
+    struct iip_pyramid p;
+    assert_int_equal(iip_pyramid_build(info, 512, &p, NULL), TS_OK);
+    struct iip_request r;
+    assert_int_equal(iip_parse(query, &r, NULL), TS_OK);
+    struct ts_buf out = {0};
+    struct ts_err err = {0};
+    int rc = iip_obj_answer(&r, &p, info, &out, type, &err);
+    if (rc != TS_OK)
+        fail_msg("%s: %d (%s)", query, rc, err.msg);
+    snprintf(text, sizeof text, "%.*s", (int)out.len, out.data ? (const char *)out.data : "");
+    ts_buf_free(&out);
+    return text;
+}
+
+/* The same, for objects answered in IIP's own type. */
+static const char *obj_iip(const struct ts_image_info *info, const char *query)
+{
+    const char *type = NULL;
+    const char *text = obj_answer(info, query, &type);
+    assert_string_equal(type, "application/vnd.netfpx");
+    return text;
+}
+
+static const char meta_tags[] = "creator\0Ada\0date\0"
+                                "2024:01:02 03:04:05\0"
+                                "description\0A \"quoted\" map\0make\0Phase One\0"
+                                "rights\0CC-BY\0scale\0"
+                                "0.5\0software\0vips\0title\0Map\0"
+                                "xmp\0<x:xmpmeta/>\0";
+
+static struct ts_image_info tagged_info(void)
+{
+    struct ts_image_info info = pyramid_info(1000, 700, 3);
+    info.meta = meta_tags;
+    info.meta_len = sizeof meta_tags - 1;
+    return info;
+}
+
+/* iipmooviewer's metadata request, objects in any letter case. */
+static void test_obj_answers_iipmooviewers_request_with_dpi(void **state)
+{
+    (void)state;
+    struct ts_image_info info = pyramid_info(1000, 700, 3);
+    info.dpi_x = 300.0f;
+    info.dpi_y = 150.0f;
+    info.dpi_unit = 1;
+    assert_string_equal(obj_iip(&info, "FIF=x&obj=IIP,1.0&obj=Max-size&obj=Tile-size"
+                                       "&obj=Resolution-number&obj=Resolutions&obj=dpi"),
+                        "IIP:1.0\r\nMax-size:1000 700\r\nTile-size:256 256\r\n"
+                        "Resolution-number:3\r\nResolutions:250 175,500 350,1000 700\r\n"
+                        "DPI:11811.023438 5905.511719\r\n");
+    assert_string_equal(obj_iip(&info, "FIF=x&OBJ=iip,1.0&obj=MAX-SIZE&obj=dPi"),
+                        "IIP:1.0\r\nMax-size:1000 700\r\nDPI:11811.023438 5905.511719\r\n");
+}
+
+/* iipsrv reports pixels per metre whatever the file's unit; no line without a resolution. */
+static void test_obj_dpi_is_pixels_per_metre_or_nothing(void **state)
+{
+    (void)state;
+    struct ts_image_info info = pyramid_info(1000, 700, 3);
+    assert_string_equal(obj_iip(&info, "FIF=x&obj=dpi"), "\r\n");
+    info.dpi_x = info.dpi_y = 40.0f;
+    info.dpi_unit = 2;
+    assert_string_equal(obj_iip(&info, "FIF=x&obj=dpi"), "\r\nDPI:4000.000000 4000.000000\r\n");
+    info.dpi_unit = 0;
+    assert_string_equal(obj_iip(&info, "FIF=x&obj=dpi"), "\r\nDPI:40.000000 40.000000\r\n");
+}
+
+static void test_obj_server_objects_and_basic_info(void **state)
+{
+    (void)state;
+    struct ts_image_info info = pyramid_info(1000, 700, 3);
+    assert_string_equal(obj_iip(&info, "FIF=x&obj=iip-server"), "\r\nIIP-server:3.65\r\n");
+    assert_string_equal(
+        obj_iip(&info, "FIF=x&obj=iip-opt-comm"),
+        "\r\nIIP-opt-comm:CVT CNT QLT JTL JTLS WID HEI RGN MINMAX SHD CMP INV CTW\r\n");
+    assert_string_equal(obj_iip(&info, "FIF=x&obj=iip-opt-obj"),
+                        "\r\nIIP-opt-obj:Horizontal-views Vertical-views Tile-size "
+                        "Bits-per-channel Min-Max-sample-values Resolutions\r\n");
+    assert_string_equal(obj_iip(&info, "FIF=x&obj=basic-info"),
+                        "\r\nIIP-server:3.65\r\nMax-size:1000 700\r\nResolution-number:3\r\n"
+                        "Colorspace,0-2,0:0 0 3 3 0 1 2\r\n");
+    /* Any "iip,<version>" asks for the protocol line. */
+    assert_string_equal(obj_iip(&info, "FIF=x&obj=iip,1.3"), "IIP:1.0\r\n");
+}
+
+static void test_obj_geometry_objects(void **state)
+{
+    (void)state;
+    struct ts_image_info info = pyramid_info(1000, 700, 3);
+    assert_string_equal(obj_iip(&info, "FIF=x&obj=max-size&ROT=90"), "\r\nMax-size:700 1000\r\n");
+    assert_string_equal(obj_iip(&info, "FIF=x&obj=tile-size"), "\r\nTile-size:256 256\r\n");
+    assert_string_equal(obj_iip(&info, "FIF=x&obj=resolution-number"),
+                        "\r\nResolution-number:3\r\n");
+    assert_string_equal(obj_iip(&info, "FIF=x&obj=resolutions"),
+                        "\r\nResolutions:250 175,500 350,1000 700\r\n");
+    assert_string_equal(obj_iip(&info, "FIF=x&obj=horizontal-views&obj=vertical-views"),
+                        "\r\nHorizontal-views:0\r\nVertical-views:90\r\n");
+    /* A single image is no stack: nothing, as iipsrv answers. */
+    assert_string_equal(obj_iip(&info, "FIF=x&obj=stack"), "\r\n");
+}
+
+static void test_obj_samples_and_colorspace(void **state)
+{
+    (void)state;
+    struct ts_image_info info = pyramid_info(64, 64, 1);
+    info.channels = 1;
+    info.bits_per_sample = 16;
+    assert_string_equal(obj_iip(&info, "FIF=x&obj=bits-per-channel"),
+                        "\r\nBits-per-channel:16\r\n");
+    assert_string_equal(obj_iip(&info, "FIF=x&obj=min-max-sample-values"),
+                        "\r\nMin-Max-sample-values: 0  65535\r\n");
+    /* Values from the file's SMin/SMaxSampleValue, a zero maximum meaning the full range. */
+    info.channels = 2;
+    info.has_sample_range = true;
+    info.sample_min[0] = 12.5;
+    info.sample_max[0] = 4000;
+    info.sample_min[1] = 1;
+    assert_string_equal(obj_iip(&info, "FIF=x&obj=min-max-sample-values"),
+                        "\r\nMin-Max-sample-values: 12.5  4000  1  65535\r\n");
+    assert_string_equal(obj_iip(&info, "FIF=x&obj=colorspace,1-2,0:0"),
+                        "\r\nColorspace,0-0,0:0 0 1 1 0\r\n");
+    info.channels = 4;
+    assert_string_equal(obj_iip(&info, "FIF=x&obj=Colorspace,*,*"),
+                        "\r\nColorspace,0-0,0:0 0 3 3 0 1 2\r\n");
+}
+
+/* Tags answer alone, as text (XMP as XML), as iipsrv 1.3 does; missing ones answer nothing. */
+static void test_obj_metadata_fields_are_plain_text(void **state)
+{
+    (void)state;
+    struct ts_image_info info = tagged_info();
+    const char *type = NULL;
+    static const struct {
+        const char *obj, *text;
+    } cases[] = {
+        {"rights", "CC-BY\r\n"},  {"title", "Map\r\n"},
+        {"creator", "Ada\r\n"},   {"date", "2024:01:02 03:04:05\r\n"},
+        {"software", "vips\r\n"}, {"make", "Phase One\r\n"},
+        {"scale", "0.5\r\n"},     {"description", "A \"quoted\" map\r\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char query[64];
+        snprintf(query, sizeof query, "FIF=x&obj=%s", cases[i].obj);
+        assert_string_equal(obj_answer(&info, query, &type), cases[i].text);
+        assert_string_equal(type, "text/plain");
+    }
+    assert_string_equal(obj_answer(&info, "FIF=x&obj=xmp", &type), "<x:xmpmeta/>\r\n");
+    assert_string_equal(type, "application/xml");
+    assert_string_equal(obj_answer(&info, "FIF=x&obj=summary-info", &type),
+                        "CC-BY\r\nA \"quoted\" map\r\nAda\r\n2024:01:02 03:04:05\r\nvips\r\n");
+    assert_string_equal(type, "text/plain");
+    /* Fields no TIFF tag fills, and a model this image lacks. */
+    assert_string_equal(obj_iip(&info, "FIF=x&obj=model&obj=keywords&obj=comment&obj=last-author"
+                                       "&obj=rev-number&obj=edit-time&obj=last-printed"
+                                       "&obj=last-save-dtm"),
+                        "\r\n");
+}
+
+static void test_obj_metadata_is_one_json_object_without_xmp(void **state)
+{
+    (void)state;
+    struct ts_image_info info = tagged_info();
+    const char *type = NULL;
+    assert_string_equal(obj_answer(&info, "FIF=x&obj=metadata", &type),
+                        "{\n \"creator\": \"Ada\",\n \"date\": \"2024:01:02 03:04:05\",\n"
+                        " \"description\": \"A \\\"quoted\\\" map\",\n \"make\": \"Phase One\",\n"
+                        " \"rights\": \"CC-BY\",\n \"scale\": \"0.5\",\n \"software\": \"vips\",\n"
+                        " \"title\": \"Map\"\n}\r\n");
+    assert_string_equal(type, "application/json");
+    struct ts_image_info bare = pyramid_info(10, 10, 1);
+    assert_string_equal(obj_answer(&bare, "FIF=x&obj=metadata", &type), "{}\r\n");
+}
+
+static void test_obj_unknown_object_is_named(void **state)
+{
+    (void)state;
+    struct ts_image_info info = pyramid_info(10, 10, 1);
+    struct iip_pyramid p;
+    iip_pyramid_build(&info, 512, &p, NULL);
+    struct iip_request r;
+    iip_parse("FIF=x&obj=IIP,1.0&obj=Max-size&obj=Shoe-size", &r, NULL);
+    struct ts_buf out = {0};
+    struct ts_err err = {0};
+    assert_int_equal(iip_obj_answer(&r, &p, &info, &out, NULL, &err), TS_EINVAL);
+    assert_string_equal(err.msg, "shoe-size");
+    ts_buf_free(&out);
+}
+
+/* iipsrv opens prefix + name + FILESYSTEM_SUFFIX; the root is the prefix. */
+static void test_identifier_joins_the_suffix_and_reads_the_page_delimiter(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name, *suffix, *delimiter, *want;
+    } cases[] = {
+        {"retina", ".tif", "", "retina.tif"},
+        {"/retina", "_pyr.tif", "", "/retina_pyr.tif"},
+        {"dir/a.tif", "", "", "dir/a.tif"},
+        /* iipsrv counts pages from 0; Tessera's own ";n" from 1. */
+        {"scan.tif;0", "", ";", "scan.tif;1"},
+        {"scan;3", ".tif", ";", "scan.tif;4"},
+        {"a:b.tif::12", "", "::", "a:b.tif;13"},
+        {"a_1_2", "", "_", "a_1;3"},
+        /* Not a page number: the delimiter is part of the name. */
+        {"a;b.tif", "", ";", "a;b.tif"},
+        {"scan.tif;", "", ";", "scan.tif;"},
+        {"scan.tif;1234567", "", ";", "scan.tif;1234567"},
+        {"scan.tif;2", "", "", "scan.tif;2"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct ts_buf out = {0};
+        assert_int_equal(
+            iip_identifier(cases[i].name, cases[i].suffix, cases[i].delimiter, &out, NULL), TS_OK);
+        assert_int_equal(ts_buf_append(&out, "", 1), TS_OK);
+        if (strcmp((const char *)out.data, cases[i].want) != 0)
+            fail_msg("%s + %s (delimiter '%s') gave '%s', expected '%s'", cases[i].name,
+                     cases[i].suffix, cases[i].delimiter, (const char *)out.data, cases[i].want);
+        ts_buf_free(&out);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +440,15 @@ int main(void)
         cmocka_unit_test(test_obj_text_matches_iipsrv_byte_for_byte),
         cmocka_unit_test(test_obj_without_protocol_starts_with_an_empty_line),
         cmocka_unit_test(test_cvt_sizes_match_iipsrv),
+        cmocka_unit_test(test_obj_answers_iipmooviewers_request_with_dpi),
+        cmocka_unit_test(test_obj_dpi_is_pixels_per_metre_or_nothing),
+        cmocka_unit_test(test_obj_server_objects_and_basic_info),
+        cmocka_unit_test(test_obj_geometry_objects),
+        cmocka_unit_test(test_obj_samples_and_colorspace),
+        cmocka_unit_test(test_obj_metadata_fields_are_plain_text),
+        cmocka_unit_test(test_obj_metadata_is_one_json_object_without_xmp),
+        cmocka_unit_test(test_obj_unknown_object_is_named),
+        cmocka_unit_test(test_identifier_joins_the_suffix_and_reads_the_page_delimiter),
         cmocka_unit_test(test_cvt_region_and_rotation_reach_the_plan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

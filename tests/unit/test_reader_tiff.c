@@ -511,6 +511,73 @@ static void test_read_outside_level_is_rejected(void **s)
     ts_reader_close(r);
 }
 
+/* A small gray TIFF carrying the tags iipsrv's OBJ answers from, or none of them. */
+static void write_tagged_tiff(const char *path, bool tags)
+{
+    TIFF *t = TIFFOpen(path, "w");
+    assert_non_null(t);
+    TIFFSetField(t, TIFFTAG_IMAGEWIDTH, 8);
+    TIFFSetField(t, TIFFTAG_IMAGELENGTH, 8);
+    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 1);
+    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
+    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK);
+    TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, 8);
+    if (tags) {
+        static const char xmp[] = "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"/>";
+        TIFFSetField(t, TIFFTAG_ARTIST, "Ada Lovelace");
+        TIFFSetField(t, TIFFTAG_COPYRIGHT, "CC-BY 4.0");
+        TIFFSetField(t, TIFFTAG_DATETIME, "2024:01:02 03:04:05");
+        TIFFSetField(t, TIFFTAG_IMAGEDESCRIPTION, "A test card");
+        TIFFSetField(t, TIFFTAG_DOCUMENTNAME, "Card");
+        TIFFSetField(t, TIFFTAG_SOFTWARE, "tessera tests");
+        TIFFSetField(t, TIFFTAG_MAKE, "Phase One");
+        TIFFSetField(t, TIFFTAG_XMLPACKET, (uint32_t)(sizeof xmp - 1), xmp);
+        TIFFSetField(t, TIFFTAG_XRESOLUTION, 118.0f);
+        TIFFSetField(t, TIFFTAG_YRESOLUTION, 59.0f);
+        TIFFSetField(t, TIFFTAG_RESOLUTIONUNIT, RESUNIT_CENTIMETER);
+        TIFFSetField(t, TIFFTAG_SMINSAMPLEVALUE, 3.0);
+        TIFFSetField(t, TIFFTAG_SMAXSAMPLEVALUE, 200.0);
+    }
+    uint8_t row[8] = {0};
+    for (uint32_t y = 0; y < 8; y++)
+        assert_int_equal(TIFFWriteScanline(t, row, y, 0), 1);
+    TIFFClose(t);
+}
+
+static void test_text_tags_resolution_and_sample_range_reach_the_info(void **s)
+{
+    (void)s;
+    char path[1024];
+    work_path(path, sizeof path, "tagged.tif");
+    write_tagged_tiff(path, true);
+    struct ts_reader *r = NULL;
+    struct ts_err err = {0};
+    assert_int_equal(ts_reader_open_page(path, 0, &r, &err), TS_OK);
+    const struct ts_image_info *info = &r->info;
+    assert_string_equal(ts_image_meta(info, "creator"), "Ada Lovelace");
+    assert_string_equal(ts_image_meta(info, "rights"), "CC-BY 4.0");
+    assert_string_equal(ts_image_meta(info, "date"), "2024:01:02 03:04:05");
+    assert_string_equal(ts_image_meta(info, "description"), "A test card");
+    assert_string_equal(ts_image_meta(info, "title"), "Card");
+    assert_string_equal(ts_image_meta(info, "software"), "tessera tests");
+    assert_string_equal(ts_image_meta(info, "make"), "Phase One");
+    assert_string_equal(ts_image_meta(info, "xmp"), "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"/>");
+    assert_null(ts_image_meta(info, "model"));
+    assert_true(info->dpi_x == 118.0f && info->dpi_y == 59.0f);
+    assert_int_equal(info->dpi_unit, 2);
+    assert_true(info->has_sample_range);
+    assert_true(info->sample_min[0] == 3.0 && info->sample_max[0] == 200.0);
+    ts_reader_close(r);
+
+    write_tagged_tiff(path, false);
+    assert_int_equal(ts_reader_open_page(path, 0, &r, &err), TS_OK);
+    assert_null(r->info.meta);
+    assert_null(ts_image_meta(&r->info, "creator"));
+    assert_true(r->info.dpi_x == 0.0f);
+    assert_false(r->info.has_sample_range);
+    ts_reader_close(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -532,6 +599,7 @@ int main(void)
         cmocka_unit_test(test_open_missing_file_is_not_found),
         cmocka_unit_test(test_open_unknown_bytes_is_unsupported),
         cmocka_unit_test(test_read_outside_level_is_rejected),
+        cmocka_unit_test(test_text_tags_resolution_and_sample_range_reach_the_info),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -330,6 +330,83 @@ static void test_close_leaves_no_descriptor(void **state)
     assert_int_equal(src.fd, -1);
 }
 
+/* iipsrv glues FILESYSTEM_PREFIX before the identifier: "/img.tif" (IIPImage's nginx rule
+ * sends "IIIF=%2Fimg.tif") is a file below the root, however many slashes lead. */
+static void test_leading_slashes_map_beneath_the_root(void **state)
+{
+    struct fixture *f = *state;
+    const char *ids[] = {"/img.tif", "//img.tif", "///img", "/sub/b.png"};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        struct source_file src;
+        expect_resolve(&f->root, ids[i], TS_OK, &src);
+        assert_true(ends_with(src.path, i == 3 ? "/root/sub/b.png" : "/root/img.tif"));
+        source_close(&src);
+    }
+}
+
+/* Debian's iipsrv has no prefix: clients send the full path of a file under the root. */
+static void test_absolute_path_under_the_root_is_that_file(void **state)
+{
+    struct fixture *f = *state;
+    struct source_file src;
+    expect_resolve(&f->root, ROOT "/img.tif", TS_OK, &src);
+    assert_int_equal(inode_of_fd(src.fd), inode_of(ROOT "/img.tif"));
+    source_close(&src);
+    expect_resolve(&f->root, ROOT "//sub/b", TS_OK, &src);
+    assert_int_equal(inode_of_fd(src.fd), inode_of(ROOT "/sub/b.png"));
+    source_close(&src);
+    /* Not found under the root answers as outside it would: the status does not reveal it. */
+    expect_resolve(&f->root, ROOT "/nothing.tif", TS_EFORBIDDEN, &src);
+    /* A page of a file given by its full path. */
+    expect_resolve(&f->root, ROOT "/img.tif;2", TS_OK, &src);
+    assert_int_equal(src.page, 1);
+    source_close(&src);
+}
+
+static void test_absolute_path_outside_the_root_is_forbidden(void **state)
+{
+    struct fixture *f = *state;
+    const char *ids[] = {OUTSIDE "/secret.tif",      "/etc/passwd",
+                         "/nothing-here.tif",        ROOT "/../outside/secret.tif",
+                         "/../outside/secret.tif",   ROOT "x/img.tif",
+                         ROOT "/linkdir/secret.tif", ROOT "/escape.tif"};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        struct source_file src;
+        struct ts_err err = {0};
+        int rc = source_resolve(&f->root, ids[i], &src, &err);
+        if (rc != TS_EFORBIDDEN)
+            fail_msg("'%s' resolved with %d (%s), expected TS_EFORBIDDEN", ids[i], rc, err.msg);
+        assert_int_equal(src.fd, -1);
+        assert_true(err.msg[0] != '\0');
+    }
+}
+
+static void test_root_spelled_through_a_symbolic_link_is_recognised(void **state)
+{
+    (void)state;
+    unlink(WORK "/rootlink");
+    assert_int_equal(symlink(ROOT, WORK "/rootlink"), 0);
+    struct source_root root;
+    struct ts_err err = {0};
+    assert_int_equal(source_root_open(WORK "/rootlink/", NULL, &root, &err), TS_OK);
+    assert_string_equal(root.given, WORK "/rootlink");
+    assert_string_equal(source_under_root(&root, WORK "/rootlink/sub/b.png"), "sub/b.png");
+    char real[sizeof root.path + 16];
+    snprintf(real, sizeof real, "%s//img.tif", root.path);
+    assert_string_equal(source_under_root(&root, real), "img.tif");
+    assert_null(source_under_root(&root, root.path));
+    assert_null(source_under_root(&root, WORK "/rootlinkx/img.tif"));
+    assert_null(source_under_root(&root, "img.tif"));
+    struct source_file src;
+    expect_resolve(&root, WORK "/rootlink/img.tif", TS_OK, &src);
+    assert_int_equal(inode_of_fd(src.fd), inode_of(ROOT "/img.tif"));
+    source_close(&src);
+    expect_resolve(&root, ROOT "/img.tif", TS_OK, &src);
+    source_close(&src);
+    source_root_close(&root);
+    unlink(WORK "/rootlink");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +423,10 @@ int main(void)
         T(test_reopen_of_an_unchanged_file_gives_the_same_inode),
         T(test_reopen_after_a_rename_over_gives_the_new_file),
         T(test_close_leaves_no_descriptor),
+        T(test_leading_slashes_map_beneath_the_root),
+        T(test_absolute_path_under_the_root_is_that_file),
+        T(test_absolute_path_outside_the_root_is_forbidden),
+        T(test_root_spelled_through_a_symbolic_link_is_recognised),
 #undef T
     };
     return cmocka_run_group_tests(tests, make_tree, NULL);

@@ -1,0 +1,242 @@
+/* Tessera in iipsrv's place: the requests its viewers and web-server recipes send, answered
+ * over HTTP by the real server with iipsrv's environment. */
+#include "harness.h"
+#include "testutil.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <tiffio.h>
+#include <unistd.h>
+
+/* cmocka.h needs the headers above first. */
+#include <cmocka.h>
+
+static struct tu_server server;
+static char root[1024];
+
+/* A small tiled gray TIFF with the tags iipsrv's OBJ answers from. */
+static int write_tagged_tiff(const char *path)
+{
+    TIFF *t = TIFFOpen(path, "w");
+    if (!t)
+        return -1;
+    TIFFSetField(t, TIFFTAG_IMAGEWIDTH, 64);
+    TIFFSetField(t, TIFFTAG_IMAGELENGTH, 48);
+    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 1);
+    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
+    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK);
+    TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, 48);
+    TIFFSetField(t, TIFFTAG_DOCUMENTNAME, "Card");
+    TIFFSetField(t, TIFFTAG_COPYRIGHT, "CC-BY 4.0");
+    TIFFSetField(t, TIFFTAG_XRESOLUTION, 254.0f);
+    TIFFSetField(t, TIFFTAG_YRESOLUTION, 254.0f);
+    TIFFSetField(t, TIFFTAG_RESOLUTIONUNIT, RESUNIT_INCH);
+    uint8_t row[64];
+    memset(row, 128, sizeof row);
+    for (uint32_t y = 0; y < 48; y++)
+        if (TIFFWriteScanline(t, row, y, 0) != 1) {
+            TIFFClose(t);
+            return -1;
+        }
+    TIFFClose(t);
+    return 0;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+    char cmd[3000];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", from, to);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* The grid root plus tagged.tif and a two-page TIFF, served with IIIF_DELIMITER=";" and
+ * URI_MAP="iiif=>IIIF", as an iipsrv deployment would set them. */
+static int group_setup(void **state)
+{
+    (void)state;
+    char path[2048];
+    snprintf(root, sizeof root, "%s/root", TESSERA_TEST_WORK);
+    if (tu_mkdirs(root) != 0 || tu_make_http_root(root) != 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/tagged.tif", root);
+    if (write_tagged_tiff(path) != 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/pages.tif", root);
+    if (copy_file(TESSERA_TEST_DATA "/multipage-2p-gray.tif", path) != 0)
+        return -1;
+    setenv("IIIF_DELIMITER", ";", 1);
+    setenv("URI_MAP", "iiif=>IIIF", 1);
+    int rc = tu_server_start(&server, TESSERA_BIN, root, NULL);
+    unsetenv("IIIF_DELIMITER");
+    unsetenv("URI_MAP");
+    return rc;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    return tu_server_stop(&server) == 0 ? 0 : -1;
+}
+
+static void get(const struct tu_server *s, const char *path, struct tu_response *r)
+{
+    char url[4096];
+    snprintf(url, sizeof url, "%s%s", s->base, path);
+    if (tu_request("GET", url, NULL, r) != 0)
+        fail_msg("GET %s: no response (curl code %d)", path, r->curl_code);
+}
+
+static const char *body(const struct tu_response *r)
+{
+    return r->body.data ? (const char *)r->body.data : "";
+}
+
+static void expect(const char *path, long status, const char *needle)
+{
+    struct tu_response r;
+    get(&server, path, &r);
+    if (r.status != status)
+        fail_msg("%s: status %ld, expected %ld: %s", path, r.status, status, body(&r));
+    if (needle && !strstr(body(&r), needle))
+        fail_msg("%s: body lacks '%s': %s", path, needle, body(&r));
+    tu_response_free(&r);
+}
+
+/* iipmooviewer's first request, byte for byte: every object answered, DPI included. */
+static void test_iipmooviewer_metadata_request_answers_every_object(void **state)
+{
+    (void)state;
+    static const char *const images[] = {"grid.tif", "tagged.tif"};
+    for (int i = 0; i < 2; i++) {
+        char path[256];
+        snprintf(path, sizeof path,
+                 "/fcgi-bin/iipsrv.fcgi?FIF=%s&obj=IIP,1.0&obj=Max-size&obj=Tile-size"
+                 "&obj=Resolution-number&obj=Resolutions&obj=dpi",
+                 images[i]);
+        struct tu_response r;
+        get(&server, path, &r);
+        assert_int_equal(r.status, 200);
+        assert_true(tu_header_contains(&r, "Content-Type", "application/vnd.netfpx"));
+        const char *b = body(&r);
+        assert_true(!strncmp(b, "IIP:1.0\r\n", 9));
+        assert_non_null(strstr(b, "\r\nMax-size:"));
+        assert_non_null(strstr(b, "\r\nTile-size:"));
+        assert_non_null(strstr(b, "\r\nResolution-number:"));
+        assert_non_null(strstr(b, "\r\nResolutions:"));
+        if (i == 1) {
+            assert_non_null(strstr(b, "Max-size:64 48\r\n"));
+            /* 254 per inch is 10000 per metre, as iipsrv reports it. */
+            assert_non_null(strstr(b, "\r\nDPI:10000.000000 10000.000000\r\n"));
+        }
+        tu_response_free(&r);
+    }
+}
+
+/* Tags come from the image layer, the first time and from the info cache after. */
+static void test_metadata_objects_answer_the_image_tags(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 2; round++) {
+        struct tu_response r;
+        get(&server, "/fcgi-bin/iipsrv.fcgi?FIF=tagged.tif&obj=title", &r);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(body(&r), "Card\r\n");
+        assert_true(tu_header_contains(&r, "Content-Type", "text/plain"));
+        tu_response_free(&r);
+        get(&server, "/fcgi-bin/iipsrv.fcgi?FIF=tagged.tif&obj=metadata", &r);
+        assert_int_equal(r.status, 200);
+        assert_non_null(strstr(body(&r), "\"rights\": \"CC-BY 4.0\""));
+        assert_true(tu_header_contains(&r, "Content-Type", "application/json"));
+        tu_response_free(&r);
+    }
+    expect("/fcgi-bin/iipsrv.fcgi?FIF=tagged.tif&obj=summary-info", 200, "CC-BY 4.0\r\n");
+}
+
+static void test_unknown_object_answers_iipsrvs_error(void **state)
+{
+    (void)state;
+    struct tu_response r;
+    get(&server, "/fcgi-bin/iipsrv.fcgi?FIF=grid.tif&obj=IIP,1.0&obj=Shoe-size", &r);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(body(&r), "Error/13:3 2 shoe-size\r\n");
+    tu_response_free(&r);
+}
+
+/* IIPImage's nginx rule sends IIIF=%2F{id}; with merge_slashes off the slash may come bare. */
+static void test_iiif_identifier_with_leading_slash_is_below_the_root(void **state)
+{
+    (void)state;
+    expect("/fcgi-bin/iipsrv.fcgi?IIIF=%2Fgrid.tif/info.json", 200, "\"width\"");
+    expect("/fcgi-bin/iipsrv.fcgi?IIIF=/grid.tif/info.json", 200, "\"height\"");
+    expect("/fcgi-bin/iipsrv.fcgi?IIIF=%2F%2Fgrid.tif/full/64,/0/default.jpg", 200, NULL);
+    /* URI_MAP="iiif=>IIIF" maps the /iiif/ prefix the same way. */
+    expect("/iiif/%2Fgrid.tif/info.json", 200, "\"width\"");
+}
+
+static void test_absolute_paths_are_served_under_the_root_only(void **state)
+{
+    (void)state;
+    char path[2048];
+    snprintf(path, sizeof path, "/fcgi-bin/iipsrv.fcgi?FIF=%s/grid.tif&obj=Max-size", root);
+    expect(path, 200, "Max-size:");
+    snprintf(path, sizeof path, "/fcgi-bin/iipsrv.fcgi?IIIF=%s/sub/dir/grid2.tif/info.json", root);
+    expect(path, 200, "\"width\"");
+    expect("/fcgi-bin/iipsrv.fcgi?FIF=/etc/passwd&obj=Max-size", 403, "absolute paths");
+    expect("/fcgi-bin/iipsrv.fcgi?IIIF=%2Fetc%2Fpasswd/info.json", 403, NULL);
+    expect("/fcgi-bin/iipsrv.fcgi?FIF=/../root/grid.tif&obj=Max-size", 403, NULL);
+    snprintf(path, sizeof path, "/fcgi-bin/iipsrv.fcgi?FIF=%s/../root/grid.tif&obj=Max-size", root);
+    expect(path, 403, NULL);
+}
+
+/* IIIF_DELIMITER=";": "{id};{n}" is page n counted from 0, as iipsrv counts. */
+static void test_iiif_delimiter_selects_a_page_from_zero(void **state)
+{
+    (void)state;
+    expect("/fcgi-bin/iipsrv.fcgi?IIIF=pages.tif;0/info.json", 200, "\"width\"");
+    expect("/fcgi-bin/iipsrv.fcgi?IIIF=pages.tif;1/info.json", 200, "\"width\"");
+    expect("/fcgi-bin/iipsrv.fcgi?IIIF=pages.tif;2/info.json", 404, NULL);
+    expect("/iiif/pages.tif;1/full/max/0/default.png", 200, NULL);
+}
+
+/* FILESYSTEM_SUFFIX is glued after every iipsrv-style identifier, IIIF's included. */
+static void test_filesystem_suffix_is_appended(void **state)
+{
+    (void)state;
+    struct tu_server s;
+    setenv("FILESYSTEM_SUFFIX", "-subifd.tif", 1);
+    int rc = tu_server_start(&s, TESSERA_BIN, root, NULL);
+    unsetenv("FILESYSTEM_SUFFIX");
+    assert_int_equal(rc, 0);
+    struct tu_response r;
+    get(&s, "/fcgi-bin/iipsrv.fcgi?IIIF=%2Fgrid/info.json", &r);
+    assert_int_equal(r.status, 200);
+    tu_response_free(&r);
+    get(&s, "/fcgi-bin/iipsrv.fcgi?FIF=grid&obj=Max-size", &r);
+    assert_int_equal(r.status, 200);
+    tu_response_free(&r);
+    /* Tessera's own routes take identifiers as they are. */
+    get(&s, "/iiif/3/grid.tif/info.json", &r);
+    assert_int_equal(r.status, 200);
+    tu_response_free(&r);
+    assert_int_equal(tu_server_stop(&s), 0);
+}
+
+int main(void)
+{
+    tu_http_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_iipmooviewer_metadata_request_answers_every_object),
+        cmocka_unit_test(test_metadata_objects_answer_the_image_tags),
+        cmocka_unit_test(test_unknown_object_answers_iipsrvs_error),
+        cmocka_unit_test(test_iiif_identifier_with_leading_slash_is_below_the_root),
+        cmocka_unit_test(test_absolute_paths_are_served_under_the_root_only),
+        cmocka_unit_test(test_iiif_delimiter_selects_a_page_from_zero),
+        cmocka_unit_test(test_filesystem_suffix_is_appended),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
