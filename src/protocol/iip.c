@@ -79,8 +79,8 @@ void iip_plan_level_rect(const struct iip_pyramid *p, uint32_t lw, uint32_t lh, 
     out->format = TS_FORMAT_JPG;
 }
 
-int iip_tile_plan(const struct iip_pyramid *p, uint32_t res, uint32_t tile, struct ts_plan *out,
-                  struct ts_err *err)
+int iip_tile_plan(const struct iip_pyramid *p, uint32_t res, uint32_t tile, int rot,
+                  struct ts_plan *out, struct ts_err *err)
 {
     if (res >= p->nres)
         return ts_fail(err, TS_ENOTFOUND, "asked for non-existent resolution: %u", res);
@@ -88,6 +88,8 @@ int iip_tile_plan(const struct iip_pyramid *p, uint32_t res, uint32_t tile, stru
     uint32_t ntx = (lw + p->tile_w - 1) / p->tile_w, nty = (lh + p->tile_h - 1) / p->tile_h;
     if ((uint64_t)tile >= (uint64_t)ntx * nty)
         return ts_fail(err, TS_ENOTFOUND, "asked for non-existent tile: %u", tile);
+    if (rot == 180)
+        tile = ntx * nty - 1 - tile;
     uint32_t x = (tile % ntx) * p->tile_w, y = (tile / ntx) * p->tile_h;
     uint32_t w = lw - x < p->tile_w ? lw - x : p->tile_w;
     uint32_t h = lh - y < p->tile_h ? lh - y : p->tile_h;
@@ -176,16 +178,142 @@ static void parse_rot(const char *arg, struct iip_request *r)
     r->rot = deg == 90.0 ? 90 : deg == 180.0 ? 180 : deg == 270.0 ? 270 : 0;
 }
 
-/* Commands iipsrv knows that change pixels in ways Tessera does not reproduce (contrast,
- * gamma, colour maps ...): accepted and ignored so viewers that send them still get images. */
+/* Commands iipsrv knows that Tessera does not reproduce (hill shading, multispectral views,
+ * JPEG 2000 layers, colour twists): accepted and ignored so viewers that send them still get
+ * images (docs/iipsrv-migration.md lists them). */
 static bool ignored_command(const char *cmd)
 {
-    static const char *const names[] = {"sds", "cnt", "gam", "inv", "minmax", "shd",
-                                        "cmp", "lyr", "ctw", "col", "cmap",   "pos"};
+    static const char *const names[] = {"sds", "minmax", "shd", "lyr", "ctw", "cmap", "pos"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(cmd, names[i]))
             return true;
     return false;
+}
+
+static void adjust_on(struct iip_request *r)
+{
+    if (!r->adjust.on) {
+        r->adjust.on = true;
+        r->adjust.gamma = 1.0f;
+        r->adjust.contrast = 1.0f;
+    }
+}
+
+/* A finite number and nothing after it but spaces, or false. */
+static bool parse_float(const char *s, float *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    while (end != s && *end == ' ')
+        end++;
+    if (end == s || *end || !isfinite(v) || v > 1e6 || v < -1e6)
+        return false;
+    *out = (float)v;
+    return true;
+}
+
+/* CNV: a kernel by name, or "[a,b,c,...]" with 1, 9 or 25 entries (iipsrv's largest is 5x5). */
+static int parse_cnv(const char *arg, struct iip_request *r, struct ts_err *err)
+{
+    static const struct {
+        const char *name;
+        float k[9];
+    } named[] = {
+        {"sobel", {-1, 0, 1, -2, 0, 2, -1, 0, 1}},
+        {"prewitt", {1, 0, -1, 1, 0, -1, 1, 0, -1}},
+        {"scharr", {-3, 0, 3, -10, 0, 10, -3, 0, 3}},
+        {"laplace", {-1, -1, -1, -1, 8, -1, -1, -1, -1}},
+        {"gaussian", {1, 2, 1, 2, 4, 2, 1, 2, 1}},
+        {"sharpen", {0, -1, 0, -1, 5, -1, 0, -1, 0}},
+        {"emboss", {-2, -1, 0, -1, 1, 1, 0, 1, 2}},
+    };
+    char body[IIP_MAX_PATH];
+    const char *open = strchr(arg, '['), *close = strrchr(arg, ']');
+    const char *b = open ? open + 1 : arg;
+    size_t len = open && close && close > open ? (size_t)(close - b) : strlen(b);
+    lower_copy(b, len, body, sizeof body);
+    adjust_on(r);
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++)
+        if (!strcmp(body, named[i].name)) {
+            r->adjust.ksize = 3;
+            memcpy(r->adjust.kernel, named[i].k, sizeof named[i].k);
+            return TS_OK;
+        }
+    uint32_t n = 0;
+    for (char *save = NULL, *tok = strtok_r(body, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        if (n >= TS_KERNEL_MAX * TS_KERNEL_MAX || !parse_float(tok, &r->adjust.kernel[n]))
+            return ts_fail(err, TS_EINVAL, "CNV wants a kernel name or up to 5x5 numbers");
+        n++;
+    }
+    if (n != 1 && n != 9 && n != 25)
+        return ts_fail(err, TS_EINVAL, "CNV kernel of %u values is not 1x1, 3x3 or 5x5", n);
+    r->adjust.ksize = n == 1 ? 1 : n == 9 ? 3 : 5;
+    return TS_OK;
+}
+
+/* GAM, INV, CMP, CNV, CNT and COL: pixel adjustments, in the plan for the renderer. */
+static int apply_adjust(struct iip_request *r, const char *cmd, const char *value, bool *done,
+                        struct ts_err *err)
+{
+    char word[16];
+    lower_copy(value, strlen(value), word, sizeof word);
+    *done = true;
+    if (!strcmp(cmd, "gam")) {
+        adjust_on(r);
+        if (!strcmp(word, "log") || !strcmp(word, "logarithm")) {
+            r->adjust.log = true;
+            return TS_OK;
+        }
+        if (!parse_float(value, &r->adjust.gamma) || r->adjust.gamma < 0.0f)
+            return ts_fail(err, TS_EINVAL, "GAM wants a number >= 0 or log, got '%s'", value);
+        return TS_OK;
+    }
+    if (!strcmp(cmd, "cnt")) {
+        /* Histogram equalisation and contrast stretching need a histogram of the whole image
+         * first: not reproduced, and said so rather than answered with an unchanged image. */
+        if (!strcmp(word, "eq") || !strcmp(word, "equalization") || !strcmp(word, "st") ||
+            !strcmp(word, "stretch"))
+            return ts_fail(err, TS_EUNSUPPORTED, "CNT=%s is not supported", value);
+        adjust_on(r);
+        if (!parse_float(value, &r->adjust.contrast) || r->adjust.contrast < 0.0f)
+            return ts_fail(err, TS_EINVAL, "CNT wants a number >= 0, got '%s'", value);
+        return TS_OK;
+    }
+    if (!strcmp(cmd, "inv")) {
+        adjust_on(r);
+        r->adjust.invert = true;
+        return TS_OK;
+    }
+    if (!strcmp(cmd, "cmp")) {
+        static const char *const maps[] = {"hot", "cold", "jet", "red", "green", "blue"};
+        static const enum ts_cmap ids[] = {TS_CMAP_HOT, TS_CMAP_COLD,  TS_CMAP_JET,
+                                           TS_CMAP_RED, TS_CMAP_GREEN, TS_CMAP_BLUE};
+        for (size_t i = 0; i < sizeof maps / sizeof maps[0]; i++)
+            if (!strcmp(word, maps[i])) {
+                adjust_on(r);
+                r->adjust.cmap = ids[i];
+                return TS_OK;
+            }
+        /* iipsrv turns the map off for any other name; so does Tessera. */
+        r->adjust.cmap = TS_CMAP_NONE;
+        return TS_OK;
+    }
+    if (!strcmp(cmd, "cnv"))
+        return parse_cnv(value, r, err);
+    if (!strcmp(cmd, "col")) {
+        if (!strcmp(word, "grey") || !strcmp(word, "gray"))
+            r->col = TS_QUALITY_GRAY;
+        else if (!strcmp(word, "binary"))
+            r->col = TS_QUALITY_BITONAL;
+        else
+            return ts_fail(err, TS_EINVAL, "COL wants grey or binary, got '%s'", value);
+        return TS_OK;
+    }
+    *done = false;
+    return TS_OK;
 }
 
 static int apply_command(struct iip_request *r, const char *cmd, const char *raw_cmd,
@@ -233,6 +361,12 @@ static int apply_command(struct iip_request *r, const char *cmd, const char *raw
         parse_rot(value, r);
         return TS_OK;
     }
+    bool done;
+    rc = apply_adjust(r, cmd, value, &done, err);
+    if (rc == TS_EINVAL)
+        snprintf(r->bad_command, sizeof r->bad_command, "%.*s", (int)raw_len, raw_cmd);
+    if (rc || done)
+        return rc;
     if (ignored_command(cmd))
         return TS_OK;
     if (!strcmp(cmd, "til") || !strcmp(cmd, "ptl") || !strcmp(cmd, "spectra") ||
@@ -454,10 +588,18 @@ static int produce_iip(const struct ts_app *app, const struct ts_job *job,
         ts_product_set_type(out, type);
         return rc == TS_EINVAL ? iip_fail(err, "3 2", err->msg) : rc;
     }
-    if (r->action == IIP_ACTION_JTL)
-        rc = iip_tile_plan(&pyr, r->jtl_res, r->jtl_tile, &out->plan, err);
-    else
+    if (r->action == IIP_ACTION_JTL) {
+        rc = iip_tile_plan(&pyr, r->jtl_res, r->jtl_tile, r->rot, &out->plan, err);
+        /* A tile turns on itself, as iipsrv's do; for a half turn iipsrv also counts tiles
+         * from the other end, so the grid as a whole turns with them. */
+        out->plan.rotation = r->rot;
+        out->plan.mirror = r->flip;
+    } else {
         rc = iip_cvt_plan(&pyr, r, iip_max_cvt(&app->cfg), &out->plan, err);
+    }
+    out->plan.adjust = r->adjust;
+    if (r->col != TS_QUALITY_DEFAULT)
+        out->plan.quality = r->col;
     if (!rc && app->cfg.max_area && (uint64_t)out->plan.out_w * out->plan.out_h > app->cfg.max_area)
         rc = ts_fail(err, TS_ETOOLARGE, "output %ux%u is over the area limit", out->plan.out_w,
                      out->plan.out_h);

@@ -36,9 +36,10 @@ void iip_plan_level_rect(const struct iip_pyramid *p, uint32_t lw, uint32_t lh, 
                          uint32_t y, uint32_t w, uint32_t h, struct ts_plan *out);
 
 /* Tile number tile (row-major, edge tiles cut to the image) of resolution res: TS_ENOTFOUND
- * for a resolution or tile that does not exist, as iipsrv answers. */
-int iip_tile_plan(const struct iip_pyramid *p, uint32_t res, uint32_t tile, struct ts_plan *out,
-                  struct ts_err *err);
+ * for a resolution or tile that does not exist, as iipsrv answers. With rot 180 the tiles are
+ * counted from the other end, as iipsrv's JTL does under ROT=180. */
+int iip_tile_plan(const struct iip_pyramid *p, uint32_t res, uint32_t tile, int rot,
+                  struct ts_plan *out, struct ts_err *err);
 
 enum iip_action { IIP_ACTION_NONE, IIP_ACTION_JTL, IIP_ACTION_CVT };
 
@@ -51,11 +52,13 @@ struct iip_request {
     enum ts_format cvt_format;
     uint32_t wid, hei; /* 0 = not given */
     bool has_rgn;
-    float rgn[4];         /* x, y, w, h as fractions, clamped like iipsrv */
-    int qlt;              /* -1 = server default */
-    int rot;              /* 0, 90, 180 or 270 */
-    bool flip;            /* ROT=!n: mirror first */
-    char bad_command[40]; /* set when parsing failed on an unknown command */
+    float rgn[4];            /* x, y, w, h as fractions, clamped like iipsrv */
+    int qlt;                 /* -1 = server default */
+    int rot;                 /* 0, 90, 180 or 270 */
+    bool flip;               /* ROT=!n: mirror first */
+    struct ts_adjust adjust; /* GAM, INV, CMP, CNV, CNT */
+    enum ts_quality col;     /* COL: grey or binary; default otherwise */
+    char bad_command[40];    /* set when parsing failed on an unknown command */
 };
 
 /* Parses the raw query string ("FIF=a.tif&WID=300&CVT=jpeg"); commands are case-insensitive.

@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             iip_obj_text(r, &pyr, &info, &obj, &err);
             ts_buf_free(&obj);
             if (r->action == IIP_ACTION_JTL &&
-                iip_tile_plan(&pyr, r->jtl_res, r->jtl_tile, &plan, &err) == TS_OK)
+                iip_tile_plan(&pyr, r->jtl_res, r->jtl_tile, r->rot, &plan, &err) == TS_OK)
                 check_plan(&plan, &info);
             if (r->action == IIP_ACTION_CVT && iip_cvt_plan(&pyr, r, 5000, &plan, &err) == TS_OK)
                 check_plan(&plan, &info);

@@ -1,8 +1,10 @@
 /* Tessera in iipsrv's place: the requests its viewers and web-server recipes send, answered
  * over HTTP by the real server with iipsrv's environment. */
+#include "grid.h"
 #include "harness.h"
 #include "testutil.h"
 
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -226,6 +228,130 @@ static void test_filesystem_suffix_is_appended(void **state)
     assert_int_equal(tu_server_stop(&s), 0);
 }
 
+/* A rendered answer, decoded; fails the test unless it is 200 of the given type. */
+static void get_image(const char *path, const char *type, struct ts_image *img)
+{
+    struct tu_response r;
+    get(&server, path, &r);
+    if (r.status != 200)
+        fail_msg("%s: status %ld: %s", path, r.status, body(&r));
+    assert_true(tu_header_contains(&r, "Content-Type", type));
+    assert_int_equal(tu_decode(r.body.data, r.body.len, img), 0);
+    tu_response_free(&r);
+}
+
+static int adjusted(double v, double gamma, bool invert, double contrast)
+{
+    v = pow(v / 255.0, gamma);
+    if (invert)
+        v = 1.0 - v;
+    v *= contrast * 255.0;
+    return v <= 0.0 ? 0 : v >= 255.0 ? 255 : (int)(v + 0.5);
+}
+
+/* Each cell's centre of a whole-image PNG (lossless: the grid's colours exactly), against the
+ * definition of GAM, INV and CNT applied to the grid colour. */
+static void check_cells(const char *query, double gamma, bool invert, double contrast)
+{
+    struct ts_image img;
+    get_image(query, "image/png", &img);
+    assert_int_equal(img.width, GRID_SIZE);
+    assert_int_equal(img.channels, 3);
+    for (uint32_t row = 0; row < GRID_CELLS; row += 3)
+        for (uint32_t col = 0; col < GRID_CELLS; col += 3) {
+            uint8_t rgb[3];
+            grid_cell_color(col, row, rgb);
+            const uint8_t *p = ts_image_row(&img, row * 100 + 50) + (size_t)(col * 100 + 50) * 3;
+            for (int c = 0; c < 3; c++) {
+                int want = adjusted(rgb[c], gamma, invert, contrast);
+                if (abs(want - p[c]) > 1)
+                    fail_msg("%s: cell %u,%u channel %d: want %d, got %u", query, col, row, c, want,
+                             p[c]);
+            }
+        }
+    ts_image_free(&img);
+}
+
+static void test_gamma_inversion_and_contrast_change_the_pixels(void **state)
+{
+    (void)state;
+    check_cells("/fcgi-bin/iipsrv.fcgi?FIF=grid-subifd.tif&WID=1000&CVT=png", 1.0, false, 1.0);
+    check_cells("/fcgi-bin/iipsrv.fcgi?FIF=grid-subifd.tif&WID=1000&INV&CVT=png", 1.0, true, 1.0);
+    check_cells("/fcgi-bin/iipsrv.fcgi?FIF=grid-subifd.tif&WID=1000&GAM=2&CNT=1.5&CVT=png", 2.0,
+                false, 1.5);
+    check_cells("/fcgi-bin/iipsrv.fcgi?FIF=grid-subifd.tif&GAM=0.5&INV=true&CNT=0.8&WID=1000&"
+                "CVT=png",
+                0.5, true, 0.8);
+}
+
+/* A colour map reads the first sample: red maps the red channel alone; COL=grey is one
+ * channel. */
+static void test_colour_map_and_grey(void **state)
+{
+    (void)state;
+    struct ts_image img;
+    uint8_t rgb[3];
+    grid_cell_color(2, 5, rgb);
+    get_image("/fcgi-bin/iipsrv.fcgi?FIF=grid-subifd.tif&WID=1000&CMP=RED&CVT=png", "image/png",
+              &img);
+    const uint8_t *p = ts_image_row(&img, 550) + 250 * 3;
+    assert_int_equal(p[0], rgb[0]);
+    assert_int_equal(p[1], 0);
+    assert_int_equal(p[2], 0);
+    ts_image_free(&img);
+    get_image("/fcgi-bin/iipsrv.fcgi?FIF=grid-subifd.tif&WID=1000&COL=grey&CVT=png", "image/png",
+              &img);
+    assert_int_equal(img.channels, 1);
+    assert_true(abs((int)ts_image_row(&img, 550)[250] - (int)grid_luma(rgb)) <= 2);
+    ts_image_free(&img);
+}
+
+/* iipmooviewer's tile requests when its contrast and gamma sliders move: JPEG tiles of the
+ * right size, brighter than the plain tile where contrast > 1. */
+static void test_iipmooviewer_tiles_with_contrast_and_gamma(void **state)
+{
+    (void)state;
+    struct ts_image plain, bright;
+    get_image("/fcgi-bin/iipsrv.fcgi?FIF=grid.tif&JTL=2,0", "image/jpeg", &plain);
+    get_image("/fcgi-bin/iipsrv.fcgi?FIF=grid.tif&CNT=1.6&GAM=1&JTL=2,0", "image/jpeg", &bright);
+    assert_int_equal(plain.width, bright.width);
+    assert_int_equal(plain.height, bright.height);
+    const uint8_t *a = ts_image_row(&plain, 10) + 10 * 3, *b = ts_image_row(&bright, 10) + 10 * 3;
+    for (int c = 0; c < 3; c++)
+        if (abs(adjusted(a[c], 1.0, false, 1.6) - b[c]) > 6)
+            fail_msg("channel %d: plain %u, CNT=1.6 %u", c, a[c], b[c]);
+    ts_image_free(&plain);
+    ts_image_free(&bright);
+    expect("/fcgi-bin/iipsrv.fcgi?FIF=grid.tif&SHD=30,60&SDS=0,90&CNT=1.1&JTL=1,0", 200, NULL);
+}
+
+/* ROT=180 on a tile: iipsrv counts tiles from the other end and turns each, so tile 0 is the
+ * image's bottom-right corner, upside down. */
+static void test_tile_half_turn(void **state)
+{
+    (void)state;
+    struct ts_image t;
+    uint8_t rgb[3];
+    /* Resolution 2 of grid.tif is the full 1000 px: 4 x 4 tiles, the last 232 px square. */
+    get_image("/fcgi-bin/iipsrv.fcgi?FIF=grid-subifd.tif&ROT=180&JTL=2,0", "image/jpeg", &t);
+    assert_int_equal(t.width, 1000 - 3 * 256);
+    assert_int_equal(t.height, 1000 - 3 * 256);
+    grid_cell_color(9, 9, rgb);
+    assert_true(tu_pixel_diff(&t, 5, 5, rgb) <= 12);
+    ts_image_free(&t);
+}
+
+static void test_bad_adjustment_arguments(void **state)
+{
+    (void)state;
+    expect("/fcgi-bin/iipsrv.fcgi?FIF=grid.tif&GAM=bright&JTL=1,0", 400, "Error/");
+    expect("/fcgi-bin/iipsrv.fcgi?FIF=grid.tif&CNV=[1,2]&JTL=1,0", 400, "Error/");
+    expect("/fcgi-bin/iipsrv.fcgi?FIF=grid.tif&CNT=-2&JTL=1,0", 400, "Error/");
+    expect("/fcgi-bin/iipsrv.fcgi?FIF=grid.tif&COL=purple&JTL=1,0", 400, "Error/");
+    expect("/fcgi-bin/iipsrv.fcgi?FIF=grid.tif&CNV=sobel&JTL=1,0", 200, NULL);
+    expect("/fcgi-bin/iipsrv.fcgi?FIF=grid.tif&CNV=[0,-1,0,-1,5,-1,0,-1,0]&JTL=1,0", 200, NULL);
+}
+
 int main(void)
 {
     tu_http_init();
@@ -237,6 +363,11 @@ int main(void)
         cmocka_unit_test(test_absolute_paths_are_served_under_the_root_only),
         cmocka_unit_test(test_iiif_delimiter_selects_a_page_from_zero),
         cmocka_unit_test(test_filesystem_suffix_is_appended),
+        cmocka_unit_test(test_gamma_inversion_and_contrast_change_the_pixels),
+        cmocka_unit_test(test_colour_map_and_grey),
+        cmocka_unit_test(test_iipmooviewer_tiles_with_contrast_and_gamma),
+        cmocka_unit_test(test_tile_half_turn),
+        cmocka_unit_test(test_bad_adjustment_arguments),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -65,15 +65,15 @@ static void test_jtl_edge_tile_is_cut_to_the_image(void **state)
     iip_pyramid_build(&info, 512, &p, NULL);
     struct ts_plan plan;
     /* Resolution 1 is 500x350: 2x2 tiles, tile 3 is the bottom-right 244x94. */
-    assert_int_equal(iip_tile_plan(&p, 1, 3, &plan, NULL), TS_OK);
+    assert_int_equal(iip_tile_plan(&p, 1, 3, 0, &plan, NULL), TS_OK);
     assert_int_equal(plan.out_w, 244);
     assert_int_equal(plan.out_h, 94);
     assert_int_equal(plan.rx, 512);
     assert_int_equal(plan.ry, 512);
     assert_int_equal(plan.rw, 488);
     assert_int_equal(plan.rh, 188);
-    assert_int_equal(iip_tile_plan(&p, 1, 4, &plan, NULL), TS_ENOTFOUND);
-    assert_int_equal(iip_tile_plan(&p, 3, 0, &plan, NULL), TS_ENOTFOUND);
+    assert_int_equal(iip_tile_plan(&p, 1, 4, 0, &plan, NULL), TS_ENOTFOUND);
+    assert_int_equal(iip_tile_plan(&p, 3, 0, 0, &plan, NULL), TS_ENOTFOUND);
 }
 
 static void test_parse_collects_commands_case_insensitively(void **state)
