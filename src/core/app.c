@@ -1,6 +1,7 @@
 /* The application: configuration, caches and logs every request shares. */
 #include "core/app.h"
 #include "core/serve.h"
+#include "image/jp2pool.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -63,7 +64,9 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
                    cfg->queue_wait_ms);
     if (access(cfg->root, R_OK | X_OK) != 0)
         return ts_fail(err, TS_EINVAL, "image root %s is not a readable directory", cfg->root);
-    rc = source_root_open(cfg->root, app->cfg.demo_image, &app->root, err);
+    /* Before any worker thread exists: decoders take the priority of the thread forking them. */
+    rc = ts_jp2pool_start(err);
+    rc = rc ? rc : source_root_open(cfg->root, app->cfg.demo_image, &app->root, err);
     rc = rc ? rc : core_init(app, err);
     if (rc)
         return rc;

@@ -151,7 +151,7 @@ static void pool_decoder_main(int sock, int mem)
 /* ---- the server side ---- */
 
 /* Starts the decoder of a slot the calling thread holds. */
-static int pool_spawn(struct pool_dec *d, struct ts_err *err)
+static int pool_fork(struct pool_dec *d, struct ts_err *err)
 {
     int sv[2];
     d->mem = memfd_create("tessera-jp2", MFD_CLOEXEC);
@@ -178,6 +178,85 @@ static int pool_spawn(struct pool_dec *d, struct ts_err *err)
     d->map = NULL;
     d->map_size = 0;
     return TS_OK;
+}
+
+/* A forked process inherits the forking thread's nice value, and the slow lane's workers run
+ * at +10: a decoder forked by one would decode every later request, fast-lane tiles included,
+ * at a tenth of a normal process's share of a busy CPU (measured: JPEG 2000 tiles scaled 1.34x
+ * from 1 to 2 cores while wrk, at nice 0, took the rest), and an unprivileged process cannot
+ * lower its nice value again. So decoders are forked by one thread started with the server,
+ * at its priority, whenever ts_jp2pool_start has been called. */
+static pthread_mutex_t spawn_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t spawn_cv = PTHREAD_COND_INITIALIZER;
+static bool spawner_on;
+static pthread_t spawner;
+struct spawn_req {
+    struct pool_dec *d;
+    struct ts_err err;
+    int rc;
+    bool done;
+    struct spawn_req *next;
+};
+static struct spawn_req *spawn_queue;
+
+static void *spawner_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&spawn_lock);
+    for (;;) {
+        while (!spawn_queue)
+            pthread_cond_wait(&spawn_cv, &spawn_lock);
+        struct spawn_req *q = spawn_queue;
+        spawn_queue = q->next;
+        pthread_mutex_unlock(&spawn_lock);
+        q->rc = pool_fork(q->d, &q->err);
+        pthread_mutex_lock(&spawn_lock);
+        q->done = true;
+        pthread_cond_broadcast(&spawn_cv);
+    }
+    return NULL;
+}
+
+int ts_jp2pool_start(struct ts_err *err)
+{
+    pthread_mutex_lock(&spawn_lock);
+    int rc = 0;
+    if (!spawner_on) {
+        sigset_t all, old;
+        /* The server's signal threads, not this one, must get SIGTERM and friends. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        rc = pthread_create(&spawner, NULL, spawner_main, NULL);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (rc == 0) {
+            pthread_detach(spawner);
+            spawner_on = true;
+        }
+    }
+    pthread_mutex_unlock(&spawn_lock);
+    return rc ? ts_fail(err, TS_EBUSY, "jp2: cannot start the decoder spawner: %s", strerror(rc))
+              : TS_OK;
+}
+
+static int pool_spawn(struct pool_dec *d, struct ts_err *err)
+{
+    pthread_mutex_lock(&spawn_lock);
+    if (!spawner_on) {
+        pthread_mutex_unlock(&spawn_lock);
+        return pool_fork(d, err);
+    }
+    struct spawn_req q = {.d = d, .next = NULL};
+    struct spawn_req **at = &spawn_queue;
+    while (*at)
+        at = &(*at)->next;
+    *at = &q;
+    pthread_cond_broadcast(&spawn_cv);
+    while (!q.done)
+        pthread_cond_wait(&spawn_cv, &spawn_lock);
+    pthread_mutex_unlock(&spawn_lock);
+    if (q.rc != TS_OK && err)
+        *err = q.err;
+    return q.rc;
 }
 
 /* Ends a slot's decoder (if it still runs) and reaps it; *status gets how it ended. */

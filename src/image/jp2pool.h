@@ -39,6 +39,11 @@ typedef int (*ts_jp2pool_fn)(int fd, const struct ts_jp2pool_job *job, struct ts
 int ts_jp2pool_run(ts_jp2pool_fn fn, int fd, const struct ts_jp2pool_job *job,
                    struct ts_cancel *cancel, struct ts_image *out, struct ts_err *err);
 
+/* Starts the thread that forks decoders, at the calling thread's priority: the server calls it
+ * at start, before any worker lowers its own (decoders would inherit that). Without it,
+ * decoders are forked by the thread that first needs them. */
+int ts_jp2pool_start(struct ts_err *err);
+
 /* The decoders running now, for tests: fills up to max pids, returns how many there are. */
 int ts_jp2pool_pids(pid_t *pids, int max);
 
