@@ -642,6 +642,7 @@ struct tiff_jpeg {
     char msg[JMSG_LENGTH_MAX];
     bool made;         /* ci was created (and must be destroyed) */
     int level;         /* whose tables ci holds, -1 for none */
+    bool tables;       /* ci holds them: read once a level, as libtiff reads them once */
     uint32_t hx0, hx1; /* the columns the last decode got exact */
 };
 
@@ -700,10 +701,11 @@ static int tiff_jpeg_decode(struct tiff_jpeg *j, const struct tiff_jpeg_job *b, 
         j->made = true;
         jpeg_create_decompress(ci);
     }
-    if (b->ntables) {
+    if (b->ntables && !j->tables) {
         jpeg_mem_src(ci, b->tables, (unsigned long)b->ntables);
         if (jpeg_read_header(ci, FALSE) != JPEG_HEADER_TABLES_ONLY)
             return TS_DECLINED;
+        j->tables = true;
     }
     jpeg_mem_src(ci, b->data, (unsigned long)b->ndata);
     if (jpeg_read_header(ci, TRUE) != JPEG_HEADER_OK || !tiff_jpeg_plain(ci, b))
@@ -743,10 +745,17 @@ static int tiff_jpeg_run(struct tiff_jpeg *j, const struct tiff_jpeg_job *b, str
     return tiff_jpeg_decode(j, b, err);
 }
 
+static void tiff_jpeg_drop(struct tiff_jpeg *j)
+{
+    if (j->made)
+        jpeg_destroy_decompress(&j->ci);
+    j->made = j->tables = false;
+}
+
 static void tiff_jpeg_free(struct tiff_jpeg *j)
 {
-    if (j && j->made)
-        jpeg_destroy_decompress(&j->ci);
+    if (j)
+        tiff_jpeg_drop(j);
     free(j);
 }
 
@@ -805,10 +814,8 @@ static int tiff_jpeg_tile(struct tiff_priv *p, const struct tiff_level *lv, uint
     b.cancel = q->cancel;
     /* Tables left from another level's stream must not stand in for ones this level lacks,
      * as they could not in libtiff, which sets up its decoder afresh for every directory. */
-    if (j->made && j->level != p->cur) {
-        jpeg_destroy_decompress(&j->ci);
-        j->made = false;
-    }
+    if (j->level != p->cur)
+        tiff_jpeg_drop(j);
     j->level = p->cur;
     j->msg[0] = '\0';
     p->held = -1;
@@ -817,8 +824,7 @@ static int tiff_jpeg_tile(struct tiff_priv *p, const struct tiff_level *lv, uint
         jpeg_abort_decompress(&j->ci);
     if (rc == TS_ECODEC && j->msg[0]) {
         /* Made afresh after an error, which may have come from inside its creation. */
-        jpeg_destroy_decompress(&j->ci);
-        j->made = false;
+        tiff_jpeg_drop(j);
         return ts_fail(err, TS_ECODEC, "cannot decode TIFF tile: libjpeg: %s", j->msg);
     }
     if (rc != TS_OK)
