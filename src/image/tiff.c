@@ -4,9 +4,13 @@
 #include "image/fdread.h"
 #include "image/reader.h"
 
-#include <errno.h>
-#include <math.h>
+/* jpeglib.h uses FILE without including stdio.h. */
 #include <stdio.h>
+
+#include <errno.h>
+#include <jpeglib.h>
+#include <math.h>
+#include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tiffio.h>
@@ -75,6 +79,16 @@ struct tiff_priv {
      * be as large as 16384 x 16384. */
     int64_t held;
     struct ts_buf meta; /* text tags, "name\0value\0" pairs (info.meta points here) */
+    /* The part of held that scratch holds, in tile pixels, when it is not all of it: a JPEG
+     * tile decoded by tiff_jpeg_tile holds only the columns and rows some read asked for. */
+    bool held_part;
+    uint32_t held_x0, held_x1, held_y0, held_y1;
+    /* Plain JPEG tiles are decoded straight through libjpeg (see tiff_jpeg_tile), unless the
+     * environment says otherwise (tiff_jpeg_mode). */
+    int jpeg_mode;
+    struct tiff_jpeg *jpeg; /* made on first use */
+    uint8_t *raw;           /* one tile as stored, for it */
+    size_t raw_cap;
 };
 
 static int tiff_on_error(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
@@ -443,6 +457,8 @@ static void tiff_sort_levels(struct tiff_priv *p)
     p->nlv = n;
 }
 
+static void tiff_jpeg_free(struct tiff_jpeg *j);
+
 static void tiff_close(struct ts_reader *r)
 {
     struct tiff_priv *p;
@@ -457,6 +473,8 @@ static void tiff_close(struct ts_reader *r)
         for (uint32_t i = 0; i < p->nlv; i++)
             if (p->lv[i].xf_owned)
                 ts_color_xform_free(p->lv[i].xf);
+        tiff_jpeg_free(p->jpeg);
+        free(p->raw);
         free(p->scratch);
         ts_buf_free(&p->meta);
         free(p);
@@ -571,7 +589,7 @@ static int tiff_hold(struct tiff_priv *p, uint32_t which, size_t want, const str
 {
     tmsize_t got;
     int rc;
-    if (p->held == (int64_t)which)
+    if (p->held == (int64_t)which && !p->held_part)
         return TS_OK;
     if ((rc = ts_cancel_check(q->cancel, err)) != TS_OK)
         return rc;
@@ -591,12 +609,269 @@ static int tiff_hold(struct tiff_priv *p, uint32_t which, size_t want, const str
         ts_reader_count_rows((uint64_t)(want / p->lv[p->cur].row_bytes) * p->lv[0].height /
                              p->lv[p->cur].height);
     p->held = which;
+    p->held_part = false;
+    return TS_OK;
+}
+
+/* Stored JPEG tiles a standalone decoder reads the way libtiff does: 8-bit, no alpha, and a
+ * colour model the JPEG stream itself can say (YCbCr, RGB with an Adobe marker, or gray). */
+static bool tiff_tile_is_plain_jpeg(const struct tiff_level *lv)
+{
+    if (!lv->tile_w || lv->compression != COMPRESSION_JPEG || lv->bps != 8 ||
+        lv->alpha != ALPHA_NONE)
+        return false;
+    switch (lv->stored_photometric) {
+    case PHOTOMETRIC_YCBCR:
+    case PHOTOMETRIC_RGB: return lv->spp == 3;
+    case PHOTOMETRIC_MINISBLACK: return lv->spp == 1;
+    default: return false;
+    }
+}
+
+/* ---- Plain JPEG tiles through libjpeg: only the rows and columns a read needs ----
+ *
+ * libtiff decodes a tile whole, and for the edge tiles of a read (and a level's padded last
+ * column and row) most of that is thrown away. libjpeg can crop scanlines to whole iMCU
+ * columns, skip rows without their IDCT and stop after the last row wanted, skipping the
+ * entropy decoding below it too.
+ *
+ * The pixels must be the ones libtiff delivers, so the decoder is set up as tif_jpeg.c sets
+ * up its own (JPEGPreDecode, JPEGCOLORMODE_RGB): the tables stream first, then the tile's own
+ * abbreviated stream; YCbCr in and RGB out for YCbCr tiles and no colour conversion at all
+ * for RGB and gray ones; libjpeg's defaults for everything else (JDCT_ISLOW, fancy
+ * upsampling), which libtiff leaves alone on this path. Streams libtiff would take another
+ * way, warn about or refuse (sampling factors other than the tags', a size other than the
+ * tile's, progressive or 12-bit data) are declined, and libtiff decodes them as before.
+ *
+ * Cropping alone would change pixels: fancy upsampling takes each chroma sample's
+ * neighbours, and libjpeg treats the edges of a cropped scanline as the image's, so the
+ * first and last column of the crop are upsampled from one side only. The crop is widened
+ * by a column each way and its outermost columns are never used, unless they are the tile's
+ * own edges, where libtiff's full decode does the same. Rows need nothing of the kind:
+ * jpeg_skip_scanlines reads the context rows fancy upsampling needs. */
+
+enum { TIFF_JPEG_DIRECT, TIFF_JPEG_LIBTIFF, TIFF_JPEG_STRICT };
+
+/* TESSERA_TIFF_JPEG=libtiff decodes every tile through libtiff as before, to compare or to
+ * rule the direct path out; =strict fails a read whose tile the direct path declines, so the
+ * tests know that what they compared did go through it. */
+static int tiff_jpeg_mode(void)
+{
+    const char *v = getenv("TESSERA_TIFF_JPEG");
+    if (v && strcmp(v, "libtiff") == 0)
+        return TIFF_JPEG_LIBTIFF;
+    if (v && strcmp(v, "strict") == 0)
+        return TIFF_JPEG_STRICT;
+    return TIFF_JPEG_DIRECT;
+}
+
+/* One per reader, on the heap: nothing libjpeg touches lives in a frame setjmp returns to. */
+struct tiff_jpeg {
+    struct jpeg_decompress_struct ci;
+    struct jpeg_error_mgr mgr;
+    jmp_buf jump;
+    char msg[JMSG_LENGTH_MAX];
+    bool made;         /* ci was created (and must be destroyed) */
+    int level;         /* whose tables ci holds, -1 for none */
+    bool tables;       /* ci holds them: read once a level, as libtiff reads them once */
+    uint32_t hx0, hx1; /* the columns the last decode got exact */
+};
+
+/* One tile to decode into dst, laid out as the whole tile. */
+struct tiff_jpeg_job {
+    const uint8_t *tables, *data;
+    size_t ntables, ndata;
+    bool ycbcr;
+    uint16_t sub_h, sub_v; /* YCbCrSubsampling, for YCbCr */
+    uint32_t tile_w, tile_h, spp;
+    uint32_t x0, x1, y0, y1; /* wanted, in tile pixels */
+    uint8_t *dst;
+    size_t stride;
+    struct ts_cancel *cancel;
+};
+
+static void tiff_jpeg_on_error(j_common_ptr ci)
+{
+    struct tiff_jpeg *j = ci->client_data;
+    ci->err->format_message(ci, j->msg);
+    longjmp(j->jump, 1);
+}
+
+/* libtiff's decode goes on past libjpeg's warnings (a tile that ends early is padded by
+ * libjpeg's source manager in both), so this one does too, and silently. */
+static void tiff_jpeg_on_message(j_common_ptr ci, int level)
+{
+    (void)ci, (void)level;
+}
+
+/* Whether the stream is one tif_jpeg.c would decode the plain way, through the same settings. */
+static bool tiff_jpeg_plain(const struct jpeg_decompress_struct *ci, const struct tiff_jpeg_job *b)
+{
+    if (ci->image_width != b->tile_w || ci->image_height != b->tile_h ||
+        ci->num_components != (int)b->spp || ci->data_precision != 8 || ci->progressive_mode)
+        return false;
+    for (int c = 0; c < ci->num_components; c++) {
+        int h = ci->comp_info[c].h_samp_factor, v = ci->comp_info[c].v_samp_factor;
+        bool chroma0 = c == 0 && b->ycbcr;
+        if (h != (chroma0 ? b->sub_h : 1) || v != (chroma0 ? b->sub_v : 1))
+            return false;
+    }
+    return true;
+}
+
+/* Runs inside setjmp (tiff_jpeg_run). TS_DECLINED, before anything is decoded, for a stream
+ * to leave to libtiff. */
+static int tiff_jpeg_decode(struct tiff_jpeg *j, const struct tiff_jpeg_job *b, struct ts_err *err)
+{
+    struct jpeg_decompress_struct *ci = &j->ci;
+    JDIMENSION xoff, cw;
+    uint32_t y, imcu, end;
+    int rc;
+
+    if (!j->made) {
+        j->made = true;
+        jpeg_create_decompress(ci);
+    }
+    if (b->ntables && !j->tables) {
+        jpeg_mem_src(ci, b->tables, (unsigned long)b->ntables);
+        if (jpeg_read_header(ci, FALSE) != JPEG_HEADER_TABLES_ONLY)
+            return TS_DECLINED;
+        j->tables = true;
+    }
+    jpeg_mem_src(ci, b->data, (unsigned long)b->ndata);
+    if (jpeg_read_header(ci, TRUE) != JPEG_HEADER_OK || !tiff_jpeg_plain(ci, b))
+        return TS_DECLINED;
+    ci->jpeg_color_space = b->ycbcr ? JCS_YCbCr : JCS_UNKNOWN;
+    ci->out_color_space = b->ycbcr ? JCS_RGB : JCS_UNKNOWN;
+    jpeg_start_decompress(ci);
+    /* A crop of under two chroma samples gets another upsampler (jpeg_crop_scanline), so
+     * it spans two iMCUs at least. */
+    imcu = (uint32_t)ci->max_h_samp_factor * DCTSIZE;
+    xoff = b->x0 > 0 ? b->x0 - 1 : 0;
+    end = b->x1 < b->tile_w ? b->x1 + 1 : b->tile_w;
+    if (end < xoff / imcu * imcu + 2 * imcu)
+        end = xoff / imcu * imcu + 2 * imcu;
+    cw = (end < b->tile_w ? end : b->tile_w) - xoff;
+    if (xoff > 0 || cw < ci->output_width)
+        jpeg_crop_scanline(ci, &xoff, &cw);
+    j->hx0 = xoff == 0 ? 0 : xoff + 1;
+    j->hx1 = xoff + cw >= b->tile_w ? b->tile_w : xoff + cw - 1;
+    if (b->y0 > 0 && jpeg_skip_scanlines(ci, b->y0) != b->y0)
+        return ts_fail(err, TS_ECODEC, "cannot decode TIFF tile: JPEG ends before row %u", b->y0);
+    for (y = b->y0; y < b->y1; y++) {
+        JSAMPROW row = b->dst + (size_t)y * b->stride + (size_t)xoff * b->spp;
+        if ((y - b->y0) % 256 == 255 && (rc = ts_cancel_check(b->cancel, err)) != TS_OK)
+            return rc;
+        if (jpeg_read_scanlines(ci, &row, 1) != 1)
+            return ts_fail(err, TS_ECODEC, "cannot decode TIFF tile: JPEG ends at row %u", y);
+    }
+    return TS_OK;
+}
+
+/* The setjmp in a frame of its own, so no local of the caller's is live across longjmp. */
+static int tiff_jpeg_run(struct tiff_jpeg *j, const struct tiff_jpeg_job *b, struct ts_err *err)
+{
+    if (setjmp(j->jump))
+        return TS_ECODEC;
+    return tiff_jpeg_decode(j, b, err);
+}
+
+static void tiff_jpeg_drop(struct tiff_jpeg *j)
+{
+    if (j->made)
+        jpeg_destroy_decompress(&j->ci);
+    j->made = j->tables = false;
+}
+
+static void tiff_jpeg_free(struct tiff_jpeg *j)
+{
+    if (j)
+        tiff_jpeg_drop(j);
+    free(j);
+}
+
+/* Decodes columns [x0, x1) and rows [y0, y1) (tile pixels) of tile `which` of the selected
+ * level into scratch, laid out as the whole tile, and records them as held. TS_DECLINED for
+ * a tile to leave to libtiff (see above). */
+static int tiff_jpeg_tile(struct tiff_priv *p, const struct tiff_level *lv, uint32_t which,
+                          uint32_t x0, uint32_t x1, uint32_t y0, uint32_t y1,
+                          const struct ts_read_req *q, struct ts_err *err)
+{
+    struct tiff_jpeg_job b = {.tile_w = lv->tile_w, .tile_h = lv->tile_h, .spp = lv->spp};
+    struct tiff_jpeg *j = p->jpeg;
+    uint32_t ntables = 0;
+    void *tables = NULL;
+    uint64_t size;
+    tmsize_t got;
+    int rc;
+
+    if ((rc = ts_cancel_check(q->cancel, err)) != TS_OK)
+        return rc;
+    size = TIFFGetStrileByteCount(p->tif, which);
+    if (size < 4 || size > TIFF_MAX_SCRATCH)
+        return TS_DECLINED;
+    if (size > p->raw_cap) {
+        uint8_t *raw = realloc(p->raw, (size_t)size);
+        if (!raw)
+            return ts_fail(err, TS_ENOMEM, "out of memory for a TIFF tile");
+        p->raw = raw;
+        p->raw_cap = (size_t)size;
+    }
+    if (!j) {
+        if (!(j = p->jpeg = calloc(1, sizeof *j)))
+            return ts_fail(err, TS_ENOMEM, "out of memory for a JPEG decoder");
+        j->ci.err = jpeg_std_error(&j->mgr);
+        j->mgr.error_exit = tiff_jpeg_on_error;
+        j->mgr.emit_message = tiff_jpeg_on_message;
+        j->ci.client_data = j;
+        j->level = -1;
+    }
+    p->lib_err.msg[0] = '\0';
+    got = TIFFReadRawTile(p->tif, which, p->raw, (tmsize_t)size);
+    if (got < 4)
+        return TS_DECLINED;
+    if (!TIFFGetField(p->tif, TIFFTAG_JPEGTABLES, &ntables, &tables) || !tables)
+        ntables = 0;
+    b.ycbcr = lv->stored_photometric == PHOTOMETRIC_YCBCR;
+    if (b.ycbcr)
+        TIFFGetFieldDefaulted(p->tif, TIFFTAG_YCBCRSUBSAMPLING, &b.sub_h, &b.sub_v);
+    b.tables = tables;
+    b.ntables = ntables;
+    b.data = p->raw;
+    b.ndata = (size_t)got;
+    b.x0 = x0, b.x1 = x1, b.y0 = y0, b.y1 = y1;
+    b.dst = p->scratch;
+    b.stride = lv->row_bytes;
+    b.cancel = q->cancel;
+    /* Tables left from another level's stream must not stand in for ones this level lacks,
+     * as they could not in libtiff, which sets up its decoder afresh for every directory. */
+    if (j->level != p->cur)
+        tiff_jpeg_drop(j);
+    j->level = p->cur;
+    j->msg[0] = '\0';
+    p->held = -1;
+    rc = tiff_jpeg_run(j, &b, err);
+    if (j->made)
+        jpeg_abort_decompress(&j->ci);
+    if (rc == TS_ECODEC && j->msg[0]) {
+        /* Made afresh after an error, which may have come from inside its creation. */
+        tiff_jpeg_drop(j);
+        return ts_fail(err, TS_ECODEC, "cannot decode TIFF tile: libjpeg: %s", j->msg);
+    }
+    if (rc != TS_OK)
+        return rc;
+    p->held = which;
+    p->held_x0 = j->hx0, p->held_x1 = j->hx1, p->held_y0 = y0, p->held_y1 = y1;
+    p->held_part = !(j->hx0 == 0 && j->hx1 == lv->tile_w && y0 == 0 && y1 == lv->tile_h);
     return TS_OK;
 }
 
 static int tiff_read_tiles(struct tiff_priv *p, const struct tiff_level *lv,
                            const struct ts_read_req *q, struct ts_image *out, struct ts_err *err)
 {
+    const uint32_t tx_last = (q->x + q->w - 1) / lv->tile_w,
+                   ty_last = (q->y + q->h - 1) / lv->tile_h;
+    const bool direct = p->jpeg_mode != TIFF_JPEG_LIBTIFF && tiff_tile_is_plain_jpeg(lv) && !lv->xf;
     size_t tile_bytes;
     uint32_t tx, ty, r;
     int rc;
@@ -605,17 +880,35 @@ static int tiff_read_tiles(struct tiff_priv *p, const struct tiff_level *lv,
         return ts_fail(err, TS_ECODEC, "TIFF tile size overflows");
     if ((rc = tiff_scratch(p, tile_bytes, err)) != TS_OK)
         return rc;
-    for (ty = q->y / lv->tile_h; ty <= (q->y + q->h - 1) / lv->tile_h; ty++) {
-        for (tx = q->x / lv->tile_w; tx <= (q->x + q->w - 1) / lv->tile_w; tx++) {
+    for (ty = q->y / lv->tile_h; ty <= ty_last; ty++) {
+        for (tx = q->x / lv->tile_w; tx <= tx_last; tx++) {
             uint32_t ox = tx * lv->tile_w, oy = ty * lv->tile_h;
             uint32_t x0 = q->x > ox ? q->x : ox, y0 = q->y > oy ? q->y : oy;
-            uint32_t x1 = q->x + q->w, y1 = q->y + q->h;
+            uint32_t x1 = q->x + q->w, y1 = q->y + q->h, dy1;
             ttile_t tile = TIFFComputeTile(p->tif, ox, oy, 0, 0);
             if (x1 - ox > lv->tile_w)
                 x1 = ox + lv->tile_w;
             if (y1 - oy > lv->tile_h)
                 y1 = oy + lv->tile_h;
-            if ((rc = tiff_hold(p, tile, tile_bytes, q, err)) != TS_OK)
+            rc = TS_DECLINED;
+            if (p->held == (int64_t)tile &&
+                (!p->held_part || (x0 - ox >= p->held_x0 && x1 - ox <= p->held_x1 &&
+                                   y0 - oy >= p->held_y0 && y1 - oy <= p->held_y1)))
+                rc = TS_OK;
+            else if (direct) {
+                /* The next band reads this tile's rows from next_y down, and the last tile
+                 * is the one still held when it starts: decode on to its bottom, or every
+                 * band of a tall single-column read would decode it from the top again. */
+                dy1 = y1 - oy;
+                if (q->more && tx == tx_last && ty == ty_last && q->next_y < oy + lv->tile_h)
+                    dy1 = lv->tile_h;
+                rc = tiff_jpeg_tile(p, lv, tile, x0 - ox, x1 - ox, y0 - oy, dy1, q, err);
+                if (rc == TS_DECLINED && p->jpeg_mode == TIFF_JPEG_STRICT)
+                    return ts_fail(err, TS_ECODEC, "TIFF tile %u declined by libjpeg", tile);
+            }
+            if (rc == TS_DECLINED)
+                rc = tiff_hold(p, tile, tile_bytes, q, err);
+            if (rc != TS_OK)
                 return rc;
             for (r = y0; r < y1; r++)
                 tiff_convert(lv, p->scratch + (size_t)(r - oy) * lv->row_bytes, x0 - ox, x1 - x0,
@@ -683,21 +976,6 @@ static int tiff_read(struct ts_reader *r, const struct ts_read_req *q, struct ts
     if (rc != TS_OK)
         ts_image_free(out);
     return rc;
-}
-
-/* Stored JPEG tiles a standalone decoder reads the way libtiff does: 8-bit, no alpha, and a
- * colour model the JPEG stream itself can say (YCbCr, RGB with an Adobe marker, or gray). */
-static bool tiff_tile_is_plain_jpeg(const struct tiff_level *lv)
-{
-    if (!lv->tile_w || lv->compression != COMPRESSION_JPEG || lv->bps != 8 ||
-        lv->alpha != ALPHA_NONE)
-        return false;
-    switch (lv->stored_photometric) {
-    case PHOTOMETRIC_YCBCR:
-    case PHOTOMETRIC_RGB: return lv->spp == 3;
-    case PHOTOMETRIC_MINISBLACK: return lv->spp == 1;
-    default: return false;
-    }
 }
 
 /* A JPEG stream without an APP14 "Adobe" marker is taken for YCbCr by every decoder, so RGB
@@ -784,6 +1062,8 @@ static int tiff_raw_tile(struct ts_reader *r, uint32_t level, uint32_t col, uint
 /* Measured with tools/mem_probe.c against libtiff 4.5: the codec states (zlib, libjpeg's
  * pools) and the directory. */
 #define TIFF_COST_FIXED ((size_t)768 << 10)
+/* A libjpeg decompressor's own state and tables, without its row buffers. */
+#define TIFF_COST_JPEG ((size_t)64 << 10)
 
 static int tiff_cost(struct ts_reader *r, const struct ts_read_req *q, size_t *bytes,
                      struct ts_err *err)
@@ -805,6 +1085,15 @@ static int tiff_cost(struct ts_reader *r, const struct ts_read_req *q, size_t *b
     /* libjpeg's row buffers for a JPEG tile or strip. */
     if (lv->compression == COMPRESSION_JPEG || lv->compression == COMPRESSION_OJPEG)
         total = ts_sat_add(total, ts_sat_mul(lv->row_bytes, 16 * 3));
+    /* Plain JPEG tiles have a decoder of their own as well (tiff_jpeg_tile), and their stored
+     * bytes read in whole; libtiff's may still be there from a tile it was left. */
+    if (p->jpeg_mode != TIFF_JPEG_LIBTIFF && tiff_tile_is_plain_jpeg(lv) && !lv->xf) {
+        size_t raw = ts_sat_add(ts_sat_add(unit, unit / 8), (size_t)64 << 10);
+        if (ts_fd_size(p->io.fd, &file) == 0 && file < raw)
+            raw = (size_t)file;
+        total = ts_sat_add(total, ts_sat_add(TIFF_COST_JPEG, raw));
+        total = ts_sat_add(total, ts_sat_mul(lv->row_bytes, 16 * 3));
+    }
     *bytes = ts_sat_add(total, ts_sat_mul(ts_sat_mul(q->w, q->h), lv->channels));
     return TS_OK;
 }
@@ -976,6 +1265,7 @@ int ts_tiff_open_fd(int fd, uint32_t page, struct ts_reader **out, struct ts_err
     r->ops = &tiff_ops;
     p->cur = -1;
     p->held = -1;
+    p->jpeg_mode = tiff_jpeg_mode();
     p->io.fd = fd;
     p->io.off = 0;
     TIFFOpenOptionsSetErrorHandlerExtR(opts, tiff_on_error, p);

@@ -293,6 +293,161 @@ static void test_retina_pyramid_levels_and_pixels(void **s)
     ts_reader_close(r);
 }
 
+/* ---- Plain JPEG tiles decoded through libjpeg (cropped, skipped, stopped early) ---- */
+
+static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
+
+static uint32_t rnd(uint32_t n)
+{
+    g_rng ^= g_rng << 13, g_rng ^= g_rng >> 7, g_rng ^= g_rng << 17;
+    return n ? (uint32_t)((g_rng >> 16) % n) : 0;
+}
+
+/* TESSERA_TIFF_JPEG is read when a reader opens: "strict" fails any tile the libjpeg path
+ * would leave to libtiff, "libtiff" decodes every tile whole through libtiff as before. */
+static struct ts_reader *open_jpeg_mode(const char *path, const char *mode)
+{
+    struct ts_reader *r = NULL;
+    struct ts_err err = {0};
+    assert_int_equal(setenv("TESSERA_TIFF_JPEG", mode, 1), 0);
+    int rc = ts_reader_open(path, &r, &err);
+    unsetenv("TESSERA_TIFF_JPEG");
+    CHECK(rc == TS_OK, "open %s as %s: %s", path, mode, err.msg);
+    return r;
+}
+
+static void same_region(struct ts_reader *fast, struct ts_reader *ref, uint32_t level, uint32_t x,
+                        uint32_t y, uint32_t w, uint32_t h, bool more, uint32_t next_y)
+{
+    struct ts_read_req q = {.level = level, .x = x, .y = y, .w = w, .h = h};
+    struct ts_image a, b;
+    struct ts_err err = {0};
+    q.more = more;
+    q.next_y = next_y;
+    int rc = ts_reader_read(fast, &q, &a, &err);
+    CHECK(rc == TS_OK, "libjpeg read level %u %u,%u,%u,%u: %s", level, x, y, w, h, err.msg);
+    b = read_region(ref, level, x, y, w, h);
+    CHECK(a.width == w && a.height == h && a.channels == b.channels, "shape");
+    for (uint32_t r = 0; r < h; r++) {
+        const uint8_t *pa = ts_image_row(&a, r), *pb = ts_image_row(&b, r);
+        for (uint32_t i = 0; i < w * a.channels; i++)
+            CHECK(pa[i] == pb[i],
+                  "level %u region %u,%u,%ux%u: pixel %u,%u channel %u is %u, libtiff %u", level, x,
+                  y, w, h, x + i / a.channels, y + r, i % a.channels, pa[i], pb[i]);
+    }
+    ts_image_free(&a), ts_image_free(&b);
+}
+
+/* Many odd rectangles of every level, read through both paths (the libjpeg reader reads them
+ * in a row, so its held partial tiles are reused and replaced along the way). */
+static void check_jpeg_tiles_match_libtiff(const char *path)
+{
+    struct ts_reader *fast = open_jpeg_mode(path, "strict"), *ref = open_jpeg_mode(path, "libtiff");
+    static const uint32_t cols[] = {0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 127, 128, 129};
+
+    for (uint32_t l = 0; l < fast->info.nlevels; l++) {
+        const struct ts_level *lv = &fast->info.levels[l];
+        uint32_t lw = lv->width, lh = lv->height, tw = lv->tile_w, th = lv->tile_h;
+        uint32_t ex = (lw - 1) / tw * tw, ey = (lh - 1) / th * th;
+        assert_true(tw > 0);
+        same_region(fast, ref, l, 0, 0, lw, lh, false, 0);
+        same_region(fast, ref, l, 0, 0, 1, 1, false, 0);
+        same_region(fast, ref, l, lw - 1, lh - 1, 1, 1, false, 0);
+        same_region(fast, ref, l, ex, ey, lw - ex, lh - ey, false, 0); /* the padded corner tile */
+        same_region(fast, ref, l, ex > 0 ? ex - 3 : 0, 0, lw - (ex > 0 ? ex - 3 : 0), lh, false, 0);
+        same_region(fast, ref, l, 0, ey + (lh - ey) / 2, lw, lh - ey - (lh - ey) / 2, false, 0);
+        /* Crop edges on, next to and between iMCU columns, each way. */
+        for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
+            for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++) {
+                uint32_t x = cols[i] < lw ? cols[i] : lw - 1, w = cols[k] + 1;
+                uint32_t y = rnd(lh);
+                if (x + w > lw)
+                    w = lw - x;
+                same_region(fast, ref, l, x, y, w, 1 + rnd(lh - y < 40 ? lh - y : 40), false, 0);
+            }
+        for (int n = 0; n < 150; n++) {
+            uint32_t x = rnd(lw), y = rnd(lh);
+            uint32_t w = 1 + rnd(n % 3 == 0 ? lw - x : (lw - x < 64 ? lw - x : 64));
+            uint32_t h = 1 + rnd(n % 4 == 0 ? lh - y : (lh - y < 64 ? lh - y : 64));
+            same_region(fast, ref, l, x, y, w, h, false, 0);
+        }
+        /* A banded render of one tile column: each band says where the next starts, and the
+         * held tile, decoded on to its bottom for it, serves the next one. */
+        uint32_t bx = tw / 2 - 5, bw = lw - bx < tw / 2 ? lw - bx : tw / 2, y = 3;
+        while (bx < lw && y < lh) {
+            uint32_t h = 1 + rnd(lh - y < 50 ? lh - y : 50), next = y + h - (h > 4 ? 4 : 0);
+            bool more = y + h < lh;
+            same_region(fast, ref, l, bx, y, bw, h, more, more ? next : 0);
+            y = more ? next : lh;
+        }
+    }
+    ts_reader_close(fast), ts_reader_close(ref);
+}
+
+static void write_retina_tiff(const char *name, uint32_t channels, uint32_t tile, bool ycbcr,
+                              char *path, size_t n)
+{
+    char jpg[512];
+    struct ts_image src, img;
+    struct grid_tiff_opts o = {.compression = COMPRESSION_JPEG,
+                               .tiled = true,
+                               .tile = tile,
+                               .bits = 8,
+                               .layout = GRID_PYRAMID_IFDS,
+                               .jpeg_quality = 85,
+                               .ycbcr = ycbcr};
+    data_path(jpg, sizeof jpg, "retina-1411x1411.jpg");
+    src = decode_file(jpg);
+    assert_int_equal(src.channels, 3);
+    assert_int_equal(ts_image_alloc(&img, src.width, src.height, channels), TS_OK);
+    for (uint32_t y = 0; y < src.height; y++)
+        for (uint32_t x = 0; x < src.width; x++) {
+            const uint8_t *s = ts_image_row(&src, y) + (size_t)x * 3;
+            uint8_t *d = ts_image_row(&img, y) + (size_t)x * channels;
+            if (channels == 1)
+                d[0] = grid_luma(s);
+            else
+                memcpy(d, s, 3);
+        }
+    work_path(path, n, name);
+    assert_int_equal(grid_write_tiff(path, &img, &o), 0);
+    ts_image_free(&src), ts_image_free(&img);
+}
+
+static void test_jpeg_tiles_ycbcr420_match_libtiff(void **s)
+{
+    (void)s;
+    char path[512];
+    snprintf(g_case, sizeof g_case, "retina YCbCr 4:2:0, 256 tiles");
+    write_retina_tiff("retina-ycbcr-256.tif", 3, 256, true, path, sizeof path);
+    check_jpeg_tiles_match_libtiff(path);
+    snprintf(g_case, sizeof g_case, "retina YCbCr 4:2:0, 512 tiles");
+    write_retina_tiff("retina-ycbcr-512.tif", 3, 512, true, path, sizeof path);
+    check_jpeg_tiles_match_libtiff(path);
+    /* Made by vips, with its own tables and markers. */
+    snprintf(g_case, sizeof g_case, "retina-pyr-jpeg-256.tif");
+    data_path(path, sizeof path, "retina-pyr-jpeg-256.tif");
+    check_jpeg_tiles_match_libtiff(path);
+}
+
+static void test_jpeg_tiles_rgb_unsubsampled_match_libtiff(void **s)
+{
+    (void)s;
+    char path[512];
+    snprintf(g_case, sizeof g_case, "retina RGB JPEG, 512 tiles");
+    write_retina_tiff("retina-rgb-512.tif", 3, 512, false, path, sizeof path);
+    check_jpeg_tiles_match_libtiff(path);
+}
+
+static void test_jpeg_tiles_gray_match_libtiff(void **s)
+{
+    (void)s;
+    char path[512];
+    snprintf(g_case, sizeof g_case, "retina gray JPEG, 256 tiles");
+    write_retina_tiff("retina-gray-256.tif", 1, 256, false, path, sizeof path);
+    check_jpeg_tiles_match_libtiff(path);
+}
+
 static void test_striped_retina_matches_source_jpeg(void **s)
 {
     (void)s;
@@ -590,6 +745,9 @@ int main(void)
         cmocka_unit_test(test_bigtiff_pyramid_reads_like_classic),
         cmocka_unit_test(test_flat_tiff_has_one_level),
         cmocka_unit_test(test_retina_pyramid_levels_and_pixels),
+        cmocka_unit_test(test_jpeg_tiles_ycbcr420_match_libtiff),
+        cmocka_unit_test(test_jpeg_tiles_rgb_unsubsampled_match_libtiff),
+        cmocka_unit_test(test_jpeg_tiles_gray_match_libtiff),
         cmocka_unit_test(test_striped_retina_matches_source_jpeg),
         cmocka_unit_test(test_gray16_chessboard_both_byte_orders_agree),
         cmocka_unit_test(test_multipage_second_page_is_not_a_level),
