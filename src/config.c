@@ -39,9 +39,9 @@ static const struct opt options[] = {
     {"webp-quality", OPT_INT, NUM_FIELD(webp_quality), 1, 100, "N",
      "WebP output quality (default 80)"},
     {"png-level", OPT_INT, NUM_FIELD(png_level), 0, 9, "N", "PNG zlib level (default 3)"},
-    {"passthrough", OPT_STR, STR_FIELD(passthrough), 0, 0, "always|ycbcr|never|KB",
-     "send stored JPEG tiles without re-encoding: always, YCbCr ones only, never, or up to KB "
-     "(default always)"},
+    {"passthrough", OPT_STR, STR_FIELD(passthrough), 0, 0, "quality|always|ycbcr|never|KB",
+     "send stored JPEG tiles without re-encoding: YCbCr or grey ones stored at most 5 above "
+     "--jpeg-quality, always, YCbCr ones only, never, or up to KB (default quality)"},
     {"max-width", OPT_U32, NUM_FIELD(max_width), 0, UINT32_MAX, "N",
      "largest output width served and advertised as maxWidth (0 = no limit)"},
     {"max-height", OPT_U32, NUM_FIELD(max_height), 0, UINT32_MAX, "N",

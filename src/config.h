@@ -21,7 +21,8 @@ struct ts_config {
     int jpeg_quality;
     int webp_quality;
     int png_level;
-    char passthrough[24]; /* stored JPEG tiles sent as is: always|ycbcr|never|KB ("" = always) */
+    char passthrough[24]; /* stored JPEG tiles sent as is: quality|always|ycbcr|never|KB ("" =
+                             quality) */
     uint32_t max_width, max_height; /* 0 = unlimited */
     uint64_t max_area;
     uint32_t default_tile;            /* tile size advertised for untiled sources */

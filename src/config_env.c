@@ -2,6 +2,7 @@
 #include "config_env.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,13 @@ static int apply(struct ts_config *cfg, ts_env_lookup get, struct ts_err *err)
         if ((rc = env_int("JPEG_QUALITY", v, 1, 100, &n, err)))
             return rc;
         cfg->jpeg_quality = (int)n;
+    }
+    /* iipsrv's switch is on or off: on sends every stored tile as is, which is "always" here
+     * (an explicit on keeps iipsrv's bytes); unset leaves Tessera's default rule. */
+    if ((v = get("CODEC_PASSTHROUGH")) && *v) {
+        if ((rc = env_int("CODEC_PASSTHROUGH", v, INT_MIN, INT_MAX, &n, err)))
+            return rc;
+        snprintf(cfg->passthrough, sizeof cfg->passthrough, "%s", n ? "always" : "never");
     }
     if ((v = get("MAX_CVT")) && *v) {
         if ((rc = env_int("MAX_CVT", v, -1, UINT32_MAX - 1, &n, err)))

@@ -53,6 +53,7 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
     int rc = passthrough_rule_parse(cfg->passthrough, &app->passthrough, err);
     if (rc)
         return rc;
+    app->passthrough.out_quality = cfg->jpeg_quality;
     size_t mb = 1024 * 1024;
     /* One per core: the slow lane's threads run at a lower priority than the fast lane's, so
      * tiles keep their CPU however many big renders run (before the lanes, one big render per

@@ -97,7 +97,12 @@ static void make_etag(const struct ts_app *app, const struct source_file *src, c
                         app->cfg.default_tile, app->limits.formats};
     h = ts_hash(h, stamp, sizeof stamp);
     h = ts_hash(h, knobs, sizeof knobs);
-    h = ts_hash(h, app->cfg.passthrough, strlen(app->cfg.passthrough));
+    /* The parsed rule, not its text: "" means a different rule from one release to the next
+     * (always, then quality), and a client's old validator must not match the new bytes. */
+    int64_t rule[3] = {(int64_t)app->passthrough.mode, (int64_t)app->passthrough.max_bytes,
+                       (int64_t)app->passthrough.out_quality};
+    h = ts_hash(h, "passthrough", 11);
+    h = ts_hash(h, rule, sizeof rule);
     h = ts_hash(h, &src->page, sizeof src->page);
     h = ts_hash(h, key, key_len);
     snprintf(out, 24, "\"%016" PRIx64 "\"", h);

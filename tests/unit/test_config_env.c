@@ -124,6 +124,26 @@ static void test_iiif_delimiter_is_kept_and_filename_pattern_refused(void **stat
     assert_int_equal(apply(&cfg, empty, &err), TS_OK);
 }
 
+static void test_codec_passthrough_maps_on_to_always_and_off_to_never(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    struct ts_err err = {0};
+    static const char *const on[] = {"CODEC_PASSTHROUGH", "1", NULL};
+    assert_int_equal(apply(&cfg, on, NULL), TS_OK);
+    assert_string_equal(cfg.passthrough, "always");
+    static const char *const off[] = {"CODEC_PASSTHROUGH", "0", NULL};
+    assert_int_equal(apply(&cfg, off, NULL), TS_OK);
+    assert_string_equal(cfg.passthrough, "never");
+    static const char *const bad[] = {"CODEC_PASSTHROUGH", "yes", NULL};
+    assert_int_equal(apply(&cfg, bad, &err), TS_EINVAL);
+    assert_non_null(strstr(err.msg, "CODEC_PASSTHROUGH"));
+    /* Unset keeps Tessera's own default rule. */
+    static const char *const none[] = {NULL};
+    assert_int_equal(apply(&cfg, none, NULL), TS_OK);
+    assert_string_equal(cfg.passthrough, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -132,6 +152,7 @@ int main(void)
         cmocka_unit_test(test_bad_values_are_refused_with_the_variable_named),
         cmocka_unit_test(test_max_cvt_minus_one_lifts_the_limit_and_verbosity_zero_mutes),
         cmocka_unit_test(test_iiif_delimiter_is_kept_and_filename_pattern_refused),
+        cmocka_unit_test(test_codec_passthrough_maps_on_to_always_and_off_to_never),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <tiffio.h>
 #include <time.h>
+#include <turbojpeg.h>
 
 /* jpeglib.h uses FILE without including stdio.h. */
 #include <stdio.h>
@@ -41,8 +42,8 @@ static char g_case[256];
     } while (0)
 
 /* Writes a 1000x740 grid as a pyramidal JPEG TIFF (levels 1000, 500, 250; 256 tiles) once. */
-static void grid_tiff(char *path, size_t n, const char *name, uint32_t channels, bool ycbcr,
-                      int compression)
+static void grid_tiff_q(char *path, size_t n, const char *name, uint32_t channels, bool ycbcr,
+                        int compression, int quality)
 {
     struct ts_image img;
     struct grid_tiff_opts o = {.compression = compression,
@@ -50,13 +51,19 @@ static void grid_tiff(char *path, size_t n, const char *name, uint32_t channels,
                                .tile = 256,
                                .bits = 8,
                                .layout = GRID_PYRAMID_IFDS,
-                               .jpeg_quality = 90,
+                               .jpeg_quality = quality,
                                .ycbcr = ycbcr};
     assert_int_equal(tu_mkdirs(TESSERA_TEST_WORK), 0);
     snprintf(path, n, "%s/%s", TESSERA_TEST_WORK, name);
     assert_int_equal(grid_make(GRID_W, GRID_H, GRID_CELLS, channels, &img), 0);
     assert_int_equal(grid_write_tiff(path, &img, &o), 0);
     ts_image_free(&img);
+}
+
+static void grid_tiff(char *path, size_t n, const char *name, uint32_t channels, bool ycbcr,
+                      int compression)
+{
+    grid_tiff_q(path, n, name, channels, ycbcr, compression, 90);
 }
 
 static struct ts_reader *open_reader(const char *path)
@@ -312,7 +319,7 @@ static void test_requests_off_the_stored_grid_decline(void **state)
     expect_declined(r, &p, NULL, "rotated");
     p = base, p.mirror = true;
     expect_declined(r, &p, NULL, "mirrored");
-    struct passthrough_rule never = {PASSTHROUGH_NEVER, 0};
+    struct passthrough_rule never = {.mode = PASSTHROUGH_NEVER};
     expect_declined(r, &base, &never, "rule never");
 
     /* The same plan is served when nothing is off, and colour quality is the same image. */
@@ -370,17 +377,138 @@ static void test_rule_limits_rgb_tiles_and_size(void **state)
     grid_tiff(rpath, sizeof rpath, "grid-rule-rgb.tif", 3, false, COMPRESSION_JPEG);
     struct ts_reader *y = open_reader(ypath), *r = open_reader(rpath);
     struct ts_plan p = tile_plan(&y->info, 0, 1, 1);
-    struct passthrough_rule ycbcr = {PASSTHROUGH_YCBCR, 0}, always = {PASSTHROUGH_ALWAYS, 0};
+    struct passthrough_rule ycbcr = {.mode = PASSTHROUGH_YCBCR},
+                            always = {.mode = PASSTHROUGH_ALWAYS};
 
     assert_true(passthrough_len(y, &p, &ycbcr, TS_OK) > 0);
     passthrough_len(r, &p, &ycbcr, TS_DECLINED);
     size_t n = passthrough_len(r, &p, &always, TS_OK);
-    struct passthrough_rule fits = {PASSTHROUGH_MAX_BYTES, n};
-    struct passthrough_rule small = {PASSTHROUGH_MAX_BYTES, n - 1};
+    struct passthrough_rule fits = {.mode = PASSTHROUGH_MAX_BYTES, .max_bytes = n};
+    struct passthrough_rule small = {.mode = PASSTHROUGH_MAX_BYTES, .max_bytes = n - 1};
     assert_int_equal(passthrough_len(r, &p, &fits, TS_OK), n);
     passthrough_len(r, &p, &small, TS_DECLINED);
     ts_reader_close(y);
     ts_reader_close(r);
+}
+
+/* A photo-like test picture: smooth gradients plus a little texture, so the tables matter. */
+static uint8_t *test_picture(int w, int h, int channels)
+{
+    uint8_t *px = malloc((size_t)w * h * channels);
+    assert_non_null(px);
+    uint32_t seed = 12345;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < channels; c++) {
+                seed = seed * 1103515245u + 12345u;
+                int v = (x * (3 + c) + y * (5 - c)) % 256 + (int)((seed >> 16) % 17) - 8;
+                px[((size_t)y * w + x) * channels + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+    return px;
+}
+
+static void test_quality_estimate_matches_the_encoder(void **state)
+{
+    (void)state;
+    static const int qs[] = {50, 75, 85, 90, 95, 100};
+    static const struct {
+        int subsamp, channels, pf;
+        const char *name;
+    } kinds[] = {{TJSAMP_420, 3, TJPF_RGB, "4:2:0"},
+                 {TJSAMP_444, 3, TJPF_RGB, "4:4:4"},
+                 {TJSAMP_GRAY, 1, TJPF_GRAY, "grey"}};
+    tjhandle tj = tjInitCompress();
+    assert_non_null(tj);
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        uint8_t *px = test_picture(96, 64, kinds[k].channels);
+        for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+            unsigned char *jpeg = NULL;
+            unsigned long len = 0;
+            assert_int_equal(tjCompress2(tj, px, 96, 0, 64, kinds[k].pf, &jpeg, &len,
+                                         kinds[k].subsamp, qs[i], 0),
+                             0);
+            int got = passthrough_jpeg_quality(jpeg, len);
+            snprintf(g_case, sizeof g_case, "%s Q%d", kinds[k].name, qs[i]);
+            CHECK(abs(got - qs[i]) <= 1, "estimated Q%d", got);
+            tjFree(jpeg);
+        }
+        free(px);
+    }
+    /* Every quality, so the search that starts from a guess is seen to find the same answer. */
+    uint8_t *px = test_picture(64, 64, 3);
+    for (int q = 1; q <= 100; q++) {
+        unsigned char *jpeg = NULL;
+        unsigned long len = 0;
+        assert_int_equal(tjCompress2(tj, px, 64, 0, 64, TJPF_RGB, &jpeg, &len, TJSAMP_420, q, 0),
+                         0);
+        int got = passthrough_jpeg_quality(jpeg, len);
+        snprintf(g_case, sizeof g_case, "sweep Q%d", q);
+        CHECK(got == q, "estimated Q%d", got);
+        tjFree(jpeg);
+    }
+    free(px);
+    tjDestroy(tj);
+}
+
+static void test_quality_estimate_refuses_streams_without_tables(void **state)
+{
+    (void)state;
+    static const uint8_t soi_eoi[] = {0xFF, 0xD8, 0xFF, 0xD9};
+    static const uint8_t junk[] = {0x89, 'P', 'N', 'G', 0, 0};
+    /* A DQT whose length runs past the end of the data. */
+    static const uint8_t cut[] = {0xFF, 0xD8, 0xFF, 0xDB, 0x00, 0x43, 0x00, 1, 2, 3};
+    assert_int_equal(passthrough_jpeg_quality(soi_eoi, sizeof soi_eoi), 0);
+    assert_int_equal(passthrough_jpeg_quality(junk, sizeof junk), 0);
+    assert_int_equal(passthrough_jpeg_quality(cut, sizeof cut), 0);
+    assert_int_equal(passthrough_jpeg_quality(NULL, 0), 0);
+}
+
+/* The estimate read from a stored tile as passthrough sends it (JPEGTables spliced in). */
+static int stored_quality(struct ts_reader *r, const struct ts_plan *p)
+{
+    struct ts_buf out = {0};
+    struct ts_err err = {0};
+    assert_int_equal(passthrough_try(r, p, NULL, &out, &err), TS_OK);
+    int q = passthrough_jpeg_quality(out.data, out.len);
+    ts_buf_free(&out);
+    return q;
+}
+
+static void test_quality_rule_passes_coarse_tiles_and_declines_fine_ones(void **state)
+{
+    (void)state;
+    char p80[1024], p90[1024], p95[1024];
+    snprintf(g_case, sizeof g_case, "quality rule");
+    grid_tiff_q(p80, sizeof p80, "grid-q80.tif", 3, true, COMPRESSION_JPEG, 80);
+    grid_tiff_q(p90, sizeof p90, "grid-q90.tif", 3, true, COMPRESSION_JPEG, 90);
+    grid_tiff_q(p95, sizeof p95, "grid-q95.tif", 3, true, COMPRESSION_JPEG, 95);
+    struct ts_reader *r80 = open_reader(p80), *r90 = open_reader(p90), *r95 = open_reader(p95);
+    struct ts_plan p = tile_plan(&r80->info, 0, 1, 1), edge = tile_plan(&r80->info, 0, 3, 2);
+    struct passthrough_rule rule = {.mode = PASSTHROUGH_QUALITY, .out_quality = 85};
+
+    assert_int_equal(stored_quality(r80, &p), 80);
+    assert_int_equal(stored_quality(r95, &p), 95);
+    assert_true(passthrough_len(r80, &p, &rule, TS_OK) > 0);
+    assert_true(passthrough_len(r80, &edge, &rule, TS_OK) > 0);
+    /* 90 is within the margin of 85; 95 is not. */
+    assert_true(passthrough_len(r90, &p, &rule, TS_OK) > 0);
+    expect_declined(r95, &p, &rule, "Q95 tile for output Q85");
+    expect_declined(r95, &edge, &rule, "Q95 edge tile for output Q85");
+    /* The rule follows the output quality: a Q95 server sends Q95 tiles. */
+    rule.out_quality = 95;
+    assert_true(passthrough_len(r95, &p, &rule, TS_OK) > 0);
+    rule.out_quality = 70;
+    expect_declined(r80, &p, &rule, "Q80 tile for output Q70");
+    ts_reader_close(r80);
+    /* RGB-coded tiles cost over twice the bytes at any quality: re-encoded even when coarse. */
+    grid_tiff_q(p80, sizeof p80, "grid-q80-rgb.tif", 3, false, COMPRESSION_JPEG, 80);
+    r80 = open_reader(p80);
+    rule.out_quality = 85;
+    assert_int_equal(stored_quality(r80, &p), 80);
+    expect_declined(r80, &p, &rule, "RGB-coded Q80 tile for output Q85");
+    ts_reader_close(r80);
+    ts_reader_close(r90);
+    ts_reader_close(r95);
 }
 
 static void test_rule_parse_accepts_modes_and_kilobytes(void **state)
@@ -390,8 +518,10 @@ static void test_rule_parse_accepts_modes_and_kilobytes(void **state)
     struct ts_err err = {0};
     assert_int_equal(passthrough_rule_parse("always", &rule, &err), TS_OK);
     assert_int_equal(rule.mode, PASSTHROUGH_ALWAYS);
+    assert_int_equal(passthrough_rule_parse("quality", &rule, &err), TS_OK);
+    assert_int_equal(rule.mode, PASSTHROUGH_QUALITY);
     assert_int_equal(passthrough_rule_parse("", &rule, &err), TS_OK);
-    assert_int_equal(rule.mode, PASSTHROUGH_ALWAYS);
+    assert_int_equal(rule.mode, PASSTHROUGH_QUALITY);
     assert_int_equal(passthrough_rule_parse("ycbcr", &rule, &err), TS_OK);
     assert_int_equal(rule.mode, PASSTHROUGH_YCBCR);
     assert_int_equal(passthrough_rule_parse("never", &rule, &err), TS_OK);
@@ -441,8 +571,15 @@ static void test_report_time_per_tile(void **state)
             ts_buf_free(&out);
         }
         double t2 = now_us();
-        printf("# %s tile: passthrough %.1f us, decode+encode %.1f us\n", names[k], (t1 - t0) / n,
-               (t2 - t1) / n);
+        struct passthrough_rule quality = {.mode = PASSTHROUGH_QUALITY, .out_quality = 85};
+        for (int i = 0; i < n; i++) {
+            struct ts_buf out = {0};
+            assert_int_equal(passthrough_try(r, plans[k], &quality, &out, &err), TS_OK);
+            ts_buf_free(&out);
+        }
+        double t3 = now_us();
+        printf("# %s tile: passthrough %.1f us (quality rule %.1f us), decode+encode %.1f us\n",
+               names[k], (t1 - t0) / n, (t3 - t2) / n, (t2 - t1) / n);
     }
     ts_reader_close(r);
 }
@@ -458,6 +595,9 @@ int main(void)
         cmocka_unit_test(test_sources_without_stored_jpeg_tiles_decline),
         cmocka_unit_test(test_rule_limits_rgb_tiles_and_size),
         cmocka_unit_test(test_rule_parse_accepts_modes_and_kilobytes),
+        cmocka_unit_test(test_quality_estimate_matches_the_encoder),
+        cmocka_unit_test(test_quality_estimate_refuses_streams_without_tables),
+        cmocka_unit_test(test_quality_rule_passes_coarse_tiles_and_declines_fine_ones),
         cmocka_unit_test(test_report_time_per_tile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
