@@ -177,7 +177,10 @@ start_tessera() {
     # workers per core and at least 4).
     local workers=$(( 2 * ncores < 4 ? 4 : 2 * ncores ))
     local cacheopts=""
-    [ "$caches" = off ] && cacheopts="--response-cache 0 --info-cache 0 --jp2-cache 0"
+    # Caches off = the response and pixel caches (the JPEG 2000 block cache is one). The image
+    # metadata cache stays on, as iipsrv's does in this mode: 1.1 cannot turn its 1,000-image
+    # metadata cache off, and 1.3 keeps it on by default.
+    [ "$caches" = off ] && cacheopts="--response-cache 0 --jp2-cache 0"
     # shellcheck disable=SC2086
     $PIN "$TESSERA" --root "$IMG" --listen 127.0.0.1:0 --jpeg-quality 85 \
         --threads "$ncores" --workers "$workers" $cacheopts > "$log" 2>&1 &
