@@ -331,15 +331,25 @@ static int apply_command(struct iip_request *r, const char *cmd, const char *raw
         lower_copy(value, strlen(value), r->objs[r->nobj++], sizeof r->objs[0]);
         return TS_OK;
     }
-    if (!strcmp(cmd, "jtl") || !strcmp(cmd, "jtls"))
+    /* JTL's siblings are the same tile in another format: PNG, WebP, TIFF. */
+    if (!strcmp(cmd, "jtl") || !strcmp(cmd, "jtls") || !strcmp(cmd, "ptl") || !strcmp(cmd, "wtl") ||
+        !strcmp(cmd, "ttl")) {
+        r->tile_format = cmd[0] == 'p'   ? TS_FORMAT_PNG
+                         : cmd[0] == 'w' ? TS_FORMAT_WEBP
+                         : cmd[0] == 't' ? TS_FORMAT_TIF
+                                         : TS_FORMAT_JPG;
         return parse_jtl(value, r, err);
+    }
     if (!strcmp(cmd, "cvt")) {
         char fmt[16];
         lower_copy(value, strlen(value), fmt, sizeof fmt);
+        if (!strcmp(fmt, "avif"))
+            return ts_fail(err, TS_EUNSUPPORTED, "CVT=avif: this server has no AVIF encoder");
         r->action = IIP_ACTION_CVT;
-        r->cvt_format = !strcmp(fmt, "png")    ? TS_FORMAT_PNG
-                        : !strcmp(fmt, "webp") ? TS_FORMAT_WEBP
-                                               : TS_FORMAT_JPG;
+        r->cvt_format = !strcmp(fmt, "png")                           ? TS_FORMAT_PNG
+                        : !strcmp(fmt, "webp")                        ? TS_FORMAT_WEBP
+                        : !strcmp(fmt, "tif") || !strcmp(fmt, "tiff") ? TS_FORMAT_TIF
+                                                                      : TS_FORMAT_JPG;
         return TS_OK;
     }
     if (!strcmp(cmd, "wid")) {
@@ -369,8 +379,8 @@ static int apply_command(struct iip_request *r, const char *cmd, const char *raw
         return rc;
     if (ignored_command(cmd))
         return TS_OK;
-    if (!strcmp(cmd, "til") || !strcmp(cmd, "ptl") || !strcmp(cmd, "spectra") ||
-        !strcmp(cmd, "pfl")) {
+    if (!strcmp(cmd, "til") || !strcmp(cmd, "atl") || !strcmp(cmd, "icc") ||
+        !strcmp(cmd, "spectra") || !strcmp(cmd, "pfl")) {
         snprintf(r->bad_command, sizeof r->bad_command, "%.*s", (int)raw_len, raw_cmd);
         return ts_fail(err, TS_EUNSUPPORTED, "IIP command %s is not supported", r->bad_command);
     }
@@ -590,6 +600,7 @@ static int produce_iip(const struct ts_app *app, const struct ts_job *job,
     }
     if (r->action == IIP_ACTION_JTL) {
         rc = iip_tile_plan(&pyr, r->jtl_res, r->jtl_tile, r->rot, &out->plan, err);
+        out->plan.format = r->tile_format;
         /* A tile turns on itself, as iipsrv's do; for a half turn iipsrv also counts tiles
          * from the other end, so the grid as a whole turns with them. */
         out->plan.rotation = r->rot;

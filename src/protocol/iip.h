@@ -50,7 +50,8 @@ struct iip_request {
     enum iip_action action;
     uint32_t jtl_res, jtl_tile;
     enum ts_format cvt_format;
-    uint32_t wid, hei; /* 0 = not given */
+    enum ts_format tile_format; /* JTL: jpg; PTL: png; WTL: webp; TTL: tif */
+    uint32_t wid, hei;          /* 0 = not given */
     bool has_rgn;
     float rgn[4];            /* x, y, w, h as fractions, clamped like iipsrv */
     int qlt;                 /* -1 = server default */

@@ -352,6 +352,41 @@ static void test_bad_adjustment_arguments(void **state)
     expect("/fcgi-bin/iipsrv.fcgi?FIF=grid.tif&CNV=[0,-1,0,-1,5,-1,0,-1,0]&JTL=1,0", 200, NULL);
 }
 
+/* PTL, WTL and TTL are JTL's tile in PNG, WebP and TIFF; CVT=tif a TIFF; ATL (AVIF) is 501. */
+static void test_tile_commands_in_other_formats(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *cmd, *type;
+    } kinds[] = {{"JTL", "image/jpeg"}, {"PTL", "image/png"}, {"WTL", "image/webp"}};
+    uint8_t rgb[3];
+    grid_cell_color(0, 0, rgb);
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        char path[256];
+        struct ts_image t;
+        snprintf(path, sizeof path, "/fcgi-bin/iipsrv.fcgi?FIF=grid-subifd.tif&%s=2,0",
+                 kinds[i].cmd);
+        get_image(path, kinds[i].type, &t);
+        assert_int_equal(t.width, 256);
+        assert_int_equal(t.height, 256);
+        assert_true(tu_pixel_diff(&t, 50, 50, rgb) <= 8);
+        ts_image_free(&t);
+    }
+    static const char *const tiffs[] = {
+        "/fcgi-bin/iipsrv.fcgi?FIF=grid-subifd.tif&TTL=2,0",
+        "/fcgi-bin/iipsrv.fcgi?FIF=grid-subifd.tif&WID=100&CVT=tif"};
+    for (size_t i = 0; i < 2; i++) {
+        struct tu_response r;
+        get(&server, tiffs[i], &r);
+        assert_int_equal(r.status, 200);
+        assert_true(tu_header_contains(&r, "Content-Type", "image/tiff"));
+        assert_true(r.body.len > 8 &&
+                    (!memcmp(r.body.data, "II*", 3) || !memcmp(r.body.data, "MM", 2)));
+        tu_response_free(&r);
+    }
+    expect("/fcgi-bin/iipsrv.fcgi?FIF=grid.tif&ATL=1,0", 501, NULL);
+}
+
 int main(void)
 {
     tu_http_init();
@@ -368,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_iipmooviewer_tiles_with_contrast_and_gamma),
         cmocka_unit_test(test_tile_half_turn),
         cmocka_unit_test(test_bad_adjustment_arguments),
+        cmocka_unit_test(test_tile_commands_in_other_formats),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
