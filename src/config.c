@@ -56,6 +56,16 @@ static const struct opt options[] = {
      "threads that read, render and encode (default: two per core, at least 4)"},
     {"cache-max-age", OPT_UINT, NUM_FIELD(cache_max_age), 0, UINT_MAX, "SECONDS",
      "Cache-Control max-age of images and info.json (default 86400)"},
+    {"cache-control", OPT_STR, STR_FIELD(cache_control), 0, 0, "VALUE",
+     "the whole Cache-Control value of images and info.json, as iipsrv's CACHE_CONTROL "
+     "(default: public, max-age=cache-max-age)"},
+    {"allow-upscaling", OPT_BOOL, NUM_FIELD(allow_upscaling), 0, 1, NULL,
+     "serve sizes above the region (IIIF '^', 2.x sizes above full); false refuses them "
+     "(default true)"},
+    {"tiff-compression", OPT_INT, NUM_FIELD(tiff_compression), 0, 2, "0|1|2",
+     "TIFF output compression: 0 none, 1 LZW, 2 deflate (default 2)"},
+    {"tiff-level", OPT_INT, NUM_FIELD(tiff_level), 0, 9, "N",
+     "deflate level of TIFF output, 1-9; 0 = libtiff's default (default 0)"},
     {"connection-timeout", OPT_UINT, NUM_FIELD(connection_timeout), 1, 3600, "SECONDS",
      "close idle or slow connections after this long (default 30)"},
     {"header-timeout", OPT_UINT, NUM_FIELD(header_timeout), 1, 3600, "SECONDS",
@@ -116,6 +126,8 @@ void ts_config_defaults(struct ts_config *cfg)
     cfg->max_area = 25000000ull;
     cfg->default_tile = 512;
     cfg->cache_max_age = 86400;
+    cfg->allow_upscaling = true;
+    cfg->tiff_compression = 2;
     cfg->connection_timeout = 30;
     cfg->header_timeout = 10;
     cfg->request_deadline = 30;
@@ -135,6 +147,24 @@ void ts_config_defaults(struct ts_config *cfg)
      * its wait: room for 16 clients asking big renders at once without a 503. */
     cfg->heavy_queue = 32;
     cfg->queue_wait_ms = 3000;
+}
+
+bool ts_config_header_value_ok(const char *v)
+{
+    for (; *v; v++)
+        if (*v < 0x20 || *v > 0x7e)
+            return false;
+    return true;
+}
+
+int ts_config_check(const struct ts_config *cfg, struct ts_err *err)
+{
+    /* A CR or LF would split the header into two (response splitting); anything outside
+     * printable ASCII is not a valid field value on every front end. */
+    if (!ts_config_header_value_ok(cfg->cache_control))
+        return ts_fail(err, TS_EINVAL,
+                       "cache-control (CACHE_CONTROL) must be printable ASCII on one line");
+    return TS_OK;
 }
 
 static const struct opt *find_option(const char *name)
@@ -334,5 +364,5 @@ int ts_config_parse_args(struct ts_config *cfg, int argc, char **argv, struct ts
         if (rc)
             return rc;
     }
-    return TS_OK;
+    return ts_config_check(cfg, err);
 }

@@ -29,6 +29,10 @@ struct ts_config {
     unsigned threads;                 /* network threads; 0 = one per core */
     unsigned workers;                 /* render threads; 0 = two per core, at least 4 */
     unsigned cache_max_age;           /* Cache-Control max-age, seconds */
+    char cache_control[512];          /* whole Cache-Control value; "" = public, max-age */
+    bool allow_upscaling;             /* sizes above the region (IIIF ^, 2.x above full) */
+    int tiff_compression;             /* TIFF output: 0 none, 1 LZW, 2 deflate */
+    int tiff_level;                   /* deflate level 1..9; 0 = libtiff's default */
     unsigned connection_timeout;      /* seconds an idle connection may stay open */
     unsigned header_timeout;          /* seconds a request may take to arrive whole */
     unsigned request_deadline;        /* seconds a request may take to be answered; then 503 */
@@ -51,11 +55,13 @@ struct ts_config {
     char fcgi_listen[TS_CONFIG_PATH_MAX]; /* HOST:PORT or unix socket path for FastCGI; "" = off */
     unsigned fcgi_backlog;                /* listen backlog of that socket; 0 = 1024 */
     /* iipsrv compatibility, set from its environment variables (config_env.h) */
-    char fs_suffix[256];     /* FILESYSTEM_SUFFIX: appended to IIP/DeepZoom/Zoomify paths */
-    char uri_map[256];       /* URI_MAP "prefix=>protocol"; "" = off */
-    char iiif_delimiter[16]; /* IIIF_DELIMITER: "{id}{delim}{n}" is page n (0-based); "" = off */
-    char cors[256];          /* CORS: Access-Control-Allow-Origin value; "" = "*" */
-    uint32_t max_cvt;        /* MAX_CVT: largest IIP CVT side; 0 = 5000, UINT32_MAX = none */
+    char fs_suffix[256];        /* FILESYSTEM_SUFFIX: appended to IIP/DeepZoom/Zoomify paths */
+    char uri_map[256];          /* URI_MAP "prefix=>protocol"; "" = off */
+    char iiif_delimiter[16];    /* IIIF_DELIMITER: "{id}{delim}{n}" is page n (0-based); "" = off */
+    char cors[256];             /* CORS: Access-Control-Allow-Origin value; "" = "*" */
+    uint32_t max_cvt;           /* MAX_CVT: largest IIP CVT side; 0 = 5000, UINT32_MAX = none */
+    char copyright[1024];       /* COPYRIGHT: info.json rights (3.0) or license (2.1, 1.1) */
+    char iiif_extra_info[8192]; /* IIIF_EXTRA_INFO: a JSON object merged into info.json */
 };
 
 void ts_config_defaults(struct ts_config *cfg);
@@ -63,6 +69,12 @@ void ts_config_defaults(struct ts_config *cfg);
 /* Parses argv (and the INI file named by --config, read first so flags override it).
  * Returns TS_OK, TS_EINVAL with a reason, or 1 when --help/--version was printed. */
 int ts_config_parse_args(struct ts_config *cfg, int argc, char **argv, struct ts_err *err);
+
+/* Whether text may be sent as an HTTP header value as it is: printable ASCII, no CR or LF. */
+bool ts_config_header_value_ok(const char *v);
+
+/* Checks what no single option can: run after every source (environment, INI, flags). */
+int ts_config_check(const struct ts_config *cfg, struct ts_err *err);
 
 int ts_config_load_ini(struct ts_config *cfg, const char *path, struct ts_err *err);
 

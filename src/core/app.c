@@ -4,6 +4,7 @@
 #include "image/jp2pool.h"
 
 #include <ctype.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,11 +45,28 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
     app->limits.max_height = app->cfg.max_height;
     app->limits.max_area = app->cfg.max_area;
     app->limits.rotation_arbitrary = true;
+    app->limits.no_upscaling = !app->cfg.allow_upscaling;
     app->limits.formats = (1u << TS_FORMAT_JPG) | (1u << TS_FORMAT_PNG) | (1u << TS_FORMAT_WEBP) |
                           (1u << TS_FORMAT_GIF) | (1u << TS_FORMAT_TIF) | (1u << TS_FORMAT_JP2);
     app->enc.jpeg_quality = cfg->jpeg_quality;
     app->enc.webp_quality = cfg->webp_quality;
     app->enc.png_level = cfg->png_level;
+    app->enc.tiff_compression = cfg->tiff_compression == 0   ? ENCODE_TIFF_NONE
+                                : cfg->tiff_compression == 1 ? ENCODE_TIFF_LZW
+                                                             : ENCODE_TIFF_DEFLATE;
+    app->enc.tiff_level = cfg->tiff_level;
+    /* Parsed once: every info.json merges the same members. */
+    if (cfg->iiif_extra_info[0]) {
+        json_error_t jerr;
+        app->info_extra = json_loads(cfg->iiif_extra_info, JSON_REJECT_DUPLICATES, &jerr);
+        if (!json_is_object(app->info_extra)) {
+            bool parsed = app->info_extra != NULL;
+            json_decref(app->info_extra);
+            app->info_extra = NULL;
+            return ts_fail(err, TS_EINVAL, "IIIF_EXTRA_INFO must be a JSON object%s%s",
+                           parsed ? "" : ": ", parsed ? "" : jerr.text);
+        }
+    }
     /* A bad rule is a configuration error at start, not a 400 on every image later. */
     int rc = passthrough_rule_parse(cfg->passthrough, &app->passthrough, err);
     if (rc)
@@ -84,6 +102,8 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
 void ts_app_free(struct ts_app *app)
 {
     core_free(app);
+    json_decref(app->info_extra);
+    app->info_extra = NULL;
     admission_destroy(&app->admission);
     source_root_close(&app->root);
     if (app->access_log && app->access_log != stdout)

@@ -17,6 +17,7 @@
 
 struct ts_lru;
 struct ts_pool;
+struct json_t;
 
 struct ts_app {
     struct ts_config cfg;
@@ -31,6 +32,7 @@ struct ts_app {
     struct ts_block_store jp2_store; /* the readers' way into jp2_blocks */
     struct admission admission;
     struct passthrough_rule passthrough; /* parsed --passthrough */
+    struct json_t *info_extra;           /* parsed IIIF_EXTRA_INFO object, or NULL */
     FILE *access_log;
     pthread_mutex_t log_lock;
 };

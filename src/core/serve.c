@@ -92,9 +92,10 @@ static void make_etag(const struct ts_app *app, const struct source_file *src, c
                         (int64_t)src->st.st_ctim.tv_sec, (int64_t)src->st.st_ctim.tv_nsec,
                         (int64_t)src->st.st_size,        (int64_t)src->st.st_ino,
                         (int64_t)src->st.st_dev};
-    int64_t knobs[8] = {app->cfg.jpeg_quality, app->cfg.webp_quality, app->cfg.png_level,
-                        app->cfg.max_width,    app->cfg.max_height,   (int64_t)app->cfg.max_area,
-                        app->cfg.default_tile, app->limits.formats};
+    int64_t knobs[11] = {app->cfg.jpeg_quality, app->cfg.webp_quality,   app->cfg.png_level,
+                         app->cfg.max_width,    app->cfg.max_height,     (int64_t)app->cfg.max_area,
+                         app->cfg.default_tile, app->limits.formats,     app->cfg.tiff_compression,
+                         app->cfg.tiff_level,   app->limits.no_upscaling};
     h = ts_hash(h, stamp, sizeof stamp);
     h = ts_hash(h, knobs, sizeof knobs);
     /* The parsed rule, not its text: "" means a different rule from one release to the next
@@ -103,6 +104,9 @@ static void make_etag(const struct ts_app *app, const struct source_file *src, c
                        (int64_t)app->passthrough.out_quality};
     h = ts_hash(h, "passthrough", 11);
     h = ts_hash(h, rule, sizeof rule);
+    /* info.json carries these, so a changed statement must change its validator. */
+    h = ts_hash(h, app->cfg.copyright, strlen(app->cfg.copyright));
+    h = ts_hash(h, app->cfg.iiif_extra_info, strlen(app->cfg.iiif_extra_info));
     h = ts_hash(h, &src->page, sizeof src->page);
     h = ts_hash(h, key, key_len);
     snprintf(out, 24, "\"%016" PRIx64 "\"", h);
@@ -115,7 +119,11 @@ static void add_validators(const struct ts_app *app, const struct ts_job *job,
     ts_http_date(mtime, date, sizeof date);
     ts_response_add_header(res, "ETag", "%s", etag);
     ts_response_add_header(res, "Last-Modified", "%s", date);
-    if (job->freshness == TS_FRESH_PUBLIC)
+    /* iipsrv sends CACHE_CONTROL on every answer that is not an error; --cache-control (or
+     * that variable) replaces the whole value. */
+    if (job->freshness == TS_FRESH_PUBLIC && app->cfg.cache_control[0])
+        ts_response_add_header(res, "Cache-Control", "%s", app->cfg.cache_control);
+    else if (job->freshness == TS_FRESH_PUBLIC)
         ts_response_add_header(res, "Cache-Control", "public, max-age=%u", app->cfg.cache_max_age);
     else
         ts_response_add_header(res, "Cache-Control", "no-cache");

@@ -27,7 +27,8 @@ int encode_image(const struct ts_image *img, enum ts_format fmt, const struct en
     case TS_FORMAT_PNG: return encode_png(img, opt->png_level, out, err);
     case TS_FORMAT_WEBP: return encode_webp(img, opt->webp_quality, out, err);
     case TS_FORMAT_GIF: return encode_gif(img, out, err);
-    case TS_FORMAT_TIF: return encode_tiff(img, out, err);
+    case TS_FORMAT_TIF:
+        return encode_tiff_with(img, opt->tiff_compression, opt->tiff_level, out, err);
     case TS_FORMAT_JP2: return encode_jp2(img, opt->jpeg_quality, out, err);
     case TS_FORMAT_PDF: return unsupported("pdf", err);
     default: return ts_fail(err, TS_EINVAL, "unknown output format %d", (int)fmt);

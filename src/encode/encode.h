@@ -7,10 +7,19 @@
 #include "util/buf.h"
 #include "util/status.h"
 
+/* TIFF output compression; zero is the default, so zeroed options keep deflate. */
+enum encode_tiff_compression {
+    ENCODE_TIFF_DEFLATE = 0,
+    ENCODE_TIFF_LZW,
+    ENCODE_TIFF_NONE,
+};
+
 struct encode_options {
     int jpeg_quality; /* 1..100 */
     int webp_quality; /* 1..100 */
     int png_level;    /* zlib level 0..9 */
+    enum encode_tiff_compression tiff_compression;
+    int tiff_level; /* deflate level 1..9; 0 = libtiff's default */
 };
 
 /* The defaults the command line uses too: JPEG 85, WebP 80, PNG level 3. */
@@ -30,6 +39,9 @@ int encode_webp(const struct ts_image *img, int quality, struct ts_buf *out, str
 int encode_gif(const struct ts_image *img, struct ts_buf *out, struct ts_err *err);
 /* Striped, deflate-compressed 8-bit TIFF; alpha is written as unassociated ExtraSamples. */
 int encode_tiff(const struct ts_image *img, struct ts_buf *out, struct ts_err *err);
+/* The same with the compression (and, for deflate, the level) chosen. */
+int encode_tiff_with(const struct ts_image *img, enum encode_tiff_compression compression,
+                     int level, struct ts_buf *out, struct ts_err *err);
 /* JP2 (OpenJPEG): quality >= 100 (or <= 0) is lossless (5/3 wavelet); otherwise lossy 9/7 at a
  * target PSNR that rises with quality. */
 int encode_jp2(const struct ts_image *img, int quality, struct ts_buf *out, struct ts_err *err);

@@ -1,4 +1,5 @@
-/* TIFF output: libtiff writing a striped, deflate-compressed file into memory via client procs. */
+/* TIFF output: libtiff writing a striped, deflate- (or LZW-, or un-) compressed file into memory
+ * via client procs. */
 #include "encode/encode.h"
 
 #include <stdarg.h>
@@ -125,7 +126,24 @@ static int tiff_on_warning(TIFF *tif, void *user, const char *module, const char
     return 1;
 }
 
-static bool tiff_set_tags(TIFF *tif, const struct ts_image *img)
+static bool tiff_set_compression(TIFF *tif, enum encode_tiff_compression compression, int level)
+{
+    switch (compression) {
+    case ENCODE_TIFF_NONE: return TIFFSetField(tif, TIFFTAG_COMPRESSION, COMPRESSION_NONE) != 0;
+    case ENCODE_TIFF_LZW:
+        return TIFFSetField(tif, TIFFTAG_COMPRESSION, COMPRESSION_LZW) &&
+               TIFFSetField(tif, TIFFTAG_PREDICTOR, PREDICTOR_HORIZONTAL);
+    default:
+        if (!TIFFSetField(tif, TIFFTAG_COMPRESSION, COMPRESSION_ADOBE_DEFLATE) ||
+            !TIFFSetField(tif, TIFFTAG_PREDICTOR, PREDICTOR_HORIZONTAL))
+            return false;
+        /* The zlib level must follow the compression tag: the codec owns the pseudo-tag. */
+        return level < 1 || level > 9 || TIFFSetField(tif, TIFFTAG_ZIPQUALITY, level);
+    }
+}
+
+static bool tiff_set_tags(TIFF *tif, const struct ts_image *img,
+                          enum encode_tiff_compression compression, int level)
 {
     uint32_t ch = img->channels;
     bool alpha = (ch == 2 || ch == 4);
@@ -143,8 +161,7 @@ static bool tiff_set_tags(TIFF *tif, const struct ts_image *img)
                           ch >= 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK) &&
              TIFFSetField(tif, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG) &&
              TIFFSetField(tif, TIFFTAG_ORIENTATION, ORIENTATION_TOPLEFT) &&
-             TIFFSetField(tif, TIFFTAG_COMPRESSION, COMPRESSION_ADOBE_DEFLATE) &&
-             TIFFSetField(tif, TIFFTAG_PREDICTOR, PREDICTOR_HORIZONTAL) &&
+             tiff_set_compression(tif, compression, level) &&
              TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, rows);
     if (ok && alpha) {
         uint16_t extra = EXTRASAMPLE_UNASSALPHA;
@@ -176,6 +193,12 @@ static int tiff_write_pixels(TIFF *tif, const struct ts_image *img, struct ts_er
 
 int encode_tiff(const struct ts_image *img, struct ts_buf *out, struct ts_err *err)
 {
+    return encode_tiff_with(img, ENCODE_TIFF_DEFLATE, 0, out, err);
+}
+
+int encode_tiff_with(const struct ts_image *img, enum encode_tiff_compression compression,
+                     int level, struct ts_buf *out, struct ts_err *err)
+{
     if (!img || !img->data || img->channels < 1 || img->channels > 4 || img->width == 0 ||
         img->height == 0)
         return ts_fail(err, TS_EINVAL, "tiff: bad image (%u channels)", img ? img->channels : 0);
@@ -201,7 +224,7 @@ int encode_tiff(const struct ts_image *img, struct ts_buf *out, struct ts_err *e
                        m.reason[0] ? m.reason : "unknown error");
     }
     int rc = TS_OK;
-    if (!tiff_set_tags(tif, img))
+    if (!tiff_set_tags(tif, img, compression, level))
         rc = ts_fail(err, TS_ECODEC, "tiff: setting tags failed: %s",
                      m.reason[0] ? m.reason : "unknown error");
     if (rc == TS_OK)

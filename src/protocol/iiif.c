@@ -58,8 +58,13 @@ static int produce_info(const struct ts_app *app, const struct ts_job *job,
                         struct ts_err *err)
 {
     const struct iiif_ctx *c = job->ctx;
-    struct iiif_info_params p = {c->version, (const char *)c->id_url.data, info, &app->limits,
-                                 app->cfg.default_tile};
+    /* The image's own rights statement first, then the server's, as iipsrv chooses. */
+    const char *rights = ts_image_meta(info, "rights");
+    if (!rights || !*rights)
+        rights = app->cfg.copyright;
+    struct iiif_info_params p = {c->version,     (const char *)c->id_url.data, info,
+                                 &app->limits,   app->cfg.default_tile,        rights,
+                                 app->info_extra};
     char *json = NULL;
     int rc = iiif_info_json(&p, &json, err);
     if (rc)

@@ -243,9 +243,17 @@ static const char *const features2[] = {
     "sizeByWh",
 };
 
-static json_t *feature_array(struct builder *b, const char *const *names, size_t n, bool arbitrary)
+static json_t *feature_array(struct builder *b, const char *const *names, size_t n, bool arbitrary,
+                             bool no_upscaling)
 {
-    json_t *arr = string_array(b, names, n);
+    json_t *arr = json_array();
+    if (!arr) {
+        b->failed = true;
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!no_upscaling || strcmp(names[i], "sizeAboveFull"))
+            push(b, arr, json_string(names[i]));
     if (arr && arbitrary)
         push(b, arr, json_string("rotationArbitrary"));
     return arr;
@@ -282,9 +290,10 @@ static json_t *info_v3(struct builder *b, const struct iiif_info_params *p, stru
         put(b, o, "preferredFormats", string_array(b, preferred, 1));
     put(b, o, "extraQualities", string_array(b, qualities, 3));
     json_t *features = feature_array(b, features3, sizeof features3 / sizeof features3[0],
-                                     p->opt->rotation_arbitrary);
+                                     p->opt->rotation_arbitrary, p->opt->no_upscaling);
     /* 3.0 section 5.7: advertising sizeUpscaling requires maxWidth or maxArea. */
-    if (features && (p->opt->max_width || p->opt->max_height || p->opt->max_area))
+    if (features && !p->opt->no_upscaling &&
+        (p->opt->max_width || p->opt->max_height || p->opt->max_area))
         push(b, features, json_string("sizeUpscaling"));
     put(b, o, "extraFeatures", features);
     return o;
@@ -325,7 +334,7 @@ static json_t *info_v2(struct builder *b, const struct iiif_info_params *p, stru
     put(b, desc, "qualities", string_array(b, qualities, 4));
     put(b, desc, "supports",
         feature_array(b, features2, sizeof features2 / sizeof features2[0],
-                      p->opt->rotation_arbitrary));
+                      p->opt->rotation_arbitrary, p->opt->no_upscaling));
     put_limits(b, desc, p->opt);
     push(b, profile, desc);
     put(b, o, "profile", profile);
@@ -359,6 +368,37 @@ static json_t *info_v1(struct builder *b, const struct iiif_info_params *p, stru
     return o;
 }
 
+/* The statement iipsrv writes: "rights" in 3.0, "license" before. Text that is not UTF-8
+ * (a TIFF tag in Latin-1) is left out rather than failing the whole document. */
+static void put_rights(struct builder *b, json_t *root, int version, const char *rights)
+{
+    if (!rights || !*rights)
+        return;
+    json_t *s = json_string(rights);
+    if (s)
+        put(b, root, version >= 3 ? "rights" : "license", s);
+}
+
+/* IIIF_EXTRA_INFO's members go in as copies (the parsed object is shared by every thread),
+ * after everything else; they may replace optional members but never those that say what the
+ * document is and which image it describes. */
+static void merge_extra(struct builder *b, json_t *root, json_t *extra)
+{
+    static const char *const required[] = {"@context", "@id",   "id",     "type",
+                                           "protocol", "width", "height", "profile"};
+    const char *key;
+    json_t *value;
+    json_object_foreach(extra, key, value)
+    {
+        bool keep = true;
+        for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+            if (!strcmp(key, required[i]))
+                keep = false;
+        if (keep)
+            put(b, root, key, json_deep_copy(value));
+    }
+}
+
 int iiif_info_json(const struct iiif_info_params *p, char **json, struct ts_err *err)
 {
     *json = NULL;
@@ -383,6 +423,11 @@ int iiif_info_json(const struct iiif_info_params *p, char **json, struct ts_err 
     case 2: root = info_v2(&b, p, t, factors, nf); break;
     case 3: root = info_v3(&b, p, t, factors, nf); break;
     default: return ts_fail(err, TS_EINVAL, "unknown IIIF version %d", p->version);
+    }
+    if (root) {
+        put_rights(&b, root, p->version, p->rights);
+        if (p->extra)
+            merge_extra(&b, root, p->extra);
     }
     if (!root || b.failed) {
         json_decref(root);

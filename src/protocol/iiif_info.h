@@ -6,12 +6,16 @@
 #include "protocol/iiif_plan.h"
 #include "util/status.h"
 
+struct json_t;
+
 struct iiif_info_params {
     int version;                      /* 1, 2 or 3 */
     const char *id;                   /* public URI of the image, e.g. http://h:8080/iiif/3/a.tif */
     const struct ts_image_info *info; /* dimensions and pyramid */
     const struct ts_limits *opt;
     uint32_t default_tile; /* tile size advertised for untiled sources, e.g. 512 */
+    const char *rights;    /* 3.0 "rights", 2.1 and 1.1 "license" (as iipsrv); NULL/"" = none */
+    struct json_t *extra;  /* members merged into the document, except the required ones */
 };
 
 /* Returns a malloc'd, NUL-terminated JSON document in *json. */

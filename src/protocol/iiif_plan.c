@@ -185,8 +185,10 @@ static int plan_size(const struct iiif_request *req, const struct ts_limits *opt
 {
     const uint64_t rw = p->rw, rh = p->rh;
     const struct limits lim = effective_limits(opt);
-    /* 3.0 refuses growth without '^'; 2.1 and 1.1 allow scaling above the region. */
+    /* 3.0 refuses growth without '^'; 2.1 and 1.1 allow scaling above the region. A server
+     * that does not upscale (no_upscaling) answers every growth as not implemented. */
     const bool may_grow = req->version < 3 || req->upscale;
+    const bool grow_max = req->upscale && !opt->no_upscaling;
     uint64_t w = 0, h = 0;
 
     switch (req->size) {
@@ -194,13 +196,13 @@ static int plan_size(const struct iiif_request *req, const struct ts_limits *opt
     case IIIF_SIZE_FULL: {
         /* The server's limits shrink max/full instead of failing them (and ^max grows to
          * them; without limits ^max is max). */
-        int rc = fit_limits(rw, rh, &lim, req->upscale, &w, &h, err);
+        int rc = fit_limits(rw, rh, &lim, grow_max, &w, &h, err);
         if (rc != TS_OK)
             return rc;
         p->out_w = (uint32_t)w;
         p->out_h = (uint32_t)h;
         p->size_max = req->size == IIIF_SIZE_MAX;
-        p->size_upscale = req->size == IIIF_SIZE_MAX && req->upscale;
+        p->size_upscale = req->size == IIIF_SIZE_MAX && grow_max;
         return TS_OK;
     }
     case IIIF_SIZE_W:
@@ -231,7 +233,8 @@ static int plan_size(const struct iiif_request *req, const struct ts_limits *opt
         best_fit(bw, bh, rw, rh, &w, &h);
         /* "as large as possible but not larger than the region (without '^'), w, h, or
          * server-imposed limits": both caps shrink, neither fails. */
-        if (!req->upscale && req->version >= 3 && (w > rw || h > rh)) {
+        bool capped = opt->no_upscaling || (!req->upscale && req->version >= 3);
+        if (capped && (w > rw || h > rh)) {
             w = rw;
             h = rh;
         }
@@ -250,6 +253,12 @@ static int plan_size(const struct iiif_request *req, const struct ts_limits *opt
     if (!may_grow && (w > rw || h > rh))
         return ts_fail(err, TS_EINVAL,
                        "size %llux%llu is larger than the %llux%llu region; use '^' to upscale",
+                       (unsigned long long)w, (unsigned long long)h, (unsigned long long)rw,
+                       (unsigned long long)rh);
+    if (opt->no_upscaling && (w > rw || h > rh))
+        return ts_fail(err, TS_EUNSUPPORTED,
+                       "size %llux%llu is larger than the %llux%llu region, and this server "
+                       "does not upscale",
                        (unsigned long long)w, (unsigned long long)h, (unsigned long long)rw,
                        (unsigned long long)rh);
     if (w > PIXEL_MAX || h > PIXEL_MAX || !within_limits(w, h, &lim))

@@ -60,7 +60,8 @@ struct ts_limits {
     uint32_t max_height; /* 0 = no limit */
     uint64_t max_area;   /* 0 = no limit */
     bool rotation_arbitrary;
-    unsigned formats; /* bit (1u << enum ts_format) for each output format we can encode */
+    unsigned formats;  /* bit (1u << enum ts_format) for each output format we can encode */
+    bool no_upscaling; /* sizes above the region are refused (iipsrv's ALLOW_UPSCALING=0) */
 };
 
 #endif

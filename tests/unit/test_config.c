@@ -168,10 +168,34 @@ static void test_iipsrv_bind_and_backlog_set_the_fastcgi_socket(void **state)
     assert_non_null(strstr(err.msg, "backlog"));
 }
 
+/* iipsrv's CACHE_CONTROL as a flag and an INI setting, checked after every source. */
+static void test_cache_control_and_upscaling_flags(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    struct ts_err err;
+    const char *argv[] = {
+        "tessera", "--cache-control", "no-store", "--allow-upscaling=false", "--tiff-compression",
+        "1"};
+    assert_int_equal(parse(&cfg, &err, 6, argv), TS_OK);
+    assert_string_equal(cfg.cache_control, "no-store");
+    assert_false(cfg.allow_upscaling);
+    assert_int_equal(cfg.tiff_compression, 1);
+    const char *ini = write_file("cc.ini", "cache-control = private, max-age=60\n");
+    const char *argv2[] = {"tessera", "--config", ini};
+    assert_int_equal(parse(&cfg, &err, 3, argv2), TS_OK);
+    assert_string_equal(cfg.cache_control, "private, max-age=60");
+    assert_true(cfg.allow_upscaling);
+    const char *bad[] = {"tessera", "--cache-control", "max-age=1\nSet-Cookie: x=y"};
+    assert_int_equal(parse(&cfg, &err, 3, bad), TS_EINVAL);
+    assert_non_null(strstr(err.msg, "cache-control"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_serve_loopback_8080_with_limits),
+        cmocka_unit_test(test_cache_control_and_upscaling_flags),
         cmocka_unit_test(test_flags_set_every_kind_of_value),
         cmocka_unit_test(test_ipv6_listen_address_in_brackets),
         cmocka_unit_test(test_ini_file_is_read_and_flags_win),

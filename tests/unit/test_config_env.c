@@ -144,6 +144,169 @@ static void test_codec_passthrough_maps_on_to_always_and_off_to_never(void **sta
     assert_string_equal(cfg.passthrough, "");
 }
 
+static void test_encoder_settings_map_onto_the_encoders(void **state)
+{
+    (void)state;
+    static const char *const env[] = {
+        "WEBP_QUALITY", "60", "PNG_QUALITY", "9", "TIFF_COMPRESSION", "1",
+        "TIFF_QUALITY", "90", NULL};
+    struct ts_config cfg;
+    struct ts_err err = {0};
+    assert_int_equal(apply(&cfg, env, &err), TS_OK);
+    assert_int_equal(cfg.webp_quality, 60);
+    assert_int_equal(cfg.png_level, 9);
+    assert_int_equal(cfg.tiff_compression, 1);
+    assert_int_equal(cfg.tiff_level, 0); /* LZW has no level, in iipsrv either */
+    /* iipsrv's defaults: deflate at level 1. */
+    static const char *const deflate[] = {"TIFF_COMPRESSION", "2", "TIFF_QUALITY", "1", NULL};
+    assert_int_equal(apply(&cfg, deflate, &err), TS_OK);
+    assert_int_equal(cfg.tiff_compression, 2);
+    assert_int_equal(cfg.tiff_level, 1);
+}
+
+static void expect_refused(const char *name, const char *value, int code)
+{
+    const char *env[] = {name, value, NULL};
+    struct ts_config cfg;
+    struct ts_err err = {0};
+    int rc = apply(&cfg, env, &err);
+    if (rc != code)
+        fail_msg("%s=%s: status %d, expected %d (%s)", name, value, rc, code, err.msg);
+    if (!strstr(err.msg, name) || strchr(err.msg, '\n'))
+        fail_msg("%s=%s: the reason should name it on one line: '%s'", name, value, err.msg);
+}
+
+static void expect_accepted(const char *name, const char *value)
+{
+    const char *env[] = {name, value, NULL};
+    struct ts_config cfg;
+    struct ts_err err = {0};
+    if (apply(&cfg, env, &err) != TS_OK)
+        fail_msg("%s=%s refused: %s", name, value, err.msg);
+}
+
+static void test_values_tessera_cannot_honour_are_refused_with_a_reason(void **state)
+{
+    (void)state;
+    expect_refused("WEBP_QUALITY", "-1", TS_EUNSUPPORTED); /* lossless */
+    expect_refused("WEBP_QUALITY", "101", TS_EINVAL);
+    expect_refused("PNG_QUALITY", "10", TS_EINVAL);
+    expect_refused("TIFF_COMPRESSION", "3", TS_EUNSUPPORTED);
+    expect_refused("TIFF_COMPRESSION", "4", TS_EUNSUPPORTED);
+    expect_refused("TIFF_COMPRESSION", "5", TS_EUNSUPPORTED);
+    expect_refused("TIFF_QUALITY", "50", TS_EUNSUPPORTED); /* deflate levels stop at 9 */
+    expect_refused("AVIF_QUALITY", "50", TS_EUNSUPPORTED);
+    expect_refused("AVIF_CODEC", "1", TS_EUNSUPPORTED);
+    expect_refused("INTERPOLATION", "0", TS_EUNSUPPORTED);
+    expect_refused("MAX_ICC", "65536", TS_EUNSUPPORTED);
+    expect_refused("MAX_ICC", "-1", TS_EUNSUPPORTED);
+    expect_refused("MAX_LAYERS", "3", TS_EUNSUPPORTED);
+    expect_refused("KAKADU_READMODE", "2", TS_EUNSUPPORTED);
+    expect_refused("IIIF_EXTENSIONS", "1", TS_EUNSUPPORTED);
+    expect_refused("WATERMARK", "/srv/mark.tif", TS_EUNSUPPORTED);
+    expect_refused("WATERMARK_OPACITY", "1.5", TS_EINVAL);
+    expect_refused("WATERMARK_PROBABILITY", "often", TS_EINVAL);
+    expect_refused("MEMCACHED_TIMEOUT", "soon", TS_EINVAL);
+    expect_refused("MAX_METADATA_CACHE_SIZE", "many", TS_EINVAL);
+    expect_refused("ALLOW_UPSCALING", "yes", TS_EINVAL);
+}
+
+static void test_values_tessera_already_behaves_like_are_accepted(void **state)
+{
+    (void)state;
+    expect_accepted("INTERPOLATION", "1"); /* a better filter than bilinear, never a worse one */
+    expect_accepted("MAX_ICC", "0");
+    expect_accepted("MAX_LAYERS", "0");
+    expect_accepted("MAX_LAYERS", "-1");
+    expect_accepted("KAKADU_READMODE", "0");
+    expect_accepted("IIIF_EXTENSIONS", "0");
+    expect_accepted("WATERMARK", "");
+    expect_accepted("WATERMARK_OPACITY", "0.5");
+    expect_accepted("WATERMARK_PROBABILITY", "1.0");
+    /* Debian's stock iipsrv.conf sets these. */
+    static const char *const debian[] = {"VERBOSITY",
+                                         "1",
+                                         "LOGFILE",
+                                         "/tmp/iipsrv-test.log",
+                                         "MAX_IMAGE_CACHE_SIZE",
+                                         "10",
+                                         "JPEG_QUALITY",
+                                         "90",
+                                         "MAX_CVT",
+                                         "5000",
+                                         "MEMCACHED_SERVERS",
+                                         "localhost",
+                                         "MEMCACHED_TIMEOUT",
+                                         "86400",
+                                         NULL};
+    struct ts_config cfg;
+    struct ts_err err = {0};
+    assert_int_equal(apply(&cfg, debian, &err), TS_OK);
+}
+
+static void test_metadata_cache_counts_images_in_kilobytes(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    static const char *const thousand[] = {"MAX_METADATA_CACHE_SIZE", "1000", NULL};
+    assert_int_equal(apply(&cfg, thousand, NULL), TS_OK);
+    assert_int_equal(cfg.info_cache_mb, 4); /* 1000 x 4 KB, rounded up */
+    static const char *const off[] = {"MAX_METADATA_CACHE_SIZE", "0", NULL};
+    assert_int_equal(apply(&cfg, off, NULL), TS_OK);
+    assert_int_equal(cfg.info_cache_mb, 0);
+    static const char *const unbounded[] = {"MAX_METADATA_CACHE_SIZE", "-1", NULL};
+    assert_int_equal(apply(&cfg, unbounded, NULL), TS_OK);
+    assert_int_equal(cfg.info_cache_mb, 1 << 20);
+}
+
+static void test_upscaling_cache_control_and_info_extras_are_kept(void **state)
+{
+    (void)state;
+    static const char *const env[] = {"ALLOW_UPSCALING",
+                                      "0",
+                                      "CACHE_CONTROL",
+                                      "max-age=600, must-revalidate",
+                                      "COPYRIGHT",
+                                      "Public domain \xc2\xa9",
+                                      "IIIF_EXTRA_INFO",
+                                      "{\"service\": [{\"id\": \"https://x/auth\"}]}",
+                                      NULL};
+    struct ts_config cfg;
+    struct ts_err err = {0};
+    assert_int_equal(apply(&cfg, env, &err), TS_OK);
+    assert_false(cfg.allow_upscaling);
+    assert_string_equal(cfg.cache_control, "max-age=600, must-revalidate");
+    assert_string_equal(cfg.copyright, "Public domain \xc2\xa9");
+    assert_non_null(strstr(cfg.iiif_extra_info, "auth"));
+    static const char *const on[] = {"ALLOW_UPSCALING", "2", NULL};
+    assert_int_equal(apply(&cfg, on, &err), TS_OK);
+    assert_true(cfg.allow_upscaling); /* iipsrv: every value but 0 */
+}
+
+static void test_malformed_header_and_json_values_are_refused(void **state)
+{
+    (void)state;
+    expect_refused("CACHE_CONTROL", "max-age=1\r\nSet-Cookie: a=b", TS_EINVAL);
+    expect_refused("IIIF_EXTRA_INFO", "[1, 2]", TS_EINVAL);
+    expect_refused("IIIF_EXTRA_INFO", "{\"a\": }", TS_EINVAL);
+    expect_refused("COPYRIGHT", "\xa9 1999", TS_EINVAL); /* Latin-1, not UTF-8 */
+}
+
+/* iipsrv pastes IIIF_EXTRA_INFO into its JSON, so its users write bare members: taken as the
+ * object they form. */
+static void test_extra_info_as_iipsrv_writes_it(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    struct ts_err err = {0};
+    static const char *const bare[] = {"IIIF_EXTRA_INFO", "\"rights\": \"x\", \"n\": 2", NULL};
+    assert_int_equal(apply(&cfg, bare, &err), TS_OK);
+    assert_string_equal(cfg.iiif_extra_info, "{\"rights\": \"x\", \"n\": 2}");
+    static const char *const obj[] = {"IIIF_EXTRA_INFO", "{\"a\": true}", NULL};
+    assert_int_equal(apply(&cfg, obj, &err), TS_OK);
+    assert_string_equal(cfg.iiif_extra_info, "{\"a\": true}");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -153,6 +316,13 @@ int main(void)
         cmocka_unit_test(test_max_cvt_minus_one_lifts_the_limit_and_verbosity_zero_mutes),
         cmocka_unit_test(test_iiif_delimiter_is_kept_and_filename_pattern_refused),
         cmocka_unit_test(test_codec_passthrough_maps_on_to_always_and_off_to_never),
+        cmocka_unit_test(test_encoder_settings_map_onto_the_encoders),
+        cmocka_unit_test(test_values_tessera_cannot_honour_are_refused_with_a_reason),
+        cmocka_unit_test(test_values_tessera_already_behaves_like_are_accepted),
+        cmocka_unit_test(test_metadata_cache_counts_images_in_kilobytes),
+        cmocka_unit_test(test_upscaling_cache_control_and_info_extras_are_kept),
+        cmocka_unit_test(test_malformed_header_and_json_values_are_refused),
+        cmocka_unit_test(test_extra_info_as_iipsrv_writes_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

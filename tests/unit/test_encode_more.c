@@ -602,10 +602,57 @@ static void test_encoders_reject_bad_channel_counts(void **state)
     assert_int_equal(out.len, 0);
 }
 
+/* TIFF_COMPRESSION 0, 1 and 2 (iipsrv's none, LZW, deflate) come out as asked, pixels intact,
+ * and the deflate level changes the bytes (level 1 is iipsrv's default TIFF_QUALITY). */
+static void test_tiff_compressions_and_levels(void **state)
+{
+    (void)state;
+    struct ts_image img;
+    make_cells(3, &img);
+    static const struct {
+        enum encode_tiff_compression c;
+        int level;
+        uint16_t tag;
+    } cases[] = {{ENCODE_TIFF_NONE, 0, COMPRESSION_NONE},
+                 {ENCODE_TIFF_LZW, 0, COMPRESSION_LZW},
+                 {ENCODE_TIFF_DEFLATE, 1, COMPRESSION_ADOBE_DEFLATE},
+                 {ENCODE_TIFF_DEFLATE, 9, COMPRESSION_ADOBE_DEFLATE}};
+    size_t sizes[4];
+    for (size_t i = 0; i < 4; i++) {
+        struct ts_buf out = {0};
+        struct ts_err err = {0};
+        struct encode_options opt = encode_options_default();
+        opt.tiff_compression = cases[i].c;
+        opt.tiff_level = cases[i].level;
+        assert_int_equal(encode_image(&img, TS_FORMAT_TIF, &opt, &out, &err), 0);
+        sizes[i] = out.len;
+        char path[512];
+        snprintf(path, sizeof path, "%s/comp-%zu.tif", TESSERA_TEST_WORK, i);
+        write_file(path, &out, 0);
+        ts_buf_free(&out);
+        TIFF *tif = TIFFOpen(path, "r");
+        assert_non_null(tif);
+        uint16_t comp = 0;
+        TIFFGetField(tif, TIFFTAG_COMPRESSION, &comp);
+        assert_int_equal(comp, cases[i].tag);
+        uint8_t *line = malloc((size_t)TIFFScanlineSize(tif));
+        assert_non_null(line);
+        for (uint32_t y = 0; y < img.height; y++) {
+            assert_int_equal(TIFFReadScanline(tif, line, y, 0), 1);
+            assert_memory_equal(line, ts_image_row(&img, y), (size_t)img.width * 3);
+        }
+        free(line);
+        TIFFClose(tif);
+    }
+    assert_true(sizes[0] > sizes[1] && sizes[0] > sizes[2]); /* compression compresses */
+    ts_image_free(&img);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gif_few_colours_are_exact_in_every_channel_count),
+        cmocka_unit_test(test_tiff_compressions_and_levels),
         cmocka_unit_test(test_gif_gray_keeps_all_256_levels),
         cmocka_unit_test(test_gif_full_gray_with_transparency_is_within_one_level),
         cmocka_unit_test(test_gif_bitonal_uses_a_two_colour_table),

@@ -55,7 +55,7 @@ static struct ts_limits options(void)
 static json_t *info_doc(int version, const char *id, const struct ts_image_info *info,
                         const struct ts_limits *opt, uint32_t default_tile, char **text)
 {
-    struct iiif_info_params p = {version, id, info, opt, default_tile};
+    struct iiif_info_params p = {version, id, info, opt, default_tile, NULL, NULL};
     struct ts_err err = {0};
     char *json = NULL;
     int rc = iiif_info_json(&p, &json, &err);
@@ -370,7 +370,7 @@ static void test_bad_input_is_refused(void **state)
     struct ts_limits opt = options();
     struct ts_err err;
     char *json = (char *)1;
-    struct iiif_info_params p = {3, "http://h/\xff\xfe", &info, &opt, 512};
+    struct iiif_info_params p = {3, "http://h/\xff\xfe", &info, &opt, 512, NULL, NULL};
     assert_int_equal(iiif_info_json(&p, &json, &err), TS_EINVAL);
     assert_null(json);
     p.id = "x";
@@ -444,10 +444,106 @@ static void test_non_square_native_tiles(void **state)
     json_decref(d);
 }
 
+/* ALLOW_UPSCALING=0: neither 3.0's sizeUpscaling nor 2.1's sizeAboveFull is promised. */
+static void test_no_upscaling_is_not_advertised(void **state)
+{
+    (void)state;
+    struct ts_image_info info = pyramid();
+    struct ts_limits opt = options();
+    opt.max_width = 5000;
+    json_t *doc = info_doc(3, "http://h/a", &info, &opt, 512, NULL);
+    assert_true(has_string(json_object_get(doc, "extraFeatures"), "sizeUpscaling"));
+    json_decref(doc);
+    opt.no_upscaling = true;
+    doc = info_doc(3, "http://h/a", &info, &opt, 512, NULL);
+    assert_false(has_string(json_object_get(doc, "extraFeatures"), "sizeUpscaling"));
+    assert_true(has_string(json_object_get(doc, "extraFeatures"), "sizeByWh"));
+    json_decref(doc);
+    doc = info_doc(2, "http://h/a", &info, &opt, 512, NULL);
+    json_t *supports =
+        json_object_get(json_array_get(json_object_get(doc, "profile"), 1), "supports");
+    assert_false(has_string(supports, "sizeAboveFull"));
+    assert_true(has_string(supports, "sizeByWh"));
+    json_decref(doc);
+}
+
+static json_t *info_with(int version, const char *rights, json_t *extra)
+{
+    struct ts_image_info info = pyramid();
+    struct ts_limits opt = options();
+    struct iiif_info_params p = {version, "http://h/a", &info, &opt, 512, rights, extra};
+    struct ts_err err = {0};
+    char *json = NULL;
+    if (iiif_info_json(&p, &json, &err) != TS_OK)
+        fail_msg("iiif_info_json failed: %s", err.msg);
+    json_t *doc = json_loads(json, 0, NULL);
+    free(json);
+    assert_non_null(doc);
+    return doc;
+}
+
+/* COPYRIGHT as iipsrv writes it: 3.0 "rights", 2.1 and 1.1 "license"; escaped by jansson. */
+static void test_rights_statement_goes_where_iipsrv_puts_it(void **state)
+{
+    (void)state;
+    const char *stmt = "\"Quoted\" \\ rights \xc2\xa9";
+    json_t *doc = info_with(3, stmt, NULL);
+    assert_string_equal(str(doc, "rights"), stmt);
+    assert_null(json_object_get(doc, "license"));
+    json_decref(doc);
+    doc = info_with(2, stmt, NULL);
+    assert_string_equal(str(doc, "license"), stmt);
+    json_decref(doc);
+    doc = info_with(3, "", NULL);
+    assert_null(json_object_get(doc, "rights"));
+    json_decref(doc);
+    /* A Latin-1 tag from a TIFF is left out, not a broken document. */
+    doc = info_with(3, "\xa9 1999", NULL);
+    assert_null(json_object_get(doc, "rights"));
+    json_decref(doc);
+}
+
+/* IIIF_EXTRA_INFO: its members are added, and may replace optional ones, but the required
+ * members stay the server's. */
+static void test_extra_info_merges_without_touching_required_members(void **state)
+{
+    (void)state;
+    json_t *extra =
+        json_loads("{\"service\": [{\"id\": \"https://x/auth\"}], \"id\": \"evil\", "
+                   "\"@id\": \"evil\", \"width\": 1, \"height\": 1, \"type\": \"x\", "
+                   "\"protocol\": \"x\", \"profile\": \"x\", \"@context\": \"x\", "
+                   "\"rights\": \"https://creativecommons.org/publicdomain/mark/1.0/\"}",
+                   0, NULL);
+    assert_non_null(extra);
+    for (int version = 2; version <= 3; version++) {
+        json_t *doc = info_with(version, "local statement", extra);
+        assert_non_null(json_object_get(doc, "service"));
+        assert_string_equal(str(doc, version == 3 ? "id" : "@id"), "http://h/a");
+        assert_int_equal(json_integer_value(json_object_get(doc, "width")), 1000);
+        assert_int_equal(json_integer_value(json_object_get(doc, "height")), 1000);
+        assert_string_equal(str(doc, "protocol"), "http://iiif.io/api/image");
+        assert_string_not_equal(str(doc, "@context"), "x");
+        if (version == 3) {
+            assert_string_equal(str(doc, "type"), "ImageService3");
+            assert_string_equal(str(doc, "profile"), "level2");
+            assert_string_equal(str(doc, "rights"),
+                                "https://creativecommons.org/publicdomain/mark/1.0/");
+        } else {
+            assert_null(json_object_get(doc, "type"));
+            assert_true(json_is_array(json_object_get(doc, "profile")));
+        }
+        json_decref(doc);
+    }
+    json_decref(extra);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_v3_every_field),
+        cmocka_unit_test(test_no_upscaling_is_not_advertised),
+        cmocka_unit_test(test_rights_statement_goes_where_iipsrv_puts_it),
+        cmocka_unit_test(test_extra_info_merges_without_touching_required_members),
         cmocka_unit_test(test_v3_rotation_arbitrary_and_formats_follow_options),
         cmocka_unit_test(test_v3_limits_present_when_configured),
         cmocka_unit_test(test_v3_untiled_source_uses_default_tile),

@@ -16,7 +16,7 @@ static const unsigned ALL_FORMATS = (1u << TS_FORMAT_COUNT) - 1;
 
 static struct ts_limits opts(uint32_t mw, uint32_t mh, uint64_t area)
 {
-    struct ts_limits o = {mw, mh, area, false, ALL_FORMATS};
+    struct ts_limits o = {mw, mh, area, false, ALL_FORMATS, false};
     return o;
 }
 
@@ -533,6 +533,36 @@ static void test_edge_tiles_have_exact_dimensions(void **state)
     assert_int_equal(hs, 194);
 }
 
+/* iipsrv's ALLOW_UPSCALING=0: nothing grows above the region, in any version. Best fits and
+ * ^max shrink to the region as they would to a limit; explicit larger sizes are a feature the
+ * server does not offer (501). */
+static void test_no_upscaling_refuses_growth_in_every_version(void **state)
+{
+    (void)state;
+    struct ts_limits o = opts(2000, 0, 0);
+    o.no_upscaling = true;
+    expect_status(3, "full/^pct:200/0/default.jpg", 300, 200, &o, TS_EUNSUPPORTED);
+    expect_status(3, "full/^600,/0/default.jpg", 300, 200, &o, TS_EUNSUPPORTED);
+    expect_status(3, "0,0,100,100/^101,101/0/default.jpg", 300, 200, &o, TS_EUNSUPPORTED);
+    expect_status(3, "full/600,/0/default.jpg", 300, 200, &o, TS_EINVAL); /* no '^': as ever */
+    expect_status(2, "full/pct:200/0/default.jpg", 300, 200, &o, TS_EUNSUPPORTED);
+    expect_status(2, "full/301,/0/default.jpg", 300, 200, &o, TS_EUNSUPPORTED);
+    expect_status(2, "0,0,100,100/,150/0/default.jpg", 300, 200, &o, TS_EUNSUPPORTED);
+    expect_status(1, "full/600,400/0/native.jpg", 300, 200, &o, TS_EUNSUPPORTED);
+    expect_size(3, "full/^max/0/default.jpg", 300, 200, &o, 300, 200);
+    expect_size(3, "full/^!600,600/0/default.jpg", 300, 200, &o, 300, 200);
+    expect_size(2, "full/!600,600/0/default.jpg", 300, 200, &o, 300, 200);
+    /* At or below the region nothing changes. */
+    expect_size(3, "full/^300,200/0/default.jpg", 300, 200, &o, 300, 200);
+    expect_size(2, "full/pct:50/0/default.jpg", 300, 200, &o, 150, 100);
+    expect_size(2, "0,0,100,100/100,/0/default.jpg", 300, 200, &o, 100, 100);
+    struct ts_plan p;
+    char out[256];
+    assert_int_equal(plan(3, "full/^max/0/default.jpg", 300, 200, &o, &p), TS_OK);
+    assert_int_equal(iiif_canonical(3, &p, out, sizeof out), TS_OK);
+    assert_string_equal(out, "full/max/0/default.jpg");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -543,6 +573,7 @@ int main(void)
         cmocka_unit_test(test_size_v3_forms_on_spec_image),
         cmocka_unit_test(test_size_v3_no_upscaling_without_caret),
         cmocka_unit_test(test_size_v2_and_v1_allow_upscaling),
+        cmocka_unit_test(test_no_upscaling_refuses_growth_in_every_version),
         cmocka_unit_test(test_size_thin_region_keeps_one_pixel),
         cmocka_unit_test(test_size_huge_requests_are_refused),
         cmocka_unit_test(test_limits_constrain_max),
