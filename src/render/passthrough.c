@@ -113,25 +113,49 @@ static bool pt_plan_is_plain(const struct ts_plan *plan)
            (plan->quality == TS_QUALITY_DEFAULT || plan->quality == TS_QUALITY_COLOR);
 }
 
-/* True when the stream carries an Adobe APP14 marker saying "no colour transform": RGB data. */
-static bool pt_is_rgb(const uint8_t *d, size_t n)
+/* The header segments of a JPEG stream, one a call: *i starts at 2 (after SOI) and moves on;
+ * false at the first scan, the end, or anything that is not a well-formed segment (*bad then
+ * says which). Each segment is its marker and payload [*seg, *seg + *len). */
+static bool pt_segment(const uint8_t *d, size_t n, size_t *i, uint8_t *marker, const uint8_t **seg,
+                       size_t *len, bool *bad)
 {
-    size_t i = 2;
-    while (i + 4 <= n && d[i] == 0xFF) {
-        uint8_t m = d[i + 1];
+    *bad = false;
+    while (*i + 4 <= n) {
+        if (d[*i] != 0xFF) {
+            *bad = true;
+            return false;
+        }
+        uint8_t m = d[*i + 1];
         if (m == 0xFF) { /* fill byte */
-            i++;
+            (*i)++;
             continue;
         }
         if (m == 0xDA || m == 0xD9)
-            break;
-        size_t len = ((size_t)d[i + 2] << 8) | d[i + 3];
-        if (len < 2 || i + 2 + len > n)
-            break;
-        if (m == 0xEE && len >= 14 && !memcmp(d + i + 4, "Adobe", 5))
-            return d[i + 15] == 0;
-        i += 2 + len;
+            return false;
+        size_t l = ((size_t)d[*i + 2] << 8) | d[*i + 3];
+        if (l < 2 || *i + 2 + l > n) {
+            *bad = true;
+            return false;
+        }
+        *marker = m;
+        *seg = d + *i + 4;
+        *len = l - 2;
+        *i += 2 + l;
+        return true;
     }
+    return false;
+}
+
+/* True when the stream carries an Adobe APP14 marker saying "no colour transform": RGB data. */
+static bool pt_is_rgb(const uint8_t *d, size_t n)
+{
+    size_t i = 2, len;
+    uint8_t m;
+    const uint8_t *s;
+    bool bad;
+    while (pt_segment(d, n, &i, &m, &s, &len, &bad))
+        if (m == 0xEE && len >= 12 && !memcmp(s, "Adobe", 5))
+            return s[11] == 0;
     return false;
 }
 
@@ -203,21 +227,12 @@ int passthrough_jpeg_quality(const uint8_t *d, size_t n)
 
     if (!d || n < 4 || d[0] != 0xFF || d[1] != 0xD8)
         return 0;
-    size_t i = 2;
-    while (i + 4 <= n) {
-        if (d[i] != 0xFF)
-            return 0;
-        uint8_t m = d[i + 1];
-        if (m == 0xFF) {
-            i++;
-            continue;
-        }
-        if (m == 0xDA || m == 0xD9)
-            break;
-        size_t len = ((size_t)d[i + 2] << 8) | d[i + 3];
-        if (len < 2 || i + 2 + len > n)
-            return 0;
-        const uint8_t *s = d + i + 4, *end = d + i + 2 + len;
+    size_t i = 2, len;
+    uint8_t m;
+    const uint8_t *s;
+    bool bad;
+    while (pt_segment(d, n, &i, &m, &s, &len, &bad)) {
+        const uint8_t *end = s + len;
         if (m == 0xDB) {
             /* One segment may carry several tables, each Pq/Tq then 64 or 128 bytes. */
             while (s < end) {
@@ -233,12 +248,13 @@ int passthrough_jpeg_quality(const uint8_t *d, size_t n)
             }
         } else if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
             /* SOFn: precision, height, width, component count, then id/sampling/Tq each. */
-            if (len < 11)
+            if (len < 9)
                 return 0;
             luma = s[8] & 3;
         }
-        i += 2 + len;
     }
+    if (bad)
+        return 0;
     if (luma < 0)
         luma = 0;
     return have[luma] ? pt_nearest_quality(tables[luma]) : 0;
