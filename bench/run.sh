@@ -101,6 +101,8 @@ fi
 if [ -z "$TESSERA" ] && has "$ONLY" tessera; then
     # GCC warns of clobbered and maybe-uninitialized variables only when optimising; a benchmark
     # build should not fail on those.
+    # The commit measured is the one built now: the tree may move on while the run goes.
+    TESSERA_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
     say "building Tessera (Release) in build-bench/"
     timeout 600 cmake -S "$ROOT" -B "$ROOT/build-bench" -DCMAKE_BUILD_TYPE=Release \
         -DCMAKE_C_FLAGS="-Wno-error=clobbered -Wno-error=maybe-uninitialized" >/dev/null
@@ -492,7 +494,7 @@ if [ -x "$IIPSRV13_BIN" ] && has "$ONLY" iipsrv13; then
 fi
 cat > "$RUN/meta.json" <<META
 {"date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
- "tessera_commit": "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)",
+ "tessera_commit": "${TESSERA_COMMIT:-given binary $TESSERA}",
  "iipsrv": "$(dpkg-query -W -f='${Version}' iipimage-server 2>/dev/null || echo none)",
  "iipsrv13": "$IIP13_VERSION",
  "nginx": "$(dpkg-query -W -f='${Version}' nginx nginx-light 2>/dev/null | head -1 || echo none)",
