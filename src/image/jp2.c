@@ -1157,7 +1157,13 @@ static int jp2_cost(struct ts_reader *r, const struct ts_read_req *req, size_t *
         a[2] = hi.a[2];
         a[3] = hi.a[3];
         rc = jp2_fit_area(p, lvl, a, NULL);
-        extra = max_value; /* the block being stored */
+        /* The copy of a cell being stored: no bigger than the decoded area (nor than the
+         * store takes). Counting the store's largest value here instead (32 MB by default)
+         * made every JPEG 2000 tile a heavy render, all of them queued for the slow lane. */
+        uint64_t cw = jp2_ceil_shift((uint32_t)a[2], lvl) - jp2_ceil_shift((uint32_t)a[0], lvl);
+        uint64_t ch = jp2_ceil_shift((uint32_t)a[3], lvl) - jp2_ceil_shift((uint32_t)a[1], lvl);
+        extra = ts_sat_add(ts_sat_mul(ts_sat_mul((size_t)cw, (size_t)ch), p->channels), 64);
+        extra = extra < max_value ? extra : max_value;
     }
     if (rc != TS_OK) {
         a[0] = (uint64_t)ax << lvl;
