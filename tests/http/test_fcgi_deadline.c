@@ -522,9 +522,20 @@ static void test_sigterm_lets_an_inflight_render_finish(void **state)
     (void)state;
     struct tu_server *s = &server;
     struct render r = {.port = start_tcp(s, NULL)};
+    /* The signal must land while the render runs, however fast this machine renders: time a
+     * render of nearly the same size first (another URL, so no cache answers it), then signal
+     * a third of that time into the real one. */
+    int fd = connect_tcp(r.port);
+    struct answer probe;
+    double probe_at = tu_now_ms();
+    assert_int_equal(
+        exchange(fd, "/iiif/3/grid.tif/full/^1799,/0/default.png", false, 60000, &probe), 0);
+    double probe_ms = tu_now_ms() - probe_at;
+    answer_free(&probe);
+    close(fd);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, render_main, &r), 0);
-    tu_sleep_ms(150);
+    tu_sleep_ms((long)(probe_ms / 3) + 1);
     double term_at = tu_now_ms();
     assert_int_equal(kill(s->pid, SIGTERM), 0);
     pthread_join(t, NULL);

@@ -532,9 +532,16 @@ static void test_sigterm_lets_an_inflight_render_finish_then_exits_zero(void **s
     (void)state;
     struct tu_server s;
     start_grid(&s, NULL);
+    /* The signal must land while the render runs, however fast this machine renders: time a
+     * render of nearly the same size first (another URL, so no cache answers it), then signal
+     * a third of that time into the real one. */
+    struct fetch probe = {.s = &s, .path = "/iiif/3/grid.tif/full/^2499,/0/default.png"};
+    fetch_main(&probe);
+    assert_int_equal(probe.r.status, 200);
+    tu_response_free(&probe.r);
     struct fetch big = {.s = &s, .path = "/iiif/3/grid.tif/full/^2500,/0/default.png"};
     assert_int_equal(pthread_create(&big.thread, NULL, fetch_main, &big), 0);
-    tu_sleep_ms(300);
+    tu_sleep_ms((long)(probe.millis / 3) + 1);
     double term_at = tu_now_ms();
     assert_int_equal(kill(s.pid, SIGTERM), 0);
     pthread_join(big.thread, NULL);
