@@ -174,9 +174,9 @@ cpu_sets() {
 start_tessera() {
     local ncores=$1 caches=$2 log="$RUN/tessera.log"
     : > "$log"
-    # Tessera sizes its threads by the machine's core count, not its affinity: give it what its
-    # defaults would be on a machine with NCORES cores (one network thread per core, two
-    # workers per core and at least 4).
+    # Tessera sizes its threads by the CPUs its affinity allows, which taskset sets here; the
+    # counts are still given, as its defaults for NCORES cores (one network thread per core, two
+    # workers per core and at least 4), so that the run does not depend on that.
     local workers=$(( 2 * ncores < 4 ? 4 : 2 * ncores ))
     local cacheopts=""
     # Caches off = the response and pixel caches (the JPEG 2000 block cache is one). The image

@@ -2,6 +2,7 @@
 #include "core/app.h"
 #include "core/serve.h"
 #include "image/jp2pool.h"
+#include "util/cpus.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -29,8 +30,7 @@ void ts_log(const char *fmt, ...)
 
 static unsigned cores(void)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (unsigned)n : 1;
+    return ts_cpu_count();
 }
 
 int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *err)

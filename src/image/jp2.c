@@ -4,6 +4,7 @@
 #include "image/jp2pool.h"
 #include "image/reader.h"
 #include "util/buf.h"
+#include "util/cpus.h"
 
 #include <openjpeg.h>
 
@@ -1519,8 +1520,8 @@ int ts_jp2_open_fd(int fd, const struct ts_block_store *blocks, struct ts_reader
     p->fmt = fmt;
     if (blocks)
         p->blocks = *blocks;
-    cores = sysconf(_SC_NPROCESSORS_ONLN);
-    p->threads = cores < 1 ? 1 : cores > JP2_MAX_THREADS ? JP2_MAX_THREADS : (int)cores;
+    cores = (long)ts_cpu_count();
+    p->threads = cores > JP2_MAX_THREADS ? JP2_MAX_THREADS : (int)cores;
     r->ops = &jp2_ops;
     r->priv = p;
     rc = jp2_identity(p, err);

@@ -1,6 +1,7 @@
 /* Decoder processes for the JPEG 2000 reader: see jp2pool.h for why they exist. */
 #define _GNU_SOURCE /* memfd_create, close_range */
 #include "image/jp2pool.h"
+#include "util/cpus.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -287,8 +288,9 @@ static int pool_acquire(struct ts_cancel *cancel, struct pool_dec **out, int *bu
     int rc = TS_OK;
     pthread_mutex_lock(&pool_lock);
     if (pool_size == 0) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        pool_size = cores < 1 ? 1 : cores > POOL_MAX ? POOL_MAX : (int)cores;
+        /* Two at least: while one hands its pixels over, the other keeps a lone CPU busy. */
+        unsigned cpus = ts_cpu_count();
+        pool_size = cpus < 2 ? 2 : cpus > POOL_MAX ? POOL_MAX : (int)cpus;
     }
     for (;;) {
         for (int i = 0; i < pool_size; i++)

@@ -2,9 +2,9 @@
  *
  * OpenJPEG 2.5.0, as Debian builds it, keeps assert()s in its decoders that fire on corrupt
  * files, and an assert would abort the whole server. Decodes therefore run in decoder processes
- * forked on first use (at most one per core, at most 4), each tied to the server by a socket
- * and writing its pixels into shared memory: a corrupt file costs a decoder, which is replaced,
- * and the request gets a 500. A process that never decodes starts none. */
+ * forked on first use (one per CPU the server may run on, at least 2, at most 4), each tied to
+ * the server by a socket and writing its pixels into shared memory: a corrupt file costs a decoder,
+ * which is replaced, and the request gets a 500. A process that never decodes starts none. */
 #ifndef TESSERA_JP2POOL_H
 #define TESSERA_JP2POOL_H
 

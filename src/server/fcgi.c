@@ -3,6 +3,7 @@
 #include "core/serve.h"
 #include "server/router.h"
 #include "util/cancel.h"
+#include "util/cpus.h"
 
 #include <fcgiapp.h>
 
@@ -562,10 +563,8 @@ static int init_server(struct fcgi_server *srv, struct ts_app *app, int sock)
     srv->sock = sock;
     srv->web_servers = getenv("FCGI_WEB_SERVER_ADDRS");
     unsigned n = app->cfg.threads;
-    if (n == 0) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        n = cores > 0 ? (unsigned)cores : 1;
-    }
+    if (n == 0)
+        n = ts_cpu_count();
     srv->max_serving = n > FCGI_MAX_THREADS ? FCGI_MAX_THREADS : n;
     srv->max_conns = app->cfg.max_connections ? app->cfg.max_connections : 1;
     pthread_condattr_t monotonic;

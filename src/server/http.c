@@ -5,6 +5,7 @@
 #include "core/serve.h"
 #include "server/connguard.h"
 #include "server/router.h"
+#include "util/cpus.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -494,8 +495,7 @@ static int resolve_listen(const struct ts_config *cfg, struct sockaddr_storage *
 
 static unsigned cores(void)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (unsigned)n : 1;
+    return ts_cpu_count();
 }
 
 /* The fast lane's workers finish what they hold first (they may still move a job to the
