@@ -183,7 +183,7 @@ static void parse_rot(const char *arg, struct iip_request *r)
  * images (docs/iipsrv-migration.md lists them). */
 static bool ignored_command(const char *cmd)
 {
-    static const char *const names[] = {"sds", "minmax", "shd", "lyr", "ctw", "cmap", "pos"};
+    static const char *const names[] = {"sds", "minmax", "shd", "lyr", "cmap", "pos"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(cmd, names[i]))
             return true;
@@ -254,7 +254,40 @@ static int parse_cnv(const char *arg, struct iip_request *r, struct ts_err *err)
     return TS_OK;
 }
 
-/* GAM, INV, CMP, CNV, CNT and COL: pixel adjustments, in the plan for the renderer. */
+/* CTW: "[a,b,c;d,e,f;g,h,i]", a row per output channel (1 or 3 of them, so the result stays an
+ * image the encoders take), a column per input channel (at most 4; missing ones count 0). */
+static int parse_ctw(const char *arg, struct iip_request *r, struct ts_err *err)
+{
+    char body[IIP_MAX_PATH];
+    const char *open = strchr(arg, '['), *close = strrchr(arg, ']');
+    const char *b = open ? open + 1 : arg;
+    size_t len = open && close && close > open ? (size_t)(close - b) : strlen(b);
+    snprintf(body, sizeof body, "%.*s", (int)len, b);
+    uint32_t rows = 0;
+    adjust_on(r);
+    memset(r->adjust.twist, 0, sizeof r->adjust.twist);
+    for (char *rs = NULL, *row = strtok_r(body, ";", &rs); row; row = strtok_r(NULL, ";", &rs)) {
+        uint32_t cols = 0;
+        if (rows >= 3)
+            return ts_fail(err, TS_EINVAL, "CTW wants 1 or 3 rows");
+        for (char *cs = NULL, *v = strtok_r(row, ",", &cs); v; v = strtok_r(NULL, ",", &cs)) {
+            while (*v == ' ')
+                v++;
+            if (cols >= 4 || !parse_float(v, &r->adjust.twist[rows][cols]))
+                return ts_fail(err, TS_EINVAL, "CTW wants rows of up to 4 numbers");
+            cols++;
+        }
+        if (cols == 0)
+            return ts_fail(err, TS_EINVAL, "CTW has an empty row");
+        rows++;
+    }
+    if (rows != 1 && rows != 3)
+        return ts_fail(err, TS_EINVAL, "CTW wants 1 or 3 rows, got %u", rows);
+    r->adjust.twist_rows = rows;
+    return TS_OK;
+}
+
+/* CTW, GAM, INV, CMP, CNV, CNT and COL: pixel adjustments, in the plan for the renderer. */
 static int apply_adjust(struct iip_request *r, const char *cmd, const char *value, bool *done,
                         struct ts_err *err)
 {
@@ -303,6 +336,8 @@ static int apply_adjust(struct iip_request *r, const char *cmd, const char *valu
     }
     if (!strcmp(cmd, "cnv"))
         return parse_cnv(value, r, err);
+    if (!strcmp(cmd, "ctw"))
+        return parse_ctw(value, r, err);
     if (!strcmp(cmd, "col")) {
         if (!strcmp(word, "grey") || !strcmp(word, "gray"))
             r->col = TS_QUALITY_GRAY;

@@ -1,9 +1,9 @@
 /* iipsrv's pixel adjustments on a rendered image: see struct ts_adjust for the order.
  *
- * Everything before the convolution is a function of one 8-bit sample (the colour map reads a
- * pixel's first sample, as iipsrv's does), so without a convolution the whole chain is a table
- * per output channel, built once per request from 256 entries. A convolution needs the values
- * in floating point between the two halves. */
+ * Without a colour twist, everything before the convolution is a function of one 8-bit sample
+ * (the colour map reads a pixel's first sample, as iipsrv's does): a table of 256 entries, built
+ * once per request. A twist mixes a pixel's samples, so it is worked out per pixel; a
+ * convolution needs the values in floating point between the two halves. */
 #include "render/render.h"
 
 #include <math.h>
@@ -60,17 +60,6 @@ static void cmap_rgb(enum ts_cmap cmap, float v, float rgb[3])
     }
 }
 
-/* Gamma or log, then inversion, of one 8-bit sample. */
-static float pointwise(const struct ts_adjust *a, uint8_t s)
-{
-    float v = s / 255.0f;
-    if (a->log)
-        v = logf(1.0f + 255.0f * v) / logf(256.0f);
-    else if (a->gamma != 1.0f)
-        v = powf(v, a->gamma);
-    return a->invert ? 1.0f - v : v;
-}
-
 static uint8_t to_8bit(float v, float contrast)
 {
     v = v * contrast * 255.0f;
@@ -79,11 +68,32 @@ static uint8_t to_8bit(float v, float contrast)
     return v >= 255.0f ? 255 : (uint8_t)(v + 0.5f);
 }
 
-/* Colour channels out: a colour map makes RGB of anything; otherwise they stay. Alpha is
- * carried through untouched. */
+/* Gamma or log, then inversion, of a value in [0, 1] (a twisted one need not be). */
+static float pointwise_f(const struct ts_adjust *a, float v)
+{
+    if (a->log)
+        v = logf(1.0f + 255.0f * (v > 0.0f ? v : 0.0f)) / logf(256.0f);
+    else if (a->gamma != 1.0f)
+        v = powf(v > 0.0f ? v : 0.0f, a->gamma);
+    return a->invert ? 1.0f - v : v;
+}
+
+/* Colour channels out: a colour map makes RGB of anything, a twist as many as its rows;
+ * otherwise they stay. Alpha is carried through untouched. */
 static uint32_t colors_out(const struct ts_adjust *a, uint32_t colors)
 {
-    return a->cmap != TS_CMAP_NONE ? 3 : colors;
+    return a->cmap != TS_CMAP_NONE ? 3 : a->twist_rows ? a->twist_rows : colors;
+}
+
+/* One pixel through the twist, then gamma and inversion: its first value, or all of them. */
+static void twisted(const struct ts_adjust *a, const uint8_t *s, uint32_t colors, float *f)
+{
+    for (uint32_t k = 0; k < a->twist_rows; k++) {
+        float v = 0.0f;
+        for (uint32_t j = 0; j < colors && j < 4; j++)
+            v += a->twist[k][j] * (s[j] / 255.0f);
+        f[k] = pointwise_f(a, v);
+    }
 }
 
 /* The float image after the pointwise steps and the colour map (alpha dropped: it is copied
@@ -93,15 +103,23 @@ static void to_float(const struct ts_image *src, const struct ts_adjust *a, uint
 {
     float table[256];
     for (int i = 0; i < 256; i++)
-        table[i] = pointwise(a, (uint8_t)i);
+        table[i] = pointwise_f(a, i / 255.0f);
     for (uint32_t y = 0; y < src->height; y++) {
         const uint8_t *s = ts_image_row(src, y);
         for (uint32_t x = 0; x < src->width; x++, s += src->channels, f += oc) {
-            if (a->cmap != TS_CMAP_NONE)
+            if (a->twist_rows) {
+                float t[3];
+                twisted(a, s, colors, t);
+                if (a->cmap != TS_CMAP_NONE)
+                    cmap_rgb(a->cmap, t[0], f);
+                else
+                    memcpy(f, t, sizeof *t * a->twist_rows);
+            } else if (a->cmap != TS_CMAP_NONE) {
                 cmap_rgb(a->cmap, table[s[0]], f);
-            else
+            } else {
                 for (uint32_t c = 0; c < colors; c++)
                     f[c] = table[s[c]];
+            }
         }
     }
 }
@@ -139,7 +157,8 @@ int render_adjust(const struct ts_image *src, const struct ts_adjust *a, struct 
     dst->data = NULL;
     if (!src || !src->data || !a || src->channels < 1 || src->channels > 4)
         return TS_EINVAL;
-    if (a->ksize != 0 && a->ksize != 1 && a->ksize != 3 && a->ksize != 5)
+    if ((a->ksize != 0 && a->ksize != 1 && a->ksize != 3 && a->ksize != 5) ||
+        (a->twist_rows != 0 && a->twist_rows != 1 && a->twist_rows != 3))
         return TS_EINVAL;
     bool alpha = src->channels == 2 || src->channels == 4;
     uint32_t colors = src->channels - (alpha ? 1 : 0), oc = colors_out(a, colors);

@@ -27,14 +27,16 @@ enum ts_cmap {
 
 #define TS_KERNEL_MAX 5
 
-/* Pixel adjustments IIP clients ask for (iipsrv's GAM, INV, CMP, CNV and CNT), applied after
- * resampling in this order on values scaled to [0, 1]: gamma or log, inversion, colour map,
- * convolution, then contrast back to 8 bits. Zeroed = none (`on` false). */
+/* Pixel adjustments IIP clients ask for (iipsrv's CTW, GAM, INV, CMP, CNV and CNT), applied
+ * after resampling in this order on values scaled to [0, 1]: colour twist, gamma or log,
+ * inversion, colour map, convolution, then contrast back to 8 bits. Zeroed = none. */
 struct ts_adjust {
     bool on;
-    bool log;    /* v -> log(1 + 255 v) / log(256), instead of gamma */
-    float gamma; /* v -> v^gamma; 1 = unchanged */
-    bool invert; /* v -> 1 - v */
+    uint32_t twist_rows; /* 0 = no twist; else 1 or 3 output channels */
+    float twist[3][4];   /* output channel k = sum_j twist[k][j] * input channel j */
+    bool log;            /* v -> log(1 + 255 v) / log(256), instead of gamma */
+    float gamma;         /* v -> v^gamma; 1 = unchanged */
+    bool invert;         /* v -> 1 - v */
     enum ts_cmap cmap;
     uint32_t ksize;                              /* 0 = no convolution, else 1, 3 or 5 */
     float kernel[TS_KERNEL_MAX * TS_KERNEL_MAX]; /* ksize x ksize, row by row */

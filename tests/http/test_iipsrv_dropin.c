@@ -387,6 +387,25 @@ static void test_tile_commands_in_other_formats(void **state)
     expect("/fcgi-bin/iipsrv.fcgi?FIF=grid.tif&ATL=1,0", 501, NULL);
 }
 
+/* CTW on a lossless grid: a row per output channel, so this one swaps red and blue. */
+static void test_colour_twist_swaps_channels(void **state)
+{
+    (void)state;
+    struct ts_image img;
+    uint8_t rgb[3];
+    grid_cell_color(3, 6, rgb);
+    get_image("/fcgi-bin/iipsrv.fcgi?FIF=grid-subifd.tif&WID=1000&CTW=[0,0,1;0,1,0;1,0,0]&"
+              "CVT=png",
+              "image/png", &img);
+    const uint8_t *p = ts_image_row(&img, 650) + 350 * 3;
+    assert_int_equal(p[0], rgb[2]);
+    assert_int_equal(p[1], rgb[1]);
+    assert_int_equal(p[2], rgb[0]);
+    ts_image_free(&img);
+    expect("/fcgi-bin/iipsrv.fcgi?FIF=grid.tif&CTW=[1,0;0,1]&JTL=1,0", 400, "Error/");
+    expect("/fcgi-bin/iipsrv.fcgi?FIF=grid.tif&CTW=[0.3,0.6,0.1]&JTL=1,0", 200, NULL);
+}
+
 int main(void)
 {
     tu_http_init();
@@ -404,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_tile_half_turn),
         cmocka_unit_test(test_bad_adjustment_arguments),
         cmocka_unit_test(test_tile_commands_in_other_formats),
+        cmocka_unit_test(test_colour_twist_swaps_channels),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -253,6 +253,43 @@ static void test_rejects_bad_kernel_size(void **state)
     ts_image_free(&src);
 }
 
+/* A colour twist: output channel k = sum_j m[k][j] * input j, before gamma; one row makes a
+ * gray image, and alpha passes through. */
+static void test_colour_twist(void **state)
+{
+    (void)state;
+    struct ts_adjust a = none();
+    struct ts_image src, dst;
+    assert_int_equal(ts_image_alloc(&src, 2, 1, 4), TS_OK);
+    memcpy(ts_image_row(&src, 0), (const uint8_t[]){200, 100, 50, 7, 0, 255, 30, 99}, 8);
+    /* Swap red and blue, halve green. */
+    a.twist_rows = 3;
+    a.twist[0][2] = 1.0f;
+    a.twist[1][1] = 0.5f;
+    a.twist[2][0] = 1.0f;
+    assert_int_equal(render_adjust(&src, &a, &dst), TS_OK);
+    assert_int_equal(dst.channels, 4);
+    assert_memory_equal(ts_image_row(&dst, 0), ((const uint8_t[]){50, 50, 200, 7, 30, 128, 0, 99}),
+                        8);
+    ts_image_free(&dst);
+    /* One row: a weighted gray, then gamma 2 on the twisted value. */
+    a = none();
+    a.twist_rows = 1;
+    a.twist[0][0] = 0.25f;
+    a.twist[0][1] = 0.5f;
+    a.twist[0][2] = 0.25f;
+    a.gamma = 2.0f;
+    assert_int_equal(render_adjust(&src, &a, &dst), TS_OK);
+    assert_int_equal(dst.channels, 2);
+    double v = (0.25 * 200 + 0.5 * 100 + 0.25 * 50) / 255.0;
+    assert_int_equal(ts_image_row(&dst, 0)[0], expect(v * v));
+    assert_int_equal(ts_image_row(&dst, 0)[1], 7);
+    ts_image_free(&dst);
+    a.twist_rows = 2; /* neither gray nor RGB */
+    assert_int_equal(render_adjust(&src, &a, &dst), TS_EINVAL);
+    ts_image_free(&src);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -262,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_cmap_of_rgba_keeps_alpha),
         cmocka_unit_test(test_convolution),
         cmocka_unit_test(test_rejects_bad_kernel_size),
+        cmocka_unit_test(test_colour_twist),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
