@@ -16,22 +16,15 @@ static void cmap_rgb(enum ts_cmap cmap, float v, float rgb[3])
     const float third = 1.0f / 3.0f, eighth = 1.0f / 8.0f;
     rgb[0] = rgb[1] = rgb[2] = 0.0f;
     switch (cmap) {
-    case TS_CMAP_HOT: /* black, red, yellow, white */
+    case TS_CMAP_HOT:  /* black, red, yellow, white */
+    case TS_CMAP_COLD: /* the same through blue and cyan: hot with red and blue swapped */
         if (v >= 1.0f) {
             rgb[0] = rgb[1] = rgb[2] = 1.0f;
         } else if (v > 0.0f) {
-            rgb[0] = fminf(3.0f * v, 1.0f);
+            int first = cmap == TS_CMAP_HOT ? 0 : 2;
+            rgb[first] = fminf(3.0f * v, 1.0f);
             rgb[1] = v < third ? 0.0f : fminf(3.0f * v - 1.0f, 1.0f);
-            rgb[2] = v < 2.0f * third ? 0.0f : 3.0f * v - 2.0f;
-        }
-        break;
-    case TS_CMAP_COLD: /* black, blue, cyan, white */
-        if (v >= 1.0f) {
-            rgb[0] = rgb[1] = rgb[2] = 1.0f;
-        } else if (v > 0.0f) {
-            rgb[2] = fminf(3.0f * v, 1.0f);
-            rgb[1] = v < third ? 0.0f : fminf(3.0f * v - 1.0f, 1.0f);
-            rgb[0] = v < 2.0f * third ? 0.0f : 3.0f * v - 2.0f;
+            rgb[2 - first] = v < 2.0f * third ? 0.0f : 3.0f * v - 2.0f;
         }
         break;
     case TS_CMAP_JET: /* dark blue, blue, cyan, yellow, red, dark red */

@@ -175,14 +175,8 @@ static int axis_init(struct axis *ax, uint32_t src_n, double s0, double len, uin
 /* One source row, columns [x0, x1), as int16 samples. Colour is premultiplied by alpha so
  * transparent pixels carry no colour into their neighbours: c * a >> 2 keeps it in int16 at
  * 255/4 per unit of premultiplied colour, against 64 per unit of alpha (see store_alpha). */
-static inline void widen_ch(const uint8_t *restrict p, size_t n, int16_t *restrict out, uint32_t ch,
-                            bool alpha)
+static inline void widen_ch(const uint8_t *restrict p, size_t n, int16_t *restrict out, uint32_t ch)
 {
-    if (!alpha) {
-        for (size_t i = 0; i < n * ch; i++)
-            out[i] = (int16_t)(p[i] << FRAC);
-        return;
-    }
     for (size_t x = 0; x < n; x++, p += ch, out += ch) {
         uint32_t a = p[ch - 1];
         for (uint32_t c = 0; c + 1 < ch; c++)
@@ -194,12 +188,10 @@ static inline void widen_ch(const uint8_t *restrict p, size_t n, int16_t *restri
 static void widen_row(const uint8_t *src, uint32_t ch, uint32_t x0, uint32_t x1, int16_t *out)
 {
     const uint8_t *p = src + (size_t)x0 * ch;
-    switch (ch) {
-    case 1: widen_ch(p, x1 - x0, out, 1, false); break;
-    case 2: widen_ch(p, x1 - x0, out, 2, true); break;
-    case 3: widen_ch(p, x1 - x0, out, 3, false); break;
-    default: widen_ch(p, x1 - x0, out, 4, true); break;
-    }
+    if (ch == 2)
+        widen_ch(p, x1 - x0, out, 2);
+    else
+        widen_ch(p, x1 - x0, out, 4);
 }
 
 /* acc = w0 * r0 + w1 * r1 and friends: two rows a pass halve the accumulator traffic, and
@@ -251,12 +243,10 @@ static inline void transpose_in_ch(const int32_t *restrict acc, size_t n, int sh
 static void transpose_in(const int32_t *acc, size_t n, int shift, int16_t *block, size_t stride,
                          uint32_t ch)
 {
-    switch (ch) {
-    case 1: transpose_in_ch(acc, n, shift, block, stride, 1); break;
-    case 2: transpose_in_ch(acc, n, shift, block, stride, 2); break;
-    case 3: transpose_in_ch(acc, n, shift, block, stride, 3); break;
-    default: transpose_in_ch(acc, n, shift, block, stride, 4); break;
-    }
+    if (ch == 2)
+        transpose_in_ch(acc, n, shift, block, stride, 2);
+    else
+        transpose_in_ch(acc, n, shift, block, stride, 4);
 }
 
 static inline uint8_t to_u8(float v)
