@@ -5,6 +5,7 @@
 # Usage: passthrough_psnr.sh TESSERA_BIN REFERENCE PYRAMID.tif [PYRAMID.tif ...]
 #   RULES="always quality" JPEG_QUALITY=85 (defaults) may be set.
 set -eu
+. "$(dirname "$0")/passthrough_server.sh"
 bin=$1
 ref=$2
 shift 2
@@ -21,14 +22,7 @@ for tif in "$@"; do
     w=$(vipsheader -f width "$tif")
     h=$(vipsheader -f height "$tif")
     for rule in $rules; do
-        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-        "$bin" --root "$root" --listen "127.0.0.1:$port" --passthrough "$rule" \
-            --jpeg-quality "$q" --response-cache 0 >"$work/log" 2>&1 &
-        pid=$!
-        for _ in $(seq 50); do
-            grep -q "listening on" "$work/log" 2>/dev/null && break
-            sleep 0.1
-        done
+        start_server "$rule"
         sq=0
         n=0
         bytes=0

@@ -7,6 +7,7 @@
 # Usage: passthrough_tradeoff.sh TESSERA_BIN PYRAMID.tif [PYRAMID.tif ...]
 #   RULES="always quality" SECONDS_WRK=10 JPEG_QUALITY=85 (defaults) may be set.
 set -eu
+. "$(dirname "$0")/passthrough_server.sh"
 bin=$1
 shift
 rules=${RULES:-always quality}
@@ -31,14 +32,7 @@ for tif in "$@"; do
     }' >"$work/paths"
     n=$(wc -l <"$work/paths")
     for rule in $rules; do
-        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-        "$bin" --root "$root" --listen "127.0.0.1:$port" --passthrough "$rule" \
-            --jpeg-quality "$q" --response-cache 0 >"$work/log" 2>&1 &
-        pid=$!
-        for _ in $(seq 50); do
-            grep -q "listening on" "$work/log" 2>/dev/null && break
-            sleep 0.1
-        done
+        start_server "$rule"
         sed "s|^|http://127.0.0.1:$port|" "$work/paths" >"$work/urls"
         # One curl process, one kept-alive connection, every tile once.
         start=$(date +%s.%N)
