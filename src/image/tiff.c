@@ -49,19 +49,33 @@ struct tiff_level {
 
 /* libtiff's view of the file: our own offset over pread, so the descriptor's shared file
  * position is never used (see tiff_io_read). */
-/* Small reads go through a window of the file: libtiff reads a directory an entry and a value
- * at a time (about a dozen preads per level, a hundred for a seven-level pyramid), and the
- * entries and values of one directory almost always sit together. Tile data, read in larger
- * pieces, bypasses it. */
+/* Small reads go through a few windows of the file: libtiff reads a directory an entry and a
+ * value at a time, and for YCbCr JPEG it reads the first tile's header as well to check the
+ * subsampling; both come back every time a level is loaded again. Writers put a level's
+ * first tiles right after the previous directory, so one window usually holds both, and
+ * eight hold the header and the directories of an eight-level pyramid: opening costs one read
+ * per directory, and moving between levels later costs none. Tile data, read in larger
+ * pieces, bypasses them unless a window already holds it (libtiff's look at the first tile).
+ * The windows are 128 KB of the reader's allocation, touched only as they fill. */
 #define TIFF_WIN_BYTES 16384
 #define TIFF_WIN_SMALL 4096
+#define TIFF_WINS 8
+
+struct tiff_win {
+    uint64_t off; /* the file bytes [off, off + len) are in buf */
+    size_t len;
+    uint64_t used; /* tiff_io.clock when last read from: the oldest is refilled */
+    uint8_t buf[TIFF_WIN_BYTES];
+};
 
 struct tiff_io {
     int fd; /* owned by the reader, closed after TIFFClose */
     uint64_t off;
-    uint64_t win_off; /* the file bytes [win_off, win_off + win_len) are in win */
-    size_t win_len;
-    uint8_t win[TIFF_WIN_BYTES];
+    /* The size when the reader opened: reads stop there without asking the kernel, and the
+     * reader's identity (path, mtime, size) already ties it to this size. */
+    uint64_t size;
+    uint64_t clock;
+    struct tiff_win win[TIFF_WINS];
 };
 
 struct tiff_priv {
@@ -116,10 +130,55 @@ static int tiff_lib_fail(struct tiff_priv *p, struct ts_err *err, int status, co
     return ts_fail(err, status, "%s", what);
 }
 
-static bool tiff_is_tiff(int fd)
+/* Reads [off, off + n) of the file through the windows; n <= TIFF_WIN_SMALL. Returns the
+ * bytes copied (fewer at the end of the file) or -1. */
+/* The window holding all of [off, off + n), or NULL; *oldest is the one to refill. */
+static struct tiff_win *tiff_win_find(struct tiff_io *io, size_t n, uint64_t off,
+                                      struct tiff_win **oldest)
+{
+    *oldest = &io->win[0];
+    for (int i = 0; i < TIFF_WINS; i++) {
+        struct tiff_win *c = &io->win[i];
+        if (c->len > 0 && off >= c->off && off - c->off <= c->len && n <= c->len - (off - c->off))
+            return c;
+        if (c->used < (*oldest)->used)
+            *oldest = c;
+    }
+    return NULL;
+}
+
+static ssize_t tiff_win_read(struct tiff_io *io, void *buf, size_t n, uint64_t off)
+{
+    struct tiff_win *oldest, *w;
+    if (off >= io->size)
+        return 0;
+    w = tiff_win_find(io, n, off, &oldest);
+    if (!w) {
+        w = oldest;
+        uint64_t left = io->size - off;
+        size_t want = left < TIFF_WIN_BYTES ? (size_t)left : TIFF_WIN_BYTES;
+        ssize_t got = ts_fd_read_at(io->fd, w->buf, want, off);
+        if (got < 0) {
+            w->len = 0;
+            return -1;
+        }
+        w->off = off;
+        w->len = (size_t)got;
+        /* A window that ends early (a file shorter than it said) may still hold part. */
+        if (off - w->off >= w->len)
+            return 0;
+    }
+    w->used = ++io->clock;
+    size_t at = (size_t)(off - w->off), have = w->len - at;
+    size_t take = have < n ? have : n;
+    memcpy(buf, w->buf + at, take);
+    return (ssize_t)take;
+}
+
+static bool tiff_is_tiff(struct tiff_io *io)
 {
     uint8_t m[4];
-    ssize_t n = ts_fd_read_at(fd, m, sizeof m, 0);
+    ssize_t n = tiff_win_read(io, m, sizeof m, 0);
     return n == 4 && ((m[0] == 'I' && m[1] == 'I' && (m[2] == 42 || m[2] == 43) && m[3] == 0) ||
                       (m[0] == 'M' && m[1] == 'M' && m[2] == 0 && (m[3] == 42 || m[3] == 43)));
 }
@@ -129,24 +188,19 @@ static bool tiff_is_tiff(int fd)
 static tmsize_t tiff_io_read(thandle_t h, void *buf, tmsize_t n)
 {
     struct tiff_io *io = (struct tiff_io *)h;
+    struct tiff_win *oldest;
     ssize_t got;
     if (n < 0)
         return -1;
-    if ((size_t)n <= TIFF_WIN_SMALL) {
-        if (io->off < io->win_off || io->off - io->win_off + (size_t)n > io->win_len) {
-            got = ts_fd_read_at(io->fd, io->win, sizeof io->win, io->off);
-            if (got < 0)
-                return -1;
-            io->win_off = io->off;
-            io->win_len = (size_t)got;
-        }
-        size_t at = (size_t)(io->off - io->win_off), have = io->win_len - at;
-        size_t take = have < (size_t)n ? have : (size_t)n;
-        memcpy(buf, io->win + at, take);
-        io->off += take;
-        return (tmsize_t)take;
+    if (io->off >= io->size)
+        got = 0;
+    else if ((size_t)n <= TIFF_WIN_SMALL ||
+             ((size_t)n <= TIFF_WIN_BYTES && tiff_win_find(io, (size_t)n, io->off, &oldest)))
+        got = tiff_win_read(io, buf, (size_t)n, io->off);
+    else {
+        uint64_t left = io->size - io->off;
+        got = ts_fd_read_at(io->fd, buf, left < (uint64_t)n ? (size_t)left : (size_t)n, io->off);
     }
-    got = ts_fd_read_at(io->fd, buf, (size_t)n, io->off);
     if (got < 0)
         return -1;
     io->off += (uint64_t)got;
@@ -163,15 +217,11 @@ static tmsize_t tiff_io_write(thandle_t h, void *buf, tmsize_t n)
 static toff_t tiff_io_seek(thandle_t h, toff_t off, int whence)
 {
     struct tiff_io *io = (struct tiff_io *)h;
-    uint64_t base = 0, size;
+    uint64_t base = 0;
     switch (whence) {
     case SEEK_SET: base = 0; break;
     case SEEK_CUR: base = io->off; break;
-    case SEEK_END:
-        if (ts_fd_size(io->fd, &size) != 0)
-            return (toff_t)-1;
-        base = size;
-        break;
+    case SEEK_END: base = io->size; break;
     default: return (toff_t)-1;
     }
     /* libtiff passes signed moves as toff_t: unsigned wrap-around gives the same sum. */
@@ -192,9 +242,7 @@ static int tiff_io_close(thandle_t h)
 
 static toff_t tiff_io_size(thandle_t h)
 {
-    struct tiff_io *io = (struct tiff_io *)h;
-    uint64_t size;
-    return ts_fd_size(io->fd, &size) == 0 ? (toff_t)size : 0;
+    return (toff_t)((struct tiff_io *)h)->size;
 }
 
 /* No mapping: a file truncated while mapped raises SIGBUS, which would end the server. */
@@ -1071,14 +1119,14 @@ static int tiff_cost(struct ts_reader *r, const struct ts_read_req *q, size_t *b
     struct tiff_priv *p = r->priv;
     const struct tiff_level *lv = &p->lv[q->level];
     uint32_t rows = lv->tile_w ? lv->tile_h : lv->rows_per_strip;
-    uint64_t file = 0;
+    uint64_t file = p->io.size;
     /* Tiles and strips decode whole into the scratch, which the reader keeps between reads. */
     size_t unit = ts_sat_mul(lv->row_bytes, rows);
     if (unit > TIFF_MAX_SCRATCH)
         return ts_fail(err, TS_ETOOLARGE, "TIFF tile or strip of %zu bytes is too large", unit);
     size_t total = ts_sat_add(TIFF_COST_FIXED, unit > p->scratch_cap ? unit : p->scratch_cap);
     /* libtiff reads a compressed tile or strip in whole first: no more than the file holds. */
-    if (lv->compression != COMPRESSION_NONE && ts_fd_size(p->io.fd, &file) == 0) {
+    if (lv->compression != COMPRESSION_NONE) {
         size_t raw = ts_sat_add(ts_sat_add(unit, unit / 8), (size_t)64 << 10);
         total = ts_sat_add(total, file < raw ? (size_t)file : raw);
     }
@@ -1089,7 +1137,7 @@ static int tiff_cost(struct ts_reader *r, const struct ts_read_req *q, size_t *b
      * bytes read in whole; libtiff's may still be there from a tile it was left. */
     if (p->jpeg_mode != TIFF_JPEG_LIBTIFF && tiff_tile_is_plain_jpeg(lv) && !lv->xf) {
         size_t raw = ts_sat_add(ts_sat_add(unit, unit / 8), (size_t)64 << 10);
-        if (ts_fd_size(p->io.fd, &file) == 0 && file < raw)
+        if (file < raw)
             raw = (size_t)file;
         total = ts_sat_add(total, ts_sat_add(TIFF_COST_JPEG, raw));
         total = ts_sat_add(total, ts_sat_mul(lv->row_bytes, 16 * 3));
@@ -1248,10 +1296,6 @@ int ts_tiff_open_fd(int fd, uint32_t page, struct ts_reader **out, struct ts_err
     uint8_t *icc = NULL;
 
     *out = NULL;
-    if (!tiff_is_tiff(fd)) {
-        close(fd);
-        return ts_fail(err, TS_EUNSUPPORTED, "not a TIFF file");
-    }
     r = calloc(1, sizeof *r);
     p = calloc(1, sizeof *p);
     opts = TIFFOpenOptionsAlloc();
@@ -1268,6 +1312,17 @@ int ts_tiff_open_fd(int fd, uint32_t page, struct ts_reader **out, struct ts_err
     p->jpeg_mode = tiff_jpeg_mode();
     p->io.fd = fd;
     p->io.off = 0;
+    if (ts_fd_size(fd, &p->io.size) != 0) {
+        rc = ts_fail(err, TS_EIO, "cannot stat TIFF file: %s", strerror(errno));
+        TIFFOpenOptionsFree(opts);
+        tiff_close(r);
+        return rc;
+    }
+    if (!tiff_is_tiff(&p->io)) {
+        TIFFOpenOptionsFree(opts);
+        tiff_close(r);
+        return ts_fail(err, TS_EUNSUPPORTED, "not a TIFF file");
+    }
     TIFFOpenOptionsSetErrorHandlerExtR(opts, tiff_on_error, p);
     TIFFOpenOptionsSetWarningHandlerExtR(opts, tiff_on_warning, p);
     /* 'm' as well as a map procedure that declines: never mmap (see tiff_io_map). */
