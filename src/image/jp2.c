@@ -50,6 +50,26 @@ struct jp2_priv {
     struct jp2_shape *shapes;     /* ncomps of them: what the cost model needs */
     uint32_t tw, th;              /* tiles across and down */
     uint64_t file_size;
+    /* Where each tile's bytes are, found on the first decode (see jp2_parts_get). */
+    pthread_mutex_t parts_lock;
+    bool parts_done;
+    struct jp2_parts *parts; /* NULL when the codestream cannot be cut (or before the first) */
+};
+
+/* The tile-parts of a multi-tile codestream in file order, so a decode can be handed the
+ * main header and the parts of the tiles under its area instead of the whole file: without
+ * TLM markers (which OpenJPEG 2.5.0 does not use anyway) it reads every tile-part header to
+ * the end of the codestream, a whole-file read for every tile a viewer asks for. */
+struct jp2_part {
+    uint32_t tile;
+    uint64_t off, len;
+};
+
+struct jp2_parts {
+    uint64_t head;  /* file bytes before the first tile-part: boxes and main header */
+    uint64_t bytes; /* of all tile-parts */
+    size_t n;
+    struct jp2_part part[];
 };
 
 /* One component's coding as the main header declares it: OpenJPEG sizes its structures from
@@ -61,10 +81,12 @@ struct jp2_shape {
     uint32_t prcw[OPJ_J2K_MAXRLVLS], prch[OPJ_J2K_MAXRLVLS]; /* precinct exponents */
 };
 
-/* Where one session's stream is in the file. */
+/* Where one session's stream is in the file. With a job's parts, the stream is the file's
+ * first head bytes, then those parts, then an end-of-codestream marker (see ts_jp2pool_job). */
 struct jp2_src {
     int fd;
     uint64_t off, size;
+    const struct ts_jp2pool_job *cut; /* NULL: the stream is the file */
 };
 
 /* One codec and stream on the file, with the main header read. */
@@ -102,10 +124,46 @@ static uint32_t jp2_ceil_shift(uint32_t v, uint32_t s)
 
 /* ---- an OpenJPEG stream over the descriptor (pread at the session's own offset) ---- */
 
+static const uint8_t jp2_eoc[2] = {0xff, 0xd9};
+
+/* Reads from a cut stream: each piece maps to the file or to the closing marker. */
+static ssize_t jp2_cut_read(struct jp2_src *src, uint8_t *buf, size_t n)
+{
+    const struct ts_jp2pool_job *c = src->cut;
+    size_t got = 0;
+    while (got < n && src->off + got < src->size) {
+        uint64_t at = src->off + got, base = c->head, file_at = at, left;
+        if (at < c->head) {
+            left = c->head - at;
+        } else {
+            uint32_t i = 0;
+            for (; i < c->nparts && at >= base + c->parts[i].len; i++)
+                base += c->parts[i].len;
+            if (i == c->nparts) {
+                size_t k = (size_t)(at - base), take = sizeof jp2_eoc - k;
+                take = take < n - got ? take : n - got;
+                memcpy(buf + got, jp2_eoc + k, take);
+                got += take;
+                continue;
+            }
+            file_at = c->parts[i].off + (at - base);
+            left = base + c->parts[i].len - at;
+        }
+        size_t want = left < n - got ? (size_t)left : n - got;
+        ssize_t r = ts_fd_read_at(src->fd, buf + got, want, file_at);
+        if (r < 0)
+            return -1;
+        got += (size_t)r;
+        if ((size_t)r < want)
+            break; /* the file is shorter than when it was cut */
+    }
+    return (ssize_t)got;
+}
+
 static OPJ_SIZE_T jp2_src_read(void *buf, OPJ_SIZE_T n, void *user)
 {
     struct jp2_src *src = user;
-    ssize_t got = ts_fd_read_at(src->fd, buf, n, src->off);
+    ssize_t got = src->cut ? jp2_cut_read(src, buf, n) : ts_fd_read_at(src->fd, buf, n, src->off);
     /* OpenJPEG takes (OPJ_SIZE_T)-1 for the end of the stream as well as for an error. */
     if (got <= 0)
         return (OPJ_SIZE_T)-1;
@@ -132,15 +190,23 @@ static OPJ_BOOL jp2_src_seek(OPJ_OFF_T to, void *user)
     return OPJ_TRUE;
 }
 
-/* A read stream over fd from its start; NULL on failure (errno set when the size is unknown). */
-static opj_stream_t *jp2_stream(struct jp2_src *src, int fd)
+/* A read stream over fd from its start, or over the cut the job describes (NULL: none); NULL on
+ * failure (errno set when the size is unknown). */
+static opj_stream_t *jp2_stream(struct jp2_src *src, int fd, const struct ts_jp2pool_job *cut,
+                                size_t chunk)
 {
     opj_stream_t *st;
     src->fd = fd;
     src->off = 0;
-    if (ts_fd_size(fd, &src->size) != 0)
+    src->cut = cut && cut->nparts > 0 ? cut : NULL;
+    if (src->cut) {
+        src->size = cut->head + sizeof jp2_eoc;
+        for (uint32_t i = 0; i < cut->nparts; i++)
+            src->size += cut->parts[i].len;
+    } else if (ts_fd_size(fd, &src->size) != 0) {
         return NULL;
-    if (!(st = opj_stream_create(OPJ_J2K_STREAM_CHUNK_SIZE, OPJ_TRUE)))
+    }
+    if (!(st = opj_stream_create(chunk, OPJ_TRUE)))
         return NULL;
     opj_stream_set_read_function(st, jp2_src_read);
     opj_stream_set_skip_function(st, jp2_src_skip);
@@ -161,15 +227,22 @@ static void jp2_session_end(struct jp2_session *s)
     memset(s, 0, sizeof *s);
 }
 
-/* Starts a stream at the file's beginning and reads the main header; reduce applies to the next
- * decode, which runs on `threads` threads. */
+/* The stream's buffer when only the main header will be read: OpenJPEG fills its whole
+ * buffer (1 MB by default) before parsing a header of a few hundred bytes. */
+#define JP2_HEADER_CHUNK ((size_t)64 << 10)
+
+/* Starts a stream at the file's beginning (or the job's cut of it) and reads the main header;
+ * reduce applies to the next decode, which runs on `threads` threads; threads 0: no decode
+ * follows. */
 static int jp2_session_begin(const struct jp2_priv *p, uint32_t reduce, int threads,
-                             struct jp2_session *s, struct ts_err *err)
+                             const struct ts_jp2pool_job *cut, struct jp2_session *s,
+                             struct ts_err *err)
 {
     opj_dparameters_t params;
     int rc;
     memset(s, 0, sizeof *s);
-    s->stream = jp2_stream(&s->src, p->fd);
+    s->stream =
+        jp2_stream(&s->src, p->fd, cut, threads > 0 ? OPJ_J2K_STREAM_CHUNK_SIZE : JP2_HEADER_CHUNK);
     if (!s->stream)
         return ts_fail(err, TS_EIO, "jp2: cannot make a stream of the file");
     s->codec = opj_create_decompress(p->fmt);
@@ -354,10 +427,11 @@ static int jp2_threads_for(const struct jp2_priv *p, uint32_t lvl, const uint64_
 
 /* Decodes area a[] at level lvl and copies it into out, whose first pixel is (ax, ay). */
 static int jp2_decode_here(const struct jp2_priv *p, uint32_t lvl, const uint64_t a[4], uint32_t ax,
-                           uint32_t ay, int threads, struct ts_image *out, struct ts_err *err)
+                           uint32_t ay, int threads, const struct ts_jp2pool_job *cut,
+                           struct ts_image *out, struct ts_err *err)
 {
     struct jp2_session s;
-    int rc = jp2_session_begin(p, lvl, threads, &s, err);
+    int rc = jp2_session_begin(p, lvl, threads, cut, &s, err);
     if (rc != TS_OK)
         return rc;
     rc = jp2_session_decode(&s, a, err);
@@ -426,7 +500,7 @@ static int jp2_kept_get(const struct jp2_priv *p, const struct stat *st, uint32_
     own.fd = dup(p->fd);
     if (own.fd < 0)
         return ts_fail(err, TS_EBUSY, "jp2: cannot keep the file open: %s", strerror(errno));
-    int rc = jp2_session_begin(&own, reduce, threads, &k->s, err);
+    int rc = jp2_session_begin(&own, reduce, threads, NULL, &k->s, err);
     if (rc != TS_OK) {
         close(own.fd);
         return rc;
@@ -454,7 +528,8 @@ static int jp2_pool_decode(int fd, const struct ts_jp2pool_job *job, struct ts_i
     p.ncomps = job->ncomps;
     p.channels = out->channels;
     if (!job->keep || fstat(fd, &st) != 0 || (uint64_t)st.st_size > JP2_KEEP_MAX_FILE)
-        return jp2_decode_here(&p, job->reduce, job->a, job->ax, job->ay, job->threads, out, err);
+        return jp2_decode_here(&p, job->reduce, job->a, job->ax, job->ay, job->threads, job, out,
+                               err);
     int rc = jp2_kept_get(&p, &st, job->reduce, job->threads, &k, err);
     if (rc == TS_OK)
         rc = jp2_session_decode(&k->s, job->a, err);
@@ -466,6 +541,114 @@ static int jp2_pool_decode(int fd, const struct ts_jp2pool_job *job, struct ts_i
             if (jp2_kept[i].used && jp2_same_file(&jp2_kept[i].st, &st))
                 jp2_kept_drop(&jp2_kept[i]);
     return rc;
+}
+
+static bool jp2_codestream_at(const struct jp2_priv *p, uint64_t *at);
+static uint32_t jp2_be(const uint8_t *b, int n);
+
+/* More tile-parts than this and the codestream is read whole (the index would cost more to
+ * keep than reading saves). */
+#define JP2_MAX_INDEX_PARTS ((size_t)1 << 20)
+
+/* Walks the codestream's tile-part headers (SOT: Isot, Psot) once, one small read each.
+ * NULL when the codestream cannot be cut safely: packed packet headers in the main header
+ * (PPM) number tile-parts across the whole codestream, a tile-part whose length is unknown
+ * (Psot 0) or runs past the file, or anything else unexpected. */
+static struct jp2_parts *jp2_parts_scan(const struct jp2_priv *p)
+{
+    uint64_t cs, off;
+    uint8_t m[12];
+    struct jp2_parts *x = NULL;
+    size_t cap = 0;
+    if (!jp2_codestream_at(p, &cs))
+        return NULL;
+    off = cs + 2; /* SOC */
+    for (int markers = 0;; markers++) {
+        if (markers >= 4096 || ts_fd_read_at(p->fd, m, 4, off) != 4 || m[0] != 0xff ||
+            m[1] == 0x60 /* PPM */)
+            return NULL;
+        if (m[1] == 0x90)
+            break;
+        uint32_t len = jp2_be(m + 2, 2);
+        if (len < 2)
+            return NULL;
+        off += 2 + (uint64_t)len;
+    }
+    uint64_t ntiles = (uint64_t)p->tw * p->th;
+    for (;;) {
+        ssize_t got = ts_fd_read_at(p->fd, m, sizeof m, off);
+        if (got >= 2 && m[0] == 0xff && m[1] == 0xd9)
+            break; /* EOC */
+        if (got != (ssize_t)sizeof m || m[0] != 0xff || m[1] != 0x90 || jp2_be(m + 2, 2) != 10)
+            goto fail;
+        uint32_t tile = jp2_be(m + 4, 2);
+        uint64_t len = jp2_be(m + 6, 4);
+        if (tile >= ntiles || len < 14 || len > p->file_size - off)
+            goto fail;
+        if (!x || x->n == cap) {
+            size_t ncap = cap ? cap * 2 : 256;
+            if (ncap > JP2_MAX_INDEX_PARTS)
+                goto fail;
+            struct jp2_parts *nx = realloc(x, sizeof *x + ncap * sizeof x->part[0]);
+            if (!nx)
+                goto fail;
+            if (!x)
+                nx->n = 0, nx->bytes = 0;
+            x = nx;
+            cap = ncap;
+        }
+        x->part[x->n++] = (struct jp2_part){tile, off, len};
+        x->bytes += len;
+        off += len;
+    }
+    if (!x)
+        return NULL;
+    x->head = x->part[0].off;
+    return x;
+fail:
+    free(x);
+    return NULL;
+}
+
+/* The tile-part index, made by the first decode that wants it (readers are shared). */
+static const struct jp2_parts *jp2_parts_get(const struct jp2_priv *cp)
+{
+    struct jp2_priv *p = (struct jp2_priv *)cp; /* only the index, under its lock */
+    pthread_mutex_lock(&p->parts_lock);
+    if (!p->parts_done) {
+        p->parts = jp2_parts_scan(p);
+        p->parts_done = true;
+    }
+    pthread_mutex_unlock(&p->parts_lock);
+    return p->parts;
+}
+
+/* Hands the job the tile-parts under area a[] when that is well under the whole codestream. */
+static void jp2_cut_for(const struct jp2_priv *p, const uint64_t a[4], struct ts_jp2pool_job *job)
+{
+    if ((uint64_t)p->tw * p->th <= 1)
+        return;
+    const struct jp2_parts *x = jp2_parts_get(p);
+    if (!x)
+        return;
+    uint64_t c0 = (a[0] - p->tx0) / p->tdx, c1 = (a[2] - 1 - p->tx0) / p->tdx;
+    uint64_t r0 = (a[1] - p->ty0) / p->tdy, r1 = (a[3] - 1 - p->ty0) / p->tdy;
+    uint64_t bytes = 0;
+    uint32_t n = 0;
+    for (size_t i = 0; i < x->n; i++) {
+        uint64_t c = x->part[i].tile % p->tw, r = x->part[i].tile / p->tw;
+        if (c < c0 || c > c1 || r < r0 || r > r1)
+            continue;
+        if (n == TS_JP2POOL_MAX_PARTS)
+            return;
+        job->parts[n++] = (struct ts_jp2pool_part){x->part[i].off, x->part[i].len};
+        bytes += x->part[i].len;
+    }
+    /* Half the codestream or more: reading it whole costs about the same. */
+    if (n == 0 || bytes > x->bytes / 2)
+        return;
+    job->nparts = n;
+    job->head = x->head;
 }
 
 /* Decodes area a[] at level lvl into out (first pixel at ax, ay) in a decoder process: this
@@ -484,6 +667,10 @@ static int jp2_decode_into(const struct jp2_priv *p, uint32_t lvl, const uint64_
     job.ay = ay;
     job.threads = jp2_threads_for(p, lvl, a);
     job.keep = (uint64_t)p->tw * p->th == 1 && !p->whole_tiles;
+    /* TESSERA_JP2_WHOLE=1 hands every decode the whole file, as before: to compare, and for
+     * the tests that check both give the same pixels. */
+    if (!job.keep && !getenv("TESSERA_JP2_WHOLE"))
+        jp2_cut_for(p, a, &job);
     return ts_jp2pool_run(jp2_pool_decode, p->fd, &job, cancel, out, err);
 }
 
@@ -1185,6 +1372,8 @@ static void jp2_close(struct ts_reader *r)
 {
     struct jp2_priv *p = r->priv;
     if (p) {
+        pthread_mutex_destroy(&p->parts_lock);
+        free(p->parts);
         free(p->shapes);
         free(p->key);
         if (p->fd >= 0)
@@ -1438,7 +1627,7 @@ static int jp2_inspect(struct ts_reader *r, struct ts_err *err)
     struct jp2_priv *p = r->priv;
     struct jp2_session s;
     opj_codestream_info_v2_t *ci;
-    int rc = jp2_session_begin(p, 0, 1, &s, err);
+    int rc = jp2_session_begin(p, 0, 0, NULL, &s, err);
     if (rc != TS_OK)
         return rc;
     if (s.image->x1 <= s.image->x0 || s.image->y1 <= s.image->y0 || s.image->x1 > INT32_MAX ||
@@ -1518,6 +1707,7 @@ int ts_jp2_open_fd(int fd, const struct ts_block_store *blocks, struct ts_reader
     }
     p->fd = fd;
     p->fmt = fmt;
+    pthread_mutex_init(&p->parts_lock, NULL);
     if (blocks)
         p->blocks = *blocks;
     cores = (long)ts_cpu_count();

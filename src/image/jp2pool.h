@@ -18,6 +18,13 @@
 /* The longest one decode may take before its decoder is ended by the clock. */
 #define TS_JP2POOL_DECODE_SECONDS 60
 
+/* The most tile-parts one decode is handed (see parts below); more read the whole file. */
+#define TS_JP2POOL_MAX_PARTS 64
+
+struct ts_jp2pool_part {
+    uint64_t off, len; /* bytes of the file */
+};
+
 /* One decode, as plain data (it crosses a socket). The pool reads only threads. */
 struct ts_jp2pool_job {
     int fmt;         /* OPJ_CODEC_FORMAT */
@@ -27,6 +34,12 @@ struct ts_jp2pool_job {
     uint32_t ax, ay; /* level-grid position of the output's first pixel */
     int threads;     /* most OpenJPEG threads worth using; the pool may lower it */
     uint32_t keep;   /* the decoder may keep the codec for the next decode of this file */
+    /* With nparts > 0 the decoder reads, instead of the whole file, the file's first head bytes
+     * (boxes and main header), these tile-parts in this order, and an end-of-codestream marker:
+     * the codestream of just the tiles under the area. */
+    uint32_t nparts;
+    uint64_t head;
+    struct ts_jp2pool_part parts[TS_JP2POOL_MAX_PARTS];
 };
 
 /* Runs in a decoder process: decodes job from fd into out (8-bit interleaved). */

@@ -335,6 +335,45 @@ static void test_smallest_level_matches_opj_decompress(void **state)
 
 /* ---- damaged and foreign input ---- */
 
+/* A decode handed only the tile-parts under its area (the default for multi-tile files) gives
+ * the same bytes as one that reads the whole codestream (TESSERA_JP2_WHOLE). No block store,
+ * so every read decodes. */
+static void test_cut_codestream_decodes_like_the_whole(void **state)
+{
+    (void)state;
+    static const uint32_t regions[][5] = {
+        /* level, x, y, w, h */
+        {0, 0, 0, 100, 100},       /* one tile */
+        {0, 400, 450, 300, 200},   /* two tiles */
+        {0, 500, 500, 600, 600},   /* four tiles */
+        {0, 1000, 1000, 411, 411}, /* the last tiles, at the image edge */
+        {1, 200, 240, 120, 40},    /* level 1 */
+        {2, 0, 0, 353, 353},       /* a whole level */
+    };
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", DATA, tiled.file);
+    for (size_t i = 0; i < sizeof regions / sizeof regions[0]; i++) {
+        const uint32_t *g = regions[i];
+        struct ts_image cut = {0}, whole = {0};
+        struct ts_reader *r = NULL;
+        struct ts_err err = {0};
+        int fd = tu_open_ro(path);
+        assert_true(fd >= 0);
+        assert_int_equal(ts_jp2_open_fd(fd, NULL, &r, &err), TS_OK);
+        unsetenv("TESSERA_JP2_WHOLE");
+        assert_int_equal(read_region(r, g[0], g[1], g[2], g[3], g[4], &cut), TS_OK);
+        setenv("TESSERA_JP2_WHOLE", "1", 1);
+        assert_int_equal(read_region(r, g[0], g[1], g[2], g[3], g[4], &whole), TS_OK);
+        unsetenv("TESSERA_JP2_WHOLE");
+        size_t n = (size_t)cut.width * cut.height * cut.channels;
+        if (memcmp(cut.data, whole.data, n) != 0)
+            fail_msg("region %zu: the cut codestream decodes differently", i);
+        ts_image_free(&cut);
+        ts_image_free(&whole);
+        r->ops->close(r);
+    }
+}
+
 static int copy_prefix(const char *src, const char *dst, long keep)
 {
     FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
@@ -644,6 +683,7 @@ int main(void)
         cmocka_unit_test(test_untiled_jp2_matches_opj_decompress),
         cmocka_unit_test(test_htj2k_matches_opj_decompress),
         cmocka_unit_test(test_smallest_level_matches_opj_decompress),
+        cmocka_unit_test(test_cut_codestream_decodes_like_the_whole),
         cmocka_unit_test(test_truncated_files_fail_without_crashing),
         cmocka_unit_test(test_foreign_and_missing_files_are_refused),
         cmocka_unit_test(test_huge_decode_area_is_refused),
