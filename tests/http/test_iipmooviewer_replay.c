@@ -213,6 +213,11 @@ static double window_diff(const struct ts_image *img, const struct ts_image *ref
     return n ? sum / (double)n : 255.0;
 }
 
+/* Differences of the tiles of one view from their own places and from places half a tile
+ * away: a featureless tile (the black outside the retina) matches anywhere, so placement is
+ * judged over the whole view. */
+static double view_here, view_moved;
+
 /* A tile answer: w x h (give or take slack) and the level's pixels at (x0, y0). */
 static void check_tile(const char *path, const struct ts_image *t, uint32_t level_w,
                        uint32_t level_h, uint32_t x0, uint32_t y0, uint32_t w, uint32_t h,
@@ -222,6 +227,10 @@ static void check_tile(const char *path, const struct ts_image *t, uint32_t leve
         fail_msg("%s: %ux%u, the viewer's grid wants %ux%u", path, t->width, t->height, w, h);
     const struct ts_image *ref = level_reference(level_w, level_h);
     double d = window_diff(t, ref, x0, y0, w, h);
+    uint32_t mx = x0 + w / 2 + w <= level_w ? x0 + w / 2 : x0 >= w / 2 ? x0 - w / 2 : 0;
+    uint32_t my = y0 + h / 2 + h <= level_h ? y0 + h / 2 : y0 >= h / 2 ? y0 - h / 2 : 0;
+    view_here += d;
+    view_moved += window_diff(t, ref, mx, my, w, h);
     if (d > PLACE_TOL)
         fail_msg("%s: differs from the level's pixels at %u,%u by %.2f on average", path, x0, y0,
                  d);
@@ -291,10 +300,10 @@ static void viewer_zoom_in(struct viewer *v)
     uint32_t r = v->res + 1;
     assert_true(r < v->nres);
     double factor = (double)v->res_w[1] / (double)v->res_w[0];
-    double xo = v->res_w[v->res] > VIEW_W ? VIEW_W * (factor - 1) / 2
-                                          : v->res_w[r] / 2.0 - VIEW_W / 2.0;
-    double yo = v->res_h[v->res] > VIEW_H ? VIEW_H * (factor - 1) / 2
-                                          : v->res_h[r] / 2.0 - VIEW_H / 2.0;
+    double xo =
+        v->res_w[v->res] > VIEW_W ? VIEW_W * (factor - 1) / 2 : v->res_w[r] / 2.0 - VIEW_W / 2.0;
+    double yo =
+        v->res_h[v->res] > VIEW_H ? VIEW_H * (factor - 1) / 2 : v->res_h[r] / 2.0 - VIEW_H / 2.0;
     v->x = js_round(factor * (double)v->x + xo);
     v->y = js_round(factor * (double)v->y + yo);
     v->res = r;
@@ -372,6 +381,7 @@ static size_t replay_view(const struct viewer *v, tile_url_fn url, const char *s
 {
     struct tile_ref tiles[MAX_TILES];
     size_t n = viewer_grid(v, tiles);
+    view_here = view_moved = 0;
     for (size_t m = 0; m < n; m++) {
         char path[2048];
         url(v, server, image, tiles[m].i, tiles[m].j, path, sizeof path);
@@ -385,6 +395,10 @@ static size_t replay_view(const struct viewer *v, tile_url_fn url, const char *s
                    tiles[m].j * v->tile_h, w, h, interior ? 0 : slack);
         ts_image_free(&t);
     }
+    if (view_here * 5 > view_moved)
+        fail_msg("%s%s: the view's tiles differ from their places by %.2f, from places half a "
+                 "tile away by %.2f",
+                 server, image, view_here / (double)n, view_moved / (double)n);
     return n;
 }
 
@@ -771,8 +785,8 @@ static void test_iip_region_export(void **state)
         }
         if (abs((int)t.width - (int)ow) > 1 || abs((int)t.height - (int)oh) > 1)
             fail_msg("%s: %ux%u, want %ux%u", path, t.width, t.height, ow, oh);
-        double d = window_diff(&t, level_reference(v.max_w, v.max_h), (uint32_t)v.x,
-                               (uint32_t)v.y, VIEW_W, VIEW_H);
+        double d = window_diff(&t, level_reference(v.max_w, v.max_h), (uint32_t)v.x, (uint32_t)v.y,
+                               VIEW_W, VIEW_H);
         if (d > PLACE_TOL)
             fail_msg("%s: differs from the view's pixels by %.2f on average", path, d);
         ts_image_free(&t);
@@ -862,8 +876,7 @@ static void test_iiif_metadata_thumbnail_and_navigation(void **state)
             char path[1024];
             struct ts_image t;
             uint32_t nw = nav_width(&v);
-            snprintf(path, sizeof path, "%s/%s/full/%u,/0/default.jpg", servers[s], images[im],
-                     nw);
+            snprintf(path, sizeof path, "%s/%s/full/%u,/0/default.jpg", servers[s], images[im], nw);
             get_image(path, "image/jpeg", &t);
             check_thumbnail(path, &t, nw);
             ts_image_free(&t);
@@ -932,7 +945,6 @@ static void test_zoomify_metadata_thumbnail_and_navigation(void **state)
         replay_navigation(&v, zoomify_tile_url, server_z, images[im], 1);
     }
 }
-
 
 /* ---- DeepZoom ---- */
 
