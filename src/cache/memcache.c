@@ -69,9 +69,15 @@ int ts_mc_entry_encode(const struct ts_mc_entry *e, const char *key, size_t key_
     if (e->status < 100 || e->status > 999 || e->nheaders > TS_MC_HEADERS || !e->type ||
         key_len > UINT32_MAX || e->body_len > UINT32_MAX)
         return TS_EINVAL;
+    if (!header_text_ok(e->type, false))
+        return TS_EINVAL;
     size_t total = ENTRY_FIXED + key_len + strlen(e->type) + 1;
-    for (unsigned i = 0; i < e->nheaders; i++)
+    for (unsigned i = 0; i < e->nheaders; i++) {
+        if (!header_text_ok(e->headers[i].name, true) ||
+            !header_text_ok(e->headers[i].value, false))
+            return TS_EINVAL;
         total += strlen(e->headers[i].name) + strlen(e->headers[i].value) + 2;
+    }
     if (total > TS_MC_ENTRY_MAX || e->body_len > TS_MC_ENTRY_MAX - total)
         return TS_ETOOLARGE;
     uint8_t fixed[ENTRY_FIXED];

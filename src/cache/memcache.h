@@ -15,7 +15,7 @@
 #define TS_MC_ENTRY_MAX ((size_t)1024 * 1024 - 1024)
 #define TS_MC_HEADERS 24
 /* "tessera:" + format version + ":" + 32 hex digits + NUL */
-#define TS_MC_KEY_SIZE 48
+#define TS_MC_KEY_SIZE 43
 
 /* One cached answer as it travels: pointers into the entry's bytes once decoded. Validators
  * are not part of it: every server makes its own ETag and Last-Modified from its own view of
