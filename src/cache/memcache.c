@@ -155,6 +155,7 @@ struct ts_memcache {
     unsigned ttl;
     unsigned timeout_ms;
     void (*log)(const char *fmt, ...);
+    char *servers;                  /* as configured, for the warnings */
     _Atomic int64_t quiet_until_ms; /* no traffic before this (after a failure) */
     _Atomic int64_t last_warning_ms;
     _Atomic uint64_t hits, misses, stores, too_large, malformed, errors;
@@ -179,7 +180,7 @@ static void log_stderr(const char *fmt, ...)
 
 /* A failure: counted, one warning a minute at most, and a pause before memcached is tried
  * again, so a dead or slow memcached costs each request at most one bounded wait. */
-static void failed(struct ts_memcache *mc, const char *what, memcached_st *memc,
+static void failed(struct ts_memcache *mc, const char *what, const memcached_st *memc,
                    memcached_return_t rc)
 {
     atomic_fetch_add(&mc->errors, 1);
@@ -190,10 +191,9 @@ static void failed(struct ts_memcache *mc, const char *what, memcached_st *memc,
         return;
     if (!atomic_compare_exchange_strong(&mc->last_warning_ms, &last, now ? now : 1))
         return; /* another thread is warning about it */
-    mc->log("memcached %s failed (%s); answering from the local cache, retrying in %d ms "
+    mc->log("memcached %s failed on %s (%s); answering from the local cache, retrying in %d ms "
             "(this warning is repeated at most once a minute)",
-            what, memc ? memcached_last_error_message(memc) : memcached_strerror(NULL, rc),
-            BACKOFF_MS);
+            what, mc->servers, memcached_strerror(memc, rc), BACKOFF_MS);
 }
 
 /* A handle for this thread's call, or NULL while memcached is being left alone. */
@@ -219,7 +219,8 @@ int ts_memcache_create(const struct ts_memcache_options *opt, struct ts_memcache
     mc->ttl = opt->ttl;
     mc->timeout_ms = opt->timeout_ms ? opt->timeout_ms : 250;
     mc->log = opt->log ? opt->log : log_stderr;
-    mc->master = memcached_create(NULL);
+    mc->servers = strdup(opt->servers);
+    mc->master = mc->servers ? memcached_create(NULL) : NULL;
     memcached_server_list_st list = memcached_servers_parse(opt->servers);
     int rc = TS_OK;
     if (!mc->master || !list || memcached_server_push(mc->master, list) != MEMCACHED_SUCCESS ||
@@ -228,6 +229,7 @@ int ts_memcache_create(const struct ts_memcache_options *opt, struct ts_memcache
     memcached_server_list_free(list);
     if (rc) {
         memcached_free(mc->master);
+        free(mc->servers);
         free(mc);
         return rc;
     }
@@ -248,6 +250,7 @@ int ts_memcache_create(const struct ts_memcache_options *opt, struct ts_memcache
     mc->pool = memcached_pool_create(m, 1, handles);
     if (!mc->pool) {
         memcached_free(m);
+        free(mc->servers);
         free(mc);
         return ts_fail(err, TS_ENOMEM, "memcached: cannot create the connection pool");
     }
@@ -261,6 +264,7 @@ void ts_memcache_destroy(struct ts_memcache *mc)
         return;
     memcached_pool_destroy(mc->pool);
     memcached_free(mc->master);
+    free(mc->servers);
     free(mc);
 }
 
