@@ -6,6 +6,7 @@
 #include "core/pool.h"
 #include "render/passthrough.h"
 #include "render/render.h"
+#include "util/cpus.h"
 #include "util/hash.h"
 #include "util/httpdate.h"
 
