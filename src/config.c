@@ -90,6 +90,12 @@ static const struct opt options[] = {
      "open image handles kept for reuse; 0 = off (default 64)"},
     {"jp2-cache", OPT_U64, NUM_FIELD(jp2_cache_mb), 0, 1 << 20, "MB",
      "memory for decoded JPEG 2000 blocks that neighbouring tiles share; 0 = off (default 256)"},
+    {"memcached", OPT_STR, STR_FIELD(memcached_servers), 0, 0, "HOST[:PORT],...",
+     "share rendered responses with other servers through memcached, as iipsrv's "
+     "MEMCACHED_SERVERS; a memcached that is down only costs a warning (default off)"},
+    {"memcached-ttl", OPT_UINT, NUM_FIELD(memcached_ttl), 0, UINT_MAX, "SECONDS",
+     "how long an entry lives in memcached, as iipsrv's MEMCACHED_TIMEOUT; 0 = until evicted "
+     "(default 86400)"},
     {"request-memory", OPT_U64, NUM_FIELD(request_memory_mb), 1, 1 << 20, "MB",
      "decode memory one request may use; larger requests get 413 (default 2048)"},
     {"render-memory", OPT_U64, NUM_FIELD(render_memory_mb), 1, 1 << 20, "MB",
@@ -141,6 +147,7 @@ void ts_config_defaults(struct ts_config *cfg)
      * less CPU than decoding each tile (measured: 3.1 vs 3.6 ms a tile on a 512-tiled JP2, 8.6
      * vs 12.8 ms on a single-tile one, cold files, 2 cores); a lone tile alone costs more. */
     cfg->jp2_cache_mb = 256;
+    cfg->memcached_ttl = 86400; /* iipsrv's MEMCACHED_TIMEOUT default */
     cfg->request_memory_mb = 2048;
     cfg->render_memory_mb = 4096;
     /* A waiting render holds only its plan and an open file, and the request deadline bounds

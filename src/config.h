@@ -45,6 +45,8 @@ struct ts_config {
     uint64_t info_cache_mb;           /* image info (dimensions, pyramid); 0 = off */
     unsigned reader_cache;            /* open image handles kept for reuse; 0 = off */
     uint64_t jp2_cache_mb;            /* decoded JPEG 2000 blocks; 0 = off */
+    char memcached_servers[1024];     /* shared second-level response cache; "" = off */
+    unsigned memcached_ttl;           /* seconds an entry lives there; 0 = until evicted */
     uint64_t request_memory_mb;       /* decode memory one request may use (413 beyond) */
     uint64_t render_memory_mb;        /* decode memory all large renders may use together */
     unsigned heavy_renders;           /* large renders at once; 0 = one per core */

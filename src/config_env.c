@@ -273,21 +273,22 @@ static int apply_iiif_extras(struct ts_config *cfg, ts_env_lookup get, struct ts
     return TS_OK;
 }
 
-/* iipsrv's shared memcached cache: Tessera has none, so both settings only warn (Debian's
- * stock configuration sets MEMCACHED_SERVERS, and refusing it would refuse Debian). */
-static int apply_memcached(ts_env_lookup get, struct ts_err *err)
+/* iipsrv's shared memcached cache, the same here: a server list and the entries' lifetime.
+ * Debian's stock configuration sets MEMCACHED_SERVERS to localhost; with no memcached there,
+ * requests are still answered (one warning, then the local cache only). */
+static int apply_memcached(struct ts_config *cfg, ts_env_lookup get, struct ts_err *err)
 {
     const char *v;
     long long n = 0;
     int rc;
-    if ((v = get("MEMCACHED_SERVERS")) && *v)
-        fprintf(stderr, "tessera: MEMCACHED_SERVERS is not supported; the in-memory response "
-                        "cache is used instead\n");
+    if ((v = get("MEMCACHED_SERVERS")) &&
+        (rc = env_str("MEMCACHED_SERVERS", v, cfg->memcached_servers, sizeof cfg->memcached_servers,
+                      err)))
+        return rc;
     if ((v = get("MEMCACHED_TIMEOUT")) && *v) {
         if ((rc = env_int("MEMCACHED_TIMEOUT", v, 0, UINT32_MAX, &n, err)))
             return rc;
-        fprintf(stderr, "tessera: MEMCACHED_TIMEOUT is not supported (no memcached); entries "
-                        "stay in the in-memory response cache while it has room\n");
+        cfg->memcached_ttl = (unsigned)n;
     }
     return TS_OK;
 }
@@ -391,7 +392,7 @@ static int apply(struct ts_config *cfg, ts_env_lookup get, struct ts_err *err)
     if ((rc = apply_encoders(cfg, get, err)) || (rc = apply_rendering(cfg, get, err)) ||
         (rc = apply_iiif_extras(cfg, get, err)))
         return rc;
-    return apply_memcached(get, err);
+    return apply_memcached(cfg, get, err);
 }
 
 static const char *lookup_getenv(const char *name)

@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 struct ts_lru;
+struct ts_memcache;
 struct ts_pool;
 struct json_t;
 
@@ -29,6 +30,7 @@ struct ts_app {
     struct ts_lru *resolved;         /* identifier -> file proven to be below the root */
     struct ts_pool *readers;         /* open readers by source identity, lent out as leases */
     struct ts_lru *jp2_blocks;       /* decoded JPEG 2000 blocks, NULL when off */
+    struct ts_memcache *memcache;    /* the shared second level of responses, NULL when off */
     struct ts_block_store jp2_store; /* the readers' way into jp2_blocks */
     struct admission admission;
     struct passthrough_rule passthrough; /* parsed --passthrough */

@@ -2,15 +2,18 @@
  * encode, store, headers, and the one place a status becomes an error response. */
 #include "core/serve.h"
 #include "cache/lru.h"
+#include "cache/memcache.h"
 #include "core/pool.h"
 #include "render/passthrough.h"
 #include "render/render.h"
+#include "util/cpus.h"
 #include "util/hash.h"
 #include "util/httpdate.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,20 +86,14 @@ static int identity(const struct source_file *src, struct ts_buf *out)
 
 /* ---- validators ---- */
 
-/* A strong validator from the file, the output settings and the job's key (all of it). */
-static void make_etag(const struct ts_app *app, const struct source_file *src, const char *key,
-                      size_t key_len, char out[24])
+/* Every setting that shapes the bytes of an answer, chained onto h: servers sharing a cache
+ * (or a client's validator across a restart) must not mix answers made under others. */
+static uint64_t settings_hash(const struct ts_app *app, uint64_t h)
 {
-    uint64_t h = TS_HASH_SEED;
-    int64_t stamp[7] = {(int64_t)src->st.st_mtim.tv_sec, (int64_t)src->st.st_mtim.tv_nsec,
-                        (int64_t)src->st.st_ctim.tv_sec, (int64_t)src->st.st_ctim.tv_nsec,
-                        (int64_t)src->st.st_size,        (int64_t)src->st.st_ino,
-                        (int64_t)src->st.st_dev};
     int64_t knobs[11] = {app->cfg.jpeg_quality, app->cfg.webp_quality,   app->cfg.png_level,
                          app->cfg.max_width,    app->cfg.max_height,     (int64_t)app->cfg.max_area,
                          app->cfg.default_tile, app->limits.formats,     app->cfg.tiff_compression,
                          app->cfg.tiff_level,   app->limits.no_upscaling};
-    h = ts_hash(h, stamp, sizeof stamp);
     h = ts_hash(h, knobs, sizeof knobs);
     /* The parsed rule, not its text: "" means a different rule from one release to the next
      * (always, then quality), and a client's old validator must not match the new bytes. */
@@ -106,7 +103,20 @@ static void make_etag(const struct ts_app *app, const struct source_file *src, c
     h = ts_hash(h, rule, sizeof rule);
     /* info.json carries these, so a changed statement must change its validator. */
     h = ts_hash(h, app->cfg.copyright, strlen(app->cfg.copyright));
-    h = ts_hash(h, app->cfg.iiif_extra_info, strlen(app->cfg.iiif_extra_info));
+    return ts_hash(h, app->cfg.iiif_extra_info, strlen(app->cfg.iiif_extra_info));
+}
+
+/* A strong validator from the file, the output settings and the job's key (all of it). */
+static void make_etag(const struct ts_app *app, const struct source_file *src, const char *key,
+                      size_t key_len, char out[24])
+{
+    uint64_t h = TS_HASH_SEED;
+    int64_t stamp[7] = {(int64_t)src->st.st_mtim.tv_sec, (int64_t)src->st.st_mtim.tv_nsec,
+                        (int64_t)src->st.st_ctim.tv_sec, (int64_t)src->st.st_ctim.tv_nsec,
+                        (int64_t)src->st.st_size,        (int64_t)src->st.st_ino,
+                        (int64_t)src->st.st_dev};
+    h = ts_hash(h, stamp, sizeof stamp);
+    h = settings_hash(app, h);
     h = ts_hash(h, &src->page, sizeof src->page);
     h = ts_hash(h, key, key_len);
     snprintf(out, 24, "\"%016" PRIx64 "\"", h);
@@ -217,6 +227,67 @@ static void cache_store(struct ts_app *app, const struct ts_job *job, const stru
         ts_lru_put_owned(app->responses, (const char *)job->cache_key.data, b.data, b.len);
     else
         ts_buf_free(&b);
+}
+
+/* ---- the shared cache (memcached) ---- */
+
+/* What names an answer across servers. Not the local key: device and inode numbers differ
+ * between machines mounting one share, and ctime between replicas copied with rsync or cp -p.
+ * What they agree on is the file's place below the root, its mtime (to the nanosecond) and
+ * its size; a replaced file changes at least one of them. The settings hash keeps servers
+ * configured differently (quality, limits, passthrough rule) from trading answers. */
+static int shared_key(const struct ts_app *app, const struct ts_job *job, struct ts_buf *out)
+{
+    const struct source_file *src = &job->src;
+    const char *place = src->path;
+    size_t root_len = strlen(app->root.path);
+    if (!src->demo && !strncmp(place, app->root.path, root_len) && place[root_len] == '/')
+        place += root_len;
+    ts_buf_init_capped(out, TS_JOB_KEY_MAX + PATH_MAX + 128);
+    int rc =
+        ts_buf_appendf(out, "%s%s\n%lld.%09ld:%lld:%u:%016" PRIx64 "\n", src->demo ? "demo:" : "",
+                       place, (long long)src->st.st_mtim.tv_sec, (long)src->st.st_mtim.tv_nsec,
+                       (long long)src->st.st_size, src->page, settings_hash(app, TS_HASH_SEED));
+    return rc ? rc : ts_buf_append(out, job->key.data, job->key.len);
+}
+
+/* On a hit the answer is also kept in the local cache, so the next one costs no network. */
+static bool shared_lookup(struct ts_app *app, struct ts_job *job, struct ts_response *res)
+{
+    struct ts_buf key, held = {0};
+    struct ts_mc_entry e;
+    bool hit = shared_key(app, job, &key) == TS_OK &&
+               ts_memcache_get(app->memcache, (const char *)key.data, key.len, &held, &e) &&
+               e.status == 200;
+    if (hit) {
+        res->status = e.status;
+        ts_response_set_type(res, e.type);
+        for (unsigned i = 0; i < e.nheaders; i++)
+            ts_response_add_header(res, e.headers[i].name, "%s", e.headers[i].value);
+        ts_buf_free(&res->body);
+        hit = ts_buf_append(&res->body, e.body, e.body_len) == TS_OK;
+    }
+    ts_buf_free(&held);
+    ts_buf_free(&key);
+    return hit;
+}
+
+static void shared_store(struct ts_app *app, const struct ts_job *job,
+                         const struct ts_response *res)
+{
+    if (res->status != 200 || res->nheaders > TS_MC_HEADERS)
+        return;
+    struct ts_mc_entry e = {
+        .status = res->status, .type = res->content_type, .nheaders = (unsigned)res->nheaders};
+    for (int i = 0; i < res->nheaders; i++) {
+        e.headers[i].name = res->headers[i].name;
+        e.headers[i].value = res->headers[i].value;
+    }
+    e.body = ts_response_body(res, &e.body_len);
+    struct ts_buf key; /* answers over memcached's item limit are skipped (and counted) there */
+    if (shared_key(app, job, &key) == TS_OK)
+        ts_memcache_set(app->memcache, (const char *)key.data, key.len, &e);
+    ts_buf_free(&key);
 }
 
 /* ---- image information and readers ---- */
@@ -575,12 +646,21 @@ bool core_finish(struct ts_app *app, const struct ts_request *req, struct ts_job
         break;
     case TS_JOB_FILE: rc = serve_file(app, req, job, res, &err); break;
     case TS_JOB_IMAGE:
+        /* Here on a worker, not in core_begin on a network thread: a slow memcached holds
+         * up this request only. Once per job: a deferred one looked before it was deferred. */
+        if (app->memcache && job->cacheable && !job->produced && shared_lookup(app, job, res)) {
+            cache_store(app, job, res);
+            add_validators(app, job, res, job->etag, job->src.st.st_mtim.tv_sec);
+            break;
+        }
         rc = serve_image(app, job, res, &err);
         if (rc == TS_DEFERRED)
             return false;
         if (rc == TS_OK && res->status == 200) {
             if (job->cacheable)
                 cache_store(app, job, res);
+            if (job->cacheable && app->memcache)
+                shared_store(app, job, res);
             add_validators(app, job, res, job->etag, job->src.st.st_mtim.tv_sec);
         }
         break;
@@ -639,6 +719,13 @@ int core_init(struct ts_app *app, struct ts_err *err)
         ts_lru_create(resolved_bytes, 4, &app->resolved) ||
         ts_pool_create(cfg->reader_cache, &app->readers))
         return ts_fail(err, TS_ENOMEM, "cannot create caches");
+    if (cfg->memcached_servers[0]) {
+        struct ts_memcache_options mo = {
+            .servers = cfg->memcached_servers, .ttl = cfg->memcached_ttl, .log = ts_log};
+        int rc = ts_memcache_create(&mo, &app->memcache, err);
+        if (rc)
+            return rc;
+    }
     size_t jp2_bytes = (size_t)cfg->jp2_cache_mb * mb;
     if (jp2_bytes && ts_lru_create(jp2_bytes, 4, &app->jp2_blocks))
         return ts_fail(err, TS_ENOMEM, "cannot create the JPEG 2000 block cache");
@@ -655,6 +742,8 @@ void core_free(struct ts_app *app)
     ts_lru_destroy(app->resolved);
     ts_pool_destroy(app->readers);
     ts_lru_destroy(app->jp2_blocks);
+    ts_memcache_destroy(app->memcache);
+    app->memcache = NULL;
     app->responses = app->infos = app->resolved = app->jp2_blocks = NULL;
     app->readers = NULL;
 }

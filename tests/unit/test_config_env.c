@@ -244,6 +244,21 @@ static void test_values_tessera_already_behaves_like_are_accepted(void **state)
     assert_int_equal(apply(&cfg, debian, &err), TS_OK);
 }
 
+static void test_memcached_variables_set_the_shared_cache(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    static const char *const none[] = {NULL};
+    assert_int_equal(apply(&cfg, none, NULL), TS_OK);
+    assert_string_equal(cfg.memcached_servers, ""); /* off unless asked for */
+    assert_int_equal(cfg.memcached_ttl, 86400);
+    static const char *const set[] = {"MEMCACHED_SERVERS", "10.0.0.5:11211,10.0.0.6",
+                                      "MEMCACHED_TIMEOUT", "3600", NULL};
+    assert_int_equal(apply(&cfg, set, NULL), TS_OK);
+    assert_string_equal(cfg.memcached_servers, "10.0.0.5:11211,10.0.0.6");
+    assert_int_equal(cfg.memcached_ttl, 3600);
+}
+
 static void test_metadata_cache_counts_images_in_kilobytes(void **state)
 {
     (void)state;
@@ -320,6 +335,7 @@ int main(void)
         cmocka_unit_test(test_values_tessera_cannot_honour_are_refused_with_a_reason),
         cmocka_unit_test(test_values_tessera_already_behaves_like_are_accepted),
         cmocka_unit_test(test_metadata_cache_counts_images_in_kilobytes),
+        cmocka_unit_test(test_memcached_variables_set_the_shared_cache),
         cmocka_unit_test(test_upscaling_cache_control_and_info_extras_are_kept),
         cmocka_unit_test(test_malformed_header_and_json_values_are_refused),
         cmocka_unit_test(test_extra_info_as_iipsrv_writes_it),
