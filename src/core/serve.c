@@ -5,6 +5,7 @@
 #include "core/pool.h"
 #include "render/passthrough.h"
 #include "render/render.h"
+#include "render/watermark.h"
 #include "util/hash.h"
 #include "util/httpdate.h"
 
@@ -107,6 +108,9 @@ static void make_etag(const struct ts_app *app, const struct source_file *src, c
     /* info.json carries these, so a changed statement must change its validator. */
     h = ts_hash(h, app->cfg.copyright, strlen(app->cfg.copyright));
     h = ts_hash(h, app->cfg.iiif_extra_info, strlen(app->cfg.iiif_extra_info));
+    /* Another mark, opacity or probability makes other pixels. */
+    if (render_watermark_active(&app->watermark))
+        h = ts_hash(h, &app->watermark.fingerprint, sizeof app->watermark.fingerprint);
     h = ts_hash(h, &src->page, sizeof src->page);
     h = ts_hash(h, key, key_len);
     snprintf(out, 24, "\"%016" PRIx64 "\"", h);
@@ -281,7 +285,15 @@ static int render(struct ts_app *app, struct ts_reader *reader, struct ts_job *j
                   struct ts_response *res, struct ts_err *err)
 {
     const struct ts_product *out = &job->out;
-    const struct ts_plan *plan = &out->plan;
+    struct ts_plan marked = out->plan;
+    const struct ts_plan *plan = &marked;
+    /* The watermark belongs to the server, not to a protocol's plan; its draws follow the
+     * request's geometry, so the answer is the same every time (and its ETag stays true). */
+    marked.watermark = render_watermark_active(&app->watermark) ? &app->watermark : NULL;
+    marked.watermark_seed = marked.watermark
+                                ? render_watermark_seed(job->identifier.data, job->identifier.len,
+                                                        job->src.page, &marked)
+                                : 0;
     /* A request for exactly one stored JPEG tile is answered with its bytes: no decode, no
      * encode, and no admission either, since it needs no more memory than the tile. Not when
      * the client chose the encoder's settings: the stored bytes do not follow them. */
