@@ -68,9 +68,9 @@ int render_watermark_load(const char *path, double opacity, double probability,
     struct ts_read_req req = {
         .w = info->width, .h = info->height, .min_w = info->width, .min_h = info->height};
     rc = ts_reader_read(r, &req, &img, &why);
-    ts_reader_close(r);
-    if (rc == TS_OK && (img.width != info->width || img.height != info->height ||
-                        img.channels < 1 || img.channels > 4)) {
+    ts_reader_close(r); /* and info with it */
+    if (rc == TS_OK &&
+        (img.width != req.w || img.height != req.h || img.channels < 1 || img.channels > 4)) {
         ts_image_free(&img);
         rc = ts_fail(&why, TS_ECODEC, "the reader delivered an unexpected %ux%u image", img.width,
                      img.height);
