@@ -4,11 +4,22 @@
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_type { OPT_STR, OPT_U32, OPT_U64, OPT_INT, OPT_UINT, OPT_BOOL, OPT_LISTEN, OPT_PATH };
+enum opt_type {
+    OPT_STR,
+    OPT_U32,
+    OPT_U64,
+    OPT_INT,
+    OPT_UINT,
+    OPT_BOOL,
+    OPT_LISTEN,
+    OPT_PATH,
+    OPT_FRACTION, /* a double from 0 to 1 */
+};
 
 struct opt {
     const char *name; /* --name on the command line, name = value in the INI file */
@@ -115,6 +126,14 @@ static const struct opt options[] = {
      "serve FastCGI on a TCP address or unix socket instead of HTTP"},
     /* iipsrv's own spelling, as Debian's iipsrv.service passes it. */
     {"bind", OPT_STR, STR_FIELD(fcgi_listen), 0, 0, "HOST:PORT|PATH", "the same as --fcgi"},
+    {"watermark", OPT_PATH, STR_FIELD(watermark), 0, 0, "FILE",
+     "add this image (any format Tessera reads; its alpha is honoured) to every rendered "
+     "image and tile, as iipsrv's WATERMARK (default none)"},
+    {"watermark-opacity", OPT_FRACTION, NUM_FIELD(watermark_opacity), 0, 1, "0..1",
+     "strength of the watermark, as WATERMARK_OPACITY (default 1)"},
+    {"watermark-probability", OPT_FRACTION, NUM_FIELD(watermark_probability), 0, 1, "0..1",
+     "chance that a tile (or each block of twice a tile in larger renders) gets the watermark, "
+     "as WATERMARK_PROBABILITY; the draw is fixed per request (default 1)"},
     {"backlog", OPT_UINT, NUM_FIELD(fcgi_backlog), 1, 65535, "N",
      "listen backlog of the FastCGI socket, opened or inherited (default 1024)"},
 };
@@ -154,6 +173,8 @@ void ts_config_defaults(struct ts_config *cfg)
      * its wait: room for 16 clients asking big renders at once without a 503. */
     cfg->heavy_queue = 32;
     cfg->queue_wait_ms = 3000;
+    cfg->watermark_opacity = 1.0;
+    cfg->watermark_probability = 1.0;
 }
 
 bool ts_config_header_value_ok(const char *v)
@@ -192,6 +213,18 @@ static int parse_number(const char *text, long long min, long long max, long lon
     if (errno || *end || v > (unsigned long long)max || (long long)v < min)
         return TS_EINVAL;
     *out = (long long)v;
+    return TS_OK;
+}
+
+static int parse_fraction(const char *name, const char *text, double *out, struct ts_err *err)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = text && *text && *text != ' ' ? strtod(text, &end) : NAN;
+    if (isnan(v) || errno || end == text || *end || !(v >= 0.0 && v <= 1.0))
+        return ts_fail(err, TS_EINVAL, "--%s wants a number from 0 to 1, got '%s'", name,
+                       text ? text : "");
+    *out = v;
     return TS_OK;
 }
 
@@ -238,6 +271,7 @@ static int set_option(struct ts_config *cfg, const struct opt *o, const char *va
         else
             return ts_fail(err, TS_EINVAL, "--%s wants true or false, got '%s'", o->name, value);
         return TS_OK;
+    case OPT_FRACTION: return parse_fraction(o->name, value, (double *)base, err);
     default: break;
     }
     if (parse_number(value, o->min, o->max, &n))

@@ -64,6 +64,9 @@ struct ts_config {
     uint32_t max_cvt;           /* MAX_CVT: largest IIP CVT side; 0 = 5000, UINT32_MAX = none */
     char copyright[1024];       /* COPYRIGHT: info.json rights (3.0) or license (2.1, 1.1) */
     char iiif_extra_info[8192]; /* IIIF_EXTRA_INFO: a JSON object merged into info.json */
+    char watermark[TS_CONFIG_PATH_MAX]; /* WATERMARK: image added to every render; "" = off */
+    double watermark_opacity;           /* WATERMARK_OPACITY, 0..1 (default 1) */
+    double watermark_probability;       /* WATERMARK_PROBABILITY, 0..1 (default 1) */
 };
 
 void ts_config_defaults(struct ts_config *cfg);

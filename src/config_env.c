@@ -77,8 +77,9 @@ static bool uri_map_protocol_known(const char *name)
     return false;
 }
 
-/* A fraction from 0 to 1, as iipsrv's watermark settings take. */
-static int env_fraction(const char *name, const char *v, struct ts_err *err)
+/* A fraction from 0 to 1, as iipsrv's watermark settings take. iipsrv clamps a value outside
+ * that range; a typo that silently became 0 or 1 would be worse than not starting. */
+static int env_fraction(const char *name, const char *v, double *out, struct ts_err *err)
 {
     char *end;
     errno = 0;
@@ -87,6 +88,7 @@ static int env_fraction(const char *name, const char *v, struct ts_err *err)
         end++;
     if (errno || end == v || *end || !(f >= 0.0 && f <= 1.0))
         return ts_fail(err, TS_EINVAL, "%s wants a number from 0 to 1, got '%s'", name, v);
+    *out = f;
     return TS_OK;
 }
 
@@ -204,14 +206,16 @@ static int apply_rendering(struct ts_config *cfg, ts_env_lookup get, struct ts_e
                            "OpenJPEG, which has only the fast mode (set 0 or unset it)",
                            n);
     }
-    if ((v = get("WATERMARK")) && *v)
-        return ts_fail(err, TS_EUNSUPPORTED,
-                       "WATERMARK is not supported: watermarks are not implemented yet (unset it)");
-    /* Without WATERMARK they do nothing in iipsrv either; a bad value is still an error. */
-    if ((v = get("WATERMARK_PROBABILITY")) && *v &&
-        (rc = env_fraction("WATERMARK_PROBABILITY", v, err)))
+    /* The image is read when the server starts (ts_app_init), which refuses an unreadable one. */
+    if ((v = get("WATERMARK")) && *v &&
+        (rc = env_str("WATERMARK", v, cfg->watermark, sizeof cfg->watermark, err)))
         return rc;
-    if ((v = get("WATERMARK_OPACITY")) && *v && (rc = env_fraction("WATERMARK_OPACITY", v, err)))
+    /* Without WATERMARK they do nothing, as in iipsrv; a bad value is still an error. */
+    if ((v = get("WATERMARK_PROBABILITY")) && *v &&
+        (rc = env_fraction("WATERMARK_PROBABILITY", v, &cfg->watermark_probability, err)))
+        return rc;
+    if ((v = get("WATERMARK_OPACITY")) && *v &&
+        (rc = env_fraction("WATERMARK_OPACITY", v, &cfg->watermark_opacity, err)))
         return rc;
     return TS_OK;
 }

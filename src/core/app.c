@@ -72,6 +72,17 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
     if (rc)
         return rc;
     app->passthrough.out_quality = cfg->jpeg_quality;
+    /* Read once here, so a missing or broken file stops the start rather than every render. */
+    if (cfg->watermark[0]) {
+        rc = render_watermark_load(cfg->watermark, cfg->watermark_opacity,
+                                   cfg->watermark_probability, cfg->default_tile, &app->watermark,
+                                   err);
+        if (rc) {
+            char why[sizeof err->msg];
+            snprintf(why, sizeof why, "%s", err->msg);
+            return ts_fail(err, rc, "WATERMARK (--watermark): %s", why);
+        }
+    }
     size_t mb = 1024 * 1024;
     /* One per core: the slow lane's threads run at a lower priority than the fast lane's, so
      * tiles keep their CPU however many big renders run (before the lanes, one big render per
@@ -102,6 +113,7 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
 void ts_app_free(struct ts_app *app)
 {
     core_free(app);
+    render_watermark_free(&app->watermark);
     json_decref(app->info_extra);
     app->info_extra = NULL;
     admission_destroy(&app->admission);

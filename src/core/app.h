@@ -10,6 +10,7 @@
 #include "image/source.h"
 #include "render/passthrough.h"
 #include "render/plan.h"
+#include "render/watermark.h"
 #include "util/buf.h"
 
 #include <pthread.h>
@@ -35,6 +36,7 @@ struct ts_app {
     struct admission admission;
     struct passthrough_rule passthrough; /* parsed --passthrough */
     struct json_t *info_extra;           /* parsed IIIF_EXTRA_INFO object, or NULL */
+    struct ts_watermark watermark; /* --watermark (WATERMARK), loaded once; mark.data NULL = off */
     FILE *access_log;
     pthread_mutex_t log_lock;
 };

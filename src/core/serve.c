@@ -6,6 +6,7 @@
 #include "core/pool.h"
 #include "render/passthrough.h"
 #include "render/render.h"
+#include "render/watermark.h"
 #include "util/cpus.h"
 #include "util/hash.h"
 #include "util/httpdate.h"
@@ -103,7 +104,11 @@ static uint64_t settings_hash(const struct ts_app *app, uint64_t h)
     h = ts_hash(h, rule, sizeof rule);
     /* info.json carries these, so a changed statement must change its validator. */
     h = ts_hash(h, app->cfg.copyright, strlen(app->cfg.copyright));
-    return ts_hash(h, app->cfg.iiif_extra_info, strlen(app->cfg.iiif_extra_info));
+    h = ts_hash(h, app->cfg.iiif_extra_info, strlen(app->cfg.iiif_extra_info));
+    /* Another mark, opacity or probability makes other pixels (and memcached keys use this). */
+    if (render_watermark_active(&app->watermark))
+        h = ts_hash(h, &app->watermark.fingerprint, sizeof app->watermark.fingerprint);
+    return h;
 }
 
 /* A strong validator from the file, the output settings and the job's key (all of it). */
@@ -352,7 +357,15 @@ static int render(struct ts_app *app, struct ts_reader *reader, struct ts_job *j
                   struct ts_response *res, struct ts_err *err)
 {
     const struct ts_product *out = &job->out;
-    const struct ts_plan *plan = &out->plan;
+    struct ts_plan marked = out->plan;
+    const struct ts_plan *plan = &marked;
+    /* The watermark belongs to the server, not to a protocol's plan; its draws follow the
+     * request's geometry, so the answer is the same every time (and its ETag stays true). */
+    marked.watermark = render_watermark_active(&app->watermark) ? &app->watermark : NULL;
+    marked.watermark_seed = marked.watermark
+                                ? render_watermark_seed(job->identifier.data, job->identifier.len,
+                                                        job->src.page, &marked)
+                                : 0;
     /* A request for exactly one stored JPEG tile is answered with its bytes: no decode, no
      * encode, and no admission either, since it needs no more memory than the tile. Not when
      * the client chose the encoder's settings: the stored bytes do not follow them. */

@@ -1,6 +1,7 @@
 /* Native tile passthrough: stored JPEG tile bytes out, no decode or encode (edge tiles cut
  * losslessly). */
 #include "render/passthrough.h"
+#include "render/watermark.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -310,6 +311,11 @@ int passthrough_try(struct ts_reader *reader, const struct ts_plan *plan,
         rule = &always;
     if (!reader || !plan || !out || rule->mode == PASSTHROUGH_NEVER || !reader->ops ||
         !reader->ops->raw_tile || !pt_plan_is_plain(plan) || !pt_match(&reader->info, plan, &t))
+        return TS_DECLINED;
+    /* Stored bytes carry no watermark: a tile whose draw gives it one must be rendered. */
+    if (plan->watermark &&
+        render_watermark_marks(plan->watermark, plan->watermark_seed, plan->out_w, plan->out_h,
+                               render_watermark_block(plan->watermark, &reader->info)))
         return TS_DECLINED;
     size_t mark = out->len;
     rc = reader->ops->raw_tile(reader, t.level, t.col, t.row, out, &cw, &ch, err);

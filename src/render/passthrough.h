@@ -40,7 +40,8 @@ int passthrough_jpeg_quality(const uint8_t *jpeg, size_t len);
 
 /* Appends the answer to out and returns TS_OK when the plan is exactly one stored tile (on the
  * tile grid of a stored level, size = region / scale, default or color quality, jpg, no
- * rotation or mirror) and the rule allows it; edge tiles are cropped losslessly. Returns
+ * rotation or mirror), the rule allows it and the plan's watermark (if any) marks none of it;
+ * edge tiles are cropped losslessly. Returns
  * TS_DECLINED, out untouched, when the general render path must answer; a negative status
  * for a broken tile. A NULL rule means PASSTHROUGH_ALWAYS. */
 int passthrough_try(struct ts_reader *reader, const struct ts_plan *plan,

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct ts_watermark;
+
 enum ts_quality {
     TS_QUALITY_DEFAULT, /* 1.1 "native" parses to this too */
     TS_QUALITY_COLOR,
@@ -54,6 +56,10 @@ struct ts_plan {
     bool size_max;     /* asked as max (3.0 canonical "max", even when limits shrank it) */
     bool size_upscale; /* asked as ^max (3.0 canonical "^max") */
     struct ts_adjust adjust;
+    /* Not planned by protocols: the core sets these from the server's configuration. The mark
+     * added last (NULL = none) and the seed of where it goes (render/watermark.h). */
+    const struct ts_watermark *watermark;
+    uint64_t watermark_seed;
 };
 
 /* What this server supports and allows; advertised by protocols and enforced by their plans. */

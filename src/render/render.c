@@ -1,6 +1,7 @@
 /* Plan -> pixels: pick the pyramid level, read, resample, apply quality, mirror and rotate. */
 #include "render/render.h"
 #include "image/rowtail.h"
+#include "render/watermark.h"
 
 #include <math.h>
 #include <string.h>
@@ -512,6 +513,13 @@ int render_execute(struct ts_reader *reader, const struct ts_plan *plan, struct 
         if (rc)
             goto fail;
         swap_in(&img, &tmp);
+    }
+    /* Last, as in iipsrv: the mark sits upright on what the client sees, unfiltered. */
+    if (plan->watermark) {
+        rc = render_watermark_apply(&img, plan->watermark, plan->watermark_seed,
+                                    render_watermark_block(plan->watermark, &reader->info));
+        if (rc)
+            goto fail;
     }
     *out = img;
     return TS_OK;

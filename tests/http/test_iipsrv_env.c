@@ -202,7 +202,7 @@ static void expect_refusal(const char *name, const char *value)
 static void test_settings_that_cannot_be_honoured_stop_the_start(void **state)
 {
     (void)state;
-    expect_refusal("WATERMARK", "/srv/watermark.tif");
+    expect_refusal("WATERMARK", "/srv/watermark.tif"); /* no such file to read at start */
     expect_refusal("TIFF_COMPRESSION", "3");
     expect_refusal("IIIF_EXTRA_INFO", "\"rights\": ");
     expect_refusal("CACHE_CONTROL", "max-age=1\nSet-Cookie: a=b");

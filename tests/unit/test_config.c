@@ -191,11 +191,43 @@ static void test_cache_control_and_upscaling_flags(void **state)
     assert_non_null(strstr(err.msg, "cache-control"));
 }
 
+/* The watermark as flags and INI settings; its fractions are checked as iipsrv's variables are. */
+static void test_watermark_flags_and_ini_settings(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    struct ts_err err;
+    const char *argv[] = {"tessera",
+                          "--watermark",
+                          "/srv/mark.png",
+                          "--watermark-opacity=0.3",
+                          "--watermark-probability",
+                          "0.75"};
+    assert_int_equal(parse(&cfg, &err, 6, argv), TS_OK);
+    assert_string_equal(cfg.watermark, "/srv/mark.png");
+    assert_true(cfg.watermark_opacity == 0.3);
+    assert_true(cfg.watermark_probability == 0.75);
+    const char *ini = write_file("wm.ini", "watermark = mark.tif\nwatermark-opacity = 1\n"
+                                           "watermark-probability = 0\n");
+    const char *argv2[] = {"tessera", "--config", ini, "--watermark-opacity", "0.5"};
+    assert_int_equal(parse(&cfg, &err, 5, argv2), TS_OK);
+    assert_string_equal(cfg.watermark, "mark.tif");
+    assert_true(cfg.watermark_opacity == 0.5); /* the flag wins */
+    assert_true(cfg.watermark_probability == 0.0);
+    static const char *const bad[] = {"1.5", "-0.5", "", "half", "0.5x", "nan", " 0.5"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *argv3[] = {"tessera", "--watermark-opacity", bad[i]};
+        if (parse(&cfg, &err, 3, argv3) != TS_EINVAL || !strstr(err.msg, "watermark-opacity"))
+            fail_msg("--watermark-opacity '%s' was not refused by name: %s", bad[i], err.msg);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_serve_loopback_8080_with_limits),
         cmocka_unit_test(test_cache_control_and_upscaling_flags),
+        cmocka_unit_test(test_watermark_flags_and_ini_settings),
         cmocka_unit_test(test_flags_set_every_kind_of_value),
         cmocka_unit_test(test_ipv6_listen_address_in_brackets),
         cmocka_unit_test(test_ini_file_is_read_and_flags_win),

@@ -185,6 +185,29 @@ static void expect_accepted(const char *name, const char *value)
         fail_msg("%s=%s refused: %s", name, value, err.msg);
 }
 
+/* The watermark's three settings reach the configuration (the image is read at start, not
+ * here); unset ones keep iipsrv's defaults of 1. */
+static void test_watermark_settings_map_onto_the_config(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    struct ts_err err = {0};
+    static const char *const env[] = {"WATERMARK", "/srv/mark.tif",         "WATERMARK_OPACITY",
+                                      "0.25",      "WATERMARK_PROBABILITY", "0.5",
+                                      NULL};
+    assert_int_equal(apply(&cfg, env, &err), TS_OK);
+    assert_string_equal(cfg.watermark, "/srv/mark.tif");
+    assert_true(cfg.watermark_opacity == 0.25);
+    assert_true(cfg.watermark_probability == 0.5);
+    static const char *const only_path[] = {"WATERMARK", "mark.png", NULL};
+    assert_int_equal(apply(&cfg, only_path, &err), TS_OK);
+    assert_true(cfg.watermark_opacity == 1.0);
+    assert_true(cfg.watermark_probability == 1.0);
+    static const char *const none[] = {NULL};
+    assert_int_equal(apply(&cfg, none, &err), TS_OK);
+    assert_string_equal(cfg.watermark, "");
+}
+
 static void test_values_tessera_cannot_honour_are_refused_with_a_reason(void **state)
 {
     (void)state;
@@ -203,9 +226,9 @@ static void test_values_tessera_cannot_honour_are_refused_with_a_reason(void **s
     expect_refused("MAX_LAYERS", "3", TS_EUNSUPPORTED);
     expect_refused("KAKADU_READMODE", "2", TS_EUNSUPPORTED);
     expect_refused("IIIF_EXTENSIONS", "1", TS_EUNSUPPORTED);
-    expect_refused("WATERMARK", "/srv/mark.tif", TS_EUNSUPPORTED);
     expect_refused("WATERMARK_OPACITY", "1.5", TS_EINVAL);
     expect_refused("WATERMARK_PROBABILITY", "often", TS_EINVAL);
+    expect_refused("WATERMARK_PROBABILITY", "-0.1", TS_EINVAL);
     expect_refused("MEMCACHED_TIMEOUT", "soon", TS_EINVAL);
     expect_refused("MAX_METADATA_CACHE_SIZE", "many", TS_EINVAL);
     expect_refused("ALLOW_UPSCALING", "yes", TS_EINVAL);
@@ -221,6 +244,7 @@ static void test_values_tessera_already_behaves_like_are_accepted(void **state)
     expect_accepted("KAKADU_READMODE", "0");
     expect_accepted("IIIF_EXTENSIONS", "0");
     expect_accepted("WATERMARK", "");
+    expect_accepted("WATERMARK", "/srv/mark.tif"); /* read, and refused if unreadable, at start */
     expect_accepted("WATERMARK_OPACITY", "0.5");
     expect_accepted("WATERMARK_PROBABILITY", "1.0");
     /* Debian's stock iipsrv.conf sets these. */
@@ -333,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_codec_passthrough_maps_on_to_always_and_off_to_never),
         cmocka_unit_test(test_encoder_settings_map_onto_the_encoders),
         cmocka_unit_test(test_values_tessera_cannot_honour_are_refused_with_a_reason),
+        cmocka_unit_test(test_watermark_settings_map_onto_the_config),
         cmocka_unit_test(test_values_tessera_already_behaves_like_are_accepted),
         cmocka_unit_test(test_metadata_cache_counts_images_in_kilobytes),
         cmocka_unit_test(test_memcached_variables_set_the_shared_cache),
