@@ -39,6 +39,8 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
     app->root.fd = -1;
     app->cfg = *cfg;
     pthread_mutex_init(&app->log_lock, NULL);
+    atomic_init(&app->rendering, 0);
+    app->ncpu = cores();
     if (app->cfg.max_width && !app->cfg.max_height)
         app->cfg.max_height = app->cfg.max_width; /* the spec's inference, made explicit */
     app->limits.max_width = app->cfg.max_width;

@@ -14,6 +14,7 @@
 #include "util/buf.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 struct ts_lru;
@@ -39,6 +40,10 @@ struct ts_app {
     struct ts_watermark watermark; /* --watermark (WATERMARK), loaded once; mark.data NULL = off */
     FILE *access_log;
     pthread_mutex_t log_lock;
+    /* Renders under way, against the CPUs the server may use: a render that finds CPUs idle
+     * splits its work over them (struct ts_plan's threads). */
+    atomic_uint rendering;
+    unsigned ncpu;
 };
 
 int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *err);

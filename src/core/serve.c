@@ -382,7 +382,12 @@ static int render(struct ts_app *app, struct ts_reader *reader, struct ts_job *j
     if (rc)
         return rc;
     struct ts_image img = {0};
+    /* CPUs no other render is using may share this one (the bytes are the same either way):
+     * at low concurrency a big render then takes a fraction of the time. */
+    unsigned busy = atomic_fetch_add(&app->rendering, 1) + 1;
+    marked.threads = busy < app->ncpu ? app->ncpu - busy + 1 : 1;
     rc = render_execute(reader, plan, &job->cancel, &img, err);
+    atomic_fetch_sub(&app->rendering, 1);
     admission_leave(&app->admission, bytes, heavy);
     if (rc)
         return rc;

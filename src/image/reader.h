@@ -60,6 +60,8 @@ struct ts_read_req {
      * without `more` it keeps nothing. */
     bool more;
     uint32_t next_y;
+    /* Threads the read may use (0 or 1: the calling one); the pixels are the same. */
+    unsigned threads;
 };
 
 struct ts_reader;

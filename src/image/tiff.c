@@ -3,6 +3,7 @@
 #include "image/color.h"
 #include "image/fdread.h"
 #include "image/reader.h"
+#include "util/parallel.h"
 
 /* jpeglib.h uses FILE without including stdio.h. */
 #include <stdio.h>
@@ -57,6 +58,9 @@ struct tiff_level {
  * per directory, and moving between levels later costs none. Tile data, read in larger
  * pieces, bypasses them unless a window already holds it (libtiff's look at the first tile).
  * The windows are 128 KB of the reader's allocation, touched only as they fill. */
+/* The most tiles one read splits over threads; more are read the one-thread way. */
+#define TIFF_MAX_PTILES 4096
+
 #define TIFF_WIN_BYTES 16384
 #define TIFF_WIN_SMALL 4096
 #define TIFF_WINS 8
@@ -103,6 +107,7 @@ struct tiff_priv {
     struct tiff_jpeg *jpeg; /* made on first use */
     uint8_t *raw;           /* one tile as stored, for it */
     size_t raw_cap;
+    struct tiff_part *parts; /* decoders for reads split over threads, made on first use */
 };
 
 static int tiff_on_error(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
@@ -507,6 +512,8 @@ static void tiff_sort_levels(struct tiff_priv *p)
 
 static void tiff_jpeg_free(struct tiff_jpeg *j);
 
+static void tiff_parts_free(struct tiff_part *parts);
+
 static void tiff_close(struct ts_reader *r)
 {
     struct tiff_priv *p;
@@ -522,6 +529,7 @@ static void tiff_close(struct ts_reader *r)
             if (p->lv[i].xf_owned)
                 ts_color_xform_free(p->lv[i].xf);
         tiff_jpeg_free(p->jpeg);
+        tiff_parts_free(p->parts);
         free(p->raw);
         free(p->scratch);
         ts_buf_free(&p->meta);
@@ -838,6 +846,19 @@ static void tiff_jpeg_free(struct tiff_jpeg *j)
     free(j);
 }
 
+static struct tiff_jpeg *tiff_jpeg_new(void)
+{
+    struct tiff_jpeg *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->ci.err = jpeg_std_error(&j->mgr);
+    j->mgr.error_exit = tiff_jpeg_on_error;
+    j->mgr.emit_message = tiff_jpeg_on_message;
+    j->ci.client_data = j;
+    j->level = -1;
+    return j;
+}
+
 /* Decodes columns [x0, x1) and rows [y0, y1) (tile pixels) of tile `which` of the selected
  * level into scratch, laid out as the whole tile, and records them as held. TS_DECLINED for
  * a tile to leave to libtiff (see above). */
@@ -865,15 +886,8 @@ static int tiff_jpeg_tile(struct tiff_priv *p, const struct tiff_level *lv, uint
         p->raw = raw;
         p->raw_cap = (size_t)size;
     }
-    if (!j) {
-        if (!(j = p->jpeg = calloc(1, sizeof *j)))
-            return ts_fail(err, TS_ENOMEM, "out of memory for a JPEG decoder");
-        j->ci.err = jpeg_std_error(&j->mgr);
-        j->mgr.error_exit = tiff_jpeg_on_error;
-        j->mgr.emit_message = tiff_jpeg_on_message;
-        j->ci.client_data = j;
-        j->level = -1;
-    }
+    if (!j && !(j = p->jpeg = tiff_jpeg_new()))
+        return ts_fail(err, TS_ENOMEM, "out of memory for a JPEG decoder");
     p->lib_err.msg[0] = '\0';
     got = TIFFReadRawTile(p->tif, which, p->raw, (tmsize_t)size);
     if (got < 4)
@@ -914,6 +928,183 @@ static int tiff_jpeg_tile(struct tiff_priv *p, const struct tiff_level *lv, uint
     return TS_OK;
 }
 
+/* ---- tiles decoded on several threads ---- */
+
+/* One thread's decoder and buffers, kept by the reader between reads. */
+struct tiff_part {
+    struct tiff_jpeg *j;
+    uint8_t *raw, *tile;
+    size_t raw_cap, tile_cap;
+};
+
+/* One tile of a read: where its bytes are and which of its pixels the read wants. */
+struct tiff_ptile {
+    uint64_t off, size;
+    uint32_t ox, oy, x0, x1, y0, y1; /* tile origin; wanted area, in level pixels */
+};
+
+struct tiff_pread {
+    const struct tiff_priv *p;
+    const struct tiff_level *lv;
+    const struct ts_read_req *q;
+    struct ts_image *out;
+    const struct tiff_ptile *tiles;
+    uint32_t ntiles;
+    const uint8_t *tables;
+    size_t ntables;
+    uint16_t sub_h, sub_v;
+    size_t tile_bytes;
+    struct tiff_part *parts;
+    int rc[TS_PARALLEL_MAX];
+    struct ts_err err[TS_PARALLEL_MAX];
+};
+
+/* Tiles k, k + parts, ... of the read, each decoded whole-tile-shaped into the part's own
+ * buffer and converted into out, where no two tiles share a pixel. */
+static void tiff_pread_part(void *ctx, unsigned k, unsigned parts)
+{
+    struct tiff_pread *r = ctx;
+    struct tiff_part *pt = &r->parts[k];
+    const struct tiff_level *lv = r->lv;
+    for (uint32_t i = k; i < r->ntiles && r->rc[k] == TS_OK; i += parts) {
+        const struct tiff_ptile *t = &r->tiles[i];
+        struct tiff_jpeg_job b = {.tile_w = lv->tile_w, .tile_h = lv->tile_h, .spp = lv->spp};
+        if ((r->rc[k] = ts_cancel_check(r->q->cancel, &r->err[k])) != TS_OK)
+            return;
+        if (t->size > pt->raw_cap) {
+            uint8_t *raw = realloc(pt->raw, (size_t)t->size);
+            if (!raw) {
+                r->rc[k] = ts_fail(&r->err[k], TS_ENOMEM, "out of memory for a TIFF tile");
+                return;
+            }
+            pt->raw = raw;
+            pt->raw_cap = (size_t)t->size;
+        }
+        ssize_t got = ts_fd_read_at(r->p->io.fd, pt->raw, (size_t)t->size, t->off);
+        if (got < 4) {
+            r->rc[k] = got < 0 ? ts_fail(&r->err[k], TS_EIO, "cannot read a TIFF tile: %s",
+                                         strerror(errno))
+                               : TS_DECLINED;
+            return;
+        }
+        b.ycbcr = lv->stored_photometric == PHOTOMETRIC_YCBCR;
+        b.sub_h = r->sub_h, b.sub_v = r->sub_v;
+        b.tables = r->tables, b.ntables = r->ntables;
+        b.data = pt->raw, b.ndata = (size_t)got;
+        b.x0 = t->x0 - t->ox, b.x1 = t->x1 - t->ox, b.y0 = t->y0 - t->oy, b.y1 = t->y1 - t->oy;
+        b.dst = pt->tile;
+        b.stride = lv->row_bytes;
+        b.cancel = r->q->cancel;
+        /* Each tile's tables afresh: a decoder left with another level's would stand in. */
+        tiff_jpeg_drop(pt->j);
+        pt->j->msg[0] = '\0';
+        int rc = tiff_jpeg_run(pt->j, &b, &r->err[k]);
+        if (pt->j->made)
+            jpeg_abort_decompress(&pt->j->ci);
+        if (rc == TS_ECODEC && pt->j->msg[0]) {
+            tiff_jpeg_drop(pt->j);
+            rc = ts_fail(&r->err[k], TS_ECODEC, "cannot decode TIFF tile: libjpeg: %s", pt->j->msg);
+        }
+        if (rc != TS_OK) {
+            r->rc[k] = rc;
+            return;
+        }
+        for (uint32_t y = t->y0; y < t->y1; y++)
+            tiff_convert(
+                lv, pt->tile + (size_t)(y - t->oy) * lv->row_bytes, t->x0 - t->ox, t->x1 - t->x0,
+                ts_image_row(r->out, y - r->q->y) + (size_t)(t->x0 - r->q->x) * lv->channels);
+    }
+}
+
+/* The parts' buffers for `parts` threads: made on first use, kept with the reader. */
+static int tiff_parts_ready(struct tiff_priv *p, unsigned parts, size_t tile_bytes,
+                            struct ts_err *err)
+{
+    if (!p->parts && !(p->parts = calloc(TS_PARALLEL_MAX, sizeof *p->parts)))
+        return ts_fail(err, TS_ENOMEM, "out of memory for TIFF decoders");
+    for (unsigned k = 0; k < parts; k++) {
+        struct tiff_part *pt = &p->parts[k];
+        if (!pt->j && !(pt->j = tiff_jpeg_new()))
+            return ts_fail(err, TS_ENOMEM, "out of memory for a JPEG decoder");
+        if (pt->tile_cap < tile_bytes) {
+            uint8_t *t = realloc(pt->tile, tile_bytes);
+            if (!t)
+                return ts_fail(err, TS_ENOMEM, "out of memory for a TIFF tile");
+            pt->tile = t;
+            pt->tile_cap = tile_bytes;
+        }
+    }
+    return TS_OK;
+}
+
+static void tiff_parts_free(struct tiff_part *parts)
+{
+    if (!parts)
+        return;
+    for (unsigned k = 0; k < TS_PARALLEL_MAX; k++) {
+        tiff_jpeg_free(parts[k].j);
+        free(parts[k].raw);
+        free(parts[k].tile);
+    }
+    free(parts);
+}
+
+/* Reads plain JPEG tiles on q->threads threads: TS_DECLINED, with out untouched or partly
+ * written, when the read is not worth splitting or a tile is not plain (the caller then reads
+ * it the one-thread way, which writes every pixel again). The pixels are those of that way. */
+static int tiff_read_tiles_mt(struct tiff_priv *p, const struct tiff_level *lv,
+                              const struct ts_read_req *q, size_t tile_bytes, struct ts_image *out,
+                              struct ts_err *err)
+{
+    uint32_t tx0 = q->x / lv->tile_w, tx1 = (q->x + q->w - 1) / lv->tile_w;
+    uint32_t ty0 = q->y / lv->tile_h, ty1 = (q->y + q->h - 1) / lv->tile_h;
+    uint64_t n = (uint64_t)(tx1 - tx0 + 1) * (ty1 - ty0 + 1);
+    unsigned parts = q->threads > TS_PARALLEL_MAX ? TS_PARALLEL_MAX : q->threads;
+    /* A banded read keeps its last tile for the next band: that is the one-thread way's. */
+    if (parts < 2 || n < 2 || q->more || n > TIFF_MAX_PTILES)
+        return TS_DECLINED;
+    parts = n < parts ? (unsigned)n : parts;
+    struct tiff_ptile *tiles = malloc(n * sizeof *tiles);
+    if (!tiles)
+        return TS_DECLINED;
+    struct tiff_pread r = {
+        .p = p, .lv = lv, .q = q, .out = out, .tiles = tiles, .tile_bytes = tile_bytes};
+    uint32_t ntables = 0;
+    void *tables = NULL;
+    int rc = TS_OK;
+    if (TIFFGetField(p->tif, TIFFTAG_JPEGTABLES, &ntables, &tables) && tables) {
+        r.tables = tables;
+        r.ntables = ntables;
+    }
+    if (lv->stored_photometric == PHOTOMETRIC_YCBCR)
+        TIFFGetFieldDefaulted(p->tif, TIFFTAG_YCBCRSUBSAMPLING, &r.sub_h, &r.sub_v);
+    for (uint32_t ty = ty0; ty <= ty1 && rc == TS_OK; ty++)
+        for (uint32_t tx = tx0; tx <= tx1 && rc == TS_OK; tx++) {
+            struct tiff_ptile *t = &tiles[r.ntiles++];
+            ttile_t which = TIFFComputeTile(p->tif, tx * lv->tile_w, ty * lv->tile_h, 0, 0);
+            t->off = TIFFGetStrileOffset(p->tif, which);
+            t->size = TIFFGetStrileByteCount(p->tif, which);
+            if (t->size < 4 || t->size > TIFF_MAX_SCRATCH || t->off > p->io.size ||
+                t->size > p->io.size - t->off)
+                rc = TS_DECLINED;
+            t->ox = tx * lv->tile_w, t->oy = ty * lv->tile_h;
+            t->x0 = q->x > t->ox ? q->x : t->ox, t->y0 = q->y > t->oy ? q->y : t->oy;
+            t->x1 = q->x + q->w < t->ox + lv->tile_w ? q->x + q->w : t->ox + lv->tile_w;
+            t->y1 = q->y + q->h < t->oy + lv->tile_h ? q->y + q->h : t->oy + lv->tile_h;
+        }
+    if (rc == TS_OK)
+        rc = tiff_parts_ready(p, parts, tile_bytes, err);
+    if (rc == TS_OK) {
+        r.parts = p->parts;
+        ts_parallel(parts, tiff_pread_part, &r);
+        for (unsigned k = 0; k < parts && rc == TS_OK; k++)
+            if ((rc = r.rc[k]) != TS_OK && rc != TS_DECLINED)
+                *err = r.err[k];
+    }
+    free(tiles);
+    return rc;
+}
+
 static int tiff_read_tiles(struct tiff_priv *p, const struct tiff_level *lv,
                            const struct ts_read_req *q, struct ts_image *out, struct ts_err *err)
 {
@@ -926,6 +1117,8 @@ static int tiff_read_tiles(struct tiff_priv *p, const struct tiff_level *lv,
 
     if (!ts_mul_size(lv->row_bytes, lv->tile_h, &tile_bytes))
         return ts_fail(err, TS_ECODEC, "TIFF tile size overflows");
+    if (direct && (rc = tiff_read_tiles_mt(p, lv, q, tile_bytes, out, err)) != TS_DECLINED)
+        return rc;
     if ((rc = tiff_scratch(p, tile_bytes, err)) != TS_OK)
         return rc;
     for (ty = q->y / lv->tile_h; ty <= ty_last; ty++) {

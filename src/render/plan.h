@@ -60,6 +60,9 @@ struct ts_plan {
      * added last (NULL = none) and the seed of where it goes (render/watermark.h). */
     const struct ts_watermark *watermark;
     uint64_t watermark_seed;
+    /* Threads the render may use (0 or 1: the calling one): more when the server has cores
+     * idle. The bytes are the same however many. */
+    unsigned threads;
 };
 
 /* What this server supports and allows; advertised by protocols and enforced by their plans. */

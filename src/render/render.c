@@ -277,7 +277,7 @@ static int scale_band(struct ts_reader *reader, const struct ts_plan *plan,
         sy = 0.0;
     if (sy + sh > img.height)
         sh = img.height - sy;
-    rc = render_resample_rect(&img, sx, sy, sw, sh, plan->out_w, o1 - o0, &part);
+    rc = render_resample_rect_mt(&img, sx, sy, sw, sh, plan->out_w, o1 - o0, plan->threads, &part);
     ts_image_free(&img);
     if (rc)
         return ts_fail(err, rc, "cannot resample a band to %ux%u", plan->out_w, o1 - o0);
@@ -412,6 +412,7 @@ static int read_and_scale(struct ts_reader *reader, const struct ts_plan *plan,
         return ts_fail(err, rc, "region %u,%u,%u,%u does not fit the image %ux%u", plan->rx,
                        plan->ry, plan->rw, plan->rh, info->levels[0].width, info->levels[0].height);
     req.cancel = cancel;
+    req.threads = plan->threads;
     rc = read_near_copy(reader, plan, &req, out, err);
     if (rc != TS_DECLINED)
         return rc;
@@ -435,7 +436,8 @@ static int read_and_scale(struct ts_reader *reader, const struct ts_plan *plan,
                &sy, &sh);
     if (sx != 0.0 || sy != 0.0 || sw != plan->out_w || sh != plan->out_h ||
         img.width != plan->out_w || img.height != plan->out_h) {
-        rc = render_resample_rect(&img, sx, sy, sw, sh, plan->out_w, plan->out_h, &tmp);
+        rc = render_resample_rect_mt(&img, sx, sy, sw, sh, plan->out_w, plan->out_h, plan->threads,
+                                     &tmp);
         if (rc) {
             ts_image_free(&img);
             return ts_fail(err, rc, "cannot resample %ux%u to %ux%u", img.width, img.height,

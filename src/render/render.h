@@ -34,6 +34,9 @@ int render_resize(const struct ts_image *src, uint32_t w, uint32_t h, struct ts_
  * to w x h. Lanczos3, alpha premultiplied; a plain copy for integral offsets at scale 1. */
 int render_resample_rect(const struct ts_image *src, double sx, double sy, double sw, double sh,
                          uint32_t w, uint32_t h, struct ts_image *dst);
+/* The same on up to `threads` threads (blocks of output rows each): the same bytes. */
+int render_resample_rect_mt(const struct ts_image *src, double sx, double sy, double sw, double sh,
+                            uint32_t w, uint32_t h, unsigned threads, struct ts_image *dst);
 int render_mirror(struct ts_image *img); /* in place, horizontal flip */
 int render_rotate90(const struct ts_image *src, int degrees, struct ts_image *dst); /* 90/180/270 */
 int render_quality(const struct ts_image *src, enum ts_quality q, struct ts_image *dst);

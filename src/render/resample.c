@@ -14,6 +14,7 @@
  * the pass over whole rows; only out_h rows (not the source's) get the horizontal filter. */
 #include "render/kernels.h"
 #include "render/render.h"
+#include "util/parallel.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -486,8 +487,10 @@ static void hgroup_plain(const struct axis *ax, const struct scratch *s, uint32_
     }
 }
 
+/* Output rows [y_from, y_to) (y_from a multiple of the block height): each block of rows is
+ * computed alone, so any split of the rows gives the same bytes. */
 static void resample(const struct ts_image *src, const struct axis *ax, const struct axis *ay,
-                     struct scratch *s, struct ts_image *dst)
+                     struct scratch *s, struct ts_image *dst, uint32_t y_from, uint32_t y_to)
 {
     uint32_t ch = src->channels;
     uint32_t x0 = ax->start[0];
@@ -496,8 +499,8 @@ static void resample(const struct ts_image *src, const struct axis *ax, const st
 
     for (uint32_t i = 0; i < ax->n; i++)
         x0 = ax->start[i] < x0 ? ax->start[i] : x0;
-    for (uint32_t y0 = 0; y0 < ay->n; y0 += s->block) {
-        uint32_t nrows = ay->n - y0 < s->block ? ay->n - y0 : s->block;
+    for (uint32_t y0 = y_from; y0 < y_to; y0 += s->block) {
+        uint32_t nrows = y_to - y0 < s->block ? y_to - y0 : s->block;
         if (!alpha) {
             for (uint32_t r = 0; r < nrows; r += GROUP)
                 vgroup_plain(src, ay, s, x0, y0 + r, r, nrows - r < GROUP ? nrows - r : GROUP);
@@ -694,10 +697,16 @@ static int box_shrink(const struct ts_image *src, uint32_t kx, uint32_t ky, stru
 }
 
 static int lanczos_rect(const struct ts_image *src, double sx, double sy, double sw, double sh,
-                        uint32_t w, uint32_t h, struct ts_image *dst);
+                        uint32_t w, uint32_t h, unsigned threads, struct ts_image *dst);
 
 int render_resample_rect(const struct ts_image *src, double sx, double sy, double sw, double sh,
                          uint32_t w, uint32_t h, struct ts_image *dst)
+{
+    return render_resample_rect_mt(src, sx, sy, sw, sh, w, h, 1, dst);
+}
+
+int render_resample_rect_mt(const struct ts_image *src, double sx, double sy, double sw, double sh,
+                            uint32_t w, uint32_t h, unsigned threads, struct ts_image *dst)
 {
     dst->data = NULL;
     if (!src || !src->data || src->channels < 1 || src->channels > 4 || w == 0 || h == 0)
@@ -711,11 +720,11 @@ int render_resample_rect(const struct ts_image *src, double sx, double sy, doubl
 
     uint32_t kx = box_factor(sw, w), ky = box_factor(sh, h);
     if (kx == 1 && ky == 1)
-        return lanczos_rect(src, sx, sy, sw, sh, w, h, dst);
+        return lanczos_rect(src, sx, sy, sw, sh, w, h, threads, dst);
     struct ts_image small = {0};
     int rc = box_shrink(src, kx, ky, &small);
     if (rc == TS_OK)
-        rc = lanczos_rect(&small, sx / kx, sy / ky, sw / kx, sh / ky, w, h, dst);
+        rc = lanczos_rect(&small, sx / kx, sy / ky, sw / kx, sh / ky, w, h, threads, dst);
     ts_image_free(&small);
     return rc;
 }
@@ -731,11 +740,42 @@ static size_t x_span(const struct axis *ax)
     return x1 - x0;
 }
 
+/* Output pixels below which a resample stays on one thread: starting one costs more. */
+#define MT_MIN_PIXELS ((uint64_t)256 * 256)
+
+/* One thread's share of a resample: whole blocks of output rows, with scratch of its own. */
+struct mt_job {
+    const struct ts_image *src;
+    const struct axis *ax, *ay;
+    struct ts_image *dst;
+    size_t width;
+    uint32_t block; /* output rows per block, the same for every part */
+    int rc[TS_PARALLEL_MAX];
+};
+
+static void mt_part(void *ctx, unsigned k, unsigned parts)
+{
+    struct mt_job *j = ctx;
+    uint32_t n = j->ay->n, blocks = (n + j->block - 1) / j->block;
+    uint32_t b0 = (uint32_t)((uint64_t)blocks * k / parts);
+    uint32_t b1 = (uint32_t)((uint64_t)blocks * (k + 1) / parts);
+    bool alpha = j->src->channels == 2 || j->src->channels == 4;
+    struct scratch s;
+    if (b0 == b1)
+        return;
+    j->rc[k] = scratch_alloc(&s, j->width, j->src->channels, alpha ? j->ay->maxcount : GROUP, n,
+                             j->ay->maxcount);
+    if (j->rc[k] != TS_OK)
+        return;
+    uint32_t y1 = b1 * j->block < n ? b1 * j->block : n;
+    resample(j->src, j->ax, j->ay, &s, j->dst, b0 * j->block, y1);
+    scratch_free(&s);
+}
+
 static int lanczos_rect(const struct ts_image *src, double sx, double sy, double sw, double sh,
-                        uint32_t w, uint32_t h, struct ts_image *dst)
+                        uint32_t w, uint32_t h, unsigned threads, struct ts_image *dst)
 {
     struct axis ax, ay;
-    struct scratch s;
     int rc;
 
     rc = axis_init(&ax, src->width, sx, sw, w);
@@ -746,15 +786,20 @@ static int lanczos_rect(const struct ts_image *src, double sx, double sy, double
         axis_free(&ax);
         return rc;
     }
-    /* Premultiplied rows are converted once into the ring; plain ones are read in place, and
-     * the ring holds a group of their filtered rows instead. */
-    bool alpha = src->channels == 2 || src->channels == 4;
-    rc = scratch_alloc(&s, x_span(&ax), src->channels, alpha ? ay.maxcount : GROUP, h, ay.maxcount);
+    rc = ts_image_alloc(dst, w, h, src->channels);
     if (rc == TS_OK) {
-        rc = ts_image_alloc(dst, w, h, src->channels);
-        if (rc == TS_OK)
-            resample(src, &ax, &ay, &s, dst);
-        scratch_free(&s);
+        /* Premultiplied rows are converted once into the ring; plain ones are read in place,
+         * and the ring holds a group of their filtered rows instead. */
+        struct mt_job j = {src, &ax, &ay, dst, x_span(&ax), 0, {0}};
+        j.block = block_rows(j.width, src->channels, h);
+        uint32_t blocks = (h + j.block - 1) / j.block;
+        unsigned parts = (uint64_t)w * h < MT_MIN_PIXELS ? 1 : threads;
+        parts = parts > blocks ? blocks : parts;
+        ts_parallel(parts ? parts : 1, mt_part, &j);
+        for (unsigned k = 0; k < TS_PARALLEL_MAX; k++)
+            rc = rc ? rc : j.rc[k];
+        if (rc != TS_OK)
+            ts_image_free(dst);
     }
     axis_free(&ax);
     axis_free(&ay);

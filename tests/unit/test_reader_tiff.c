@@ -316,10 +316,13 @@ static struct ts_reader *open_jpeg_mode(const char *path, const char *mode)
     return r;
 }
 
+/* Threads the libjpeg path's reads may use (tiles split over them; the pixels must not change). */
+static unsigned g_threads = 1;
+
 static void same_region(struct ts_reader *fast, struct ts_reader *ref, uint32_t level, uint32_t x,
                         uint32_t y, uint32_t w, uint32_t h, bool more, uint32_t next_y)
 {
-    struct ts_read_req q = {.level = level, .x = x, .y = y, .w = w, .h = h};
+    struct ts_read_req q = {.level = level, .x = x, .y = y, .w = w, .h = h, .threads = g_threads};
     struct ts_image a, b;
     struct ts_err err = {0};
     q.more = more;
@@ -446,6 +449,24 @@ static void test_jpeg_tiles_gray_match_libtiff(void **s)
     snprintf(g_case, sizeof g_case, "retina gray JPEG, 256 tiles");
     write_retina_tiff("retina-gray-256.tif", 1, 256, false, path, sizeof path);
     check_jpeg_tiles_match_libtiff(path);
+}
+
+/* The same reads with their tiles split over three threads, each with a decoder of its own. */
+static void test_jpeg_tiles_on_threads_match_libtiff(void **s)
+{
+    (void)s;
+    char path[512];
+    g_threads = 3;
+    snprintf(g_case, sizeof g_case, "retina YCbCr 4:2:0, 256 tiles, 3 threads");
+    write_retina_tiff("retina-ycbcr-256-mt.tif", 3, 256, true, path, sizeof path);
+    check_jpeg_tiles_match_libtiff(path);
+    snprintf(g_case, sizeof g_case, "retina gray JPEG, 256 tiles, 3 threads");
+    write_retina_tiff("retina-gray-256-mt.tif", 1, 256, false, path, sizeof path);
+    check_jpeg_tiles_match_libtiff(path);
+    snprintf(g_case, sizeof g_case, "retina-pyr-jpeg-256.tif, 3 threads");
+    data_path(path, sizeof path, "retina-pyr-jpeg-256.tif");
+    check_jpeg_tiles_match_libtiff(path);
+    g_threads = 1;
 }
 
 static void test_striped_retina_matches_source_jpeg(void **s)
@@ -748,6 +769,7 @@ int main(void)
         cmocka_unit_test(test_jpeg_tiles_ycbcr420_match_libtiff),
         cmocka_unit_test(test_jpeg_tiles_rgb_unsubsampled_match_libtiff),
         cmocka_unit_test(test_jpeg_tiles_gray_match_libtiff),
+        cmocka_unit_test(test_jpeg_tiles_on_threads_match_libtiff),
         cmocka_unit_test(test_striped_retina_matches_source_jpeg),
         cmocka_unit_test(test_gray16_chessboard_both_byte_orders_agree),
         cmocka_unit_test(test_multipage_second_page_is_not_a_level),

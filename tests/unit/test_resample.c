@@ -653,6 +653,39 @@ static void test_rejects_bad_rectangles(void **state)
 /* The vector kernels are a speed-up, never a different answer: every level this CPU has gives
  * the same bytes as the plain C loop, on windows of every length (odd ones use a zero partner
  * tap), lengths that leave a scalar tail, and extreme samples and weights. */
+/* Split over threads (blocks of output rows each), a resample gives the bytes of one thread:
+ * plain and alpha, down (with and without the box pre-shrink) and up, sizes that leave a
+ * short last block. */
+static void test_threads_give_identical_bytes(void **state)
+{
+    (void)state;
+    static const uint32_t sizes[][4] = {/* source w, h, output w, h */
+                                        {1500, 1100, 700, 513},
+                                        {900, 700, 851, 611},
+                                        {4000, 3000, 400, 300},
+                                        {300, 200, 900, 601}};
+    for (uint32_t ch = 1; ch <= 4; ch++)
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            const uint32_t *z = sizes[i];
+            struct ts_image src, one, many;
+            make_photo(&src, z[0], z[1], ch);
+            assert_int_equal(render_resample_rect_mt(&src, 1.5, 2.25, z[0] - 3.0, z[1] - 4.5, z[2],
+                                                     z[3], 1, &one),
+                             TS_OK);
+            for (unsigned t = 2; t <= 5; t++) {
+                assert_int_equal(render_resample_rect_mt(&src, 1.5, 2.25, z[0] - 3.0, z[1] - 4.5,
+                                                         z[2], z[3], t, &many),
+                                 TS_OK);
+                if (memcmp(one.data, many.data, (size_t)z[2] * z[3] * ch) != 0)
+                    fail_msg("%u threads differ from one: %ux%u ch %u -> %ux%u", t, z[0], z[1], ch,
+                             z[2], z[3]);
+                ts_image_free(&many);
+            }
+            ts_image_free(&one);
+            ts_image_free(&src);
+        }
+}
+
 static void test_kernel_levels_give_identical_bytes(void **state)
 {
     (void)state;
@@ -737,6 +770,7 @@ int main(void)
         cmocka_unit_test(test_neighbouring_tiles_match_one_larger_render_at_the_seam),
         cmocka_unit_test(test_rejects_bad_rectangles),
         cmocka_unit_test(test_kernel_levels_give_identical_bytes),
+        cmocka_unit_test(test_threads_give_identical_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
