@@ -27,6 +27,7 @@ struct ts_jp2pool_job {
     uint32_t ax, ay; /* level-grid position of the output's first pixel */
     int threads;     /* most OpenJPEG threads worth using; the pool may lower it */
     uint32_t keep;   /* the decoder may keep the codec for the next decode of this file */
+    uint32_t layers; /* quality layers to decode; 0 = all */
 };
 
 /* Runs in a decoder process: decodes job from fd into out (8-bit interleaved). */

@@ -60,6 +60,8 @@ struct ts_read_req {
      * without `more` it keeps nothing. */
     bool more;
     uint32_t next_y;
+    /* JPEG 2000: decode only the first `layers` quality layers (0 = all); others ignore it. */
+    uint32_t layers;
 };
 
 struct ts_reader;

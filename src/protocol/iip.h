@@ -15,6 +15,13 @@
 #define IIP_MAX_RES 40
 #define IIP_MAX_OBJ 32
 #define IIP_MAX_PATH 1024
+#define IIP_MAX_MINMAX 8
+
+/* One MINMAX command: channel (-1 = every channel) and the range of its source samples. */
+struct iip_minmax {
+    int channel;
+    float min, max;
+};
 
 /* iipsrv's resolution ladder for one image. Index 0 is the smallest resolution and nres-1 the
  * full one (IIP numbering). Stored pyramid levels are used as they are; below them the ladder
@@ -53,13 +60,17 @@ struct iip_request {
     enum ts_format tile_format; /* JTL: jpg; PTL: png; WTL: webp; TTL: tif */
     uint32_t wid, hei;          /* 0 = not given */
     bool has_rgn;
-    float rgn[4];            /* x, y, w, h as fractions, clamped like iipsrv */
-    int qlt;                 /* -1 = server default */
-    int rot;                 /* 0, 90, 180 or 270 */
-    bool flip;               /* ROT=!n: mirror first */
-    struct ts_adjust adjust; /* GAM, INV, CMP, CNV, CNT */
-    enum ts_quality col;     /* COL: grey or binary; default otherwise */
-    char bad_command[40];    /* set when parsing failed on an unknown command */
+    float rgn[4];                             /* x, y, w, h as fractions, clamped like iipsrv */
+    int qlt;                                  /* -1 = server default */
+    int rot;                                  /* 0, 90, 180 or 270 */
+    bool flip;                                /* ROT=!n: mirror first */
+    struct ts_adjust adjust;                  /* GAM, INV, CMP, CNV, CNT, CTW, SHD */
+    struct iip_minmax minmax[IIP_MAX_MINMAX]; /* in the order given; applied once the image's
+                                                 channels and sample range are known */
+    unsigned nminmax;
+    uint32_t layers;      /* LYR: JPEG 2000 quality layers; 0 = all */
+    enum ts_quality col;  /* COL: grey or binary; default otherwise */
+    char bad_command[40]; /* set when parsing failed on an unknown command */
 };
 
 /* Parses the raw query string ("FIF=a.tif&WID=300&CVT=jpeg"); commands are case-insensitive.
