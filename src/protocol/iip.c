@@ -694,11 +694,8 @@ static void free_ctx(void *p)
     free(p);
 }
 
-/* MINMAX as fractions of the source's full sample range (the renderer sees samples scaled to
- * 8 bits from that range). Channels not named keep the image's own range: its sample-range tags,
- * or the full range, as iipsrv normalises them. */
-static void apply_minmax(const struct iip_request *r, const struct ts_image_info *info,
-                         struct ts_adjust *a)
+void iip_minmax_adjust(const struct iip_request *r, const struct ts_image_info *info,
+                       struct ts_adjust *a)
 {
     if (!r->nminmax)
         return;
@@ -760,7 +757,7 @@ static int produce_iip(const struct ts_app *app, const struct ts_job *job,
     }
     out->plan.adjust = r->adjust;
     out->plan.layers = r->layers;
-    apply_minmax(r, info, &out->plan.adjust);
+    iip_minmax_adjust(r, info, &out->plan.adjust);
     if (r->col != TS_QUALITY_DEFAULT)
         out->plan.quality = r->col;
     if (!rc && app->cfg.max_area && (uint64_t)out->plan.out_w * out->plan.out_h > app->cfg.max_area)

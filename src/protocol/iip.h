@@ -94,6 +94,13 @@ int iip_obj_answer(const struct iip_request *r, const struct iip_pyramid *p,
 int iip_cvt_plan(const struct iip_pyramid *p, const struct iip_request *r, uint32_t max_size,
                  struct ts_plan *out, struct ts_err *err);
 
+/* MINMAX into the adjustments, once the image is known: each range as fractions of the source's
+ * full sample range (the renderer sees samples scaled to 8 bits from that range). Channels not
+ * named keep the image's own range, its sample-range tags or the full range, as iipsrv
+ * normalises them; a channel the image does not have is ignored, as iipsrv ignores it. */
+void iip_minmax_adjust(const struct iip_request *r, const struct ts_image_info *info,
+                       struct ts_adjust *a);
+
 /* iipsrv's MAX_CVT default, and the limit in force (0 = none) for a configuration. */
 #define IIP_DEFAULT_MAX_CVT 5000
 uint32_t iip_max_cvt(const struct ts_config *cfg);
