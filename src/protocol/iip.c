@@ -333,8 +333,9 @@ static int parse_minmax(const char *arg, struct iip_request *r, struct ts_err *e
     const char *range = colon ? colon + 1 : arg;
     const char *comma = strchr(range, ',');
     struct iip_minmax *m = &r->minmax[r->nminmax++];
-    m->channel = colon && colon == arg + 1 && arg[0] == '-' ? -1 : lenient_int(arg);
-    if (m->channel < -1)
+    bool all = colon && colon == arg + 1 && arg[0] == '-';
+    m->channel = all ? -1 : lenient_int(arg);
+    if (!all && m->channel < 0)
         m->channel = INT32_MAX; /* out of bounds: ignored, as iipsrv does */
     m->min = lenient_float(range);
     m->max = lenient_float(comma ? comma + 1 : range);

@@ -529,7 +529,11 @@ static void test_minmax_ranges_in_the_plan(void **state)
     for (int c = 0; c < 3; c++)
         assert_true(fabsf(a.range_hi[c] - 0.5f) < 1e-6f && a.range_lo[c] == 0.0f);
 
-    /* Only channels the image lacks: nothing changes. */
+    /* Only channels the image lacks (a negative number is one): nothing changes. */
+    assert_int_equal(iip_parse("FIF=a.tif&MINMAX=-1:0,1", &r, NULL), TS_OK);
+    memset(&a, 0, sizeof a);
+    iip_minmax_adjust(&r, &info, &a);
+    assert_false(a.on);
     assert_int_equal(iip_parse("FIF=a.tif&MINMAX=3:0,1", &r, NULL), TS_OK);
     memset(&a, 0, sizeof a);
     iip_minmax_adjust(&r, &info, &a);
