@@ -147,6 +147,7 @@ void ts_config_defaults(struct ts_config *cfg)
      * its wait: room for 16 clients asking big renders at once without a 503. */
     cfg->heavy_queue = 32;
     cfg->queue_wait_ms = 3000;
+    snprintf(cfg->filename_pattern, sizeof cfg->filename_pattern, "_pyr_"); /* iipsrv's */
 }
 
 bool ts_config_header_value_ok(const char *v)

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,26 @@ static int resolve(struct ts_app *app, const char *identifier, struct source_fil
             free(r);
         }
     }
+    return rc;
+}
+
+/* The identifier named no file: view (seq_h, seq_v) of the image sequence it names, if there
+ * is one, with its list of views when produce() wants them. Keeps the first error otherwise. */
+static int resolve_sequence(struct ts_app *app, struct ts_job *job, const char *id,
+                            struct ts_err *err)
+{
+    char frame[PATH_MAX];
+    struct ts_err own = {0};
+    int rc = source_sequence_frame(id, app->cfg.filename_pattern, job->seq_h, job->seq_v, frame,
+                                   sizeof frame, &own);
+    rc = rc ? rc : resolve(app, frame, &job->src, &own);
+    if (rc == TS_OK && job->wants_views)
+        rc = source_sequence_views(&app->root, id, app->cfg.filename_pattern, &job->views, &own);
+    if (rc == TS_ENOTFOUND)
+        return TS_ENOTFOUND; /* neither a file nor a view: the first reason stands */
+    if (rc)
+        *err = own;
+    job->in_sequence = rc == TS_OK;
     return rc;
 }
 
@@ -577,6 +598,8 @@ bool core_begin(struct ts_app *app, const struct ts_request *req, struct ts_job 
     if (rc == TS_OK && job->identifier.len) {
         const char *id = ts_buf_str(&job->identifier);
         rc = id ? resolve(app, id, &job->src, &err) : ts_fail(&err, TS_ENOMEM, "out of memory");
+        if (rc == TS_ENOTFOUND && job->sequence)
+            rc = resolve_sequence(app, job, id, &err);
     }
     if (rc || job->kind == TS_JOB_REPLY) {
         if (rc)

@@ -178,12 +178,11 @@ static void parse_rot(const char *arg, struct iip_request *r)
     r->rot = deg == 90.0 ? 90 : deg == 180.0 ? 180 : deg == 270.0 ? 270 : 0;
 }
 
-/* Commands iipsrv knows that Tessera does not reproduce (image sequences' angles, and two that
- * iipsrv itself parses but never acts on): accepted and ignored so viewers that send them still
- * get images (docs/iipsrv-migration.md lists them). */
+/* Commands iipsrv parses but never acts on: accepted and ignored so viewers that send them
+ * still get images (docs/iipsrv-migration.md lists them). */
 static bool ignored_command(const char *cmd)
 {
-    static const char *const names[] = {"sds", "cmap", "pos"};
+    static const char *const names[] = {"cmap", "pos"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(cmd, names[i]))
             return true;
@@ -476,6 +475,13 @@ static int apply_command(struct iip_request *r, const char *cmd, const char *raw
         parse_rot(value, r);
         return TS_OK;
     }
+    if (!strcmp(cmd, "sds")) {
+        /* iipsrv: "h,v", or "h" alone, which sets the vertical angle to 0 (not to 90). */
+        const char *comma = strchr(value, ',');
+        r->sds_h = lenient_int(value);
+        r->sds_v = comma ? lenient_int(comma + 1) : 0;
+        return TS_OK;
+    }
     if (!strcmp(cmd, "lyr")) {
         /* iipsrv reads atoi's number and decodes that many layers; none, zero or a negative
          * count, and more layers than the image has, all decode every layer. */
@@ -505,6 +511,7 @@ int iip_parse(const char *query, struct iip_request *out, struct ts_err *err)
     memset(out, 0, sizeof *out);
     out->qlt = -1;
     out->cvt_format = TS_FORMAT_JPG;
+    out->sds_v = 90;
     const char *p = query ? query : "";
     while (*p) {
         const char *amp = strchr(p, '&');
@@ -742,7 +749,8 @@ static int produce_iip(const struct ts_app *app, const struct ts_job *job,
     if (r->action == IIP_ACTION_NONE) {
         const char *type = "application/vnd.netfpx";
         out->is_text = true;
-        rc = iip_obj_answer(r, &pyr, info, &out->text, &type, err);
+        rc = iip_obj_answer(r, &pyr, info, job->in_sequence ? &job->views : NULL, &out->text, &type,
+                            err);
         ts_product_set_type(out, type);
         return rc == TS_EINVAL ? iip_fail(err, "3 2", err->msg) : rc;
     }
@@ -826,6 +834,15 @@ int iip_job(const struct ts_app *app, const char *query, struct ts_job *job, str
     }
     job->needs_info = true;
     job->produce = produce_iip;
+    job->sequence = true;
+    job->seq_h = r->sds_h;
+    job->seq_v = r->sds_v;
+    for (unsigned i = 0; i < r->nobj; i++)
+        if (!strcmp(r->objs[i], "horizontal-views") || !strcmp(r->objs[i], "vertical-views"))
+            job->wants_views = true;
+    /* The views are the folder's files, which change without the image file changing. */
+    if (job->wants_views)
+        job->cacheable = false;
     rc = set_identifier(app, r->fif, job, err);
     if (rc)
         return rc;

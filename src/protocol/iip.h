@@ -69,6 +69,7 @@ struct iip_request {
                                                  channels and sample range are known */
     unsigned nminmax;
     uint32_t layers;      /* LYR: JPEG 2000 quality layers; 0 = all */
+    int32_t sds_h, sds_v; /* SDS: the view of an image sequence; iipsrv's 0, 90 unless set */
     enum ts_quality col;  /* COL: grey or binary; default otherwise */
     char bad_command[40]; /* set when parsing failed on an unknown command */
 };
@@ -86,8 +87,8 @@ int iip_obj_text(const struct iip_request *r, const struct iip_pyramid *p,
  * a metadata tag, application/xml for XMP, application/json for "metadata". The object names
  * iipsrv 1.3 knows are all answered; p may be NULL (no image) for the server's own objects. */
 int iip_obj_answer(const struct iip_request *r, const struct iip_pyramid *p,
-                   const struct ts_image_info *info, struct ts_buf *out, const char **type,
-                   struct ts_err *err);
+                   const struct ts_image_info *info, const struct source_views *views,
+                   struct ts_buf *out, const char **type, struct ts_err *err);
 
 /* CVT: the output size and region iipsrv's View/CVT logic gives for WID/HEI/RGN (max_size is
  * MAX_CVT, 0 = none). */

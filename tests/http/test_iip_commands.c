@@ -1,7 +1,7 @@
 /* iipsrv 1.3's image commands over HTTP: CNT=st and CNT=eq (one whole-image mapping for every
- * tile), SHD hill shading, MINMAX on 16-bit samples and LYR quality layers, each against its
- * definition on images written here; and none of them shares a cached answer with a request
- * without it. */
+ * tile), SHD hill shading, MINMAX on 16-bit samples, LYR quality layers and SDS views of an
+ * image sequence, each against its definition on images written here; and none of them shares
+ * a cached answer with a request without it. */
 #include "harness.h"
 #include "testutil.h"
 
@@ -95,6 +95,20 @@ static uint16_t two_levels16(uint32_t x, uint32_t y, uint32_t c)
     return x < 32 ? 20000 : 40000;
 }
 
+/* The sequence "seq" (FILENAME_PATTERN's default "_pyr_"): views (0, 90), (10, 90) and
+ * (0, 80), each one flat gray level. */
+static const struct {
+    const char *name;
+    uint16_t level;
+} views[] = {
+    {"seq_pyr_000_090.tif", 30}, {"seq_pyr_010_090.tif", 120}, {"seq_pyr_000_080.tif", 210}};
+static uint16_t view_level;
+static uint16_t flat(uint32_t x, uint32_t y, uint32_t c)
+{
+    (void)x, (void)y, (void)c;
+    return view_level;
+}
+
 /* A detailed 8-bit picture (smooth waves and noise) that loses visibly at 40:1. */
 static int make_multilayer_jp2(void)
 {
@@ -135,6 +149,11 @@ static int group_setup(void **state)
         write_tiff("normal.tif", 256, 64, 3, 8, normal_map) != 0 ||
         write_tiff("g16.tif", 64, 64, 1, 16, two_levels16) != 0 || make_multilayer_jp2() != 0)
         return -1;
+    for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) {
+        view_level = views[i].level;
+        if (write_tiff(views[i].name, 64, 64, 1, 8, flat) != 0)
+            return -1;
+    }
     return tu_server_start(&server, TESSERA_BIN, root, NULL);
 }
 
@@ -310,6 +329,47 @@ static void test_layers_limit_the_jpeg2000_decode(void **state)
     ts_image_free(&many);
 }
 
+static void get_text(const char *query, long status, const char *want)
+{
+    char url[4096];
+    struct tu_response r;
+    snprintf(url, sizeof url, "%s/fcgi-bin/iipsrv.fcgi?%s", server.base, query);
+    if (tu_request("GET", url, NULL, &r) != 0)
+        fail_msg("GET %s: no response", query);
+    const char *body = r.body.data ? (const char *)r.body.data : "";
+    if (r.status != status || (want && strcmp(body, want)))
+        fail_msg("%s: status %ld, body '%s'; want %ld '%s'", query, r.status, body, status,
+                 want ? want : "");
+    tu_response_free(&r);
+}
+
+/* A FIF that names no file but a sequence: SDS picks the view file (iipsrv's 0, 90 when not
+ * given; "h" alone means vertical angle 0), and OBJ lists the views as iipsrv finds them. */
+static void test_sds_serves_the_views_of_an_image_sequence(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *query;
+        int level;
+    } cases[] = {{"FIF=seq&WID=32&CVT=png", 30},
+                 {"FIF=seq&SDS=10,90&WID=32&CVT=png", 120},
+                 {"FIF=seq&SDS=0,80&WID=32&CVT=png", 210},
+                 {"FIF=seq&SDS=0,80&PTL=0,0", 210}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct ts_image img;
+        get_image(cases[i].query, &img);
+        if (px(&img, 5, 5) != cases[i].level)
+            fail_msg("%s: level %d, want %d", cases[i].query, px(&img, 5, 5), cases[i].level);
+        ts_image_free(&img);
+    }
+    get_text("FIF=seq&SDS=10&JTL=0,0", 404, NULL); /* view (10, 0) has no file */
+    get_text("FIF=nothing&JTL=0,0", 404, NULL);
+    get_text("FIF=seq&OBJ=IIP,1.0&OBJ=Horizontal-views&OBJ=Vertical-views", 200,
+             "IIP:1.0\r\nHorizontal-views:0 10\r\nVertical-views:80 90\r\n");
+    get_text("FIF=low.tif&OBJ=IIP,1.0&OBJ=Horizontal-views&OBJ=Vertical-views", 200,
+             "IIP:1.0\r\nHorizontal-views:0\r\nVertical-views:90\r\n");
+}
+
 static bool same_body(const char *a, const char *b)
 {
     struct tu_response ra, rb;
@@ -332,6 +392,7 @@ static void test_commands_do_not_share_cached_answers(void **state)
         {"FIF=normal.tif&WID=128&CVT=png", "FIF=normal.tif&SHD=90,10&WID=128&CVT=png"},
         {"FIF=g16.tif&WID=64&CVT=png", "FIF=g16.tif&MINMAX=0:10000,50000&WID=64&CVT=png"},
         {"FIF=multi.jp2&WID=96&CVT=png", "FIF=multi.jp2&LYR=1&WID=96&CVT=png"},
+        {"FIF=seq&WID=32&CVT=png", "FIF=seq&SDS=10,90&WID=32&CVT=png"},
     };
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
         if (!have_jp2 && strstr(pairs[i][0], "jp2"))
@@ -352,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_hill_shading_lights_a_normal_map),
         cmocka_unit_test(test_minmax_normalises_16_bit_samples),
         cmocka_unit_test(test_layers_limit_the_jpeg2000_decode),
+        cmocka_unit_test(test_sds_serves_the_views_of_an_image_sequence),
         cmocka_unit_test(test_commands_do_not_share_cached_answers),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -10,6 +10,7 @@
 #include "protocol/iip.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A vips-style pyramid: 1000x700 and 1411x1411 stored as halvings, 256-pixel tiles. */
@@ -214,7 +215,7 @@ static const char *obj_answer(const struct ts_image_info *info, const char *quer
     assert_int_equal(iip_parse(query, &r, NULL), TS_OK);
     struct ts_buf out = {0};
     struct ts_err err = {0};
-    int rc = iip_obj_answer(&r, &p, info, &out, type, &err);
+    int rc = iip_obj_answer(&r, &p, info, NULL, &out, type, &err);
     if (rc != TS_OK)
         fail_msg("%s: %d (%s)", query, rc, err.msg);
     snprintf(text, sizeof text, "%.*s", (int)out.len, out.data ? (const char *)out.data : "");
@@ -392,7 +393,7 @@ static void test_obj_unknown_object_is_named(void **state)
     iip_parse("FIF=x&obj=IIP,1.0&obj=Max-size&obj=Shoe-size", &r, NULL);
     struct ts_buf out = {0};
     struct ts_err err = {0};
-    assert_int_equal(iip_obj_answer(&r, &p, &info, &out, NULL, &err), TS_EINVAL);
+    assert_int_equal(iip_obj_answer(&r, &p, &info, NULL, &out, NULL, &err), TS_EINVAL);
     assert_string_equal(err.msg, "shoe-size");
     ts_buf_free(&out);
 }
@@ -541,6 +542,46 @@ static void test_minmax_ranges_in_the_plan(void **state)
     assert_false(a.range);
 }
 
+/* SDS: iipsrv's view 0, 90 unless given; "h" alone sets the vertical angle to 0. OBJ lists a
+ * sequence's views, and a single image's as 0 and 90. */
+static void test_sds_and_the_views_objects(void **state)
+{
+    (void)state;
+    struct iip_request r;
+    assert_int_equal(iip_parse("FIF=seq&JTL=0,0", &r, NULL), TS_OK);
+    assert_int_equal(r.sds_h, 0);
+    assert_int_equal(r.sds_v, 90);
+    assert_int_equal(iip_parse("FIF=seq&SDS=40,10&JTL=0,0", &r, NULL), TS_OK);
+    assert_int_equal(r.sds_h, 40);
+    assert_int_equal(r.sds_v, 10);
+    assert_int_equal(iip_parse("FIF=seq&SDS=40", &r, NULL), TS_OK);
+    assert_int_equal(r.sds_h, 40);
+    assert_int_equal(r.sds_v, 0);
+
+    struct ts_image_info info = pyramid_info(100, 100, 1);
+    struct iip_pyramid p;
+    assert_int_equal(iip_pyramid_build(&info, 256, &p, NULL), TS_OK);
+    assert_int_equal(iip_parse("FIF=seq&OBJ=Horizontal-views&OBJ=Vertical-views", &r, NULL), TS_OK);
+    struct source_views *v = calloc(1, sizeof *v);
+    assert_non_null(v);
+    v->nh = 3;
+    v->h[0] = 0;
+    v->h[1] = 15;
+    v->h[2] = 30;
+    struct ts_buf out = {0};
+    assert_int_equal(iip_obj_answer(&r, &p, &info, v, &out, NULL, NULL), TS_OK);
+    assert_int_equal(ts_buf_append(&out, "", 1), TS_OK);
+    /* No vertical view: iipsrv cuts the colon, the last character it wrote. */
+    assert_string_equal((const char *)out.data,
+                        "\r\nHorizontal-views:0 15 30\r\nVertical-views\r\n");
+    ts_buf_free(&out);
+    assert_int_equal(iip_obj_answer(&r, &p, &info, NULL, &out, NULL, NULL), TS_OK);
+    assert_int_equal(ts_buf_append(&out, "", 1), TS_OK);
+    assert_string_equal((const char *)out.data, "\r\nHorizontal-views:0\r\nVertical-views:90\r\n");
+    ts_buf_free(&out);
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -566,6 +607,7 @@ int main(void)
         cmocka_unit_test(test_parse_shade),
         cmocka_unit_test(test_parse_layers_and_sds),
         cmocka_unit_test(test_minmax_ranges_in_the_plan),
+        cmocka_unit_test(test_sds_and_the_views_objects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
