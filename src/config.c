@@ -175,6 +175,7 @@ void ts_config_defaults(struct ts_config *cfg)
     cfg->queue_wait_ms = 3000;
     cfg->watermark_opacity = 1.0;
     cfg->watermark_probability = 1.0;
+    snprintf(cfg->filename_pattern, sizeof cfg->filename_pattern, "_pyr_"); /* iipsrv's */
 }
 
 bool ts_config_header_value_ok(const char *v)

@@ -60,6 +60,7 @@ struct ts_config {
     char fs_suffix[256];        /* FILESYSTEM_SUFFIX: appended to IIP/DeepZoom/Zoomify paths */
     char uri_map[256];          /* URI_MAP "prefix=>protocol"; "" = off */
     char iiif_delimiter[16];    /* IIIF_DELIMITER: "{id}{delim}{n}" is page n (0-based); "" = off */
+    char filename_pattern[64];  /* FILENAME_PATTERN: IIP image sequences "{id}{pattern}{h}_{v}" */
     char cors[256];             /* CORS: Access-Control-Allow-Origin value; "" = "*" */
     uint32_t max_cvt;           /* MAX_CVT: largest IIP CVT side; 0 = 5000, UINT32_MAX = none */
     char copyright[1024];       /* COPYRIGHT: info.json rights (3.0) or license (2.1, 1.1) */

@@ -365,12 +365,10 @@ static int apply(struct ts_config *cfg, ts_env_lookup get, struct ts_err *err)
     if ((v = get("IIIF_DELIMITER")) &&
         (rc = env_str("IIIF_DELIMITER", v, cfg->iiif_delimiter, sizeof cfg->iiif_delimiter, err)))
         return rc;
-    /* iipsrv finds sequences ("{name}{pattern}{h}_{v}.tif") by globbing; Tessera has no
-     * sequences, and a set pattern means a deployment that relies on them. */
-    if ((v = get("FILENAME_PATTERN")) && *v)
-        return ts_fail(err, TS_EUNSUPPORTED,
-                       "FILENAME_PATTERN is not supported: Tessera serves no image sequences "
-                       "(unset it to start)");
+    /* Image sequences: "{name}{pattern}{h}_{v}.tif", served when the name itself is no file. */
+    if ((v = get("FILENAME_PATTERN")) && (rc = env_str("FILENAME_PATTERN", v, cfg->filename_pattern,
+                                                       sizeof cfg->filename_pattern, err)))
+        return rc;
     if ((v = get("BASE_URL")) && *v &&
         (rc = env_str("BASE_URL", v, cfg->base_url, sizeof cfg->base_url, err)))
         return rc;

@@ -67,9 +67,14 @@ struct ts_job {
     struct ts_buf key;        /* names the response (capped at TS_JOB_KEY_MAX) */
     struct ts_buf file;       /* FILE: the confined path */
     bool needs_info;          /* produce() wants the image information */
-    bool cacheable;           /* keep the answer in the response cache */
-    bool vary_accept;         /* the answer depends on Accept */
-    bool vary_host;           /* the answer names the public base taken from the request */
+    /* An IIP image sequence: when the identifier names no file, the core serves view
+     * (seq_h, seq_v) of "{identifier}{FILENAME_PATTERN}{h}_{v}" instead, as iipsrv does. */
+    bool sequence;
+    int32_t seq_h, seq_v;
+    bool wants_views; /* produce() lists the sequence's views (views below) */
+    bool cacheable;   /* keep the answer in the response cache */
+    bool vary_accept; /* the answer depends on Accept */
+    bool vary_host;   /* the answer names the public base taken from the request */
     enum ts_freshness freshness;
     ts_produce_fn produce;
     void *ctx; /* the protocol's parsed request, freed with ctx_free */
@@ -81,7 +86,9 @@ struct ts_job {
 
     /* The core's state between the network thread and a worker. */
     struct source_file src;
-    struct ts_buf cache_key; /* file identity + key, built once for lookup and store */
+    struct ts_buf cache_key;   /* file identity + key, built once for lookup and store */
+    bool in_sequence;          /* the identifier was served as a sequence's view */
+    struct source_views views; /* when in_sequence and wants_views */
     char etag[24];
     bool produced;    /* produce() ran in the fast lane; the slow lane renders its product */
     bool defer_heavy; /* set by a front end with a slow lane: heavy renders return TS_DEFERRED */

@@ -73,6 +73,26 @@ static int resolve(struct ts_app *app, const char *identifier, struct source_fil
     return rc;
 }
 
+/* The identifier named no file: view (seq_h, seq_v) of the image sequence it names, if there
+ * is one, with its list of views when produce() wants them. Keeps the first error otherwise. */
+static int resolve_sequence(struct ts_app *app, struct ts_job *job, const char *id,
+                            struct ts_err *err)
+{
+    char frame[PATH_MAX];
+    struct ts_err own = {0};
+    int rc = source_sequence_frame(id, app->cfg.filename_pattern, job->seq_h, job->seq_v, frame,
+                                   sizeof frame, &own);
+    rc = rc ? rc : resolve(app, frame, &job->src, &own);
+    if (rc == TS_OK && job->wants_views)
+        rc = source_sequence_views(&app->root, id, app->cfg.filename_pattern, &job->views, &own);
+    if (rc == TS_ENOTFOUND)
+        return TS_ENOTFOUND; /* neither a file nor a view: the first reason stands */
+    if (rc)
+        *err = own;
+    job->in_sequence = rc == TS_OK;
+    return rc;
+}
+
 /* A file's identity as text: a rewrite changes mtime, size or inode, and so every key. An
  * in-place rewrite that restores size and mtime (rsync --inplace, touch -r) still changes
  * ctime, which nobody can set back. */
@@ -351,6 +371,50 @@ static int lease(struct ts_app *app, const struct source_file *src, struct ts_le
 
 /* ---- render and encode ---- */
 
+/* The whole image's histogram, which IIP's CNT=eq and CNT=st map every tile through: from a
+ * small render of the image (as iipsrv takes it from its smallest resolution), kept with the
+ * image information so the tiles of one image share one mapping and the render is done once.
+ * TS_DEFERRED, having done nothing, when that render is heavy and the job must wait. */
+static int fill_histogram(struct ts_app *app, struct ts_reader *reader, struct ts_job *job,
+                          struct ts_err *err)
+{
+    struct ts_adjust *a = &job->out.plan.adjust;
+    if (!(a->stretch || a->equalize) || a->have_hist)
+        return TS_OK;
+    struct ts_buf key, held = {0};
+    int rc = info_key(&job->src, &key);
+    rc = rc ? rc : ts_buf_append_str(&key, "\nhistogram");
+    bool keyed = rc == TS_OK && ts_buf_str(&key);
+    if (keyed && ts_lru_get(app->infos, (const char *)key.data, &held) &&
+        held.len == sizeof a->hist) {
+        memcpy(a->hist, held.data, sizeof a->hist);
+        a->have_hist = true;
+    } else {
+        struct ts_plan plan;
+        render_histogram_plan(reader->info.width, reader->info.height, &plan);
+        size_t bytes = render_peak_bytes(reader, &plan);
+        bool heavy = false;
+        rc = job->defer_heavy && admission_is_heavy(&app->admission, bytes)
+                 ? TS_DEFERRED
+                 : admission_enter(&app->admission, bytes, &heavy, err);
+        struct ts_image img = {0};
+        if (rc == TS_OK) {
+            rc = render_execute(reader, &plan, &job->cancel, &img, err);
+            admission_leave(&app->admission, bytes, heavy);
+        }
+        if (rc == TS_OK) {
+            render_histogram(&img, a->hist);
+            a->have_hist = true;
+            if (keyed)
+                ts_lru_put(app->infos, (const char *)key.data, a->hist, sizeof a->hist);
+        }
+        ts_image_free(&img);
+    }
+    ts_buf_free(&held);
+    ts_buf_free(&key);
+    return rc;
+}
+
 /* TS_DEFERRED, having done nothing, when the render is heavy and the job must wait for the
  * slow lane: the fast lane's workers never hold a big render. */
 static int render(struct ts_app *app, struct ts_reader *reader, struct ts_job *job,
@@ -377,8 +441,11 @@ static int render(struct ts_app *app, struct ts_reader *reader, struct ts_job *j
     size_t bytes = render_peak_bytes(reader, plan);
     if (job->defer_heavy && admission_is_heavy(&app->admission, bytes))
         return TS_DEFERRED;
+    int rc = fill_histogram(app, reader, job, err);
+    if (rc)
+        return rc;
     bool heavy;
-    int rc = admission_enter(&app->admission, bytes, &heavy, err);
+    rc = admission_enter(&app->admission, bytes, &heavy, err);
     if (rc)
         return rc;
     struct ts_image img = {0};
@@ -619,6 +686,8 @@ bool core_begin(struct ts_app *app, const struct ts_request *req, struct ts_job 
     if (rc == TS_OK && job->identifier.len) {
         const char *id = ts_buf_str(&job->identifier);
         rc = id ? resolve(app, id, &job->src, &err) : ts_fail(&err, TS_ENOMEM, "out of memory");
+        if (rc == TS_ENOTFOUND && job->sequence)
+            rc = resolve_sequence(app, job, id, &err);
     }
     if (rc || job->kind == TS_JOB_REPLY) {
         if (rc)

@@ -232,10 +232,10 @@ static void jp2_session_end(struct jp2_session *s)
 #define JP2_HEADER_CHUNK ((size_t)64 << 10)
 
 /* Starts a stream at the file's beginning (or the job's cut of it) and reads the main header;
- * reduce applies to the next decode, which runs on `threads` threads; threads 0: no decode
- * follows. */
-static int jp2_session_begin(const struct jp2_priv *p, uint32_t reduce, int threads,
-                             const struct ts_jp2pool_job *cut, struct jp2_session *s,
+ * reduce and layers (0 = all) apply to the next decode, which runs on `threads` threads;
+ * threads 0: no decode follows. */
+static int jp2_session_begin(const struct jp2_priv *p, uint32_t reduce, uint32_t layers,
+                             int threads, const struct ts_jp2pool_job *cut, struct jp2_session *s,
                              struct ts_err *err)
 {
     opj_dparameters_t params;
@@ -255,6 +255,7 @@ static int jp2_session_begin(const struct jp2_priv *p, uint32_t reduce, int thre
     opj_set_info_handler(s->codec, jp2_on_quiet, s);
     opj_set_default_decoder_parameters(&params);
     params.cp_reduce = reduce;
+    params.cp_layer = layers; /* OpenJPEG decodes every layer for 0, and for more than exist */
     /* Truncated codestreams must fail rather than come back as silently blurred pixels. */
     if (!opj_setup_decoder(s->codec, &params) || !opj_decoder_set_strict_mode(s->codec, OPJ_TRUE) ||
         !opj_read_header(s->stream, s->codec, &s->image) || !s->image) {
@@ -426,12 +427,13 @@ static int jp2_threads_for(const struct jp2_priv *p, uint32_t lvl, const uint64_
 }
 
 /* Decodes area a[] at level lvl and copies it into out, whose first pixel is (ax, ay). */
-static int jp2_decode_here(const struct jp2_priv *p, uint32_t lvl, const uint64_t a[4], uint32_t ax,
-                           uint32_t ay, int threads, const struct ts_jp2pool_job *cut,
-                           struct ts_image *out, struct ts_err *err)
+static int jp2_decode_here(const struct jp2_priv *p, uint32_t lvl, uint32_t layers,
+                           const uint64_t a[4], uint32_t ax, uint32_t ay, int threads,
+                           const struct ts_jp2pool_job *cut, struct ts_image *out,
+                           struct ts_err *err)
 {
     struct jp2_session s;
-    int rc = jp2_session_begin(p, lvl, threads, cut, &s, err);
+    int rc = jp2_session_begin(p, lvl, layers, threads, cut, &s, err);
     if (rc != TS_OK)
         return rc;
     rc = jp2_session_decode(&s, a, err);
@@ -500,7 +502,7 @@ static int jp2_kept_get(const struct jp2_priv *p, const struct stat *st, uint32_
     own.fd = dup(p->fd);
     if (own.fd < 0)
         return ts_fail(err, TS_EBUSY, "jp2: cannot keep the file open: %s", strerror(errno));
-    int rc = jp2_session_begin(&own, reduce, threads, NULL, &k->s, err);
+    int rc = jp2_session_begin(&own, reduce, 0, threads, NULL, &k->s, err);
     if (rc != TS_OK) {
         close(own.fd);
         return rc;
@@ -527,9 +529,10 @@ static int jp2_pool_decode(int fd, const struct ts_jp2pool_job *job, struct ts_i
     p.fmt = (OPJ_CODEC_FORMAT)job->fmt;
     p.ncomps = job->ncomps;
     p.channels = out->channels;
-    if (!job->keep || fstat(fd, &st) != 0 || (uint64_t)st.st_size > JP2_KEEP_MAX_FILE)
-        return jp2_decode_here(&p, job->reduce, job->a, job->ax, job->ay, job->threads, job, out,
-                               err);
+    if (!job->keep || job->layers || fstat(fd, &st) != 0 ||
+        (uint64_t)st.st_size > JP2_KEEP_MAX_FILE)
+        return jp2_decode_here(&p, job->reduce, job->layers, job->a, job->ax, job->ay, job->threads,
+                               job, out, err);
     int rc = jp2_kept_get(&p, &st, job->reduce, job->threads, &k, err);
     if (rc == TS_OK)
         rc = jp2_session_decode(&k->s, job->a, err);
@@ -653,9 +656,9 @@ static void jp2_cut_for(const struct jp2_priv *p, const uint64_t a[4], struct ts
 
 /* Decodes area a[] at level lvl into out (first pixel at ax, ay) in a decoder process: this
  * process never runs an OpenJPEG decode, whose asserts would end it. */
-static int jp2_decode_into(const struct jp2_priv *p, uint32_t lvl, const uint64_t a[4], uint32_t ax,
-                           uint32_t ay, struct ts_cancel *cancel, struct ts_image *out,
-                           struct ts_err *err)
+static int jp2_decode_into(const struct jp2_priv *p, uint32_t lvl, uint32_t layers,
+                           const uint64_t a[4], uint32_t ax, uint32_t ay, struct ts_cancel *cancel,
+                           struct ts_image *out, struct ts_err *err)
 {
     struct ts_jp2pool_job job;
     memset(&job, 0, sizeof job);
@@ -667,6 +670,7 @@ static int jp2_decode_into(const struct jp2_priv *p, uint32_t lvl, const uint64_
     job.ay = ay;
     job.threads = jp2_threads_for(p, lvl, a);
     job.keep = (uint64_t)p->tw * p->th == 1 && !p->whole_tiles;
+    job.layers = layers;
     /* TESSERA_JP2_WHOLE=1 hands every decode the whole file, as before: to compare, and for
      * the tests that check both give the same pixels. */
     if (!job.keep && !getenv("TESSERA_JP2_WHOLE"))
@@ -688,7 +692,7 @@ static int jp2_read_direct(const struct jp2_priv *p, const struct ts_read_req *r
     rc = ts_image_alloc(out, req->w, req->h, p->channels);
     if (rc != TS_OK)
         return ts_fail(err, rc, "jp2: cannot allocate %ux%u", req->w, req->h);
-    rc = jp2_decode_into(p, lvl, a, ax, ay, req->cancel, out, err);
+    rc = jp2_decode_into(p, lvl, req->layers, a, ax, ay, req->cancel, out, err);
     if (rc != TS_OK)
         ts_image_free(out);
     return rc;
@@ -988,7 +992,7 @@ static int jp2_fill(const struct jp2_priv *p, const struct jp2_grid *g, uint32_t
     if (rc != TS_OK)
         return ts_fail(err, rc, "jp2: cannot allocate a decode of %llux%llu",
                        (unsigned long long)(a[2] - a[0]), (unsigned long long)(a[3] - a[1]));
-    rc = jp2_decode_into(p, lvl, a, wx, wy, cancel, &whole, err);
+    rc = jp2_decode_into(p, lvl, 0, a, wx, wy, cancel, &whole, err);
     for (uint64_t y = dj[0]; rc == TS_OK && y <= dj[1]; y++)
         for (uint64_t x = di[0]; rc == TS_OK && x <= di[1]; x++) {
             uint8_t *st = jp2_cell(c, x, y);
@@ -1138,7 +1142,9 @@ static int jp2_read(struct ts_reader *r, const struct ts_read_req *req, struct t
     ay = jp2_ceil_shift(p->y0, lvl) + req->y;
     max_value = jp2_store_max_value(p);
     jp2_grid_for(p, lvl, &g);
-    if (max_value == 0 || !jp2_cells_fit(p, &g, lvl, max_value))
+    /* The block cache and the kept codecs hold every layer's pixels: fewer layers (IIP's LYR,
+     * rare) are decoded for the request alone. */
+    if (max_value == 0 || req->layers || !jp2_cells_fit(p, &g, lvl, max_value))
         return jp2_read_direct(p, req, ax, ay, out, err);
     rc = ts_image_alloc(out, req->w, req->h, p->channels);
     if (rc != TS_OK)
@@ -1627,7 +1633,7 @@ static int jp2_inspect(struct ts_reader *r, struct ts_err *err)
     struct jp2_priv *p = r->priv;
     struct jp2_session s;
     opj_codestream_info_v2_t *ci;
-    int rc = jp2_session_begin(p, 0, 0, NULL, &s, err);
+    int rc = jp2_session_begin(p, 0, 0, 0, NULL, &s, err);
     if (rc != TS_OK)
         return rc;
     if (s.image->x1 <= s.image->x0 || s.image->y1 <= s.image->y0 || s.image->x1 > INT32_MAX ||

@@ -34,6 +34,7 @@ struct ts_jp2pool_job {
     uint32_t ax, ay; /* level-grid position of the output's first pixel */
     int threads;     /* most OpenJPEG threads worth using; the pool may lower it */
     uint32_t keep;   /* the decoder may keep the codec for the next decode of this file */
+    uint32_t layers; /* quality layers to decode; 0 = all */
     /* With nparts > 0 the decoder reads, instead of the whole file, the file's first head bytes
      * (boxes and main header), these tile-parts in this order, and an end-of-codestream marker:
      * the codestream of just the tiles under the area. */

@@ -62,6 +62,8 @@ struct ts_read_req {
     uint32_t next_y;
     /* Threads the read may use (0 or 1: the calling one); the pixels are the same. */
     unsigned threads;
+    /* JPEG 2000: decode only the first `layers` quality layers (0 = all); others ignore it. */
+    uint32_t layers;
 };
 
 struct ts_reader;

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* O_PATH, openat2 */
 #include "image/source.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -358,5 +359,90 @@ int source_reopen(const struct source_root *root, struct source_file *src, struc
     }
     src->fd = fd;
     src->st = st;
+    return TS_OK;
+}
+
+/* ---- image sequences ---- */
+
+int source_sequence_frame(const char *base, const char *pattern, int32_t h, int32_t v, char *out,
+                          size_t size, struct ts_err *err)
+{
+    int n = snprintf(out, size, "%s%s%03d_%03d", base, pattern, (int)h, (int)v);
+    if (n < 0 || (size_t)n >= size)
+        return ts_fail(err, TS_ETOOLONG, "sequence file name too long");
+    return TS_OK;
+}
+
+/* Adds a to the sorted, distinct list; false when it is full. */
+static bool views_add(int32_t *list, uint32_t *n, int32_t a)
+{
+    uint32_t i = 0;
+    while (i < *n && list[i] < a)
+        i++;
+    if (i < *n && list[i] == a)
+        return true;
+    if (*n >= SOURCE_MAX_VIEWS)
+        return false;
+    memmove(list + i + 1, list + i, sizeof *list * (*n - i));
+    list[i] = a;
+    (*n)++;
+    return true;
+}
+
+/* "{h}_{v}.{image extension}" (digits each, as iipsrv's %03d writes them, a sign allowed). */
+static bool parse_view(const char *s, int32_t *h, int32_t *v)
+{
+    char *end;
+    if (!(*s == '-' || (*s >= '0' && *s <= '9')))
+        return false;
+    long a = strtol(s, &end, 10);
+    if (*end != '_' || !(end[1] == '-' || (end[1] >= '0' && end[1] <= '9')))
+        return false;
+    long b = strtol(end + 1, &end, 10);
+    if (*end != '.' || strchr(end + 1, '.') || !source_has_image_extension(end) || a < -99999 ||
+        a > 99999 || b < -99999 || b > 99999)
+        return false;
+    *h = (int32_t)a;
+    *v = (int32_t)b;
+    return true;
+}
+
+int source_sequence_views(const struct source_root *root, const char *base, const char *pattern,
+                          struct source_views *out, struct ts_err *err)
+{
+    memset(out, 0, sizeof *out);
+    base += strspn(base, "/"); /* read below the root, as iipsrv glues the name to it */
+    int rc = source_check_identifier(base, err);
+    if (rc)
+        return rc;
+    const char *slash = strrchr(base, '/');
+    char dir[PATH_MAX], prefix[PATH_MAX];
+    int n = slash ? snprintf(dir, sizeof dir, "%.*s", (int)(slash - base), base)
+                  : snprintf(dir, sizeof dir, ".");
+    int m = snprintf(prefix, sizeof prefix, "%s%s", slash ? slash + 1 : base, pattern);
+    if (n < 0 || (size_t)n >= sizeof dir || m < 0 || (size_t)m >= sizeof prefix)
+        return ts_fail(err, TS_ETOOLONG, "sequence name too long");
+    int fd = slash ? open_beneath(root->fd, dir) : openat(root->fd, ".", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ts_fail(err, TS_ENOTFOUND, "no folder for sequence '%s'", base);
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return ts_fail(err, TS_ENOTFOUND, "no folder for sequence '%s'", base);
+    }
+    bool full = false;
+    for (struct dirent *e; !full && (e = readdir(d)) != NULL;) {
+        int32_t h, v;
+        if (strncmp(e->d_name, prefix, (size_t)m) || !parse_view(e->d_name + m, &h, &v))
+            continue;
+        if (v == 90)
+            full = !views_add(out->h, &out->nh, h);
+        if (h == 0 && !full)
+            full = !views_add(out->v, &out->nv, v);
+    }
+    closedir(d);
+    if (full)
+        return ts_fail(err, TS_ETOOLARGE, "sequence '%s' has over %d views", base,
+                       SOURCE_MAX_VIEWS);
     return TS_OK;
 }

@@ -57,6 +57,26 @@ int source_check_identifier(const char *identifier, struct ts_err *err);
  * '/': the rest, below the root (a pointer into identifier). NULL otherwise. Pure. */
 const char *source_under_root(const struct source_root *root, const char *identifier);
 
+/* The views of an image sequence (iipsrv's "{name}{pattern}{hhh}_{vvv}.{ext}" files): the
+ * horizontal angles that have a file at vertical angle 90, and the vertical angles that have one
+ * at horizontal angle 0, each sorted and distinct. */
+#define SOURCE_MAX_VIEWS 512
+struct source_views {
+    uint32_t nh, nv;
+    int32_t h[SOURCE_MAX_VIEWS], v[SOURCE_MAX_VIEWS];
+};
+
+/* The file name of view (h, v) of the sequence `base` (an identifier, extension omitted, as
+ * source_resolve takes it): "{base}{pattern}{h:03}_{v:03}". Appended to out (size bytes).
+ * TS_ETOOLONG when it does not fit. Pure. */
+int source_sequence_frame(const char *base, const char *pattern, int32_t h, int32_t v, char *out,
+                          size_t size, struct ts_err *err);
+
+/* Lists the views of the sequence `base` from its folder below the root. TS_ENOTFOUND when
+ * there is no such folder; TS_ETOOLARGE beyond SOURCE_MAX_VIEWS angles either way. */
+int source_sequence_views(const struct source_root *root, const char *base, const char *pattern,
+                          struct source_views *out, struct ts_err *err);
+
 /* Closes src->fd if it is open. */
 void source_close(struct source_file *src);
 

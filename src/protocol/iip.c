@@ -178,12 +178,11 @@ static void parse_rot(const char *arg, struct iip_request *r)
     r->rot = deg == 90.0 ? 90 : deg == 180.0 ? 180 : deg == 270.0 ? 270 : 0;
 }
 
-/* Commands iipsrv knows that Tessera does not reproduce (hill shading, multispectral views,
- * JPEG 2000 layers, colour twists): accepted and ignored so viewers that send them still get
- * images (docs/iipsrv-migration.md lists them). */
+/* Commands iipsrv parses but never acts on: accepted and ignored so viewers that send them
+ * still get images (docs/iipsrv-migration.md lists them). */
 static bool ignored_command(const char *cmd)
 {
-    static const char *const names[] = {"sds", "minmax", "shd", "lyr", "cmap", "pos"};
+    static const char *const names[] = {"cmap", "pos"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(cmd, names[i]))
             return true;
@@ -287,7 +286,63 @@ static int parse_ctw(const char *arg, struct iip_request *r, struct ts_err *err)
     return TS_OK;
 }
 
-/* CTW, GAM, INV, CMP, CNV, CNT and COL: pixel adjustments, in the plan for the renderer. */
+/* atoi: leading spaces, a sign, a run of digits; 0 when there are none (clamped, not wrapped). */
+static int32_t lenient_int(const char *s)
+{
+    while (*s == ' ')
+        s++;
+    bool neg = *s == '-';
+    if (*s == '-' || *s == '+')
+        s++;
+    int64_t v = 0;
+    for (; *s >= '0' && *s <= '9'; s++)
+        if ((v = v * 10 + (*s - '0')) > INT32_MAX)
+            v = INT32_MAX;
+    return (int32_t)(neg ? -v : v);
+}
+
+/* atof: the number at the start, 0 when there is none; kept finite and in float range. */
+static float lenient_float(const char *s)
+{
+    double v = strtod(s, NULL);
+    if (!isfinite(v))
+        return 0.0f;
+    return v > 1e30 ? 1e30f : v < -1e30 ? -1e30f : (float)v;
+}
+
+/* SHD=h,v: two angles, read as iipsrv's atoi reads them; with fewer, iipsrv shades nothing. */
+static void parse_shd(const char *arg, struct iip_request *r)
+{
+    const char *comma = strchr(arg, ',');
+    if (!comma)
+        return;
+    adjust_on(r);
+    r->adjust.shade = true;
+    r->adjust.shade_h = lenient_int(arg);
+    r->adjust.shade_v = lenient_int(comma + 1);
+}
+
+/* MINMAX=c:min,max (c a channel from 0, or "-" for all): kept until the image is known, since
+ * iipsrv ignores a channel the image does not have. */
+static int parse_minmax(const char *arg, struct iip_request *r, struct ts_err *err)
+{
+    if (r->nminmax >= IIP_MAX_MINMAX)
+        return ts_fail(err, TS_EINVAL, "more than %d MINMAX commands", IIP_MAX_MINMAX);
+    const char *colon = strchr(arg, ':');
+    const char *range = colon ? colon + 1 : arg;
+    const char *comma = strchr(range, ',');
+    struct iip_minmax *m = &r->minmax[r->nminmax++];
+    bool all = colon && colon == arg + 1 && arg[0] == '-';
+    m->channel = all ? -1 : lenient_int(arg);
+    if (!all && m->channel < 0)
+        m->channel = INT32_MAX; /* out of bounds: ignored, as iipsrv does */
+    m->min = lenient_float(range);
+    m->max = lenient_float(comma ? comma + 1 : range);
+    return TS_OK;
+}
+
+/* CTW, GAM, INV, CMP, CNV, CNT, COL, SHD and MINMAX: pixel adjustments, in the plan for the
+ * renderer. */
 static int apply_adjust(struct iip_request *r, const char *cmd, const char *value, bool *done,
                         struct ts_err *err)
 {
@@ -305,16 +360,30 @@ static int apply_adjust(struct iip_request *r, const char *cmd, const char *valu
         return TS_OK;
     }
     if (!strcmp(cmd, "cnt")) {
-        /* Histogram equalisation and contrast stretching need a histogram of the whole image
-         * first: not reproduced, and said so rather than answered with an unchanged image. */
-        if (!strcmp(word, "eq") || !strcmp(word, "equalization") || !strcmp(word, "st") ||
-            !strcmp(word, "stretch"))
-            return ts_fail(err, TS_EUNSUPPORTED, "CNT=%s is not supported", value);
+        /* Equalisation and stretch read the whole image's histogram, which the core supplies.
+         * As in iipsrv, a stretch is a contrast setting (a later number replaces it), while
+         * equalisation stays on beside either. */
         adjust_on(r);
+        if (!strcmp(word, "eq") || !strcmp(word, "equalization")) {
+            r->adjust.equalize = true;
+            return TS_OK;
+        }
+        if (!strcmp(word, "st") || !strcmp(word, "stretch")) {
+            r->adjust.stretch = true;
+            r->adjust.contrast = 1.0f;
+            return TS_OK;
+        }
+        r->adjust.stretch = false;
         if (!parse_float(value, &r->adjust.contrast) || r->adjust.contrast < 0.0f)
-            return ts_fail(err, TS_EINVAL, "CNT wants a number >= 0, got '%s'", value);
+            return ts_fail(err, TS_EINVAL, "CNT wants a number >= 0, eq or st, got '%s'", value);
         return TS_OK;
     }
+    if (!strcmp(cmd, "shd")) {
+        parse_shd(value, r);
+        return TS_OK;
+    }
+    if (!strcmp(cmd, "minmax"))
+        return parse_minmax(value, r, err);
     if (!strcmp(cmd, "inv")) {
         adjust_on(r);
         r->adjust.invert = true;
@@ -406,6 +475,20 @@ static int apply_command(struct iip_request *r, const char *cmd, const char *raw
         parse_rot(value, r);
         return TS_OK;
     }
+    if (!strcmp(cmd, "sds")) {
+        /* iipsrv: "h,v", or "h" alone, which sets the vertical angle to 0 (not to 90). */
+        const char *comma = strchr(value, ',');
+        r->sds_h = lenient_int(value);
+        r->sds_v = comma ? lenient_int(comma + 1) : 0;
+        return TS_OK;
+    }
+    if (!strcmp(cmd, "lyr")) {
+        /* iipsrv reads atoi's number and decodes that many layers; none, zero or a negative
+         * count, and more layers than the image has, all decode every layer. */
+        int32_t n = lenient_int(value);
+        r->layers = n > 0 ? (uint32_t)n : 0;
+        return TS_OK;
+    }
     bool done;
     rc = apply_adjust(r, cmd, value, &done, err);
     if (rc == TS_EINVAL)
@@ -428,6 +511,7 @@ int iip_parse(const char *query, struct iip_request *out, struct ts_err *err)
     memset(out, 0, sizeof *out);
     out->qlt = -1;
     out->cvt_format = TS_FORMAT_JPG;
+    out->sds_v = 90;
     const char *p = query ? query : "";
     while (*p) {
         const char *amp = strchr(p, '&');
@@ -618,6 +702,42 @@ static void free_ctx(void *p)
     free(p);
 }
 
+void iip_minmax_adjust(const struct iip_request *r, const struct ts_image_info *info,
+                       struct ts_adjust *a)
+{
+    if (!r->nminmax)
+        return;
+    double full = info->bits_per_sample > 8 ? 65535.0 : 255.0;
+    float lo[4], hi[4];
+    for (int c = 0; c < 4; c++) {
+        bool tagged = info->has_sample_range && info->sample_max[c] > info->sample_min[c];
+        lo[c] = tagged ? (float)(info->sample_min[c] / full) : 0.0f;
+        hi[c] = tagged ? (float)(info->sample_max[c] / full) : 1.0f;
+    }
+    bool any = false;
+    for (unsigned i = 0; i < r->nminmax; i++) {
+        const struct iip_minmax *m = &r->minmax[i];
+        if (m->channel >= (int)info->channels)
+            continue;
+        for (int c = m->channel < 0 ? 0 : m->channel;
+             c < (m->channel < 0 ? (int)info->channels : m->channel + 1) && c < 4; c++) {
+            lo[c] = (float)(m->min / full);
+            hi[c] = (float)(m->max / full);
+        }
+        any = true;
+    }
+    if (!any)
+        return;
+    if (!a->on) {
+        a->on = true;
+        a->gamma = 1.0f;
+        a->contrast = 1.0f;
+    }
+    a->range = true;
+    memcpy(a->range_lo, lo, sizeof lo);
+    memcpy(a->range_hi, hi, sizeof hi);
+}
+
 static int produce_iip(const struct ts_app *app, const struct ts_job *job,
                        const struct ts_image_info *info, struct ts_product *out, struct ts_err *err)
 {
@@ -629,7 +749,8 @@ static int produce_iip(const struct ts_app *app, const struct ts_job *job,
     if (r->action == IIP_ACTION_NONE) {
         const char *type = "application/vnd.netfpx";
         out->is_text = true;
-        rc = iip_obj_answer(r, &pyr, info, &out->text, &type, err);
+        rc = iip_obj_answer(r, &pyr, info, job->in_sequence ? &job->views : NULL, &out->text, &type,
+                            err);
         ts_product_set_type(out, type);
         return rc == TS_EINVAL ? iip_fail(err, "3 2", err->msg) : rc;
     }
@@ -644,6 +765,8 @@ static int produce_iip(const struct ts_app *app, const struct ts_job *job,
         rc = iip_cvt_plan(&pyr, r, iip_max_cvt(&app->cfg), &out->plan, err);
     }
     out->plan.adjust = r->adjust;
+    out->plan.layers = r->layers;
+    iip_minmax_adjust(r, info, &out->plan.adjust);
     if (r->col != TS_QUALITY_DEFAULT)
         out->plan.quality = r->col;
     if (!rc && app->cfg.max_area && (uint64_t)out->plan.out_w * out->plan.out_h > app->cfg.max_area)
@@ -711,6 +834,15 @@ int iip_job(const struct ts_app *app, const char *query, struct ts_job *job, str
     }
     job->needs_info = true;
     job->produce = produce_iip;
+    job->sequence = true;
+    job->seq_h = r->sds_h;
+    job->seq_v = r->sds_v;
+    for (unsigned i = 0; i < r->nobj; i++)
+        if (!strcmp(r->objs[i], "horizontal-views") || !strcmp(r->objs[i], "vertical-views"))
+            job->wants_views = true;
+    /* The views are the folder's files, which change without the image file changing. */
+    if (job->wants_views)
+        job->cacheable = false;
     rc = set_identifier(app, r->fif, job, err);
     if (rc)
         return rc;

@@ -15,6 +15,13 @@
 #define IIP_MAX_RES 40
 #define IIP_MAX_OBJ 32
 #define IIP_MAX_PATH 1024
+#define IIP_MAX_MINMAX 8
+
+/* One MINMAX command: channel (-1 = every channel) and the range of its source samples. */
+struct iip_minmax {
+    int channel;
+    float min, max;
+};
 
 /* iipsrv's resolution ladder for one image. Index 0 is the smallest resolution and nres-1 the
  * full one (IIP numbering). Stored pyramid levels are used as they are; below them the ladder
@@ -53,13 +60,18 @@ struct iip_request {
     enum ts_format tile_format; /* JTL: jpg; PTL: png; WTL: webp; TTL: tif */
     uint32_t wid, hei;          /* 0 = not given */
     bool has_rgn;
-    float rgn[4];            /* x, y, w, h as fractions, clamped like iipsrv */
-    int qlt;                 /* -1 = server default */
-    int rot;                 /* 0, 90, 180 or 270 */
-    bool flip;               /* ROT=!n: mirror first */
-    struct ts_adjust adjust; /* GAM, INV, CMP, CNV, CNT */
-    enum ts_quality col;     /* COL: grey or binary; default otherwise */
-    char bad_command[40];    /* set when parsing failed on an unknown command */
+    float rgn[4];                             /* x, y, w, h as fractions, clamped like iipsrv */
+    int qlt;                                  /* -1 = server default */
+    int rot;                                  /* 0, 90, 180 or 270 */
+    bool flip;                                /* ROT=!n: mirror first */
+    struct ts_adjust adjust;                  /* GAM, INV, CMP, CNV, CNT, CTW, SHD */
+    struct iip_minmax minmax[IIP_MAX_MINMAX]; /* in the order given; applied once the image's
+                                                 channels and sample range are known */
+    unsigned nminmax;
+    uint32_t layers;      /* LYR: JPEG 2000 quality layers; 0 = all */
+    int32_t sds_h, sds_v; /* SDS: the view of an image sequence; iipsrv's 0, 90 unless set */
+    enum ts_quality col;  /* COL: grey or binary; default otherwise */
+    char bad_command[40]; /* set when parsing failed on an unknown command */
 };
 
 /* Parses the raw query string ("FIF=a.tif&WID=300&CVT=jpeg"); commands are case-insensitive.
@@ -75,13 +87,20 @@ int iip_obj_text(const struct iip_request *r, const struct iip_pyramid *p,
  * a metadata tag, application/xml for XMP, application/json for "metadata". The object names
  * iipsrv 1.3 knows are all answered; p may be NULL (no image) for the server's own objects. */
 int iip_obj_answer(const struct iip_request *r, const struct iip_pyramid *p,
-                   const struct ts_image_info *info, struct ts_buf *out, const char **type,
-                   struct ts_err *err);
+                   const struct ts_image_info *info, const struct source_views *views,
+                   struct ts_buf *out, const char **type, struct ts_err *err);
 
 /* CVT: the output size and region iipsrv's View/CVT logic gives for WID/HEI/RGN (max_size is
  * MAX_CVT, 0 = none). */
 int iip_cvt_plan(const struct iip_pyramid *p, const struct iip_request *r, uint32_t max_size,
                  struct ts_plan *out, struct ts_err *err);
+
+/* MINMAX into the adjustments, once the image is known: each range as fractions of the source's
+ * full sample range (the renderer sees samples scaled to 8 bits from that range). Channels not
+ * named keep the image's own range, its sample-range tags or the full range, as iipsrv
+ * normalises them; a channel the image does not have is ignored, as iipsrv ignores it. */
+void iip_minmax_adjust(const struct iip_request *r, const struct ts_image_info *info,
+                       struct ts_adjust *a);
 
 /* iipsrv's MAX_CVT default, and the limit in force (0 = none) for a configuration. */
 #define IIP_DEFAULT_MAX_CVT 5000

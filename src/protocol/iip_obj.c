@@ -12,11 +12,23 @@
 struct obj_answer {
     struct ts_buf *out;
     const char *type;
+    const struct source_views *views; /* an image sequence's, or NULL for a single image */
 };
 
 static int add_line(struct obj_answer *a, const char *line)
 {
     return ts_buf_appendf(a->out, "%s\r\n", line);
+}
+
+/* "Horizontal-views:0 10 20": iipsrv writes each angle and a space, then cuts the last
+ * character, which for an empty list is the colon. */
+static int views_line(struct obj_answer *a, const char *label, const int32_t *angles, uint32_t n)
+{
+    size_t len = strlen(label);
+    int rc = ts_buf_append(a->out, label, n ? len : len - 1);
+    for (uint32_t i = 0; !rc && i < n; i++)
+        rc = ts_buf_appendf(a->out, i ? " %d" : "%d", (int)angles[i]);
+    return rc ? rc : ts_buf_append(a->out, "\r\n", 2);
 }
 
 /* Text tags answered by name (iipsrv's metadata objects); summary-info is a few of them. */
@@ -150,9 +162,11 @@ static int obj_image(const char *obj, const struct iip_pyramid *p, const struct 
         return ts_buf_appendf(a->out, "Bits-per-channel:%u\r\n", info->bits_per_sample);
     /* A single image is one view: iipsrv's defaults for an image that is not a sequence. */
     if (!strcmp(obj, "vertical-views"))
-        return add_line(a, "Vertical-views:90");
+        return a->views ? views_line(a, "Vertical-views:", a->views->v, a->views->nv)
+                        : add_line(a, "Vertical-views:90");
     if (!strcmp(obj, "horizontal-views"))
-        return add_line(a, "Horizontal-views:0");
+        return a->views ? views_line(a, "Horizontal-views:", a->views->h, a->views->nh)
+                        : add_line(a, "Horizontal-views:0");
     if (!strcmp(obj, "min-max-sample-values"))
         return min_max_line(a, info);
     if (!strcmp(obj, "resolutions"))
@@ -186,8 +200,8 @@ static int obj_image(const char *obj, const struct iip_pyramid *p, const struct 
 }
 
 int iip_obj_answer(const struct iip_request *r, const struct iip_pyramid *p,
-                   const struct ts_image_info *info, struct ts_buf *out, const char **type,
-                   struct ts_err *err)
+                   const struct ts_image_info *info, const struct source_views *views,
+                   struct ts_buf *out, const char **type, struct ts_err *err)
 {
     /* Any object starting "iip," asks for the protocol line, as iipsrv compares only that. */
     bool protocol = false;
@@ -196,7 +210,7 @@ int iip_obj_answer(const struct iip_request *r, const struct iip_pyramid *p,
             protocol = true;
     struct ts_buf body;
     ts_buf_init_capped(&body, out->max);
-    struct obj_answer a = {&body, IIP_TYPE};
+    struct obj_answer a = {&body, IIP_TYPE, views};
     int rc = TS_OK;
     for (unsigned i = 0; !rc && i < r->nobj; i++)
         if (strncmp(r->objs[i], "iip,", 4) != 0)
@@ -218,5 +232,5 @@ int iip_obj_answer(const struct iip_request *r, const struct iip_pyramid *p,
 int iip_obj_text(const struct iip_request *r, const struct iip_pyramid *p,
                  const struct ts_image_info *info, struct ts_buf *out, struct ts_err *err)
 {
-    return iip_obj_answer(r, p, info, out, NULL, err);
+    return iip_obj_answer(r, p, info, NULL, out, NULL, err);
 }

@@ -29,11 +29,21 @@ enum ts_cmap {
 
 #define TS_KERNEL_MAX 5
 
-/* Pixel adjustments IIP clients ask for (iipsrv's CTW, GAM, INV, CMP, CNV and CNT), applied
- * after resampling in this order on values scaled to [0, 1]: colour twist, gamma or log,
- * inversion, colour map, convolution, then contrast back to 8 bits. Zeroed = none. */
+#define TS_HIST_BINS 256
+
+/* Pixel adjustments IIP clients ask for (iipsrv's MINMAX, SHD, CTW, GAM, INV, CMP, CNV and CNT),
+ * applied after resampling in this order on values scaled to [0, 1]: range normalisation (MINMAX,
+ * or CNT=st's stretch), hill shading, colour twist, gamma or log, inversion, colour map,
+ * convolution, contrast back to 8 bits, then histogram equalisation. Zeroed = none. */
 struct ts_adjust {
     bool on;
+    /* v -> (v - lo) / (hi - lo) per input channel, lo and hi as fractions of the source's full
+     * sample range (MINMAX); replaced by the histogram's occupied range under stretch. */
+    bool range;
+    float range_lo[4], range_hi[4];
+    bool shade;          /* SHD: the colours are a normal map, lit from shade_h, shade_v */
+    int32_t shade_h;     /* degrees clockwise from 12 o'clock, in the image plane */
+    int32_t shade_v;     /* degrees down from the horizontal */
     uint32_t twist_rows; /* 0 = no twist; else 1 or 3 output channels */
     float twist[3][4];   /* output channel k = sum_j twist[k][j] * input channel j */
     bool log;            /* v -> log(1 + 255 v) / log(256), instead of gamma */
@@ -43,6 +53,13 @@ struct ts_adjust {
     uint32_t ksize;                              /* 0 = no convolution, else 1, 3 or 5 */
     float kernel[TS_KERNEL_MAX * TS_KERNEL_MAX]; /* ksize x ksize, row by row */
     float contrast;                              /* v -> v * contrast; 1 = unchanged */
+    bool stretch;                                /* CNT=st: the image's range to [0, 1] */
+    bool equalize;                               /* CNT=eq: 8-bit values through the CDF */
+    /* Stretch and equalisation read the whole image's histogram (its colour channels'
+     * average, of a small render with the range above applied): the core fills this from its
+     * per-image cache before rendering, so every tile of an image gets the same mapping. */
+    bool have_hist;
+    uint32_t hist[TS_HIST_BINS];
 };
 
 struct ts_plan {
@@ -56,6 +73,7 @@ struct ts_plan {
     bool size_max;     /* asked as max (3.0 canonical "max", even when limits shrank it) */
     bool size_upscale; /* asked as ^max (3.0 canonical "^max") */
     struct ts_adjust adjust;
+    uint32_t layers; /* JPEG 2000 quality layers to decode (IIP LYR); 0 = all */
     /* Not planned by protocols: the core sets these from the server's configuration. The mark
      * added last (NULL = none) and the seed of where it goes (render/watermark.h). */
     const struct ts_watermark *watermark;

@@ -61,6 +61,7 @@ int render_choose_level(const struct ts_image_info *info, const struct ts_plan *
     /* A reader that can shrink while decoding (JPEG DCT scaling) may go as far as the target. */
     req->min_w = plan->out_w < req->w ? plan->out_w : req->w;
     req->min_h = plan->out_h < req->h ? plan->out_h : req->h;
+    req->layers = plan->layers;
     return TS_OK;
 }
 

@@ -42,6 +42,12 @@ int render_rotate90(const struct ts_image *src, int degrees, struct ts_image *ds
 int render_quality(const struct ts_image *src, enum ts_quality q, struct ts_image *dst);
 /* iipsrv's adjustments (see struct ts_adjust); a colour map makes RGB (+ alpha) of any input. */
 int render_adjust(const struct ts_image *src, const struct ts_adjust *a, struct ts_image *dst);
+/* The histogram stretch and equalisation read (struct ts_adjust's hist): of each pixel's colour
+ * channels' average, rounded. */
+void render_histogram(const struct ts_image *img, uint32_t hist[TS_HIST_BINS]);
+/* The render a histogram is taken from: the whole image at iipsrv's smallest resolution (halved
+ * until it fits 256 x 256), no adjustment. */
+void render_histogram_plan(uint32_t width, uint32_t height, struct ts_plan *out);
 
 /* Clockwise rotation by any angle (IIIF: applied after mirroring). The canvas is the rotated
  * bounding box, round(|w cos| + |h sin|) x round(|w sin| + |h cos|); the output always has alpha

@@ -1,5 +1,5 @@
-/* iipsrv's pixel adjustments (GAM, INV, CMP, CNV, CNT): each checked against its definition on
- * values in [0, 1], v = sample / 255. */
+/* iipsrv's pixel adjustments (GAM, INV, CMP, CNV, CTW, CNT, SHD, MINMAX): each checked against its
+ * definition on values in [0, 1], v = sample / 255. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -290,6 +290,179 @@ static void test_colour_twist(void **state)
     ts_image_free(&src);
 }
 
+/* A low-contrast ramp (100 to 150) stretched: its darkest sample goes to 0, its brightest to 255,
+ * and one in between to its share of the range. */
+static void test_stretch_maps_the_histogram_range_to_full_scale(void **state)
+{
+    (void)state;
+    uint8_t v[51];
+    for (int i = 0; i <= 50; i++)
+        v[i] = (uint8_t)(100 + i);
+    struct ts_image src, dst;
+    gray_row(&src, v, 51);
+    struct ts_adjust a = none();
+    a.stretch = true;
+    assert_int_equal(render_adjust(&src, &a, &dst), TS_EINVAL); /* no histogram given */
+    render_histogram(&src, a.hist);
+    a.have_hist = true;
+    assert_int_equal(a.hist[99], 0);
+    assert_int_equal(a.hist[100], 1);
+    assert_int_equal(a.hist[150], 1);
+    assert_int_equal(render_adjust(&src, &a, &dst), TS_OK);
+    const uint8_t *d = ts_image_row(&dst, 0);
+    assert_int_equal(d[0], 0);
+    assert_int_equal(d[50], 255);
+    for (int i = 0; i <= 50; i++)
+        if (abs(d[i] - (int)expect((v[i] - 100) / 50.0)) > 1)
+            fail_msg("sample %u: want %u, got %u", v[i], expect((v[i] - 100) / 50.0), d[i]);
+    ts_image_free(&dst);
+    /* The mapping is the whole image's: a piece of it (here one sample) is mapped the same. */
+    struct ts_image piece;
+    gray_row(&piece, &v[25], 1);
+    assert_int_equal(render_adjust(&piece, &a, &dst), TS_OK);
+    assert_true(abs(ts_image_row(&dst, 0)[0] - expect(25 / 50.0)) <= 1);
+    ts_image_free(&dst);
+    ts_image_free(&piece);
+    ts_image_free(&src);
+}
+
+/* Equalisation sends each value to 255 times the share of pixels at or below it: four values
+ * in equal numbers land on the quarters; a skewed ramp comes out with a near-flat histogram. */
+static void test_equalize_flattens_the_histogram(void **state)
+{
+    (void)state;
+    uint8_t v[400];
+    for (int i = 0; i < 400; i++)
+        v[i] = (uint8_t)(10 + 10 * (i / 100));
+    struct ts_image src, dst;
+    gray_row(&src, v, 400);
+    struct ts_adjust a = none();
+    a.equalize = true;
+    render_histogram(&src, a.hist);
+    a.have_hist = true;
+    assert_int_equal(render_adjust(&src, &a, &dst), TS_OK);
+    const uint8_t *d = ts_image_row(&dst, 0);
+    assert_int_equal(d[0], 64); /* 255 / 4 = 63.75 */
+    assert_int_equal(d[100], 128);
+    assert_int_equal(d[200], 191);
+    assert_int_equal(d[399], 255);
+    ts_image_free(&dst);
+    ts_image_free(&src);
+
+    /* Most pixels dark: sample = 255 (i / n)^3. */
+    uint8_t ramp[1024];
+    for (int i = 0; i < 1024; i++)
+        ramp[i] = (uint8_t)(255.0 * pow(i / 1023.0, 3.0) + 0.5);
+    gray_row(&src, ramp, 1024);
+    render_histogram(&src, a.hist);
+    assert_int_equal(render_adjust(&src, &a, &dst), TS_OK);
+    uint32_t quarter[4] = {0};
+    for (int i = 0; i < 1024; i++)
+        quarter[ts_image_row(&dst, 0)[i] * 4 / 256]++;
+    for (int q = 0; q < 4; q++)
+        if (quarter[q] < 200 || quarter[q] > 312)
+            fail_msg("quarter %d of the output holds %u of 1024 pixels", q, quarter[q]);
+    ts_image_free(&dst);
+    ts_image_free(&src);
+}
+
+/* An RGB histogram bins each pixel's average; alpha is not counted. */
+static void test_histogram_averages_colour_channels(void **state)
+{
+    (void)state;
+    struct ts_image img;
+    assert_int_equal(ts_image_alloc(&img, 2, 1, 4), TS_OK);
+    uint8_t px[8] = {10, 20, 31, 255, 0, 0, 1, 0};
+    memcpy(ts_image_row(&img, 0), px, 8);
+    uint32_t hist[TS_HIST_BINS];
+    render_histogram(&img, hist);
+    assert_int_equal(hist[20], 1); /* 61 / 3 = 20.3 */
+    assert_int_equal(hist[0], 1);  /* 1 / 3 */
+    ts_image_free(&img);
+}
+
+/* The definition of iipsrv's hill shading, written out here: the light vector from the two
+ * angles, the normal n from the pixel (-(2c - 1) per component), half their dot product. */
+static uint8_t shade_expect(int h, int vd, const uint8_t rgb[3])
+{
+    double a = h * M_PI / 180.0, sy = cos(a), sx = sqrt(1.0 - sy * sy),
+           sz = -sin(vd * M_PI / 180.0);
+    if (h > 180)
+        sx = -sx;
+    double len = sqrt(sx * sx + sy * sy + sz * sz), dot = 0.0,
+           s[3] = {sx / len, sy / len, sz / len};
+    if (rgb[0] == 0 && rgb[1] == 0 && rgb[2] == 0)
+        return 0;
+    for (int k = 0; k < 3; k++)
+        dot += s[k] * -(rgb[k] / 255.0 - 0.5) * 2.0;
+    return expect(0.5 * dot);
+}
+
+static void test_shade_lights_a_normal_map(void **state)
+{
+    (void)state;
+    /* Flat, tilted each way, and "no surface" (black). */
+    static const uint8_t normals[5][3] = {
+        {128, 128, 255}, {255, 128, 128}, {0, 128, 128}, {128, 0, 128}, {0, 0, 0}};
+    static const int lights[4][2] = {{0, 90}, {90, 30}, {270, 45}, {180, 0}};
+    struct ts_image src, dst;
+    assert_int_equal(ts_image_alloc(&src, 5, 1, 3), TS_OK);
+    memcpy(ts_image_row(&src, 0), normals, sizeof normals);
+    for (int l = 0; l < 4; l++) {
+        struct ts_adjust a = none();
+        a.shade = true;
+        a.shade_h = lights[l][0];
+        a.shade_v = lights[l][1];
+        assert_int_equal(render_adjust(&src, &a, &dst), TS_OK);
+        assert_int_equal(dst.channels, 1);
+        for (int i = 0; i < 5; i++) {
+            int want = shade_expect(lights[l][0], lights[l][1], normals[i]);
+            int got = ts_image_row(&dst, 0)[i];
+            if (abs(want - got) > 1)
+                fail_msg("light %d,%d on normal %d: want %d, got %d", lights[l][0], lights[l][1], i,
+                         want, got);
+        }
+        ts_image_free(&dst);
+    }
+    /* A level light from 90 degrees lights one of the two opposite tilts and not the other
+     * (iipsrv's normals point away from the encoded direction: n = -(2c - 1)). */
+    struct ts_adjust a = none();
+    a.shade = true;
+    a.shade_h = 90;
+    assert_int_equal(render_adjust(&src, &a, &dst), TS_OK);
+    const uint8_t *d = ts_image_row(&dst, 0);
+    assert_true(d[2] > 100 && d[1] == 0);
+    ts_image_free(&dst);
+    ts_image_free(&src);
+}
+
+/* MINMAX's range: (v - lo) / (hi - lo) per channel, clipped at the ends. */
+static void test_range_normalises_each_channel(void **state)
+{
+    (void)state;
+    struct ts_image src, dst;
+    assert_int_equal(ts_image_alloc(&src, 2, 1, 3), TS_OK);
+    uint8_t px[6] = {100, 100, 100, 40, 200, 250};
+    memcpy(ts_image_row(&src, 0), px, 6);
+    struct ts_adjust a = none();
+    a.range = true;
+    float lo[3] = {50, 0, 100}, hi[3] = {150, 255, 200};
+    for (int c = 0; c < 3; c++) {
+        a.range_lo[c] = lo[c] / 255.0f;
+        a.range_hi[c] = hi[c] / 255.0f;
+    }
+    assert_int_equal(render_adjust(&src, &a, &dst), TS_OK);
+    const uint8_t *d = ts_image_row(&dst, 0);
+    for (int i = 0; i < 6; i++) {
+        int c = i % 3;
+        assert_true(abs(d[i] - expect((px[i] - lo[c]) / (hi[c] - lo[c]))) <= 1);
+    }
+    assert_int_equal(d[3], 0);   /* 40 below 50 */
+    assert_int_equal(d[5], 255); /* 250 above 200 */
+    ts_image_free(&dst);
+    ts_image_free(&src);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -300,6 +473,11 @@ int main(void)
         cmocka_unit_test(test_convolution),
         cmocka_unit_test(test_rejects_bad_kernel_size),
         cmocka_unit_test(test_colour_twist),
+        cmocka_unit_test(test_stretch_maps_the_histogram_range_to_full_scale),
+        cmocka_unit_test(test_equalize_flattens_the_histogram),
+        cmocka_unit_test(test_histogram_averages_colour_channels),
+        cmocka_unit_test(test_shade_lights_a_normal_map),
+        cmocka_unit_test(test_range_normalises_each_channel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

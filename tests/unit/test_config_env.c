@@ -107,7 +107,7 @@ static void test_max_cvt_minus_one_lifts_the_limit_and_verbosity_zero_mutes(void
     assert_string_equal(cfg.access_log, "");
 }
 
-static void test_iiif_delimiter_is_kept_and_filename_pattern_refused(void **state)
+static void test_iiif_delimiter_and_filename_pattern_are_kept(void **state)
 {
     (void)state;
     struct ts_config cfg;
@@ -115,13 +115,13 @@ static void test_iiif_delimiter_is_kept_and_filename_pattern_refused(void **stat
     static const char *const d[] = {"IIIF_DELIMITER", ";", NULL};
     assert_int_equal(apply(&cfg, d, &err), TS_OK);
     assert_string_equal(cfg.iiif_delimiter, ";");
-    /* Image sequences are not served: starting as if they were would hide it. */
-    static const char *const f[] = {"FILENAME_PATTERN", "_pyr_", NULL};
-    assert_int_equal(apply(&cfg, f, &err), TS_EUNSUPPORTED);
-    assert_non_null(strstr(err.msg, "FILENAME_PATTERN"));
-    assert_null(strchr(err.msg, '\n'));
+    assert_string_equal(cfg.filename_pattern, "_pyr_"); /* iipsrv's default */
+    static const char *const f[] = {"FILENAME_PATTERN", "_seq_", NULL};
+    assert_int_equal(apply(&cfg, f, &err), TS_OK);
+    assert_string_equal(cfg.filename_pattern, "_seq_");
     static const char *const empty[] = {"FILENAME_PATTERN", "", NULL};
     assert_int_equal(apply(&cfg, empty, &err), TS_OK);
+    assert_string_equal(cfg.filename_pattern, "");
 }
 
 static void test_codec_passthrough_maps_on_to_always_and_off_to_never(void **state)
@@ -353,7 +353,7 @@ int main(void)
         cmocka_unit_test(test_absent_variables_leave_defaults),
         cmocka_unit_test(test_bad_values_are_refused_with_the_variable_named),
         cmocka_unit_test(test_max_cvt_minus_one_lifts_the_limit_and_verbosity_zero_mutes),
-        cmocka_unit_test(test_iiif_delimiter_is_kept_and_filename_pattern_refused),
+        cmocka_unit_test(test_iiif_delimiter_and_filename_pattern_are_kept),
         cmocka_unit_test(test_codec_passthrough_maps_on_to_always_and_off_to_never),
         cmocka_unit_test(test_encoder_settings_map_onto_the_encoders),
         cmocka_unit_test(test_values_tessera_cannot_honour_are_refused_with_a_reason),

@@ -9,6 +9,8 @@
 
 #include "protocol/iip.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A vips-style pyramid: 1000x700 and 1411x1411 stored as halvings, 256-pixel tiles. */
@@ -213,7 +215,7 @@ static const char *obj_answer(const struct ts_image_info *info, const char *quer
     assert_int_equal(iip_parse(query, &r, NULL), TS_OK);
     struct ts_buf out = {0};
     struct ts_err err = {0};
-    int rc = iip_obj_answer(&r, &p, info, &out, type, &err);
+    int rc = iip_obj_answer(&r, &p, info, NULL, &out, type, &err);
     if (rc != TS_OK)
         fail_msg("%s: %d (%s)", query, rc, err.msg);
     snprintf(text, sizeof text, "%.*s", (int)out.len, out.data ? (const char *)out.data : "");
@@ -391,7 +393,7 @@ static void test_obj_unknown_object_is_named(void **state)
     iip_parse("FIF=x&obj=IIP,1.0&obj=Max-size&obj=Shoe-size", &r, NULL);
     struct ts_buf out = {0};
     struct ts_err err = {0};
-    assert_int_equal(iip_obj_answer(&r, &p, &info, &out, NULL, &err), TS_EINVAL);
+    assert_int_equal(iip_obj_answer(&r, &p, &info, NULL, &out, NULL, &err), TS_EINVAL);
     assert_string_equal(err.msg, "shoe-size");
     ts_buf_free(&out);
 }
@@ -429,6 +431,157 @@ static void test_identifier_joins_the_suffix_and_reads_the_page_delimiter(void *
     }
 }
 
+/* CNT=eq and CNT=st as iipsrv reads them: a stretch is a contrast setting a later number
+ * replaces; equalisation stays beside either. Other words are refused, negatives too. */
+static void test_parse_contrast_equalize_and_stretch(void **state)
+{
+    (void)state;
+    struct iip_request r;
+    assert_int_equal(iip_parse("FIF=a.tif&CNT=eq&JTL=1,0", &r, NULL), TS_OK);
+    assert_true(r.adjust.on && r.adjust.equalize && !r.adjust.stretch);
+    assert_false(r.adjust.have_hist); /* the core supplies it */
+    assert_int_equal(iip_parse("FIF=a.tif&CNT=Equalization&CNT=ST", &r, NULL), TS_OK);
+    assert_true(r.adjust.equalize && r.adjust.stretch);
+    assert_int_equal(iip_parse("FIF=a.tif&CNT=stretch&CNT=1.5", &r, NULL), TS_OK);
+    assert_false(r.adjust.stretch);
+    assert_true(r.adjust.contrast == 1.5f);
+    assert_int_equal(iip_parse("FIF=a.tif&CNT=flat", &r, NULL), TS_EINVAL);
+    assert_string_equal(r.bad_command, "CNT");
+    assert_int_equal(iip_parse("FIF=a.tif&CNT=-1", &r, NULL), TS_EINVAL);
+}
+
+/* SHD=h,v with atoi's reading of each angle; with one value iipsrv shades nothing. */
+static void test_parse_shade(void **state)
+{
+    (void)state;
+    struct iip_request r;
+    assert_int_equal(iip_parse("FIF=a.tif&SHD=30,60", &r, NULL), TS_OK);
+    assert_true(r.adjust.on && r.adjust.shade);
+    assert_int_equal(r.adjust.shade_h, 30);
+    assert_int_equal(r.adjust.shade_v, 60);
+    assert_int_equal(iip_parse("FIF=a.tif&SHD=-45x,x", &r, NULL), TS_OK);
+    assert_true(r.adjust.shade);
+    assert_int_equal(r.adjust.shade_h, -45);
+    assert_int_equal(r.adjust.shade_v, 0);
+    assert_int_equal(iip_parse("FIF=a.tif&SHD=30", &r, NULL), TS_OK);
+    assert_false(r.adjust.shade);
+    assert_false(r.adjust.on);
+    assert_int_equal(iip_parse("FIF=a.tif&SHD=", &r, NULL), TS_OK);
+    assert_false(r.adjust.shade);
+}
+
+/* LYR: atoi's count; none, zero or negative decode every layer (0). SDS is still accepted. */
+static void test_parse_layers_and_sds(void **state)
+{
+    (void)state;
+    struct iip_request r;
+    assert_int_equal(iip_parse("FIF=a.jp2&LYR=3&JTL=0,0", &r, NULL), TS_OK);
+    assert_int_equal(r.layers, 3);
+    assert_false(r.adjust.on); /* layers change the decode, not the pixels after it */
+    static const char *const all[] = {"FIF=a.jp2&LYR=", "FIF=a.jp2&LYR=0", "FIF=a.jp2&LYR=-2",
+                                      "FIF=a.jp2&LYR=many"};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        assert_int_equal(iip_parse(all[i], &r, NULL), TS_OK);
+        assert_int_equal(r.layers, 0);
+    }
+    assert_int_equal(iip_parse("FIF=a.jp2&LYR=999999999999", &r, NULL), TS_OK);
+    assert_true(r.layers > 256);
+    assert_int_equal(iip_parse("FIF=a.tif&SDS=0,90&JTL=0,0", &r, NULL), TS_OK);
+}
+
+/* MINMAX=c:min,max in source units becomes a range in fractions of the full sample range, for
+ * that channel alone ("-" for every one); others keep the full range (or the image's tags);
+ * a channel the image lacks is ignored. */
+static void test_minmax_ranges_in_the_plan(void **state)
+{
+    (void)state;
+    struct iip_request r;
+    struct ts_image_info info = pyramid_info(100, 100, 1);
+    info.bits_per_sample = 16;
+    assert_int_equal(iip_parse("FIF=a.tif&MINMAX=1:1000,9000&MINMAX=7:0,5", &r, NULL), TS_OK);
+    assert_int_equal(r.nminmax, 2);
+    struct ts_adjust a;
+    memset(&a, 0, sizeof a);
+    iip_minmax_adjust(&r, &info, &a);
+    assert_true(a.on && a.range);
+    assert_true(a.gamma == 1.0f && a.contrast == 1.0f);
+    assert_true(fabsf(a.range_lo[1] - 1000.0f / 65535.0f) < 1e-6f);
+    assert_true(fabsf(a.range_hi[1] - 9000.0f / 65535.0f) < 1e-6f);
+    assert_true(a.range_lo[0] == 0.0f && a.range_hi[0] == 1.0f);
+    assert_true(a.range_lo[2] == 0.0f && a.range_hi[2] == 1.0f);
+
+    info.bits_per_sample = 8;
+    info.has_sample_range = true;
+    for (int c = 0; c < 3; c++) {
+        info.sample_min[c] = 10.0;
+        info.sample_max[c] = 200.0;
+    }
+    assert_int_equal(iip_parse("FIF=a.tif&MINMAX=0:51,102", &r, NULL), TS_OK);
+    memset(&a, 0, sizeof a);
+    iip_minmax_adjust(&r, &info, &a);
+    assert_true(fabsf(a.range_lo[0] - 0.2f) < 1e-6f && fabsf(a.range_hi[0] - 0.4f) < 1e-6f);
+    assert_true(fabsf(a.range_lo[2] - 10.0f / 255.0f) < 1e-6f);
+    assert_true(fabsf(a.range_hi[2] - 200.0f / 255.0f) < 1e-6f);
+
+    assert_int_equal(iip_parse("FIF=a.tif&MINMAX=-:0,127.5", &r, NULL), TS_OK);
+    assert_int_equal(r.minmax[0].channel, -1);
+    memset(&a, 0, sizeof a);
+    iip_minmax_adjust(&r, &info, &a);
+    for (int c = 0; c < 3; c++)
+        assert_true(fabsf(a.range_hi[c] - 0.5f) < 1e-6f && a.range_lo[c] == 0.0f);
+
+    /* Only channels the image lacks (a negative number is one): nothing changes. */
+    assert_int_equal(iip_parse("FIF=a.tif&MINMAX=-1:0,1", &r, NULL), TS_OK);
+    memset(&a, 0, sizeof a);
+    iip_minmax_adjust(&r, &info, &a);
+    assert_false(a.on);
+    assert_int_equal(iip_parse("FIF=a.tif&MINMAX=3:0,1", &r, NULL), TS_OK);
+    memset(&a, 0, sizeof a);
+    iip_minmax_adjust(&r, &info, &a);
+    assert_false(a.on);
+    assert_false(a.range);
+}
+
+/* SDS: iipsrv's view 0, 90 unless given; "h" alone sets the vertical angle to 0. OBJ lists a
+ * sequence's views, and a single image's as 0 and 90. */
+static void test_sds_and_the_views_objects(void **state)
+{
+    (void)state;
+    struct iip_request r;
+    assert_int_equal(iip_parse("FIF=seq&JTL=0,0", &r, NULL), TS_OK);
+    assert_int_equal(r.sds_h, 0);
+    assert_int_equal(r.sds_v, 90);
+    assert_int_equal(iip_parse("FIF=seq&SDS=40,10&JTL=0,0", &r, NULL), TS_OK);
+    assert_int_equal(r.sds_h, 40);
+    assert_int_equal(r.sds_v, 10);
+    assert_int_equal(iip_parse("FIF=seq&SDS=40", &r, NULL), TS_OK);
+    assert_int_equal(r.sds_h, 40);
+    assert_int_equal(r.sds_v, 0);
+
+    struct ts_image_info info = pyramid_info(100, 100, 1);
+    struct iip_pyramid p;
+    assert_int_equal(iip_pyramid_build(&info, 256, &p, NULL), TS_OK);
+    assert_int_equal(iip_parse("FIF=seq&OBJ=Horizontal-views&OBJ=Vertical-views", &r, NULL), TS_OK);
+    struct source_views *v = calloc(1, sizeof *v);
+    assert_non_null(v);
+    v->nh = 3;
+    v->h[0] = 0;
+    v->h[1] = 15;
+    v->h[2] = 30;
+    struct ts_buf out = {0};
+    assert_int_equal(iip_obj_answer(&r, &p, &info, v, &out, NULL, NULL), TS_OK);
+    assert_int_equal(ts_buf_append(&out, "", 1), TS_OK);
+    /* No vertical view: iipsrv cuts the colon, the last character it wrote. */
+    assert_string_equal((const char *)out.data,
+                        "\r\nHorizontal-views:0 15 30\r\nVertical-views\r\n");
+    ts_buf_free(&out);
+    assert_int_equal(iip_obj_answer(&r, &p, &info, NULL, &out, NULL, NULL), TS_OK);
+    assert_int_equal(ts_buf_append(&out, "", 1), TS_OK);
+    assert_string_equal((const char *)out.data, "\r\nHorizontal-views:0\r\nVertical-views:90\r\n");
+    ts_buf_free(&out);
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -450,6 +603,11 @@ int main(void)
         cmocka_unit_test(test_obj_unknown_object_is_named),
         cmocka_unit_test(test_identifier_joins_the_suffix_and_reads_the_page_delimiter),
         cmocka_unit_test(test_cvt_region_and_rotation_reach_the_plan),
+        cmocka_unit_test(test_parse_contrast_equalize_and_stretch),
+        cmocka_unit_test(test_parse_shade),
+        cmocka_unit_test(test_parse_layers_and_sds),
+        cmocka_unit_test(test_minmax_ranges_in_the_plan),
+        cmocka_unit_test(test_sds_and_the_views_objects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

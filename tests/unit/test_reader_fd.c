@@ -173,9 +173,9 @@ static void pick_regions(const struct ts_image_info *in, struct ts_read_req q[2]
     uint32_t x = l0->width / 3, y = l0->height / 3;
     uint32_t w = l0->width - x < 100 ? l0->width - x : 100;
     uint32_t h = l0->height - y < 80 ? l0->height - y : 80;
-    q[0] = (struct ts_read_req){0, x, y, w, h, w, h, NULL, false, 0, 1};
+    q[0] = (struct ts_read_req){0, x, y, w, h, w, h, NULL, false, 0, 1, 0};
     q[1] = (struct ts_read_req){in->nlevels - 1, 0,    0,     ln->width, ln->height, ln->width,
-                                ln->height,      NULL, false, 0,         1};
+                                ln->height,      NULL, false, 0,         1,          0};
 }
 
 /* Opens an unlinked copy of src twice (the descriptor and a dup of it: two readers sharing one
@@ -316,7 +316,8 @@ static struct ts_read_req race_tile(const struct ts_image_info *in, uint32_t t)
                                 NULL,
                                 false,
                                 0,
-                                1};
+                                1,
+                                0};
 }
 
 struct race {

@@ -43,6 +43,14 @@ static int make_tree(void **state)
     write_text(ROOT "/odd;3", "a name with a page-like suffix");
     write_text(ROOT "/replaced.tif", "first");
     write_text(ROOT "/kept.tif", "kept");
+    write_text(ROOT "/sub/s_pyr_000_090.tif", "view");
+    write_text(ROOT "/sub/s_pyr_020_090.jp2", "view");
+    write_text(ROOT "/sub/s_pyr_350_090.tif", "view");
+    write_text(ROOT "/sub/s_pyr_000_045.tif", "view");
+    write_text(ROOT "/sub/s_pyr_000_090.tif.bak", "not an image name");
+    write_text(ROOT "/sub/s_pyr_010_080.tif", "neither list: h not 0, v not 90");
+    write_text(ROOT "/sub/t_pyr_030_090.tif", "another sequence");
+    write_text(ROOT "/top_pyr_005_090.tif", "a sequence at the root");
     write_text(OUTSIDE "/secret.tif", "secret");
     write_text(OUTSIDE "/demo.jpg", "demo");
     if (symlink("img.tif", ROOT "/alias.tif") != 0 ||
@@ -407,6 +415,47 @@ static void test_root_spelled_through_a_symbolic_link_is_recognised(void **state
     unlink(WORK "/rootlink");
 }
 
+/* A sequence's view file names, and the views found in its folder: horizontal angles with a
+ * file at vertical 90, vertical angles with one at horizontal 0, sorted. */
+static void test_sequence_frames_and_views(void **state)
+{
+    struct fixture *f = *state;
+    struct ts_err err = {0};
+    char name[64];
+    assert_int_equal(source_sequence_frame("sub/s", "_pyr_", 20, 90, name, sizeof name, &err),
+                     TS_OK);
+    assert_string_equal(name, "sub/s_pyr_020_090");
+    assert_int_equal(source_sequence_frame("s", "_x_", 1234, -5, name, sizeof name, &err), TS_OK);
+    assert_string_equal(name, "s_x_1234_-05");
+    assert_int_equal(source_sequence_frame("a-long-name", "_pyr_", 0, 90, name, 12, &err),
+                     TS_ETOOLONG);
+
+    struct source_views *v = calloc(1, sizeof *v);
+    assert_non_null(v);
+    assert_int_equal(source_sequence_views(&f->root, "sub/s", "_pyr_", v, &err), TS_OK);
+    assert_int_equal(v->nh, 3);
+    assert_int_equal(v->h[0], 0);
+    assert_int_equal(v->h[1], 20);
+    assert_int_equal(v->h[2], 350);
+    assert_int_equal(v->nv, 2);
+    assert_int_equal(v->v[0], 45);
+    assert_int_equal(v->v[1], 90);
+    assert_int_equal(source_sequence_views(&f->root, "/top", "_pyr_", v, &err), TS_OK);
+    assert_int_equal(v->nh, 1);
+    assert_int_equal(v->h[0], 5);
+    assert_int_equal(v->nv, 0);
+    assert_int_equal(source_sequence_views(&f->root, "nodir/s", "_pyr_", v, &err), TS_ENOTFOUND);
+    assert_int_equal(source_sequence_views(&f->root, "../outside/s", "_pyr_", v, &err),
+                     TS_EFORBIDDEN);
+    assert_int_equal(source_sequence_views(&f->root, "linkdir/s", "_pyr_", v, &err), TS_ENOTFOUND);
+    free(v);
+    /* And a view resolves as any identifier without its extension does. */
+    struct source_file src;
+    assert_int_equal(source_resolve(&f->root, "sub/s_pyr_020_090", &src, &err), TS_OK);
+    assert_true(ends_with(src.path, "/sub/s_pyr_020_090.jp2"));
+    source_close(&src);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -427,6 +476,7 @@ int main(void)
         T(test_absolute_path_under_the_root_is_that_file),
         T(test_absolute_path_outside_the_root_is_forbidden),
         T(test_root_spelled_through_a_symbolic_link_is_recognised),
+        T(test_sequence_frames_and_views),
 #undef T
     };
     return cmocka_run_group_tests(tests, make_tree, NULL);
