@@ -444,6 +444,7 @@ static int render(struct ts_app *app, struct ts_reader *reader, struct ts_job *j
     int rc = fill_histogram(app, reader, job, err);
     if (rc)
         return rc;
+    marked.adjust = out->plan.adjust; /* with the histogram now */
     bool heavy;
     rc = admission_enter(&app->admission, bytes, &heavy, err);
     if (rc)
