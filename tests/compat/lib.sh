@@ -37,6 +37,16 @@ started() {
     PIDS="$PIDS $1"
 }
 
+# stop_pid PID: SIGTERM, up to 5 s grace, then SIGKILL; the process stays in PIDS (harmless).
+stop_pid() {
+    kill -TERM "$1" 2>/dev/null
+    i=0
+    while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    kill -KILL "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+    return 0
+}
+
 # SIGTERM, then up to 5 s grace, then SIGKILL: never leaves a server behind.
 stop_all() {
     for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
