@@ -101,3 +101,54 @@ mean_diff() {
 dims() {
     echo "$(vipsheader -f width "$1")x$(vipsheader -f height "$1")"
 }
+
+# apache_conf FILE WORK PORT: the head of a self-contained httpd.conf (run with apache2 -f FILE
+# -DFOREGROUND) serving WORK/htdocs on loopback with mod_rewrite and mod_fcgid; the caller
+# appends its own part. As root, Apache must switch to a user for its children and the FastCGI
+# programs it spawns: www-data, so WORK must be readable by it (the callers chmod it).
+apache_conf() {
+    m=/usr/lib/apache2/modules
+    mkdir -p "$2/apache/run" "$2/apache/fcgid" "$2/htdocs" "$2/log"
+    chmod 1777 "$2/log"
+    user=""
+    if [ "$(id -u)" = 0 ]; then
+        user="User www-data
+Group www-data"
+        chown www-data "$2/apache/fcgid" # the spawner binds its sockets there as www-data
+    fi
+    cat >"$1" <<CONF
+ServerRoot "$2/apache"
+ServerName 127.0.0.1
+Listen 127.0.0.1:$3
+PidFile "$2/apache/run/httpd.pid"
+DefaultRuntimeDir "$2/apache/run"
+ErrorLog "$2/apache/error.log"
+LogLevel warn
+$user
+LoadModule mpm_event_module $m/mod_mpm_event.so
+LoadModule authz_core_module $m/mod_authz_core.so
+LoadModule alias_module $m/mod_alias.so
+LoadModule mime_module $m/mod_mime.so
+TypesConfig /dev/null
+LoadModule rewrite_module $m/mod_rewrite.so
+LoadModule fcgid_module $m/mod_fcgid.so
+StartServers 1
+ServerLimit 1
+ThreadsPerChild 16
+MaxRequestWorkers 16
+DocumentRoot "$2/htdocs"
+FcgidIPCDir "$2/apache/fcgid"
+FcgidProcessTableFile "$2/apache/fcgid/shm"
+LogFormat "%h \"%r\" %>s %b" brief
+CustomLog "$2/apache/access.log" brief
+CONF
+}
+
+# Apache children and the programs mod_fcgid spawned that outlived the stop: ours by the work
+# directory in their command line (apache2 -f WORK/httpd.conf, WORK/.../iipsrv.fcgi), stopped
+# one by one by id.
+stop_spawned() {
+    for p in $(pgrep -f "$1/(httpd.conf|[a-z-]*/iipsrv.fcgi)" 2>/dev/null); do
+        [ "$p" != $$ ] && stop_pid "$p"
+    done
+}
