@@ -51,11 +51,12 @@ check_info() {
     fi
 }
 
-# check_iiif IIIF_BASE ID_BASE ID JP2_ID VERSION: IIIF through the front end's public prefix
-# IIIF_BASE (what precedes "/{id}" in the client's URL); info.json ids must be ID_BASE/{id}.
+# check_iiif IIIF_BASE ID_BASE ID JP2_ID VERSION [TIF_ID_URL JP2_ID_URL]: IIIF through the
+# front end's public prefix IIIF_BASE (what precedes "/{id}" in the client's URL); info.json ids
+# must be ID_BASE/{id}, or the two URLs given.
 check_iiif() {
-    check_info "IIIF $5 info.json (TIFF)" "$1/$3/info.json" "$2/$3" "${TIF_W}x$TIF_H" "$5"
-    check_info "IIIF $5 info.json (JPEG 2000)" "$1/$4/info.json" "$2/$4" "${JP2_W}x$JP2_H" "$5"
+    check_info "IIIF $5 info.json (TIFF)" "$1/$3/info.json" "${6:-$2/$3}" "${TIF_W}x$TIF_H" "$5"
+    check_info "IIIF $5 info.json (JPEG 2000)" "$1/$4/info.json" "${7:-$2/$4}" "${JP2_W}x$JP2_H" "$5"
     check_image "IIIF $5 region and size" "$1/$3/0,0,700,350/350,/0/default.jpg" 350x175
     if [ "$5" = 3 ]; then max=max; else max=full; fi
     check_image "IIIF $5 JPEG 2000 full at 300 wide" "$1/$4/full/300,/0/default.jpg" \

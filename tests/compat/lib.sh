@@ -152,3 +152,50 @@ stop_spawned() {
         [ "$p" != $$ ] && stop_pid "$p"
     done
 }
+
+# nginx_iipimage_conf FILE WORKDIR PORT UPSTREAM: a loopback nginx set up as IIPImage documents
+# it for iipsrv: its IIIF rewrite, verbatim, and the FastCGI location with Debian's stock
+# fastcgi_params.
+nginx_iipimage_conf() {
+    user=""
+    [ "$(id -u)" = 0 ] && user="user root;"
+    mkdir -p "$2/nginx-tmp"
+    cat >"$1" <<CONF
+$user
+daemon off;
+worker_processes 1;
+pid $2/nginx.pid;
+error_log $2/nginx-error.log;
+events { worker_connections 64; }
+http {
+    access_log $2/nginx-access.log;
+    client_body_temp_path $2/nginx-tmp/body;
+    fastcgi_temp_path $2/nginx-tmp/fastcgi;
+    proxy_temp_path $2/nginx-tmp/proxy;
+    uwsgi_temp_path $2/nginx-tmp/uwsgi;
+    scgi_temp_path $2/nginx-tmp/scgi;
+    server {
+        listen 127.0.0.1:$3;
+        # From IIPImage's IIIF documentation (https://iipimage.sourceforge.io/documentation/iiif),
+        # verbatim:
+        merge_slashes off;
+        rewrite ^/iiif/(.*) /fcgi-bin/iipsrv.fcgi?IIIF=%2F\$1 last;
+        location /fcgi-bin/iipsrv.fcgi {
+            fastcgi_pass $4;
+            include /etc/nginx/fastcgi_params;
+        }
+    }
+}
+CONF
+}
+
+# The id base behind nginx_iipimage_conf for a client of http://127.0.0.1:PORT: Debian 12's
+# fastcgi_params sends HTTP_HOST as \$host, which drops the port (a security update, explained
+# in that file), and ids are built from HTTP_HOST, as iipsrv builds them.
+nginx_id_base() {
+    if grep -q '^fastcgi_param *HTTP_HOST *\$host;' /etc/nginx/fastcgi_params; then
+        echo "http://127.0.0.1$2"
+    else
+        echo "$1$2"
+    fi
+}

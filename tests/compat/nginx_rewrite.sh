@@ -30,35 +30,7 @@ start_tessera() { # IIIF_VERSION
     [ -S "$SOCK" ] || fail "tessera did not open its FastCGI socket: $(cat "$WORK/tessera-$1.out")"
 }
 
-user=""
-[ "$(id -u)" = 0 ] && user="user root;"
-cat >"$WORK/nginx.conf" <<CONF
-$user
-daemon off;
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 64; }
-http {
-    access_log $WORK/nginx-access.log;
-    client_body_temp_path $WORK/nginx-tmp/body;
-    fastcgi_temp_path $WORK/nginx-tmp/fastcgi;
-    proxy_temp_path $WORK/nginx-tmp/proxy;
-    uwsgi_temp_path $WORK/nginx-tmp/uwsgi;
-    scgi_temp_path $WORK/nginx-tmp/scgi;
-    server {
-        listen 127.0.0.1:$PORT;
-        # From IIPImage's IIIF documentation (https://iipimage.sourceforge.io/documentation/iiif),
-        # verbatim:
-        merge_slashes off;
-        rewrite ^/iiif/(.*) /fcgi-bin/iipsrv.fcgi?IIIF=%2F\$1 last;
-        location /fcgi-bin/iipsrv.fcgi {
-            fastcgi_pass unix:$SOCK;
-            include /etc/nginx/fastcgi_params;
-        }
-    }
-}
-CONF
+nginx_iipimage_conf "$WORK/nginx.conf" "$WORK" "$PORT" "unix:$SOCK"
 
 start_tessera 3
 nginx -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf" -p "$WORK" >"$WORK/nginx.out" 2>&1 &
@@ -66,10 +38,7 @@ started $!
 BASE="http://127.0.0.1:$PORT"
 wait_http "$BASE/fcgi-bin/iipsrv.fcgi" || fail "nginx did not start: $(cat "$WORK/nginx-error.log")"
 
-# Debian 12's nginx fastcgi_params sends HTTP_HOST as \$host, which drops the port (a security
-# update, explained in that file); ids are built from HTTP_HOST, as iipsrv builds them.
-IDS="$BASE/iiif"
-grep -q '^fastcgi_param *HTTP_HOST *\$host;' /etc/nginx/fastcgi_params && IDS="http://127.0.0.1/iiif"
+IDS=$(nginx_id_base "$BASE" /iiif)
 check_iiif "$BASE/iiif" "$IDS" a.tif "sub%2Fb.jp2" 3
 check_iipsrv "$BASE/fcgi-bin/iipsrv.fcgi" a.tif
 
