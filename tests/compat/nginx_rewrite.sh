@@ -14,7 +14,8 @@ command -v python3 >/dev/null || skip "python3 not installed"
 
 rm -rf "$WORK" && mkdir -p "$WORK/out" "$WORK/nginx-tmp" || fail "cannot make $WORK"
 chmod 755 "$WORK"
-trap stop_all EXIT INT TERM
+trap stop_all EXIT
+trap 'exit 1' INT TERM HUP PIPE # the EXIT trap then stops every server
 OUT="$WORK/out"
 images_setup "$DATA" "$WORK/img"
 
