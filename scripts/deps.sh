@@ -10,7 +10,8 @@ libtiff-dev libgif-dev libjpeg62-turbo-dev libturbojpeg0-dev libpng-dev libspng-
 libmicrohttpd-dev libjansson-dev libinih-dev liblcms2-dev libopenjp2-7-dev libfcgi-dev
 libmemcached-dev"
 TEST_PACKAGES="libcmocka-dev libcurl4-openssl-dev libvips-tools libopenjp2-tools openjph-tools
-webp curl chromium clang libclang-rt-14-dev clang-format nginx iipimage-server memcached"
+webp curl chromium clang libclang-rt-14-dev clang-format nginx iipimage-server memcached
+lighttpd apache2 libapache2-mod-fcgid"
 
 [ "${1:-}" = "--test" ] && PACKAGES="$PACKAGES $TEST_PACKAGES"
 # The viewer's packages come from the npm registry at build time; a newer Node may already be

@@ -76,23 +76,72 @@ static int iipsrv_identifier(const struct ts_app *app, int rc, bool absolute, st
     return TS_OK;
 }
 
-/* ?IIIF=id/... : the IIIF endpoint with ids built back into the same query form. */
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* The character that ends s[0..*n), decoded, and *n moved before it. */
+static int last_decoded(const char *s, size_t *n)
+{
+    if (*n >= 3 && s[*n - 3] == '%' && hex_digit(s[*n - 2]) >= 0 && hex_digit(s[*n - 1]) >= 0) {
+        *n -= 3;
+        return hex_digit(s[*n + 1]) * 16 + hex_digit(s[*n + 2]);
+    }
+    *n -= 1;
+    return (unsigned char)s[*n];
+}
+
+/* A web server's rewrite (IIPImage's "/iiif/(.*)" => "?IIIF=$1" rules) hands over the client's
+ * own path in REQUEST_URI and the rewritten query beside it. When that path ends in
+ * "/{arg}", compared decoded because the front ends decode the capture differently, the
+ * client's URL was "{prefix}/{arg}": the length of that prefix in the raw path, or -1 when
+ * the path is not such a URL (a plain "/fcgi-bin/iipsrv.fcgi?IIIF=" request). */
+static long rewritten_prefix(const char *path, const char *arg, size_t len)
+{
+    size_t p = strlen(path), a = len;
+    if (!a)
+        return -1;
+    while (a) {
+        if (!p || last_decoded(arg, &a) != last_decoded(path, &p))
+            return -1;
+    }
+    if (!p || last_decoded(path, &p) != '/')
+        return -1;
+    return (long)p;
+}
+
+/* "%2F" or "/" */
+static size_t leading_slash(const char *arg, size_t len)
+{
+    if (len && *arg == '/')
+        return 1;
+    return len >= 3 && arg[0] == '%' && arg[1] == '2' && (arg[2] == 'F' || arg[2] == 'f') ? 3 : 0;
+}
+
+/* ?IIIF=id/... : the IIIF endpoint. Ids name the URL the client used: the rewritten one when
+ * a web server's rewrite led here (as iipsrv builds them from REQUEST_URI), else the same
+ * query form. */
 static int dispatch_iiif(const struct ts_app *app, const char *path, const char *arg, size_t len,
                          const struct ts_request *req, struct ts_job *job, struct ts_err *err)
 {
-    /* "IIIF=/abs/path.tif/info.json": the path's own slashes cannot be told from the URL's,
-     * so the leading ones are set aside for parsing and given back to the identifier, which
-     * the source layer reads the way iipsrv does. */
-    bool absolute = len && *arg == '/';
-    while (len && *arg == '/') {
-        arg++;
-        len--;
-    }
+    /* "IIIF=/abs/path.tif/info.json" (or IIPImage's nginx rule's "IIIF=%2F{id}"): the path's
+     * own slashes cannot be told from the URL's, so the leading ones are set aside for parsing
+     * and given back to the identifier, which the source layer reads the way iipsrv does. */
+    bool absolute = false;
+    for (size_t n; (n = leading_slash(arg, len)) > 0; arg += n, len -= n)
+        absolute = true;
+    long cut = rewritten_prefix(path, arg, len);
     struct ts_buf rest, prefix;
     ts_buf_init_capped(&rest, TS_JOB_KEY_MAX);
     ts_buf_init_capped(&prefix, TS_JOB_KEY_MAX);
     int rc = ts_buf_append(&rest, arg, len);
-    rc = rc ? rc : ts_buf_appendf(&prefix, "%s?IIIF=", path);
+    if (!rc)
+        rc = cut >= 0 ? ts_buf_append(&prefix, path, (size_t)cut)
+                      : ts_buf_appendf(&prefix, "%s?IIIF=", path);
     const char *r = rc ? NULL : ts_buf_str(&rest), *p = rc ? NULL : ts_buf_str(&prefix);
     if (r && p)
         rc = iipsrv_identifier(app, iiif_job(app, app->cfg.default_version, p, r, req, job, err),

@@ -37,6 +37,16 @@ started() {
     PIDS="$PIDS $1"
 }
 
+# stop_pid PID: SIGTERM, up to 5 s grace, then SIGKILL; the process stays in PIDS (harmless).
+stop_pid() {
+    kill -TERM "$1" 2>/dev/null
+    i=0
+    while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    kill -KILL "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+    return 0
+}
+
 # SIGTERM, then up to 5 s grace, then SIGKILL: never leaves a server behind.
 stop_all() {
     for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
@@ -90,4 +100,102 @@ mean_diff() {
 
 dims() {
     echo "$(vipsheader -f width "$1")x$(vipsheader -f height "$1")"
+}
+
+# apache_conf FILE WORK PORT: the head of a self-contained httpd.conf (run with apache2 -f FILE
+# -DFOREGROUND) serving WORK/htdocs on loopback with mod_rewrite and mod_fcgid; the caller
+# appends its own part. As root, Apache must switch to a user for its children and the FastCGI
+# programs it spawns: www-data, so WORK must be readable by it (the callers chmod it).
+apache_conf() {
+    m=/usr/lib/apache2/modules
+    mkdir -p "$2/apache/run" "$2/apache/fcgid" "$2/htdocs" "$2/log"
+    chmod 1777 "$2/log"
+    user=""
+    if [ "$(id -u)" = 0 ]; then
+        user="User www-data
+Group www-data"
+        chown www-data "$2/apache/fcgid" # the spawner binds its sockets there as www-data
+    fi
+    cat >"$1" <<CONF
+ServerRoot "$2/apache"
+ServerName 127.0.0.1
+Listen 127.0.0.1:$3
+PidFile "$2/apache/run/httpd.pid"
+DefaultRuntimeDir "$2/apache/run"
+ErrorLog "$2/apache/error.log"
+LogLevel warn
+$user
+LoadModule mpm_event_module $m/mod_mpm_event.so
+LoadModule authz_core_module $m/mod_authz_core.so
+LoadModule alias_module $m/mod_alias.so
+LoadModule mime_module $m/mod_mime.so
+TypesConfig /dev/null
+LoadModule rewrite_module $m/mod_rewrite.so
+LoadModule fcgid_module $m/mod_fcgid.so
+StartServers 1
+ServerLimit 1
+ThreadsPerChild 16
+MaxRequestWorkers 16
+DocumentRoot "$2/htdocs"
+FcgidIPCDir "$2/apache/fcgid"
+FcgidProcessTableFile "$2/apache/fcgid/shm"
+LogFormat "%h \"%r\" %>s %b" brief
+CustomLog "$2/apache/access.log" brief
+CONF
+}
+
+# Apache children and the programs mod_fcgid spawned that outlived the stop: ours by the work
+# directory in their command line (apache2 -f WORK/httpd.conf, WORK/.../iipsrv.fcgi), stopped
+# one by one by id.
+stop_spawned() {
+    for p in $(pgrep -f "$1/(httpd.conf|[a-z-]*/iipsrv.fcgi)" 2>/dev/null); do
+        [ "$p" != $$ ] && stop_pid "$p"
+    done
+}
+
+# nginx_iipimage_conf FILE WORKDIR PORT UPSTREAM: a loopback nginx set up as IIPImage documents
+# it for iipsrv: its IIIF rewrite, verbatim, and the FastCGI location with Debian's stock
+# fastcgi_params.
+nginx_iipimage_conf() {
+    user=""
+    [ "$(id -u)" = 0 ] && user="user root;"
+    mkdir -p "$2/nginx-tmp"
+    cat >"$1" <<CONF
+$user
+daemon off;
+worker_processes 1;
+pid $2/nginx.pid;
+error_log $2/nginx-error.log;
+events { worker_connections 64; }
+http {
+    access_log $2/nginx-access.log;
+    client_body_temp_path $2/nginx-tmp/body;
+    fastcgi_temp_path $2/nginx-tmp/fastcgi;
+    proxy_temp_path $2/nginx-tmp/proxy;
+    uwsgi_temp_path $2/nginx-tmp/uwsgi;
+    scgi_temp_path $2/nginx-tmp/scgi;
+    server {
+        listen 127.0.0.1:$3;
+        # From IIPImage's IIIF documentation (https://iipimage.sourceforge.io/documentation/iiif),
+        # verbatim:
+        merge_slashes off;
+        rewrite ^/iiif/(.*) /fcgi-bin/iipsrv.fcgi?IIIF=%2F\$1 last;
+        location /fcgi-bin/iipsrv.fcgi {
+            fastcgi_pass $4;
+            include /etc/nginx/fastcgi_params;
+        }
+    }
+}
+CONF
+}
+
+# The id base behind nginx_iipimage_conf for a client of http://127.0.0.1:PORT: Debian 12's
+# fastcgi_params sends HTTP_HOST as \$host, which drops the port (a security update, explained
+# in that file), and ids are built from HTTP_HOST, as iipsrv builds them.
+nginx_id_base() {
+    if grep -q '^fastcgi_param *HTTP_HOST *\$host;' /etc/nginx/fastcgi_params; then
+        echo "http://127.0.0.1$2"
+    else
+        echo "$1$2"
+    fi
 }

@@ -180,6 +180,28 @@ static void test_iiif_identifier_with_leading_slash_is_below_the_root(void **sta
     expect("/iiif/%2Fgrid.tif/info.json", 200, "\"width\"");
 }
 
+/* Behind IIPImage's rewrite rules the web server hands over the client's path (REQUEST_URI)
+ * beside the rewritten query: the id is the URL the client used, as iipsrv builds it. A plain
+ * query request keeps its query form. Here the HTTP request carries both, as the rewrite does. */
+static void test_iiif_id_behind_a_rewrite_is_the_clients_url(void **state)
+{
+    (void)state;
+    char want[512];
+    snprintf(want, sizeof want, "\"id\": \"%s/images/grid.tif\"", server.base);
+    expect("/images/grid.tif/info.json?IIIF=%2Fgrid.tif/info.json", 200, want);
+    expect("/images/grid.tif/info.json?IIIF=/grid.tif/info.json", 200, want);
+    expect("/images/grid.tif/info.json?IIIF=grid.tif/info.json", 200, want);
+    /* lighttpd and Apache pass the capture as the client sent it: %2F stays escaped. */
+    snprintf(want, sizeof want, "\"id\": \"%s/images/sub%%2Fdir%%2Fgrid2.tif\"", server.base);
+    expect("/images/sub%2Fdir%2Fgrid2.tif/info.json?IIIF=sub%2Fdir%2Fgrid2.tif/info.json", 200,
+           want);
+    expect("/images/sub%2Fdir%2Fgrid2.tif/info.json?IIIF=%2Fsub/dir/grid2.tif/info.json", 200,
+           want);
+    snprintf(want, sizeof want, "\"id\": \"%s/fcgi-bin/iipsrv.fcgi?IIIF=/grid.tif\"", server.base);
+    expect("/fcgi-bin/iipsrv.fcgi?IIIF=%2Fgrid.tif/info.json", 200, want);
+    expect("/fcgi-bin/iipsrv.fcgi?IIIF=grid.tif/info.json", 200, want);
+}
+
 static void test_absolute_paths_are_served_under_the_root_only(void **state)
 {
     (void)state;
@@ -414,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_metadata_objects_answer_the_image_tags),
         cmocka_unit_test(test_unknown_object_answers_iipsrvs_error),
         cmocka_unit_test(test_iiif_identifier_with_leading_slash_is_below_the_root),
+        cmocka_unit_test(test_iiif_id_behind_a_rewrite_is_the_clients_url),
         cmocka_unit_test(test_absolute_paths_are_served_under_the_root_only),
         cmocka_unit_test(test_iiif_delimiter_selects_a_page_from_zero),
         cmocka_unit_test(test_filesystem_suffix_is_appended),

@@ -1,0 +1,51 @@
+#!/bin/sh
+# Tessera behind a real nginx configured with IIPImage's documented IIIF rewrite, verbatim:
+# /iiif/{id}/... reaches the FastCGI program as ?IIIF=%2F{id}/..., and iipsrv's own query
+# forms (IIP, Zoomify, DeepZoom) go to /fcgi-bin/iipsrv.fcgi directly.
+set -u
+TESSERA=$1 DATA=$2 WORK=$3
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/frontend.sh"
+
+command -v nginx >/dev/null || skip "nginx not installed (apt-get install nginx)"
+command -v vips >/dev/null || skip "vips not installed (apt-get install libvips-tools)"
+command -v python3 >/dev/null || skip "python3 not installed"
+[ -x "$TESSERA" ] || fail "no tessera binary at $TESSERA"
+
+rm -rf "$WORK" && mkdir -p "$WORK/out" "$WORK/nginx-tmp" || fail "cannot make $WORK"
+chmod 755 "$WORK"
+trap stop_all EXIT
+trap 'exit 1' INT TERM HUP PIPE # the EXIT trap then stops every server
+OUT="$WORK/out"
+images_setup "$DATA" "$WORK/img"
+
+SOCK="$WORK/tessera.sock" PORT=$(free_port)
+start_tessera() { # IIIF_VERSION
+    rm -f "$SOCK"
+    FILESYSTEM_PREFIX="$WORK/img/" IIIF_VERSION=$1 "$TESSERA" --fcgi "$SOCK" --threads 2 \
+        >"$WORK/tessera-$1.out" 2>&1 &
+    TS_PID=$!
+    started $TS_PID
+    i=0
+    while [ ! -S "$SOCK" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    [ -S "$SOCK" ] || fail "tessera did not open its FastCGI socket: $(cat "$WORK/tessera-$1.out")"
+}
+
+nginx_iipimage_conf "$WORK/nginx.conf" "$WORK" "$PORT" "unix:$SOCK"
+
+start_tessera 3
+nginx -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf" -p "$WORK" >"$WORK/nginx.out" 2>&1 &
+started $!
+BASE="http://127.0.0.1:$PORT"
+wait_http "$BASE/fcgi-bin/iipsrv.fcgi" || fail "nginx did not start: $(cat "$WORK/nginx-error.log")"
+
+IDS=$(nginx_id_base "$BASE" /iiif)
+check_iiif "$BASE/iiif" "$IDS" a.tif "sub%2Fb.jp2" 3
+check_iipsrv "$BASE/fcgi-bin/iipsrv.fcgi" a.tif
+
+# iipsrv takes the IIIF version from IIIF_VERSION: restart Tessera with 2 behind the same nginx.
+stop_pid $TS_PID
+start_tessera 2
+check_iiif "$BASE/iiif" "$IDS" a.tif "sub%2Fb.jp2" 2
+
+finish
