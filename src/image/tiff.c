@@ -741,8 +741,9 @@ struct tiff_jpeg_job {
     uint16_t sub_h, sub_v; /* YCbCrSubsampling, for YCbCr */
     uint32_t tile_w, tile_h, spp;
     uint32_t x0, x1, y0, y1; /* wanted, in tile pixels */
-    uint8_t *dst;
+    uint8_t *dst;            /* tile row row0 goes here, the next stride bytes on */
     size_t stride;
+    uint32_t row0;
     struct ts_cancel *cancel;
 };
 
@@ -815,7 +816,7 @@ static int tiff_jpeg_decode(struct tiff_jpeg *j, const struct tiff_jpeg_job *b, 
     if (b->y0 > 0 && jpeg_skip_scanlines(ci, b->y0) != b->y0)
         return ts_fail(err, TS_ECODEC, "cannot decode TIFF tile: JPEG ends before row %u", b->y0);
     for (y = b->y0; y < b->y1; y++) {
-        JSAMPROW row = b->dst + (size_t)y * b->stride + (size_t)xoff * b->spp;
+        JSAMPROW row = b->dst + (size_t)(y - b->row0) * b->stride + (size_t)xoff * b->spp;
         if ((y - b->y0) % 256 == 255 && (rc = ts_cancel_check(b->cancel, err)) != TS_OK)
             return rc;
         if (jpeg_read_scanlines(ci, &row, 1) != 1)
@@ -860,11 +861,13 @@ static struct tiff_jpeg *tiff_jpeg_new(void)
 }
 
 /* Decodes columns [x0, x1) and rows [y0, y1) (tile pixels) of tile `which` of the selected
- * level into scratch, laid out as the whole tile, and records them as held. TS_DECLINED for
+ * level into scratch, laid out as the whole tile, and records them as held; or, with `to`,
+ * rows y0.. at to (to_stride apart, tile column 0 first), holding nothing. TS_DECLINED for
  * a tile to leave to libtiff (see above). */
 static int tiff_jpeg_tile(struct tiff_priv *p, const struct tiff_level *lv, uint32_t which,
                           uint32_t x0, uint32_t x1, uint32_t y0, uint32_t y1,
-                          const struct ts_read_req *q, struct ts_err *err)
+                          const struct ts_read_req *q, uint8_t *to, size_t to_stride,
+                          struct ts_err *err)
 {
     struct tiff_jpeg_job b = {.tile_w = lv->tile_w, .tile_h = lv->tile_h, .spp = lv->spp};
     struct tiff_jpeg *j = p->jpeg;
@@ -902,8 +905,9 @@ static int tiff_jpeg_tile(struct tiff_priv *p, const struct tiff_level *lv, uint
     b.data = p->raw;
     b.ndata = (size_t)got;
     b.x0 = x0, b.x1 = x1, b.y0 = y0, b.y1 = y1;
-    b.dst = p->scratch;
-    b.stride = lv->row_bytes;
+    b.dst = to ? to : p->scratch;
+    b.stride = to ? to_stride : lv->row_bytes;
+    b.row0 = to ? y0 : 0;
     b.cancel = q->cancel;
     /* Tables left from another level's stream must not stand in for ones this level lacks,
      * as they could not in libtiff, which sets up its decoder afresh for every directory. */
@@ -920,12 +924,23 @@ static int tiff_jpeg_tile(struct tiff_priv *p, const struct tiff_level *lv, uint
         tiff_jpeg_drop(j);
         return ts_fail(err, TS_ECODEC, "cannot decode TIFF tile: libjpeg: %s", j->msg);
     }
-    if (rc != TS_OK)
-        return rc;
+    if (rc != TS_OK || to)
+        return rc; /* decoded straight into the read's image: the scratch holds nothing */
     p->held = which;
     p->held_x0 = j->hx0, p->held_x1 = j->hx1, p->held_y0 = y0, p->held_y1 = y1;
     p->held_part = !(j->hx0 == 0 && j->hx1 == lv->tile_w && y0 == 0 && y1 == lv->tile_h);
     return TS_OK;
+}
+
+/* Whether libjpeg can write a tile's rows straight into the read's image: all of the tile's
+ * columns are wanted (libjpeg writes whole iMCU columns, past a partial tile's edge), and the
+ * delivered samples are the stored ones (tiff_convert would only copy them). */
+static bool tiff_tile_straight(const struct tiff_level *lv, const struct ts_read_req *q,
+                               uint32_t ox, uint32_t x0, uint32_t x1)
+{
+    return !q->more && x0 == ox && x1 == ox + lv->tile_w && !lv->xf && lv->bps == 8 &&
+           lv->spp == lv->channels && lv->alpha != ALPHA_ASSOC &&
+           (lv->photometric == PHOTOMETRIC_MINISBLACK || lv->photometric == PHOTOMETRIC_RGB);
 }
 
 /* ---- tiles decoded on several threads ---- */
@@ -992,8 +1007,12 @@ static void tiff_pread_part(void *ctx, unsigned k, unsigned parts)
         b.tables = r->tables, b.ntables = r->ntables;
         b.data = pt->raw, b.ndata = (size_t)got;
         b.x0 = t->x0 - t->ox, b.x1 = t->x1 - t->ox, b.y0 = t->y0 - t->oy, b.y1 = t->y1 - t->oy;
-        b.dst = pt->tile;
-        b.stride = lv->row_bytes;
+        bool straight = tiff_tile_straight(lv, r->q, t->ox, t->x0, t->x1);
+        b.dst = straight ? ts_image_row(r->out, t->y0 - r->q->y) +
+                               (size_t)(t->ox - r->q->x) * r->out->channels
+                         : pt->tile;
+        b.stride = straight ? (size_t)r->out->width * r->out->channels : lv->row_bytes;
+        b.row0 = straight ? b.y0 : 0;
         b.cancel = r->q->cancel;
         /* Each tile's tables afresh: a decoder left with another level's would stand in. */
         tiff_jpeg_drop(pt->j);
@@ -1009,7 +1028,7 @@ static void tiff_pread_part(void *ctx, unsigned k, unsigned parts)
             r->rc[k] = rc;
             return;
         }
-        for (uint32_t y = t->y0; y < t->y1; y++)
+        for (uint32_t y = t->y0; y < t->y1 && !straight; y++)
             tiff_convert(
                 lv, pt->tile + (size_t)(y - t->oy) * lv->row_bytes, t->x0 - t->ox, t->x1 - t->x0,
                 ts_image_row(r->out, y - r->q->y) + (size_t)(t->x0 - r->q->x) * lv->channels);
@@ -1131,6 +1150,7 @@ static int tiff_read_tiles(struct tiff_priv *p, const struct tiff_level *lv,
                 x1 = ox + lv->tile_w;
             if (y1 - oy > lv->tile_h)
                 y1 = oy + lv->tile_h;
+            bool straight = false;
             rc = TS_DECLINED;
             if (p->held == (int64_t)tile &&
                 (!p->held_part || (x0 - ox >= p->held_x0 && x1 - ox <= p->held_x1 &&
@@ -1143,7 +1163,14 @@ static int tiff_read_tiles(struct tiff_priv *p, const struct tiff_level *lv,
                 dy1 = y1 - oy;
                 if (q->more && tx == tx_last && ty == ty_last && q->next_y < oy + lv->tile_h)
                     dy1 = lv->tile_h;
-                rc = tiff_jpeg_tile(p, lv, tile, x0 - ox, x1 - ox, y0 - oy, dy1, q, err);
+                straight = tiff_tile_straight(lv, q, ox, x0, x1);
+                rc = tiff_jpeg_tile(p, lv, tile, x0 - ox, x1 - ox, y0 - oy, dy1, q,
+                                    straight ? ts_image_row(out, y0 - q->y) +
+                                                   (size_t)(ox - q->x) * out->channels
+                                             : NULL,
+                                    (size_t)out->width * out->channels, err);
+                if (rc == TS_OK && straight)
+                    continue;
                 if (rc == TS_DECLINED && p->jpeg_mode == TIFF_JPEG_STRICT)
                     return ts_fail(err, TS_ECODEC, "TIFF tile %u declined by libjpeg", tile);
             }
