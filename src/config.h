@@ -11,10 +11,13 @@
 #define TS_CONFIG_PATH_MAX 4096
 
 struct ts_config {
-    char root[TS_CONFIG_PATH_MAX];       /* image root directory */
-    char listen_host[256];               /* address to bind */
-    uint16_t listen_port;                /* 0 = any free port (printed at start) */
-    char base_url[1024];                 /* public base URL, e.g. https://images.example.org */
+    char root[TS_CONFIG_PATH_MAX]; /* image root directory */
+    char listen_host[256];         /* address to bind */
+    uint16_t listen_port;          /* 0 = any free port (printed at start) */
+    char base_url[1024];           /* public base URL, e.g. https://images.example.org */
+    /* iipsrv's BASE_URL: what IIIF ids start with, the identifier following (e.g.
+     * https://images.example.org/iiif/); from the environment only. Empty = from base_url. */
+    char iiif_id_base[1024];
     char demo_image[TS_CONFIG_PATH_MAX]; /* served as identifier "demo" when set */
     char access_log[TS_CONFIG_PATH_MAX]; /* "-" = stdout, "" = off */
     int default_version;                 /* IIIF version for /iiif/{id} */

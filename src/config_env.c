@@ -369,8 +369,11 @@ static int apply(struct ts_config *cfg, ts_env_lookup get, struct ts_err *err)
     if ((v = get("FILENAME_PATTERN")) && (rc = env_str("FILENAME_PATTERN", v, cfg->filename_pattern,
                                                        sizeof cfg->filename_pattern, err)))
         return rc;
+    /* iipsrv's BASE_URL is everything before the identifier, not a scheme and host: behind
+     * IIPImage's /iiif/ rewrite it is set to "https://host/iiif/", and --base-url would make
+     * that ".../iiif/iiif/id". */
     if ((v = get("BASE_URL")) && *v &&
-        (rc = env_str("BASE_URL", v, cfg->base_url, sizeof cfg->base_url, err)))
+        (rc = env_str("BASE_URL", v, cfg->iiif_id_base, sizeof cfg->iiif_id_base, err)))
         return rc;
     if ((v = get("IIIF_VERSION")) && *v) {
         if ((rc = env_int("IIIF_VERSION", v, 1, 3, &n, err)))

@@ -93,6 +93,37 @@ static int produce_image(const struct ts_app *app, const struct ts_job *job,
     return TS_OK;
 }
 
+/* Whether a client's X-IIIF-ID can stand as an id: one line of printable ASCII. */
+static bool id_header_ok(const char *v)
+{
+    if (!v || !*v || strlen(v) >= TS_JOB_KEY_MAX / 2)
+        return false;
+    for (; *v; v++)
+        if ((unsigned char)*v <= 0x20 || (unsigned char)*v >= 0x7f || *v == '"' || *v == '<' ||
+            *v == '>' || *v == '\\')
+            return false;
+    return true;
+}
+
+/* The image's id, as iipsrv makes it: an X-IIIF-ID header (which a proxy in front sets to the
+ * URL it publishes) as it is; else iipsrv's BASE_URL followed by the identifier; else the
+ * public base, the route's prefix and the identifier. */
+static int id_url_for(const struct ts_app *app, const char *prefix, const char *identifier,
+                      const struct ts_request *req, struct ts_job *job, struct ts_buf *out)
+{
+    const char *given = ts_request_header(req, "X-IIIF-ID");
+    if (id_header_ok(given))
+        return ts_buf_append_str(out, given);
+    if (app->cfg.iiif_id_base[0]) {
+        int rc = ts_buf_append_str(out, app->cfg.iiif_id_base);
+        return rc ? rc : url_encode_append(out, identifier, false);
+    }
+    int rc = ts_app_public_base(app, req, out);
+    job->vary_host = true; /* ids, Location and Link name the public base */
+    rc = rc ? rc : ts_buf_appendf(out, "%s/", prefix);
+    return rc ? rc : url_encode_append(out, identifier, false);
+}
+
 int iiif_job(const struct ts_app *app, int version, const char *prefix, const char *rest,
              const struct ts_request *req, struct ts_job *job, struct ts_err *err)
 {
@@ -108,10 +139,7 @@ int iiif_job(const struct ts_app *app, int version, const char *prefix, const ch
     if (rc)
         return rc;
     rc = ts_buf_append_str(&job->identifier, c->url.identifier);
-    rc = rc ? rc : ts_app_public_base(app, req, &c->id_url);
-    job->vary_host = true; /* ids, Location and Link name the public base */
-    rc = rc ? rc : ts_buf_appendf(&c->id_url, "%s/", prefix);
-    rc = rc ? rc : url_encode_append(&c->id_url, c->url.identifier, false);
+    rc = rc ? rc : id_url_for(app, prefix, c->url.identifier, req, job, &c->id_url);
     const char *id_url = rc ? NULL : ts_buf_str(&c->id_url);
     if (!id_url)
         return ts_fail(err, rc ? rc : TS_ENOMEM, "request too long");

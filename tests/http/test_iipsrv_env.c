@@ -36,10 +36,11 @@ static int group_setup(void **state)
     setenv("TIFF_COMPRESSION", "1", 1);
     setenv("MAX_LAYERS", "0", 1);
     setenv("INTERPOLATION", "1", 1);
+    setenv("BASE_URL", "https://img.example.org/iiif/", 1);
     int rc = tu_server_start(&server, TESSERA_BIN, root, NULL);
     static const char *const set[] = {"CACHE_CONTROL",   "ALLOW_UPSCALING",  "COPYRIGHT",
                                       "IIIF_EXTRA_INFO", "TIFF_COMPRESSION", "MAX_LAYERS",
-                                      "INTERPOLATION"};
+                                      "INTERPOLATION",   "BASE_URL"};
     for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
         unsetenv(set[i]);
     return rc;
@@ -159,6 +160,38 @@ static void test_copyright_and_extra_info_reach_info_json(void **state)
 }
 
 /* TIFF_COMPRESSION=1: TIFF output is LZW. */
+/* iipsrv's BASE_URL is what ids start with, the identifier following; a proxy's X-IIIF-ID
+ * header replaces the whole id, as iipsrv reads it. */
+static void test_base_url_and_x_iiif_id_make_the_id(void **state)
+{
+    (void)state;
+    static const char *const paths[] = {"/iiif/3/grid.tif/info.json",
+                                        "/fcgi-bin/iipsrv.fcgi?IIIF=grid.tif/info.json"};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *doc = info_json(paths[i]);
+        assert_string_equal(json_string_value(json_object_get(doc, "id")),
+                            "https://img.example.org/iiif/grid.tif");
+        json_decref(doc);
+    }
+    char url[4096];
+    struct tu_response r;
+    static const char *const hdr[] = {"X-IIIF-ID: https://cdn.example.org/images/grid", NULL};
+    snprintf(url, sizeof url, "%s/iiif/3/grid.tif/info.json", server.base);
+    assert_int_equal(tu_request("GET", url, hdr, &r), 0);
+    assert_int_equal(r.status, 200);
+    json_t *doc = json_loads((const char *)r.body.data, 0, NULL);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "id")),
+                        "https://cdn.example.org/images/grid");
+    json_decref(doc);
+    tu_response_free(&r);
+    /* Not one the client would see from the same URL without the header. */
+    doc = info_json("/iiif/3/grid.tif/info.json");
+    assert_string_equal(json_string_value(json_object_get(doc, "id")),
+                        "https://img.example.org/iiif/grid.tif");
+    json_decref(doc);
+}
+
 static void test_tiff_output_uses_the_configured_compression(void **state)
 {
     (void)state;
@@ -216,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_cache_control_is_sent_on_images_and_info),
         cmocka_unit_test(test_upscaling_off_refuses_growth_and_is_not_advertised),
         cmocka_unit_test(test_copyright_and_extra_info_reach_info_json),
+        cmocka_unit_test(test_base_url_and_x_iiif_id_make_the_id),
         cmocka_unit_test(test_tiff_output_uses_the_configured_compression),
         cmocka_unit_test(test_settings_that_cannot_be_honoured_stop_the_start),
     };

@@ -63,7 +63,8 @@ static void test_iipsrv_settings_map_onto_the_config(void **state)
     assert_int_equal(cfg.response_cache_mb, 64);
     assert_string_equal(cfg.cors, "https://viewer.example.org");
     assert_string_equal(cfg.uri_map, "iiif=>IIIF");
-    assert_string_equal(cfg.base_url, "https://img.example.org/");
+    assert_string_equal(cfg.iiif_id_base, "https://img.example.org/");
+    assert_string_equal(cfg.base_url, ""); /* iipsrv's meaning, not --base-url's */
     assert_string_equal(cfg.access_log, "/tmp/iip.log");
 }
 
