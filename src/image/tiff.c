@@ -57,9 +57,12 @@ struct tiff_level {
  * eight hold the header and the directories of an eight-level pyramid: opening costs one read
  * per directory, and moving between levels later costs none. Tile data, read in larger
  * pieces, bypasses them unless a window already holds it (libtiff's look at the first tile).
- * The windows are 128 KB of the reader's allocation, touched only as they fill. */
-/* The most tiles one read splits over threads; more are read the one-thread way. */
+ * Each window is allocated when it is first filled. */
+/* The most tiles one read splits over threads; more are read the one-thread way. Reads of
+ * fewer pixels than two 256-px tiles hold stay on one thread: starting another costs more
+ * than half of such a decode saves. */
 #define TIFF_MAX_PTILES 4096
+#define TIFF_MT_MIN_PIXELS ((uint64_t)2 * 256 * 256)
 
 #define TIFF_WIN_BYTES 16384
 #define TIFF_WIN_SMALL 4096
@@ -69,7 +72,7 @@ struct tiff_win {
     uint64_t off; /* the file bytes [off, off + len) are in buf */
     size_t len;
     uint64_t used; /* tiff_io.clock when last read from: the oldest is refilled */
-    uint8_t buf[TIFF_WIN_BYTES];
+    uint8_t *buf;  /* TIFF_WIN_BYTES, allocated when first filled */
 };
 
 struct tiff_io {
@@ -162,6 +165,13 @@ static ssize_t tiff_win_read(struct tiff_io *io, void *buf, size_t n, uint64_t o
         w = oldest;
         uint64_t left = io->size - off;
         size_t want = left < TIFF_WIN_BYTES ? (size_t)left : TIFF_WIN_BYTES;
+        /* Each window on its own allocation, made when needed: a reader that reads two
+         * directories costs two small allocations, not one large one (which malloc would map
+         * and unmap for every reader opened). */
+        if (!w->buf && !(w->buf = malloc(TIFF_WIN_BYTES))) {
+            errno = ENOMEM;
+            return -1;
+        }
         ssize_t got = ts_fd_read_at(io->fd, w->buf, want, off);
         if (got < 0) {
             w->len = 0;
@@ -525,6 +535,8 @@ static void tiff_close(struct ts_reader *r)
             TIFFClose(p->tif);
         if (p->io.fd >= 0)
             close(p->io.fd);
+        for (int i = 0; i < TIFF_WINS; i++)
+            free(p->io.win[i].buf);
         for (uint32_t i = 0; i < p->nlv; i++)
             if (p->lv[i].xf_owned)
                 ts_color_xform_free(p->lv[i].xf);
@@ -1080,7 +1092,8 @@ static int tiff_read_tiles_mt(struct tiff_priv *p, const struct tiff_level *lv,
     uint64_t n = (uint64_t)(tx1 - tx0 + 1) * (ty1 - ty0 + 1);
     unsigned parts = q->threads > TS_PARALLEL_MAX ? TS_PARALLEL_MAX : q->threads;
     /* A banded read keeps its last tile for the next band: that is the one-thread way's. */
-    if (parts < 2 || n < 2 || q->more || n > TIFF_MAX_PTILES)
+    if (parts < 2 || n < 2 || q->more || n > TIFF_MAX_PTILES ||
+        (uint64_t)q->w * q->h < TIFF_MT_MIN_PIXELS)
         return TS_DECLINED;
     parts = n < parts ? (unsigned)n : parts;
     struct tiff_ptile *tiles = malloc(n * sizeof *tiles);
