@@ -6,6 +6,34 @@ passed=0 failed=0
 ok() { echo "ok - $1"; passed=$((passed + 1)); }
 nok() { echo "not ok - $1: $2"; failed=$((failed + 1)); }
 
+# frontend_begin SERVER HINT DIR: skips without SERVER (HINT says how to install it), vips or
+# python3; makes WORK with out/ and DIR/, stops every server on exit, and sets up the images.
+frontend_begin() {
+    command -v "$1" >/dev/null || skip "$1 not installed ($2)"
+    command -v vips >/dev/null || skip "vips not installed (apt-get install libvips-tools)"
+    command -v python3 >/dev/null || skip "python3 not installed"
+    [ -x "$TESSERA" ] || fail "no tessera binary at $TESSERA"
+    rm -rf "$WORK" && mkdir -p "$WORK/out" "$WORK/$3" || fail "cannot make $WORK"
+    chmod 755 "$WORK"
+    trap stop_all EXIT
+    trap 'exit 1' INT TERM HUP PIPE # the EXIT trap then stops every server
+    OUT="$WORK/out"
+    images_setup "$DATA" "$WORK/img"
+}
+
+# start_tessera VERSION: Tessera on the FastCGI socket $SOCK, as iipsrv would be set up
+# (FILESYSTEM_PREFIX, IIIF_VERSION), once it listens.
+start_tessera() {
+    rm -f "$SOCK"
+    FILESYSTEM_PREFIX="$WORK/img/" IIIF_VERSION=$1 "$TESSERA" --fcgi "$SOCK" --threads 2 \
+        >"$WORK/tessera-$1.out" 2>&1 &
+    TS_PID=$!
+    started $TS_PID
+    i=0
+    while [ ! -S "$SOCK" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    [ -S "$SOCK" ] || fail "tessera did not open its FastCGI socket: $(cat "$WORK/tessera-$1.out")"
+}
+
 # images_setup DATA DIR: the pyramid TIFF as a.tif and the tiled JPEG 2000 as sub/b.jp2.
 images_setup() {
     mkdir -p "$2/sub" || fail "cannot make $2"

@@ -58,12 +58,13 @@ stop_all() {
     PIDS=""
 }
 
-# nginx_conf FILE WORKDIR PORT UPSTREAM: a loopback nginx passing everything to FastCGI.
-nginx_conf() {
+# nginx_head FILE WORKDIR PORT: the start of a loopback nginx configuration, up to and inside
+# its one server block (the caller writes the rest).
+nginx_head() {
     user=""
     [ "$(id -u)" = 0 ] && user="user root;"
     mkdir -p "$2/nginx-tmp"
-    cat > "$1" <<CONF
+    cat >"$1" <<CONF
 $user
 daemon off;
 worker_processes 1;
@@ -79,6 +80,13 @@ http {
     scgi_temp_path $2/nginx-tmp/scgi;
     server {
         listen 127.0.0.1:$3;
+CONF
+}
+
+# nginx_conf FILE WORKDIR PORT UPSTREAM: a loopback nginx passing everything to FastCGI.
+nginx_conf() {
+    nginx_head "$1" "$2" "$3"
+    cat >>"$1" <<CONF
         location / {
             fastcgi_pass $4;
             # Before the include: the first of two equal params wins in libfcgi.
@@ -157,25 +165,8 @@ stop_spawned() {
 # it for iipsrv: its IIIF rewrite, verbatim, and the FastCGI location with Debian's stock
 # fastcgi_params.
 nginx_iipimage_conf() {
-    user=""
-    [ "$(id -u)" = 0 ] && user="user root;"
-    mkdir -p "$2/nginx-tmp"
-    cat >"$1" <<CONF
-$user
-daemon off;
-worker_processes 1;
-pid $2/nginx.pid;
-error_log $2/nginx-error.log;
-events { worker_connections 64; }
-http {
-    access_log $2/nginx-access.log;
-    client_body_temp_path $2/nginx-tmp/body;
-    fastcgi_temp_path $2/nginx-tmp/fastcgi;
-    proxy_temp_path $2/nginx-tmp/proxy;
-    uwsgi_temp_path $2/nginx-tmp/uwsgi;
-    scgi_temp_path $2/nginx-tmp/scgi;
-    server {
-        listen 127.0.0.1:$3;
+    nginx_head "$1" "$2" "$3"
+    cat >>"$1" <<CONF
         # From IIPImage's IIIF documentation (https://iipimage.sourceforge.io/documentation/iiif),
         # verbatim:
         merge_slashes off;

@@ -7,29 +7,9 @@ TESSERA=$1 DATA=$2 WORK=$3
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/frontend.sh"
 
-command -v nginx >/dev/null || skip "nginx not installed (apt-get install nginx)"
-command -v vips >/dev/null || skip "vips not installed (apt-get install libvips-tools)"
-command -v python3 >/dev/null || skip "python3 not installed"
-[ -x "$TESSERA" ] || fail "no tessera binary at $TESSERA"
-
-rm -rf "$WORK" && mkdir -p "$WORK/out" "$WORK/nginx-tmp" || fail "cannot make $WORK"
-chmod 755 "$WORK"
-trap stop_all EXIT
-trap 'exit 1' INT TERM HUP PIPE # the EXIT trap then stops every server
-OUT="$WORK/out"
-images_setup "$DATA" "$WORK/img"
+frontend_begin nginx "apt-get install nginx" nginx-tmp
 
 SOCK="$WORK/tessera.sock" PORT=$(free_port)
-start_tessera() { # IIIF_VERSION
-    rm -f "$SOCK"
-    FILESYSTEM_PREFIX="$WORK/img/" IIIF_VERSION=$1 "$TESSERA" --fcgi "$SOCK" --threads 2 \
-        >"$WORK/tessera-$1.out" 2>&1 &
-    TS_PID=$!
-    started $TS_PID
-    i=0
-    while [ ! -S "$SOCK" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-    [ -S "$SOCK" ] || fail "tessera did not open its FastCGI socket: $(cat "$WORK/tessera-$1.out")"
-}
 
 nginx_iipimage_conf "$WORK/nginx.conf" "$WORK" "$PORT" "unix:$SOCK"
 
