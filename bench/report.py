@@ -182,6 +182,9 @@ def markdown(runs, meta):
                        meta.get("wrk"), meta.get("vips"), meta.get("duration_s", 0),
                        " (quick smoke run)" if meta.get("quick") else "",
                        meta.get("elapsed_s", 0)))
+        if meta.get("page_cache"):
+            out.append("")
+            out.append("Page cache: %s." % meta["page_cache"])
         if meta.get("url_lists_differ"):
             out.append("")
             out.append("**The servers' URL lists differ** (they should be the same requests): "

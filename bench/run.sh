@@ -457,6 +457,18 @@ for f in "$RUN"/lists-tessera/*.txt; do
         fi
     done
 done
+# Every image in the OS page cache before the first run, for every server: "cold" is about the
+# servers' own caches, not the disk. Without this the first server to ask for a region pays the
+# disk reads and the servers after it (the same files, the same URL order) find it in memory.
+IMG_KB=$(du -sk "$IMG" | cut -f1)
+AVAIL_KB=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)
+if [ "$IMG_KB" -lt $((AVAIL_KB / 2)) ]; then
+    say "reading the images ($((IMG_KB / 1024)) MB) into the page cache"
+    cat "$IMG"/* > /dev/null
+    PAGE_CACHE="every image ($((IMG_KB / 1024)) MB) read into the page cache before the runs"
+else
+    PAGE_CACHE="NOT every image in the page cache ($((IMG_KB / 1024)) MB of images, $((AVAIL_KB / 1024)) MB free): a server run later may find in memory what an earlier one read from disk"
+fi
 for n in $CORES; do
     for w in ${WORKLOADS//,/ }; do
         for c in $(concs_for "$w"); do
@@ -504,6 +516,7 @@ cat > "$RUN/meta.json" <<META
  "machine_cores": $NPROC, "cores": [${CORES// /, }], "concs": [${CONCS// /, }],
  "loadavg_end": "$(cut -d' ' -f1-3 /proc/loadavg)",
  "url_lists_differ": "${URL_MISMATCH# }",
+ "page_cache": "$PAGE_CACHE",
  "source": "$(cat "$WORK/source.txt")",
  "quality_file": "$QUALITY",
  "duration_s": $DURATION, "quick": $QUICK, "elapsed_s": $ELAPSED}
