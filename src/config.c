@@ -73,6 +73,9 @@ static const struct opt options[] = {
     {"allow-upscaling", OPT_BOOL, NUM_FIELD(allow_upscaling), 0, 1, NULL,
      "serve sizes above the region (IIIF '^', 2.x sizes above full); false refuses them "
      "(default true)"},
+    {"iiif-extensions", OPT_BOOL, NUM_FIELD(iiif_extensions), 0, 1, NULL,
+     "also serve iipsrv's IIIF qualities negative, stretch, equalization and log, and list them "
+     "in info.json, as iipsrv's IIIF_EXTENSIONS (default false)"},
     {"tiff-compression", OPT_INT, NUM_FIELD(tiff_compression), 0, 2, "0|1|2",
      "TIFF output compression: 0 none, 1 LZW, 2 deflate (default 2)"},
     {"tiff-level", OPT_INT, NUM_FIELD(tiff_level), 0, 9, "N",

@@ -34,6 +34,7 @@ struct ts_config {
     unsigned cache_max_age;           /* Cache-Control max-age, seconds */
     char cache_control[512];          /* whole Cache-Control value; "" = public, max-age */
     bool allow_upscaling;             /* sizes above the region (IIIF ^, 2.x above full) */
+    bool iiif_extensions;             /* iipsrv's extra IIIF qualities (IIIF_EXTENSIONS) */
     int tiff_compression;             /* TIFF output: 0 none, 1 LZW, 2 deflate */
     int tiff_level;                   /* deflate level 1..9; 0 = libtiff's default */
     unsigned connection_timeout;      /* seconds an idle connection may stay open */

@@ -269,10 +269,8 @@ static int apply_iiif_extras(struct ts_config *cfg, ts_env_lookup get, struct ts
     if ((v = get("IIIF_EXTENSIONS")) && *v) {
         if ((rc = env_int("IIIF_EXTENSIONS", v, LLONG_MIN + 1, LLONG_MAX, &n, err)))
             return rc;
-        if (n != 0)
-            return ts_fail(err, TS_EUNSUPPORTED,
-                           "IIIF_EXTENSIONS is not supported: the qualities negative, stretch, "
-                           "equalization and log are not served (set 0 or unset it)");
+        /* iipsrv reads it with atoi: any number but 0 turns the qualities on. */
+        cfg->iiif_extensions = n != 0;
     }
     return TS_OK;
 }

@@ -48,6 +48,7 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
     app->limits.max_area = app->cfg.max_area;
     app->limits.rotation_arbitrary = true;
     app->limits.no_upscaling = !app->cfg.allow_upscaling;
+    app->limits.iiif_extensions = app->cfg.iiif_extensions;
     app->limits.formats = (1u << TS_FORMAT_JPG) | (1u << TS_FORMAT_PNG) | (1u << TS_FORMAT_WEBP) |
                           (1u << TS_FORMAT_GIF) | (1u << TS_FORMAT_TIF) | (1u << TS_FORMAT_JP2);
     app->enc.jpeg_quality = cfg->jpeg_quality;

@@ -262,7 +262,8 @@ static json_t *feature_array(struct builder *b, const char *const *names, size_t
 static json_t *info_v3(struct builder *b, const struct iiif_info_params *p, struct tile_size t,
                        const uint32_t *factors, int nf)
 {
-    static const char *const qualities[] = {"color", "gray", "bitonal"};
+    static const char *const qualities[] = {"color",   "gray",         "bitonal", "negative",
+                                            "stretch", "equalization", "log"};
     static const char *const preferred[] = {"jpg"};
     json_t *o = json_object();
     if (!o)
@@ -288,7 +289,7 @@ static json_t *info_v3(struct builder *b, const struct iiif_info_params *p, stru
         put(b, o, "extraFormats", extra);
     if (p->opt->formats & (1u << TS_FORMAT_JPG))
         put(b, o, "preferredFormats", string_array(b, preferred, 1));
-    put(b, o, "extraQualities", string_array(b, qualities, 3));
+    put(b, o, "extraQualities", string_array(b, qualities, p->opt->iiif_extensions ? 7 : 3));
     json_t *features = feature_array(b, features3, sizeof features3 / sizeof features3[0],
                                      p->opt->rotation_arbitrary, p->opt->no_upscaling);
     /* 3.0 section 5.7: advertising sizeUpscaling requires maxWidth or maxArea. */
@@ -302,7 +303,8 @@ static json_t *info_v3(struct builder *b, const struct iiif_info_params *p, stru
 static json_t *info_v2(struct builder *b, const struct iiif_info_params *p, struct tile_size t,
                        const uint32_t *factors, int nf)
 {
-    static const char *const qualities[] = {"default", "color", "gray", "bitonal"};
+    static const char *const qualities[] = {"default",  "color",   "gray",         "bitonal",
+                                            "negative", "stretch", "equalization", "log"};
     json_t *o = json_object();
     if (!o)
         return NULL;
@@ -331,7 +333,7 @@ static json_t *info_v2(struct builder *b, const struct iiif_info_params *p, stru
         json_decref(formats);
     else
         put(b, desc, "formats", formats);
-    put(b, desc, "qualities", string_array(b, qualities, 4));
+    put(b, desc, "qualities", string_array(b, qualities, p->opt->iiif_extensions ? 8 : 4));
     put(b, desc, "supports",
         feature_array(b, features2, sizeof features2 / sizeof features2[0],
                       p->opt->rotation_arbitrary, p->opt->no_upscaling));
@@ -344,7 +346,8 @@ static json_t *info_v2(struct builder *b, const struct iiif_info_params *p, stru
 static json_t *info_v1(struct builder *b, const struct iiif_info_params *p, struct tile_size t,
                        const uint32_t *factors, int nf)
 {
-    static const char *const qualities[] = {"native", "color", "grey", "bitonal"};
+    static const char *const qualities[] = {"native",   "color",   "grey",         "bitonal",
+                                            "negative", "stretch", "equalization", "log"};
     json_t *o = json_object();
     if (!o)
         return NULL;
@@ -362,7 +365,7 @@ static json_t *info_v1(struct builder *b, const struct iiif_info_params *p, stru
     put(b, o, "tile_width", json_integer(t.w));
     put(b, o, "tile_height", json_integer(t.h));
     put(b, o, "formats", format_array(b, p->opt->formats, false));
-    put(b, o, "qualities", string_array(b, qualities, 4));
+    put(b, o, "qualities", string_array(b, qualities, p->opt->iiif_extensions ? 8 : 4));
     put(b, o, "profile",
         json_string("http://library.stanford.edu/iiif/image-api/1.1/compliance.html#level2"));
     return o;

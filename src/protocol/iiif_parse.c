@@ -211,7 +211,27 @@ static int parse_quality(int version, const char *s, size_t len, struct iiif_req
             return TS_OK;
         }
     }
+    /* Recognised in every version, as iipsrv does; the plan refuses them unless enabled. */
+    for (int e = IIIF_EXT_NEGATIVE; e <= IIIF_EXT_LOG; e++) {
+        const char *name = iiif_ext_quality_name((enum iiif_ext_quality)e);
+        if (strlen(name) == len && memcmp(name, s, len) == 0) {
+            req->quality = TS_QUALITY_DEFAULT;
+            req->ext_quality = (enum iiif_ext_quality)e;
+            return TS_OK;
+        }
+    }
     return ts_fail(err, TS_EINVAL, "unknown quality '%.*s'", (int)len, s);
+}
+
+const char *iiif_ext_quality_name(enum iiif_ext_quality q)
+{
+    switch (q) {
+    case IIIF_EXT_NEGATIVE: return "negative";
+    case IIIF_EXT_STRETCH: return "stretch";
+    case IIIF_EXT_EQUALIZATION: return "equalization";
+    case IIIF_EXT_LOG: return "log";
+    default: return "";
+    }
 }
 
 static int parse_format(const char *s, struct iiif_request *req, struct ts_err *err)

@@ -25,6 +25,20 @@ enum iiif_size_kind {
     IIIF_SIZE_BEST_FIT, /* !w,h */
 };
 
+/* iipsrv's own qualities beside IIIF's, served when the server enables them (iipsrv's
+ * IIIF_EXTENSIONS): the colour image inverted, its range stretched, its histogram equalised,
+ * or its values on a log scale. */
+enum iiif_ext_quality {
+    IIIF_EXT_NONE,
+    IIIF_EXT_NEGATIVE,
+    IIIF_EXT_STRETCH,
+    IIIF_EXT_EQUALIZATION,
+    IIIF_EXT_LOG,
+};
+
+/* The extension quality's name in URLs ("" for none). */
+const char *iiif_ext_quality_name(enum iiif_ext_quality q);
+
 struct iiif_request {
     int version; /* 1, 2 or 3 */
     enum iiif_region_kind region;
@@ -36,6 +50,7 @@ struct iiif_request {
     double rotation; /* degrees, 0 <= r <= 360 */
     bool mirror;
     enum ts_quality quality;
+    enum iiif_ext_quality ext_quality; /* iipsrv's extension qualities (IIIF_EXTENSIONS) */
     enum ts_format format;
 };
 

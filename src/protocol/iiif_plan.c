@@ -295,6 +295,19 @@ int iiif_plan(const struct iiif_request *req, uint32_t img_w, uint32_t img_h,
                        p.rotation);
     p.mirror = req->mirror;
     p.quality = req->quality;
+    if (req->ext_quality != IIIF_EXT_NONE) {
+        /* Off, they are qualities like any other this server does not know. */
+        if (!opt->iiif_extensions)
+            return ts_fail(err, TS_EINVAL, "unknown quality '%s'",
+                           iiif_ext_quality_name(req->ext_quality));
+        p.adjust.on = true;
+        p.adjust.gamma = 1.0f;
+        p.adjust.contrast = 1.0f;
+        p.adjust.invert = req->ext_quality == IIIF_EXT_NEGATIVE;
+        p.adjust.stretch = req->ext_quality == IIIF_EXT_STRETCH;
+        p.adjust.equalize = req->ext_quality == IIIF_EXT_EQUALIZATION;
+        p.adjust.log = req->ext_quality == IIIF_EXT_LOG;
+    }
 
     if ((unsigned)req->format >= TS_FORMAT_COUNT)
         return ts_fail(err, TS_EINVAL, "unknown format");
@@ -329,9 +342,15 @@ static int format_decimal(double v, char *out, size_t out_size)
     return TS_EINVAL;
 }
 
-static const char *quality_name(int version, enum ts_quality q)
+static const char *quality_name(int version, const struct ts_plan *plan)
 {
-    switch (q) {
+    /* The extension qualities are the only way a IIIF plan gets these adjustments. */
+    if (plan->adjust.on)
+        return plan->adjust.invert     ? "negative"
+               : plan->adjust.stretch  ? "stretch"
+               : plan->adjust.equalize ? "equalization"
+                                       : "log";
+    switch (plan->quality) {
     case TS_QUALITY_COLOR: return "color";
     case TS_QUALITY_GRAY: return version == 1 ? "grey" : "gray";
     case TS_QUALITY_BITONAL: return "bitonal";
@@ -383,8 +402,8 @@ int iiif_canonical(int version, const struct ts_plan *plan, char *out, size_t ou
     if (format_decimal(plan->rotation, rot + off, sizeof rot - off) != TS_OK)
         return TS_EINVAL;
 
-    n = snprintf(out, out_size, "%s/%s/%s/%s.%s", region, size, rot,
-                 quality_name(version, plan->quality), ts_format_ext(plan->format));
+    n = snprintf(out, out_size, "%s/%s/%s/%s.%s", region, size, rot, quality_name(version, plan),
+                 ts_format_ext(plan->format));
     if (n < 0 || (size_t)n >= out_size)
         return TS_EINVAL;
     return TS_OK;

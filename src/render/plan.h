@@ -89,8 +89,9 @@ struct ts_limits {
     uint32_t max_height; /* 0 = no limit */
     uint64_t max_area;   /* 0 = no limit */
     bool rotation_arbitrary;
-    unsigned formats;  /* bit (1u << enum ts_format) for each output format we can encode */
-    bool no_upscaling; /* sizes above the region are refused (iipsrv's ALLOW_UPSCALING=0) */
+    unsigned formats;     /* bit (1u << enum ts_format) for each output format we can encode */
+    bool no_upscaling;    /* sizes above the region are refused (iipsrv's ALLOW_UPSCALING=0) */
+    bool iiif_extensions; /* iipsrv's IIIF qualities negative, stretch, equalization, log */
 };
 
 #endif

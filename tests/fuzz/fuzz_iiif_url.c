@@ -24,7 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (url && iiif_parse_url(version, path, url, &err) == TS_OK &&
         url->target == IIIF_TARGET_IMAGE) {
         struct ts_limits opt = {
-            5000, 5000, 20000000ull, false, (1u << TS_FORMAT_JPG) | (1u << TS_FORMAT_PNG), false};
+            5000,  5000, 20000000ull, false, (1u << TS_FORMAT_JPG) | (1u << TS_FORMAT_PNG),
+            false, true};
         struct ts_plan plan;
         static const uint32_t dims[][2] = {{1, 1}, {1000, 1000}, {40000, 30000}, {7, 99999}};
         for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {

@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -37,6 +38,7 @@ static int group_setup(void **state)
     setenv("MAX_LAYERS", "0", 1);
     setenv("INTERPOLATION", "1", 1);
     setenv("BASE_URL", "https://img.example.org/iiif/", 1);
+    setenv("IIIF_EXTENSIONS", "1", 1);
     int rc = tu_server_start(&server, TESSERA_BIN, root, NULL);
     static const char *const set[] = {"CACHE_CONTROL",   "ALLOW_UPSCALING",  "COPYRIGHT",
                                       "IIIF_EXTRA_INFO", "TIFF_COMPRESSION", "MAX_LAYERS",
@@ -192,6 +194,53 @@ static void test_base_url_and_x_iiif_id_make_the_id(void **state)
     json_decref(doc);
 }
 
+static struct ts_image image_at(const char *path)
+{
+    struct tu_response r;
+    struct ts_image img = {0};
+    get(path, &r);
+    if (r.status != 200)
+        fail_msg("%s: status %ld", path, r.status);
+    assert_int_equal(tu_decode_body(&r, &img), 0);
+    tu_response_free(&r);
+    return img;
+}
+
+/* IIIF_EXTENSIONS=1: iipsrv's qualities, listed in info.json and rendered by their definitions
+ * (negative: 255 - v; log: 255 log(1 + v) / log(256)). */
+static void test_iiif_extensions_serve_the_extra_qualities(void **state)
+{
+    (void)state;
+    json_t *doc = info_json("/iiif/3/grid.tif/info.json");
+    json_t *extra = json_object_get(doc, "extraQualities");
+    static const char *const want[] = {"negative", "stretch", "equalization", "log"};
+    for (size_t k = 0; k < 4; k++) {
+        bool found = false;
+        for (size_t i = 0; i < json_array_size(extra); i++)
+            found = found || !strcmp(json_string_value(json_array_get(extra, i)), want[k]);
+        if (!found)
+            fail_msg("extraQualities lacks %s", want[k]);
+    }
+    json_decref(doc);
+    struct ts_image plain = image_at("/iiif/3/grid.tif/full/200,/0/default.png");
+    struct ts_image neg = image_at("/iiif/3/grid.tif/full/200,/0/negative.png");
+    struct ts_image lg = image_at("/iiif/2/grid.tif/full/200,/0/log.png");
+    assert_int_equal(neg.width, plain.width);
+    assert_int_equal(lg.height, plain.height);
+    size_t n = (size_t)plain.width * plain.height * plain.channels;
+    for (size_t i = 0; i < n; i++) {
+        int v = plain.data[i];
+        int want_log = (int)lround(255.0 * log1p((double)v) / log(256.0));
+        if (abs((int)neg.data[i] - (255 - v)) > 1 || abs((int)lg.data[i] - want_log) > 1)
+            fail_msg("sample %zu: plain %d, negative %d, log %d (want %d)", i, v, neg.data[i],
+                     lg.data[i], want_log);
+    }
+    ts_image_free(&plain), ts_image_free(&neg), ts_image_free(&lg);
+    expect_status("/iiif/3/grid.tif/full/200,/0/stretch.jpg", 200);
+    expect_status("/iiif/3/grid.tif/full/200,/0/equalization.jpg", 200);
+    expect_status("/iiif/3/grid.tif/full/200,/0/sepia.jpg", 400);
+}
+
 static void test_tiff_output_uses_the_configured_compression(void **state)
 {
     (void)state;
@@ -250,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_upscaling_off_refuses_growth_and_is_not_advertised),
         cmocka_unit_test(test_copyright_and_extra_info_reach_info_json),
         cmocka_unit_test(test_base_url_and_x_iiif_id_make_the_id),
+        cmocka_unit_test(test_iiif_extensions_serve_the_extra_qualities),
         cmocka_unit_test(test_tiff_output_uses_the_configured_compression),
         cmocka_unit_test(test_settings_that_cannot_be_honoured_stop_the_start),
     };

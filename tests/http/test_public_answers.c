@@ -67,6 +67,8 @@ static void test_error_bodies_name_the_identifier_not_the_path(void **state)
         {"/iiif/3/fake.tif/info.json", 500, "fake.tif"},
         {"/iiif/3/nothing-here.tif/info.json", 404, "nothing-here.tif"},
         {"/iiif/3/grid.tif/full/64,/0/default.xyz", 400, NULL},
+        /* iipsrv's extension qualities are unknown qualities unless turned on. */
+        {"/iiif/3/grid.tif/full/64,/0/negative.jpg", 400, "negative"},
         {"/fcgi-bin/iipsrv.fcgi?FIF=corrupt.jpg&JTL=0,0", 500, NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -226,13 +226,29 @@ static void test_values_tessera_cannot_honour_are_refused_with_a_reason(void **s
     expect_refused("MAX_ICC", "-1", TS_EUNSUPPORTED);
     expect_refused("MAX_LAYERS", "3", TS_EUNSUPPORTED);
     expect_refused("KAKADU_READMODE", "2", TS_EUNSUPPORTED);
-    expect_refused("IIIF_EXTENSIONS", "1", TS_EUNSUPPORTED);
     expect_refused("WATERMARK_OPACITY", "1.5", TS_EINVAL);
     expect_refused("WATERMARK_PROBABILITY", "often", TS_EINVAL);
     expect_refused("WATERMARK_PROBABILITY", "-0.1", TS_EINVAL);
     expect_refused("MEMCACHED_TIMEOUT", "soon", TS_EINVAL);
     expect_refused("MAX_METADATA_CACHE_SIZE", "many", TS_EINVAL);
     expect_refused("ALLOW_UPSCALING", "yes", TS_EINVAL);
+}
+
+/* IIIF_EXTENSIONS is read with atoi in iipsrv: any number but 0 turns the qualities on. */
+static void test_iiif_extensions_turn_the_extra_qualities_on(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    struct ts_err err = {0};
+    static const char *const on[] = {"IIIF_EXTENSIONS", "1", NULL};
+    assert_int_equal(apply(&cfg, on, &err), TS_OK);
+    assert_true(cfg.iiif_extensions);
+    static const char *const off[] = {"IIIF_EXTENSIONS", "0", NULL};
+    assert_int_equal(apply(&cfg, off, &err), TS_OK);
+    assert_false(cfg.iiif_extensions);
+    static const char *const bad[] = {"IIIF_EXTENSIONS", "yes", NULL};
+    assert_int_equal(apply(&cfg, bad, &err), TS_EINVAL);
+    assert_non_null(strstr(err.msg, "IIIF_EXTENSIONS"));
 }
 
 static void test_values_tessera_already_behaves_like_are_accepted(void **state)
@@ -360,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_values_tessera_cannot_honour_are_refused_with_a_reason),
         cmocka_unit_test(test_watermark_settings_map_onto_the_config),
         cmocka_unit_test(test_values_tessera_already_behaves_like_are_accepted),
+        cmocka_unit_test(test_iiif_extensions_turn_the_extra_qualities_on),
         cmocka_unit_test(test_metadata_cache_counts_images_in_kilobytes),
         cmocka_unit_test(test_memcached_variables_set_the_shared_cache),
         cmocka_unit_test(test_upscaling_cache_control_and_info_extras_are_kept),

@@ -16,7 +16,7 @@ static const unsigned ALL_FORMATS = (1u << TS_FORMAT_COUNT) - 1;
 
 static struct ts_limits opts(uint32_t mw, uint32_t mh, uint64_t area)
 {
-    struct ts_limits o = {mw, mh, area, false, ALL_FORMATS, false};
+    struct ts_limits o = {mw, mh, area, false, ALL_FORMATS, false, false};
     return o;
 }
 
