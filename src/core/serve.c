@@ -484,8 +484,8 @@ static int sample_render(struct ts_app *app, struct ts_reader *reader, struct ts
 }
 
 /* The file of horizontal view h (at the job's vertical angle) of the job's sequence, open. */
-static int sequence_view(struct ts_app *app, struct ts_job *job, int32_t h,
-                         struct source_file *src, struct ts_err *err)
+static int sequence_view(struct ts_app *app, struct ts_job *job, int32_t h, struct source_file *src,
+                         struct ts_err *err)
 {
     char frame[PATH_MAX];
     const char *id = ts_buf_str(&job->identifier);

@@ -773,8 +773,8 @@ static int produce_iip(const struct ts_app *app, const struct ts_job *job,
     }
     if (r->action == IIP_ACTION_SPECTRA || r->action == IIP_ACTION_PFL) {
         out->is_text = true;
-        ts_product_set_type(out, r->action == IIP_ACTION_PFL ? "application/json"
-                                                             : "application/xml");
+        ts_product_set_type(out,
+                            r->action == IIP_ACTION_PFL ? "application/json" : "application/xml");
         return iip_samples_plan(&pyr, r, info, &out->plan, err);
     }
     if (r->action == IIP_ACTION_JTL) {

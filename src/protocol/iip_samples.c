@@ -81,8 +81,8 @@ static int pfl_plan(const struct iip_pyramid *p, const struct iip_request *r, st
 int iip_samples_plan(const struct iip_pyramid *p, const struct iip_request *r,
                      const struct ts_image_info *info, struct ts_plan *out, struct ts_err *err)
 {
-    int rc = r->action == IIP_ACTION_SPECTRA ? spectra_plan(p, r, out, err)
-                                             : pfl_plan(p, r, out, err);
+    int rc =
+        r->action == IIP_ACTION_SPECTRA ? spectra_plan(p, r, out, err) : pfl_plan(p, r, out, err);
     if (rc == TS_OK && info->bits_per_sample > 8)
         rc = ts_fail(err, TS_EUNSUPPORTED,
                      "%s of %u-bit samples: this server reads samples at 8 bits",
@@ -137,10 +137,10 @@ int iip_samples_quote(const struct ts_app *app, const struct ts_job *job,
     bool spectra = r->action == IIP_ACTION_SPECTRA;
     int rc = TS_OK;
     if (!out->text.len)
-        rc = spectra ? ts_buf_append_str(&out->text,
-                                         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<spectra>\n")
-                     : ts_buf_appendf(&out->text, "{\n\t\"profile\": %s",
-                                      s->count > 1 ? "{\n" : "");
+        rc = spectra
+                 ? ts_buf_append_str(&out->text,
+                                     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<spectra>\n")
+                 : ts_buf_appendf(&out->text, "{\n\t\"profile\": %s", s->count > 1 ? "{\n" : "");
     if (!rc && !s->img) {
         if (spectra)
             rc = ts_buf_append_str(&out->text, "</spectra>");
