@@ -52,6 +52,21 @@ typedef int (*ts_produce_fn)(const struct ts_app *app, const struct ts_job *job,
                              const struct ts_image_info *info, struct ts_product *out,
                              struct ts_err *err);
 
+/* One image the core read for a job that quotes samples (below): view `view` (a horizontal
+ * angle of the image sequence, 0 for a single image), the index-th of count. img is NULL on
+ * the last call, which closes the text. */
+struct ts_sample {
+    uint32_t index, count;
+    int32_t view;
+    const struct ts_image *img;
+};
+
+/* Appends what one image's samples say to out->text. TS_DECLINED: list no more images (the
+ * closing call still comes). */
+typedef int (*ts_sample_fn)(const struct ts_app *app, const struct ts_job *job,
+                            const struct ts_image_info *info, const struct ts_sample *s,
+                            struct ts_product *out, struct ts_err *err);
+
 /* A protocol whose errors have their own shape (IIP's "Error/7:..."). format() is called for
  * errors that carry err->code; it appends the body. */
 struct ts_error_style {
@@ -77,6 +92,11 @@ struct ts_job {
     bool vary_host;   /* the answer names the public base taken from the request */
     enum ts_freshness freshness;
     ts_produce_fn produce;
+    /* A job whose answer quotes sample values (IIP SPECTRA, PFL): produce() returns a text
+     * product and, in out.plan, the pixels to read; the core reads them raw (no watermark)
+     * from the image, or from every horizontal view of the sequence it is a view of (at
+     * seq_v, with wants_views set), and hands each to sample(). */
+    ts_sample_fn sample;
     void *ctx; /* the protocol's parsed request, freed with ctx_free */
     void (*ctx_free)(void *ctx);
     const struct ts_error_style *errors;

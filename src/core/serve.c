@@ -465,6 +465,73 @@ static int render(struct ts_app *app, struct ts_reader *reader, struct ts_job *j
     return rc;
 }
 
+/* ---- samples a protocol quotes ---- */
+
+/* One view's pixels, as the image stores them: the plan without the server's watermark. */
+static int sample_render(struct ts_app *app, struct ts_reader *reader, struct ts_job *job,
+                         struct ts_image *img, struct ts_err *err)
+{
+    struct ts_plan plan = job->out.plan;
+    plan.watermark = NULL;
+    size_t bytes = render_peak_bytes(reader, &plan);
+    bool heavy;
+    int rc = admission_enter(&app->admission, bytes, &heavy, err);
+    if (rc)
+        return rc;
+    rc = render_execute(reader, &plan, &job->cancel, img, err);
+    admission_leave(&app->admission, bytes, heavy);
+    return rc;
+}
+
+/* The file of horizontal view h (at the job's vertical angle) of the job's sequence, open. */
+static int sequence_view(struct ts_app *app, struct ts_job *job, int32_t h, struct source_file *src,
+                         struct ts_err *err)
+{
+    char frame[PATH_MAX];
+    const char *id = ts_buf_str(&job->identifier);
+    int rc = id ? source_sequence_frame(id, app->cfg.filename_pattern, h, job->seq_v, frame,
+                                        sizeof frame, err)
+                : ts_fail(err, TS_ENOMEM, "out of memory");
+    rc = rc ? rc : resolve(app, frame, src, err);
+    if (rc == TS_OK && src->fd < 0)
+        rc = source_reopen(&app->root, src, err);
+    return rc;
+}
+
+/* Reads the plan from the image (l: its lease, begun here if need be) or from each of its
+ * sequence's horizontal views, in the order listed, and lets the protocol quote them. */
+static int read_samples(struct ts_app *app, struct ts_job *job, const struct ts_image_info *info,
+                        struct ts_lease *l, struct ts_err *err)
+{
+    uint32_t count = job->in_sequence ? job->views.nh : 1;
+    int rc = TS_OK;
+    for (uint32_t i = 0; i < count && rc == TS_OK; i++) {
+        int32_t view = job->in_sequence ? job->views.h[i] : 0;
+        struct source_file src = {.fd = -1};
+        struct ts_lease own = {0}, *use = job->in_sequence ? &own : l;
+        if (job->in_sequence) {
+            rc = sequence_view(app, job, view, &src, err);
+            rc = rc ? rc : lease(app, &src, &own, err);
+        } else if (!l->reader) {
+            rc = lease(app, &job->src, l, err);
+        }
+        struct ts_image img = {0};
+        if (rc == TS_OK)
+            rc = sample_render(app, use->reader, job, &img, err);
+        if (job->in_sequence) {
+            ts_lease_end(&own, rc);
+            source_close(&src);
+        }
+        struct ts_sample s = {i, count, view, &img};
+        rc = rc ? rc : job->sample(app, job, info, &s, &job->out, err);
+        ts_image_free(&img);
+    }
+    if (rc == TS_DECLINED)
+        rc = TS_OK;
+    struct ts_sample end = {count, count, 0, NULL};
+    return rc ? rc : job->sample(app, job, info, &end, &job->out, err);
+}
+
 /* Moves the product into the response: status, type, headers and text (no copy). */
 static void answer_product(struct ts_job *job, struct ts_response *res)
 {
@@ -525,6 +592,8 @@ static int serve_image(struct ts_app *app, struct ts_job *job, struct ts_respons
             info_store(app, &job->src, &info);
         }
         rc = job->produce(app, job, job->needs_info ? &info : NULL, &job->out, err);
+        if (rc == TS_OK && job->sample && job->needs_info)
+            rc = read_samples(app, job, &info, &l, err);
         job->produced = rc == TS_OK;
         ts_buf_free(&held);
     }

@@ -182,7 +182,8 @@ static void parse_rot(const char *arg, struct iip_request *r)
  * still get images (docs/iipsrv-migration.md lists them). */
 static bool ignored_command(const char *cmd)
 {
-    static const char *const names[] = {"cmap", "pos"};
+    /* ICC too: iipsrv 1.3 builds its ICC handler with the colour code compiled out. */
+    static const char *const names[] = {"cmap", "pos", "icc"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(cmd, names[i]))
             return true;
@@ -456,6 +457,14 @@ static int apply_command(struct iip_request *r, const char *cmd, const char *raw
                                                                       : TS_FORMAT_JPG;
         return TS_OK;
     }
+    if (!strcmp(cmd, "spectra")) {
+        iip_parse_spectra(value, r);
+        return TS_OK;
+    }
+    if (!strcmp(cmd, "pfl")) {
+        iip_parse_pfl(value, r);
+        return TS_OK;
+    }
     if (!strcmp(cmd, "wid")) {
         r->wid = lenient_uint(value);
         return TS_OK;
@@ -497,10 +506,18 @@ static int apply_command(struct iip_request *r, const char *cmd, const char *raw
         return rc;
     if (ignored_command(cmd))
         return TS_OK;
-    if (!strcmp(cmd, "til") || !strcmp(cmd, "atl") || !strcmp(cmd, "icc") ||
-        !strcmp(cmd, "spectra") || !strcmp(cmd, "pfl")) {
+    if (!strcmp(cmd, "til")) {
         snprintf(r->bad_command, sizeof r->bad_command, "%.*s", (int)raw_len, raw_cmd);
-        return ts_fail(err, TS_EUNSUPPORTED, "IIP command %s is not supported", r->bad_command);
+        return ts_fail(err, TS_EUNSUPPORTED,
+                       "IIP command %s is not supported: FlashPix-era tile bundles "
+                       "(application/vnd.netfpx) that no current viewer asks for",
+                       r->bad_command);
+    }
+    if (!strcmp(cmd, "atl")) {
+        snprintf(r->bad_command, sizeof r->bad_command, "%.*s", (int)raw_len, raw_cmd);
+        return ts_fail(err, TS_EUNSUPPORTED,
+                       "IIP command %s is not supported: this server has no AVIF encoder",
+                       r->bad_command);
     }
     snprintf(r->bad_command, sizeof r->bad_command, "%.*s", (int)raw_len, raw_cmd);
     return ts_fail(err, TS_EINVAL, "unknown IIP command '%s'", r->bad_command);
@@ -754,6 +771,12 @@ static int produce_iip(const struct ts_app *app, const struct ts_job *job,
         ts_product_set_type(out, type);
         return rc == TS_EINVAL ? iip_fail(err, "3 2", err->msg) : rc;
     }
+    if (r->action == IIP_ACTION_SPECTRA || r->action == IIP_ACTION_PFL) {
+        out->is_text = true;
+        ts_product_set_type(out,
+                            r->action == IIP_ACTION_PFL ? "application/json" : "application/xml");
+        return iip_samples_plan(&pyr, r, info, &out->plan, err);
+    }
     if (r->action == IIP_ACTION_JTL) {
         rc = iip_tile_plan(&pyr, r->jtl_res, r->jtl_tile, r->rot, &out->plan, err);
         out->plan.format = r->tile_format;
@@ -840,6 +863,11 @@ int iip_job(const struct ts_app *app, const char *query, struct ts_job *job, str
     for (unsigned i = 0; i < r->nobj; i++)
         if (!strcmp(r->objs[i], "horizontal-views") || !strcmp(r->objs[i], "vertical-views"))
             job->wants_views = true;
+    /* SPECTRA and PFL quote a sample of every horizontal view, read by the core. */
+    if (r->action == IIP_ACTION_SPECTRA || r->action == IIP_ACTION_PFL) {
+        job->wants_views = true;
+        job->sample = iip_samples_quote;
+    }
     /* The views are the folder's files, which change without the image file changing. */
     if (job->wants_views)
         job->cacheable = false;

@@ -48,7 +48,13 @@ void iip_plan_level_rect(const struct iip_pyramid *p, uint32_t lw, uint32_t lh, 
 int iip_tile_plan(const struct iip_pyramid *p, uint32_t res, uint32_t tile, int rot,
                   struct ts_plan *out, struct ts_err *err);
 
-enum iip_action { IIP_ACTION_NONE, IIP_ACTION_JTL, IIP_ACTION_CVT };
+enum iip_action {
+    IIP_ACTION_NONE,
+    IIP_ACTION_JTL,
+    IIP_ACTION_CVT,
+    IIP_ACTION_SPECTRA,
+    IIP_ACTION_PFL
+};
 
 struct iip_request {
     char fif[IIP_MAX_PATH]; /* percent-decoded image path; "" when absent */
@@ -56,6 +62,8 @@ struct iip_request {
     unsigned nobj;
     enum iip_action action;
     uint32_t jtl_res, jtl_tile;
+    int32_t spectra[4]; /* SPECTRA: resolution, tile, x, y, as iipsrv's atoi reads them */
+    int32_t pfl[5];     /* PFL: resolution, x1, y1, x2, y2 (a single point: x2 = x1, y2 = y1) */
     enum ts_format cvt_format;
     enum ts_format tile_format; /* JTL: jpg; PTL: png; WTL: webp; TTL: tif */
     uint32_t wid, hei;          /* 0 = not given */
@@ -101,6 +109,24 @@ int iip_cvt_plan(const struct iip_pyramid *p, const struct iip_request *r, uint3
  * normalises them; a channel the image does not have is ignored, as iipsrv ignores it. */
 void iip_minmax_adjust(const struct iip_request *r, const struct ts_image_info *info,
                        struct ts_adjust *a);
+
+/* SPECTRA=r,t,x,y and PFL=r:x1,y1-x2,y2 into r, read field by field as iipsrv reads them
+ * (atoi; a missing delimiter reads the same text again). Pure; they never fail. */
+void iip_parse_spectra(const char *arg, struct iip_request *r);
+void iip_parse_pfl(const char *arg, struct iip_request *r);
+
+/* The pixels SPECTRA or PFL reads, as a plan of exactly those pixels at their resolution, with
+ * iipsrv's checks: TS_ENOTFOUND for a SPECTRA resolution or tile that does not exist (as JTL),
+ * TS_EINVAL with iipsrv's message for a point outside the tile or the image, or a PFL
+ * resolution out of range. TS_EUNSUPPORTED for samples deeper than the 8 bits Tessera reads. */
+int iip_samples_plan(const struct iip_pyramid *p, const struct iip_request *r,
+                     const struct ts_image_info *info, struct ts_plan *out, struct ts_err *err);
+
+/* The core's sample() for SPECTRA (iipsrv's XML, a point per view) and PFL (its JSON profile,
+ * an array per view). */
+int iip_samples_quote(const struct ts_app *app, const struct ts_job *job,
+                      const struct ts_image_info *info, const struct ts_sample *s,
+                      struct ts_product *out, struct ts_err *err);
 
 /* iipsrv's MAX_CVT default, and the limit in force (0 = none) for a configuration. */
 #define IIP_DEFAULT_MAX_CVT 5000

@@ -582,6 +582,107 @@ static void test_sds_and_the_views_objects(void **state)
     free(v);
 }
 
+/* SPECTRA and PFL read their numbers as iipsrv's atoi does; ICC is accepted and does nothing;
+ * TIL and ATL are refused as unsupported. */
+static void test_parse_spectra_pfl_and_the_refused_commands(void **state)
+{
+    (void)state;
+    struct iip_request r;
+    assert_int_equal(iip_parse("FIF=a.tif&SPECTRA=2,5,10,-3", &r, NULL), TS_OK);
+    assert_int_equal(r.action, IIP_ACTION_SPECTRA);
+    int32_t want_s[4] = {2, 5, 10, -3};
+    assert_memory_equal(r.spectra, want_s, sizeof want_s);
+
+    assert_int_equal(iip_parse("FIF=a.tif&PFL=3:10,20-40,20", &r, NULL), TS_OK);
+    assert_int_equal(r.action, IIP_ACTION_PFL);
+    int32_t want_line[5] = {3, 10, 20, 40, 20};
+    assert_memory_equal(r.pfl, want_line, sizeof want_line);
+    /* No "-": one point. */
+    assert_int_equal(iip_parse("FIF=a.tif&pfl=1:7,8", &r, NULL), TS_OK);
+    int32_t want_point[5] = {1, 7, 8, 7, 8};
+    assert_memory_equal(r.pfl, want_point, sizeof want_point);
+    /* No delimiter at all: each field reads the same text again, as iipsrv's parser does. */
+    assert_int_equal(iip_parse("FIF=a.tif&PFL=4", &r, NULL), TS_OK);
+    int32_t want_same[5] = {4, 4, 4, 4, 4};
+    assert_memory_equal(r.pfl, want_same, sizeof want_same);
+    /* A negative y1 starts with the "-" PFL splits on: atoi of nothing, 0, as in iipsrv. */
+    assert_int_equal(iip_parse("FIF=a.tif&PFL=1:5,-2,9", &r, NULL), TS_OK);
+    int32_t want_neg[5] = {1, 5, 0, 2, 9};
+    assert_memory_equal(r.pfl, want_neg, sizeof want_neg);
+
+    struct iip_request plain;
+    assert_int_equal(iip_parse("FIF=a.tif&ICC=3,abc&JTL=1,2", &r, NULL), TS_OK);
+    assert_int_equal(iip_parse("FIF=a.tif&JTL=1,2", &plain, NULL), TS_OK);
+    assert_memory_equal(&r, &plain, sizeof r);
+
+    struct ts_err err = {0};
+    assert_int_equal(iip_parse("FIF=a.tif&TIL=1,0-3", &r, &err), TS_EUNSUPPORTED);
+    assert_non_null(strstr(err.msg, "TIL"));
+    assert_int_equal(iip_parse("FIF=a.tif&ATL=1,0", &r, &err), TS_EUNSUPPORTED);
+    assert_non_null(strstr(err.msg, "AVIF"));
+}
+
+/* The pixels each reads: SPECTRA the tile (its point checked against the nominal tile size
+ * first), PFL the line from its first point, x2 and y2 not included, horizontal when x grows. */
+static void test_spectra_and_pfl_plans(void **state)
+{
+    (void)state;
+    struct ts_image_info info = pyramid_info(1000, 700, 3);
+    struct iip_pyramid p;
+    assert_int_equal(iip_pyramid_build(&info, 256, &p, NULL), TS_OK);
+    struct iip_request r;
+    struct ts_plan plan;
+    struct ts_err err = {0};
+    uint32_t full = p.nres - 1;
+    char q[128];
+
+    snprintf(q, sizeof q, "FIF=a&SPECTRA=%u,5,10,20", full);
+    assert_int_equal(iip_parse(q, &r, NULL), TS_OK);
+    assert_int_equal(iip_samples_plan(&p, &r, &info, &plan, &err), TS_OK);
+    /* Tile 5 of a 4-column grid: column 1, row 1. */
+    assert_int_equal(plan.rx, 256);
+    assert_int_equal(plan.ry, 256);
+    assert_int_equal(plan.out_w, 256);
+    assert_int_equal(plan.out_h, 256);
+    snprintf(q, sizeof q, "FIF=a&SPECTRA=%u,5,256,0", full);
+    iip_parse(q, &r, NULL);
+    assert_int_equal(iip_samples_plan(&p, &r, &info, &plan, &err), TS_EINVAL);
+    assert_string_equal(err.msg, "SPECTRA :: Error: x,y coordinates outside of tile boundaries");
+    snprintf(q, sizeof q, "FIF=a&SPECTRA=%u,99,0,0", full);
+    iip_parse(q, &r, NULL);
+    assert_int_equal(iip_samples_plan(&p, &r, &info, &plan, &err), TS_ENOTFOUND);
+    snprintf(q, sizeof q, "FIF=a&SPECTRA=%u,0,0,0", p.nres);
+    iip_parse(q, &r, NULL);
+    assert_int_equal(iip_samples_plan(&p, &r, &info, &plan, &err), TS_ENOTFOUND);
+
+    snprintf(q, sizeof q, "FIF=a&PFL=%u:10,20-40,30", full);
+    iip_parse(q, &r, NULL);
+    assert_int_equal(iip_samples_plan(&p, &r, &info, &plan, &err), TS_OK);
+    assert_int_equal(plan.rx, 10);
+    assert_int_equal(plan.ry, 20);
+    assert_int_equal(plan.out_w, 30);
+    assert_int_equal(plan.out_h, 1);
+    snprintf(q, sizeof q, "FIF=a&PFL=%u:10,20-5,60", full);
+    iip_parse(q, &r, NULL);
+    assert_int_equal(iip_samples_plan(&p, &r, &info, &plan, &err), TS_OK);
+    assert_int_equal(plan.out_w, 1);
+    assert_int_equal(plan.out_h, 40);
+    snprintf(q, sizeof q, "FIF=a&PFL=%u:0,0-1001,0", full);
+    iip_parse(q, &r, NULL);
+    assert_int_equal(iip_samples_plan(&p, &r, &info, &plan, &err), TS_EINVAL);
+    assert_string_equal(err.msg, "PFL :: Invalid coordinates: 0,0-1001,0");
+    snprintf(q, sizeof q, "FIF=a&PFL=%u:0,0-1,0", p.nres);
+    iip_parse(q, &r, NULL);
+    assert_int_equal(iip_samples_plan(&p, &r, &info, &plan, &err), TS_EINVAL);
+    snprintf(q, sizeof q, "PFL :: Invalid resolution number: %u", p.nres);
+    assert_string_equal(err.msg, q);
+
+    info.bits_per_sample = 16;
+    snprintf(q, sizeof q, "FIF=a&PFL=%u:0,0-1,0", full);
+    iip_parse(q, &r, NULL);
+    assert_int_equal(iip_samples_plan(&p, &r, &info, &plan, &err), TS_EUNSUPPORTED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -608,6 +709,8 @@ int main(void)
         cmocka_unit_test(test_parse_layers_and_sds),
         cmocka_unit_test(test_minmax_ranges_in_the_plan),
         cmocka_unit_test(test_sds_and_the_views_objects),
+        cmocka_unit_test(test_parse_spectra_pfl_and_the_refused_commands),
+        cmocka_unit_test(test_spectra_and_pfl_plans),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
