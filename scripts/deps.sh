@@ -14,9 +14,12 @@ webp curl chromium clang libclang-rt-14-dev clang-format nginx iipimage-server m
 lighttpd apache2 libapache2-mod-fcgid"
 
 [ "${1:-}" = "--test" ] && PACKAGES="$PACKAGES $TEST_PACKAGES"
-# The viewer's packages come from the npm registry at build time; a newer Node may already be
-# installed (the browser tests want Node 20+), so Debian's is only a fallback.
-command -v npm >/dev/null 2>&1 || PACKAGES="$PACKAGES nodejs npm"
+# The browser tests drive Chromium through playwright-core from the npm registry (the viewer's
+# own bundles ship in web/vendor, so building and serving need no npm); a newer Node may already
+# be installed (the browser tests want Node 20+), so Debian's is only a fallback.
+if [ "${1:-}" = "--test" ] && ! command -v npm >/dev/null 2>&1; then
+    PACKAGES="$PACKAGES nodejs npm"
+fi
 
 missing=""
 for p in $PACKAGES; do

@@ -1,4 +1,4 @@
-/* Static assets of the web front: pages and the npm packages, confined to the web directory. */
+/* Static assets of the web front: pages and the viewer bundles, confined to the web directory. */
 #include "web/web.h"
 
 #include <errno.h>
@@ -18,8 +18,8 @@ static const struct {
     const char *prefix;
     const char *dir;
 } mounts[] = {
-    {"openseadragon/", "node_modules/openseadragon/build/openseadragon"},
-    {"mirador/", "node_modules/mirador/dist"},
+    {"openseadragon/", "vendor/openseadragon"},
+    {"mirador/", "vendor/mirador"},
     {"", "pages"},
 };
 

@@ -42,10 +42,8 @@ static int make_tree(void **state)
     (void)state;
     if (system("rm -rf '" WORK "'") != 0)
         return -1;
-    const char *dirs[] = {
-        ROOT "/alpha/inner", ROOT "/zeta",
-        ROOT "/.dir",        WORK "/outside",
-        WEBDIR "/pages",     WEBDIR "/node_modules/openseadragon/build/openseadragon"};
+    const char *dirs[] = {ROOT "/alpha/inner", ROOT "/zeta",    ROOT "/.dir",
+                          WORK "/outside",     WEBDIR "/pages", WEBDIR "/vendor/openseadragon"};
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
         if (tu_mkdirs(dirs[i]) != 0)
             return -1;
@@ -56,7 +54,8 @@ static int make_tree(void **state)
     touch(ROOT "/alpha/c.jpg", "x");
     touch(WORK "/outside/escape.tif", "x");
     touch(WEBDIR "/pages/style.css", "body{}");
-    touch(WEBDIR "/node_modules/openseadragon/build/openseadragon/osd.js", "var a;");
+    touch(WEBDIR "/vendor/openseadragon/osd.js", "var a;");
+    touch(WEBDIR "/vendor/README.md", "not an asset");
     touch(WEBDIR "/secret.txt", "secret");
     if (symlink(WORK "/outside", ROOT "/link-out") != 0 ||
         symlink(WORK "/outside/escape.tif", ROOT "/escape.tif") != 0 ||
@@ -288,7 +287,7 @@ static void test_static_paths_stay_in_their_mounts(void **state)
     assert_non_null(strstr(path, "/webdir/pages/style.css"));
     assert_int_equal(web_static_path(WEBDIR, "openseadragon/osd.js", path, sizeof path, &err),
                      TS_OK);
-    assert_non_null(strstr(path, "/node_modules/openseadragon/build/openseadragon/osd.js"));
+    assert_non_null(strstr(path, "/vendor/openseadragon/osd.js"));
     const char *forbidden[] = {"../secret.txt", "openseadragon/../../../../secret.txt",
                                ".hidden",       "/etc/passwd",
                                "a//b",          "secret.txt"};
@@ -297,10 +296,11 @@ static void test_static_paths_stay_in_their_mounts(void **state)
         if (rc != TS_EFORBIDDEN)
             fail_msg("static '%s' gave %d, not TS_EFORBIDDEN", forbidden[i], rc);
     }
-    /* Only the mounted folders of node_modules are reachable. */
-    assert_int_equal(web_static_path(WEBDIR,
-                                     "node_modules/openseadragon/build/openseadragon/osd.js", path,
-                                     sizeof path, &err),
+    /* Only the mounted folders of vendor/ are reachable, not the folder itself. */
+    assert_int_equal(
+        web_static_path(WEBDIR, "vendor/openseadragon/osd.js", path, sizeof path, &err),
+        TS_ENOTFOUND);
+    assert_int_equal(web_static_path(WEBDIR, "vendor/README.md", path, sizeof path, &err),
                      TS_ENOTFOUND);
     assert_int_equal(web_static_path(WEBDIR, "nope.css", path, sizeof path, &err), TS_ENOTFOUND);
     assert_string_equal(web_content_type("a/b/viewer.js"), "text/javascript; charset=utf-8");
