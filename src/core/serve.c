@@ -376,9 +376,8 @@ static int lease(struct ts_app *app, const struct source_file *src, struct ts_le
  * image information so the tiles of one image share one mapping and the render is done once.
  * TS_DEFERRED, having done nothing, when that render is heavy and the job must wait. */
 static int fill_histogram(struct ts_app *app, struct ts_reader *reader, struct ts_job *job,
-                          struct ts_err *err)
+                          struct ts_adjust *a, struct ts_err *err)
 {
-    struct ts_adjust *a = &job->out.plan.adjust;
     if (!(a->stretch || a->equalize) || a->have_hist)
         return TS_OK;
     struct ts_buf key, held = {0};
@@ -441,10 +440,9 @@ static int render(struct ts_app *app, struct ts_reader *reader, struct ts_job *j
     size_t bytes = render_peak_bytes(reader, plan);
     if (job->defer_heavy && admission_is_heavy(&app->admission, bytes))
         return TS_DEFERRED;
-    int rc = fill_histogram(app, reader, job, err);
+    int rc = fill_histogram(app, reader, job, &marked.adjust, err);
     if (rc)
         return rc;
-    marked.adjust = out->plan.adjust; /* with the histogram now */
     bool heavy;
     rc = admission_enter(&app->admission, bytes, &heavy, err);
     if (rc)
