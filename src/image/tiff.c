@@ -859,6 +859,44 @@ static void tiff_jpeg_free(struct tiff_jpeg *j)
     free(j);
 }
 
+/* What every tile of the loaded level shares: its size, samples, colour space and the tables
+ * its abbreviated streams refer to. */
+static struct tiff_jpeg_job tiff_jpeg_level_job(struct tiff_priv *p, const struct tiff_level *lv)
+{
+    struct tiff_jpeg_job b = {.tile_w = lv->tile_w, .tile_h = lv->tile_h, .spp = lv->spp};
+    uint32_t ntables = 0;
+    void *tables = NULL;
+    if (TIFFGetField(p->tif, TIFFTAG_JPEGTABLES, &ntables, &tables) && tables) {
+        b.tables = tables;
+        b.ntables = ntables;
+    }
+    b.ycbcr = lv->stored_photometric == PHOTOMETRIC_YCBCR;
+    if (b.ycbcr)
+        TIFFGetFieldDefaulted(p->tif, TIFFTAG_YCBCRSUBSAMPLING, &b.sub_h, &b.sub_v);
+    return b;
+}
+
+/* Decodes b with j, which keeps the tables of `level` between tiles: tables left from another
+ * level's stream must not stand in for ones this level lacks, as they could not in libtiff,
+ * which sets up its decoder afresh for every directory. */
+static int tiff_jpeg_with(struct tiff_jpeg *j, int level, const struct tiff_jpeg_job *b,
+                          struct ts_err *err)
+{
+    if (j->level != level)
+        tiff_jpeg_drop(j);
+    j->level = level;
+    j->msg[0] = '\0';
+    int rc = tiff_jpeg_run(j, b, err);
+    if (j->made)
+        jpeg_abort_decompress(&j->ci);
+    if (rc == TS_ECODEC && j->msg[0]) {
+        /* Made afresh after an error, which may have come from inside its creation. */
+        tiff_jpeg_drop(j);
+        return ts_fail(err, TS_ECODEC, "cannot decode TIFF tile: libjpeg: %s", j->msg);
+    }
+    return rc;
+}
+
 static struct tiff_jpeg *tiff_jpeg_new(void)
 {
     struct tiff_jpeg *j = calloc(1, sizeof *j);
@@ -881,10 +919,7 @@ static int tiff_jpeg_tile(struct tiff_priv *p, const struct tiff_level *lv, uint
                           const struct ts_read_req *q, uint8_t *to, size_t to_stride,
                           struct ts_err *err)
 {
-    struct tiff_jpeg_job b = {.tile_w = lv->tile_w, .tile_h = lv->tile_h, .spp = lv->spp};
     struct tiff_jpeg *j = p->jpeg;
-    uint32_t ntables = 0;
-    void *tables = NULL;
     uint64_t size;
     tmsize_t got;
     int rc;
@@ -907,13 +942,7 @@ static int tiff_jpeg_tile(struct tiff_priv *p, const struct tiff_level *lv, uint
     got = TIFFReadRawTile(p->tif, which, p->raw, (tmsize_t)size);
     if (got < 4)
         return TS_DECLINED;
-    if (!TIFFGetField(p->tif, TIFFTAG_JPEGTABLES, &ntables, &tables) || !tables)
-        ntables = 0;
-    b.ycbcr = lv->stored_photometric == PHOTOMETRIC_YCBCR;
-    if (b.ycbcr)
-        TIFFGetFieldDefaulted(p->tif, TIFFTAG_YCBCRSUBSAMPLING, &b.sub_h, &b.sub_v);
-    b.tables = tables;
-    b.ntables = ntables;
+    struct tiff_jpeg_job b = tiff_jpeg_level_job(p, lv);
     b.data = p->raw;
     b.ndata = (size_t)got;
     b.x0 = x0, b.x1 = x1, b.y0 = y0, b.y1 = y1;
@@ -921,21 +950,8 @@ static int tiff_jpeg_tile(struct tiff_priv *p, const struct tiff_level *lv, uint
     b.stride = to ? to_stride : lv->row_bytes;
     b.row0 = to ? y0 : 0;
     b.cancel = q->cancel;
-    /* Tables left from another level's stream must not stand in for ones this level lacks,
-     * as they could not in libtiff, which sets up its decoder afresh for every directory. */
-    if (j->level != p->cur)
-        tiff_jpeg_drop(j);
-    j->level = p->cur;
-    j->msg[0] = '\0';
     p->held = -1;
-    rc = tiff_jpeg_run(j, &b, err);
-    if (j->made)
-        jpeg_abort_decompress(&j->ci);
-    if (rc == TS_ECODEC && j->msg[0]) {
-        /* Made afresh after an error, which may have come from inside its creation. */
-        tiff_jpeg_drop(j);
-        return ts_fail(err, TS_ECODEC, "cannot decode TIFF tile: libjpeg: %s", j->msg);
-    }
+    rc = tiff_jpeg_with(j, p->cur, &b, err);
     if (rc != TS_OK || to)
         return rc; /* decoded straight into the read's image: the scratch holds nothing */
     p->held = which;
@@ -977,10 +993,7 @@ struct tiff_pread {
     struct ts_image *out;
     const struct tiff_ptile *tiles;
     uint32_t ntiles;
-    const uint8_t *tables;
-    size_t ntables;
-    uint16_t sub_h, sub_v;
-    size_t tile_bytes;
+    struct tiff_jpeg_job level; /* what the level's tiles share (tiff_jpeg_level_job) */
     struct tiff_part *parts;
     int rc[TS_PARALLEL_MAX];
     struct ts_err err[TS_PARALLEL_MAX];
@@ -995,7 +1008,7 @@ static void tiff_pread_part(void *ctx, unsigned k, unsigned parts)
     const struct tiff_level *lv = r->lv;
     for (uint32_t i = k; i < r->ntiles && r->rc[k] == TS_OK; i += parts) {
         const struct tiff_ptile *t = &r->tiles[i];
-        struct tiff_jpeg_job b = {.tile_w = lv->tile_w, .tile_h = lv->tile_h, .spp = lv->spp};
+        struct tiff_jpeg_job b = r->level;
         if ((r->rc[k] = ts_cancel_check(r->q->cancel, &r->err[k])) != TS_OK)
             return;
         if (t->size > pt->raw_cap) {
@@ -1014,9 +1027,6 @@ static void tiff_pread_part(void *ctx, unsigned k, unsigned parts)
                                : TS_DECLINED;
             return;
         }
-        b.ycbcr = lv->stored_photometric == PHOTOMETRIC_YCBCR;
-        b.sub_h = r->sub_h, b.sub_v = r->sub_v;
-        b.tables = r->tables, b.ntables = r->ntables;
         b.data = pt->raw, b.ndata = (size_t)got;
         b.x0 = t->x0 - t->ox, b.x1 = t->x1 - t->ox, b.y0 = t->y0 - t->oy, b.y1 = t->y1 - t->oy;
         bool straight = tiff_tile_straight(lv, r->q, t->ox, t->x0, t->x1);
@@ -1026,16 +1036,7 @@ static void tiff_pread_part(void *ctx, unsigned k, unsigned parts)
         b.stride = straight ? (size_t)r->out->width * r->out->channels : lv->row_bytes;
         b.row0 = straight ? b.y0 : 0;
         b.cancel = r->q->cancel;
-        /* Each tile's tables afresh: a decoder left with another level's would stand in. */
-        tiff_jpeg_drop(pt->j);
-        pt->j->msg[0] = '\0';
-        int rc = tiff_jpeg_run(pt->j, &b, &r->err[k]);
-        if (pt->j->made)
-            jpeg_abort_decompress(&pt->j->ci);
-        if (rc == TS_ECODEC && pt->j->msg[0]) {
-            tiff_jpeg_drop(pt->j);
-            rc = ts_fail(&r->err[k], TS_ECODEC, "cannot decode TIFF tile: libjpeg: %s", pt->j->msg);
-        }
+        int rc = tiff_jpeg_with(pt->j, r->p->cur, &b, &r->err[k]);
         if (rc != TS_OK) {
             r->rc[k] = rc;
             return;
@@ -1100,16 +1101,8 @@ static int tiff_read_tiles_mt(struct tiff_priv *p, const struct tiff_level *lv,
     if (!tiles)
         return TS_DECLINED;
     struct tiff_pread r = {
-        .p = p, .lv = lv, .q = q, .out = out, .tiles = tiles, .tile_bytes = tile_bytes};
-    uint32_t ntables = 0;
-    void *tables = NULL;
+        .p = p, .lv = lv, .q = q, .out = out, .tiles = tiles, .level = tiff_jpeg_level_job(p, lv)};
     int rc = TS_OK;
-    if (TIFFGetField(p->tif, TIFFTAG_JPEGTABLES, &ntables, &tables) && tables) {
-        r.tables = tables;
-        r.ntables = ntables;
-    }
-    if (lv->stored_photometric == PHOTOMETRIC_YCBCR)
-        TIFFGetFieldDefaulted(p->tif, TIFFTAG_YCBCRSUBSAMPLING, &r.sub_h, &r.sub_v);
     for (uint32_t ty = ty0; ty <= ty1 && rc == TS_OK; ty++)
         for (uint32_t tx = tx0; tx <= tx1 && rc == TS_OK; tx++) {
             struct tiff_ptile *t = &tiles[r.ntiles++];
