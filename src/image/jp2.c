@@ -671,9 +671,7 @@ static int jp2_decode_into(const struct jp2_priv *p, uint32_t lvl, uint32_t laye
     job.threads = jp2_threads_for(p, lvl, a);
     job.keep = (uint64_t)p->tw * p->th == 1 && !p->whole_tiles;
     job.layers = layers;
-    /* TESSERA_JP2_WHOLE=1 hands every decode the whole file, as before: to compare, and for
-     * the tests that check both give the same pixels. */
-    if (!job.keep && !getenv("TESSERA_JP2_WHOLE"))
+    if (!job.keep)
         jp2_cut_for(p, a, &job);
     return ts_jp2pool_run(jp2_pool_decode, p->fd, &job, cancel, out, err);
 }
@@ -1714,6 +1712,9 @@ int ts_jp2_open_fd(int fd, const struct ts_block_store *blocks, struct ts_reader
     p->fd = fd;
     p->fmt = fmt;
     pthread_mutex_init(&p->parts_lock, NULL);
+    /* TESSERA_JP2_WHOLE=1, read when a reader opens, hands its decodes the whole file as before
+     * (no tile-part index): to compare, and for the tests that check both give the same pixels. */
+    p->parts_done = getenv("TESSERA_JP2_WHOLE") != NULL;
     if (blocks)
         p->blocks = *blocks;
     cores = (long)ts_cpu_count();
