@@ -2,6 +2,7 @@
  * tile), SHD hill shading, MINMAX on 16-bit samples, LYR quality layers and SDS views of an
  * image sequence, each against its definition on images written here; and none of them shares
  * a cached answer with a request without it. */
+#include "grid.h"
 #include "harness.h"
 #include "testutil.h"
 
@@ -23,47 +24,13 @@ static struct tu_server server;
 static char root[1024];
 static bool have_jp2; /* multi.jp2 was made (opj_compress is installed) */
 
-typedef uint16_t (*sample_fn)(uint32_t x, uint32_t y, uint32_t c);
-
-/* An uncompressed tiled TIFF (256 x 256 tiles) of w x h, spp samples of bps bits, from f. */
+/* name below the root, written by grid_write_tiff_fn. */
 static int write_tiff(const char *name, uint32_t w, uint32_t h, uint16_t spp, uint16_t bps,
-                      sample_fn f)
+                      grid_sample_fn f)
 {
     char path[2048];
     snprintf(path, sizeof path, "%s/%s", root, name);
-    TIFF *t = TIFFOpen(path, "w");
-    if (!t)
-        return -1;
-    TIFFSetField(t, TIFFTAG_IMAGEWIDTH, w);
-    TIFFSetField(t, TIFFTAG_IMAGELENGTH, h);
-    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, spp);
-    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, bps);
-    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, spp == 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK);
-    TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
-    TIFFSetField(t, TIFFTAG_TILEWIDTH, 256);
-    TIFFSetField(t, TIFFTAG_TILELENGTH, 256);
-    size_t bytes = (size_t)256 * 256 * spp * (bps / 8);
-    uint8_t *tile = malloc(bytes);
-    int rc = tile ? 0 : -1;
-    for (uint32_t ty = 0; !rc && ty < h; ty += 256)
-        for (uint32_t tx = 0; !rc && tx < w; tx += 256) {
-            memset(tile, 0, bytes);
-            for (uint32_t y = 0; y < 256 && ty + y < h; y++)
-                for (uint32_t x = 0; x < 256 && tx + x < w; x++)
-                    for (uint32_t c = 0; c < spp; c++) {
-                        size_t i = ((size_t)y * 256 + x) * spp + c;
-                        uint16_t v = f(tx + x, ty + y, c);
-                        if (bps == 16)
-                            ((uint16_t *)tile)[i] = v;
-                        else
-                            tile[i] = (uint8_t)v;
-                    }
-            if (TIFFWriteTile(t, tile, tx, ty, 0, 0) < 0)
-                rc = -1;
-        }
-    free(tile);
-    TIFFClose(t);
-    return rc;
+    return grid_write_tiff_fn(path, w, h, spp, bps, f);
 }
 
 /* low.tif: a horizontal ramp from 100 to 150, 512 x 256. */

@@ -1,6 +1,7 @@
 /* iipsrv 1.3's data answers over HTTP: SPECTRA (a point of every view of an image sequence, as
  * XML) and PFL (a line of samples, as JSON), checked against the samples of images written
  * here; their errors; ICC accepted and ignored; TIL and ATL refused. */
+#include "grid.h"
 #include "harness.h"
 #include "testutil.h"
 
@@ -19,57 +20,30 @@
 static struct tu_server server;
 static char root[1024];
 
-typedef uint8_t (*sample_fn)(uint32_t x, uint32_t y, uint32_t c);
-
-/* An uncompressed tiled 8-bit TIFF (256 x 256 tiles) of w x h with spp samples from f. */
+/* name below the root, written by grid_write_tiff_fn. */
 static int write_tiff(const char *name, uint32_t w, uint32_t h, uint16_t spp, uint16_t bps,
-                      sample_fn f)
+                      grid_sample_fn f)
 {
     char path[2048];
     snprintf(path, sizeof path, "%s/%s", root, name);
-    TIFF *t = TIFFOpen(path, "w");
-    if (!t)
-        return -1;
-    TIFFSetField(t, TIFFTAG_IMAGEWIDTH, w);
-    TIFFSetField(t, TIFFTAG_IMAGELENGTH, h);
-    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, spp);
-    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, bps);
-    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, spp == 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK);
-    TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
-    TIFFSetField(t, TIFFTAG_TILEWIDTH, 256);
-    TIFFSetField(t, TIFFTAG_TILELENGTH, 256);
-    size_t bytes = (size_t)256 * 256 * spp * (bps / 8);
-    uint8_t *tile = calloc(1, bytes);
-    int rc = tile ? 0 : -1;
-    for (uint32_t ty = 0; !rc && ty < h; ty += 256)
-        for (uint32_t tx = 0; !rc && tx < w; tx += 256) {
-            for (uint32_t y = 0; y < 256 && ty + y < h; y++)
-                for (uint32_t x = 0; x < 256 && tx + x < w; x++)
-                    for (uint32_t c = 0; c < spp; c++) {
-                        size_t i = ((size_t)y * 256 + x) * spp + c;
-                        uint8_t v = f(tx + x, ty + y, c);
-                        if (bps == 16)
-                            ((uint16_t *)tile)[i] = (uint16_t)(v * 257);
-                        else
-                            tile[i] = v;
-                    }
-            if (TIFFWriteTile(t, tile, tx, ty, 0, 0) < 0)
-                rc = -1;
-        }
-    free(tile);
-    TIFFClose(t);
-    return rc;
+    return grid_write_tiff_fn(path, w, h, spp, bps, f);
 }
 
 /* grad.tif: 300 x 200 gray, so full resolution has a whole tile and a 44-pixel edge tile. */
-static uint8_t grad(uint32_t x, uint32_t y, uint32_t c)
+static uint16_t grad(uint32_t x, uint32_t y, uint32_t c)
 {
     (void)c;
-    return (uint8_t)((x * 3 + y * 7) % 251);
+    return (uint16_t)((x * 3 + y * 7) % 251);
+}
+
+/* g16.tif: grad's values on the 16-bit scale (v * 257). */
+static uint16_t grad16(uint32_t x, uint32_t y, uint32_t c)
+{
+    return (uint16_t)(grad(x, y, c) * 257);
 }
 
 /* rgb.tif: 64 x 32, each channel its own ramp. */
-static uint8_t rgb(uint32_t x, uint32_t y, uint32_t c)
+static uint16_t rgb(uint32_t x, uint32_t y, uint32_t c)
 {
     return (uint8_t)(x * 2 + y + c * 60);
 }
@@ -84,7 +58,7 @@ static const struct {
              {"spec_pyr_020_090.tif", 20, 100},
              {"spec_pyr_040_090.tif", 40, 180}};
 static uint8_t view_level;
-static uint8_t view_ramp(uint32_t x, uint32_t y, uint32_t c)
+static uint16_t view_ramp(uint32_t x, uint32_t y, uint32_t c)
 {
     (void)y, (void)c;
     return (uint8_t)(view_level + x);
@@ -96,7 +70,7 @@ static int group_setup(void **state)
     snprintf(root, sizeof root, "%s/root", TESSERA_TEST_WORK);
     if (tu_mkdirs(root) != 0 || write_tiff("grad.tif", 300, 200, 1, 8, grad) != 0 ||
         write_tiff("rgb.tif", 64, 32, 3, 8, rgb) != 0 ||
-        write_tiff("g16.tif", 64, 32, 1, 16, grad) != 0)
+        write_tiff("g16.tif", 64, 32, 1, 16, grad16) != 0)
         return -1;
     for (size_t i = 0; i < sizeof views / sizeof views[0]; i++) {
         view_level = views[i].level;

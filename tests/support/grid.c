@@ -303,3 +303,41 @@ out:
     free(row);
     return rc;
 }
+
+int grid_write_tiff_fn(const char *path, uint32_t w, uint32_t h, uint16_t spp, uint16_t bps,
+                       grid_sample_fn f)
+{
+    TIFF *t = TIFFOpen(path, "w");
+    if (!t)
+        return -1;
+    TIFFSetField(t, TIFFTAG_IMAGEWIDTH, w);
+    TIFFSetField(t, TIFFTAG_IMAGELENGTH, h);
+    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, spp);
+    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, bps);
+    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, spp == 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK);
+    TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+    TIFFSetField(t, TIFFTAG_TILEWIDTH, 256);
+    TIFFSetField(t, TIFFTAG_TILELENGTH, 256);
+    size_t bytes = (size_t)256 * 256 * spp * (bps / 8);
+    uint8_t *tile = malloc(bytes);
+    int rc = tile ? 0 : -1;
+    for (uint32_t ty = 0; !rc && ty < h; ty += 256)
+        for (uint32_t tx = 0; !rc && tx < w; tx += 256) {
+            memset(tile, 0, bytes);
+            for (uint32_t y = 0; y < 256 && ty + y < h; y++)
+                for (uint32_t x = 0; x < 256 && tx + x < w; x++)
+                    for (uint32_t c = 0; c < spp; c++) {
+                        size_t i = ((size_t)y * 256 + x) * spp + c;
+                        uint16_t v = f(tx + x, ty + y, c);
+                        if (bps == 16)
+                            ((uint16_t *)tile)[i] = v;
+                        else
+                            tile[i] = (uint8_t)v;
+                    }
+            if (TIFFWriteTile(t, tile, tx, ty, 0, 0) < 0)
+                rc = -1;
+        }
+    free(tile);
+    TIFFClose(t);
+    return rc;
+}

@@ -48,4 +48,11 @@ int grid_write_tiff(const char *path, const struct ts_image *img, const struct g
 int grid_write_png(const char *path, const struct ts_image *img, uint32_t bits);
 int grid_write_jpeg(const char *path, const struct ts_image *img, int quality);
 
+/* Sample c of pixel (x, y), 8-bit values for 8-bit files. */
+typedef uint16_t (*grid_sample_fn)(uint32_t x, uint32_t y, uint32_t c);
+/* An uncompressed tiled TIFF (256 x 256 tiles) of w x h, spp samples of bps (8 or 16) bits
+ * from f, RGB for three samples and gray otherwise. 0 on success. */
+int grid_write_tiff_fn(const char *path, uint32_t w, uint32_t h, uint16_t spp, uint16_t bps,
+                       grid_sample_fn f);
+
 #endif
