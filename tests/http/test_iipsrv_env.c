@@ -269,13 +269,10 @@ static void expect_refusal(const char *name, const char *value)
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "%s='%s' '%s' --root '%s' --listen 127.0.0.1:0 2>&1", name, value,
              TESSERA_BIN, root);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
     char out[2048];
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 2)
+    int st = tu_run_capture(cmd, out, sizeof out);
+    size_t n = strlen(out);
+    if (st != 2)
         fail_msg("%s=%s: exit status %d, expected 2: %s", name, value, st, out);
     if (!strstr(out, name) || strchr(out, '\n') != out + n - 1)
         fail_msg("%s=%s: expected one line naming it, got: %s", name, value, out);

@@ -347,13 +347,10 @@ static void expect_refusal(const char *env, const char *flags)
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "%s '%s' --root '%s' --listen 127.0.0.1:0 %s 2>&1 </dev/null", env,
              TESSERA_BIN, root, flags);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
     char out[2048];
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 2)
+    int st = tu_run_capture(cmd, out, sizeof out);
+    size_t n = strlen(out);
+    if (st != 2)
         fail_msg("%s %s: exit status %d, expected 2: %s", env, flags, st, out);
     char lower[sizeof out];
     for (size_t i = 0; i <= n; i++)

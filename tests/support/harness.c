@@ -613,3 +613,14 @@ int tu_start_on_grid_root(struct tu_server *s, const char *bin, const char *work
         return -1;
     return tu_server_start(s, bin, root, extra);
 }
+
+int tu_run_capture(const char *cmd, char *out, size_t cap)
+{
+    FILE *p = popen(cmd, "r");
+    if (!p || cap == 0)
+        return -1;
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}

@@ -98,4 +98,9 @@ int tu_start_on_grid_root(struct tu_server *s, const char *bin, const char *work
 /* Decodes resp's body; returns 0 on success. */
 int tu_decode_body(const struct tu_response *resp, struct ts_image *out);
 
+/* Runs the shell command cmd (its stderr folded into stdout by the caller's 2>&1) to its end
+ * and keeps the start of what it printed, NUL-terminated, in out. Returns its exit status, or
+ * -1 when it did not exit normally. For servers that must refuse to start. */
+int tu_run_capture(const char *cmd, char *out, size_t cap);
+
 #endif
