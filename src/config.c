@@ -264,6 +264,8 @@ static int set_option(struct ts_config *cfg, const struct opt *o, const char *va
         if (strlen(value) >= o->size)
             return ts_fail(err, TS_EINVAL, "--%s: value too long", o->name);
         memcpy(base, value, strlen(value) + 1);
+        if (o->offset == offsetof(struct ts_config, root))
+            cfg->root_given = true;
         return TS_OK;
     case OPT_BOOL:
         if (!strcmp(value, "1") || !strcmp(value, "true") || !strcmp(value, "yes") ||

@@ -12,6 +12,8 @@
 
 struct ts_config {
     char root[TS_CONFIG_PATH_MAX]; /* image root directory */
+    bool root_given;               /* root came from --root or FILESYSTEM_PREFIX, not the default */
+    bool open_anywhere; /* full-path identifiers may name any readable image (set by main) */
     char listen_host[256];         /* address to bind */
     uint16_t listen_port;          /* 0 = any free port (printed at start) */
     char base_url[1024];           /* public base URL, e.g. https://images.example.org */

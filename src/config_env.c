@@ -58,6 +58,7 @@ static int apply_prefix(struct ts_config *cfg, const char *v, struct ts_err *err
                            v);
     }
     memcpy(cfg->root, dir, n + 1);
+    cfg->root_given = true;
     return TS_OK;
 }
 

@@ -35,17 +35,21 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    bool listen_given = false;
+    for (int i = 1; i < argc; i++)
+        if (!strncmp(argv[i], "--listen", 8))
+            listen_given = true;
+    bool fcgi = cfg.fcgi_listen[0] || (!listen_given && ts_fcgi_inherited_socket());
+    /* Run as iipsrv is run (FastCGI) with no root named, its clients send full paths, as they
+     * do to Debian's stock iipsrv set-up. Served on HTTP, an unnamed root stays the one folder. */
+    cfg.open_anywhere = fcgi && !cfg.root_given;
     struct ts_app app;
     if (ts_app_init(&app, &cfg, &err)) {
         fprintf(stderr, "tessera: %s\n", err.msg);
         ts_app_free(&app);
         return 2;
     }
-    bool listen_given = false;
-    for (int i = 1; i < argc; i++)
-        if (!strncmp(argv[i], "--listen", 8))
-            listen_given = true;
-    if (cfg.fcgi_listen[0] || (!listen_given && ts_fcgi_inherited_socket())) {
+    if (fcgi) {
         rc = ts_fcgi_run(&app, &err);
         if (rc)
             fprintf(stderr, "tessera: %s\n", err.msg);

@@ -100,6 +100,14 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
     /* Before any worker thread exists: decoders take the priority of the thread forking them. */
     rc = ts_jp2pool_start(err);
     rc = rc ? rc : source_root_open(cfg->root, app->cfg.demo_image, &app->root, err);
+    if (!rc && cfg->open_anywhere) {
+        rc = source_root_allow_anywhere(&app->root, err);
+        if (!rc)
+            ts_log("no image root given (--root or FILESYSTEM_PREFIX): relative identifiers are "
+                   "read below %s, full paths anywhere this process may read, as iipsrv does; "
+                   "set FILESYSTEM_PREFIX to confine them",
+                   app->root.path);
+    }
     rc = rc ? rc : core_init(app, err);
     if (rc)
         return rc;

@@ -65,6 +65,7 @@ int source_root_open(const char *root, const char *demo, struct source_root *out
                      struct ts_err *err)
 {
     out->fd = -1;
+    out->top_fd = -1;
     out->demo = demo ? demo : "";
     if (!realpath(root, out->path))
         return ts_fail(err, TS_EIO, "image root %s is not accessible: %s", root, strerror(errno));
@@ -104,11 +105,34 @@ const char *source_under_root(const struct source_root *root, const char *identi
     return rest ? rest : after_prefix(root->given, identifier);
 }
 
+int source_root_allow_anywhere(struct source_root *root, struct ts_err *err)
+{
+    if (root->top_fd >= 0)
+        return TS_OK;
+    root->top_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root->top_fd < 0)
+        return ts_fail(err, TS_EIO, "cannot open /: %s", strerror(errno));
+    return TS_OK;
+}
+
 void source_root_close(struct source_root *root)
 {
     if (root->fd >= 0)
         close(root->fd);
+    if (root->top_fd >= 0)
+        close(root->top_fd);
     root->fd = -1;
+    root->top_fd = -1;
+}
+
+/* The whole file system as a root, for an absolute identifier with allow_anywhere. */
+static void top_root(const struct source_root *root, struct source_root *top)
+{
+    top->fd = root->top_fd;
+    top->top_fd = -1;
+    top->demo = "";
+    snprintf(top->path, sizeof top->path, "/");
+    snprintf(top->given, sizeof top->given, "/");
 }
 
 void source_close(struct source_file *src)
@@ -168,6 +192,15 @@ static bool below(const char *root, const char *path)
     return !strncmp(root, path, n) && (path[n] == '/' || (n == 1 && root[0] == '/'));
 }
 
+/* The part of path below root (no leading '/'), or NULL when path is not below it. */
+static const char *path_below(const char *root, const char *path)
+{
+    if (!below(root, path))
+        return NULL;
+    size_t n = strlen(root);
+    return path + (n == 1 ? 1 : n + 1);
+}
+
 /* RESOLVE_BENEATH refuses absolute symbolic links even when they point back inside the root
  * (an admin's "ln -s /srv/images/a.tif b.tif"). Those are checked by their real path, and the
  * file actually opened is checked again, so a link swapped in between cannot lead out. */
@@ -217,7 +250,8 @@ static int try_candidate(const struct source_root *root, const char *rel, struct
         close(fd);
         return TS_ENOTFOUND;
     }
-    int n = snprintf(out->path, sizeof out->path, "%s/%s", root->path, rel);
+    bool top = !strcmp(root->path, "/");
+    int n = snprintf(out->path, sizeof out->path, "%s/%s", top ? "" : root->path, rel);
     if (n < 0 || (size_t)n >= sizeof out->path) {
         close(fd);
         return ts_fail(err, TS_ETOOLONG, "identifier too long");
@@ -326,6 +360,11 @@ int source_resolve(const struct source_root *root, const char *identifier, struc
             *err = glued;
         return rc;
     }
+    if (root->top_fd >= 0) {
+        struct source_root top;
+        top_root(root, &top);
+        return resolve_relative(&top, identifier + strspn(identifier, "/"), out, err);
+    }
     /* Read as a full path it lies outside the root (or names nothing in it), and glued to the
      * root it names nothing. One answer for both, so the status never tells a prober where the
      * root is, and nothing outside it is looked at. */
@@ -339,16 +378,25 @@ int source_reopen(const struct source_root *root, struct source_file *src, struc
 {
     if (src->fd >= 0)
         return TS_OK;
-    size_t n = strlen(root->path);
     int fd;
-    if (src->demo)
+    if (src->demo) {
         fd = open(src->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    else if (!strncmp(src->path, root->path, n) && src->path[n] == '/')
-        fd = open_beneath(root->fd, src->path + n + 1);
-    else
-        return ts_fail(err, TS_EFORBIDDEN, "image is not below the root");
-    if (fd == -EXDEV)
-        fd = open_absolute_link(root, src->path + n + 1);
+    } else {
+        struct source_root top;
+        const struct source_root *base = root;
+        const char *rel = path_below(root->path, src->path);
+        if (!rel) {
+            /* found through allow_anywhere: opened from / again, as it was then */
+            if (root->top_fd < 0 || src->path[0] != '/')
+                return ts_fail(err, TS_EFORBIDDEN, "image is not below the root");
+            top_root(root, &top);
+            base = &top;
+            rel = src->path + 1;
+        }
+        fd = open_beneath(base->fd, rel);
+        if (fd == -EXDEV)
+            fd = open_absolute_link(base, rel);
+    }
     /* A rename over the path since it was resolved gives the new file: the request is served
      * from it, whole, and src->st tells the caller which file that is. */
     struct stat st;

@@ -17,6 +17,9 @@ struct source_root {
     char path[PATH_MAX];  /* its real path, for the resolution cache's stat checks */
     char given[PATH_MAX]; /* as configured, absolute, no trailing '/' (may be a symbolic link) */
     const char *demo;     /* file served as identifier "demo" ("" = none); not below the root */
+    /* "/", open, when an absolute identifier may name any image the process can read (iipsrv
+     * without FILESYSTEM_PREFIX: see source_root_allow_anywhere); -1 = confined to the root. */
+    int top_fd;
 };
 
 struct source_file {
@@ -31,6 +34,13 @@ int source_root_open(const char *root, const char *demo, struct source_root *out
                      struct ts_err *err);
 void source_root_close(struct source_root *root);
 
+/* iipsrv without FILESYSTEM_PREFIX opens an identifier as the path it is, so the clients of
+ * such an installation send full paths of images anywhere on the machine. This lets an absolute
+ * identifier that names nothing below the root name that file instead (still a regular file,
+ * opened read-only; relative identifiers stay below the root). Only for that set-up: the
+ * caller decides, and says so in its log. */
+int source_root_allow_anywhere(struct source_root *root, struct ts_err *err);
+
 /* Resolves a decoded identifier to a regular file below the root and opens it (out->fd).
  * The identifier may omit the file extension; "demo" names the demo image; an identifier that
  * names no file but ends in ";N" (N >= 1) names page N of the file before it. Symbolic links
@@ -40,7 +50,9 @@ void source_root_close(struct source_root *root);
  * "a.tif" below the root; an absolute path that starts with the root's own path ("/srv/img/a.tif"
  * under root /srv/img) is tried as that file first. TS_EFORBIDDEN for "..", control characters,
  * an escape from the root, or an absolute identifier that names no file either way;
- * TS_ENOTFOUND when no file matches a relative one; TS_ETOOLONG when the path would not fit. */
+ * TS_ENOTFOUND when no file matches a relative one; TS_ETOOLONG when the path would not fit.
+ * With source_root_allow_anywhere, an absolute identifier found nowhere below the root is
+ * opened as that full path (TS_ENOTFOUND when nothing is there). */
 int source_resolve(const struct source_root *root, const char *identifier, struct source_file *out,
                    struct ts_err *err);
 

@@ -389,6 +389,36 @@ static void test_absolute_path_outside_the_root_is_forbidden(void **state)
     }
 }
 
+/* iipsrv without FILESYSTEM_PREFIX: a full path names that file wherever it is; relative
+ * identifiers, "..", and what is not a regular file stay refused. */
+static void test_allow_anywhere_opens_full_paths_outside_the_root(void **state)
+{
+    struct fixture *f = *state;
+    struct ts_err err = {0};
+    assert_int_equal(source_root_allow_anywhere(&f->root, &err), TS_OK);
+    struct source_file src;
+    expect_resolve(&f->root, OUTSIDE "/secret.tif", TS_OK, &src);
+    assert_string_equal(src.path, OUTSIDE "/secret.tif");
+    assert_int_equal(inode_of_fd(src.fd), inode_of(OUTSIDE "/secret.tif"));
+    /* Handed on and opened again, from / as it was found. */
+    source_close(&src);
+    assert_int_equal(source_reopen(&f->root, &src, &err), TS_OK);
+    assert_int_equal(inode_of_fd(src.fd), inode_of(OUTSIDE "/secret.tif"));
+    source_close(&src);
+    /* Without its extension, as any identifier. */
+    expect_resolve(&f->root, OUTSIDE "/secret", TS_OK, &src);
+    source_close(&src);
+    /* A full path inside the root is still the root's file. */
+    expect_resolve(&f->root, ROOT "/img.tif", TS_OK, &src);
+    assert_int_equal(inode_of_fd(src.fd), inode_of(ROOT "/img.tif"));
+    source_close(&src);
+    expect_resolve(&f->root, "/nothing-here.tif", TS_ENOTFOUND, &src);
+    expect_resolve(&f->root, ROOT "/../outside/secret.tif", TS_EFORBIDDEN, &src);
+    expect_resolve(&f->root, "../outside/secret.tif", TS_EFORBIDDEN, &src);
+    expect_resolve(&f->root, "escape.tif", TS_EFORBIDDEN, &src);
+    expect_resolve(&f->root, "/tmp", TS_ENOTFOUND, &src);
+}
+
 static void test_root_spelled_through_a_symbolic_link_is_recognised(void **state)
 {
     (void)state;
@@ -475,6 +505,7 @@ int main(void)
         T(test_leading_slashes_map_beneath_the_root),
         T(test_absolute_path_under_the_root_is_that_file),
         T(test_absolute_path_outside_the_root_is_forbidden),
+        T(test_allow_anywhere_opens_full_paths_outside_the_root),
         T(test_root_spelled_through_a_symbolic_link_is_recognised),
         T(test_sequence_frames_and_views),
 #undef T
