@@ -13,10 +13,10 @@
 struct ts_config {
     char root[TS_CONFIG_PATH_MAX]; /* image root directory */
     bool root_given;               /* root came from --root or FILESYSTEM_PREFIX, not the default */
-    bool open_anywhere; /* full-path identifiers may name any readable image (set by main) */
-    char listen_host[256];         /* address to bind */
-    uint16_t listen_port;          /* 0 = any free port (printed at start) */
-    char base_url[1024];           /* public base URL, e.g. https://images.example.org */
+    bool open_anywhere;    /* full-path identifiers may name any readable image (set by main) */
+    char listen_host[256]; /* address to bind */
+    uint16_t listen_port;  /* 0 = any free port (printed at start) */
+    char base_url[1024];   /* public base URL, e.g. https://images.example.org */
     /* iipsrv's BASE_URL: what IIIF ids start with, the identifier following (e.g.
      * https://images.example.org/iiif/); from the environment only. Empty = from base_url. */
     char iiif_id_base[1024];
