@@ -26,7 +26,8 @@ cp "$TESSERA" "$WORK/fcgi-bin/iipsrv.fcgi" && chmod 755 "$WORK/fcgi-bin/iipsrv.f
 
 PORT=$(free_port)
 BASE="http://127.0.0.1:$PORT"
-start_apache() { # IIIF_VERSION
+CAPTURE_RULE='RewriteRule ^/iiif/(.*)$ /fcgi-bin/iipsrv.fcgi?IIIF=$1 [PT]'
+start_apache() { # IIIF_VERSION [REWRITE-RULE]
     apache_conf "$WORK/httpd.conf" "$WORK" "$PORT"
     cat >>"$WORK/httpd.conf" <<CONF
 # IIIF identifiers carry %2F (the IIIF spec asks for it): Apache refuses them unless told.
@@ -53,7 +54,7 @@ FcgidMaxProcessesPerClass 1
 # same rewrite with the capture its lighttpd and nginx rules make ("^/iiif/(.*)" => "IIIF=\$1"),
 # and [PT] so that the ScriptAlias above maps the rewritten path.
 RewriteEngine On
-RewriteRule ^/iiif/(.*)\$ /fcgi-bin/iipsrv.fcgi?IIIF=\$1 [PT]
+${2:-$CAPTURE_RULE}
 CONF
     apache2 -f "$WORK/httpd.conf" -DFOREGROUND >"$WORK/apache.out" 2>&1 &
     AP_PID=$!
@@ -76,6 +77,22 @@ stop_pid $AP_PID
 stop_spawned "$WORK"
 start_apache 2
 check_iiif "$BASE/iiif" "$BASE/iiif" a.tif "sub%2Fb.jp2" 2
+stop_pid $AP_PID
+stop_spawned "$WORK"
+
+# The rule exactly as printed: it routes nothing to the FastCGI program, whichever program that
+# is (without [PT] its target is a file under DocumentRoot, and it matches "/iiif/" alone), so
+# no server can answer an image through it; the capture rule above is what works.
+start_apache 3 'RewriteRule ^/iiif/$ /fcgi-bin/iipsrv.fcgi?IIIF='
+before=$(wc -l <"$WORK/log/iipsrv.log" 2>/dev/null || echo 0)
+s1=$(get "$BASE/iiif/" "$OUT/verbatim-root")
+s2=$(get "$BASE/iiif/a.tif/info.json" "$OUT/verbatim-info")
+after=$(wc -l <"$WORK/log/iipsrv.log" 2>/dev/null || echo 0)
+if [ "$s1" = 404 ] && [ "$s2" = 404 ] && [ "$before" = "$after" ]; then
+    ok "the Apache rule as printed reaches no FastCGI program (404 from Apache, no request logged)"
+else
+    nok "verbatim rule" "/iiif/ $s1, /iiif/a.tif/info.json $s2, log lines $before -> $after"
+fi
 
 stop_pid $AP_PID
 sleep 0.5
