@@ -289,7 +289,10 @@ static json_t *info_v3(struct builder *b, const struct iiif_info_params *p, stru
         put(b, o, "extraFormats", extra);
     if (p->opt->formats & (1u << TS_FORMAT_JPG))
         put(b, o, "preferredFormats", string_array(b, preferred, 1));
-    put(b, o, "extraQualities", string_array(b, qualities, p->opt->iiif_extensions ? 7 : 3));
+    /* 3.0 section 4.4: a grey source does not list color (it has none to give). */
+    bool grey = p->info->channels <= 2;
+    put(b, o, "extraQualities",
+        string_array(b, qualities + grey, (p->opt->iiif_extensions ? 7 : 3) - grey));
     json_t *features = feature_array(b, features3, sizeof features3 / sizeof features3[0],
                                      p->opt->rotation_arbitrary, p->opt->no_upscaling);
     /* 3.0 section 5.7: advertising sizeUpscaling requires maxWidth or maxArea. */

@@ -242,7 +242,8 @@ static int parse_format(const char *s, struct iiif_request *req, struct ts_err *
             return TS_OK;
         }
     }
-    return ts_fail(err, TS_EINVAL, "unknown format '%s'", s);
+    /* 1.1 section 6.2: a format not available is 415, 2.1 and 3.0 say 400. */
+    return ts_fail(err, req->version == 1 ? TS_EMEDIA : TS_EINVAL, "unknown format '%s'", s);
 }
 
 int iiif_parse_image(int version, const char *region, const char *size, const char *rotation,
@@ -262,12 +263,13 @@ int iiif_parse_image(int version, const char *region, const char *size, const ch
         return rc;
     const char *dot = strchr(quality_format, '.');
     if (!dot) {
-        /* 1.1 makes the extension optional (content negotiation, else the server's choice);
-         * Tessera's choice is jpg. 2.1 and 3.0 require it. */
+        /* 1.1 makes the extension optional (content negotiation, else the server's choice,
+         * jpg here: the protocol picks from Accept). 2.1 and 3.0 require it. */
         if (version > 1)
             return ts_fail(err, TS_EINVAL, "missing format extension in '%s'", quality_format);
         rc = parse_quality(version, quality_format, strlen(quality_format), &req, err);
         req.format = TS_FORMAT_JPG;
+        req.format_implied = true;
     } else {
         rc = parse_quality(version, quality_format, (size_t)(dot - quality_format), &req, err);
         if (rc == TS_OK)

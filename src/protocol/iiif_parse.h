@@ -52,6 +52,7 @@ struct iiif_request {
     enum ts_quality quality;
     enum iiif_ext_quality ext_quality; /* iipsrv's extension qualities (IIIF_EXTENSIONS) */
     enum ts_format format;
+    bool format_implied; /* 1.1 without an extension: the format is the server's to choose */
 };
 
 enum iiif_target {

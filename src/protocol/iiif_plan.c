@@ -192,17 +192,28 @@ static int plan_size(const struct iiif_request *req, const struct ts_limits *opt
     uint64_t w = 0, h = 0;
 
     switch (req->size) {
-    case IIIF_SIZE_MAX:
-    case IIIF_SIZE_FULL: {
-        /* The server's limits shrink max/full instead of failing them (and ^max grows to
-         * them; without limits ^max is max). */
+    case IIIF_SIZE_FULL:
+        /* 2.1 and 1.1: "full" is the region's own size, never another; beyond the limits
+         * info.json states, 2.1 section 5.3 has clients expect a refusal ("max" is the size
+         * that fits). */
+        if (!within_limits(rw, rh, &lim))
+            return ts_fail(err, TS_EINVAL,
+                           "full size %llux%llu is above the server's limits; ask for max or a "
+                           "smaller size",
+                           (unsigned long long)rw, (unsigned long long)rh);
+        p->out_w = (uint32_t)rw;
+        p->out_h = (uint32_t)rh;
+        return TS_OK;
+    case IIIF_SIZE_MAX: {
+        /* The server's limits shrink max instead of failing it (and ^max grows to them;
+         * without limits ^max is max). */
         int rc = fit_limits(rw, rh, &lim, grow_max, &w, &h, err);
         if (rc != TS_OK)
             return rc;
         p->out_w = (uint32_t)w;
         p->out_h = (uint32_t)h;
-        p->size_max = req->size == IIIF_SIZE_MAX;
-        p->size_upscale = req->size == IIIF_SIZE_MAX && grow_max;
+        p->size_max = true;
+        p->size_upscale = grow_max;
         return TS_OK;
     }
     case IIIF_SIZE_W:
@@ -313,8 +324,8 @@ int iiif_plan(const struct iiif_request *req, uint32_t img_w, uint32_t img_h,
         return ts_fail(err, TS_EINVAL, "unknown format");
     /* The spec: "A format value that is unsupported SHOULD result in a 400". */
     if (!(opt->formats & (1u << req->format)))
-        return ts_fail(err, TS_EINVAL, "format '%s' is not supported by this server",
-                       ts_format_ext(req->format));
+        return ts_fail(err, req->version == 1 ? TS_EMEDIA : TS_EINVAL,
+                       "format '%s' is not supported by this server", ts_format_ext(req->format));
     p.format = req->format;
     *out = p;
     return TS_OK;

@@ -341,12 +341,16 @@ static void test_format_optional_in_v1(void **state)
     assert_int_equal(qf(1, "native", &r), TS_OK);
     assert_int_equal(r.quality, TS_QUALITY_DEFAULT);
     assert_int_equal(r.format, TS_FORMAT_JPG);
+    assert_true(r.format_implied);
     assert_int_equal(qf(1, "grey", &r), TS_OK);
     assert_int_equal(r.quality, TS_QUALITY_GRAY);
     assert_int_equal(qf(1, "native.png", &r), TS_OK);
     assert_int_equal(r.format, TS_FORMAT_PNG);
-    assert_int_equal(qf(1, "native.", &r), TS_EINVAL);
-    assert_int_equal(qf(1, "native.bmp", &r), TS_EINVAL);
+    assert_false(r.format_implied);
+    /* 1.1 section 6.2: a format that is not available is 415 Invalid Media; 2.1 says 400. */
+    assert_int_equal(qf(1, "native.", &r), TS_EMEDIA);
+    assert_int_equal(qf(1, "native.bmp", &r), TS_EMEDIA);
+    assert_int_equal(qf(2, "default.bmp", &r), TS_EINVAL);
 }
 
 static void test_unknown_version_refused(void **state)

@@ -240,8 +240,13 @@ static void test_limits_constrain_max(void **state)
     /* Spec example: maxWidth 200 shrinks max; the height keeps the aspect ratio. */
     struct ts_limits w200 = opts(200, 0, 0);
     expect_size(3, "full/max/0/default.jpg", 300, 200, &w200, 200, 133);
-    expect_size(2, "full/full/0/default.jpg", 300, 200, &w200, 200, 133);
     expect_size(2, "full/max/0/default.jpg", 300, 200, &w200, 200, 133);
+    /* 2.1 "full" is never another size: beyond maxWidth it is refused (section 5.3). */
+    struct ts_plan refused;
+    assert_int_equal(plan(2, "full/full/0/default.jpg", 300, 200, &w200, &refused), TS_EINVAL);
+    assert_int_equal(plan(1, "full/full/0/native.jpg", 300, 200, &w200, &refused), TS_EINVAL);
+    expect_size(2, "full/full/0/default.jpg", 200, 200, &w200, 200, 200);
+    expect_size(2, "0,0,200,100/full/0/default.jpg", 300, 200, &w200, 200, 100);
     /* maxHeight defaults to maxWidth. */
     expect_size(3, "full/max/0/default.jpg", 200, 300, &w200, 133, 200);
     struct ts_limits h100 = opts(0, 100, 0);
@@ -320,6 +325,9 @@ static void test_formats_not_offered_are_400(void **state)
     assert_int_equal(p.quality, TS_QUALITY_GRAY);
     expect_status(3, "full/max/0/default.webp", 300, 200, &o, TS_EINVAL);
     expect_status(3, "full/max/0/default.pdf", 300, 200, &o, TS_EINVAL);
+    expect_status(2, "full/full/0/default.webp", 300, 200, &o, TS_EINVAL);
+    /* 1.1 section 6.2: a format not available is 415. */
+    expect_status(1, "full/full/0/native.webp", 300, 200, &o, TS_EMEDIA);
     /* A bad size is reported before an unsupported format. */
     expect_status(3, "full/301,/0/default.webp", 300, 200, &o, TS_EINVAL);
 }
