@@ -24,8 +24,8 @@
     X(EMETHOD, -10, 405, "method not allowed")                                                     \
     X(ETOOLONG, -11, 414, "request too long") /* URL or text built from it over its cap */         \
     X(EHEADERS, -12, 431, "request headers too large")                                             \
-    X(ETIMEOUT, -13, 503, "deadline passed") /* the request ran past its deadline */               \
-    X(ECANCELED, -14, 503, "canceled")       /* the client left or the server is stopping */     \
+    X(ETIMEOUT, -13, 503, "deadline passed")      /* the request ran past its deadline */          \
+    X(ECANCELED, -14, 503, "canceled")            /* the client left or the server is stopping */  \
     X(EMEDIA, -15, 415, "unsupported media type") /* IIIF 1.1: an output format not offered */
 
 enum ts_status {
