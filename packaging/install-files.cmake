@@ -7,6 +7,7 @@ set(TESSERA_CONF "${CMAKE_INSTALL_FULL_SYSCONFDIR}/tessera/tessera.conf")
 set(TESSERA_IMAGES "${CMAKE_INSTALL_FULL_LOCALSTATEDIR}/lib/tessera/images")
 set(TESSERA_DEMO "${CMAKE_INSTALL_FULL_DATADIR}/tessera/demo.tif")
 set(TESSERA_WEB "${CMAKE_INSTALL_FULL_DATADIR}/tessera/web")
+set(TESSERA_DOC "${CMAKE_INSTALL_FULL_DOCDIR}")
 # systemd's LogsDirectory= is always below /var/log, whatever the prefix.
 set(TESSERA_LOGS "/var/log/tessera")
 if(IS_ABSOLUTE "${TESSERA_SYSTEMD_UNIT_DIR}")

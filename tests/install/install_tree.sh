@@ -28,7 +28,8 @@ for f in bin/tessera share/tessera/demo.tif share/tessera/web/pages/viewer.html 
     share/tessera/web/pages/mirador.html share/tessera/web/vendor/openseadragon/openseadragon.min.js \
     share/tessera/web/vendor/openseadragon/LICENSE.txt share/tessera/web/vendor/mirador/mirador.min.js \
     share/tessera/web/vendor/mirador/LICENSE share/man/man1/tessera.1.gz etc/tessera/tessera.conf \
-    lib/systemd/system/tessera.service; do
+    lib/systemd/system/tessera.service share/doc/tessera/README.md share/doc/tessera/LICENSE \
+    share/doc/tessera/nginx.conf; do
     [ -f "$prefix/$f" ] || fail "cmake --install did not place $f"
 done
 [ -x "$prefix/bin/tessera" ] || fail "bin/tessera is not executable"
