@@ -103,7 +103,7 @@ DEBIAN_FRONTEND=noninteractive dpkg_run dpkg -i "$deb" ||
 dpkg -L tessera | sort >"$work/files.txt"
 for f in /usr/bin/tessera /usr/share/tessera/demo.tif /usr/share/tessera/web/pages/viewer.html \
     /usr/share/man/man1/tessera.1.gz /etc/tessera/tessera.conf \
-    /usr/lib/systemd/system/tessera.service; do
+    /usr/lib/systemd/system/tessera.service /usr/share/doc/tessera/copyright; do
     grep -qx "$f" "$work/files.txt" || fail "the package does not own $f"
     [ -f "$f" ] || fail "$f is not installed"
 done
@@ -123,7 +123,7 @@ getent group tessera >/dev/null || fail "postinst made no group tessera"
 unit=/usr/lib/systemd/system/tessera.service
 user=$(sed -n 's/^User=//p' "$unit")
 group=$(sed -n 's/^Group=//p' "$unit")
-[ "$user" = tessera ] && [ "$group" = tessera ] || fail "the unit runs as $user:$group"
+if [ "$user" != tessera ] || [ "$group" != tessera ]; then fail "the unit runs as $user:$group"; fi
 port=$(free_port)
 if [ "$systemd" = yes ]; then
     # The port through the unit's own hook for extra flags; nothing else is changed.
