@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum opt_type {
     OPT_STR,
@@ -124,7 +125,8 @@ static const struct opt options[] = {
     {"cors", OPT_STR, STR_FIELD(cors), 0, 0, "ORIGIN",
      "Access-Control-Allow-Origin value (default *)"},
     {"web-dir", OPT_PATH, STR_FIELD(web_dir), 0, 0, "DIR",
-     "viewer pages and scripts (default: the build tree's web/)"},
+     "viewer pages and scripts (default: share/tessera/web beside the installed binary's bin/, "
+     "or the build tree's web/ for a binary run from its build tree)"},
     {"fcgi", OPT_STR, STR_FIELD(fcgi_listen), 0, 0, "HOST:PORT|PATH",
      "serve FastCGI on a TCP address or unix socket instead of HTTP"},
     /* iipsrv's own spelling, as Debian's iipsrv.service passes it. */
@@ -326,6 +328,47 @@ int ts_config_load_ini(struct ts_config *cfg, const char *path, struct ts_err *e
         return ts_fail(err, TS_EINVAL, "%s:%d: %s", path, line, why);
     }
     return TS_OK;
+}
+
+/* Set by the build (web/CMakeLists.txt); these fallbacks only keep the file compilable alone. */
+#ifndef TESSERA_WEB_DIR
+#define TESSERA_WEB_DIR "web"
+#endif
+#ifndef TESSERA_BUILD_DIR
+#define TESSERA_BUILD_DIR ""
+#endif
+#ifndef TESSERA_WEB_FROM_BINDIR
+#define TESSERA_WEB_FROM_BINDIR "../share/tessera/web"
+#endif
+#ifndef TESSERA_WEB_INSTALL_DIR
+#define TESSERA_WEB_INSTALL_DIR "/usr/local/share/tessera/web"
+#endif
+
+void ts_config_default_web_dir(char *out, size_t size)
+{
+    /* Found from the binary's own place rather than a path fixed at configure time, so that an
+     * installation works under whatever prefix it was put (cmake --install --prefix, or the
+     * Debian package's /usr), and a binary in the build tree keeps using the build tree's. */
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        snprintf(out, size, "%s", TESSERA_WEB_INSTALL_DIR);
+        return;
+    }
+    exe[n] = '\0';
+    char build_dir[PATH_MAX];
+    size_t build = TESSERA_BUILD_DIR[0] && realpath(TESSERA_BUILD_DIR, build_dir)
+                       ? strlen(build_dir)
+                       : 0; /* the kernel names the binary by its real path */
+    if (build && !strncmp(exe, build_dir, build) && exe[build] == '/') {
+        snprintf(out, size, "%s", TESSERA_WEB_DIR);
+        return;
+    }
+    char *slash = strrchr(exe, '/');
+    size_t dir = slash ? (size_t)(slash - exe) : 0;
+    int len = snprintf(out, size, "%.*s/%s", (int)dir, exe, TESSERA_WEB_FROM_BINDIR);
+    if (len < 0 || (size_t)len >= size)
+        snprintf(out, size, "%s", TESSERA_WEB_INSTALL_DIR);
 }
 
 void ts_config_usage(FILE *out, const char *prog)

@@ -92,4 +92,8 @@ int ts_config_load_ini(struct ts_config *cfg, const char *path, struct ts_err *e
 
 void ts_config_usage(FILE *out, const char *prog);
 
+/* The viewer assets' folder when --web-dir is not given: the build tree's for a binary run from
+ * it, else PREFIX/share/tessera/web for the binary PREFIX/bin/tessera. */
+void ts_config_default_web_dir(char *out, size_t size);
+
 #endif

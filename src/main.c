@@ -26,6 +26,9 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    if (!cfg.web_dir[0])
+        ts_config_default_web_dir(cfg.web_dir, sizeof cfg.web_dir);
+
     /* Block the stop signals in every thread; the main thread collects them with sigwait. */
     sigset_t stop;
     sigemptyset(&stop);

@@ -495,7 +495,7 @@ static int open_socket(const struct ts_config *cfg, struct ts_err *err)
     if (fd < 0)
         return ts_fail(err, TS_EIO, "cannot listen for FastCGI on %s", addr);
     /* The web server usually runs as another user: with the default 0660 it must share the
-     * socket's group (the group tessera runs as, see docs/tessera.service). */
+     * socket's group (the group tessera runs as, see packaging/tessera.service.in). */
     if (unix_path && chmod(addr, mode) != 0) {
         int e = errno;
         close(fd);

@@ -222,6 +222,23 @@ static void test_watermark_flags_and_ini_settings(void **state)
     }
 }
 
+/* A test binary lives in the build tree, so the default is the build tree's copy of the viewer
+ * (the installed case is tests/install/install_tree.sh: a binary outside the tree). */
+static void test_default_web_dir_in_the_build_tree_has_the_viewer(void **state)
+{
+    (void)state;
+    char dir[TS_CONFIG_PATH_MAX], page[TS_CONFIG_PATH_MAX + 32], expected[TS_CONFIG_PATH_MAX];
+    ts_config_default_web_dir(dir, sizeof dir);
+    const char *bin = TESSERA_BIN; /* BUILD_DIR/tessera */
+    snprintf(expected, sizeof expected, "%.*s/web", (int)(strrchr(bin, '/') - bin), bin);
+    assert_string_equal(dir, expected);
+    snprintf(page, sizeof page, "%s/pages/viewer.html", dir);
+    FILE *f = fopen(page, "r");
+    if (!f)
+        fail_msg("no viewer page at %s", page);
+    fclose(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_ini_errors_name_the_line),
         cmocka_unit_test(test_missing_value_is_refused),
         cmocka_unit_test(test_iipsrv_bind_and_backlog_set_the_fastcgi_socket),
+        cmocka_unit_test(test_default_web_dir_in_the_build_tree_has_the_viewer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
