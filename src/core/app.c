@@ -101,6 +101,8 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
     rc = ts_jp2pool_start(err);
     rc = rc ? rc : source_root_open(cfg->root, app->cfg.demo_image, &app->root, err);
     rc = rc ? rc : core_init(app, err);
+    if (rc == TS_OK && ts_metrics_create(&app->metrics) != TS_OK)
+        rc = ts_fail(err, TS_ENOMEM, "out of memory");
     if (rc)
         return rc;
     if (!strcmp(cfg->access_log, "-")) {
@@ -116,6 +118,8 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
 void ts_app_free(struct ts_app *app)
 {
     core_free(app);
+    ts_metrics_destroy(app->metrics);
+    app->metrics = NULL;
     render_watermark_free(&app->watermark);
     json_decref(app->info_extra);
     app->info_extra = NULL;
