@@ -11,7 +11,7 @@ libmicrohttpd-dev libjansson-dev libinih-dev liblcms2-dev libopenjp2-7-dev libfc
 libmemcached-dev"
 TEST_PACKAGES="libcmocka-dev libcurl4-openssl-dev libvips-tools libopenjp2-tools openjph-tools
 webp curl chromium clang libclang-rt-14-dev clang-format nginx iipimage-server memcached
-lighttpd apache2 libapache2-mod-fcgid
+lighttpd apache2 libapache2-mod-fcgid prometheus
 adduser"
 
 # adduser: the Debian package's maintainer scripts (the package_deb test installs it); building

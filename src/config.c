@@ -127,6 +127,9 @@ static const struct opt options[] = {
     {"web-dir", OPT_PATH, STR_FIELD(web_dir), 0, 0, "DIR",
      "viewer pages and scripts (default: share/tessera/web beside the installed binary's bin/, "
      "or the build tree's web/ for a binary run from its build tree)"},
+    {"metrics", OPT_STR, STR_FIELD(metrics), 0, 0, "on|off",
+     "answer /metrics (Prometheus text) on this server's own address; keep it off the public "
+     "side of a proxy (default on)"},
     {"fcgi", OPT_STR, STR_FIELD(fcgi_listen), 0, 0, "HOST:PORT|PATH",
      "serve FastCGI on a TCP address or unix socket instead of HTTP"},
     /* iipsrv's own spelling, as Debian's iipsrv.service passes it. */
@@ -180,6 +183,7 @@ void ts_config_defaults(struct ts_config *cfg)
     cfg->queue_wait_ms = 3000;
     cfg->watermark_opacity = 1.0;
     cfg->watermark_probability = 1.0;
+    snprintf(cfg->metrics, sizeof cfg->metrics, "on");
     snprintf(cfg->filename_pattern, sizeof cfg->filename_pattern, "_pyr_"); /* iipsrv's */
 }
 
@@ -198,6 +202,8 @@ int ts_config_check(const struct ts_config *cfg, struct ts_err *err)
     if (!ts_config_header_value_ok(cfg->cache_control))
         return ts_fail(err, TS_EINVAL,
                        "cache-control (CACHE_CONTROL) must be printable ASCII on one line");
+    if (strcmp(cfg->metrics, "on") != 0 && strcmp(cfg->metrics, "off") != 0)
+        return ts_fail(err, TS_EINVAL, "--metrics wants on or off, got '%s'", cfg->metrics);
     return TS_OK;
 }
 

@@ -60,6 +60,7 @@ struct ts_config {
     unsigned queue_wait_ms;           /* how long a large render waits before 503 */
     char web_dir[TS_CONFIG_PATH_MAX]; /* viewer assets (pages, OpenSeadragon); "" = built-in default
                                        */
+    char metrics[8];                  /* /metrics: "on" or "off" */
     char fcgi_listen[TS_CONFIG_PATH_MAX]; /* HOST:PORT or unix socket path for FastCGI; "" = off */
     unsigned fcgi_backlog;                /* listen backlog of that socket; 0 = 1024 */
     /* iipsrv compatibility, set from its environment variables (config_env.h) */

@@ -4,6 +4,7 @@
 
 #include <libmemcached/memcached.h>
 #include <libmemcachedutil-1.0/pool.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -20,6 +21,8 @@
  * not a connect attempt per request. */
 #define BACKOFF_MS 1000
 #define WARN_EVERY_MS 60000
+/* How long a probe's answer stands. */
+#define PROBE_EVERY_MS 1000
 /* memcached takes expiry times beyond 30 days as absolute Unix times. */
 #define RELATIVE_TTL_MAX (30u * 24 * 3600)
 
@@ -159,6 +162,9 @@ struct ts_memcache {
     _Atomic int64_t quiet_until_ms; /* no traffic before this (after a failure) */
     _Atomic int64_t last_warning_ms;
     _Atomic uint64_t hits, misses, stores, too_large, malformed, errors;
+    pthread_mutex_t probe_lock; /* the last probe, and who is making the next */
+    int64_t probed_ms;          /* 0: never */
+    struct ts_memcache_health probed;
 };
 
 static int64_t now_ms(void)
@@ -220,6 +226,7 @@ int ts_memcache_create(const struct ts_memcache_options *opt, struct ts_memcache
     mc->timeout_ms = opt->timeout_ms ? opt->timeout_ms : 250;
     mc->log = opt->log ? opt->log : log_stderr;
     mc->servers = strdup(opt->servers);
+    pthread_mutex_init(&mc->probe_lock, NULL);
     mc->master = mc->servers ? memcached_create(NULL) : NULL;
     memcached_server_list_st list = memcached_servers_parse(opt->servers);
     int rc = TS_OK;
@@ -229,6 +236,7 @@ int ts_memcache_create(const struct ts_memcache_options *opt, struct ts_memcache
     memcached_server_list_free(list);
     if (rc) {
         memcached_free(mc->master);
+        pthread_mutex_destroy(&mc->probe_lock);
         free(mc->servers);
         free(mc);
         return rc;
@@ -250,6 +258,7 @@ int ts_memcache_create(const struct ts_memcache_options *opt, struct ts_memcache
     mc->pool = memcached_pool_create(m, 1, handles);
     if (!mc->pool) {
         memcached_free(m);
+        pthread_mutex_destroy(&mc->probe_lock);
         free(mc->servers);
         free(mc);
         return ts_fail(err, TS_ENOMEM, "memcached: cannot create the connection pool");
@@ -264,6 +273,7 @@ void ts_memcache_destroy(struct ts_memcache *mc)
         return;
     memcached_pool_destroy(mc->pool);
     memcached_free(mc->master);
+    pthread_mutex_destroy(&mc->probe_lock);
     free(mc->servers);
     free(mc);
 }
@@ -342,4 +352,61 @@ void ts_memcache_stats(struct ts_memcache *mc, struct ts_memcache_stats *out)
     *out = (struct ts_memcache_stats){atomic_load(&mc->hits),      atomic_load(&mc->misses),
                                       atomic_load(&mc->stores),    atomic_load(&mc->too_large),
                                       atomic_load(&mc->malformed), atomic_load(&mc->errors)};
+}
+
+/* One round of "stats" to every server. */
+static void probe_now(struct ts_memcache *mc, struct ts_memcache_health *out)
+{
+    *out = (struct ts_memcache_health){0};
+    /* The pool's wait, not the backoff: a memcached that failed a moment ago is asked again
+     * here, once a second at most, so /health sees it come back. */
+    struct timespec wait = {0, (long)mc->timeout_ms * 1000000L};
+    memcached_return_t rc;
+    memcached_st *memc = memcached_pool_fetch(mc->pool, &wait, &rc);
+    if (!memc) {
+        snprintf(out->reason, sizeof out->reason, "memcached %s: no free connection (%s)",
+                 mc->servers, memcached_strerror(NULL, rc));
+        return;
+    }
+    memcached_stat_st *stats = memcached_stat(memc, NULL, &rc);
+    if (stats && rc == MEMCACHED_SUCCESS) {
+        out->up = true;
+        uint32_t n = memcached_server_count(memc);
+        for (uint32_t i = 0; i < n; i++) {
+            out->bytes += stats[i].bytes;
+            out->items += stats[i].curr_items;
+        }
+    } else {
+        snprintf(out->reason, sizeof out->reason, "memcached %s is unreachable: %s", mc->servers,
+                 memcached_strerror(memc, rc));
+    }
+    if (stats)
+        memcached_stat_free(NULL, stats);
+    memcached_pool_release(mc->pool, memc);
+}
+
+void ts_memcache_probe(struct ts_memcache *mc, struct ts_memcache_health *out)
+{
+    pthread_mutex_lock(&mc->probe_lock);
+    int64_t now = now_ms();
+    bool fresh = mc->probed_ms && now - mc->probed_ms < PROBE_EVERY_MS;
+    *out = mc->probed;
+    /* The first probe is waited for by everyone; later ones only by the thread making them. */
+    if (fresh || (mc->probed_ms < 0)) {
+        pthread_mutex_unlock(&mc->probe_lock);
+        return;
+    }
+    int64_t last = mc->probed_ms;
+    bool first = last == 0;
+    mc->probed_ms = -1; /* probing: others take the last answer */
+    if (!first)
+        pthread_mutex_unlock(&mc->probe_lock);
+    struct ts_memcache_health h;
+    probe_now(mc, &h);
+    if (!first)
+        pthread_mutex_lock(&mc->probe_lock);
+    mc->probed = h;
+    mc->probed_ms = now_ms();
+    pthread_mutex_unlock(&mc->probe_lock);
+    *out = h;
 }

@@ -83,4 +83,17 @@ bool ts_memcache_delete(struct ts_memcache *mc, const char *key, size_t key_len)
 
 void ts_memcache_stats(struct ts_memcache *mc, struct ts_memcache_stats *out);
 
+/* What memcached says about itself: reachable or not (and why), and, summed over its servers,
+ * the bytes and items it holds (shared by every server of a fleet). */
+struct ts_memcache_health {
+    bool up;
+    uint64_t bytes, items;
+    char reason[200];
+};
+
+/* Asks every server for its statistics, each call bounded by the timeout. The answer is kept
+ * for a second: /health and /metrics, however often asked, cost memcached one round a second.
+ * A caller that finds another thread probing gets the last answer at once instead of waiting. */
+void ts_memcache_probe(struct ts_memcache *mc, struct ts_memcache_health *out);
+
 #endif

@@ -24,6 +24,7 @@ void admission_init(struct admission *a, size_t request_budget, size_t total_bud
     a->in_use = 0;
     a->running = a->waiting = 0;
     a->refused_busy = a->refused_large = 0;
+    atomic_init(&a->rendering_bytes, 0);
 }
 
 void admission_destroy(struct admission *a)
@@ -55,8 +56,10 @@ int admission_enter(struct admission *a, size_t bytes, bool *heavy, struct ts_er
                        "request; ask for a smaller size or region",
                        bytes >> 20, a->request_budget >> 20);
     }
-    if (bytes <= a->heavy_bytes)
+    if (bytes <= a->heavy_bytes) {
+        atomic_fetch_add_explicit(&a->rendering_bytes, bytes, memory_order_relaxed);
         return TS_OK;
+    }
 
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -88,11 +91,13 @@ int admission_enter(struct admission *a, size_t bytes, bool *heavy, struct ts_er
     a->in_use += bytes;
     *heavy = true;
     pthread_mutex_unlock(&a->lock);
+    atomic_fetch_add_explicit(&a->rendering_bytes, bytes, memory_order_relaxed);
     return TS_OK;
 }
 
 void admission_leave(struct admission *a, size_t bytes, bool heavy)
 {
+    atomic_fetch_sub_explicit(&a->rendering_bytes, bytes, memory_order_relaxed);
     if (!heavy)
         return;
     pthread_mutex_lock(&a->lock);
@@ -105,4 +110,18 @@ void admission_leave(struct admission *a, size_t bytes, bool heavy)
 bool admission_is_heavy(const struct admission *a, size_t bytes)
 {
     return bytes > a->heavy_bytes && bytes <= a->request_budget;
+}
+
+void admission_snapshot(const struct admission *a, struct admission_snapshot *out)
+{
+    /* Taking the lock changes nothing the caller can see: the mutex is the one mutable part. */
+    pthread_mutex_t *lock = (pthread_mutex_t *)&a->lock;
+    pthread_mutex_lock(lock);
+    *out = (struct admission_snapshot){.heavy_bytes_in_use = a->in_use,
+                                       .running = a->running,
+                                       .waiting = a->waiting,
+                                       .refused_busy = a->refused_busy,
+                                       .refused_large = a->refused_large};
+    pthread_mutex_unlock(lock);
+    out->rendering_bytes = atomic_load_explicit(&a->rendering_bytes, memory_order_relaxed);
 }

@@ -6,6 +6,7 @@
 #include "util/status.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +23,16 @@ struct admission {
     size_t in_use;
     unsigned running, waiting;
     uint64_t refused_busy, refused_large;
+    /* Estimated decode memory of every render under way, light ones too; kept apart from the
+     * lock, which light renders never take. */
+    _Atomic size_t rendering_bytes;
+};
+
+/* The state at one moment, for /metrics. */
+struct admission_snapshot {
+    size_t heavy_bytes_in_use, rendering_bytes;
+    unsigned running, waiting;
+    uint64_t refused_busy, refused_large;
 };
 
 void admission_init(struct admission *a, size_t request_budget, size_t total_budget,
@@ -33,6 +44,9 @@ void admission_destroy(struct admission *a);
  * was taken. Light requests are admitted at once, always. */
 int admission_enter(struct admission *a, size_t bytes, bool *heavy, struct ts_err *err);
 void admission_leave(struct admission *a, size_t bytes, bool heavy);
+
+/* Reads the counters under the lock (which is why a is not const inside). */
+void admission_snapshot(const struct admission *a, struct admission_snapshot *out);
 
 /* Whether a request of `bytes` counts as heavy (takes a slot, may wait) and may be admitted at
  * all: one over the per-request budget is refused at once, wherever it is. */

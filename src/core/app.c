@@ -109,6 +109,8 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
                    app->root.path);
     }
     rc = rc ? rc : core_init(app, err);
+    if (rc == TS_OK && ts_metrics_create(&app->metrics) != TS_OK)
+        rc = ts_fail(err, TS_ENOMEM, "out of memory");
     if (rc)
         return rc;
     if (!strcmp(cfg->access_log, "-")) {
@@ -124,6 +126,8 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
 void ts_app_free(struct ts_app *app)
 {
     core_free(app);
+    ts_metrics_destroy(app->metrics);
+    app->metrics = NULL;
     render_watermark_free(&app->watermark);
     json_decref(app->info_extra);
     app->info_extra = NULL;

@@ -4,6 +4,7 @@
 
 #include "config.h"
 #include "core/admission.h"
+#include "core/metrics.h"
 #include "core/response.h"
 #include "encode/encode.h"
 #include "image/reader.h"
@@ -38,6 +39,7 @@ struct ts_app {
     struct passthrough_rule passthrough; /* parsed --passthrough */
     struct json_t *info_extra;           /* parsed IIIF_EXTRA_INFO object, or NULL */
     struct ts_watermark watermark; /* --watermark (WATERMARK), loaded once; mark.data NULL = off */
+    struct ts_metrics *metrics;    /* what /metrics shows; every thread counts into it */
     FILE *access_log;
     pthread_mutex_t log_lock;
     /* Renders under way, against the CPUs the server may use: a render that finds CPUs idle

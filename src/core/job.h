@@ -100,6 +100,7 @@ struct ts_job {
     void *ctx; /* the protocol's parsed request, freed with ctx_free */
     void (*ctx_free)(void *ctx);
     const struct ts_error_style *errors;
+    unsigned route; /* an enum ts_route (core/metrics.h), set by the router for the counts */
     struct ts_header headers[TS_JOB_HEADERS]; /* added to every successful answer */
     int nheaders;
     struct ts_product out; /* REPLY: filled by the protocol; otherwise by produce() */

@@ -2,6 +2,7 @@
 #include "core/pool.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@ struct ts_pool {
     pthread_mutex_t lock;
     unsigned n;
     uint64_t tick;
+    _Atomic unsigned open; /* readers opened through the pool and not yet closed */
     struct slot slots[];
 };
 
@@ -91,6 +93,8 @@ int ts_lease_begin(struct ts_pool *pool, struct source_file *src,
     int fd = src->fd;
     src->fd = -1; /* the reader owns it now, even if opening fails */
     int rc = ts_reader_open_fd(fd, src->page, blocks, &lease->reader, err);
+    if (rc == TS_OK && pool)
+        atomic_fetch_add_explicit(&pool->open, 1, memory_order_relaxed);
     if (rc == TS_EUNSUPPORTED || rc == TS_ECODEC) {
         /* The client asked for nothing unusual: the file behind the identifier is what we
          * cannot read, which is the server's failure (500), whatever the codec's reason. */
@@ -151,5 +155,22 @@ void ts_lease_end(struct ts_lease *lease, int rc)
         }
     }
     pthread_mutex_unlock(&pool->lock);
+    if (closing)
+        atomic_fetch_sub_explicit(&pool->open, 1, memory_order_relaxed);
     ts_reader_close(closing);
+}
+
+void ts_pool_stats(struct ts_pool *pool, struct ts_pool_stats *out)
+{
+    *out = (struct ts_pool_stats){0};
+    if (!pool)
+        return;
+    pthread_mutex_lock(&pool->lock);
+    for (unsigned i = 0; i < pool->n; i++) {
+        out->kept += pool->slots[i].reader != NULL;
+        out->lent += pool->slots[i].reader && pool->slots[i].busy;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    out->slots = pool->n;
+    out->open = atomic_load_explicit(&pool->open, memory_order_relaxed);
 }

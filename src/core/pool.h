@@ -23,6 +23,13 @@ struct ts_lease {
     } id;
 };
 
+struct ts_pool_stats {
+    unsigned open;  /* readers open through the pool now: kept idle, lent out, or passing through */
+    unsigned kept;  /* of them, held in the pool's slots */
+    unsigned lent;  /* of those, lent to a request now */
+    unsigned slots; /* the pool's size */
+};
+
 /* size 0: no pool, every lease opens and closes its own reader. */
 int ts_pool_create(unsigned size, struct ts_pool **out);
 void ts_pool_destroy(struct ts_pool *pool);
@@ -33,6 +40,9 @@ void ts_pool_destroy(struct ts_pool *pool);
  * JPEG 2000 readers keep decoded blocks (may be NULL). */
 int ts_lease_begin(struct ts_pool *pool, struct source_file *src,
                    const struct ts_block_store *blocks, struct ts_lease *lease, struct ts_err *err);
+
+/* Counts under the pool's lock; all zero when there is no pool. */
+void ts_pool_stats(struct ts_pool *pool, struct ts_pool_stats *out);
 
 /* Ends a lease: the reader goes back to the pool, or is closed when rc says it failed half-way
  * (TS_ECODEC, TS_EIO: a codec that failed is not trusted again) or there is no room. */

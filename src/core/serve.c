@@ -835,6 +835,8 @@ void core_refuse(struct ts_app *app, struct ts_job *job, int rc, const char *rea
                  struct ts_response *res)
 {
     struct ts_err err = {0};
+    if (rc == TS_EBUSY && app->metrics)
+        atomic_fetch_add_explicit(&app->metrics->refused_busy, 1, memory_order_relaxed);
     ts_fail(&err, rc, "%s", reason);
     source_close(&job->src);
     ts_response_free(res);

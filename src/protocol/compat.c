@@ -168,12 +168,13 @@ static int dispatch(const struct ts_app *app, enum compat_protocol proto, const 
 
 /* URI_MAP: "/{prefix}/{rest}" is served as "{protocol}={rest}". */
 static int handle_mapped(const struct ts_app *app, const struct ts_request *req, struct ts_job *job,
-                         struct ts_err *err)
+                         enum compat_protocol *used, struct ts_err *err)
 {
     char prefix[256];
     enum compat_protocol proto;
     if (!app->cfg.uri_map[0] || !uri_map_parse(app->cfg.uri_map, prefix, sizeof prefix, &proto))
         return TS_DECLINED;
+    *used = proto;
     const char *path = req->path;
     size_t plen = strlen(prefix);
     if (*path != '/')
@@ -210,12 +211,21 @@ static int handle_mapped(const struct ts_app *app, const struct ts_request *req,
     return dispatch(app, proto, req->path, req->query, path, strlen(path), req, job, err);
 }
 
-int compat_job(const struct ts_app *app, const struct ts_request *req, struct ts_job *job,
-               struct ts_err *err)
+/* The route a request in one of iipsrv's forms is counted under. */
+static enum ts_route route_of(enum compat_protocol proto)
 {
-    int rc = handle_mapped(app, req, job, err);
-    if (rc != TS_DECLINED)
-        return rc;
+    switch (proto) {
+    case COMPAT_IIP: return TS_ROUTE_IIP;
+    case COMPAT_IIIF: return TS_ROUTE_IIIF;
+    case COMPAT_DEEPZOOM: return TS_ROUTE_DEEPZOOM;
+    case COMPAT_ZOOMIFY: return TS_ROUTE_ZOOMIFY;
+    default: return TS_ROUTE_OTHER;
+    }
+}
+
+static int dispatch_query(const struct ts_app *app, const struct ts_request *req,
+                          struct ts_job *job, enum compat_protocol *used, struct ts_err *err)
+{
     const char *q = req->query;
     if (!q || !*q)
         return TS_DECLINED;
@@ -227,7 +237,21 @@ int compat_job(const struct ts_app *app, const struct ts_request *req, struct ts
     enum compat_protocol proto = protocol_named(q, (size_t)(eq - q));
     if (proto == COMPAT_NONE)
         return TS_DECLINED;
+    *used = proto;
     const char *arg = eq + 1;
     size_t len = amp ? (size_t)(amp - arg) : strlen(arg);
     return dispatch(app, proto, req->path, q, arg, len, req, job, err);
+}
+
+int compat_job(const struct ts_app *app, const struct ts_request *req, struct ts_job *job,
+               struct ts_err *err)
+{
+    enum compat_protocol used = COMPAT_NONE;
+    int rc = handle_mapped(app, req, job, &used, err);
+    if (rc == TS_DECLINED)
+        rc = dispatch_query(app, req, job, &used, err);
+    /* After the protocol's own set-up of the job, which starts it afresh. */
+    if (rc != TS_DECLINED)
+        job->route = route_of(used);
+    return rc;
 }

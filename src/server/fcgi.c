@@ -246,7 +246,9 @@ static void serve(struct fcgi_conn *c)
     leave_place(c);
     arm(c, false, srv->app->cfg.connection_timeout);
     write_response(rq, !strcmp(req.method, "HEAD"), &res);
-    router_log(srv->app, FCGX_GetParam("REMOTE_ADDR", rq->envp), &req, &res, now_ms() - start);
+    double millis = now_ms() - start;
+    router_count(srv->app, &job, &res, millis);
+    router_log(srv->app, FCGX_GetParam("REMOTE_ADDR", rq->envp), &req, &res, millis);
     ts_response_free(&res);
     ts_job_free(&job);
     ts_buf_free(&path);

@@ -61,6 +61,8 @@ struct lane {
     unsigned queued, running;
     unsigned max_queued; /* the slow lane: waiting beyond its running workers */
     pthread_cond_t ready;
+    /* Where /metrics reads queued and running (the app's counters), or NULL. */
+    _Atomic unsigned *queued_gauge, *running_gauge;
     unsigned nworkers;
     pthread_t *workers;
 };
@@ -149,6 +151,14 @@ static void remote_address(struct MHD_Connection *c, char *out, size_t size)
 }
 
 /* Both with srv->lock held. */
+static void lane_publish(struct lane *l)
+{
+    if (l->queued_gauge) {
+        atomic_store_explicit(l->queued_gauge, l->queued, memory_order_relaxed);
+        atomic_store_explicit(l->running_gauge, l->running, memory_order_relaxed);
+    }
+}
+
 static void lane_push(struct lane *l, struct job *job)
 {
     job->next = NULL;
@@ -158,6 +168,7 @@ static void lane_push(struct lane *l, struct job *job)
         l->head = job;
     l->tail = job;
     l->queued++;
+    lane_publish(l);
     pthread_cond_signal(&l->ready);
 }
 
@@ -246,12 +257,14 @@ static void *worker_main(void *arg)
             pthread_cond_wait(&lane->ready, &srv->lock);
         struct job *job = lane_pop(lane);
         lane->running += job != NULL;
+        lane_publish(lane);
         pthread_mutex_unlock(&srv->lock);
         if (!job) /* stopping, and the queue is drained */
             return NULL;
         bool done = core_finish(srv->app, &job->req, &job->job, &job->res);
         pthread_mutex_lock(&srv->lock);
         lane->running--;
+        lane_publish(lane);
         pthread_mutex_unlock(&srv->lock);
         if (done)
             answer(srv, job);
@@ -382,7 +395,9 @@ static enum MHD_Result send_answer(struct job *job)
     struct ts_response *res = &job->res;
     char remote[64];
     remote_address(job->conn, remote, sizeof remote);
-    router_log(job->srv->app, remote, &job->req, res, now_ms() - job->start);
+    double millis = now_ms() - job->start;
+    router_count(job->srv->app, &job->job, res, millis);
+    router_log(job->srv->app, remote, &job->req, res, millis);
     struct MHD_Response *mr = make_response(res);
     if (!mr)
         return MHD_NO;
@@ -521,9 +536,13 @@ static void stop_workers(struct ts_http_server *srv)
 }
 
 static int start_lane(struct ts_http_server *srv, struct lane *lane, const char *name,
-                      unsigned workers, unsigned max_queued, struct ts_err *err)
+                      enum ts_lane id, unsigned workers, unsigned max_queued, struct ts_err *err)
 {
     lane->name = name;
+    if (srv->app->metrics) {
+        lane->queued_gauge = &srv->app->metrics->queued[id];
+        lane->running_gauge = &srv->app->metrics->running[id];
+    }
     lane->max_queued = max_queued;
     pthread_cond_init(&lane->ready, NULL);
     lane->workers = calloc(workers, sizeof *lane->workers);
@@ -545,8 +564,8 @@ static int start_lane(struct ts_http_server *srv, struct lane *lane, const char 
 static int start_workers(struct ts_http_server *srv, unsigned fast, unsigned slow,
                          unsigned slow_queue, struct ts_err *err)
 {
-    int rc = start_lane(srv, &srv->fast, "fast", fast, UINT_MAX, err);
-    rc = rc ? rc : start_lane(srv, &srv->slow, "slow", slow, slow_queue, err);
+    int rc = start_lane(srv, &srv->fast, "fast", TS_LANE_FAST, fast, UINT_MAX, err);
+    rc = rc ? rc : start_lane(srv, &srv->slow, "slow", TS_LANE_SLOW, slow, slow_queue, err);
     if (rc == TS_OK && pthread_create(&srv->watcher, NULL, watcher_main, srv) != 0)
         rc = ts_fail(err, TS_ENOMEM, "cannot start the connection watcher");
     srv->watching = rc == TS_OK;

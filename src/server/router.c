@@ -2,6 +2,7 @@
 #include "server/router.h"
 #include "protocol/compat.h"
 #include "protocol/iiif.h"
+#include "server/ops.h"
 #include "web/web.h"
 
 #include <stdio.h>
@@ -21,15 +22,25 @@ static int preflight(const struct ts_request *req, struct ts_job *job)
     return rc ? rc : ts_job_add_header(job, "Allow", "GET, HEAD, OPTIONS");
 }
 
+/* route: where the request is counted (set here because each protocol starts its job afresh). */
 static int route_path(const struct ts_app *app, const struct ts_request *req, struct ts_job *job,
-                      struct ts_err *err)
+                      enum ts_route *route, struct ts_err *err)
 {
     const char *path = req->path;
-    if (!strcmp(path, "/health"))
-        return ts_job_reply(job, 200, "text/plain; charset=utf-8", "ok\n");
+    if (!strcmp(path, "/health")) {
+        *route = TS_ROUTE_HEALTH;
+        return ops_health_job(app, job, err);
+    }
+    if (!strcmp(path, "/metrics")) {
+        *route = TS_ROUTE_METRICS;
+        return ops_metrics_job(app, job, err);
+    }
     int rc = compat_job(app, req, job, err);
-    if (rc != TS_DECLINED)
+    if (rc != TS_DECLINED) {
+        *route = (enum ts_route)job->route;
         return rc;
+    }
+    *route = TS_ROUTE_IIIF;
     static const struct {
         const char *prefix;
         int version;
@@ -44,9 +55,11 @@ static int route_path(const struct ts_app *app, const struct ts_request *req, st
     }
     if (!strncmp(path, "/iiif/", 6))
         return iiif_job(app, app->cfg.default_version, "/iiif", path + 6, req, job, err);
+    *route = TS_ROUTE_WEB;
     rc = web_job(app, req, job, err);
     if (rc != TS_DECLINED)
         return rc;
+    *route = TS_ROUTE_OTHER;
     return ts_fail(err, TS_ENOTFOUND, "no such route");
 }
 
@@ -61,10 +74,20 @@ int router_route(const struct ts_app *app, const struct ts_request *req, struct 
         ts_job_add_header(job, "Allow", "GET, HEAD, OPTIONS");
         return ts_fail(err, TS_EMETHOD, "only GET, HEAD and OPTIONS are supported");
     }
-    int rc = route_path(app, req, job, err);
+    enum ts_route route = TS_ROUTE_OTHER;
+    int rc = route_path(app, req, job, &route, err);
     if (rc > 0) /* a protocol's TS_DECLINED that escaped: nobody took the request */
         rc = ts_fail(err, TS_ENOTFOUND, "no such route");
+    job->route = route;
     return rc;
+}
+
+void router_count(struct ts_app *app, const struct ts_job *job, const struct ts_response *res,
+                  double millis)
+{
+    if (app->metrics)
+        ts_metrics_request(app->metrics, job ? (enum ts_route)job->route : TS_ROUTE_OTHER,
+                           res->status, millis / 1000.0);
 }
 
 void router_log(struct ts_app *app, const char *remote, const struct ts_request *req,

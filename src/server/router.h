@@ -11,6 +11,11 @@
 int router_route(const struct ts_app *app, const struct ts_request *req, struct ts_job *job,
                  struct ts_err *err);
 
+/* Counts an answer in the metrics: the job's route (job may be NULL: "other"), the status, the
+ * time since the request arrived. */
+void router_count(struct ts_app *app, const struct ts_job *job, const struct ts_response *res,
+                  double millis);
+
 /* Logs an error answer and writes the access-log line (when the log is on). */
 void router_log(struct ts_app *app, const char *remote, const struct ts_request *req,
                 const struct ts_response *res, double millis);

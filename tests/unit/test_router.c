@@ -8,6 +8,7 @@
 #include <cmocka.h>
 // clang-format on
 
+#include "core/metrics.h"
 #include "server/router.h"
 #include "testutil.h"
 
@@ -81,8 +82,58 @@ static void test_health_is_answered_at_once(void **state)
     assert_int_equal(r.job.kind, TS_JOB_REPLY);
     assert_int_equal(r.job.out.http_status, 200);
     assert_true(r.job.out.is_text);
-    assert_string_equal(text_of(&r.job.out.text), "ok\n");
+    /* No memcached configured: the image root is the one backend asked about. */
+    assert_string_equal(text_of(&r.job.out.text),
+                        "{\"status\":\"ok\",\"backends\":{\"images\":{\"ok\":true}}}\n");
+    assert_int_equal(r.job.route, TS_ROUTE_HEALTH);
     assert_int_equal(r.job.identifier.len, 0);
+    ts_job_free(&r.job);
+}
+
+static void test_each_route_is_labelled_for_the_counts(void **state)
+{
+    static const struct {
+        const char *path, *query;
+        enum ts_route route;
+    } cases[] = {
+        {"/iiif/3/x/info.json", NULL, TS_ROUTE_IIIF},
+        {"/iiif/x/full/max/0/default.jpg", NULL, TS_ROUTE_IIIF},
+        {"/fcgi-bin/iipsrv.fcgi", "IIIF=x/info.json", TS_ROUTE_IIIF},
+        {"/fcgi-bin/iipsrv.fcgi", "FIF=a.tif&JTL=1,0", TS_ROUTE_IIP},
+        {"/", "DeepZoom=a.tif.dzi", TS_ROUTE_DEEPZOOM},
+        {"/", "Zoomify=a.tif/ImageProperties.xml", TS_ROUTE_ZOOMIFY},
+        {"/health", NULL, TS_ROUTE_HEALTH},
+        {"/metrics", NULL, TS_ROUTE_METRICS},
+        {"/no/such/thing", NULL, TS_ROUTE_OTHER},
+        /* A protocol's refusal is still counted under that protocol. */
+        {"/iiif/3/x/full/max/0/default.bogus", NULL, TS_ROUTE_IIIF},
+        {"/", "FIF=a.tif&BOGUS=1", TS_ROUTE_IIP},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct routed r;
+        route(*state, "GET", cases[i].path, cases[i].query, &r);
+        if (r.job.route != (unsigned)cases[i].route)
+            fail_msg("%s?%s: route %s, expected %s", cases[i].path,
+                     cases[i].query ? cases[i].query : "", ts_route_name(r.job.route),
+                     ts_route_name(cases[i].route));
+        ts_job_free(&r.job);
+    }
+}
+
+static void test_metrics_is_prometheus_text_answered_at_once(void **state)
+{
+    struct routed r;
+    route(*state, "GET", "/metrics", NULL, &r);
+    assert_int_equal(r.rc, TS_OK);
+    assert_int_equal(r.job.kind, TS_JOB_REPLY);
+    assert_int_equal(r.job.out.http_status, 200);
+    assert_string_equal(r.job.out.type, "text/plain; version=0.0.4; charset=utf-8");
+    const char *text = text_of(&r.job.out.text);
+    assert_non_null(strstr(text, "# TYPE tessera_requests_total counter\n"));
+    assert_non_null(strstr(text, "tessera_cache_hits_total{cache=\"responses\"} 0\n"));
+    /* No memcached configured: no memcached series at all, rather than zeros that look real. */
+    assert_null(strstr(text, "cache=\"memcached\""));
+    assert_null(strstr(text, "tessera_memcached_up"));
     ts_job_free(&r.job);
 }
 
@@ -250,6 +301,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_health_is_answered_at_once),
+        cmocka_unit_test(test_each_route_is_labelled_for_the_counts),
+        cmocka_unit_test(test_metrics_is_prometheus_text_answered_at_once),
         cmocka_unit_test(test_options_is_a_cors_preflight),
         cmocka_unit_test(test_other_methods_are_refused_with_allow),
         cmocka_unit_test(test_iiif_info_decodes_the_identifier_and_varies_on_accept),
