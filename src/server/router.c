@@ -47,6 +47,7 @@ static int route_path(const struct ts_app *app, const struct ts_request *req, st
     rc = web_job(app, req, job, err);
     if (rc != TS_DECLINED)
         return rc;
+    web_error_style(req, job);
     return ts_fail(err, TS_ENOTFOUND, "no such route");
 }
 
