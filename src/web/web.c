@@ -43,6 +43,18 @@ static void append_html(struct ts_buf *b, const char *text)
     }
 }
 
+/* A file name with line-break opportunities after its separators, where a reader expects them. */
+static void append_name(struct ts_buf *b, const char *name)
+{
+    char one[2] = {0};
+    for (const char *p = name; *p; p++) {
+        one[0] = *p;
+        append_html(b, one);
+        if (p[1] && strchr("_-./", *p))
+            ts_buf_appendf(b, "<wbr>");
+    }
+}
+
 static int html_security_headers(struct ts_job *job)
 {
     int rc = ts_job_add_header(job, "Content-Security-Policy", WEB_CSP);
@@ -107,7 +119,7 @@ static void listing_item(struct ts_buf *b, const char *href, const char *thumb, 
         ts_buf_appendf(b, "<span class=\"folder-icon\" aria-hidden=\"true\"></span>");
     }
     ts_buf_appendf(b, "<span class=\"name\">");
-    append_html(b, name);
+    append_name(b, name);
     ts_buf_appendf(b, "</span></a></li>\n");
 }
 

@@ -232,6 +232,22 @@ async function unreadable(context, base) {
   await page.close();
 }
 
+// The folder page fits a phone: no sideways scrolling, thumbnails side by side.
+async function folderOnPhone(context, base) {
+  const page = await context.newPage();
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(base + '/browse/eye', { waitUntil: 'load' });
+  const fit = await page.evaluate(() => ({
+    scroll: document.documentElement.scrollWidth,
+    tops: [...document.querySelectorAll('.grid li')].map((li) => li.getBoundingClientRect().top),
+  }));
+  assert(fit.scroll <= 390, 'the folder page scrolls sideways on a phone: ' + fit.scroll + ' px');
+  assert(fit.tops.length >= 2 && fit.tops[0] === fit.tops[1],
+         'the folder page shows one thumbnail per row on a phone: ' + fit.tops);
+  await page.screenshot({ path: path.join(env('TESSERA_E2E_OUT'), 'folder-phone.png') });
+  await page.close();
+}
+
 run('layout', 140000, async ({ base, context, root }) => {
   fs.copyFileSync(path.join(root, 'eye', 'retina.tif'), path.join(root, 'eye', LONG_NAME));
   fs.writeFileSync(path.join(root, 'eye', 'broken.tif'), 'not a TIFF at all\n');
@@ -240,4 +256,5 @@ run('layout', 140000, async ({ base, context, root }) => {
   }
   await errorPages(context, base);
   await unreadable(context, base);
+  await folderOnPhone(context, base);
 });

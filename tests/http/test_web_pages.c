@@ -57,6 +57,11 @@ static int group_setup(void **state)
     snprintf(path, sizeof path, "%.512s/grid.tif", root);
     if (tu_copy_file(TESSERA_TEST_DATA "/retina-pyr-jpeg-256.tif", path) != 0)
         return -1;
+    /* A file named like an image that is none: the server's own failure (500). */
+    snprintf(path, sizeof path, "%.512s/broken.tif", root);
+    FILE *f = fopen(path, "w");
+    if (!f || fputs("not a TIFF\n", f) < 0 || fclose(f) != 0)
+        return -1;
     return tu_server_start(&server, TESSERA_BIN, root, NULL);
 }
 
@@ -94,11 +99,14 @@ static bool next_between(const char **from, const char *open, const char *close,
     return true;
 }
 
-static void unescape_amp(char *s)
+/* The text a browser shows for a name: entities decoded, <wbr> line-break hints gone. */
+static void shown_text(char *s)
 {
-    char *amp;
-    while ((amp = strstr(s, "&amp;")) != NULL)
-        memmove(amp + 1, amp + 5, strlen(amp + 5) + 1);
+    char *at;
+    while ((at = strstr(s, "&amp;")) != NULL)
+        memmove(at + 1, at + 5, strlen(at + 5) + 1);
+    while ((at = strstr(s, "<wbr>")) != NULL)
+        memmove(at, at + 5, strlen(at + 5) + 1);
 }
 
 static int name_index(const char *name)
@@ -129,7 +137,7 @@ static void test_folder_pages_list_every_entry_exactly_once(void **state)
         char name[64];
         for (const char *p = body;
              next_between(&p, "<span class=\"name\">", "</span>", name, sizeof name);) {
-            unescape_amp(name);
+            shown_text(name);
             int i = name_index(name);
             if (i < 0)
                 fail_msg("%s lists '%s', which is not in the folder", path, name);
@@ -230,9 +238,11 @@ static void test_browsers_get_error_pages_other_clients_get_text(void **state)
     expect_error_page("/browse/..%2F..", 403, "folder may not contain");
     expect_error_page("/browse/many?page=9", 404, "no page 9");
     expect_error_page("/manifest/nothing.tif", 404, "nothing.tif");
+    expect_error_page("/manifest/broken.tif", 500, "broken.tif");
     expect_error_text("/no/such/page", 404);
     expect_error_text("/viewer/missing.tif", 404);
     expect_error_text("/browse/..%2F..", 403);
+    expect_error_text("/manifest/broken.tif", 500);
     /* Image API clients keep the spec's plain answers, whatever they accept. */
     struct tu_response r;
     get("/iiif/3/missing.tif/info.json", HTML_ACCEPT, 404, &r);
