@@ -389,7 +389,8 @@ static const struct ts_error_style web_html_errors = {
 void web_error_style(const struct ts_request *req, struct ts_job *job)
 {
     /* Browsers navigating ask for text/html; scripts, curl and IIIF clients keep the
-     * one-line text. */
+     * one-line text. Either way a shared cache must tell the two apart. */
+    job->vary_accept = true;
     const char *accept = ts_request_header(req, "Accept");
     if (!accept || !strstr(accept, "text/html"))
         return;

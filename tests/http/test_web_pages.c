@@ -211,6 +211,7 @@ static void expect_error_page(const char *path, long status, const char *reason)
         !strstr(body, reason))
         fail_msg("%s: not our error page with '%s': %.600s", path, reason, body);
     assert_true(tu_header_contains(&r, "Content-Security-Policy", "script-src 'self'"));
+    assert_true(tu_header_contains(&r, "Vary", "Accept"));
     tu_response_free(&r);
 }
 
@@ -227,6 +228,7 @@ static void expect_error_text(const char *path, long status)
     assert_int_equal(strncmp((const char *)r.body.data, head, strlen(head)), 0);
     assert_non_null(memchr(r.body.data, '\n', r.body.len));
     assert_null(strstr((const char *)r.body.data, "<"));
+    assert_true(tu_header_contains(&r, "Vary", "Accept"));
     tu_response_free(&r);
 }
 
