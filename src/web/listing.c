@@ -66,41 +66,43 @@ static int push_entry(struct web_listing *out, size_t *cap, const struct web_ent
     return TS_OK;
 }
 
-/* Fills e for one directory entry (e->path malloc'd); false when it is not something to list or
- * memory ran out. */
-static bool describe_entry(const char *real_root, const char *dir, const char *folder,
-                           const char *name, struct web_entry *e)
+/* Fills e for one directory entry (e->path malloc'd): TS_OK, TS_DECLINED when it is not
+ * something to list, TS_ENOMEM. */
+static int describe_entry(const char *real_root, const char *dir, const char *folder,
+                          const char *name, struct web_entry *e)
 {
     if (name[0] == '.' || strlen(name) > NAME_MAX)
-        return false;
+        return TS_DECLINED;
     for (const char *p = name; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '\\')
-            return false;
+            return TS_DECLINED;
     char full[PATH_MAX], real[PATH_MAX];
     int n = snprintf(full, sizeof full, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= sizeof full || !realpath(full, real))
-        return false;
+        return TS_DECLINED;
     /* A symlink that leads out of the root would be refused when opened: do not offer it. */
     if (!below_or_at(real_root, real) || !strcmp(real, real_root))
-        return false;
+        return TS_DECLINED;
     struct stat st;
     if (stat(real, &st) != 0)
-        return false;
+        return TS_DECLINED;
     if (S_ISDIR(st.st_mode))
         e->is_folder = true;
     else if (S_ISREG(st.st_mode) && source_has_image_extension(name))
         e->is_folder = false;
     else
-        return false;
+        return TS_DECLINED;
     size_t lead = strlen(folder) + (folder[0] ? 1 : 0), len = lead + strlen(name);
-    if (len >= PATH_MAX || !(e->path = malloc(len + 1)))
-        return false;
+    if (len >= PATH_MAX)
+        return TS_DECLINED;
+    if (!(e->path = malloc(len + 1)))
+        return TS_ENOMEM;
     memcpy(e->path, folder, strlen(folder));
     if (lead)
         e->path[lead - 1] = '/';
     memcpy(e->path + lead, name, strlen(name) + 1);
     e->name = e->path + lead;
-    return true;
+    return TS_OK;
 }
 
 int web_list_folder(const char *root, const char *folder, struct web_listing *out,
@@ -134,15 +136,17 @@ int web_list_folder(const char *root, const char *folder, struct web_listing *ou
         return ts_fail(err, TS_ENOMEM, "out of memory");
     }
     while ((de = readdir(d)) != NULL) {
-        if (!describe_entry(real_root, real_dir, folder, de->d_name, e))
+        rc = describe_entry(real_root, real_dir, folder, de->d_name, e);
+        if (rc == TS_DECLINED)
             continue;
-        if (out->count == WEB_LISTING_MAX) {
+        if (rc == TS_OK && out->count == WEB_LISTING_MAX) {
             free(e->path);
             out->truncated = true;
             break;
         }
-        if (push_entry(out, &cap, e) != TS_OK) {
-            free(e->path);
+        if (rc != TS_OK || push_entry(out, &cap, e) != TS_OK) {
+            if (rc == TS_OK)
+                free(e->path);
             free(e);
             closedir(d);
             web_listing_free(out);
