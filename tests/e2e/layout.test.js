@@ -145,8 +145,15 @@ async function layout(context, base, size) {
   await page.waitForTimeout(2000); // the drag's glide ends; the address follows it
   const before = await view(page);
   const link = page.url();
-  const copied = await page.inputValue('#view-link');
-  assert(copied === link, size.name + ': the copy-link field says ' + copied + ', not ' + link);
+  const shownLink = await page.inputValue('#view-link');
+  assert(shownLink === link, size.name + ': the link field says ' + shownLink + ', not ' + link);
+  // The copy button puts the same link on the clipboard.
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+  await page.click('#copy');
+  await page.waitForFunction(() => document.getElementById('copy-status').textContent !== '',
+                             null, { timeout: 5000 });
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  assert(copied === link, size.name + ': Copy link copied ' + copied + ', not ' + link);
   assert(/#x=\d+&y=\d+&zoom=[\d.]+&rotation=90&mirror=1$/.test(link),
          size.name + ': the address does not name the view: ' + link);
   assert(before.zoom > start.zoom * 1.2,
