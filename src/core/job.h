@@ -68,11 +68,13 @@ typedef int (*ts_sample_fn)(const struct ts_app *app, const struct ts_job *job,
                             struct ts_product *out, struct ts_err *err);
 
 /* A protocol whose errors have their own shape (IIP's "Error/7:..."). format() is called for
- * errors that carry err->code; it appends the body. */
+ * errors that carry err->code; it appends the body. page(), when set, builds the body of every
+ * error from its HTTP status and public reason (the web front's HTML pages). */
 struct ts_error_style {
     const char *type;
     bool no_cache;
     int (*format)(const struct ts_err *err, struct ts_buf *body);
+    int (*page)(int http_status, const char *reason, struct ts_buf *body);
 };
 
 struct ts_job {

@@ -719,6 +719,11 @@ static void fail(const struct ts_app *app, struct ts_job *job, int rc, const str
         ts_response_set_type(res, style->type);
         snprintf(res->reason, sizeof res->reason, "error %s: %.200s", err->code, reason);
     }
+    if (style->page) {
+        res->body.len = 0;
+        style->page(res->status, shown.msg, &res->body);
+        ts_response_set_type(res, style->type);
+    }
     if (style->no_cache)
         ts_response_add_header(res, "Cache-Control", "no-cache");
 }

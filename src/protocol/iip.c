@@ -702,7 +702,8 @@ static int iip_error_body(const struct ts_err *err, struct ts_buf *body)
                           err->code, err->msg);
 }
 
-static const struct ts_error_style iip_errors = {"application/vnd.netfpx", true, iip_error_body};
+static const struct ts_error_style iip_errors = {"application/vnd.netfpx", true, iip_error_body,
+                                                 NULL};
 
 static int iip_fail(struct ts_err *err, const char *code, const char *arg)
 {

@@ -60,6 +60,7 @@ static int route_path(const struct ts_app *app, const struct ts_request *req, st
     if (rc != TS_DECLINED)
         return rc;
     *route = TS_ROUTE_OTHER;
+    web_error_style(req, job);
     return ts_fail(err, TS_ENOTFOUND, "no such route");
 }
 

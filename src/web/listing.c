@@ -11,9 +11,6 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-/* A listing never grows past this: a folder with more is shown truncated, not exhausted. */
-#define WEB_MAX_ENTRIES 10000
-
 /* The identifier rules of source.c, plus hidden segments, which a listing never shows. */
 static int check_folder(const char *folder, struct ts_err *err)
 {
@@ -69,34 +66,43 @@ static int push_entry(struct web_listing *out, size_t *cap, const struct web_ent
     return TS_OK;
 }
 
-/* Fills e for one directory entry; false when it is not something to list. */
-static bool describe_entry(const char *real_root, const char *dir, const char *folder,
-                           const char *name, struct web_entry *e)
+/* Fills e for one directory entry (e->path malloc'd): TS_OK, TS_DECLINED when it is not
+ * something to list, TS_ENOMEM. */
+static int describe_entry(const char *real_root, const char *dir, const char *folder,
+                          const char *name, struct web_entry *e)
 {
-    if (name[0] == '.' || strlen(name) >= sizeof e->name)
-        return false;
+    if (name[0] == '.' || strlen(name) > NAME_MAX)
+        return TS_DECLINED;
     for (const char *p = name; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '\\')
-            return false;
+            return TS_DECLINED;
     char full[PATH_MAX], real[PATH_MAX];
     int n = snprintf(full, sizeof full, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= sizeof full || !realpath(full, real))
-        return false;
+        return TS_DECLINED;
     /* A symlink that leads out of the root would be refused when opened: do not offer it. */
     if (!below_or_at(real_root, real) || !strcmp(real, real_root))
-        return false;
+        return TS_DECLINED;
     struct stat st;
     if (stat(real, &st) != 0)
-        return false;
+        return TS_DECLINED;
     if (S_ISDIR(st.st_mode))
         e->is_folder = true;
     else if (S_ISREG(st.st_mode) && source_has_image_extension(name))
         e->is_folder = false;
     else
-        return false;
-    snprintf(e->name, sizeof e->name, "%s", name);
-    n = snprintf(e->path, sizeof e->path, "%s%s%s", folder, folder[0] ? "/" : "", name);
-    return n > 0 && (size_t)n < sizeof e->path;
+        return TS_DECLINED;
+    size_t lead = strlen(folder) + (folder[0] ? 1 : 0), len = lead + strlen(name);
+    if (len >= PATH_MAX)
+        return TS_DECLINED;
+    if (!(e->path = malloc(len + 1)))
+        return TS_ENOMEM;
+    memcpy(e->path, folder, strlen(folder));
+    if (lead)
+        e->path[lead - 1] = '/';
+    memcpy(e->path + lead, name, strlen(name) + 1);
+    e->name = e->path + lead;
+    return TS_OK;
 }
 
 int web_list_folder(const char *root, const char *folder, struct web_listing *out,
@@ -104,6 +110,7 @@ int web_list_folder(const char *root, const char *folder, struct web_listing *ou
 {
     out->entries = NULL;
     out->count = 0;
+    out->truncated = false;
     int rc = check_folder(folder, err);
     if (rc)
         return rc;
@@ -128,10 +135,18 @@ int web_list_folder(const char *root, const char *folder, struct web_listing *ou
         closedir(d);
         return ts_fail(err, TS_ENOMEM, "out of memory");
     }
-    while ((de = readdir(d)) != NULL && out->count < WEB_MAX_ENTRIES) {
-        if (!describe_entry(real_root, real_dir, folder, de->d_name, e))
+    while ((de = readdir(d)) != NULL) {
+        rc = describe_entry(real_root, real_dir, folder, de->d_name, e);
+        if (rc == TS_DECLINED)
             continue;
-        if (push_entry(out, &cap, e) != TS_OK) {
+        if (rc == TS_OK && out->count == WEB_LISTING_MAX) {
+            free(e->path);
+            out->truncated = true;
+            break;
+        }
+        if (rc != TS_OK || push_entry(out, &cap, e) != TS_OK) {
+            if (rc == TS_OK)
+                free(e->path);
             free(e);
             closedir(d);
             web_listing_free(out);
@@ -147,6 +162,8 @@ int web_list_folder(const char *root, const char *folder, struct web_listing *ou
 
 void web_listing_free(struct web_listing *listing)
 {
+    for (size_t i = 0; i < listing->count; i++)
+        free(listing->entries[i].path);
     free(listing->entries);
     listing->entries = NULL;
     listing->count = 0;

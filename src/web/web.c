@@ -14,6 +14,8 @@
 #define WEB_PATH_MAX 4096
 #define WEB_BASE_MAX 1100
 #define WEB_THUMB "/full/!200,200/0/default.jpg"
+/* Entries on one folder page: enough to scroll through, few enough for a phone to lay out. */
+#define WEB_PAGE_SIZE 500
 
 /* Same-origin scripts only; Mirador's styling library writes <style> elements, hence
  * 'unsafe-inline' for styles (never for scripts). */
@@ -41,12 +43,29 @@ static void append_html(struct ts_buf *b, const char *text)
     }
 }
 
-static int html_headers(struct ts_job *job)
+/* A file name with line-break opportunities after its separators, where a reader expects them. */
+static void append_name(struct ts_buf *b, const char *name)
 {
-    ts_product_set_type(&job->out, "text/html; charset=utf-8");
+    char one[2] = {0};
+    for (const char *p = name; *p; p++) {
+        one[0] = *p;
+        append_html(b, one);
+        if (p[1] && strchr("_-./", *p))
+            ts_buf_appendf(b, "<wbr>");
+    }
+}
+
+static int html_security_headers(struct ts_job *job)
+{
     int rc = ts_job_add_header(job, "Content-Security-Policy", WEB_CSP);
     rc = rc ? rc : ts_job_add_header(job, "X-Content-Type-Options", "nosniff");
     return rc ? rc : ts_job_add_header(job, "Referrer-Policy", "same-origin");
+}
+
+static int html_headers(struct ts_job *job)
+{
+    ts_product_set_type(&job->out, "text/html; charset=utf-8");
+    return html_security_headers(job);
 }
 
 /* Decodes the rest of a path after its prefix, trimming trailing '/' (folders end in one). */
@@ -93,36 +112,84 @@ static void listing_item(struct ts_buf *b, const char *href, const char *thumb, 
     if (thumb) {
         ts_buf_appendf(b, "<img src=\"");
         append_html(b, thumb);
-        ts_buf_appendf(b, "\" alt=\"\" loading=\"lazy\">");
+        ts_buf_appendf(b, "\" alt=\"");
+        append_html(b, name);
+        ts_buf_appendf(b, "\" loading=\"lazy\">");
     } else {
         ts_buf_appendf(b, "<span class=\"folder-icon\" aria-hidden=\"true\"></span>");
     }
     ts_buf_appendf(b, "<span class=\"name\">");
-    append_html(b, name);
+    append_name(b, name);
     ts_buf_appendf(b, "</span></a></li>\n");
 }
 
-static void listing_page(const struct ts_app *app, const char *folder, const struct web_listing *l,
-                         struct ts_buf *b)
+/* The head every page of ours shares, up to and including <body>. */
+static void page_head(struct ts_buf *b, const char *title, const char *body_class)
 {
-    bool demo = !folder[0] && app->cfg.demo_image[0];
-    char enc[WEB_PATH_MAX * 3 + 1], href[WEB_PATH_MAX * 3 + 32], thumb[WEB_PATH_MAX * 3 + 64];
     ts_buf_appendf(b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
                       "<link rel=\"icon\" href=\"data:,\"><title>Tessera: ");
-    append_html(b, folder[0] ? folder : "images");
-    ts_buf_appendf(b, "</title><link rel=\"stylesheet\" href=\"/static/style.css\"></head>\n"
-                      "<body class=\"browse\"><header><h1>Tessera</h1>");
+    append_html(b, title);
+    ts_buf_appendf(b, "</title><link rel=\"stylesheet\" href=\"/static/style.css\">");
+    /* Loaded before the thumbnails so that it sees every one that fails (CSP: no inline code). */
+    if (!strcmp(body_class, "browse"))
+        ts_buf_appendf(b, "<script src=\"/static/browse.js\"></script>");
+    ts_buf_appendf(b, "</head>\n<body class=\"%s\">", body_class);
+}
+
+/* "Previous", "N-M of T" and "Next" for a folder split into pages of WEB_PAGE_SIZE. */
+static void pager(struct ts_buf *b, const char *folder, size_t page, size_t pages, size_t total)
+{
+    if (pages <= 1)
+        return;
+    char enc[WEB_PATH_MAX * 3 + 1], href[WEB_PATH_MAX * 3 + 48];
+    url_encode(folder, true, enc, sizeof enc);
+    size_t first = (page - 1) * WEB_PAGE_SIZE + 1;
+    size_t last = page * WEB_PAGE_SIZE < total ? page * WEB_PAGE_SIZE : total;
+    ts_buf_appendf(b, "<nav class=\"pager\" aria-label=\"Pages\">");
+    if (page > 1) {
+        snprintf(href, sizeof href, "%s%s?page=%zu", folder[0] ? "/browse/" : "/", enc, page - 1);
+        ts_buf_appendf(b, "<a rel=\"prev\" href=\"");
+        append_html(b, href);
+        ts_buf_appendf(b, "\">&larr; Previous</a>");
+    }
+    ts_buf_appendf(b, "<span class=\"count\">%zu&ndash;%zu of %zu &middot; page %zu of %zu</span>",
+                   first, last, total, page, pages);
+    if (page < pages) {
+        snprintf(href, sizeof href, "%s%s?page=%zu", folder[0] ? "/browse/" : "/", enc, page + 1);
+        ts_buf_appendf(b, "<a rel=\"next\" href=\"");
+        append_html(b, href);
+        ts_buf_appendf(b, "\">Next &rarr;</a>");
+    }
+    ts_buf_appendf(b, "</nav>\n");
+}
+
+static size_t page_count(size_t entries)
+{
+    return entries ? (entries + WEB_PAGE_SIZE - 1) / WEB_PAGE_SIZE : 1;
+}
+
+static void listing_page(const struct ts_app *app, const char *folder, const struct web_listing *l,
+                         size_t page, struct ts_buf *b)
+{
+    bool demo = !folder[0] && app->cfg.demo_image[0] && page == 1;
+    char enc[WEB_PATH_MAX * 3 + 1], href[WEB_PATH_MAX * 3 + 32], thumb[WEB_PATH_MAX * 3 + 64];
+    page_head(b, folder[0] ? folder : "images", "browse");
+    ts_buf_appendf(b, "<header><h1>Tessera</h1>");
     breadcrumbs(b, folder);
     url_encode(folder, true, enc, sizeof enc);
     snprintf(href, sizeof href, "/collection%s%s", folder[0] ? "/" : "", enc);
     ts_buf_appendf(b, "<a class=\"iiif-link\" href=\"");
     append_html(b, href);
     ts_buf_appendf(b, "\" title=\"IIIF Presentation 3.0 collection of this folder\">"
-                      "IIIF collection</a></header>\n<main><ul class=\"grid\">\n");
+                      "IIIF collection</a></header>\n<main>");
+    size_t pages = page_count(l->count);
+    pager(b, folder, page, pages, l->count);
+    ts_buf_appendf(b, "<ul class=\"grid\">\n");
     if (demo)
         listing_item(b, "/viewer/demo", "/iiif/3/demo" WEB_THUMB, "demo", false);
-    for (size_t i = 0; i < l->count; i++) {
+    size_t end = page * WEB_PAGE_SIZE < l->count ? page * WEB_PAGE_SIZE : l->count;
+    for (size_t i = (page - 1) * WEB_PAGE_SIZE; i < end; i++) {
         const struct web_entry *e = &l->entries[i];
         if (e->is_folder) {
             url_encode(e->path, true, enc, sizeof enc);
@@ -136,8 +203,14 @@ static void listing_page(const struct ts_app *app, const char *folder, const str
         }
     }
     ts_buf_appendf(b, "</ul>\n");
+    pager(b, folder, page, pages, l->count);
     if (!demo && l->count == 0)
         ts_buf_appendf(b, "<p class=\"empty\">No images or folders here.</p>\n");
+    if (l->truncated)
+        ts_buf_appendf(b,
+                       "<p class=\"empty\">This folder holds more than %d entries; only the "
+                       "first %d read are listed.</p>\n",
+                       WEB_LISTING_MAX, WEB_LISTING_MAX);
     ts_buf_appendf(b, "</main></body></html>\n");
 }
 
@@ -145,6 +218,7 @@ static void listing_page(const struct ts_app *app, const char *folder, const str
 struct web_ctx {
     char path[WEB_PATH_MAX]; /* decoded folder or identifier */
     struct ts_buf base;      /* public base URL */
+    size_t page;             /* folder pages: 1-based */
 };
 
 static void ctx_free(void *p)
@@ -165,8 +239,14 @@ static int produce_browse(const struct ts_app *app, const struct ts_job *job,
     int rc = web_list_folder(app->cfg.root, c->path, &l, err);
     if (rc)
         return rc;
+    size_t pages = page_count(l.count);
+    if (c->page > pages) {
+        web_listing_free(&l);
+        return ts_fail(err, TS_ENOTFOUND, "no page %zu: folder '%s' has %zu", c->page, c->path,
+                       pages);
+    }
     out->is_text = true;
-    listing_page(app, c->path, &l, &out->text);
+    listing_page(app, c->path, &l, c->page, &out->text);
     web_listing_free(&l);
     return TS_OK;
 }
@@ -264,20 +344,78 @@ static int viewer_job(const struct ts_app *app, const char *rest, struct ts_job 
     return rc < 0 && !err->msg[0] ? ts_fail(err, rc, "identifier too long") : rc;
 }
 
+/* The folder page asked for by "page=N" in the query; 1 without one. */
+static int page_number(const char *query, size_t *page, struct ts_err *err)
+{
+    *page = 1;
+    for (const char *p = query; p && *p;) {
+        size_t len = strcspn(p, "&");
+        if (len > 5 && !strncmp(p, "page=", 5)) {
+            size_t n = 0, i = 5;
+            for (; i < len && p[i] >= '0' && p[i] <= '9' && n <= WEB_LISTING_MAX; i++)
+                n = n * 10 + (size_t)(p[i] - '0');
+            if (i < len || n == 0 || n > WEB_LISTING_MAX)
+                return ts_fail(err, TS_EINVAL, "page must be a number from 1, not '%.*s'",
+                               (int)(len - 5 < 40 ? len - 5 : 40), p + 5);
+            *page = n;
+        }
+        p += len;
+        if (*p == '&')
+            p++;
+    }
+    return TS_OK;
+}
+
+/* An error as a page of ours, for people: the status, the reason and the way back. */
+static int error_page(int http_status, const char *reason, struct ts_buf *body)
+{
+    char title[64];
+    snprintf(title, sizeof title, "%d %s", http_status, ts_http_reason(http_status));
+    page_head(body, title, "error-page");
+    ts_buf_appendf(body, "<main class=\"error-box\"><p class=\"code\">%d</p><h1>", http_status);
+    append_html(body, ts_http_reason(http_status));
+    ts_buf_appendf(body, "</h1><p class=\"reason\">");
+    append_html(body, reason);
+    ts_buf_appendf(body, "</p><p><a class=\"home\" href=\"/\">&larr; Back to the images</a>"
+                         "</p></main></body></html>\n");
+    return TS_OK;
+}
+
+static const struct ts_error_style web_html_errors = {
+    .type = "text/html; charset=utf-8",
+    .page = error_page,
+};
+
+void web_error_style(const struct ts_request *req, struct ts_job *job)
+{
+    /* Browsers navigating ask for text/html; scripts, curl and IIIF clients keep the
+     * one-line text. Either way a shared cache must tell the two apart. */
+    job->vary_accept = true;
+    const char *accept = ts_request_header(req, "Accept");
+    if (!accept || !strstr(accept, "text/html"))
+        return;
+    job->errors = &web_html_errors;
+    for (int i = 0; i < job->nheaders; i++)
+        if (!strcmp(job->headers[i].name, "Content-Security-Policy"))
+            return;
+    html_security_headers(job);
+}
+
 static const char *after_prefix(const char *path, const char *prefix)
 {
     size_t n = strlen(prefix);
     return strncmp(path, prefix, n) ? NULL : path + n;
 }
 
-int web_job(const struct ts_app *app, const struct ts_request *req, struct ts_job *job,
-            struct ts_err *err)
+static int route(const struct ts_app *app, const struct ts_request *req, struct ts_job *job,
+                 struct ts_err *err)
 {
     const char *path = req->path, *rest;
     int rc;
     if (!strcmp(path, "/") || (rest = after_prefix(path, "/browse/")) != NULL) {
         rc = page_job(app, req, strcmp(path, "/") ? rest : "", TS_JOB_PAGE, produce_browse, job,
                       err);
+        rc = rc ? rc : page_number(req->query, &((struct web_ctx *)job->ctx)->page, err);
         return rc ? rc : html_headers(job);
     }
     if (!strcmp(path, "/collection") || !strcmp(path, "/collection/") ||
@@ -308,4 +446,13 @@ int web_job(const struct ts_app *app, const struct ts_request *req, struct ts_jo
         return rc ? rc : file_job(app, rel, NULL, job, err);
     }
     return TS_DECLINED;
+}
+
+int web_job(const struct ts_app *app, const struct ts_request *req, struct ts_job *job,
+            struct ts_err *err)
+{
+    int rc = route(app, req, job, err);
+    if (rc != TS_DECLINED)
+        web_error_style(req, job);
+    return rc;
 }

@@ -16,16 +16,27 @@
 int web_job(const struct ts_app *app, const struct ts_request *req, struct ts_job *job,
             struct ts_err *err);
 
-/* One entry of a folder below the image root. */
+/* Errors on job become a styled HTML page with a link back when the client asks for HTML (a
+ * browser's navigation); other clients keep the one-line text. web_job does this for its own
+ * routes; the router calls it for paths nobody serves. */
+void web_error_style(const struct ts_request *req, struct ts_job *job);
+
+/* One entry of a folder below the image root. Both strings live in one allocation (name is the
+ * tail of path), owned by the listing: a folder of many files costs its names, not a fixed
+ * record each. */
 struct web_entry {
-    char name[256];  /* the file or folder name as stored */
-    char path[4096]; /* relative to the root, '/'-separated: an identifier for images */
+    const char *name; /* the file or folder name as stored */
+    char *path;       /* relative to the root, '/'-separated: an identifier for images */
     bool is_folder;
 };
+
+/* Entries beyond this are not read; a listing that reached it says so (truncated). */
+#define WEB_LISTING_MAX 1000000
 
 struct web_listing {
     struct web_entry *entries; /* folders first, then images, each sorted by name */
     size_t count;
+    bool truncated; /* the folder holds more than WEB_LISTING_MAX entries */
 };
 
 /* Lists the sub-folders and image files of folder ("" = the root itself). Hidden names and

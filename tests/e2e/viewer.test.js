@@ -138,7 +138,7 @@ run('viewer', 120000, async ({ base, context }) => {
   await page.click('#rotate-right');
   await page.click('#mirror');
   await page.waitForTimeout(1500);
-  const link = await page.inputValue('#view-url');
+  const link = await page.getAttribute('#view-image', 'href');
   const shared = /\/iiif\/3\/eye%2Fretina\.tif\/(\d+),(\d+),(\d+),(\d+)\/!(\d+),(\d+)\/!270\/default\.jpg$/
     .exec(link);
   assert(shared, 'copy-link is not a rotated, mirrored region URL: ' + link);

@@ -144,7 +144,8 @@ static int format_error(const struct ts_err *err, struct ts_buf *body)
     return ts_buf_appendf(body, "E:%s:%s\r\n", err->code, err->msg);
 }
 
-static const struct ts_error_style test_style = {"application/x-test-error", true, format_error};
+static const struct ts_error_style test_style = {"application/x-test-error", true, format_error,
+                                                 NULL};
 
 /* An image job that needs no image information: produce() alone says what to send. */
 static void text_job(struct ts_job *job, const char *identifier, ts_produce_fn produce)

@@ -228,7 +228,7 @@ static void test_listing_refuses_to_leave_the_root(void **state)
     const char *forbidden[] = {"..",   "alpha/..",     "alpha/../..",  "/etc",    "./alpha",
                                ".dir", "alpha//inner", "alpha\\inner", "link-out"};
     for (size_t i = 0; i < sizeof forbidden / sizeof forbidden[0]; i++) {
-        struct web_listing l = {NULL, 7};
+        struct web_listing l = {NULL, 7, true};
         struct ts_err err = {0};
         int rc = web_list_folder(ROOT, forbidden[i], &l, &err);
         if (rc != TS_EFORBIDDEN)

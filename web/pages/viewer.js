@@ -1,4 +1,5 @@
-// The deep-zoom viewer: OpenSeadragon on the image's IIIF 3.0 info.json, plus view tools.
+// The deep-zoom viewer: OpenSeadragon on the image's IIIF 3.0 info.json, plus view tools, a
+// panel that can be put away, and a link (the URL fragment) that reopens the current view.
 'use strict';
 
 (function () {
@@ -9,18 +10,76 @@
   const infoUrl = serviceUrl + '/info.json';
   const manifestUrl = location.origin + '/manifest/' + enc;
   const $ = (sel) => document.getElementById(sel);
+  const PANEL_KEY = 'tessera.panel';
   let info = null;
 
-  document.title = id + ' · Tessera';
-  $('title').textContent = id;
+  const slash = id.lastIndexOf('/');
+  const name = id.slice(slash + 1);
+  const folder = slash > 0 ? id.slice(0, slash) : '';
+  document.title = name + ' · Tessera';
+  showTitle(name);
+  if (folder) {
+    $('back').href = '/browse/' + folder.split('/').map(encodeURIComponent).join('/');
+    $('back').textContent = '\u2190 ' + folder;
+  }
   $('manifest-link').href = manifestUrl;
   $('info-link').href = infoUrl;
   $('mirador-link').href = '/mirador?manifest=' + encodeURIComponent(manifestUrl);
+
+  // File names rarely have spaces: offer line breaks after separators only, so no word is cut
+  // in two; a single part too long for the panel ends in an ellipsis (the whole name stays in
+  // the tooltip and the page title).
+  function showTitle(text) {
+    const h1 = $('title');
+    h1.textContent = '';
+    h1.title = text;
+    const parts = text.match(/[^ _\-.]+[_\-.]*| +|[_\-.]+/g) || [text];
+    parts.forEach(function (part, i) {
+      if (/^ +$/.test(part)) {
+        h1.append(' ');
+        return;
+      }
+      if (i > 0) {
+        h1.append(document.createElement('wbr'));
+      }
+      const span = document.createElement('span');
+      span.className = 'word';
+      span.textContent = part;
+      h1.append(span);
+    });
+  }
+
+  // The panel: hidden or shown as the person last left it (on this browser).
+  function setPanel(shown) {
+    document.body.classList.toggle('panel-hidden', !shown);
+    $('panel').hidden = !shown;
+    $('panel-toggle').setAttribute('aria-expanded', String(shown));
+    $('panel-toggle').textContent = shown ? 'Hide info' : 'Show info';
+  }
+  function storedPanel() {
+    try {
+      return localStorage.getItem(PANEL_KEY) !== 'hidden';
+    } catch (e) {
+      return true; // storage blocked: start shown
+    }
+  }
+  setPanel(storedPanel());
+  $('panel-toggle').addEventListener('click', function () {
+    const shown = document.body.classList.contains('panel-hidden');
+    setPanel(shown);
+    try {
+      localStorage.setItem(PANEL_KEY, shown ? 'shown' : 'hidden');
+    } catch (e) {
+      // not remembered, still toggled
+    }
+  });
 
   function fail(message) {
     document.body.dataset.state = 'error';
     $('error').hidden = false;
     $('error').textContent = message;
+    $('image-error-reason').textContent = message;
+    $('image-error').hidden = false;
   }
 
   const viewer = OpenSeadragon({
@@ -41,24 +100,40 @@
     const item = viewer.world.getItemAt(0);
     info = item.source;
     const done = function () {
-      if (item.getFullyLoaded()) {
-        document.body.dataset.state = 'drawn';
-      } else {
-        document.body.dataset.state = 'loading';
-      }
+      document.body.dataset.state = item.getFullyLoaded() ? 'drawn' : 'loading';
     };
     item.addHandler('fully-loaded-change', done);
+    restoreView();
     done();
     updateViewUrl();
     showInfo();
   });
+  // OpenSeadragon's own message says little; the server's one-line reason says what is wrong.
   viewer.addHandler('open-failed', function (e) {
-    fail('Cannot open ' + id + ': ' + (e.message || 'unknown error'));
+    fetch(infoUrl, { headers: { Accept: 'text/plain' } })
+      .then((r) => (r.ok ? '' : r.text()))
+      .then((text) => text.replace(/^\d+ [^:]*: /, '').trim())
+      .catch(() => '')
+      .then(function (reason) {
+        fail(reason || ('Cannot open ' + id + ': ' + (e.message || 'unknown error')));
+      });
+  });
+  let failedTiles = 0;
+  viewer.addHandler('tile-load-failed', function () {
+    failedTiles++;
+    $('tile-warning').hidden = false;
+    $('tile-warning').textContent = failedTiles === 1 ? 'One part of the image could not be read.'
+      : failedTiles + ' parts of the image could not be read.';
   });
   viewer.addHandler('animation-finish', updateViewUrl);
   viewer.addHandler('rotate', updateViewUrl);
   viewer.addHandler('flip', updateViewUrl);
   window.addEventListener('resize', updateViewUrl);
+  window.addEventListener('hashchange', function () {
+    if (location.hash.slice(1) !== currentHash) {
+      restoreView();
+    }
+  });
 
   function rotation() {
     const r = Math.round(viewer.viewport.getRotation() / 90) * 90;
@@ -74,6 +149,52 @@
     viewer.viewport.toggleFlip();
     this.setAttribute('aria-pressed', String(viewer.viewport.getFlip()));
   });
+
+  // The view in the fragment: the centre in image pixels (the same on every screen), the zoom
+  // as OpenSeadragon counts it (1 = the image's width fills the viewer's width), rotation in
+  // degrees and the mirror. E.g. #x=2822&y=2116&zoom=2.25&rotation=90&mirror=1
+  let currentHash = '';
+  let restored = false;
+
+  function viewHash() {
+    const item = viewer.world.getItemAt(0);
+    const vp = viewer.viewport;
+    const c = item.viewportToImageCoordinates(vp.getCenter(true));
+    const parts = ['x=' + Math.round(c.x), 'y=' + Math.round(c.y),
+                   'zoom=' + Number(vp.getZoom(true).toPrecision(5)), 'rotation=' + rotation()];
+    if (vp.getFlip()) {
+      parts.push('mirror=1');
+    }
+    return parts.join('&');
+  }
+
+  function parseHash() {
+    const p = new URLSearchParams(location.hash.slice(1));
+    const x = Number(p.get('x'));
+    const y = Number(p.get('y'));
+    const zoom = Number(p.get('zoom'));
+    const r = Number(p.get('rotation') || 0);
+    if (!p.has('x') || !p.has('y') || !p.has('zoom') || !isFinite(x) || !isFinite(y) ||
+        !(zoom > 0) || !isFinite(zoom) || !isFinite(r)) {
+      return null;
+    }
+    return { x: x, y: y, zoom: zoom, rotation: ((Math.round(r / 90) * 90) % 360 + 360) % 360,
+             mirror: p.get('mirror') === '1' };
+  }
+
+  function restoreView() {
+    const item = viewer.world.getItemAt(0);
+    const view = parseHash();
+    if (item && view) {
+      const vp = viewer.viewport;
+      vp.setFlip(view.mirror);
+      $('mirror').setAttribute('aria-pressed', String(view.mirror));
+      vp.setRotation(view.rotation, true);
+      vp.zoomTo(view.zoom, null, true);
+      vp.panTo(item.imageToViewportCoordinates(view.x, view.y), true);
+    }
+    restored = true;
+  }
 
   // The visible part of the image as a IIIF Image API 3.0 URL. OpenSeadragon mirrors the
   // rotated picture on screen, while IIIF mirrors before rotating, so the angle changes sign.
@@ -102,13 +223,22 @@
     return serviceUrl + '/' + region + '/' + fit + '/' + (flip ? '!' : '') + angle + '/default.jpg';
   }
 
+  // Keeps the address bar (without adding history entries), the link field and the IIIF link
+  // on the view shown.
   function updateViewUrl() {
-    $('view-url').value = viewUrl();
+    if (!restored || !viewer.world.getItemAt(0)) {
+      return;
+    }
+    currentHash = viewHash();
+    history.replaceState(history.state, '', '#' + currentHash);
+    $('view-link').value = location.href;
+    $('view-image').href = viewUrl();
   }
 
   $('copy').addEventListener('click', function () {
-    const url = viewUrl();
-    $('view-url').value = url;
+    updateViewUrl();
+    const url = location.href;
+    $('view-link').value = url;
     const shown = () => { $('copy-status').textContent = 'Copied.'; };
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(url).then(shown, selectForCopy);
@@ -118,7 +248,7 @@
   });
 
   function selectForCopy() {
-    $('view-url').select();
+    $('view-link').select();
     $('copy-status').textContent = 'Press Ctrl+C to copy the selected link.';
   }
 
