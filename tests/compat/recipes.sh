@@ -145,7 +145,7 @@ check_page() {
     fi
 }
 
-check_page "health" /health text/plain ok
+check_page "health" /health application/json '"status":"ok"'
 check_page "folder page" / text/html 'href="/viewer/a.tif"'
 check_page "sub-folder page" /browse/sub text/html 'alt="b.jp2"'
 check_page "viewer page" /viewer/sub%2Fb.jp2 text/html '/static/viewer.js'
