@@ -8,10 +8,10 @@ set -eu
 PACKAGES="build-essential cmake pkg-config
 libtiff-dev libgif-dev libjpeg62-turbo-dev libturbojpeg0-dev libpng-dev libspng-dev libwebp-dev
 libmicrohttpd-dev libjansson-dev libinih-dev liblcms2-dev libopenjp2-7-dev libfcgi-dev
-libmemcached-dev"
+libmemcached-dev zlib1g-dev"
 TEST_PACKAGES="libcmocka-dev libcurl4-openssl-dev libvips-tools libopenjp2-tools openjph-tools
 webp curl chromium clang libclang-rt-14-dev clang-format nginx iipimage-server memcached
-lighttpd apache2 libapache2-mod-fcgid"
+lighttpd apache2 libapache2-mod-fcgid python3-jsonschema"
 
 [ "${1:-}" = "--test" ] && PACKAGES="$PACKAGES $TEST_PACKAGES"
 # The browser tests drive Chromium through playwright-core from the npm registry (the viewer's

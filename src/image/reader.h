@@ -40,6 +40,9 @@ struct ts_image_info {
      * cache's copy, for as long as the one who filled this struct says; never cached as is. */
     const char *meta;
     size_t meta_len;
+    /* Opened at page 0: how many pages the file holds (a multi-page TIFF's top-level images
+     * that are not reduced copies, counted as page numbers count them); 0 or 1 = one. */
+    uint32_t npages;
 };
 
 /* The value of a text tag in info->meta, or NULL. */

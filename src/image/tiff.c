@@ -499,6 +499,26 @@ static int tiff_goto_page(struct tiff_priv *p, uint32_t page, struct ts_err *err
     return ts_fail(err, TS_ENOTFOUND, "the TIFF has no page %u", page + 1);
 }
 
+/* How many pages the file holds, numbered as tiff_goto_page numbers them (a manifest lists
+ * one canvas for each). Walks the top-level directories from the first; leaves none loaded
+ * that a read relies on (p->cur stays -1 until the first read selects its level). */
+static uint32_t tiff_count_pages(struct tiff_priv *p)
+{
+    uint32_t n = 0;
+    if (!TIFFSetDirectory(p->tif, 0))
+        return 1;
+    for (tdir_t d = 0; d < TIFF_MAX_DIRS; d++) {
+        if (d > 0 && !TIFFReadDirectory(p->tif))
+            break;
+        uint32_t type = 0;
+        TIFFGetField(p->tif, TIFFTAG_SUBFILETYPE, &type);
+        if (!(type & FILETYPE_REDUCEDIMAGE))
+            n++;
+    }
+    p->lib_err.msg[0] = '\0'; /* a broken chain past the last page is not this page's error */
+    return n ? n : 1;
+}
+
 /* Largest first, and each level strictly smaller than the one before it. */
 static void tiff_sort_levels(struct tiff_priv *p)
 {
@@ -1573,6 +1593,9 @@ int ts_tiff_open_fd(int fd, uint32_t page, struct ts_reader **out, struct ts_err
     p->lv[0].sub = true;
     p->lv[0].off = TIFFCurrentDirOffset(p->tif);
     p->nlv = 1;
+    /* Only a first page followed by more directories may have pages to count: a single
+     * image costs nothing more to open. */
+    bool more_dirs = page == 0 && !TIFFLastDirectory(p->tif);
     tiff_read_tags(p, &r->info);
     if ((rc = tiff_color_read_icc(p, &icc, &icc_len, err)) != TS_OK) {
         tiff_close(r);
@@ -1593,6 +1616,7 @@ int ts_tiff_open_fd(int fd, uint32_t page, struct ts_reader **out, struct ts_err
     r->info.bits_per_sample = p->lv[0].bps > 8 ? 16 : 8;
     r->info.nlevels = p->nlv;
     r->info.format = "tiff";
+    r->info.npages = more_dirs ? tiff_count_pages(p) : 1;
     for (i = 0; i < p->nlv; i++) {
         r->info.levels[i].width = p->lv[i].width;
         r->info.levels[i].height = p->lv[i].height;
