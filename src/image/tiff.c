@@ -499,9 +499,20 @@ static int tiff_goto_page(struct tiff_priv *p, uint32_t page, struct ts_err *err
     return ts_fail(err, TS_ENOTFOUND, "the TIFF has no page %u", page + 1);
 }
 
+/* Whether top-level directory d was taken as one of page 0's levels: some writers leave a
+ * pyramid's smaller copies unflagged, and those are not pages a manifest should list. */
+static bool tiff_is_own_level(const struct tiff_priv *p, tdir_t d)
+{
+    for (uint32_t i = 1; i < p->nlv; i++)
+        if (d > 0 && p->lv[i].dir == d)
+            return true;
+    return false;
+}
+
 /* How many pages the file holds, numbered as tiff_goto_page numbers them (a manifest lists
- * one canvas for each). Walks the top-level directories from the first; leaves none loaded
- * that a read relies on (p->cur stays -1 until the first read selects its level). */
+ * one canvas for each), less the unflagged directories page 0 took as its own levels (which
+ * tiff_goto_page would still count). Walks the top-level directories from the first; leaves none
+ * loaded that a read relies on (p->cur stays -1 until the first read selects its level). */
 static uint32_t tiff_count_pages(struct tiff_priv *p)
 {
     uint32_t n = 0;
@@ -512,7 +523,7 @@ static uint32_t tiff_count_pages(struct tiff_priv *p)
             break;
         uint32_t type = 0;
         TIFFGetField(p->tif, TIFFTAG_SUBFILETYPE, &type);
-        if (!(type & FILETYPE_REDUCEDIMAGE))
+        if (!(type & FILETYPE_REDUCEDIMAGE) && !tiff_is_own_level(p, d))
             n++;
     }
     p->lib_err.msg[0] = '\0'; /* a broken chain past the last page is not this page's error */

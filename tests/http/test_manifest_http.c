@@ -70,6 +70,19 @@ static int write_book(const char *path)
     return 0;
 }
 
+/* levels.tif: a pyramid whose smaller copies some writers leave unflagged: one image. */
+static int write_unflagged_pyramid(const char *path)
+{
+    TIFF *t = TIFFOpen(path, "w");
+    if (!t)
+        return -1;
+    put_dir(t, 400, 300, 90, false);
+    put_dir(t, 200, 150, 90, false);
+    put_dir(t, 100, 75, 90, false);
+    TIFFClose(t);
+    return 0;
+}
+
 /* big.tif: 2000 x 1500, over the server's maxArea of 750000 (so `max` is 1000 x 750). */
 static int write_big(const char *path)
 {
@@ -105,6 +118,9 @@ static int group_setup(void **state)
         return -1;
     snprintf(path, sizeof path, "%s/book.tif", root);
     if (write_book(path) != 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/levels.tif", root);
+    if (write_unflagged_pyramid(path) != 0)
         return -1;
     snprintf(path, sizeof path, "%s/maps/big.tif", root);
     if (write_big(path) != 0)
@@ -424,6 +440,14 @@ static void test_a_multi_page_tiff_gets_one_canvas_per_page(void **state)
         ts_image_free(&img);
     }
     assert_string_equal(metadata_value(m, "Pages"), "3");
+    json_decref(m);
+    tu_response_free(&r);
+
+    /* The unflagged smaller copies of a pyramid are its levels, not pages. */
+    m = get_json("/manifest/levels.tif", &r);
+    assert_int_equal(json_array_size(json_object_get(m, "items")), 1);
+    assert_int_equal(num(m, "items.0.width"), 400);
+    assert_null(metadata_value(m, "Pages"));
     json_decref(m);
     tu_response_free(&r);
 
