@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <tiffio.h>
+#include <unistd.h>
 #include <zlib.h>
 
 /* cmocka.h needs the headers above first. */
@@ -141,6 +142,15 @@ static int group_setup(void **state)
                          " \"requiredStatement\": {\"label\": {\"en\": [\"Attribution\"]},"
                          " \"value\": {\"en\": [\"Example Library\"]}}}");
     if (rc)
+        return -1;
+    /* A sidecar that is a link to a file outside the root must not be read. */
+    char outside[1200], link[1200];
+    snprintf(outside, sizeof outside, "%s/outside.json", TESSERA_TEST_WORK);
+    FILE *f = fopen(outside, "w");
+    if (!f || fputs("{\"label\": \"Secret from outside\"}", f) < 0 || fclose(f) != 0)
+        return -1;
+    snprintf(link, sizeof link, "%s/levels.tif.json", root);
+    if (symlink(outside, link) != 0)
         return -1;
     const char *const extra[] = {"--max-area", "750000", NULL};
     setenv("COPYRIGHT", "Served by the test library", 1);
@@ -443,8 +453,10 @@ static void test_a_multi_page_tiff_gets_one_canvas_per_page(void **state)
     json_decref(m);
     tu_response_free(&r);
 
-    /* The unflagged smaller copies of a pyramid are its levels, not pages. */
+    /* The unflagged smaller copies of a pyramid are its levels, not pages. Its sidecar is a
+     * link out of the root: not read. */
     m = get_json("/manifest/levels.tif", &r);
+    assert_string_equal(str(m, "label.none.0"), "levels.tif");
     assert_int_equal(json_array_size(json_object_get(m, "items")), 1);
     assert_int_equal(num(m, "items.0.width"), 400);
     assert_null(metadata_value(m, "Pages"));
