@@ -91,13 +91,8 @@ struct ts_companion {
     char rel[PATH_MAX]; /* its path below the image root, for messages */
 };
 
-/* One page of a file of several (a multi-page TIFF): its full size. */
-struct ts_page {
-    uint32_t width, height;
-};
-/* Pages a job lists at most (TS_JOB_IMAGE with wants_pages). Each page beyond the first is
- * opened once to learn its size, and opening page n walks n directories: this bounds the
- * walk of a first request to about half a million directory reads. */
+/* Pages a job lists at most (TS_JOB_IMAGE with wants_pages): a manifest of a thousand canvases
+ * is already over a megabyte. */
 #define TS_JOB_PAGES_MAX 1000
 
 struct ts_job {
@@ -137,7 +132,7 @@ struct ts_job {
     struct ts_buf cache_key;   /* file identity + key, built once for lookup and store */
     bool in_sequence;          /* the identifier was served as a sequence's view */
     struct source_views views; /* when in_sequence and wants_views */
-    /* With wants_pages, for page 0 of a file: the size of each page, npages of them (at most
+    /* With wants_pages, for page 0 of a file of several: its pages, npages of them (at most
      * TS_JOB_PAGES_MAX; pages_total counts them all). NULL for any other file or page. */
     struct ts_page *pages;
     uint32_t npages, pages_total;

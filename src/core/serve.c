@@ -618,11 +618,10 @@ static int pin_file(struct ts_app *app, struct ts_job *job, struct ts_err *err)
     return job->cacheable ? cache_key(job) : TS_OK;
 }
 
-/* The size of each page of a multi-page file, for a job that lists them: page 0's from info,
- * the others from the info cache or from opening each page once, outside the reader pool
- * (a manifest's walk through a book would only flush it). */
-static int collect_pages(struct ts_app *app, struct ts_job *job, const struct ts_image_info *info,
-                         struct ts_err *err)
+/* The pages of a multi-page file, for a job that lists them: one pass of the reader over the
+ * file (opening each page on its own would walk n directories for page n). */
+static int collect_pages(struct ts_job *job, struct ts_reader *reader,
+                         const struct ts_image_info *info, struct ts_err *err)
 {
     uint32_t n = info->npages < TS_JOB_PAGES_MAX ? info->npages : TS_JOB_PAGES_MAX;
     free(job->pages);
@@ -630,36 +629,8 @@ static int collect_pages(struct ts_app *app, struct ts_job *job, const struct ts
     job->pages = calloc(n, sizeof *job->pages);
     if (!job->pages)
         return ts_fail(err, TS_ENOMEM, "out of memory");
-    job->pages[0] = (struct ts_page){info->width, info->height};
-    job->npages = 1;
     job->pages_total = info->npages;
-    for (uint32_t i = 1; i < n; i++) {
-        int rc = ts_cancel_check(&job->cancel, err);
-        if (rc)
-            return rc;
-        struct source_file page = job->src;
-        page.page = i;
-        page.fd = -1;
-        struct ts_image_info pi;
-        struct ts_buf held = {0};
-        bool hit = info_lookup(app, &page, &pi, &held);
-        ts_buf_free(&held);
-        if (!hit) {
-            int fd = fcntl(job->src.fd, F_DUPFD_CLOEXEC, 0);
-            if (fd < 0)
-                return ts_fail(err, TS_EBUSY, "out of file descriptors");
-            struct ts_reader *r;
-            rc = ts_reader_open_fd(fd, i, NULL, &r, err);
-            if (rc)
-                return rc;
-            pi = r->info;
-            info_store(app, &page, &pi);
-            ts_reader_close(r);
-        }
-        job->pages[i] = (struct ts_page){pi.width, pi.height};
-        job->npages = i + 1;
-    }
-    return TS_OK;
+    return ts_reader_pages(reader, job->pages, n, &job->npages, err);
 }
 
 /* The image branch: information (cached, or from the one lease), produce(), render. The lease
@@ -682,8 +653,10 @@ static int serve_image(struct ts_app *app, struct ts_job *job, struct ts_respons
             info = l.reader->info;
             info_store(app, &job->src, &info);
         }
-        if (job->wants_pages && job->needs_info && job->src.page == 0 && info.npages > 1)
-            rc = collect_pages(app, job, &info, err);
+        if (job->wants_pages && job->needs_info && job->src.page == 0 && info.npages > 1) {
+            rc = l.reader ? TS_OK : lease(app, &job->src, &l, err);
+            rc = rc ? rc : collect_pages(job, l.reader, &info, err);
+        }
         rc = rc ? rc : job->produce(app, job, job->needs_info ? &info : NULL, &job->out, err);
         if (rc == TS_OK && job->sample && job->needs_info)
             rc = read_samples(app, job, &info, &l, err);

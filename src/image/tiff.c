@@ -530,6 +530,37 @@ static uint32_t tiff_count_pages(struct tiff_priv *p)
     return n ? n : 1;
 }
 
+/* The pages op: one walk over the top-level directories, each page numbered as
+ * tiff_goto_page numbers it, the directories page 0 took as its own levels left out. */
+static int tiff_pages(struct ts_reader *r, struct ts_page *out, uint32_t max, uint32_t *n,
+                      struct ts_err *err)
+{
+    struct tiff_priv *p = r->priv;
+    *n = 0;
+    if (p->page != 0)
+        return ts_fail(err, TS_EINVAL, "pages are listed from the first page only");
+    /* The walk moves libtiff's current directory: the next read selects its level again. */
+    p->cur = -1;
+    p->held = -1;
+    if (!TIFFSetDirectory(p->tif, 0))
+        return tiff_lib_fail(p, err, TS_ECODEC, "cannot read the first TIFF directory");
+    uint32_t number = 0;
+    for (tdir_t d = 0; d < TIFF_MAX_DIRS && *n < max; d++) {
+        if (d > 0 && !TIFFReadDirectory(p->tif))
+            break;
+        uint32_t type = 0, w = 0, h = 0;
+        TIFFGetField(p->tif, TIFFTAG_SUBFILETYPE, &type);
+        if (type & FILETYPE_REDUCEDIMAGE)
+            continue;
+        if (!tiff_is_own_level(p, d) && TIFFGetField(p->tif, TIFFTAG_IMAGEWIDTH, &w) &&
+            TIFFGetField(p->tif, TIFFTAG_IMAGELENGTH, &h) && w && h)
+            out[(*n)++] = (struct ts_page){number, w, h};
+        number++;
+    }
+    p->lib_err.msg[0] = '\0'; /* a broken chain past the last page is not a page's error */
+    return TS_OK;
+}
+
 /* Largest first, and each level strictly smaller than the one before it. */
 static void tiff_sort_levels(struct tiff_priv *p)
 {
@@ -1403,8 +1434,10 @@ static int tiff_cost(struct ts_reader *r, const struct ts_read_req *q, size_t *b
     return TS_OK;
 }
 
-static const struct ts_reader_ops tiff_ops = {"tiff", tiff_read, tiff_close, tiff_raw_tile,
-                                              tiff_cost};
+static int tiff_pages(struct ts_reader *r, struct ts_page *out, uint32_t max, uint32_t *n,
+                      struct ts_err *err);
+static const struct ts_reader_ops tiff_ops = {"tiff",        tiff_read, tiff_close,
+                                              tiff_raw_tile, tiff_cost, tiff_pages};
 
 /* The full-resolution directory's profile, copied: the directory is left behind by the level scan.
  */

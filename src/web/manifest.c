@@ -147,24 +147,26 @@ static json_t *canvas(const struct web_manifest_params *p, const char *manifest_
     return c;
 }
 
-/* One canvas per page for page 0 of a file of several: page n is "{identifier};n", as
- * source_resolve names it; otherwise one canvas for the image (or page) the identifier names. */
+/* One canvas per page for page 0 of a file of several: page n (1-based, as the reader numbers
+ * pages) is "{identifier};n", as source_resolve names it, and page 1 the identifier itself;
+ * otherwise one canvas for the image (or page) the identifier names. */
 static json_t *canvases(const struct web_manifest_params *p, const char *manifest_id, json_t *label,
                         struct ts_err *err)
 {
     json_t *items = json_array();
     uint32_t n = p->pages && p->npages > 1 ? p->npages : 1;
     for (uint32_t i = 0; items && i < n; i++) {
-        char *page_identifier = i ? format("%s;%u", p->identifier, i + 1) : NULL;
+        uint32_t number = n > 1 ? p->pages[i].number : 0;
+        char *page_identifier = number ? format("%s;%u", p->identifier, number + 1) : NULL;
         char page_label[32];
         snprintf(page_label, sizeof page_label, "p. %u", i + 1);
         json_t *own = n > 1 ? language_map("none", page_label) : json_incref(label);
         uint32_t w = n > 1 ? p->pages[i].width : p->info->width;
         uint32_t h = n > 1 ? p->pages[i].height : p->info->height;
-        json_t *c =
-            (i == 0 || page_identifier) && own
-                ? canvas(p, manifest_id, i + 1, i ? page_identifier : p->identifier, own, w, h, err)
-                : NULL;
+        json_t *c = (!number || page_identifier) && own
+                        ? canvas(p, manifest_id, i + 1, number ? page_identifier : p->identifier,
+                                 own, w, h, err)
+                        : NULL;
         json_decref(own);
         free(page_identifier);
         if (json_array_append_new(items, c) != 0) {

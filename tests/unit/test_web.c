@@ -235,7 +235,7 @@ static void test_manifest_body_declares_the_size_its_url_serves(void **state)
 static void test_manifest_has_one_canvas_per_page(void **state)
 {
     (void)state;
-    struct ts_page pages[3] = {{3000, 2000}, {800, 600}, {100, 50}};
+    struct ts_page pages[3] = {{0, 3000, 2000}, {1, 800, 600}, {3, 100, 50}};
     struct web_manifest_params p = {.base = "http://h",
                                     .identifier = "book.tif",
                                     .label = "book.tif",
@@ -257,6 +257,9 @@ static void test_manifest_has_one_canvas_per_page(void **state)
     /* Page n is the identifier with ";n", escaped whole. */
     assert_string_equal(str_at(m, "items.1.items.0.items.0.body.service.0.id"),
                         "http://h/iiif/3/book.tif%3B2");
+    /* The reader's page numbers name the pages (page 3 here was a level of page 1). */
+    assert_string_equal(str_at(m, "items.2.items.0.items.0.body.service.0.id"),
+                        "http://h/iiif/3/book.tif%3B4");
     assert_string_equal(str_at(m, "items.2.id"), "http://h/manifest/book.tif/canvas/p3");
     assert_string_equal(str_at(m, "items.2.label.none.0"), "p. 3");
     assert_string_equal(metadata_value(m, "Pages"), "3");
