@@ -84,6 +84,18 @@ static int write_unflagged_pyramid(const char *path)
     return 0;
 }
 
+/* long.tif: 1001 tiny pages, one more than a manifest lists. */
+static int write_long(const char *path)
+{
+    TIFF *t = TIFFOpen(path, "w");
+    if (!t)
+        return -1;
+    for (int i = 0; i < 1001; i++)
+        put_dir(t, 4, 3, (uint8_t)i, false);
+    TIFFClose(t);
+    return 0;
+}
+
 /* big.tif: 2000 x 1500, over the server's maxArea of 750000 (so `max` is 1000 x 750). */
 static int write_big(const char *path)
 {
@@ -122,6 +134,9 @@ static int group_setup(void **state)
         return -1;
     snprintf(path, sizeof path, "%s/levels.tif", root);
     if (write_unflagged_pyramid(path) != 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/long.tif", root);
+    if (write_long(path) != 0)
         return -1;
     snprintf(path, sizeof path, "%s/maps/big.tif", root);
     if (write_big(path) != 0)
@@ -471,6 +486,20 @@ static void test_a_multi_page_tiff_gets_one_canvas_per_page(void **state)
     tu_response_free(&r);
 }
 
+/* A file with more pages than a manifest lists says so rather than stopping silently. */
+static void test_a_longer_file_says_how_many_pages_it_has(void **state)
+{
+    (void)state;
+    struct tu_response r;
+    json_t *m = get_json("/manifest/long.tif", &r);
+    assert_int_equal(json_array_size(json_object_get(m, "items")), 1000);
+    assert_string_equal(metadata_value(m, "Pages"), "1001 (the first 1000 are shown)");
+    assert_string_equal(str(m, "items.999.items.0.items.0.body.service.0.id") + strlen(server.base),
+                        "/iiif/3/long.tif%3B1000");
+    json_decref(m);
+    tu_response_free(&r);
+}
+
 static void test_tiff_tags_describe_the_manifest(void **state)
 {
     (void)state;
@@ -570,6 +599,7 @@ int main(void)
         cmocka_unit_test(test_json_goes_gzipped_when_asked_and_decodes_to_the_same),
         cmocka_unit_test(test_painting_body_declares_what_its_url_serves),
         cmocka_unit_test(test_a_multi_page_tiff_gets_one_canvas_per_page),
+        cmocka_unit_test(test_a_longer_file_says_how_many_pages_it_has),
         cmocka_unit_test(test_tiff_tags_describe_the_manifest),
         cmocka_unit_test(test_sidecars_describe_manifests_and_collections),
         cmocka_unit_test(test_an_edited_sidecar_shows_at_once_and_a_broken_one_is_ignored),
