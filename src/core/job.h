@@ -47,7 +47,8 @@ struct ts_product {
     int nheaders;
 };
 
-/* info is NULL for pages and for jobs that do not need it. Pure: no I/O but folder listings. */
+/* info is NULL for pages and for jobs that do not need it. Pure: no I/O but folder listings
+ * and their sidecar files (an image's own sidecars come read, as companions). */
 typedef int (*ts_produce_fn)(const struct ts_app *app, const struct ts_job *job,
                              const struct ts_image_info *info, struct ts_product *out,
                              struct ts_err *err);
