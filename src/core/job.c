@@ -38,6 +38,10 @@ void ts_job_free(struct ts_job *job)
     ts_buf_free(&job->file);
     ts_buf_free(&job->cache_key);
     ts_buf_free(&job->out.text);
+    for (int i = 0; i < TS_JOB_COMPANIONS; i++)
+        ts_buf_free(&job->companions[i].text);
+    free(job->pages);
+    job->pages = NULL;
     free_headers(job->headers, job->nheaders);
     free_headers(job->out.headers, job->out.nheaders);
     job->nheaders = job->out.nheaders = 0;

@@ -47,7 +47,8 @@ struct ts_product {
     int nheaders;
 };
 
-/* info is NULL for pages and for jobs that do not need it. Pure: no I/O but folder listings. */
+/* info is NULL for pages and for jobs that do not need it. Pure: no I/O but folder listings
+ * and their sidecar files (an image's own sidecars come read, as companions). */
 typedef int (*ts_produce_fn)(const struct ts_app *app, const struct ts_job *job,
                              const struct ts_image_info *info, struct ts_product *out,
                              struct ts_err *err);
@@ -77,6 +78,26 @@ struct ts_error_style {
     int (*page)(int http_status, const char *reason, struct ts_buf *body);
 };
 
+/* A small file beside the image that shapes a text answer (a manifest's sidecar): named by the
+ * protocol, read by the core once the image is resolved. Its bytes join the job's key, so the
+ * validators and cached answers change whenever the file does. */
+#define TS_JOB_COMPANIONS 2
+#define TS_COMPANION_MAX (256 * 1024)
+struct ts_companion {
+    const char *name; /* a static string; NULL = unused */
+    bool beside;      /* name follows the image's own file name ("a.tif" + ".json"); else it
+                         is a file of the image's folder ("_folder.json") */
+    /* Filled by the core. */
+    bool found;
+    struct ts_buf text; /* its bytes (when found) */
+    char problem[256];  /* why a file that is there was not read: too large, unreadable */
+    char rel[PATH_MAX]; /* its path below the image root, for messages */
+};
+
+/* Pages a job lists at most (TS_JOB_IMAGE with wants_pages): a manifest of a thousand canvases
+ * is already over a megabyte. */
+#define TS_JOB_PAGES_MAX 1000
+
 struct ts_job {
     enum ts_job_kind kind;
     /* Set by the protocol. */
@@ -92,6 +113,9 @@ struct ts_job {
     bool cacheable;   /* keep the answer in the response cache */
     bool vary_accept; /* the answer depends on Accept */
     bool vary_host;   /* the answer names the public base taken from the request */
+    bool compress;    /* a text answer that may go gzip-compressed (by Accept-Encoding) */
+    bool wants_pages; /* produce() lists the pages of a multi-page file (pages below) */
+    struct ts_companion companions[TS_JOB_COMPANIONS];
     enum ts_freshness freshness;
     ts_produce_fn produce;
     /* A job whose answer quotes sample values (IIP SPECTRA, PFL): produce() returns a text
@@ -112,6 +136,11 @@ struct ts_job {
     struct ts_buf cache_key;   /* file identity + key, built once for lookup and store */
     bool in_sequence;          /* the identifier was served as a sequence's view */
     struct source_views views; /* when in_sequence and wants_views */
+    /* With wants_pages, for page 0 of a file of several: its pages, npages of them (at most
+     * TS_JOB_PAGES_MAX; pages_total counts them all). NULL for any other file or page. */
+    struct ts_page *pages;
+    uint32_t npages, pages_total;
+    bool gzip; /* compress set and the client accepts gzip: the body goes compressed */
     char etag[24];
     bool produced;    /* produce() ran in the fast lane; the slow lane renders its product */
     bool defer_heavy; /* set by a front end with a slow lane: heavy renders return TS_DEFERRED */

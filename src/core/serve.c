@@ -8,6 +8,7 @@
 #include "render/render.h"
 #include "render/watermark.h"
 #include "util/cpus.h"
+#include "util/gzip.h"
 #include "util/hash.h"
 #include "util/httpdate.h"
 
@@ -105,6 +106,44 @@ static int identity(const struct source_file *src, struct ts_buf *out)
                           (unsigned long long)src->st.st_ino, src->page);
 }
 
+/* ---- files that go with the image ---- */
+
+/* Reads the job's companion files and writes what each holds into the job's key, before the
+ * validators and cache keys are made from it: an edited sidecar changes the ETag and misses
+ * the caches. A missing file is a fact like any other; one that is there but cannot be read
+ * is left out, with the reason kept for produce() to report. */
+static int read_companions(const struct ts_app *app, struct ts_job *job)
+{
+    for (int i = 0; i < TS_JOB_COMPANIONS; i++) {
+        struct ts_companion *c = &job->companions[i];
+        if (!c->name)
+            continue;
+        struct ts_err err = {0};
+        ts_buf_free(&c->text);
+        c->found = false;
+        c->problem[0] = '\0';
+        int rc = source_companion_path(&app->root, &job->src, c->name, c->beside, c->rel,
+                                       sizeof c->rel, &err);
+        if (rc == TS_DECLINED)
+            continue;
+        if (rc == TS_OK)
+            rc = source_read_small(&app->root, c->rel, TS_COMPANION_MAX, &c->text, &err);
+        c->found = rc == TS_OK;
+        if (rc != TS_OK && rc != TS_ENOTFOUND)
+            snprintf(c->problem, sizeof c->problem, "%s",
+                     err.msg[0] ? err.msg : ts_status_name(rc));
+        uint64_t h = c->found ? ts_hash(TS_HASH_SEED, c->text.data, c->text.len) : 0;
+        rc = ts_buf_appendf(&job->key, "\n%s %c%016" PRIx64, c->name,
+                            c->found        ? '='
+                            : c->problem[0] ? '!'
+                                            : '-',
+                            h);
+        if (rc)
+            return rc;
+    }
+    return TS_OK;
+}
+
 /* ---- validators ---- */
 
 /* Every setting that shapes the bytes of an answer, chained onto h: servers sharing a cache
@@ -145,6 +184,16 @@ static void make_etag(const struct ts_app *app, const struct source_file *src, c
     h = ts_hash(h, &src->page, sizeof src->page);
     h = ts_hash(h, key, key_len);
     snprintf(out, 24, "\"%016" PRIx64 "\"", h);
+}
+
+/* The job's validator: the gzip-coded answer is another representation, with its own
+ * (strong) ETag, so a cache never answers one client's revalidation with the other's bytes. */
+static void job_etag(const struct ts_app *app, struct ts_job *job)
+{
+    make_etag(app, &job->src, (const char *)job->key.data, job->key.len, job->etag);
+    size_t n = strlen(job->etag);
+    if (job->gzip && n >= 2 && n + 3 < sizeof job->etag)
+        memcpy(job->etag + n - 1, "-gz\"", 5);
 }
 
 static void add_validators(const struct ts_app *app, const struct ts_job *job,
@@ -565,8 +614,23 @@ static int pin_file(struct ts_app *app, struct ts_job *job, struct ts_err *err)
         now->st_ctim.tv_sec == before.st_ctim.tv_sec &&
         now->st_ctim.tv_nsec == before.st_ctim.tv_nsec)
         return TS_OK;
-    make_etag(app, &job->src, (const char *)job->key.data, job->key.len, job->etag);
+    job_etag(app, job);
     return job->cacheable ? cache_key(job) : TS_OK;
+}
+
+/* The pages of a multi-page file, for a job that lists them: one pass of the reader over the
+ * file (opening each page on its own would walk n directories for page n). */
+static int collect_pages(struct ts_job *job, struct ts_reader *reader,
+                         const struct ts_image_info *info, struct ts_err *err)
+{
+    uint32_t n = info->npages < TS_JOB_PAGES_MAX ? info->npages : TS_JOB_PAGES_MAX;
+    free(job->pages);
+    job->npages = 0;
+    job->pages = calloc(n, sizeof *job->pages);
+    if (!job->pages)
+        return ts_fail(err, TS_ENOMEM, "out of memory");
+    job->pages_total = info->npages;
+    return ts_reader_pages(reader, job->pages, n, &job->npages, err);
 }
 
 /* The image branch: information (cached, or from the one lease), produce(), render. The lease
@@ -589,7 +653,11 @@ static int serve_image(struct ts_app *app, struct ts_job *job, struct ts_respons
             info = l.reader->info;
             info_store(app, &job->src, &info);
         }
-        rc = job->produce(app, job, job->needs_info ? &info : NULL, &job->out, err);
+        if (job->wants_pages && job->needs_info && job->src.page == 0 && info.npages > 1) {
+            rc = l.reader ? TS_OK : lease(app, &job->src, &l, err);
+            rc = rc ? rc : collect_pages(job, l.reader, &info, err);
+        }
+        rc = rc ? rc : job->produce(app, job, job->needs_info ? &info : NULL, &job->out, err);
         if (rc == TS_OK && job->sample && job->needs_info)
             rc = read_samples(app, job, &info, &l, err);
         job->produced = rc == TS_OK;
@@ -728,20 +796,47 @@ static void fail(const struct ts_app *app, struct ts_job *job, int rc, const str
         ts_response_add_header(res, "Cache-Control", "no-cache");
 }
 
+/* Codes a successful text answer with gzip for a client that accepts it (Presentation 3.0
+ * section 6.3: descriptions this repetitive should go compressed). The caches keep the plain
+ * bytes; each answer is coded on its way out. When coding fails the plain bytes go, under the
+ * ETag already chosen: only memory can run out here. */
+static void code_answer(const struct ts_job *job, struct ts_response *res)
+{
+    if (!job || !job->gzip || res->status != 200)
+        return;
+    size_t len;
+    const uint8_t *body = ts_response_body(res, &len);
+    struct ts_buf coded = {0};
+    if (ts_gzip(body, len, &coded) != TS_OK) {
+        ts_buf_free(&coded);
+        return;
+    }
+    ts_response_share(res, NULL, NULL, 0); /* drops the plain body, lent or owned */
+    res->body = coded;
+    ts_response_add_header(res, "Content-Encoding", "gzip");
+}
+
 /* What every answer carries, whatever path it took. */
 static void finalize(const struct ts_app *app, const struct ts_job *job, struct ts_response *res)
 {
     for (int i = 0; job && i < job->nheaders; i++)
         ts_response_add_header(res, job->headers[i].name, "%s", job->headers[i].value);
+    code_answer(job, res);
     /* Tell shared caches what else the answer was made from: negotiation changes the type,
-     * and without --base-url the ids and links name the Host the client asked. */
+     * the coding follows Accept-Encoding, and without --base-url the ids and links name the
+     * Host the client asked. */
     bool host = job && job->vary_host && !app->cfg.base_url[0];
-    if ((job && job->vary_accept) || host)
-        ts_response_add_header(res, "Vary", "%s%s%s", job->vary_accept ? "Accept" : "",
-                               job->vary_accept && host ? ", " : "",
-                               !host                  ? ""
-                               : app->cfg.trust_proxy ? "Host, X-Forwarded-Host, X-Forwarded-Proto"
-                                                      : "Host");
+    const char *fields[3];
+    int n = 0;
+    if (job && job->vary_accept)
+        fields[n++] = "Accept";
+    if (job && job->compress)
+        fields[n++] = "Accept-Encoding";
+    if (host)
+        fields[n++] = app->cfg.trust_proxy ? "Host, X-Forwarded-Host, X-Forwarded-Proto" : "Host";
+    if (n)
+        ts_response_add_header(res, "Vary", "%s%s%s%s%s", fields[0], n > 1 ? ", " : "",
+                               n > 1 ? fields[1] : "", n > 2 ? ", " : "", n > 2 ? fields[2] : "");
     /* iipsrv's CORS variable may name one origin; by default any origin may use us. */
     ts_response_add_header(res, "Access-Control-Allow-Origin", "%s",
                            app->cfg.cors[0] ? app->cfg.cors : "*");
@@ -756,11 +851,14 @@ bool core_begin(struct ts_app *app, const struct ts_request *req, struct ts_job 
         err = *verdict;
     /* The deadline counts from the request's arrival, queues included. */
     ts_cancel_init(&job->cancel, app->cfg.request_deadline);
+    job->gzip = job->compress && ts_accepts_gzip(ts_request_header(req, "Accept-Encoding"));
     if (rc == TS_OK && job->identifier.len) {
         const char *id = ts_buf_str(&job->identifier);
         rc = id ? resolve(app, id, &job->src, &err) : ts_fail(&err, TS_ENOMEM, "out of memory");
         if (rc == TS_ENOTFOUND && job->sequence)
             rc = resolve_sequence(app, job, id, &err);
+        if (rc == TS_OK && job->kind == TS_JOB_IMAGE && (rc = read_companions(app, job)) != TS_OK)
+            ts_fail(&err, rc, "request too long");
     }
     if (rc || job->kind == TS_JOB_REPLY) {
         if (rc)
@@ -775,7 +873,7 @@ bool core_begin(struct ts_app *app, const struct ts_request *req, struct ts_job 
         return false;
     /* Validators and cache keys come from the file and the job alone, so a revalidation or a
      * cache hit costs no image work. */
-    make_etag(app, &job->src, (const char *)job->key.data, job->key.len, job->etag);
+    job_etag(app, job);
     time_t mtime = job->src.st.st_mtim.tv_sec;
     if (not_modified(req, job->etag, mtime)) {
         res->status = 304;

@@ -121,6 +121,19 @@ int ts_reader_read(struct ts_reader *r, const struct ts_read_req *req, struct ts
     return rc ? rc : r->ops->read(r, req, out, err);
 }
 
+int ts_reader_pages(struct ts_reader *r, struct ts_page *out, uint32_t max, uint32_t *n,
+                    struct ts_err *err)
+{
+    *n = 0;
+    if (!r || !out || max == 0)
+        return ts_fail(err, TS_EINVAL, "reader pages: missing argument");
+    if (r->ops && r->ops->pages)
+        return r->ops->pages(r, out, max, n, err);
+    out[0] = (struct ts_page){0, r->info.width, r->info.height};
+    *n = 1;
+    return TS_OK;
+}
+
 int ts_reader_cost(struct ts_reader *r, const struct ts_read_req *req, size_t *bytes,
                    struct ts_err *err)
 {

@@ -40,6 +40,9 @@ struct ts_image_info {
      * cache's copy, for as long as the one who filled this struct says; never cached as is. */
     const char *meta;
     size_t meta_len;
+    /* Opened at page 0: how many pages the file holds (a multi-page TIFF's top-level images
+     * that are not reduced copies, counted as page numbers count them); 0 or 1 = one. */
+    uint32_t npages;
 };
 
 /* The value of a text tag in info->meta, or NULL. */
@@ -68,6 +71,12 @@ struct ts_read_req {
 
 struct ts_reader;
 
+/* One page of a file of several (a multi-page TIFF), as a manifest lists it. */
+struct ts_page {
+    uint32_t number; /* the page as ts_reader_open_fd numbers it (0-based) */
+    uint32_t width, height;
+};
+
 struct ts_reader_ops {
     const char *name;
     int (*read)(struct ts_reader *r, const struct ts_read_req *req, struct ts_image *out,
@@ -85,6 +94,10 @@ struct ts_reader_ops {
      * reader would refuse anyway for its size. */
     int (*cost)(struct ts_reader *r, const struct ts_read_req *req, size_t *bytes,
                 struct ts_err *err);
+    /* Optional (NULL for formats of one image): for a reader opened at page 0, the file's
+     * pages in order, in one pass over the file, at most max of them into out; *n = how many. */
+    int (*pages)(struct ts_reader *r, struct ts_page *out, uint32_t max, uint32_t *n,
+                 struct ts_err *err);
 };
 
 struct ts_reader {
@@ -121,6 +134,11 @@ int ts_reader_open_page(const char *path, uint32_t page, struct ts_reader **out,
 
 int ts_reader_read(struct ts_reader *r, const struct ts_read_req *req, struct ts_image *out,
                    struct ts_err *err);
+
+/* The pages of the file r was opened on (at page 0), at most max into out, *n of them: the
+ * reader's pages op, or the one image r reads (max >= 1). */
+int ts_reader_pages(struct ts_reader *r, struct ts_page *out, uint32_t max, uint32_t *n,
+                    struct ts_err *err);
 
 /* Rows decoded by the readers that decode from the top down (JPEG, PNG, striped TIFF), in the
  * source's full-resolution rows, summed over every reader in the process since it started:

@@ -494,3 +494,56 @@ int source_sequence_views(const struct source_root *root, const char *base, cons
                        SOURCE_MAX_VIEWS);
     return TS_OK;
 }
+
+/* ---- files that go with an image ---- */
+
+int source_companion_path(const struct source_root *root, const struct source_file *src,
+                          const char *name, bool beside, char *out, size_t size, struct ts_err *err)
+{
+    const char *rel = src->demo ? NULL : path_below(root->path, src->path);
+    if (!rel)
+        return TS_DECLINED;
+    const char *slash = strrchr(rel, '/');
+    int n = beside ? snprintf(out, size, "%s%s", rel, name)
+                   : snprintf(out, size, "%.*s%s%s", slash ? (int)(slash - rel) : 0, rel,
+                              slash ? "/" : "", name);
+    if (n < 0 || (size_t)n >= size)
+        return ts_fail(err, TS_ETOOLONG, "path too long");
+    return TS_OK;
+}
+
+int source_read_small(const struct source_root *root, const char *rel, size_t max,
+                      struct ts_buf *out, struct ts_err *err)
+{
+    int fd = open_beneath(root->fd, rel);
+    if (fd == -EXDEV)
+        fd = open_absolute_link(root, rel);
+    if (fd == -ENOENT || fd == -ENOTDIR || fd == -ENAMETOOLONG)
+        return TS_ENOTFOUND;
+    if (fd == -EXDEV || fd == -ELOOP)
+        return ts_fail(err, TS_EFORBIDDEN, "'%s' leads outside the image root", rel);
+    if (fd < 0)
+        return ts_fail(err, TS_EIO, "cannot open '%s': %s", rel, strerror(-fd));
+    struct stat st;
+    int rc = TS_OK;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        rc = TS_ENOTFOUND;
+    else if ((uint64_t)st.st_size > max)
+        rc = ts_fail(err, TS_ETOOLARGE, "'%s' is over %zu bytes", rel, max);
+    size_t want = rc ? 0 : (size_t)st.st_size, got = 0;
+    if (rc == TS_OK && ts_buf_reserve(out, want) != TS_OK)
+        rc = ts_fail(err, TS_ENOMEM, "out of memory reading '%s'", rel);
+    while (rc == TS_OK && got < want) {
+        ssize_t n = pread(fd, out->data + out->len + got, want - got, (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            rc = ts_fail(err, TS_EIO, "cannot read '%s'", rel);
+        else
+            got += (size_t)n;
+    }
+    if (rc == TS_OK)
+        out->len += got;
+    close(fd);
+    return rc;
+}

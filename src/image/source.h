@@ -2,6 +2,7 @@
 #ifndef TESSERA_SOURCE_H
 #define TESSERA_SOURCE_H
 
+#include "util/buf.h"
 #include "util/status.h"
 
 #include <limits.h>
@@ -88,6 +89,20 @@ int source_sequence_frame(const char *base, const char *pattern, int32_t h, int3
  * there is no such folder; TS_ETOOLARGE beyond SOURCE_MAX_VIEWS angles either way. */
 int source_sequence_views(const struct source_root *root, const char *base, const char *pattern,
                           struct source_views *out, struct ts_err *err);
+
+/* The path below the root of a file that goes with the image src: its own file name followed
+ * by name when beside ("maps/a.tif" + ".json"), else name in the image's folder
+ * ("maps/_folder.json"). TS_DECLINED for the demo image and files found outside the root (they
+ * have no place below it); TS_ETOOLONG when it does not fit size. Pure. */
+int source_companion_path(const struct source_root *root, const struct source_file *src,
+                          const char *name, bool beside, char *out, size_t size,
+                          struct ts_err *err);
+
+/* Reads the regular file rel (a path below the root, confined as identifiers are) into out,
+ * at most max bytes. TS_ENOTFOUND when nothing (or no regular file) is there, TS_ETOOLARGE
+ * past max, TS_EFORBIDDEN for a path that leads out of the root, TS_EIO when reading fails. */
+int source_read_small(const struct source_root *root, const char *rel, size_t max,
+                      struct ts_buf *out, struct ts_err *err);
 
 /* Closes src->fd if it is open. */
 void source_close(struct source_file *src);

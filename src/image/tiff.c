@@ -499,6 +499,68 @@ static int tiff_goto_page(struct tiff_priv *p, uint32_t page, struct ts_err *err
     return ts_fail(err, TS_ENOTFOUND, "the TIFF has no page %u", page + 1);
 }
 
+/* Whether top-level directory d was taken as one of page 0's levels: some writers leave a
+ * pyramid's smaller copies unflagged, and those are not pages a manifest should list. */
+static bool tiff_is_own_level(const struct tiff_priv *p, tdir_t d)
+{
+    for (uint32_t i = 1; i < p->nlv; i++)
+        if (d > 0 && p->lv[i].dir == d)
+            return true;
+    return false;
+}
+
+/* How many pages the file holds, numbered as tiff_goto_page numbers them (a manifest lists
+ * one canvas for each), less the unflagged directories page 0 took as its own levels (which
+ * tiff_goto_page would still count). Walks the top-level directories from the first; leaves none
+ * loaded that a read relies on (p->cur stays -1 until the first read selects its level). */
+static uint32_t tiff_count_pages(struct tiff_priv *p)
+{
+    uint32_t n = 0;
+    if (!TIFFSetDirectory(p->tif, 0))
+        return 1;
+    for (tdir_t d = 0; d < TIFF_MAX_DIRS; d++) {
+        if (d > 0 && !TIFFReadDirectory(p->tif))
+            break;
+        uint32_t type = 0;
+        TIFFGetField(p->tif, TIFFTAG_SUBFILETYPE, &type);
+        if (!(type & FILETYPE_REDUCEDIMAGE) && !tiff_is_own_level(p, d))
+            n++;
+    }
+    p->lib_err.msg[0] = '\0'; /* a broken chain past the last page is not this page's error */
+    return n ? n : 1;
+}
+
+/* The pages op: one walk over the top-level directories, each page numbered as
+ * tiff_goto_page numbers it, the directories page 0 took as its own levels left out. */
+static int tiff_pages(struct ts_reader *r, struct ts_page *out, uint32_t max, uint32_t *n,
+                      struct ts_err *err)
+{
+    struct tiff_priv *p = r->priv;
+    *n = 0;
+    if (p->page != 0)
+        return ts_fail(err, TS_EINVAL, "pages are listed from the first page only");
+    /* The walk moves libtiff's current directory: the next read selects its level again. */
+    p->cur = -1;
+    p->held = -1;
+    if (!TIFFSetDirectory(p->tif, 0))
+        return tiff_lib_fail(p, err, TS_ECODEC, "cannot read the first TIFF directory");
+    uint32_t number = 0;
+    for (tdir_t d = 0; d < TIFF_MAX_DIRS && *n < max; d++) {
+        if (d > 0 && !TIFFReadDirectory(p->tif))
+            break;
+        uint32_t type = 0, w = 0, h = 0;
+        TIFFGetField(p->tif, TIFFTAG_SUBFILETYPE, &type);
+        if (type & FILETYPE_REDUCEDIMAGE)
+            continue;
+        if (!tiff_is_own_level(p, d) && TIFFGetField(p->tif, TIFFTAG_IMAGEWIDTH, &w) &&
+            TIFFGetField(p->tif, TIFFTAG_IMAGELENGTH, &h) && w && h)
+            out[(*n)++] = (struct ts_page){number, w, h};
+        number++;
+    }
+    p->lib_err.msg[0] = '\0'; /* a broken chain past the last page is not a page's error */
+    return TS_OK;
+}
+
 /* Largest first, and each level strictly smaller than the one before it. */
 static void tiff_sort_levels(struct tiff_priv *p)
 {
@@ -1372,8 +1434,10 @@ static int tiff_cost(struct ts_reader *r, const struct ts_read_req *q, size_t *b
     return TS_OK;
 }
 
-static const struct ts_reader_ops tiff_ops = {"tiff", tiff_read, tiff_close, tiff_raw_tile,
-                                              tiff_cost};
+static int tiff_pages(struct ts_reader *r, struct ts_page *out, uint32_t max, uint32_t *n,
+                      struct ts_err *err);
+static const struct ts_reader_ops tiff_ops = {"tiff",        tiff_read, tiff_close,
+                                              tiff_raw_tile, tiff_cost, tiff_pages};
 
 /* The full-resolution directory's profile, copied: the directory is left behind by the level scan.
  */
@@ -1573,6 +1637,9 @@ int ts_tiff_open_fd(int fd, uint32_t page, struct ts_reader **out, struct ts_err
     p->lv[0].sub = true;
     p->lv[0].off = TIFFCurrentDirOffset(p->tif);
     p->nlv = 1;
+    /* Only a first page followed by more directories may have pages to count: a single
+     * image costs nothing more to open. */
+    bool more_dirs = page == 0 && !TIFFLastDirectory(p->tif);
     tiff_read_tags(p, &r->info);
     if ((rc = tiff_color_read_icc(p, &icc, &icc_len, err)) != TS_OK) {
         tiff_close(r);
@@ -1593,6 +1660,7 @@ int ts_tiff_open_fd(int fd, uint32_t page, struct ts_reader **out, struct ts_err
     r->info.bits_per_sample = p->lv[0].bps > 8 ? 16 : 8;
     r->info.nlevels = p->nlv;
     r->info.format = "tiff";
+    r->info.npages = more_dirs ? tiff_count_pages(p) : 1;
     for (i = 0; i < p->nlv; i++) {
         r->info.levels[i].width = p->lv[i].width;
         r->info.levels[i].height = p->lv[i].height;

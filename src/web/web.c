@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #ifndef TESSERA_WEB_DIR
 #define TESSERA_WEB_DIR "web"
@@ -261,9 +262,24 @@ static int produce_collection(const struct ts_app *app, const struct ts_job *job
     int rc = web_list_folder(app->cfg.root, c->path, &l, err);
     if (rc)
         return rc;
+    /* The folder's own sidecar: the listing proved the folder is below the root, and the read
+     * is confined there as image identifiers are. */
+    char rel[WEB_PATH_MAX + sizeof WEB_FOLDER_SIDECAR + 1];
+    snprintf(rel, sizeof rel, "%s%s" WEB_FOLDER_SIDECAR, c->path, c->path[0] ? "/" : "");
+    struct ts_buf text;
+    struct ts_err why = {0};
+    ts_buf_init_capped(&text, TS_COMPANION_MAX);
+    int found = source_read_small(&app->root, rel, TS_COMPANION_MAX, &text, &why);
+    if (found != TS_OK && found != TS_ENOTFOUND)
+        ts_log("warning: sidecar %s: %s; ignored", rel, why.msg);
+    struct web_sidecar sidecar = {found == TS_OK ? (const char *)text.data : NULL, text.len, rel};
+    if (sidecar.text && !sidecar.len)
+        sidecar.text = "";
     char *json = NULL;
     rc = web_collection_json((const char *)c->base.data, c->path, &l,
-                             app->cfg.demo_image[0] != '\0', &json, err);
+                             app->cfg.demo_image[0] != '\0', found == TS_OK ? &sidecar : NULL,
+                             app->cfg.copyright[0] ? app->cfg.copyright : NULL, &json, err);
+    ts_buf_free(&text);
     web_listing_free(&l);
     if (rc)
         return rc;
@@ -272,15 +288,37 @@ static int produce_collection(const struct ts_app *app, const struct ts_job *job
     return rc;
 }
 
+/* A companion the core read for the job, as a sidecar (all NULL when there is none); a file
+ * that is there but could not be read is reported once, here. */
+static struct web_sidecar job_sidecar(const struct ts_job *job, int i)
+{
+    const struct ts_companion *c = &job->companions[i];
+    if (c->problem[0])
+        ts_log("warning: sidecar %s: %s; ignored", c->rel, c->problem);
+    if (!c->found)
+        return (struct web_sidecar){0};
+    return (struct web_sidecar){c->text.len ? (const char *)c->text.data : "", c->text.len, c->rel};
+}
+
 static int produce_manifest(const struct ts_app *app, const struct ts_job *job,
                             const struct ts_image_info *info, struct ts_product *out,
                             struct ts_err *err)
 {
-    (void)app;
     const struct web_ctx *c = job->ctx;
     const char *slash = strrchr(c->path, '/');
-    struct web_manifest_params p = {(const char *)c->base.data, c->path,
-                                    slash ? slash + 1 : c->path, info};
+    struct web_manifest_params p = {
+        .base = (const char *)c->base.data,
+        .identifier = c->path,
+        .label = slash ? slash + 1 : c->path,
+        .info = info,
+        .limits = &app->limits,
+        .pages = job->pages,
+        .npages = job->npages,
+        .pages_total = job->pages_total,
+        .own = job_sidecar(job, 0),
+        .folder = job_sidecar(job, 1),
+        .copyright = app->cfg.copyright[0] ? app->cfg.copyright : NULL,
+    };
     char *json = NULL;
     int rc = web_manifest_json(&p, &json, err);
     if (rc)
@@ -290,8 +328,72 @@ static int produce_manifest(const struct ts_app *app, const struct ts_job *job,
     return rc;
 }
 
-#define PRESENTATION_TYPE                                                                          \
-    "application/ld+json;profile=\"http://iiif.io/api/presentation/3/context.json\""
+#define PRESENTATION_PROFILE "http://iiif.io/api/presentation/3/context.json"
+#define PRESENTATION_TYPE "application/ld+json;profile=\"" PRESENTATION_PROFILE "\""
+
+/* The q-value a client gives a media type in Accept (RFC 9110 12.5.1): the most specific
+ * range that matches wins (the type itself, then its major type with any subtype, then any
+ * type at all); -1 when none does. */
+static double accept_q(const char *accept, const char *type)
+{
+    const char *slash = strchr(type, '/');
+    size_t major = slash ? (size_t)(slash - type) : strlen(type);
+    double best = -1;
+    int best_rank = -1;
+    for (const char *p = accept; *p;) {
+        size_t len = strcspn(p, ",");
+        const char *e = p, *end = p + len;
+        while (e < end && (*e == ' ' || *e == '\t'))
+            e++;
+        size_t name = 0;
+        while (e + name < end && e[name] != ';' && e[name] != ' ' && e[name] != '\t')
+            name++;
+        int rank = -1;
+        if (name == strlen(type) && !strncasecmp(e, type, name))
+            rank = 2;
+        else if (name == major + 2 && !strncasecmp(e, type, major + 1) && e[major + 1] == '*')
+            rank = 1;
+        else if (name == 3 && !strncmp(e, "*/*", 3))
+            rank = 0;
+        if (rank > best_rank) {
+            double q = 1;
+            for (const char *a = memchr(e, ';', (size_t)(end - e)); a && a < end;
+                 a = memchr(a + 1, ';', (size_t)(end - a - 1))) {
+                const char *v = a + 1;
+                while (v < end && (*v == ' ' || *v == '\t'))
+                    v++;
+                if (end - v > 2 && (v[0] == 'q' || v[0] == 'Q') && v[1] == '=')
+                    q = strtod(v + 2, NULL);
+            }
+            best = q;
+            best_rank = rank;
+        }
+        p = *end ? end + 1 : end;
+    }
+    return best;
+}
+
+/* Presentation 3.0 section 6.3: JSON-LD with the context as its profile unless the client
+ * prefers plain JSON; with no Accept at all, JSON-LD. A client that accepts neither still
+ * gets JSON-LD, the one representation there is, rather than a 406 a viewer cannot use. */
+static const char *presentation_type(const struct ts_request *req)
+{
+    const char *accept = ts_request_header(req, "Accept");
+    if (!accept || !*accept)
+        return PRESENTATION_TYPE;
+    double ld = accept_q(accept, "application/ld+json");
+    double json = accept_q(accept, "application/json");
+    return json > 0 && json > ld ? "application/json" : PRESENTATION_TYPE;
+}
+
+/* What manifests and collections share: the negotiated type, the Vary it needs, and gzip
+ * when the client takes it (section 6.3: descriptions should go compressed). */
+static void presentation_job(const struct ts_request *req, struct ts_job *job)
+{
+    ts_product_set_type(&job->out, presentation_type(req));
+    job->vary_accept = true;
+    job->compress = true;
+}
 
 /* A page with a producer: its context holds the decoded rest of the path and the base. */
 static int page_job(const struct ts_app *app, const struct ts_request *req, const char *rest,
@@ -422,7 +524,7 @@ static int route(const struct ts_app *app, const struct ts_request *req, struct 
         (rest = after_prefix(path, "/collection/")) != NULL) {
         bool root = !strcmp(path, "/collection") || !strcmp(path, "/collection/");
         rc = page_job(app, req, root ? "" : rest, TS_JOB_PAGE, produce_collection, job, err);
-        ts_product_set_type(&job->out, PRESENTATION_TYPE);
+        presentation_job(req, job);
         return rc;
     }
     if ((rest = after_prefix(path, "/manifest/")) != NULL) {
@@ -431,9 +533,16 @@ static int route(const struct ts_app *app, const struct ts_request *req, struct 
             return rc;
         const struct web_ctx *c = job->ctx;
         job->needs_info = true;
-        ts_product_set_type(&job->out, PRESENTATION_TYPE);
+        job->wants_pages = true;
+        /* Read by the core beside the image once it is resolved; their bytes join the key. */
+        job->companions[0] = (struct ts_companion){.name = WEB_SIDECAR_SUFFIX, .beside = true};
+        job->companions[1] = (struct ts_companion){.name = WEB_FOLDER_SIDECAR, .beside = false};
+        presentation_job(req, job);
         rc = ts_buf_append_str(&job->identifier, c->path);
-        rc = rc ? rc : ts_buf_appendf(&job->key, "manifest %s", (const char *)c->base.data);
+        /* The negotiated type is part of the answer, so of its cache key and ETag. */
+        rc = rc ? rc
+                : ts_buf_appendf(&job->key, "manifest %s %s", (const char *)c->base.data,
+                                 job->out.type);
         return rc ? ts_fail(err, rc, "request too long") : TS_OK;
     }
     if ((rest = after_prefix(path, "/viewer/")) != NULL)

@@ -46,22 +46,47 @@ int web_list_folder(const char *root, const char *folder, struct web_listing *ou
                     struct ts_err *err);
 void web_listing_free(struct web_listing *listing);
 
+/* A sidecar file's bytes and where it lies (for warnings), or all NULL. */
+struct web_sidecar {
+    const char *text;
+    size_t len;
+    const char *where;
+};
+
 /* What a manifest says about one image; base is the public origin without a trailing '/'. */
 struct web_manifest_params {
     const char *base;
     const char *identifier; /* decoded, e.g. "maps/portolan.tif" */
-    const char *label;      /* shown to people, e.g. "portolan.tif" */
+    const char *label;      /* the default label, e.g. "portolan.tif" */
     const struct ts_image_info *info;
+    /* What the server allows (what `full/max` serves); NULL = no limits. */
+    const struct ts_limits *limits;
+    /* A file of several pages: each page's size (pages[0] is info's), npages of the file's
+     * pages_total. NULL = one canvas, for the image or page the identifier names. */
+    const struct ts_page *pages;
+    uint32_t npages, pages_total;
+    struct web_sidecar own;    /* "{image file}.json" */
+    struct web_sidecar folder; /* the folder's "_folder.json" */
+    const char *copyright;     /* the server's rights statement (COPYRIGHT), or NULL */
 };
 
-/* A IIIF Presentation API 3.0 Manifest with one Canvas painted by the image and its Image API
- * 3.0 service. Returns a malloc'd, NUL-terminated JSON document in *json. */
+/* Sidecar file names: one per image (its file name + this) and one per folder. */
+#define WEB_SIDECAR_SUFFIX ".json"
+#define WEB_FOLDER_SIDECAR "_folder.json"
+
+/* A IIIF Presentation API 3.0 Manifest: one Canvas per page (one for a single image), each
+ * painted by the image at a size the server really serves and carrying its Image API 3.0
+ * service; label, summary, metadata, requiredStatement, rights and navDate from the sidecars,
+ * the image's own tags and the server's COPYRIGHT. Returns malloc'd JSON in *json. */
 int web_manifest_json(const struct web_manifest_params *p, char **json, struct ts_err *err);
 
 /* A IIIF Presentation API 3.0 Collection for folder ("" = root): sub-folders as Collections,
- * images as Manifests; with_demo adds the "demo" image (root only). Malloc'd JSON in *json. */
+ * images as Manifests; with_demo adds the "demo" image (root only). The folder's sidecar
+ * (may be all NULL) describes it, COPYRIGHT (may be NULL) stands for its rights. Malloc'd JSON
+ * in *json. */
 int web_collection_json(const char *base, const char *folder, const struct web_listing *listing,
-                        bool with_demo, char **json, struct ts_err *err);
+                        bool with_demo, const struct web_sidecar *sidecar, const char *copyright,
+                        char **json, struct ts_err *err);
 
 /* Maps a decoded /static/ path (without the prefix) to a regular file below web_dir: page
  * assets from pages/, OpenSeadragon and Mirador from the npm packages. Realpath-checked;

@@ -13,6 +13,7 @@
 #include "core/serve.h"
 #include "testutil.h"
 #include "util/url.h"
+#include "web/describe.h"
 #include "web/web.h"
 
 #include <fcntl.h>
@@ -133,7 +134,8 @@ static void test_manifest_paints_one_canvas_with_the_image_service(void **state)
 {
     (void)state;
     const struct ts_image_info *info = sample_info();
-    struct web_manifest_params p = {"http://h:8080", "maps/a b.tif", "a b.tif", info};
+    struct web_manifest_params p = {
+        .base = "http://h:8080", .identifier = "maps/a b.tif", .label = "a b.tif", .info = info};
     char *text = NULL;
     struct ts_err err = {0};
     assert_int_equal(web_manifest_json(&p, &text, &err), TS_OK);
@@ -168,7 +170,8 @@ static void test_manifest_keeps_json_specials_in_labels(void **state)
 {
     (void)state;
     const char *label = "quote\" back\\slash\nnewline <tag> é";
-    struct web_manifest_params p = {"http://h", "x.tif", label, sample_info()};
+    struct web_manifest_params p = {
+        .base = "http://h", .identifier = "x.tif", .label = label, .info = sample_info()};
     char *text = NULL;
     struct ts_err err = {0};
     assert_int_equal(web_manifest_json(&p, &text, &err), TS_OK);
@@ -183,12 +186,267 @@ static void test_manifest_refuses_an_image_without_dimensions(void **state)
 {
     (void)state;
     struct ts_image_info empty = {0};
-    struct web_manifest_params p = {"http://h", "x.tif", "x", &empty};
+    struct web_manifest_params p = {
+        .base = "http://h", .identifier = "x.tif", .label = "x", .info = &empty};
     char *text = NULL;
     struct ts_err err = {0};
     assert_int_equal(web_manifest_json(&p, &text, &err), TS_EINVAL);
     assert_null(text);
     assert_true(err.msg[0] != '\0');
+}
+
+/* The manifest of one image under server limits: the canvas keeps the full size, the body
+ * names the size the limits allow and declares exactly that. */
+static void test_manifest_body_declares_the_size_its_url_serves(void **state)
+{
+    (void)state;
+    struct ts_image_info info = *sample_info();
+    info.width = info.height = 9877;
+    struct ts_limits limits = {.max_area = 25000000, .formats = ~0u};
+    struct web_manifest_params p = {.base = "http://h",
+                                    .identifier = "big.tif",
+                                    .label = "big.tif",
+                                    .info = &info,
+                                    .limits = &limits};
+    char *text = NULL;
+    struct ts_err err = {0};
+    assert_int_equal(web_manifest_json(&p, &text, &err), TS_OK);
+    json_t *m = parse(text);
+    free(text);
+    assert_int_equal(int_at(m, "items.0.width"), 9877);
+    assert_int_equal(int_at(m, "items.0.height"), 9877);
+    assert_int_equal(int_at(m, "items.0.items.0.items.0.body.width"), 5000);
+    assert_int_equal(int_at(m, "items.0.items.0.items.0.body.height"), 5000);
+    assert_string_equal(str_at(m, "items.0.items.0.items.0.body.id"),
+                        "http://h/iiif/3/big.tif/full/5000,5000/0/default.jpg");
+    json_decref(m);
+
+    /* Within the limits, full/max is the image itself. */
+    info.width = info.height = 4000;
+    assert_int_equal(web_manifest_json(&p, &text, &err), TS_OK);
+    m = parse(text);
+    free(text);
+    assert_int_equal(int_at(m, "items.0.items.0.items.0.body.width"), 4000);
+    assert_string_equal(str_at(m, "items.0.items.0.items.0.body.id"),
+                        "http://h/iiif/3/big.tif/full/max/0/default.jpg");
+    json_decref(m);
+}
+
+static void test_manifest_has_one_canvas_per_page(void **state)
+{
+    (void)state;
+    struct ts_page pages[3] = {{0, 3000, 2000}, {1, 800, 600}, {3, 100, 50}};
+    struct web_manifest_params p = {.base = "http://h",
+                                    .identifier = "book.tif",
+                                    .label = "book.tif",
+                                    .info = sample_info(),
+                                    .pages = pages,
+                                    .npages = 3,
+                                    .pages_total = 3};
+    char *text = NULL;
+    struct ts_err err = {0};
+    assert_int_equal(web_manifest_json(&p, &text, &err), TS_OK);
+    json_t *m = parse(text);
+    free(text);
+    assert_int_equal(json_array_size(json_object_get(m, "items")), 3);
+    assert_int_equal(int_at(m, "items.1.width"), 800);
+    assert_int_equal(int_at(m, "items.1.height"), 600);
+    assert_int_equal(int_at(m, "items.2.width"), 100);
+    assert_string_equal(str_at(m, "items.0.items.0.items.0.body.service.0.id"),
+                        "http://h/iiif/3/book.tif");
+    /* Page n is the identifier with ";n", escaped whole. */
+    assert_string_equal(str_at(m, "items.1.items.0.items.0.body.service.0.id"),
+                        "http://h/iiif/3/book.tif%3B2");
+    /* The reader's page numbers name the pages (page 3 here was a level of page 1). */
+    assert_string_equal(str_at(m, "items.2.items.0.items.0.body.service.0.id"),
+                        "http://h/iiif/3/book.tif%3B4");
+    assert_string_equal(str_at(m, "items.2.id"), "http://h/manifest/book.tif/canvas/p3");
+    assert_string_equal(str_at(m, "items.2.label.none.0"), "p. 3");
+    assert_string_equal(metadata_value(m, "Pages"), "3");
+    json_decref(m);
+}
+
+/* XMP as Adobe and exiftool write it, and TIFF tags behind it. */
+static const char xmp_packet[] =
+    "<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF><rdf:Description rdf:about=''"
+    " xmp:CreateDate='1856-01-01T00:00:00Z'>"
+    "<dc:title><rdf:Alt><rdf:li xml:lang='fr'>Carte</rdf:li>"
+    "<rdf:li xml:lang='x-default'>Map of &amp; &#233;le</rdf:li></rdf:Alt></dc:title>"
+    "<dc:creator><rdf:Seq><rdf:li>Anne Author</rdf:li><rdf:li>Bob</rdf:li></rdf:Seq></dc:creator>"
+    "<dc:rights><rdf:Alt><rdf:li xml:lang='x-default'>Example Library</rdf:li></rdf:Alt>"
+    "</dc:rights><xmpRights:WebStatement>https://creativecommons.org/licenses/by/4.0/"
+    "</xmpRights:WebStatement></rdf:Description></rdf:RDF></x:xmpmeta>";
+
+static void test_xmp_values_are_read_as_curators_wrote_them(void **state)
+{
+    (void)state;
+    struct ts_buf b = {0};
+    assert_true(web_xmp_value(xmp_packet, "dc:title", &b));
+    assert_string_equal(ts_buf_str(&b), "Map of & \xc3\xa9le");
+    ts_buf_free(&b);
+    assert_true(web_xmp_value(xmp_packet, "dc:creator", &b));
+    assert_string_equal(ts_buf_str(&b), "Anne Author; Bob");
+    ts_buf_free(&b);
+    assert_true(web_xmp_value(xmp_packet, "xmp:CreateDate", &b));
+    assert_string_equal(ts_buf_str(&b), "1856-01-01T00:00:00Z");
+    ts_buf_free(&b);
+    assert_false(web_xmp_value(xmp_packet, "dc:description", &b));
+    assert_false(web_xmp_value(xmp_packet, "dc:tit", &b));
+    ts_buf_free(&b);
+}
+
+static void test_xsd_datetimes_need_a_time_zone(void **state)
+{
+    (void)state;
+    assert_true(web_is_xsd_datetime("2010-01-01T00:00:00Z"));
+    assert_true(web_is_xsd_datetime("1856-12-31T23:59:59.5+01:00"));
+    assert_false(web_is_xsd_datetime("2010-01-01T00:00:00"));
+    assert_false(web_is_xsd_datetime("2010-01-01"));
+    assert_false(web_is_xsd_datetime("2010-13-01T00:00:00Z"));
+    assert_false(web_is_xsd_datetime("2010:01:01 00:00:00"));
+}
+
+static const char *meta_pairs(const char *const *kv, size_t n, char *out, size_t size, size_t *len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(kv[i]) + 1;
+        assert_true(o + l <= size);
+        memcpy(out + o, kv[i], l);
+        o += l;
+    }
+    *len = o;
+    return out;
+}
+
+static void test_manifest_takes_label_and_rights_from_the_image_tags(void **state)
+{
+    (void)state;
+    struct ts_image_info info = *sample_info();
+    const char *kv[] = {
+        "title",       "TIFF title",   "creator", "TIFF artist", "date", "2021:03:04 05:06:07",
+        "description", "  A chart.  ", "xmp",     xmp_packet};
+    char meta[4096];
+    info.meta = meta_pairs(kv, 10, meta, sizeof meta, &info.meta_len);
+    struct web_manifest_params p = {.base = "http://h",
+                                    .identifier = "x.tif",
+                                    .label = "x.tif",
+                                    .info = &info,
+                                    .copyright = "Server statement"};
+    char *text = NULL;
+    struct ts_err err = {0};
+    assert_int_equal(web_manifest_json(&p, &text, &err), TS_OK);
+    json_t *m = parse(text);
+    free(text);
+    /* XMP first, then the TIFF tags. */
+    assert_string_equal(str_at(m, "label.none.0"), "Map of & \xc3\xa9le");
+    assert_string_equal(str_at(m, "summary.none.0"), "A chart.");
+    assert_string_equal(metadata_value(m, "Creator"), "Anne Author; Bob");
+    assert_string_equal(metadata_value(m, "Date"), "1856-01-01T00:00:00Z");
+    assert_string_equal(str_at(m, "navDate"), "1856-01-01T00:00:00Z");
+    /* The web statement is a licence URI (in the spec's http form); dc:rights is text. */
+    assert_string_equal(str_at(m, "rights"), "http://creativecommons.org/licenses/by/4.0/");
+    assert_string_equal(str_at(m, "requiredStatement.value.none.0"), "Example Library");
+    json_decref(m);
+
+    /* Without XMP: the TIFF tags, the date as people write it, COPYRIGHT as the statement. */
+    info.meta = meta_pairs(kv, 8, meta, sizeof meta, &info.meta_len);
+    assert_int_equal(web_manifest_json(&p, &text, &err), TS_OK);
+    m = parse(text);
+    free(text);
+    assert_string_equal(str_at(m, "label.none.0"), "TIFF title");
+    assert_string_equal(metadata_value(m, "Creator"), "TIFF artist");
+    assert_string_equal(metadata_value(m, "Date"), "2021-03-04 05:06:07");
+    assert_null(json_object_get(m, "navDate")); /* TIFF's DateTime has no time zone */
+    assert_null(json_object_get(m, "rights"));
+    assert_string_equal(str_at(m, "requiredStatement.value.none.0"), "Server statement");
+    json_decref(m);
+
+    /* Text that is not UTF-8 is left out rather than breaking the manifest. */
+    const char *latin1[] = {"title", "Caf\xe9", "creator", "Ok"};
+    info.meta = meta_pairs(latin1, 4, meta, sizeof meta, &info.meta_len);
+    assert_int_equal(web_manifest_json(&p, &text, &err), TS_OK);
+    m = parse(text);
+    free(text);
+    assert_string_equal(str_at(m, "label.none.0"), "x.tif");
+    assert_string_equal(metadata_value(m, "Creator"), "Ok");
+    json_decref(m);
+}
+
+static void test_sidecars_override_tags_and_bad_fields_are_ignored(void **state)
+{
+    (void)state;
+    struct ts_image_info info = *sample_info();
+    const char *kv[] = {"title", "TIFF title", "rights",
+                        "http://rightsstatements.org/vocab/InC/1.0/"};
+    char meta[512];
+    info.meta = meta_pairs(kv, 4, meta, sizeof meta, &info.meta_len);
+    const char own[] = "{\"label\": {\"en\": [\"Portolan chart\"], \"fr\": \"Portulan\"},"
+                       " \"summary\": \"Vellum, 1560.\","
+                       " \"metadata\": [{\"label\": \"Maker\", \"value\": \"Diogo Homem\"},"
+                       "               {\"label\": 5}],"
+                       " \"navDate\": \"1560-01-01\","
+                       " \"rights\": \"All rights reserved by the library\"}";
+    const char folder[] = "{\"label\": \"The folder\", \"requiredStatement\": {\"label\":"
+                          " {\"en\": [\"Attribution\"]}, \"value\": \"Example Library\"},"
+                          " \"metadata\": [{\"label\": {\"en\": [\"Collection\"]},"
+                          " \"value\": {\"en\": [\"Maps\"]}}]}";
+    struct web_manifest_params p = {.base = "http://h",
+                                    .identifier = "x.tif",
+                                    .label = "x.tif",
+                                    .info = &info,
+                                    .own = {own, sizeof own - 1, "x.tif.json"},
+                                    .folder = {folder, sizeof folder - 1, "_folder.json"}};
+    char *text = NULL;
+    struct ts_err err = {0};
+    assert_int_equal(web_manifest_json(&p, &text, &err), TS_OK);
+    json_t *m = parse(text);
+    free(text);
+    assert_string_equal(str_at(m, "label.en.0"), "Portolan chart");
+    assert_string_equal(str_at(m, "label.fr.0"), "Portulan");
+    assert_string_equal(str_at(m, "summary.none.0"), "Vellum, 1560.");
+    /* Plain strings are in no particular language. */
+    assert_string_equal(str_at(m, "metadata.0.label.none.0"), "Maker");
+    assert_string_equal(str_at(m, "metadata.0.value.none.0"), "Diogo Homem");
+    assert_string_equal(str_at(m, "metadata.1.label.en.0"), "Collection"); /* the folder's */
+    /* A navDate without a time zone is not one; a free-text rights is a statement, which the
+     * image's sidecar gives before the folder's. The tag's URI is still the rights. */
+    assert_null(json_object_get(m, "navDate"));
+    assert_string_equal(str_at(m, "requiredStatement.value.none.0"),
+                        "All rights reserved by the library");
+    assert_string_equal(str_at(m, "rights"), "http://rightsstatements.org/vocab/InC/1.0/");
+    json_decref(m);
+
+    /* A sidecar that is not JSON is ignored whole: the manifest stands without it. */
+    p.own = (struct web_sidecar){"{\"label\": ", 10, "x.tif.json"};
+    p.folder = (struct web_sidecar){"[1, 2]", 6, "_folder.json"};
+    assert_int_equal(web_manifest_json(&p, &text, &err), TS_OK);
+    m = parse(text);
+    free(text);
+    assert_string_equal(str_at(m, "label.none.0"), "TIFF title");
+    json_decref(m);
+}
+
+static void test_collection_takes_its_folder_sidecar(void **state)
+{
+    (void)state;
+    struct web_listing l;
+    struct ts_err err = {0};
+    assert_int_equal(web_list_folder(ROOT, "alpha", &l, &err), TS_OK);
+    const char side[] = "{\"label\": \"Alpha maps\", \"summary\": {\"en\": \"Sea charts\"},"
+                        " \"rights\": \"http://creativecommons.org/publicdomain/mark/1.0/\"}";
+    struct web_sidecar sc = {side, sizeof side - 1, "alpha/_folder.json"};
+    char *text = NULL;
+    assert_int_equal(
+        web_collection_json("http://h", "alpha", &l, false, &sc, "Server", &text, &err), TS_OK);
+    web_listing_free(&l);
+    json_t *c = parse(text);
+    free(text);
+    assert_string_equal(str_at(c, "label.none.0"), "Alpha maps");
+    assert_string_equal(str_at(c, "summary.en.0"), "Sea charts");
+    assert_string_equal(str_at(c, "rights"), "http://creativecommons.org/publicdomain/mark/1.0/");
+    assert_string_equal(str_at(c, "requiredStatement.value.none.0"), "Server");
+    json_decref(c);
 }
 
 static void test_listing_shows_folders_first_and_only_visible_images(void **state)
@@ -248,7 +506,7 @@ static void test_collection_links_subfolders_and_manifests(void **state)
     struct ts_err err = {0};
     assert_int_equal(web_list_folder(ROOT, "", &l, &err), TS_OK);
     char *text = NULL;
-    assert_int_equal(web_collection_json("http://h", "", &l, true, &text, &err), TS_OK);
+    assert_int_equal(web_collection_json("http://h", "", &l, true, NULL, NULL, &text, &err), TS_OK);
     web_listing_free(&l);
     json_t *c = parse(text);
     free(text);
@@ -267,7 +525,8 @@ static void test_collection_links_subfolders_and_manifests(void **state)
     json_decref(c);
 
     assert_int_equal(web_list_folder(ROOT, "alpha/inner", &l, &err), TS_OK);
-    assert_int_equal(web_collection_json("http://h", "alpha/inner", &l, true, &text, &err), TS_OK);
+    assert_int_equal(
+        web_collection_json("http://h", "alpha/inner", &l, true, NULL, NULL, &text, &err), TS_OK);
     web_listing_free(&l);
     c = parse(text);
     free(text);
@@ -439,6 +698,13 @@ int main(void)
         cmocka_unit_test(test_manifest_paints_one_canvas_with_the_image_service),
         cmocka_unit_test(test_manifest_keeps_json_specials_in_labels),
         cmocka_unit_test(test_manifest_refuses_an_image_without_dimensions),
+        cmocka_unit_test(test_manifest_body_declares_the_size_its_url_serves),
+        cmocka_unit_test(test_manifest_has_one_canvas_per_page),
+        cmocka_unit_test(test_xmp_values_are_read_as_curators_wrote_them),
+        cmocka_unit_test(test_xsd_datetimes_need_a_time_zone),
+        cmocka_unit_test(test_manifest_takes_label_and_rights_from_the_image_tags),
+        cmocka_unit_test(test_sidecars_override_tags_and_bad_fields_are_ignored),
+        cmocka_unit_test(test_collection_takes_its_folder_sidecar),
         cmocka_unit_test(test_listing_shows_folders_first_and_only_visible_images),
         cmocka_unit_test(test_listing_of_a_subfolder_gives_identifiers_from_the_root),
         cmocka_unit_test(test_listing_refuses_to_leave_the_root),
