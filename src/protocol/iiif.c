@@ -62,8 +62,12 @@ static int produce_info(const struct ts_app *app, const struct ts_job *job,
     const char *rights = ts_image_meta(info, "rights");
     if (!rights || !*rights)
         rights = app->cfg.copyright;
-    struct iiif_info_params p = {c->version,     (const char *)c->id_url.data, info,
-                                 &app->limits,   app->cfg.default_tile,        rights,
+    struct iiif_info_params p = {c->version,
+                                 (const char *)c->id_url.data,
+                                 info,
+                                 &ts_job_live(app, job)->limits,
+                                 app->cfg.default_tile,
+                                 rights,
                                  app->info_extra};
     char *json = NULL;
     int rc = iiif_info_json(&p, &json, err);
@@ -81,7 +85,8 @@ static int produce_image(const struct ts_app *app, const struct ts_job *job,
                          struct ts_err *err)
 {
     const struct iiif_ctx *c = job->ctx;
-    int rc = iiif_plan(&c->url.req, info->width, info->height, &app->limits, &out->plan, err);
+    int rc = iiif_plan(&c->url.req, info->width, info->height, &ts_job_live(app, job)->limits,
+                       &out->plan, err);
     if (rc)
         return rc;
     char canonical[512];
