@@ -14,7 +14,8 @@
 struct reload_args {
     int argc;
     char **argv;
-    struct ts_config given; /* as the last successful read gave it */
+    struct ts_config started; /* as given at start */
+    struct ts_config given;   /* as the last successful read gave it */
 };
 
 /* SIGHUP: read the configuration again (environment, --config file, flags) and apply what can
@@ -31,7 +32,7 @@ static void reload(struct ts_app *app, void *ctx)
     ts_config_defaults(fresh);
     int rc = ts_config_from_env(fresh, &err);
     rc = rc ? rc : ts_config_parse_args(fresh, r->argc, r->argv, &err);
-    rc = rc ? rc : ts_app_reload(app, &r->given, fresh, &err);
+    rc = rc ? rc : ts_app_reload(app, &r->started, &r->given, fresh, &err);
     if (rc)
         ts_log("reload failed, keeping the configuration in force: %s", err.msg);
     else
@@ -73,7 +74,7 @@ int main(int argc, char **argv)
     }
     /* Static: the struct is large, and the signal loop needs it to the end. */
     static struct reload_args again;
-    again = (struct reload_args){argc, argv, cfg};
+    again = (struct reload_args){argc, argv, cfg, cfg};
     app.hangup = reload;
     app.hangup_ctx = &again;
     bool listen_given = false;

@@ -224,18 +224,22 @@ static bool reloadable(const struct ts_app *app, const struct ts_config *fresh, 
     return !strcmp(name, "jp2-cache") && (app->jp2_blocks || !fresh->jp2_cache_mb);
 }
 
-static void note_change(void *ctx, const char *name)
+static void note_applied(void *ctx, const char *name)
 {
     struct reload_notes *n = ctx;
-    if (!reloadable(n->app, n->fresh, name)) {
-        ts_log("reload: setting %s needs a restart (keeping the value in force)", name);
-        return;
-    }
-    ts_buf_appendf(&n->applied, "%s%s", n->applied.len ? ", " : "", name);
+    if (reloadable(n->app, n->fresh, name))
+        ts_buf_appendf(&n->applied, "%s%s", n->applied.len ? ", " : "", name);
 }
 
-int ts_app_reload(struct ts_app *app, const struct ts_config *before, const struct ts_config *fresh,
-                  struct ts_err *err)
+static void note_restart(void *ctx, const char *name)
+{
+    struct reload_notes *n = ctx;
+    if (!reloadable(n->app, n->fresh, name))
+        ts_log("reload: setting %s needs a restart (keeping the value in force)", name);
+}
+
+int ts_app_reload(struct ts_app *app, const struct ts_config *started,
+                  const struct ts_config *before, const struct ts_config *fresh, struct ts_err *err)
 {
     struct ts_live *live = NULL;
     FILE *log = NULL;
@@ -247,7 +251,10 @@ int ts_app_reload(struct ts_app *app, const struct ts_config *before, const stru
     }
     struct reload_notes notes = {app, fresh, {0}};
     ts_buf_init_capped(&notes.applied, 4096);
-    ts_config_changes(before, fresh, note_change, &notes);
+    /* What changed since the last reading; what still differs from the start and was not
+     * applied, again on every reload until a restart. */
+    ts_config_changes(before, fresh, note_applied, &notes);
+    ts_config_changes(started, fresh, note_restart, &notes);
 
     /* The log: a new file, or the same one reopened (as logrotate wants). */
     pthread_mutex_lock(&app->log_lock);

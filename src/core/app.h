@@ -82,11 +82,13 @@ const struct ts_live *ts_job_live(const struct ts_app *app, const struct ts_job 
 
 /* Applies a configuration read again (SIGHUP) without stopping: the limits, encoder settings,
  * passthrough rule, Cache-Control, request deadline, admin token, cache sizes and the access
- * log (file, format, proxies). before is the configuration as given at start (or at the last
- * reload): logs the settings that changed from it, and for each one not applied, that it
- * needs a restart. Nothing changes when the new settings do not make a whole
- * (a bad passthrough rule, an unreadable token file): TS_EINVAL with the reason. */
-int ts_app_reload(struct ts_app *app, const struct ts_config *before, const struct ts_config *fresh,
+ * log (file, format, proxies). started and before are the configuration as given at start
+ * and as read at the last reload: logs the settings that changed since before, and for each
+ * one not applied that differs from started, that it needs a restart. Nothing changes when the new
+ * settings do not make a whole (a bad passthrough rule, an unreadable token file): TS_EINVAL with
+ * the reason. */
+int ts_app_reload(struct ts_app *app, const struct ts_config *started,
+                  const struct ts_config *before, const struct ts_config *fresh,
                   struct ts_err *err);
 
 /* SIGHUP: whatever the front end's signal loop should do on it (main sets hangup to reload

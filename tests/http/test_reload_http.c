@@ -231,6 +231,12 @@ static void test_sighup_names_what_needs_a_restart_and_keeps_a_broken_file_out(v
     assert_int_equal(occurrences(log, "sometimes"), 1);
     assert_int_equal(status_of(&client, WIDE), 200);
     assert_int_equal(info_max_width(&client), 1000);
+
+    /* Until a restart, each reload says again what it could not apply. */
+    write_text(cfg, "max-width = 1000\nreader-cache = 16\n");
+    hangup(log);
+    assert_int_equal(occurrences(log, "setting reader-cache needs a restart"), 2);
+    assert_int_equal(occurrences(log, "setting threads needs a restart"), 1);
     tu_client_free(&client);
 }
 
