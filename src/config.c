@@ -43,7 +43,7 @@ static const struct opt options[] = {
      "public base URL used in info.json ids and Link headers (default: from the Host header)"},
     {"demo", OPT_PATH, STR_FIELD(demo_image), 0, 0, "FILE", "also serve FILE as identifier 'demo'"},
     {"access-log", OPT_STR, STR_FIELD(access_log), 0, 0, "FILE",
-     "append one line per request to FILE ('-' = stdout, default off)"},
+     "append one line per request to FILE ('-' = stdout, default off; reopened on SIGHUP)"},
     {"default-version", OPT_INT, NUM_FIELD(default_version), 2, 3, "2|3",
      "IIIF Image API version served at /iiif/{id} (default 3)"},
     {"jpeg-quality", OPT_INT, NUM_FIELD(jpeg_quality), 1, 100, "N",
@@ -422,7 +422,9 @@ void ts_config_usage(FILE *out, const char *prog)
             "Tessera serves IIIF Image API 3.0, 2.1 and 1.1 from the images under --root.\n\n"
             "Options (each may also be set as 'name = value' in the INI file):\n",
             prog);
-    fprintf(out, "  --%-28s %s\n", "config FILE", "read settings from an INI file first");
+    fprintf(out, "  --%-28s %s\n", "config FILE",
+            "read settings from an INI file first; SIGHUP reads it (and the flags) again and "
+            "applies limits, encoder settings, cache sizes and the log without a restart");
     for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
         char flag[64];
         snprintf(flag, sizeof flag, "%s%s%s", options[i].name, options[i].arg ? " " : "",
