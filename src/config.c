@@ -1,5 +1,6 @@
 /* One option table drives the command line, the INI file and --help, so they never disagree. */
 #include "config.h"
+#include "util/ipset.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -43,7 +44,7 @@ static const struct opt options[] = {
      "public base URL used in info.json ids and Link headers (default: from the Host header)"},
     {"demo", OPT_PATH, STR_FIELD(demo_image), 0, 0, "FILE", "also serve FILE as identifier 'demo'"},
     {"access-log", OPT_STR, STR_FIELD(access_log), 0, 0, "FILE",
-     "append one line per request to FILE ('-' = stdout, default off)"},
+     "append one line per request to FILE ('-' = stdout, default off; reopened on SIGHUP)"},
     {"default-version", OPT_INT, NUM_FIELD(default_version), 2, 3, "2|3",
      "IIIF Image API version served at /iiif/{id} (default 3)"},
     {"jpeg-quality", OPT_INT, NUM_FIELD(jpeg_quality), 1, 100, "N",
@@ -96,7 +97,19 @@ static const struct opt options[] = {
     {"reuse-port", OPT_BOOL, NUM_FIELD(reuse_port), 0, 1, NULL,
      "share the port with other instances (SO_REUSEPORT); otherwise a busy port is an error"},
     {"trust-proxy", OPT_BOOL, NUM_FIELD(trust_proxy), 0, 1, NULL,
-     "build ids from X-Forwarded-Proto/Host (only behind a proxy you run)"},
+     "behind a proxy you run: build ids from X-Forwarded-Proto/Host, and log the client "
+     "address from X-Forwarded-For (its rightmost address that is not a trusted proxy)"},
+    {"trusted-proxies", OPT_STR, STR_FIELD(trusted_proxies), 0, 0, "ADDR[/BITS],...",
+     "with --trust-proxy: further proxies (addresses or networks) that X-Forwarded-For passes "
+     "through, skipped when looking for the client (default: only the connecting peer)"},
+    {"access-log-format", OPT_STR, STR_FIELD(access_log_format), 0, 0, "combined|json",
+     "access log lines in the Combined Log Format, or one JSON object a line (default combined)"},
+    {"admin-token", OPT_STR, STR_FIELD(admin_token), 0, 0, "TOKEN",
+     "bearer token (16 or more printable characters) that opens POST /admin/purge?id=ID; "
+     "without a token the admin endpoint does not exist (prefer --admin-token-file: flags "
+     "show in ps)"},
+    {"admin-token-file", OPT_PATH, STR_FIELD(admin_token_file), 0, 0, "FILE",
+     "read the admin token from the first line of FILE (again on SIGHUP)"},
     {"response-cache", OPT_U64, NUM_FIELD(response_cache_mb), 0, 1 << 20, "MB",
      "memory for encoded responses (tiles, info.json); 0 = off (default 256)"},
     {"info-cache", OPT_U64, NUM_FIELD(info_cache_mb), 0, 1 << 20, "MB",
@@ -204,7 +217,83 @@ int ts_config_check(const struct ts_config *cfg, struct ts_err *err)
                        "cache-control (CACHE_CONTROL) must be printable ASCII on one line");
     if (strcmp(cfg->metrics, "on") != 0 && strcmp(cfg->metrics, "off") != 0)
         return ts_fail(err, TS_EINVAL, "--metrics wants on or off, got '%s'", cfg->metrics);
+    if (cfg->access_log_format[0] && strcmp(cfg->access_log_format, "combined") != 0 &&
+        strcmp(cfg->access_log_format, "json") != 0)
+        return ts_fail(err, TS_EINVAL, "--access-log-format wants combined or json, got '%s'",
+                       cfg->access_log_format);
+    if (cfg->admin_token[0] && cfg->admin_token_file[0])
+        return ts_fail(err, TS_EINVAL, "give --admin-token or --admin-token-file, not both");
+    struct ts_ipset proxies;
+    return ts_ipset_parse(cfg->trusted_proxies, &proxies, err);
+}
+
+static int token_check(const char *token, const char *from, struct ts_err *err)
+{
+    size_t n = strlen(token);
+    if (n < 16)
+        return ts_fail(err, TS_EINVAL, "%s: the admin token must have 16 characters or more", from);
+    for (size_t i = 0; i < n; i++)
+        if (token[i] <= 0x20 || token[i] > 0x7e)
+            return ts_fail(err, TS_EINVAL,
+                           "%s: the admin token must be printable ASCII without spaces", from);
     return TS_OK;
+}
+
+int ts_config_admin_token(const struct ts_config *cfg, char *out, size_t size, struct ts_err *err)
+{
+    out[0] = '\0';
+    if (cfg->admin_token[0]) {
+        if (strlen(cfg->admin_token) >= size)
+            return ts_fail(err, TS_EINVAL, "--admin-token: too long");
+        snprintf(out, size, "%s", cfg->admin_token);
+        return token_check(out, "--admin-token", err);
+    }
+    if (!cfg->admin_token_file[0])
+        return TS_OK;
+    FILE *f = fopen(cfg->admin_token_file, "r");
+    if (!f)
+        return ts_fail(err, TS_EINVAL, "cannot read the admin token file %s: %s",
+                       cfg->admin_token_file, strerror(errno));
+    bool got = fgets(out, (int)size, f) != NULL;
+    fclose(f);
+    size_t n = got ? strlen(out) : 0;
+    if (n && out[n - 1] != '\n' && n == size - 1) {
+        out[0] = '\0';
+        return ts_fail(err, TS_EINVAL, "%s: the admin token is too long", cfg->admin_token_file);
+    }
+    while (n && (out[n - 1] == '\n' || out[n - 1] == '\r'))
+        out[--n] = '\0';
+    int rc = token_check(out, cfg->admin_token_file, err);
+    if (rc)
+        out[0] = '\0';
+    return rc;
+}
+
+static bool option_differs(const struct opt *o, const struct ts_config *a,
+                           const struct ts_config *b)
+{
+    const char *x = (const char *)a + o->offset, *y = (const char *)b + o->offset;
+    switch (o->type) {
+    case OPT_STR:
+    case OPT_PATH: return strcmp(x, y) != 0;
+    case OPT_LISTEN:
+        return strcmp(a->listen_host, b->listen_host) != 0 || a->listen_port != b->listen_port;
+    case OPT_U32: return *(const uint32_t *)x != *(const uint32_t *)y;
+    case OPT_U64: return *(const uint64_t *)x != *(const uint64_t *)y;
+    case OPT_INT: return *(const int *)x != *(const int *)y;
+    case OPT_UINT: return *(const unsigned *)x != *(const unsigned *)y;
+    case OPT_BOOL: return *(const bool *)x != *(const bool *)y;
+    case OPT_FRACTION: return *(const double *)x != *(const double *)y;
+    }
+    return false;
+}
+
+void ts_config_changes(const struct ts_config *a, const struct ts_config *b,
+                       void (*changed)(void *ctx, const char *name), void *ctx)
+{
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+        if (option_differs(&options[i], a, b))
+            changed(ctx, options[i].name);
 }
 
 static const struct opt *find_option(const char *name)
@@ -384,7 +473,9 @@ void ts_config_usage(FILE *out, const char *prog)
             "Tessera serves IIIF Image API 3.0, 2.1 and 1.1 from the images under --root.\n\n"
             "Options (each may also be set as 'name = value' in the INI file):\n",
             prog);
-    fprintf(out, "  --%-28s %s\n", "config FILE", "read settings from an INI file first");
+    fprintf(out, "  --%-28s %s\n", "config FILE",
+            "read settings from an INI file first; SIGHUP reads it (and the flags) again and "
+            "applies limits, encoder settings, cache sizes and the log without a restart");
     for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
         char flag[64];
         snprintf(flag, sizeof flag, "%s%s%s", options[i].name, options[i].arg ? " " : "",

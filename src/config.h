@@ -30,30 +30,34 @@ struct ts_config {
                              quality) */
     uint32_t max_width, max_height; /* 0 = unlimited */
     uint64_t max_area;
-    uint32_t default_tile;            /* tile size advertised for untiled sources */
-    unsigned threads;                 /* network threads; 0 = one per core */
-    unsigned workers;                 /* render threads; 0 = two per core, at least 4 */
-    unsigned cache_max_age;           /* Cache-Control max-age, seconds */
-    char cache_control[512];          /* whole Cache-Control value; "" = public, max-age */
-    bool allow_upscaling;             /* sizes above the region (IIIF ^, 2.x above full) */
-    bool iiif_extensions;             /* iipsrv's extra IIIF qualities (IIIF_EXTENSIONS) */
-    int tiff_compression;             /* TIFF output: 0 none, 1 LZW, 2 deflate */
-    int tiff_level;                   /* deflate level 1..9; 0 = libtiff's default */
-    unsigned connection_timeout;      /* seconds an idle connection may stay open */
-    unsigned header_timeout;          /* seconds a request may take to arrive whole */
-    unsigned request_deadline;        /* seconds a request may take to be answered; then 503 */
-    unsigned max_connections;         /* open HTTP connections in all */
-    unsigned per_ip_connections;      /* open HTTP connections from one address */
-    char socket_mode[8];              /* FastCGI unix socket mode, octal (default 0660) */
-    bool trust_proxy;                 /* honour X-Forwarded-Proto/Host for ids */
-    bool reuse_port;                  /* SO_REUSEPORT: several instances on one port */
-    uint64_t response_cache_mb;       /* encoded responses kept in memory; 0 = off */
-    uint64_t info_cache_mb;           /* image info (dimensions, pyramid); 0 = off */
-    unsigned reader_cache;            /* open image handles kept for reuse; 0 = off */
-    uint64_t jp2_cache_mb;            /* decoded JPEG 2000 blocks; 0 = off */
-    char memcached_servers[1024];     /* shared second-level response cache; "" = off */
-    unsigned memcached_ttl;           /* seconds an entry lives there; 0 = until evicted */
-    uint64_t request_memory_mb;       /* decode memory one request may use (413 beyond) */
+    uint32_t default_tile;       /* tile size advertised for untiled sources */
+    unsigned threads;            /* network threads; 0 = one per core */
+    unsigned workers;            /* render threads; 0 = two per core, at least 4 */
+    unsigned cache_max_age;      /* Cache-Control max-age, seconds */
+    char cache_control[512];     /* whole Cache-Control value; "" = public, max-age */
+    bool allow_upscaling;        /* sizes above the region (IIIF ^, 2.x above full) */
+    bool iiif_extensions;        /* iipsrv's extra IIIF qualities (IIIF_EXTENSIONS) */
+    int tiff_compression;        /* TIFF output: 0 none, 1 LZW, 2 deflate */
+    int tiff_level;              /* deflate level 1..9; 0 = libtiff's default */
+    unsigned connection_timeout; /* seconds an idle connection may stay open */
+    unsigned header_timeout;     /* seconds a request may take to arrive whole */
+    unsigned request_deadline;   /* seconds a request may take to be answered; then 503 */
+    unsigned max_connections;    /* open HTTP connections in all */
+    unsigned per_ip_connections; /* open HTTP connections from one address */
+    char socket_mode[8];         /* FastCGI unix socket mode, octal (default 0660) */
+    bool trust_proxy;            /* honour X-Forwarded-Proto/Host/For */
+    char trusted_proxies[1024];  /* more proxies (addresses, networks) behind the peer */
+    char access_log_format[16];  /* "combined" (also "") or "json" */
+    char admin_token[256];       /* bearer token of /admin/; "" (and no file) = off */
+    char admin_token_file[TS_CONFIG_PATH_MAX]; /* or the token, on this file's first line */
+    bool reuse_port;                           /* SO_REUSEPORT: several instances on one port */
+    uint64_t response_cache_mb;                /* encoded responses kept in memory; 0 = off */
+    uint64_t info_cache_mb;                    /* image info (dimensions, pyramid); 0 = off */
+    unsigned reader_cache;                     /* open image handles kept for reuse; 0 = off */
+    uint64_t jp2_cache_mb;                     /* decoded JPEG 2000 blocks; 0 = off */
+    char memcached_servers[1024];              /* shared second-level response cache; "" = off */
+    unsigned memcached_ttl;                    /* seconds an entry lives there; 0 = until evicted */
+    uint64_t request_memory_mb;                /* decode memory one request may use (413 beyond) */
     uint64_t render_memory_mb;        /* decode memory all large renders may use together */
     unsigned heavy_renders;           /* large renders at once; 0 = one per core */
     unsigned heavy_queue;             /* large renders that may wait; beyond: 503 */
@@ -96,5 +100,15 @@ void ts_config_usage(FILE *out, const char *prog);
 /* The viewer assets' folder when --web-dir is not given: the build tree's for a binary run from
  * it, else PREFIX/share/tessera/web for the binary PREFIX/bin/tessera. */
 void ts_config_default_web_dir(char *out, size_t size);
+
+/* Calls changed(ctx, name) for every option (as named on the command line) whose value
+ * differs between a and b: what a reload must apply, or say needs a restart. */
+void ts_config_changes(const struct ts_config *a, const struct ts_config *b,
+                       void (*changed)(void *ctx, const char *name), void *ctx);
+
+/* The admin token: --admin-token, else the first line of --admin-token-file (read now), into
+ * out ("" when neither is set). TS_EINVAL when the file cannot be read or the token is shorter
+ * than 16 characters or not printable ASCII without spaces. */
+int ts_config_admin_token(const struct ts_config *cfg, char *out, size_t size, struct ts_err *err);
 
 #endif

@@ -7,7 +7,38 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* What a reload reads again: the same sources as the start, in the same order. */
+struct reload_args {
+    int argc;
+    char **argv;
+    struct ts_config started; /* as given at start */
+    struct ts_config given;   /* as the last successful read gave it */
+};
+
+/* SIGHUP: read the configuration again (environment, --config file, flags) and apply what can
+ * change while serving; a configuration that does not read keeps the one in force. */
+static void reload(struct ts_app *app, void *ctx)
+{
+    struct reload_args *r = ctx;
+    struct ts_config *fresh = malloc(sizeof *fresh);
+    struct ts_err err = {0};
+    if (!fresh) {
+        ts_log("reload: out of memory; keeping the configuration in force");
+        return;
+    }
+    ts_config_defaults(fresh);
+    int rc = ts_config_from_env(fresh, &err);
+    rc = rc ? rc : ts_config_parse_args(fresh, r->argc, r->argv, &err);
+    rc = rc ? rc : ts_app_reload(app, &r->started, &r->given, fresh, &err);
+    if (rc)
+        ts_log("reload failed, keeping the configuration in force: %s", err.msg);
+    else
+        r->given = *fresh;
+    free(fresh);
+}
 
 int main(int argc, char **argv)
 {
@@ -52,6 +83,11 @@ int main(int argc, char **argv)
         ts_app_free(&app);
         return 2;
     }
+    /* Static: the struct is large, and the signal loop needs it to the end. */
+    static struct reload_args again;
+    again = (struct reload_args){argc, argv, cfg, cfg};
+    app.hangup = reload;
+    app.hangup_ctx = &again;
     if (fcgi) {
         rc = ts_fcgi_run(&app, &err);
         if (rc)
@@ -82,8 +118,7 @@ int main(int argc, char **argv)
         int sig = 0;
         sigwait(&stop, &sig);
         if (sig == SIGHUP) {
-            ts_app_reopen_log(&app);
-            ts_log("SIGHUP: access log reopened");
+            ts_app_hangup(&app);
             continue;
         }
         ts_log("signal %d: finishing open requests, then stopping", sig);

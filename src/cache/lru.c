@@ -243,10 +243,6 @@ void ts_lru_put_owned(struct ts_lru *lru, const char *key, uint8_t *value, size_
     }
     uint64_t h = key_hash(key, key_len);
     struct shard *s = shard_for(lru, h);
-    if (charge > s->budget / 2) {
-        free(value); /* one huge value would flush everything else */
-        return;
-    }
     struct ts_lru_ref *e = malloc(alloc);
     if (!e) {
         free(value);
@@ -262,6 +258,12 @@ void ts_lru_put_owned(struct ts_lru *lru, const char *key, uint8_t *value, size_
 
     struct ts_lru_ref *dropped = NULL;
     pthread_mutex_lock(&s->lock);
+    /* Under the lock: a reload may be resizing the budget. */
+    if (charge > s->budget / 2) {
+        pthread_mutex_unlock(&s->lock);
+        ts_lru_release(e); /* one huge value would flush everything else */
+        return;
+    }
     struct ts_lru_ref *old = find(s, key, key_len, h);
     if (old) {
         unlink_entry(s, old);
@@ -286,7 +288,7 @@ void ts_lru_put_owned(struct ts_lru *lru, const char *key, uint8_t *value, size_
     drop_all(dropped);
 }
 
-void ts_lru_remove(struct ts_lru *lru, const char *key)
+bool ts_lru_remove(struct ts_lru *lru, const char *key)
 {
     size_t key_len = strlen(key);
     uint64_t h = key_hash(key, key_len);
@@ -296,7 +298,68 @@ void ts_lru_remove(struct ts_lru *lru, const char *key)
     if (e)
         unlink_entry(s, e);
     pthread_mutex_unlock(&s->lock);
+    bool found = e != NULL;
     ts_lru_release(e); /* the table's hold; NULL when there was nothing to remove */
+    return found;
+}
+
+/* Unlinks the least recent entries until the shard is within its budget (under its lock). */
+static void shrink(struct shard *s, struct ts_lru_ref **dropped)
+{
+    while (s->bytes > s->budget && s->head.prev != &s->head) {
+        struct ts_lru_ref *victim = (struct ts_lru_ref *)s->head.prev;
+        unlink_entry(s, victim);
+        defer_drop(dropped, victim);
+        s->evictions++;
+    }
+}
+
+void ts_lru_resize(struct ts_lru *lru, size_t max_bytes)
+{
+    for (unsigned i = 0; i < lru->nshards; i++) {
+        struct shard *s = &lru->shards[i];
+        struct ts_lru_ref *dropped = NULL;
+        pthread_mutex_lock(&s->lock);
+        s->budget = max_bytes / lru->nshards;
+        shrink(s, &dropped);
+        pthread_mutex_unlock(&s->lock);
+        drop_all(dropped);
+    }
+}
+
+size_t ts_lru_budget(struct ts_lru *lru)
+{
+    size_t total = 0;
+    for (unsigned i = 0; i < lru->nshards; i++) {
+        pthread_mutex_lock(&lru->shards[i].lock);
+        total += lru->shards[i].budget;
+        pthread_mutex_unlock(&lru->shards[i].lock);
+    }
+    return total;
+}
+
+size_t ts_lru_remove_if(struct ts_lru *lru, ts_lru_match_fn match, void *ctx)
+{
+    size_t removed = 0;
+    for (unsigned i = 0; i < lru->nshards; i++) {
+        struct shard *s = &lru->shards[i];
+        struct ts_lru_ref *dropped = NULL;
+        pthread_mutex_lock(&s->lock);
+        struct node *n = s->head.next;
+        while (n != &s->head) {
+            struct node *next = n->next;
+            struct ts_lru_ref *e = (struct ts_lru_ref *)n;
+            if (match(ctx, e->key, e->value, e->len)) {
+                unlink_entry(s, e);
+                defer_drop(&dropped, e);
+                removed++;
+            }
+            n = next;
+        }
+        pthread_mutex_unlock(&s->lock);
+        drop_all(dropped);
+    }
+    return removed;
 }
 
 void ts_lru_stats(struct ts_lru *lru, struct ts_lru_stats *out)

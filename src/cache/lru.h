@@ -44,8 +44,20 @@ bool ts_lru_get(struct ts_lru *lru, const char *key, struct ts_buf *out);
 void ts_lru_put(struct ts_lru *lru, const char *key, const void *value, size_t len);
 /* The same, taking ownership of value (malloc'd): no copy; freed if it is not stored. */
 void ts_lru_put_owned(struct ts_lru *lru, const char *key, uint8_t *value, size_t len);
-/* Forgets key; references already handed out stay valid. */
-void ts_lru_remove(struct ts_lru *lru, const char *key);
+/* Forgets key (true when it was there); references already handed out stay valid. */
+bool ts_lru_remove(struct ts_lru *lru, const char *key);
 void ts_lru_stats(struct ts_lru *lru, struct ts_lru_stats *out);
+
+/* Says whether an entry goes; called under a shard lock, so it must be quick and must not
+ * call back into the cache. */
+typedef bool (*ts_lru_match_fn)(void *ctx, const char *key, const uint8_t *value, size_t len);
+/* Forgets every entry match() picks and returns how many (a purge: it visits every entry,
+ * one shard locked at a time). References already handed out stay valid. */
+size_t ts_lru_remove_if(struct ts_lru *lru, ts_lru_match_fn match, void *ctx);
+/* Changes max_bytes (as given to ts_lru_create) while the cache is in use, evicting the least
+ * recent entries down to the new bound at once; 0 turns the cache off. */
+void ts_lru_resize(struct ts_lru *lru, size_t max_bytes);
+/* The bound in force (max_bytes rounded down to a multiple of the shard count). */
+size_t ts_lru_budget(struct ts_lru *lru);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #define ENTRY_MAGIC "TSMC"
@@ -17,6 +18,8 @@
 /* magic, version, header count, status, key length, body length */
 #define ENTRY_FIXED (4 + 1 + 1 + 2 + 4 + 4)
 #define KEY_PREFIX "tessera:1:"
+/* A generation's key: same length as an entry's, another namespace. */
+#define GEN_PREFIX "tessera:g:"
 /* After a failure memcached is left alone this long: a dead server costs each request nothing,
  * not a connect attempt per request. */
 #define BACKOFF_MS 1000
@@ -36,6 +39,12 @@ void ts_mc_key(const char *text, size_t len, char out[TS_MC_KEY_SIZE])
     uint64_t b = ts_hash(a ^ 0x9e3779b97f4a7c15ull, text, len);
     snprintf(out, TS_MC_KEY_SIZE, KEY_PREFIX "%016llx%016llx", (unsigned long long)a,
              (unsigned long long)b);
+}
+
+static void gen_key(const char *name, size_t len, char out[TS_MC_KEY_SIZE])
+{
+    ts_mc_key(name, len, out);
+    memcpy(out, GEN_PREFIX, sizeof GEN_PREFIX - 1);
 }
 
 /* ---- entries ---- */
@@ -409,4 +418,97 @@ void ts_memcache_probe(struct ts_memcache *mc, struct ts_memcache_health *out)
     mc->probed_ms = now_ms();
     pthread_mutex_unlock(&mc->probe_lock);
     *out = h;
+}
+
+/* ---- generations ---- */
+
+/* A generation is 16 hex digits of fresh randomness: a new one can never equal one an older
+ * entry was stored under, whatever was evicted or restarted meanwhile. */
+static uint64_t fresh_generation(void)
+{
+    uint64_t g = 0;
+    if (getrandom(&g, sizeof g, GRND_NONBLOCK) != (ssize_t)sizeof g) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        g = ts_hash((uint64_t)ts.tv_nsec, &ts, sizeof ts);
+    }
+    return g ? g : 1;
+}
+
+static bool parse_generation(const char *v, size_t len, uint64_t *out)
+{
+    if (len != 16)
+        return false;
+    uint64_t g = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = v[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return false;
+        g = g << 4 | (uint64_t)d;
+    }
+    *out = g;
+    return true;
+}
+
+/* GET of a generation: 1 found, 0 absent, -1 failed (warned). */
+static int read_generation(struct ts_memcache *mc, memcached_st *memc, const char *mkey,
+                           uint64_t *gen)
+{
+    size_t len = 0;
+    uint32_t flags = 0;
+    memcached_return_t rc;
+    char *value = memcached_get(memc, mkey, strlen(mkey), &len, &flags, &rc);
+    if (!value && rc != MEMCACHED_NOTFOUND && rc != MEMCACHED_SUCCESS) {
+        failed(mc, "get", memc, rc);
+        return -1;
+    }
+    bool ok = value && parse_generation(value, len, gen);
+    free(value);
+    return ok ? 1 : 0;
+}
+
+bool ts_memcache_generation(struct ts_memcache *mc, const char *name, size_t len, uint64_t *gen)
+{
+    memcached_st *memc = take(mc);
+    if (!memc)
+        return false;
+    char mkey[TS_MC_KEY_SIZE];
+    gen_key(name, len, mkey);
+    int found = read_generation(mc, memc, mkey, gen);
+    if (found == 0) {
+        /* Absent (never purged, or evicted): start one. "add" stores only when the key is
+         * still absent, so when two servers race, both end up with the one that won. An
+         * evicted generation thus costs misses, never the return of entries it had hidden. */
+        char text[17];
+        snprintf(text, sizeof text, "%016llx", (unsigned long long)fresh_generation());
+        memcached_return_t rc = memcached_add(memc, mkey, strlen(mkey), text, 16, 0, 0);
+        if (memcached_success(rc))
+            found = parse_generation(text, 16, gen) ? 1 : -1;
+        else if (rc == MEMCACHED_NOTSTORED || rc == MEMCACHED_DATA_EXISTS)
+            found = read_generation(mc, memc, mkey, gen) == 1 ? 1 : -1;
+        if (found == 0) {
+            failed(mc, "add", memc, rc);
+            found = -1;
+        }
+    }
+    memcached_pool_release(mc->pool, memc);
+    return found == 1;
+}
+
+bool ts_memcache_bump(struct ts_memcache *mc, const char *name, size_t len)
+{
+    memcached_st *memc = take(mc);
+    if (!memc)
+        return false;
+    char mkey[TS_MC_KEY_SIZE], text[17];
+    gen_key(name, len, mkey);
+    snprintf(text, sizeof text, "%016llx", (unsigned long long)fresh_generation());
+    /* No expiry: a generation that lived shorter than its entries would bring them back. */
+    memcached_return_t rc = memcached_set(memc, mkey, strlen(mkey), text, 16, 0, 0);
+    bool ok = memcached_success(rc);
+    if (!ok)
+        failed(mc, "set", memc, rc);
+    memcached_pool_release(mc->pool, memc);
+    return ok;
 }

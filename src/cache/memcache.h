@@ -96,4 +96,15 @@ struct ts_memcache_health {
  * A caller that finds another thread probing gets the last answer at once instead of waiting. */
 void ts_memcache_probe(struct ts_memcache *mc, struct ts_memcache_health *out);
 
+/* Purging through memcached. Entries are keyed by a hash of what names the answer, so the
+ * entries of one image cannot be listed, let alone deleted. Instead every image (name: what
+ * all servers agree names its file) has a generation in memcached, which every server mixes
+ * into the keys it reads and writes; a purge replaces it with a new random one, and every
+ * server's old entries for that image become unreachable at once (memcached evicts them in
+ * time). Reads the image's generation, starting one if it has none: false when memcached is
+ * unreachable (then the caller must neither read nor write entries of this image). */
+bool ts_memcache_generation(struct ts_memcache *mc, const char *name, size_t len, uint64_t *gen);
+/* Gives the image a new generation: false when memcached did not take it. */
+bool ts_memcache_bump(struct ts_memcache *mc, const char *name, size_t len);
+
 #endif

@@ -1,10 +1,12 @@
 /* The application: configuration, caches and logs every request shares. */
 #include "core/app.h"
+#include "cache/lru.h"
 #include "core/serve.h"
 #include "image/jp2pool.h"
 #include "util/cpus.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,6 +35,73 @@ static unsigned cores(void)
     return ts_cpu_count();
 }
 
+/* The access log named path ("-" = stdout, "" = none) opened for appending: *out. */
+static int log_open(const char *path, FILE **out, struct ts_err *err)
+{
+    *out = NULL;
+    if (!strcmp(path, "-"))
+        *out = stdout;
+    else if (path[0] && !(*out = fopen(path, "a")))
+        return ts_fail(err, TS_EIO, "cannot open access log %s: %s", path, strerror(errno));
+    return TS_OK;
+}
+
+static void log_close(FILE *f)
+{
+    if (f && f != stdout)
+        fclose(f);
+}
+
+/* The reloadable settings of cfg, as one snapshot (see struct ts_live). */
+static int live_build(const struct ts_config *cfg, struct ts_live **out, struct ts_err *err)
+{
+    struct ts_live *l = calloc(1, sizeof *l);
+    if (!l)
+        return ts_fail(err, TS_ENOMEM, "out of memory");
+    l->limits.max_width = cfg->max_width;
+    /* The spec's inference, made explicit: a maxWidth alone bounds the height too. */
+    l->limits.max_height = cfg->max_height ? cfg->max_height : cfg->max_width;
+    l->limits.max_area = cfg->max_area;
+    l->limits.rotation_arbitrary = true;
+    l->limits.no_upscaling = !cfg->allow_upscaling;
+    l->limits.iiif_extensions = cfg->iiif_extensions;
+    l->limits.formats = (1u << TS_FORMAT_JPG) | (1u << TS_FORMAT_PNG) | (1u << TS_FORMAT_WEBP) |
+                        (1u << TS_FORMAT_GIF) | (1u << TS_FORMAT_TIF) | (1u << TS_FORMAT_JP2);
+    l->enc.jpeg_quality = cfg->jpeg_quality;
+    l->enc.webp_quality = cfg->webp_quality;
+    l->enc.png_level = cfg->png_level;
+    l->enc.tiff_compression = cfg->tiff_compression == 0   ? ENCODE_TIFF_NONE
+                              : cfg->tiff_compression == 1 ? ENCODE_TIFF_LZW
+                                                           : ENCODE_TIFF_DEFLATE;
+    l->enc.tiff_level = cfg->tiff_level;
+    l->cache_max_age = cfg->cache_max_age;
+    snprintf(l->cache_control, sizeof l->cache_control, "%s", cfg->cache_control);
+    l->request_deadline = cfg->request_deadline;
+    l->access_log_on = cfg->access_log[0] != '\0';
+    l->access_log_json = !strcmp(cfg->access_log_format, "json");
+    /* A bad rule is a configuration error at start, not a 400 on every image later. */
+    int rc = passthrough_rule_parse(cfg->passthrough, &l->passthrough, err);
+    l->passthrough.out_quality = cfg->jpeg_quality;
+    rc = rc ? rc : ts_config_admin_token(cfg, l->admin_token, sizeof l->admin_token, err);
+    rc = rc ? rc : ts_ipset_parse(cfg->trusted_proxies, &l->proxies, err);
+    if (rc) {
+        free(l);
+        return rc;
+    }
+    *out = l;
+    return TS_OK;
+}
+
+const struct ts_live *ts_app_live(const struct ts_app *app)
+{
+    return atomic_load_explicit(&((struct ts_app *)app)->live, memory_order_acquire);
+}
+
+const struct ts_live *ts_job_live(const struct ts_app *app, const struct ts_job *job)
+{
+    return job && job->live ? job->live : ts_app_live(app);
+}
+
 int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *err)
 {
     memset(app, 0, sizeof *app);
@@ -40,24 +109,13 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
     app->cfg = *cfg;
     pthread_mutex_init(&app->log_lock, NULL);
     atomic_init(&app->rendering, 0);
+    atomic_init(&app->live, NULL);
     app->ncpu = cores();
-    if (app->cfg.max_width && !app->cfg.max_height)
-        app->cfg.max_height = app->cfg.max_width; /* the spec's inference, made explicit */
-    app->limits.max_width = app->cfg.max_width;
-    app->limits.max_height = app->cfg.max_height;
-    app->limits.max_area = app->cfg.max_area;
-    app->limits.rotation_arbitrary = true;
-    app->limits.no_upscaling = !app->cfg.allow_upscaling;
-    app->limits.iiif_extensions = app->cfg.iiif_extensions;
-    app->limits.formats = (1u << TS_FORMAT_JPG) | (1u << TS_FORMAT_PNG) | (1u << TS_FORMAT_WEBP) |
-                          (1u << TS_FORMAT_GIF) | (1u << TS_FORMAT_TIF) | (1u << TS_FORMAT_JP2);
-    app->enc.jpeg_quality = cfg->jpeg_quality;
-    app->enc.webp_quality = cfg->webp_quality;
-    app->enc.png_level = cfg->png_level;
-    app->enc.tiff_compression = cfg->tiff_compression == 0   ? ENCODE_TIFF_NONE
-                                : cfg->tiff_compression == 1 ? ENCODE_TIFF_LZW
-                                                             : ENCODE_TIFF_DEFLATE;
-    app->enc.tiff_level = cfg->tiff_level;
+    struct ts_live *live;
+    int rc = live_build(cfg, &live, err);
+    if (rc)
+        return rc;
+    atomic_store_explicit(&app->live, live, memory_order_release);
     /* Parsed once: every info.json merges the same members. */
     if (cfg->iiif_extra_info[0]) {
         json_error_t jerr;
@@ -70,11 +128,6 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
                            parsed ? "" : ": ", parsed ? "" : jerr.text);
         }
     }
-    /* A bad rule is a configuration error at start, not a 400 on every image later. */
-    int rc = passthrough_rule_parse(cfg->passthrough, &app->passthrough, err);
-    if (rc)
-        return rc;
-    app->passthrough.out_quality = cfg->jpeg_quality;
     /* Read once here, so a missing or broken file stops the start rather than every render. */
     if (cfg->watermark[0]) {
         rc = render_watermark_load(cfg->watermark, cfg->watermark_opacity,
@@ -113,14 +166,8 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
         rc = ts_fail(err, TS_ENOMEM, "out of memory");
     if (rc)
         return rc;
-    if (!strcmp(cfg->access_log, "-")) {
-        app->access_log = stdout;
-    } else if (cfg->access_log[0]) {
-        app->access_log = fopen(cfg->access_log, "a");
-        if (!app->access_log)
-            return ts_fail(err, TS_EIO, "cannot open access log %s", cfg->access_log);
-    }
-    return TS_OK;
+    snprintf(app->access_log_path, sizeof app->access_log_path, "%s", cfg->access_log);
+    return log_open(cfg->access_log, &app->access_log, err);
 }
 
 void ts_app_free(struct ts_app *app)
@@ -133,25 +180,128 @@ void ts_app_free(struct ts_app *app)
     app->info_extra = NULL;
     admission_destroy(&app->admission);
     source_root_close(&app->root);
-    if (app->access_log && app->access_log != stdout)
-        fclose(app->access_log);
+    log_close(app->access_log);
     app->access_log = NULL;
     pthread_mutex_destroy(&app->log_lock);
+    struct ts_live *l = atomic_load(&app->live);
+    while (l) {
+        struct ts_live *older = l->older;
+        free(l);
+        l = older;
+    }
+    atomic_store(&app->live, NULL);
 }
 
 void ts_app_reopen_log(struct ts_app *app)
 {
-    if (!app->access_log || app->access_log == stdout)
-        return;
     pthread_mutex_lock(&app->log_lock);
-    FILE *fresh = fopen(app->cfg.access_log, "a");
-    if (fresh) {
-        fclose(app->access_log);
-        app->access_log = fresh;
+    FILE *fresh = NULL, *old = NULL;
+    bool reopen = app->access_log && app->access_log != stdout;
+    if (reopen) {
+        fresh = fopen(app->access_log_path, "a");
+        if (fresh) {
+            old = app->access_log;
+            app->access_log = fresh;
+        } else {
+            ts_log("cannot reopen access log %s; keeping the old one", app->access_log_path);
+        }
     }
     pthread_mutex_unlock(&app->log_lock);
-    if (!fresh)
-        ts_log("cannot reopen access log %s; keeping the old one", app->cfg.access_log);
+    log_close(old);
+}
+
+/* ---- reload ---- */
+
+struct reload_notes {
+    struct ts_app *app;
+    const struct ts_config *fresh;
+    struct ts_buf applied;
+};
+
+/* Settings a reload applies (everything else is read once, at start). */
+static bool reloadable(const struct ts_app *app, const struct ts_config *fresh, const char *name)
+{
+    static const char *const names[] = {"max-width",        "max-height",       "max-area",
+                                        "allow-upscaling",  "iiif-extensions",  "jpeg-quality",
+                                        "webp-quality",     "png-level",        "tiff-compression",
+                                        "tiff-level",       "passthrough",      "cache-max-age",
+                                        "cache-control",    "request-deadline", "admin-token",
+                                        "admin-token-file", "access-log",       "access-log-format",
+                                        "trusted-proxies",  "response-cache",   "info-cache"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(name, names[i]))
+            return true;
+    /* The block cache resizes, but one that is off was never made: turning it on needs a
+     * restart. */
+    return !strcmp(name, "jp2-cache") && (app->jp2_blocks || !fresh->jp2_cache_mb);
+}
+
+static void note_applied(void *ctx, const char *name)
+{
+    struct reload_notes *n = ctx;
+    if (reloadable(n->app, n->fresh, name))
+        ts_buf_appendf(&n->applied, "%s%s", n->applied.len ? ", " : "", name);
+}
+
+static void note_restart(void *ctx, const char *name)
+{
+    struct reload_notes *n = ctx;
+    if (!reloadable(n->app, n->fresh, name))
+        ts_log("reload: setting %s needs a restart (keeping the value in force)", name);
+}
+
+int ts_app_reload(struct ts_app *app, const struct ts_config *started,
+                  const struct ts_config *before, const struct ts_config *fresh, struct ts_err *err)
+{
+    struct ts_live *live = NULL;
+    FILE *log = NULL;
+    int rc = live_build(fresh, &live, err);
+    rc = rc ? rc : log_open(fresh->access_log, &log, err);
+    if (rc) {
+        free(live);
+        return rc;
+    }
+    struct reload_notes notes = {app, fresh, {0}};
+    ts_buf_init_capped(&notes.applied, 4096);
+    /* What changed since the last reading; what still differs from the start and was not
+     * applied, again on every reload until a restart. */
+    ts_config_changes(before, fresh, note_applied, &notes);
+    ts_config_changes(started, fresh, note_restart, &notes);
+
+    /* The log: a new file, or the same one reopened (as logrotate wants). */
+    pthread_mutex_lock(&app->log_lock);
+    FILE *old = app->access_log;
+    app->access_log = log;
+    snprintf(app->access_log_path, sizeof app->access_log_path, "%s", fresh->access_log);
+    pthread_mutex_unlock(&app->log_lock);
+    if (old != log)
+        log_close(old);
+
+    size_t mb = 1024 * 1024;
+    ts_lru_resize(app->responses, (size_t)fresh->response_cache_mb * mb);
+    ts_lru_resize(app->infos, (size_t)fresh->info_cache_mb * mb);
+    ts_lru_resize(app->resolved, fresh->info_cache_mb ? 4 * mb : 0);
+    if (app->jp2_blocks)
+        ts_lru_resize(app->jp2_blocks, (size_t)fresh->jp2_cache_mb * mb);
+
+    struct ts_live *current = atomic_load_explicit(&app->live, memory_order_acquire);
+    live->older = current;
+    atomic_store_explicit(&app->live, live, memory_order_release);
+    const char *applied = ts_buf_str(&notes.applied);
+    ts_log("reload: configuration applied%s%s", applied && *applied ? "; changed: " : "",
+           applied && *applied ? applied : "");
+    ts_buf_free(&notes.applied);
+    return TS_OK;
+}
+
+void ts_app_hangup(struct ts_app *app)
+{
+    if (app->hangup) {
+        app->hangup(app, app->hangup_ctx);
+        return;
+    }
+    ts_app_reopen_log(app);
+    ts_log("SIGHUP: access log reopened");
 }
 
 /* ":port" at the end of a Host (1 to 5 digits, at most 65535), or nothing. */

@@ -5,6 +5,7 @@
 #include "config.h"
 #include "core/admission.h"
 #include "core/metrics.h"
+#include "core/job.h"
 #include "core/response.h"
 #include "encode/encode.h"
 #include "image/reader.h"
@@ -13,6 +14,7 @@
 #include "render/plan.h"
 #include "render/watermark.h"
 #include "util/buf.h"
+#include "util/ipset.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,10 +25,28 @@ struct ts_memcache;
 struct ts_pool;
 struct json_t;
 
+/* The settings a SIGHUP may change while requests run. A request takes one snapshot
+ * (ts_job_live) and reads it to its end, so its plan, validators, cache keys and encoder agree;
+ * a reload builds a new snapshot and publishes it with one atomic store (release; readers load
+ * with acquire). Replaced snapshots stay valid until the app is freed: reloads are rare and a
+ * snapshot is small, so no request ever has to be waited for. */
+struct ts_live {
+    struct ts_limits limits;             /* output limits and formats every protocol plans within */
+    struct encode_options enc;           /* the server's encoder settings */
+    struct passthrough_rule passthrough; /* parsed --passthrough */
+    unsigned cache_max_age;
+    char cache_control[512];
+    unsigned request_deadline;
+    char admin_token[256];   /* "" = the admin endpoint is off */
+    bool access_log_on;      /* an access log is configured */
+    bool access_log_json;    /* its lines are JSON objects, not the Combined Log Format */
+    struct ts_ipset proxies; /* --trusted-proxies */
+    struct ts_live *older;   /* the snapshot this one replaced, freed with the app */
+};
+
 struct ts_app {
-    struct ts_config cfg;
-    struct ts_limits limits;         /* output limits and formats every protocol plans within */
-    struct encode_options enc;       /* the server's encoder settings */
+    struct ts_config cfg;            /* as started: what a reload changes is in live */
+    _Atomic(struct ts_live *) live;  /* the settings in force (ts_app_live) */
     struct source_root root;         /* the image root, open */
     struct ts_lru *responses;        /* encoded responses by source identity + job key */
     struct ts_lru *infos;            /* struct ts_image_info by source identity */
@@ -36,16 +56,19 @@ struct ts_app {
     struct ts_memcache *memcache;    /* the shared second level of responses, NULL when off */
     struct ts_block_store jp2_store; /* the readers' way into jp2_blocks */
     struct admission admission;
-    struct passthrough_rule passthrough; /* parsed --passthrough */
-    struct json_t *info_extra;           /* parsed IIIF_EXTRA_INFO object, or NULL */
+    struct json_t *info_extra;     /* parsed IIIF_EXTRA_INFO object, or NULL */
     struct ts_watermark watermark; /* --watermark (WATERMARK), loaded once; mark.data NULL = off */
     struct ts_metrics *metrics;    /* what /metrics shows; every thread counts into it */
+    /* The access log: reopened and replaced under log_lock, which every line is written under. */
     FILE *access_log;
+    char access_log_path[TS_CONFIG_PATH_MAX];
     pthread_mutex_t log_lock;
     /* Renders under way, against the CPUs the server may use: a render that finds CPUs idle
      * splits its work over them (struct ts_plan's threads). */
     atomic_uint rendering;
     unsigned ncpu;
+    void (*hangup)(struct ts_app *app, void *ctx);
+    void *hangup_ctx;
 };
 
 int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *err);
@@ -53,6 +76,26 @@ void ts_app_free(struct ts_app *app);
 
 /* Reopens the access log (after logrotate moved it): SIGHUP. */
 void ts_app_reopen_log(struct ts_app *app);
+
+/* The settings in force now; a request should take them once (ts_job_live). */
+const struct ts_live *ts_app_live(const struct ts_app *app);
+/* The job's snapshot, taken when the core began it, or the settings in force. */
+const struct ts_live *ts_job_live(const struct ts_app *app, const struct ts_job *job);
+
+/* Applies a configuration read again (SIGHUP) without stopping: the limits, encoder settings,
+ * passthrough rule, Cache-Control, request deadline, admin token, cache sizes and the access
+ * log (file, format, proxies). started and before are the configuration as given at start
+ * and as read at the last reload: logs the settings that changed since before, and for each
+ * one not applied that differs from started, that it needs a restart. Nothing changes when the new
+ * settings do not make a whole (a bad passthrough rule, an unreadable token file): TS_EINVAL with
+ * the reason. */
+int ts_app_reload(struct ts_app *app, const struct ts_config *started,
+                  const struct ts_config *before, const struct ts_config *fresh,
+                  struct ts_err *err);
+
+/* SIGHUP: whatever the front end's signal loop should do on it (main sets hangup to reload
+ * the configuration; without it, the access log is reopened). */
+void ts_app_hangup(struct ts_app *app);
 
 /* Scheme://host[:port] that clients reach us at (no trailing slash): --base-url, else the
  * Host header (or, with --trust-proxy, X-Forwarded-Proto/Host), else the listen address. */

@@ -20,12 +20,14 @@
 
 struct ts_app;
 struct ts_job;
+struct ts_live;
 
 enum ts_job_kind {
     TS_JOB_REPLY, /* the protocol answered already (out is filled): health, preflight */
     TS_JOB_IMAGE, /* about one image: the core resolves it, then produce() says what to send */
     TS_JOB_PAGE,  /* no image: produce() builds the page (folder listings) */
     TS_JOB_FILE,  /* a file of the web front (file: a path already confined by the protocol) */
+    TS_JOB_PURGE, /* the admin's: forget the identifier's image in every cache */
 };
 
 /* How long clients may keep a successful answer. */
@@ -132,7 +134,10 @@ struct ts_job {
     struct ts_product out; /* REPLY: filled by the protocol; otherwise by produce() */
 
     /* The core's state between the network thread and a worker. */
+    const struct ts_live *live; /* the settings this request runs under, taken once */
     struct source_file src;
+    uint64_t shared_gen; /* the image's generation in memcached, when shared_gen_known */
+    bool shared_gen_known;
     struct ts_buf cache_key;   /* file identity + key, built once for lookup and store */
     bool in_sequence;          /* the identifier was served as a sequence's view */
     struct source_views views; /* when in_sequence and wants_views */

@@ -10,6 +10,7 @@ struct slot {
     struct ts_pool_identity id;
     struct ts_reader *reader; /* NULL: free */
     bool busy;
+    bool purged;   /* lent out when its file was purged: closed when it comes back */
     uint64_t used; /* tick of last return, for LRU eviction */
 };
 
@@ -134,7 +135,7 @@ void ts_lease_end(struct ts_lease *lease, int rc)
     pthread_mutex_lock(&pool->lock);
     pool->tick++;
     struct slot *s = lease->slot >= 0 ? &pool->slots[lease->slot] : NULL;
-    if (failed) {
+    if (failed || (s && s->purged)) {
         closing = reader;
         if (s) /* the slot is free again, never left busy or naming a closed reader */
             *s = (struct slot){0};
@@ -173,4 +174,34 @@ void ts_pool_stats(struct ts_pool *pool, struct ts_pool_stats *out)
     pthread_mutex_unlock(&pool->lock);
     out->slots = pool->n;
     out->open = atomic_load_explicit(&pool->open, memory_order_relaxed);
+}
+
+unsigned ts_pool_purge(struct ts_pool *pool, dev_t dev, ino_t ino)
+{
+    if (!pool)
+        return 0;
+    unsigned n = 0, nclosing = 0;
+    struct ts_reader **closing = calloc(pool->n, sizeof *closing);
+    pthread_mutex_lock(&pool->lock);
+    for (unsigned i = 0; i < pool->n; i++) {
+        struct slot *s = &pool->slots[i];
+        if (!s->reader || s->id.dev != dev || s->id.ino != ino)
+            continue;
+        n++;
+        if (s->busy) {
+            s->purged = true;
+        } else {
+            if (closing)
+                closing[nclosing++] = s->reader;
+            else
+                ts_reader_close(s->reader); /* out of memory: close it here, lock held */
+            *s = (struct slot){0};
+        }
+    }
+    pthread_mutex_unlock(&pool->lock);
+    /* Closed outside the lock: a reader's close may take a while (and other leases wait). */
+    for (unsigned i = 0; i < nclosing; i++)
+        ts_reader_close(closing[i]);
+    free(closing);
+    return n;
 }

@@ -48,4 +48,8 @@ void ts_pool_stats(struct ts_pool *pool, struct ts_pool_stats *out);
  * (TS_ECODEC, TS_EIO: a codec that failed is not trusted again) or there is no room. */
 void ts_lease_end(struct ts_lease *lease, int rc);
 
+/* Closes every idle reader open on the file (device, inode; any size, mtime or page) and marks
+ * those lent out to be closed when they come back; returns how many it found. */
+unsigned ts_pool_purge(struct ts_pool *pool, dev_t dev, ino_t ino);
+
 #endif

@@ -17,6 +17,7 @@ struct ts_request {
     /* Returns the value of a request header (case-insensitive name) or NULL. */
     const char *(*header)(void *ctx, const char *name);
     void *ctx;
+    const char *version; /* "HTTP/1.1" as the request line said; NULL = unknown */
 };
 
 struct ts_header {

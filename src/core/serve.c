@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,17 +149,19 @@ static int read_companions(const struct ts_app *app, struct ts_job *job)
 
 /* Every setting that shapes the bytes of an answer, chained onto h: servers sharing a cache
  * (or a client's validator across a restart) must not mix answers made under others. */
-static uint64_t settings_hash(const struct ts_app *app, uint64_t h)
+static uint64_t settings_hash(const struct ts_app *app, const struct ts_live *live, uint64_t h)
 {
-    int64_t knobs[11] = {app->cfg.jpeg_quality, app->cfg.webp_quality,   app->cfg.png_level,
-                         app->cfg.max_width,    app->cfg.max_height,     (int64_t)app->cfg.max_area,
-                         app->cfg.default_tile, app->limits.formats,     app->cfg.tiff_compression,
-                         app->cfg.tiff_level,   app->limits.no_upscaling};
+    const struct ts_limits *lim = &live->limits;
+    const struct encode_options *enc = &live->enc;
+    int64_t knobs[12] = {enc->jpeg_quality,     enc->webp_quality, enc->png_level,
+                         lim->max_width,        lim->max_height,   (int64_t)lim->max_area,
+                         app->cfg.default_tile, lim->formats,      enc->tiff_compression,
+                         enc->tiff_level,       lim->no_upscaling, lim->iiif_extensions};
     h = ts_hash(h, knobs, sizeof knobs);
     /* The parsed rule, not its text: "" means a different rule from one release to the next
      * (always, then quality), and a client's old validator must not match the new bytes. */
-    int64_t rule[3] = {(int64_t)app->passthrough.mode, (int64_t)app->passthrough.max_bytes,
-                       (int64_t)app->passthrough.out_quality};
+    int64_t rule[3] = {(int64_t)live->passthrough.mode, (int64_t)live->passthrough.max_bytes,
+                       (int64_t)live->passthrough.out_quality};
     h = ts_hash(h, "passthrough", 11);
     h = ts_hash(h, rule, sizeof rule);
     /* info.json carries these, so a changed statement must change its validator. */
@@ -171,8 +174,8 @@ static uint64_t settings_hash(const struct ts_app *app, uint64_t h)
 }
 
 /* A strong validator from the file, the output settings and the job's key (all of it). */
-static void make_etag(const struct ts_app *app, const struct source_file *src, const char *key,
-                      size_t key_len, char out[24])
+static void make_etag(const struct ts_app *app, const struct ts_live *live,
+                      const struct source_file *src, const char *key, size_t key_len, char out[24])
 {
     uint64_t h = TS_HASH_SEED;
     int64_t stamp[7] = {(int64_t)src->st.st_mtim.tv_sec, (int64_t)src->st.st_mtim.tv_nsec,
@@ -180,7 +183,7 @@ static void make_etag(const struct ts_app *app, const struct source_file *src, c
                         (int64_t)src->st.st_size,        (int64_t)src->st.st_ino,
                         (int64_t)src->st.st_dev};
     h = ts_hash(h, stamp, sizeof stamp);
-    h = settings_hash(app, h);
+    h = settings_hash(app, live, h);
     h = ts_hash(h, &src->page, sizeof src->page);
     h = ts_hash(h, key, key_len);
     snprintf(out, 24, "\"%016" PRIx64 "\"", h);
@@ -190,7 +193,8 @@ static void make_etag(const struct ts_app *app, const struct source_file *src, c
  * (strong) ETag, so a cache never answers one client's revalidation with the other's bytes. */
 static void job_etag(const struct ts_app *app, struct ts_job *job)
 {
-    make_etag(app, &job->src, (const char *)job->key.data, job->key.len, job->etag);
+    make_etag(app, ts_job_live(app, job), &job->src, (const char *)job->key.data, job->key.len,
+              job->etag);
     size_t n = strlen(job->etag);
     if (job->gzip && n >= 2 && n + 3 < sizeof job->etag)
         memcpy(job->etag + n - 1, "-gz\"", 5);
@@ -205,10 +209,11 @@ static void add_validators(const struct ts_app *app, const struct ts_job *job,
     ts_response_add_header(res, "Last-Modified", "%s", date);
     /* iipsrv sends CACHE_CONTROL on every answer that is not an error; --cache-control (or
      * that variable) replaces the whole value. */
-    if (job->freshness == TS_FRESH_PUBLIC && app->cfg.cache_control[0])
-        ts_response_add_header(res, "Cache-Control", "%s", app->cfg.cache_control);
+    const struct ts_live *live = ts_job_live(app, job);
+    if (job->freshness == TS_FRESH_PUBLIC && live->cache_control[0])
+        ts_response_add_header(res, "Cache-Control", "%s", live->cache_control);
     else if (job->freshness == TS_FRESH_PUBLIC)
-        ts_response_add_header(res, "Cache-Control", "public, max-age=%u", app->cfg.cache_max_age);
+        ts_response_add_header(res, "Cache-Control", "public, max-age=%u", live->cache_max_age);
     else
         ts_response_add_header(res, "Cache-Control", "no-cache");
 }
@@ -223,13 +228,17 @@ static bool not_modified(const struct ts_request *req, const char *etag, time_t 
 
 /* Stored as: body, content type NUL, header count byte, (name NUL value NUL)*, then the
  * body's length (size_t). The body comes first so that a hit lends it as it is. */
-static int cache_key(struct ts_job *job)
+static int cache_key(const struct ts_app *app, struct ts_job *job)
 {
     struct ts_buf *out = &job->cache_key;
     ts_buf_free(out); /* made again when a rename gave the request another file */
     ts_buf_init_capped(out, TS_JOB_KEY_MAX + 128);
     int rc = identity(&job->src, out);
-    rc = rc ? rc : ts_buf_append(out, "\n", 1);
+    /* The settings too: after a reload that changes them, answers made under the old ones
+     * are no longer found (and age out). */
+    rc = rc ? rc
+            : ts_buf_appendf(out, "\n%016" PRIx64 "\n",
+                             settings_hash(app, ts_job_live(app, job), TS_HASH_SEED));
     rc = rc ? rc : ts_buf_append(out, job->key.data, job->key.len);
     return rc ? rc : (ts_buf_str(out) ? TS_OK : TS_ENOMEM);
 }
@@ -263,7 +272,7 @@ static bool cache_parse(const uint8_t *data, size_t len, struct ts_response *res
 
 static bool cache_lookup(struct ts_app *app, struct ts_job *job, struct ts_response *res)
 {
-    if (cache_key(job) != TS_OK)
+    if (cache_key(app, job) != TS_OK)
         return false;
     const uint8_t *data;
     size_t len, body_len;
@@ -305,32 +314,57 @@ static void cache_store(struct ts_app *app, const struct ts_job *job, const stru
 
 /* ---- the shared cache (memcached) ---- */
 
-/* What names an answer across servers. Not the local key: device and inode numbers differ
- * between machines mounting one share, and ctime between replicas copied with rsync or cp -p.
- * What they agree on is the file's place below the root, its mtime (to the nanosecond) and
- * its size; a replaced file changes at least one of them. The settings hash keeps servers
- * configured differently (quality, limits, passthrough rule) from trading answers. */
-static int shared_key(const struct ts_app *app, const struct ts_job *job, struct ts_buf *out)
+/* What every server of a fleet calls the file: its place below the root (the demo's: "demo:"
+ * and its path). Device and inode numbers differ between machines mounting one share. */
+static int shared_name(const struct ts_app *app, const struct source_file *src, struct ts_buf *out)
 {
-    const struct source_file *src = &job->src;
     const char *place = src->path;
     size_t root_len = strlen(app->root.path);
     if (!src->demo && !strncmp(place, app->root.path, root_len) && place[root_len] == '/')
         place += root_len;
-    ts_buf_init_capped(out, TS_JOB_KEY_MAX + PATH_MAX + 128);
-    int rc =
-        ts_buf_appendf(out, "%s%s\n%lld.%09ld:%lld:%u:%016" PRIx64 "\n", src->demo ? "demo:" : "",
-                       place, (long long)src->st.st_mtim.tv_sec, (long)src->st.st_mtim.tv_nsec,
-                       (long long)src->st.st_size, src->page, settings_hash(app, TS_HASH_SEED));
+    return ts_buf_appendf(out, "%s%s", src->demo ? "demo:" : "", place);
+}
+
+/* What names an answer across servers. Not the local key: ctime differs between replicas
+ * copied with rsync or cp -p. What they agree on is the file's place, its mtime (to the
+ * nanosecond) and its size; a replaced file changes at least one of them, and a purge the
+ * image's generation (ts_memcache_bump) for whatever changes none. The settings hash keeps
+ * servers configured differently (quality, limits, passthrough rule) from trading answers. */
+static int shared_key(const struct ts_app *app, const struct ts_job *job, struct ts_buf *out)
+{
+    const struct source_file *src = &job->src;
+    ts_buf_init_capped(out, TS_JOB_KEY_MAX + PATH_MAX + 160);
+    int rc = shared_name(app, src, out);
+    rc = rc ? rc
+            : ts_buf_appendf(out, "\n%lld.%09ld:%lld:%u:%016" PRIx64 ":%016" PRIx64 "\n",
+                             (long long)src->st.st_mtim.tv_sec, (long)src->st.st_mtim.tv_nsec,
+                             (long long)src->st.st_size, src->page,
+                             settings_hash(app, ts_job_live(app, job), TS_HASH_SEED),
+                             job->shared_gen);
     return rc ? rc : ts_buf_append(out, job->key.data, job->key.len);
+}
+
+/* The file's generation in memcached, read once per job: the store after a render uses the
+ * one its lookup saw, so a purge in between leaves what the render made unreachable. */
+static bool shared_generation(struct ts_app *app, struct ts_job *job)
+{
+    if (job->shared_gen_known)
+        return true;
+    struct ts_buf name;
+    ts_buf_init_capped(&name, PATH_MAX + 16);
+    job->shared_gen_known =
+        shared_name(app, &job->src, &name) == TS_OK &&
+        ts_memcache_generation(app->memcache, (const char *)name.data, name.len, &job->shared_gen);
+    ts_buf_free(&name);
+    return job->shared_gen_known;
 }
 
 /* On a hit the answer is also kept in the local cache, so the next one costs no network. */
 static bool shared_lookup(struct ts_app *app, struct ts_job *job, struct ts_response *res)
 {
-    struct ts_buf key, held = {0};
+    struct ts_buf key = {0}, held = {0};
     struct ts_mc_entry e;
-    bool hit = shared_key(app, job, &key) == TS_OK &&
+    bool hit = shared_generation(app, job) && shared_key(app, job, &key) == TS_OK &&
                ts_memcache_get(app->memcache, (const char *)key.data, key.len, &held, &e) &&
                e.status == 200;
     if (hit) {
@@ -349,7 +383,7 @@ static bool shared_lookup(struct ts_app *app, struct ts_job *job, struct ts_resp
 static void shared_store(struct ts_app *app, const struct ts_job *job,
                          const struct ts_response *res)
 {
-    if (res->status != 200 || res->nheaders > TS_MC_HEADERS)
+    if (res->status != 200 || res->nheaders > TS_MC_HEADERS || !job->shared_gen_known)
         return;
     struct ts_mc_entry e = {
         .status = res->status, .type = res->content_type, .nheaders = (unsigned)res->nheaders};
@@ -482,7 +516,7 @@ static int render(struct ts_app *app, struct ts_reader *reader, struct ts_job *j
      * encode, and no admission either, since it needs no more memory than the tile. Not when
      * the client chose the encoder's settings: the stored bytes do not follow them. */
     if (!out->own_encoder) {
-        int rc = passthrough_try(reader, plan, &app->passthrough, &res->body, err);
+        int rc = passthrough_try(reader, plan, &job->live->passthrough, &res->body, err);
         if (rc != TS_DECLINED)
             return rc;
     }
@@ -506,8 +540,8 @@ static int render(struct ts_app *app, struct ts_reader *reader, struct ts_job *j
     admission_leave(&app->admission, bytes, heavy);
     if (rc)
         return rc;
-    rc =
-        encode_image(&img, plan->format, out->own_encoder ? &out->enc : &app->enc, &res->body, err);
+    rc = encode_image(&img, plan->format, out->own_encoder ? &out->enc : &job->live->enc,
+                      &res->body, err);
     ts_image_free(&img);
     return rc;
 }
@@ -615,7 +649,7 @@ static int pin_file(struct ts_app *app, struct ts_job *job, struct ts_err *err)
         now->st_ctim.tv_nsec == before.st_ctim.tv_nsec)
         return TS_OK;
     job_etag(app, job);
-    return job->cacheable ? cache_key(job) : TS_OK;
+    return job->cacheable ? cache_key(app, job) : TS_OK;
 }
 
 /* The pages of a multi-page file, for a job that lists them: one pass of the reader over the
@@ -709,7 +743,7 @@ static int serve_file(struct ts_app *app, const struct ts_request *req, struct t
         return ts_fail(err, TS_ENOTFOUND, "static file is missing");
     }
     char etag[24];
-    make_etag(app, &f, "web static", 10, etag);
+    make_etag(app, ts_job_live(app, job), &f, "web static", 10, etag);
     int rc = TS_OK;
     if (not_modified(req, etag, f.st.st_mtim.tv_sec)) {
         res->status = 304;
@@ -724,6 +758,109 @@ static int serve_file(struct ts_app *app, const struct ts_request *req, struct t
         add_validators(app, job, res, etag, f.st.st_mtim.tv_sec);
     source_close(&f);
     return rc;
+}
+
+/* ---- purge ---- */
+
+/* A purge forgets a file (device and inode) in every local cache, whatever its mtime, size or
+ * page, plus the identifier's resolution; and through memcached, in every server's share. */
+struct purge_target {
+    dev_t dev;
+    ino_t ino;
+};
+
+/* Whether text holds, after `skip` colon-separated fields, "DEV:INO:" of the target: the
+ * layout of identity() (mtime:ctime:size:dev:ino:page), which the response and information
+ * keys start with, and of the JPEG 2000 block keys ("jp2:L<level>:<cell>:dev:ino:..."). */
+static bool names_file(const char *text, unsigned skip, const struct purge_target *t)
+{
+    for (unsigned i = 0; i < skip; i++) {
+        text = strchr(text, ':');
+        if (!text)
+            return false;
+        text++;
+    }
+    char *end;
+    unsigned long long dev = strtoull(text, &end, 10);
+    if (end == text || *end != ':')
+        return false;
+    text = end + 1;
+    unsigned long long ino = strtoull(text, &end, 10);
+    return end != text && *end == ':' && dev == (unsigned long long)t->dev &&
+           ino == (unsigned long long)t->ino;
+}
+
+static bool purge_by_identity(void *ctx, const char *key, const uint8_t *value, size_t len)
+{
+    (void)value;
+    (void)len;
+    return names_file(key, 3, ctx);
+}
+
+static bool purge_jp2_block(void *ctx, const char *key, const uint8_t *value, size_t len)
+{
+    (void)value;
+    (void)len;
+    return !strncmp(key, "jp2:", 4) && names_file(key, 3, ctx);
+}
+
+static bool purge_resolution(void *ctx, const char *key, const uint8_t *value, size_t len)
+{
+    const struct purge_target *t = ctx;
+    (void)key;
+    struct resolved r;
+    if (len < sizeof r)
+        return false;
+    memcpy(&r, value, sizeof r);
+    return r.dev == t->dev && r.ino == t->ino;
+}
+
+static int purge(struct ts_app *app, struct ts_job *job, struct ts_response *res,
+                 struct ts_err *err)
+{
+    struct purge_target t = {job->src.st.st_dev, job->src.st.st_ino}, *tp = &t;
+    const char *id = ts_buf_str(&job->identifier);
+    /* The identifier's resolution (whatever file it remembers), then every other name of
+     * this file (a page, a second spelling, a sequence's view). */
+    size_t resolved = id && ts_lru_remove(app->resolved, id);
+    resolved += ts_lru_remove_if(app->resolved, purge_resolution, tp);
+    size_t responses = ts_lru_remove_if(app->responses, purge_by_identity, tp);
+    size_t infos = ts_lru_remove_if(app->infos, purge_by_identity, tp);
+    size_t blocks = app->jp2_blocks ? ts_lru_remove_if(app->jp2_blocks, purge_jp2_block, tp) : 0;
+    unsigned readers = ts_pool_purge(app->readers, t.dev, t.ino);
+    const char *shared = "off";
+    if (app->memcache) {
+        struct ts_buf name;
+        ts_buf_init_capped(&name, PATH_MAX + 16);
+        bool bumped = shared_name(app, &job->src, &name) == TS_OK &&
+                      ts_memcache_bump(app->memcache, (const char *)name.data, name.len);
+        ts_buf_free(&name);
+        shared = bumped ? "purged" : "unreachable";
+    }
+    ts_log("admin: purged %s: %zu responses, %zu information entries, %zu resolutions, %u "
+           "readers, %zu JPEG 2000 blocks; memcached %s",
+           id ? id : "?", responses, infos, resolved, readers, blocks, shared);
+    if (!strcmp(shared, "unreachable"))
+        return ts_fail(err, TS_EBUSY,
+                       "this server's caches were purged, but memcached did not take the new "
+                       "generation; try again");
+    json_t *o = json_pack("{s:s?, s:I, s:I, s:I, s:I, s:I, s:s}", "identifier", id, "responses",
+                          (json_int_t)responses, "info", (json_int_t)infos, "resolved",
+                          (json_int_t)resolved, "readers", (json_int_t)readers, "jp2_blocks",
+                          (json_int_t)blocks, "memcached", shared);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!text)
+        return ts_fail(err, TS_ENOMEM, "out of memory");
+    int rc = ts_buf_append_str(&res->body, text);
+    rc = rc ? rc : ts_buf_append(&res->body, "\n", 1);
+    free(text);
+    if (rc)
+        return ts_fail(err, TS_ENOMEM, "out of memory");
+    res->status = 200;
+    ts_response_set_type(res, "application/json");
+    ts_response_add_header(res, "Cache-Control", "no-store");
+    return TS_OK;
 }
 
 /* ---- answers ---- */
@@ -850,11 +987,17 @@ bool core_begin(struct ts_app *app, const struct ts_request *req, struct ts_job 
     if (verdict)
         err = *verdict;
     /* The deadline counts from the request's arrival, queues included. */
-    ts_cancel_init(&job->cancel, app->cfg.request_deadline);
+    job->live = ts_app_live(app);
+    ts_cancel_init(&job->cancel, job->live->request_deadline);
     job->gzip = job->compress && ts_accepts_gzip(ts_request_header(req, "Accept-Encoding"));
     if (rc == TS_OK && job->identifier.len) {
         const char *id = ts_buf_str(&job->identifier);
-        rc = id ? resolve(app, id, &job->src, &err) : ts_fail(&err, TS_ENOMEM, "out of memory");
+        /* A purge resolves afresh and remembers nothing: resolutions are one of its caches. */
+        if (id && job->kind == TS_JOB_PURGE) {
+            rc = source_resolve(&app->root, id, &job->src, &err);
+        } else {
+            rc = id ? resolve(app, id, &job->src, &err) : ts_fail(&err, TS_ENOMEM, "out of memory");
+        }
         if (rc == TS_ENOTFOUND && job->sequence)
             rc = resolve_sequence(app, job, id, &err);
         if (rc == TS_OK && job->kind == TS_JOB_IMAGE && (rc = read_companions(app, job)) != TS_OK)
@@ -903,6 +1046,7 @@ bool core_finish(struct ts_app *app, const struct ts_request *req, struct ts_job
         }
         break;
     case TS_JOB_FILE: rc = serve_file(app, req, job, res, &err); break;
+    case TS_JOB_PURGE: rc = purge(app, job, res, &err); break;
     case TS_JOB_IMAGE:
         /* Here on a worker, not in core_begin on a network thread: a slow memcached holds
          * up this request only. Once per job: a deferred one looked before it was deferred. */

@@ -63,8 +63,12 @@ static int produce_info(const struct ts_app *app, const struct ts_job *job,
     const char *rights = ts_image_meta(info, "rights");
     if (!rights || !*rights)
         rights = app->cfg.copyright;
-    struct iiif_info_params p = {c->version,     (const char *)c->id_url.data, info,
-                                 &app->limits,   app->cfg.default_tile,        rights,
+    struct iiif_info_params p = {c->version,
+                                 (const char *)c->id_url.data,
+                                 info,
+                                 &ts_job_live(app, job)->limits,
+                                 app->cfg.default_tile,
+                                 rights,
                                  app->info_extra};
     char *json = NULL;
     int rc = iiif_info_json(&p, &json, err);
@@ -82,7 +86,8 @@ static int produce_image(const struct ts_app *app, const struct ts_job *job,
                          struct ts_err *err)
 {
     const struct iiif_ctx *c = job->ctx;
-    int rc = iiif_plan(&c->url.req, info->width, info->height, &app->limits, &out->plan, err);
+    int rc = iiif_plan(&c->url.req, info->width, info->height, &ts_job_live(app, job)->limits,
+                       &out->plan, err);
     if (rc)
         return rc;
     /* One Link field with both links: clients (the official validator among them) that read
@@ -198,8 +203,9 @@ int iiif_job(const struct ts_app *app, int version, const char *prefix, const ch
     } else {
         job->produce = produce_image;
         if (c->url.req.format_implied) {
-            c->url.req.format = negotiate_format(ts_request_header(req, "Accept"),
-                                                 app->limits.formats, c->url.req.format);
+            c->url.req.format =
+                negotiate_format(ts_request_header(req, "Accept"),
+                                 ts_job_live(app, job)->limits.formats, c->url.req.format);
             job->vary_accept = true;
             rc = ts_buf_appendf(&job->key, "as %s ", ts_format_ext(c->url.req.format));
             if (rc)

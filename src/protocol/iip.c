@@ -793,13 +793,15 @@ static int produce_iip(const struct ts_app *app, const struct ts_job *job,
     iip_minmax_adjust(r, info, &out->plan.adjust);
     if (r->col != TS_QUALITY_DEFAULT)
         out->plan.quality = r->col;
-    if (!rc && app->cfg.max_area && (uint64_t)out->plan.out_w * out->plan.out_h > app->cfg.max_area)
+    const struct ts_live *live = ts_job_live(app, job);
+    uint64_t max_area = live->limits.max_area;
+    if (!rc && max_area && (uint64_t)out->plan.out_w * out->plan.out_h > max_area)
         rc = ts_fail(err, TS_ETOOLARGE, "output %ux%u is over the area limit", out->plan.out_w,
                      out->plan.out_h);
     /* QLT changes only the encoder's quality, and so rules out stored-tile passthrough. */
     if (!rc && r->qlt >= 0 && out->plan.format == TS_FORMAT_JPG) {
         out->own_encoder = true;
-        out->enc = app->enc;
+        out->enc = live->enc;
         out->enc.jpeg_quality = r->qlt;
     }
     return rc;

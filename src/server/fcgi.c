@@ -231,8 +231,13 @@ static void serve(struct fcgi_conn *c)
     }
     const char *method = FCGX_GetParam("REQUEST_METHOD", rq->envp);
     const char *query = FCGX_GetParam("QUERY_STRING", rq->envp);
-    struct ts_request req = {method && *method ? method : "GET", (const char *)path.data,
-                             query && *query ? query : NULL, param_header, rq};
+    const char *version = FCGX_GetParam("SERVER_PROTOCOL", rq->envp);
+    struct ts_request req = {method && *method ? method : "GET",
+                             (const char *)path.data,
+                             query && *query ? query : NULL,
+                             param_header,
+                             rq,
+                             version && *version ? version : NULL};
     struct ts_response res;
     ts_response_init(&res);
     struct ts_job job;
@@ -627,7 +632,7 @@ int ts_fcgi_run(struct ts_app *app, struct ts_err *err)
     sigaddset(&stop, SIGHUP);
     int sig = 0;
     while (sigwait(&stop, &sig) == 0 && sig == SIGHUP)
-        ts_app_reopen_log(app); /* logrotate's signal: reopen, keep serving */
+        ts_app_hangup(app); /* reload (or logrotate's reopen), and keep serving */
     ts_log("signal %d: shutting down FastCGI", sig);
     stop_connections(&srv);
     pthread_join(accept_thread, NULL);

@@ -416,7 +416,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     struct ts_http_server *srv = cls;
     struct job *job = *state;
-    (void)version;
     (void)upload_data;
     if (!job) {
         /* The first call only announces the headers. */
@@ -444,9 +443,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, append_argument, &job->query);
     if (ts_buf_append(&job->query, "", 1) != TS_OK) /* NUL-terminate */
         return MHD_NO;
-    job->req =
-        (struct ts_request){method, url, job->query.len > 1 ? (const char *)job->query.data : NULL,
-                            header_lookup, conn};
+    job->req = (struct ts_request){
+        method,        url,  job->query.len > 1 ? (const char *)job->query.data : NULL,
+        header_lookup, conn, version};
     /* Routed once. Cache hits, revalidations and refusals are answered here, on the network
      * thread: a round trip through the worker pool would cost more than the answer itself. */
     struct ts_err err = {0};

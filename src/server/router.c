@@ -1,8 +1,10 @@
 /* Routing: which protocol a request is for. Nothing here opens files or writes headers. */
 #include "server/router.h"
+#include "protocol/admin.h"
 #include "protocol/compat.h"
 #include "protocol/iiif.h"
 #include "server/ops.h"
+#include "server/accesslog.h"
 #include "web/web.h"
 
 #include <stdio.h>
@@ -71,6 +73,9 @@ int router_route(const struct ts_app *app, const struct ts_request *req, struct 
     const char *m = req->method;
     if (!strcmp(m, "OPTIONS"))
         return preflight(req, job);
+    /* The only route that takes another method; it says which itself. */
+    if (!strncmp(req->path, "/admin/", 7))
+        return admin_job(app, req, job, err);
     if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0) {
         ts_job_add_header(job, "Allow", "GET, HEAD, OPTIONS");
         return ts_fail(err, TS_EMETHOD, "only GET, HEAD and OPTIONS are supported");
@@ -91,24 +96,44 @@ void router_count(struct ts_app *app, const struct ts_job *job, const struct ts_
                            res->status, millis / 1000.0);
 }
 
-void router_log(struct ts_app *app, const char *remote, const struct ts_request *req,
+void router_log(struct ts_app *app, const char *peer, const struct ts_request *req,
                 const struct ts_response *res, double millis)
 {
-    if (res->status >= 400)
+    const struct ts_live *live = ts_app_live(app);
+    char client[64];
+    accesslog_client(peer, ts_request_header(req, "X-Forwarded-For"), app->cfg.trust_proxy,
+                     &live->proxies, client, sizeof client);
+    if (res->status == 401) /* someone is trying the admin endpoint: say who */
+        ts_log("%d %s %s from %s: %s", res->status, req->method, req->path, client, res->reason);
+    else if (res->status >= 400)
         ts_log("%d %s %s: %s", res->status, req->method, req->path, res->reason);
-    if (!app->access_log)
+    if (!live->access_log_on)
         return;
-    char stamp[32];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(stamp, sizeof stamp, "%d/%b/%Y:%H:%M:%S +0000", &tm);
     size_t len;
     ts_response_body(res, &len);
-    pthread_mutex_lock(&app->log_lock);
-    fprintf(app->access_log, "%s - - [%s] \"%s %s%s%s\" %d %zu %.2fms\n", remote ? remote : "-",
-            stamp, req->method, req->path, req->query ? "?" : "", req->query ? req->query : "",
-            res->status, len, millis);
-    fflush(app->access_log);
-    pthread_mutex_unlock(&app->log_lock);
+    struct accesslog_entry e = {
+        .client = client,
+        .method = req->method,
+        .path = req->path,
+        .query = req->query,
+        .version = req->version,
+        .status = res->status,
+        /* HEAD is answered with the headers only. */
+        .bytes = strcmp(req->method, "HEAD") != 0 ? len : 0,
+        .referer = ts_request_header(req, "Referer"),
+        .user_agent = ts_request_header(req, "User-Agent"),
+        .when = time(NULL),
+        .millis = millis,
+    };
+    struct ts_buf line;
+    ts_buf_init_capped(&line, 256 * 1024);
+    if (accesslog_format(&e, live->access_log_json, &line) == TS_OK) {
+        pthread_mutex_lock(&app->log_lock);
+        if (app->access_log) {
+            fwrite(line.data, 1, line.len, app->access_log);
+            fflush(app->access_log);
+        }
+        pthread_mutex_unlock(&app->log_lock);
+    }
+    ts_buf_free(&line);
 }

@@ -16,8 +16,9 @@ int router_route(const struct ts_app *app, const struct ts_request *req, struct 
 void router_count(struct ts_app *app, const struct ts_job *job, const struct ts_response *res,
                   double millis);
 
-/* Logs an error answer and writes the access-log line (when the log is on). */
-void router_log(struct ts_app *app, const char *remote, const struct ts_request *req,
+/* Logs an error answer and writes the access-log line (when the log is on). peer: the
+ * connection's address (the client's, unless --trust-proxy finds another in X-Forwarded-For). */
+void router_log(struct ts_app *app, const char *peer, const struct ts_request *req,
                 const struct ts_response *res, double millis);
 
 #endif

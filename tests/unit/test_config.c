@@ -239,10 +239,60 @@ static void test_default_web_dir_in_the_build_tree_has_the_viewer(void **state)
     fclose(f);
 }
 
+struct names {
+    char text[512];
+};
+
+static void collect(void *ctx, const char *name)
+{
+    struct names *n = ctx;
+    size_t len = strlen(n->text);
+    snprintf(n->text + len, sizeof n->text - len, "%s%s", len ? "," : "", name);
+}
+
+static void test_changes_name_each_option_that_differs(void **state)
+{
+    (void)state;
+    struct ts_config a, b;
+    struct ts_err err;
+    const char *argv_a[] = {"tessera", "--max-width", "1000", "--listen", "127.0.0.1:0"};
+    const char *argv_b[] = {"tessera",  "--max-width",    "500",
+                            "--listen", "127.0.0.1:8081", "--access-log-format",
+                            "json",     "--reader-cache", "3"};
+    assert_int_equal(parse(&a, &err, 5, argv_a), TS_OK);
+    assert_int_equal(parse(&b, &err, 9, argv_b), TS_OK);
+    struct names n = {""};
+    ts_config_changes(&a, &b, collect, &n);
+    /* In the order --help lists them. */
+    assert_string_equal(n.text, "listen,max-width,access-log-format,reader-cache");
+    n.text[0] = '\0';
+    ts_config_changes(&a, &a, collect, &n);
+    assert_string_equal(n.text, "");
+}
+
+static void test_log_format_and_trusted_proxies_are_checked(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    struct ts_err err;
+    const char *ok[] = {"tessera", "--access-log-format", "json", "--trusted-proxies",
+                        "10.0.0.0/8,::1"};
+    assert_int_equal(parse(&cfg, &err, 5, ok), TS_OK);
+    assert_string_equal(cfg.access_log_format, "json");
+    const char *bad_format[] = {"tessera", "--access-log-format", "common"};
+    assert_int_equal(parse(&cfg, &err, 3, bad_format), TS_EINVAL);
+    assert_non_null(strstr(err.msg, "combined or json"));
+    const char *bad_proxy[] = {"tessera", "--trusted-proxies", "10.0.0.0/8,proxy.example"};
+    assert_int_equal(parse(&cfg, &err, 3, bad_proxy), TS_EINVAL);
+    assert_non_null(strstr(err.msg, "proxy.example"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_serve_loopback_8080_with_limits),
+        cmocka_unit_test(test_changes_name_each_option_that_differs),
+        cmocka_unit_test(test_log_format_and_trusted_proxies_are_checked),
         cmocka_unit_test(test_cache_control_and_upscaling_flags),
         cmocka_unit_test(test_watermark_flags_and_ini_settings),
         cmocka_unit_test(test_flags_set_every_kind_of_value),

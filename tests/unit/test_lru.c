@@ -556,10 +556,96 @@ static void test_threads_acquire_release_and_put_concurrently(void **state)
     assert_int_equal(last.bad, 0);
 }
 
+static bool key_starts_with_x(void *ctx, const char *key, const uint8_t *value, size_t len)
+{
+    int *calls = ctx;
+    (*calls)++;
+    (void)value;
+    (void)len;
+    return key[0] == 'x';
+}
+
+static void test_remove_if_forgets_exactly_the_entries_picked(void **state)
+{
+    (void)state;
+    struct ts_lru *lru;
+    assert_int_equal(ts_lru_create(1 << 20, 4, &lru), 0);
+    const char *keys[] = {"x1", "a1", "x2", "b2", "x3"};
+    for (size_t i = 0; i < 5; i++)
+        ts_lru_put(lru, keys[i], keys[i], 2);
+    const uint8_t *held;
+    size_t held_len;
+    struct ts_lru_ref *ref = ts_lru_acquire(lru, "x2", &held, &held_len);
+    assert_non_null(ref);
+    int calls = 0;
+    assert_int_equal(ts_lru_remove_if(lru, key_starts_with_x, &calls), 3);
+    assert_int_equal(calls, 5); /* every entry was looked at, in every shard */
+    char v[16];
+    assert_false(get_str(lru, "x1", v, sizeof v));
+    assert_false(get_str(lru, "x2", v, sizeof v));
+    assert_false(get_str(lru, "x3", v, sizeof v));
+    assert_true(get_str(lru, "a1", v, sizeof v));
+    assert_true(get_str(lru, "b2", v, sizeof v));
+    /* A reference taken before the purge still reads its bytes. */
+    assert_memory_equal(held, "x2", 2);
+    ts_lru_release(ref);
+    struct ts_lru_stats st;
+    ts_lru_stats(lru, &st);
+    assert_int_equal(st.entries, 2);
+    calls = 0;
+    assert_int_equal(ts_lru_remove_if(lru, key_starts_with_x, &calls), 0);
+    assert_int_equal(calls, 2);
+    ts_lru_destroy(lru);
+}
+
+static void test_resize_evicts_down_to_the_new_bound_and_zero_turns_off(void **state)
+{
+    (void)state;
+    struct ts_lru *lru;
+    assert_int_equal(ts_lru_create(64 * 1024, 1, &lru), 0);
+    assert_int_equal(ts_lru_budget(lru), 64 * 1024);
+    static uint8_t value[1000];
+    char key[16];
+    for (int i = 0; i < 40; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        ts_lru_put(lru, key, value, sizeof value);
+    }
+    struct ts_lru_stats st;
+    ts_lru_stats(lru, &st);
+    assert_int_equal(st.entries, 40);
+    ts_lru_resize(lru, 8 * 1024);
+    assert_int_equal(ts_lru_budget(lru), 8 * 1024);
+    ts_lru_stats(lru, &st);
+    assert_true(st.bytes <= 8 * 1024);
+    assert_true(st.entries >= 5 && st.entries < 8);
+    /* The most recent stayed, the oldest went. */
+    char v[8];
+    struct ts_buf b = {0};
+    assert_true(ts_lru_get(lru, "k39", &b));
+    ts_buf_free(&b);
+    assert_false(get_str(lru, "k0", v, sizeof v));
+    /* Growing again takes new entries up to the new bound. */
+    ts_lru_resize(lru, 64 * 1024);
+    for (int i = 40; i < 80; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        ts_lru_put(lru, key, value, sizeof value);
+    }
+    ts_lru_stats(lru, &st);
+    assert_true(st.entries > 40);
+    ts_lru_resize(lru, 0);
+    ts_lru_stats(lru, &st);
+    assert_int_equal(st.entries, 0);
+    ts_lru_put(lru, "late", "v", 1);
+    assert_false(get_str(lru, "late", v, sizeof v));
+    ts_lru_destroy(lru);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get_returns_what_was_put),
+        cmocka_unit_test(test_remove_if_forgets_exactly_the_entries_picked),
+        cmocka_unit_test(test_resize_evicts_down_to_the_new_bound_and_zero_turns_off),
         cmocka_unit_test(test_put_replaces_older_value),
         cmocka_unit_test(test_bytes_stay_within_budget_and_oldest_goes_first),
         cmocka_unit_test(test_zero_budget_disables_cache),
