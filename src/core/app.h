@@ -4,8 +4,8 @@
 
 #include "config.h"
 #include "core/admission.h"
-#include "core/metrics.h"
 #include "core/job.h"
+#include "core/metrics.h"
 #include "core/response.h"
 #include "encode/encode.h"
 #include "image/reader.h"

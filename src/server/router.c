@@ -3,8 +3,8 @@
 #include "protocol/admin.h"
 #include "protocol/compat.h"
 #include "protocol/iiif.h"
-#include "server/ops.h"
 #include "server/accesslog.h"
+#include "server/ops.h"
 #include "web/web.h"
 
 #include <stdio.h>
