@@ -87,10 +87,13 @@ struct ts_reader_ops {
                 struct ts_err *err);
 };
 
+struct ts_bytes;
+
 struct ts_reader {
     const struct ts_reader_ops *ops;
     struct ts_image_info info;
     void *priv;
+    struct ts_bytes *bytes; /* where it reads from (the reader's own reference; see bytes.h) */
 };
 
 /* Where a reader may keep decoded data between requests (the JPEG 2000 block cache). The app
