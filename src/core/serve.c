@@ -4,6 +4,8 @@
 #include "cache/lru.h"
 #include "cache/memcache.h"
 #include "core/pool.h"
+#include "image/bytes.h"
+#include "image/remote.h"
 #include "render/passthrough.h"
 #include "render/render.h"
 #include "render/watermark.h"
@@ -34,6 +36,45 @@ struct resolved {
     char path[]; /* NUL-terminated: only its own length is stored and copied */
 };
 
+/* An identifier under a --source rule: the object's version by HEAD (every request, so a
+ * replaced object is seen at once), and a stat made up from it that every cache keys by. */
+static int resolve_remote(struct ts_app *app, const struct ts_source_rule *rule, const char *rest,
+                          struct source_file *src, struct ts_err *err)
+{
+    src->fd = -1;
+    src->bytes = NULL;
+    src->page = 0;
+    src->demo = false;
+    memset(&src->st, 0, sizeof src->st);
+    int rc = source_check_identifier(rest, err);
+    if (rc)
+        return rc;
+    if (!app->remote)
+        return ts_fail(err, TS_EUPSTREAM, "remote sources are not set up");
+    struct ts_remote_object obj;
+    rc = ts_remote_open(app->remote, rule->target, rest, &obj, &src->bytes, err);
+    /* The address stands for the path: a reason naming it is shown with the identifier. */
+    snprintf(src->path, sizeof src->path, "%s", obj.url);
+    if (rc)
+        return rc;
+    uint64_t place = ts_hash(TS_HASH_SEED, obj.url, strlen(obj.url));
+    uint64_t version = ts_hash(TS_HASH_SEED, obj.etag, strlen(obj.etag));
+    src->st.st_dev = SOURCE_REMOTE_DEV;
+    src->st.st_ino = (ino_t)ts_hash(place, obj.etag, strlen(obj.etag));
+    src->st.st_size = (off_t)obj.size;
+    src->st.st_mode = S_IFREG | 0444;
+    src->st.st_mtim.tv_sec = obj.last_modified;
+    src->st.st_ctim.tv_sec = (time_t)(version >> 2);
+    src->st.st_ctim.tv_nsec = (long)(version % 1000000000u);
+    return TS_OK;
+}
+
+static const struct ts_source_rule *remote_rule(const struct ts_app *app, const char *identifier,
+                                                const char **rest)
+{
+    return source_rule_match(app->cfg.source_rules, app->cfg.nsource_rules, identifier, rest);
+}
+
 /* Resolving opens every path component beneath the root; a viewer's burst of tiles asks for
  * one identifier again and again. One stat of the remembered path is enough when it is still
  * the same file (device and inode): that file was proven to be below the root, and the stat
@@ -42,6 +83,10 @@ struct resolved {
 static int resolve(struct ts_app *app, const char *identifier, struct source_file *src,
                    struct ts_err *err)
 {
+    const char *rest;
+    const struct ts_source_rule *rule = remote_rule(app, identifier, &rest);
+    if (rule)
+        return resolve_remote(app, rule, rest, src, err);
     struct ts_buf b = {0};
     if (ts_lru_get(app->resolved, identifier, &b) && b.len > sizeof(struct resolved) &&
         b.len - sizeof(struct resolved) <= sizeof src->path && b.data[b.len - 1] == '\0') {
@@ -54,6 +99,7 @@ static int resolve(struct ts_app *app, const char *identifier, struct source_fil
             src->page = r->page;
             src->demo = r->demo;
             src->fd = -1;
+            src->bytes = NULL;
             ts_buf_free(&b);
             return TS_OK;
         }
@@ -352,6 +398,20 @@ static void info_store(struct ts_app *app, const struct source_file *src,
     ts_buf_free(&key);
 }
 
+/* A reader can only say that reading failed; when it read a remote object that failed, the
+ * object's own verdict (404, 502, 504 and why) is the answer. */
+static void remote_verdict(const struct ts_lease *l, const struct source_file *src, int *rc,
+                           struct ts_err *err)
+{
+    int status;
+    struct ts_err why;
+    if (ts_bytes_take_error(ts_reader_bytes(l->reader), &status, &why) ||
+        ts_bytes_take_error(src->bytes, &status, &why)) {
+        *rc = status;
+        *err = why;
+    }
+}
+
 /* Borrows the pool's idle reader for this file, or opens one from a copy of the request's
  * descriptor: the request keeps its own, so whatever lane finishes it reads the same file. */
 static int lease(struct ts_app *app, const struct source_file *src, struct ts_lease *l,
@@ -360,9 +420,18 @@ static int lease(struct ts_app *app, const struct source_file *src, struct ts_le
     const struct ts_block_store *blocks = app->jp2_blocks ? &app->jp2_store : NULL;
     struct source_file probe = *src;
     probe.fd = -1;
+    probe.bytes = NULL;
     int rc = ts_lease_begin(app->readers, &probe, blocks, l, err);
     if (rc != TS_DECLINED)
         return rc;
+    if (src->bytes) {
+        probe.bytes = ts_bytes_ref(src->bytes);
+        rc = ts_lease_begin(app->readers, &probe, blocks, l, err);
+        source_close(&probe);
+        if (rc)
+            remote_verdict(l, src, &rc, err);
+        return rc;
+    }
     probe.fd = fcntl(src->fd, F_DUPFD_CLOEXEC, 0);
     if (probe.fd < 0)
         return ts_fail(err, TS_EBUSY, "out of file descriptors");
@@ -552,7 +621,7 @@ static void answer_product(struct ts_job *job, struct ts_response *res)
  * comes from that new file, and its validators and cache key with it. */
 static int pin_file(struct ts_app *app, struct ts_job *job, struct ts_err *err)
 {
-    if (job->src.fd >= 0)
+    if (job->src.fd >= 0 || job->src.bytes)
         return TS_OK;
     struct stat before = job->src.st;
     int rc = source_reopen(&app->root, &job->src, err);
@@ -603,6 +672,8 @@ static int serve_image(struct ts_app *app, struct ts_job *job, struct ts_respons
         if (rc == TS_OK)
             ts_product_set_type(&job->out, ts_format_mime(job->out.plan.format));
     }
+    if (rc != TS_OK && rc != TS_DEFERRED)
+        remote_verdict(&l, &job->src, &rc, err);
     /* A deferred job keeps its descriptor (the slow lane reads the same file) but not the
      * reader: the pool lends it to the fast lane meanwhile. */
     ts_lease_end(&l, rc == TS_DEFERRED ? TS_OK : rc);
@@ -743,6 +814,25 @@ static void finalize(const struct ts_app *app, const struct ts_job *job, struct 
     ts_response_add_header(res, "Access-Control-Expose-Headers", "Link, ETag, Last-Modified");
 }
 
+/* Validators and cache keys come from the file and the job alone, so a revalidation or a cache
+ * hit costs no image work: true when one of them answered. */
+static bool answer_known(struct ts_app *app, const struct ts_request *req, struct ts_job *job,
+                         struct ts_response *res)
+{
+    make_etag(app, &job->src, (const char *)job->key.data, job->key.len, job->etag);
+    time_t mtime = job->src.st.st_mtim.tv_sec;
+    if (not_modified(req, job->etag, mtime)) {
+        res->status = 304;
+        add_validators(app, job, res, job->etag, mtime);
+        return true;
+    }
+    if (job->cacheable && cache_lookup(app, job, res)) {
+        add_validators(app, job, res, job->etag, mtime);
+        return true;
+    }
+    return false;
+}
+
 bool core_begin(struct ts_app *app, const struct ts_request *req, struct ts_job *job, int rc,
                 const struct ts_err *verdict, struct ts_response *res)
 {
@@ -751,8 +841,14 @@ bool core_begin(struct ts_app *app, const struct ts_request *req, struct ts_job 
         err = *verdict;
     /* The deadline counts from the request's arrival, queues included. */
     ts_cancel_init(&job->cancel, app->cfg.request_deadline);
+    const char *rest;
+    const char *id = ts_buf_str(&job->identifier);
+    /* A remote source may take seconds to answer: a worker asks it, never a network thread. */
+    job->resolve_later = rc == TS_OK && job->kind == TS_JOB_IMAGE && job->identifier.len && id &&
+                         remote_rule(app, id, &rest);
+    if (job->resolve_later)
+        return false;
     if (rc == TS_OK && job->identifier.len) {
-        const char *id = ts_buf_str(&job->identifier);
         rc = id ? resolve(app, id, &job->src, &err) : ts_fail(&err, TS_ENOMEM, "out of memory");
         if (rc == TS_ENOTFOUND && job->sequence)
             rc = resolve_sequence(app, job, id, &err);
@@ -768,18 +864,8 @@ bool core_begin(struct ts_app *app, const struct ts_request *req, struct ts_job 
     }
     if (job->kind != TS_JOB_IMAGE)
         return false;
-    /* Validators and cache keys come from the file and the job alone, so a revalidation or a
-     * cache hit costs no image work. */
-    make_etag(app, &job->src, (const char *)job->key.data, job->key.len, job->etag);
-    time_t mtime = job->src.st.st_mtim.tv_sec;
-    if (not_modified(req, job->etag, mtime)) {
-        res->status = 304;
-        add_validators(app, job, res, job->etag, mtime);
-    } else if (job->cacheable && cache_lookup(app, job, res)) {
-        add_validators(app, job, res, job->etag, mtime);
-    } else {
+    if (!answer_known(app, req, job, res))
         return false; /* the job carries the resolved file, ETag and cache key on */
-    }
     source_close(&job->src);
     finalize(app, job, res);
     return true;
@@ -801,6 +887,13 @@ bool core_finish(struct ts_app *app, const struct ts_request *req, struct ts_job
         break;
     case TS_JOB_FILE: rc = serve_file(app, req, job, res, &err); break;
     case TS_JOB_IMAGE:
+        if (job->resolve_later) {
+            job->resolve_later = false; /* once: a deferred job comes back resolved */
+            const char *id = ts_buf_str(&job->identifier);
+            rc = id ? resolve(app, id, &job->src, &err) : ts_fail(&err, TS_ENOMEM, "out of memory");
+            if (rc || answer_known(app, req, job, res))
+                break;
+        }
         /* Here on a worker, not in core_begin on a network thread: a slow memcached holds
          * up this request only. Once per job: a deferred one looked before it was deferred. */
         if (app->memcache && job->cacheable && !job->produced && shared_lookup(app, job, res)) {
@@ -863,6 +956,35 @@ static void blocks_put(void *ctx, const char *key, const void *value, size_t len
     ts_lru_put(ctx, key, value, len);
 }
 
+/* The remote sources, their block cache, and credentials from the configuration or else the
+ * environment AWS's tools read. */
+static int remote_init(struct ts_app *app, struct ts_err *err)
+{
+    const struct ts_config *cfg = &app->cfg;
+    size_t bytes = (size_t)cfg->remote_cache_mb << 20, block = (size_t)cfg->remote_block_kb << 10;
+    if (bytes && ts_lru_create(bytes, 8, &app->remote_blocks))
+        return ts_fail(err, TS_ENOMEM, "cannot create the remote block cache");
+    app->remote_store =
+        (struct ts_block_store){app->remote_blocks, blocks_get, blocks_put, bytes / 8 / 2};
+    const char *env_region = getenv("AWS_REGION"), *env_key = getenv("AWS_ACCESS_KEY_ID"),
+               *env_secret = getenv("AWS_SECRET_ACCESS_KEY");
+    struct ts_remote_options o = {
+        .connect_timeout_ms = cfg->remote_connect_timeout_ms,
+        .timeout_ms = cfg->remote_timeout_ms,
+        .s3_endpoint = cfg->s3_endpoint,
+        .s3_region = cfg->s3_region[0] ? cfg->s3_region : env_region,
+        .s3_access_key = cfg->s3_access_key[0] ? cfg->s3_access_key : env_key,
+        .s3_secret_key = cfg->s3_secret_key[0] ? cfg->s3_secret_key : env_secret,
+        .blocks = app->remote_blocks ? &app->remote_store : NULL,
+        .block = block,
+    };
+    for (unsigned i = 0; i < cfg->nsource_rules; i++)
+        if (!ts_remote_base_ok(cfg->source_rules[i].target))
+            return ts_fail(err, TS_EINVAL, "--source %s=%s: not a source Tessera can read",
+                           cfg->source_rules[i].prefix, cfg->source_rules[i].target);
+    return ts_remote_create(&o, &app->remote, err);
+}
+
 int core_init(struct ts_app *app, struct ts_err *err)
 {
     const struct ts_config *cfg = &app->cfg;
@@ -887,7 +1009,7 @@ int core_init(struct ts_app *app, struct ts_err *err)
     /* The LRU skips values over half a shard: offer nothing larger. */
     app->jp2_store =
         (struct ts_block_store){app->jp2_blocks, blocks_get, blocks_put, jp2_bytes / 4 / 2};
-    return TS_OK;
+    return cfg->nsource_rules ? remote_init(app, err) : TS_OK;
 }
 
 void core_free(struct ts_app *app)
@@ -897,6 +1019,10 @@ void core_free(struct ts_app *app)
     ts_lru_destroy(app->resolved);
     ts_pool_destroy(app->readers);
     ts_lru_destroy(app->jp2_blocks);
+    ts_remote_destroy(app->remote);
+    ts_lru_destroy(app->remote_blocks);
+    app->remote = NULL;
+    app->remote_blocks = NULL;
     ts_memcache_destroy(app->memcache);
     app->memcache = NULL;
     app->responses = app->infos = app->resolved = app->jp2_blocks = NULL;

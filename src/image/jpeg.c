@@ -75,7 +75,7 @@ static bool jpeg_is_jpeg(struct ts_bytes *bytes)
 }
 
 /* A libjpeg source manager reading the descriptor with pread from its own offset, so a read
- * never depends on (or moves) the file position another reader of a dup'd bytes may share. */
+ * never depends on (or moves) the file position another reader of the same source may share. */
 struct jpeg_fd_src {
     struct jpeg_source_mgr pub;
     struct ts_bytes *bytes;

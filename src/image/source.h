@@ -2,6 +2,7 @@
 #ifndef TESSERA_SOURCE_H
 #define TESSERA_SOURCE_H
 
+#include "config.h"
 #include "util/status.h"
 
 #include <limits.h>
@@ -19,8 +20,14 @@ struct source_root {
     const char *demo;     /* file served as identifier "demo" ("" = none); not below the root */
 };
 
+struct ts_bytes;
+
 struct source_file {
-    int fd;         /* open for reading, or -1 (not opened yet, or handed to a reader) */
+    int fd; /* open for reading, or -1 (not opened yet, or handed to a reader) */
+    /* A remote object (a reference), or NULL for a file. Its st is made up, but stable: ino a
+     * hash of address and version, size the object's, mtime its Last-Modified, ctime a hash
+     * of its ETag, dev SOURCE_REMOTE_DEV; so every cache keys and validates it as a file. */
+    struct ts_bytes *bytes;
     struct stat st; /* of the open file: identity (dev, ino), size and mtime for every cache */
     uint32_t page;  /* 0-based page of a multi-page TIFF ("{id};{n}" asks for page n, 1-based) */
     bool demo;      /* the configured demo image, opened by its own path */
@@ -77,7 +84,15 @@ int source_sequence_frame(const char *base, const char *pattern, int32_t h, int3
 int source_sequence_views(const struct source_root *root, const char *base, const char *pattern,
                           struct source_views *out, struct ts_err *err);
 
-/* Closes src->fd if it is open. */
+/* The device number of a remote object's made-up stat (no mounted file system has it). */
+#define SOURCE_REMOTE_DEV ((dev_t)-2)
+
+/* The rule whose prefix is the longest leading folder of identifier (leading '/' ignored), and
+ * in *rest what follows it; NULL when none applies (the image root serves it). Pure. */
+const struct ts_source_rule *source_rule_match(const struct ts_source_rule *rules, unsigned n,
+                                               const char *identifier, const char **rest);
+
+/* Closes src->fd if it is open, and drops src->bytes. */
 void source_close(struct source_file *src);
 
 /* True when name ends in one of the extensions source_resolve tries (case-insensitive). */

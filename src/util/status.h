@@ -25,7 +25,9 @@
     X(ETOOLONG, -11, 414, "request too long") /* URL or text built from it over its cap */         \
     X(EHEADERS, -12, 431, "request headers too large")                                             \
     X(ETIMEOUT, -13, 503, "deadline passed") /* the request ran past its deadline */               \
-    X(ECANCELED, -14, 503, "canceled")       /* the client left or the server is stopping */
+    X(ECANCELED, -14, 503, "canceled")       /* the client left or the server is stopping */       \
+    X(EUPSTREAM, -15, 502, "source failed")  /* a remote source refused, broke off or is down */   \
+    X(EUPTIMEOUT, -16, 504, "source timed out") /* a remote source did not answer in time */
 
 enum ts_status {
 #define TS_STATUS_ENUM(name, value, http, text) TS_##name = value,
