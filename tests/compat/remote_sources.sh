@@ -181,6 +181,9 @@ CONF
     expect "missing object" "$BASE/iiif/3/web%2Fnone.tif/info.json" 404 3
     still_serving web "a missing object"
     expect "source down" "$BASE/iiif/3/down%2Fpyr.tif/info.json" 502 3 "unreachable"
+    ! grep -q "127.0.0.1:$DOWN" "$WORK/out/err.txt" && grep -q "down/pyr.tif" "$WORK/out/err.txt" &&
+        ok "the reason names the identifier, not the source's address" ||
+        nok "source address hidden" "$(head -c 200 "$WORK/out/err.txt")"
     still_serving web "a source that is down"
     expect "stalled source" "$BASE/iiif/3/stalled%2Fpyr.tif/info.json" 504 5 "in time"
     # Stalls on three workers at once leave the fourth serving.
