@@ -156,6 +156,9 @@ static const struct opt options[] = {
     {"remote-timeout-ms", OPT_UINT, NUM_FIELD(remote_timeout_ms), 1, 600000, "MS",
      "time one request to a remote source may take, stalls included, before 504 (default "
      "10000)"},
+    {"remote-recheck", OPT_UINT, NUM_FIELD(remote_recheck), 0, 86400, "SECONDS",
+     "how long a remote object's version (ETag, size) is trusted before the source is asked "
+     "again; 0 = ask on every request (default 5)"},
     {"remote-cache", OPT_U64, NUM_FIELD(remote_cache_mb), 0, 1 << 20, "MB",
      "memory for blocks of remote images, shared by requests for one version of an object; "
      "0 = off (default 256)"},
@@ -208,6 +211,7 @@ void ts_config_defaults(struct ts_config *cfg)
      * hanging on one that is gone. */
     cfg->remote_connect_timeout_ms = 2000;
     cfg->remote_timeout_ms = 10000;
+    cfg->remote_recheck = 5;
     cfg->remote_cache_mb = 256;
     cfg->remote_block_kb = 64;
 }

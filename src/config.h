@@ -89,6 +89,7 @@ struct ts_config {
     char s3_secret_key[256];            /* "" = AWS_SECRET_ACCESS_KEY */
     unsigned remote_connect_timeout_ms; /* to open a connection to a source */
     unsigned remote_timeout_ms;         /* one whole request to a source */
+    unsigned remote_recheck;            /* seconds a version seen stays good; 0 = ask each time */
     uint64_t remote_cache_mb;           /* blocks of remote objects kept in memory; 0 = off */
     unsigned remote_block_kb;           /* their size, a power of two */
 };

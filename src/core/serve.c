@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define STATIC_FILE_MAX (64u << 20)
@@ -36,8 +37,71 @@ struct resolved {
     char path[]; /* NUL-terminated: only its own length is stored and copied */
 };
 
-/* An identifier under a --source rule: the object's version by HEAD (every request, so a
- * replaced object is seen at once), and a stat made up from it that every cache keys by. */
+/* A version a source gave, and when (CLOCK_MONOTONIC seconds). */
+struct remote_seen {
+    int64_t at;
+    struct ts_remote_object obj;
+};
+
+static int64_t monotonic_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec;
+}
+
+static int remote_key(const struct ts_source_rule *rule, const char *rest, struct ts_buf *key)
+{
+    ts_buf_init_capped(key, TS_JOB_KEY_MAX + 512);
+    int rc = ts_buf_appendf(key, "remote\n%s\n%s", rule->target, rest);
+    return rc ? rc : (ts_buf_str(key) ? TS_OK : TS_ENOMEM);
+}
+
+/* The object's version: the one seen less than --remote-recheck seconds ago (a viewer's burst of
+ * tiles asks the source once), else a HEAD. */
+static int remote_version(struct ts_app *app, const struct ts_source_rule *rule, const char *rest,
+                          struct ts_remote_object *obj, struct ts_bytes **out, struct ts_err *err)
+{
+    struct ts_buf key, held = {0};
+    unsigned ttl = app->cfg.remote_recheck;
+    bool keyed = remote_key(rule, rest, &key) == TS_OK;
+    int64_t now = monotonic_seconds();
+    int rc = TS_DECLINED;
+    if (ttl && keyed && ts_lru_get(app->resolved, (const char *)key.data, &held) &&
+        held.len == sizeof(struct remote_seen)) {
+        const struct remote_seen *seen = (const struct remote_seen *)held.data;
+        if (now - seen->at < (int64_t)ttl) {
+            *obj = seen->obj;
+            rc = ts_remote_attach(app->remote, obj, out, err);
+        }
+    }
+    if (rc == TS_DECLINED) {
+        rc = ts_remote_open(app->remote, rule->target, rest, obj, out, err);
+        struct remote_seen seen = {now, *obj};
+        if (rc == TS_OK && ttl && keyed)
+            ts_lru_put(app->resolved, (const char *)key.data, &seen, sizeof seen);
+    }
+    ts_buf_free(&held);
+    ts_buf_free(&key);
+    return rc;
+}
+
+static const struct ts_source_rule *remote_rule(const struct ts_app *app, const char *identifier,
+                                                const char **rest);
+
+/* Reading a version failed (changed under us, gone, cut short): the next request asks again. */
+static void remote_forget(struct ts_app *app, struct ts_job *job)
+{
+    const char *rest, *id = ts_buf_str(&job->identifier);
+    const struct ts_source_rule *rule = id ? remote_rule(app, id, &rest) : NULL;
+    struct ts_buf key = {0};
+    if (rule && remote_key(rule, rest, &key) == TS_OK)
+        ts_lru_remove(app->resolved, (const char *)key.data);
+    ts_buf_free(&key);
+}
+
+/* An identifier under a --source rule: the object's version, and a stat made up from it that
+ * every cache keys by. */
 static int resolve_remote(struct ts_app *app, const struct ts_source_rule *rule, const char *rest,
                           struct source_file *src, struct ts_err *err)
 {
@@ -52,7 +116,7 @@ static int resolve_remote(struct ts_app *app, const struct ts_source_rule *rule,
     if (!app->remote)
         return ts_fail(err, TS_EUPSTREAM, "remote sources are not set up");
     struct ts_remote_object obj;
-    rc = ts_remote_open(app->remote, rule->target, rest, &obj, &src->bytes, err);
+    rc = remote_version(app, rule, rest, &obj, &src->bytes, err);
     /* The address stands for the path: a reason naming it is shown with the identifier. */
     snprintf(src->path, sizeof src->path, "%s", obj.url);
     if (rc)
@@ -914,6 +978,8 @@ bool core_finish(struct ts_app *app, const struct ts_request *req, struct ts_job
         break;
     default: rc = rc ? rc : ts_fail(&err, TS_EINVAL, "nothing to do"); break;
     }
+    if (rc && rc != TS_DEFERRED && job->src.bytes)
+        remote_forget(app, job);
     source_close(&job->src);
     if (rc) {
         ts_response_free(res);

@@ -429,12 +429,11 @@ static int obj_fetch(void *user, void *buf, size_t len, uint64_t off, struct ts_
 static const char *const try_extensions[] = {".tif",  ".tiff", ".ptif", ".jp2", ".jpg",
                                              ".jpeg", ".png",  ".webp", ".j2k", ".jph"};
 
-static int open_url(struct ts_remote *rm, bool s3, struct ts_remote_object *obj,
-                    struct ts_bytes **out, struct ts_err *err)
+/* A byte source over the version obj names (no request made). */
+static int attach(struct ts_remote *rm, bool s3, const struct ts_remote_object *obj,
+                  struct ts_bytes **out, struct ts_err *err)
 {
-    int rc = remote_head(rm, obj->url, s3, obj, err);
-    if (rc)
-        return rc;
+    int rc;
     struct remote_obj *o = calloc(1, sizeof *o);
     char *identity = NULL;
     size_t n = strlen(obj->url) + strlen(obj->etag) + 64;
@@ -456,12 +455,27 @@ static int open_url(struct ts_remote *rm, bool s3, struct ts_remote_object *obj,
     return ts_fail(err, TS_ENOMEM, "out of memory");
 }
 
+static int open_url(struct ts_remote *rm, bool s3, struct ts_remote_object *obj,
+                    struct ts_bytes **out, struct ts_err *err)
+{
+    int rc = remote_head(rm, obj->url, s3, obj, err);
+    return rc ? rc : attach(rm, s3, obj, out, err);
+}
+
+int ts_remote_attach(struct ts_remote *rm, const struct ts_remote_object *obj,
+                     struct ts_bytes **out, struct ts_err *err)
+{
+    *out = NULL;
+    return attach(rm, obj->s3, obj, out, err);
+}
+
 int ts_remote_open(struct ts_remote *rm, const char *base, const char *rest,
                    struct ts_remote_object *obj, struct ts_bytes **out, struct ts_err *err)
 {
     *out = NULL;
     memset(obj, 0, sizeof *obj);
     bool s3 = is_s3(base);
+    obj->s3 = s3;
     int rc =
         ts_remote_url(base, rest, rm->s3_endpoint, rm->s3_region, obj->url, sizeof obj->url, err);
     rc = rc ? rc : open_url(rm, s3, obj, out, err);

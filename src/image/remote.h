@@ -42,6 +42,7 @@ struct ts_remote_object {
     time_t last_modified; /* 0 when the source gave none */
     char etag[256];       /* as the source sent it (quotes included); "" when none */
     char url[2048];       /* where it was found (no credentials in it) */
+    bool s3;              /* requests to it are signed */
 };
 
 int ts_remote_create(const struct ts_remote_options *opt, struct ts_remote **out,
@@ -66,5 +67,10 @@ int ts_remote_url(const char *base, const char *rest, const char *s3_endpoint,
  * time; err says which. */
 int ts_remote_open(struct ts_remote *rm, const char *base, const char *rest,
                    struct ts_remote_object *obj, struct ts_bytes **out, struct ts_err *err);
+
+/* A byte source over an object ts_remote_open found before, without asking the source again
+ * (the caller decides how long a version it saw stays good). */
+int ts_remote_attach(struct ts_remote *rm, const struct ts_remote_object *obj,
+                     struct ts_bytes **out, struct ts_err *err);
 
 #endif

@@ -132,7 +132,7 @@ CONF
     wait_file "$WORK/stall.port" && wait_file "$WORK/truncate.port" || fail "stubs did not start"
     DOWN=$(free_port) # nothing listens there
 
-    start_tessera http --remote-connect-timeout-ms 1000 --remote-timeout-ms 1500 \
+    start_tessera http --remote-connect-timeout-ms 1000 --remote-timeout-ms 1500 --remote-recheck 0 \
         --source "web=http://127.0.0.1:$NGINX_PORT/masters/" \
         --source "stalled=http://127.0.0.1:$(cat "$WORK/stall.port")/" \
         --source "cut=http://127.0.0.1:$(cat "$WORK/truncate.port")/" \
@@ -176,6 +176,21 @@ CONF
         ok "a replaced object is served anew (200, its own size)" ||
         nok "replaced object" "status $s: $(head -c 300 "$WORK/out/replaced.json")"
     cp "$WORK/disk/pyr.tif" "$WORK/www/masters/pyr.tif"
+
+    # With --remote-recheck, a version seen is trusted for that long: a burst of tiles costs
+    # one HEAD, and the bytes still come through the shared block cache.
+    HTTP_BASE=$BASE
+    start_tessera recheck --remote-recheck 60 --source "web=http://127.0.0.1:$NGINX_PORT/masters/"
+    : >"$WORK/sent.log"
+    for t in 0 256 512 768; do
+        get "$BASE/iiif/3/web%2Fpyr.tif/$t,0,256,256/256,/0/default.jpg" "$WORK/out/r$t.jpg" >/dev/null
+    done
+    heads=$(grep -c '^HEAD' "$WORK/sent.log")
+    get "$BASE/iiif/3/pyr.tif/512,0,256,256/256,/0/default.jpg" "$WORK/out/d512.jpg" >/dev/null
+    same_pixels "a tile read with a trusted version equals disk" "$WORK/out/r512.jpg" "$WORK/out/d512.jpg"
+    [ "$heads" = 1 ] && ok "four tiles, one HEAD with --remote-recheck 60" ||
+        nok "--remote-recheck" "$heads HEADs: $(cat "$WORK/sent.log")"
+    BASE=$HTTP_BASE
 
     # Failures: each answered quickly with its status and reason, and the server goes on.
     expect "missing object" "$BASE/iiif/3/web%2Fnone.tif/info.json" 404 3

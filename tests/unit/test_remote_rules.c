@@ -148,6 +148,7 @@ static void test_source_flags_add_rules(void **state)
     assert_int_equal(cfg.remote_connect_timeout_ms, 2000);
     assert_int_equal(cfg.remote_block_kb, 64);
     assert_int_equal(cfg.remote_cache_mb, 256);
+    assert_int_equal(cfg.remote_recheck, 5);
 }
 
 static void test_source_rules_from_the_ini_file(void **state)
