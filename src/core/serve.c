@@ -128,6 +128,9 @@ static int resolve_remote(struct ts_app *app, const struct ts_source_rule *rule,
     src->st.st_size = (off_t)obj.size;
     src->st.st_mode = S_IFREG | 0444;
     src->st.st_mtim.tv_sec = obj.last_modified;
+    /* Last-Modified has whole seconds: the ETag's hash in the nanoseconds keeps two versions of
+     * one second apart wherever only mtime and size name a version (memcached's keys). */
+    src->st.st_mtim.tv_nsec = (long)(version % 1000000000u);
     src->st.st_ctim.tv_sec = (time_t)(version >> 2);
     src->st.st_ctim.tv_nsec = (long)(version % 1000000000u);
     return TS_OK;
@@ -908,7 +911,7 @@ bool core_begin(struct ts_app *app, const struct ts_request *req, struct ts_job 
     const char *rest;
     const char *id = ts_buf_str(&job->identifier);
     /* A remote source may take seconds to answer: a worker asks it, never a network thread. */
-    job->resolve_later = rc == TS_OK && job->kind == TS_JOB_IMAGE && job->identifier.len && id &&
+    job->resolve_later = rc == TS_OK && job->kind != TS_JOB_REPLY && job->identifier.len && id &&
                          remote_rule(app, id, &rest);
     if (job->resolve_later)
         return false;
@@ -941,6 +944,16 @@ bool core_finish(struct ts_app *app, const struct ts_request *req, struct ts_job
     struct ts_err err = {0};
     /* Waiting in a queue used up the deadline, or the client left meanwhile: no work at all. */
     int rc = ts_cancel_check(&job->cancel, &err);
+    if (rc == TS_OK && job->resolve_later) {
+        job->resolve_later = false; /* once: a deferred job comes back resolved */
+        const char *id = ts_buf_str(&job->identifier);
+        rc = id ? resolve(app, id, &job->src, &err) : ts_fail(&err, TS_ENOMEM, "out of memory");
+        if (rc == TS_OK && job->kind == TS_JOB_IMAGE && answer_known(app, req, job, res)) {
+            source_close(&job->src);
+            finalize(app, job, res);
+            return true;
+        }
+    }
     switch (rc ? TS_JOB_REPLY : job->kind) {
     case TS_JOB_PAGE:
         rc = job->produce(app, job, NULL, &job->out, &err);
@@ -951,13 +964,6 @@ bool core_finish(struct ts_app *app, const struct ts_request *req, struct ts_job
         break;
     case TS_JOB_FILE: rc = serve_file(app, req, job, res, &err); break;
     case TS_JOB_IMAGE:
-        if (job->resolve_later) {
-            job->resolve_later = false; /* once: a deferred job comes back resolved */
-            const char *id = ts_buf_str(&job->identifier);
-            rc = id ? resolve(app, id, &job->src, &err) : ts_fail(&err, TS_ENOMEM, "out of memory");
-            if (rc || answer_known(app, req, job, res))
-                break;
-        }
         /* Here on a worker, not in core_begin on a network thread: a slow memcached holds
          * up this request only. Once per job: a deferred one looked before it was deferred. */
         if (app->memcache && job->cacheable && !job->produced && shared_lookup(app, job, res)) {

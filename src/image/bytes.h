@@ -80,7 +80,7 @@ void ts_bytes_counts(struct ts_bytes *b, struct ts_bytes_counts *out);
 int ts_reader_open_bytes(struct ts_bytes *b, uint32_t page, const struct ts_block_store *blocks,
                          struct ts_reader **out, struct ts_err *err);
 
-/* The byte source a reader reads (borrowed: valid while the reader is open). */
+/* The byte source a reader was opened on (the reader's reference: valid while it is open). */
 struct ts_bytes *ts_reader_bytes(const struct ts_reader *r);
 
 /* Per-format openers over a byte source, with ts_reader_open_bytes's ownership of b. */

@@ -1469,6 +1469,7 @@ static void jp2_close(struct ts_reader *r)
             ts_bytes_unref(p->bytes);
         free(p);
     }
+    ts_bytes_unref(r->bytes); /* the reference ts_reader_open_bytes added */
     free(r);
 }
 

@@ -268,6 +268,7 @@ static void png_close(struct ts_reader *r)
         ts_color_xform_free(p->xf);
     }
     free(r->priv);
+    ts_bytes_unref(r->bytes); /* the reference ts_reader_open_bytes added */
     free(r);
 }
 

@@ -32,12 +32,12 @@ static enum sniffed reader_sniff(const uint8_t *m, size_t n)
     return SNIFF_UNKNOWN;
 }
 
-/* Every opener ends here: the reader remembers its source (a borrowed pointer to the reference
- * the format's reader holds) for whoever must ask it what went wrong. */
+/* Every opener ends here: the reader keeps a reference of its own to its source, for whoever
+ * must ask it what went wrong (a format may drop its own once it has read what it needs). */
 static int opened(struct ts_bytes *b, int rc, struct ts_reader **out)
 {
     if (rc == TS_OK)
-        (*out)->bytes = b;
+        (*out)->bytes = ts_bytes_ref(b);
     return rc;
 }
 

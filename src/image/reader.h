@@ -93,7 +93,7 @@ struct ts_reader {
     const struct ts_reader_ops *ops;
     struct ts_image_info info;
     void *priv;
-    struct ts_bytes *bytes; /* where it reads from (the reader's own reference; see bytes.h) */
+    struct ts_bytes *bytes; /* what it was opened on (a reference ts_reader_close drops) */
 };
 
 /* Where a reader may keep decoded data between requests (the JPEG 2000 block cache). The app

@@ -548,6 +548,7 @@ static void tiff_close(struct ts_reader *r)
         ts_buf_free(&p->meta);
         free(p);
     }
+    ts_bytes_unref(r->bytes); /* the reference ts_reader_open_bytes added */
     free(r);
 }
 

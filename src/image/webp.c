@@ -230,6 +230,7 @@ static void webp_close(struct ts_reader *r)
         free(p->data);
         free(p);
     }
+    ts_bytes_unref(r->bytes); /* the reference ts_reader_open_bytes added */
     free(r);
 }
 

@@ -192,6 +192,11 @@ CONF
         nok "--remote-recheck" "$heads HEADs: $(cat "$WORK/sent.log")"
     BASE=$HTTP_BASE
 
+    # The viewer page and the manifest of a remote image; a missing one is said so.
+    expect "viewer of a remote image" "$BASE/viewer/web%2Fpyr.tif" 200 3
+    expect "manifest of a remote image" "$BASE/manifest/web%2Fpyr.tif" 200 3 '"height": 1411'
+    expect "viewer of a missing remote image" "$BASE/viewer/web%2Fnone.tif" 404 3
+
     # Failures: each answered quickly with its status and reason, and the server goes on.
     expect "missing object" "$BASE/iiif/3/web%2Fnone.tif/info.json" 404 3
     still_serving web "a missing object"
