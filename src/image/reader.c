@@ -32,12 +32,15 @@ static enum sniffed reader_sniff(const uint8_t *m, size_t n)
     return SNIFF_UNKNOWN;
 }
 
-/* Every opener ends here: the reader keeps a reference of its own to its source, for whoever
- * must ask it what went wrong (a format may drop its own once it has read what it needs). */
-static int opened(struct ts_bytes *b, int rc, struct ts_reader **out)
+/* Every opener ends here: the reader keeps a reference of its own to its source (taken before
+ * the format's opener ran, which may drop its own once it has read what it needs), for whoever
+ * must ask it what went wrong. */
+static int opened(struct ts_bytes *keep, int rc, struct ts_reader **out)
 {
     if (rc == TS_OK)
-        (*out)->bytes = ts_bytes_ref(b);
+        (*out)->bytes = keep;
+    else
+        ts_bytes_unref(keep);
     return rc;
 }
 
@@ -63,12 +66,13 @@ int ts_reader_open_bytes(struct ts_bytes *b, uint32_t page, const struct ts_bloc
     /* These decode from the top down: a remote one is fetched ahead, in long runs. */
     if (kind == SNIFF_JPEG || kind == SNIFF_PNG || kind == SNIFF_WEBP)
         ts_bytes_sequential(b);
+    struct ts_bytes *keep = kind != SNIFF_UNKNOWN ? ts_bytes_ref(b) : NULL;
     switch (kind) {
-    case SNIFF_TIFF: return opened(b, ts_tiff_open(b, page, out, err), out);
-    case SNIFF_JPEG: return opened(b, ts_jpeg_open(b, out, err), out);
-    case SNIFF_PNG: return opened(b, ts_png_open(b, out, err), out);
-    case SNIFF_JP2: return opened(b, ts_jp2_open(b, blocks, out, err), out);
-    case SNIFF_WEBP: return opened(b, ts_webp_open(b, out, err), out);
+    case SNIFF_TIFF: return opened(keep, ts_tiff_open(b, page, out, err), out);
+    case SNIFF_JPEG: return opened(keep, ts_jpeg_open(b, out, err), out);
+    case SNIFF_PNG: return opened(keep, ts_png_open(b, out, err), out);
+    case SNIFF_JP2: return opened(keep, ts_jp2_open(b, blocks, out, err), out);
+    case SNIFF_WEBP: return opened(keep, ts_webp_open(b, out, err), out);
     default: break;
     }
     ts_bytes_unref(b);
@@ -107,7 +111,8 @@ int ts_reader_open_fd(int fd, uint32_t page, const struct ts_block_store *blocks
     *out = NULL;                                                                                   \
     if (ts_bytes_from_fd(fd, &b) != TS_OK)                                                         \
         return ts_fail(err, TS_ENOMEM, "out of memory");                                           \
-    return opened(b, open_call, out)
+    struct ts_bytes *keep = ts_bytes_ref(b);                                                       \
+    return opened(keep, open_call, out)
 
 int ts_tiff_open_fd(int fd, uint32_t page, struct ts_reader **out, struct ts_err *err)
 {
