@@ -8,8 +8,8 @@ set -eu
 PACKAGES="build-essential cmake pkg-config
 libtiff-dev libgif-dev libjpeg62-turbo-dev libturbojpeg0-dev libpng-dev libspng-dev libwebp-dev
 libmicrohttpd-dev libjansson-dev libinih-dev liblcms2-dev libopenjp2-7-dev libfcgi-dev
-libmemcached-dev zlib1g-dev"
-TEST_PACKAGES="libcmocka-dev libcurl4-openssl-dev libvips-tools libopenjp2-tools openjph-tools
+libmemcached-dev zlib1g-dev libcurl4-openssl-dev"
+TEST_PACKAGES="libcmocka-dev libvips-tools libopenjp2-tools openjph-tools
 webp curl chromium clang libclang-rt-14-dev clang-format nginx iipimage-server memcached
 lighttpd apache2 libapache2-mod-fcgid prometheus python3-jsonschema
 adduser"
@@ -17,9 +17,9 @@ adduser"
 # adduser: the Debian package's maintainer scripts (the package_deb test installs it); building
 # the package needs dpkg-shlibdeps, which comes with build-essential's dpkg-dev.
 [ "${1:-}" = "--test" ] && PACKAGES="$PACKAGES $TEST_PACKAGES"
-# The browser tests drive Chromium through playwright-core from the npm registry (the viewer's
-# own bundles ship in web/vendor, so building and serving need no npm); a newer Node may already
-# be installed (the browser tests want Node 20+), so Debian's is only a fallback.
+# The browser tests drive Chromium through playwright-core, and the S3 tests run s3rver, both
+# from the npm registry (the viewer's own bundles ship in web/vendor, so building and serving
+# need no npm); a newer Node may already be installed (the browser tests want Node 20+), so Debian's is only a fallback.
 if [ "${1:-}" = "--test" ] && ! command -v npm >/dev/null 2>&1; then
     PACKAGES="$PACKAGES nodejs npm"
 fi

@@ -21,6 +21,7 @@ enum opt_type {
     OPT_LISTEN,
     OPT_PATH,
     OPT_FRACTION, /* a double from 0 to 1 */
+    OPT_RULE,     /* PREFIX=TARGET, one more each time */
 };
 
 struct opt {
@@ -155,6 +156,33 @@ static const struct opt options[] = {
     {"watermark-probability", OPT_FRACTION, NUM_FIELD(watermark_probability), 0, 1, "0..1",
      "chance that a tile (or each block of twice a tile in larger renders) gets the watermark, "
      "as WATERMARK_PROBABILITY; the draw is fixed per request (default 1)"},
+    {"source", OPT_RULE, 0, 0, 0, 0, "PREFIX=TARGET",
+     "read identifiers PREFIX/... from TARGET instead of the root: s3://BUCKET/PATH/ or "
+     "http(s)://HOST/PATH/ (repeat for more; the longest matching PREFIX wins)"},
+    {"s3-endpoint", OPT_STR, STR_FIELD(s3_endpoint), 0, 0, "URL",
+     "S3-compatible endpoint (MinIO, Ceph, ...), addressed path-style (default: AWS's for the "
+     "region)"},
+    {"s3-region", OPT_STR, STR_FIELD(s3_region), 0, 0, "REGION",
+     "region S3 requests are signed for (default: AWS_REGION, else us-east-1)"},
+    {"s3-access-key", OPT_STR, STR_FIELD(s3_access_key), 0, 0, "KEY",
+     "S3 access key id (default: AWS_ACCESS_KEY_ID)"},
+    {"s3-secret-key", OPT_STR, STR_FIELD(s3_secret_key), 0, 0, "SECRET",
+     "S3 secret key, never logged; prefer the INI file or AWS_SECRET_ACCESS_KEY to the command "
+     "line"},
+    {"remote-connect-timeout-ms", OPT_UINT, NUM_FIELD(remote_connect_timeout_ms), 1, 600000, "MS",
+     "time to connect to a remote source before 504 (default 2000)"},
+    {"remote-timeout-ms", OPT_UINT, NUM_FIELD(remote_timeout_ms), 1, 600000, "MS",
+     "time one request to a remote source may take, stalls included, before 504 (default "
+     "10000)"},
+    {"remote-recheck", OPT_UINT, NUM_FIELD(remote_recheck), 0, 86400, "SECONDS",
+     "how long a remote object's version (ETag, size) is trusted before the source is asked "
+     "again; 0 = ask on every request (default 5)"},
+    {"remote-cache", OPT_U64, NUM_FIELD(remote_cache_mb), 0, 1 << 20, "MB",
+     "memory for blocks of remote images, shared by requests for one version of an object; "
+     "0 = off (default 256)"},
+    {"remote-block", OPT_UINT, NUM_FIELD(remote_block_kb), 4, 16384, "KB",
+     "size of those blocks, a power of two: what a tile's read of a remote TIFF or JPEG 2000 "
+     "fetches at least (default 64)"},
     {"backlog", OPT_UINT, NUM_FIELD(fcgi_backlog), 1, 65535, "N",
      "listen backlog of the FastCGI socket, opened or inherited (default 1024)"},
 };
@@ -198,6 +226,13 @@ void ts_config_defaults(struct ts_config *cfg)
     cfg->watermark_probability = 1.0;
     snprintf(cfg->metrics, sizeof cfg->metrics, "on");
     snprintf(cfg->filename_pattern, sizeof cfg->filename_pattern, "_pyr_"); /* iipsrv's */
+    /* A source on the same network connects in milliseconds: a short wait keeps a worker from
+     * hanging on one that is gone. */
+    cfg->remote_connect_timeout_ms = 2000;
+    cfg->remote_timeout_ms = 10000;
+    cfg->remote_recheck = 5;
+    cfg->remote_cache_mb = 256;
+    cfg->remote_block_kb = 64;
 }
 
 bool ts_config_header_value_ok(const char *v)
@@ -215,6 +250,9 @@ int ts_config_check(const struct ts_config *cfg, struct ts_err *err)
     if (!ts_config_header_value_ok(cfg->cache_control))
         return ts_fail(err, TS_EINVAL,
                        "cache-control (CACHE_CONTROL) must be printable ASCII on one line");
+    unsigned kb = cfg->remote_block_kb;
+    if (kb & (kb - 1))
+        return ts_fail(err, TS_EINVAL, "--remote-block must be a power of two, got %u", kb);
     if (strcmp(cfg->metrics, "on") != 0 && strcmp(cfg->metrics, "off") != 0)
         return ts_fail(err, TS_EINVAL, "--metrics wants on or off, got '%s'", cfg->metrics);
     if (cfg->access_log_format[0] && strcmp(cfg->access_log_format, "combined") != 0 &&
@@ -284,6 +322,10 @@ static bool option_differs(const struct opt *o, const struct ts_config *a,
     case OPT_UINT: return *(const unsigned *)x != *(const unsigned *)y;
     case OPT_BOOL: return *(const bool *)x != *(const bool *)y;
     case OPT_FRACTION: return *(const double *)x != *(const double *)y;
+    case OPT_RULE:
+        return a->nsource_rules != b->nsource_rules ||
+               memcmp(a->source_rules, b->source_rules,
+                      a->nsource_rules * sizeof a->source_rules[0]) != 0;
     }
     return false;
 }
@@ -349,6 +391,38 @@ static int parse_listen(struct ts_config *cfg, const char *value, struct ts_err 
     return TS_OK;
 }
 
+/* "PREFIX=TARGET": a folder of identifiers and the remote place they are read from. */
+static int add_rule(struct ts_config *cfg, const char *value, struct ts_err *err)
+{
+    const char *eq = strchr(value, '=');
+    if (!eq)
+        return ts_fail(err, TS_EINVAL, "--source wants PREFIX=TARGET, got '%s'", value);
+    const char *prefix = value + strspn(value, "/"), *target = eq + 1;
+    size_t plen = (size_t)(eq - prefix);
+    while (plen && prefix[plen - 1] == '/')
+        plen--;
+    if (eq < prefix || !plen)
+        return ts_fail(err, TS_EINVAL, "--source: '%s' has no PREFIX before '='", value);
+    if (strncmp(target, "s3://", 5) && strncmp(target, "http://", 7) &&
+        strncmp(target, "https://", 8))
+        return ts_fail(err, TS_EINVAL,
+                       "--source: TARGET must start with s3://, http:// or https://, got '%s'",
+                       target);
+    if (!ts_config_header_value_ok(target) || strchr(target, ' '))
+        return ts_fail(err, TS_EINVAL, "--source: TARGET '%s' has spaces or control characters",
+                       target);
+    if (cfg->nsource_rules == TS_SOURCE_RULES_MAX)
+        return ts_fail(err, TS_EINVAL, "--source: at most %d rules", TS_SOURCE_RULES_MAX);
+    struct ts_source_rule *r = &cfg->source_rules[cfg->nsource_rules];
+    if (plen >= sizeof r->prefix || strlen(target) >= sizeof r->target)
+        return ts_fail(err, TS_EINVAL, "--source: '%s' is too long", value);
+    memcpy(r->prefix, prefix, plen);
+    r->prefix[plen] = '\0';
+    memcpy(r->target, target, strlen(target) + 1);
+    cfg->nsource_rules++;
+    return TS_OK;
+}
+
 static int set_option(struct ts_config *cfg, const struct opt *o, const char *value,
                       struct ts_err *err)
 {
@@ -356,6 +430,7 @@ static int set_option(struct ts_config *cfg, const struct opt *o, const char *va
     long long n;
     switch (o->type) {
     case OPT_LISTEN: return parse_listen(cfg, value, err);
+    case OPT_RULE: return add_rule(cfg, value, err);
     case OPT_STR:
     case OPT_PATH:
         if (strlen(value) >= o->size)

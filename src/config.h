@@ -10,6 +10,14 @@
 
 #define TS_CONFIG_PATH_MAX 4096
 
+/* --source PREFIX=TARGET: identifiers PREFIX/rest are read from TARGET (s3://bucket/prefix/,
+ * http(s)://host/path/) + rest instead of from below the root. */
+#define TS_SOURCE_RULES_MAX 32
+struct ts_source_rule {
+    char prefix[256];  /* no leading or trailing '/' */
+    char target[1024]; /* as written */
+};
+
 struct ts_config {
     char root[TS_CONFIG_PATH_MAX]; /* image root directory */
     bool root_given;               /* root came from --root or FILESYSTEM_PREFIX, not the default */
@@ -79,6 +87,18 @@ struct ts_config {
     char watermark[TS_CONFIG_PATH_MAX]; /* WATERMARK: image added to every render; "" = off */
     double watermark_opacity;           /* WATERMARK_OPACITY, 0..1 (default 1) */
     double watermark_probability;       /* WATERMARK_PROBABILITY, 0..1 (default 1) */
+    /* Remote sources (image/remote.h) */
+    struct ts_source_rule source_rules[TS_SOURCE_RULES_MAX];
+    unsigned nsource_rules;
+    char s3_endpoint[1024];             /* path-style endpoint; "" = AWS's for the region */
+    char s3_region[64];                 /* "" = AWS_REGION, else us-east-1 */
+    char s3_access_key[256];            /* "" = AWS_ACCESS_KEY_ID */
+    char s3_secret_key[256];            /* "" = AWS_SECRET_ACCESS_KEY */
+    unsigned remote_connect_timeout_ms; /* to open a connection to a source */
+    unsigned remote_timeout_ms;         /* one whole request to a source */
+    unsigned remote_recheck;            /* seconds a version seen stays good; 0 = ask each time */
+    uint64_t remote_cache_mb;           /* blocks of remote objects kept in memory; 0 = off */
+    unsigned remote_block_kb;           /* their size, a power of two */
 };
 
 void ts_config_defaults(struct ts_config *cfg);

@@ -23,6 +23,7 @@
 struct ts_lru;
 struct ts_memcache;
 struct ts_pool;
+struct ts_remote;
 struct json_t;
 
 /* The settings a SIGHUP may change while requests run. A request takes one snapshot
@@ -45,16 +46,19 @@ struct ts_live {
 };
 
 struct ts_app {
-    struct ts_config cfg;            /* as started: what a reload changes is in live */
-    _Atomic(struct ts_live *) live;  /* the settings in force (ts_app_live) */
-    struct source_root root;         /* the image root, open */
-    struct ts_lru *responses;        /* encoded responses by source identity + job key */
-    struct ts_lru *infos;            /* struct ts_image_info by source identity */
-    struct ts_lru *resolved;         /* identifier -> file proven to be below the root */
-    struct ts_pool *readers;         /* open readers by source identity, lent out as leases */
-    struct ts_lru *jp2_blocks;       /* decoded JPEG 2000 blocks, NULL when off */
-    struct ts_memcache *memcache;    /* the shared second level of responses, NULL when off */
-    struct ts_block_store jp2_store; /* the readers' way into jp2_blocks */
+    struct ts_config cfg;               /* as started: what a reload changes is in live */
+    _Atomic(struct ts_live *) live;     /* the settings in force (ts_app_live) */
+    struct source_root root;            /* the image root, open */
+    struct ts_lru *responses;           /* encoded responses by source identity + job key */
+    struct ts_lru *infos;               /* struct ts_image_info by source identity */
+    struct ts_lru *resolved;            /* identifier -> file proven to be below the root */
+    struct ts_pool *readers;            /* open readers by source identity, lent out as leases */
+    struct ts_lru *jp2_blocks;          /* decoded JPEG 2000 blocks, NULL when off */
+    struct ts_memcache *memcache;       /* the shared second level of responses, NULL when off */
+    struct ts_block_store jp2_store;    /* the readers' way into jp2_blocks */
+    struct ts_lru *remote_blocks;       /* blocks of remote objects, NULL when off */
+    struct ts_block_store remote_store; /* the byte sources' way into remote_blocks */
+    struct ts_remote *remote;           /* HTTP(S) and S3 sources; NULL without --source rules */
     struct admission admission;
     struct json_t *info_extra;     /* parsed IIIF_EXTRA_INFO object, or NULL */
     struct ts_watermark watermark; /* --watermark (WATERMARK), loaded once; mark.data NULL = off */

@@ -147,8 +147,9 @@ struct ts_job {
     uint32_t npages, pages_total;
     bool gzip; /* compress set and the client accepts gzip: the body goes compressed */
     char etag[24];
-    bool produced;    /* produce() ran in the fast lane; the slow lane renders its product */
-    bool defer_heavy; /* set by a front end with a slow lane: heavy renders return TS_DEFERRED */
+    bool produced;      /* produce() ran in the fast lane; the slow lane renders its product */
+    bool resolve_later; /* a remote identifier: resolved by the worker, not the network thread */
+    bool defer_heavy;   /* set by a front end with a slow lane: heavy renders return TS_DEFERRED */
     /* Stops the work when the client leaves, the deadline passes or the server stops; any
      * thread may trip it (ts_cancel_stop), the render checks it. */
     struct ts_cancel cancel;

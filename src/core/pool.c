@@ -1,5 +1,6 @@
 /* The reader pool: idle readers by file identity; a lease ends in ts_lease_end only. */
 #include "core/pool.h"
+#include "image/bytes.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -89,11 +90,18 @@ int ts_lease_begin(struct ts_pool *pool, struct source_file *src,
         if (lease->reader)
             return TS_OK;
     }
-    if (src->fd < 0)
+    if (src->fd < 0 && !src->bytes)
         return TS_DECLINED; /* the caller opens the file and asks again */
-    int fd = src->fd;
-    src->fd = -1; /* the reader owns it now, even if opening fails */
-    int rc = ts_reader_open_fd(fd, src->page, blocks, &lease->reader, err);
+    int rc;
+    if (src->bytes) {
+        struct ts_bytes *b = src->bytes;
+        src->bytes = NULL; /* the reader owns this reference now, even if opening fails */
+        rc = ts_reader_open_bytes(b, src->page, blocks, &lease->reader, err);
+    } else {
+        int fd = src->fd;
+        src->fd = -1; /* the reader owns it now, even if opening fails */
+        rc = ts_reader_open_fd(fd, src->page, blocks, &lease->reader, err);
+    }
     if (rc == TS_OK && pool)
         atomic_fetch_add_explicit(&pool->open, 1, memory_order_relaxed);
     if (rc == TS_EUNSUPPORTED || rc == TS_ECODEC) {
@@ -127,7 +135,8 @@ void ts_lease_end(struct ts_lease *lease, int rc)
     lease->reader = NULL;
     if (!reader)
         return;
-    bool failed = rc == TS_ECODEC || rc == TS_EIO;
+    /* A remote source that failed may have changed or gone: its reader is not kept either. */
+    bool failed = rc == TS_ECODEC || rc == TS_EIO || rc == TS_EUPSTREAM || rc == TS_EUPTIMEOUT;
     if (!pool) {
         ts_reader_close(reader);
         return;

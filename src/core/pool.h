@@ -35,8 +35,9 @@ int ts_pool_create(unsigned size, struct ts_pool **out);
 void ts_pool_destroy(struct ts_pool *pool);
 
 /* Lends the idle reader open on this very file (device, inode, size, mtime, page), or opens
- * one from src->fd (which the reader then owns; src->fd becomes -1). TS_DECLINED when neither
- * is possible (no idle reader, src->fd closed): open the file and ask again. blocks: where
+ * one from src->bytes or else src->fd (which the reader then owns; it becomes NULL or -1).
+ * TS_DECLINED when neither is possible (no idle reader, nothing open): open the file and ask
+ * again. blocks: where
  * JPEG 2000 readers keep decoded blocks (may be NULL). */
 int ts_lease_begin(struct ts_pool *pool, struct source_file *src,
                    const struct ts_block_store *blocks, struct ts_lease *lease, struct ts_err *err);

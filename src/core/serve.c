@@ -4,6 +4,8 @@
 #include "cache/lru.h"
 #include "cache/memcache.h"
 #include "core/pool.h"
+#include "image/bytes.h"
+#include "image/remote.h"
 #include "render/passthrough.h"
 #include "render/render.h"
 #include "render/watermark.h"
@@ -21,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define STATIC_FILE_MAX (64u << 20)
@@ -36,6 +39,111 @@ struct resolved {
     char path[]; /* NUL-terminated: only its own length is stored and copied */
 };
 
+/* A version a source gave, and when (CLOCK_MONOTONIC seconds). */
+struct remote_seen {
+    int64_t at;
+    struct ts_remote_object obj;
+};
+
+static int64_t monotonic_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec;
+}
+
+static int remote_key(const struct ts_source_rule *rule, const char *rest, struct ts_buf *key)
+{
+    ts_buf_init_capped(key, TS_JOB_KEY_MAX + 512);
+    int rc = ts_buf_appendf(key, "remote\n%s\n%s", rule->target, rest);
+    return rc ? rc : (ts_buf_str(key) ? TS_OK : TS_ENOMEM);
+}
+
+/* The object's version: the one seen less than --remote-recheck seconds ago (a viewer's burst of
+ * tiles asks the source once), else a HEAD. */
+static int remote_version(struct ts_app *app, const struct ts_source_rule *rule, const char *rest,
+                          struct ts_remote_object *obj, struct ts_bytes **out, struct ts_err *err)
+{
+    struct ts_buf key, held = {0};
+    unsigned ttl = app->cfg.remote_recheck;
+    bool keyed = remote_key(rule, rest, &key) == TS_OK;
+    int64_t now = monotonic_seconds();
+    int rc = TS_DECLINED;
+    if (ttl && keyed && ts_lru_get(app->resolved, (const char *)key.data, &held) &&
+        held.len == sizeof(struct remote_seen)) {
+        const struct remote_seen *seen = (const struct remote_seen *)held.data;
+        if (now - seen->at < (int64_t)ttl) {
+            *obj = seen->obj;
+            rc = ts_remote_attach(app->remote, obj, out, err);
+        }
+    }
+    if (rc == TS_DECLINED) {
+        rc = ts_remote_open(app->remote, rule->target, rest, obj, out, err);
+        struct remote_seen seen = {now, *obj};
+        if (rc == TS_OK && ttl && keyed)
+            ts_lru_put(app->resolved, (const char *)key.data, &seen, sizeof seen);
+    }
+    ts_buf_free(&held);
+    ts_buf_free(&key);
+    return rc;
+}
+
+static const struct ts_source_rule *remote_rule(const struct ts_app *app, const char *identifier,
+                                                const char **rest);
+
+/* Reading a version failed (changed under us, gone, cut short): the next request asks again. */
+static void remote_forget(struct ts_app *app, struct ts_job *job)
+{
+    const char *rest, *id = ts_buf_str(&job->identifier);
+    const struct ts_source_rule *rule = id ? remote_rule(app, id, &rest) : NULL;
+    struct ts_buf key = {0};
+    if (rule && remote_key(rule, rest, &key) == TS_OK)
+        ts_lru_remove(app->resolved, (const char *)key.data);
+    ts_buf_free(&key);
+}
+
+/* An identifier under a --source rule: the object's version, and a stat made up from it that
+ * every cache keys by. */
+static int resolve_remote(struct ts_app *app, const struct ts_source_rule *rule, const char *rest,
+                          struct source_file *src, struct ts_err *err)
+{
+    src->fd = -1;
+    src->bytes = NULL;
+    src->page = 0;
+    src->demo = false;
+    memset(&src->st, 0, sizeof src->st);
+    int rc = source_check_identifier(rest, err);
+    if (rc)
+        return rc;
+    if (!app->remote)
+        return ts_fail(err, TS_EUPSTREAM, "remote sources are not set up");
+    struct ts_remote_object obj;
+    rc = remote_version(app, rule, rest, &obj, &src->bytes, err);
+    /* The address stands for the path: a reason naming it is shown with the identifier. */
+    snprintf(src->path, sizeof src->path, "%s", obj.url);
+    if (rc)
+        return rc;
+    uint64_t place = ts_hash(TS_HASH_SEED, obj.url, strlen(obj.url));
+    uint64_t version = ts_hash(TS_HASH_SEED, obj.etag, strlen(obj.etag));
+    src->st.st_dev = SOURCE_REMOTE_DEV;
+    src->st.st_ino = (ino_t)ts_hash(place, obj.etag, strlen(obj.etag));
+    src->st.st_size = (off_t)obj.size;
+    src->st.st_mode = S_IFREG | 0444;
+    src->st.st_mtim.tv_sec = obj.last_modified;
+    /* Last-Modified has whole seconds: the ETag's hash in the nanoseconds keeps two versions of
+     * one second apart wherever only mtime and size name a version (memcached's keys). */
+    src->st.st_mtim.tv_nsec = (long)(version % 1000000000u);
+    src->st.st_ctim.tv_sec = (time_t)(version >> 2);
+    src->st.st_ctim.tv_nsec = (long)(version % 1000000000u);
+    return TS_OK;
+}
+
+static const struct ts_source_rule *remote_rule(const struct ts_app *app, const char *identifier,
+                                                const char **rest)
+{
+    return source_rule_match(app->cfg.source_rules, app->cfg.nsource_rules, identifier, rest);
+}
+
 /* Resolving opens every path component beneath the root; a viewer's burst of tiles asks for
  * one identifier again and again. One stat of the remembered path is enough when it is still
  * the same file (device and inode): that file was proven to be below the root, and the stat
@@ -44,6 +152,10 @@ struct resolved {
 static int resolve(struct ts_app *app, const char *identifier, struct source_file *src,
                    struct ts_err *err)
 {
+    const char *rest;
+    const struct ts_source_rule *rule = remote_rule(app, identifier, &rest);
+    if (rule)
+        return resolve_remote(app, rule, rest, src, err);
     struct ts_buf b = {0};
     if (ts_lru_get(app->resolved, identifier, &b) && b.len > sizeof(struct resolved) &&
         b.len - sizeof(struct resolved) <= sizeof src->path && b.data[b.len - 1] == '\0') {
@@ -56,6 +168,7 @@ static int resolve(struct ts_app *app, const char *identifier, struct source_fil
             src->page = r->page;
             src->demo = r->demo;
             src->fd = -1;
+            src->bytes = NULL;
             ts_buf_free(&b);
             return TS_OK;
         }
@@ -435,6 +548,20 @@ static void info_store(struct ts_app *app, const struct source_file *src,
     ts_buf_free(&key);
 }
 
+/* A reader can only say that reading failed; when it read a remote object that failed, the
+ * object's own verdict (404, 502, 504 and why) is the answer. */
+static void remote_verdict(const struct ts_lease *l, const struct source_file *src, int *rc,
+                           struct ts_err *err)
+{
+    int status;
+    struct ts_err why;
+    if (ts_bytes_take_error(ts_reader_bytes(l->reader), &status, &why) ||
+        ts_bytes_take_error(src->bytes, &status, &why)) {
+        *rc = status;
+        *err = why;
+    }
+}
+
 /* Borrows the pool's idle reader for this file, or opens one from a copy of the request's
  * descriptor: the request keeps its own, so whatever lane finishes it reads the same file. */
 static int lease(struct ts_app *app, const struct source_file *src, struct ts_lease *l,
@@ -443,9 +570,18 @@ static int lease(struct ts_app *app, const struct source_file *src, struct ts_le
     const struct ts_block_store *blocks = app->jp2_blocks ? &app->jp2_store : NULL;
     struct source_file probe = *src;
     probe.fd = -1;
+    probe.bytes = NULL;
     int rc = ts_lease_begin(app->readers, &probe, blocks, l, err);
     if (rc != TS_DECLINED)
         return rc;
+    if (src->bytes) {
+        probe.bytes = ts_bytes_ref(src->bytes);
+        rc = ts_lease_begin(app->readers, &probe, blocks, l, err);
+        source_close(&probe);
+        if (rc)
+            remote_verdict(l, src, &rc, err);
+        return rc;
+    }
     probe.fd = fcntl(src->fd, F_DUPFD_CLOEXEC, 0);
     if (probe.fd < 0)
         return ts_fail(err, TS_EBUSY, "out of file descriptors");
@@ -635,7 +771,7 @@ static void answer_product(struct ts_job *job, struct ts_response *res)
  * comes from that new file, and its validators and cache key with it. */
 static int pin_file(struct ts_app *app, struct ts_job *job, struct ts_err *err)
 {
-    if (job->src.fd >= 0)
+    if (job->src.fd >= 0 || job->src.bytes)
         return TS_OK;
     struct stat before = job->src.st;
     int rc = source_reopen(&app->root, &job->src, err);
@@ -705,6 +841,8 @@ static int serve_image(struct ts_app *app, struct ts_job *job, struct ts_respons
         if (rc == TS_OK)
             ts_product_set_type(&job->out, ts_format_mime(job->out.plan.format));
     }
+    if (rc != TS_OK && rc != TS_DEFERRED)
+        remote_verdict(&l, &job->src, &rc, err);
     /* A deferred job keeps its descriptor (the slow lane reads the same file) but not the
      * reader: the pool lends it to the fast lane meanwhile. */
     ts_lease_end(&l, rc == TS_DEFERRED ? TS_OK : rc);
@@ -980,6 +1118,25 @@ static void finalize(const struct ts_app *app, const struct ts_job *job, struct 
     ts_response_add_header(res, "Access-Control-Expose-Headers", "Link, ETag, Last-Modified");
 }
 
+/* Validators and cache keys come from the file and the job alone, so a revalidation or a cache
+ * hit costs no image work: true when one of them answered. */
+static bool answer_known(struct ts_app *app, const struct ts_request *req, struct ts_job *job,
+                         struct ts_response *res)
+{
+    job_etag(app, job);
+    time_t mtime = job->src.st.st_mtim.tv_sec;
+    if (not_modified(req, job->etag, mtime)) {
+        res->status = 304;
+        add_validators(app, job, res, job->etag, mtime);
+        return true;
+    }
+    if (job->cacheable && cache_lookup(app, job, res)) {
+        add_validators(app, job, res, job->etag, mtime);
+        return true;
+    }
+    return false;
+}
+
 bool core_begin(struct ts_app *app, const struct ts_request *req, struct ts_job *job, int rc,
                 const struct ts_err *verdict, struct ts_response *res)
 {
@@ -990,8 +1147,14 @@ bool core_begin(struct ts_app *app, const struct ts_request *req, struct ts_job 
     job->live = ts_app_live(app);
     ts_cancel_init(&job->cancel, job->live->request_deadline);
     job->gzip = job->compress && ts_accepts_gzip(ts_request_header(req, "Accept-Encoding"));
+    const char *rest;
+    const char *id = ts_buf_str(&job->identifier);
+    /* A remote source may take seconds to answer: a worker asks it, never a network thread. */
+    job->resolve_later = rc == TS_OK && job->kind != TS_JOB_REPLY && job->identifier.len && id &&
+                         remote_rule(app, id, &rest);
+    if (job->resolve_later)
+        return false;
     if (rc == TS_OK && job->identifier.len) {
-        const char *id = ts_buf_str(&job->identifier);
         /* A purge resolves afresh and remembers nothing: resolutions are one of its caches. */
         if (id && job->kind == TS_JOB_PURGE) {
             rc = source_resolve(&app->root, id, &job->src, &err);
@@ -1014,18 +1177,8 @@ bool core_begin(struct ts_app *app, const struct ts_request *req, struct ts_job 
     }
     if (job->kind != TS_JOB_IMAGE)
         return false;
-    /* Validators and cache keys come from the file and the job alone, so a revalidation or a
-     * cache hit costs no image work. */
-    job_etag(app, job);
-    time_t mtime = job->src.st.st_mtim.tv_sec;
-    if (not_modified(req, job->etag, mtime)) {
-        res->status = 304;
-        add_validators(app, job, res, job->etag, mtime);
-    } else if (job->cacheable && cache_lookup(app, job, res)) {
-        add_validators(app, job, res, job->etag, mtime);
-    } else {
+    if (!answer_known(app, req, job, res))
         return false; /* the job carries the resolved file, ETag and cache key on */
-    }
     source_close(&job->src);
     finalize(app, job, res);
     return true;
@@ -1037,6 +1190,16 @@ bool core_finish(struct ts_app *app, const struct ts_request *req, struct ts_job
     struct ts_err err = {0};
     /* Waiting in a queue used up the deadline, or the client left meanwhile: no work at all. */
     int rc = ts_cancel_check(&job->cancel, &err);
+    if (rc == TS_OK && job->resolve_later) {
+        job->resolve_later = false; /* once: a deferred job comes back resolved */
+        const char *id = ts_buf_str(&job->identifier);
+        rc = id ? resolve(app, id, &job->src, &err) : ts_fail(&err, TS_ENOMEM, "out of memory");
+        if (rc == TS_OK && job->kind == TS_JOB_IMAGE && answer_known(app, req, job, res)) {
+            source_close(&job->src);
+            finalize(app, job, res);
+            return true;
+        }
+    }
     switch (rc ? TS_JOB_REPLY : job->kind) {
     case TS_JOB_PAGE:
         rc = job->produce(app, job, NULL, &job->out, &err);
@@ -1068,6 +1231,8 @@ bool core_finish(struct ts_app *app, const struct ts_request *req, struct ts_job
         break;
     default: rc = rc ? rc : ts_fail(&err, TS_EINVAL, "nothing to do"); break;
     }
+    if (rc && rc != TS_DEFERRED && job->src.bytes)
+        remote_forget(app, job);
     source_close(&job->src);
     if (rc) {
         ts_response_free(res);
@@ -1112,6 +1277,35 @@ static void blocks_put(void *ctx, const char *key, const void *value, size_t len
     ts_lru_put(ctx, key, value, len);
 }
 
+/* The remote sources, their block cache, and credentials from the configuration or else the
+ * environment AWS's tools read. */
+static int remote_init(struct ts_app *app, struct ts_err *err)
+{
+    const struct ts_config *cfg = &app->cfg;
+    size_t bytes = (size_t)cfg->remote_cache_mb << 20, block = (size_t)cfg->remote_block_kb << 10;
+    if (bytes && ts_lru_create(bytes, 8, &app->remote_blocks))
+        return ts_fail(err, TS_ENOMEM, "cannot create the remote block cache");
+    app->remote_store =
+        (struct ts_block_store){app->remote_blocks, blocks_get, blocks_put, bytes / 8 / 2};
+    const char *env_region = getenv("AWS_REGION"), *env_key = getenv("AWS_ACCESS_KEY_ID"),
+               *env_secret = getenv("AWS_SECRET_ACCESS_KEY");
+    struct ts_remote_options o = {
+        .connect_timeout_ms = cfg->remote_connect_timeout_ms,
+        .timeout_ms = cfg->remote_timeout_ms,
+        .s3_endpoint = cfg->s3_endpoint,
+        .s3_region = cfg->s3_region[0] ? cfg->s3_region : env_region,
+        .s3_access_key = cfg->s3_access_key[0] ? cfg->s3_access_key : env_key,
+        .s3_secret_key = cfg->s3_secret_key[0] ? cfg->s3_secret_key : env_secret,
+        .blocks = app->remote_blocks ? &app->remote_store : NULL,
+        .block = block,
+    };
+    for (unsigned i = 0; i < cfg->nsource_rules; i++)
+        if (!ts_remote_base_ok(cfg->source_rules[i].target))
+            return ts_fail(err, TS_EINVAL, "--source %s=%s: not a source Tessera can read",
+                           cfg->source_rules[i].prefix, cfg->source_rules[i].target);
+    return ts_remote_create(&o, &app->remote, err);
+}
+
 int core_init(struct ts_app *app, struct ts_err *err)
 {
     const struct ts_config *cfg = &app->cfg;
@@ -1136,7 +1330,7 @@ int core_init(struct ts_app *app, struct ts_err *err)
     /* The LRU skips values over half a shard: offer nothing larger. */
     app->jp2_store =
         (struct ts_block_store){app->jp2_blocks, blocks_get, blocks_put, jp2_bytes / 4 / 2};
-    return TS_OK;
+    return cfg->nsource_rules ? remote_init(app, err) : TS_OK;
 }
 
 void core_free(struct ts_app *app)
@@ -1146,6 +1340,10 @@ void core_free(struct ts_app *app)
     ts_lru_destroy(app->resolved);
     ts_pool_destroy(app->readers);
     ts_lru_destroy(app->jp2_blocks);
+    ts_remote_destroy(app->remote);
+    ts_lru_destroy(app->remote_blocks);
+    app->remote = NULL;
+    app->remote_blocks = NULL;
     ts_memcache_destroy(app->memcache);
     app->memcache = NULL;
     app->responses = app->infos = app->resolved = app->jp2_blocks = NULL;

@@ -1,6 +1,7 @@
 /* JPEG 2000 reader over OpenJPEG (JP2, raw J2K, HTJ2K): resolution levels are the pyramid. */
+#define _GNU_SOURCE /* memfd_create */
 #include "image/jp2.h"
-#include "image/fdread.h"
+#include "image/bytes.h"
 #include "image/jp2pool.h"
 #include "image/reader.h"
 #include "util/buf.h"
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +28,10 @@
  * for cold tiles (a 1024 block made a lone first tile pay for sixteen: 42 vs 592 req/s at
  * 2 connections in bench/, jp2 workload). */
 #define JP2_BLOCK 512u
+/* A remote decode's bytes are staged this much at a time (see jp2_stage). */
+#define JP2_STAGE_CHUNK ((size_t)1 << 20)
+/* The largest remote codestream a decode may stage whole (one that cannot be cut). */
+#define JP2_STAGE_MAX ((uint64_t)1 << 30)
 /* Below this many level pixels a decode runs on one thread (see bench/jp2_tiles.c). */
 #define JP2_THREADS_MIN_PIXELS ((uint64_t)512 * 512)
 
@@ -34,9 +40,11 @@ static const uint8_t jp2_box_sig[12] = {0x00, 0x00, 0x00, 0x0c, 0x6a, 0x50,
 static const uint8_t j2k_soc_siz[4] = {0xff, 0x4f, 0xff, 0x51};
 
 /* Read-only once open (OpenJPEG state lives in per-decode sessions, each with its own offset
- * into fd), so threads may share it. */
+ * into the bytes), so threads may share it. */
 struct jp2_priv {
-    int fd; /* owned; read with pread only, so forked decoders and threads share it safely */
+    /* Owned; read at offsets only, so threads share it safely. Decoder processes get a
+     * descriptor: the file's own, or a sparse copy of what a remote decode reads (jp2_stage). */
+    struct ts_bytes *bytes;
     OPJ_CODEC_FORMAT fmt;
     uint32_t x0, y0, x1, y1;     /* image area on the reference grid */
     uint32_t ncomps;             /* components in the codestream */
@@ -84,7 +92,7 @@ struct jp2_shape {
 /* Where one session's stream is in the file. With a job's parts, the stream is the file's
  * first head bytes, then those parts, then an end-of-codestream marker (see ts_jp2pool_job). */
 struct jp2_src {
-    int fd;
+    struct ts_bytes *bytes;
     uint64_t off, size;
     const struct ts_jp2pool_job *cut; /* NULL: the stream is the file */
 };
@@ -150,7 +158,7 @@ static ssize_t jp2_cut_read(struct jp2_src *src, uint8_t *buf, size_t n)
             left = base + c->parts[i].len - at;
         }
         size_t want = left < n - got ? (size_t)left : n - got;
-        ssize_t r = ts_fd_read_at(src->fd, buf + got, want, file_at);
+        ssize_t r = ts_bytes_read_at(src->bytes, buf + got, want, file_at);
         if (r < 0)
             return -1;
         got += (size_t)r;
@@ -163,7 +171,8 @@ static ssize_t jp2_cut_read(struct jp2_src *src, uint8_t *buf, size_t n)
 static OPJ_SIZE_T jp2_src_read(void *buf, OPJ_SIZE_T n, void *user)
 {
     struct jp2_src *src = user;
-    ssize_t got = src->cut ? jp2_cut_read(src, buf, n) : ts_fd_read_at(src->fd, buf, n, src->off);
+    ssize_t got =
+        src->cut ? jp2_cut_read(src, buf, n) : ts_bytes_read_at(src->bytes, buf, n, src->off);
     /* OpenJPEG takes (OPJ_SIZE_T)-1 for the end of the stream as well as for an error. */
     if (got <= 0)
         return (OPJ_SIZE_T)-1;
@@ -190,20 +199,20 @@ static OPJ_BOOL jp2_src_seek(OPJ_OFF_T to, void *user)
     return OPJ_TRUE;
 }
 
-/* A read stream over fd from its start, or over the cut the job describes (NULL: none); NULL on
+/* A read stream over bytes from its start, or over the cut the job describes (NULL: none); NULL on
  * failure (errno set when the size is unknown). */
-static opj_stream_t *jp2_stream(struct jp2_src *src, int fd, const struct ts_jp2pool_job *cut,
-                                size_t chunk)
+static opj_stream_t *jp2_stream(struct jp2_src *src, struct ts_bytes *bytes,
+                                const struct ts_jp2pool_job *cut, size_t chunk)
 {
     opj_stream_t *st;
-    src->fd = fd;
+    src->bytes = bytes;
     src->off = 0;
     src->cut = cut && cut->nparts > 0 ? cut : NULL;
     if (src->cut) {
         src->size = cut->head + sizeof jp2_eoc;
         for (uint32_t i = 0; i < cut->nparts; i++)
             src->size += cut->parts[i].len;
-    } else if (ts_fd_size(fd, &src->size) != 0) {
+    } else if (ts_bytes_size(bytes, &src->size) != 0) {
         return NULL;
     }
     if (!(st = opj_stream_create(chunk, OPJ_TRUE)))
@@ -241,8 +250,8 @@ static int jp2_session_begin(const struct jp2_priv *p, uint32_t reduce, uint32_t
     opj_dparameters_t params;
     int rc;
     memset(s, 0, sizeof *s);
-    s->stream =
-        jp2_stream(&s->src, p->fd, cut, threads > 0 ? OPJ_J2K_STREAM_CHUNK_SIZE : JP2_HEADER_CHUNK);
+    s->stream = jp2_stream(&s->src, p->bytes, cut,
+                           threads > 0 ? OPJ_J2K_STREAM_CHUNK_SIZE : JP2_HEADER_CHUNK);
     if (!s->stream)
         return ts_fail(err, TS_EIO, "jp2: cannot make a stream of the file");
     s->codec = opj_create_decompress(p->fmt);
@@ -458,7 +467,7 @@ struct jp2_kept {
     struct stat st; /* identity: dev, ino, size, mtime, ctime */
     int fmt;
     uint32_t reduce;
-    int fd; /* the session reads through its own descriptor */
+    struct ts_bytes *bytes; /* the session's own reference */
     uint64_t last;
     struct jp2_session s;
 };
@@ -478,7 +487,7 @@ static void jp2_kept_drop(struct jp2_kept *k)
     if (!k->used)
         return;
     jp2_session_end(&k->s);
-    close(k->fd);
+    ts_bytes_unref(k->bytes);
     k->used = false;
 }
 
@@ -499,33 +508,31 @@ static int jp2_kept_get(const struct jp2_priv *p, const struct stat *st, uint32_
     }
     jp2_kept_drop(k);
     struct jp2_priv own = *p;
-    own.fd = dup(p->fd);
-    if (own.fd < 0)
-        return ts_fail(err, TS_EBUSY, "jp2: cannot keep the file open: %s", strerror(errno));
+    own.bytes = ts_bytes_ref(p->bytes);
     int rc = jp2_session_begin(&own, reduce, 0, threads, NULL, &k->s, err);
     if (rc != TS_OK) {
-        close(own.fd);
+        ts_bytes_unref(own.bytes);
         return rc;
     }
     k->used = true;
     k->st = *st;
     k->fmt = (int)p->fmt;
     k->reduce = reduce;
-    k->fd = own.fd;
+    k->bytes = own.bytes;
     k->last = ++jp2_kept_clock;
     *out = k;
     return TS_OK;
 }
 
-/* Runs in a decoder process (see jp2pool.h): what the job carries is all a decode needs. */
-static int jp2_pool_decode(int fd, const struct ts_jp2pool_job *job, struct ts_image *out,
-                           struct ts_err *err)
+/* The decode itself, over bytes (whose descriptor is fd). */
+static int jp2_pool_decode_bytes(struct ts_bytes *bytes, int fd, const struct ts_jp2pool_job *job,
+                                 struct ts_image *out, struct ts_err *err)
 {
     struct jp2_priv p;
     struct jp2_kept *k = NULL;
     struct stat st;
     memset(&p, 0, sizeof p);
-    p.fd = fd;
+    p.bytes = bytes;
     p.fmt = (OPJ_CODEC_FORMAT)job->fmt;
     p.ncomps = job->ncomps;
     p.channels = out->channels;
@@ -543,6 +550,21 @@ static int jp2_pool_decode(int fd, const struct ts_jp2pool_job *job, struct ts_i
         for (int i = 0; i < JP2_KEPT; i++)
             if (jp2_kept[i].used && jp2_same_file(&jp2_kept[i].st, &st))
                 jp2_kept_drop(&jp2_kept[i]);
+    return rc;
+}
+
+/* Runs in a decoder process (see jp2pool.h): what the job carries is all a decode needs. */
+static int jp2_pool_decode(int fd, const struct ts_jp2pool_job *job, struct ts_image *out,
+                           struct ts_err *err)
+{
+    struct ts_bytes *bytes;
+    int own = dup(fd);
+    if (own < 0)
+        return ts_fail(err, TS_EBUSY, "jp2: cannot keep the file open: %s", strerror(errno));
+    if (ts_bytes_from_fd(own, &bytes) != TS_OK)
+        return ts_fail(err, TS_ENOMEM, "jp2: out of memory");
+    int rc = jp2_pool_decode_bytes(bytes, fd, job, out, err);
+    ts_bytes_unref(bytes);
     return rc;
 }
 
@@ -567,7 +589,7 @@ static struct jp2_parts *jp2_parts_scan(const struct jp2_priv *p)
         return NULL;
     off = cs + 2; /* SOC */
     for (int markers = 0;; markers++) {
-        if (markers >= 4096 || ts_fd_read_at(p->fd, m, 4, off) != 4 || m[0] != 0xff ||
+        if (markers >= 4096 || ts_bytes_read_at(p->bytes, m, 4, off) != 4 || m[0] != 0xff ||
             m[1] == 0x60 /* PPM */)
             return NULL;
         if (m[1] == 0x90)
@@ -579,7 +601,7 @@ static struct jp2_parts *jp2_parts_scan(const struct jp2_priv *p)
     }
     uint64_t ntiles = (uint64_t)p->tw * p->th;
     for (;;) {
-        ssize_t got = ts_fd_read_at(p->fd, m, sizeof m, off);
+        ssize_t got = ts_bytes_read_at(p->bytes, m, sizeof m, off);
         if (got >= 2 && m[0] == 0xff && m[1] == 0xd9)
             break; /* EOC */
         if (got != (ssize_t)sizeof m || m[0] != 0xff || m[1] != 0x90 || jp2_be(m + 2, 2) != 10)
@@ -654,6 +676,60 @@ static void jp2_cut_for(const struct jp2_priv *p, const uint64_t a[4], struct ts
     job->head = x->head;
 }
 
+/* Copies n bytes at off of p's source to the same offset of fd. */
+static int jp2_stage_copy(const struct jp2_priv *p, int fd, uint64_t off, uint64_t n,
+                          struct ts_err *err)
+{
+    uint8_t *buf = malloc(JP2_STAGE_CHUNK);
+    if (!buf)
+        return ts_fail(err, TS_ENOMEM, "jp2: out of memory");
+    int rc = TS_OK;
+    while (n > 0 && rc == TS_OK) {
+        size_t want = n < JP2_STAGE_CHUNK ? (size_t)n : JP2_STAGE_CHUNK;
+        ssize_t got = ts_bytes_read_at(p->bytes, buf, want, off);
+        if (got != (ssize_t)want)
+            rc = ts_fail(err, TS_EIO, "jp2: cannot read the source");
+        else if (pwrite(fd, buf, want, (off_t)off) != (ssize_t)want)
+            rc = ts_fail(err, TS_EIO, "jp2: cannot stage the source: %s", strerror(errno));
+        off += want;
+        n -= want;
+    }
+    free(buf);
+    return rc;
+}
+
+/* A decoder process reads a descriptor, and a remote source has none: the bytes the job reads
+ * (the head and its tile-parts, or the whole codestream) are copied, at their own offsets, into
+ * a sparse in-memory file as long as the source, which the decoder then reads as the file. */
+static int jp2_stage(const struct jp2_priv *p, const struct ts_jp2pool_job *job, int *out,
+                     struct ts_err *err)
+{
+    if (!job->nparts && p->file_size > JP2_STAGE_MAX)
+        return ts_fail(err, TS_ETOOLARGE,
+                       "jp2: a remote codestream that cannot be cut is read whole, and %llu MB "
+                       "is over %llu MB",
+                       (unsigned long long)(p->file_size >> 20),
+                       (unsigned long long)(JP2_STAGE_MAX >> 20));
+    int fd = memfd_create("tessera-jp2", MFD_CLOEXEC);
+    if (fd < 0)
+        return ts_fail(err, TS_EBUSY, "jp2: cannot stage a remote source: %s", strerror(errno));
+    int rc = ftruncate(fd, (off_t)p->file_size) == 0
+                 ? TS_OK
+                 : ts_fail(err, TS_EIO, "jp2: cannot stage a remote source: %s", strerror(errno));
+    if (rc == TS_OK && !job->nparts)
+        rc = jp2_stage_copy(p, fd, 0, p->file_size, err);
+    if (rc == TS_OK && job->nparts)
+        rc = jp2_stage_copy(p, fd, 0, job->head, err);
+    for (uint32_t i = 0; rc == TS_OK && i < job->nparts; i++)
+        rc = jp2_stage_copy(p, fd, job->parts[i].off, job->parts[i].len, err);
+    if (rc != TS_OK) {
+        close(fd);
+        return rc;
+    }
+    *out = fd;
+    return TS_OK;
+}
+
 /* Decodes area a[] at level lvl into out (first pixel at ax, ay) in a decoder process: this
  * process never runs an OpenJPEG decode, whose asserts would end it. */
 static int jp2_decode_into(const struct jp2_priv *p, uint32_t lvl, uint32_t layers,
@@ -673,7 +749,16 @@ static int jp2_decode_into(const struct jp2_priv *p, uint32_t lvl, uint32_t laye
     job.layers = layers;
     if (!job.keep)
         jp2_cut_for(p, a, &job);
-    return ts_jp2pool_run(jp2_pool_decode, p->fd, &job, cancel, out, err);
+    int fd = ts_bytes_fd(p->bytes);
+    if (fd >= 0)
+        return ts_jp2pool_run(jp2_pool_decode, fd, &job, cancel, out, err);
+    job.keep = 0; /* each staged copy is a new file: nothing to keep it by */
+    int rc = jp2_stage(p, &job, &fd, err);
+    if (rc == TS_OK) {
+        rc = ts_jp2pool_run(jp2_pool_decode, fd, &job, cancel, out, err);
+        close(fd);
+    }
+    return rc;
 }
 
 /* Without the cache: decode just the area under the request (whole tiles for HTJ2K). */
@@ -1380,20 +1465,21 @@ static void jp2_close(struct ts_reader *r)
         free(p->parts);
         free(p->shapes);
         free(p->key);
-        if (p->fd >= 0)
-            close(p->fd);
+        if (p->bytes)
+            ts_bytes_unref(p->bytes);
         free(p);
     }
+    ts_bytes_unref(r->bytes); /* the reference ts_reader_open_bytes added */
     free(r);
 }
 
 static const struct ts_reader_ops jp2_ops = {"jp2", jp2_read, jp2_close, NULL, jp2_cost, NULL};
 
 /* TS_OK with *fmt set when the first bytes are a JP2 signature box or a J2K codestream. */
-static int jp2_sniff(int fd, OPJ_CODEC_FORMAT *fmt, struct ts_err *err)
+static int jp2_sniff(struct ts_bytes *bytes, OPJ_CODEC_FORMAT *fmt, struct ts_err *err)
 {
     uint8_t m[12];
-    ssize_t n = ts_fd_read_at(fd, m, sizeof m, 0);
+    ssize_t n = ts_bytes_read_at(bytes, m, sizeof m, 0);
     if (n < 0)
         return ts_fail(err, TS_EIO, "jp2: cannot read: %s", strerror(errno));
     if ((size_t)n == sizeof m && memcmp(m, jp2_box_sig, sizeof m) == 0) {
@@ -1502,7 +1588,7 @@ static bool jp2_codestream_at(const struct jp2_priv *p, uint64_t *at)
         return true;
     }
     for (int boxes = 0; boxes < 64 && off + 8 <= p->file_size; boxes++) {
-        if (ts_fd_read_at(p->fd, b, 16, off) < 8)
+        if (ts_bytes_read_at(p->bytes, b, 16, off) < 8)
             return false;
         uint64_t len = jp2_be(b, 4), head = 8;
         if (len == 1) {
@@ -1534,15 +1620,16 @@ static void jp2_read_precincts(struct jp2_priv *p)
         return;
     off += 2; /* SOC */
     for (int markers = 0; markers < 4096; markers++) {
-        if (ts_fd_read_at(p->fd, m, 4, off) != 4 || m[0] != 0xff || m[1] == 0x90 || m[1] == 0x93)
+        if (ts_bytes_read_at(p->bytes, m, 4, off) != 4 || m[0] != 0xff || m[1] == 0x90 ||
+            m[1] == 0x93)
             return; /* the first tile-part ends the main header */
         uint32_t len = jp2_be(m + 2, 2);
         if (len < 2)
             return;
         if (m[1] == 0x52 || m[1] == 0x53) {
             memset(body, 0, sizeof body);
-            ssize_t got =
-                ts_fd_read_at(p->fd, body, len - 2 < sizeof body ? len - 2 : sizeof body, off + 4);
+            ssize_t got = ts_bytes_read_at(p->bytes, body,
+                                           len - 2 < sizeof body ? len - 2 : sizeof body, off + 4);
             if (got < 0)
                 return;
             /* COD: Scod, SGcod (4), SPcod. COC: Ccoc (1 or 2), Scoc, SPcoc. */
@@ -1606,10 +1693,11 @@ static int jp2_header_guard(struct jp2_priv *p, struct ts_err *err)
 {
     uint64_t at;
     uint8_t siz[42];
-    if (ts_fd_size(p->fd, &p->file_size) != 0)
+    if (ts_bytes_size(p->bytes, &p->file_size) != 0)
         return ts_fail(err, TS_EIO, "jp2: cannot size the file: %s", strerror(errno));
     /* Anything unexpected is left for OpenJPEG to report as it sees fit. */
-    if (!jp2_codestream_at(p, &at) || ts_fd_read_at(p->fd, siz, sizeof siz, at) != sizeof siz ||
+    if (!jp2_codestream_at(p, &at) ||
+        ts_bytes_read_at(p->bytes, siz, sizeof siz, at) != sizeof siz ||
         jp2_be(siz, 4) != 0xff4fff51u)
         return TS_OK;
     uint64_t w = jp2_be(siz + 8, 4), h = jp2_be(siz + 12, 4);
@@ -1669,16 +1757,11 @@ static int jp2_inspect(struct ts_reader *r, struct ts_err *err)
  * moved into its place (new inode) never meets the blocks decoded from the old one. */
 static int jp2_identity(struct jp2_priv *p, struct ts_err *err)
 {
-    struct stat st;
     struct ts_buf b = {0};
-    if (fstat(p->fd, &st) != 0)
+    int rc = ts_bytes_identity(p->bytes, &b);
+    if (rc == TS_EIO)
         return ts_fail(err, TS_EIO, "jp2: cannot stat the file: %s", strerror(errno));
-    /* The file, not its name: hard links and aliases of one file share their blocks. */
-    if (ts_buf_appendf(&b, "%llu:%llu:%lld:%lld.%09ld:%lld.%09ld:", (unsigned long long)st.st_dev,
-                       (unsigned long long)st.st_ino, (long long)st.st_size,
-                       (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec,
-                       (long long)st.st_ctim.tv_sec, (long)st.st_ctim.tv_nsec) != TS_OK ||
-        ts_buf_append(&b, "", 1) != TS_OK) {
+    if (rc != TS_OK || ts_buf_append(&b, ":", 2) != TS_OK) {
         ts_buf_free(&b);
         return ts_fail(err, TS_ENOMEM, "jp2: out of memory");
     }
@@ -1686,8 +1769,8 @@ static int jp2_identity(struct jp2_priv *p, struct ts_err *err)
     return TS_OK;
 }
 
-int ts_jp2_open_fd(int fd, const struct ts_block_store *blocks, struct ts_reader **out,
-                   struct ts_err *err)
+int ts_jp2_open(struct ts_bytes *bytes, const struct ts_block_store *blocks, struct ts_reader **out,
+                struct ts_err *err)
 {
     struct ts_reader *r;
     struct jp2_priv *p;
@@ -1696,9 +1779,9 @@ int ts_jp2_open_fd(int fd, const struct ts_block_store *blocks, struct ts_reader
     int rc;
 
     *out = NULL;
-    rc = jp2_sniff(fd, &fmt, err);
+    rc = jp2_sniff(bytes, &fmt, err);
     if (rc != TS_OK) {
-        close(fd);
+        ts_bytes_unref(bytes);
         return rc;
     }
     r = calloc(1, sizeof *r);
@@ -1706,10 +1789,10 @@ int ts_jp2_open_fd(int fd, const struct ts_block_store *blocks, struct ts_reader
     if (!r || !p) {
         free(p);
         free(r);
-        close(fd);
+        ts_bytes_unref(bytes);
         return ts_fail(err, TS_ENOMEM, "jp2: out of memory");
     }
-    p->fd = fd;
+    p->bytes = bytes;
     p->fmt = fmt;
     pthread_mutex_init(&p->parts_lock, NULL);
     /* TESSERA_JP2_WHOLE=1, read when a reader opens, hands its decodes the whole file as before

@@ -1,8 +1,8 @@
 /* Plain JPEG reader over libjpeg-turbo: DCT scaling plus cropped, skipped scanlines for regions,
  * EXIF orientation and ICC colour applied so callers see an upright sRGB image. */
+#include "image/bytes.h"
 #include "image/color.h"
 #include "image/exif.h"
-#include "image/fdread.h"
 #include "image/reader.h"
 #include "image/rowtail.h"
 
@@ -25,7 +25,8 @@
 struct jpeg_job;
 
 struct jpeg_priv {
-    int fd; /* owned; a read continues the live decode or decodes afresh through it */
+    struct ts_bytes
+        *bytes; /* owned; a read continues the live decode or decodes afresh through it */
     bool cmyk;
     uint32_t orient;           /* EXIF orientation, 1..8 */
     uint32_t sw, sh;           /* stored (not upright) dimensions */
@@ -66,17 +67,18 @@ static void jpeg_on_message(j_common_ptr cinfo, int level)
         e->eof_warned = true;
 }
 
-static bool jpeg_is_jpeg(int fd)
+static bool jpeg_is_jpeg(struct ts_bytes *bytes)
 {
     uint8_t m[3];
-    return ts_fd_read_at(fd, m, sizeof m, 0) == 3 && m[0] == 0xff && m[1] == 0xd8 && m[2] == 0xff;
+    return ts_bytes_read_at(bytes, m, sizeof m, 0) == 3 && m[0] == 0xff && m[1] == 0xd8 &&
+           m[2] == 0xff;
 }
 
 /* A libjpeg source manager reading the descriptor with pread from its own offset, so a read
- * never depends on (or moves) the file position another reader of a dup'd fd may share. */
+ * never depends on (or moves) the file position another reader of the same source may share. */
 struct jpeg_fd_src {
     struct jpeg_source_mgr pub;
-    int fd;
+    struct ts_bytes *bytes;
     uint64_t off; /* of the next byte to fetch */
     JOCTET buf[JPEG_SRC_CHUNK];
 };
@@ -90,7 +92,7 @@ static boolean jpeg_src_fill(j_decompress_ptr ci)
 {
     struct jpeg_fd_src *s = (struct jpeg_fd_src *)ci->src;
     static const JOCTET eoi[2] = {0xff, JPEG_EOI};
-    ssize_t n = ts_fd_read_at(s->fd, s->buf, sizeof s->buf, s->off);
+    ssize_t n = ts_bytes_read_at(s->bytes, s->buf, sizeof s->buf, s->off);
     if (n < 0)
         ERREXIT(ci, JERR_FILE_READ);
     if (n == 0) {
@@ -128,7 +130,7 @@ static void jpeg_src_term(j_decompress_ptr ci)
     (void)ci;
 }
 
-static void jpeg_src_attach(j_decompress_ptr ci, struct jpeg_fd_src *s, int fd)
+static void jpeg_src_attach(j_decompress_ptr ci, struct jpeg_fd_src *s, struct ts_bytes *bytes)
 {
     s->pub.init_source = jpeg_src_init;
     s->pub.fill_input_buffer = jpeg_src_fill;
@@ -137,7 +139,7 @@ static void jpeg_src_attach(j_decompress_ptr ci, struct jpeg_fd_src *s, int fd)
     s->pub.term_source = jpeg_src_term;
     s->pub.next_input_byte = NULL;
     s->pub.bytes_in_buffer = 0;
-    s->fd = fd;
+    s->bytes = bytes;
     s->off = 0;
     ci->src = &s->pub;
 }
@@ -192,15 +194,15 @@ struct jpeg_job {
     JDIMENSION full_w, xoff, cw;
 };
 
-/* A decompressor with our error handling, reading fd from its start. */
-static void jpeg_job_start(struct jpeg_job *j, int fd, struct ts_err *err)
+/* A decompressor with our error handling, reading bytes from its start. */
+static void jpeg_job_start(struct jpeg_job *j, struct ts_bytes *bytes, struct ts_err *err)
 {
     j->ci.err = jpeg_std_error(&j->e.mgr);
     j->e.mgr.error_exit = jpeg_on_error;
     j->e.mgr.emit_message = jpeg_on_message;
     j->e.err = err;
     jpeg_create_decompress(&j->ci);
-    jpeg_src_attach(&j->ci, &j->src, fd);
+    jpeg_src_attach(&j->ci, &j->src, bytes);
 }
 
 static void jpeg_job_end(struct jpeg_job *j)
@@ -364,7 +366,7 @@ static int jpeg_read(struct ts_reader *r, const struct ts_read_req *q, struct ts
         }
         if (!(j = calloc(1, sizeof *j)))
             return ts_fail(err, TS_ENOMEM, "out of memory for JPEG decoder");
-        jpeg_job_start(j, p->fd, err);
+        jpeg_job_start(j, p->bytes, err);
     } else {
         j->e.err = err;
         first = j->ci.output_scanline;
@@ -405,11 +407,12 @@ static void jpeg_close(struct ts_reader *r)
             free(p->live);
         }
         ts_rowtail_clear(&p->tail);
-        if (p->fd >= 0)
-            close(p->fd);
+        if (p->bytes)
+            ts_bytes_unref(p->bytes);
         ts_color_xform_free(p->xf);
     }
     free(r->priv);
+    ts_bytes_unref(r->bytes); /* the reference ts_reader_open_bytes added */
     free(r);
 }
 
@@ -530,7 +533,7 @@ static int jpeg_probe(struct ts_reader *r, struct ts_err *err)
 
     if (!j)
         return ts_fail(err, TS_ENOMEM, "out of memory for JPEG decoder");
-    jpeg_job_start(j, ((struct jpeg_priv *)r->priv)->fd, err);
+    jpeg_job_start(j, ((struct jpeg_priv *)r->priv)->bytes, err);
     if (setjmp(j->e.jump))
         rc = TS_ECODEC;
     else
@@ -540,25 +543,25 @@ static int jpeg_probe(struct ts_reader *r, struct ts_err *err)
     return rc;
 }
 
-int ts_jpeg_open_fd(int fd, struct ts_reader **out, struct ts_err *err)
+int ts_jpeg_open(struct ts_bytes *bytes, struct ts_reader **out, struct ts_err *err)
 {
     struct ts_reader *r;
     struct jpeg_priv *p;
     int rc;
 
     *out = NULL;
-    if (!jpeg_is_jpeg(fd)) {
-        close(fd);
+    if (!jpeg_is_jpeg(bytes)) {
+        ts_bytes_unref(bytes);
         return ts_fail(err, TS_EUNSUPPORTED, "not a JPEG file");
     }
     r = calloc(1, sizeof *r);
     p = calloc(1, sizeof *p);
     if (!r || !p) {
         free(p), free(r);
-        close(fd);
+        ts_bytes_unref(bytes);
         return ts_fail(err, TS_ENOMEM, "out of memory opening JPEG");
     }
-    p->fd = fd;
+    p->bytes = bytes;
     r->ops = &jpeg_ops;
     r->priv = p;
     if ((rc = jpeg_probe(r, err)) != TS_OK) {

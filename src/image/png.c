@@ -1,6 +1,6 @@
 /* PNG reader over libspng: decodes row by row and keeps only the rows of the requested region. */
+#include "image/bytes.h"
 #include "image/color.h"
-#include "image/fdread.h"
 #include "image/reader.h"
 #include "image/rowtail.h"
 
@@ -16,7 +16,7 @@
 
 /* One decode's position in the file: libspng reads the stream strictly forward. */
 struct png_stream {
-    int fd;
+    struct ts_bytes *bytes;
     uint64_t off;
 };
 
@@ -31,7 +31,7 @@ struct png_live {
 };
 
 struct png_priv {
-    int fd;                    /* owned; a read continues the live decode or decodes afresh */
+    struct ts_bytes *bytes;    /* owned; a read continues the live decode or decodes afresh */
     bool wide;                 /* 16-bit samples */
     bool interlaced;           /* Adam7 rows arrive in passes, so such images decode whole */
     struct ts_color_xform *xf; /* iCCP profile to sRGB, or NULL */
@@ -44,7 +44,7 @@ static int png_stream_read(spng_ctx *ctx, void *user, void *dst, size_t length)
     struct png_stream *s = user;
     ssize_t n;
     (void)ctx;
-    n = ts_fd_read_at(s->fd, dst, length, s->off);
+    n = ts_bytes_read_at(s->bytes, dst, length, s->off);
     if (n < 0)
         return SPNG_IO_ERROR;
     if ((size_t)n < length)
@@ -54,12 +54,12 @@ static int png_stream_read(spng_ctx *ctx, void *user, void *dst, size_t length)
 }
 
 /* A decoder context reading s from the start of its file, with our limits; NULL on failure. */
-static spng_ctx *png_ctx(struct png_stream *s, int fd)
+static spng_ctx *png_ctx(struct png_stream *s, struct ts_bytes *bytes)
 {
     spng_ctx *ctx = spng_ctx_new(0);
     if (!ctx)
         return NULL;
-    s->fd = fd;
+    s->bytes = bytes;
     s->off = 0;
     if (spng_set_image_limits(ctx, PNG_MAX_DIM, PNG_MAX_DIM) ||
         spng_set_chunk_limits(ctx, PNG_CHUNK_LIMIT, PNG_CHUNK_LIMIT) ||
@@ -70,11 +70,11 @@ static spng_ctx *png_ctx(struct png_stream *s, int fd)
     return ctx;
 }
 
-static bool png_is_png(int fd)
+static bool png_is_png(struct ts_bytes *bytes)
 {
     static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
     uint8_t m[8];
-    return ts_fd_read_at(fd, m, sizeof m, 0) == 8 && memcmp(m, sig, 8) == 0;
+    return ts_bytes_read_at(bytes, m, sizeof m, 0) == 8 && memcmp(m, sig, 8) == 0;
 }
 
 /* Copies pixels [x, x+w) of an RGBA8/RGBA16 row into out's channel layout. */
@@ -184,7 +184,7 @@ static int png_live_begin(struct png_priv *p, size_t row_len, struct ts_err *err
 {
     int fmt = p->wide ? SPNG_FMT_RGBA16 : SPNG_FMT_RGBA8, e;
     struct png_live *l = &p->live;
-    if (!(l->ctx = png_ctx(&l->stream, p->fd)))
+    if (!(l->ctx = png_ctx(&l->stream, p->bytes)))
         return ts_fail(err, TS_ENOMEM, "cannot create PNG decoder");
     if ((e = spng_decode_image(l->ctx, NULL, 0, fmt, SPNG_DECODE_TRNS | SPNG_DECODE_PROGRESSIVE)) !=
         0)
@@ -210,7 +210,7 @@ static int png_decode(struct png_priv *p, const struct ts_read_req *q, uint32_t 
     if (p->xf && !(scratch = malloc(row_len)))
         return ts_fail(err, TS_ENOMEM, "out of memory for a PNG colour row");
     if (p->interlaced) {
-        if (!(ctx = png_ctx(&stream, p->fd)))
+        if (!(ctx = png_ctx(&stream, p->bytes)))
             rc = ts_fail(err, TS_ENOMEM, "cannot create PNG decoder");
         else
             rc = png_decode_interlaced(p, ctx, q, ch, fmt, row_len, scratch, out, err);
@@ -263,11 +263,12 @@ static void png_close(struct ts_reader *r)
     if (r->priv) {
         struct png_priv *p = r->priv;
         png_live_end(&p->live);
-        if (p->fd >= 0)
-            close(p->fd);
+        if (p->bytes)
+            ts_bytes_unref(p->bytes);
         ts_color_xform_free(p->xf);
     }
     free(r->priv);
+    ts_bytes_unref(r->bytes); /* the reference ts_reader_open_bytes added */
     free(r);
 }
 
@@ -319,7 +320,7 @@ static int png_probe(struct ts_reader *r, struct ts_err *err)
     bool has_trns = false;
     int e, rc;
 
-    if (!(ctx = png_ctx(&stream, p->fd)))
+    if (!(ctx = png_ctx(&stream, p->bytes)))
         return ts_fail(err, TS_ENOMEM, "cannot create PNG decoder");
     e = spng_get_ihdr(ctx, &ih);
     if (e == 0) {
@@ -359,25 +360,25 @@ static int png_probe(struct ts_reader *r, struct ts_err *err)
     return TS_OK;
 }
 
-int ts_png_open_fd(int fd, struct ts_reader **out, struct ts_err *err)
+int ts_png_open(struct ts_bytes *bytes, struct ts_reader **out, struct ts_err *err)
 {
     struct ts_reader *r;
     struct png_priv *p;
     int rc;
 
     *out = NULL;
-    if (!png_is_png(fd)) {
-        close(fd);
+    if (!png_is_png(bytes)) {
+        ts_bytes_unref(bytes);
         return ts_fail(err, TS_EUNSUPPORTED, "not a PNG file");
     }
     r = calloc(1, sizeof *r);
     p = calloc(1, sizeof *p);
     if (!r || !p) {
         free(p), free(r);
-        close(fd);
+        ts_bytes_unref(bytes);
         return ts_fail(err, TS_ENOMEM, "out of memory opening PNG");
     }
-    p->fd = fd;
+    p->bytes = bytes;
     r->ops = &png_ops;
     r->priv = p;
     if ((rc = png_probe(r, err)) != TS_OK) {

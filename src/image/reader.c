@@ -1,7 +1,7 @@
 /* Opens an image from its descriptor by sniffing its first bytes, and checks every read request
  * before a codec sees it. */
 #include "image/reader.h"
-#include "image/fdread.h"
+#include "image/bytes.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,13 +32,65 @@ static enum sniffed reader_sniff(const uint8_t *m, size_t n)
     return SNIFF_UNKNOWN;
 }
 
-int ts_reader_open_fd(int fd, uint32_t page, const struct ts_block_store *blocks,
-                      struct ts_reader **out, struct ts_err *err)
+/* Every opener ends here: the reader keeps a reference of its own to its source (taken before
+ * the format's opener ran, which may drop its own once it has read what it needs), for whoever
+ * must ask it what went wrong. */
+static int opened(struct ts_bytes *keep, int rc, struct ts_reader **out)
+{
+    if (rc == TS_OK)
+        (*out)->bytes = keep;
+    else
+        ts_bytes_unref(keep);
+    return rc;
+}
+
+int ts_reader_open_bytes(struct ts_bytes *b, uint32_t page, const struct ts_block_store *blocks,
+                         struct ts_reader **out, struct ts_err *err)
 {
     uint8_t magic[12];
     ssize_t n;
-    struct stat st;
     enum sniffed kind;
+
+    *out = NULL;
+    n = ts_bytes_read_at(b, magic, sizeof magic, 0);
+    if (n < 0) {
+        int e = errno;
+        ts_bytes_unref(b);
+        return ts_fail(err, TS_EIO, "cannot read image: %s", strerror(e));
+    }
+    kind = reader_sniff(magic, (size_t)n);
+    if (page > 0 && kind != SNIFF_TIFF) {
+        ts_bytes_unref(b);
+        return ts_fail(err, TS_ENOTFOUND, "only TIFF images have pages");
+    }
+    /* These decode from the top down: a remote one is fetched ahead, in long runs. */
+    if (kind == SNIFF_JPEG || kind == SNIFF_PNG || kind == SNIFF_WEBP)
+        ts_bytes_sequential(b);
+    struct ts_bytes *keep = kind != SNIFF_UNKNOWN ? ts_bytes_ref(b) : NULL;
+    switch (kind) {
+    case SNIFF_TIFF: return opened(keep, ts_tiff_open(b, page, out, err), out);
+    case SNIFF_JPEG: return opened(keep, ts_jpeg_open(b, out, err), out);
+    case SNIFF_PNG: return opened(keep, ts_png_open(b, out, err), out);
+    case SNIFF_JP2: return opened(keep, ts_jp2_open(b, blocks, out, err), out);
+    case SNIFF_WEBP: return opened(keep, ts_webp_open(b, out, err), out);
+    default: break;
+    }
+    ts_bytes_unref(b);
+    if (n == 0)
+        return ts_fail(err, TS_EUNSUPPORTED, "empty file");
+    return ts_fail(err, TS_EUNSUPPORTED, "unsupported image format");
+}
+
+struct ts_bytes *ts_reader_bytes(const struct ts_reader *r)
+{
+    return r ? r->bytes : NULL;
+}
+
+int ts_reader_open_fd(int fd, uint32_t page, const struct ts_block_store *blocks,
+                      struct ts_reader **out, struct ts_err *err)
+{
+    struct stat st;
+    struct ts_bytes *b;
 
     *out = NULL;
     if (fd < 0)
@@ -48,29 +100,44 @@ int ts_reader_open_fd(int fd, uint32_t page, const struct ts_block_store *blocks
         close(fd);
         return ts_fail(err, TS_ENOTFOUND, "not a regular file");
     }
-    n = ts_fd_read_at(fd, magic, sizeof magic, 0);
-    if (n < 0) {
-        int e = errno;
-        close(fd);
-        return ts_fail(err, TS_EIO, "cannot read image: %s", strerror(e));
-    }
-    kind = reader_sniff(magic, (size_t)n);
-    if (page > 0 && kind != SNIFF_TIFF) {
-        close(fd);
-        return ts_fail(err, TS_ENOTFOUND, "only TIFF images have pages");
-    }
-    switch (kind) {
-    case SNIFF_TIFF: return ts_tiff_open_fd(fd, page, out, err);
-    case SNIFF_JPEG: return ts_jpeg_open_fd(fd, out, err);
-    case SNIFF_PNG: return ts_png_open_fd(fd, out, err);
-    case SNIFF_JP2: return ts_jp2_open_fd(fd, blocks, out, err);
-    case SNIFF_WEBP: return ts_webp_open_fd(fd, out, err);
-    default: break;
-    }
-    close(fd);
-    if (n == 0)
-        return ts_fail(err, TS_EUNSUPPORTED, "empty file");
-    return ts_fail(err, TS_EUNSUPPORTED, "unsupported image format");
+    if (ts_bytes_from_fd(fd, &b) != TS_OK)
+        return ts_fail(err, TS_ENOMEM, "out of memory");
+    return ts_reader_open_bytes(b, page, blocks, out, err);
+}
+
+/* The per-format openers on a descriptor (tests, tools): the same readers over a file. */
+#define FD_OPENER(open_call)                                                                       \
+    struct ts_bytes *b;                                                                            \
+    *out = NULL;                                                                                   \
+    if (ts_bytes_from_fd(fd, &b) != TS_OK)                                                         \
+        return ts_fail(err, TS_ENOMEM, "out of memory");                                           \
+    struct ts_bytes *keep = ts_bytes_ref(b);                                                       \
+    return opened(keep, open_call, out)
+
+int ts_tiff_open_fd(int fd, uint32_t page, struct ts_reader **out, struct ts_err *err)
+{
+    FD_OPENER(ts_tiff_open(b, page, out, err));
+}
+
+int ts_jpeg_open_fd(int fd, struct ts_reader **out, struct ts_err *err)
+{
+    FD_OPENER(ts_jpeg_open(b, out, err));
+}
+
+int ts_png_open_fd(int fd, struct ts_reader **out, struct ts_err *err)
+{
+    FD_OPENER(ts_png_open(b, out, err));
+}
+
+int ts_jp2_open_fd(int fd, const struct ts_block_store *blocks, struct ts_reader **out,
+                   struct ts_err *err)
+{
+    FD_OPENER(ts_jp2_open(b, blocks, out, err));
+}
+
+int ts_webp_open_fd(int fd, struct ts_reader **out, struct ts_err *err)
+{
+    FD_OPENER(ts_webp_open(b, out, err));
 }
 
 int ts_reader_open_page(const char *path, uint32_t page, struct ts_reader **out, struct ts_err *err)

@@ -100,10 +100,13 @@ struct ts_reader_ops {
                  struct ts_err *err);
 };
 
+struct ts_bytes;
+
 struct ts_reader {
     const struct ts_reader_ops *ops;
     struct ts_image_info info;
     void *priv;
+    struct ts_bytes *bytes; /* what it was opened on (a reference ts_reader_close drops) */
 };
 
 /* Where a reader may keep decoded data between requests (the JPEG 2000 block cache). The app

@@ -1,6 +1,7 @@
 /* Maps identifiers to files strictly below the image root, opened once. */
 #define _GNU_SOURCE /* O_PATH, openat2 */
 #include "image/source.h"
+#include "image/bytes.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -140,6 +141,28 @@ void source_close(struct source_file *src)
     if (src->fd >= 0)
         close(src->fd);
     src->fd = -1;
+    ts_bytes_unref(src->bytes);
+    src->bytes = NULL;
+}
+
+const struct ts_source_rule *source_rule_match(const struct ts_source_rule *rules, unsigned n,
+                                               const char *identifier, const char **rest)
+{
+    const struct ts_source_rule *best = NULL;
+    size_t best_len = 0;
+    identifier += strspn(identifier, "/");
+    for (unsigned i = 0; i < n; i++) {
+        size_t len = strlen(rules[i].prefix);
+        /* A whole leading folder: "maps" never takes "mapsfoo/a.tif". */
+        if (len && len > best_len && !strncmp(identifier, rules[i].prefix, len) &&
+            identifier[len] == '/' && identifier[len + 1 + strspn(identifier + len + 1, "/")]) {
+            best = &rules[i];
+            best_len = len;
+        }
+    }
+    if (best)
+        *rest = identifier + best_len + 1 + strspn(identifier + best_len + 1, "/");
+    return best;
 }
 
 /* Without openat2 (kernels before 5.6, or a seccomp filter that refuses it): walk the path one
@@ -345,6 +368,7 @@ static int resolve_relative(const struct source_root *root, const char *identifi
 int source_resolve(const struct source_root *root, const char *identifier, struct source_file *out,
                    struct ts_err *err)
 {
+    out->bytes = NULL;
     if (identifier[0] != '/')
         return resolve_relative(root, identifier, out, err);
     const char *inside = source_under_root(root, identifier);

@@ -2,6 +2,7 @@
 #ifndef TESSERA_SOURCE_H
 #define TESSERA_SOURCE_H
 
+#include "config.h"
 #include "util/buf.h"
 #include "util/status.h"
 
@@ -23,8 +24,14 @@ struct source_root {
     int top_fd;
 };
 
+struct ts_bytes;
+
 struct source_file {
-    int fd;         /* open for reading, or -1 (not opened yet, or handed to a reader) */
+    int fd; /* open for reading, or -1 (not opened yet, or handed to a reader) */
+    /* A remote object (a reference), or NULL for a file. Its st is made up, but stable: ino a
+     * hash of address and version, size the object's, mtime its Last-Modified, ctime a hash
+     * of its ETag, dev SOURCE_REMOTE_DEV; so every cache keys and validates it as a file. */
+    struct ts_bytes *bytes;
     struct stat st; /* of the open file: identity (dev, ino), size and mtime for every cache */
     uint32_t page;  /* 0-based page of a multi-page TIFF ("{id};{n}" asks for page n, 1-based) */
     bool demo;      /* the configured demo image, opened by its own path */
@@ -104,7 +111,15 @@ int source_companion_path(const struct source_root *root, const struct source_fi
 int source_read_small(const struct source_root *root, const char *rel, size_t max,
                       struct ts_buf *out, struct ts_err *err);
 
-/* Closes src->fd if it is open. */
+/* The device number of a remote object's made-up stat (no mounted file system has it). */
+#define SOURCE_REMOTE_DEV ((dev_t)-2)
+
+/* The rule whose prefix is the longest leading folder of identifier (leading '/' ignored), and
+ * in *rest what follows it; NULL when none applies (the image root serves it). Pure. */
+const struct ts_source_rule *source_rule_match(const struct ts_source_rule *rules, unsigned n,
+                                               const char *identifier, const char **rest);
+
+/* Closes src->fd if it is open, and drops src->bytes. */
 void source_close(struct source_file *src);
 
 /* True when name ends in one of the extensions source_resolve tries (case-insensitive). */

@@ -1,7 +1,7 @@
 /* TIFF reader over libtiff: pyramid discovery (IFDs or SubIFDs) and region reads of only the tiles
  * needed. */
+#include "image/bytes.h"
 #include "image/color.h"
-#include "image/fdread.h"
 #include "image/reader.h"
 #include "util/parallel.h"
 
@@ -76,7 +76,7 @@ struct tiff_win {
 };
 
 struct tiff_io {
-    int fd; /* owned by the reader, closed after TIFFClose */
+    struct ts_bytes *bytes; /* owned by the reader, closed after TIFFClose */
     uint64_t off;
     /* The size when the reader opened: reads stop there without asking the kernel, and the
      * reader's identity (path, mtime, size) already ties it to this size. */
@@ -172,7 +172,7 @@ static ssize_t tiff_win_read(struct tiff_io *io, void *buf, size_t n, uint64_t o
             errno = ENOMEM;
             return -1;
         }
-        ssize_t got = ts_fd_read_at(io->fd, w->buf, want, off);
+        ssize_t got = ts_bytes_read_at(io->bytes, w->buf, want, off);
         if (got < 0) {
             w->len = 0;
             return -1;
@@ -214,7 +214,8 @@ static tmsize_t tiff_io_read(thandle_t h, void *buf, tmsize_t n)
         got = tiff_win_read(io, buf, (size_t)n, io->off);
     else {
         uint64_t left = io->size - io->off;
-        got = ts_fd_read_at(io->fd, buf, left < (uint64_t)n ? (size_t)left : (size_t)n, io->off);
+        got = ts_bytes_read_at(io->bytes, buf, left < (uint64_t)n ? (size_t)left : (size_t)n,
+                               io->off);
     }
     if (got < 0)
         return -1;
@@ -595,8 +596,8 @@ static void tiff_close(struct ts_reader *r)
     if (p) {
         if (p->tif)
             TIFFClose(p->tif);
-        if (p->io.fd >= 0)
-            close(p->io.fd);
+        if (p->io.bytes)
+            ts_bytes_unref(p->io.bytes);
         for (int i = 0; i < TIFF_WINS; i++)
             free(p->io.win[i].buf);
         for (uint32_t i = 0; i < p->nlv; i++)
@@ -609,6 +610,7 @@ static void tiff_close(struct ts_reader *r)
         ts_buf_free(&p->meta);
         free(p);
     }
+    ts_bytes_unref(r->bytes); /* the reference ts_reader_open_bytes added */
     free(r);
 }
 
@@ -1082,7 +1084,7 @@ static void tiff_pread_part(void *ctx, unsigned k, unsigned parts)
             pt->raw = raw;
             pt->raw_cap = (size_t)t->size;
         }
-        ssize_t got = ts_fd_read_at(r->p->io.fd, pt->raw, (size_t)t->size, t->off);
+        ssize_t got = ts_bytes_read_at(r->p->io.bytes, pt->raw, (size_t)t->size, t->off);
         if (got < 4) {
             r->rc[k] = got < 0 ? ts_fail(&r->err[k], TS_EIO, "cannot read a TIFF tile: %s",
                                          strerror(errno))
@@ -1576,7 +1578,7 @@ static void tiff_read_tags(struct tiff_priv *p, struct ts_image_info *info)
     info->has_sample_range = has_min || has_max;
 }
 
-int ts_tiff_open_fd(int fd, uint32_t page, struct ts_reader **out, struct ts_err *err)
+int ts_tiff_open(struct ts_bytes *bytes, uint32_t page, struct ts_reader **out, struct ts_err *err)
 {
     struct ts_reader *r;
     struct tiff_priv *p;
@@ -1592,7 +1594,7 @@ int ts_tiff_open_fd(int fd, uint32_t page, struct ts_reader **out, struct ts_err
     if (!r || !p || !opts) {
         free(r), free(p);
         TIFFOpenOptionsFree(opts);
-        close(fd);
+        ts_bytes_unref(bytes);
         return ts_fail(err, TS_ENOMEM, "out of memory opening TIFF");
     }
     r->priv = p;
@@ -1600,9 +1602,9 @@ int ts_tiff_open_fd(int fd, uint32_t page, struct ts_reader **out, struct ts_err
     p->cur = -1;
     p->held = -1;
     p->jpeg_mode = tiff_jpeg_mode();
-    p->io.fd = fd;
+    p->io.bytes = bytes;
     p->io.off = 0;
-    if (ts_fd_size(fd, &p->io.size) != 0) {
+    if (ts_bytes_size(bytes, &p->io.size) != 0) {
         rc = ts_fail(err, TS_EIO, "cannot stat TIFF file: %s", strerror(errno));
         TIFFOpenOptionsFree(opts);
         tiff_close(r);

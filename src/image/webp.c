@@ -1,6 +1,6 @@
 /* WebP reader over libwebp: decodes only the requested region, scaled by libwebp when allowed. */
+#include "image/bytes.h"
 #include "image/color.h"
-#include "image/fdread.h"
 #include "image/reader.h"
 
 #include <webp/decode.h>
@@ -30,19 +30,19 @@ static bool webp_magic(const uint8_t *m, size_t n)
     return n >= 12 && memcmp(m, "RIFF", 4) == 0 && memcmp(m + 8, "WEBP", 4) == 0;
 }
 
-/* Reads the whole file: it is all the reader needs from fd from then on. */
-static int webp_load(int fd, struct webp_priv *p, struct ts_err *err)
+/* Reads the whole file: it is all the reader needs from bytes from then on. */
+static int webp_load(struct ts_bytes *bytes, struct webp_priv *p, struct ts_err *err)
 {
     uint8_t m[12];
     uint64_t size;
     ssize_t got;
 
-    got = ts_fd_read_at(fd, m, sizeof m, 0);
+    got = ts_bytes_read_at(bytes, m, sizeof m, 0);
     if (got < 0)
         return ts_fail(err, TS_EIO, "webp: cannot read: %s", strerror(errno));
     if (!webp_magic(m, (size_t)got))
         return ts_fail(err, TS_EUNSUPPORTED, "webp: not WebP");
-    if (ts_fd_size(fd, &size) != 0)
+    if (ts_bytes_size(bytes, &size) != 0)
         return ts_fail(err, TS_EIO, "webp: cannot size the file: %s", strerror(errno));
     if (size > WEBP_MAX_FILE)
         return ts_fail(err, TS_ETOOLARGE, "webp: file of %llu bytes", (unsigned long long)size);
@@ -50,7 +50,7 @@ static int webp_load(int fd, struct webp_priv *p, struct ts_err *err)
     p->data = malloc(p->len ? p->len : 1);
     if (!p->data)
         return ts_fail(err, TS_ENOMEM, "webp: out of memory");
-    got = ts_fd_read_at(fd, p->data, p->len, 0);
+    got = ts_bytes_read_at(bytes, p->data, p->len, 0);
     if (got < 0)
         return ts_fail(err, TS_EIO, "webp: cannot read: %s", strerror(errno));
     /* A file cut short since fstat is decoded as what it now is: libwebp checks sizes. */
@@ -230,6 +230,7 @@ static void webp_close(struct ts_reader *r)
         free(p->data);
         free(p);
     }
+    ts_bytes_unref(r->bytes); /* the reference ts_reader_open_bytes added */
     free(r);
 }
 
@@ -266,7 +267,7 @@ static int webp_cost(struct ts_reader *r, const struct ts_read_req *req, size_t 
 
 static const struct ts_reader_ops webp_ops = {"webp", webp_read, webp_close, NULL, webp_cost, NULL};
 
-int ts_webp_open_fd(int fd, struct ts_reader **out, struct ts_err *err)
+int ts_webp_open(struct ts_bytes *bytes, struct ts_reader **out, struct ts_err *err)
 {
     struct ts_reader *r;
     struct webp_priv *p;
@@ -280,14 +281,14 @@ int ts_webp_open_fd(int fd, struct ts_reader **out, struct ts_err *err)
     if (!r || !p) {
         free(p);
         free(r);
-        close(fd);
+        ts_bytes_unref(bytes);
         return ts_fail(err, TS_ENOMEM, "webp: out of memory");
     }
     r->ops = &webp_ops;
     r->priv = p;
-    rc = webp_load(fd, p, err);
+    rc = webp_load(bytes, p, err);
     /* Everything is in memory now: the descriptor is done with, whatever happened. */
-    close(fd);
+    ts_bytes_unref(bytes);
     if (rc != TS_OK) {
         webp_close(r);
         return rc;

@@ -43,7 +43,9 @@ static const char *phrase(int http)
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
     default: fail_msg("no phrase written down for HTTP %d", http);
     }
     return "?"; /* not reached: fail_msg ends the test */
