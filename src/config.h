@@ -74,6 +74,8 @@ struct ts_config {
     char watermark[TS_CONFIG_PATH_MAX]; /* WATERMARK: image added to every render; "" = off */
     double watermark_opacity;           /* WATERMARK_OPACITY, 0..1 (default 1) */
     double watermark_probability;       /* WATERMARK_PROBABILITY, 0..1 (default 1) */
+    /* The INI file's [auth] and [access NAME] sections as INI text, parsed by core/access.c. */
+    char access_rules[32768];
 };
 
 void ts_config_defaults(struct ts_config *cfg);

@@ -20,6 +20,7 @@
 struct ts_lru;
 struct ts_memcache;
 struct ts_pool;
+struct ts_access;
 struct json_t;
 
 struct ts_app {
@@ -38,6 +39,7 @@ struct ts_app {
     struct passthrough_rule passthrough; /* parsed --passthrough */
     struct json_t *info_extra;           /* parsed IIIF_EXTRA_INFO object, or NULL */
     struct ts_watermark watermark; /* --watermark (WATERMARK), loaded once; mark.data NULL = off */
+    struct ts_access *access;      /* restricted images (core/access.h); NULL = all open */
     FILE *access_log;
     pthread_mutex_t log_lock;
     /* Renders under way, against the CPUs the server may use: a render that finds CPUs idle

@@ -37,6 +37,7 @@ void ts_job_free(struct ts_job *job)
     ts_buf_free(&job->key);
     ts_buf_free(&job->file);
     ts_buf_free(&job->cache_key);
+    ts_buf_free(&job->access.base);
     ts_buf_free(&job->out.text);
     free_headers(job->headers, job->nheaders);
     free_headers(job->out.headers, job->out.nheaders);

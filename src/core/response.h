@@ -17,6 +17,9 @@ struct ts_request {
     /* Returns the value of a request header (case-insensitive name) or NULL. */
     const char *(*header)(void *ctx, const char *name);
     void *ctx;
+    /* The client's address as the front end saw it (numeric), or NULL when unknown: access
+     * rules by network range read it. */
+    const char *remote;
 };
 
 struct ts_header {

@@ -231,8 +231,12 @@ static void serve(struct fcgi_conn *c)
     }
     const char *method = FCGX_GetParam("REQUEST_METHOD", rq->envp);
     const char *query = FCGX_GetParam("QUERY_STRING", rq->envp);
-    struct ts_request req = {method && *method ? method : "GET", (const char *)path.data,
-                             query && *query ? query : NULL, param_header, rq};
+    struct ts_request req = {method && *method ? method : "GET",
+                             (const char *)path.data,
+                             query && *query ? query : NULL,
+                             param_header,
+                             rq,
+                             FCGX_GetParam("REMOTE_ADDR", rq->envp)};
     struct ts_response res;
     ts_response_init(&res);
     struct ts_job job;

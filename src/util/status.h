@@ -26,7 +26,8 @@
     X(EHEADERS, -12, 431, "request headers too large")                                             \
     X(ETIMEOUT, -13, 503, "deadline passed")      /* the request ran past its deadline */          \
     X(ECANCELED, -14, 503, "canceled")            /* the client left or the server is stopping */  \
-    X(EMEDIA, -15, 415, "unsupported media type") /* IIIF 1.1: an output format not offered */
+    X(EMEDIA, -15, 415, "unsupported media type") /* IIIF 1.1: an output format not offered */     \
+    X(EUNAUTH, -16, 401, "unauthorized")          /* restricted: no credentials were presented */
 
 enum ts_status {
 #define TS_STATUS_ENUM(name, value, http, text) TS_##name = value,
