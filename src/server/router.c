@@ -1,5 +1,6 @@
 /* Routing: which protocol a request is for. Nothing here opens files or writes headers. */
 #include "server/router.h"
+#include "protocol/auth.h"
 #include "protocol/compat.h"
 #include "protocol/iiif.h"
 #include "web/web.h"
@@ -44,6 +45,9 @@ static int route_path(const struct ts_app *app, const struct ts_request *req, st
     }
     if (!strncmp(path, "/iiif/", 6))
         return iiif_job(app, app->cfg.default_version, "/iiif", path + 6, req, job, err);
+    rc = auth_job(app, req, job, err);
+    if (rc != TS_DECLINED)
+        return rc;
     rc = web_job(app, req, job, err);
     if (rc != TS_DECLINED)
         return rc;
