@@ -38,7 +38,8 @@ static int write_text(const char *path, const char *text)
     return fclose(f);
 }
 
-static int start(struct tu_server *s, const char *root, const char *name, const char *extra)
+static int start(struct tu_server *s, const char *root, const char *name, const char *extra,
+                 const char *flag, const char *value)
 {
     char ini[1200], users[1200], text[4096];
     snprintf(ini, sizeof ini, "%s/%s.ini", work, name);
@@ -54,7 +55,7 @@ static int start(struct tu_server *s, const char *root, const char *name, const 
              users, extra);
     if (write_text(ini, text) != 0)
         return -1;
-    const char *const args[] = {"--config", ini, NULL};
+    const char *const args[] = {"--config", ini, flag, value, NULL};
     return tu_server_start(s, TESSERA_BIN, root, args);
 }
 
@@ -85,9 +86,12 @@ static int group_setup(void **state)
     snprintf(users, sizeof users, "%s/users", work);
     if (!hash || write_text(users, line) != 0)
         return -1;
-    int rc = start(&srv, root, "all", "");
-    rc = rc ? rc : start(&brief, root, "brief", "session-ttl = 1\n");
-    rc = rc ? rc : start(&down, root, "down", "maintenance = true\n");
+    int rc = start(&srv, root, "all", "", NULL, NULL);
+    rc = rc ? rc : start(&brief, root, "brief", "session-ttl = 1\n", NULL, NULL);
+    /* Also published over https by a proxy in front. */
+    rc = rc ? rc
+            : start(&down, root, "down", "maintenance = true\n", "--base-url",
+                    "https://images.example");
     return rc;
 }
 
@@ -531,6 +535,29 @@ static void test_sessions_expire_and_logout_ends_them(void **state)
     tu_response_free(&r);
 }
 
+static void test_cookies_behind_https_are_secure_and_cross_site(void **state)
+{
+    (void)state;
+    struct tu_response r;
+    assert_int_equal(get(&down, "/auth/access/kiosk", NULL, NULL, &r), 200);
+    char set[1024];
+    assert_true(tu_header(&r, "Set-Cookie", 0, set, sizeof set));
+    assert_non_null(strstr(set, "; HttpOnly"));
+    assert_non_null(strstr(set, "; Secure"));
+    assert_non_null(strstr(set, "; SameSite=None"));
+    tu_response_free(&r);
+    assert_int_equal(get(&down, "/iiif/3/kiosk%2Fgrid.png/info.json", NULL, NULL, &r), 401);
+    assert_non_null(strstr((const char *)r.body.data,
+                           "\"https://images.example/auth/probe/kiosk%2Fgrid.png\""));
+    tu_response_free(&r);
+    /* The external rule's answers also vary by its header. */
+    assert_int_equal(get(&srv, "/iiif/3/room%2Fgrid.png/full/50,/0/default.jpg",
+                         "X-Reading-Room: yes", NULL, &r),
+                     200);
+    assert_true(tu_header_contains(&r, "Vary", "X-Reading-Room"));
+    tu_response_free(&r);
+}
+
 static void test_rules_without_a_secret_stop_the_start(void **state)
 {
     (void)state;
@@ -555,6 +582,7 @@ int main(void)
         cmocka_unit_test(test_probe_follows_the_token),
         cmocka_unit_test(test_kiosk_and_external_rules),
         cmocka_unit_test(test_sessions_expire_and_logout_ends_them),
+        cmocka_unit_test(test_cookies_behind_https_are_secure_and_cross_site),
         cmocka_unit_test(test_rules_without_a_secret_stop_the_start),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
