@@ -534,37 +534,54 @@ static json_t *access_service(const struct ts_job *job, const struct ts_access_r
     return s;
 }
 
+json_t *ts_access_probe_service(const struct ts_job *job, bool with_context)
+{
+    const struct ts_access_rule *r = job->access.rule;
+    if (!r || r->profile == TS_PROFILE_OPEN)
+        return NULL;
+    const char *id = (const char *)job->identifier.data; /* NUL-ended since the core resolved it */
+    json_t *probe_id = NULL;
+    if (!id || service_url(job, "probe", id, true, &probe_id))
+        return NULL;
+    json_t *access = access_service(job, r);
+    if (!access) {
+        json_decref(probe_id);
+        return NULL;
+    }
+    json_t *probe = json_object();
+    if (with_context)
+        json_object_set_new(probe, "@context", json_string(TS_ACCESS_CONTEXT));
+    json_object_set_new(probe, "id", probe_id);
+    json_object_set_new(probe, "type", json_string("AuthProbeService2"));
+    json_object_set_new(probe, "service", json_pack("[o]", access));
+    return probe;
+}
+
+int ts_access_context_first(json_t *doc)
+{
+    json_t *ctx = json_object_get(doc, "@context");
+    if (json_is_string(ctx))
+        return json_object_set_new(doc, "@context", json_pack("[s,O]", TS_ACCESS_CONTEXT, ctx))
+                   ? TS_ENOMEM
+                   : TS_OK;
+    return TS_OK;
+}
+
 int ts_access_describe(const struct ts_job *job, int version, json_t *root)
 {
     const struct ts_access_rule *r = job->access.rule;
     if (!r || r->profile == TS_PROFILE_OPEN || !json_is_object(root))
         return TS_OK;
-    const char *id = (const char *)job->identifier.data; /* NUL-ended since the core resolved it */
-    json_t *probe_id = NULL;
-    if (!id || service_url(job, "probe", id, true, &probe_id))
+    /* Embedded in a 3.0 document, the auth context goes in the document's list instead. */
+    json_t *probe = ts_access_probe_service(job, version < 3);
+    if (!probe)
         return TS_ENOMEM;
-    json_t *probe = json_object();
-    if (version < 3)
-        json_object_set_new(probe, "@context", json_string(TS_ACCESS_CONTEXT));
-    json_object_set_new(probe, "id", probe_id);
-    json_object_set_new(probe, "type", json_string("AuthProbeService2"));
-    json_t *access = access_service(job, r);
-    if (!access) {
-        json_decref(probe);
-        return TS_ENOMEM;
-    }
-    json_object_set_new(probe, "service", json_pack("[o]", access));
     json_t *services = json_object_get(root, "service");
     if (json_is_object(services)) /* 2.1 allows one service as an object */
         json_object_set_new(root, "service", services = json_pack("[O]", services));
     if (!json_is_array(services))
         json_object_set_new(root, "service", services = json_array());
     json_array_append_new(services, probe);
-    if (version >= 3) {
-        /* Auth 2.0 section 2.1: its context comes first in the image service's list. */
-        json_t *ctx = json_object_get(root, "@context");
-        if (json_is_string(ctx))
-            json_object_set_new(root, "@context", json_pack("[s,O]", TS_ACCESS_CONTEXT, ctx));
-    }
-    return TS_OK;
+    /* Auth 2.0 section 2.1: its context comes first in the image service's list. */
+    return version >= 3 ? ts_access_context_first(root) : TS_OK;
 }

@@ -139,6 +139,11 @@ bool ts_access_marks(const struct ts_access *a, const struct ts_job *job);
 /* Adds the probe service (with its access, token and logout services) for the job's rule to an
  * info.json document of that IIIF version; nothing when the image has no restricting rule. */
 int ts_access_describe(const struct ts_job *job, int version, struct json_t *root);
+/* The probe service (access, token and logout inside) for the job's restricted image, or NULL;
+ * with_context for documents whose own @context does not list the auth context. */
+struct json_t *ts_access_probe_service(const struct ts_job *job, bool with_context);
+/* Makes a 3.0 document's @context a list that starts with the auth context. */
+int ts_access_context_first(struct json_t *doc);
 /* Whether answers about this job depend on the request's credentials (Vary, private). */
 bool ts_access_private(const struct ts_job *job);
 

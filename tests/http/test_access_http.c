@@ -229,6 +229,19 @@ static void test_refused_info_json_declares_the_services(void **state)
     assert_string_equal(json_string_value(json_object_get(out, "type")), "AuthLogoutService2");
     json_decref(info);
     tu_response_free(&r);
+    /* The manifest names the probe with the image's service, the auth context first. */
+    assert_int_equal(get(&srv, "/manifest/secret/grid.png", NULL, NULL, &r), 401);
+    json_t *m = json_loads((const char *)r.body.data, 0, NULL);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(m, "@context"), 0)),
+                        "http://iiif.io/api/auth/2/context.json");
+    json_t *canvas = json_array_get(json_object_get(m, "items"), 0);
+    json_t *page = json_array_get(json_object_get(canvas, "items"), 0);
+    json_t *body = json_object_get(json_array_get(json_object_get(page, "items"), 0), "body");
+    json_t *svc = json_array_get(json_object_get(body, "service"), 0);
+    probe = json_array_get(json_object_get(svc, "service"), 0);
+    assert_string_equal(json_string_value(json_object_get(probe, "id")), want);
+    json_decref(m);
+    tu_response_free(&r);
 }
 
 static void expect_grid_png(const struct tu_response *r, uint32_t w, uint32_t h)
