@@ -1,6 +1,7 @@
 /* Access rules and their credentials: which rule an image falls under, cookies and tokens that
  * verify only as written by this server's secret (not tampered, forged, expired or of the
  * other kind), the user file's crypt(3) hashes, networks, and the degraded tier's geometry. */
+#include "config.h"
 #include "core/access.h"
 #include "testutil.h"
 
@@ -302,6 +303,43 @@ static void test_degraded_image_is_scaled_and_mapped_back(void **state)
     assert_int_equal(v.nlevels, 4);
 }
 
+static void test_config_file_keeps_access_sections_whole(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_mkdirs(TESSERA_TEST_WORK), 0);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/server.ini", TESSERA_TEST_WORK);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    /* Keys repeat from rule to rule, and ordinary settings sit around them. */
+    fputs("[server]\njpeg-quality = 70\n[auth]\n" SECRET "[access a]\nmatch = a/\n"
+          "profile = kiosk\n[access b]\nmatch = b/\nmatch = c/*.tif\nprofile = clickthrough\n"
+          "[server]\npng-level = 5\n",
+          f);
+    fclose(f);
+    struct ts_config cfg;
+    ts_config_defaults(&cfg);
+    struct ts_err err = {0};
+    assert_int_equal(ts_config_load_ini(&cfg, path, &err), TS_OK);
+    assert_int_equal(cfg.jpeg_quality, 70);
+    assert_int_equal(cfg.png_level, 5);
+    struct ts_access *a = parse_ok(cfg.access_rules);
+    assert_int_equal(a->nrules, 2);
+    assert_string_equal(ts_access_match(a, "a/x.tif")->name, "a");
+    assert_string_equal(ts_access_match(a, "c/x.tif")->name, "b");
+    assert_int_equal(ts_access_rule_named(a, "b")->profile, TS_PROFILE_CLICKTHROUGH);
+    ts_access_free(a);
+    /* A setting the rules do not know stops the start when the rules are parsed, named. */
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("[access a]\nmatch = a/\nprofile = kiosk\ncolour = red\n", f);
+    fclose(f);
+    ts_config_defaults(&cfg);
+    assert_int_equal(ts_config_load_ini(&cfg, path, &err), TS_OK);
+    assert_int_equal(ts_access_parse(cfg.access_rules, &a, &err), TS_EINVAL);
+    assert_non_null(strstr(err.msg, "colour"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -314,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_networks_contain_addresses),
         cmocka_unit_test(test_user_file_checks_yescrypt_and_bcrypt),
         cmocka_unit_test(test_degraded_image_is_scaled_and_mapped_back),
+        cmocka_unit_test(test_config_file_keeps_access_sections_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
