@@ -386,7 +386,12 @@ static int logout(const struct ts_app *app, const struct ts_request *req, struct
     int rc =
         ts_job_add_header(job, "Set-Cookie", "%s=; Path=/; Max-Age=0; HttpOnly%s", TS_ACCESS_COOKIE,
                           secure ? "; Secure; SameSite=None" : "; SameSite=Lax");
-    return rc ? rc : closing_page(job, 200, "Signed out");
+    /* Shown in a tab of its own with an address bar (Auth 2.0 6.2): it stays open. */
+    struct ts_buf b = {0};
+    rc = rc ? rc : page_start(&b, "Signed out");
+    rc = rc ? rc
+            : ts_buf_append_str(&b, "<p>You are signed out of these images.</p>\n</body></html>\n");
+    return rc ? rc : page(job, 200, &b);
 }
 
 static int produce_probe(const struct ts_app *app, const struct ts_job *job,
