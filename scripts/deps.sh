@@ -8,7 +8,7 @@ set -eu
 PACKAGES="build-essential cmake pkg-config
 libtiff-dev libgif-dev libjpeg62-turbo-dev libturbojpeg0-dev libpng-dev libspng-dev libwebp-dev
 libmicrohttpd-dev libjansson-dev libinih-dev liblcms2-dev libopenjp2-7-dev libfcgi-dev
-libmemcached-dev zlib1g-dev libcurl4-openssl-dev"
+libmemcached-dev zlib1g-dev libcurl4-openssl-dev libssl-dev libcrypt-dev"
 TEST_PACKAGES="libcmocka-dev libvips-tools libopenjp2-tools openjph-tools
 webp curl chromium clang libclang-rt-14-dev clang-format nginx iipimage-server memcached
 lighttpd apache2 libapache2-mod-fcgid prometheus python3-jsonschema

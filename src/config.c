@@ -474,7 +474,19 @@ struct ini_ctx {
 static int on_ini_entry(void *user, const char *section, const char *name, const char *value)
 {
     struct ini_ctx *ctx = user;
-    (void)section; /* keys are unique across sections, so [server] and friends are cosmetic */
+    /* Access rules repeat their keys in one section per rule: kept whole for core/access.c. */
+    if (!strcmp(section, "auth") || !strncmp(section, "access ", 7)) {
+        char *rules = ctx->cfg->access_rules;
+        size_t have = strlen(rules), cap = sizeof ctx->cfg->access_rules;
+        int n = snprintf(rules + have, cap - have, "[%s]\n%s = %s\n", section, name, value);
+        if (n < 0 || (size_t)n >= cap - have) {
+            rules[have] = '\0';
+            ctx->status = ts_fail(ctx->err, TS_EINVAL, "access rules too long");
+            return 0;
+        }
+        return 1;
+    }
+    /* Other keys are unique across sections, so [server] and friends are cosmetic. */
     const struct opt *o = find_option(name);
     if (!o) {
         ctx->status = ts_fail(ctx->err, TS_EINVAL, "unknown setting '%s'", name);

@@ -99,6 +99,8 @@ struct ts_config {
     unsigned remote_recheck;            /* seconds a version seen stays good; 0 = ask each time */
     uint64_t remote_cache_mb;           /* blocks of remote objects kept in memory; 0 = off */
     unsigned remote_block_kb;           /* their size, a power of two */
+    /* The INI file's [auth] and [access NAME] sections as INI text, parsed by core/access.c. */
+    char access_rules[32768];
 };
 
 void ts_config_defaults(struct ts_config *cfg);

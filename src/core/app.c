@@ -1,6 +1,7 @@
 /* The application: configuration, caches and logs every request shares. */
 #include "core/app.h"
 #include "cache/lru.h"
+#include "core/access.h"
 #include "core/serve.h"
 #include "image/jp2pool.h"
 #include "util/cpus.h"
@@ -139,6 +140,12 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
             return ts_fail(err, rc, "WATERMARK (--watermark): %s", why);
         }
     }
+    /* Checked at start: a rule without a secret, or a mark it names without one, stops it. */
+    rc = ts_access_parse(cfg->access_rules, &app->access, err);
+    if (rc == TS_OK && app->access && app->access->mark_degraded_only && !cfg->watermark[0])
+        rc = ts_fail(err, TS_EINVAL, "degraded-watermark needs --watermark (the mark to add)");
+    if (rc)
+        return rc;
     size_t mb = 1024 * 1024;
     /* One per core: the slow lane's threads run at a lower priority than the fast lane's, so
      * tiles keep their CPU however many big renders run (before the lanes, one big render per
@@ -176,6 +183,8 @@ void ts_app_free(struct ts_app *app)
     ts_metrics_destroy(app->metrics);
     app->metrics = NULL;
     render_watermark_free(&app->watermark);
+    ts_access_free(app->access);
+    app->access = NULL;
     json_decref(app->info_extra);
     app->info_extra = NULL;
     admission_destroy(&app->admission);

@@ -24,6 +24,7 @@ struct ts_lru;
 struct ts_memcache;
 struct ts_pool;
 struct ts_remote;
+struct ts_access;
 struct json_t;
 
 /* The settings a SIGHUP may change while requests run. A request takes one snapshot
@@ -64,6 +65,7 @@ struct ts_app {
     struct ts_watermark watermark; /* --watermark (WATERMARK), loaded once; mark.data NULL = off */
     struct ts_metrics *metrics;    /* what /metrics shows; every thread counts into it */
     /* The access log: reopened and replaced under log_lock, which every line is written under. */
+    struct ts_access *access; /* restricted images (core/access.h); NULL = all open */
     FILE *access_log;
     char access_log_path[TS_CONFIG_PATH_MAX];
     pthread_mutex_t log_lock;

@@ -37,6 +37,7 @@ void ts_job_free(struct ts_job *job)
     ts_buf_free(&job->key);
     ts_buf_free(&job->file);
     ts_buf_free(&job->cache_key);
+    ts_buf_free(&job->access.base);
     ts_buf_free(&job->out.text);
     for (int i = 0; i < TS_JOB_COMPANIONS; i++)
         ts_buf_free(&job->companions[i].text);

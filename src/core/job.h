@@ -21,6 +21,7 @@
 struct ts_app;
 struct ts_job;
 struct ts_live;
+struct ts_access_rule;
 
 enum ts_job_kind {
     TS_JOB_REPLY, /* the protocol answered already (out is filled): health, preflight */
@@ -100,6 +101,24 @@ struct ts_companion {
  * is already over a megabyte. */
 #define TS_JOB_PAGES_MAX 1000
 
+/* The access rules' answer for one request (core/access.h), decided once by the core. */
+enum ts_access_tier {
+    TS_TIER_FULL,     /* no rule, an open one, or credentials that satisfy it */
+    TS_TIER_DEGRADED, /* served smaller and/or watermarked */
+    TS_TIER_DENIED,   /* nothing of the image: 401 or 403 */
+};
+
+struct ts_access_verdict {
+    const struct ts_access_rule *rule; /* the rule that matched the image, NULL = none */
+    enum ts_access_tier tier;
+    int deny; /* TS_EUNAUTH (no credentials) or TS_EFORBIDDEN (wrong ones) when denied */
+    /* Set by the protocol: answer for the bearer token (a probe), not for the cookie; the
+     * answer describes the image (info.json) and is served, with the services, when denied. */
+    bool probe;
+    bool describes;
+    struct ts_buf base; /* the public base the auth services are named under */
+};
+
 struct ts_job {
     enum ts_job_kind kind;
     /* Set by the protocol. */
@@ -131,7 +150,8 @@ struct ts_job {
     unsigned route; /* an enum ts_route (core/metrics.h), set by the router for the counts */
     struct ts_header headers[TS_JOB_HEADERS]; /* added to every successful answer */
     int nheaders;
-    struct ts_product out; /* REPLY: filled by the protocol; otherwise by produce() */
+    struct ts_product out;           /* REPLY: filled by the protocol; otherwise by produce() */
+    struct ts_access_verdict access; /* filled by the core before produce() */
 
     /* The core's state between the network thread and a worker. */
     const struct ts_live *live; /* the settings this request runs under, taken once */

@@ -18,6 +18,9 @@ struct ts_request {
     const char *(*header)(void *ctx, const char *name);
     void *ctx;
     const char *version; /* "HTTP/1.1" as the request line said; NULL = unknown */
+    /* The client's address as the front end saw it (numeric), or NULL when unknown: access
+     * rules by network range read it. */
+    const char *remote;
 };
 
 struct ts_header {

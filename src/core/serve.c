@@ -3,6 +3,7 @@
 #include "core/serve.h"
 #include "cache/lru.h"
 #include "cache/memcache.h"
+#include "core/access.h"
 #include "core/pool.h"
 #include "image/bytes.h"
 #include "image/remote.h"
@@ -320,6 +321,12 @@ static void add_validators(const struct ts_app *app, const struct ts_job *job,
     ts_http_date(mtime, date, sizeof date);
     ts_response_add_header(res, "ETag", "%s", etag);
     ts_response_add_header(res, "Last-Modified", "%s", date);
+    /* What one user's credentials earned is for that user's browser only: no shared cache
+     * keeps it, whatever the configured Cache-Control says. */
+    if (ts_access_private(job) && job->freshness == TS_FRESH_PUBLIC) {
+        ts_response_add_header(res, "Cache-Control", "private, max-age=%u", app->cfg.cache_max_age);
+        return;
+    }
     /* iipsrv sends CACHE_CONTROL on every answer that is not an error; --cache-control (or
      * that variable) replaces the whole value. */
     const struct ts_live *live = ts_job_live(app, job);
@@ -643,7 +650,9 @@ static int render(struct ts_app *app, struct ts_reader *reader, struct ts_job *j
     const struct ts_plan *plan = &marked;
     /* The watermark belongs to the server, not to a protocol's plan; its draws follow the
      * request's geometry, so the answer is the same every time (and its ETag stays true). */
-    marked.watermark = render_watermark_active(&app->watermark) ? &app->watermark : NULL;
+    marked.watermark = render_watermark_active(&app->watermark) && ts_access_marks(app->access, job)
+                           ? &app->watermark
+                           : NULL;
     marked.watermark_seed = marked.watermark
                                 ? render_watermark_seed(job->identifier.data, job->identifier.len,
                                                         job->src.page, &marked)
@@ -827,7 +836,25 @@ static int serve_image(struct ts_app *app, struct ts_job *job, struct ts_respons
             rc = l.reader ? TS_OK : lease(app, &job->src, &l, err);
             rc = rc ? rc : collect_pages(job, l.reader, &info, err);
         }
-        rc = rc ? rc : job->produce(app, job, job->needs_info ? &info : NULL, &job->out, err);
+        /* The degraded tier is a smaller image to every protocol: it plans against that, and
+         * the plan is then mapped onto the file's own pixels. */
+        struct ts_image_info shown;
+        const struct ts_image_info *use = &info;
+        if (job->needs_info && job->access.tier == TS_TIER_DEGRADED &&
+            job->access.rule->degraded_size) {
+            ts_access_virtual_info(job->access.rule->degraded_size, &info, &shown);
+            use = &shown;
+        }
+        rc = rc ? rc : job->produce(app, job, job->needs_info ? use : NULL, &job->out, err);
+        if (rc == TS_OK && use != &info && !job->out.is_text)
+            rc = ts_access_map_plan(use, &info, &job->out.plan, err);
+        /* Refused, yet described (info.json with its services): the status says refused. */
+        if (rc == TS_OK && job->access.tier == TS_TIER_DENIED && !job->access.probe) {
+            if (job->out.is_text)
+                job->out.http_status = ts_status_http(job->access.deny);
+            else
+                rc = ts_fail(err, job->access.deny, "restricted image");
+        }
         if (rc == TS_OK && job->sample && job->needs_info)
             rc = read_samples(app, job, &info, &l, err);
         job->produced = rc == TS_OK;
@@ -1112,6 +1139,10 @@ static void finalize(const struct ts_app *app, const struct ts_job *job, struct 
     if (n)
         ts_response_add_header(res, "Vary", "%s%s%s%s%s", fields[0], n > 1 ? ", " : "",
                                n > 1 ? fields[1] : "", n > 2 ? ", " : "", n > 2 ? fields[2] : "");
+    /* Restricted images answer by the request's cookie, bearer token or trusted header. */
+    if (job && ts_access_private(job))
+        ts_response_add_header(res, "Vary", "Cookie, Authorization%s%s",
+                               job->access.rule->header[0] ? ", " : "", job->access.rule->header);
     /* iipsrv's CORS variable may name one origin; by default any origin may use us. */
     ts_response_add_header(res, "Access-Control-Allow-Origin", "%s",
                            app->cfg.cors[0] ? app->cfg.cors : "*");
@@ -1165,6 +1196,9 @@ bool core_begin(struct ts_app *app, const struct ts_request *req, struct ts_job 
             rc = resolve_sequence(app, job, id, &err);
         if (rc == TS_OK && job->kind == TS_JOB_IMAGE && (rc = read_companions(app, job)) != TS_OK)
             ts_fail(&err, rc, "request too long");
+        /* Decided once, before any validator or cache sees the job: the tier is in its key. */
+        if (rc == TS_OK)
+            rc = ts_access_apply(app, req, job, &err);
     }
     if (rc || job->kind == TS_JOB_REPLY) {
         if (rc)
@@ -1194,6 +1228,9 @@ bool core_finish(struct ts_app *app, const struct ts_request *req, struct ts_job
         job->resolve_later = false; /* once: a deferred job comes back resolved */
         const char *id = ts_buf_str(&job->identifier);
         rc = id ? resolve(app, id, &job->src, &err) : ts_fail(&err, TS_ENOMEM, "out of memory");
+        /* The access rules hold for remote images too, decided before any validator. */
+        if (rc == TS_OK)
+            rc = ts_access_apply(app, req, job, &err);
         if (rc == TS_OK && job->kind == TS_JOB_IMAGE && answer_known(app, req, job, res)) {
             source_close(&job->src);
             finalize(app, job, res);

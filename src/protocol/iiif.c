@@ -1,10 +1,12 @@
 /* IIIF Image API requests: parse the URL and say what to produce; the core does the rest. */
 #include "protocol/iiif.h"
+#include "core/access.h"
 #include "protocol/iiif_info.h"
 #include "protocol/iiif_parse.h"
 #include "protocol/iiif_plan.h"
 #include "util/url.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +56,21 @@ static void json_content_type(int version, const struct ts_request *req, struct 
         ts_product_set_type(out, "application/json");
 }
 
+/* A restricted image's info.json declares its probe service (Auth 2.0 section 2.1). */
+static int with_auth_services(const struct ts_job *job, int version, char **json,
+                              struct ts_err *err)
+{
+    json_t *root = json_loads(*json, 0, NULL);
+    int rc = root ? ts_access_describe(job, version, root) : TS_ENOMEM;
+    char *text = rc ? NULL : json_dumps(root, JSON_PRESERVE_ORDER | JSON_INDENT(2));
+    json_decref(root);
+    if (!text)
+        return ts_fail(err, TS_ENOMEM, "out of memory building info.json");
+    free(*json);
+    *json = text;
+    return TS_OK;
+}
+
 static int produce_info(const struct ts_app *app, const struct ts_job *job,
                         const struct ts_image_info *info, struct ts_product *out,
                         struct ts_err *err)
@@ -74,7 +91,9 @@ static int produce_info(const struct ts_app *app, const struct ts_job *job,
     int rc = iiif_info_json(&p, &json, err);
     if (rc)
         return rc;
-    rc = ts_product_text(out, json, err);
+    if (ts_access_private(job))
+        rc = with_auth_services(job, c->version, &json, err);
+    rc = rc ? rc : ts_product_text(out, json, err);
     free(json);
     if (rc == TS_OK)
         rc = ts_product_add_header(out, "Link", "<%s>;rel=\"profile\"", profile_uri(c->version));
@@ -200,6 +219,7 @@ int iiif_job(const struct ts_app *app, int version, const char *prefix, const ch
         json_content_type(version, req, &job->out);
         job->vary_accept = true;
         job->produce = produce_info;
+        job->access.describes = true; /* clients find the probe service here, even refused */
     } else {
         job->produce = produce_image;
         if (c->url.req.format_implied) {

@@ -237,7 +237,8 @@ static void serve(struct fcgi_conn *c)
                              query && *query ? query : NULL,
                              param_header,
                              rq,
-                             version && *version ? version : NULL};
+                             version && *version ? version : NULL,
+                             FCGX_GetParam("REMOTE_ADDR", rq->envp)};
     struct ts_response res;
     ts_response_init(&res);
     struct ts_job job;

@@ -44,6 +44,7 @@ struct job {
     int fd; /* the connection's socket, watched for the client leaving */
     enum job_phase phase;
     struct ts_request req;
+    char remote[64]; /* the client's address, for access rules by network */
     struct ts_buf query;
     struct ts_job job; /* routed once, on the network thread; a worker carries it on */
     struct ts_response res;
@@ -445,7 +446,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_NO;
     job->req = (struct ts_request){
         method,        url,  job->query.len > 1 ? (const char *)job->query.data : NULL,
-        header_lookup, conn, version};
+        header_lookup, conn, version,
+        job->remote};
+    remote_address(conn, job->remote, sizeof job->remote);
     /* Routed once. Cache hits, revalidations and refusals are answered here, on the network
      * thread: a round trip through the worker pool would cost more than the answer itself. */
     struct ts_err err = {0};

@@ -1,6 +1,7 @@
 /* Routing: which protocol a request is for. Nothing here opens files or writes headers. */
 #include "server/router.h"
 #include "protocol/admin.h"
+#include "protocol/auth.h"
 #include "protocol/compat.h"
 #include "protocol/iiif.h"
 #include "server/accesslog.h"
@@ -57,6 +58,9 @@ static int route_path(const struct ts_app *app, const struct ts_request *req, st
     }
     if (!strncmp(path, "/iiif/", 6))
         return iiif_job(app, app->cfg.default_version, "/iiif", path + 6, req, job, err);
+    rc = auth_job(app, req, job, err);
+    if (rc != TS_DECLINED)
+        return rc;
     *route = TS_ROUTE_WEB;
     rc = web_job(app, req, job, err);
     if (rc != TS_DECLINED)

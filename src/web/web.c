@@ -1,8 +1,10 @@
 /* The web front's routes: folder pages, the viewer, manifests, collections and static assets. */
 #include "web/web.h"
+#include "core/access.h"
 #include "image/source.h"
 #include "util/url.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,6 +302,29 @@ static struct web_sidecar job_sidecar(const struct ts_job *job, int i)
     return (struct web_sidecar){c->text.len ? (const char *)c->text.data : "", c->text.len, c->rel};
 }
 
+/* A restricted image's service in the manifest also names its probe (Auth 2.0 section 2.1),
+ * and the manifest's @context then lists the auth context first. */
+static int with_probe(const struct ts_job *job, char **json, struct ts_err *err)
+{
+    json_t *doc = json_loads(*json, 0, NULL);
+    json_t *canvas = json_array_get(json_object_get(doc, "items"), 0);
+    json_t *page = json_array_get(json_object_get(canvas, "items"), 0);
+    json_t *anno = json_array_get(json_object_get(page, "items"), 0);
+    json_t *body = json_object_get(anno, "body");
+    json_t *service = json_array_get(json_object_get(body, "service"), 0);
+    json_t *probe = service ? ts_access_probe_service(job, false) : NULL;
+    int rc = probe && !json_object_set_new(service, "service", json_pack("[o]", probe))
+                 ? ts_access_context_first(doc)
+                 : TS_ENOMEM;
+    char *text = rc ? NULL : json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(doc);
+    if (!text)
+        return ts_fail(err, TS_ENOMEM, "out of memory building the manifest");
+    free(*json);
+    *json = text;
+    return TS_OK;
+}
+
 static int produce_manifest(const struct ts_app *app, const struct ts_job *job,
                             const struct ts_image_info *info, struct ts_product *out,
                             struct ts_err *err)
@@ -323,7 +348,9 @@ static int produce_manifest(const struct ts_app *app, const struct ts_job *job,
     int rc = web_manifest_json(&p, &json, err);
     if (rc)
         return rc;
-    rc = ts_product_text(out, json, err);
+    if (ts_access_private(job))
+        rc = with_probe(job, &json, err);
+    rc = rc ? rc : ts_product_text(out, json, err);
     free(json);
     return rc;
 }
@@ -538,6 +565,7 @@ static int route(const struct ts_app *app, const struct ts_request *req, struct 
         job->companions[0] = (struct ts_companion){.name = WEB_SIDECAR_SUFFIX, .beside = true};
         job->companions[1] = (struct ts_companion){.name = WEB_FOLDER_SIDECAR, .beside = false};
         presentation_job(req, job);
+        job->access.describes = true; /* it names the image's probe service, even refused */
         rc = ts_buf_append_str(&job->identifier, c->path);
         /* The negotiated type is part of the answer, so of its cache key and ETag. */
         rc = rc ? rc

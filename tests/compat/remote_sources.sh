@@ -192,6 +192,16 @@ CONF
         nok "--remote-recheck" "$heads HEADs: $(cat "$WORK/sent.log")"
     BASE=$HTTP_BASE
 
+    # Access rules hold for remote images as for files: a click-through rule on the prefix.
+    printf '[auth]\nsecret = %s\n[access closed]\nmatch = web/\nprofile = clickthrough\n' \
+        "0123456789abcdef0123456789abcdef" >"$WORK/access.ini"
+    start_tessera access --config "$WORK/access.ini" \
+        --source "web=http://127.0.0.1:$NGINX_PORT/masters/"
+    expect "a remote image under a click-through rule without credentials" \
+        "$BASE/iiif/3/web%2Fpyr.tif/0,0,256,256/256,/0/default.jpg" 401 3
+    expect "a file outside the rule stays open" "$BASE/iiif/3/pyr.tif/0,0,256,256/256,/0/default.jpg" 200 3
+    BASE=$HTTP_BASE
+
     # The viewer page and the manifest of a remote image; a missing one is said so.
     expect "viewer of a remote image" "$BASE/viewer/web%2Fpyr.tif" 200 3
     expect "manifest of a remote image" "$BASE/manifest/web%2Fpyr.tif" 200 3 '"height": 1411'

@@ -195,4 +195,4 @@ async function run(name, limitMs, body) {
   process.exit(failed ? 1 : 0);
 }
 
-module.exports = { run, watch, pictureStats, assert, env };
+module.exports = { run, watch, pictureStats, assert, env, playwright, launch };
