@@ -4,6 +4,7 @@
 #include "protocol/iiif_info.h"
 #include "protocol/iiif_parse.h"
 #include "protocol/iiif_plan.h"
+#include "util/accept.h"
 #include "util/url.h"
 
 #include <jansson.h>
@@ -121,35 +122,19 @@ static int produce_image(const struct ts_app *app, const struct ts_job *job,
 }
 
 /* 1.1 section 4.5: without an extension the format follows Accept. The offered format with
- * the highest q wins (the first listed on a tie); a wildcard, or nothing offered, leaves the
- * server's choice. */
+ * the highest q above 0 wins (on a tie, the first of ours, jpg first); nothing offered leaves
+ * the server's choice. */
 static enum ts_format negotiate_format(const char *accept, unsigned formats, enum ts_format dflt)
 {
     enum ts_format best = dflt;
     double best_q = 0.0;
-    while (accept && *accept) {
-        size_t n = strcspn(accept, ",");
-        const char *semi = memchr(accept, ';', n);
-        const char *end = semi ? semi : accept + n;
-        const char *type = accept;
-        while (type < end && *type == ' ')
-            type++;
-        while (end > type && end[-1] == ' ')
-            end--;
-        size_t type_len = (size_t)(end - type);
-        double q = 1.0;
-        const char *qp = semi ? strstr(semi, "q=") : NULL;
-        if (qp && qp < accept + n)
-            q = strtod(qp + 2, NULL);
-        for (int f = 0; f < TS_FORMAT_COUNT; f++) {
-            const char *mime = ts_format_mime((enum ts_format)f);
-            if ((formats & (1u << f)) && strlen(mime) == type_len &&
-                !strncasecmp(mime, type, type_len) && q > best_q) {
-                best = (enum ts_format)f;
-                best_q = q;
-            }
+    for (int f = 0; f < TS_FORMAT_COUNT; f++) {
+        double q =
+            (formats & (1u << f)) ? ts_accept_q(accept, ts_format_mime((enum ts_format)f)) : -1;
+        if (q > best_q) {
+            best = (enum ts_format)f;
+            best_q = q;
         }
-        accept += n + (accept[n] == ',');
     }
     return best;
 }

@@ -2,6 +2,7 @@
 #include "web/web.h"
 #include "core/access.h"
 #include "image/source.h"
+#include "util/accept.h"
 #include "util/url.h"
 
 #include <jansson.h>
@@ -358,48 +359,6 @@ static int produce_manifest(const struct ts_app *app, const struct ts_job *job,
 #define PRESENTATION_PROFILE "http://iiif.io/api/presentation/3/context.json"
 #define PRESENTATION_TYPE "application/ld+json;profile=\"" PRESENTATION_PROFILE "\""
 
-/* The q-value a client gives a media type in Accept (RFC 9110 12.5.1): the most specific
- * range that matches wins (the type itself, then its major type with any subtype, then any
- * type at all); -1 when none does. */
-static double accept_q(const char *accept, const char *type)
-{
-    const char *slash = strchr(type, '/');
-    size_t major = slash ? (size_t)(slash - type) : strlen(type);
-    double best = -1;
-    int best_rank = -1;
-    for (const char *p = accept; *p;) {
-        size_t len = strcspn(p, ",");
-        const char *e = p, *end = p + len;
-        while (e < end && (*e == ' ' || *e == '\t'))
-            e++;
-        size_t name = 0;
-        while (e + name < end && e[name] != ';' && e[name] != ' ' && e[name] != '\t')
-            name++;
-        int rank = -1;
-        if (name == strlen(type) && !strncasecmp(e, type, name))
-            rank = 2;
-        else if (name == major + 2 && !strncasecmp(e, type, major + 1) && e[major + 1] == '*')
-            rank = 1;
-        else if (name == 3 && !strncmp(e, "*/*", 3))
-            rank = 0;
-        if (rank > best_rank) {
-            double q = 1;
-            for (const char *a = memchr(e, ';', (size_t)(end - e)); a && a < end;
-                 a = memchr(a + 1, ';', (size_t)(end - a - 1))) {
-                const char *v = a + 1;
-                while (v < end && (*v == ' ' || *v == '\t'))
-                    v++;
-                if (end - v > 2 && (v[0] == 'q' || v[0] == 'Q') && v[1] == '=')
-                    q = strtod(v + 2, NULL);
-            }
-            best = q;
-            best_rank = rank;
-        }
-        p = *end ? end + 1 : end;
-    }
-    return best;
-}
-
 /* Presentation 3.0 section 6.3: JSON-LD with the context as its profile unless the client
  * prefers plain JSON; with no Accept at all, JSON-LD. A client that accepts neither still
  * gets JSON-LD, the one representation there is, rather than a 406 a viewer cannot use. */
@@ -408,8 +367,8 @@ static const char *presentation_type(const struct ts_request *req)
     const char *accept = ts_request_header(req, "Accept");
     if (!accept || !*accept)
         return PRESENTATION_TYPE;
-    double ld = accept_q(accept, "application/ld+json");
-    double json = accept_q(accept, "application/json");
+    double ld = ts_accept_q(accept, "application/ld+json");
+    double json = ts_accept_q(accept, "application/json");
     return json > 0 && json > ld ? "application/json" : PRESENTATION_TYPE;
 }
 
