@@ -1,9 +1,11 @@
-/* EXIF orientation for JPEG sources: a bounds-checked IFD0 lookup and the eight flips/turns. */
+/* EXIF for JPEG sources: bounds-checked IFD0 lookups (orientation, text tags) and the eight
+ * flips/turns. */
 #include "image/exif.h"
 
 #include <string.h>
 
 #define EXIF_TAG_ORIENTATION 0x0112u
+#define EXIF_TYPE_ASCII 2u
 #define EXIF_TYPE_SHORT 3u
 
 static uint32_t exif_u16(const uint8_t *p, bool le)
@@ -17,42 +19,97 @@ static uint32_t exif_u32(const uint8_t *p, bool le)
               : exif_u16(p, false) << 16 | exif_u16(p + 2, false);
 }
 
+/* IFD0 of an APP1 payload starting "Exif\0\0": the TIFF data (offsets count from its header),
+ * its byte order and where IFD0's entries start, with their count. False for anything
+ * malformed. */
+struct exif_ifd {
+    const uint8_t *t;
+    size_t tlen, first, n;
+    bool le;
+};
+
+static bool exif_ifd0(const uint8_t *app1, size_t len, struct exif_ifd *d)
+{
+    if (!app1 || len < 6 + 8 || memcmp(app1, "Exif\0\0", 6) != 0)
+        return false;
+    d->t = app1 + 6;
+    d->tlen = len - 6;
+    if (d->t[0] == 'I' && d->t[1] == 'I')
+        d->le = true;
+    else if (d->t[0] == 'M' && d->t[1] == 'M')
+        d->le = false;
+    else
+        return false;
+    if (exif_u16(d->t + 2, d->le) != 42)
+        return false;
+    size_t ifd = exif_u32(d->t + 4, d->le);
+    if (ifd < 8 || ifd > d->tlen - 2)
+        return false;
+    d->n = exif_u16(d->t + ifd, d->le);
+    d->first = ifd + 2;
+    return true;
+}
+
+/* Entry i of IFD0, or NULL when it lies past the data. */
+static const uint8_t *exif_entry(const struct exif_ifd *d, size_t i)
+{
+    size_t e = d->first + i * 12;
+    return d->tlen >= 12 && e <= d->tlen - 12 ? d->t + e : NULL;
+}
+
 uint32_t ts_exif_orientation(const uint8_t *app1, size_t len)
 {
-    const uint8_t *t;
-    size_t tlen, ifd, n, i;
-    bool le;
-
-    if (!app1 || len < 6 + 8 || memcmp(app1, "Exif\0\0", 6) != 0)
+    struct exif_ifd d;
+    if (!exif_ifd0(app1, len, &d))
         return 1;
-    t = app1 + 6; /* offsets inside EXIF count from the TIFF header */
-    tlen = len - 6;
-    if (t[0] == 'I' && t[1] == 'I')
-        le = true;
-    else if (t[0] == 'M' && t[1] == 'M')
-        le = false;
-    else
-        return 1;
-    if (exif_u16(t + 2, le) != 42)
-        return 1;
-    ifd = exif_u32(t + 4, le);
-    if (ifd < 8 || ifd > tlen - 2)
-        return 1;
-    n = exif_u16(t + ifd, le);
-    for (i = 0; i < n; i++) {
-        size_t e = ifd + 2 + i * 12;
-        uint32_t v;
-        if (tlen < 12 || e > tlen - 12)
+    for (size_t i = 0; i < d.n; i++) {
+        const uint8_t *e = exif_entry(&d, i);
+        if (!e)
             return 1;
-        if (exif_u16(t + e, le) != EXIF_TAG_ORIENTATION)
+        if (exif_u16(e, d.le) != EXIF_TAG_ORIENTATION)
             continue;
-        if (exif_u16(t + e + 2, le) != EXIF_TYPE_SHORT || exif_u32(t + e + 4, le) < 1)
+        if (exif_u16(e + 2, d.le) != EXIF_TYPE_SHORT || exif_u32(e + 4, d.le) < 1)
             return 1;
         /* A single SHORT sits left-justified in the 4-byte value field. */
-        v = exif_u16(t + e + 8, le);
+        uint32_t v = exif_u16(e + 8, d.le);
         return v >= 1 && v <= 8 ? v : 1;
     }
     return 1;
+}
+
+int ts_exif_texts(const uint8_t *app1, size_t len, ts_exif_text_fn add, void *ctx)
+{
+    /* IFD0's text tags, named as the TIFF reader names the same tags (iipsrv's names). */
+    static const struct {
+        uint32_t tag;
+        const char *name;
+    } texts[] = {
+        {0x013B, "creator"}, {0x8298, "rights"},   {0x0132, "date"}, {0x010E, "description"},
+        {0x010D, "title"},   {0x0131, "software"}, {0x010F, "make"}, {0x0110, "model"},
+    };
+    struct exif_ifd d;
+    if (!exif_ifd0(app1, len, &d))
+        return 0;
+    for (size_t i = 0; i < d.n; i++) {
+        const uint8_t *e = exif_entry(&d, i);
+        if (!e)
+            return 0;
+        uint32_t tag = exif_u16(e, d.le), count = exif_u32(e + 4, d.le);
+        if (exif_u16(e + 2, d.le) != EXIF_TYPE_ASCII || count == 0)
+            continue;
+        for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
+            if (texts[k].tag != tag)
+                continue;
+            /* Up to four bytes sit in the entry itself, longer values at an offset. */
+            size_t off = count <= 4 ? (size_t)(e + 8 - d.t) : exif_u32(e + 8, d.le);
+            if (off > d.tlen || count > d.tlen - off)
+                break;
+            int rc = add(ctx, texts[k].name, (const char *)d.t + off, count);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
 }
 
 bool ts_exif_swaps_axes(uint32_t orientation)

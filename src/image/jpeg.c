@@ -41,6 +41,7 @@ struct jpeg_priv {
     bool multiscan;
     uint32_t ncomp, max_h, max_v;
     uint32_t hs[4], vs[4]; /* sampling factors per component */
+    struct ts_buf meta;    /* EXIF text tags and XMP, "name\0value\0" (info.meta points here) */
 };
 
 struct jpeg_err_ctx {
@@ -410,6 +411,7 @@ static void jpeg_close(struct ts_reader *r)
         if (p->bytes)
             ts_bytes_unref(p->bytes);
         ts_color_xform_free(p->xf);
+        ts_buf_free(&p->meta);
     }
     free(r->priv);
     ts_bytes_unref(r->bytes); /* the reference ts_reader_open_bytes added */
@@ -465,6 +467,47 @@ static uint32_t jpeg_orientation(j_decompress_ptr ci)
     return 1;
 }
 
+/* One text tag into p->meta; a value that does not fit the cap is left out. */
+static int jpeg_meta_add(void *ctx, const char *name, const char *value, size_t len)
+{
+    struct jpeg_priv *p = ctx;
+    const char *nul = memchr(value, '\0', len);
+    if (nul)
+        len = (size_t)(nul - value);
+    if (!len)
+        return 0;
+    size_t mark = p->meta.len;
+    int rc = ts_buf_append(&p->meta, name, strlen(name) + 1);
+    rc = rc ? rc : ts_buf_append(&p->meta, value, len);
+    rc = rc ? rc : ts_buf_append(&p->meta, "", 1);
+    if (rc)
+        p->meta.len = mark;
+    return 0;
+}
+
+/* What the file says about itself, for IIP's metadata objects and manifests: EXIF's text tags
+ * and the XMP packet, as the TIFF reader gives them for TIFFs. */
+static void jpeg_read_texts(struct jpeg_priv *p, j_decompress_ptr ci, struct ts_reader *r)
+{
+    static const char xmp[] = "http://ns.adobe.com/xap/1.0/";
+    bool exif = false, packet = false;
+    for (jpeg_saved_marker_ptr m = ci->marker_list; m; m = m->next) {
+        if (m->marker != JPEG_APP0 + 1)
+            continue;
+        if (!exif && m->data_length >= 6 && memcmp(m->data, "Exif\0\0", 6) == 0) {
+            exif = true;
+            ts_exif_texts(m->data, m->data_length, jpeg_meta_add, p);
+        } else if (!packet && m->data_length > sizeof xmp &&
+                   memcmp(m->data, xmp, sizeof xmp) == 0) {
+            packet = true;
+            jpeg_meta_add(p, "xmp", (const char *)m->data + sizeof xmp,
+                          m->data_length - sizeof xmp);
+        }
+    }
+    r->info.meta = p->meta.len ? (const char *)p->meta.data : NULL;
+    r->info.meta_len = p->meta.len;
+}
+
 /* A broken profile is ignored (the pixels are shown as they are), but not a lack of memory. */
 static int jpeg_attach_color(struct jpeg_priv *p, const struct jpeg_job *j, struct ts_err *err)
 {
@@ -516,6 +559,7 @@ static int jpeg_probe_header(struct jpeg_job *j, struct ts_reader *r, struct ts_
         p->max_v = p->vs[c] > p->max_v ? p->vs[c] : p->max_v;
     }
     p->orient = jpeg_orientation(&j->ci);
+    jpeg_read_texts(p, &j->ci, r);
     r->info.width = ts_exif_swaps_axes(p->orient) ? p->sh : p->sw;
     r->info.height = ts_exif_swaps_axes(p->orient) ? p->sw : p->sh;
     r->info.channels = j->ci.num_components == 1 ? 1 : 3;
@@ -562,6 +606,7 @@ int ts_jpeg_open(struct ts_bytes *bytes, struct ts_reader **out, struct ts_err *
         return ts_fail(err, TS_ENOMEM, "out of memory opening JPEG");
     }
     p->bytes = bytes;
+    ts_buf_init_capped(&p->meta, 1u << 20); /* an APP1 segment holds 64 KB at most */
     r->ops = &jpeg_ops;
     r->priv = p;
     if ((rc = jpeg_probe(r, err)) != TS_OK) {

@@ -316,6 +316,106 @@ static void test_jpeg_with_corrupt_exif_opens_as_stored(void **s)
     free(bytes);
 }
 
+/* An EXIF APP1 payload, big-endian, IFD0 with Artist (inline: 4 bytes or fewer), Copyright (at
+ * an offset), Orientation 1, and an ImageDescription whose count runs past the data. */
+static size_t exif_payload(uint8_t *b)
+{
+    static const char rights[] = "CC BY 4.0, the archive";
+    size_t n = 0, ifd = 8, entries = 4, data = ifd + 2 + entries * 12 + 4;
+    memcpy(b, "Exif\0\0MM\0\x2a\0\0\0\x08", 14);
+    n = 6 + ifd;
+    uint8_t *t = b + 6;
+    t[ifd] = 0, t[ifd + 1] = (uint8_t)entries;
+    const struct {
+        uint16_t tag, type;
+        uint32_t count, value;
+    } e[4] = {{0x013B, 2, 4, 0x416C6900},                 /* "Ali\0" inline */
+              {0x8298, 2, sizeof rights, (uint32_t)data}, /* at an offset */
+              {0x0112, 3, 1, 0x00010000},                 /* orientation 1 */
+              {0x010E, 2, 5000, (uint32_t)data}};         /* past the end */
+    for (size_t i = 0; i < entries; i++) {
+        uint8_t *q = t + ifd + 2 + i * 12;
+        q[0] = (uint8_t)(e[i].tag >> 8), q[1] = (uint8_t)e[i].tag;
+        q[2] = 0, q[3] = (uint8_t)e[i].type;
+        for (int k = 0; k < 4; k++) {
+            q[4 + k] = (uint8_t)(e[i].count >> (24 - 8 * k));
+            q[8 + k] = (uint8_t)(e[i].value >> (24 - 8 * k));
+        }
+    }
+    memset(t + ifd + 2 + entries * 12, 0, 4);
+    memcpy(t + data, rights, sizeof rights);
+    n = 6 + data + sizeof rights;
+    return n;
+}
+
+struct texts {
+    char seen[512];
+};
+
+static int collect_text(void *ctx, const char *name, const char *value, size_t len)
+{
+    struct texts *t = ctx;
+    size_t used = strlen(t->seen);
+    snprintf(t->seen + used, sizeof t->seen - used, "%s=%.*s;", name, (int)strnlen(value, len),
+             value);
+    return 0;
+}
+
+static void test_text_tags_read_inline_and_at_offsets(void **s)
+{
+    (void)s;
+    uint8_t payload[512];
+    size_t n = exif_payload(payload);
+    struct texts t = {""};
+    assert_int_equal(ts_exif_texts(payload, n, collect_text, &t), 0);
+    /* The description's count runs past the data: left out, the rest kept. */
+    assert_string_equal(t.seen, "creator=Ali;rights=CC BY 4.0, the archive;");
+    t.seen[0] = '\0';
+    assert_int_equal(ts_exif_texts(payload, 20, collect_text, &t), 0);
+    assert_string_equal(t.seen, "");
+}
+
+/* The same payload and an XMP packet spliced into a real JPEG after its SOI: the reader reports
+ * both as the TIFF reader reports tags, for IIP's objects and manifests. */
+static void test_jpeg_reader_reports_exif_texts_and_xmp(void **s)
+{
+    (void)s;
+    static const char xmp[] = "http://ns.adobe.com/xap/1.0/\0<x:xmpmeta><dc:title>T</dc:title>"
+                              "</x:xmpmeta>";
+    char path[512];
+    orient_path(path, sizeof path, 1);
+    size_t len;
+    uint8_t *jpeg = slurp(path, &len);
+    uint8_t payload[512];
+    size_t n = exif_payload(payload);
+    assert_int_equal(tu_mkdirs(WORK), 0);
+    FILE *f = fopen(WORK "/texts.jpg", "wb");
+    assert_non_null(f);
+    uint8_t app1[4] = {0xFF, 0xE1, (uint8_t)((n + 2) >> 8), (uint8_t)(n + 2)};
+    uint8_t app1x[4] = {0xFF, 0xE1, (uint8_t)((sizeof xmp - 1 + 2) >> 8),
+                        (uint8_t)(sizeof xmp - 1 + 2)};
+    assert_int_equal(fwrite(jpeg, 1, 2, f), 2);
+    assert_int_equal(fwrite(app1, 1, 4, f), 4);
+    assert_int_equal(fwrite(payload, 1, n, f), n);
+    assert_int_equal(fwrite(app1x, 1, 4, f), 4);
+    assert_int_equal(fwrite(xmp, 1, sizeof xmp - 1, f), sizeof xmp - 1);
+    assert_int_equal(fwrite(jpeg + 2, 1, len - 2, f), len - 2);
+    fclose(f);
+    free(jpeg);
+    struct ts_reader *r = open_ok(WORK "/texts.jpg");
+    const char *creator = ts_image_meta(&r->info, "creator");
+    const char *rights = ts_image_meta(&r->info, "rights");
+    const char *packet = ts_image_meta(&r->info, "xmp");
+    assert_non_null(creator);
+    assert_string_equal(creator, "Ali");
+    assert_non_null(rights);
+    assert_string_equal(rights, "CC BY 4.0, the archive");
+    assert_non_null(packet);
+    assert_non_null(strstr(packet, "<dc:title>T</dc:title>"));
+    assert_null(ts_image_meta(&r->info, "description"));
+    ts_reader_close(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -328,6 +428,8 @@ int main(void)
         cmocka_unit_test(test_orientation_parsed_in_both_byte_orders),
         cmocka_unit_test(test_malformed_exif_is_ignored),
         cmocka_unit_test(test_jpeg_with_corrupt_exif_opens_as_stored),
+        cmocka_unit_test(test_text_tags_read_inline_and_at_offsets),
+        cmocka_unit_test(test_jpeg_reader_reports_exif_texts_and_xmp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
