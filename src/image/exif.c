@@ -1,5 +1,5 @@
-/* EXIF for JPEG sources: bounds-checked IFD0 lookups (orientation, text tags) and the eight
- * flips/turns. */
+/* EXIF and IPTC for JPEG sources: bounds-checked IFD0 lookups (orientation, text tags), IPTC
+ * text records, and the eight flips/turns. */
 #include "image/exif.h"
 
 #include <string.h>
@@ -108,6 +108,51 @@ int ts_exif_texts(const uint8_t *app1, size_t len, ts_exif_text_fn add, void *ct
             if (rc)
                 return rc;
         }
+    }
+    return 0;
+}
+
+int ts_iptc_texts(const uint8_t *app13, size_t len, ts_exif_text_fn add, void *ctx)
+{
+    static const char sig[] = "Photoshop 3.0";
+    static const struct {
+        uint8_t dataset;
+        const char *name;
+    } texts[] = {{5, "title"}, {80, "creator"}, {116, "rights"}, {120, "description"}};
+    if (!app13 || len < sizeof sig || memcmp(app13, sig, sizeof sig) != 0)
+        return 0;
+    /* Image resource blocks: "8BIM", a 2-byte id, a Pascal name padded to even length, a
+     * 4-byte size and the data padded to even length; id 0x0404 holds IPTC-IIM records. */
+    size_t p = sizeof sig;
+    while (p + 12 <= len && memcmp(app13 + p, "8BIM", 4) == 0) {
+        uint32_t id = exif_u16(app13 + p + 4, false);
+        size_t name = 1 + (size_t)app13[p + 6];
+        name += name & 1;
+        size_t at = p + 6 + name;
+        if (at + 4 > len)
+            return 0;
+        size_t size = exif_u32(app13 + at, false);
+        at += 4;
+        if (size > len - at)
+            return 0;
+        if (id == 0x0404) {
+            /* Records: 0x1C, record, dataset, a 2-byte length (the high bit marks an extended
+             * length, which text fields never need: the walk stops there), the bytes. */
+            for (size_t q = at; q + 5 <= at + size && app13[q] == 0x1C;) {
+                uint32_t n = exif_u16(app13 + q + 3, false);
+                if (n & 0x8000u || q + 5 + n > at + size)
+                    break;
+                for (size_t k = 0; app13[q + 1] == 2 && k < sizeof texts / sizeof texts[0]; k++) {
+                    if (texts[k].dataset != app13[q + 2])
+                        continue;
+                    int rc = add(ctx, texts[k].name, (const char *)app13 + q + 5, n);
+                    if (rc)
+                        return rc;
+                }
+                q += 5 + n;
+            }
+        }
+        p = at + size + (size & 1);
     }
     return 0;
 }

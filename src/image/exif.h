@@ -22,6 +22,11 @@ uint32_t ts_exif_orientation(const uint8_t *app1, size_t len);
 typedef int (*ts_exif_text_fn)(void *ctx, const char *name, const char *value, size_t len);
 int ts_exif_texts(const uint8_t *app1, size_t len, ts_exif_text_fn add, void *ctx);
 
+/* The same for the IPTC-IIM records of an APP13 payload starting "Photoshop 3.0\0"
+ * (ObjectName as "title", By-line as "creator", CopyrightNotice as "rights", Caption/Abstract
+ * as "description"). */
+int ts_iptc_texts(const uint8_t *app13, size_t len, ts_exif_text_fn add, void *ctx);
+
 /* True for 5..8, where the stored image is transposed: width and height swap. */
 bool ts_exif_swaps_axes(uint32_t orientation);
 

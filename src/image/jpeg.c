@@ -485,13 +485,18 @@ static int jpeg_meta_add(void *ctx, const char *name, const char *value, size_t 
     return 0;
 }
 
-/* What the file says about itself, for IIP's metadata objects and manifests: EXIF's text tags
- * and the XMP packet, as the TIFF reader gives them for TIFFs. */
+/* What the file says about itself, for IIP's metadata objects and manifests: EXIF's text tags,
+ * the XMP packet and IPTC's text records, as the TIFF reader gives tags for TIFFs. A name given
+ * twice keeps its first value (ts_image_meta), so EXIF wins over IPTC as markers come. */
 static void jpeg_read_texts(struct jpeg_priv *p, j_decompress_ptr ci, struct ts_reader *r)
 {
     static const char xmp[] = "http://ns.adobe.com/xap/1.0/";
-    bool exif = false, packet = false;
+    bool exif = false, packet = false, iptc = false;
     for (jpeg_saved_marker_ptr m = ci->marker_list; m; m = m->next) {
+        if (m->marker == JPEG_APP0 + 13 && !iptc) {
+            iptc = true;
+            ts_iptc_texts(m->data, m->data_length, jpeg_meta_add, p);
+        }
         if (m->marker != JPEG_APP0 + 1)
             continue;
         if (!exif && m->data_length >= 6 && memcmp(m->data, "Exif\0\0", 6) == 0) {
@@ -534,6 +539,7 @@ static int jpeg_probe_header(struct jpeg_job *j, struct ts_reader *r, struct ts_
 
     jpeg_save_markers(&j->ci, JPEG_APP0 + 1, 0xffff);
     jpeg_save_markers(&j->ci, JPEG_APP0 + 2, 0xffff);
+    jpeg_save_markers(&j->ci, JPEG_APP0 + 13, 0xffff);
     jpeg_read_header(&j->ci, TRUE);
     if (j->ci.image_width == 0 || j->ci.image_height == 0 || j->ci.image_width > JPEG_MAX_DIM ||
         j->ci.image_height > JPEG_MAX_DIM)

@@ -375,9 +375,57 @@ static void test_text_tags_read_inline_and_at_offsets(void **s)
     assert_string_equal(t.seen, "");
 }
 
+/* An APP13 payload: one 8BIM block (id 0x0404, empty name) of IPTC records: a record-1 field
+ * (not text we read), ObjectName, By-line and Caption of record 2. */
+static size_t iptc_payload(uint8_t *b)
+{
+    static const struct {
+        uint8_t record, dataset;
+        const char *text;
+    } rec[] = {{1, 90, "\x1b%G"},
+               {2, 5, "Portolan"},
+               {2, 80, "Grazioso Benincasa"},
+               {2, 120, "A chart of the Mediterranean"}};
+    uint8_t iptc[256];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof rec / sizeof rec[0]; i++) {
+        size_t l = strlen(rec[i].text);
+        iptc[n++] = 0x1C, iptc[n++] = rec[i].record, iptc[n++] = rec[i].dataset;
+        iptc[n++] = (uint8_t)(l >> 8), iptc[n++] = (uint8_t)l;
+        memcpy(iptc + n, rec[i].text, l);
+        n += l;
+    }
+    size_t p = 0;
+    memcpy(b, "Photoshop 3.0", 14);
+    p = 14;
+    memcpy(b + p, "8BIM\x04\x04\0\0", 8); /* id 0x0404, empty name padded to 2 */
+    p += 8;
+    b[p++] = 0, b[p++] = 0, b[p++] = (uint8_t)(n >> 8), b[p++] = (uint8_t)n;
+    memcpy(b + p, iptc, n);
+    return p + n;
+}
+
+static void test_iptc_text_records(void **s)
+{
+    (void)s;
+    uint8_t payload[512];
+    size_t n = iptc_payload(payload);
+    struct texts t = {""};
+    assert_int_equal(ts_iptc_texts(payload, n, collect_text, &t), 0);
+    assert_string_equal(t.seen, "title=Portolan;creator=Grazioso Benincasa;description=A chart of "
+                                "the Mediterranean;");
+    /* A block whose size runs past the segment is not read at all. */
+    t.seen[0] = '\0';
+    assert_int_equal(ts_iptc_texts(payload, n - 5, collect_text, &t), 0);
+    assert_string_equal(t.seen, "");
+    t.seen[0] = '\0';
+    assert_int_equal(ts_iptc_texts(payload, 10, collect_text, &t), 0);
+    assert_string_equal(t.seen, "");
+}
+
 /* The same payload and an XMP packet spliced into a real JPEG after its SOI: the reader reports
  * both as the TIFF reader reports tags, for IIP's objects and manifests. */
-static void test_jpeg_reader_reports_exif_texts_and_xmp(void **s)
+static void test_jpeg_reader_reports_exif_xmp_and_iptc_texts(void **s)
 {
     (void)s;
     static const char xmp[] = "http://ns.adobe.com/xap/1.0/\0<x:xmpmeta><dc:title>T</dc:title>"
@@ -399,6 +447,11 @@ static void test_jpeg_reader_reports_exif_texts_and_xmp(void **s)
     assert_int_equal(fwrite(payload, 1, n, f), n);
     assert_int_equal(fwrite(app1x, 1, 4, f), 4);
     assert_int_equal(fwrite(xmp, 1, sizeof xmp - 1, f), sizeof xmp - 1);
+    uint8_t iptc[512];
+    size_t ni = iptc_payload(iptc);
+    uint8_t app13[4] = {0xFF, 0xED, (uint8_t)((ni + 2) >> 8), (uint8_t)(ni + 2)};
+    assert_int_equal(fwrite(app13, 1, 4, f), 4);
+    assert_int_equal(fwrite(iptc, 1, ni, f), ni);
     assert_int_equal(fwrite(jpeg + 2, 1, len - 2, f), len - 2);
     fclose(f);
     free(jpeg);
@@ -412,7 +465,9 @@ static void test_jpeg_reader_reports_exif_texts_and_xmp(void **s)
     assert_string_equal(rights, "CC BY 4.0, the archive");
     assert_non_null(packet);
     assert_non_null(strstr(packet, "<dc:title>T</dc:title>"));
-    assert_null(ts_image_meta(&r->info, "description"));
+    /* EXIF named the creator first; IPTC alone gives the description and the title. */
+    assert_string_equal(ts_image_meta(&r->info, "description"), "A chart of the Mediterranean");
+    assert_string_equal(ts_image_meta(&r->info, "title"), "Portolan");
     ts_reader_close(r);
 }
 
@@ -429,7 +484,8 @@ int main(void)
         cmocka_unit_test(test_malformed_exif_is_ignored),
         cmocka_unit_test(test_jpeg_with_corrupt_exif_opens_as_stored),
         cmocka_unit_test(test_text_tags_read_inline_and_at_offsets),
-        cmocka_unit_test(test_jpeg_reader_reports_exif_texts_and_xmp),
+        cmocka_unit_test(test_jpeg_reader_reports_exif_xmp_and_iptc_texts),
+        cmocka_unit_test(test_iptc_text_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
