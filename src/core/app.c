@@ -168,9 +168,10 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
                    "set FILESYSTEM_PREFIX to confine them",
                    app->root.path);
     }
-    rc = rc ? rc : core_init(app, err);
+    /* Before core_init: the remote sources it sets up count their requests in the metrics. */
     if (rc == TS_OK && ts_metrics_create(&app->metrics) != TS_OK)
         rc = ts_fail(err, TS_ENOMEM, "out of memory");
+    rc = rc ? rc : core_init(app, err);
     if (rc)
         return rc;
     snprintf(app->access_log_path, sizeof app->access_log_path, "%s", cfg->access_log);

@@ -1336,10 +1336,18 @@ static int remote_init(struct ts_app *app, struct ts_err *err)
         .blocks = app->remote_blocks ? &app->remote_store : NULL,
         .block = block,
     };
-    for (unsigned i = 0; i < cfg->nsource_rules; i++)
-        if (!ts_remote_base_ok(cfg->source_rules[i].target))
+    for (unsigned i = 0; i < cfg->nsource_rules; i++) {
+        const char *target = cfg->source_rules[i].target;
+        if (!ts_remote_base_ok(target))
             return ts_fail(err, TS_EINVAL, "--source %s=%s: not a source Tessera can read",
-                           cfg->source_rules[i].prefix, cfg->source_rules[i].target);
+                           cfg->source_rules[i].prefix, target);
+        /* /metrics shows the kinds of source configured, each once whatever its rules. */
+        bool s3 = !strncmp(target, "s3://", 5);
+        if (s3 && !o.s3_stats)
+            o.s3_stats = ts_metrics_source(app->metrics, "s3");
+        if (!s3 && !o.http_stats)
+            o.http_stats = ts_metrics_source(app->metrics, "http");
+    }
     return ts_remote_create(&o, &app->remote, err);
 }
 

@@ -20,7 +20,6 @@ struct ts_remote {
     pthread_mutex_t lock;
     CURL *idle[REMOTE_IDLE_HANDLES];
     unsigned nidle;
-    struct ts_remote_stats stats;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -89,11 +88,6 @@ void ts_remote_destroy(struct ts_remote *rm)
     free(rm->s3_secret_key);
     free(rm->sigv4);
     free(rm);
-}
-
-const struct ts_remote_stats *ts_remote_stats(const struct ts_remote *rm)
-{
-    return &rm->stats;
 }
 
 /* ---- addresses ---- */
@@ -336,6 +330,14 @@ static uint64_t now_ns(void)
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
+/* One request done: counted against its kind of source. */
+static void count(struct ts_remote *rm, bool s3, uint64_t bytes, uint64_t t0, bool ok)
+{
+    struct ts_source_stats *s = s3 ? rm->opt.s3_stats : rm->opt.http_stats;
+    if (s)
+        ts_source_stats_record(s, bytes, (double)(now_ns() - t0) / 1e9, ok);
+}
+
 static bool is_s3(const char *base)
 {
     return !strncmp(base, "s3://", 5);
@@ -362,10 +364,7 @@ static int remote_head(struct ts_remote *rm, const char *url, bool s3, struct ts
     int rc = cc == CURLE_OK && status == 200 ? TS_OK : call_verdict(cc, status, url, err);
     if (rc == TS_OK && length < 0)
         rc = ts_fail(err, TS_EUPSTREAM, "source gave no Content-Length for %s", url);
-    atomic_fetch_add(&rm->stats.requests, 1);
-    atomic_fetch_add(&rm->stats.nanoseconds, now_ns() - t0);
-    if (rc)
-        atomic_fetch_add(&rm->stats.failures, 1);
+    count(rm, s3, 0, t0, rc == TS_OK);
     handle_give(rm, c.h, cc == CURLE_OK);
     if (rc)
         return rc;
@@ -406,7 +405,9 @@ static int obj_fetch(void *user, void *buf, size_t len, uint64_t off, struct ts_
     curl_easy_setopt(c.h, CURLOPT_RANGE, range);
     CURLcode cc = curl_easy_perform(c.h);
     long status = 0;
+    curl_off_t received = 0; /* the body as it came, an error page's or a whole object's too */
     curl_easy_getinfo(c.h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(c.h, CURLINFO_SIZE_DOWNLOAD_T, &received);
     curl_slist_free_all(c.headers);
     bool whole = cc == CURLE_WRITE_ERROR && c.enough;
     int rc;
@@ -417,11 +418,7 @@ static int obj_fetch(void *user, void *buf, size_t len, uint64_t off, struct ts_
                                     c.got, len, (unsigned long long)off, o->url);
     else
         rc = call_verdict(cc, status, o->url, err);
-    atomic_fetch_add(&rm->stats.requests, 1);
-    atomic_fetch_add(&rm->stats.bytes, c.got);
-    atomic_fetch_add(&rm->stats.nanoseconds, now_ns() - t0);
-    if (rc)
-        atomic_fetch_add(&rm->stats.failures, 1);
+    count(rm, o->s3, received > 0 ? (uint64_t)received : 0, t0, rc == TS_OK);
     handle_give(rm, c.h, cc == CURLE_OK);
     return rc;
 }

@@ -5,9 +5,9 @@
 
 #include "image/bytes.h"
 #include "image/reader.h"
+#include "util/metric.h"
 #include "util/status.h"
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,14 +24,10 @@ struct ts_remote_options {
     const char *s3_secret_key;
     const struct ts_block_store *blocks; /* the app's block cache (copied), or NULL */
     size_t block;                        /* its block size (see ts_bytes_remote) */
-};
-
-/* What every remote request adds to, for whoever reports on the server (metrics). */
-struct ts_remote_stats {
-    atomic_uint_fast64_t requests;    /* HEADs and ranged GETs */
-    atomic_uint_fast64_t failures;    /* those that failed (any reason, 404 included) */
-    atomic_uint_fast64_t bytes;       /* body bytes received */
-    atomic_uint_fast64_t nanoseconds; /* time spent in them */
+    /* Where each request (HEAD or ranged GET, 404s included) to an http(s):// or s3:// source
+     * is counted: its outcome, body bytes and time. Owned by the caller, who shows them
+     * (/metrics); NULL counts nothing. */
+    struct ts_source_stats *http_stats, *s3_stats;
 };
 
 struct ts_remote;
@@ -48,7 +44,6 @@ struct ts_remote_object {
 int ts_remote_create(const struct ts_remote_options *opt, struct ts_remote **out,
                      struct ts_err *err);
 void ts_remote_destroy(struct ts_remote *rm);
-const struct ts_remote_stats *ts_remote_stats(const struct ts_remote *rm);
 
 /* Whether base ("s3://bucket/prefix/", "http://host/path/", "https://...") is a source this
  * module reads. Pure. */

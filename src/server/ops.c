@@ -243,25 +243,27 @@ static void sources(struct writer *w, struct ts_metrics *m)
     unsigned n = atomic_load(&m->nsources);
     if (!n)
         return;
-    static const struct {
-        const char *name, *help;
-    } fams[] = {
-        {"tessera_source_requests_total", "Requests made to a source of images."},
-        {"tessera_source_errors_total", "Of them, those that failed."},
-        {"tessera_source_bytes_total", "Bytes read from a source of images."},
-    };
-    for (unsigned f = 0; f < 3; f++) {
-        family(w, fams[f].name, "counter", fams[f].help);
-        for (unsigned i = 0; i < n; i++) {
-            struct ts_source_stats *s = &m->sources[i].stats;
-            uint64_t v = atomic_load_explicit(f == 0   ? &s->requests
-                                              : f == 1 ? &s->errors
-                                                       : &s->bytes,
-                                              memory_order_relaxed);
-            char labels[64];
-            snprintf(labels, sizeof labels, "source=\"%s\"", m->sources[i].name);
-            sample(w, fams[f].name, labels, v);
-        }
+    family(w, "tessera_source_requests_total", "counter",
+           "Requests made to a source of images (HEADs and range reads), by kind of source and "
+           "outcome (error: unreachable, refused, timed out, missing or cut short).");
+    for (unsigned i = 0; i < n; i++) {
+        struct ts_source_stats *s = &m->sources[i].stats;
+        /* Errors first: a request is counted before its failure, so ok never goes below 0. */
+        uint64_t errors = atomic_load_explicit(&s->errors, memory_order_relaxed);
+        uint64_t all = atomic_load_explicit(&s->requests, memory_order_relaxed);
+        char labels[96];
+        snprintf(labels, sizeof labels, "source=\"%s\",outcome=\"ok\"", m->sources[i].name);
+        sample(w, "tessera_source_requests_total", labels, all > errors ? all - errors : 0);
+        snprintf(labels, sizeof labels, "source=\"%s\",outcome=\"error\"", m->sources[i].name);
+        sample(w, "tessera_source_requests_total", labels, errors);
+    }
+    family(w, "tessera_source_bytes_total", "counter",
+           "Body bytes received from a source of images.");
+    for (unsigned i = 0; i < n; i++) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "source=\"%s\"", m->sources[i].name);
+        sample(w, "tessera_source_bytes_total", labels,
+               atomic_load_explicit(&m->sources[i].stats.bytes, memory_order_relaxed));
     }
     family(w, "tessera_source_duration_seconds", "histogram",
            "Time one request to a source of images took.");

@@ -1,9 +1,10 @@
 #!/bin/sh
-# A fleet: nginx load-balancing three Tessera processes that share one memcached and one image
-# folder. A viewer's tile sequence goes through nginx; one instance is killed (SIGKILL, as a
-# crash) half-way and no request is lost. Each instance's /metrics then shows that tiles one
-# instance rendered were memcached hits on the others, and a fourth instance started
-# afterwards serves the whole sequence from memcached without rendering a tile.
+# A fleet: nginx load-balancing three Tessera processes that share one memcached and read their
+# images from one S3 bucket (s3rver, with --source). A viewer's tile sequence goes through nginx;
+# one instance is killed (SIGKILL, as a crash) half-way and no request is lost. Each instance's
+# /metrics then shows that tiles one instance rendered were memcached hits on the others, and a
+# fourth instance started afterwards serves the whole sequence from memcached without rendering
+# a tile. Exits 77 (skipped) with the reason when nginx, memcached or s3rver is missing.
 set -u
 TESSERA=$1 DATA=$2 WORK=$3
 . "$(dirname "$0")/lib.sh"
@@ -17,7 +18,13 @@ command -v curl >/dev/null || skip "curl not installed"
 rm -rf "$WORK" && mkdir -p "$WORK/img" "$WORK/out" || fail "cannot make $WORK"
 chmod 755 "$WORK" "$WORK/img"
 trap stop_all EXIT INT TERM
-cp "$DATA/retina-pyr-jpeg-256.tif" "$WORK/img/retina.tif"
+
+# ---- the masters in S3: s3rver, one bucket; the instances' root holds no image ----
+
+start_s3rver "$WORK" masters
+s3_put "$DATA/retina-pyr-jpeg-256.tif" "$S3/masters/fleet/retina.tif"
+# The identifier a viewer asks for: archive/retina.tif, read from s3://masters/fleet/retina.tif.
+ID='archive%2Fretina.tif'
 
 passed=0 failed=0
 ok() { echo "ok - $1"; passed=$((passed + 1)); }
@@ -39,7 +46,8 @@ BASE="http://127.0.0.1:$NGINX_PORT"
 start_instance() {
     port=$(free_port)
     "$TESSERA" --root "$WORK/img" --listen "127.0.0.1:$port" --memcached "127.0.0.1:$MC_PORT" \
-        >"$WORK/tessera-$1.out" 2>&1 &
+        --source "archive=s3://masters/fleet/" --s3-endpoint "$S3" --s3-access-key S3RVER \
+        --s3-secret-key S3RVER >"$WORK/tessera-$1.out" 2>&1 &
     pid=$!
     started $pid
     eval "PORT_$1=$port PID_$1=$pid"
@@ -84,18 +92,19 @@ wait_http "$BASE/health" || fail "nginx did not start: $(cat "$WORK/nginx-error.
 # What a deep-zoom viewer asks of a 1411 px square image with 256 px tiles: info.json, then
 # every tile of each level from the coarsest to full resolution, row by row. One line each:
 # the path and the pixel size the answer must have ("-" for info.json).
-python3 - >"$WORK/sequence" <<'PY'
-import math
+ID=$ID python3 - >"$WORK/sequence" <<'PY'
+import math, os
+ID = os.environ["ID"]
 W = H = 1411
 T = 256
-print("/iiif/3/retina.tif/info.json -")
+print(f"/iiif/3/{ID}/info.json -")
 for s in (16, 8, 4, 2, 1):
     step = T * s
     for y in range(0, H, step):
         for x in range(0, W, step):
             w, h = min(step, W - x), min(step, H - y)
             ow, oh = math.ceil(w / s), math.ceil(h / s)
-            print(f"/iiif/3/retina.tif/{x},{y},{w},{h}/{ow},{oh}/0/default.jpg {ow}x{oh}")
+            print(f"/iiif/3/{ID}/{x},{y},{w},{h}/{ow},{oh}/0/default.jpg {ow}x{oh}")
 PY
 TOTAL=$(wc -l <"$WORK/sequence")
 TILES=$((TOTAL - 1))
@@ -159,13 +168,15 @@ fetch() {
 
 # metric PORT SERIES: the value of one series in an instance's /metrics (0 when absent).
 metric() {
-    curl -s --max-time 5 "http://127.0.0.1:$1/metrics" |
-        awk -v k="$2" '$1 == k { v = $2 } END { print (v == "" ? 0 : v) }'
+    metric_at "http://127.0.0.1:$1" "$2"
 }
 MC_HITS='tessera_cache_hits_total{cache="memcached"}'
 MC_MISSES='tessera_cache_misses_total{cache="memcached"}'
 STORES='tessera_memcached_stores_total'
 IIIF_OK='tessera_requests_total{route="iiif",code="200"}'
+S3_OK='tessera_source_requests_total{source="s3",outcome="ok"}'
+S3_ERRORS='tessera_source_requests_total{source="s3",outcome="error"}'
+S3_BYTES='tessera_source_bytes_total{source="s3"}'
 
 # ---- one instance dies half-way: nothing is lost ----
 
@@ -181,6 +192,14 @@ else
 fi
 [ "$served_b" -gt 0 ] && ok "instance b served $served_b requests before it died" ||
     nok "load balancing" "instance b served nothing before the kill"
+
+# The survivors read the image from S3, not from their (empty) root, and S3 never failed them.
+s3_ok=$(($(metric "$PORT_a" "$S3_OK") + $(metric "$PORT_c" "$S3_OK")))
+s3_bytes=$(($(metric "$PORT_a" "$S3_BYTES") + $(metric "$PORT_c" "$S3_BYTES")))
+s3_errors=$(($(metric "$PORT_a" "$S3_ERRORS") + $(metric "$PORT_c" "$S3_ERRORS")))
+[ "$s3_ok" -gt 0 ] && [ "$s3_bytes" -gt 0 ] && [ "$s3_errors" = 0 ] &&
+    ok "a and c read the image from S3: $s3_ok requests, $s3_bytes bytes, no error" ||
+    nok "reads from S3" "$s3_ok requests, $s3_bytes bytes, $s3_errors errors"
 
 # Every answer of the first pass was rendered once somewhere and stored in memcached.
 stores=$(($(metric "$PORT_a" "$STORES") + $(metric "$PORT_c" "$STORES")))
@@ -214,6 +233,8 @@ hits_d=$(metric "$PORT_d" "$MC_HITS")
 misses_d=$(metric "$PORT_d" "$MC_MISSES")
 stores_d=$(metric "$PORT_d" "$STORES")
 served_d=$(metric "$PORT_d" "$IIIF_OK")
+s3_ok_d=$(metric "$PORT_d" "$S3_OK")
+s3_bytes_d=$(metric "$PORT_d" "$S3_BYTES")
 [ "$bad4" = 0 ] && ok "a fresh instance answers the whole sequence right" ||
     nok "fresh instance" "$(cat "$WORK/bad-fresh")"
 if [ "$hits_d" = "$TOTAL" ] && [ "$misses_d" = 0 ] && [ "$stores_d" = 0 ] &&
@@ -223,6 +244,12 @@ else
     nok "fresh instance from memcached" \
         "served $served_d, memcached hits $hits_d, misses $misses_d, stores $stores_d (of $TOTAL)"
 fi
+
+# The answers' keys carry the object's version, so d asks S3 for it (HEAD), but the pixels
+# came from memcached: not one byte of the image was read.
+[ "$s3_ok_d" -gt 0 ] && [ "$s3_bytes_d" = 0 ] &&
+    ok "the fresh instance asked S3 only for the version ($s3_ok_d requests, no bytes)" ||
+    nok "fresh instance's S3 reads" "$s3_ok_d requests, $s3_bytes_d bytes"
 
 # ---- memcached dies: the fleet keeps serving, /health says why ----
 

@@ -100,6 +100,46 @@ nginx_conf() {
 CONF
 }
 
+# start_s3rver WORK BUCKET: s3rver (npm, from TESSERA_NODE_MODULES) on a free loopback port
+# with BUCKET made, its data in WORK/s3rver; sets S3 to its URL. Skips (77) when s3rver or node
+# is missing, fails when it does not answer within 10 s. Its access key and secret are both
+# S3RVER.
+start_s3rver() {
+    s3rver="${TESSERA_NODE_MODULES:-}/.bin/s3rver"
+    [ -x "$s3rver" ] || skip "s3rver is not installed in ${TESSERA_NODE_MODULES:-?} (npm ci failed or npm is missing)"
+    command -v node >/dev/null || skip "node not installed"
+    s3_port=$(free_port)
+    mkdir -p "$1/s3rver"
+    "$s3rver" -d "$1/s3rver" -a 127.0.0.1 -p "$s3_port" -s --configure-bucket "$2" \
+        >"$1/s3rver.log" 2>&1 &
+    started $!
+    S3="http://127.0.0.1:$s3_port"
+    i=0
+    while ! curl -s -o /dev/null --max-time 1 "$S3/" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    curl -s -o /dev/null --max-time 1 "$S3/" || fail "s3rver did not start: $(cat "$1/s3rver.log")"
+}
+
+# s3_put FILE URL: uploads FILE to s3rver, signed with its key (SigV4, as a client would).
+s3_put() {
+    s=$(curl -s -o /dev/null --max-time 20 -w '%{http_code}' --aws-sigv4 "aws:amz:us-east-1:s3" \
+        --user S3RVER:S3RVER -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -T "$1" "$2")
+    [ "$s" = 200 ] || fail "cannot upload $1 to $2: status $s"
+}
+
+# metric_at URL SERIES: the value of one series (name and labels exactly as written) in the
+# /metrics of the server at URL; 0 when it is absent.
+metric_at() {
+    curl -s --max-time 5 "$1/metrics" |
+        awk -v k="$2" '$1 == k { v = $2 } END { print (v == "" ? 0 : v) }'
+}
+
+# promtool_at URL: promtool's verdict on the server's /metrics ("" when it accepts them or is
+# not installed, its complaint otherwise).
+promtool_at() {
+    command -v promtool >/dev/null || return 0
+    curl -s --max-time 5 "$1/metrics" | promtool check metrics 2>&1 >/dev/null | head -5
+}
+
 # Mean absolute difference of two images of the same size (vips is the test oracle).
 mean_diff() {
     vips subtract "$1" "$2" "$3/d.v" >/dev/null && vips abs "$3/d.v" "$3/a.v" >/dev/null &&

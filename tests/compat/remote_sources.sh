@@ -15,10 +15,6 @@ command -v python3 >/dev/null || skip "python3 not installed"
 [ -x "$TESSERA" ] || fail "no tessera binary at $TESSERA"
 if [ "$MODE" = http ]; then
     command -v nginx >/dev/null || skip "nginx not installed (apt-get install nginx)"
-else
-    S3RVER="${TESSERA_NODE_MODULES:-}/.bin/s3rver"
-    [ -x "$S3RVER" ] || skip "s3rver is not installed in ${TESSERA_NODE_MODULES:-?} (npm ci failed or npm is missing)"
-    command -v node >/dev/null || skip "node not installed"
 fi
 
 rm -rf "$WORK" && mkdir -p "$WORK/disk" "$WORK/out" || fail "cannot make $WORK"
@@ -95,6 +91,35 @@ expect() {
     fi
 }
 
+# counters KIND: "ok error bytes count" of the KIND source (http, s3) in BASE's /metrics.
+counters() {
+    echo "$(metric_at "$BASE" "tessera_source_requests_total{source=\"$1\",outcome=\"ok\"}")" \
+        "$(metric_at "$BASE" "tessera_source_requests_total{source=\"$1\",outcome=\"error\"}")" \
+        "$(metric_at "$BASE" "tessera_source_bytes_total{source=\"$1\"}")" \
+        "$(metric_at "$BASE" "tessera_source_duration_seconds_count{source=\"$1\"}")"
+}
+
+# metrics_valid WHAT: promtool accepts BASE's /metrics.
+metrics_valid() {
+    why=$(promtool_at "$BASE")
+    [ -z "$why" ] && ok "promtool accepts /metrics $1" || nok "promtool check metrics $1" "$why"
+}
+
+# counted NAME BEFORE AFTER OK ERRORS BYTES: the source counters moved from BEFORE to AFTER
+# (each "ok error bytes count") by exactly OK requests, ERRORS failed ones and BYTES bytes, and
+# the latency histogram counted every request once.
+counted() {
+    set -- "$1" $2 $3 "$4" "$5" "$6"
+    name=$1 ok0=$2 err0=$3 b0=$4 n0=$5 ok1=$6 err1=$7 b1=$8 n1=$9
+    shift 9
+    if [ $((ok1 - ok0)) = "$1" ] && [ $((err1 - err0)) = "$2" ] && [ $((b1 - b0)) = "$3" ] &&
+        [ $((n1 - n0)) = $(($1 + $2)) ]; then
+        ok "$name: /metrics counted $1 requests, $2 failed, $3 bytes"
+    else
+        nok "$name" "/metrics moved by ok $((ok1 - ok0)), error $((err1 - err0)), bytes $((b1 - b0)), latency count $((n1 - n0)); expected $1, $2, $3, $(($1 + $2))"
+    fi
+}
+
 still_serving() {
     s=$(get "$BASE/iiif/3/$1%2Fpyr.tif/512,512,256,256/256,/0/default.jpg" "$WORK/out/after.jpg")
     [ "${s% *}" = 200 ] && [ "$(dims "$WORK/out/after.jpg")" = 256x256 ] &&
@@ -142,7 +167,9 @@ CONF
 
     # A tile from the big TIFF, its reader opened cold: the bytes nginx sent for it.
     : >"$WORK/sent.log"
+    before=$(counters http)
     s=$(get "$BASE/iiif/3/web%2Fbig.tif/4096,4096,256,256/256,/0/default.jpg" "$WORK/out/big.jpg")
+    after=$(counters http)
     size=$(stat -c %s "$WORK/www/masters/big.tif")
     sent=$(awk '{ s += $NF } END { print s + 0 }' "$WORK/sent.log")
     reqs=$(wc -l <"$WORK/sent.log")
@@ -152,6 +179,8 @@ CONF
     else
         nok "tile of the big TIFF" "status $s, $sent of $size bytes in $reqs requests"
     fi
+    # What Tessera counts is what nginx logged: every request, none failed, the same bytes.
+    counted "the big TIFF's tile at the source" "$before" "$after" "$reqs" 0 "$sent"
     # The same pixels as the file on disk gives.
     cp "$WORK/www/masters/big.tif" "$WORK/disk/big.tif"
     get "$BASE/iiif/3/big.tif/4096,4096,256,256/256,/0/default.jpg" "$WORK/out/big-disk.jpg" >/dev/null
@@ -208,7 +237,9 @@ CONF
     expect "viewer of a missing remote image" "$BASE/viewer/web%2Fnone.tif" 404 3
 
     # Failures: each answered quickly with its status and reason, and the server goes on.
+    before=$(counters http)
     expect "missing object" "$BASE/iiif/3/web%2Fnone.tif/info.json" 404 3
+    counted "a missing object (one HEAD, 404)" "$before" "$(counters http)" 0 1 0
     still_serving web "a missing object"
     expect "source down" "$BASE/iiif/3/down%2Fpyr.tif/info.json" 502 3 "unreachable"
     ! grep -q "127.0.0.1:$DOWN" "$WORK/out/err.txt" && grep -q "down/pyr.tif" "$WORK/out/err.txt" &&
@@ -229,23 +260,14 @@ CONF
     expect "truncated object" "$BASE/iiif/3/cut%2Fpyr.tif/full/200,/0/default.jpg" 502 5 "truncated"
     expect "truncated object (info)" "$BASE/iiif/3/cut%2Fplain.jpg/full/200,/0/default.png" 502 5 "truncated"
     still_serving web "a truncated object"
+    metrics_valid "after every kind of failure"
     expect "escape below a source" "$BASE/iiif/3/web%2F..%2F..%2Fetc%2Fpasswd/info.json" 403 3
     kill -0 "$(echo "$PIDS" | awk '{ print $NF }')" 2>/dev/null || nok "tessera alive" "it exited"
 else
     # ---- s3rver, and a stub that checks SigV4 signatures ----
-    S3_PORT=$(free_port)
-    mkdir -p "$WORK/s3rver"
-    "$S3RVER" -d "$WORK/s3rver" -a 127.0.0.1 -p "$S3_PORT" -s --configure-bucket masters \
-        >"$WORK/s3rver.log" 2>&1 &
-    started $!
-    S3="http://127.0.0.1:$S3_PORT"
-    i=0
-    while ! curl -s -o /dev/null --max-time 1 "$S3/" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    start_s3rver "$WORK" masters
     for f in pyr.tif plain.jpg tiled.jp2; do
-        s=$(curl -s -o "$WORK/out/put.txt" --max-time 20 -w '%{http_code}' --aws-sigv4 "aws:amz:us-east-1:s3" \
-            --user S3RVER:S3RVER -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
-            -T "$WORK/disk/$f" "$S3/masters/archive/$f")
-        [ "$s" = 200 ] || fail "cannot upload $f to s3rver: $s $(cat "$WORK/out/put.txt")"
+        s3_put "$WORK/disk/$f" "$S3/masters/archive/$f"
     done
     # s3rver knows its own access key only: another one is refused (403 InvalidAccessKeyId).
     s=$(curl -s -o /dev/null --max-time 20 -w '%{http_code}' --aws-sigv4 "aws:amz:us-east-1:s3" \
@@ -254,14 +276,29 @@ else
 
     start_tessera s3 --source "s3=s3://masters/archive/" --s3-endpoint "$S3" \
         --s3-access-key S3RVER --s3-secret-key S3RVER --remote-timeout-ms 3000
+    counted "a fresh server" "0 0 0 0" "$(counters s3)" 0 0 0
     compare s3
+    # Three objects read: a HEAD each at least, bytes of each, none read twice over (the block
+    # cache keeps what was fetched).
+    read -r n_ok n_err n_bytes n_count <<EOF
+$(counters s3)
+EOF
+    total=$(($(stat -c %s "$WORK/disk/pyr.tif") + $(stat -c %s "$WORK/disk/plain.jpg") + $(stat -c %s "$WORK/disk/tiled.jp2")))
+    [ "$n_ok" -ge 6 ] && [ "$n_err" = 0 ] && [ "$n_bytes" -gt 0 ] && [ "$n_bytes" -le "$total" ] &&
+        [ "$n_count" = $((n_ok + n_err)) ] &&
+        ok "/metrics after the s3 images: $n_ok requests to s3, $n_bytes of their $total bytes" ||
+        nok "s3 counters after the images" "ok $n_ok, error $n_err, bytes $n_bytes (objects $total), latency count $n_count"
+    before=$(counters s3)
     expect "missing object (s3rver)" "$BASE/iiif/3/s3%2Fnone.tif/info.json" 404 3
+    counted "a missing object (one HEAD, 404)" "$before" "$(counters s3)" 0 1 0
     still_serving s3 "a missing object"
+    metrics_valid "with an s3 source"
 
     # Credentials from the environment, as AWS's tools read them; a key s3rver does not know.
     AWS_ACCESS_KEY_ID=NOSUCHKEY AWS_SECRET_ACCESS_KEY=S3RVER start_tessera s3-wrong \
         --source "s3=s3://masters/archive/" --s3-endpoint "$S3" --remote-timeout-ms 3000
     expect "unknown access key (s3rver)" "$BASE/iiif/3/s3%2Fpyr.tif/info.json" 502 3 "refused credentials"
+    counted "refused credentials (one HEAD, 403)" "0 0 0 0" "$(counters s3)" 0 1 0
     ! grep -q "S3RVER" "$WORK/s3-wrong.log" && ok "the secret is not in the log" ||
         nok "secret kept out of the log" "it is there"
 
