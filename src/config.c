@@ -157,8 +157,9 @@ static const struct opt options[] = {
      "chance that a tile (or each block of twice a tile in larger renders) gets the watermark, "
      "as WATERMARK_PROBABILITY; the draw is fixed per request (default 1)"},
     {"source", OPT_RULE, 0, 0, 0, 0, "PREFIX=TARGET",
-     "read identifiers PREFIX/... from TARGET instead of the root: s3://BUCKET/PATH/ or "
-     "http(s)://HOST/PATH/ (repeat for more; the longest matching PREFIX wins)"},
+     "read identifiers PREFIX/... from TARGET instead of the root: s3://BUCKET/PATH/, "
+     "http(s)://HOST/PATH/ or another folder /PATH/ (repeat for more; the longest matching "
+     "PREFIX wins)"},
     {"s3-endpoint", OPT_STR, STR_FIELD(s3_endpoint), 0, 0, "URL",
      "S3-compatible endpoint (MinIO, Ceph, ...), addressed path-style (default: AWS's for the "
      "region)"},
@@ -404,9 +405,10 @@ static int add_rule(struct ts_config *cfg, const char *value, struct ts_err *err
     if (eq < prefix || !plen)
         return ts_fail(err, TS_EINVAL, "--source: '%s' has no PREFIX before '='", value);
     if (strncmp(target, "s3://", 5) && strncmp(target, "http://", 7) &&
-        strncmp(target, "https://", 8))
+        strncmp(target, "https://", 8) && target[0] != '/')
         return ts_fail(err, TS_EINVAL,
-                       "--source: TARGET must start with s3://, http:// or https://, got '%s'",
+                       "--source: TARGET must be a folder (/path/) or start with s3://, http:// "
+                       "or https://, got '%s'",
                        target);
     if (!ts_config_header_value_ok(target) || strchr(target, ' '))
         return ts_fail(err, TS_EINVAL, "--source: TARGET '%s' has spaces or control characters",

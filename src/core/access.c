@@ -350,21 +350,19 @@ const struct ts_access_rule *ts_access_rule_named(const struct ts_access *a, con
 /* ---- per request ---- */
 
 /* The file's place below the root: what rules name, whatever spelling the request used. */
-static const char *relative_path(const struct ts_app *app, const struct ts_job *job)
+static const char *relative_path(const struct ts_app *app, const struct ts_job *job, char *buf,
+                                 size_t size)
 {
     const struct source_file *src = &job->src;
     if (src->demo)
         return "demo";
     /* A remote object's path is its URL: its place in the rules' namespace is the identifier
      * (PREFIX/rest of its --source rule), which names nothing else. */
-    const char *p = src->path;
+    const char *p;
     if (src->st.st_dev == SOURCE_REMOTE_DEV) /* NUL-terminated by the core's ts_buf_str */
         p = job->identifier.len ? (const char *)job->identifier.data : "";
-    if (!p)
-        return "";
-    size_t n = strlen(app->root.path);
-    if (!strncmp(p, app->root.path, n) && p[n] == '/')
-        p += n;
+    else
+        p = ts_app_place(app, src, buf, size);
     while (*p == '/')
         p++;
     return p;
@@ -404,7 +402,9 @@ int ts_access_apply(const struct ts_app *app, const struct ts_request *req, stru
     const struct ts_access *a = app->access;
     if (!a || job->kind != TS_JOB_IMAGE)
         return TS_OK;
-    const struct ts_access_rule *r = ts_access_match(a, relative_path(app, job));
+    char place[PATH_MAX + 512];
+    const struct ts_access_rule *r =
+        ts_access_match(a, relative_path(app, job, place, sizeof place));
     job->access.rule = r;
     job->access.tier = TS_TIER_FULL;
     if (!r || r->profile == TS_PROFILE_OPEN)

@@ -98,6 +98,27 @@ const struct ts_live *ts_app_live(const struct ts_app *app)
     return atomic_load_explicit(&((struct ts_app *)app)->live, memory_order_acquire);
 }
 
+const char *ts_app_place(const struct ts_app *app, const struct source_file *src, char *buf,
+                         size_t size)
+{
+    if (src->demo)
+        return src->path;
+    size_t n = strlen(app->root.path);
+    if (!strncmp(src->path, app->root.path, n) && src->path[n] == '/')
+        return src->path + (n == 1 ? 0 : n);
+    for (unsigned i = 0; app->local_roots && i < app->cfg.nsource_rules; i++) {
+        const struct source_root *r = &app->local_roots[i];
+        size_t m = strlen(r->path);
+        if (r->fd >= 0 && !strncmp(src->path, r->path, m) && src->path[m] == '/') {
+            int k = snprintf(buf, size, "/%s%s", app->cfg.source_rules[i].prefix,
+                             src->path + (m == 1 ? 0 : m));
+            if (k > 0 && (size_t)k < size)
+                return buf;
+        }
+    }
+    return src->path;
+}
+
 const struct ts_live *ts_job_live(const struct ts_app *app, const struct ts_job *job)
 {
     return job && job->live ? job->live : ts_app_live(app);
@@ -190,6 +211,10 @@ void ts_app_free(struct ts_app *app)
     app->info_extra = NULL;
     admission_destroy(&app->admission);
     source_root_close(&app->root);
+    for (unsigned i = 0; app->local_roots && i < app->cfg.nsource_rules; i++)
+        source_root_close(&app->local_roots[i]);
+    free(app->local_roots);
+    app->local_roots = NULL;
     log_close(app->access_log);
     app->access_log = NULL;
     pthread_mutex_destroy(&app->log_lock);

@@ -60,6 +60,9 @@ struct ts_app {
     struct ts_lru *remote_blocks;       /* blocks of remote objects, NULL when off */
     struct ts_block_store remote_store; /* the byte sources' way into remote_blocks */
     struct ts_remote *remote;           /* HTTP(S) and S3 sources; NULL without --source rules */
+    /* One per --source rule, open for the rules naming a local folder (fd -1 for the others);
+     * root.extra points here, so files from them are reopened confined as the root's are. */
+    struct source_root *local_roots;
     struct admission admission;
     struct json_t *info_extra;     /* parsed IIIF_EXTRA_INFO object, or NULL */
     struct ts_watermark watermark; /* --watermark (WATERMARK), loaded once; mark.data NULL = off */
@@ -79,6 +82,12 @@ struct ts_app {
 
 int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *err);
 void ts_app_free(struct ts_app *app);
+
+/* Where a file sits among identifiers, for names every server agrees on and for access rules:
+ * "/" and its path below the root, or "/PREFIX/" and its path below a --source folder; its
+ * path as it is otherwise (the demo, full paths opened anywhere). Points into src or buf. */
+const char *ts_app_place(const struct ts_app *app, const struct source_file *src, char *buf,
+                         size_t size);
 
 /* Reopens the access log (after logrotate moved it): SIGHUP. */
 void ts_app_reopen_log(struct ts_app *app);

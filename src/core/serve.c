@@ -139,10 +139,31 @@ static int resolve_remote(struct ts_app *app, const struct ts_source_rule *rule,
     return TS_OK;
 }
 
+/* The --source rule for identifier when it names a remote place (NULL for the root and for
+ * rules naming a local folder: see local_root). */
 static const struct ts_source_rule *remote_rule(const struct ts_app *app, const char *identifier,
                                                 const char **rest)
 {
-    return source_rule_match(app->cfg.source_rules, app->cfg.nsource_rules, identifier, rest);
+    const struct ts_source_rule *r =
+        source_rule_match(app->cfg.source_rules, app->cfg.nsource_rules, identifier, rest);
+    return r && r->target[0] != '/' ? r : NULL;
+}
+
+/* The folder an identifier is read below, and in *name what names the file there: a
+ * --source rule's local folder and the rest of the identifier, else the image root and the
+ * whole identifier. */
+static const struct source_root *local_root(const struct ts_app *app, const char *identifier,
+                                            const char **name)
+{
+    const char *rest;
+    const struct ts_source_rule *r =
+        source_rule_match(app->cfg.source_rules, app->cfg.nsource_rules, identifier, &rest);
+    if (r && r->target[0] == '/') {
+        *name = rest;
+        return &app->local_roots[r - app->cfg.source_rules];
+    }
+    *name = identifier;
+    return &app->root;
 }
 
 /* Resolving opens every path component beneath the root; a viewer's burst of tiles asks for
@@ -175,7 +196,9 @@ static int resolve(struct ts_app *app, const char *identifier, struct source_fil
         }
     }
     ts_buf_free(&b);
-    int rc = source_resolve(&app->root, identifier, src, err);
+    const char *name;
+    const struct source_root *base = local_root(app, identifier, &name);
+    int rc = source_resolve(base, name, src, err);
     if (rc == TS_OK) {
         size_t n = strlen(src->path) + 1;
         struct resolved *r = calloc(1, sizeof *r + n);
@@ -438,10 +461,8 @@ static void cache_store(struct ts_app *app, const struct ts_job *job, const stru
  * and its path). Device and inode numbers differ between machines mounting one share. */
 static int shared_name(const struct ts_app *app, const struct source_file *src, struct ts_buf *out)
 {
-    const char *place = src->path;
-    size_t root_len = strlen(app->root.path);
-    if (!src->demo && !strncmp(place, app->root.path, root_len) && place[root_len] == '/')
-        place += root_len;
+    char buf[PATH_MAX + 512];
+    const char *place = ts_app_place(app, src, buf, sizeof buf);
     return ts_buf_appendf(out, "%s%s", src->demo ? "demo:" : "", place);
 }
 
@@ -1188,7 +1209,9 @@ bool core_begin(struct ts_app *app, const struct ts_request *req, struct ts_job 
     if (rc == TS_OK && job->identifier.len) {
         /* A purge resolves afresh and remembers nothing: resolutions are one of its caches. */
         if (id && job->kind == TS_JOB_PURGE) {
-            rc = source_resolve(&app->root, id, &job->src, &err);
+            const char *name;
+            const struct source_root *base = local_root(app, id, &name);
+            rc = source_resolve(base, name, &job->src, &err);
         } else {
             rc = id ? resolve(app, id, &job->src, &err) : ts_fail(&err, TS_ENOMEM, "out of memory");
         }
@@ -1338,6 +1361,8 @@ static int remote_init(struct ts_app *app, struct ts_err *err)
     };
     for (unsigned i = 0; i < cfg->nsource_rules; i++) {
         const char *target = cfg->source_rules[i].target;
+        if (target[0] == '/')
+            continue; /* a local folder (local_roots) */
         if (!ts_remote_base_ok(target))
             return ts_fail(err, TS_EINVAL, "--source %s=%s: not a source Tessera can read",
                            cfg->source_rules[i].prefix, target);
@@ -1375,7 +1400,27 @@ int core_init(struct ts_app *app, struct ts_err *err)
     /* The LRU skips values over half a shard: offer nothing larger. */
     app->jp2_store =
         (struct ts_block_store){app->jp2_blocks, blocks_get, blocks_put, jp2_bytes / 4 / 2};
-    return cfg->nsource_rules ? remote_init(app, err) : TS_OK;
+    bool remote = false;
+    if (cfg->nsource_rules &&
+        !(app->local_roots = calloc(cfg->nsource_rules, sizeof *app->local_roots)))
+        return ts_fail(err, TS_ENOMEM, "out of memory");
+    for (unsigned i = 0; i < cfg->nsource_rules; i++) {
+        const struct ts_source_rule *r = &cfg->source_rules[i];
+        app->local_roots[i].fd = app->local_roots[i].top_fd = -1;
+        if (r->target[0] != '/') {
+            remote = true;
+            continue;
+        }
+        int rc = source_root_open(r->target, NULL, &app->local_roots[i], err);
+        if (rc) {
+            char why[sizeof err->msg];
+            memcpy(why, err->msg, sizeof why);
+            return ts_fail(err, rc, "--source %s=%s: %s", r->prefix, r->target, why);
+        }
+    }
+    app->root.extra = app->local_roots;
+    app->root.nextra = cfg->nsource_rules;
+    return remote ? remote_init(app, err) : TS_OK;
 }
 
 void core_free(struct ts_app *app)

@@ -67,6 +67,8 @@ int source_root_open(const char *root, const char *demo, struct source_root *out
 {
     out->fd = -1;
     out->top_fd = -1;
+    out->extra = NULL;
+    out->nextra = 0;
     out->demo = demo ? demo : "";
     if (!realpath(root, out->path))
         return ts_fail(err, TS_EIO, "image root %s is not accessible: %s", root, strerror(errno));
@@ -131,6 +133,8 @@ static void top_root(const struct source_root *root, struct source_root *top)
 {
     top->fd = root->top_fd;
     top->top_fd = -1;
+    top->extra = NULL;
+    top->nextra = 0;
     top->demo = "";
     snprintf(top->path, sizeof top->path, "/");
     snprintf(top->given, sizeof top->given, "/");
@@ -409,6 +413,10 @@ int source_reopen(const struct source_root *root, struct source_file *src, struc
         struct source_root top;
         const struct source_root *base = root;
         const char *rel = path_below(root->path, src->path);
+        for (unsigned i = 0; !rel && i < root->nextra; i++) {
+            if (root->extra[i].fd >= 0 && (rel = path_below(root->extra[i].path, src->path)))
+                base = &root->extra[i];
+        }
         if (!rel) {
             /* found through allow_anywhere: opened from / again, as it was then */
             if (root->top_fd < 0 || src->path[0] != '/')

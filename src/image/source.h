@@ -22,6 +22,11 @@ struct source_root {
     /* "/", open, when an absolute identifier may name any image the process can read (iipsrv
      * without FILESYSTEM_PREFIX: see source_root_allow_anywhere); -1 = confined to the root. */
     int top_fd;
+    /* Other folders files may come from (--source PREFIX=/folder/ rules), each confined as the
+     * root is: source_reopen finds a file's folder again by its path. Entries with fd -1 are
+     * unused. Borrowed. */
+    const struct source_root *extra;
+    unsigned nextra;
 };
 
 struct ts_bytes;
