@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1118,11 +1119,25 @@ static void code_answer(const struct ts_job *job, struct ts_response *res)
     ts_response_add_header(res, "Content-Encoding", "gzip");
 }
 
+static bool has_header(const struct ts_response *res, const char *name)
+{
+    for (int i = 0; i < res->nheaders; i++)
+        if (!strcasecmp(res->headers[i].name, name))
+            return true;
+    return false;
+}
+
 /* What every answer carries, whatever path it took. */
 static void finalize(const struct ts_app *app, const struct ts_job *job, struct ts_response *res)
 {
     for (int i = 0; job && i < job->nheaders; i++)
         ts_response_add_header(res, job->headers[i].name, "%s", job->headers[i].value);
+    /* RFC 9110 15.5.2: a 401 carries a challenge. A protocol that knows its scheme set one (the
+     * admin endpoint's); a restricted image's is the probe's bearer token, in the rule's realm
+     * (rule names are plain [A-Za-z0-9._-], safe inside the quotes). */
+    if (res->status == 401 && !has_header(res, "WWW-Authenticate"))
+        ts_response_add_header(res, "WWW-Authenticate", "Bearer realm=\"%s\"",
+                               job && job->access.rule ? job->access.rule->name : "tessera");
     code_answer(job, res);
     /* Tell shared caches what else the answer was made from: negotiation changes the type,
      * the coding follows Accept-Encoding, and without --base-url the ids and links name the

@@ -187,6 +187,12 @@ static void test_every_protocol_refuses_without_credentials(void **state)
         if (st != 401)
             fail_msg("%s: %ld without credentials, want 401", restricted_paths[i], st);
         assert_true(tu_header_contains(&r, "Vary", "Cookie"));
+        /* RFC 9110 15.5.2: every 401 says how to authenticate. */
+        char challenge[256] = "";
+        if (!tu_header(&r, "WWW-Authenticate", 0, challenge, sizeof challenge) ||
+            strcmp(challenge, "Bearer realm=\"secret\"") != 0)
+            fail_msg("%s: WWW-Authenticate '%s', want Bearer realm=\"secret\"", restricted_paths[i],
+                     challenge);
         /* Nothing of the image: no image type on a refusal. */
         char type[256] = "";
         tu_header(&r, "Content-Type", 0, type, sizeof type);
