@@ -1214,6 +1214,11 @@ bool core_begin(struct ts_app *app, const struct ts_request *req, struct ts_job 
         /* Decided once, before any validator or cache sees the job: the tier is in its key. */
         if (rc == TS_OK)
             rc = ts_access_apply(app, req, job, &err);
+        /* The authorization hook is asked on a worker: the file stays open for it. */
+        if (rc == TS_DEFERRED) {
+            job->access_later = true;
+            return false;
+        }
     }
     if (rc || job->kind == TS_JOB_REPLY) {
         if (rc)
@@ -1239,6 +1244,16 @@ bool core_finish(struct ts_app *app, const struct ts_request *req, struct ts_job
     struct ts_err err = {0};
     /* Waiting in a queue used up the deadline, or the client left meanwhile: no work at all. */
     int rc = ts_cancel_check(&job->cancel, &err);
+    job->access.may_call = true; /* a worker may wait for the authorization hook */
+    if (rc == TS_OK && job->access_later) {
+        job->access_later = false;
+        rc = ts_access_apply(app, req, job, &err);
+        if (rc == TS_OK && job->kind == TS_JOB_IMAGE && answer_known(app, req, job, res)) {
+            source_close(&job->src);
+            finalize(app, job, res);
+            return true;
+        }
+    }
     if (rc == TS_OK && job->resolve_later) {
         job->resolve_later = false; /* once: a deferred job comes back resolved */
         const char *id = ts_buf_str(&job->identifier);

@@ -371,7 +371,8 @@ static int token_service(const struct ts_app *app, const struct ts_request *req,
     const char *target = origin_ok ? origin : "*";
     if (!have_id)
         snprintf(id, sizeof id, "%s", "");
-    if (!have_id || !have_origin || !r || r->profile == TS_PROFILE_OPEN)
+    if (!have_id || !have_origin || !r || r->profile == TS_PROFILE_OPEN ||
+        r->profile == TS_PROFILE_HOOK)
         return token_error(job, "invalidRequest", id, target,
                            !r ? "No such access service." : "messageId and origin are required.");
     if (a->maintenance)
@@ -512,7 +513,7 @@ int auth_job(const struct ts_app *app, const struct ts_request *req, struct ts_j
         ts_job_init(job, TS_JOB_REPLY);
         if (i == 1)
             return token_service(app, req, r, job); /* errors go by postMessage too */
-        if (!r || r->profile == TS_PROFILE_OPEN)
+        if (!r || r->profile == TS_PROFILE_OPEN || r->profile == TS_PROFILE_HOOK)
             return ts_fail(err, TS_ENOTFOUND, "no such access rule");
         return i == 0 ? access_service(app, req, r, job, err) : logout(app, req, job);
     }
