@@ -7,6 +7,7 @@
 #include "testutil.h"
 
 #include <arpa/inet.h>
+#include <crypt.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -131,9 +132,11 @@ static int start(struct tu_server *s, const char *root, const char *name, int po
     char ini[1200], text[2048];
     snprintf(ini, sizeof ini, "%s/%s.ini", work, name);
     snprintf(text, sizeof text,
-             "[auth]\n" SECRET "hook = http://127.0.0.1:%d/decide\nhook-timeout = 300\n%s"
-             "[access hook]\nmatch = hook/\nprofile = hook\ndegraded-size = 200\n",
-             port, extra);
+             "[auth]\n" SECRET "hook = http://127.0.0.1:%d/decide\nhook-timeout = 300\n"
+             "users = %s/users\n%s"
+             "[access hook]\nmatch = hook/\nprofile = hook\ndegraded-size = 200\n"
+             "[access staff]\nmatch = staff/\nprofile = login\n",
+             port, work, extra);
     if (write_text(ini, text) != 0)
         return -1;
     const char *const args[] = {"--config", ini, NULL};
@@ -160,6 +163,14 @@ static int group_setup(void **state)
         if (tu_copy_file(grid, path) != 0)
             return -1;
     }
+    char *salt = crypt_gensalt_ra("$y$", 0, NULL, 0);
+    const char *hash = salt ? crypt("open sesame", salt) : NULL;
+    char users[1200], line[512];
+    snprintf(line, sizeof line, "alice:%s\n", hash ? hash : "");
+    free(salt);
+    snprintf(users, sizeof users, "%s/users", work);
+    if (!hash || write_text(users, line) != 0)
+        return -1;
     int closed = tu_free_port(); /* free a moment ago, and nobody listens there */
     if (hook_start() != 0 || closed < 0)
         return -1;
@@ -233,6 +244,36 @@ static void test_hook_grants_and_is_told_who_asks(void **state)
     assert_int_equal(get(&srv, "/iiif/3/grid.png/full/100,/0/default.jpg", NULL, &r), 200);
     tu_response_free(&r);
     assert_int_equal(atomic_load(&hook.calls), before + 1);
+}
+
+/* Whoever logged in at another rule's access service is named to the hook. */
+static void test_hook_is_told_the_logged_in_user(void **state)
+{
+    (void)state;
+    struct tu_response r;
+    /* base64("alice:open sesame") */
+    assert_int_equal(
+        get(&srv, "/auth/access/staff", "Authorization: Basic YWxpY2U6b3BlbiBzZXNhbWU=", &r), 200);
+    char set[1024] = "", cookie[1100];
+    assert_true(tu_header(&r, "Set-Cookie", 0, set, sizeof set));
+    tu_response_free(&r);
+    set[strcspn(set, ";")] = '\0';
+    snprintf(cookie, sizeof cookie, "Cookie: %s", set);
+    assert_int_equal(get(&srv, "/iiif/3/hook%2Fallow.png/full/50,/0/default.png", cookie, &r), 200);
+    tu_response_free(&r);
+    pthread_mutex_lock(&hook.lock);
+    bool named = strstr(hook.last, "user=alice") != NULL;
+    pthread_mutex_unlock(&hook.lock);
+    assert_true(named);
+    /* A forged cookie names nobody. */
+    assert_int_equal(get(&fresh, "/iiif/3/hook%2Fallow.png/full/50,/0/default.png",
+                         "Cookie: tessera_access=forged.cookie", &r),
+                     200);
+    tu_response_free(&r);
+    pthread_mutex_lock(&hook.lock);
+    bool nobody = strstr(hook.last, "user=") && !strstr(hook.last, "user=alice");
+    pthread_mutex_unlock(&hook.lock);
+    assert_true(nobody);
 }
 
 static void test_hook_decision_is_remembered(void **state)
@@ -316,6 +357,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hook_grants_and_is_told_who_asks),
+        cmocka_unit_test(test_hook_is_told_the_logged_in_user),
         cmocka_unit_test(test_hook_decision_is_remembered),
         cmocka_unit_test(test_hook_refusal_and_degraded_tier),
         cmocka_unit_test(test_hook_without_a_decision_refuses_with_503),
