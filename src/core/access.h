@@ -144,11 +144,11 @@ int ts_access_external(const struct ts_access_rule *r, const struct ts_request *
 
 /* Decides what the request may see of the job's resolved image and records it in job->access;
  * extends the job's key by the tier, so full, degraded and refused answers never share a cache
- * entry or a validator. Returns TS_EUNAUTH / TS_EFORBIDDEN when the job may not be served. */
+ * entry or a validator. Returns TS_EUNAUTH / TS_EFORBIDDEN when the job may not be served, and
+ * TS_DEFERRED (key and base untouched) when the authorization hook must be asked, which a network
+ * thread must not wait for: a worker calls it again with job->access.may_call set. */
 int ts_access_apply(const struct ts_app *app, const struct ts_request *req, struct ts_job *job,
                     struct ts_err *err);
-/* ts_access_apply's TS_DEFERRED: the rule asks the hook, which a network thread must not wait
- * for; a worker calls ts_access_apply again with job->access.may_call set. */
 /* The degraded image: full scaled so that its longer side is at most max, with the full
  * image's smaller levels below it. */
 void ts_access_virtual_info(uint32_t max, const struct ts_image_info *full,
