@@ -99,6 +99,23 @@ static int on_auth(struct parse_ctx *c, const char *s, const char *n, const char
     } else if (!strcmp(n, "origins")) {
         if (!copy(a->origins, sizeof a->origins, v))
             return bad(c, s, n, "too long");
+    } else if (!strcmp(n, "hook")) {
+        if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+            return bad(c, s, n, "wants an http:// or https:// URL");
+        if (!copy(a->hook_url, sizeof a->hook_url, v))
+            return bad(c, s, n, "too long");
+    } else if (!strcmp(n, "hook-timeout")) {
+        if (!parse_uint(v, 1, 10000, &u))
+            return bad(c, s, n, "wants milliseconds from 1 to 10000");
+        a->hook_timeout_ms = (unsigned)u;
+    } else if (!strcmp(n, "hook-cache-ttl")) {
+        if (!parse_uint(v, 0, 3600, &u))
+            return bad(c, s, n, "wants seconds from 0 to 3600");
+        a->hook_ttl = (unsigned)u;
+    } else if (!strcmp(n, "hook-cache-entries")) {
+        if (!parse_uint(v, 0, 1000000, &u))
+            return bad(c, s, n, "wants a count from 0 to 1000000");
+        a->hook_entries = (unsigned)u;
     } else if (!strcmp(n, "maintenance")) {
         if (!parse_bool(v, &a->maintenance))
             return bad(c, s, n, "wants true or false");
@@ -136,13 +153,14 @@ static int on_profile(struct parse_ctx *c, struct ts_access_rule *r, const char 
                     {"login", TS_PROFILE_LOGIN},
                     {"clickthrough", TS_PROFILE_CLICKTHROUGH},
                     {"kiosk", TS_PROFILE_KIOSK},
-                    {"external", TS_PROFILE_EXTERNAL}};
+                    {"external", TS_PROFILE_EXTERNAL},
+                    {"hook", TS_PROFILE_HOOK}};
     for (size_t i = 0; i < sizeof profiles / sizeof profiles[0]; i++)
         if (!strcmp(v, profiles[i].name)) {
             r->profile = profiles[i].p;
             return 1;
         }
-    return bad(c, s, "profile", "wants open, login, clickthrough, kiosk or external");
+    return bad(c, s, "profile", "wants open, login, clickthrough, kiosk, external or hook");
 }
 
 static int on_networks(struct parse_ctx *c, struct ts_access_rule *r, const char *s, const char *v)
@@ -255,11 +273,14 @@ static int check_rules(struct ts_access *a, struct ts_err *err)
             return ts_fail(err, TS_EINVAL, "[access %s]: no match = pattern", r->name);
         if ((int)r->profile < 0)
             return ts_fail(err, TS_EINVAL,
-                           "[access %s]: no profile (open, login, clickthrough, kiosk, external)",
+                           "[access %s]: no profile (open, login, clickthrough, kiosk, external, "
+                           "hook)",
                            r->name);
         if (r->profile == TS_PROFILE_EXTERNAL && !r->header[0] && !r->nnets)
             return ts_fail(err, TS_EINVAL, "[access %s]: external wants a header or networks",
                            r->name);
+        if (r->profile == TS_PROFILE_HOOK && !a->hook_url[0])
+            return ts_fail(err, TS_EINVAL, "[access %s]: hook wants [auth] hook = URL", r->name);
         if (r->profile == TS_PROFILE_LOGIN && !a->users[0])
             return ts_fail(err, TS_EINVAL, "[access %s]: login wants [auth] users = FILE", r->name);
         if (!r->label[0])
@@ -302,10 +323,14 @@ int ts_access_parse(const char *text, struct ts_access **out, struct ts_err *err
         return ts_fail(err, TS_ENOMEM, "out of memory");
     a->session_ttl = 3600;
     a->token_ttl = 300;
+    a->hook_timeout_ms = 500;
+    a->hook_ttl = 30;
+    a->hook_entries = 1024;
     struct parse_ctx c = {a, err, TS_OK};
     int line = ini_parse_string(text, on_entry, &c);
     int rc = c.status ? c.status : line ? ts_fail(err, TS_EINVAL, "access rules: syntax") : TS_OK;
     rc = rc ? rc : check_rules(a, err);
+    rc = rc || !a->hook_url[0] ? rc : ts_access_hook_create(a, err);
     if (rc || !a->nrules) {
         ts_access_free(a);
         return rc;
@@ -318,6 +343,7 @@ void ts_access_free(struct ts_access *a)
 {
     if (!a)
         return;
+    ts_access_hook_free(a);
     free(a->rules);
     free(a);
 }
@@ -396,6 +422,27 @@ static int credential(const struct ts_access *a, const struct ts_access_rule *r,
     return v == TS_CRED_OK && ts_grant_has(&g, r->name) ? 1 : -1;
 }
 
+/* A hook rule's tier: the hook is told who asks (the user of a genuine cookie, whatever rule
+ * granted it) and from where. */
+static int hook_verdict(const struct ts_access *a, const struct ts_request *req, struct ts_job *job,
+                        const char *rel, struct ts_err *err)
+{
+    struct ts_grant g;
+    size_t len = 0;
+    const char *text = ts_access_cookie(ts_request_header(req, "Cookie"), &len);
+    bool known =
+        ts_access_verify(a, TS_CRED_COOKIE, text, len, (int64_t)time(NULL), &g) == TS_CRED_OK;
+    struct ts_access_hook_question q = {
+        .id = job->identifier.len ? (const char *)job->identifier.data : NULL,
+        .rel = rel,
+        .client = req->remote,
+        .user = known && g.user[0] ? g.user : NULL,
+    };
+    job->access.deny = TS_EFORBIDDEN;
+    return ts_access_hook_decide(a, &q, job->access.may_call, &job->access.tier, &job->access.deny,
+                                 err);
+}
+
 int ts_access_apply(const struct ts_app *app, const struct ts_request *req, struct ts_job *job,
                     struct ts_err *err)
 {
@@ -409,13 +456,23 @@ int ts_access_apply(const struct ts_app *app, const struct ts_request *req, stru
     job->access.tier = TS_TIER_FULL;
     if (!r || r->profile == TS_PROFILE_OPEN)
         return TS_OK;
+    bool degraded = r->degraded_size || r->degraded_watermark;
+    if (r->profile == TS_PROFILE_HOOK) {
+        int rc = hook_verdict(a, req, job, relative_path(app, job), err);
+        if (rc) /* TS_DEFERRED before anything below was touched: it runs again on a worker */
+            return rc;
+        /* A degraded tier the rule does not define shows nothing. */
+        if (job->access.tier == TS_TIER_DEGRADED && !degraded)
+            job->access.tier = TS_TIER_DENIED;
+    }
     ts_buf_init_capped(&job->access.base, 2048);
     if (ts_app_public_base(app, req, &job->access.base) != TS_OK || !ts_buf_str(&job->access.base))
         return ts_fail(err, TS_ETOOLONG, "Host too long");
-    int have = credential(a, r, req, job->access.probe);
-    bool degraded = r->degraded_size || r->degraded_watermark;
-    job->access.tier = have > 0 ? TS_TIER_FULL : degraded ? TS_TIER_DEGRADED : TS_TIER_DENIED;
-    job->access.deny = have < 0 ? TS_EFORBIDDEN : TS_EUNAUTH;
+    if (r->profile != TS_PROFILE_HOOK) {
+        int have = credential(a, r, req, job->access.probe);
+        job->access.tier = have > 0 ? TS_TIER_FULL : degraded ? TS_TIER_DEGRADED : TS_TIER_DENIED;
+        job->access.deny = have < 0 ? TS_EFORBIDDEN : TS_EUNAUTH;
+    }
     int rc = ts_buf_appendf(&job->key, "\naccess %s %s %u %d %d", r->name,
                             job->access.tier == TS_TIER_FULL       ? "full"
                             : job->access.tier == TS_TIER_DEGRADED ? "degraded"
@@ -544,7 +601,8 @@ static json_t *access_service(const struct ts_job *job, const struct ts_access_r
 json_t *ts_access_probe_service(const struct ts_job *job, bool with_context)
 {
     const struct ts_access_rule *r = job->access.rule;
-    if (!r || r->profile == TS_PROFILE_OPEN)
+    /* A hook's decisions have no access service a viewer could open. */
+    if (!r || r->profile == TS_PROFILE_OPEN || r->profile == TS_PROFILE_HOOK)
         return NULL;
     const char *id = (const char *)job->identifier.data; /* NUL-ended since the core resolved it */
     json_t *probe_id = NULL;
@@ -577,7 +635,8 @@ int ts_access_context_first(json_t *doc)
 int ts_access_describe(const struct ts_job *job, int version, json_t *root)
 {
     const struct ts_access_rule *r = job->access.rule;
-    if (!r || r->profile == TS_PROFILE_OPEN || !json_is_object(root))
+    if (!r || r->profile == TS_PROFILE_OPEN || r->profile == TS_PROFILE_HOOK ||
+        !json_is_object(root))
         return TS_OK;
     /* Embedded in a 3.0 document, the auth context goes in the document's list instead. */
     json_t *probe = ts_access_probe_service(job, version < 3);

@@ -28,6 +28,7 @@ enum ts_access_profile {
     TS_PROFILE_CLICKTHROUGH, /* active: a page whose terms the user accepts */
     TS_PROFILE_KIOSK,        /* kiosk: the access page grants at once (from the networks, if any) */
     TS_PROFILE_EXTERNAL,     /* external: a header a trusted front end sets, or a network */
+    TS_PROFILE_HOOK,         /* the institution's own service decides ([auth] hook) */
 };
 
 struct ts_access_net {
@@ -60,7 +61,27 @@ struct ts_access {
     char origins[1024];      /* origins tokens may go to, space-separated; "" = any */
     bool maintenance;        /* the token service answers "unavailable" */
     bool mark_degraded_only; /* some rule marks its degraded tier: marks go there only */
+    char hook_url[1024];     /* the authorization hook; "" = none */
+    unsigned hook_timeout_ms;
+    unsigned hook_ttl;     /* seconds a decision is remembered; 0 = asked every time */
+    unsigned hook_entries; /* decisions remembered at most */
+    struct ts_access_hook *hook;
 };
+
+/* ---- the authorization hook (access_hook.c) ---- */
+
+/* What the hook is asked: the image (identifier and path below the root), the client's address
+ * and the user a genuine cookie names (either may be NULL). */
+struct ts_access_hook_question {
+    const char *id, *rel, *client, *user;
+};
+
+int ts_access_hook_create(struct ts_access *a, struct ts_err *err);
+void ts_access_hook_free(struct ts_access *a);
+/* The hook's decision (remembered, or asked for when may_call): TS_DEFERRED when it must be
+ * asked and may_call is false; TS_EBUSY (503, logged) when it gave no decision in time. */
+int ts_access_hook_decide(const struct ts_access *a, const struct ts_access_hook_question *q,
+                          bool may_call, enum ts_access_tier *tier, int *deny, struct ts_err *err);
 
 /* Parses the [auth] and [access NAME] sections (INI text, as config.c collects them). *out is
  * NULL when no rule is configured. TS_EINVAL with a reason for anything wrong, including rules
@@ -123,7 +144,9 @@ int ts_access_external(const struct ts_access_rule *r, const struct ts_request *
 
 /* Decides what the request may see of the job's resolved image and records it in job->access;
  * extends the job's key by the tier, so full, degraded and refused answers never share a cache
- * entry or a validator. Returns TS_EUNAUTH / TS_EFORBIDDEN when the job may not be served. */
+ * entry or a validator. Returns TS_EUNAUTH / TS_EFORBIDDEN when the job may not be served, and
+ * TS_DEFERRED (key and base untouched) when the authorization hook must be asked, which a network
+ * thread must not wait for: a worker calls it again with job->access.may_call set. */
 int ts_access_apply(const struct ts_app *app, const struct ts_request *req, struct ts_job *job,
                     struct ts_err *err);
 /* The degraded image: full scaled so that its longer side is at most max, with the full

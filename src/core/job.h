@@ -116,6 +116,7 @@ struct ts_access_verdict {
      * answer describes the image (info.json) and is served, with the services, when denied. */
     bool probe;
     bool describes;
+    bool may_call;      /* set by the core on a worker: the authorization hook may be asked */
     struct ts_buf base; /* the public base the auth services are named under */
 };
 
@@ -169,6 +170,7 @@ struct ts_job {
     char etag[24];
     bool produced;      /* produce() ran in the fast lane; the slow lane renders its product */
     bool resolve_later; /* a remote identifier: resolved by the worker, not the network thread */
+    bool access_later;  /* the authorization hook decides: asked by the worker */
     bool defer_heavy;   /* set by a front end with a slow lane: heavy renders return TS_DEFERRED */
     /* Stops the work when the client leaves, the deadline passes or the server stops; any
      * thread may trip it (ts_cancel_stop), the render checks it. */

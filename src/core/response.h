@@ -21,7 +21,14 @@ struct ts_request {
     /* The client's address as the front end saw it (numeric), or NULL when unknown: access
      * rules by network range read it. */
     const char *remote;
+    /* The request's body (NULL and 0 when it had none): the front ends keep at most
+     * TS_REQUEST_BODY_MAX bytes and answer 413 beyond, so a body never costs more than that. */
+    const char *body;
+    size_t body_len;
 };
+
+/* Forms are all a body carries here (a login's user and password). */
+#define TS_REQUEST_BODY_MAX 4096
 
 struct ts_header {
     char *name;

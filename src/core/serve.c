@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1139,11 +1140,25 @@ static void code_answer(const struct ts_job *job, struct ts_response *res)
     ts_response_add_header(res, "Content-Encoding", "gzip");
 }
 
+static bool has_header(const struct ts_response *res, const char *name)
+{
+    for (int i = 0; i < res->nheaders; i++)
+        if (!strcasecmp(res->headers[i].name, name))
+            return true;
+    return false;
+}
+
 /* What every answer carries, whatever path it took. */
 static void finalize(const struct ts_app *app, const struct ts_job *job, struct ts_response *res)
 {
     for (int i = 0; job && i < job->nheaders; i++)
         ts_response_add_header(res, job->headers[i].name, "%s", job->headers[i].value);
+    /* RFC 9110 15.5.2: a 401 carries a challenge. A protocol that knows its scheme set one (the
+     * admin endpoint's); a restricted image's is the probe's bearer token, in the rule's realm
+     * (rule names are plain [A-Za-z0-9._-], safe inside the quotes). */
+    if (res->status == 401 && !has_header(res, "WWW-Authenticate"))
+        ts_response_add_header(res, "WWW-Authenticate", "Bearer realm=\"%s\"",
+                               job && job->access.rule ? job->access.rule->name : "tessera");
     code_answer(job, res);
     /* Tell shared caches what else the answer was made from: negotiation changes the type,
      * the coding follows Accept-Encoding, and without --base-url the ids and links name the
@@ -1222,6 +1237,11 @@ bool core_begin(struct ts_app *app, const struct ts_request *req, struct ts_job 
         /* Decided once, before any validator or cache sees the job: the tier is in its key. */
         if (rc == TS_OK)
             rc = ts_access_apply(app, req, job, &err);
+        /* The authorization hook is asked on a worker: the file stays open for it. */
+        if (rc == TS_DEFERRED) {
+            job->access_later = true;
+            return false;
+        }
     }
     if (rc || job->kind == TS_JOB_REPLY) {
         if (rc)
@@ -1247,6 +1267,16 @@ bool core_finish(struct ts_app *app, const struct ts_request *req, struct ts_job
     struct ts_err err = {0};
     /* Waiting in a queue used up the deadline, or the client left meanwhile: no work at all. */
     int rc = ts_cancel_check(&job->cancel, &err);
+    job->access.may_call = true; /* a worker may wait for the authorization hook */
+    if (rc == TS_OK && job->access_later) {
+        job->access_later = false;
+        rc = ts_access_apply(app, req, job, &err);
+        if (rc == TS_OK && job->kind == TS_JOB_IMAGE && answer_known(app, req, job, res)) {
+            source_close(&job->src);
+            finalize(app, job, res);
+            return true;
+        }
+    }
     if (rc == TS_OK && job->resolve_later) {
         job->resolve_later = false; /* once: a deferred job comes back resolved */
         const char *id = ts_buf_str(&job->identifier);

@@ -14,24 +14,37 @@
 #define PARAM_MAX 1024
 #define HTML "text/html; charset=utf-8"
 
+/* The decoded value of parameter name in form text (a query or an urlencoded body, len bytes);
+ * false when absent or undecodable. */
+static bool form_value(const char *text, size_t len, const char *name, char *out, size_t cap)
+{
+    size_t n = strlen(name);
+    const char *end = text ? text + len : NULL;
+    for (const char *p = text; p && p < end;) {
+        size_t k = 0;
+        while (p + k < end && p[k] != '&')
+            k++;
+        if (k > n && !strncmp(p, name, n) && p[n] == '=') {
+            /* A form's '+' is a space and its "%2B" a plus: the spaces go in before decoding. */
+            char *raw = malloc(k - n);
+            if (!raw)
+                return false;
+            for (size_t i = 0; i < k - n - 1; i++)
+                raw[i] = p[n + 1 + i] == '+' ? ' ' : p[n + 1 + i];
+            struct ts_err e;
+            bool ok = url_decode(raw, k - n - 1, out, cap, URL_NO_CONTROLS, &e) == TS_OK;
+            free(raw);
+            return ok;
+        }
+        p += k + (p + k < end);
+    }
+    return false;
+}
+
 /* The decoded value of query parameter name; false when absent or undecodable. */
 static bool param(const struct ts_request *req, const char *name, char *out, size_t cap)
 {
-    size_t n = strlen(name);
-    for (const char *p = req->query; p && *p;) {
-        size_t k = strcspn(p, "&");
-        if (k > n && !strncmp(p, name, n) && p[n] == '=') {
-            struct ts_err e;
-            if (url_decode(p + n + 1, k - n - 1, out, cap, URL_NO_CONTROLS, &e) != TS_OK)
-                return false;
-            for (char *c = out; *c; c++) /* a form's spaces */
-                if (*c == '+')
-                    *c = ' ';
-            return true;
-        }
-        p += k + (p[k] == '&');
-    }
-    return false;
+    return form_value(req->query, req->query ? strlen(req->query) : 0, name, out, cap);
 }
 
 static int html_escape(struct ts_buf *b, const char *s)
@@ -169,8 +182,27 @@ static bool basic_credentials(const char *h, char *user, char *pass, size_t cap)
     return true;
 }
 
-/* The login page posts nothing: its script sends the user and password once, as HTTP Basic
- * credentials, to this same address (no password in a URL or a log), and closes the tab. */
+/* A POSTed login form: 1 with user and password filled, 0 for any other method, or an error
+ * (415 for a body that is not a form, 400 for a form without both fields). */
+static int form_credentials(const struct ts_request *req, char *user, char *pass, size_t cap,
+                            struct ts_err *err)
+{
+    if (strcmp(req->method, "POST") != 0)
+        return 0;
+    const char *type = ts_request_header(req, "Content-Type");
+    static const char form[] = "application/x-www-form-urlencoded";
+    size_t n = sizeof form - 1;
+    if (!type || strncasecmp(type, form, n) != 0 || (type[n] && type[n] != ';' && type[n] != ' '))
+        return ts_fail(err, TS_EMEDIA, "the login wants an application/x-www-form-urlencoded form");
+    if (!form_value(req->body, req->body_len, "user", user, cap) || !user[0] ||
+        !form_value(req->body, req->body_len, "password", pass, cap))
+        return ts_fail(err, TS_EINVAL, "the login form wants user and password");
+    return 1;
+}
+
+/* The login form posts the user and password (no password in a URL or a log). With scripts on,
+ * the page sends them instead as HTTP Basic credentials to this same address, stays to say
+ * whether they were right, and closes the tab when they were. */
 static const char login_script[] =
     "<script>\n"
     "document.getElementById('f').addEventListener('submit', function (e) {\n"
@@ -201,7 +233,11 @@ static int login(const struct ts_app *app, const struct ts_request *req,
                  const struct ts_access_rule *r, struct ts_job *job, struct ts_err *err)
 {
     char user[256], pass[256];
-    if (basic_credentials(ts_request_header(req, "Authorization"), user, pass, sizeof user)) {
+    int have = form_credentials(req, user, pass, sizeof user, err);
+    if (have < 0)
+        return have;
+    if (have ||
+        basic_credentials(ts_request_header(req, "Authorization"), user, pass, sizeof user)) {
         int rc = ts_access_check_user(app->access, user, pass, err);
         explicit_bzero(pass, sizeof pass);
         if (rc)
@@ -213,7 +249,7 @@ static int login(const struct ts_app *app, const struct ts_request *req,
     int rc = intro(&b, r);
     rc = rc ? rc
             : ts_buf_append_str(
-                  &b, "<form id=\"f\"><p><label>User <input name=\"user\" "
+                  &b, "<form id=\"f\" method=\"post\"><p><label>User <input name=\"user\" "
                       "autocomplete=\"username\" required></label></p>\n<p><label>Password "
                       "<input name=\"password\" type=\"password\" "
                       "autocomplete=\"current-password\" required></label></p>\n<p><button "
@@ -257,6 +293,10 @@ static int access_service(const struct ts_app *app, const struct ts_request *req
     char origin[PARAM_MAX];
     if (param(req, "origin", origin, sizeof origin) && !ts_access_origin_ok(origin))
         return ts_fail(err, TS_EINVAL, "origin must be scheme://host[:port]");
+    if (!strcmp(req->method, "POST") && r->profile != TS_PROFILE_LOGIN) {
+        ts_job_add_header(job, "Allow", "GET, HEAD, OPTIONS");
+        return ts_fail(err, TS_EMETHOD, "only a login form is posted");
+    }
     switch (r->profile) {
     case TS_PROFILE_LOGIN: return login(app, req, r, job, err);
     case TS_PROFILE_CLICKTHROUGH: return clickthrough(app, req, r, job, err);
@@ -331,7 +371,8 @@ static int token_service(const struct ts_app *app, const struct ts_request *req,
     const char *target = origin_ok ? origin : "*";
     if (!have_id)
         snprintf(id, sizeof id, "%s", "");
-    if (!have_id || !have_origin || !r || r->profile == TS_PROFILE_OPEN)
+    if (!have_id || !have_origin || !r || r->profile == TS_PROFILE_OPEN ||
+        r->profile == TS_PROFILE_HOOK)
         return token_error(job, "invalidRequest", id, target,
                            !r ? "No such access service." : "messageId and origin are required.");
     if (a->maintenance)
@@ -472,7 +513,7 @@ int auth_job(const struct ts_app *app, const struct ts_request *req, struct ts_j
         ts_job_init(job, TS_JOB_REPLY);
         if (i == 1)
             return token_service(app, req, r, job); /* errors go by postMessage too */
-        if (!r || r->profile == TS_PROFILE_OPEN)
+        if (!r || r->profile == TS_PROFILE_OPEN || r->profile == TS_PROFILE_HOOK)
             return ts_fail(err, TS_ENOTFOUND, "no such access rule");
         return i == 0 ? access_service(app, req, r, job, err) : logout(app, req, job);
     }

@@ -46,6 +46,8 @@ struct fcgi_conn {
     bool reading;        /* the deadline is for the request itself */
     struct ts_job *job;  /* while serving; its token is tripped when the drain is over */
     FCGX_Request rq;     /* libfcgi keeps pointers to it: never moved */
+    struct ts_buf body;  /* this request's, up to TS_REQUEST_BODY_MAX bytes */
+    bool body_over;      /* it had more: counted to its end, not kept */
     struct fcgi_conn *prev, *next;
 };
 
@@ -170,14 +172,18 @@ static void disarm(struct fcgi_conn *c)
 
 /* The request is whole only with its empty STDIN record. Reading it here keeps it under the
  * deadline; left unread, libfcgi would take it on a kept connection for the start of the next
- * request, find no FCGI_BEGIN_REQUEST and drop the connection. A body (only for methods the
- * router refuses) is discarded. */
-static int read_stdin(FCGX_Request *rq)
+ * request, find no FCGI_BEGIN_REQUEST and drop the connection. The body is kept up to its cap;
+ * the rest is read and dropped, and the request answered 413. */
+static int read_stdin(struct fcgi_conn *c)
 {
     char buf[4096];
-    while (FCGX_GetStr(buf, sizeof buf, rq->in) > 0)
-        ;
-    return FCGX_GetError(rq->in) ? -1 : 0;
+    int n;
+    c->body.len = 0;
+    c->body_over = false;
+    while ((n = FCGX_GetStr(buf, sizeof buf, c->rq.in)) > 0)
+        if (!c->body_over && ts_buf_append(&c->body, buf, (size_t)n) != TS_OK)
+            c->body_over = true;
+    return FCGX_GetError(c->rq.in) ? -1 : 0;
 }
 
 /* Waits for one of the max_serving places (--threads): the connections are many, the requests
@@ -238,12 +244,17 @@ static void serve(struct fcgi_conn *c)
                              param_header,
                              rq,
                              version && *version ? version : NULL,
-                             FCGX_GetParam("REMOTE_ADDR", rq->envp)};
+                             FCGX_GetParam("REMOTE_ADDR", rq->envp),
+                             c->body.len ? (const char *)c->body.data : NULL,
+                             c->body.len};
     struct ts_response res;
     ts_response_init(&res);
     struct ts_job job;
+    ts_job_init(&job, TS_JOB_REPLY);
     struct ts_err err = {0};
-    int rc = router_route(srv->app, &req, &job, &err);
+    int rc = c->body_over ? ts_fail(&err, TS_ETOOLARGE, "the request body is over %u bytes",
+                                    TS_REQUEST_BODY_MAX)
+                          : router_route(srv->app, &req, &job, &err);
     track_job(c, &job);
     core_serve(srv->app, &req, &job, rc, &err, &res);
     track_job(c, NULL);
@@ -295,7 +306,7 @@ static void *conn_main(void *arg)
         arm(c, true, srv->app->cfg.header_timeout);
         int rc = FCGX_Accept_r(&c->rq);
         if (rc == 0)
-            rc = read_stdin(&c->rq);
+            rc = read_stdin(c);
         disarm(c);
         if (rc != 0 || !take_place(c))
             break;
@@ -310,6 +321,7 @@ static void *conn_main(void *arg)
     arm(c, false, srv->app->cfg.header_timeout);
     FCGX_Free(&c->rq, 1);
     disarm(c);
+    ts_buf_free(&c->body);
     pthread_mutex_lock(&srv->lock);
     unlink_conn(srv, c);
     pthread_mutex_unlock(&srv->lock);
@@ -427,6 +439,7 @@ static void *acceptor(void *arg)
         }
         c->srv = srv;
         c->fd = fd;
+        ts_buf_init_capped(&c->body, TS_REQUEST_BODY_MAX);
         pthread_mutex_lock(&srv->lock);
         c->next = srv->conns;
         if (srv->conns)

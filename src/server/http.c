@@ -46,6 +46,8 @@ struct job {
     struct ts_request req;
     char remote[64]; /* the client's address, for access rules by network */
     struct ts_buf query;
+    struct ts_buf body; /* up to TS_REQUEST_BODY_MAX bytes; the rest is counted, not kept */
+    bool body_over;
     struct ts_job job; /* routed once, on the network thread; a worker carries it on */
     struct ts_response res;
     double start;
@@ -417,7 +419,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     struct ts_http_server *srv = cls;
     struct job *job = *state;
-    (void)upload_data;
     if (!job) {
         /* The first call only announces the headers. */
         ts_connguard_request(srv->guard, conn);
@@ -429,11 +430,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         job->start = now_ms();
         ts_response_init(&job->res);
         ts_job_init(&job->job, TS_JOB_REPLY);
+        ts_buf_init_capped(&job->body, TS_REQUEST_BODY_MAX);
         *state = job;
         return MHD_YES;
     }
     if (*upload_size) {
-        *upload_size = 0; /* bodies are never used: drop them */
+        /* libmicrohttpd hands the body over in pieces before the last call. */
+        if (!job->body_over && ts_buf_append(&job->body, upload_data, *upload_size) != TS_OK)
+            job->body_over = true;
+        *upload_size = 0;
         return MHD_YES;
     }
     if (job->phase == JOB_DONE)
@@ -444,15 +449,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, append_argument, &job->query);
     if (ts_buf_append(&job->query, "", 1) != TS_OK) /* NUL-terminate */
         return MHD_NO;
-    job->req = (struct ts_request){
-        method,        url,  job->query.len > 1 ? (const char *)job->query.data : NULL,
-        header_lookup, conn, version,
-        job->remote};
+    job->req = (struct ts_request){method,
+                                   url,
+                                   job->query.len > 1 ? (const char *)job->query.data : NULL,
+                                   header_lookup,
+                                   conn,
+                                   version,
+                                   job->remote,
+                                   job->body.len ? (const char *)job->body.data : NULL,
+                                   job->body.len};
     remote_address(conn, job->remote, sizeof job->remote);
     /* Routed once. Cache hits, revalidations and refusals are answered here, on the network
      * thread: a round trip through the worker pool would cost more than the answer itself. */
     struct ts_err err = {0};
     int rc = request_size_check(conn, url, job->query.len, &err);
+    if (rc == TS_OK && job->body_over)
+        rc = ts_fail(&err, TS_ETOOLARGE, "the request body is over %u bytes", TS_REQUEST_BODY_MAX);
     if (rc == TS_OK)
         rc = router_route(srv->app, &job->req, &job->job, &err);
     if (core_begin(srv->app, &job->req, &job->job, rc, &err, &job->res))
@@ -475,6 +487,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **state,
     ts_response_free(&job->res);
     ts_job_free(&job->job);
     ts_buf_free(&job->query);
+    ts_buf_free(&job->body);
     free(job);
     *state = NULL;
 }

@@ -80,7 +80,9 @@ int router_route(const struct ts_app *app, const struct ts_request *req, struct 
     /* The only route that takes another method; it says which itself. */
     if (!strncmp(req->path, "/admin/", 7))
         return admin_job(app, req, job, err);
-    if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0) {
+    /* A login page's form posts its user and password to its access service. */
+    bool form = !strcmp(m, "POST") && !strncmp(req->path, "/auth/access/", 13);
+    if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0 && !form) {
         ts_job_add_header(job, "Allow", "GET, HEAD, OPTIONS");
         return ts_fail(err, TS_EMETHOD, "only GET, HEAD and OPTIONS are supported");
     }

@@ -187,6 +187,12 @@ static void test_every_protocol_refuses_without_credentials(void **state)
         if (st != 401)
             fail_msg("%s: %ld without credentials, want 401", restricted_paths[i], st);
         assert_true(tu_header_contains(&r, "Vary", "Cookie"));
+        /* RFC 9110 15.5.2: every 401 says how to authenticate. */
+        char challenge[256] = "";
+        if (!tu_header(&r, "WWW-Authenticate", 0, challenge, sizeof challenge) ||
+            strcmp(challenge, "Bearer realm=\"secret\"") != 0)
+            fail_msg("%s: WWW-Authenticate '%s', want Bearer realm=\"secret\"", restricted_paths[i],
+                     challenge);
         /* Nothing of the image: no image type on a refusal. */
         char type[256] = "";
         tu_header(&r, "Content-Type", 0, type, sizeof type);
@@ -280,6 +286,86 @@ static void test_login_grants_the_full_image(void **state)
 
 /* The response cache (and the browser's validators) for a tile fetched by an authorised user
  * must not answer the same URL for anyone else. */
+/* POSTs an urlencoded body to the secret rule's access service. */
+static long post_form(const struct tu_server *s, const char *type, const char *body, size_t len,
+                      struct tu_response *r)
+{
+    char url[512], ct[128];
+    snprintf(url, sizeof url, "%s/auth/access/secret?origin=" ORIGIN, s->base);
+    snprintf(ct, sizeof ct, "Content-Type: %s", type);
+    const char *const hs[] = {ct, NULL};
+    assert_int_equal(tu_post(url, hs, body, len, r), 0);
+    return r->status;
+}
+
+/* A browser without scripts posts the login form itself: the page's form says POST, and the
+ * posted user and password (a '+' for the space, %2B for a plus) set the same cookie. */
+static void test_login_form_posts_without_scripts(void **state)
+{
+    (void)state;
+    struct tu_response r;
+    assert_int_equal(get(&srv, "/auth/access/secret?origin=" ORIGIN, NULL, NULL, &r), 200);
+    assert_non_null(strstr((const char *)r.body.data, "<form id=\"f\" method=\"post\">"));
+    tu_response_free(&r);
+    const char *form = "application/x-www-form-urlencoded";
+    const char *wrong = "user=alice&password=open+sesam";
+    assert_int_equal(post_form(&srv, form, wrong, strlen(wrong), &r), 403);
+    assert_false(tu_header(&r, "Set-Cookie", 0, (char[8]){0}, 8));
+    tu_response_free(&r);
+    const char *right = "user=alice&password=open+sesame";
+    assert_int_equal(post_form(&srv, form, right, strlen(right), &r), 200);
+    char set[1024] = "", cookie[1100];
+    assert_true(tu_header(&r, "Set-Cookie", 0, set, sizeof set));
+    assert_non_null(strstr(set, "HttpOnly"));
+    assert_true(tu_header_contains(&r, "Cache-Control", "no-store"));
+    tu_response_free(&r);
+    set[strcspn(set, ";")] = '\0';
+    snprintf(cookie, sizeof cookie, "Cookie: %s", set);
+    assert_int_equal(
+        get(&srv, "/iiif/3/secret%2Fgrid.png/full/max/0/default.png", cookie, NULL, &r), 200);
+    expect_grid_png(&r, 1000, 1000);
+    tu_response_free(&r);
+    /* The same page over Basic still works (scripts on). */
+    char basic[1024];
+    login(&srv, "open sesame", 200, basic, sizeof basic);
+}
+
+static void test_login_form_refuses_bad_posts(void **state)
+{
+    (void)state;
+    struct tu_response r;
+    const char *form = "application/x-www-form-urlencoded";
+    const char *right = "user=alice&password=open+sesame";
+    /* Not a form. */
+    assert_int_equal(post_form(&srv, "application/json", right, strlen(right), &r), 415);
+    tu_response_free(&r);
+    /* A form without the password. */
+    assert_int_equal(post_form(&srv, form, "user=alice", 10, &r), 400);
+    tu_response_free(&r);
+    /* Over the 4 KB a body may carry: 413, whatever it holds. */
+    size_t big = 5000;
+    char *body = malloc(big);
+    assert_non_null(body);
+    memcpy(body, right, strlen(right));
+    memset(body + strlen(right), 'x', big - strlen(right));
+    memcpy(body + strlen(right), "&pad=", 5);
+    assert_int_equal(post_form(&srv, form, body, big, &r), 413);
+    assert_false(tu_header(&r, "Set-Cookie", 0, (char[8]){0}, 8));
+    tu_response_free(&r);
+    free(body);
+    /* Other services and images are not posted to. */
+    char url[512];
+    snprintf(url, sizeof url, "%s/auth/access/terms?origin=" ORIGIN, srv.base);
+    assert_int_equal(tu_post(url, NULL, "accept=1", 8, &r), 0);
+    assert_int_equal(r.status, 405);
+    assert_false(tu_header(&r, "Set-Cookie", 0, (char[8]){0}, 8));
+    tu_response_free(&r);
+    snprintf(url, sizeof url, "%s/iiif/3/grid.png/info.json", srv.base);
+    assert_int_equal(tu_post(url, NULL, "a=1", 3, &r), 0);
+    assert_int_equal(r.status, 405);
+    tu_response_free(&r);
+}
+
 static void test_cached_authorised_answer_is_never_served_without_credentials(void **state)
 {
     (void)state;
@@ -589,6 +675,8 @@ int main(void)
         cmocka_unit_test(test_every_protocol_refuses_without_credentials),
         cmocka_unit_test(test_refused_info_json_declares_the_services),
         cmocka_unit_test(test_login_grants_the_full_image),
+        cmocka_unit_test(test_login_form_posts_without_scripts),
+        cmocka_unit_test(test_login_form_refuses_bad_posts),
         cmocka_unit_test(test_cached_authorised_answer_is_never_served_without_credentials),
         cmocka_unit_test(test_degraded_tier_is_a_smaller_image_of_its_own),
         cmocka_unit_test(test_token_error_profiles),

@@ -306,8 +306,9 @@ long tu_client_connections(struct tu_client *c)
     return c->connections;
 }
 
-int tu_client_request(struct tu_client *cl, const char *method, const char *url,
-                      const char *const *headers, struct tu_response *resp)
+static int client_perform(struct tu_client *cl, const char *method, const char *url,
+                          const char *const *headers, const char *body, size_t body_len,
+                          struct tu_response *resp)
 {
     memset(resp, 0, sizeof(*resp));
     CURL *c = cl->curl;
@@ -340,8 +341,8 @@ int tu_client_request(struct tu_client *cl, const char *method, const char *url,
     if (strcmp(method, "HEAD") == 0) {
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (strcmp(method, "POST") == 0) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body_len);
     } else if (strcmp(method, "GET") != 0) {
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     }
@@ -363,6 +364,25 @@ int tu_client_request(struct tu_client *cl, const char *method, const char *url,
         return -1;
     }
     return 0;
+}
+
+int tu_client_request(struct tu_client *cl, const char *method, const char *url,
+                      const char *const *headers, struct tu_response *resp)
+{
+    return client_perform(cl, method, url, headers, NULL, 0, resp);
+}
+
+int tu_post(const char *url, const char *const *headers, const char *body, size_t len,
+            struct tu_response *resp)
+{
+    struct tu_client c;
+    if (tu_client_init(&c) != 0) {
+        memset(resp, 0, sizeof(*resp));
+        return -1;
+    }
+    int rc = client_perform(&c, "POST", url, headers, body, len, resp);
+    tu_client_free(&c);
+    return rc;
 }
 
 int tu_request(const char *method, const char *url, const char *const *headers,

@@ -54,6 +54,11 @@ struct tu_response {
 int tu_request(const char *method, const char *url, const char *const *headers,
                struct tu_response *resp);
 
+/* POSTs len bytes of body to url (headers as tu_request; curl adds a form Content-Type unless
+ * one is given). Returns 0 when a response arrived. */
+int tu_post(const char *url, const char *const *headers, const char *body, size_t len,
+            struct tu_response *resp);
+
 /* A client that keeps one connection open across requests (keep-alive), e.g. to show that a
  * HEAD answer carried no stray body bytes. Not shared between threads. */
 struct tu_client {

@@ -95,6 +95,36 @@ static void test_bad_configurations_are_refused(void **state)
     assert_null(a);
 }
 
+static void test_hook_settings_and_defaults(void **state)
+{
+    (void)state;
+    const char *rule = "[access h]\nmatch = x/\nprofile = hook\n";
+    char text[1024];
+    snprintf(text, sizeof text, "[auth]\n" SECRET "hook = http://127.0.0.1:9/decide\n%s", rule);
+    struct ts_access *a = parse_ok(text);
+    assert_int_equal(ts_access_rule_named(a, "h")->profile, TS_PROFILE_HOOK);
+    assert_string_equal(a->hook_url, "http://127.0.0.1:9/decide");
+    assert_int_equal(a->hook_timeout_ms, 500); /* the defaults the README names */
+    assert_int_equal(a->hook_ttl, 30);
+    assert_int_equal(a->hook_entries, 1024);
+    ts_access_free(a);
+    snprintf(text, sizeof text,
+             "[auth]\n" SECRET "hook = https://auth.example/decide?site=1\nhook-timeout = 250\n"
+             "hook-cache-ttl = 0\nhook-cache-entries = 16\n%s",
+             rule);
+    a = parse_ok(text);
+    assert_int_equal(a->hook_timeout_ms, 250);
+    assert_int_equal(a->hook_ttl, 0);
+    assert_int_equal(a->hook_entries, 16);
+    ts_access_free(a);
+    snprintf(text, sizeof text, "[auth]\n" SECRET "%s", rule);
+    parse_fails(text, "hook wants [auth] hook = URL");
+    parse_fails("[auth]\n" SECRET "hook = ftp://x/\n", "http");
+    parse_fails("[auth]\n" SECRET "hook = http://x/\nhook-timeout = 0\n", "milliseconds");
+    parse_fails("[auth]\n" SECRET "hook = http://x/\nhook-timeout = 60000\n", "milliseconds");
+    parse_fails("[auth]\n" SECRET "hook = http://x/\nhook-cache-ttl = soon\n", "seconds");
+}
+
 static struct ts_access *signer(void)
 {
     return parse_ok("[auth]\n" SECRET "[access r]\nmatch = x/\nprofile = kiosk\n");
@@ -345,6 +375,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_matching_rule_wins),
         cmocka_unit_test(test_bad_configurations_are_refused),
+        cmocka_unit_test(test_hook_settings_and_defaults),
         cmocka_unit_test(test_cookie_verifies_and_names_its_rules),
         cmocka_unit_test(test_tampered_forged_and_expired_cookies_fail),
         cmocka_unit_test(test_token_is_not_a_cookie),

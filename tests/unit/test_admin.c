@@ -66,7 +66,7 @@ static void route(const struct ts_app *app, const char *method, const char *path
                   const char *authorization, struct routed *out)
 {
     struct ts_request req = {method,     path, query, one_header, (void *)authorization,
-                             "HTTP/1.1", NULL};
+                             "HTTP/1.1", NULL, NULL,  0};
     memset(out, 0, sizeof *out);
     out->rc = router_route(app, &req, &out->job, &out->err);
 }

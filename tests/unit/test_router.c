@@ -44,7 +44,7 @@ struct routed {
 static void route(const struct ts_app *app, const char *method, const char *path, const char *query,
                   struct routed *out)
 {
-    struct ts_request req = {method, path, query, NULL, NULL, "HTTP/1.1", NULL};
+    struct ts_request req = {method, path, query, NULL, NULL, "HTTP/1.1", NULL, NULL, 0};
     memset(out, 0, sizeof *out);
     out->rc = router_route(app, &req, &out->job, &out->err);
 }

@@ -55,7 +55,8 @@ static const char *if_none_match(void *ctx, const char *name)
 /* A GET with, optionally, an If-None-Match header. */
 static struct ts_request get(const char *path, const char *query, const char *etag)
 {
-    return (struct ts_request){"GET", path, query, if_none_match, (void *)etag, "HTTP/1.1", NULL};
+    return (struct ts_request){"GET", path, query, if_none_match, (void *)etag, "HTTP/1.1",
+                               NULL,  NULL, 0};
 }
 
 static const char *header_of(const struct ts_response *res, const char *name)

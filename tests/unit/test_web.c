@@ -597,7 +597,8 @@ static const char *fake_header(void *ctx, const char *name)
 static int serve(struct ts_app *app, const char *path, const char *etag, struct ts_response *res,
                  bool *taken)
 {
-    struct ts_request req = {"GET", path, NULL, fake_header, (void *)etag, "HTTP/1.1", NULL};
+    struct ts_request req = {"GET", path, NULL, fake_header, (void *)etag, "HTTP/1.1",
+                             NULL,  NULL, 0};
     struct ts_job job;
     struct ts_err err = {0};
     ts_response_init(res);
