@@ -450,15 +450,15 @@ int ts_access_apply(const struct ts_app *app, const struct ts_request *req, stru
     if (!a || job->kind != TS_JOB_IMAGE)
         return TS_OK;
     char place[PATH_MAX + 512];
-    const struct ts_access_rule *r =
-        ts_access_match(a, relative_path(app, job, place, sizeof place));
+    const char *rel = relative_path(app, job, place, sizeof place);
+    const struct ts_access_rule *r = ts_access_match(a, rel);
     job->access.rule = r;
     job->access.tier = TS_TIER_FULL;
     if (!r || r->profile == TS_PROFILE_OPEN)
         return TS_OK;
     bool degraded = r->degraded_size || r->degraded_watermark;
     if (r->profile == TS_PROFILE_HOOK) {
-        int rc = hook_verdict(a, req, job, relative_path(app, job), err);
+        int rc = hook_verdict(a, req, job, rel, err);
         if (rc) /* TS_DEFERRED before anything below was touched: it runs again on a worker */
             return rc;
         /* A degraded tier the rule does not define shows nothing. */
