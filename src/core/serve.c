@@ -785,6 +785,8 @@ static void answer_product(struct ts_job *job, struct ts_response *res)
 {
     struct ts_product *out = &job->out;
     res->status = out->http_status;
+    if (out->reason[0])
+        snprintf(res->reason, sizeof res->reason, "%s", out->reason);
     if (out->type[0])
         ts_response_set_type(res, out->type);
     for (int i = 0; i < out->nheaders; i++)

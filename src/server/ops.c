@@ -69,6 +69,8 @@ int ops_health_job(const struct ts_app *app, struct ts_job *job, struct ts_err *
     if (!text)
         return ts_fail(err, TS_ENOMEM, "out of memory");
     int rc = ts_job_reply(job, all ? 200 : 503, "application/json", text);
+    if (!all) /* the log says which backend, as the body does */
+        snprintf(job->out.reason, sizeof job->out.reason, "%s", text);
     rc = rc ? rc : ts_buf_append_str(&job->out.text, "\n");
     free(text);
     rc = rc ? rc : ts_job_add_header(job, "Cache-Control", "no-store");
