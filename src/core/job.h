@@ -39,7 +39,7 @@ enum ts_freshness {
 
 /* What produce() says to send: a text, or an image plan rendered and encoded by the core. */
 struct ts_product {
-    int http_status; /* 200, or 303 (with a Location header) */
+    int http_status;  /* 200, or 303 (with a Location header) */
     char reason[200]; /* for the server's log when http_status is an error ("" = none given) */
     bool is_text;
     struct ts_buf text;
