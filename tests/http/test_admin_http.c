@@ -51,21 +51,8 @@ static void make_root(const char *name, char *root, size_t cap)
 /* Starts a server on root with extra flags; its stderr goes to log when log is set. */
 static struct tu_server *start(const char *root, const char *const *extra, const char *log)
 {
-    int saved = -1;
-    if (log) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        assert_true(fd >= 0);
-        saved = dup(2);
-        dup2(fd, 2);
-        close(fd);
-    }
     struct tu_server *s = &servers[nservers];
-    int rc = tu_server_start(s, TESSERA_BIN, root, extra);
-    if (log) {
-        dup2(saved, 2);
-        close(saved);
-    }
-    assert_int_equal(rc, 0);
+    assert_int_equal(tu_server_start_logged(s, TESSERA_BIN, root, extra, log), 0);
     nservers++;
     return s;
 }

@@ -60,21 +60,8 @@ static struct tu_server *start(const char *root, const char *mc_servers, const c
     const char *extra[] = {"--base-url", BASE, "--memcached", mc_servers, NULL};
     if (!mc_servers)
         extra[2] = NULL;
-    int saved = -1;
-    if (log) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        assert_true(fd >= 0);
-        saved = dup(2);
-        dup2(fd, 2);
-        close(fd);
-    }
     struct tu_server *s = &servers[nservers];
-    int rc = tu_server_start(s, TESSERA_BIN, root, extra);
-    if (log) {
-        dup2(saved, 2);
-        close(saved);
-    }
-    assert_int_equal(rc, 0);
+    assert_int_equal(tu_server_start_logged(s, TESSERA_BIN, root, extra, log), 0);
     nservers++;
     return s;
 }

@@ -56,15 +56,7 @@ static void paths(const char *name, char *root, char *file, size_t cap, const ch
 /* Starts the server on root with extra flags, its stderr going to log. */
 static void start(const char *root, const char *const *extra, const char *log)
 {
-    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    assert_true(fd >= 0);
-    int saved = dup(2);
-    dup2(fd, 2);
-    close(fd);
-    int rc = tu_server_start(&server, TESSERA_BIN, root, extra);
-    dup2(saved, 2);
-    close(saved);
-    assert_int_equal(rc, 0);
+    assert_int_equal(tu_server_start_logged(&server, TESSERA_BIN, root, extra, log), 0);
     running = true;
 }
 

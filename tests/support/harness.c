@@ -178,6 +178,24 @@ int tu_fcgi_server_start(struct tu_server *s, const char *bin, const char *root,
     return 0;
 }
 
+int tu_server_start_logged(struct tu_server *s, const char *bin, const char *root,
+                           const char *const *extra, const char *log)
+{
+    if (!log)
+        return tu_server_start(s, bin, root, extra);
+    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    /* The child inherits fd 2 at fork: point it at the file for that moment only. */
+    int saved = dup(2);
+    dup2(fd, 2);
+    close(fd);
+    int rc = tu_server_start(s, bin, root, extra);
+    dup2(saved, 2);
+    close(saved);
+    return rc;
+}
+
 int tu_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -24,6 +24,11 @@ struct tu_server {
 int tu_server_start(struct tu_server *s, const char *bin, const char *root,
                     const char *const *extra);
 
+/* tu_server_start with the server's stderr going to the file log (truncated first; NULL = the
+ * test's own stderr), for tests that read what the server logged. */
+int tu_server_start_logged(struct tu_server *s, const char *bin, const char *root,
+                           const char *const *extra, const char *log);
+
 /* Forks and execs `bin --root root --fcgi addr extra...` (addr HOST:PORT or a unix socket path)
  * and waits up to 10 s for its "FastCGI on" line. port is set for HOST:PORT. Returns 0 on
  * success. */
