@@ -68,7 +68,7 @@ int admin_job(const struct ts_app *app, const struct ts_request *req, struct ts_
     if (!admin_authorized(auth, token)) {
         ts_job_add_header(job, "WWW-Authenticate", "Bearer realm=\"tessera admin\"%s",
                           auth ? ", error=\"invalid_token\"" : "");
-        return ts_fail(err, TS_EAUTH, "admin: %s bearer token",
+        return ts_fail(err, TS_EUNAUTH, "admin: %s bearer token",
                        auth ? "wrong (or malformed)" : "no");
     }
     if (strcmp(req->method, "POST") != 0) {

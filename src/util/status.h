@@ -27,10 +27,9 @@
     X(ETIMEOUT, -13, 503, "deadline passed")      /* the request ran past its deadline */          \
     X(ECANCELED, -14, 503, "canceled")            /* the client left or the server is stopping */  \
     X(EMEDIA, -15, 415, "unsupported media type") /* IIIF 1.1: an output format not offered */     \
-    X(EAUTH, -16, 401, "unauthorized")            /* an admin request without the right token */   \
-    X(EUPSTREAM, -17, 502, "source failed") /* a remote source refused, broke off or is down */    \
-    X(EUPTIMEOUT, -18, 504, "source timed out") /* a remote source did not answer in time */       \
-    X(EUNAUTH, -19, 401, "unauthorized")        /* restricted: no credentials were presented */
+    X(EUPSTREAM, -16, 502, "source failed") /* a remote source refused, broke off or is down */    \
+    X(EUPTIMEOUT, -17, 504, "source timed out") /* a remote source did not answer in time */       \
+    X(EUNAUTH, -18, 401, "unauthorized")        /* no credentials: a restricted image, admin */
 
 enum ts_status {
 #define TS_STATUS_ENUM(name, value, http, text) TS_##name = value,

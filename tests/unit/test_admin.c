@@ -115,7 +115,7 @@ static void test_purge_without_or_with_a_wrong_token_is_401(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct routed r;
         route(*state, "POST", "/admin/purge", "id=a.tif", bad[i], &r);
-        assert_int_equal(r.rc, TS_EAUTH);
+        assert_int_equal(r.rc, TS_EUNAUTH);
         assert_int_equal(ts_status_http(r.rc), 401);
         const char *challenge = job_header(&r.job, "WWW-Authenticate");
         assert_non_null(challenge);
