@@ -1270,20 +1270,14 @@ bool core_finish(struct ts_app *app, const struct ts_request *req, struct ts_job
     /* Waiting in a queue used up the deadline, or the client left meanwhile: no work at all. */
     int rc = ts_cancel_check(&job->cancel, &err);
     job->access.may_call = true; /* a worker may wait for the authorization hook */
-    if (rc == TS_OK && job->access_later) {
-        job->access_later = false;
-        rc = ts_access_apply(app, req, job, &err);
-        if (rc == TS_OK && job->kind == TS_JOB_IMAGE && answer_known(app, req, job, res)) {
-            source_close(&job->src);
-            finalize(app, job, res);
-            return true;
+    /* What core_begin left to a worker: resolving a remote identifier, or asking the hook.
+     * Either way the access rules decide before any validator or cache, as there. */
+    if (rc == TS_OK && (job->resolve_later || job->access_later)) {
+        if (job->resolve_later) {
+            const char *id = ts_buf_str(&job->identifier);
+            rc = id ? resolve(app, id, &job->src, &err) : ts_fail(&err, TS_ENOMEM, "out of memory");
         }
-    }
-    if (rc == TS_OK && job->resolve_later) {
-        job->resolve_later = false; /* once: a deferred job comes back resolved */
-        const char *id = ts_buf_str(&job->identifier);
-        rc = id ? resolve(app, id, &job->src, &err) : ts_fail(&err, TS_ENOMEM, "out of memory");
-        /* The access rules hold for remote images too, decided before any validator. */
+        job->resolve_later = job->access_later = false; /* once: the job comes back resolved */
         if (rc == TS_OK)
             rc = ts_access_apply(app, req, job, &err);
         if (rc == TS_OK && job->kind == TS_JOB_IMAGE && answer_known(app, req, job, res)) {
