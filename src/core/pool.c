@@ -75,7 +75,8 @@ static int find_idle(struct ts_pool *pool, const struct ts_pool_identity *id)
 }
 
 int ts_lease_begin(struct ts_pool *pool, struct source_file *src,
-                   const struct ts_block_store *blocks, struct ts_lease *lease, struct ts_err *err)
+                   const struct ts_block_store *blocks, const struct ts_reopen *again,
+                   struct ts_lease *lease, struct ts_err *err)
 {
     *lease = (struct ts_lease){.pool = pool, .slot = -1, .id = identity_of(src)};
     if (pool) {
@@ -96,11 +97,15 @@ int ts_lease_begin(struct ts_pool *pool, struct source_file *src,
     if (src->bytes) {
         struct ts_bytes *b = src->bytes;
         src->bytes = NULL; /* the reader owns this reference now, even if opening fails */
-        rc = ts_reader_open_bytes(b, src->page, blocks, &lease->reader, err);
+        rc = ts_reader_open_bytes(b, src->page, blocks, again, &lease->reader, err);
     } else {
         int fd = src->fd;
+        struct ts_bytes *b;
         src->fd = -1; /* the reader owns it now, even if opening fails */
-        rc = ts_reader_open_fd(fd, src->page, blocks, &lease->reader, err);
+        /* Not ts_reader_open_fd: the source checked that this is a regular file (src->st). */
+        rc = ts_bytes_from_fd(fd, &b);
+        rc = rc ? ts_fail(err, rc, "out of memory")
+                : ts_reader_open_bytes(b, src->page, blocks, again, &lease->reader, err);
     }
     if (rc == TS_OK && pool)
         atomic_fetch_add_explicit(&pool->open, 1, memory_order_relaxed);

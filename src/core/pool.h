@@ -37,10 +37,11 @@ void ts_pool_destroy(struct ts_pool *pool);
 /* Lends the idle reader open on this very file (device, inode, size, mtime, page), or opens
  * one from src->bytes or else src->fd (which the reader then owns; it becomes NULL or -1).
  * TS_DECLINED when neither is possible (no idle reader, nothing open): open the file and ask
- * again. blocks: where
- * JPEG 2000 readers keep decoded blocks (may be NULL). */
+ * again. blocks: where JPEG 2000 readers keep decoded blocks (may be NULL). again: the reopen
+ * state an earlier reader of this very file left (see struct ts_reopen), or NULL. */
 int ts_lease_begin(struct ts_pool *pool, struct source_file *src,
-                   const struct ts_block_store *blocks, struct ts_lease *lease, struct ts_err *err);
+                   const struct ts_block_store *blocks, const struct ts_reopen *again,
+                   struct ts_lease *lease, struct ts_err *err);
 
 /* Counts under the pool's lock; all zero when there is no pool. */
 void ts_pool_stats(struct ts_pool *pool, struct ts_pool_stats *out);

@@ -549,30 +549,38 @@ static int info_key(const struct source_file *src, struct ts_buf *key)
     return rc ? rc : (ts_buf_str(key) ? TS_OK : TS_ENOMEM);
 }
 
-/* Stored as the struct, then its text tags: the struct's own meta pointer is not kept (it
- * points into whoever filled it) and is set again to the copy that held holds. */
+/* Stored as the struct, then its text tags, then the reader's reopen state (see struct
+ * ts_reopen): the struct's own meta pointer is not kept (it points into whoever filled it) and
+ * is set again to the copy that held holds, as *again is pointed at the state there. */
 static bool info_lookup(struct ts_app *app, const struct source_file *src,
-                        struct ts_image_info *info, struct ts_buf *held)
+                        struct ts_image_info *info, struct ts_reopen *again, struct ts_buf *held)
 {
     struct ts_buf key;
     bool hit = info_key(src, &key) == TS_OK &&
                ts_lru_get(app->infos, (const char *)key.data, held) && held->len >= sizeof *info;
     if (hit) {
         memcpy(info, held->data, sizeof *info);
-        hit = info->meta_len == held->len - sizeof *info;
+        hit = info->meta_len <= held->len - sizeof *info;
         info->meta = info->meta_len ? (const char *)held->data + sizeof *info : NULL;
+        again->data = held->data + sizeof *info + info->meta_len;
+        again->len = hit ? held->len - sizeof *info - info->meta_len : 0;
     }
     ts_buf_free(&key);
     return hit;
 }
 
 static void info_store(struct ts_app *app, const struct source_file *src,
-                       const struct ts_image_info *info)
+                       struct ts_reader *reader)
 {
+    const struct ts_image_info *info = &reader->info;
     struct ts_buf key, value = {0};
     if (info_key(src, &key) == TS_OK && ts_buf_append(&value, info, sizeof *info) == TS_OK &&
-        ts_buf_append(&value, info->meta ? info->meta : "", info->meta_len) == TS_OK)
+        ts_buf_append(&value, info->meta ? info->meta : "", info->meta_len) == TS_OK) {
+        size_t plain = value.len;
+        if (ts_reader_reopen_state(reader, &value) != TS_OK)
+            value.len = plain; /* without it, a reopen walks the file as a first open does */
         ts_lru_put(app->infos, (const char *)key.data, value.data, value.len);
+    }
     ts_buf_free(&value);
     ts_buf_free(&key);
 }
@@ -593,19 +601,19 @@ static void remote_verdict(const struct ts_lease *l, const struct source_file *s
 
 /* Borrows the pool's idle reader for this file, or opens one from a copy of the request's
  * descriptor: the request keeps its own, so whatever lane finishes it reads the same file. */
-static int lease(struct ts_app *app, const struct source_file *src, struct ts_lease *l,
-                 struct ts_err *err)
+static int lease(struct ts_app *app, const struct source_file *src, const struct ts_reopen *again,
+                 struct ts_lease *l, struct ts_err *err)
 {
     const struct ts_block_store *blocks = app->jp2_blocks ? &app->jp2_store : NULL;
     struct source_file probe = *src;
     probe.fd = -1;
     probe.bytes = NULL;
-    int rc = ts_lease_begin(app->readers, &probe, blocks, l, err);
+    int rc = ts_lease_begin(app->readers, &probe, blocks, NULL, l, err);
     if (rc != TS_DECLINED)
         return rc;
     if (src->bytes) {
         probe.bytes = ts_bytes_ref(src->bytes);
-        rc = ts_lease_begin(app->readers, &probe, blocks, l, err);
+        rc = ts_lease_begin(app->readers, &probe, blocks, again, l, err);
         source_close(&probe);
         if (rc)
             remote_verdict(l, src, &rc, err);
@@ -614,7 +622,7 @@ static int lease(struct ts_app *app, const struct source_file *src, struct ts_le
     probe.fd = fcntl(src->fd, F_DUPFD_CLOEXEC, 0);
     if (probe.fd < 0)
         return ts_fail(err, TS_EBUSY, "out of file descriptors");
-    return ts_lease_begin(app->readers, &probe, blocks, l, err);
+    return ts_lease_begin(app->readers, &probe, blocks, again, l, err);
 }
 
 /* ---- render and encode ---- */
@@ -759,9 +767,9 @@ static int read_samples(struct ts_app *app, struct ts_job *job, const struct ts_
         struct ts_lease own = {0}, *use = job->in_sequence ? &own : l;
         if (job->in_sequence) {
             rc = sequence_view(app, job, view, &src, err);
-            rc = rc ? rc : lease(app, &src, &own, err);
+            rc = rc ? rc : lease(app, &src, NULL, &own, err);
         } else if (!l->reader) {
-            rc = lease(app, &job->src, l, err);
+            rc = lease(app, &job->src, NULL, l, err);
         }
         struct ts_image img = {0};
         if (rc == TS_OK)
@@ -843,21 +851,24 @@ static int serve_image(struct ts_app *app, struct ts_job *job, struct ts_respons
 {
     struct ts_image_info info;
     struct ts_lease l = {0};
-    struct ts_buf held = {0}; /* the cached info's text tags, lent to produce() */
+    /* The cached info: its text tags, lent to produce(), and the reopen state, to the lease. */
+    struct ts_buf held = {0};
+    struct ts_reopen again = {0};
     int rc = pin_file(app, job, err);
     if (rc)
         return rc;
     if (!job->produced) {
-        if (job->needs_info && !info_lookup(app, &job->src, &info, &held)) {
+        if (job->needs_info && !info_lookup(app, &job->src, &info, &again, &held)) {
             ts_buf_free(&held);
-            rc = lease(app, &job->src, &l, err);
+            again = (struct ts_reopen){0};
+            rc = lease(app, &job->src, NULL, &l, err);
             if (rc)
                 return rc;
             info = l.reader->info;
-            info_store(app, &job->src, &info);
+            info_store(app, &job->src, l.reader);
         }
         if (job->wants_pages && job->needs_info && job->src.page == 0 && info.npages > 1) {
-            rc = l.reader ? TS_OK : lease(app, &job->src, &l, err);
+            rc = l.reader ? TS_OK : lease(app, &job->src, &again, &l, err);
             rc = rc ? rc : collect_pages(job, l.reader, &info, err);
         }
         /* The degraded tier is a smaller image to every protocol: it plans against that, and
@@ -882,11 +893,10 @@ static int serve_image(struct ts_app *app, struct ts_job *job, struct ts_respons
         if (rc == TS_OK && job->sample && job->needs_info)
             rc = read_samples(app, job, &info, &l, err);
         job->produced = rc == TS_OK;
-        ts_buf_free(&held);
     }
     if (rc == TS_OK && !job->out.is_text && job->out.http_status == 200) {
         if (!l.reader)
-            rc = lease(app, &job->src, &l, err);
+            rc = lease(app, &job->src, &again, &l, err);
         if (rc == TS_OK)
             rc = render(app, l.reader, job, res, err);
         if (rc == TS_OK)
@@ -897,6 +907,7 @@ static int serve_image(struct ts_app *app, struct ts_job *job, struct ts_respons
     /* A deferred job keeps its descriptor (the slow lane reads the same file) but not the
      * reader: the pool lends it to the fast lane meanwhile. */
     ts_lease_end(&l, rc == TS_DEFERRED ? TS_OK : rc);
+    ts_buf_free(&held);
     if (rc == TS_OK)
         answer_product(job, res);
     return rc;

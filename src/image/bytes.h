@@ -76,15 +76,18 @@ struct ts_bytes_counts {
 void ts_bytes_counts(struct ts_bytes *b, struct ts_bytes_counts *out);
 
 /* Opens page `page` of b, choosing the reader from its first bytes (see ts_reader_open_fd);
- * takes the reference b (dropped on failure too). */
+ * takes the reference b (dropped on failure too). again: this file's reopen state from an
+ * earlier open (see struct ts_reopen), or NULL. */
 int ts_reader_open_bytes(struct ts_bytes *b, uint32_t page, const struct ts_block_store *blocks,
-                         struct ts_reader **out, struct ts_err *err);
+                         const struct ts_reopen *again, struct ts_reader **out,
+                         struct ts_err *err);
 
 /* The byte source a reader was opened on (the reader's reference: valid while it is open). */
 struct ts_bytes *ts_reader_bytes(const struct ts_reader *r);
 
 /* Per-format openers over a byte source, with ts_reader_open_bytes's ownership of b. */
-int ts_tiff_open(struct ts_bytes *b, uint32_t page, struct ts_reader **out, struct ts_err *err);
+int ts_tiff_open(struct ts_bytes *b, uint32_t page, const struct ts_reopen *again,
+                 struct ts_reader **out, struct ts_err *err);
 int ts_jpeg_open(struct ts_bytes *b, struct ts_reader **out, struct ts_err *err);
 int ts_png_open(struct ts_bytes *b, struct ts_reader **out, struct ts_err *err);
 int ts_jp2_open(struct ts_bytes *b, const struct ts_block_store *blocks, struct ts_reader **out,

@@ -45,7 +45,8 @@ static int opened(struct ts_bytes *keep, int rc, struct ts_reader **out)
 }
 
 int ts_reader_open_bytes(struct ts_bytes *b, uint32_t page, const struct ts_block_store *blocks,
-                         struct ts_reader **out, struct ts_err *err)
+                         const struct ts_reopen *again, struct ts_reader **out,
+                         struct ts_err *err)
 {
     uint8_t magic[12];
     ssize_t n;
@@ -68,7 +69,7 @@ int ts_reader_open_bytes(struct ts_bytes *b, uint32_t page, const struct ts_bloc
         ts_bytes_sequential(b);
     struct ts_bytes *keep = kind != SNIFF_UNKNOWN ? ts_bytes_ref(b) : NULL;
     switch (kind) {
-    case SNIFF_TIFF: return opened(keep, ts_tiff_open(b, page, out, err), out);
+    case SNIFF_TIFF: return opened(keep, ts_tiff_open(b, page, again, out, err), out);
     case SNIFF_JPEG: return opened(keep, ts_jpeg_open(b, out, err), out);
     case SNIFF_PNG: return opened(keep, ts_png_open(b, out, err), out);
     case SNIFF_JP2: return opened(keep, ts_jp2_open(b, blocks, out, err), out);
@@ -102,7 +103,7 @@ int ts_reader_open_fd(int fd, uint32_t page, const struct ts_block_store *blocks
     }
     if (ts_bytes_from_fd(fd, &b) != TS_OK)
         return ts_fail(err, TS_ENOMEM, "out of memory");
-    return ts_reader_open_bytes(b, page, blocks, out, err);
+    return ts_reader_open_bytes(b, page, blocks, NULL, out, err);
 }
 
 /* The per-format openers on a descriptor (tests, tools): the same readers over a file. */
@@ -116,7 +117,7 @@ int ts_reader_open_fd(int fd, uint32_t page, const struct ts_block_store *blocks
 
 int ts_tiff_open_fd(int fd, uint32_t page, struct ts_reader **out, struct ts_err *err)
 {
-    FD_OPENER(ts_tiff_open(b, page, out, err));
+    FD_OPENER(ts_tiff_open(b, page, NULL, out, err));
 }
 
 int ts_jpeg_open_fd(int fd, struct ts_reader **out, struct ts_err *err)
@@ -199,6 +200,13 @@ int ts_reader_pages(struct ts_reader *r, struct ts_page *out, uint32_t max, uint
     out[0] = (struct ts_page){0, r->info.width, r->info.height};
     *n = 1;
     return TS_OK;
+}
+
+int ts_reader_reopen_state(struct ts_reader *r, struct ts_buf *out)
+{
+    if (!r || !out || !r->ops || !r->ops->reopen_state)
+        return TS_DECLINED;
+    return r->ops->reopen_state(r, out);
 }
 
 int ts_reader_cost(struct ts_reader *r, const struct ts_read_req *req, size_t *bytes,

@@ -98,7 +98,25 @@ struct ts_reader_ops {
      * pages in order, in one pass over the file, at most max of them into out; *n = how many. */
     int (*pages)(struct ts_reader *r, struct ts_page *out, uint32_t max, uint32_t *n,
                  struct ts_err *err);
+    /* Optional: appends to out what this reader learnt while opening (see struct ts_reopen),
+     * or returns TS_DECLINED when a reopen would gain nothing from it. */
+    int (*reopen_state)(struct ts_reader *r, struct ts_buf *out);
 };
+
+/* What a reader learnt opening a file that lets it open the very same file again with less
+ * work: for TIFF, every level's directory offset and layout, the tags, the profile and the
+ * page count, so that a reopen reads the header and then only the directory a read needs,
+ * where discovery walks every directory. Opaque bytes from ts_reader_reopen_state, which the
+ * app keeps beside the image information under the file's identity (device, inode, size,
+ * times, page): handed back for that file only. A reader checks what it can (format, version,
+ * page, file size, offsets inside the file) and discovers as usual when they do not match. */
+struct ts_reopen {
+    const void *data;
+    size_t len;
+};
+
+/* Appends r's reopen state to out; TS_DECLINED when its format keeps none. */
+int ts_reader_reopen_state(struct ts_reader *r, struct ts_buf *out);
 
 struct ts_bytes;
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <jpeglib.h>
 #include <math.h>
 #include <setjmp.h>
@@ -24,6 +25,9 @@
  * stay reachable. Documented in the README. */
 #define TIFF_MAX_DIRS 100000
 #define TIFF_MAX_SUBIFDS 64
+/* Text tags are capped: a tag is not the place for a megabyte of prose, and OBJ answers stay
+ * small; XMP packets get more room. */
+#define TIFF_META_MAX (4u << 20)
 /* A single strip larger than this would need one huge decode for any region of it. */
 #define TIFF_MAX_SCRATCH ((size_t)1 << 30)
 
@@ -111,6 +115,8 @@ struct tiff_priv {
     uint8_t *raw;           /* one tile as stored, for it */
     size_t raw_cap;
     struct tiff_part *parts; /* decoders for reads split over threads, made on first use */
+    uint8_t *icc;            /* the page's profile as stored, for the reopen state */
+    uint32_t icc_len;
 };
 
 static int tiff_on_error(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
@@ -605,6 +611,7 @@ static void tiff_close(struct ts_reader *r)
                 ts_color_xform_free(p->lv[i].xf);
         tiff_jpeg_free(p->jpeg);
         tiff_parts_free(p->parts);
+        free(p->icc);
         free(p->raw);
         free(p->scratch);
         ts_buf_free(&p->meta);
@@ -1438,8 +1445,133 @@ static int tiff_cost(struct ts_reader *r, const struct ts_read_req *q, size_t *b
 
 static int tiff_pages(struct ts_reader *r, struct ts_page *out, uint32_t max, uint32_t *n,
                       struct ts_err *err);
-static const struct ts_reader_ops tiff_ops = {"tiff",        tiff_read, tiff_close,
-                                              tiff_raw_tile, tiff_cost, tiff_pages};
+
+/* ---- the reopen state (see struct ts_reopen) ----
+ * This header; each level as described up to its palette, followed by the palette for palette
+ * levels only (768 bytes each level would cost every image in the info cache); the image
+ * information (its meta pointer cleared); the text tags; the profile. Bytes that never leave
+ * the process, so raw structs will do: the sizes in the header reject a state another build
+ * made. Colour transforms are not kept; a reopen makes them again from the profile. */
+struct tiff_again {
+    char magic[4]; /* "TIFR" */
+    uint32_t level_bytes, info_bytes, page, nlv, icc_len;
+    uint64_t file_size, meta_len;
+};
+#define TIFF_AGAIN_LEVEL offsetof(struct tiff_level, pal)
+/* A larger profile is not kept: the state lives in the info cache beside every image, and a
+ * reopen without it only costs the discovery walk. */
+#define TIFF_AGAIN_MAX_ICC (256u << 10)
+
+static bool tiff_is_palette(const struct tiff_level *lv)
+{
+    return lv->stored_photometric == PHOTOMETRIC_PALETTE;
+}
+
+static int tiff_reopen_state(struct ts_reader *r, struct ts_buf *out)
+{
+    struct tiff_priv *p = r->priv;
+    if (p->icc_len > TIFF_AGAIN_MAX_ICC)
+        return TS_DECLINED;
+    struct tiff_again h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, "TIFR", 4);
+    h.level_bytes = (uint32_t)TIFF_AGAIN_LEVEL;
+    h.info_bytes = (uint32_t)sizeof r->info;
+    h.page = p->page;
+    h.nlv = p->nlv;
+    h.icc_len = p->icc_len;
+    h.file_size = p->io.size;
+    h.meta_len = p->meta.len;
+    int rc = ts_buf_append(out, &h, sizeof h);
+    for (uint32_t i = 0; i < p->nlv && rc == TS_OK; i++) {
+        rc = ts_buf_append(out, &p->lv[i], TIFF_AGAIN_LEVEL);
+        if (rc == TS_OK && tiff_is_palette(&p->lv[i]))
+            rc = ts_buf_append(out, p->lv[i].pal, sizeof p->lv[i].pal);
+    }
+    struct ts_image_info info = r->info;
+    info.meta = NULL;
+    info.format = NULL;
+    rc = rc ? rc : ts_buf_append(out, &info, sizeof info);
+    if (rc == TS_OK && p->meta.len)
+        rc = ts_buf_append(out, p->meta.data, p->meta.len);
+    if (rc == TS_OK && p->icc_len)
+        rc = ts_buf_append(out, p->icc, p->icc_len);
+    return rc;
+}
+
+/* Bytes [*at, *at + n) of the state, or NULL past its end. */
+static const uint8_t *tiff_again_take(const struct ts_reopen *a, size_t *at, size_t n)
+{
+    if (n > a->len - *at)
+        return NULL;
+    const uint8_t *q = (const uint8_t *)a->data + *at;
+    *at += n;
+    return q;
+}
+
+/* Takes levels, information, tags and profile from a reopen state that fits this file: its
+ * sizes, page and file size match, and every level is a sane layout inside the file. False,
+ * with p's levels and r's information untouched, when it does not. */
+static bool tiff_again_load(const struct ts_reopen *a, struct ts_reader *r, struct tiff_priv *p,
+                            uint32_t page)
+{
+    struct tiff_again h;
+    struct tiff_level lv[TS_MAX_LEVELS];
+    struct ts_image_info info;
+    size_t at = 0;
+    const uint8_t *q;
+
+    if (!a || !a->data || a->len < sizeof h)
+        return false;
+    memcpy(&h, tiff_again_take(a, &at, sizeof h), sizeof h);
+    if (memcmp(h.magic, "TIFR", 4) != 0 || h.level_bytes != TIFF_AGAIN_LEVEL ||
+        h.info_bytes != sizeof info || h.page != page || h.file_size != p->io.size ||
+        h.nlv < 1 || h.nlv > TS_MAX_LEVELS || h.icc_len > TIFF_AGAIN_MAX_ICC ||
+        h.meta_len > TIFF_META_MAX)
+        return false;
+    memset(lv, 0, sizeof lv);
+    for (uint32_t i = 0; i < h.nlv; i++) {
+        if (!(q = tiff_again_take(a, &at, TIFF_AGAIN_LEVEL)))
+            return false;
+        memcpy(&lv[i], q, TIFF_AGAIN_LEVEL);
+        if (tiff_is_palette(&lv[i])) {
+            if (!(q = tiff_again_take(a, &at, sizeof lv[i].pal)))
+                return false;
+            memcpy(lv[i].pal, q, sizeof lv[i].pal);
+        }
+        if (!lv[i].sub || lv[i].off < 8 || lv[i].off >= p->io.size || lv[i].width == 0 ||
+            lv[i].height == 0 || lv[i].channels < 1 || lv[i].channels > 4 ||
+            lv[i].width > lv[0].width || lv[i].height > lv[0].height)
+            return false;
+    }
+    if (!(q = tiff_again_take(a, &at, sizeof info)))
+        return false;
+    memcpy(&info, q, sizeof info);
+    const uint8_t *meta = tiff_again_take(a, &at, (size_t)h.meta_len);
+    const uint8_t *icc = tiff_again_take(a, &at, h.icc_len);
+    if (!meta || !icc || at != a->len || info.nlevels != h.nlv ||
+        info.width != lv[0].width || info.height != lv[0].height || info.meta_len != h.meta_len)
+        return false;
+    ts_buf_init_capped(&p->meta, TIFF_META_MAX);
+    if ((h.meta_len && ts_buf_append(&p->meta, meta, (size_t)h.meta_len) != TS_OK) ||
+        (h.icc_len && !(p->icc = malloc(h.icc_len)))) {
+        ts_buf_free(&p->meta);
+        return false;
+    }
+    if (h.icc_len)
+        memcpy(p->icc, icc, h.icc_len);
+    p->icc_len = h.icc_len;
+    memcpy(p->lv, lv, sizeof lv);
+    p->nlv = h.nlv;
+    p->page = page;
+    r->info = info;
+    r->info.format = "tiff";
+    r->info.meta = p->meta.len ? (const char *)p->meta.data : NULL;
+    return true;
+}
+
+static const struct ts_reader_ops tiff_ops = {
+    "tiff", tiff_read, tiff_close, tiff_raw_tile, tiff_cost, tiff_pages, tiff_reopen_state};
 
 /* The full-resolution directory's profile, copied: the directory is left behind by the level scan.
  */
@@ -1502,9 +1634,6 @@ static int tiff_color_attach(struct tiff_priv *p, const uint8_t *icc, uint32_t l
     return TS_OK;
 }
 
-/* Text tags are capped: a tag is not the place for a megabyte of prose, and OBJ answers stay
- * small; XMP packets get more room. */
-#define TIFF_META_MAX (4u << 20)
 
 static int tiff_meta_add(struct tiff_priv *p, const char *name, const char *value, size_t len)
 {
@@ -1578,7 +1707,8 @@ static void tiff_read_tags(struct tiff_priv *p, struct ts_image_info *info)
     info->has_sample_range = has_min || has_max;
 }
 
-int ts_tiff_open(struct ts_bytes *bytes, uint32_t page, struct ts_reader **out, struct ts_err *err)
+int ts_tiff_open(struct ts_bytes *bytes, uint32_t page, const struct ts_reopen *again,
+                 struct ts_reader **out, struct ts_err *err)
 {
     struct ts_reader *r;
     struct tiff_priv *p;
@@ -1617,15 +1747,26 @@ int ts_tiff_open(struct ts_bytes *bytes, uint32_t page, struct ts_reader **out, 
     }
     TIFFOpenOptionsSetErrorHandlerExtR(opts, tiff_on_error, p);
     TIFFOpenOptionsSetWarningHandlerExtR(opts, tiff_on_warning, p);
+    /* Known levels: 'h' reads the header alone, and the first read loads its level's directory
+     * by offset; the walk over every directory is what a reopen saves. */
+    bool known = tiff_again_load(again, r, p, page);
     /* 'm' as well as a map procedure that declines: never mmap (see tiff_io_map). */
-    p->tif = TIFFClientOpenExt("tiff", "rm", (thandle_t)&p->io, tiff_io_read, tiff_io_write,
-                               tiff_io_seek, tiff_io_close, tiff_io_size, tiff_io_map,
-                               tiff_io_unmap, opts);
+    p->tif = TIFFClientOpenExt("tiff", known ? "rmh" : "rm", (thandle_t)&p->io, tiff_io_read,
+                               tiff_io_write, tiff_io_seek, tiff_io_close, tiff_io_size,
+                               tiff_io_map, tiff_io_unmap, opts);
     TIFFOpenOptionsFree(opts);
     if (!p->tif) {
         rc = tiff_lib_fail(p, err, TS_ECODEC, "cannot open TIFF");
         tiff_close(r);
         return rc;
+    }
+    if (known) {
+        if ((rc = tiff_color_attach(p, p->icc, p->icc_len, err)) != TS_OK) {
+            tiff_close(r);
+            return rc;
+        }
+        *out = r;
+        return TS_OK;
     }
     p->page = page;
     if (page > 0 && (rc = tiff_goto_page(p, page, err)) != TS_OK) {
@@ -1650,7 +1791,8 @@ int ts_tiff_open(struct ts_bytes *bytes, uint32_t page, struct ts_reader **out, 
     tiff_find_levels(p);
     tiff_sort_levels(p);
     rc = tiff_color_attach(p, icc, icc_len, err);
-    free(icc);
+    p->icc = icc; /* kept for the reopen state */
+    p->icc_len = icc_len;
     if (rc != TS_OK) {
         tiff_close(r);
         return rc;

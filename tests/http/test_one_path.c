@@ -808,6 +808,74 @@ static void test_cache_hits_are_byte_identical(void **state)
     assert_int_equal(tu_server_stop(s), 0);
 }
 
+/* ---- g. reopening known images ---- */
+
+/* Drops every occurrence of text from r's body. */
+static void without(struct tu_response *r, const char *text)
+{
+    size_t n = strlen(text), out = 0;
+    for (size_t i = 0; i < r->body.len;) {
+        if (r->body.len - i >= n && memcmp(r->body.data + i, text, n) == 0) {
+            i += n;
+            continue;
+        }
+        r->body.data[out++] = r->body.data[i++];
+    }
+    r->body.len = out;
+}
+
+/* With no reader kept between requests, every request opens its file again, with what the
+ * first open learnt (the reopen state, kept with the image information) or, with the info
+ * cache off, discovering the file each time: both servers answer every level, page and
+ * format with the same bytes. */
+static void test_reopened_images_answer_as_first_opens(void **state)
+{
+    (void)state;
+    char root[4096];
+    make_root("reopen", root, sizeof root);
+    struct ts_buf pages = {0};
+    assert_int_equal(tu_read_file(TESSERA_TEST_DATA "/multipage-2p-gray.tif", &pages), 0);
+    write_whole(root, "pages.tif", pages.data, pages.len);
+    ts_buf_free(&pages);
+    static const char *const again[] = {"--reader-cache", "0", "--response-cache", "0", NULL};
+    static const char *const never[] = {"--reader-cache", "0", "--response-cache", "0",
+                                        "--info-cache",   "0", NULL};
+    struct tu_server *a = start_on(0, root, again);
+    struct tu_server *b = start_on(1, root, never);
+    static const char *const paths[] = {
+        "/iiif/3/good.tif/info.json",
+        "/iiif/3/good.tif/full/40,/0/default.jpg",
+        "/iiif/3/good.tif/full/max/0/default.png",
+        "/iiif/3/good.tif/0,0,256,256/256,/0/default.jpg",
+        "/iiif/3/good.tif/700,700,512,512/128,/0/gray.png",
+        "/iiif/3/good.tif/full/90,/0/default.jpg",
+        "/iiif/3/pages.tif;1/info.json",
+        "/iiif/3/pages.tif;1/full/max/0/default.png",
+        "/iiif/3/pages.tif/full/max/0/default.png",
+        "/fcgi-bin/iipsrv.fcgi?FIF=good.tif&OBJ=Max-size&OBJ=Resolution-number",
+        "/fcgi-bin/iipsrv.fcgi?FIF=good.tif&JTL=2,1",
+    };
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+            struct tu_response ra, rb;
+            get_ok(a, paths[i], &ra);
+            get_ok(b, paths[i], &rb);
+            if (ra.status != 200 || rb.status != 200)
+                fail_msg("%s: %d and %d", paths[i], ra.status, rb.status);
+            /* info.json names each server by its own port */
+            without(&ra, a->base);
+            without(&rb, b->base);
+            if (ra.body.len != rb.body.len || memcmp(ra.body.data, rb.body.data, ra.body.len))
+                fail_msg("%s (round %d): %zu bytes reopened, %zu discovered", paths[i], round,
+                         ra.body.len, rb.body.len);
+            tu_response_free(&ra);
+            tu_response_free(&rb);
+        }
+    }
+    assert_int_equal(tu_server_stop(a), 0);
+    assert_int_equal(tu_server_stop(b), 0);
+}
+
 int main(void)
 {
     /* The server inherits this: a leak at exit turns into a non-zero status the harness sees. */
@@ -824,6 +892,7 @@ int main(void)
         cmocka_unit_test_teardown(test_if_modified_since_in_all_three_date_forms_gives_304,
                                   stop_leftovers),
         cmocka_unit_test_teardown(test_long_query_is_answered_not_dropped, stop_leftovers),
+        cmocka_unit_test_teardown(test_reopened_images_answer_as_first_opens, stop_leftovers),
         cmocka_unit_test_teardown(test_70kb_request_line_gets_414, stop_leftovers),
         cmocka_unit_test_teardown(test_60kb_of_headers_gets_431, stop_leftovers),
         cmocka_unit_test_teardown(test_second_server_on_a_busy_port_refuses_to_start,

@@ -51,7 +51,7 @@ static struct source_file without_fd(struct source_file src)
 static void begin_ok(struct ts_pool *pool, struct source_file *src, struct ts_lease *lease)
 {
     struct ts_err err = {0};
-    int rc = ts_lease_begin(pool, src, NULL, lease, &err);
+    int rc = ts_lease_begin(pool, src, NULL, NULL, lease, &err);
     if (rc != TS_OK)
         fail_msg("lease of %s gave %d (%s), expected TS_OK", src->path, rc, err.msg);
     assert_non_null(lease->reader);
@@ -62,7 +62,7 @@ static int begin_rc(struct ts_pool *pool, struct source_file src)
 {
     struct ts_lease lease;
     struct ts_err err = {0};
-    int rc = ts_lease_begin(pool, &src, NULL, &lease, &err);
+    int rc = ts_lease_begin(pool, &src, NULL, NULL, &lease, &err);
     if (rc == TS_OK)
         ts_lease_end(&lease, TS_OK);
     return rc;

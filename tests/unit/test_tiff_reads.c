@@ -11,8 +11,13 @@
 #include <cmocka.h>
 
 #include "grid.h"
+#include "image/bytes.h"
 #include "image/reader.h"
 #include "testutil.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <stdio.h>
 #include <sys/syscall.h>
@@ -142,12 +147,188 @@ static void test_subifd_pyramid_reads_each_directory_once(void **s)
     check_reads(&o, "reads-subifd.tif");
 }
 
+/* Opens path with a reopen state (NULL: a first open), counting its reads. */
+static struct ts_reader *open_again(const char *path, const struct ts_reopen *again,
+                                    unsigned *reads)
+{
+    struct ts_reader *r = NULL;
+    struct ts_bytes *b = NULL;
+    struct ts_err err = {0};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(ts_bytes_from_fd(fd, &b), TS_OK);
+    g_reads = 0;
+    g_counting = true;
+    int rc = ts_reader_open_bytes(b, 0, NULL, again, &r, &err);
+    g_counting = false;
+    if (rc != TS_OK)
+        fail_msg("open %s: %d %s", path, rc, err.msg);
+    *reads = g_reads;
+    return r;
+}
+
+static void assert_same_pixels(struct ts_reader *a, struct ts_reader *b, uint32_t level)
+{
+    const struct ts_level *lv = &a->info.levels[level];
+    struct ts_read_req q = {.level = level, .x = 0, .y = 0, .w = lv->width, .h = lv->height};
+    struct ts_image ia = {0}, ib = {0};
+    struct ts_err err = {0};
+    assert_int_equal(ts_reader_read(a, &q, &ia, &err), TS_OK);
+    assert_int_equal(ts_reader_read(b, &q, &ib, &err), TS_OK);
+    assert_int_equal(ia.width, ib.width);
+    assert_int_equal(ia.height, ib.height);
+    assert_int_equal(ia.channels, ib.channels);
+    for (uint32_t y = 0; y < ia.height; y++)
+        assert_memory_equal(ts_image_row(&ia, y), ts_image_row(&ib, y),
+                            (size_t)ia.width * ia.channels);
+    ts_image_free(&ia);
+    ts_image_free(&ib);
+}
+
+/* A file opened again with what its first open learnt reads the header and nothing more, then
+ * only the directory of the level a read asks for, and delivers what a first open delivers. */
+static void check_reopen(const struct grid_tiff_opts *o, const char *name)
+{
+    char path[512];
+    unsigned first, again_reads;
+    struct ts_buf state = {0};
+    write_pyramid(path, sizeof path, name, o);
+    struct ts_reader *fresh = open_again(path, NULL, &first);
+    assert_int_equal(ts_reader_reopen_state(fresh, &state), TS_OK);
+    struct ts_reopen again = {state.data, state.len};
+    struct ts_reader *r = open_again(path, &again, &again_reads);
+    /* The format sniff and the header: no directory. */
+    if (again_reads > 2)
+        fail_msg("%s: reopening read %u times (a first open: %u), want at most 2", name,
+                 again_reads, first);
+    assert_int_equal(r->info.nlevels, fresh->info.nlevels);
+    assert_int_equal(r->info.width, fresh->info.width);
+    assert_int_equal(r->info.height, fresh->info.height);
+    assert_int_equal(r->info.channels, fresh->info.channels);
+    assert_int_equal(r->info.npages, fresh->info.npages);
+    assert_string_equal(r->info.format, "tiff");
+    assert_int_equal(r->info.meta_len, fresh->info.meta_len);
+    for (uint32_t l = 0; l < r->info.nlevels; l++) {
+        assert_int_equal(r->info.levels[l].width, fresh->info.levels[l].width);
+        assert_int_equal(r->info.levels[l].tile_w, fresh->info.levels[l].tile_w);
+    }
+    /* The smallest level: its directory (and, for YCbCr JPEG, libtiff's look at its first
+     * tile) and its one tile. */
+    uint32_t last = r->info.nlevels - 1;
+    g_reads = 0;
+    g_counting = true;
+    read_level(r, last, 0, 0, r->info.levels[last].width, r->info.levels[last].height);
+    g_counting = false;
+    if (g_reads > 3)
+        fail_msg("%s: the smallest level read %u times after a reopen, want at most 3", name,
+                 g_reads);
+    for (uint32_t l = 0; l < r->info.nlevels; l++)
+        assert_same_pixels(fresh, r, l);
+    ts_reader_close(r);
+    ts_reader_close(fresh);
+    ts_buf_free(&state);
+}
+
+static void test_jpeg_pyramid_reopens_reading_one_directory(void **s)
+{
+    (void)s;
+    struct grid_tiff_opts o = {.compression = COMPRESSION_JPEG,
+                               .tiled = true,
+                               .tile = 256,
+                               .bits = 8,
+                               .layout = GRID_PYRAMID_IFDS,
+                               .jpeg_quality = 90,
+                               .ycbcr = true};
+    check_reopen(&o, "reopen-jpeg.tif");
+}
+
+static void test_subifd_pyramid_reopens_reading_one_directory(void **s)
+{
+    (void)s;
+    struct grid_tiff_opts o = {.compression = COMPRESSION_ADOBE_DEFLATE,
+                               .tiled = true,
+                               .tile = 256,
+                               .bits = 16,
+                               .layout = GRID_PYRAMID_SUBIFDS};
+    check_reopen(&o, "reopen-subifd.tif");
+}
+
+/* A state that does not fit the file (another file's, cut short, damaged) is ignored: the
+ * open discovers the levels as a first open does, and reads the right pixels. */
+static void test_reopen_state_that_does_not_fit_is_ignored(void **s)
+{
+    (void)s;
+    char path[512], other[512];
+    unsigned reads, first;
+    struct ts_buf state = {0};
+    struct grid_tiff_opts o = {.compression = COMPRESSION_NONE,
+                               .tiled = true,
+                               .tile = 256,
+                               .bits = 8,
+                               .layout = GRID_PYRAMID_IFDS};
+    struct grid_tiff_opts flat = o;
+    flat.layout = GRID_FLAT;
+    write_pyramid(path, sizeof path, "reopen-fit.tif", &o);
+    write_pyramid(other, sizeof other, "reopen-other.tif", &flat);
+    struct ts_reader *fresh = open_again(path, NULL, &first);
+    struct ts_reader *single = open_again(other, NULL, &reads);
+    assert_int_equal(single->info.nlevels, 1);
+
+    /* The single-level file's state offered for the pyramid (another size). */
+    assert_int_equal(ts_reader_reopen_state(single, &state), TS_OK);
+    struct ts_reopen foreign = {state.data, state.len};
+    struct ts_reader *r = open_again(path, &foreign, &reads);
+    assert_int_equal(r->info.nlevels, 3);
+    assert_int_equal(reads, first);
+    assert_same_pixels(fresh, r, 2);
+    ts_reader_close(r);
+
+    ts_buf_free(&state);
+    assert_int_equal(ts_reader_reopen_state(fresh, &state), TS_OK);
+    /* Cut short by one byte, then with its first byte changed: both are noticed, and the
+     * file is read as on a first open. */
+    struct ts_reopen cut = {state.data, state.len - 1};
+    r = open_again(path, &cut, &reads);
+    assert_int_equal(reads, first);
+    assert_same_pixels(fresh, r, 1);
+    ts_reader_close(r);
+    uint8_t *bad = malloc(state.len);
+    assert_non_null(bad);
+    memcpy(bad, state.data, state.len);
+    bad[0] ^= 0x20;
+    struct ts_reopen damaged = {bad, state.len};
+    r = open_again(path, &damaged, &reads);
+    assert_int_equal(reads, first);
+    assert_same_pixels(fresh, r, 0);
+    ts_reader_close(r);
+    free(bad);
+
+    /* Formats that keep no state say so. */
+    char jpg[512];
+    struct ts_image img;
+    snprintf(jpg, sizeof jpg, "%s/reopen.jpg", TESSERA_TEST_WORK);
+    assert_int_equal(grid_make(64, 64, 4, 3, &img), TS_OK);
+    assert_int_equal(grid_write_jpeg(jpg, &img, 90), 0);
+    ts_image_free(&img);
+    struct ts_reader *j = open_again(jpg, NULL, &reads);
+    ts_buf_free(&state);
+    assert_int_equal(ts_reader_reopen_state(j, &state), TS_DECLINED);
+    ts_reader_close(j);
+
+    ts_reader_close(single);
+    ts_reader_close(fresh);
+    ts_buf_free(&state);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uncompressed_pyramid_reads_each_directory_once),
         cmocka_unit_test(test_jpeg_pyramid_reads_each_directory_once),
         cmocka_unit_test(test_subifd_pyramid_reads_each_directory_once),
+        cmocka_unit_test(test_jpeg_pyramid_reopens_reading_one_directory),
+        cmocka_unit_test(test_subifd_pyramid_reopens_reading_one_directory),
+        cmocka_unit_test(test_reopen_state_that_does_not_fit_is_ignored),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
