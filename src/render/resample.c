@@ -17,6 +17,7 @@
 #include "util/parallel.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,6 +87,41 @@ static void axis_trim(struct axis *ax, uint32_t i, int16_t *q)
     ax->count[i] = n - skip;
 }
 
+/* Lanczos3 sampled LANCZOS_STEPS times per unit over [0, 3], read with linear interpolation:
+ * the error (under 2e-6) is a few hundredths of one step of the 14-bit weights, and the
+ * weights of a thumbnail's axes were a tenth of its resampling time when each tap was a sine
+ * and a division. */
+#define LANCZOS_STEPS 1024
+static double lanczos_tab[(int)LANCZOS_A * LANCZOS_STEPS + 2];
+static pthread_once_t lanczos_once = PTHREAD_ONCE_INIT;
+
+static void lanczos_fill(void)
+{
+    lanczos_tab[0] = 1.0;
+    for (int i = 1; i < (int)LANCZOS_A * LANCZOS_STEPS; i++) {
+        double x = (double)i / LANCZOS_STEPS;
+        lanczos_tab[i] = LANCZOS_A * sin(M_PI * x) * sin(M_PI * x / LANCZOS_A) / (M_PI * M_PI * x * x);
+    }
+    /* zero at 3 and beyond: the last interval falls to it */
+    lanczos_tab[(int)LANCZOS_A * LANCZOS_STEPS] = 0.0;
+    lanczos_tab[(int)LANCZOS_A * LANCZOS_STEPS + 1] = 0.0;
+}
+
+static const double *lanczos_table(void)
+{
+    pthread_once(&lanczos_once, lanczos_fill);
+    return lanczos_tab;
+}
+
+static inline double lanczos(const double *tab, double x)
+{
+    double f = fabs(x) * LANCZOS_STEPS;
+    if (!(f < LANCZOS_A * LANCZOS_STEPS))
+        return 0.0;
+    int k = (int)f;
+    return tab[k] + (f - k) * (tab[k + 1] - tab[k]);
+}
+
 /* Weights for mapping [s0, s0+len) of a src_n-sample axis onto n samples. Taps outside the
  * source are folded onto the edge sample (clamping), so flat images stay flat to the edge. */
 static int axis_init(struct axis *ax, uint32_t src_n, double s0, double len, uint32_t n)
@@ -114,8 +150,7 @@ static int axis_init(struct axis *ax, uint32_t src_n, double s0, double len, uin
         return TS_ENOMEM;
     }
     const double step = 1.0 / fscale;
-    const double sd1 = sin(M_PI * step), cd1 = cos(M_PI * step);
-    const double sd3 = sin(M_PI * step / LANCZOS_A), cd3 = cos(M_PI * step / LANCZOS_A);
+    const double *tab = lanczos_table();
     for (uint32_t i = 0; i < n; i++) {
         double center = s0 + (i + 0.5) * scale;
         long lo = (long)floor(center - support);
@@ -128,25 +163,12 @@ static int axis_init(struct axis *ax, uint32_t src_n, double s0, double len, uin
         if (first > last) /* centre far outside the source: take the nearest edge sample */
             first = last = lo < 0 ? 0 : (long)src_n - 1;
         memset(w, 0, span * sizeof *w);
-        /* sin(pi x) and sin(pi x / 3) step along the window by rotation, not a sin() per tap:
-         * the taps are evenly spaced, and libm's sin was a tenth of a thumbnail's time. */
         double x = (lo + 0.5 - center) / fscale;
-        double s1 = sin(M_PI * x), c1 = cos(M_PI * x);
-        double s3 = sin(M_PI * x / LANCZOS_A), c3 = cos(M_PI * x / LANCZOS_A);
         for (long j = lo; j <= hi; j++, x += step) {
-            double v = 0.0;
-            if (fabs(x) < 1e-9)
-                v = 1.0;
-            else if (x > -LANCZOS_A && x < LANCZOS_A)
-                v = LANCZOS_A * s1 * s3 / (M_PI * M_PI * x * x);
+            double v = lanczos(tab, x);
             long k = j < first ? first : j > last ? last : j;
             w[k - first] += v;
             total += v;
-            double t1 = s1 * cd1 + c1 * sd1, t3 = s3 * cd3 + c3 * sd3;
-            c1 = c1 * cd1 - s1 * sd1;
-            c3 = c3 * cd3 - s3 * sd3;
-            s1 = t1;
-            s3 = t3;
         }
         ax->start[i] = (uint32_t)first;
         ax->count[i] = (uint32_t)(last - first + 1);
