@@ -230,8 +230,13 @@ void rk_rows_u8_to_i16(const uint8_t *const *rows, const int16_t *w, uint32_t co
     uint32_t pairs[RK_MAX_PAIRS];
     if (level != RK_C && count <= 2 * RK_MAX_PAIRS) {
         pairs_of(w, count, pairs);
-        if (level == RK_AVX2)
+        if (level == RK_AVX2) {
             done = u8_to_i16_avx2(rows, pairs, count, done, n, shift, out);
+            /* The tail as one more vector ending at n: each sample is computed on its own, so
+             * those done twice come out the same, and no sample is left to the scalar loop. */
+            if (done < n && n >= 32)
+                done = u8_to_i16_avx2(rows, pairs, count, n - 32, n, shift, out);
+        }
         done = u8_to_i16_sse2(rows, pairs, count, done, n, shift, out);
     }
 #endif
@@ -247,8 +252,11 @@ void rk_rows_i16_to_u8(const int16_t *base, size_t stride, const int16_t *w, uin
     uint32_t pairs[RK_MAX_PAIRS];
     if (level != RK_C && count <= 2 * RK_MAX_PAIRS) {
         pairs_of(w, count, pairs);
-        if (level == RK_AVX2)
+        if (level == RK_AVX2) {
             done = i16_to_u8_avx2(base, stride, pairs, count, done, n, shift, out);
+            if (done < n && n >= 32) /* the tail, as above */
+                done = i16_to_u8_avx2(base, stride, pairs, count, n - 32, n, shift, out);
+        }
         done = i16_to_u8_sse2(base, stride, pairs, count, done, n, shift, out);
     }
 #endif
