@@ -64,7 +64,8 @@ struct lane {
     const char *name;
     struct job *head, *tail;
     unsigned queued, running;
-    _Atomic unsigned waiting; /* queued, readable without the lock (see idle_spin) */
+    _Atomic unsigned waiting;  /* queued, readable without the lock (see idle_spin) */
+    _Atomic unsigned spinning; /* workers in idle_spin, which need no signal */
     unsigned max_queued; /* the slow lane: waiting beyond its running workers */
     pthread_cond_t ready;
     /* Where /metrics reads queued and running (the app's counters), or NULL. */
@@ -176,7 +177,11 @@ static void lane_push(struct lane *l, struct job *job)
     l->queued++;
     atomic_store_explicit(&l->waiting, l->queued, memory_order_release);
     lane_publish(l);
-    pthread_cond_signal(&l->ready);
+    /* A spinning worker takes a job without being woken; waking a sleeping one as well would
+     * cost a wake-up on another core for nothing. A spinner that stops looks at the queue
+     * under the lock before it sleeps, so no job is left waiting unsignalled. */
+    if (l->queued > atomic_load_explicit(&l->spinning, memory_order_acquire))
+        pthread_cond_signal(&l->ready);
 }
 
 static struct job *lane_pop(struct lane *l)
@@ -262,12 +267,14 @@ static void idle_spin(struct lane *lane)
 {
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    atomic_fetch_add_explicit(&lane->spinning, 1, memory_order_acq_rel);
     do {
         if (atomic_load_explicit(&lane->waiting, memory_order_acquire))
-            return;
+            break;
         sched_yield();
         clock_gettime(CLOCK_MONOTONIC, &t);
     } while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < IDLE_SPIN_NS);
+    atomic_fetch_sub_explicit(&lane->spinning, 1, memory_order_acq_rel);
 }
 
 static void *worker_main(void *arg)
