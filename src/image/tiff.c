@@ -45,6 +45,7 @@ struct tiff_level {
     uint16_t spp, bps, photometric, compression;
     uint16_t stored_photometric; /* as in the file: YCbCr stays YCbCr here */
     enum tiff_alpha alpha;
+    bool unflagged;    /* a top-level directory not marked as a reduced image */
     uint32_t channels; /* delivered */
     size_t row_bytes;  /* one row of a tile or strip as decoded */
     uint8_t pal[256][3];
@@ -117,6 +118,9 @@ struct tiff_priv {
     struct tiff_part *parts; /* decoders for reads split over threads, made on first use */
     uint8_t *icc;            /* the page's profile as stored, for the reopen state */
     uint32_t icc_len;
+    /* Top-level directories the level scan walked that are not flagged as reduced images
+     * (the first included), or 0 when it walked none: the page count comes from them. */
+    uint32_t unflagged_dirs;
 };
 
 static int tiff_on_error(TIFF *tif, void *user, const char *module, const char *fmt, va_list ap)
@@ -469,21 +473,27 @@ static void tiff_find_levels(struct tiff_priv *p)
         }
         return;
     }
+    uint32_t type = 0;
+    TIFFGetField(p->tif, TIFFTAG_SUBFILETYPE, &type);
+    uint32_t unflagged = p->page == 0 && !(type & FILETYPE_REDUCEDIMAGE);
     for (tdir_t d = p->lv[0].dir + 1; d < TIFF_MAX_DIRS && TIFFReadDirectory(p->tif); d++) {
-        if (p->page > 0) {
-            /* Past the first page, only directories flagged as reduced images belong to this
-             * page's pyramid; the next full-size directory is the next page. */
-            uint32_t type = 0;
-            TIFFGetField(p->tif, TIFFTAG_SUBFILETYPE, &type);
-            if (!(type & FILETYPE_REDUCEDIMAGE))
-                break;
-        }
+        type = 0;
+        TIFFGetField(p->tif, TIFFTAG_SUBFILETYPE, &type);
+        /* Past the first page, only directories flagged as reduced images belong to this
+         * page's pyramid; the next full-size directory is the next page. */
+        if (p->page > 0 && !(type & FILETYPE_REDUCEDIMAGE))
+            break;
         memset(&c, 0, sizeof c);
         c.dir = d;
         c.sub = true;
         c.off = TIFFCurrentDirOffset(p->tif);
+        c.unflagged = !(type & FILETYPE_REDUCEDIMAGE);
+        unflagged += c.unflagged;
         tiff_add_candidate(p, &c);
     }
+    if (p->page == 0)
+        p->unflagged_dirs = unflagged;
+    p->lib_err.msg[0] = '\0'; /* a broken chain past the last level is not a read's error */
 }
 
 /* Moves to the directory of page `page` (0-based): pages are the top-level directories that
@@ -523,6 +533,14 @@ static bool tiff_is_own_level(const struct tiff_priv *p, tdir_t d)
 static uint32_t tiff_count_pages(struct tiff_priv *p)
 {
     uint32_t n = 0;
+    if (p->unflagged_dirs) {
+        /* The level scan walked every top-level directory already: its unflagged ones, less
+         * those it took as levels. */
+        n = p->unflagged_dirs;
+        for (uint32_t i = 1; i < p->nlv; i++)
+            n -= p->lv[i].dir > 0 && p->lv[i].unflagged;
+        return n ? n : 1;
+    }
     if (!TIFFSetDirectory(p->tif, 0))
         return 1;
     for (tdir_t d = 0; d < TIFF_MAX_DIRS; d++) {
