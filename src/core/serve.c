@@ -569,8 +569,7 @@ static bool info_lookup(struct ts_app *app, const struct source_file *src,
     return hit;
 }
 
-static void info_store(struct ts_app *app, const struct source_file *src,
-                       struct ts_reader *reader)
+static void info_store(struct ts_app *app, const struct source_file *src, struct ts_reader *reader)
 {
     const struct ts_image_info *info = &reader->info;
     struct ts_buf key, value = {0};

@@ -79,8 +79,7 @@ void ts_bytes_counts(struct ts_bytes *b, struct ts_bytes_counts *out);
  * takes the reference b (dropped on failure too). again: this file's reopen state from an
  * earlier open (see struct ts_reopen), or NULL. */
 int ts_reader_open_bytes(struct ts_bytes *b, uint32_t page, const struct ts_block_store *blocks,
-                         const struct ts_reopen *again, struct ts_reader **out,
-                         struct ts_err *err);
+                         const struct ts_reopen *again, struct ts_reader **out, struct ts_err *err);
 
 /* The byte source a reader was opened on (the reader's reference: valid while it is open). */
 struct ts_bytes *ts_reader_bytes(const struct ts_reader *r);

@@ -45,8 +45,7 @@ static int opened(struct ts_bytes *keep, int rc, struct ts_reader **out)
 }
 
 int ts_reader_open_bytes(struct ts_bytes *b, uint32_t page, const struct ts_block_store *blocks,
-                         const struct ts_reopen *again, struct ts_reader **out,
-                         struct ts_err *err)
+                         const struct ts_reopen *again, struct ts_reader **out, struct ts_err *err)
 {
     uint8_t magic[12];
     ssize_t n;

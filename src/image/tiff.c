@@ -9,10 +9,10 @@
 #include <stdio.h>
 
 #include <errno.h>
-#include <stddef.h>
 #include <jpeglib.h>
 #include <math.h>
 #include <setjmp.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tiffio.h>
@@ -1552,9 +1552,8 @@ static bool tiff_again_load(const struct ts_reopen *a, struct ts_reader *r, stru
         return false;
     memcpy(&h, tiff_again_take(a, &at, sizeof h), sizeof h);
     if (memcmp(h.magic, "TIFR", 4) != 0 || h.level_bytes != TIFF_AGAIN_LEVEL ||
-        h.info_bytes != sizeof info || h.page != page || h.file_size != p->io.size ||
-        h.nlv < 1 || h.nlv > TS_MAX_LEVELS || h.icc_len > TIFF_AGAIN_MAX_ICC ||
-        h.meta_len > TIFF_META_MAX)
+        h.info_bytes != sizeof info || h.page != page || h.file_size != p->io.size || h.nlv < 1 ||
+        h.nlv > TS_MAX_LEVELS || h.icc_len > TIFF_AGAIN_MAX_ICC || h.meta_len > TIFF_META_MAX)
         return false;
     memset(lv, 0, sizeof lv);
     for (uint32_t i = 0; i < h.nlv; i++) {
@@ -1576,8 +1575,8 @@ static bool tiff_again_load(const struct ts_reopen *a, struct ts_reader *r, stru
     memcpy(&info, q, sizeof info);
     const uint8_t *meta = tiff_again_take(a, &at, (size_t)h.meta_len);
     const uint8_t *icc = tiff_again_take(a, &at, h.icc_len);
-    if (!meta || !icc || at != a->len || info.nlevels != h.nlv ||
-        info.width != lv[0].width || info.height != lv[0].height || info.meta_len != h.meta_len)
+    if (!meta || !icc || at != a->len || info.nlevels != h.nlv || info.width != lv[0].width ||
+        info.height != lv[0].height || info.meta_len != h.meta_len)
         return false;
     ts_buf_init_capped(&p->meta, TIFF_META_MAX);
     if ((h.meta_len && ts_buf_append(&p->meta, meta, (size_t)h.meta_len) != TS_OK) ||
@@ -1660,7 +1659,6 @@ static int tiff_color_attach(struct tiff_priv *p, const uint8_t *icc, uint32_t l
     }
     return TS_OK;
 }
-
 
 static int tiff_meta_add(struct tiff_priv *p, const char *name, const char *value, size_t len)
 {

@@ -265,7 +265,8 @@ static int webp_cost(struct ts_reader *r, const struct ts_read_req *req, size_t 
     return TS_OK;
 }
 
-static const struct ts_reader_ops webp_ops = {"webp", webp_read, webp_close, NULL, webp_cost, NULL, NULL};
+static const struct ts_reader_ops webp_ops = {"webp",    webp_read, webp_close, NULL,
+                                              webp_cost, NULL,      NULL};
 
 int ts_webp_open(struct ts_bytes *bytes, struct ts_reader **out, struct ts_err *err)
 {

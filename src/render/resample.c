@@ -100,7 +100,8 @@ static void lanczos_fill(void)
     lanczos_tab[0] = 1.0;
     for (int i = 1; i < (int)LANCZOS_A * LANCZOS_STEPS; i++) {
         double x = (double)i / LANCZOS_STEPS;
-        lanczos_tab[i] = LANCZOS_A * sin(M_PI * x) * sin(M_PI * x / LANCZOS_A) / (M_PI * M_PI * x * x);
+        lanczos_tab[i] =
+            LANCZOS_A * sin(M_PI * x) * sin(M_PI * x / LANCZOS_A) / (M_PI * M_PI * x * x);
     }
     /* zero at 3 and beyond: the last interval falls to it */
     lanczos_tab[(int)LANCZOS_A * LANCZOS_STEPS] = 0.0;

@@ -66,7 +66,7 @@ struct lane {
     unsigned queued, running;
     _Atomic unsigned waiting;  /* queued, readable without the lock (see idle_spin) */
     _Atomic unsigned spinning; /* workers in idle_spin, which need no signal */
-    unsigned max_queued; /* the slow lane: waiting beyond its running workers */
+    unsigned max_queued;       /* the slow lane: waiting beyond its running workers */
     pthread_cond_t ready;
     /* Where /metrics reads queued and running (the app's counters), or NULL. */
     _Atomic unsigned *queued_gauge, *running_gauge;

@@ -838,8 +838,8 @@ static void test_reopened_images_answer_as_first_opens(void **state)
     write_whole(root, "pages.tif", pages.data, pages.len);
     ts_buf_free(&pages);
     static const char *const again[] = {"--reader-cache", "0", "--response-cache", "0", NULL};
-    static const char *const never[] = {"--reader-cache", "0", "--response-cache", "0",
-                                        "--info-cache",   "0", NULL};
+    static const char *const never[] = {
+        "--reader-cache", "0", "--response-cache", "0", "--info-cache", "0", NULL};
     struct tu_server *a = start_on(0, root, again);
     struct tu_server *b = start_on(1, root, never);
     static const char *const paths[] = {

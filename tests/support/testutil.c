@@ -170,6 +170,23 @@ int tu_decode(const uint8_t *data, size_t len, struct ts_image *out)
     return -1;
 }
 
+bool tu_same_image(const struct ts_image *a, const struct ts_image *b, char *why, size_t cap)
+{
+    if (a->width != b->width || a->height != b->height || a->channels != b->channels) {
+        if (why)
+            snprintf(why, cap, "%ux%ux%u against %ux%ux%u", a->width, a->height, a->channels,
+                     b->width, b->height, b->channels);
+        return false;
+    }
+    for (uint32_t y = 0; y < a->height; y++)
+        if (memcmp(ts_image_row(a, y), ts_image_row(b, y), (size_t)a->width * a->channels)) {
+            if (why)
+                snprintf(why, cap, "row %u differs", y);
+            return false;
+        }
+    return true;
+}
+
 int tu_pixel_diff(const struct ts_image *img, uint32_t x, uint32_t y, const uint8_t rgb[3])
 {
     const uint8_t *p;

@@ -8,6 +8,7 @@
 #include "util/buf.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,10 @@ int tu_mkdirs(const char *path);
 /* Decodes JPEG, PNG or WebP bytes (sniffed) into 8-bit pixels with an independent decoder
  * (libjpeg, libpng, libwebp: never Tessera's readers). Returns 0 on success. */
 int tu_decode(const uint8_t *data, size_t len, struct ts_image *out);
+
+/* Whether a and b have the same size, channels and bytes; when not, *why says how, for the
+ * failure message (may be NULL). */
+bool tu_same_image(const struct ts_image *a, const struct ts_image *b, char *why, size_t cap);
 
 /* Max absolute channel difference between a pixel of img and rgb (gray images compare with
  * the luma of rgb). */

@@ -108,7 +108,8 @@ static void fake_close(struct ts_reader *r)
     (void)r;
 }
 
-static const struct ts_reader_ops fake_ops = {"fake", fake_read, fake_close, NULL, NULL, NULL, NULL};
+static const struct ts_reader_ops fake_ops = {"fake", fake_read, fake_close, NULL,
+                                              NULL,   NULL,      NULL};
 
 struct fixture {
     struct ts_reader reader;

@@ -44,6 +44,14 @@ ssize_t pread64(int fd, void *buf, size_t n, off_t off)
     return pread(fd, buf, n, off);
 }
 
+static const struct grid_tiff_opts jpeg_pyramid = {.compression = COMPRESSION_JPEG,
+                                                   .tiled = true,
+                                                   .tile = 256,
+                                                   .bits = 8,
+                                                   .layout = GRID_PYRAMID_IFDS,
+                                                   .jpeg_quality = 90,
+                                                   .ycbcr = true};
+
 static void write_pyramid(char *path, size_t n, const char *name, const struct grid_tiff_opts *o)
 {
     struct ts_image img;
@@ -126,14 +134,7 @@ static void test_jpeg_pyramid_reads_each_directory_once(void **s)
 {
     (void)s;
     /* YCbCr JPEG makes libtiff look at each level's first tile when it loads the directory. */
-    struct grid_tiff_opts o = {.compression = COMPRESSION_JPEG,
-                               .tiled = true,
-                               .tile = 256,
-                               .bits = 8,
-                               .layout = GRID_PYRAMID_IFDS,
-                               .jpeg_quality = 90,
-                               .ycbcr = true};
-    check_reads(&o, "reads-jpeg.tif");
+    check_reads(&jpeg_pyramid, "reads-jpeg.tif");
 }
 
 static void test_subifd_pyramid_reads_each_directory_once(void **s)
@@ -173,14 +174,11 @@ static void assert_same_pixels(struct ts_reader *a, struct ts_reader *b, uint32_
     struct ts_read_req q = {.level = level, .x = 0, .y = 0, .w = lv->width, .h = lv->height};
     struct ts_image ia = {0}, ib = {0};
     struct ts_err err = {0};
+    char why[128];
     assert_int_equal(ts_reader_read(a, &q, &ia, &err), TS_OK);
     assert_int_equal(ts_reader_read(b, &q, &ib, &err), TS_OK);
-    assert_int_equal(ia.width, ib.width);
-    assert_int_equal(ia.height, ib.height);
-    assert_int_equal(ia.channels, ib.channels);
-    for (uint32_t y = 0; y < ia.height; y++)
-        assert_memory_equal(ts_image_row(&ia, y), ts_image_row(&ib, y),
-                            (size_t)ia.width * ia.channels);
+    if (!tu_same_image(&ia, &ib, why, sizeof why))
+        fail_msg("level %u: %s", level, why);
     ts_image_free(&ia);
     ts_image_free(&ib);
 }
@@ -232,14 +230,7 @@ static void check_reopen(const struct grid_tiff_opts *o, const char *name)
 static void test_jpeg_pyramid_reopens_reading_one_directory(void **s)
 {
     (void)s;
-    struct grid_tiff_opts o = {.compression = COMPRESSION_JPEG,
-                               .tiled = true,
-                               .tile = 256,
-                               .bits = 8,
-                               .layout = GRID_PYRAMID_IFDS,
-                               .jpeg_quality = 90,
-                               .ycbcr = true};
-    check_reopen(&o, "reopen-jpeg.tif");
+    check_reopen(&jpeg_pyramid, "reopen-jpeg.tif");
 }
 
 static void test_subifd_pyramid_reopens_reading_one_directory(void **s)
