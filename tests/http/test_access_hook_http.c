@@ -117,15 +117,6 @@ static int hook_start(void)
     return pthread_create(&hook.thread, NULL, hook_main, NULL) == 0 ? 0 : -1;
 }
 
-static int write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    fputs(text, f);
-    return fclose(f);
-}
-
 static int start(struct tu_server *s, const char *root, const char *name, int port,
                  const char *extra)
 {
@@ -137,7 +128,7 @@ static int start(struct tu_server *s, const char *root, const char *name, int po
              "[access hook]\nmatch = hook/\nprofile = hook\ndegraded-size = 200\n"
              "[access staff]\nmatch = staff/\nprofile = login\n",
              port, work, extra);
-    if (write_text(ini, text) != 0)
+    if (tu_write_text(ini, text) != 0)
         return -1;
     const char *const args[] = {"--config", ini, NULL};
     return tu_server_start(s, TESSERA_BIN, root, args);
@@ -169,7 +160,7 @@ static int group_setup(void **state)
     snprintf(line, sizeof line, "alice:%s\n", hash ? hash : "");
     free(salt);
     snprintf(users, sizeof users, "%s/users", work);
-    if (!hash || write_text(users, line) != 0)
+    if (!hash || tu_write_text(users, line) != 0)
         return -1;
     if (hook_start() != 0)
         return -1;
@@ -351,7 +342,7 @@ static void test_hook_without_url_stops_the_start(void **state)
     char ini[1200], cmd[4096], out[4096];
     snprintf(ini, sizeof ini, "%s/nourl.ini", work);
     assert_int_equal(
-        write_text(ini, "[auth]\n" SECRET "[access h]\nmatch = hook/\nprofile = hook\n"), 0);
+        tu_write_text(ini, "[auth]\n" SECRET "[access h]\nmatch = hook/\nprofile = hook\n"), 0);
     snprintf(cmd, sizeof cmd, "%s --root %s/root --config %s --listen 127.0.0.1:0 2>&1",
              TESSERA_BIN, work, ini);
     assert_int_not_equal(tu_run_capture(cmd, out, sizeof out), 0);

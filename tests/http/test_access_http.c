@@ -29,15 +29,6 @@ static struct tu_server brief; /* sessions of 1 s */
 static struct tu_server down;  /* maintenance */
 static char work[1024];
 
-static int write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    fputs(text, f);
-    return fclose(f);
-}
-
 static int start(struct tu_server *s, const char *root, const char *name, const char *extra,
                  const char *flag, const char *value)
 {
@@ -53,7 +44,7 @@ static int start(struct tu_server *s, const char *root, const char *name, const 
              "[access lan]\nmatch = lan/\nprofile = external\nnetworks = 127.0.0.0/8\n"
              "[access far]\nmatch = far/\nprofile = external\nnetworks = 10.0.0.0/8\n",
              users, extra);
-    if (write_text(ini, text) != 0)
+    if (tu_write_text(ini, text) != 0)
         return -1;
     const char *const args[] = {"--config", ini, flag, value, NULL};
     return tu_server_start(s, TESSERA_BIN, root, args);
@@ -84,7 +75,7 @@ static int group_setup(void **state)
     snprintf(line, sizeof line, "alice:%s\n", hash ? hash : "");
     free(salt);
     snprintf(users, sizeof users, "%s/users", work);
-    if (!hash || write_text(users, line) != 0)
+    if (!hash || tu_write_text(users, line) != 0)
         return -1;
     int rc = start(&srv, root, "all", "", NULL, NULL);
     rc = rc ? rc : start(&brief, root, "brief", "session-ttl = 1\n", NULL, NULL);
@@ -662,7 +653,7 @@ static void test_rules_without_a_secret_stop_the_start(void **state)
     (void)state;
     char ini[1200], cmd[4096], out[4096];
     snprintf(ini, sizeof ini, "%s/nosecret.ini", work);
-    assert_int_equal(write_text(ini, "[access a]\nmatch = x/\nprofile = kiosk\n"), 0);
+    assert_int_equal(tu_write_text(ini, "[access a]\nmatch = x/\nprofile = kiosk\n"), 0);
     snprintf(cmd, sizeof cmd, "%s --root %s --listen 127.0.0.1:0 --config %s 2>&1", TESSERA_BIN,
              work, ini);
     assert_int_not_equal(tu_run_capture(cmd, out, sizeof out), 0);

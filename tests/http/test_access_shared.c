@@ -27,15 +27,6 @@ static struct tu_memcached mem; /* stopped by the teardown, whatever failed */
 static struct tu_server fleet[2];
 static int nfleet;
 
-static int write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    fputs(text, f);
-    return fclose(f);
-}
-
 static int group_setup(void **state)
 {
     (void)state;
@@ -65,7 +56,7 @@ static int group_setup(void **state)
     snprintf(mark, sizeof mark, "%s/mark.png", TESSERA_TEST_WORK);
     int rc = grid_write_png(mark, &m, 8);
     ts_image_free(&m);
-    return rc || write_text(ini, RULES);
+    return rc || tu_write_text(ini, RULES);
 }
 
 static int group_teardown(void **state)

@@ -32,15 +32,6 @@
 static struct tu_server srv = {.pid = -1};
 static char work[1024];
 
-static int write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    fputs(text, f);
-    return fclose(f);
-}
-
 static int group_setup(void **state)
 {
     (void)state;
@@ -64,7 +55,7 @@ static int group_setup(void **state)
              "[auth]\nsecret = 0123456789abcdef0123456789abcdef-fcgi\nusers = %s\n"
              "[access secret]\nmatch = secret/\nprofile = login\n",
              users);
-    if (!hash || write_text(users, line) != 0 || write_text(ini, text) != 0)
+    if (!hash || tu_write_text(users, line) != 0 || tu_write_text(ini, text) != 0)
         return -1;
     int port = tu_free_port();
     char addr[64];

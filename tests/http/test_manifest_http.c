@@ -111,11 +111,7 @@ static int write_text(const char *rel, const char *text)
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/%s", root, rel);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    fputs(text, f);
-    return fclose(f);
+    return tu_write_text(path, text);
 }
 
 static int group_setup(void **state)

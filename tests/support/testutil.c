@@ -170,6 +170,15 @@ int tu_decode(const uint8_t *data, size_t len, struct ts_image *out)
     return -1;
 }
 
+int tu_write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
 bool tu_same_image(const struct ts_image *a, const struct ts_image *b, char *why, size_t cap)
 {
     if (a->width != b->width || a->height != b->height || a->channels != b->channels) {

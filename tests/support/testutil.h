@@ -19,6 +19,9 @@ int tu_mkdirs(const char *path);
  * (libjpeg, libpng, libwebp: never Tessera's readers). Returns 0 on success. */
 int tu_decode(const uint8_t *data, size_t len, struct ts_image *out);
 
+/* Writes text to path, replacing the file. 0 on success. */
+int tu_write_text(const char *path, const char *text);
+
 /* Whether a and b have the same size, channels and bytes; when not, *why says how, for the
  * failure message (may be NULL). */
 bool tu_same_image(const struct ts_image *a, const struct ts_image *b, char *why, size_t cap);
