@@ -22,7 +22,7 @@
 #define POOL_KEEP_BYTES ((size_t)64 << 20)
 
 /* What the server sends a decoder. fn is a plain function pointer: every decoder is a fork of
- * the server and never execs, so code addresses mean the same on both sides. */
+ * the zygote, a fork of the server, and none execs, so code addresses mean the same on all sides. */
 struct pool_msg {
     ts_jp2pool_fn fn;
     struct ts_jp2pool_job job;
@@ -89,16 +89,50 @@ static void pool_plain_signals(void)
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
-static int pool_recv_fd(struct msghdr *mh)
+/* Takes up to n descriptors passed with a message; the rest are -1. Returns how many came. */
+static int pool_recv_fds(struct msghdr *mh, int *fds, int n)
 {
+    int got = 0;
+    for (int i = 0; i < n; i++)
+        fds[i] = -1;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-            c->cmsg_len == CMSG_LEN(sizeof(int))) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(c), sizeof fd);
-            return fd;
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+            for (int i = 0; i < k; i++) {
+                int fd;
+                memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
+                if (got < n)
+                    fds[got++] = fd;
+                else
+                    close(fd);
+            }
         }
-    return -1;
+    return got;
+}
+
+/* Sends len bytes with nfds descriptors (at most 2). */
+static bool pool_send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds)
+{
+    union {
+        char buf[CMSG_SPACE(2 * sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {(void *)buf, len};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    memset(&ctl, 0, sizeof ctl);
+    if (nfds > 0) {
+        mh.msg_control = ctl.buf;
+        mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+        memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
+    }
+    ssize_t n;
+    while ((n = sendmsg(sock, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    return n == (ssize_t)len;
 }
 
 /* The decoder's life: one request at a time until the server's end closes. */
@@ -112,7 +146,7 @@ static void pool_decoder_main(int sock, int mem)
         struct pool_msg m;
         struct pool_reply reply;
         union {
-            char buf[CMSG_SPACE(sizeof(int))];
+            char buf[CMSG_SPACE(2 * sizeof(int))];
             struct cmsghdr align;
         } ctl;
         struct iovec iov = {&m, sizeof m};
@@ -125,8 +159,8 @@ static void pool_decoder_main(int sock, int mem)
             continue;
         if (n <= 0)
             _exit(0); /* the server is gone */
-        int fd = pool_recv_fd(&mh);
-        if ((size_t)n != sizeof m || fd < 0)
+        int fd;
+        if (pool_recv_fds(&mh, &fd, 1) != 1 || (size_t)n != sizeof m)
             _exit(2);
         if (m.map_size != map_size) {
             if (map)
@@ -149,12 +183,156 @@ static void pool_decoder_main(int sock, int mem)
     }
 }
 
+/* ---- the zygote: the one process that forks decoders ---- */
+
+/* Decoders are not forked by the server but by a zygote, a small single-threaded process the
+ * server forks once, at start, before its worker threads and caches exist:
+ * - a fork copies the forking process's locks as they are at that instant. A decoder forked by
+ *   the server while another thread held an allocator lock waited for it forever: seen under
+ *   AddressSanitizer (whose allocator GCC 12 does not make fork-safe, unlike glibc's malloc) as
+ *   a decode that "timed out" after 60 s in test_jp2_cache. The zygote holds no lock when it
+ *   forks.
+ * - a decoder forked by the server shares, copy-on-write, all the server's memory at that
+ *   moment (its caches too) for as long as it lives: each page the server then writes is
+ *   copied, and the decoder keeps the old one. The zygote's memory is the server's at start.
+ * - decoders take the zygote's priority, the server's at start, not that of a slow-lane worker
+ *   (+10) that happened to need one.
+ * The zygote also reaps its decoders when the server asks (zygote_reap), so a decoder's pid
+ * stays its own, and can be killed, until the server knows how it ended. It never allocates:
+ * a zygote forked amid running threads (a replacement, or a test that never called
+ * ts_jp2pool_start) must not meet a lock copied held. */
+
+enum { ZY_SPAWN = 1, ZY_REAP = 2 };
+
+struct zy_msg {
+    int op;
+    pid_t pid; /* ZY_REAP: the decoder to reap */
+};
+
+struct zy_reply {
+    pid_t pid;  /* ZY_SPAWN: the decoder, or -errno */
+    int status; /* ZY_REAP: as waitpid gives it, or -1 when the decoder was not the zygote's */
+};
+
+static pthread_mutex_t zy_lock = PTHREAD_MUTEX_INITIALIZER;
+static int zy_sock = -1; /* the server's end; -1 while there is no zygote */
+static pid_t zy_pid;
+
+static void zygote_main(int sock)
+{
+    pool_plain_signals();
+    pool_close_others(sock, sock);
+    for (;;) {
+        struct zy_msg m;
+        struct zy_reply r = {0, 0};
+        union {
+            char buf[CMSG_SPACE(2 * sizeof(int))];
+            struct cmsghdr align;
+        } ctl;
+        struct iovec iov = {&m, sizeof m};
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = ctl.buf,
+                            .msg_controllen = sizeof ctl.buf};
+        int fds[2];
+        ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            _exit(0); /* the server is gone; its decoders see their own sockets close */
+        int got = pool_recv_fds(&mh, fds, 2);
+        if ((size_t)n != sizeof m || (m.op == ZY_SPAWN) != (got == 2))
+            _exit(2);
+        if (m.op == ZY_SPAWN) {
+            pid_t pid = fork();
+            if (pid == 0)
+                pool_decoder_main(fds[0], fds[1]);
+            r.pid = pid < 0 ? -errno : pid;
+            close(fds[0]);
+            close(fds[1]);
+        } else {
+            int st = 0;
+            pid_t w;
+            while ((w = waitpid(m.pid, &st, 0)) < 0 && errno == EINTR)
+                ;
+            r.pid = m.pid;
+            r.status = w == m.pid ? st : -1;
+        }
+        if (send(sock, &r, sizeof r, MSG_NOSIGNAL) != (ssize_t)sizeof r)
+            _exit(0);
+    }
+}
+
+/* Under zy_lock. */
+static int zygote_start(struct ts_err *err)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+        return ts_fail(err, TS_EBUSY, "jp2: cannot make the zygote's socket: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid == 0) {
+        zygote_main(sv[1]);
+        _exit(0);
+    }
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        return ts_fail(err, TS_EBUSY, "jp2: cannot start the decoders' zygote: %s",
+                       strerror(errno));
+    }
+    zy_sock = sv[0];
+    zy_pid = pid;
+    return TS_OK;
+}
+
+/* Under zy_lock: ends a zygote that stopped answering (its decoders live on, orphans). */
+static void zygote_stop(void)
+{
+    if (zy_sock < 0)
+        return;
+    close(zy_sock);
+    kill(zy_pid, SIGKILL);
+    while (waitpid(zy_pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    zy_sock = -1;
+    zy_pid = 0;
+}
+
+/* One request and its answer. A spawn sent to a zygote that died is sent once more to a new
+ * one; a reap is not (the decoder was the old zygote's). */
+static bool zygote_call(const struct zy_msg *m, const int *fds, int nfds, struct zy_reply *r,
+                        struct ts_err *err)
+{
+    bool ok = false, started = true;
+    pthread_mutex_lock(&zy_lock);
+    for (int attempt = 0; !ok && attempt < 2; attempt++) {
+        if (zy_sock < 0 && (m->op != ZY_SPAWN || !(started = zygote_start(err) == TS_OK)))
+            break;
+        ssize_t n = -1;
+        if (pool_send_fds(zy_sock, m, sizeof *m, fds, nfds))
+            while ((n = recv(zy_sock, r, sizeof *r, 0)) < 0 && errno == EINTR)
+                ;
+        ok = n == (ssize_t)sizeof *r;
+        if (!ok) {
+            zygote_stop();
+            if (m->op != ZY_SPAWN)
+                break;
+        }
+    }
+    pthread_mutex_unlock(&zy_lock);
+    if (!ok && m->op == ZY_SPAWN && started)
+        ts_fail(err, TS_EBUSY, "jp2: the decoders' zygote does not answer");
+    return ok;
+}
+
 /* ---- the server side ---- */
 
 /* Starts the decoder of a slot the calling thread holds. */
 static int pool_fork(struct pool_dec *d, struct ts_err *err)
 {
     int sv[2];
+    struct zy_msg m = {ZY_SPAWN, 0};
+    struct zy_reply r;
     d->mem = memfd_create("tessera-jp2", MFD_CLOEXEC);
     if (d->mem < 0)
         return ts_fail(err, TS_EBUSY, "jp2: cannot make decoder memory: %s", strerror(errno));
@@ -162,115 +340,52 @@ static int pool_fork(struct pool_dec *d, struct ts_err *err)
         close(d->mem);
         return ts_fail(err, TS_EBUSY, "jp2: cannot make a decoder socket: %s", strerror(errno));
     }
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(sv[0]);
-        pool_decoder_main(sv[1], d->mem);
-        _exit(0);
-    }
+    int fds[2] = {sv[1], d->mem};
+    bool ok = zygote_call(&m, fds, 2, &r, err);
     close(sv[1]);
-    if (pid < 0) {
+    if (!ok || r.pid <= 0) {
         close(sv[0]);
         close(d->mem);
-        return ts_fail(err, TS_EBUSY, "jp2: cannot start a decoder process: %s", strerror(errno));
+        return ok ? ts_fail(err, TS_EBUSY, "jp2: cannot start a decoder process: %s",
+                            strerror(-r.pid))
+                  : TS_EBUSY;
     }
-    d->pid = pid;
+    d->pid = r.pid;
     d->sock = sv[0];
     d->map = NULL;
     d->map_size = 0;
     return TS_OK;
 }
 
-/* A forked process inherits the forking thread's nice value, and the slow lane's workers run
- * at +10: a decoder forked by one would decode every later request, fast-lane tiles included,
- * at a tenth of a normal process's share of a busy CPU (measured: JPEG 2000 tiles scaled 1.34x
- * from 1 to 2 cores while wrk, at nice 0, took the rest), and an unprivileged process cannot
- * lower its nice value again. So decoders are forked by one thread started with the server,
- * at its priority, whenever ts_jp2pool_start has been called. */
-static pthread_mutex_t spawn_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t spawn_cv = PTHREAD_COND_INITIALIZER;
-static bool spawner_on;
-static pthread_t spawner;
-struct spawn_req {
-    struct pool_dec *d;
-    struct ts_err err;
-    int rc;
-    bool done;
-    struct spawn_req *next;
-};
-static struct spawn_req *spawn_queue;
-
-static void *spawner_main(void *arg)
-{
-    (void)arg;
-    pthread_mutex_lock(&spawn_lock);
-    for (;;) {
-        while (!spawn_queue)
-            pthread_cond_wait(&spawn_cv, &spawn_lock);
-        struct spawn_req *q = spawn_queue;
-        spawn_queue = q->next;
-        pthread_mutex_unlock(&spawn_lock);
-        q->rc = pool_fork(q->d, &q->err);
-        pthread_mutex_lock(&spawn_lock);
-        q->done = true;
-        pthread_cond_broadcast(&spawn_cv);
-    }
-    return NULL;
-}
-
 int ts_jp2pool_start(struct ts_err *err)
 {
-    pthread_mutex_lock(&spawn_lock);
-    int rc = 0;
-    if (!spawner_on) {
-        sigset_t all, old;
-        /* The server's signal threads, not this one, must get SIGTERM and friends. */
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, &old);
-        rc = pthread_create(&spawner, NULL, spawner_main, NULL);
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        if (rc == 0) {
-            pthread_detach(spawner);
-            spawner_on = true;
-        }
-    }
-    pthread_mutex_unlock(&spawn_lock);
-    return rc ? ts_fail(err, TS_EBUSY, "jp2: cannot start the decoder spawner: %s", strerror(rc))
-              : TS_OK;
+    pthread_mutex_lock(&zy_lock);
+    int rc = zy_sock < 0 ? zygote_start(err) : TS_OK;
+    pthread_mutex_unlock(&zy_lock);
+    return rc;
 }
 
-static int pool_spawn(struct pool_dec *d, struct ts_err *err)
+pid_t ts_jp2pool_zygote(void)
 {
-    pthread_mutex_lock(&spawn_lock);
-    if (!spawner_on) {
-        pthread_mutex_unlock(&spawn_lock);
-        return pool_fork(d, err);
-    }
-    struct spawn_req q = {.d = d, .next = NULL};
-    struct spawn_req **at = &spawn_queue;
-    while (*at)
-        at = &(*at)->next;
-    *at = &q;
-    pthread_cond_broadcast(&spawn_cv);
-    while (!q.done)
-        pthread_cond_wait(&spawn_cv, &spawn_lock);
-    pthread_mutex_unlock(&spawn_lock);
-    if (q.rc != TS_OK && err)
-        *err = q.err;
-    return q.rc;
+    pthread_mutex_lock(&zy_lock);
+    pid_t pid = zy_pid;
+    pthread_mutex_unlock(&zy_lock);
+    return pid;
 }
 
-/* Ends a slot's decoder (if it still runs) and reaps it; *status gets how it ended. */
+/* Ends a slot's decoder (if it still runs) and has the zygote reap it; *status gets how it
+ * ended (0 when that is not known: its zygote was replaced). */
 static void pool_end(struct pool_dec *d, bool kill_it, int *status)
 {
-    int st = 0;
+    struct zy_msg m = {ZY_REAP, d->pid};
+    struct zy_reply r = {0, 0};
     if (d->pid <= 0)
         return;
     if (kill_it)
         kill(d->pid, SIGKILL);
     close(d->sock);
-    while (waitpid(d->pid, &st, 0) < 0 && errno == EINTR)
-        ;
+    if (!zygote_call(&m, NULL, 0, &r, NULL) || r.status < 0)
+        r.status = 0;
     if (d->map)
         munmap(d->map, d->map_size);
     close(d->mem);
@@ -278,7 +393,7 @@ static void pool_end(struct pool_dec *d, bool kill_it, int *status)
     d->map = NULL;
     d->map_size = 0;
     if (status)
-        *status = st;
+        *status = r.status;
 }
 
 /* Takes an idle slot, waiting (while cancel allows) when all are busy. */
@@ -347,23 +462,7 @@ static int pool_fit_map(struct pool_dec *d, size_t need, struct ts_err *err)
 
 static bool pool_send(struct pool_dec *d, const struct pool_msg *m, int fd)
 {
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } ctl;
-    struct iovec iov = {(void *)m, sizeof *m};
-    struct msghdr mh = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    memset(&ctl, 0, sizeof ctl);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    ssize_t n;
-    while ((n = sendmsg(d->sock, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-        ;
-    return n == (ssize_t)sizeof *m;
+    return pool_send_fds(d->sock, m, sizeof *m, &fd, 1);
 }
 
 /* Waits for the decoder's answer, watching cancel. TS_OK with *reply filled, the reason when
@@ -420,7 +519,7 @@ int ts_jp2pool_run(ts_jp2pool_fn fn, int fd, const struct ts_jp2pool_job *job,
     /* A decoder that died idle (killed from outside) is found when the send fails: that is not
      * this file's doing, so it is replaced and the send tried once more. */
     for (int attempt = 0; attempt < 2; attempt++) {
-        if (d->pid <= 0 && (rc = pool_spawn(d, err)) != TS_OK)
+        if (d->pid <= 0 && (rc = pool_fork(d, err)) != TS_OK)
             break;
         if ((rc = pool_fit_map(d, need, err)) != TS_OK)
             break;
@@ -444,7 +543,7 @@ int ts_jp2pool_run(ts_jp2pool_fn fn, int fd, const struct ts_jp2pool_job *job,
     }
     /* A dead or killed decoder is replaced now, so the next request does not pay the fork. */
     if (d->pid <= 0)
-        pool_spawn(d, NULL);
+        pool_fork(d, NULL);
     else if (d->map_size > POOL_KEEP_BYTES)
         pool_fit_map(d, 0, NULL);
     pool_release(d);

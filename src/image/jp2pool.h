@@ -2,9 +2,9 @@
  *
  * OpenJPEG 2.5.0, as Debian builds it, keeps assert()s in its decoders that fire on corrupt
  * files, and an assert would abort the whole server. Decodes therefore run in decoder processes
- * forked on first use (one per CPU the server may run on, at least 2, at most 4), each tied to
- * the server by a socket and writing its pixels into shared memory: a corrupt file costs a decoder,
- * which is replaced, and the request gets a 500. A process that never decodes starts none. */
+ * (one per CPU the server may run on, at least 2, at most 4, forked on first use by a zygote
+ * process), each tied to the server by a socket and writing its pixels into shared memory: a
+ * corrupt file costs a decoder, which is replaced, and the request gets a 500. */
 #ifndef TESSERA_JP2POOL_H
 #define TESSERA_JP2POOL_H
 
@@ -53,10 +53,13 @@ typedef int (*ts_jp2pool_fn)(int fd, const struct ts_jp2pool_job *job, struct ts
 int ts_jp2pool_run(ts_jp2pool_fn fn, int fd, const struct ts_jp2pool_job *job,
                    struct ts_cancel *cancel, struct ts_image *out, struct ts_err *err);
 
-/* Starts the thread that forks decoders, at the calling thread's priority: the server calls it
- * at start, before any worker lowers its own (decoders would inherit that). Without it,
- * decoders are forked by the thread that first needs them. */
+/* Starts the zygote that forks every decoder (see jp2pool.c), from the calling thread: the
+ * server calls it at start, before any other thread exists and before its caches fill, and
+ * decoders take that thread's priority. Without it the zygote is forked on first use. */
 int ts_jp2pool_start(struct ts_err *err);
+
+/* The zygote's pid (0 before it is started), for tests. */
+pid_t ts_jp2pool_zygote(void);
 
 /* The decoders running now, for tests: fills up to max pids, returns how many there are. */
 int ts_jp2pool_pids(pid_t *pids, int max);

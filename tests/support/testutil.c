@@ -431,7 +431,36 @@ void tu_app_free(struct ts_app *app)
     free(app);
 }
 
+/* The state and parent of a process, from /proc/PID/stat: 0, or -1 when it cannot be read. */
+static int proc_stat(const char *pid, char *state, int *ppid)
+{
+    char path[300], buf[512];
+    snprintf(path, sizeof path, "/proc/%s/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* The command may hold spaces and parentheses: fields resume after the last ')'. */
+    char *close_paren = strrchr(buf, ')');
+    return close_paren && sscanf(close_paren + 1, " %c %d", state, ppid) == 2 ? 0 : -1;
+}
+
+int tu_parent_of(int pid)
+{
+    char name[32], state;
+    int ppid;
+    snprintf(name, sizeof name, "%d", pid);
+    return proc_stat(name, &state, &ppid) == 0 ? ppid : -1;
+}
+
 int tu_count_children(int parent, int *zombies, int *live)
+{
+    return tu_list_children(parent, zombies, live, NULL, 0);
+}
+
+int tu_list_children(int parent, int *zombies, int *live, int *pids, int max)
 {
     DIR *d = opendir("/proc");
     struct dirent *e;
@@ -439,26 +468,16 @@ int tu_count_children(int parent, int *zombies, int *live)
     if (!d)
         return -1;
     while ((e = readdir(d)) != NULL) {
-        char path[300], buf[512];
-        if (e->d_name[0] < '0' || e->d_name[0] > '9')
-            continue;
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        /* The command may hold spaces and parentheses: fields resume after the last ')'. */
-        char *close_paren = strrchr(buf, ')');
         char state;
         int ppid;
-        if (!close_paren || sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2 || ppid != parent)
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        if (proc_stat(e->d_name, &state, &ppid) != 0 || ppid != parent)
             continue;
         if (state == 'Z')
             (*zombies)++;
-        else
-            (*live)++;
+        else if (++*live <= max)
+            pids[*live - 1] = atoi(e->d_name);
     }
     closedir(d);
     return 0;

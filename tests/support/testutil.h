@@ -68,6 +68,10 @@ int tu_read_file(const char *path, struct ts_buf *out);
 /* Counts the children of `parent` in /proc: zombies (exited, not reaped) and live ones.
  * Returns 0, or -1 when /proc cannot be read. */
 int tu_count_children(int parent, int *zombies, int *live);
+/* The parent pid of pid, from /proc; -1 when it cannot be read. */
+int tu_parent_of(int pid);
+/* The same, also listing up to max live children's pids. */
+int tu_list_children(int parent, int *zombies, int *live, int *pids, int max);
 
 struct ts_app;
 /* A server app with default settings on root (created if missing); NULL with a message on

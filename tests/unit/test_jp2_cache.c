@@ -415,6 +415,7 @@ struct shared_case {
     struct ts_image *expected; /* one per region */
     unsigned start;            /* where in the region list this thread begins */
     int failures;
+    char first[300]; /* what the first failure was, for the report */
 };
 
 static void *reader_thread(void *arg)
@@ -433,11 +434,13 @@ static void *reader_thread(void *arg)
         struct ts_image img;
         struct ts_err err;
         if (ts_reader_read(c->reader, &q, &img, &err) != TS_OK) {
-            c->failures++;
+            if (!c->failures++)
+                snprintf(c->first, sizeof c->first, "region %zu failed: %s", i, err.msg);
             continue;
         }
-        if (first_difference(&img, &c->expected[i]) >= 0)
-            c->failures++;
+        long d = first_difference(&img, &c->expected[i]);
+        if (d >= 0 && !c->failures++)
+            snprintf(c->first, sizeof c->first, "region %zu differs at byte %ld", i, d);
         ts_image_free(&img);
         /* Mid-run emptying races the other threads' gets and puts. */
         if (c->start == 0 && k == NREADS / 2)
@@ -466,13 +469,14 @@ static void check_concurrent(const char *path)
     readers[1] = open_ok(path, &cache);
     for (unsigned t = 0; t < NTHREADS; t++) {
         cases[t] =
-            (struct shared_case){readers[t % 2], &cache, edge_regions, n, expected, t * 3u, 0};
+            (struct shared_case){readers[t % 2], &cache, edge_regions, n, expected, t * 3u, 0, ""};
         assert_int_equal(pthread_create(&tid[t], NULL, reader_thread, &cases[t]), 0);
     }
     for (unsigned t = 0; t < NTHREADS; t++) {
         assert_int_equal(pthread_join(tid[t], NULL), 0);
         if (cases[t].failures)
-            fail_msg("%s: thread %u saw %d wrong or failed reads", path, t, cases[t].failures);
+            fail_msg("%s: thread %u saw %d wrong or failed reads, first: %s", path, t,
+                     cases[t].failures, cases[t].first);
     }
     tu_block_cache_stats(&cache, &st);
     assert_true(st.inserts > 0);

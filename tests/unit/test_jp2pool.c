@@ -15,6 +15,8 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +56,23 @@ static int fn_abort(int fd, const struct ts_jp2pool_job *job, struct ts_image *o
     abort();
 }
 
+/* Allocates as a real decode does, in the decoder, then writes the pattern. */
+static int fn_alloc(int fd, const struct ts_jp2pool_job *job, struct ts_image *out,
+                    struct ts_err *err)
+{
+    enum { N = 4096 };
+    void **blocks = malloc(N * sizeof *blocks);
+    int got = 0;
+    while (blocks && got < N && (blocks[got] = malloc(16u << (got % 10))) != NULL)
+        got++;
+    for (int i = 0; i < got; i++)
+        free(blocks[i]);
+    free(blocks);
+    if (got < N)
+        return ts_fail(err, TS_ENOMEM, "out of memory");
+    return fn_pattern(fd, job, out, err);
+}
+
 static int fn_sleep(int fd, const struct ts_jp2pool_job *job, struct ts_image *out,
                     struct ts_err *err)
 {
@@ -91,9 +110,15 @@ static void check_pattern(uint32_t w, uint32_t h)
     ts_image_free(&img);
 }
 
-static void count_children(int *zombies, int *live)
+/* This process's one child is the zygote, and the decoders are the zygote's children. */
+static void count_decoders(int *zombies, int *live)
 {
-    assert_int_equal(tu_count_children(getpid(), zombies, live), 0);
+    int zygote = 0, n, z;
+    assert_int_equal(tu_list_children(getpid(), &z, &n, &zygote, 1), 0);
+    assert_int_equal(z, 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(zygote, ts_jp2pool_zygote());
+    assert_int_equal(tu_count_children(zygote, zombies, live), 0);
 }
 
 static void test_results_come_back(void **state)
@@ -248,11 +273,68 @@ static void test_no_zombies(void **state)
                          i % 3 == 0 ? TS_ECODEC : TS_OK);
         ts_image_free(&img);
     }
-    count_children(&zombies, &live);
-    print_message("children: %d live, %d zombies\n", live, zombies);
+    count_decoders(&zombies, &live);
+    print_message("decoders: %d live, %d zombies\n", live, zombies);
     assert_int_equal(zombies, 0);
     assert_true(live >= 1 && live <= 4);
     assert_int_equal(live, ts_jp2pool_pids(NULL, 0));
+}
+
+/* Threads that keep the allocator's shared lists busy: blocks allocated in batches and freed
+ * together, so that thread caches drain and refill. */
+static atomic_bool hammering;
+
+static void *hammer(void *arg)
+{
+    (void)arg;
+    enum { N = 1024 };
+    static _Thread_local void *blocks[N];
+    while (atomic_load(&hammering)) {
+        for (int i = 0; i < N; i++)
+            blocks[i] = malloc(16u << (i % 10));
+        for (int i = 0; i < N; i++)
+            free(blocks[i]);
+    }
+    return NULL;
+}
+
+/* A decoder forked by a process whose other threads were allocating inherited their allocator
+ * locks held and waited on them until the clock ended it (seen under AddressSanitizer): every
+ * decoder is now forked by the zygote, which runs no other thread. */
+static void test_decoders_forked_while_threads_allocate_work(void **state)
+{
+    (void)state;
+    pthread_t t[2];
+    check_pattern(8, 8);
+    atomic_store(&hammering, true);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, hammer, NULL), 0);
+    int crashed = 0, decoded = 0;
+    int64_t t0 = ts_monotonic_ns();
+    for (int i = 0; i < 40; i++) {
+        struct ts_image img;
+        struct ts_err err;
+        memset(&err, 0, sizeof err);
+        /* The crash has its decoder replaced at once, forked while the threads allocate. */
+        crashed += run(fn_abort, 8, 8, NULL, &img, &err) == TS_ECODEC;
+        ts_image_free(&img);
+        decoded += run(fn_alloc, 8, 8, NULL, &img, &err) == TS_OK;
+        ts_image_free(&img);
+    }
+    atomic_store(&hammering, false);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    double took = (ts_monotonic_ns() - t0) / 1e9;
+    print_message("40 crashes and replacements in %.2f s\n", took);
+    assert_int_equal(crashed, 40);
+    assert_int_equal(decoded, 40);
+    /* Every decoder is the zygote's child, none this process's. */
+    pid_t pids[4];
+    int n = ts_jp2pool_pids(pids, 4);
+    assert_true(n >= 1);
+    for (int i = 0; i < n && i < 4; i++)
+        assert_int_equal(tu_parent_of(pids[i]), ts_jp2pool_zygote());
+    assert_true(ts_jp2pool_zygote() != getpid());
 }
 
 int main(void)
@@ -264,6 +346,7 @@ int main(void)
         cmocka_unit_test(test_decoder_killed_while_idle),
         cmocka_unit_test(test_real_decode_after_crashes),
         cmocka_unit_test(test_kept_codec_matches_fresh_decodes),
+        cmocka_unit_test(test_decoders_forked_while_threads_allocate_work),
         cmocka_unit_test(test_no_zombies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
