@@ -22,7 +22,8 @@
 #define POOL_KEEP_BYTES ((size_t)64 << 20)
 
 /* What the server sends a decoder. fn is a plain function pointer: every decoder is a fork of
- * the zygote, a fork of the server, and none execs, so code addresses mean the same on all sides. */
+ * the zygote, a fork of the server, and none execs, so code addresses mean the same on all sides.
+ */
 struct pool_msg {
     ts_jp2pool_fn fn;
     struct ts_jp2pool_job job;
