@@ -4,6 +4,9 @@
 #include "util/cpus.h"
 
 #include <errno.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -136,6 +139,19 @@ static bool pool_send_fds(int sock, const void *buf, size_t len, const int *fds,
     return n == (ssize_t)len;
 }
 
+/* glibc's malloc, left to itself, gave the decoder's heap back to the kernel after nearly every
+ * decode (OpenJPEG's buffers of a tile are freed at its end) and faulted it in, zeroed, for
+ * the next: 16% of a decoder's time went to page faults, zeroing and unmapping (perf, JPEG 2000
+ * viewer tiles at 1 core). Kept up to 16 MB free, blocks under 8 MB from the heap: JPEG 2000
+ * tiles at 1 core, c=1, 140 -> 153-158 req/s, a decoder's resident memory 9.6 -> 12.5 MB. */
+static void pool_keep_heap(void)
+{
+#if defined(__GLIBC__)
+    mallopt(M_MMAP_THRESHOLD, 8 << 20);
+    mallopt(M_TRIM_THRESHOLD, 16 << 20);
+#endif
+}
+
 /* The decoder's life: one request at a time until the server's end closes. */
 static void pool_decoder_main(int sock, int mem)
 {
@@ -143,6 +159,7 @@ static void pool_decoder_main(int sock, int mem)
     size_t map_size = 0;
     pool_plain_signals();
     pool_close_others(sock, mem);
+    pool_keep_heap();
     for (;;) {
         struct pool_msg m;
         struct pool_reply reply;
