@@ -178,7 +178,8 @@ int ts_app_init(struct ts_app *app, const struct ts_config *cfg, struct ts_err *
                    cfg->queue_wait_ms);
     if (access(cfg->root, R_OK | X_OK) != 0)
         return ts_fail(err, TS_EINVAL, "image root %s is not a readable directory", cfg->root);
-    /* Before any worker thread exists: decoders take the priority of the thread forking them. */
+    /* Before any worker thread exists and before the caches fill: the zygote forked here forks
+     * every JPEG 2000 decoder, which takes its priority and none of the server's later memory. */
     rc = ts_jp2pool_start(err);
     rc = rc ? rc : source_root_open(cfg->root, app->cfg.demo_image, &app->root, err);
     if (!rc && cfg->open_anywhere) {

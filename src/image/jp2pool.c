@@ -215,10 +215,12 @@ static void pool_decoder_main(int sock, int mem)
  *   copied, and the decoder keeps the old one. The zygote's memory is the server's at start.
  * - decoders take the zygote's priority, the server's at start, not that of a slow-lane worker
  *   (+10) that happened to need one.
- * The zygote also reaps its decoders when the server asks (zygote_reap), so a decoder's pid
- * stays its own, and can be killed, until the server knows how it ended. It never allocates:
- * a zygote forked amid running threads (a replacement, or a test that never called
- * ts_jp2pool_start) must not meet a lock copied held. */
+ * The zygote also reaps its decoders when the server asks (ZY_REAP), so a decoder's pid
+ * stays its own, and can be killed, until the server knows how it ended. A zygote forked
+ * amid running threads (a replacement, or a test that never called ts_jp2pool_start) may
+ * carry a lock copied held: it never allocates, so it cannot wait on one; glibc frees its
+ * malloc locks in the child of a fork, so its decoders do not either, though under GCC 12's
+ * AddressSanitizer they could, which is why the server starts it before its threads. */
 
 enum { ZY_SPAWN = 1, ZY_REAP = 2 };
 
@@ -239,6 +241,8 @@ static pid_t zy_pid;
 static void zygote_main(int sock)
 {
     pool_plain_signals();
+    /* Ignored, it would reap decoders itself, and ZY_REAP could not say how one ended. */
+    signal(SIGCHLD, SIG_DFL);
     pool_close_others(sock, sock);
     for (;;) {
         struct zy_msg m;
