@@ -93,8 +93,8 @@ static void pool_plain_signals(void)
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
-/* Takes up to n descriptors passed with a message; the rest are -1. Returns how many came. */
-static int pool_recv_fds(struct msghdr *mh, int *fds, int n)
+/* Takes up to n descriptors passed with a message (closing any more); the rest are -1. */
+static void pool_recv_fds(struct msghdr *mh, int *fds, int n)
 {
     int got = 0;
     for (int i = 0; i < n; i++)
@@ -111,7 +111,26 @@ static int pool_recv_fds(struct msghdr *mh, int *fds, int n)
                     close(fd);
             }
         }
-    return got;
+}
+
+/* Receives one message of up to len bytes with up to nfds (at most 2) descriptors, the ones
+ * missing set to -1; returns what recvmsg did, retried when a signal cut it short. */
+static ssize_t pool_recv(int sock, void *buf, size_t len, int *fds, int nfds)
+{
+    union {
+        char buf[CMSG_SPACE(2 * sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {buf, len};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+    ssize_t n;
+    while ((n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+        ;
+    if (n <= 0)
+        mh.msg_controllen = 0; /* nothing came: every slot -1 */
+    pool_recv_fds(&mh, fds, nfds);
+    return n;
 }
 
 /* Sends len bytes with nfds descriptors (at most 2). */
@@ -163,22 +182,11 @@ static void pool_decoder_main(int sock, int mem)
     for (;;) {
         struct pool_msg m;
         struct pool_reply reply;
-        union {
-            char buf[CMSG_SPACE(2 * sizeof(int))];
-            struct cmsghdr align;
-        } ctl;
-        struct iovec iov = {&m, sizeof m};
-        struct msghdr mh = {.msg_iov = &iov,
-                            .msg_iovlen = 1,
-                            .msg_control = ctl.buf,
-                            .msg_controllen = sizeof ctl.buf};
-        ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-        if (n < 0 && errno == EINTR)
-            continue;
+        int fd;
+        ssize_t n = pool_recv(sock, &m, sizeof m, &fd, 1);
         if (n <= 0)
             _exit(0); /* the server is gone */
-        int fd;
-        if (pool_recv_fds(&mh, &fd, 1) != 1 || (size_t)n != sizeof m)
+        if (fd < 0 || (size_t)n != sizeof m)
             _exit(2);
         if (m.map_size != map_size) {
             if (map)
@@ -247,23 +255,11 @@ static void zygote_main(int sock)
     for (;;) {
         struct zy_msg m;
         struct zy_reply r = {0, 0};
-        union {
-            char buf[CMSG_SPACE(2 * sizeof(int))];
-            struct cmsghdr align;
-        } ctl;
-        struct iovec iov = {&m, sizeof m};
-        struct msghdr mh = {.msg_iov = &iov,
-                            .msg_iovlen = 1,
-                            .msg_control = ctl.buf,
-                            .msg_controllen = sizeof ctl.buf};
         int fds[2];
-        ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-        if (n < 0 && errno == EINTR)
-            continue;
+        ssize_t n = pool_recv(sock, &m, sizeof m, fds, 2);
         if (n <= 0)
             _exit(0); /* the server is gone; its decoders see their own sockets close */
-        int got = pool_recv_fds(&mh, fds, 2);
-        if ((size_t)n != sizeof m || (m.op == ZY_SPAWN) != (got == 2))
+        if ((size_t)n != sizeof m || (m.op == ZY_SPAWN) != (fds[1] >= 0))
             _exit(2);
         if (m.op == ZY_SPAWN) {
             pid_t pid = fork();
