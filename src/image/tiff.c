@@ -917,17 +917,22 @@ static int tiff_jpeg_decode(struct tiff_jpeg *j, const struct tiff_jpeg_job *b, 
     if (b->y0 > 0 && jpeg_skip_scanlines(ci, b->y0) != b->y0)
         return ts_fail(err, TS_ECODEC, "cannot decode TIFF tile: JPEG ends before row %u", b->y0);
     /* Rows are asked for an iMCU row at a time: one call per row costs libjpeg a pass
-     * through its controllers for every row. */
+     * through its controllers for every row. The caller checked the token before the tile;
+     * a tall one is checked again every 256 rows. */
     JSAMPROW rows[4 * DCTSIZE];
-    uint32_t group = (uint32_t)ci->max_v_samp_factor * DCTSIZE;
+    uint32_t group = (uint32_t)ci->max_v_samp_factor * DCTSIZE, since = 0;
     group = group > 4 * DCTSIZE ? 4 * DCTSIZE : group;
     for (y = b->y0; y < b->y1;) {
         uint32_t n = b->y1 - y < group ? b->y1 - y : group;
         for (uint32_t k = 0; k < n; k++)
             rows[k] = b->dst + (size_t)(y + k - b->row0) * b->stride + (size_t)xoff * b->spp;
-        if ((rc = ts_cancel_check(b->cancel, err)) != TS_OK)
-            return rc;
+        if (since >= 256) {
+            if ((rc = ts_cancel_check(b->cancel, err)) != TS_OK)
+                return rc;
+            since = 0;
+        }
         JDIMENSION got = jpeg_read_scanlines(ci, rows, n);
+        since += got;
         if (got == 0)
             return ts_fail(err, TS_ECODEC, "cannot decode TIFF tile: JPEG ends at row %u", y);
         y += got;

@@ -1,6 +1,5 @@
 #include "util/cancel.h"
 
-#include <stdbool.h>
 #include <time.h>
 
 int64_t ts_monotonic_ns(void)
@@ -22,32 +21,12 @@ void ts_cancel_stop(struct ts_cancel *c, int reason)
     atomic_compare_exchange_strong(&c->reason, &expected, reason);
 }
 
-/* Whether the deadline has passed, by the fine clock, read only when the coarse one (a quarter
- * of the cost: decoders ask every few rows) says the deadline is within two ticks of now: the
- * fine clock is never more than a tick ahead of the coarse one. */
-static bool deadline_passed(int64_t deadline_ns)
-{
-#ifdef CLOCK_MONOTONIC_COARSE
-    static _Atomic int64_t tick_ns; /* the coarse clock's resolution; 0 until read */
-    int64_t tick = atomic_load_explicit(&tick_ns, memory_order_relaxed);
-    struct timespec ts;
-    if (tick == 0 && clock_getres(CLOCK_MONOTONIC_COARSE, &ts) == 0) {
-        tick = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-        atomic_store_explicit(&tick_ns, tick, memory_order_relaxed);
-    }
-    if (tick > 0 && tick < 1000000000 && clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == 0 &&
-        (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + 2 * tick < deadline_ns)
-        return false;
-#endif
-    return ts_monotonic_ns() > deadline_ns;
-}
-
 int ts_cancel_check(struct ts_cancel *c, struct ts_err *err)
 {
     if (!c)
         return TS_OK;
     int reason = atomic_load_explicit(&c->reason, memory_order_relaxed);
-    if (reason == TS_OK && c->deadline_ns && deadline_passed(c->deadline_ns)) {
+    if (reason == TS_OK && c->deadline_ns && ts_monotonic_ns() > c->deadline_ns) {
         ts_cancel_stop(c, TS_ETIMEOUT);
         reason = atomic_load(&c->reason);
     }
