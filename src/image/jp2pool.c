@@ -391,16 +391,15 @@ pid_t ts_jp2pool_zygote(void)
     return pid;
 }
 
-/* Ends a slot's decoder (if it still runs) and has the zygote reap it; *status gets how it
+/* Kills a slot's decoder (if it still runs) and has the zygote reap it; *status gets how it
  * ended (0 when that is not known: its zygote was replaced). */
-static void pool_end(struct pool_dec *d, bool kill_it, int *status)
+static void pool_end(struct pool_dec *d, int *status)
 {
     struct zy_msg m = {ZY_REAP, d->pid};
     struct zy_reply r = {0, 0};
     if (d->pid <= 0)
         return;
-    if (kill_it)
-        kill(d->pid, SIGKILL);
+    kill(d->pid, SIGKILL);
     close(d->sock);
     if (!zygote_call(&m, NULL, 0, &r, NULL) || r.status < 0)
         r.status = 0;
@@ -503,11 +502,11 @@ static int pool_wait(struct pool_dec *d, struct ts_cancel *cancel, struct pool_r
         if (n < 0 && errno != EINTR)
             break;
         if ((rc = ts_cancel_check(cancel, err)) != TS_OK) {
-            pool_end(d, true, NULL);
+            pool_end(d, NULL);
             return rc;
         }
     }
-    pool_end(d, true, &status);
+    pool_end(d, &status);
     return ts_fail(err, TS_ECODEC, "jp2: the decoder %s on this file",
                    WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM ? "timed out" : "crashed");
 }
@@ -546,7 +545,7 @@ int ts_jp2pool_run(ts_jp2pool_fn fn, int fd, const struct ts_jp2pool_job *job,
             rc = TS_OK;
             break;
         }
-        pool_end(d, true, NULL);
+        pool_end(d, NULL);
         rc = ts_fail(err, TS_EBUSY, "jp2: cannot reach a decoder");
     }
     if (rc == TS_OK)

@@ -5,6 +5,7 @@
 #include "core/serve.h"
 #include "server/connguard.h"
 #include "server/router.h"
+#include "util/cancel.h"
 #include "util/cpus.h"
 
 #include <arpa/inet.h>
@@ -268,15 +269,10 @@ static void lower_priority(void)
 
 static void idle_spin(struct lane *lane)
 {
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t until = ts_monotonic_ns() + IDLE_SPIN_NS;
     atomic_fetch_add_explicit(&lane->spinning, 1, memory_order_acq_rel);
-    do {
-        if (atomic_load_explicit(&lane->waiting, memory_order_acquire))
-            break;
+    while (!atomic_load_explicit(&lane->waiting, memory_order_acquire) && ts_monotonic_ns() < until)
         sched_yield();
-        clock_gettime(CLOCK_MONOTONIC, &t);
-    } while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < IDLE_SPIN_NS);
     atomic_fetch_sub_explicit(&lane->spinning, 1, memory_order_acq_rel);
 }
 
