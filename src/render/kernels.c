@@ -221,6 +221,111 @@ __attribute__((target("avx2"))) static size_t i16_to_u8_avx2(const int16_t *base
 }
 #endif
 
+#ifdef RK_X86
+/* Four pixels of each of the 8 rows per step. A row's 4 pixels (24 bytes) are spread to a
+ * 64-bit slot each, the 8 x 4 slots transposed (unpacks within lanes, then lane swaps), and
+ * each pixel's 8 slots packed back to 48 bytes: two 32-byte stores, the second overwriting
+ * the first's spare 8 bytes. */
+__attribute__((target("avx2"))) static size_t
+rows_to_cols3_avx2(const int16_t *rows, size_t rowlen, size_t width, int16_t *block, size_t stride)
+{
+    /* After the qword permute, lane 0 holds pixels 0-1 at bytes 0 and 6, lane 1 pixels 2-3 at
+     * bytes 4 and 10 (source bytes 8-23). */
+    const __m256i spread = _mm256_setr_epi8(0, 1, 2, 3, 4, 5, -1, -1, 6, 7, 8, 9, 10, 11, -1, -1, 4,
+                                            5, 6, 7, 8, 9, -1, -1, 10, 11, 12, 13, 14, 15, -1, -1);
+    const __m256i pack = _mm256_setr_epi8(0, 1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13, -1, -1, -1, -1, 0,
+                                          1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13, -1, -1, -1, -1);
+    const __m256i join = _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 7, 7);
+    size_t x = 0;
+    for (; x + 4 <= width; x += 4) {
+        __m256i e[8], lo[4], hi[4];
+        for (int j = 0; j < 8; j++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(rows + (size_t)j * rowlen + x * 3));
+            e[j] = _mm256_shuffle_epi8(_mm256_permute4x64_epi64(v, 0x94), spread);
+        }
+        for (int j = 0; j < 4; j++) {
+            lo[j] = _mm256_unpacklo_epi64(e[2 * j], e[2 * j + 1]); /* pixels 0 | 2 */
+            hi[j] = _mm256_unpackhi_epi64(e[2 * j], e[2 * j + 1]); /* pixels 1 | 3 */
+        }
+        __m256i px[4][2] = {
+            {_mm256_permute2x128_si256(lo[0], lo[1], 0x20),
+             _mm256_permute2x128_si256(lo[2], lo[3], 0x20)},
+            {_mm256_permute2x128_si256(hi[0], hi[1], 0x20),
+             _mm256_permute2x128_si256(hi[2], hi[3], 0x20)},
+            {_mm256_permute2x128_si256(lo[0], lo[1], 0x31),
+             _mm256_permute2x128_si256(lo[2], lo[3], 0x31)},
+            {_mm256_permute2x128_si256(hi[0], hi[1], 0x31),
+             _mm256_permute2x128_si256(hi[2], hi[3], 0x31)},
+        };
+        for (int p = 0; p < 4; p++) {
+            int16_t *d = block + (x + (size_t)p) * stride;
+            for (int h = 0; h < 2; h++) {
+                __m256i v = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(px[p][h], pack), join);
+                _mm256_storeu_si256((__m256i *)(d + 12 * h), v);
+            }
+        }
+    }
+    return x;
+}
+
+/* Four rows of the 8 columns per step: each column's 4 pixels spread to 32-bit slots, two
+ * 4 x 4 transposes, and each row's 8 slots packed back to 24 bytes. */
+__attribute__((target("avx2"))) static uint32_t
+cols_to_rows3_avx2(const uint8_t *cols, size_t cstride, uint32_t rows, uint8_t *out, size_t ostride)
+{
+    const __m128i spread = _mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1);
+    const __m128i pack = _mm_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1);
+    uint32_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        __m128i d[8], t[8], q[2][4];
+        for (int j = 0; j < 8; j++)
+            d[j] = _mm_shuffle_epi8(
+                _mm_loadu_si128((const __m128i *)(cols + (size_t)j * cstride + (size_t)r * 3)),
+                spread);
+        for (int h = 0; h < 2; h++) {
+            const __m128i *c = d + 4 * h;
+            t[4 * h] = _mm_unpacklo_epi32(c[0], c[1]);
+            t[4 * h + 1] = _mm_unpacklo_epi32(c[2], c[3]);
+            t[4 * h + 2] = _mm_unpackhi_epi32(c[0], c[1]);
+            t[4 * h + 3] = _mm_unpackhi_epi32(c[2], c[3]);
+            q[h][0] = _mm_unpacklo_epi64(t[4 * h], t[4 * h + 1]);
+            q[h][1] = _mm_unpackhi_epi64(t[4 * h], t[4 * h + 1]);
+            q[h][2] = _mm_unpacklo_epi64(t[4 * h + 2], t[4 * h + 3]);
+            q[h][3] = _mm_unpackhi_epi64(t[4 * h + 2], t[4 * h + 3]);
+        }
+        for (int k = 0; k < 4; k++) {
+            __m128i a = _mm_shuffle_epi8(q[0][k], pack), b = _mm_shuffle_epi8(q[1][k], pack);
+            uint8_t *o = out + (size_t)(r + (uint32_t)k) * ostride;
+            _mm_storeu_si128((__m128i *)o, _mm_or_si128(a, _mm_slli_si128(b, 12)));
+            _mm_storel_epi64((__m128i *)(o + 16), _mm_srli_si128(b, 4));
+        }
+    }
+    return r;
+}
+#endif
+
+size_t rk_rows_to_cols3(const int16_t *rows, size_t rowlen, size_t width, int16_t *block,
+                        size_t stride)
+{
+#ifdef RK_X86
+    if (rk_level() == RK_AVX2)
+        return rows_to_cols3_avx2(rows, rowlen, width, block, stride);
+#endif
+    (void)rows, (void)rowlen, (void)width, (void)block, (void)stride;
+    return 0;
+}
+
+uint32_t rk_cols_to_rows3(const uint8_t *cols, size_t cstride, uint32_t rows, uint8_t *out,
+                          size_t ostride)
+{
+#ifdef RK_X86
+    if (rk_level() == RK_AVX2)
+        return cols_to_rows3_avx2(cols, cstride, rows, out, ostride);
+#endif
+    (void)cols, (void)cstride, (void)rows, (void)out, (void)ostride;
+    return 0;
+}
+
 void rk_rows_u8_to_i16(const uint8_t *const *rows, const int16_t *w, uint32_t count, size_t n,
                        int shift, int16_t *out)
 {

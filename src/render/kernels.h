@@ -30,4 +30,20 @@ void rk_rows_u8_to_i16(const uint8_t *const *rows, const int16_t *w, uint32_t co
 void rk_rows_i16_to_u8(const int16_t *base, size_t stride, const int16_t *w, uint32_t count,
                        size_t n, int shift, uint8_t *out);
 
+/* The resampler's moves between its row-major and transposed layouts, for 3-sample pixels and
+ * groups of 8, where a vector transpose beats moving a pixel at a time. Each returns how many
+ * it did from the start (0 where the CPU lacks the instructions); the caller moves the rest.
+ *
+ * rk_rows_to_cols3: pixel x of int16 row j (rows rowlen samples apart, j < 8) to
+ * block[x * stride + j * 3]. Writes up to 4 samples past each pixel's 24, and reads up to 4
+ * past the end of row 7: the caller owns both. */
+size_t rk_rows_to_cols3(const int16_t *rows, size_t rowlen, size_t width, int16_t *block,
+                        size_t stride);
+
+/* rk_cols_to_rows3: pixel r of 8-bit column j (columns cstride bytes apart, j < 8) to
+ * out[r * ostride + j * 3], exactly 24 bytes a row; reads up to 4 bytes past each column's
+ * last pixel. */
+uint32_t rk_cols_to_rows3(const uint8_t *cols, size_t cstride, uint32_t rows, uint8_t *out,
+                          size_t ostride);
+
 #endif

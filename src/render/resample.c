@@ -424,6 +424,7 @@ static void vfilter16(const struct ts_image *src, const struct axis *ay, struct 
  * row-major and transposed layouts together: each pixel's GROUP rows (or columns) are then one
  * contiguous run, where moving them one row at a time would touch a cache line per pixel. */
 #define GROUP 8
+_Static_assert(GROUP == 8, "rk_rows_to_cols3 and rk_cols_to_rows3 move groups of 8");
 
 static inline void move_px(int16_t *restrict d, const int16_t *restrict s, uint32_t ch)
 {
@@ -432,12 +433,14 @@ static inline void move_px(int16_t *restrict d, const int16_t *restrict s, uint3
 }
 
 /* Rows [r, r + g) of the block from g filtered rows in the ring (row j at ring + j * rowlen).
- * Three-channel pixels move as one 8-byte word: the fourth sample lands on the next slot,
- * which the next move (or the next group, or PAD) owns. */
+ * Three-channel pixels of a whole group go through a vector transpose where the CPU has one;
+ * otherwise each moves as one 8-byte word. Either writes up to 4 samples past a pixel's slot,
+ * onto the next group's (written next) or PAD. */
 static inline void group_in_ch(const int16_t *ring, size_t rowlen, uint32_t g, size_t width,
                                int16_t *block, size_t stride, uint32_t ch)
 {
-    for (size_t x = 0; x < width; x++, block += stride) {
+    size_t x = ch == 3 && g == GROUP ? rk_rows_to_cols3(ring, rowlen, width, block, stride) : 0;
+    for (block += x * stride; x < width; x++, block += stride) {
         if (ch == 3) {
             for (uint32_t j = 0; j < g; j++)
                 memcpy(block + (size_t)j * 3, ring + j * rowlen + x * 3, 4 * sizeof *ring);
@@ -470,14 +473,20 @@ static void vgroup_plain(const struct ts_image *src, const struct axis *ay, stru
 }
 
 /* Output columns [i, i + g) of rows y0 .. y0 + rows from g rounded block columns (column j at
- * px + j * BLOCK_MAX * 4). Three-channel pixels move as 4-byte words, the spare byte landing on
- * the next pixel, written next; except in the row's last group, whose spare byte would be the
- * start of the next row. */
+ * px + j * BLOCK_MAX * 4, which leaves room for the transpose's reads past a column's last
+ * pixel). Three-channel pixels of a whole group go through a vector transpose where the CPU
+ * has one; otherwise they move as 4-byte words, the spare byte landing on the next pixel,
+ * written next; except in the row's last group, whose spare byte would be the start of the
+ * next row. */
 static inline void group_out_ch(const uint8_t *px, uint32_t g, uint32_t rows, struct ts_image *dst,
                                 uint32_t y0, uint32_t i, uint32_t ch)
 {
     bool words = ch == 3 && i + g < dst->width;
-    for (uint32_t r = 0; r < rows; r++) {
+    uint32_t r = ch == 3 && g == GROUP
+                     ? rk_cols_to_rows3(px, BLOCK_MAX * 4, rows,
+                                        ts_image_row(dst, y0) + (size_t)i * 3, dst->stride)
+                     : 0;
+    for (; r < rows; r++) {
         uint8_t *out = ts_image_row(dst, y0 + r) + (size_t)i * ch;
         const uint8_t *in = px + (size_t)r * ch;
         if (words) {

@@ -686,6 +686,52 @@ static void test_threads_give_identical_bytes(void **state)
         }
 }
 
+/* The vector moves between layouts: every pixel where it belongs, nothing written past what
+ * kernels.h allows (the guard values stay), and the count done honest. */
+static void test_layout_moves_put_every_pixel_in_place(void **state)
+{
+    (void)state;
+    enum { W = 37, STRIDE = 64 * 3 + 4, GUARD = 0x5a5a };
+    static int16_t rows[8 * W * 3 + 4], block[W * STRIDE];
+    for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++)
+        rows[k] = (int16_t)(rnd8() * 97 - 9000);
+    for (size_t width = 1; width <= W; width++) {
+        for (size_t k = 0; k < sizeof block / sizeof block[0]; k++)
+            block[k] = (int16_t)GUARD;
+        size_t done = rk_rows_to_cols3(rows, width * 3, width, block, STRIDE);
+        assert_true(done <= width);
+        if (rk_level() == RK_AVX2)
+            assert_int_equal(done, width / 4 * 4);
+        for (size_t x = 0; x < done; x++) {
+            for (uint32_t j = 0; j < 8; j++)
+                for (uint32_t c = 0; c < 3; c++)
+                    assert_int_equal(block[x * STRIDE + j * 3 + c],
+                                     rows[j * width * 3 + x * 3 + c]);
+            for (size_t k = 28; k < STRIDE; k++)
+                assert_int_equal(block[x * STRIDE + k], (int16_t)GUARD);
+        }
+        for (size_t x = done; x < W; x++)
+            for (size_t k = 0; k < STRIDE; k++)
+                assert_int_equal(block[x * STRIDE + k], (int16_t)GUARD);
+    }
+    enum { ROWS = 64, CSTRIDE = 64 * 4, OSTRIDE = 40 };
+    static uint8_t cols[8 * CSTRIDE], out[ROWS * OSTRIDE];
+    for (size_t k = 0; k < sizeof cols; k++)
+        cols[k] = rnd8();
+    for (uint32_t rows_n = 1; rows_n <= ROWS; rows_n++) {
+        memset(out, 0xa5, sizeof out);
+        uint32_t done = rk_cols_to_rows3(cols, CSTRIDE, rows_n, out, OSTRIDE);
+        assert_true(done <= rows_n);
+        if (rk_level() == RK_AVX2)
+            assert_int_equal(done, rows_n / 4 * 4);
+        for (uint32_t r = 0; r < ROWS; r++)
+            for (uint32_t k = 0; k < OSTRIDE; k++) {
+                uint8_t want = r < done && k < 24 ? cols[(k / 3) * CSTRIDE + r * 3 + k % 3] : 0xa5;
+                assert_int_equal(out[r * OSTRIDE + k], want);
+            }
+    }
+}
+
 static void test_kernel_levels_give_identical_bytes(void **state)
 {
     (void)state;
@@ -770,6 +816,7 @@ int main(void)
         cmocka_unit_test(test_neighbouring_tiles_match_one_larger_render_at_the_seam),
         cmocka_unit_test(test_rejects_bad_rectangles),
         cmocka_unit_test(test_kernel_levels_give_identical_bytes),
+        cmocka_unit_test(test_layout_moves_put_every_pixel_in_place),
         cmocka_unit_test(test_threads_give_identical_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
