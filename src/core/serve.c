@@ -705,17 +705,27 @@ static int render(struct ts_app *app, struct ts_reader *reader, struct ts_job *j
     if (rc)
         return rc;
     struct ts_image img = {0};
+    struct ts_ycc ycc;
     /* CPUs no other render is using may share this one (the bytes are the same either way):
      * at low concurrency a big render then takes a fraction of the time. */
     unsigned busy = atomic_fetch_add(&app->rendering, 1) + 1;
     marked.threads = busy < app->ncpu ? app->ncpu - busy + 1 : 1;
-    rc = render_execute(reader, plan, &job->cancel, &img, err);
+    /* A JPEG of a JPEG-stored source stays in its planes when it can (render_execute_ycc). */
+    rc = render_execute_ycc(reader, plan, &job->cancel, &ycc, err);
+    bool planar = rc != TS_DECLINED;
+    if (!planar)
+        rc = render_execute(reader, plan, &job->cancel, &img, err);
     atomic_fetch_sub(&app->rendering, 1);
     admission_leave(&app->admission, bytes, heavy);
     if (rc)
         return rc;
-    rc = encode_image(&img, plan->format, out->own_encoder ? &out->enc : &job->live->enc,
-                      &res->body, err);
+    const struct encode_options *enc = out->own_encoder ? &out->enc : &job->live->enc;
+    if (planar) {
+        rc = encode_jpeg_ycc(&ycc, enc->jpeg_quality, &res->body, err);
+        ts_ycc_free(&ycc);
+        return rc;
+    }
+    rc = encode_image(&img, plan->format, enc, &res->body, err);
     ts_image_free(&img);
     return rc;
 }

@@ -31,6 +31,8 @@ int encode_image(const struct ts_image *img, enum ts_format fmt, const struct en
                  struct ts_buf *out, struct ts_err *err);
 
 int encode_jpeg(const struct ts_image *img, int quality, struct ts_buf *out, struct ts_err *err);
+/* The planes as they are, 4:2:0, with no colour conversion or chroma resampling. */
+int encode_jpeg_ycc(const struct ts_ycc *ycc, int quality, struct ts_buf *out, struct ts_err *err);
 int encode_png(const struct ts_image *img, int level, struct ts_buf *out, struct ts_err *err);
 int encode_webp(const struct ts_image *img, int quality, struct ts_buf *out, struct ts_err *err);
 

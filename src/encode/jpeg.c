@@ -3,6 +3,7 @@
 
 #include <setjmp.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* jpeglib.h uses FILE without including stdio.h. */
 #include <stdio.h>
@@ -88,6 +89,8 @@ static JSAMPROW jpeg_row(const struct ts_image *img, uint32_t y, uint8_t *scratc
  * be left in a clobbered register. */
 struct jpeg_job {
     const struct ts_image *img;
+    const struct ts_ycc *ycc; /* instead of img: planes written as they are (jpeg_run_raw) */
+    uint8_t *pad;             /* for ycc: one iMCU row of each plane, edges repeated */
     int quality;
     uint8_t *scratch;
     struct jpeg_compress_struct cinfo;
@@ -139,6 +142,101 @@ static int jpeg_run(struct jpeg_job *job, struct ts_buf *out)
     jpeg_finish_compress(&job->cinfo);
     jpeg_destroy_compress(&job->cinfo);
     return 0;
+}
+
+/* Rows [y0, y0 + n) of a plane into n rows of `width` samples at dst, the last column and row
+ * repeated to fill them, as libjpeg pads the edges of what it downsamples itself. */
+static void pad_rows(const struct ts_image *p, uint32_t y0, uint32_t n, uint32_t width,
+                     uint8_t *dst, JSAMPROW *rows)
+{
+    for (uint32_t k = 0; k < n; k++, dst += width) {
+        uint32_t y = y0 + k < p->height ? y0 + k : p->height - 1;
+        const uint8_t *s = ts_image_row(p, y);
+        memcpy(dst, s, p->width);
+        memset(dst + p->width, s[p->width - 1], width - p->width);
+        rows[k] = dst;
+    }
+}
+
+/* The planes through jpeg_write_raw_data: 4:2:0 as jpeg_setup chooses for colour, so the only
+ * work left to libjpeg is the DCT and the entropy coding. */
+static int jpeg_run_raw(struct jpeg_job *job, struct ts_buf *out)
+{
+    j_compress_ptr cinfo = &job->cinfo;
+    job->cinfo.err = jpeg_std_error(&job->fail.pub);
+    job->fail.pub.error_exit = fail_exit;
+    job->fail.pub.emit_message = fail_quiet;
+    if (setjmp(job->fail.jump)) {
+        jpeg_destroy_compress(cinfo);
+        return -1;
+    }
+    jpeg_create_compress(cinfo);
+    job->dest.pub.init_destination = dest_init;
+    job->dest.pub.empty_output_buffer = dest_empty;
+    job->dest.pub.term_destination = dest_term;
+    job->dest.buf = out;
+    cinfo->dest = &job->dest.pub;
+    cinfo->image_width = job->ycc->y.width;
+    cinfo->image_height = job->ycc->y.height;
+    cinfo->input_components = 3;
+    cinfo->in_color_space = JCS_YCbCr;
+    jpeg_set_defaults(cinfo);
+    jpeg_set_quality(cinfo, job->quality, TRUE);
+    cinfo->optimize_coding = FALSE;
+    cinfo->comp_info[0].h_samp_factor = cinfo->comp_info[0].v_samp_factor = 2;
+    cinfo->comp_info[1].h_samp_factor = cinfo->comp_info[1].v_samp_factor = 1;
+    cinfo->comp_info[2].h_samp_factor = cinfo->comp_info[2].v_samp_factor = 1;
+    cinfo->raw_data_in = TRUE;
+    jpeg_start_compress(cinfo, TRUE);
+    /* Whole blocks of each plane: libjpeg reads them all in raw mode. */
+    uint32_t yw = cinfo->comp_info[0].width_in_blocks * DCTSIZE;
+    uint32_t cw = cinfo->comp_info[1].width_in_blocks * DCTSIZE;
+    uint8_t *ybuf = job->pad, *cbbuf = ybuf + (size_t)yw * 2 * DCTSIZE,
+            *crbuf = cbbuf + (size_t)cw * DCTSIZE;
+    JSAMPROW yrows[2 * DCTSIZE], cbrows[DCTSIZE], crrows[DCTSIZE];
+    JSAMPARRAY planes[3] = {yrows, cbrows, crrows};
+    while (cinfo->next_scanline < cinfo->image_height) {
+        uint32_t y = cinfo->next_scanline;
+        pad_rows(&job->ycc->y, y, 2 * DCTSIZE, yw, ybuf, yrows);
+        pad_rows(&job->ycc->cb, y / 2, DCTSIZE, cw, cbbuf, cbrows);
+        pad_rows(&job->ycc->cr, y / 2, DCTSIZE, cw, crbuf, crrows);
+        jpeg_write_raw_data(cinfo, planes, 2 * DCTSIZE);
+    }
+    jpeg_finish_compress(cinfo);
+    jpeg_destroy_compress(cinfo);
+    return 0;
+}
+
+int encode_jpeg_ycc(const struct ts_ycc *ycc, int quality, struct ts_buf *out, struct ts_err *err)
+{
+    if (!ycc || !ycc->y.data || !ycc->cb.data || !ycc->cr.data || !out || ycc->y.width == 0 ||
+        ycc->y.height == 0 || ycc->cb.width != (ycc->y.width + 1) / 2 ||
+        ycc->cb.height != (ycc->y.height + 1) / 2 || ycc->cr.width != ycc->cb.width ||
+        ycc->cr.height != ycc->cb.height)
+        return ts_fail(err, TS_EINVAL, "jpeg: no image");
+    if (ycc->y.width > JPEG_MAX_DIMENSION || ycc->y.height > JPEG_MAX_DIMENSION)
+        return ts_fail(err, TS_ETOOLARGE, "jpeg: %ux%u exceeds the format's limit of %ld",
+                       ycc->y.width, ycc->y.height, (long)JPEG_MAX_DIMENSION);
+    struct jpeg_job *job = calloc(1, sizeof *job);
+    /* One iMCU row: 16 rows of luma and 8 of each chroma plane, each padded to whole blocks. */
+    size_t yw = ((size_t)ycc->y.width + 15) / 16 * 16, cw = ((size_t)ycc->cb.width + 7) / 8 * 8;
+    if (job)
+        job->pad = malloc(yw * 16 + cw * 16);
+    if (!job || !job->pad) {
+        free(job);
+        return ts_fail(err, TS_ENOMEM, "jpeg: out of memory");
+    }
+    job->ycc = ycc;
+    job->quality = quality < 1 ? 1 : quality > 100 ? 100 : quality;
+    size_t start = out->len;
+    int rc = TS_OK;
+    if (jpeg_run_raw(job, out) != 0) {
+        out->len = start;
+        rc = ts_fail(err, TS_ECODEC, "jpeg encode: %s", job->fail.msg);
+    }
+    free(job->pad);
+    free(job);
+    return rc;
 }
 
 int encode_jpeg(const struct ts_image *img, int quality, struct ts_buf *out, struct ts_err *err)

@@ -27,3 +27,22 @@ void ts_image_free(struct ts_image *img)
     free(img->data);
     img->data = NULL;
 }
+
+int ts_ycc_alloc(struct ts_ycc *p, uint32_t width, uint32_t height)
+{
+    uint32_t cw = width / 2 + width % 2, ch = height / 2 + height % 2;
+    p->y.data = p->cb.data = p->cr.data = NULL;
+    int rc = ts_image_alloc(&p->y, width, height, 1);
+    rc = rc ? rc : ts_image_alloc(&p->cb, cw, ch, 1);
+    rc = rc ? rc : ts_image_alloc(&p->cr, cw, ch, 1);
+    if (rc)
+        ts_ycc_free(p);
+    return rc;
+}
+
+void ts_ycc_free(struct ts_ycc *p)
+{
+    ts_image_free(&p->y);
+    ts_image_free(&p->cb);
+    ts_image_free(&p->cr);
+}

@@ -1474,7 +1474,7 @@ static void jp2_close(struct ts_reader *r)
 }
 
 static const struct ts_reader_ops jp2_ops = {"jp2",    jp2_read, jp2_close, NULL,
-                                             jp2_cost, NULL,     NULL};
+                                             jp2_cost, NULL,     NULL,      NULL};
 
 /* TS_OK with *fmt set when the first bytes are a JP2 signature box or a J2K codestream. */
 static int jp2_sniff(struct ts_bytes *bytes, OPJ_CODEC_FORMAT *fmt, struct ts_err *err)

@@ -456,7 +456,7 @@ static int jpeg_cost(struct ts_reader *r, const struct ts_read_req *q, size_t *b
 }
 
 static const struct ts_reader_ops jpeg_ops = {"jpeg",    jpeg_read, jpeg_close, NULL,
-                                              jpeg_cost, NULL,      NULL};
+                                              jpeg_cost, NULL,      NULL,       NULL};
 
 /* The first EXIF APP1 segment's orientation; 1 when there is none. */
 static uint32_t jpeg_orientation(j_decompress_ptr ci)

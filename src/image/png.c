@@ -291,7 +291,7 @@ static int png_cost(struct ts_reader *r, const struct ts_read_req *q, size_t *by
 }
 
 static const struct ts_reader_ops png_ops = {"png",    png_read, png_close, NULL,
-                                             png_cost, NULL,     NULL};
+                                             png_cost, NULL,     NULL,      NULL};
 
 /* The iCCP profile, applied to the delivered 8-bit pixels; a broken one is ignored. */
 static int png_attach_color(struct png_priv *p, spng_ctx *ctx, uint32_t channels,

@@ -188,6 +188,19 @@ int ts_reader_read(struct ts_reader *r, const struct ts_read_req *req, struct ts
     return rc ? rc : r->ops->read(r, req, out, err);
 }
 
+int ts_reader_read_ycc(struct ts_reader *r, const struct ts_read_req *req, struct ts_ycc *out,
+                       struct ts_err *err)
+{
+    if (!r || !req || !out)
+        return ts_fail(err, TS_EINVAL, "reader read: missing argument");
+    out->y.data = out->cb.data = out->cr.data = NULL;
+    if (!r->ops->read_ycc || req->x % 2 || req->y % 2)
+        return TS_DECLINED;
+    int rc = reader_check_req(r, req, err);
+    rc = rc ? rc : ts_cancel_check(req->cancel, err);
+    return rc ? rc : r->ops->read_ycc(r, req, out, err);
+}
+
 int ts_reader_pages(struct ts_reader *r, struct ts_page *out, uint32_t max, uint32_t *n,
                     struct ts_err *err)
 {

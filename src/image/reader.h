@@ -101,6 +101,12 @@ struct ts_reader_ops {
     /* Optional: appends to out what this reader learnt while opening (see struct ts_reopen),
      * or returns TS_DECLINED when a reopen would gain nothing from it. */
     int (*reopen_state)(struct ts_reader *r, struct ts_buf *out);
+    /* Optional: the region as a JPEG stores it (struct ts_ycc: req->w x req->h of luma, with
+     * req->x and req->y even so that chroma samples pair the luma ones as stored), at the
+     * level's own size. TS_DECLINED, having delivered nothing, when the level is not stored
+     * that way or the reader would rather deliver RGB; the caller then reads RGB. */
+    int (*read_ycc)(struct ts_reader *r, const struct ts_read_req *req, struct ts_ycc *out,
+                    struct ts_err *err);
 };
 
 /* What a reader learnt opening a file that lets it open the very same file again with less
@@ -153,6 +159,9 @@ int ts_reader_open(const char *path, struct ts_reader **out, struct ts_err *err)
 int ts_reader_open_page(const char *path, uint32_t page, struct ts_reader **out,
                         struct ts_err *err);
 
+/* The reader's read_ycc (see struct ts_reader_ops), or TS_DECLINED when it has none. */
+int ts_reader_read_ycc(struct ts_reader *r, const struct ts_read_req *req, struct ts_ycc *out,
+                       struct ts_err *err);
 int ts_reader_read(struct ts_reader *r, const struct ts_read_req *req, struct ts_image *out,
                    struct ts_err *err);
 

@@ -846,6 +846,10 @@ struct tiff_jpeg_job {
     size_t stride;
     uint32_t row0;
     struct ts_cancel *cancel;
+    /* Instead of dst: the wanted area as stored (4:2:0), with tile pixel (x0, y0) at luma
+     * (to_x, to_y) of these planes, through one iMCU row of the tile at dst. */
+    struct ts_ycc *ycc;
+    uint32_t to_x, to_y;
 };
 
 static void tiff_jpeg_on_error(j_common_ptr ci)
@@ -877,6 +881,51 @@ static bool tiff_jpeg_plain(const struct jpeg_decompress_struct *ci, const struc
     return true;
 }
 
+/* Runs inside setjmp, for a 4:2:0 tile: iMCU rows down to b->y1 as stored (no upsampling, no
+ * colour conversion), the wanted parts copied into b->ycc. libjpeg can neither crop nor skip
+ * rows in this mode, so the tile's whole width is transformed; what that costs is about what
+ * the upsampling and conversion it spares would, and the render then resamples and encodes
+ * half the samples it would in RGB. */
+static int tiff_jpeg_raw(struct tiff_jpeg *j, const struct tiff_jpeg_job *b, struct ts_err *err)
+{
+    struct jpeg_decompress_struct *ci = &j->ci;
+    ci->raw_data_out = TRUE;
+    ci->out_color_space = JCS_YCbCr;
+    jpeg_start_decompress(ci);
+    const uint32_t tw = b->tile_w, cw = tw / 2;
+    JSAMPROW yrows[2 * DCTSIZE], cbrows[DCTSIZE], crrows[DCTSIZE];
+    JSAMPARRAY planes[3] = {yrows, cbrows, crrows};
+    for (uint32_t k = 0; k < 2 * DCTSIZE; k++)
+        yrows[k] = b->dst + (size_t)k * tw;
+    for (uint32_t k = 0; k < DCTSIZE; k++) {
+        cbrows[k] = b->dst + (size_t)2 * DCTSIZE * tw + (size_t)k * cw;
+        crrows[k] = cbrows[k] + (size_t)DCTSIZE * cw;
+    }
+    const uint32_t cx0 = b->x0 / 2, cx1 = (b->x1 + 1) / 2, cy0 = b->y0 / 2, cy1 = (b->y1 + 1) / 2;
+    uint32_t since = 0;
+    for (uint32_t top = 0; top < b->y1; top += 2 * DCTSIZE) {
+        int rc;
+        if (since >= 256) {
+            if ((rc = ts_cancel_check(b->cancel, err)) != TS_OK)
+                return rc;
+            since = 0;
+        }
+        if (jpeg_read_raw_data(ci, planes, 2 * DCTSIZE) != 2 * DCTSIZE)
+            return ts_fail(err, TS_ECODEC, "cannot decode TIFF tile: JPEG ends at row %u", top);
+        since += 2 * DCTSIZE;
+        for (uint32_t y = top > b->y0 ? top : b->y0; y < top + 2 * DCTSIZE && y < b->y1; y++)
+            memcpy(ts_image_row(&b->ycc->y, b->to_y + y - b->y0) + b->to_x, yrows[y - top] + b->x0,
+                   b->x1 - b->x0);
+        uint32_t ctop = top / 2;
+        for (uint32_t y = ctop > cy0 ? ctop : cy0; y < ctop + DCTSIZE && y < cy1; y++) {
+            uint32_t row = b->to_y / 2 + y - cy0;
+            memcpy(ts_image_row(&b->ycc->cb, row) + b->to_x / 2, cbrows[y - ctop] + cx0, cx1 - cx0);
+            memcpy(ts_image_row(&b->ycc->cr, row) + b->to_x / 2, crrows[y - ctop] + cx0, cx1 - cx0);
+        }
+    }
+    return TS_OK;
+}
+
 /* Runs inside setjmp (tiff_jpeg_run). TS_DECLINED, before anything is decoded, for a stream
  * to leave to libtiff. */
 static int tiff_jpeg_decode(struct tiff_jpeg *j, const struct tiff_jpeg_job *b, struct ts_err *err)
@@ -901,6 +950,8 @@ static int tiff_jpeg_decode(struct tiff_jpeg *j, const struct tiff_jpeg_job *b, 
         return TS_DECLINED;
     ci->jpeg_color_space = b->ycbcr ? JCS_YCbCr : JCS_UNKNOWN;
     ci->out_color_space = b->ycbcr ? JCS_RGB : JCS_UNKNOWN;
+    if (b->ycc)
+        return tiff_jpeg_raw(j, b, err);
     jpeg_start_decompress(ci);
     /* A crop of under two chroma samples gets another upsampler (jpeg_crop_scanline), so
      * it spans two iMCUs at least. */
@@ -1013,23 +1064,15 @@ static struct tiff_jpeg *tiff_jpeg_new(void)
     return j;
 }
 
-/* Decodes columns [x0, x1) and rows [y0, y1) (tile pixels) of tile `which` of the selected
- * level into scratch, laid out as the whole tile, and records them as held; or, with `to`,
- * rows y0.. at to (to_stride apart, tile column 0 first), holding nothing. TS_DECLINED for
- * a tile to leave to libtiff (see above). */
-static int tiff_jpeg_tile(struct tiff_priv *p, const struct tiff_level *lv, uint32_t which,
-                          uint32_t x0, uint32_t x1, uint32_t y0, uint32_t y1,
-                          const struct ts_read_req *q, uint8_t *to, size_t to_stride,
-                          struct ts_err *err)
+/* Reads tile `which` of the selected level as stored into p->raw, and sets up b to decode it
+ * with p->jpeg (made here on first use). TS_DECLINED for a tile to leave to libtiff. */
+static int tiff_jpeg_fetch(struct tiff_priv *p, const struct tiff_level *lv, uint32_t which,
+                           const struct ts_read_req *q, struct tiff_jpeg_job *b, struct ts_err *err)
 {
-    struct tiff_jpeg *j = p->jpeg;
-    uint64_t size;
-    tmsize_t got;
     int rc;
-
     if ((rc = ts_cancel_check(q->cancel, err)) != TS_OK)
         return rc;
-    size = TIFFGetStrileByteCount(p->tif, which);
+    uint64_t size = TIFFGetStrileByteCount(p->tif, which);
     if (size < 4 || size > TIFF_MAX_SCRATCH)
         return TS_DECLINED;
     if (size > p->raw_cap) {
@@ -1039,27 +1082,44 @@ static int tiff_jpeg_tile(struct tiff_priv *p, const struct tiff_level *lv, uint
         p->raw = raw;
         p->raw_cap = (size_t)size;
     }
-    if (!j && !(j = p->jpeg = tiff_jpeg_new()))
+    if (!p->jpeg && !(p->jpeg = tiff_jpeg_new()))
         return ts_fail(err, TS_ENOMEM, "out of memory for a JPEG decoder");
     p->lib_err.msg[0] = '\0';
-    got = TIFFReadRawTile(p->tif, which, p->raw, (tmsize_t)size);
+    tmsize_t got = TIFFReadRawTile(p->tif, which, p->raw, (tmsize_t)size);
     if (got < 4)
         return TS_DECLINED;
-    struct tiff_jpeg_job b = tiff_jpeg_level_job(p, lv);
-    b.data = p->raw;
-    b.ndata = (size_t)got;
+    *b = tiff_jpeg_level_job(p, lv);
+    b->data = p->raw;
+    b->ndata = (size_t)got;
+    b->cancel = q->cancel;
+    return TS_OK;
+}
+
+/* Decodes columns [x0, x1) and rows [y0, y1) (tile pixels) of tile `which` of the selected
+ * level into scratch, laid out as the whole tile, and records them as held; or, with `to`,
+ * rows y0.. at to (to_stride apart, tile column 0 first), holding nothing. TS_DECLINED for
+ * a tile to leave to libtiff (see above). */
+static int tiff_jpeg_tile(struct tiff_priv *p, const struct tiff_level *lv, uint32_t which,
+                          uint32_t x0, uint32_t x1, uint32_t y0, uint32_t y1,
+                          const struct ts_read_req *q, uint8_t *to, size_t to_stride,
+                          struct ts_err *err)
+{
+    struct tiff_jpeg_job b;
+    int rc = tiff_jpeg_fetch(p, lv, which, q, &b, err);
+    if (rc != TS_OK)
+        return rc;
     b.x0 = x0, b.x1 = x1, b.y0 = y0, b.y1 = y1;
     b.dst = to ? to : p->scratch;
     b.stride = to ? to_stride : lv->row_bytes;
     b.row0 = to ? y0 : 0;
-    b.cancel = q->cancel;
     p->held = -1;
-    rc = tiff_jpeg_with(j, p->cur, &b, err);
+    rc = tiff_jpeg_with(p->jpeg, p->cur, &b, err);
     if (rc != TS_OK || to)
         return rc; /* decoded straight into the read's image: the scratch holds nothing */
     p->held = which;
-    p->held_x0 = j->hx0, p->held_x1 = j->hx1, p->held_y0 = y0, p->held_y1 = y1;
-    p->held_part = !(j->hx0 == 0 && j->hx1 == lv->tile_w && y0 == 0 && y1 == lv->tile_h);
+    p->held_x0 = p->jpeg->hx0, p->held_x1 = p->jpeg->hx1, p->held_y0 = y0, p->held_y1 = y1;
+    p->held_part =
+        !(p->jpeg->hx0 == 0 && p->jpeg->hx1 == lv->tile_w && y0 == 0 && y1 == lv->tile_h);
     return TS_OK;
 }
 
@@ -1355,6 +1415,54 @@ static int tiff_read(struct ts_reader *r, const struct ts_read_req *q, struct ts
     return rc;
 }
 
+/* The region as stored, for 4:2:0 JPEG tiles decoded the direct way (see tiff_jpeg_raw). Reads
+ * big enough to split over threads are left to the RGB way, which splits them. */
+static int tiff_read_ycc(struct ts_reader *r, const struct ts_read_req *q, struct ts_ycc *out,
+                         struct ts_err *err)
+{
+    struct tiff_priv *p = r->priv;
+    const struct tiff_level *lv = &p->lv[q->level];
+    if (p->jpeg_mode == TIFF_JPEG_LIBTIFF || !tiff_tile_is_plain_jpeg(lv) || lv->xf || q->more ||
+        lv->stored_photometric != PHOTOMETRIC_YCBCR || lv->tile_w % 16 || lv->tile_h % 16)
+        return TS_DECLINED;
+    const uint32_t tx0 = q->x / lv->tile_w, tx1 = (q->x + q->w - 1) / lv->tile_w;
+    const uint32_t ty0 = q->y / lv->tile_h, ty1 = (q->y + q->h - 1) / lv->tile_h;
+    if (q->threads >= 2 && (tx0 != tx1 || ty0 != ty1) &&
+        (uint64_t)q->w * q->h >= TIFF_MT_MIN_PIXELS)
+        return TS_DECLINED;
+    int rc = tiff_select(p, q->level, err);
+    if (rc != TS_OK)
+        return rc;
+    struct tiff_jpeg_job level = tiff_jpeg_level_job(p, lv);
+    if (!level.ycbcr || level.sub_h != 2 || level.sub_v != 2)
+        return TS_DECLINED;
+    /* One iMCU row of the tile: 16 rows of luma, 8 of each chroma plane. */
+    if ((rc = tiff_scratch(p, (size_t)lv->tile_w * 32, err)) != TS_OK)
+        return rc;
+    p->held = -1;
+    if ((rc = ts_ycc_alloc(out, q->w, q->h)) != TS_OK)
+        return ts_fail(err, rc, "cannot allocate %ux%u region", q->w, q->h);
+    for (uint32_t ty = ty0; ty <= ty1 && rc == TS_OK; ty++)
+        for (uint32_t tx = tx0; tx <= tx1 && rc == TS_OK; tx++) {
+            uint32_t ox = tx * lv->tile_w, oy = ty * lv->tile_h;
+            uint32_t x0 = q->x > ox ? q->x : ox, y0 = q->y > oy ? q->y : oy;
+            uint32_t x1 = q->x + q->w - ox > lv->tile_w ? ox + lv->tile_w : q->x + q->w;
+            uint32_t y1 = q->y + q->h - oy > lv->tile_h ? oy + lv->tile_h : q->y + q->h;
+            struct tiff_jpeg_job b;
+            rc = tiff_jpeg_fetch(p, lv, TIFFComputeTile(p->tif, ox, oy, 0, 0), q, &b, err);
+            if (rc != TS_OK)
+                break;
+            b.x0 = x0 - ox, b.x1 = x1 - ox, b.y0 = y0 - oy, b.y1 = y1 - oy;
+            b.dst = p->scratch;
+            b.ycc = out;
+            b.to_x = x0 - q->x, b.to_y = y0 - q->y;
+            rc = tiff_jpeg_with(p->jpeg, p->cur, &b, err);
+        }
+    if (rc != TS_OK)
+        ts_ycc_free(out);
+    return rc;
+}
+
 /* A JPEG stream without an APP14 "Adobe" marker is taken for YCbCr by every decoder, so RGB
  * tiles carry one that says "no colour transform" (transform = 0). */
 static const uint8_t tiff_adobe_rgb[16] = {0xFF, 0xEE, 0x00, 0x0E, 'A',  'd',  'o',  'b',
@@ -1602,7 +1710,8 @@ static bool tiff_again_load(const struct ts_reopen *a, struct ts_reader *r, stru
 }
 
 static const struct ts_reader_ops tiff_ops = {
-    "tiff", tiff_read, tiff_close, tiff_raw_tile, tiff_cost, tiff_pages, tiff_reopen_state};
+    "tiff",    tiff_read,  tiff_close,        tiff_raw_tile,
+    tiff_cost, tiff_pages, tiff_reopen_state, tiff_read_ycc};
 
 /* The full-resolution directory's profile, copied: the directory is left behind by the level scan.
  */

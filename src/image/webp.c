@@ -266,7 +266,7 @@ static int webp_cost(struct ts_reader *r, const struct ts_read_req *req, size_t 
 }
 
 static const struct ts_reader_ops webp_ops = {"webp",    webp_read, webp_close, NULL,
-                                              webp_cost, NULL,      NULL};
+                                              webp_cost, NULL,      NULL,       NULL};
 
 int ts_webp_open(struct ts_bytes *bytes, struct ts_reader **out, struct ts_err *err)
 {

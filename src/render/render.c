@@ -450,6 +450,80 @@ static int read_and_scale(struct ts_reader *reader, const struct ts_plan *plan,
     return TS_OK;
 }
 
+/* The plan as it would go through render_execute, kept in the planes a JPEG stores: luma and
+ * each chroma plane resampled on their own, chroma over the same region at half the density,
+ * for an output whose 4:2:0 chroma grid pairs its pixels as the encoder's would. */
+static int scale_ycc(const struct ts_image_info *info, const struct ts_plan *plan,
+                     const struct ts_read_req *req, struct ts_ycc *img, struct ts_ycc *out)
+{
+    const struct ts_level *lv = &info->levels[req->level];
+    double sx, sy, sw, sh;
+    exact_rect(plan->rx, plan->rw, info->levels[0].width, lv->width, req->x, req->w, img->y.width,
+               &sx, &sw);
+    exact_rect(plan->ry, plan->rh, info->levels[0].height, lv->height, req->y, req->h,
+               img->y.height, &sy, &sh);
+    uint32_t cw = plan->out_w / 2 + plan->out_w % 2, ch = plan->out_h / 2 + plan->out_h % 2;
+    /* Output chroma sample i covers output pixels 2i and 2i + 1: with an odd size the last one
+     * reaches half a pixel past the region, as far as the read holds. */
+    double csx = sx / 2.0, csy = sy / 2.0;
+    double csw = sw * cw / plan->out_w, csh = sh * ch / plan->out_h;
+    if (csx + csw > img->cb.width)
+        csw = img->cb.width - csx;
+    if (csy + csh > img->cb.height)
+        csh = img->cb.height - csy;
+    out->y.data = out->cb.data = out->cr.data = NULL;
+    int rc = render_resample_rect_mt(&img->y, sx, sy, sw, sh, plan->out_w, plan->out_h,
+                                     plan->threads, &out->y);
+    rc =
+        rc ? rc
+           : render_resample_rect_mt(&img->cb, csx, csy, csw, csh, cw, ch, plan->threads, &out->cb);
+    rc =
+        rc ? rc
+           : render_resample_rect_mt(&img->cr, csx, csy, csw, csh, cw, ch, plan->threads, &out->cr);
+    if (rc)
+        ts_ycc_free(out);
+    return rc;
+}
+
+int render_execute_ycc(struct ts_reader *reader, const struct ts_plan *plan,
+                       struct ts_cancel *cancel, struct ts_ycc *out, struct ts_err *err)
+{
+    struct ts_read_req req = {0}, copy;
+    const struct ts_image_info *info = &reader->info;
+    out->y.data = out->cb.data = out->cr.data = NULL;
+    /* Only what the planes carry unchanged to a JPEG: colour, no adjustment, no turn or flip,
+     * no mark; and reads done at once, not in bands or as a near copy. */
+    if (plan->format != TS_FORMAT_JPG ||
+        (plan->quality != TS_QUALITY_DEFAULT && plan->quality != TS_QUALITY_COLOR) ||
+        plan->adjust.on || plan->mirror || plan->rotation != 0.0 || plan->watermark ||
+        info->channels != 3 || render_choose_level(info, plan, &req) != TS_OK ||
+        near_copy_req(info, plan, &req, &copy))
+        return TS_DECLINED;
+    add_margin(info, plan, &req);
+    if (band_rows(&req, plan))
+        return TS_DECLINED;
+    /* Chroma pairs luma from even rows and columns. */
+    req.w += req.x % 2, req.x -= req.x % 2;
+    req.h += req.y % 2, req.y -= req.y % 2;
+    req.cancel = cancel;
+    req.threads = plan->threads;
+    struct ts_ycc img;
+    int rc = ts_reader_read_ycc(reader, &req, &img, err);
+    if (rc)
+        return rc;
+    if (img.y.width != req.w || img.y.height != req.h) {
+        ts_ycc_free(&img);
+        return ts_fail(err, TS_ECODEC, "reader %s delivered an unexpected %ux%u image for %ux%u",
+                       reader->ops->name, img.y.width, img.y.height, req.w, req.h);
+    }
+    rc = ts_cancel_check(cancel, err);
+    if (rc == TS_OK && (rc = scale_ycc(info, plan, &req, &img, out)) != TS_OK)
+        rc = ts_fail(err, rc, "cannot resample %ux%u to %ux%u", req.w, req.h, plan->out_w,
+                     plan->out_h);
+    ts_ycc_free(&img);
+    return rc;
+}
+
 /* 0, 90, 180 or 270 for quarter turns (360 counts as 0); -1 for anything else. */
 static int quarter_turn(double rotation)
 {

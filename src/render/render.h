@@ -24,6 +24,12 @@ size_t render_peak_bytes(struct ts_reader *reader, const struct ts_plan *plan);
 int render_execute(struct ts_reader *reader, const struct ts_plan *plan, struct ts_cancel *cancel,
                    struct ts_image *out, struct ts_err *err);
 
+/* The same render kept in JPEG's planes (struct ts_ycc), for a JPEG of a source stored as 4:2:0
+ * JPEG: TS_DECLINED when the plan or the source does not allow it (anything but plain colour,
+ * or a level stored otherwise), and the caller renders RGB. */
+int render_execute_ycc(struct ts_reader *reader, const struct ts_plan *plan,
+                       struct ts_cancel *cancel, struct ts_ycc *out, struct ts_err *err);
+
 /* Building blocks, each a fresh image into *dst. */
 /* The whole-pixel box pre-shrink render_resample_rect applies before its filter when going from
  * src_len to dst_len pixels (1 = none); banded renders align their bands to it. */

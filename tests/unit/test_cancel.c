@@ -209,7 +209,7 @@ static void forgetful_close(struct ts_reader *r)
 }
 
 static const struct ts_reader_ops forgetful_ops = {
-    "forgetful", forgetful_read, forgetful_close, NULL, NULL, NULL, NULL};
+    "forgetful", forgetful_read, forgetful_close, NULL, NULL, NULL, NULL, NULL};
 
 /* A tall source rendered small goes in many overlapping bands; the rows the readers decode
  * stay near the source's height instead of growing with the number of bands. */

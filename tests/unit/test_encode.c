@@ -218,6 +218,69 @@ static void test_jpeg_rgb_decodes_to_the_cell_colors(void **state)
     ts_buf_free(&buf);
 }
 
+/* JFIF's full-range YCbCr, as JPEG stores colour. */
+static void ycc_of(const uint8_t rgb[3], uint8_t out[3])
+{
+    double r = rgb[0], g = rgb[1], b = rgb[2];
+    double v[3] = {0.299 * r + 0.587 * g + 0.114 * b, 128 - 0.168736 * r - 0.331264 * g + 0.5 * b,
+                   128 + 0.5 * r - 0.418688 * g - 0.081312 * b};
+    for (int c = 0; c < 3; c++)
+        out[c] = (uint8_t)(v[c] < 0 ? 0 : v[c] > 255 ? 255 : v[c] + 0.5);
+}
+
+/* Planes written as they are: an odd-sized picture of the cells decodes to the cells' colours
+ * (each 2x2 chroma block lies inside one cell), at its own size. */
+static void test_jpeg_from_planes_decodes_to_the_cell_colors(void **state)
+{
+    (void)state;
+    const uint32_t w = 77, h = 45;
+    struct ts_ycc p;
+    struct ts_image got;
+    struct ts_buf buf = {0};
+    assert_int_equal(ts_ycc_alloc(&p, w, h), TS_OK);
+    assert_int_equal(p.cb.width, 39);
+    assert_int_equal(p.cr.height, 23);
+    for (uint32_t y = 0; y < h; y++)
+        for (uint32_t x = 0; x < w; x++) {
+            uint8_t rgb[3], ycc[3];
+            cell_rgb(x, y, rgb);
+            ycc_of(rgb, ycc);
+            ts_image_row(&p.y, y)[x] = ycc[0];
+            if (x % 2 == 0 && y % 2 == 0) {
+                ts_image_row(&p.cb, y / 2)[x / 2] = ycc[1];
+                ts_image_row(&p.cr, y / 2)[x / 2] = ycc[2];
+            }
+        }
+    assert_int_equal(encode_jpeg_ycc(&p, 92, &buf, NULL), TS_OK);
+    assert_true(buf.len > 2 && buf.data[0] == 0xFF && buf.data[1] == 0xD8);
+    assert_int_equal(decode_jpeg(&buf, &got), 0);
+    assert_int_equal(got.width, w);
+    assert_int_equal(got.height, h);
+    assert_int_equal(got.channels, 3);
+    for (uint32_t y = CELL / 2; y < h; y += CELL)
+        for (uint32_t x = CELL / 2; x < w; x += CELL) {
+            uint8_t rgb[3];
+            cell_rgb(x, y, rgb);
+            for (int c = 0; c < 3; c++)
+                assert_near(pixel(&got, x, y)[c], rgb[c], 6);
+        }
+    /* The last column and row, whose blocks the encoder pads. */
+    uint8_t rgb[3];
+    cell_rgb(w - 1, h - 1, rgb);
+    for (int c = 0; c < 3; c++)
+        assert_near(pixel(&got, w - 1, h - 1)[c], rgb[c], 8);
+    ts_image_free(&got);
+    ts_buf_free(&buf);
+    /* Chroma planes of the wrong size are refused, and nothing is appended. */
+    ts_image_free(&p.cr);
+    assert_int_equal(ts_image_alloc(&p.cr, 38, 23, 1), TS_OK);
+    struct ts_err err = {0};
+    assert_int_equal(encode_jpeg_ycc(&p, 92, &buf, &err), TS_EINVAL);
+    assert_int_equal(buf.len, 0);
+    ts_ycc_free(&p);
+    ts_buf_free(&buf);
+}
+
 static void test_jpeg_gray_stays_one_channel(void **state)
 {
     (void)state;
@@ -431,6 +494,7 @@ int main(void)
         cmocka_unit_test(test_png_round_trips_exactly_for_every_channel_count),
         cmocka_unit_test(test_png_level_trades_size),
         cmocka_unit_test(test_jpeg_rgb_decodes_to_the_cell_colors),
+        cmocka_unit_test(test_jpeg_from_planes_decodes_to_the_cell_colors),
         cmocka_unit_test(test_jpeg_gray_stays_one_channel),
         cmocka_unit_test(test_jpeg_composites_alpha_over_white),
         cmocka_unit_test(test_jpeg_quality_changes_size),

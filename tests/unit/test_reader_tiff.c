@@ -433,6 +433,157 @@ static void test_jpeg_tiles_ycbcr420_match_libtiff(void **s)
     check_jpeg_tiles_match_libtiff(path);
 }
 
+/* ---- 4:2:0 tiles as stored (read_ycc) ---- */
+
+/* One level's planes as libtiff hands them out in its raw colour mode, which neither upsamples
+ * nor converts: each 2x2 block of luma, row by row, then the block's Cb and Cr. */
+struct planes {
+    uint32_t w, h, cw, ch;
+    uint8_t *y, *cb, *cr;
+};
+
+static struct planes stored_planes(const char *path, uint32_t dir)
+{
+    struct planes pl = {0};
+    TIFF *tif = TIFFOpen(path, "r");
+    assert_non_null(tif);
+    assert_int_equal(TIFFSetDirectory(tif, (tdir_t)dir), 1);
+    uint32_t tw = 0, th = 0;
+    uint16_t sh = 0, sv = 0;
+    TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &pl.w);
+    TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &pl.h);
+    TIFFGetField(tif, TIFFTAG_TILEWIDTH, &tw);
+    TIFFGetField(tif, TIFFTAG_TILELENGTH, &th);
+    TIFFGetFieldDefaulted(tif, TIFFTAG_YCBCRSUBSAMPLING, &sh, &sv);
+    assert_true(sh == 2 && sv == 2 && tw % 16 == 0 && th % 16 == 0);
+    assert_int_equal(TIFFSetField(tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RAW), 1);
+    pl.cw = (pl.w + 1) / 2, pl.ch = (pl.h + 1) / 2;
+    pl.y = malloc((size_t)pl.w * pl.h);
+    pl.cb = malloc((size_t)pl.cw * pl.ch);
+    pl.cr = malloc((size_t)pl.cw * pl.ch);
+    uint8_t *buf = malloc((size_t)TIFFTileSize(tif));
+    assert_true(pl.y && pl.cb && pl.cr && buf);
+    for (uint32_t oy = 0; oy < pl.h; oy += th)
+        for (uint32_t ox = 0; ox < pl.w; ox += tw) {
+            assert_true(TIFFReadTile(tif, buf, ox, oy, 0, 0) > 0);
+            for (uint32_t by = 0; by < th / 2; by++)
+                for (uint32_t bx = 0; bx < tw / 2; bx++) {
+                    const uint8_t *u = buf + ((size_t)by * (tw / 2) + bx) * 6;
+                    for (uint32_t j = 0; j < 2; j++)
+                        for (uint32_t i = 0; i < 2; i++) {
+                            uint32_t x = ox + 2 * bx + i, y = oy + 2 * by + j;
+                            if (x < pl.w && y < pl.h)
+                                pl.y[(size_t)y * pl.w + x] = u[j * 2 + i];
+                        }
+                    uint32_t cx = ox / 2 + bx, cy = oy / 2 + by;
+                    if (cx < pl.cw && cy < pl.ch) {
+                        pl.cb[(size_t)cy * pl.cw + cx] = u[4];
+                        pl.cr[(size_t)cy * pl.cw + cx] = u[5];
+                    }
+                }
+        }
+    free(buf);
+    TIFFClose(tif);
+    return pl;
+}
+
+static void same_plane(const struct ts_image *got, const uint8_t *want, uint32_t want_w, uint32_t x,
+                       uint32_t y, uint32_t w, uint32_t h, const char *name)
+{
+    CHECK(got->width == w && got->height == h && got->channels == 1, "%s is %ux%ux%u, want %ux%u",
+          name, got->width, got->height, got->channels, w, h);
+    for (uint32_t r = 0; r < h; r++)
+        for (uint32_t i = 0; i < w; i++) {
+            uint8_t a = ts_image_row(got, r)[i], b = want[(size_t)(y + r) * want_w + x + i];
+            CHECK(a == b, "%s sample %u,%u is %u, stored %u", name, x + i, y + r, a, b);
+        }
+}
+
+static void same_ycc(struct ts_reader *r, const struct planes *pl, uint32_t level, uint32_t x,
+                     uint32_t y, uint32_t w, uint32_t h)
+{
+    struct ts_read_req q = {.level = level, .x = x, .y = y, .w = w, .h = h, .threads = g_threads};
+    struct ts_ycc got;
+    struct ts_err err = {0};
+    int rc = ts_reader_read_ycc(r, &q, &got, &err);
+    CHECK(rc == TS_OK, "read_ycc level %u %u,%u,%u,%u: %d %s", level, x, y, w, h, rc, err.msg);
+    same_plane(&got.y, pl->y, pl->w, x, y, w, h, "Y");
+    same_plane(&got.cb, pl->cb, pl->cw, x / 2, y / 2, (w + 1) / 2, (h + 1) / 2, "Cb");
+    same_plane(&got.cr, pl->cr, pl->cw, x / 2, y / 2, (w + 1) / 2, (h + 1) / 2, "Cr");
+    ts_ycc_free(&got);
+}
+
+/* Every level, whole and in odd rectangles from even corners: the planes as stored, sample for
+ * sample, including the last chroma column and row of odd sizes and padded edge tiles. */
+static void check_ycc_reads(const char *path)
+{
+    struct ts_reader *r = open_jpeg_mode(path, "strict");
+    for (uint32_t l = 0; l < r->info.nlevels; l++) {
+        struct planes pl = stored_planes(path, l);
+        const struct ts_level *lv = &r->info.levels[l];
+        assert_true(pl.w == lv->width && pl.h == lv->height);
+        same_ycc(r, &pl, l, 0, 0, lv->width, lv->height);
+        same_ycc(r, &pl, l, 0, 0, 1, 1);
+        same_ycc(r, &pl, l, (lv->width - 1) & ~1u, (lv->height - 1) & ~1u,
+                 lv->width - ((lv->width - 1) & ~1u), lv->height - ((lv->height - 1) & ~1u));
+        for (int n = 0; n < 60; n++) {
+            uint32_t x = rnd(lv->width) & ~1u, y = rnd(lv->height) & ~1u;
+            uint32_t w =
+                1 + rnd(n % 3 == 0 ? lv->width - x : (lv->width - x < 300 ? lv->width - x : 300));
+            uint32_t h =
+                1 + rnd(n % 4 == 0 ? lv->height - y : (lv->height - y < 90 ? lv->height - y : 90));
+            same_ycc(r, &pl, l, x, y, w, h);
+        }
+        free(pl.y), free(pl.cb), free(pl.cr);
+    }
+    ts_reader_close(r);
+}
+
+static void test_jpeg_tiles_ycbcr420_read_as_stored(void **s)
+{
+    (void)s;
+    char path[512];
+    snprintf(g_case, sizeof g_case, "retina YCbCr 4:2:0, 256 tiles, planes");
+    write_retina_tiff("retina-ycbcr-256-planes.tif", 3, 256, true, path, sizeof path);
+    check_ycc_reads(path);
+    snprintf(g_case, sizeof g_case, "retina-pyr-jpeg-256.tif, planes");
+    data_path(path, sizeof path, "retina-pyr-jpeg-256.tif");
+    check_ycc_reads(path);
+}
+
+/* Levels stored otherwise, odd corners and reads worth splitting over threads go the RGB way. */
+static void test_ycc_reads_decline_what_they_cannot_do(void **s)
+{
+    (void)s;
+    char path[512];
+    struct ts_ycc got;
+    struct ts_err err = {0};
+    struct ts_read_req q = {.level = 0, .x = 0, .y = 0, .w = 64, .h = 64};
+    write_retina_tiff("retina-rgb-512-planes.tif", 3, 512, false, path, sizeof path);
+    struct ts_reader *r = open_jpeg_mode(path, "strict");
+    assert_int_equal(ts_reader_read_ycc(r, &q, &got, &err), TS_DECLINED);
+    assert_null(got.y.data);
+    ts_reader_close(r);
+    write_retina_tiff("retina-gray-256-planes.tif", 1, 256, false, path, sizeof path);
+    r = open_jpeg_mode(path, "strict");
+    assert_int_equal(ts_reader_read_ycc(r, &q, &got, &err), TS_DECLINED);
+    ts_reader_close(r);
+    write_retina_tiff("retina-ycbcr-256-declines.tif", 3, 256, true, path, sizeof path);
+    r = open_jpeg_mode(path, "libtiff");
+    assert_int_equal(ts_reader_read_ycc(r, &q, &got, &err), TS_DECLINED);
+    ts_reader_close(r);
+    r = open_jpeg_mode(path, "strict");
+    q.x = 1;
+    assert_int_equal(ts_reader_read_ycc(r, &q, &got, &err), TS_DECLINED);
+    q.x = 0, q.w = 600, q.h = 600, q.threads = 2;
+    assert_int_equal(ts_reader_read_ycc(r, &q, &got, &err), TS_DECLINED);
+    q.threads = 1;
+    assert_int_equal(ts_reader_read_ycc(r, &q, &got, &err), TS_OK);
+    assert_int_equal(got.cb.width, 300);
+    ts_ycc_free(&got);
+    ts_reader_close(r);
+}
+
 static void test_jpeg_tiles_rgb_unsubsampled_match_libtiff(void **s)
 {
     (void)s;
@@ -767,6 +918,8 @@ int main(void)
         cmocka_unit_test(test_flat_tiff_has_one_level),
         cmocka_unit_test(test_retina_pyramid_levels_and_pixels),
         cmocka_unit_test(test_jpeg_tiles_ycbcr420_match_libtiff),
+        cmocka_unit_test(test_jpeg_tiles_ycbcr420_read_as_stored),
+        cmocka_unit_test(test_ycc_reads_decline_what_they_cannot_do),
         cmocka_unit_test(test_jpeg_tiles_rgb_unsubsampled_match_libtiff),
         cmocka_unit_test(test_jpeg_tiles_gray_match_libtiff),
         cmocka_unit_test(test_jpeg_tiles_on_threads_match_libtiff),

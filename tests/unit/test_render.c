@@ -109,7 +109,7 @@ static void fake_close(struct ts_reader *r)
 }
 
 static const struct ts_reader_ops fake_ops = {"fake", fake_read, fake_close, NULL,
-                                              NULL,   NULL,      NULL};
+                                              NULL,   NULL,      NULL,       NULL};
 
 struct fixture {
     struct ts_reader reader;

@@ -47,7 +47,7 @@ static void fake_close(struct ts_reader *r)
 }
 
 static const struct ts_reader_ops fake_ops = {"fake", fake_read, fake_close, NULL,
-                                              NULL,   NULL,      NULL};
+                                              NULL,   NULL,      NULL,       NULL};
 
 static void make_fake(struct fake *f)
 {
@@ -182,7 +182,7 @@ static int two_level_read(struct ts_reader *r, const struct ts_read_req *q, stru
 }
 
 static const struct ts_reader_ops two_level_ops = {"two-level", two_level_read, fake_close, NULL,
-                                                   NULL,        NULL,           NULL};
+                                                   NULL,        NULL,           NULL,       NULL};
 
 /* IIIF asks for ceil(387/2) = 194 columns of the last tile at scale 2; the floored level has 193:
  * the tile is those pixels as stored, the missing column repeating the last one. */
