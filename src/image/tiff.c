@@ -1154,6 +1154,7 @@ struct tiff_pread {
     const struct tiff_level *lv;
     const struct ts_read_req *q;
     struct ts_image *out;
+    struct ts_ycc *ycc; /* instead of out: the tiles as stored (tiff_jpeg_raw) */
     const struct tiff_ptile *tiles;
     uint32_t ntiles;
     struct tiff_jpeg_job level; /* what the level's tiles share (tiff_jpeg_level_job) */
@@ -1192,13 +1193,20 @@ static void tiff_pread_part(void *ctx, unsigned k, unsigned parts)
         }
         b.data = pt->raw, b.ndata = (size_t)got;
         b.x0 = t->x0 - t->ox, b.x1 = t->x1 - t->ox, b.y0 = t->y0 - t->oy, b.y1 = t->y1 - t->oy;
+        b.cancel = r->q->cancel;
+        if (r->ycc) {
+            b.dst = pt->tile, b.ycc = r->ycc;
+            b.to_x = t->x0 - r->q->x, b.to_y = t->y0 - r->q->y;
+            if ((r->rc[k] = tiff_jpeg_with(pt->j, r->p->cur, &b, &r->err[k])) != TS_OK)
+                return;
+            continue;
+        }
         bool straight = tiff_tile_straight(lv, r->q, t->ox, t->x0, t->x1);
         b.dst = straight ? ts_image_row(r->out, t->y0 - r->q->y) +
                                (size_t)(t->ox - r->q->x) * r->out->channels
                          : pt->tile;
         b.stride = straight ? (size_t)r->out->width * r->out->channels : lv->row_bytes;
         b.row0 = straight ? b.y0 : 0;
-        b.cancel = r->q->cancel;
         int rc = tiff_jpeg_with(pt->j, r->p->cur, &b, &r->err[k]);
         if (rc != TS_OK) {
             r->rc[k] = rc;
@@ -1249,7 +1257,7 @@ static void tiff_parts_free(struct tiff_part *parts)
  * it the one-thread way, which writes every pixel again). The pixels are those of that way. */
 static int tiff_read_tiles_mt(struct tiff_priv *p, const struct tiff_level *lv,
                               const struct ts_read_req *q, size_t tile_bytes, struct ts_image *out,
-                              struct ts_err *err)
+                              struct ts_ycc *ycc, struct ts_err *err)
 {
     uint32_t tx0 = q->x / lv->tile_w, tx1 = (q->x + q->w - 1) / lv->tile_w;
     uint32_t ty0 = q->y / lv->tile_h, ty1 = (q->y + q->h - 1) / lv->tile_h;
@@ -1263,8 +1271,13 @@ static int tiff_read_tiles_mt(struct tiff_priv *p, const struct tiff_level *lv,
     struct tiff_ptile *tiles = malloc(n * sizeof *tiles);
     if (!tiles)
         return TS_DECLINED;
-    struct tiff_pread r = {
-        .p = p, .lv = lv, .q = q, .out = out, .tiles = tiles, .level = tiff_jpeg_level_job(p, lv)};
+    struct tiff_pread r = {.p = p,
+                           .lv = lv,
+                           .q = q,
+                           .out = out,
+                           .ycc = ycc,
+                           .tiles = tiles,
+                           .level = tiff_jpeg_level_job(p, lv)};
     int rc = TS_OK;
     for (uint32_t ty = ty0; ty <= ty1 && rc == TS_OK; ty++)
         for (uint32_t tx = tx0; tx <= tx1 && rc == TS_OK; tx++) {
@@ -1305,7 +1318,7 @@ static int tiff_read_tiles(struct tiff_priv *p, const struct tiff_level *lv,
 
     if (!ts_mul_size(lv->row_bytes, lv->tile_h, &tile_bytes))
         return ts_fail(err, TS_ECODEC, "TIFF tile size overflows");
-    if (direct && (rc = tiff_read_tiles_mt(p, lv, q, tile_bytes, out, err)) != TS_DECLINED)
+    if (direct && (rc = tiff_read_tiles_mt(p, lv, q, tile_bytes, out, NULL, err)) != TS_DECLINED)
         return rc;
     if ((rc = tiff_scratch(p, tile_bytes, err)) != TS_OK)
         return rc;
@@ -1415,8 +1428,9 @@ static int tiff_read(struct ts_reader *r, const struct ts_read_req *q, struct ts
     return rc;
 }
 
-/* The region as stored, for 4:2:0 JPEG tiles decoded the direct way (see tiff_jpeg_raw). Reads
- * big enough to split over threads are left to the RGB way, which splits them. */
+/* The region as stored, for 4:2:0 JPEG tiles decoded the direct way (see tiff_jpeg_raw), on
+ * q->threads threads when the read is worth splitting (tiles never share a sample of a plane:
+ * their edges are multiples of 16 in luma, 8 in chroma). */
 static int tiff_read_ycc(struct ts_reader *r, const struct ts_read_req *q, struct ts_ycc *out,
                          struct ts_err *err)
 {
@@ -1427,9 +1441,9 @@ static int tiff_read_ycc(struct ts_reader *r, const struct ts_read_req *q, struc
         return TS_DECLINED;
     const uint32_t tx0 = q->x / lv->tile_w, tx1 = (q->x + q->w - 1) / lv->tile_w;
     const uint32_t ty0 = q->y / lv->tile_h, ty1 = (q->y + q->h - 1) / lv->tile_h;
-    if (q->threads >= 2 && (tx0 != tx1 || ty0 != ty1) &&
-        (uint64_t)q->w * q->h >= TIFF_MT_MIN_PIXELS)
-        return TS_DECLINED;
+    size_t tile_bytes;
+    if (!ts_mul_size(lv->row_bytes, lv->tile_h, &tile_bytes))
+        return ts_fail(err, TS_ECODEC, "TIFF tile size overflows");
     int rc = tiff_select(p, q->level, err);
     if (rc != TS_OK)
         return rc;
@@ -1442,6 +1456,16 @@ static int tiff_read_ycc(struct ts_reader *r, const struct ts_read_req *q, struc
     p->held = -1;
     if ((rc = ts_ycc_alloc(out, q->w, q->h)) != TS_OK)
         return ts_fail(err, rc, "cannot allocate %ux%u region", q->w, q->h);
+    /* A part's tile buffer holds an iMCU row of the planes: 32 bytes a column. */
+    size_t row_bytes = (size_t)lv->tile_w * 32;
+    rc = tiff_read_tiles_mt(p, lv, q, tile_bytes > row_bytes ? tile_bytes : row_bytes, NULL, out,
+                            err);
+    if (rc != TS_DECLINED) {
+        if (rc != TS_OK)
+            ts_ycc_free(out);
+        return rc;
+    }
+    rc = TS_OK;
     for (uint32_t ty = ty0; ty <= ty1 && rc == TS_OK; ty++)
         for (uint32_t tx = tx0; tx <= tx1 && rc == TS_OK; tx++) {
             uint32_t ox = tx * lv->tile_w, oy = ty * lv->tile_h;
