@@ -1,4 +1,5 @@
-/* libFuzzer target: every reader opening a fuzzed file and decoding regions of it. */
+/* libFuzzer target: every reader opening a fuzzed file and decoding regions of it, as RGB and,
+ * where the reader can, as stored planes. */
 #include "image/reader.h"
 
 #include <stdint.h>
@@ -29,6 +30,11 @@ static void read_some(struct ts_reader *r)
         struct ts_image img = {0};
         if (ts_reader_read(r, &req, &img, &err) == TS_OK)
             ts_image_free(&img);
+        /* The same region as stored, where the reader can: JPEG tiles decoded raw. */
+        struct ts_ycc planes;
+        req.x &= ~1u, req.y &= ~1u;
+        if (ts_reader_read_ycc(r, &req, &planes, &err) == TS_OK)
+            ts_ycc_free(&planes);
     }
 }
 

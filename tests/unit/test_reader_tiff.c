@@ -758,6 +758,15 @@ static void test_checkit_fail_files_never_crash(void **s)
                 ts_image_free(&img);
             else
                 CHECK(img.data == NULL, "failed read leaves no pixels");
+            struct ts_ycc planes;
+            rc = ts_reader_read_ycc(r, &q, &planes, &err);
+            CHECK(rc == TS_OK || rc == TS_DECLINED || rc == TS_ECODEC || rc == TS_EUNSUPPORTED,
+                  "planar read status %d", rc);
+            if (rc == TS_OK)
+                ts_ycc_free(&planes);
+            else
+                CHECK(planes.y.data == NULL && planes.cb.data == NULL && planes.cr.data == NULL,
+                      "failed planar read leaves no planes");
         }
         ts_reader_close(r);
     }
@@ -793,6 +802,11 @@ static void test_truncated_pyramid_fails_cleanly(void **s)
         assert_int_equal(ts_reader_read(r, &q, &img, &err), TS_ECODEC);
         assert_null(img.data);
         assert_true(err.msg[0] != '\0');
+        /* As stored: refused too, or left to the RGB read that refuses it. */
+        struct ts_ycc planes;
+        rc = ts_reader_read_ycc(r, &q, &planes, &err);
+        assert_true(rc == TS_ECODEC || rc == TS_DECLINED);
+        assert_null(planes.y.data);
         ts_reader_close(r);
     }
 }
