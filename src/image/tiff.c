@@ -882,10 +882,11 @@ static bool tiff_jpeg_plain(const struct jpeg_decompress_struct *ci, const struc
 }
 
 /* Runs inside setjmp, for a 4:2:0 tile: iMCU rows down to b->y1 as stored (no upsampling, no
- * colour conversion), the wanted parts copied into b->ycc. libjpeg can neither crop nor skip
- * rows in this mode, so the tile's whole width is transformed; what that costs is about what
- * the upsampling and conversion it spares would, and the render then resamples and encodes
- * half the samples it would in RGB. */
+ * colour conversion) into b->ycc. libjpeg can neither crop nor skip rows in this mode, so the
+ * tile's whole width is transformed; what the render saves is after the decode, resampling and
+ * encoding half the samples it would in RGB. Rows of a tile the read takes whole across are
+ * written where they belong; the others (rows above the read, and rows of a tile cut across)
+ * go through b->dst, and what the read wants of them is copied. */
 static int tiff_jpeg_raw(struct tiff_jpeg *j, const struct tiff_jpeg_job *b, struct ts_err *err)
 {
     struct jpeg_decompress_struct *ci = &j->ci;
@@ -893,30 +894,39 @@ static int tiff_jpeg_raw(struct tiff_jpeg *j, const struct tiff_jpeg_job *b, str
     ci->out_color_space = JCS_YCbCr;
     jpeg_start_decompress(ci);
     const uint32_t tw = b->tile_w, cw = tw / 2;
+    const uint32_t cx0 = b->x0 / 2, cx1 = (b->x1 + 1) / 2, cy0 = b->y0 / 2, cy1 = (b->y1 + 1) / 2;
+    const bool across = b->x0 == 0 && b->x1 == tw;
+    uint8_t *spare_c = b->dst + (size_t)2 * DCTSIZE * tw;
     JSAMPROW yrows[2 * DCTSIZE], cbrows[DCTSIZE], crrows[DCTSIZE];
     JSAMPARRAY planes[3] = {yrows, cbrows, crrows};
-    for (uint32_t k = 0; k < 2 * DCTSIZE; k++)
-        yrows[k] = b->dst + (size_t)k * tw;
-    for (uint32_t k = 0; k < DCTSIZE; k++) {
-        cbrows[k] = b->dst + (size_t)2 * DCTSIZE * tw + (size_t)k * cw;
-        crrows[k] = cbrows[k] + (size_t)DCTSIZE * cw;
-    }
-    const uint32_t cx0 = b->x0 / 2, cx1 = (b->x1 + 1) / 2, cy0 = b->y0 / 2, cy1 = (b->y1 + 1) / 2;
     uint32_t since = 0;
-    for (uint32_t top = 0; top < b->y1; top += 2 * DCTSIZE) {
+    for (uint32_t top = 0, ctop = 0; top < b->y1; top += 2 * DCTSIZE, ctop += DCTSIZE) {
         int rc;
         if (since >= 256) {
             if ((rc = ts_cancel_check(b->cancel, err)) != TS_OK)
                 return rc;
             since = 0;
         }
+        for (uint32_t k = 0, y = top; k < 2 * DCTSIZE; k++, y++)
+            yrows[k] = across && y >= b->y0 && y < b->y1
+                           ? ts_image_row(&b->ycc->y, b->to_y + y - b->y0) + b->to_x
+                           : b->dst + (size_t)k * tw;
+        for (uint32_t k = 0, y = ctop; k < DCTSIZE; k++, y++) {
+            bool in = across && y >= cy0 && y < cy1;
+            uint32_t row = b->to_y / 2 + y - cy0;
+            cbrows[k] =
+                in ? ts_image_row(&b->ycc->cb, row) + b->to_x / 2 : spare_c + (size_t)k * cw;
+            crrows[k] = in ? ts_image_row(&b->ycc->cr, row) + b->to_x / 2
+                           : spare_c + (size_t)(DCTSIZE + k) * cw;
+        }
         if (jpeg_read_raw_data(ci, planes, 2 * DCTSIZE) != 2 * DCTSIZE)
             return ts_fail(err, TS_ECODEC, "cannot decode TIFF tile: JPEG ends at row %u", top);
         since += 2 * DCTSIZE;
+        if (across)
+            continue;
         for (uint32_t y = top > b->y0 ? top : b->y0; y < top + 2 * DCTSIZE && y < b->y1; y++)
             memcpy(ts_image_row(&b->ycc->y, b->to_y + y - b->y0) + b->to_x, yrows[y - top] + b->x0,
                    b->x1 - b->x0);
-        uint32_t ctop = top / 2;
         for (uint32_t y = ctop > cy0 ? ctop : cy0; y < ctop + DCTSIZE && y < cy1; y++) {
             uint32_t row = b->to_y / 2 + y - cy0;
             memcpy(ts_image_row(&b->ycc->cb, row) + b->to_x / 2, cbrows[y - ctop] + cx0, cx1 - cx0);
@@ -1064,37 +1074,6 @@ static struct tiff_jpeg *tiff_jpeg_new(void)
     return j;
 }
 
-/* Reads tile `which` of the selected level as stored into p->raw, and sets up b to decode it
- * with p->jpeg (made here on first use). TS_DECLINED for a tile to leave to libtiff. */
-static int tiff_jpeg_fetch(struct tiff_priv *p, const struct tiff_level *lv, uint32_t which,
-                           const struct ts_read_req *q, struct tiff_jpeg_job *b, struct ts_err *err)
-{
-    int rc;
-    if ((rc = ts_cancel_check(q->cancel, err)) != TS_OK)
-        return rc;
-    uint64_t size = TIFFGetStrileByteCount(p->tif, which);
-    if (size < 4 || size > TIFF_MAX_SCRATCH)
-        return TS_DECLINED;
-    if (size > p->raw_cap) {
-        uint8_t *raw = realloc(p->raw, (size_t)size);
-        if (!raw)
-            return ts_fail(err, TS_ENOMEM, "out of memory for a TIFF tile");
-        p->raw = raw;
-        p->raw_cap = (size_t)size;
-    }
-    if (!p->jpeg && !(p->jpeg = tiff_jpeg_new()))
-        return ts_fail(err, TS_ENOMEM, "out of memory for a JPEG decoder");
-    p->lib_err.msg[0] = '\0';
-    tmsize_t got = TIFFReadRawTile(p->tif, which, p->raw, (tmsize_t)size);
-    if (got < 4)
-        return TS_DECLINED;
-    *b = tiff_jpeg_level_job(p, lv);
-    b->data = p->raw;
-    b->ndata = (size_t)got;
-    b->cancel = q->cancel;
-    return TS_OK;
-}
-
 /* Decodes columns [x0, x1) and rows [y0, y1) (tile pixels) of tile `which` of the selected
  * level into scratch, laid out as the whole tile, and records them as held; or, with `to`,
  * rows y0.. at to (to_stride apart, tile column 0 first), holding nothing. TS_DECLINED for
@@ -1104,22 +1083,44 @@ static int tiff_jpeg_tile(struct tiff_priv *p, const struct tiff_level *lv, uint
                           const struct ts_read_req *q, uint8_t *to, size_t to_stride,
                           struct ts_err *err)
 {
-    struct tiff_jpeg_job b;
-    int rc = tiff_jpeg_fetch(p, lv, which, q, &b, err);
-    if (rc != TS_OK)
+    struct tiff_jpeg *j = p->jpeg;
+    uint64_t size;
+    tmsize_t got;
+    int rc;
+
+    if ((rc = ts_cancel_check(q->cancel, err)) != TS_OK)
         return rc;
+    size = TIFFGetStrileByteCount(p->tif, which);
+    if (size < 4 || size > TIFF_MAX_SCRATCH)
+        return TS_DECLINED;
+    if (size > p->raw_cap) {
+        uint8_t *raw = realloc(p->raw, (size_t)size);
+        if (!raw)
+            return ts_fail(err, TS_ENOMEM, "out of memory for a TIFF tile");
+        p->raw = raw;
+        p->raw_cap = (size_t)size;
+    }
+    if (!j && !(j = p->jpeg = tiff_jpeg_new()))
+        return ts_fail(err, TS_ENOMEM, "out of memory for a JPEG decoder");
+    p->lib_err.msg[0] = '\0';
+    got = TIFFReadRawTile(p->tif, which, p->raw, (tmsize_t)size);
+    if (got < 4)
+        return TS_DECLINED;
+    struct tiff_jpeg_job b = tiff_jpeg_level_job(p, lv);
+    b.data = p->raw;
+    b.ndata = (size_t)got;
     b.x0 = x0, b.x1 = x1, b.y0 = y0, b.y1 = y1;
     b.dst = to ? to : p->scratch;
     b.stride = to ? to_stride : lv->row_bytes;
     b.row0 = to ? y0 : 0;
+    b.cancel = q->cancel;
     p->held = -1;
-    rc = tiff_jpeg_with(p->jpeg, p->cur, &b, err);
+    rc = tiff_jpeg_with(j, p->cur, &b, err);
     if (rc != TS_OK || to)
         return rc; /* decoded straight into the read's image: the scratch holds nothing */
     p->held = which;
-    p->held_x0 = p->jpeg->hx0, p->held_x1 = p->jpeg->hx1, p->held_y0 = y0, p->held_y1 = y1;
-    p->held_part =
-        !(p->jpeg->hx0 == 0 && p->jpeg->hx1 == lv->tile_w && y0 == 0 && y1 == lv->tile_h);
+    p->held_x0 = j->hx0, p->held_x1 = j->hx1, p->held_y0 = y0, p->held_y1 = y1;
+    p->held_part = !(j->hx0 == 0 && j->hx1 == lv->tile_w && y0 == 0 && y1 == lv->tile_h);
     return TS_OK;
 }
 
@@ -1252,22 +1253,32 @@ static void tiff_parts_free(struct tiff_part *parts)
     free(parts);
 }
 
-/* Reads plain JPEG tiles on q->threads threads: TS_DECLINED, with out untouched or partly
- * written, when the read is not worth splitting or a tile is not plain (the caller then reads
- * it the one-thread way, which writes every pixel again). The pixels are those of that way. */
-static int tiff_read_tiles_mt(struct tiff_priv *p, const struct tiff_level *lv,
-                              const struct ts_read_req *q, size_t tile_bytes, struct ts_image *out,
-                              struct ts_ycc *ycc, struct ts_err *err)
+/* How many threads a read of plain JPEG tiles is split over: q->threads, at most one a tile,
+ * or 1 when the read is not worth splitting (starting a thread costs more than half of a small
+ * decode saves) or is a band (whose last tile the one-thread way keeps for the next). */
+static unsigned tiff_read_parts(const struct tiff_level *lv, const struct ts_read_req *q)
+{
+    uint64_t n = (uint64_t)((q->x + q->w - 1) / lv->tile_w - q->x / lv->tile_w + 1) *
+                 ((q->y + q->h - 1) / lv->tile_h - q->y / lv->tile_h + 1);
+    unsigned parts = q->threads > TS_PARALLEL_MAX ? TS_PARALLEL_MAX : q->threads;
+    if (parts < 2 || n < 2 || q->more || (uint64_t)q->w * q->h < TIFF_MT_MIN_PIXELS)
+        return 1;
+    return n < parts ? (unsigned)n : parts;
+}
+
+/* Reads plain JPEG tiles on `parts` threads (1: the calling one), each with a decoder and
+ * buffers of its own (part_bytes each), into out or, as stored, into ycc: TS_DECLINED, with
+ * out or ycc untouched or partly written, when a tile is not plain (the caller then reads the
+ * one-thread way or RGB, which writes every pixel again). The pixels are those of that way. */
+static int tiff_read_tiles_on(struct tiff_priv *p, const struct tiff_level *lv,
+                              const struct ts_read_req *q, unsigned parts, size_t part_bytes,
+                              struct ts_image *out, struct ts_ycc *ycc, struct ts_err *err)
 {
     uint32_t tx0 = q->x / lv->tile_w, tx1 = (q->x + q->w - 1) / lv->tile_w;
     uint32_t ty0 = q->y / lv->tile_h, ty1 = (q->y + q->h - 1) / lv->tile_h;
     uint64_t n = (uint64_t)(tx1 - tx0 + 1) * (ty1 - ty0 + 1);
-    unsigned parts = q->threads > TS_PARALLEL_MAX ? TS_PARALLEL_MAX : q->threads;
-    /* A banded read keeps its last tile for the next band: that is the one-thread way's. */
-    if (parts < 2 || n < 2 || q->more || n > TIFF_MAX_PTILES ||
-        (uint64_t)q->w * q->h < TIFF_MT_MIN_PIXELS)
+    if (n > TIFF_MAX_PTILES)
         return TS_DECLINED;
-    parts = n < parts ? (unsigned)n : parts;
     struct tiff_ptile *tiles = malloc(n * sizeof *tiles);
     if (!tiles)
         return TS_DECLINED;
@@ -1294,7 +1305,7 @@ static int tiff_read_tiles_mt(struct tiff_priv *p, const struct tiff_level *lv,
             t->y1 = q->y + q->h < t->oy + lv->tile_h ? q->y + q->h : t->oy + lv->tile_h;
         }
     if (rc == TS_OK)
-        rc = tiff_parts_ready(p, parts, tile_bytes, err);
+        rc = tiff_parts_ready(p, parts, part_bytes, err);
     if (rc == TS_OK) {
         r.parts = p->parts;
         ts_parallel(parts, tiff_pread_part, &r);
@@ -1318,7 +1329,9 @@ static int tiff_read_tiles(struct tiff_priv *p, const struct tiff_level *lv,
 
     if (!ts_mul_size(lv->row_bytes, lv->tile_h, &tile_bytes))
         return ts_fail(err, TS_ECODEC, "TIFF tile size overflows");
-    if (direct && (rc = tiff_read_tiles_mt(p, lv, q, tile_bytes, out, NULL, err)) != TS_DECLINED)
+    unsigned parts = tiff_read_parts(lv, q);
+    if (direct && parts > 1 &&
+        (rc = tiff_read_tiles_on(p, lv, q, parts, tile_bytes, out, NULL, err)) != TS_DECLINED)
         return rc;
     if ((rc = tiff_scratch(p, tile_bytes, err)) != TS_OK)
         return rc;
@@ -1428,9 +1441,9 @@ static int tiff_read(struct ts_reader *r, const struct ts_read_req *q, struct ts
     return rc;
 }
 
-/* The region as stored, for 4:2:0 JPEG tiles decoded the direct way (see tiff_jpeg_raw), on
- * q->threads threads when the read is worth splitting (tiles never share a sample of a plane:
- * their edges are multiples of 16 in luma, 8 in chroma). */
+/* The region as stored, for 4:2:0 JPEG tiles decoded the direct way (see tiff_jpeg_raw), split
+ * over threads as an RGB read would be (tiles never share a sample of a plane: their edges are
+ * multiples of 16 in luma, 8 in chroma). */
 static int tiff_read_ycc(struct ts_reader *r, const struct ts_read_req *q, struct ts_ycc *out,
                          struct ts_err *err)
 {
@@ -1439,49 +1452,17 @@ static int tiff_read_ycc(struct ts_reader *r, const struct ts_read_req *q, struc
     if (p->jpeg_mode == TIFF_JPEG_LIBTIFF || !tiff_tile_is_plain_jpeg(lv) || lv->xf || q->more ||
         lv->stored_photometric != PHOTOMETRIC_YCBCR || lv->tile_w % 16 || lv->tile_h % 16)
         return TS_DECLINED;
-    const uint32_t tx0 = q->x / lv->tile_w, tx1 = (q->x + q->w - 1) / lv->tile_w;
-    const uint32_t ty0 = q->y / lv->tile_h, ty1 = (q->y + q->h - 1) / lv->tile_h;
-    size_t tile_bytes;
-    if (!ts_mul_size(lv->row_bytes, lv->tile_h, &tile_bytes))
-        return ts_fail(err, TS_ECODEC, "TIFF tile size overflows");
     int rc = tiff_select(p, q->level, err);
     if (rc != TS_OK)
         return rc;
     struct tiff_jpeg_job level = tiff_jpeg_level_job(p, lv);
     if (!level.ycbcr || level.sub_h != 2 || level.sub_v != 2)
         return TS_DECLINED;
-    /* One iMCU row of the tile: 16 rows of luma, 8 of each chroma plane. */
-    if ((rc = tiff_scratch(p, (size_t)lv->tile_w * 32, err)) != TS_OK)
-        return rc;
-    p->held = -1;
     if ((rc = ts_ycc_alloc(out, q->w, q->h)) != TS_OK)
         return ts_fail(err, rc, "cannot allocate %ux%u region", q->w, q->h);
-    /* A part's tile buffer holds an iMCU row of the planes: 32 bytes a column. */
-    size_t row_bytes = (size_t)lv->tile_w * 32;
-    rc = tiff_read_tiles_mt(p, lv, q, tile_bytes > row_bytes ? tile_bytes : row_bytes, NULL, out,
+    /* A part's buffer holds one iMCU row of a tile: 16 rows of luma and 8 of each chroma plane. */
+    rc = tiff_read_tiles_on(p, lv, q, tiff_read_parts(lv, q), (size_t)lv->tile_w * 32, NULL, out,
                             err);
-    if (rc != TS_DECLINED) {
-        if (rc != TS_OK)
-            ts_ycc_free(out);
-        return rc;
-    }
-    rc = TS_OK;
-    for (uint32_t ty = ty0; ty <= ty1 && rc == TS_OK; ty++)
-        for (uint32_t tx = tx0; tx <= tx1 && rc == TS_OK; tx++) {
-            uint32_t ox = tx * lv->tile_w, oy = ty * lv->tile_h;
-            uint32_t x0 = q->x > ox ? q->x : ox, y0 = q->y > oy ? q->y : oy;
-            uint32_t x1 = q->x + q->w - ox > lv->tile_w ? ox + lv->tile_w : q->x + q->w;
-            uint32_t y1 = q->y + q->h - oy > lv->tile_h ? oy + lv->tile_h : q->y + q->h;
-            struct tiff_jpeg_job b;
-            rc = tiff_jpeg_fetch(p, lv, TIFFComputeTile(p->tif, ox, oy, 0, 0), q, &b, err);
-            if (rc != TS_OK)
-                break;
-            b.x0 = x0 - ox, b.x1 = x1 - ox, b.y0 = y0 - oy, b.y1 = y1 - oy;
-            b.dst = p->scratch;
-            b.ycc = out;
-            b.to_x = x0 - q->x, b.to_y = y0 - q->y;
-            rc = tiff_jpeg_with(p->jpeg, p->cur, &b, err);
-        }
     if (rc != TS_OK)
         ts_ycc_free(out);
     return rc;
