@@ -2,6 +2,7 @@
 #include "encode/encode.h"
 
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,10 +90,9 @@ static JSAMPROW jpeg_row(const struct ts_image *img, uint32_t y, uint8_t *scratc
  * be left in a clobbered register. */
 struct jpeg_job {
     const struct ts_image *img;
-    const struct ts_ycc *ycc; /* instead of img: planes written as they are (jpeg_run_raw) */
-    uint8_t *pad;             /* for ycc: one iMCU row of each plane, edges repeated */
+    const struct ts_ycc *ycc; /* instead of img: planes written as they are (write_planes) */
     int quality;
-    uint8_t *scratch;
+    uint8_t *scratch; /* a row of img composited, or one iMCU row of the planes padded */
     struct jpeg_compress_struct cinfo;
     struct jpeg_fail fail;
     struct jpeg_buf_dest dest;
@@ -101,19 +101,60 @@ struct jpeg_job {
 static void jpeg_setup(struct jpeg_job *job)
 {
     j_compress_ptr cinfo = &job->cinfo;
+    bool color = job->ycc || job->img->channels >= 3;
 
-    cinfo->image_width = job->img->width;
-    cinfo->image_height = job->img->height;
-    cinfo->input_components = job->img->channels >= 3 ? 3 : 1;
-    cinfo->in_color_space = job->img->channels >= 3 ? JCS_RGB : JCS_GRAYSCALE;
+    cinfo->image_width = job->ycc ? job->ycc->y.width : job->img->width;
+    cinfo->image_height = job->ycc ? job->ycc->y.height : job->img->height;
+    cinfo->input_components = color ? 3 : 1;
+    cinfo->in_color_space = job->ycc ? JCS_YCbCr : color ? JCS_RGB : JCS_GRAYSCALE;
     jpeg_set_defaults(cinfo);
     jpeg_set_quality(cinfo, job->quality, TRUE);
     cinfo->optimize_coding = FALSE; /* a second pass over the data costs more than it saves */
-    if (cinfo->input_components == 3) {
+    if (color) {
         cinfo->comp_info[0].h_samp_factor = 2; /* 4:2:0 */
         cinfo->comp_info[0].v_samp_factor = 2;
         cinfo->comp_info[1].h_samp_factor = cinfo->comp_info[1].v_samp_factor = 1;
         cinfo->comp_info[2].h_samp_factor = cinfo->comp_info[2].v_samp_factor = 1;
+    }
+    cinfo->raw_data_in = job->ycc != NULL;
+}
+
+/* Rows [y0, y0 + n) of a plane as n rows of `width` samples (whole blocks: libjpeg reads them all
+ * in raw mode), the last column and row repeated where the plane is short, as libjpeg pads what
+ * it downsamples itself. Rows that need no padding are the plane's own. */
+static void plane_rows(const struct ts_image *p, uint32_t y0, uint32_t n, uint32_t width,
+                       uint8_t *pad, JSAMPROW *rows)
+{
+    for (uint32_t k = 0; k < n; k++, pad += width) {
+        uint32_t y = y0 + k < p->height ? y0 + k : p->height - 1;
+        uint8_t *s = ts_image_row(p, y);
+        if (y == y0 + k && width == p->width) {
+            rows[k] = s;
+            continue;
+        }
+        memcpy(pad, s, p->width);
+        memset(pad + p->width, s[p->width - 1], width - p->width);
+        rows[k] = pad;
+    }
+}
+
+/* The planes through jpeg_write_raw_data: neither colour conversion nor downsampling, only the
+ * DCT and the entropy coding. */
+static void write_planes(struct jpeg_job *job)
+{
+    j_compress_ptr cinfo = &job->cinfo;
+    uint32_t yw = cinfo->comp_info[0].width_in_blocks * DCTSIZE;
+    uint32_t cw = cinfo->comp_info[1].width_in_blocks * DCTSIZE;
+    uint8_t *ypad = job->scratch, *cbpad = ypad + (size_t)yw * 2 * DCTSIZE,
+            *crpad = cbpad + (size_t)cw * DCTSIZE;
+    JSAMPROW yrows[2 * DCTSIZE], cbrows[DCTSIZE], crrows[DCTSIZE];
+    JSAMPARRAY planes[3] = {yrows, cbrows, crrows};
+    while (cinfo->next_scanline < cinfo->image_height) {
+        uint32_t y = cinfo->next_scanline;
+        plane_rows(&job->ycc->y, y, 2 * DCTSIZE, yw, ypad, yrows);
+        plane_rows(&job->ycc->cb, y / 2, DCTSIZE, cw, cbpad, cbrows);
+        plane_rows(&job->ycc->cr, y / 2, DCTSIZE, cw, crpad, crrows);
+        jpeg_write_raw_data(cinfo, planes, 2 * DCTSIZE);
     }
 }
 
@@ -135,76 +176,50 @@ static int jpeg_run(struct jpeg_job *job, struct ts_buf *out)
     job->cinfo.dest = &job->dest.pub;
     jpeg_setup(job);
     jpeg_start_compress(&job->cinfo, TRUE);
-    while (job->cinfo.next_scanline < job->cinfo.image_height) {
-        JSAMPROW r = jpeg_row(job->img, job->cinfo.next_scanline, job->scratch);
-        jpeg_write_scanlines(&job->cinfo, &r, 1);
-    }
+    if (job->ycc)
+        write_planes(job);
+    else
+        while (job->cinfo.next_scanline < job->cinfo.image_height) {
+            JSAMPROW r = jpeg_row(job->img, job->cinfo.next_scanline, job->scratch);
+            jpeg_write_scanlines(&job->cinfo, &r, 1);
+        }
     jpeg_finish_compress(&job->cinfo);
     jpeg_destroy_compress(&job->cinfo);
     return 0;
 }
 
-/* Rows [y0, y0 + n) of a plane into n rows of `width` samples at dst, the last column and row
- * repeated to fill them, as libjpeg pads the edges of what it downsamples itself. */
-static void pad_rows(const struct ts_image *p, uint32_t y0, uint32_t n, uint32_t width,
-                     uint8_t *dst, JSAMPROW *rows)
+/* Runs the job (scratch_bytes of scratch when not 0) and frees it; nothing is appended to out
+ * when the encode fails. */
+static int jpeg_encode(struct jpeg_job *job, size_t scratch_bytes, struct ts_buf *out,
+                       struct ts_err *err)
 {
-    for (uint32_t k = 0; k < n; k++, dst += width) {
-        uint32_t y = y0 + k < p->height ? y0 + k : p->height - 1;
-        const uint8_t *s = ts_image_row(p, y);
-        memcpy(dst, s, p->width);
-        memset(dst + p->width, s[p->width - 1], width - p->width);
-        rows[k] = dst;
+    int rc = TS_OK;
+    size_t start = out->len;
+    if (scratch_bytes && !(job->scratch = malloc(scratch_bytes)))
+        rc = ts_fail(err, TS_ENOMEM, "jpeg: out of memory");
+    else if (jpeg_run(job, out) != 0) {
+        out->len = start;
+        rc = ts_fail(err, TS_ECODEC, "jpeg encode: %s", job->fail.msg);
     }
+    free(job->scratch);
+    free(job);
+    return rc;
 }
 
-/* The planes through jpeg_write_raw_data: 4:2:0 as jpeg_setup chooses for colour, so the only
- * work left to libjpeg is the DCT and the entropy coding. */
-static int jpeg_run_raw(struct jpeg_job *job, struct ts_buf *out)
+static int too_large(uint32_t w, uint32_t h, struct ts_err *err)
 {
-    j_compress_ptr cinfo = &job->cinfo;
-    job->cinfo.err = jpeg_std_error(&job->fail.pub);
-    job->fail.pub.error_exit = fail_exit;
-    job->fail.pub.emit_message = fail_quiet;
-    if (setjmp(job->fail.jump)) {
-        jpeg_destroy_compress(cinfo);
-        return -1;
-    }
-    jpeg_create_compress(cinfo);
-    job->dest.pub.init_destination = dest_init;
-    job->dest.pub.empty_output_buffer = dest_empty;
-    job->dest.pub.term_destination = dest_term;
-    job->dest.buf = out;
-    cinfo->dest = &job->dest.pub;
-    cinfo->image_width = job->ycc->y.width;
-    cinfo->image_height = job->ycc->y.height;
-    cinfo->input_components = 3;
-    cinfo->in_color_space = JCS_YCbCr;
-    jpeg_set_defaults(cinfo);
-    jpeg_set_quality(cinfo, job->quality, TRUE);
-    cinfo->optimize_coding = FALSE;
-    cinfo->comp_info[0].h_samp_factor = cinfo->comp_info[0].v_samp_factor = 2;
-    cinfo->comp_info[1].h_samp_factor = cinfo->comp_info[1].v_samp_factor = 1;
-    cinfo->comp_info[2].h_samp_factor = cinfo->comp_info[2].v_samp_factor = 1;
-    cinfo->raw_data_in = TRUE;
-    jpeg_start_compress(cinfo, TRUE);
-    /* Whole blocks of each plane: libjpeg reads them all in raw mode. */
-    uint32_t yw = cinfo->comp_info[0].width_in_blocks * DCTSIZE;
-    uint32_t cw = cinfo->comp_info[1].width_in_blocks * DCTSIZE;
-    uint8_t *ybuf = job->pad, *cbbuf = ybuf + (size_t)yw * 2 * DCTSIZE,
-            *crbuf = cbbuf + (size_t)cw * DCTSIZE;
-    JSAMPROW yrows[2 * DCTSIZE], cbrows[DCTSIZE], crrows[DCTSIZE];
-    JSAMPARRAY planes[3] = {yrows, cbrows, crrows};
-    while (cinfo->next_scanline < cinfo->image_height) {
-        uint32_t y = cinfo->next_scanline;
-        pad_rows(&job->ycc->y, y, 2 * DCTSIZE, yw, ybuf, yrows);
-        pad_rows(&job->ycc->cb, y / 2, DCTSIZE, cw, cbbuf, cbrows);
-        pad_rows(&job->ycc->cr, y / 2, DCTSIZE, cw, crbuf, crrows);
-        jpeg_write_raw_data(cinfo, planes, 2 * DCTSIZE);
-    }
-    jpeg_finish_compress(cinfo);
-    jpeg_destroy_compress(cinfo);
-    return 0;
+    if (w <= JPEG_MAX_DIMENSION && h <= JPEG_MAX_DIMENSION)
+        return TS_OK;
+    return ts_fail(err, TS_ETOOLARGE, "jpeg: %ux%u exceeds the format's limit of %ld", w, h,
+                   (long)JPEG_MAX_DIMENSION);
+}
+
+static struct jpeg_job *jpeg_job_new(int quality)
+{
+    struct jpeg_job *job = calloc(1, sizeof *job);
+    if (job)
+        job->quality = quality < 1 ? 1 : quality > 100 ? 100 : quality;
+    return job;
 }
 
 int encode_jpeg_ycc(const struct ts_ycc *ycc, int quality, struct ts_buf *out, struct ts_err *err)
@@ -214,62 +229,32 @@ int encode_jpeg_ycc(const struct ts_ycc *ycc, int quality, struct ts_buf *out, s
         ycc->cb.height != (ycc->y.height + 1) / 2 || ycc->cr.width != ycc->cb.width ||
         ycc->cr.height != ycc->cb.height)
         return ts_fail(err, TS_EINVAL, "jpeg: no image");
-    if (ycc->y.width > JPEG_MAX_DIMENSION || ycc->y.height > JPEG_MAX_DIMENSION)
-        return ts_fail(err, TS_ETOOLARGE, "jpeg: %ux%u exceeds the format's limit of %ld",
-                       ycc->y.width, ycc->y.height, (long)JPEG_MAX_DIMENSION);
-    struct jpeg_job *job = calloc(1, sizeof *job);
+    int rc = too_large(ycc->y.width, ycc->y.height, err);
+    if (rc)
+        return rc;
+    struct jpeg_job *job = jpeg_job_new(quality);
+    if (!job)
+        return ts_fail(err, TS_ENOMEM, "jpeg: out of memory");
+    job->ycc = ycc;
     /* One iMCU row: 16 rows of luma and 8 of each chroma plane, each padded to whole blocks. */
     size_t yw = ((size_t)ycc->y.width + 15) / 16 * 16, cw = ((size_t)ycc->cb.width + 7) / 8 * 8;
-    if (job)
-        job->pad = malloc(yw * 16 + cw * 16);
-    if (!job || !job->pad) {
-        free(job);
-        return ts_fail(err, TS_ENOMEM, "jpeg: out of memory");
-    }
-    job->ycc = ycc;
-    job->quality = quality < 1 ? 1 : quality > 100 ? 100 : quality;
-    size_t start = out->len;
-    int rc = TS_OK;
-    if (jpeg_run_raw(job, out) != 0) {
-        out->len = start;
-        rc = ts_fail(err, TS_ECODEC, "jpeg encode: %s", job->fail.msg);
-    }
-    free(job->pad);
-    free(job);
-    return rc;
+    return jpeg_encode(job, yw * 16 + cw * 16, out, err);
 }
 
 int encode_jpeg(const struct ts_image *img, int quality, struct ts_buf *out, struct ts_err *err)
 {
-    struct jpeg_job *job;
-    size_t start, row;
-    int rc = TS_OK;
-
+    size_t row;
     if (!img || !img->data || !out || img->channels < 1 || img->channels > 4)
         return ts_fail(err, TS_EINVAL, "jpeg: no image");
-    if (img->width > JPEG_MAX_DIMENSION || img->height > JPEG_MAX_DIMENSION)
-        return ts_fail(err, TS_ETOOLARGE, "jpeg: %ux%u exceeds the format's limit of %ld",
-                       img->width, img->height, (long)JPEG_MAX_DIMENSION);
+    int rc = too_large(img->width, img->height, err);
+    if (rc)
+        return rc;
     if (!ts_mul_size(img->width, img->channels, &row))
         return ts_fail(err, TS_ETOOLARGE, "jpeg: row too large");
-    job = calloc(1, sizeof *job);
+    struct jpeg_job *job = jpeg_job_new(quality);
     if (!job)
         return ts_fail(err, TS_ENOMEM, "jpeg: out of memory");
     job->img = img;
-    job->quality = quality < 1 ? 1 : quality > 100 ? 100 : quality;
-    if (img->channels == 2 || img->channels == 4) {
-        job->scratch = malloc(row);
-        if (!job->scratch) {
-            free(job);
-            return ts_fail(err, TS_ENOMEM, "jpeg: out of memory");
-        }
-    }
-    start = out->len;
-    if (jpeg_run(job, out) != 0) {
-        out->len = start;
-        rc = ts_fail(err, TS_ECODEC, "jpeg encode: %s", job->fail.msg);
-    }
-    free(job->scratch);
-    free(job);
-    return rc;
+    /* Alpha is composited into a row of its own. */
+    return jpeg_encode(job, img->channels == 2 || img->channels == 4 ? row : 0, out, err);
 }
