@@ -89,6 +89,17 @@ static void exact_rect(uint32_t start, uint32_t len, uint32_t full, uint32_t lvl
         *slen = got - *s;
 }
 
+/* The plan's region in a delivered got_w x got_h read of req, as exact_rect gives each axis. */
+static void plan_rect(const struct ts_image_info *info, const struct ts_plan *plan,
+                      const struct ts_read_req *req, uint32_t got_w, uint32_t got_h, double *sx,
+                      double *sy, double *sw, double *sh)
+{
+    const struct ts_level *lv = &info->levels[req->level];
+    exact_rect(plan->rx, plan->rw, info->levels[0].width, lv->width, req->x, req->w, got_w, sx, sw);
+    exact_rect(plan->ry, plan->rh, info->levels[0].height, lv->height, req->y, req->h, got_h, sy,
+               sh);
+}
+
 /* Output pixels read beyond the region on each side when the result is filtered: Lanczos3
  * reaches three output pixels out (three source pixels when enlarging), so with them the filter
  * sees the neighbours a larger request would see, and neighbouring tiles meet without a seam. */
@@ -430,11 +441,7 @@ static int read_and_scale(struct ts_reader *reader, const struct ts_plan *plan,
         return ts_fail(err, TS_ECODEC, "reader %s delivered an unexpected %ux%u image for %ux%u",
                        reader->ops->name, img.width, img.height, req.w, req.h);
     }
-    const struct ts_level *lv = &info->levels[req.level];
-    exact_rect(plan->rx, plan->rw, info->levels[0].width, lv->width, req.x, req.w, img.width, &sx,
-               &sw);
-    exact_rect(plan->ry, plan->rh, info->levels[0].height, lv->height, req.y, req.h, img.height,
-               &sy, &sh);
+    plan_rect(info, plan, &req, img.width, img.height, &sx, &sy, &sw, &sh);
     if (sx != 0.0 || sy != 0.0 || sw != plan->out_w || sh != plan->out_h ||
         img.width != plan->out_w || img.height != plan->out_h) {
         rc = render_resample_rect_mt(&img, sx, sy, sw, sh, plan->out_w, plan->out_h, plan->threads,
@@ -456,12 +463,8 @@ static int read_and_scale(struct ts_reader *reader, const struct ts_plan *plan,
 static int scale_ycc(const struct ts_image_info *info, const struct ts_plan *plan,
                      const struct ts_read_req *req, struct ts_ycc *img, struct ts_ycc *out)
 {
-    const struct ts_level *lv = &info->levels[req->level];
     double sx, sy, sw, sh;
-    exact_rect(plan->rx, plan->rw, info->levels[0].width, lv->width, req->x, req->w, img->y.width,
-               &sx, &sw);
-    exact_rect(plan->ry, plan->rh, info->levels[0].height, lv->height, req->y, req->h,
-               img->y.height, &sy, &sh);
+    plan_rect(info, plan, req, img->y.width, img->y.height, &sx, &sy, &sw, &sh);
     uint32_t cw = plan->out_w / 2 + plan->out_w % 2, ch = plan->out_h / 2 + plan->out_h % 2;
     /* Output chroma sample i covers output pixels 2i and 2i + 1: with an odd size the last one
      * reaches half a pixel past the region, as far as the read holds. */
