@@ -580,6 +580,7 @@ static void test_ycc_reads_decline_what_they_cannot_do(void **s)
     r = open_jpeg_mode(path, "strict");
     q.x = 1;
     assert_int_equal(ts_reader_read_ycc(r, &q, &got, &err), TS_DECLINED);
+    /* The same file from an even corner: what declined above was the corner, not the file. */
     q.x = 0, q.w = 600, q.h = 600;
     assert_int_equal(ts_reader_read_ycc(r, &q, &got, &err), TS_OK);
     assert_int_equal(got.cb.width, 300);

@@ -22,27 +22,17 @@
 
 #define W 1411
 #define H 1000
-#define CELL 24
+#define CELLS 58
 
 static char g_path[512];
 static struct ts_image g_cells; /* the picture the TIFF was made from */
-
-static void cell_rgb(uint32_t x, uint32_t y, uint8_t rgb[3])
-{
-    uint32_t col = x / CELL, row = y / CELL;
-    rgb[0] = (uint8_t)(30 + 37 * (col % 6));
-    rgb[1] = (uint8_t)(40 + 41 * (row % 5));
-    rgb[2] = (uint8_t)(230 - 29 * ((col + 2 * row) % 7));
-}
 
 static int setup(void **state)
 {
     (void)state;
     struct ts_image img;
-    assert_int_equal(ts_image_alloc(&img, W, H, 3), TS_OK);
-    for (uint32_t y = 0; y < H; y++)
-        for (uint32_t x = 0; x < W; x++)
-            cell_rgb(x, y, ts_image_row(&img, y) + (size_t)x * 3);
+    /* Cells about 24 px across, their edges at odd and even columns alike. */
+    assert_int_equal(grid_make(W, H, CELLS, 3, &img), TS_OK);
     struct grid_tiff_opts o = {.compression = COMPRESSION_JPEG,
                                .tiled = true,
                                .tile = 256,
